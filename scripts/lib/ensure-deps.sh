@@ -1,0 +1,30 @@
+# Installs what the project needs and the machine lacks: Debian packages (only the missing ones)
+# and the npm packages (npm ci when node_modules is absent or older than the lock file).
+# Sourced by scripts/test and scripts/demo; root is expected on the target machines.
+
+ha_need_debs() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing Debian packages: ${missing[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "error: need root to install ${missing[*]} (run as root, or install them first)" >&2
+    return 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ha_need_npm() {
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
+     || [ ! -f src/io/tun-tap/build/Release/tun_tap.node ]; then
+    echo "installing npm packages (npm ci) and building the TUN addon" >&2
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+}
+
+# Debian packages used by the system tests and the lab.
+HA_SYSTEM_DEBS=(iproute2 nftables iptables tcpdump tshark mptcpd iperf3 socat curl python3 g++ make procps)
