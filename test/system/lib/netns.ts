@@ -2,7 +2,7 @@
 // unique to this test run, runs commands inside them, and removes everything it created (processes,
 // namespaces and with them their interfaces and nftables tables) in cleanup(), also after failures.
 // System tests never skip: without root or netns support they fail with a clear message.
-import { type ChildProcess, execFileSync, spawn, type SpawnOptions } from 'node:child_process';
+import { type ChildProcess, execFileSync, type SpawnOptions, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
 export function requireRoot(): void {
@@ -84,7 +84,9 @@ export class Netns {
     for (const ns of this.namespaces.splice(0).reverse()) {
       // Kill anything still running inside (e.g. processes spawned by shell commands).
       try {
-        const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split(/\s+/).filter(Boolean);
+        const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' })
+          .split(/\s+/)
+          .filter(Boolean);
         for (const pid of pids) {
           try {
             process.kill(Number(pid), 'SIGKILL');
@@ -105,7 +107,12 @@ export class Netns {
 }
 
 /** Waits until `check` returns true, polling every `stepMs`, or throws after `timeoutMs`. */
-export async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000, stepMs = 50): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => boolean,
+  timeoutMs = 10_000,
+  stepMs = 50,
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (check()) return;

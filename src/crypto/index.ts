@@ -1,0 +1,3 @@
+// MPTCP cryptography: key derivations and HMACs.
+export * from './hmac.js';
+export * from './keys.js';

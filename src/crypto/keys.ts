@@ -1,0 +1,38 @@
+// MPTCP key derivations (RFC 8684 section 3.1 and 3.2, HMAC-SHA256 as flag H selects): the token
+// is the most significant 32 bits of SHA-256 over the 64-bit key, the initial data sequence number
+// the least significant 64 bits. Keys travel as 8 bytes in network order.
+import { createHash, randomFillSync } from 'node:crypto';
+
+export const KEY_LEN = 8;
+
+export interface Idsn {
+  high: number;
+  low: number;
+}
+
+function sha256(key: Uint8Array): Buffer {
+  if (key.length !== KEY_LEN) throw new RangeError(`MPTCP key must be ${KEY_LEN} bytes, got ${key.length}`);
+  return createHash('sha256').update(key).digest();
+}
+
+/** The connection token: top 32 bits of SHA-256(key). */
+export function keyToken(key: Uint8Array): number {
+  return sha256(key).readUInt32BE(0);
+}
+
+/** The initial data sequence number: low 64 bits of SHA-256(key), as two 32-bit halves. */
+export function keyIdsn(key: Uint8Array): Idsn {
+  const h = sha256(key);
+  return { high: h.readUInt32BE(24), low: h.readUInt32BE(28) };
+}
+
+/** Both derivations from one hash. */
+export function keyDerive(key: Uint8Array): { token: number; idsn: Idsn } {
+  const h = sha256(key);
+  return { token: h.readUInt32BE(0), idsn: { high: h.readUInt32BE(24), low: h.readUInt32BE(28) } };
+}
+
+/** A fresh random key (the caller draws again if its token collides, RFC 8684 section 3.1). */
+export function randomKey(): Uint8Array {
+  return randomFillSync(new Uint8Array(KEY_LEN));
+}

@@ -1,0 +1,33 @@
+// Big-endian field access on byte arrays, without DataView or allocation. Callers check bounds
+// once per structure (in the view's wrap) and then read fields freely.
+
+export function u16(b: Uint8Array, o: number): number {
+  return (b[o] << 8) | b[o + 1];
+}
+
+export function u32(b: Uint8Array, o: number): number {
+  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+}
+
+export function setU16(b: Uint8Array, o: number, v: number): void {
+  b[o] = v >>> 8;
+  b[o + 1] = v;
+}
+
+export function setU32(b: Uint8Array, o: number, v: number): void {
+  b[o] = v >>> 24;
+  b[o + 1] = v >>> 16;
+  b[o + 2] = v >>> 8;
+  b[o + 3] = v;
+}
+
+/** Copies `src` into `b` at `o` and returns the offset after it. */
+export function put(b: Uint8Array, o: number, src: Uint8Array): number {
+  b.set(src, o);
+  return o + src.length;
+}
+
+/** A copy of `len` bytes at `o` (for plain-object forms, which must not alias the packet). */
+export function copyOut(b: Uint8Array, o: number, len: number): Uint8Array {
+  return b.slice(o, o + len);
+}
