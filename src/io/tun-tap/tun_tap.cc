@@ -1,0 +1,332 @@
+// The project's TUN addon: opens a Linux TUN device (IFF_TUN | IFF_NO_PI, non-blocking), reads up
+// to 64 packets per event-loop wakeup into one reused buffer of fixed-size slots and hands them to
+// JS in one call, writes one packet per write(2) (a TUN takes exactly one packet per call), and sets
+// IP_TRANSPARENT / IPV6_TRANSPARENT on socket fds. Links, addresses and routes are left to ip(8).
+#include <napi.h>
+#include <uv.h>
+
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+
+namespace {
+
+constexpr uint32_t kMaxBatch = 64;
+constexpr uint32_t kMinSlot = 576;
+constexpr uint32_t kMaxSlot = 65535;
+
+// An Error shaped like Node's system errors: code ("EPERM"), errno (negative), syscall.
+Napi::Error SystemError(Napi::Env env, int err, const char* syscall, const std::string& what = "") {
+  std::string msg = std::string(syscall) + (what.empty() ? "" : " " + what) + ": " + std::strerror(err);
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, uv_err_name(-err)));
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  return e;
+}
+
+// Hands an exception thrown by a JS callback called from a libuv callback to Node's
+// 'uncaughtException' machinery (there is no JS frame to return it to).
+void ReportUncaught(Napi::Env env, const Napi::Error& e) {
+  napi_fatal_exception(env, e.Value());
+}
+
+class TunDevice : public Napi::ObjectWrap<TunDevice> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "TunDevice",
+                       {
+                           InstanceAccessor<&TunDevice::Fd>("fd"),
+                           InstanceAccessor<&TunDevice::Name>("name"),
+                           InstanceAccessor<&TunDevice::SlotSize>("slotSize"),
+                           InstanceAccessor<&TunDevice::Oversize>("oversize"),
+                           InstanceMethod<&TunDevice::Start>("start"),
+                           InstanceMethod<&TunDevice::Stop>("stop"),
+                           InstanceMethod<&TunDevice::Write>("write"),
+                           InstanceMethod<&TunDevice::WriteBatch>("writeBatch"),
+                           InstanceMethod<&TunDevice::RefHandle>("ref"),
+                           InstanceMethod<&TunDevice::UnrefHandle>("unref"),
+                           InstanceMethod<&TunDevice::Close>("close"),
+                       });
+  }
+
+  // new TunDevice(devicePath, name, slotSize, multiQueue)
+  explicit TunDevice(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunDevice>(info) {
+    Napi::Env env = info.Env();
+    std::string path = info[0].As<Napi::String>();
+    std::string name = info[1].As<Napi::String>();
+    uint32_t slot = info[2].As<Napi::Number>().Uint32Value();
+    bool multi_queue = info[3].ToBoolean();
+    if (name.size() >= IFNAMSIZ) throw Napi::RangeError::New(env, "interface name longer than 15 bytes");
+    if (slot < kMinSlot || slot > kMaxSlot) throw Napi::RangeError::New(env, "slot size out of range");
+    slot_size_ = slot;
+    batch_ = Napi::Persistent(Napi::Buffer<uint8_t>::New(env, BatchBytes()));
+    lengths_ = Napi::Persistent(Napi::Uint32Array::New(env, kMaxBatch));
+    async_ = std::make_unique<Napi::AsyncContext>(env, "TunRead");
+
+    fd_ = open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd_ < 0) throw SystemError(env, errno, "open", path);
+
+    struct ifreq ifr;
+    std::memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (multi_queue ? IFF_MULTI_QUEUE : 0);
+    std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+    if (ioctl(fd_, TUNSETIFF, &ifr) < 0) {
+      int err = errno;
+      CloseFd();
+      throw SystemError(env, err, "ioctl", "TUNSETIFF " + name);
+    }
+    name_ = ifr.ifr_name;
+
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    poll_ = new uv_poll_t;
+    int rc = uv_poll_init(loop, poll_, fd_);
+    if (rc < 0) {
+      delete poll_;
+      poll_ = nullptr;
+      CloseFd();
+      throw SystemError(env, -rc, "uv_poll_init");
+    }
+    poll_->data = this;
+  }
+
+  // Collected without close(): nothing can be polling (a started device holds a reference to itself).
+  ~TunDevice() override { Release(false); }
+
+ private:
+  Napi::Value Fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
+  Napi::Value Name(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), name_); }
+  Napi::Value SlotSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), slot_size_); }
+  Napi::Value Oversize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), oversize_); }
+
+  // start(onBatch(data, lengths, count), onError(err)): starts (or resumes) reading.
+  void Start(const Napi::CallbackInfo& info) {
+    CheckOpen(info.Env());
+    on_batch_ = Napi::Persistent(info[0].As<Napi::Function>());
+    on_error_ = Napi::Persistent(info[1].As<Napi::Function>());
+    if (polling_) return;
+    int rc = uv_poll_start(poll_, UV_READABLE, OnPoll);
+    if (rc < 0) throw SystemError(info.Env(), -rc, "uv_poll_start");
+    polling_ = true;
+    // Keep the JS object alive while the kernel can call us back.
+    Napi::ObjectWrap<TunDevice>::Ref();
+  }
+
+  void Stop(const Napi::CallbackInfo&) { StopPolling(); }
+
+  // write(packet): true when written, false when the kernel said EAGAIN (retry later).
+  Napi::Value Write(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    auto pkt = info[0].As<Napi::Uint8Array>();
+    int err = WriteOne(pkt.Data(), pkt.ByteLength());
+    if (err == EAGAIN) return Napi::Boolean::New(env, false);
+    if (err != 0) throw SystemError(env, err, "write", name_);
+    return Napi::Boolean::New(env, true);
+  }
+
+  // writeBatch(packets[]): number written; stops early on EAGAIN. Other errors throw, with
+  // `written` set to the number of packets written before the failing one.
+  Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    auto packets = info[0].As<Napi::Array>();
+    uint32_t n = packets.Length();
+    uint32_t i = 0;
+    for (; i < n; i++) {
+      auto pkt = packets.Get(i).As<Napi::Uint8Array>();
+      int err = WriteOne(pkt.Data(), pkt.ByteLength());
+      if (err == EAGAIN) break;
+      if (err != 0) {
+        Napi::Error e = SystemError(env, err, "write", name_);
+        e.Set("written", Napi::Number::New(env, i));
+        throw e;
+      }
+    }
+    return Napi::Number::New(env, i);
+  }
+
+  void RefHandle(const Napi::CallbackInfo&) {
+    if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
+  }
+
+  void UnrefHandle(const Napi::CallbackInfo&) {
+    if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+  }
+
+  void Close(const Napi::CallbackInfo&) { Release(true); }
+
+  // Reading and callbacks.
+
+  static void OnPoll(uv_poll_t* handle, int status, int) {
+    auto* self = static_cast<TunDevice*>(handle->data);
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    // Holds the JS object for the whole call, even if the callback closes the device.
+    Napi::Object keep = self->Value();
+    (void)keep;
+    if (status < 0) {
+      self->Fail(SystemError(env, -status, "poll", self->name_));
+      return;
+    }
+    self->ReadBatch(env);
+  }
+
+  void ReadBatch(Napi::Env env) {
+    Napi::Buffer<uint8_t> data = batch_.Value();
+    if (data.Length() != BatchBytes()) {
+      // The JS side detached (transferred) the buffer: start a fresh one.
+      data = Napi::Buffer<uint8_t>::New(env, BatchBytes());
+      batch_ = Napi::Persistent(data);
+    }
+    Napi::Uint32Array lengths = lengths_.Value();
+    uint8_t* base = data.Data();
+    uint32_t* lens = lengths.Data();
+    uint32_t count = 0;
+    int err = 0;
+    while (count < kMaxBatch) {
+      // One byte more than the slot (it spills into the next slot, or the spare byte at the end):
+      // the kernel truncates a packet to the buffer, so a full slot + 1 means "did not fit".
+      ssize_t r = read(fd_, base + size_t{count} * slot_size_, slot_size_ + 1);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) err = errno;
+        break;
+      }
+      if (static_cast<size_t>(r) > slot_size_) {
+        oversize_++;
+        continue;
+      }
+      lens[count++] = static_cast<uint32_t>(r);
+    }
+    if (count > 0) {
+      try {
+        on_batch_.MakeCallback(Value(), {data, lengths, Napi::Number::New(env, count)}, *async_);
+      } catch (const Napi::Error& e) {
+        ReportUncaught(env, e);
+      }
+    }
+    if (err != 0 && fd_ >= 0) Fail(SystemError(env, err, "read", name_));
+  }
+
+  // Stops reading and reports a read/poll error to onError.
+  void Fail(const Napi::Error& e) {
+    Napi::FunctionReference on_error = std::move(on_error_);
+    StopPolling();
+    if (on_error.IsEmpty()) return;
+    try {
+      on_error.MakeCallback(Value(), {e.Value()}, *async_);
+    } catch (const Napi::Error& thrown) {
+      ReportUncaught(Env(), thrown);
+    }
+  }
+
+  // Helpers.
+
+  size_t BatchBytes() const { return size_t{kMaxBatch} * slot_size_ + 1; }
+
+  int WriteOne(const uint8_t* p, size_t len) {
+    for (;;) {
+      ssize_t r = ::write(fd_, p, len);
+      if (r >= 0) return 0;
+      if (errno == EINTR) continue;
+      return errno == EWOULDBLOCK ? EAGAIN : errno;
+    }
+  }
+
+  void CheckOpen(Napi::Env env) {
+    if (fd_ < 0) throw SystemError(env, EBADF, "tun", "(closed)");
+  }
+
+  void StopPolling(bool drop_self_ref = true) {
+    if (!polling_) return;
+    polling_ = false;
+    uv_poll_stop(poll_);
+    on_batch_.Reset();
+    on_error_.Reset();
+    if (drop_self_ref) Napi::ObjectWrap<TunDevice>::Unref();
+  }
+
+  // Stops polling, closes the handle (freed by libuv's close callback) and the fd. Idempotent.
+  void Release(bool drop_self_ref) {
+    StopPolling(drop_self_ref);
+    if (poll_ != nullptr) {
+      uv_close(reinterpret_cast<uv_handle_t*>(poll_),
+               [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      poll_ = nullptr;
+    }
+    CloseFd();
+  }
+
+  void CloseFd() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
+  int fd_ = -1;
+  std::string name_;
+  size_t slot_size_ = 0;
+  double oversize_ = 0;
+  bool polling_ = false;
+  uv_poll_t* poll_ = nullptr;
+  Napi::Reference<Napi::Buffer<uint8_t>> batch_;
+  Napi::Reference<Napi::Uint32Array> lengths_;
+  Napi::FunctionReference on_batch_;
+  Napi::FunctionReference on_error_;
+  std::unique_ptr<Napi::AsyncContext> async_;
+};
+
+int SocketFamily(Napi::Env env, int fd) {
+  int domain = 0;
+  socklen_t len = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) throw SystemError(env, errno, "getsockopt", "SO_DOMAIN");
+  return domain == AF_INET6 ? 6 : 4;
+}
+
+// setTransparent(fd, family (4 | 6 | 0 = from the socket), on): IP_TRANSPARENT / IPV6_TRANSPARENT.
+void SetTransparent(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int family = info[1].As<Napi::Number>().Int32Value();
+  int on = info[2].ToBoolean() ? 1 : 0;
+  if (family == 0) family = SocketFamily(env, fd);
+  int rc = family == 6 ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &on, sizeof on)
+                       : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &on, sizeof on);
+  if (rc < 0) throw SystemError(env, errno, "setsockopt", family == 6 ? "IPV6_TRANSPARENT" : "IP_TRANSPARENT");
+}
+
+// getTransparent(fd, family): the socket's current transparent flag (for checks and diagnostics).
+Napi::Value GetTransparent(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int family = info[1].As<Napi::Number>().Int32Value();
+  if (family == 0) family = SocketFamily(env, fd);
+  int on = 0;
+  socklen_t len = sizeof on;
+  int rc = family == 6 ? getsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &on, &len)
+                       : getsockopt(fd, SOL_IP, IP_TRANSPARENT, &on, &len);
+  if (rc < 0) throw SystemError(env, errno, "getsockopt", family == 6 ? "IPV6_TRANSPARENT" : "IP_TRANSPARENT");
+  return Napi::Boolean::New(env, on != 0);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("TunDevice", TunDevice::Init(env));
+  exports.Set("setTransparent", Napi::Function::New(env, SetTransparent, "setTransparent"));
+  exports.Set("getTransparent", Napi::Function::New(env, GetTransparent, "getTransparent"));
+  exports.Set("maxBatch", Napi::Number::New(env, kMaxBatch));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(tun_tap, Init)
