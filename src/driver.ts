@@ -1,0 +1,31 @@
+// The sans-IO contract between the core and whatever moves its packets (DESIGN.md, "The core").
+// The core never reads a clock, opens a socket or sets a timer: a driver hands it packets and the
+// time, and takes packets and the next deadline from it. Two drivers exist: the TUN driver (real
+// time, the event loop) and the network simulator (virtual time). Times are milliseconds.
+
+export interface SansIo {
+  /**
+   * One IP packet (IPv4 or IPv6, no link header) received at `now`. The bytes belong to the
+   * driver and are only valid during the call: the core copies what it keeps.
+   */
+  input(now: number, packet: Uint8Array): void;
+
+  /**
+   * Writes the next IP packet to send into `buf` (at least 65535 bytes) and returns its length,
+   * or 0 when nothing is ready. Drivers call it until it returns 0 after every input, timeout or
+   * wake-up.
+   */
+  pollTransmit(now: number, buf: Uint8Array): number;
+
+  /** The time at which handleTimeout must next be called, or Infinity when no timer is armed. */
+  pollTimeout(): number;
+
+  /** Runs the timers that are due at `now`. */
+  handleTimeout(now: number): void;
+
+  /**
+   * Registers the function the core calls when something other than input or a timeout (an
+   * application write, a close) makes packets or a new deadline ready. The driver then polls.
+   */
+  setWaker(wake: () => void): void;
+}
