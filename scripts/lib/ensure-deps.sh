@@ -1,5 +1,5 @@
 # Installs what the project needs and the machine lacks: Debian packages (only the missing ones)
-# and the npm packages (npm ci when node_modules is absent or older than the lock file).
+# and the npm packages (when node_modules is absent or older than the lock file).
 # Sourced by scripts/test and scripts/demo; root is expected on the target machines.
 
 ha_need_debs() {
@@ -21,8 +21,11 @@ ha_need_debs() {
 ha_need_npm() {
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
      || [ ! -f src/io/tun-tap/build/Release/tun_tap.node ]; then
-    echo "installing npm packages (npm ci) and building the TUN addon" >&2
-    npm ci --no-audit --no-fund --loglevel=error
+    echo "installing npm packages and building the TUN addon" >&2
+    # npm install, not npm ci: with this machine's npm settings the lock file leaves out other
+    # platforms' optional packages (Biome's binaries), which npm ci rejects; install honours the
+    # lock as it is and changes nothing.
+    npm install --no-audit --no-fund --no-save --loglevel=error
   fi
 }
 
