@@ -2,14 +2,14 @@
 // A run that crashed before writing a report, or a file that failed to load, counts as a failure.
 import { readFileSync } from 'node:fs';
 
-const [file, rcText] = process.argv.slice(2);
+const [file, rcText, staticPassed = '0', staticFailed = '0'] = process.argv.slice(2);
 const rc = Number(rcText);
-let passed = 0;
-let failed = 0;
+let passed = Number(staticPassed);
+let failed = Number(staticFailed);
 try {
   const r = JSON.parse(readFileSync(file, 'utf8'));
-  passed = r.numPassedTests ?? 0;
-  failed = r.numFailedTests ?? 0;
+  passed += r.numPassedTests ?? 0;
+  failed += r.numFailedTests ?? 0;
   // Suites that failed to load (syntax errors, failing hooks) have no tests counted as failed.
   for (const s of r.testResults ?? []) {
     if (s.status === 'failed' && (s.assertionResults ?? []).every((a) => a.status !== 'failed')) failed++;
