@@ -1,0 +1,124 @@
+// IP addresses and prefixes for the simulator's configuration: text to bytes (IPv4 dotted quad,
+// IPv6 per RFC 4291 section 2.2 with "::" compression and a trailing dotted quad), bytes to text
+// (RFC 5952 canonical form), and prefix matching against an address inside a packet buffer.
+
+/** An address prefix: 4 or 16 bytes and a length in bits. */
+export interface Prefix {
+  readonly bytes: Uint8Array;
+  readonly len: number;
+}
+
+function parseV4(s: string): Uint8Array | undefined {
+  const parts = s.split('.');
+  if (parts.length !== 4) return undefined;
+  const out = new Uint8Array(4);
+  for (let i = 0; i < 4; i++) {
+    const p = parts[i];
+    if (!/^\d{1,3}$/.test(p)) return undefined;
+    const v = Number(p);
+    if (v > 255) return undefined;
+    out[i] = v;
+  }
+  return out;
+}
+
+function parseV6(s: string): Uint8Array | undefined {
+  let text = s;
+  const out = new Uint8Array(16);
+  // A trailing dotted quad fills the last 32 bits.
+  let tail: Uint8Array | undefined;
+  const lastColon = text.lastIndexOf(':');
+  if (text.indexOf('.', lastColon) >= 0) {
+    tail = parseV4(text.slice(lastColon + 1));
+    if (!tail) return undefined;
+    text = `${text.slice(0, lastColon + 1)}0:0`;
+  }
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const group = (g: string): number | undefined =>
+    /^[0-9a-fA-F]{1,4}$/.test(g) ? parseInt(g, 16) : undefined;
+  const head = halves[0] === '' ? [] : halves[0].split(':');
+  const rest = halves.length === 2 ? (halves[1] === '' ? [] : halves[1].split(':')) : [];
+  if (halves.length === 1 ? head.length !== 8 : head.length + rest.length > 7) return undefined;
+  const words: number[] = [];
+  for (const g of head) {
+    const v = group(g);
+    if (v === undefined) return undefined;
+    words.push(v);
+  }
+  if (halves.length === 2) {
+    for (let i = head.length + rest.length; i < 8; i++) words.push(0);
+    for (const g of rest) {
+      const v = group(g);
+      if (v === undefined) return undefined;
+      words.push(v);
+    }
+  }
+  for (let i = 0; i < 8; i++) {
+    out[2 * i] = words[i] >> 8;
+    out[2 * i + 1] = words[i] & 0xff;
+  }
+  if (tail) out.set(tail, 12);
+  return out;
+}
+
+/** Parses an IPv4 or IPv6 address; throws on malformed text (configuration, not network input). */
+export function parseIp(text: string): Uint8Array {
+  const b = text.includes(':') ? parseV6(text) : parseV4(text);
+  if (!b) throw new SyntaxError(`not an IP address: ${JSON.stringify(text)}`);
+  return b;
+}
+
+/** Parses "198.18.0.0/15" or "2001:db8::/32"; a bare address is a host prefix. */
+export function parsePrefix(text: string): Prefix {
+  const slash = text.indexOf('/');
+  const bytes = parseIp(slash < 0 ? text : text.slice(0, slash));
+  const max = bytes.length * 8;
+  let len = max;
+  if (slash >= 0) {
+    const l = text.slice(slash + 1);
+    if (!/^\d{1,3}$/.test(l) || Number(l) > max) throw new SyntaxError(`bad prefix length in ${text}`);
+    len = Number(l);
+  }
+  // Host bits are cleared so that the prefix compares by its network part only.
+  for (let bit = len; bit < max; bit++) bytes[bit >> 3] &= ~(0x80 >> (bit & 7));
+  return { bytes, len };
+}
+
+/** True when the address of the prefix's family at buf[off] lies inside the prefix. */
+export function prefixMatches(p: Prefix, buf: Uint8Array, off: number): boolean {
+  const pb = p.bytes;
+  const full = p.len >> 3;
+  for (let i = 0; i < full; i++) if (buf[off + i] !== pb[i]) return false;
+  const rem = p.len & 7;
+  if (rem === 0) return true;
+  const mask = (0xff00 >> rem) & 0xff;
+  return (buf[off + full] & mask) === pb[full];
+}
+
+/** The address at buf[off] (4 or 16 bytes) as text, IPv6 in RFC 5952 form. */
+export function formatIp(buf: Uint8Array, off = 0, len = buf.length - off): string {
+  if (len === 4) return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
+  if (len !== 16) throw new RangeError(`an IP address has 4 or 16 bytes, not ${len}`);
+  const w: number[] = [];
+  for (let i = 0; i < 8; i++) w.push((buf[off + 2 * i] << 8) | buf[off + 2 * i + 1]);
+  // The longest run of two or more zero groups (the first one on a tie) becomes "::".
+  let bestAt = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (w[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && w[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestAt = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (a: number[]): string => a.map((x) => x.toString(16)).join(':');
+  if (bestAt < 0) return hex(w);
+  return `${hex(w.slice(0, bestAt))}::${hex(w.slice(bestAt + bestLen))}`;
+}
