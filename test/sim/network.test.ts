@@ -371,7 +371,7 @@ describe('speed', () => {
         `${(net.now / 1000).toFixed(2)} s virtual in ${wall.toFixed(0)} ms wall: ${speedup.toFixed(1)}x real time, ` +
         `${Math.round(count / (wall / 1000))} packets/s, ${net.events} events`,
     );
+    // Speed is reported, not asserted: timing targets belong to benchmark scripts, not tests.
     expect(received).toBeGreaterThan(count * 0.99);
-    expect(speedup).toBeGreaterThan(5);
   });
 });
