@@ -1,0 +1,1141 @@
+// One TCP connection (RFC 9293): the transmission control block, the per-segment state machine of
+// section 3.10.7, and the choice of the next segment to send. Sans-IO: the stack hands it
+// segments and the time, and asks it for segments and its next deadline. Loss recovery follows
+// RFC 6675 (SACK) and RFC 6582 (NewReno without SACK) through one scoreboard; the retransmission
+// timer follows RFC 6298, timestamps and PAWS RFC 7323, the RST/SYN/ACK checks RFC 5961.
+
+import { u32 } from '../wire/bytes.js';
+import { Assembler } from './assembler.js';
+import type { CongestionController } from './cc/congestion.js';
+import { createCongestionController } from './cc/index.js';
+import type { TcpConfig } from './config.js';
+import { ByteRing } from './ring.js';
+import { RttEstimator } from './rtt.js';
+import { Scoreboard } from './scoreboard.js';
+import { type FourTuple, fillTcpChecksum, type SegmentIn, writeIpHeader, writeTcpHeader } from './segment.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.js';
+import { isSynchronized, TcpState } from './state.js';
+
+const FIN = 0x01;
+const SYN = 0x02;
+const RST = 0x04;
+const PSH = 0x08;
+const ACK = 0x10;
+
+/** Why a connection ended abnormally; mirrors the errno a kernel socket would report. */
+export type TcpErrorCode = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' | 'ECONNABORTED';
+
+export class TcpError extends Error {
+  constructor(
+    readonly code: TcpErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TcpError';
+  }
+}
+
+/** What the socket tells its owner (the stream wrapper, the MPTCP subflow). All optional. */
+export interface TcpSocketEvents {
+  /** The handshake completed. */
+  onEstablished?(): void;
+  /** New in-order bytes can be read. */
+  onReadable?(): void;
+  /** The peer sent FIN: no more bytes will arrive (after those readable now). */
+  onEnd?(): void;
+  /** Send-buffer space became free. */
+  onWritable?(): void;
+  /** The connection is gone: with an error when it was reset, refused or timed out. */
+  onClose?(err?: TcpError): void;
+}
+
+/** Counters of one connection. */
+export class TcpSocketStats {
+  segsIn = 0;
+  segsOut = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  retransSegs = 0;
+  retransBytes = 0;
+  fastRecoveries = 0;
+  timeouts = 0;
+  dupAcksIn = 0;
+  oooSegsIn = 0;
+  challengeAcks = 0;
+  pawsDrops = 0;
+  badSegsDropped = 0;
+}
+
+/** Milliseconds as the 32-bit timestamp clock (RFC 7323 section 5.4: 1 ms ticks). */
+function tsClock(now: number, offset: number): number {
+  return (Math.floor(now) + offset) >>> 0;
+}
+
+const TS_OPT_LEN = 12; // NOP NOP TIMESTAMP
+
+export class TcpSocket {
+  state: TcpState = TcpState.Closed;
+  readonly stats = new TcpSocketStats();
+  events: TcpSocketEvents = {};
+  /** The error the connection ended with, if any. */
+  error: TcpError | undefined;
+  /** The deadline the owning stack has queued for this socket (the stack's bookkeeping). */
+  queuedAt = Number.POSITIVE_INFINITY;
+
+  // Send sequence space (RFC 9293 3.3.1). sndNxt is the highest sequence number sent so far
+  // plus one ("snd.max"): retransmissions are chosen by the scoreboard, never by rewinding.
+  iss = 0;
+  sndUna = 0;
+  sndNxt = 0;
+  sndWnd = 0;
+  private sndWl1 = 0;
+  private sndWl2 = 0;
+  private maxSndWnd = 0;
+  /** Our shift for windows we receive (the peer's WS option). */
+  private sndShift = 0;
+
+  // Receive sequence space.
+  irs = 0;
+  rcvNxt = 0;
+  /** Right edge of the window we last advertised (never moved left, RFC 9293 3.8.6.2.2). */
+  private rcvAdvRight = 0;
+  /** Shift applied to windows we send (our WS option). */
+  private rcvShift = 0;
+  private lastAckSent = 0;
+
+  // Negotiated options.
+  /** Payload bytes per segment, options excluded. */
+  mss = 536;
+  private peerMss = 536;
+  private sackOk = false;
+  private tsOk = false;
+  private wsOk = false;
+  private tsRecent = 0;
+  private tsOffset = 0;
+
+  // Buffers.
+  private readonly sendRing: ByteRing;
+  /** Bytes in the send ring: from sndUna (after the SYN) to the last byte the app wrote. */
+  private sendLen = 0;
+  private finQueued = false;
+  /** Whether our FIN went out, and its sequence number. */
+  private finOut = false;
+  private finSeqNo = 0;
+  private readonly recvRing: ByteRing;
+  /** In-order bytes waiting for the application. */
+  private readable = 0;
+  private readonly ooo = new Assembler();
+  /** Sequence number of a FIN seen beyond rcvNxt, or -1. */
+  private finRcvSeq = -1;
+  private remoteFinDone = false;
+
+  // Loss recovery.
+  readonly rtt: RttEstimator;
+  cc: CongestionController;
+  private readonly sb = new Scoreboard();
+  private dupAcks = 0;
+  private recovery: 'none' | 'fast' | 'rto' = 'none';
+  /** RFC 6675 5 step 4.3: the first retransmission of a recovery goes out whatever the pipe. */
+  private rtxFirst = false;
+  private recoveryPoint = 0;
+  /** Bytes below this sequence number that are not SACKed are lost (RFC 6675 IsLost, or RTO). */
+  private lostUntil = 0;
+  /** Highest sequence number retransmitted in this recovery (RFC 6675 HighRxt). */
+  private highRxt = 0;
+  private retries = 0;
+  /** Karn's rule without timestamps: one timed segment at a time. */
+  private rttSeq = -1;
+  private rttSentAt = 0;
+  private cwndLimited = false;
+  private lastSendAt = 0;
+
+  // Timers: absolute deadlines, Infinity when off.
+  private rtxAt = Number.POSITIVE_INFINITY;
+  private delackAt = Number.POSITIVE_INFINITY;
+  private persistAt = Number.POSITIVE_INFINITY;
+  private persistBackoff = 0;
+  private keepaliveAt = Number.POSITIVE_INFINITY;
+  private keepaliveSent = 0;
+  private timeWaitAt = Number.POSITIVE_INFINITY;
+
+  // Pending control output.
+  private ackNow = false;
+  private segsUnacked = 0;
+  private probeNow = false;
+  private rstNow = false;
+  private synNow = false;
+  private readonly hole = new Float64Array(2);
+  private readonly sackOrder: number[] = [];
+  private windowAtLastAck = 0;
+
+  constructor(
+    readonly config: TcpConfig,
+    readonly tuple: FourTuple,
+  ) {
+    this.sendRing = new ByteRing(config.sendBuffer);
+    this.recvRing = new ByteRing(config.recvBuffer);
+    this.rtt = new RttEstimator({ minRto: config.minRtoMs });
+    const ipHeader = tuple.local.length === 4 ? 20 : 40;
+    this.mss = Math.min(536, config.mtu - ipHeader - 20);
+    this.cc = createCongestionController(config.congestionControl, this.mss);
+    // RFC 7323 section 2.3: the largest shift that lets the receive buffer be advertised.
+    while (this.rcvShift < 14 && 0xffff << this.rcvShift < config.recvBuffer) this.rcvShift++;
+  }
+
+  /** The MSS we announce: our MTU less the IP and TCP headers (RFC 9293 section 3.7.1). */
+  private get ourMss(): number {
+    return this.config.mtu - (this.tuple.local.length === 4 ? 20 : 40) - 20;
+  }
+
+  // ---------------------------------------------------------------- opening
+
+  /** Active open (RFC 9293 3.10.1): sends a SYN. */
+  connect(now: number, iss: number): void {
+    if (this.state !== TcpState.Closed) throw new Error(`connect in state ${this.state}`);
+    this.iss = iss;
+    this.sndUna = iss;
+    this.sndNxt = iss;
+    this.tsOffset = (iss * 2654435761) >>> 0;
+    this.state = TcpState.SynSent;
+    this.synNow = true;
+    this.lastSendAt = now;
+  }
+
+  /**
+   * Passive open from a SYN that reached a listener (RFC 9293 3.10.7.2): records the peer's
+   * options and moves to SYN-RECEIVED; the SYN/ACK goes out on the next dispatch.
+   */
+  acceptSyn(now: number, seg: SegmentIn, iss: number): void {
+    this.iss = iss;
+    this.sndUna = iss;
+    this.sndNxt = iss;
+    this.tsOffset = (iss * 2654435761) >>> 0;
+    this.irs = seg.seq;
+    this.rcvNxt = seqAdd(seg.seq, 1);
+    this.takeSynOptions(seg);
+    this.sndWnd = seg.window; // never scaled in a SYN (RFC 7323 2.2)
+    this.sndWl1 = seg.seq;
+    this.sndWl2 = seg.ack;
+    this.maxSndWnd = this.sndWnd;
+    this.state = TcpState.SynReceived;
+    this.synNow = true;
+    this.lastSendAt = now;
+  }
+
+  /** Options of a SYN or SYN/ACK: what the peer offered, intersected with what we do. */
+  private takeSynOptions(seg: SegmentIn): void {
+    const v4 = this.tuple.local.length === 4;
+    // RFC 9293 3.7.1: without an MSS option assume 536 (IPv4) or 1220 (IPv6).
+    this.peerMss = seg.mss >= 0 ? seg.mss : v4 ? 536 : 1220;
+    this.wsOk = this.config.windowScale && seg.wscale >= 0;
+    if (this.wsOk) {
+      // RFC 7323 2.3: a shift above 14 is used as 14.
+      this.sndShift = Math.min(seg.wscale, 14);
+    } else {
+      this.sndShift = 0;
+      this.rcvShift = 0;
+    }
+    this.sackOk = this.config.sack && seg.sackPermitted;
+    this.tsOk = this.config.timestamps && seg.hasTs;
+    if (this.tsOk) this.tsRecent = seg.tsval;
+    this.mss = Math.max(64, Math.min(this.peerMss, this.ourMss) - (this.tsOk ? TS_OPT_LEN : 0));
+    this.cc = createCongestionController(this.config.congestionControl, this.mss);
+  }
+
+  // ---------------------------------------------------------------- application side
+
+  /** Free space in the send buffer. */
+  get sendSpace(): number {
+    return this.finQueued ? 0 : this.config.sendBuffer - this.sendLen;
+  }
+
+  /** Bytes queued but not yet acknowledged. */
+  get sendQueued(): number {
+    return this.sendLen;
+  }
+
+  /** Copies up to `len` bytes into the send buffer; returns how many it took. */
+  send(data: Uint8Array, off = 0, len = data.length - off): number {
+    if (this.finQueued || !this.canSendState()) return 0;
+    const n = Math.min(len, this.config.sendBuffer - this.sendLen);
+    if (n <= 0) return 0;
+    this.sendRing.copyIn(this.sendLen, data, off, n);
+    this.sendLen += n;
+    return n;
+  }
+
+  private canSendState(): boolean {
+    const s = this.state;
+    return (
+      s === TcpState.SynSent ||
+      s === TcpState.SynReceived ||
+      s === TcpState.Established ||
+      s === TcpState.CloseWait
+    );
+  }
+
+  /** In-order bytes ready to read. */
+  get readableBytes(): number {
+    return this.readable;
+  }
+
+  /** True once the peer's FIN has been received and every byte before it read. */
+  get readEnded(): boolean {
+    return this.remoteFinDone && this.readable === 0;
+  }
+
+  /** Copies up to `max` in-order bytes to dst[off...]; returns how many. */
+  recv(dst: Uint8Array, off = 0, max = dst.length - off): number {
+    const n = Math.min(max, this.readable);
+    if (n <= 0) return 0;
+    this.recvRing.copyOut(0, dst, off, n);
+    this.recvRing.advance(n);
+    this.readable -= n;
+    // Window update (RFC 9293 3.8.6.2.2): tell the peer once the window opened by a useful amount.
+    const win = this.rcvWindow();
+    if (
+      isSynchronized(this.state) &&
+      win - this.windowAtLastAck >= Math.min(this.config.recvBuffer / 2, 2 * this.mss)
+    ) {
+      this.ackNow = true;
+    }
+    return n;
+  }
+
+  /** Half-close (RFC 9293 3.10.4): a FIN follows the queued data. */
+  close(): void {
+    switch (this.state) {
+      case TcpState.SynSent:
+        this.enterClosed(undefined);
+        return;
+      case TcpState.SynReceived:
+        // The FIN goes out once the handshake completes (RFC 9293 3.10.4).
+        this.finQueued = true;
+        return;
+      case TcpState.Established:
+        this.finQueued = true;
+        this.state = TcpState.FinWait1;
+        return;
+      case TcpState.CloseWait:
+        this.finQueued = true;
+        this.state = TcpState.LastAck;
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Abort (RFC 9293 3.10.5): a RST to the peer, everything dropped. */
+  abort(): void {
+    if (isSynchronized(this.state) && this.state !== TcpState.TimeWait) this.rstNow = true;
+    this.enterClosed(new TcpError('ECONNABORTED', 'connection aborted locally'));
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  /** The earliest deadline, or Infinity. */
+  get pollAt(): number {
+    return Math.min(this.rtxAt, this.delackAt, this.persistAt, this.keepaliveAt, this.timeWaitAt);
+  }
+
+  /** True when the socket is finished and the stack may forget it (after its last RST went out). */
+  get isDone(): boolean {
+    return this.state === TcpState.Closed && !this.rstNow && !this.pendingRst;
+  }
+
+  handleTimeout(now: number): void {
+    if (now >= this.timeWaitAt) {
+      this.timeWaitAt = Number.POSITIVE_INFINITY;
+      this.enterClosed(undefined);
+      return;
+    }
+    if (now >= this.rtxAt) this.onRetransmitTimeout(now);
+    if (now >= this.delackAt) {
+      this.delackAt = Number.POSITIVE_INFINITY;
+      this.ackNow = true;
+    }
+    if (now >= this.persistAt) {
+      // RFC 9293 3.8.6.1: probe the zero window, backing off, without ever giving up on our own.
+      this.probeNow = true;
+      this.persistBackoff = Math.min(this.persistBackoff + 1, 10);
+      this.persistAt = now + Math.min(this.rtt.rto * 2 ** this.persistBackoff, 60_000);
+    }
+    if (now >= this.keepaliveAt) {
+      if (this.keepaliveSent >= this.config.keepaliveProbes) {
+        this.enterClosed(new TcpError('ETIMEDOUT', 'keepalive probes unanswered'));
+        return;
+      }
+      this.keepaliveSent++;
+      this.probeNow = true;
+      this.keepaliveAt = now + this.config.keepaliveIntervalMs;
+    }
+  }
+
+  /** RFC 6298 section 5.4-5.6 and RFC 5681 section 3.1: back off, collapse the window, resend. */
+  private onRetransmitTimeout(now: number): void {
+    this.rtxAt = Number.POSITIVE_INFINITY;
+    this.retries++;
+    this.stats.timeouts++;
+    const handshake = this.state === TcpState.SynSent || this.state === TcpState.SynReceived;
+    const limit = handshake ? this.config.synRetries : this.config.dataRetries;
+    if (this.retries > limit) {
+      this.rstNow = !handshake || this.state === TcpState.SynReceived;
+      this.enterClosed(new TcpError('ETIMEDOUT', `no answer after ${limit} retransmissions`));
+      return;
+    }
+    this.rtt.backoff();
+    this.rttSeq = -1;
+    if (handshake) {
+      this.synNow = true;
+      return;
+    }
+    if (this.sndNxt === this.sndUna) return;
+    this.cc.onRetransmissionTimeout(now, this.pipe());
+    // Everything outstanding is presumed lost; SACK information may be reneged (RFC 2018 8).
+    this.sb.clear();
+    this.recovery = 'rto';
+    this.recoveryPoint = this.sndNxt;
+    this.lostUntil = this.sndNxt;
+    this.highRxt = this.sndUna;
+    this.dupAcks = 0;
+  }
+
+  private armRtx(now: number): void {
+    this.rtxAt = now + this.rtt.rto;
+  }
+
+  private armKeepalive(now: number): void {
+    if (this.config.keepaliveIdleMs > 0 && this.state === TcpState.Established) {
+      this.keepaliveAt = now + this.config.keepaliveIdleMs;
+      this.keepaliveSent = 0;
+    }
+  }
+
+  // ---------------------------------------------------------------- receive path
+
+  /** Bytes the receive buffer can still take beyond rcvNxt. */
+  private rcvWindow(): number {
+    return this.config.recvBuffer - this.readable;
+  }
+
+  /** Processes one segment addressed to this connection (RFC 9293 3.10.7). */
+  input(now: number, seg: SegmentIn): void {
+    this.stats.segsIn++;
+    if (this.state === TcpState.Closed) return;
+    if (this.state === TcpState.SynSent) {
+      this.inputSynSent(now, seg);
+      return;
+    }
+    const flags = seg.flags;
+
+    // RFC 7323 section 5.3, R1: PAWS. A segment whose timestamp is older than TS.Recent is a
+    // duplicate from an earlier wrap of the sequence space: drop it and acknowledge.
+    if (this.tsOk && seg.hasTs && !(flags & RST) && seqLt(seg.tsval, this.tsRecent)) {
+      this.stats.pawsDrops++;
+      this.ackNow = true;
+      return;
+    }
+
+    // A retransmitted SYN in SYN-RECEIVED: our SYN/ACK was lost; send it again.
+    if (
+      this.state === TcpState.SynReceived &&
+      flags & SYN &&
+      !(flags & (ACK | RST)) &&
+      seg.seq === this.irs
+    ) {
+      this.synNow = true;
+      return;
+    }
+
+    // TIME-WAIT: a retransmitted FIN is acknowledged and restarts the 2 MSL timeout (3.10.7.4).
+    if (this.state === TcpState.TimeWait && flags & FIN && !(flags & RST) && seqLt(seg.seq, this.rcvNxt)) {
+      this.ackNow = true;
+      this.timeWaitAt = now + this.config.timeWaitMs;
+      return;
+    }
+
+    // First check: sequence number acceptability (RFC 9293 3.10.7.4, the four cases).
+    if (!this.acceptable(seg)) {
+      if (!(flags & RST)) this.ackNow = true;
+      this.stats.badSegsDropped++;
+      return;
+    }
+
+    // Second check: RST (RFC 5961 section 3.2): exactly rcvNxt resets, elsewhere in the window
+    // draws a challenge ACK.
+    if (flags & RST) {
+      if (seg.seq !== this.rcvNxt) {
+        this.challengeAck();
+        return;
+      }
+      const refused = this.state === TcpState.SynReceived;
+      this.enterClosed(
+        this.state === TcpState.TimeWait
+          ? undefined
+          : new TcpError(refused ? 'ECONNREFUSED' : 'ECONNRESET', 'connection reset by peer'),
+      );
+      return;
+    }
+
+    // Fourth check: a SYN in a synchronized state draws a challenge ACK (RFC 5961 section 4.2).
+    if (flags & SYN) {
+      this.challengeAck();
+      return;
+    }
+
+    // RFC 7323 section 4.3: remember the timestamp of the segment that advances the left edge.
+    if (this.tsOk && seg.hasTs && seqLe(seg.seq, this.lastAckSent)) this.tsRecent = seg.tsval;
+
+    // Fifth check: the ACK field.
+    if (!(flags & ACK)) return;
+    if (!this.processAck(now, seg)) return;
+    if ((this.state as TcpState) === TcpState.Closed) return;
+
+    // Seventh: segment text; eighth: FIN.
+    if (seg.len > 0 || flags & FIN) this.processData(now, seg);
+    if (this.state === TcpState.Established) this.armKeepalive(now);
+  }
+
+  /** RFC 9293 3.10.7.4: is any part of the segment inside the receive window? */
+  private acceptable(seg: SegmentIn): boolean {
+    const wnd = Math.max(seqDiff(this.rcvAdvRight, this.rcvNxt), 0);
+    const len = seg.seqLen;
+    const inWnd = (s: number) => seqGe(s, this.rcvNxt) && seqLt(s, seqAdd(this.rcvNxt, wnd));
+    if (len === 0) return wnd === 0 ? seg.seq === this.rcvNxt : inWnd(seg.seq);
+    if (wnd === 0) return false;
+    return inWnd(seg.seq) || inWnd(seqAdd(seg.seq, len - 1));
+  }
+
+  private challengeAck(): void {
+    this.stats.challengeAcks++;
+    this.ackNow = true;
+  }
+
+  /** SYN-SENT (RFC 9293 3.10.7.3). */
+  private inputSynSent(now: number, seg: SegmentIn): void {
+    const flags = seg.flags;
+    const ackOk = (flags & ACK) !== 0 && seqGt(seg.ack, this.iss) && seqLe(seg.ack, this.sndNxt);
+    if (flags & ACK && !ackOk) {
+      if (!(flags & RST)) this.sendResetFor(seg);
+      return;
+    }
+    if (flags & RST) {
+      // RFC 5961 3.2 leaves SYN-SENT as is: a RST is accepted when its ACK acknowledges our SYN.
+      if (ackOk) this.enterClosed(new TcpError('ECONNREFUSED', 'connection refused'));
+      return;
+    }
+    if (!(flags & SYN)) return;
+    this.irs = seg.seq;
+    this.rcvNxt = seqAdd(seg.seq, 1);
+    this.takeSynOptions(seg);
+    this.rcvAdvRight = seqAdd(this.rcvNxt, this.rcvWindow());
+    if (ackOk) {
+      this.sndUna = seg.ack;
+      this.sndWnd = seg.window << this.sndShift;
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = seg.ack;
+      this.maxSndWnd = this.sndWnd;
+      this.sampleRttHandshake(now, seg);
+      this.established(now);
+      this.ackNow = true;
+      if (seg.len > 0 || flags & FIN) this.processData(now, seg);
+    } else {
+      // Simultaneous open (RFC 9293 figure 7): SYN-RECEIVED, answer with SYN/ACK.
+      this.sndWnd = seg.window;
+      this.state = TcpState.SynReceived;
+      this.synNow = true;
+    }
+  }
+
+  private sampleRttHandshake(now: number, seg: SegmentIn): void {
+    if (this.retries === 0) this.rtt.sample(now, now - this.lastSendAt);
+    else if (this.tsOk && seg.hasTs && seg.tsecr !== 0) {
+      this.rtt.sample(now, (tsClock(now, this.tsOffset) - seg.tsecr) >>> 0);
+    }
+    this.retries = 0;
+    this.rtxAt = Number.POSITIVE_INFINITY;
+  }
+
+  private established(now: number): void {
+    this.state = TcpState.Established;
+    this.retries = 0;
+    this.armKeepalive(now);
+    this.events.onEstablished?.();
+  }
+
+  /**
+   * The ACK field in a synchronized state (RFC 9293 3.10.7.4 fifth check, RFC 5961 section 5.2).
+   * Returns false when processing of the segment stops here.
+   */
+  private processAck(now: number, seg: SegmentIn): boolean {
+    const ack = seg.ack;
+    if (this.state === TcpState.SynReceived) {
+      if (seqGt(ack, this.sndUna) && seqLe(ack, this.sndNxt)) {
+        this.sndUna = ack;
+        this.sndWnd = seg.window << this.sndShift;
+        this.sndWl1 = seg.seq;
+        this.sndWl2 = ack;
+        this.maxSndWnd = this.sndWnd;
+        this.sampleRttHandshake(now, seg);
+        this.established(now);
+        if (this.finQueued) this.state = TcpState.FinWait1;
+      } else {
+        this.sendResetFor(seg);
+        return false;
+      }
+    }
+    // RFC 5961 5.2: acceptable ACKs lie in [snd.una - max.snd.wnd, snd.nxt].
+    if (seqGt(ack, this.sndNxt)) {
+      this.ackNow = true;
+      return false;
+    }
+    if (seqLt(ack, seqAdd(this.sndUna, -this.maxSndWnd))) {
+      this.challengeAck();
+      return false;
+    }
+
+    const inFlightBefore = this.pipe();
+    const acked = seqDiff(ack, this.sndUna);
+    if (acked > 0) this.onNewAck(now, seg, acked, inFlightBefore);
+    else this.maybeDupAck(now, seg);
+
+    // SACK blocks (RFC 2018), after the cumulative ACK moved the scoreboard's origin.
+    if (this.sackOk && seg.sackCount > 0) this.takeSack(seg);
+
+    // Window update (RFC 9293 3.10.7.4): only from a newer segment, or a newer ACK of the same one.
+    if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack))) {
+      this.sndWnd = seg.window << this.sndShift;
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = ack;
+      if (this.sndWnd > this.maxSndWnd) this.maxSndWnd = this.sndWnd;
+    }
+    this.updateLoss(now, acked);
+    this.updatePersist(now);
+
+    // FIN acknowledged: state transitions of RFC 9293 3.10.7.4 (FIN-WAIT-1, CLOSING, LAST-ACK).
+    if (this.finQueued && seqGt(this.sndUna, this.finSeq())) {
+      switch (this.state) {
+        case TcpState.FinWait1:
+          this.state = TcpState.FinWait2;
+          break;
+        case TcpState.Closing:
+          this.enterTimeWait(now);
+          break;
+        case TcpState.LastAck:
+          this.enterClosed(undefined);
+          return false;
+      }
+    }
+    return true;
+  }
+
+  /** Sequence number of our FIN (the byte after the last data byte). */
+  private finSeq(): number {
+    return this.finOut ? this.finSeqNo : seqAdd(this.sndUna, this.sendLen);
+  }
+
+  private onNewAck(now: number, seg: SegmentIn, ackedSeq: number, inFlightBefore: number): void {
+    // Bytes of data acknowledged: the FIN takes sequence space but no buffer.
+    const dataAcked = Math.min(ackedSeq, this.sendLen);
+    this.sendRing.advance(dataAcked);
+    this.sendLen -= dataAcked;
+    this.sb.advance(ackedSeq);
+    this.sndUna = seg.ack;
+    this.stats.bytesOut += dataAcked;
+    this.dupAcks = 0;
+    this.retries = 0;
+
+    // RTT (RFC 7323 section 4.1 with timestamps; else Karn's rule on one timed segment, RFC 6298 3).
+    if (this.tsOk && seg.hasTs && seg.tsecr !== 0) {
+      this.rtt.sample(now, (tsClock(now, this.tsOffset) - seg.tsecr) >>> 0);
+    } else if (this.rttSeq >= 0 && seqGt(seg.ack, this.rttSeq)) {
+      this.rtt.sample(now, now - this.rttSentAt);
+      this.rttSeq = -1;
+    }
+
+    if (this.recovery === 'fast') {
+      if (seqGe(seg.ack, this.recoveryPoint)) this.exitRecovery(now);
+      else if (!this.sackOk) {
+        // RFC 6582 3.2 step 5: a partial ACK retransmits the next unacknowledged segment at once.
+        this.lostUntil = seqMax(this.lostUntil, seqAdd(this.sndUna, this.mss));
+        this.rtxFirst = true;
+      }
+    } else {
+      if (this.recovery === 'rto' && seqGe(seg.ack, this.recoveryPoint)) this.recovery = 'none';
+      this.cc.onAck(now, dataAcked, inFlightBefore, this.cwndLimited, this.rtt);
+    }
+    // RFC 6298 5.2/5.3: stop the timer when all is acknowledged, else restart it.
+    if (this.sndUna === this.sndNxt) this.rtxAt = Number.POSITIVE_INFINITY;
+    else this.armRtx(now);
+    if (dataAcked > 0) this.events.onWritable?.();
+  }
+
+  private maybeDupAck(now: number, seg: SegmentIn): void {
+    // RFC 5681 section 2: a duplicate ACK carries no data, acknowledges snd.una with data
+    // outstanding, and does not change the window (RFC 6675 also counts ACKs with new SACK info).
+    if (seg.len > 0 || seg.flags & (SYN | FIN) || this.sndNxt === this.sndUna) return;
+    if (seg.window << this.sndShift !== this.sndWnd && seg.sackCount === 0) return;
+    this.dupAcks++;
+    this.stats.dupAcksIn++;
+    void now;
+  }
+
+  private takeSack(seg: SegmentIn): void {
+    const outstanding = seqDiff(this.sndNxt, this.sndUna);
+    for (let i = 0; i < seg.sackCount; i++) {
+      const left = u32(seg.buf, seg.sackOff + i * 8);
+      const right = u32(seg.buf, seg.sackOff + i * 8 + 4);
+      // RFC 2883 D-SACK blocks lie below snd.una; they are ignored here.
+      this.sb.add(seqDiff(left, this.sndUna), seqDiff(right, this.sndUna), outstanding);
+    }
+  }
+
+  /** Enters or advances loss recovery after an ACK (RFC 6675 section 5, RFC 6582). */
+  private updateLoss(now: number, acked: number): void {
+    const boundary = this.sackOk ? this.sb.lostBoundary(this.mss) : 0;
+    if (this.recovery === 'none') {
+      const lost = this.dupAcks >= 3 || boundary > 0;
+      if (!lost || this.sndNxt === this.sndUna) return;
+      // RFC 6675 section 5 step 4: enter fast recovery, retransmit the first unacknowledged segment.
+      this.recovery = 'fast';
+      this.stats.fastRecoveries++;
+      this.recoveryPoint = this.sndNxt;
+      this.cc.onCongestionEvent(now, this.pipe());
+      this.highRxt = this.sndUna;
+      this.lostUntil = seqAdd(this.sndUna, Math.max(boundary, Math.min(this.mss, this.sendLen)));
+      this.rttSeq = -1;
+      this.rtxFirst = true;
+      return;
+    }
+    if (boundary > 0) this.lostUntil = seqMax(this.lostUntil, seqAdd(this.sndUna, boundary));
+    if (seqLt(this.highRxt, this.sndUna)) this.highRxt = this.sndUna;
+    void acked;
+  }
+
+  private exitRecovery(now: number): void {
+    this.recovery = 'none';
+    this.lostUntil = this.sndUna;
+    this.highRxt = this.sndUna;
+    this.cc.onRecoveryEnd(now);
+  }
+
+  /**
+   * RFC 6675 "pipe": outstanding bytes not SACKed, less the lost ones not yet retransmitted.
+   */
+  pipe(): number {
+    const outstanding = seqDiff(this.sndNxt, this.sndUna);
+    if (outstanding <= 0) return 0;
+    let p = outstanding - this.sb.sacked;
+    if (seqGt(this.lostUntil, this.sndUna)) {
+      const from = Math.max(seqDiff(this.highRxt, this.sndUna), 0);
+      const to = seqDiff(this.lostUntil, this.sndUna);
+      p -= this.sb.holeBytes(from, to);
+    }
+    return Math.max(p, 0);
+  }
+
+  private updatePersist(now: number): void {
+    const waiting = this.sendLen > seqDiff(this.sndNxt, this.sndUna) || (this.finQueued && !this.finSent());
+    if (this.sndWnd === 0 && waiting && this.sndNxt === this.sndUna) {
+      if (this.persistAt === Number.POSITIVE_INFINITY) {
+        this.persistBackoff = 0;
+        this.persistAt = now + this.rtt.rto;
+      }
+    } else {
+      this.persistAt = Number.POSITIVE_INFINITY;
+    }
+  }
+
+  private finSent(): boolean {
+    return this.finOut;
+  }
+
+  /** Segment text and FIN (RFC 9293 3.10.7.4, seventh and eighth steps). */
+  private processData(now: number, seg: SegmentIn): void {
+    const s = this.state;
+    const canReceive = s === TcpState.Established || s === TcpState.FinWait1 || s === TcpState.FinWait2;
+    if (seg.flags & FIN && !this.remoteFinDone) {
+      const fs = seqAdd(seg.seq, seg.len);
+      if (this.finRcvSeq < 0) this.finRcvSeq = fs;
+    }
+    if (canReceive && seg.len > 0) {
+      let off = seqDiff(seg.seq, this.rcvNxt);
+      let skip = 0;
+      if (off < 0) {
+        skip = -off;
+        off = 0;
+      }
+      const wnd = this.rcvWindow();
+      const end = Math.min(seqDiff(seg.seq, this.rcvNxt) + seg.len, wnd);
+      const n = end - off;
+      if (n > 0) {
+        const hadOoo = !this.ooo.isEmpty;
+        if (off === 0) {
+          this.recvRing.copyIn(this.readable, seg.buf, seg.payloadOff + skip, n);
+          const adv = this.ooo.advance(n);
+          this.rcvNxt = seqAdd(this.rcvNxt, adv);
+          this.readable += adv;
+          this.stats.bytesIn += adv;
+          // RFC 5681 4.2: ACK at least every second full segment; at once when a hole fills.
+          this.segsUnacked++;
+          if (hadOoo || this.segsUnacked >= 2) this.ackNow = true;
+          else if (this.delackAt === Number.POSITIVE_INFINITY) this.delackAt = now + this.config.delayedAckMs;
+          this.events.onReadable?.();
+        } else if (this.ooo.add(off, end)) {
+          this.recvRing.copyIn(this.readable + off, seg.buf, seg.payloadOff + skip, n);
+          this.stats.oooSegsIn++;
+          this.ackNow = true; // RFC 5681 4.2: an out-of-order segment is acknowledged at once
+        } else {
+          this.ackNow = true;
+        }
+      } else {
+        this.ackNow = true; // a duplicate: acknowledge (RFC 9293 3.10.7.4)
+      }
+    }
+    // FIN at rcvNxt: every byte before it has arrived.
+    if (this.finRcvSeq >= 0 && !this.remoteFinDone && this.finRcvSeq === this.rcvNxt) {
+      this.remoteFinDone = true;
+      this.rcvNxt = seqAdd(this.rcvNxt, 1);
+      this.ackNow = true;
+      switch (this.state) {
+        case TcpState.Established:
+          this.state = TcpState.CloseWait;
+          this.keepaliveAt = Number.POSITIVE_INFINITY;
+          break;
+        case TcpState.FinWait1:
+          // Our FIN not yet acknowledged (else we would be in FIN-WAIT-2): simultaneous close.
+          this.state = TcpState.Closing;
+          break;
+        case TcpState.FinWait2:
+          this.enterTimeWait(now);
+          break;
+      }
+      this.events.onEnd?.();
+    }
+  }
+
+  private enterTimeWait(now: number): void {
+    this.state = TcpState.TimeWait;
+    this.rtxAt = Number.POSITIVE_INFINITY;
+    this.persistAt = Number.POSITIVE_INFINITY;
+    this.keepaliveAt = Number.POSITIVE_INFINITY;
+    this.timeWaitAt = now + this.config.timeWaitMs;
+    if (this.config.timeWaitMs <= 0) this.enterClosed(undefined);
+  }
+
+  private enterClosed(err: TcpError | undefined): void {
+    if (this.state === TcpState.Closed) return;
+    this.state = TcpState.Closed;
+    this.error = err;
+    this.rtxAt = Number.POSITIVE_INFINITY;
+    this.delackAt = Number.POSITIVE_INFINITY;
+    this.persistAt = Number.POSITIVE_INFINITY;
+    this.keepaliveAt = Number.POSITIVE_INFINITY;
+    this.timeWaitAt = Number.POSITIVE_INFINITY;
+    this.ackNow = false;
+    this.synNow = false;
+    this.probeNow = false;
+    this.events.onClose?.(err);
+  }
+
+  /** A RST answering an unacceptable segment (RFC 9293 3.10.7.3/4, reset generation). */
+  private pendingRst: { seq: number; ack: number; flags: number } | undefined;
+
+  private sendResetFor(seg: SegmentIn): void {
+    this.pendingRst =
+      seg.flags & ACK
+        ? { seq: seg.ack, ack: 0, flags: RST }
+        : { seq: 0, ack: seqAdd(seg.seq, seg.seqLen), flags: RST | ACK };
+  }
+
+  // ---------------------------------------------------------------- transmit path
+
+  /**
+   * Writes the next IP packet this connection wants to send into buf and returns its length, or
+   * 0 when it has nothing to send now.
+   */
+  dispatch(now: number, buf: Uint8Array): number {
+    if (this.pendingRst) {
+      const r = this.pendingRst;
+      this.pendingRst = undefined;
+      return this.emit(now, buf, r.seq, r.ack, r.flags, 0, 0, false);
+    }
+    if (this.rstNow) {
+      this.rstNow = false;
+      return this.emit(now, buf, this.sndNxt, this.rcvNxt, RST | ACK, 0, 0, false);
+    }
+    switch (this.state) {
+      case TcpState.Closed:
+      case TcpState.Listen:
+        return 0;
+      case TcpState.SynSent:
+        if (!this.synNow) return 0;
+        this.synNow = false;
+        this.sndNxt = seqAdd(this.iss, 1);
+        this.lastSendAt = now;
+        if (this.rtxAt === Number.POSITIVE_INFINITY) this.armRtx(now);
+        return this.emit(now, buf, this.iss, 0, SYN, 0, 0, true);
+      case TcpState.SynReceived:
+        if (!this.synNow) return 0;
+        this.synNow = false;
+        this.sndNxt = seqAdd(this.iss, 1);
+        this.lastSendAt = now;
+        this.rcvAdvRight = seqAdd(this.rcvNxt, this.rcvWindow());
+        if (this.rtxAt === Number.POSITIVE_INFINITY) this.armRtx(now);
+        return this.emit(now, buf, this.iss, this.rcvNxt, SYN | ACK, 0, 0, true);
+      default:
+        break;
+    }
+
+    const n = this.dispatchData(now, buf);
+    if (n > 0) return n;
+    if (this.probeNow) {
+      // Zero-window probe or keepalive: an old sequence number elicits an ACK (RFC 9293 3.8.4).
+      this.probeNow = false;
+      return this.emit(now, buf, seqAdd(this.sndUna, -1), this.rcvNxt, ACK, 0, 0, false);
+    }
+    if (this.ackNow) return this.emit(now, buf, this.sndNxt, this.rcvNxt, ACK, 0, 0, false);
+    return 0;
+  }
+
+  /** Retransmission of lost data first, then new data, as the window allows (RFC 6675 NextSeg). */
+  private dispatchData(now: number, buf: Uint8Array): number {
+    const s = this.state;
+    if (s === TcpState.TimeWait || s === TcpState.FinWait2) return 0;
+    const cwnd = this.cc.window;
+    const pipe = this.pipe();
+    const finSeq = this.finSeq();
+    // RFC 9293 3.7.1: options other than timestamps (already in this.mss) take payload room.
+    const mss = this.mss - this.sackOptionLen();
+
+    // (1) Lost bytes above HighRxt (RFC 6675 section 6.1, rule 1; after an RTO, go-back-N).
+    if (seqGt(this.lostUntil, this.sndUna) && (pipe < cwnd || this.rtxFirst)) {
+      this.rtxFirst = false;
+      const from = Math.max(seqDiff(this.highRxt, this.sndUna), 0);
+      const to = seqDiff(this.lostUntil, this.sndUna);
+      if (this.sb.nextHole(from, to, this.hole)) {
+        const start = this.hole[0];
+        const dataLeft = this.sendLen - start;
+        const len = Math.min(this.hole[1] - start, mss, Math.max(dataLeft, 0));
+        const seq = seqAdd(this.sndUna, start);
+        const fin = this.finQueued && seqAdd(seq, len) === finSeq && this.finSent();
+        if (len > 0 || fin) {
+          this.highRxt = seqAdd(seq, len + (fin ? 1 : 0));
+          this.stats.retransSegs++;
+          this.stats.retransBytes += len;
+          if (this.rtxAt === Number.POSITIVE_INFINITY) this.armRtx(now);
+          const push = len > 0 && start + len === this.sendLen ? PSH : 0;
+          return this.emit(now, buf, seq, this.rcvNxt, ACK | push | (fin ? FIN : 0), start, len, false);
+        }
+      }
+    }
+
+    // (2) New data within both windows (RFC 5681 / RFC 9293 3.8.6.2.1 sender-side SWS avoidance).
+    const sentData = seqDiff(this.sndNxt, this.sndUna);
+    const unsent = this.sendLen - Math.min(sentData, this.sendLen);
+    const needFin = this.finQueued && !this.finSent();
+    if (unsent > 0 || needFin) {
+      const sndWndLeft = seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt);
+      const cwndLeft = cwnd - pipe;
+      const usable = Math.min(sndWndLeft, cwndLeft);
+      let len = Math.min(unsent, mss, Math.max(usable, 0));
+      this.cwndLimited = cwndLeft < Math.min(unsent, mss);
+      if (len < unsent && len < mss) {
+        // Only part of a segment fits: wait unless the window is half the largest we saw.
+        if (len < this.maxSndWnd / 2 || len <= 0) len = 0;
+      }
+      if (len > 0 && len < mss && len === unsent && !needFin && this.config.nagle && sentData > 0) {
+        len = 0; // Nagle (RFC 9293 3.7.4): a small segment waits while data is unacknowledged
+      }
+      const fin = needFin && len === unsent && usable >= len;
+      if (len > 0 || (fin && unsent === 0)) {
+        const off = sentData;
+        const seq = this.sndNxt;
+        this.sndNxt = seqAdd(seq, len + (fin ? 1 : 0));
+        if (fin) {
+          this.finOut = true;
+          this.finSeqNo = seqAdd(seq, len);
+        }
+        if (this.rttSeq < 0 && !this.tsOk && this.recovery === 'none') {
+          this.rttSeq = seq;
+          this.rttSentAt = now;
+        }
+        if (this.rtxAt === Number.POSITIVE_INFINITY) this.armRtx(now);
+        if (now - this.lastSendAt > this.rtt.rto && sentData === 0) this.cc.onIdleRestart(now);
+        this.lastSendAt = now;
+        const push = len > 0 && len === unsent ? PSH : 0;
+        return this.emit(now, buf, seq, this.rcvNxt, ACK | push | (fin ? FIN : 0), off, len, false);
+      }
+      this.updatePersist(now);
+    } else {
+      this.cwndLimited = false;
+    }
+    return 0;
+  }
+
+  /** Writes one segment: IP header, TCP header and options, payload from the send ring. */
+  private emit(
+    now: number,
+    buf: Uint8Array,
+    seq: number,
+    ack: number,
+    flags: number,
+    dataOff: number,
+    len: number,
+    syn: boolean,
+  ): number {
+    const t = this.tuple;
+    // Options first, into their place after the headers (sizes known up front).
+    const ipHl = t.local.length === 4 ? 20 : 40;
+    let o = ipHl + 20;
+    if (syn) {
+      o = this.writeSynOptions(now, buf, o, (flags & ACK) !== 0);
+    } else if (!(flags & RST)) {
+      if (this.tsOk) o = this.writeTs(now, buf, o);
+      if (this.sackOk && !this.ooo.isEmpty) o = this.writeSack(buf, o);
+    }
+    const hl = o - ipHl;
+    const win = flags & RST ? 0 : this.advertiseWindow(syn);
+    writeTcpHeader(buf, ipHl, t.localPort, t.remotePort, seq, ack, hl, flags, win);
+    if (len > 0) this.sendRing.copyOut(dataOff, buf, o, len);
+    const tcpLen = hl + len;
+    writeIpHeader(buf, t.local, t.remote, tcpLen);
+    fillTcpChecksum(buf, ipHl, tcpLen, t.local, t.remote);
+    this.stats.segsOut++;
+    if (flags & ACK) {
+      this.ackNow = false;
+      this.segsUnacked = 0;
+      this.delackAt = Number.POSITIVE_INFINITY;
+      this.lastAckSent = ack;
+    }
+    return ipHl + tcpLen;
+  }
+
+  /** The window field: scaled, never shrinking the right edge (RFC 9293 3.8.6.2.2, RFC 7323 2.4). */
+  private advertiseWindow(syn: boolean): number {
+    const wnd = this.rcvWindow();
+    if (syn) return Math.min(wnd, 0xffff);
+    let right = seqAdd(this.rcvNxt, wnd);
+    if (seqLt(right, this.rcvAdvRight)) right = this.rcvAdvRight;
+    let field = seqDiff(right, this.rcvNxt) >>> this.rcvShift;
+    if (field > 0xffff) field = 0xffff;
+    this.rcvAdvRight = seqMax(this.rcvAdvRight, seqAdd(this.rcvNxt, field << this.rcvShift));
+    this.windowAtLastAck = field << this.rcvShift;
+    return field;
+  }
+
+  /** SYN options in Linux's order: MSS, SACK-permitted, timestamps, NOP, window scale. */
+  private writeSynOptions(now: number, buf: Uint8Array, off: number, synAck: boolean): number {
+    let o = off;
+    buf[o] = 2;
+    buf[o + 1] = 4;
+    buf[o + 2] = this.ourMss >> 8;
+    buf[o + 3] = this.ourMss;
+    o += 4;
+    const sack = synAck ? this.sackOk : this.config.sack;
+    const ts = synAck ? this.tsOk : this.config.timestamps;
+    const ws = synAck ? this.wsOk : this.config.windowScale;
+    if (sack && ts) {
+      buf[o] = 4;
+      buf[o + 1] = 2;
+      o += 2;
+      o = this.writeTsBody(now, buf, o);
+    } else {
+      if (ts) o = this.writeTs(now, buf, o);
+      if (sack) {
+        buf[o] = 1;
+        buf[o + 1] = 1;
+        buf[o + 2] = 4;
+        buf[o + 3] = 2;
+        o += 4;
+      }
+    }
+    if (ws) {
+      buf[o] = 1;
+      buf[o + 1] = 3;
+      buf[o + 2] = 3;
+      buf[o + 3] = this.rcvShift;
+      o += 4;
+    }
+    return o;
+  }
+
+  private writeTs(now: number, buf: Uint8Array, off: number): number {
+    buf[off] = 1;
+    buf[off + 1] = 1;
+    return this.writeTsBody(now, buf, off + 2);
+  }
+
+  private writeTsBody(now: number, buf: Uint8Array, off: number): number {
+    buf[off] = 8;
+    buf[off + 1] = 10;
+    const tsval = tsClock(now, this.tsOffset);
+    buf[off + 2] = tsval >>> 24;
+    buf[off + 3] = tsval >>> 16;
+    buf[off + 4] = tsval >>> 8;
+    buf[off + 5] = tsval;
+    const ecr = this.tsRecent;
+    buf[off + 6] = ecr >>> 24;
+    buf[off + 7] = ecr >>> 16;
+    buf[off + 8] = ecr >>> 8;
+    buf[off + 9] = ecr;
+    return off + 10;
+  }
+
+  /** Bytes the SACK option takes in the next segment (0 without out-of-order data). */
+  private sackOptionLen(): number {
+    if (!this.sackOk || this.ooo.isEmpty) return 0;
+    return 4 + 8 * Math.min(this.ooo.rangeCount, this.maxSackBlocks());
+  }
+
+  /** RFC 2018 section 3: as many blocks as fit beside the timestamps (3), else 4. */
+  private maxSackBlocks(): number {
+    return this.tsOk ? 3 : 4;
+  }
+
+  /** SACK blocks for what arrived out of order (RFC 2018 section 4), as many as fit. */
+  private writeSack(buf: Uint8Array, off: number): number {
+    const count = Math.min(this.ooo.sackOrder(this.sackOrder), this.maxSackBlocks());
+    buf[off] = 1;
+    buf[off + 1] = 1;
+    buf[off + 2] = 5;
+    buf[off + 3] = 2 + 8 * count;
+    let o = off + 4;
+    for (let k = 0; k < count; k++) {
+      const i = this.sackOrder[k];
+      const left = seqAdd(this.rcvNxt, this.ooo.start(i));
+      const right = seqAdd(this.rcvNxt, this.ooo.end(i));
+      buf[o] = left >>> 24;
+      buf[o + 1] = left >>> 16;
+      buf[o + 2] = left >>> 8;
+      buf[o + 3] = left;
+      buf[o + 4] = right >>> 24;
+      buf[o + 5] = right >>> 16;
+      buf[o + 6] = right >>> 8;
+      buf[o + 7] = right;
+      o += 8;
+    }
+    return o;
+  }
+
+  /** Gives buffer memory back when both directions hold no bytes (idle connections cost little). */
+  trimMemory(): void {
+    if (this.sendLen === 0) this.sendRing.release();
+    if (this.readable === 0 && this.ooo.isEmpty) this.recvRing.release();
+  }
+
+  /** Buffer memory currently held. */
+  get bufferMemory(): number {
+    return this.sendRing.allocated + this.recvRing.allocated;
+  }
+
+  /** Whether dispatch may have something to send now (for the stack's poll loop). */
+  get wantsToSend(): boolean {
+    if (this.pendingRst || this.rstNow || this.synNow || this.ackNow || this.probeNow) return true;
+    if (!isSynchronized(this.state)) return false;
+    const sentData = seqDiff(this.sndNxt, this.sndUna);
+    return (
+      this.sendLen > sentData || (this.finQueued && !this.finSent()) || seqGt(this.lostUntil, this.sndUna)
+    );
+  }
+}

@@ -1,0 +1,120 @@
+// The application's view of one TCP connection: a Node Duplex stream with real backpressure.
+// Writes are copied into the socket's bounded send buffer as space frees up (the write callback
+// waits until then); reads pull from the receive buffer only as fast as the consumer takes them,
+// so the advertised window closes when the application is slow.
+import { Duplex } from 'node:stream';
+import type { TcpSocket } from './socket.js';
+import { TcpState } from './state.js';
+
+/** What the stream needs of the stack: a way to say "poll this socket". */
+export interface Waker {
+  wake(sock: TcpSocket): void;
+}
+
+const READ_CHUNK = 64 * 1024;
+
+export class TcpStream extends Duplex {
+  private pending: { chunk: Uint8Array; off: number; cb: (err?: Error | null) => void } | undefined;
+  private wantRead = false;
+  private ended = false;
+
+  constructor(
+    private readonly waker: Waker,
+    readonly socket: TcpSocket,
+  ) {
+    super({ allowHalfOpen: true });
+    const ev = socket.events;
+    const prev = { ...ev };
+    ev.onEstablished = () => {
+      prev.onEstablished?.();
+      this.emit('connect');
+      this.flushPending();
+    };
+    ev.onReadable = () => {
+      prev.onReadable?.();
+      if (this.wantRead) this.pull();
+    };
+    ev.onEnd = () => {
+      prev.onEnd?.();
+      if (this.wantRead) this.pull();
+    };
+    ev.onWritable = () => {
+      prev.onWritable?.();
+      this.flushPending();
+    };
+    ev.onClose = (err) => {
+      prev.onClose?.(err);
+      if (err) this.destroy(err);
+      else {
+        this.pull();
+        if (this.pending) this.pending.cb(new Error('connection closed before the data was sent'));
+        this.pending = undefined;
+      }
+    };
+  }
+
+  get remoteAddress(): Uint8Array {
+    return this.socket.tuple.remote;
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.pending = { chunk, off: 0, cb };
+    this.flushPending();
+  }
+
+  private flushPending(): void {
+    const p = this.pending;
+    if (!p) return;
+    const n = this.socket.send(p.chunk, p.off, p.chunk.length - p.off);
+    p.off += n;
+    if (n > 0) this.waker.wake(this.socket);
+    if (p.off >= p.chunk.length) {
+      this.pending = undefined;
+      p.cb();
+    } else if (this.socket.state === TcpState.Closed) {
+      this.pending = undefined;
+      p.cb(this.socket.error ?? new Error('connection closed'));
+    }
+  }
+
+  override _read(): void {
+    this.wantRead = true;
+    this.pull();
+  }
+
+  private pull(): void {
+    while (this.socket.readableBytes > 0) {
+      const b = Buffer.allocUnsafe(Math.min(this.socket.readableBytes, READ_CHUNK));
+      const n = this.socket.recv(b);
+      this.waker.wake(this.socket);
+      if (!this.push(b.subarray(0, n))) {
+        this.wantRead = false;
+        return;
+      }
+    }
+    if (
+      !this.ended &&
+      (this.socket.readEnded || (this.socket.state === TcpState.Closed && !this.socket.error))
+    ) {
+      this.ended = true;
+      this.push(null);
+    }
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.socket.close();
+    this.waker.wake(this.socket);
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    // After a graceful close both ways (Node destroys the stream by itself then) the socket
+    // finishes on its own (LAST-ACK, TIME-WAIT); any other destroy aborts the connection.
+    const graceful = !err && this.writableFinished && this.readableEnded;
+    if (!graceful && this.socket.state !== TcpState.Closed) {
+      this.socket.abort();
+      this.waker.wake(this.socket);
+    }
+    cb(err);
+  }
+}

@@ -1,0 +1,100 @@
+// A bulk-transfer application for simulations: sends N bytes of a seeded stream over a TcpSocket
+// as fast as the send buffer allows, reads everything that arrives, and keeps SHA-256 digests of
+// both directions and the times of the first and last byte received. Synchronous (no Node
+// streams), so that virtual time is all that passes.
+import { createHash, type Hash } from 'node:crypto';
+import type { TcpSocket } from '../../src/tcp/socket.js';
+import type { TcpStack } from '../../src/tcp/stack.js';
+import { TcpState } from '../../src/tcp/state.js';
+
+/** A prime-length block of pseudo-random bytes; the stream repeats it at no segment alignment. */
+const PERIOD = 65521;
+function block(seed: number): Uint8Array {
+  const b = new Uint8Array(PERIOD);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < PERIOD; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[i] = x;
+  }
+  return b;
+}
+
+export class BulkApp {
+  readonly txHash: Hash = createHash('sha256');
+  readonly rxHash: Hash = createHash('sha256');
+  sent = 0;
+  received = 0;
+  firstRxAt = -1;
+  lastRxAt = -1;
+  ended = false;
+  closed = false;
+  private closedSend = false;
+  private readonly data: Uint8Array;
+  private readonly rxBuf = new Uint8Array(256 * 1024);
+
+  constructor(
+    private readonly stack: TcpStack,
+    readonly sock: TcpSocket,
+    private readonly toSend: number,
+    seed: number,
+    private readonly clock: () => number,
+  ) {
+    this.data = block(seed);
+    sock.events = {
+      onEstablished: () => this.pump(),
+      onWritable: () => this.pump(),
+      onReadable: () => this.drain(),
+      onEnd: () => {
+        this.drain();
+        this.ended = true;
+      },
+      onClose: () => {
+        this.closed = true;
+      },
+    };
+    // What arrived before the application took the socket (a FIN with the handshake's last ACK).
+    this.drain();
+    if (sock.readEnded) this.ended = true;
+    this.pump();
+  }
+
+  private pump(): void {
+    let moved = false;
+    while (this.sent < this.toSend) {
+      const off = this.sent % PERIOD;
+      const want = Math.min(PERIOD - off, this.toSend - this.sent);
+      const n = this.sock.send(this.data, off, want);
+      if (n === 0) break;
+      this.txHash.update(this.data.subarray(off, off + n));
+      this.sent += n;
+      moved = true;
+    }
+    const open = this.sock.state === TcpState.Established || this.sock.state === TcpState.CloseWait;
+    if (this.sent === this.toSend && !this.closedSend && open) {
+      this.closedSend = true;
+      this.sock.close();
+      moved = true;
+    }
+    if (moved) this.stack.wake(this.sock);
+  }
+
+  private drain(): void {
+    for (;;) {
+      const n = this.sock.recv(this.rxBuf);
+      if (n === 0) break;
+      const now = this.clock();
+      if (this.firstRxAt < 0) this.firstRxAt = now;
+      this.lastRxAt = now;
+      this.rxHash.update(this.rxBuf.subarray(0, n));
+      this.received += n;
+      this.stack.wake(this.sock);
+    }
+  }
+
+  /** Goodput in bit/s from the first to the last byte received. */
+  get goodput(): number {
+    return (this.received * 8) / ((this.lastRxAt - this.firstRxAt) / 1000);
+  }
+}

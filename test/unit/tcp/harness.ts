@@ -1,0 +1,187 @@
+// smoltcp-style harness for per-segment tests: a socket in a given state, one segment in (built
+// as the peer would send it), and exactly the segments it sends out, parsed back to plain objects.
+import { DEFAULT_TCP_CONFIG, type TcpConfig } from '../../../src/tcp/config.js';
+import { SegmentIn } from '../../../src/tcp/segment.js';
+import { TcpSocket } from '../../../src/tcp/socket.js';
+import { TcpState } from '../../../src/tcp/state.js';
+import {
+  emitPacket,
+  PacketView,
+  packetLen,
+  parsePacket,
+  type TcpOption,
+  type TcpRepr,
+  WireError,
+} from '../../../src/wire/index.js';
+
+export const LOCAL = Uint8Array.of(198, 18, 0, 1);
+export const REMOTE = Uint8Array.of(198, 18, 0, 2);
+export const LOCAL_PORT = 49500;
+export const REMOTE_PORT = 80;
+export const LOCAL_ISS = 10_000;
+export const REMOTE_ISS = 50_000;
+
+export const FIN = 0x01;
+export const SYN = 0x02;
+export const RST = 0x04;
+export const PSH = 0x08;
+export const ACK = 0x10;
+
+/** Plain settings so that expected segments are easy to write; tests turn options on as needed. */
+export const PLAIN: Partial<TcpConfig> = {
+  sack: false,
+  timestamps: false,
+  windowScale: false,
+  recvBuffer: 65535,
+  sendBuffer: 64 * 1024,
+  nagle: false,
+  delayedAckMs: 40,
+  timeWaitMs: 1000,
+  congestionControl: 'newreno',
+};
+
+export interface SegSpec {
+  seq: number;
+  ack?: number;
+  flags: number;
+  window?: number;
+  payload?: Uint8Array | string;
+  options?: TcpOption[];
+}
+
+export interface OutSeg {
+  seq: number;
+  ack: number;
+  flags: number;
+  window: number;
+  payload: string;
+  options: TcpOption[];
+}
+
+const view = new PacketView();
+const seg = new SegmentIn();
+
+export class Harness {
+  now = 0;
+  readonly sock: TcpSocket;
+
+  constructor(cfg: Partial<TcpConfig> = {}) {
+    this.sock = new TcpSocket(
+      { ...DEFAULT_TCP_CONFIG, ...PLAIN, ...cfg },
+      { local: LOCAL, localPort: LOCAL_PORT, remote: REMOTE, remotePort: REMOTE_PORT },
+    );
+  }
+
+  /** Feeds one segment from the peer. */
+  send(s: SegSpec): void {
+    this.sock.input(this.now, readSegment(s));
+  }
+
+  /** Everything the socket sends now. */
+  recv(): OutSeg[] {
+    const out: OutSeg[] = [];
+    const buf = new Uint8Array(70000);
+    for (let i = 0; i < 1000; i++) {
+      const n = this.sock.dispatch(this.now, buf);
+      if (n === 0) return out;
+      const p = parsePacket(buf, 0, n);
+      if (p instanceof WireError || !p.tcp) throw new Error(`socket sent a bad packet: ${p}`);
+      if (!view.wrap(buf, 0, n) && !view.tcpChecksumOk()) throw new Error('socket sent a bad checksum');
+      out.push({
+        seq: p.tcp.seq,
+        ack: p.tcp.ack,
+        flags: p.tcp.flags,
+        window: p.tcp.window,
+        payload: Buffer.from(p.tcp.payload).toString('latin1'),
+        options: p.tcp.options,
+      });
+    }
+    throw new Error('socket keeps sending');
+  }
+
+  /** Advances time to `t` and runs the timers. */
+  at(t: number): this {
+    this.now = t;
+    if (this.sock.pollAt <= t) this.sock.handleTimeout(t);
+    return this;
+  }
+
+  write(data: string): number {
+    return this.sock.send(Buffer.from(data));
+  }
+
+  read(): string {
+    const b = new Uint8Array(this.sock.readableBytes);
+    const n = this.sock.recv(b);
+    return Buffer.from(b.subarray(0, n)).toString('latin1');
+  }
+
+  // ---- states, reached through the real transitions
+
+  /** SYN-SENT: connect() and the SYN taken out. */
+  synSent(): this {
+    this.sock.connect(this.now, LOCAL_ISS);
+    this.recv();
+    return this;
+  }
+
+  /** ESTABLISHED as the active opener, nothing outstanding. */
+  established(peer: Partial<SegSpec> = {}): this {
+    this.synSent();
+    this.send({
+      seq: REMOTE_ISS,
+      ack: LOCAL_ISS + 1,
+      flags: SYN,
+      options: [{ type: 'mss', mss: 1460 }],
+      ...peer,
+    });
+    this.recv();
+    if (this.sock.state !== TcpState.Established) throw new Error(`not established: ${this.sock.state}`);
+    return this;
+  }
+
+  /** SYN-RECEIVED as the passive opener, the SYN/ACK taken out. */
+  synReceived(options: TcpOption[] = [{ type: 'mss', mss: 1460 }]): this {
+    this.sock.acceptSyn(this.now, readSegment({ seq: REMOTE_ISS, flags: SYN, options }), LOCAL_ISS);
+    this.recv();
+    return this;
+  }
+}
+
+/** Builds the packet the peer would send and reads it as the stack would. */
+export function readSegment(s: SegSpec): SegmentIn {
+  const payload = typeof s.payload === 'string' ? Buffer.from(s.payload) : (s.payload ?? new Uint8Array(0));
+  const tcp: TcpRepr = {
+    srcPort: REMOTE_PORT,
+    dstPort: LOCAL_PORT,
+    seq: s.seq >>> 0,
+    ack: (s.ack ?? 0) >>> 0,
+    flags: s.flags | (s.ack !== undefined ? ACK : 0),
+    window: s.window ?? 65535,
+    urgent: 0,
+    options: s.options ?? [],
+    payload,
+  };
+  const p = {
+    ip: {
+      version: 4 as const,
+      src: REMOTE,
+      dst: LOCAL,
+      protocol: 6,
+      ttl: 64,
+      dscp: 0,
+      ecn: 0,
+      ident: 0,
+      dontFrag: true,
+      moreFrags: false,
+      fragOffset: 0,
+      options: new Uint8Array(0),
+      payloadLen: 0,
+    },
+    tcp,
+  };
+  const buf = new Uint8Array(packetLen(p));
+  emitPacket(p, buf);
+  if (view.wrap(buf) || seg.read(view)) throw new Error('harness built a bad packet');
+  return seg;
+}

@@ -1,0 +1,117 @@
+// The stack around the sockets: listeners, demultiplexing, resets for strays, the bounded SYN
+// queue, and whole transfers between two stacks through the Duplex stream API.
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { TcpSocket } from '../../../src/tcp/socket.js';
+import { TcpState } from '../../../src/tcp/state.js';
+import { TcpStream } from '../../../src/tcp/stream.js';
+import { PacketView } from '../../../src/wire/index.js';
+import { A_ADDR, B_ADDR, Pair } from './pair.js';
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+function collect(s: TcpStream): { data: Buffer[]; ended: boolean } {
+  const r = { data: [] as Buffer[], ended: false };
+  s.on('data', (d: Buffer) => r.data.push(d));
+  s.on('end', () => {
+    r.ended = true;
+  });
+  return r;
+}
+
+describe('TcpStack', () => {
+  it('a SYN to a port nobody listens on draws a RST|ACK (RFC 9293 3.10.7.1)', () => {
+    const p = new Pair();
+    const sock = p.a.connect(0, { local: A_ADDR, remote: B_ADDR, remotePort: 9 });
+    p.run(() => sock.state === TcpState.Closed, 5000);
+    expect(sock.state).toBe(TcpState.Closed);
+    expect(sock.error?.code).toBe('ECONNREFUSED');
+    expect(p.b.mib.OutRsts).toBe(1);
+  });
+
+  it('connects to a listener and moves data both ways with half-close, via streams', async () => {
+    const p = new Pair({ tcp: { congestionControl: 'newreno' } });
+    let server: TcpSocket | undefined;
+    p.b.listen({ port: 80, onAccept: (s) => (server = s) });
+    const client = p.a.connect(0, { local: A_ADDR, remote: B_ADDR, remotePort: 80 });
+    p.run(() => server !== undefined && client.state === TcpState.Established, 5000);
+    expect(server?.state).toBe(TcpState.Established);
+    const cs = new TcpStream(p.a, client);
+    const ss = new TcpStream(p.b, server!);
+    const up = randomBytes(300_000);
+    const down = randomBytes(200_000);
+    const atServer = collect(ss);
+    const atClient = collect(cs);
+    cs.end(up);
+    await p.runAsync(() => atServer.ended);
+    expect(atServer.ended).toBe(true);
+    ss.end(down);
+    await p.runAsync(() => atClient.ended && client.state === TcpState.TimeWait);
+    expect(sha(Buffer.concat(atServer.data))).toBe(sha(up));
+    expect(sha(Buffer.concat(atClient.data))).toBe(sha(down));
+    expect(client.state).toBe(TcpState.TimeWait);
+  });
+
+  it('bounds the SYN queue: a flood of SYNs never holds more than the backlog', () => {
+    const p = new Pair({ maxHalfOpen: 1000 });
+    p.b.listen({ port: 80, backlog: 16, onAccept: () => {} });
+    // 200 clients whose SYN/ACKs are never answered (we drop everything from b).
+    p.filter = (from) => from === 'a';
+    for (let i = 0; i < 200; i++)
+      p.a.connect(0, { local: A_ADDR, localPort: 10_000 + i, remote: B_ADDR, remotePort: 80 });
+    p.run(() => false, 100);
+    expect(p.b.connectionCount).toBe(16);
+    expect(p.b.mib.ListenOverflows).toBe(200 - 16);
+  });
+
+  it('demultiplexes many connections on one listening port', () => {
+    const p = new Pair();
+    const accepted: TcpSocket[] = [];
+    p.b.listen({ port: 443, onAccept: (s) => accepted.push(s) });
+    const clients = Array.from({ length: 50 }, () =>
+      p.a.connect(0, { local: A_ADDR, remote: B_ADDR, remotePort: 443 }),
+    );
+    p.run(() => accepted.length === 50, 5000);
+    for (const [i, c] of clients.entries()) c.send(Buffer.from(`client ${i}`));
+    for (const c of clients) p.a.wake(c);
+    p.run(() => accepted.every((s) => s.readableBytes > 0), 5000);
+    const got = accepted.map((s) => {
+      const b = new Uint8Array(s.readableBytes);
+      s.recv(b);
+      return `${s.tuple.remotePort}:${Buffer.from(b).toString()}`;
+    });
+    const want = clients.map((c, i) => `${c.tuple.localPort}:client ${i}`);
+    expect(got.sort()).toEqual(want.sort());
+  });
+
+  it('drops segments with a bad checksum and counts them', () => {
+    const p = new Pair();
+    p.b.listen({ port: 80, onAccept: () => {} });
+    p.filter = (from, pkt) => {
+      if (from === 'a') {
+        const v = new PacketView();
+        v.wrap(pkt);
+        pkt[v.tcp.off + 4] ^= 0xff; // corrupt the sequence number
+      }
+      return true;
+    };
+    p.a.connect(0, { local: A_ADDR, remote: B_ADDR, remotePort: 80 });
+    p.run(() => false, 100);
+    expect(p.b.mib.InCsumErrors).toBeGreaterThan(0);
+    expect(p.b.connectionCount).toBe(0);
+  });
+
+  it('the any-destination listener accepts connections to every address and port (gateway role)', () => {
+    const p = new Pair();
+    const seen: string[] = [];
+    p.b.listen({
+      port: 'any',
+      onAccept: (s) => seen.push(`${s.tuple.local.join('.')}:${s.tuple.localPort}`),
+    });
+    const other = Uint8Array.of(198, 19, 7, 7);
+    p.a.connect(0, { local: A_ADDR, remote: other, remotePort: 8443 });
+    p.a.connect(0, { local: A_ADDR, remote: B_ADDR, remotePort: 22 });
+    p.run(() => seen.length === 2, 5000);
+    expect(seen.sort()).toEqual(['198.18.2.1:22', '198.19.7.7:8443']);
+  });
+});
