@@ -1,0 +1,184 @@
+// A TCP endpoint of our userspace stack on a TUN device, for interop tests and benchmarks against
+// the Linux kernel: it listens or connects, sends N bytes of a seeded pseudo-random stream, reads
+// everything the peer sends, and prints JSON lines (ready, connected, done with byte counts,
+// sha256 of what was received and sent, and timings). Run as root inside a network namespace:
+//   node dist/scripts/tools/tun-tcp.js --tun tcp0 --addr 198.18.5.2 --peer 198.18.5.1/24 \
+//     --listen 5001 --send 1000000 [--loss 0.01] [--seed 1] [--cc cubic] [--no-sack] ...
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import type { SansIo } from '../../src/driver.js';
+import { TunDriver } from '../../src/io/tun-driver.js';
+import { configureLink, Tun } from '../../src/io/tun-tap/index.js';
+import type { TcpSocket } from '../../src/tcp/socket.js';
+import { TcpStack } from '../../src/tcp/stack.js';
+import { TcpState } from '../../src/tcp/state.js';
+import { TcpStream } from '../../src/tcp/stream.js';
+
+const { values: a } = parseArgs({
+  options: {
+    tun: { type: 'string', default: 'tcp0' },
+    addr: { type: 'string' },
+    peer: { type: 'string' },
+    listen: { type: 'string' },
+    connect: { type: 'string' },
+    send: { type: 'string', default: '0' },
+    loss: { type: 'string', default: '0' },
+    seed: { type: 'string', default: '1' },
+    cc: { type: 'string', default: 'cubic' },
+    'no-sack': { type: 'boolean', default: false },
+    'no-ts': { type: 'boolean', default: false },
+    'no-ws': { type: 'boolean', default: false },
+    mtu: { type: 'string', default: '1500' },
+  },
+});
+
+function ip4(s: string): Uint8Array {
+  return Uint8Array.from(s.split('.').map(Number));
+}
+
+function out(obj: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(obj)}\n`);
+}
+
+/** Seeded pseudo-random bytes (xorshift32), the same on both sides of a test. */
+function fill(buf: Uint8Array, state: { x: number }): void {
+  let x = state.x;
+  for (let i = 0; i < buf.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    buf[i] = x;
+  }
+  state.x = x >>> 0;
+}
+
+/** Drops a fraction of packets both ways (deterministic per seed). */
+function lossy(core: SansIo, p: number, seed: number): SansIo {
+  if (p <= 0) return core;
+  let s = seed >>> 0 || 1;
+  const rnd = () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 4294967296;
+  };
+  return {
+    input: (now, pkt) => {
+      if (rnd() >= p) core.input(now, pkt);
+    },
+    pollTransmit: (now, buf) => {
+      for (;;) {
+        const n = core.pollTransmit(now, buf);
+        if (n === 0 || rnd() >= p) return n;
+      }
+    },
+    pollTimeout: () => core.pollTimeout(),
+    handleTimeout: (now) => core.handleTimeout(now),
+    setWaker: (w) => core.setWaker(w),
+  };
+}
+
+const mtu = Number(a.mtu);
+const stack = new TcpStack({
+  tcp: {
+    congestionControl: a.cc as 'cubic' | 'newreno',
+    sack: !a['no-sack'],
+    timestamps: !a['no-ts'],
+    windowScale: !a['no-ws'],
+    mtu,
+    sendBuffer: 4 << 20,
+    recvBuffer: 4 << 20,
+  },
+});
+const tun = Tun.open({ name: a.tun, mtu: Math.max(mtu, 1500) });
+configureLink(tun.name, { mtu, addresses: a.peer ? [a.peer] : [], up: true });
+const driver = new TunDriver(tun, lossy(stack, Number(a.loss), Number(a.seed))).start();
+const local = ip4(a.addr ?? '198.18.5.2');
+const toSend = Number(a.send);
+
+function run(sock: TcpSocket): void {
+  const t0 = performance.now();
+  const s = new TcpStream(stack, sock);
+  const rx = createHash('sha256');
+  const tx = createHash('sha256');
+  let received = 0;
+  let sent = 0;
+  const state = { x: Number(a.seed) >>> 0 || 1 };
+  s.on('data', (d: Buffer) => {
+    received += d.length;
+    rx.update(d);
+  });
+  let rxDone = false;
+  let txDone = toSend === 0;
+  const finish = () => {
+    if (!rxDone || !txDone) return;
+    // Our FIN must be acknowledged before we may go: until then the peer may still need
+    // retransmissions of the last bytes.
+    if (sock.state !== TcpState.TimeWait && sock.state !== TcpState.Closed) {
+      setTimeout(finish, 20);
+      return;
+    }
+    out({
+      event: 'done',
+      received,
+      sent,
+      rxSha256: rx.digest('hex'),
+      txSha256: tx.digest('hex'),
+      ms: performance.now() - t0,
+      retransSegs: sock.stats.retransSegs,
+      timeouts: sock.stats.timeouts,
+      mib: stack.mib,
+      driver: driver.stats,
+    });
+    setTimeout(() => {
+      driver.close();
+      process.exit(0);
+    }, 200);
+  };
+  s.on('end', () => {
+    rxDone = true;
+    finish();
+  });
+  s.on('error', (e) => {
+    out({ event: 'error', message: String(e) });
+    process.exit(1);
+  });
+  const pump = () => {
+    while (sent < toSend) {
+      const chunk = Buffer.allocUnsafe(Math.min(65536, toSend - sent));
+      fill(chunk, state);
+      tx.update(chunk);
+      sent += chunk.length;
+      if (!s.write(chunk)) {
+        s.once('drain', pump);
+        return;
+      }
+    }
+    s.end(() => {
+      txDone = true;
+      finish();
+    });
+  };
+  pump();
+}
+
+if (a.listen) {
+  stack.listen({
+    port: Number(a.listen),
+    onAccept: (sock) => {
+      out({ event: 'connected', remotePort: sock.tuple.remotePort });
+      run(sock);
+    },
+  });
+  out({ event: 'ready', tun: tun.name });
+} else if (a.connect) {
+  const [host, port] = a.connect.split(':');
+  out({ event: 'ready', tun: tun.name });
+  const sock = stack.connect(performance.now(), { local, remote: ip4(host), remotePort: Number(port) });
+  sock.events.onEstablished = () => out({ event: 'connected' });
+  run(sock);
+  driver.flush();
+} else {
+  throw new Error('give --listen PORT or --connect HOST:PORT');
+}
