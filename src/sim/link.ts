@@ -11,6 +11,7 @@
 //
 // Every random feature draws from its own seeded stream, so enabling one does not shift another.
 
+import { copyOut } from '../wire/bytes.js';
 import { PacketView } from '../wire/packet.js';
 import type { Clock, EventTarget } from './clock.js';
 import type { Middlebox, MiddleboxContext } from './middlebox.js';
@@ -402,7 +403,7 @@ export class Link implements EventTarget {
     this.schedule(arrival, p);
     if (this.rDup.chance(cfg.duplicate)) {
       st.duplicated++;
-      this.schedule(arrival, p.slice());
+      this.schedule(arrival, copyOut(p, 0, p.length));
     }
   }
 

@@ -3,6 +3,7 @@
 // packet dominates a simulation's run time. Here copies are subarrays of 256 KiB slabs: a slab is
 // never reused, only dropped by the garbage collector once no packet in it is referenced, so a
 // copy never aliases another packet.
+import { copyOut } from '../wire/bytes.js';
 
 const SLAB_BYTES = 256 * 1024;
 
@@ -13,7 +14,7 @@ export class PacketSlab {
 
   /** A fresh copy of src[0, len). */
   copy(src: Uint8Array, len: number): Uint8Array {
-    if (len > SLAB_BYTES / 4) return src.slice(0, len);
+    if (len > SLAB_BYTES / 4) return copyOut(src, 0, len);
     if (this.off + len > SLAB_BYTES) {
       this.buf = new ArrayBuffer(SLAB_BYTES);
       this.bytes = new Uint8Array(this.buf);

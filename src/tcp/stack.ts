@@ -3,6 +3,7 @@
 // (RFC 9293 3.10.7.1), and the sans-IO driver interface (src/driver.ts).
 import type { SansIo } from '../driver.js';
 import { TimerQueue } from '../util/timer-queue.js';
+import { copyOut } from '../wire/bytes.js';
 import { PacketView } from '../wire/packet.js';
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.js';
 import { IsnGenerator } from './isn.js';
@@ -260,9 +261,9 @@ export class TcpStack implements SansIo {
       return;
     }
     const tuple: FourTuple = {
-      local: buf.slice(dstOff, dstOff + alen),
+      local: copyOut(buf, dstOff, alen),
       localPort: dport,
-      remote: buf.slice(srcOff, srcOff + alen),
+      remote: copyOut(buf, srcOff, alen),
       remotePort: sport,
     };
     const sock = new TcpSocket(this.config, tuple);
@@ -296,8 +297,8 @@ export class TcpStack implements SansIo {
   ): void {
     const seg = this.seg;
     if (seg.flags & RST || this.rstQueue.length >= 64) return;
-    const src = buf.slice(dstOff, dstOff + alen);
-    const dst = buf.slice(srcOff, srcOff + alen);
+    const src = copyOut(buf, dstOff, alen);
+    const dst = copyOut(buf, srcOff, alen);
     const out = new Uint8Array((alen === 4 ? 20 : 40) + 20);
     const ipHl = writeIpHeader(out, src, dst, 20);
     if (seg.flags & ACK) writeTcpHeader(out, ipHl, dport, sport, seg.ack, 0, 20, RST, 0);

@@ -27,7 +27,13 @@ export function put(b: Uint8Array, o: number, src: Uint8Array): number {
   return o + src.length;
 }
 
-/** A copy of `len` bytes at `o` (for plain-object forms, which must not alias the packet). */
+/**
+ * A copy of `len` bytes at `o` as a plain Uint8Array (for plain-object forms, which must not alias
+ * the packet). Not `b.slice()`: on a Node Buffer that is a view into the same memory, which a
+ * driver reuses for the next batch of packets.
+ */
 export function copyOut(b: Uint8Array, o: number, len: number): Uint8Array {
-  return b.slice(o, o + len);
+  const out = new Uint8Array(len);
+  out.set(b.subarray(o, o + len));
+  return out;
 }

@@ -134,6 +134,17 @@ describe('interop with the Linux kernel TCP through the TUN driver', () => {
     );
   }, 300_000);
 
+  it('kernel client to our server, 100 MB each way at once, 1% loss both ways', async () => {
+    const r = await transfer({ ourRole: 'server', bytes: 100 * MB, loss: 0.01 });
+    expectIntact(r, 100 * MB);
+    expect(r.ours.retransSegs).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('our client to a kernel server, 100 MB each way at once, clean path', async () => {
+    const r = await transfer({ ourRole: 'client', bytes: 100 * MB });
+    expectIntact(r, 100 * MB);
+  }, 300_000);
+
   const off: [string, Record<string, string>][] = [
     ['window scaling off', { 'net.ipv4.tcp_window_scaling': '0' }],
     ['SACK off', { 'net.ipv4.tcp_sack': '0' }],

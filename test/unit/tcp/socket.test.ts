@@ -88,6 +88,33 @@ describe('opening (RFC 9293 3.5, figure 6 and 7)', () => {
     expect(h.recv()).toEqual([{ seq: L + 7, ack: 0, flags: RST, window: 0, payload: '', options: [] }]);
   });
 
+  it('SYN-SENT: close returns to CLOSED without sending anything', () => {
+    const h = new Harness().synSent();
+    h.sock.close();
+    expect(h.sock.state).toBe(TcpState.Closed);
+    expect(h.sock.error).toBeUndefined();
+    expect(h.recv()).toEqual([]);
+  });
+
+  it('SYN-RECEIVED: close waits for the handshake, then sends FIN (FIN-WAIT-1)', () => {
+    const h = new Harness().synReceived();
+    h.sock.close();
+    expect(h.sock.state).toBe(TcpState.SynReceived);
+    h.send({ seq: R + 1, ack: L + 1, flags: 0 });
+    expect(h.sock.state).toBe(TcpState.FinWait1);
+    expect(h.recv()).toEqual([
+      { seq: L + 1, ack: R + 1, flags: ACK | FIN, window: W, payload: '', options: [] },
+    ]);
+  });
+
+  it('SYN-RECEIVED: the SYN/ACK is retransmitted at the RTO', () => {
+    const h = new Harness().synReceived();
+    h.at(h.sock.pollAt);
+    expect(h.recv()).toEqual([
+      { seq: L, ack: R + 1, flags: SYN | ACK, window: W, payload: '', options: MSS },
+    ]);
+  });
+
   it('SYN-SENT: the SYN is retransmitted with backoff, then the attempt times out', () => {
     const h = new Harness({ synRetries: 2 }).synSent();
     const rto1 = h.sock.pollAt;

@@ -84,6 +84,24 @@ describe('TcpStack', () => {
     expect(got.sort()).toEqual(want.sort());
   });
 
+  it('keeps its own copy of addresses: a driver may reuse the packet buffer (a Node Buffer)', () => {
+    const p = new Pair();
+    const accepted: TcpSocket[] = [];
+    p.b.listen({ port: 80, onAccept: (s) => accepted.push(s) });
+    // Deliver through Node Buffers that are wiped after each input, as the TUN driver's batch is.
+    const b = p.b;
+    const input = b.input.bind(b);
+    b.input = (now, pkt) => {
+      const shared = Buffer.from(pkt);
+      input(now, shared);
+      shared.fill(0);
+    };
+    p.a.connect(0, { local: A_ADDR, remote: B_ADDR, remotePort: 80 });
+    p.run(() => accepted.length === 1, 5000);
+    expect(accepted[0].tuple.remote).toEqual(A_ADDR);
+    expect(accepted[0].tuple.local).toEqual(B_ADDR);
+  });
+
   it('drops segments with a bad checksum and counts them', () => {
     const p = new Pair();
     p.b.listen({ port: 80, onAccept: () => {} });

@@ -128,6 +128,17 @@ describe('IP headers round trip', () => {
   });
 });
 
+describe('plain objects own their bytes', () => {
+  it('parsing from a Node Buffer copies: reusing the buffer does not change the result', () => {
+    const [pkt] = fc.sample(A.tcpPacket, { seed: 9, numRuns: 1 });
+    const buf = Buffer.alloc(packetLen(pkt));
+    emitPacket(pkt, buf);
+    const parsed = parsePacket(buf);
+    buf.fill(0);
+    expect(parsed).toEqual(pkt);
+  });
+});
+
 describe('whole packets', () => {
   it('parsePacket(emitPacket(x)) equals x and the checksums verify, IPv4 and IPv6', () => {
     const view = new PacketView();
