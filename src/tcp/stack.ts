@@ -337,7 +337,9 @@ export class TcpStack implements SansIo {
     }
     for (const sock of this.active) {
       this.active.delete(sock);
+      const rtx = sock.stats.retransSegs;
       const n = sock.dispatch(now, buf);
+      this.mib.RetransSegs += sock.stats.retransSegs - rtx;
       const alive = this.reschedule(sock);
       if (n > 0) {
         // Round robin: a socket that sent goes to the back and is asked again later.
