@@ -115,6 +115,14 @@ export class Scoreboard {
     return true;
   }
 
+  /** SACKed bytes at or above offset `from`. */
+  sackedAbove(from: number): number {
+    let n = 0;
+    const r = this.r;
+    for (let i = r.length - 2; i >= 0 && r[i + 1] > from; i -= 2) n += r[i + 1] - Math.max(r[i], from);
+    return n;
+  }
+
   isSacked(off: number): boolean {
     const r = this.r;
     for (let i = 0; i < r.length; i += 2) if (off >= r[i] && off < r[i + 1]) return true;

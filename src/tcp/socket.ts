@@ -11,7 +11,7 @@ import { createCongestionController } from './cc/index.js';
 import type { TcpConfig } from './config.js';
 import { ByteRing } from './ring.js';
 import { RttEstimator } from './rtt.js';
-import { Scoreboard } from './scoreboard.js';
+import { DUP_THRESH, Scoreboard } from './scoreboard.js';
 import { type FourTuple, fillTcpChecksum, type SegmentIn, writeIpHeader, writeTcpHeader } from './segment.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.js';
 import { isSynchronized, TcpState } from './state.js';
@@ -58,6 +58,7 @@ export class TcpSocketStats {
   retransSegs = 0;
   retransBytes = 0;
   fastRecoveries = 0;
+  lostRetransmits = 0;
   timeouts = 0;
   dupAcksIn = 0;
   oooSegsIn = 0;
@@ -142,6 +143,8 @@ export class TcpSocket {
   private lostUntil = 0;
   /** Highest sequence number retransmitted in this recovery (RFC 6675 HighRxt). */
   private highRxt = 0;
+  /** snd.nxt when the latest retransmission went out (to detect a lost retransmission). */
+  private rtxLastNxt = 0;
   private retries = 0;
   /** Karn's rule without timestamps: one timed segment at a time. */
   private rttSeq = -1;
@@ -709,6 +712,20 @@ export class TcpSocket {
     }
     if (boundary > 0) this.lostUntil = seqMax(this.lostUntil, seqAdd(this.sndUna, boundary));
     if (seqLt(this.highRxt, this.sndUna)) this.highRxt = this.sndUna;
+    // A lost retransmission: data sent after the latest retransmission has been SACKed (more than
+    // DupThresh - 1 segments of it) while holes below HighRxt remain. On a path that does not
+    // reorder, those retransmissions are lost too: retransmit them again rather than wait for the
+    // RTO (the idea of RACK, RFC 8985, and of Linux's lost-retransmit marking).
+    if (
+      this.sackOk &&
+      seqGt(this.highRxt, this.sndUna) &&
+      seqGt(this.rtxLastNxt, this.sndUna) &&
+      this.sb.sackedAbove(seqDiff(this.rtxLastNxt, this.sndUna)) > (DUP_THRESH - 1) * this.mss
+    ) {
+      this.stats.lostRetransmits++;
+      this.highRxt = this.sndUna;
+      this.rtxLastNxt = this.sndNxt;
+    }
     void acked;
   }
 
@@ -921,6 +938,7 @@ export class TcpSocket {
         const fin = this.finQueued && seqAdd(seq, len) === finSeq && this.finSent();
         if (len > 0 || fin) {
           this.highRxt = seqAdd(seq, len + (fin ? 1 : 0));
+          this.rtxLastNxt = this.sndNxt;
           this.stats.retransSegs++;
           this.stats.retransBytes += len;
           if (this.rtxAt === Number.POSITIVE_INFINITY) this.armRtx(now);
