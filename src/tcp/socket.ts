@@ -5,6 +5,7 @@
 // timer follows RFC 6298, timestamps and PAWS RFC 7323, the RST/SYN/ACK checks RFC 5961.
 
 import { u32 } from '../wire/bytes.js';
+import { TCP_FLAG } from '../wire/tcp.js';
 import { Assembler } from './assembler.js';
 import type { CongestionController } from './cc/congestion.js';
 import { createCongestionController } from './cc/index.js';
@@ -16,11 +17,7 @@ import { type FourTuple, fillTcpChecksum, type SegmentIn, writeIpHeader, writeTc
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.js';
 import { isSynchronized, TcpState } from './state.js';
 
-const FIN = 0x01;
-const SYN = 0x02;
-const RST = 0x04;
-const PSH = 0x08;
-const ACK = 0x10;
+const { fin: FIN, syn: SYN, rst: RST, psh: PSH, ack: ACK } = TCP_FLAG;
 
 /** Why a connection ended abnormally; mirrors the errno a kernel socket would report. */
 export type TcpErrorCode = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' | 'ECONNABORTED';
@@ -195,10 +192,7 @@ export class TcpSocket {
   /** Active open (RFC 9293 3.10.1): sends a SYN. */
   connect(now: number, iss: number): void {
     if (this.state !== TcpState.Closed) throw new Error(`connect in state ${this.state}`);
-    this.iss = iss;
-    this.sndUna = iss;
-    this.sndNxt = iss;
-    this.tsOffset = (iss * 2654435761) >>> 0;
+    this.initSend(iss);
     this.state = TcpState.SynSent;
     this.synNow = true;
     this.lastSendAt = now;
@@ -209,10 +203,7 @@ export class TcpSocket {
    * options and moves to SYN-RECEIVED; the SYN/ACK goes out on the next dispatch.
    */
   acceptSyn(now: number, seg: SegmentIn, iss: number): void {
-    this.iss = iss;
-    this.sndUna = iss;
-    this.sndNxt = iss;
-    this.tsOffset = (iss * 2654435761) >>> 0;
+    this.initSend(iss);
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
     this.takeSynOptions(seg);
@@ -223,6 +214,14 @@ export class TcpSocket {
     this.state = TcpState.SynReceived;
     this.synNow = true;
     this.lastSendAt = now;
+  }
+
+  /** The send sequence space starts at the ISS; the timestamp clock gets a per-connection offset. */
+  private initSend(iss: number): void {
+    this.iss = iss;
+    this.sndUna = iss;
+    this.sndNxt = iss;
+    this.tsOffset = Math.imul(iss, 0x9e3779b1) >>> 0;
   }
 
   /** Options of a SYN or SYN/ACK: what the peer offered, intersected with what we do. */

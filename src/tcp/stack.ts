@@ -5,6 +5,7 @@ import type { SansIo } from '../driver.js';
 import { TimerQueue } from '../util/timer-queue.js';
 import { copyOut } from '../wire/bytes.js';
 import { PacketView } from '../wire/packet.js';
+import { TCP_FLAG } from '../wire/tcp.js';
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.js';
 import { IsnGenerator } from './isn.js';
 import { type FourTuple, fillTcpChecksum, SegmentIn, writeIpHeader, writeTcpHeader } from './segment.js';
@@ -12,9 +13,7 @@ import { seqAdd } from './seq.js';
 import { TcpSocket } from './socket.js';
 import { TcpState } from './state.js';
 
-const SYN = 0x02;
-const RST = 0x04;
-const ACK = 0x10;
+const { syn: SYN, rst: RST, ack: ACK } = TCP_FLAG;
 
 /** Counters named after the Linux TCP MIB (/proc/net/snmp, netstat). */
 export class TcpMib {
