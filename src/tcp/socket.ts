@@ -79,6 +79,8 @@ export class TcpSocket {
   error: TcpError | undefined;
   /** The deadline the owning stack has queued for this socket (the stack's bookkeeping). */
   queuedAt = Number.POSITIVE_INFINITY;
+  /** Last time a segment came in or went out (for giving idle buffers back). */
+  lastActivity = 0;
 
   // Send sequence space (RFC 9293 3.3.1). sndNxt is the highest sequence number sent so far
   // plus one ("snd.max"): retransmissions are chosen by the scoreboard, never by rewinding.
@@ -423,6 +425,7 @@ export class TcpSocket {
   /** Processes one segment addressed to this connection (RFC 9293 3.10.7). */
   input(now: number, seg: SegmentIn): void {
     this.stats.segsIn++;
+    this.lastActivity = now;
     if (this.state === TcpState.Closed) return;
     if (this.state === TcpState.SynSent) {
       this.inputSynSent(now, seg);
@@ -1019,6 +1022,7 @@ export class TcpSocket {
     writeIpHeader(buf, t.local, t.remote, tcpLen);
     fillTcpChecksum(buf, ipHl, tcpLen, t.local, t.remote);
     this.stats.segsOut++;
+    this.lastActivity = now;
     if (flags & ACK) {
       this.ackNow = false;
       this.segsUnacked = 0;

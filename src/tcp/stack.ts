@@ -15,6 +15,9 @@ import { TcpState } from './state.js';
 
 const { syn: SYN, rst: RST, ack: ACK } = TCP_FLAG;
 
+/** A connection without traffic for this long gives its buffer memory back. */
+const IDLE_TRIM_MS = 1000;
+
 /** Counters named after the Linux TCP MIB (/proc/net/snmp, netstat). */
 export class TcpMib {
   ActiveOpens = 0;
@@ -66,6 +69,8 @@ export class TcpStack implements SansIo {
   private readonly maxHalfOpen: number;
   private readonly verifyChecksums: boolean;
   private halfOpen = 0;
+  /** Next sweep that gives the buffers of idle connections back (Infinity when none holds any). */
+  private trimAt = Number.POSITIVE_INFINITY;
   private waker: () => void = () => {};
   private nextPort = 32768 + Math.floor(Math.random() * 28000);
   /** Resets for segments without a connection, waiting to go out (bounded). */
@@ -319,6 +324,8 @@ export class TcpStack implements SansIo {
       this.remove(sock);
       return false;
     }
+    if (this.trimAt === Number.POSITIVE_INFINITY && sock.bufferMemory > 0)
+      this.trimAt = sock.lastActivity + IDLE_TRIM_MS;
     const at = sock.pollAt;
     if (at !== sock.queuedAt) {
       this.timers.push(at, sock);
@@ -352,10 +359,33 @@ export class TcpStack implements SansIo {
   }
 
   pollTimeout(): number {
-    return this.timers.peek();
+    return Math.min(this.timers.peek(), this.trimAt);
+  }
+
+  /**
+   * Gives the send and receive buffers of connections idle for IDLE_TRIM_MS back, so that many
+   * idle connections cost little memory; re-arms while any connection still holds buffers.
+   */
+  private trimIdle(now: number): void {
+    let holders = 0;
+    for (const list of this.sockets.values()) {
+      for (const s of list) {
+        if (now - s.lastActivity >= IDLE_TRIM_MS) s.trimMemory();
+        if (s.bufferMemory > 0) holders++;
+      }
+    }
+    this.trimAt = holders > 0 ? now + IDLE_TRIM_MS : Number.POSITIVE_INFINITY;
+  }
+
+  /** Buffer memory held by all connections, in bytes. */
+  get bufferMemory(): number {
+    let n = 0;
+    for (const list of this.sockets.values()) for (const s of list) n += s.bufferMemory;
+    return n;
   }
 
   handleTimeout(now: number): void {
+    if (now >= this.trimAt) this.trimIdle(now);
     for (;;) {
       const sock = this.timers.popDue(now);
       if (!sock) break;

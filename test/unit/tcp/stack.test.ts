@@ -81,6 +81,32 @@ describe('TcpStack', () => {
     expect(sha(Buffer.concat(got.data))).toBe(sha(data));
   });
 
+  it('idle connections give their buffer memory back', () => {
+    const p = new Pair();
+    const accepted: TcpSocket[] = [];
+    p.b.listen({ port: 80, onAccept: (s) => accepted.push(s) });
+    const clients = Array.from({ length: 200 }, () =>
+      p.a.connect(0, { local: A_ADDR, remote: B_ADDR, remotePort: 80 }),
+    );
+    p.run(() => accepted.length === 200, 5000);
+    for (const c of clients) {
+      c.send(randomBytes(3000));
+      p.a.wake(c);
+    }
+    p.run(() => accepted.every((s) => s.readableBytes === 3000), 5000);
+    for (const s of accepted) s.recv(new Uint8Array(3000));
+    expect(p.a.bufferMemory + p.b.bufferMemory).toBeGreaterThan(200 * 4096);
+    p.run(() => false, 2500); // quiet for longer than the trim delay
+    expect(p.a.bufferMemory).toBe(0);
+    expect(p.b.bufferMemory).toBe(0);
+    expect(accepted.every((s) => s.state === TcpState.Established)).toBe(true);
+    // And they still work afterwards.
+    clients[0].send(Buffer.from('again'));
+    p.a.wake(clients[0]);
+    p.run(() => accepted.some((s) => s.readableBytes === 5), 5000);
+    expect(accepted.some((s) => s.readableBytes === 5)).toBe(true);
+  });
+
   it('bounds the SYN queue: a flood of SYNs never holds more than the backlog', () => {
     const p = new Pair({ maxHalfOpen: 1000 });
     p.b.listen({ port: 80, backlog: 16, onAccept: () => {} });
