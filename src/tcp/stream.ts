@@ -118,3 +118,33 @@ export class TcpStream extends Duplex {
     cb(err);
   }
 }
+
+/** What the stream helpers need of a stack. */
+export interface StreamStack extends Waker {
+  connect(
+    now: number,
+    t: { local: Uint8Array; localPort?: number; remote: Uint8Array; remotePort: number },
+  ): TcpSocket;
+  listen(opts: { port: number | 'any'; backlog?: number; onAccept(sock: TcpSocket): void }): void;
+}
+
+/** Opens a connection and returns its stream ('connect' when established, 'error' if refused). */
+export function connectStream(
+  stack: StreamStack,
+  now: number,
+  t: { local: Uint8Array; localPort?: number; remote: Uint8Array; remotePort: number },
+): TcpStream {
+  return new TcpStream(stack, stack.connect(now, t));
+}
+
+/** Listens and hands every accepted connection over as a stream. */
+export function listenStreams(
+  stack: StreamStack,
+  opts: { port: number | 'any'; backlog?: number; onConnection(stream: TcpStream): void },
+): void {
+  stack.listen({
+    port: opts.port,
+    backlog: opts.backlog,
+    onAccept: (sock) => opts.onConnection(new TcpStream(stack, sock)),
+  });
+}

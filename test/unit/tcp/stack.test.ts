@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { TcpSocket } from '../../../src/tcp/socket.js';
 import { TcpState } from '../../../src/tcp/state.js';
-import { TcpStream } from '../../../src/tcp/stream.js';
+import { connectStream, listenStreams, TcpStream } from '../../../src/tcp/stream.js';
 import { PacketView } from '../../../src/wire/index.js';
 import { A_ADDR, B_ADDR, Pair } from './pair.js';
 
@@ -105,6 +105,22 @@ describe('TcpStack', () => {
     p.a.wake(clients[0]);
     p.run(() => accepted.some((s) => s.readableBytes === 5), 5000);
     expect(accepted.some((s) => s.readableBytes === 5)).toBe(true);
+  });
+
+  it('streams: connect and listen helpers; a refused connection is a stream error', async () => {
+    const p = new Pair();
+    let server: TcpStream | undefined;
+    listenStreams(p.b, { port: 7, onConnection: (s) => (server = s) });
+    const ok = connectStream(p.a, 0, { local: A_ADDR, remote: B_ADDR, remotePort: 7 });
+    let connected = false;
+    ok.on('connect', () => (connected = true));
+    await p.runAsync(() => connected && server !== undefined, 5000);
+    expect(connected).toBe(true);
+    const refused = connectStream(p.a, p.now, { local: A_ADDR, remote: B_ADDR, remotePort: 8 });
+    let err: (Error & { code?: string }) | undefined;
+    refused.on('error', (e) => (err = e));
+    await p.runAsync(() => err !== undefined, 5000);
+    expect(err?.code).toBe('ECONNREFUSED');
   });
 
   it('bounds the SYN queue: a flood of SYNs never holds more than the backlog', () => {
