@@ -10,6 +10,7 @@ import { Assembler } from './assembler.js';
 import type { CongestionController } from './cc/congestion.js';
 import { createCongestionController } from './cc/index.js';
 import type { TcpConfig } from './config.js';
+import type { TcpExtension } from './extension.js';
 import { ByteRing } from './ring.js';
 import { RttEstimator } from './rtt.js';
 import { DUP_THRESH, Scoreboard } from './scoreboard.js';
@@ -75,6 +76,8 @@ export class TcpSocket {
   state: TcpState = TcpState.Closed;
   readonly stats = new TcpSocketStats();
   events: TcpSocketEvents = {};
+  /** A protocol riding on this connection's segments (MPTCP), if any. */
+  ext: TcpExtension | undefined;
   /** The error the connection ended with, if any. */
   error: TcpError | undefined;
   /** The deadline the owning stack has queued for this socket (the stack's bookkeeping). */
@@ -209,6 +212,7 @@ export class TcpSocket {
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
     this.takeSynOptions(seg);
+    this.ext?.onSyn(seg, false);
     this.sndWnd = seg.window; // never scaled in a SYN (RFC 7323 2.2)
     this.sndWl1 = seg.seq;
     this.sndWl2 = seg.ack;
@@ -419,7 +423,8 @@ export class TcpSocket {
 
   /** Bytes the receive buffer can still take beyond rcvNxt. */
   private rcvWindow(): number {
-    return this.config.recvBuffer - this.readable;
+    const own = this.config.recvBuffer - this.readable;
+    return this.ext ? Math.min(own, Math.max(0, this.ext.receiveWindow())) : own;
   }
 
   /** Processes one segment addressed to this connection (RFC 9293 3.10.7). */
@@ -496,6 +501,8 @@ export class TcpSocket {
     if (!this.processAck(now, seg)) return;
     if ((this.state as TcpState) === TcpState.Closed) return;
 
+    this.ext?.onSegment(seg);
+    if ((this.state as TcpState) === TcpState.Closed) return;
     // Seventh: segment text; eighth: FIN.
     if (seg.len > 0 || flags & FIN) this.processData(now, seg);
     if (this.state === TcpState.Established) this.armKeepalive(now);
@@ -533,6 +540,7 @@ export class TcpSocket {
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
     this.takeSynOptions(seg);
+    this.ext?.onSyn(seg, (flags & ACK) !== 0);
     this.rcvAdvRight = seqAdd(this.rcvNxt, this.rcvWindow());
     if (ackOk) {
       this.sndUna = seg.ack;
@@ -925,7 +933,7 @@ export class TcpSocket {
     const pipe = this.pipe();
     const finSeq = this.finSeq();
     // RFC 9293 3.7.1: options other than timestamps (already in this.mss) take payload room.
-    const mss = this.mss - this.sackOptionLen();
+    const mss = this.mss - this.sackOptionLen() - (this.ext ? this.ext.optionSpace : 0);
 
     // (1) Lost bytes above HighRxt (RFC 6675 section 6.1, rule 1; after an RTO, go-back-N).
     if (seqGt(this.lostUntil, this.sndUna) && (pipe < cwnd || this.rtxFirst)) {
@@ -935,8 +943,9 @@ export class TcpSocket {
       if (this.sb.nextHole(from, to, this.hole)) {
         const start = this.hole[0];
         const dataLeft = this.sendLen - start;
-        const len = Math.min(this.hole[1] - start, mss, Math.max(dataLeft, 0));
         const seq = seqAdd(this.sndUna, start);
+        let len = Math.min(this.hole[1] - start, mss, Math.max(dataLeft, 0));
+        if (this.ext && len > 0) len = this.ext.limitPayload(seq, len);
         const fin = this.finQueued && seqAdd(seq, len) === finSeq && this.finSent();
         if (len > 0 || fin) {
           this.highRxt = seqAdd(seq, len + (fin ? 1 : 0));
@@ -959,6 +968,7 @@ export class TcpSocket {
       const cwndLeft = cwnd - pipe;
       const usable = Math.min(sndWndLeft, cwndLeft);
       let len = Math.min(unsent, mss, Math.max(usable, 0));
+      if (this.ext && len > 0) len = this.ext.limitPayload(this.sndNxt, len);
       this.cwndLimited = cwndLeft < Math.min(unsent, mss);
       if (len < unsent && len < mss) {
         // Only part of a segment fits: wait unless the window is half the largest we saw.
@@ -1008,16 +1018,20 @@ export class TcpSocket {
     // Options first, into their place after the headers (sizes known up front).
     const ipHl = t.local.length === 4 ? 20 : 40;
     let o = ipHl + 20;
+    let extLen = 0;
     if (syn) {
       o = this.writeSynOptions(now, buf, o, (flags & ACK) !== 0);
+      if (this.ext) o += this.ext.writeSynOptions(buf, o, ipHl + 60 - o, (flags & ACK) !== 0);
     } else if (!(flags & RST)) {
       if (this.tsOk) o = this.writeTs(now, buf, o);
       if (this.sackOk && !this.ooo.isEmpty) o = this.writeSack(buf, o);
+      if (this.ext) extLen = this.ext.optionsLen(seq, len, flags);
     }
-    const hl = o - ipHl;
+    const hl = o + extLen - ipHl;
     const win = flags & RST ? 0 : this.advertiseWindow(syn);
     writeTcpHeader(buf, ipHl, t.localPort, t.remotePort, seq, ack, hl, flags, win);
-    if (len > 0) this.sendRing.copyOut(dataOff, buf, o, len);
+    if (len > 0) this.sendRing.copyOut(dataOff, buf, o + extLen, len);
+    if (extLen > 0) this.ext!.writeOptions(buf, o, seq, len, flags, o + extLen);
     const tcpLen = hl + len;
     writeIpHeader(buf, t.local, t.remote, tcpLen);
     fillTcpChecksum(buf, ipHl, tcpLen, t.local, t.remote);

@@ -1,0 +1,43 @@
+// The hooks by which a protocol above TCP rides on a connection's segments: MPTCP adds its option
+// to SYNs, SYN/ACKs and every later segment, reads the peer's, cuts segments at its mapping
+// boundaries and advertises a connection-level receive window. A plain TCP socket has none.
+import type { SegmentIn } from './segment.js';
+
+export interface TcpExtension {
+  /** Writes options for our SYN (`synAck` false) or SYN/ACK at buf[off], at most `room` bytes. */
+  writeSynOptions(buf: Uint8Array, off: number, room: number, synAck: boolean): number;
+
+  /** The peer's SYN (passive open) or SYN/ACK (active open); its options are in `seg`. */
+  onSyn(seg: SegmentIn, synAck: boolean): void;
+
+  /** Option bytes to keep free in full-sized data segments (so the payload is cut to fit). */
+  readonly optionSpace: number;
+
+  /**
+   * Caps the payload of a segment starting at sequence number `seq`: a segment must not span
+   * two pieces of data the extension maps differently.
+   */
+  limitPayload(seq: number, len: number): number;
+
+  /** Option bytes (a multiple of 4) for a non-SYN segment [seq, seq+len) with these flags. */
+  optionsLen(seq: number, len: number, flags: number): number;
+
+  /**
+   * Writes exactly optionsLen(...) bytes of options at buf[off] for the segment whose payload
+   * already sits at buf[payloadOff, payloadOff+len).
+   */
+  writeOptions(
+    buf: Uint8Array,
+    off: number,
+    seq: number,
+    len: number,
+    flags: number,
+    payloadOff: number,
+  ): void;
+
+  /** A segment accepted in a synchronized state, after its ACK was processed, before its data. */
+  onSegment(seg: SegmentIn): void;
+
+  /** Bytes the receiver can take (a connection-level window), or Infinity to use the socket's. */
+  receiveWindow(): number;
+}
