@@ -50,6 +50,11 @@ export class TokenTable<T> {
     return true;
   }
 
+  /** Sets the owner of a token allocated before its owner existed. */
+  set(token: number, owner: T): void {
+    this.byToken.set(token, owner);
+  }
+
   lookup(token: number): T | undefined {
     return this.byToken.get(token);
   }

@@ -310,6 +310,15 @@ export class TcpSocket {
     return n;
   }
 
+  get isClosed(): boolean {
+    return this.state === TcpState.Closed;
+  }
+
+  /** Asks for an ACK on the next dispatch (a window update, or news the layer above must tell). */
+  requestAck(): void {
+    if (isSynchronized(this.state)) this.ackNow = true;
+  }
+
   /** Half-close (RFC 9293 3.10.4): a FIN follows the queued data. */
   close(): void {
     switch (this.state) {

@@ -40,6 +40,11 @@ export interface ListenOptions {
   /** Connections in the SYN queue and not yet accepted (default 128). */
   backlog?: number;
   onAccept(sock: TcpSocket): void;
+  /**
+   * Called with a new connection before it answers the SYN (its options are in `seg`): a protocol
+   * on top attaches its extension here, or returns false to refuse the connection with a RST.
+   */
+  onSyn?(sock: TcpSocket, seg: SegmentIn): boolean;
 }
 
 interface Listener extends ListenOptions {
@@ -271,6 +276,10 @@ export class TcpStack implements SansIo {
       remotePort: sport,
     };
     const sock = new TcpSocket(this.config, tuple);
+    if (l.onSyn && !l.onSyn(sock, this.seg)) {
+      this.queueReset(buf, srcOff, dstOff, alen, sport, dport);
+      return;
+    }
     sock.acceptSyn(now, this.seg, this.isn.next(now, tuple.local, dport, tuple.remote, sport));
     l.pending++;
     this.halfOpen++;

@@ -1,10 +1,9 @@
-// The application's view of one TCP connection: a Node Duplex stream with real backpressure.
-// Writes are copied into the socket's bounded send buffer as space frees up (the write callback
-// waits until then); reads pull from the receive buffer only as fast as the consumer takes them,
-// so the advertised window closes when the application is slow.
+// The application's view of one connection (a TCP socket, or an MPTCP connection): a Node Duplex
+// stream with real backpressure. Writes are copied into the connection's bounded send buffer as
+// space frees up (the write callback waits until then); reads pull from the receive buffer only as
+// fast as the consumer takes them, so the advertised window closes when the application is slow.
 import { Duplex } from 'node:stream';
 import type { TcpSocket } from './socket.js';
-import { TcpState } from './state.js';
 
 /** What the stream needs of the stack: a way to say "poll this socket". */
 export interface Waker {
@@ -13,17 +12,38 @@ export interface Waker {
 
 const READ_CHUNK = 64 * 1024;
 
-export class TcpStream extends Duplex {
+/** What a stream needs of a connection. TcpSocket and MptcpConnection both are one. */
+export interface StreamConn {
+  send(data: Uint8Array, off: number, len: number): number;
+  recv(dst: Uint8Array): number;
+  readonly readableBytes: number;
+  /** The peer finished sending and everything before its FIN was read. */
+  readonly readEnded: boolean;
+  readonly isClosed: boolean;
+  /** Why the connection ended, when it ended abnormally. */
+  readonly error?: Error | undefined;
+  close(): void;
+  abort(): void;
+  events: {
+    onEstablished?(): void;
+    onReadable?(): void;
+    onEnd?(): void;
+    onWritable?(): void;
+    onClose?(err?: Error): void;
+  };
+}
+
+export class ConnStream extends Duplex {
   private pending: { chunk: Uint8Array; off: number; cb: (err?: Error | null) => void } | undefined;
   private wantRead = false;
   private ended = false;
 
   constructor(
-    private readonly waker: Waker,
-    readonly socket: TcpSocket,
+    readonly conn: StreamConn,
+    private readonly wake: () => void,
   ) {
     super({ allowHalfOpen: true });
-    const ev = socket.events;
+    const ev = conn.events;
     const prev = { ...ev };
     ev.onEstablished = () => {
       prev.onEstablished?.();
@@ -53,10 +73,6 @@ export class TcpStream extends Duplex {
     };
   }
 
-  get remoteAddress(): Uint8Array {
-    return this.socket.tuple.remote;
-  }
-
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.pending = { chunk, off: 0, cb };
     this.flushPending();
@@ -65,15 +81,15 @@ export class TcpStream extends Duplex {
   private flushPending(): void {
     const p = this.pending;
     if (!p) return;
-    const n = this.socket.send(p.chunk, p.off, p.chunk.length - p.off);
+    const n = this.conn.send(p.chunk, p.off, p.chunk.length - p.off);
     p.off += n;
-    if (n > 0) this.waker.wake(this.socket);
+    if (n > 0) this.wake();
     if (p.off >= p.chunk.length) {
       this.pending = undefined;
       p.cb();
-    } else if (this.socket.state === TcpState.Closed) {
+    } else if (this.conn.isClosed) {
       this.pending = undefined;
-      p.cb(this.socket.error ?? new Error('connection closed'));
+      p.cb(this.conn.error ?? new Error('connection closed'));
     }
   }
 
@@ -83,27 +99,24 @@ export class TcpStream extends Duplex {
   }
 
   private pull(): void {
-    while (this.socket.readableBytes > 0) {
-      const b = Buffer.allocUnsafe(Math.min(this.socket.readableBytes, READ_CHUNK));
-      const n = this.socket.recv(b);
-      this.waker.wake(this.socket);
+    while (this.conn.readableBytes > 0) {
+      const b = Buffer.allocUnsafe(Math.min(this.conn.readableBytes, READ_CHUNK));
+      const n = this.conn.recv(b);
+      this.wake();
       if (!this.push(b.subarray(0, n))) {
         this.wantRead = false;
         return;
       }
     }
-    if (
-      !this.ended &&
-      (this.socket.readEnded || (this.socket.state === TcpState.Closed && !this.socket.error))
-    ) {
+    if (!this.ended && (this.conn.readEnded || (this.conn.isClosed && !this.conn.error))) {
       this.ended = true;
       this.push(null);
     }
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    this.socket.close();
-    this.waker.wake(this.socket);
+    this.conn.close();
+    this.wake();
     cb();
   }
 
@@ -111,11 +124,25 @@ export class TcpStream extends Duplex {
     // After a graceful close both ways (Node destroys the stream by itself then) the socket
     // finishes on its own (LAST-ACK, TIME-WAIT); any other destroy aborts the connection.
     const graceful = !err && this.writableFinished && this.readableEnded;
-    if (!graceful && this.socket.state !== TcpState.Closed) {
-      this.socket.abort();
-      this.waker.wake(this.socket);
+    if (!graceful && !this.conn.isClosed) {
+      this.conn.abort();
+      this.wake();
     }
     cb(err);
+  }
+}
+
+/** A TCP socket's stream. */
+export class TcpStream extends ConnStream {
+  constructor(
+    waker: Waker,
+    readonly socket: TcpSocket,
+  ) {
+    super(socket, () => waker.wake(socket));
+  }
+
+  get remoteAddress(): Uint8Array {
+    return this.socket.tuple.remote;
   }
 }
 

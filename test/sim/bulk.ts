@@ -7,6 +7,33 @@ import type { TcpSocket } from '../../src/tcp/socket.js';
 import type { TcpStack } from '../../src/tcp/stack.js';
 import { TcpState } from '../../src/tcp/state.js';
 
+/** What the application sees of a connection: a TCP socket or an MPTCP connection. */
+export interface ByteConn {
+  send(data: Uint8Array, off: number, len: number): number;
+  recv(dst: Uint8Array): number;
+  close(): void;
+  readonly readEnded: boolean;
+  events: {
+    onEstablished?(): void;
+    onWritable?(): void;
+    onReadable?(): void;
+    onEnd?(): void;
+    onClose?(): void;
+  };
+}
+
+/** A TCP socket as a ByteConn, with the stack to wake after each action. */
+export function tcpConn(
+  stack: TcpStack,
+  sock: TcpSocket,
+): { conn: ByteConn; wake: () => void; canClose: () => boolean } {
+  return {
+    conn: sock,
+    wake: () => stack.wake(sock),
+    canClose: () => sock.state === TcpState.Established || sock.state === TcpState.CloseWait,
+  };
+}
+
 /** A prime-length block of pseudo-random bytes; the stream repeats it at no segment alignment. */
 const PERIOD = 65521;
 function block(seed: number): Uint8Array {
@@ -34,14 +61,21 @@ export class BulkApp {
   private readonly data: Uint8Array;
   private readonly rxBuf = new Uint8Array(256 * 1024);
 
+  private readonly sock: ByteConn;
+  private readonly wake: () => void;
+  private readonly canClose: () => boolean;
+
   constructor(
-    private readonly stack: TcpStack,
-    readonly sock: TcpSocket,
+    target: { conn: ByteConn; wake: () => void; canClose: () => boolean },
     private readonly toSend: number,
     seed: number,
     private readonly clock: () => number,
   ) {
     this.data = block(seed);
+    this.sock = target.conn;
+    this.wake = target.wake;
+    this.canClose = target.canClose;
+    const sock = this.sock;
     sock.events = {
       onEstablished: () => this.pump(),
       onWritable: () => this.pump(),
@@ -71,13 +105,12 @@ export class BulkApp {
       this.sent += n;
       moved = true;
     }
-    const open = this.sock.state === TcpState.Established || this.sock.state === TcpState.CloseWait;
-    if (this.sent === this.toSend && !this.closedSend && open) {
+    if (this.sent === this.toSend && !this.closedSend && this.canClose()) {
       this.closedSend = true;
       this.sock.close();
       moved = true;
     }
-    if (moved) this.stack.wake(this.sock);
+    if (moved) this.wake();
   }
 
   private drain(): void {
@@ -89,7 +122,7 @@ export class BulkApp {
       this.lastRxAt = now;
       this.rxHash.update(this.rxBuf.subarray(0, n));
       this.received += n;
-      this.stack.wake(this.sock);
+      this.wake();
     }
   }
 

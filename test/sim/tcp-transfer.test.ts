@@ -8,7 +8,7 @@ import { type DuplexConfig, type DuplexLink, Network } from '../../src/sim/index
 import type { TcpSocket } from '../../src/tcp/socket.js';
 import { TcpStack } from '../../src/tcp/stack.js';
 import { TcpState } from '../../src/tcp/state.js';
-import { BulkApp } from './bulk.js';
+import { BulkApp, tcpConn } from './bulk.js';
 
 const A = Uint8Array.of(198, 18, 0, 1);
 const B = Uint8Array.of(198, 19, 0, 1);
@@ -40,9 +40,12 @@ function transfer(
   net.route('b', { dst: '198.18.0.0/16', via: l });
   setup?.(l);
   let down: BulkApp | undefined;
-  b.listen({ port: 5001, onAccept: (s) => (down = new BulkApp(b, s, downBytes, seed + 1, () => net.now)) });
+  b.listen({
+    port: 5001,
+    onAccept: (s) => (down = new BulkApp(tcpConn(b, s), downBytes, seed + 1, () => net.now)),
+  });
   const client = a.connect(net.now, { local: A, remote: B, remotePort: 5001 });
-  const up = new BulkApp(a, client, bytes, seed, () => net.now);
+  const up = new BulkApp(tcpConn(a, client), bytes, seed, () => net.now);
   const t0 = performance.now();
   const finished = () => client.state === TcpState.TimeWait || client.state === TcpState.Closed;
   net.runUntil(() => !!down && up.ended && down.ended && finished(), 600_000);

@@ -1,0 +1,278 @@
+// One MPTCP connection (RFC 8684): the data-sequence send buffer and receive reassembly shared by
+// its subflows, DATA_ACK and DATA_FIN, the connection-level receive window, and fallback to plain
+// TCP. Data sequence numbers are relative numbers here (src/mptcp/dsn.ts): the first data byte in
+// each direction is 1, IDSN + 1 on the wire. Sans-IO like the TCP below it.
+import type { Idsn } from '../crypto/keys.js';
+import { Assembler } from '../tcp/assembler.js';
+import { ByteRing } from '../tcp/ring.js';
+import type { TcpError } from '../tcp/socket.js';
+import type { Subflow } from './subflow.js';
+import type { LocalKey } from './token.js';
+
+export interface MptcpConfig {
+  sendBuffer: number;
+  recvBuffer: number;
+  /** Ask for the DSS checksum (RFC 8684 3.3.1, flag A); also used when the peer asks. */
+  checksum: boolean;
+}
+
+export const DEFAULT_MPTCP_CONFIG: MptcpConfig = {
+  sendBuffer: 4 << 20,
+  recvBuffer: 4 << 20,
+  checksum: false,
+};
+
+export interface MptcpEvents {
+  onEstablished?(): void;
+  onReadable?(): void;
+  onEnd?(): void;
+  onWritable?(): void;
+  onClose?(err?: TcpError): void;
+}
+
+/** Counters named after the Linux MPTCP MIB (nstat MPTcpExt*). */
+export class MptcpMib {
+  MPCapableSYNTX = 0;
+  MPCapableSYNRX = 0;
+  MPCapableSYNACKRX = 0;
+  MPCapableACKRX = 0;
+  MPCapableFallbackACK = 0;
+  MPCapableFallbackSYNACK = 0;
+  MPTCPRetrans = 0;
+  DSSNoMatchTCP = 0;
+  DataCsumErr = 0;
+  DSSNotMatching = 0;
+  InfiniteMapRx = 0;
+}
+
+export class MptcpConnection {
+  readonly subflows: Subflow[] = [];
+  events: MptcpEvents = {};
+  /** Set when the peer did not answer MP_CAPABLE: the connection is plain TCP on its one subflow. */
+  fallback = false;
+  /** Whether the DSS checksum is in use (either side asked for it). */
+  checksum: boolean;
+  remoteKey: Uint8Array | undefined;
+  remoteIdsn: Idsn = { high: 0, low: 0 };
+  established = false;
+  closed = false;
+  /** Why the connection ended, when it ended abnormally. */
+  error: TcpError | undefined;
+
+  // Send side: bytes [sndUna, sndUna + sendLen) in sendRing; sndNxt is the next DSN to schedule.
+  sndUna = 1;
+  sndNxt = 1;
+  private sendLen = 0;
+  private readonly sendRing: ByteRing;
+  dataFinQueued = false;
+
+  // Receive side: rcvNxt is the next DSN expected from the peer.
+  rcvNxt = 1;
+  private readable = 0;
+  private readonly recvRing: ByteRing;
+  private readonly ooo = new Assembler();
+  /** DSN of the peer's DATA_FIN once seen, or -1. */
+  private remoteFinDsn = -1;
+  remoteFinDone = false;
+
+  constructor(
+    readonly role: 'client' | 'server',
+    readonly local: LocalKey,
+    readonly config: MptcpConfig,
+    readonly mib: MptcpMib,
+  ) {
+    this.sendRing = new ByteRing(config.sendBuffer);
+    this.recvRing = new ByteRing(config.recvBuffer);
+    this.checksum = config.checksum;
+  }
+
+  // ------------------------------------------------------------ application side
+
+  get sendSpace(): number {
+    return this.dataFinQueued ? 0 : this.config.sendBuffer - this.sendLen;
+  }
+
+  /** Copies up to `len` bytes into the connection's send buffer and offers them to the subflows. */
+  send(data: Uint8Array, off = 0, len = data.length - off): number {
+    if (this.dataFinQueued || this.closed) return 0;
+    const n = Math.min(len, this.config.sendBuffer - this.sendLen);
+    if (n <= 0) return 0;
+    this.sendRing.copyIn(this.sendLen, data, off, n);
+    this.sendLen += n;
+    this.push();
+    return n;
+  }
+
+  get readableBytes(): number {
+    return this.readable;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get readEnded(): boolean {
+    return this.remoteFinDone && this.readable === 0;
+  }
+
+  recv(dst: Uint8Array, off = 0, max = dst.length - off): number {
+    const n = Math.min(max, this.readable);
+    if (n <= 0) return 0;
+    this.recvRing.copyOut(0, dst, off, n);
+    this.recvRing.advance(n);
+    this.readable -= n;
+    for (const sf of this.subflows) sf.windowOpened();
+    return n;
+  }
+
+  /** Ends the sending direction: a DATA_FIN follows the data (RFC 8684 3.3.3). */
+  close(): void {
+    if (this.dataFinQueued) return;
+    this.dataFinQueued = true;
+    this.push();
+  }
+
+  /** Aborts: every subflow is reset. */
+  abort(): void {
+    for (const sf of this.subflows) sf.socket.abort();
+  }
+
+  // ------------------------------------------------------------ sending
+
+  /** DSN of our DATA_FIN: the one after the last data byte. */
+  get dataFinDsn(): number {
+    return this.sndUna + this.sendLen;
+  }
+
+  /** Unscheduled bytes, DSN sndNxt on. */
+  get unscheduled(): number {
+    return this.sndUna + this.sendLen - this.sndNxt;
+  }
+
+  /** Hands unscheduled data to the subflows as their send buffers allow (one subflow for now). */
+  push(): void {
+    for (const sf of this.subflows) {
+      if (!sf.canSend) continue;
+      const want = this.unscheduled;
+      if (want > 0) {
+        const room = sf.socket.sendSpace;
+        const n = Math.min(want, room);
+        if (n > 0) {
+          const off = this.sndNxt - this.sndUna;
+          sf.schedule(this.sndNxt, this.sendRing, off, n);
+          this.sndNxt += n;
+        }
+      }
+      // In fallback the subflow's FIN is the end of the data (RFC 8684 3.7), once all of it is queued.
+      if (this.fallback && this.dataFinQueued && this.unscheduled === 0) sf.socket.close();
+      sf.wake();
+    }
+  }
+
+  /** A DATA_ACK (relative): frees acknowledged bytes (RFC 8684 3.3.2). */
+  onDataAck(ack: number): void {
+    const limit = this.sndNxt + (this.dataFinQueued && this.unscheduled === 0 ? 1 : 0);
+    if (ack <= this.sndUna || ack > limit) return;
+    const data = Math.min(ack - this.sndUna, this.sendLen);
+    this.sendRing.advance(data);
+    this.sendLen -= data;
+    this.sndUna += data;
+    if (data > 0) this.events.onWritable?.();
+    if (this.dataFinQueued && ack > this.dataFinDsn) this.maybeCloseSubflows();
+    this.push();
+  }
+
+  /** Whether our DATA_FIN has been acknowledged. */
+  get dataFinAcked(): boolean {
+    return this.dataFinQueued && this.sendLen === 0 && this.finAckedFlag;
+  }
+  private finAckedFlag = false;
+
+  private maybeCloseSubflows(): void {
+    this.finAckedFlag = true;
+    // RFC 8684 3.3.3: once the DATA_FIN is acknowledged and the peer's DATA_FIN received, the
+    // subflows close with ordinary FINs.
+    if (this.remoteFinDone) for (const sf of this.subflows) sf.socket.close();
+  }
+
+  // ------------------------------------------------------------ receiving
+
+  /** The DATA_ACK to send: everything before rcvNxt (plus the DATA_FIN once consumed). */
+  get dataAck(): number {
+    return this.rcvNxt;
+  }
+
+  /** Bytes the peer may still send beyond DATA_ACK (the connection-level window, RFC 8684 3.3.4). */
+  get receiveWindow(): number {
+    return this.config.recvBuffer - this.readable;
+  }
+
+  /**
+   * Bytes that arrived in order on a subflow, at data sequence number `dsn` (RFC 8684 3.3: data
+   * is reassembled in DSN order across subflows; duplicates and what lies beyond the window are
+   * dropped). Returns how many of them were new.
+   */
+  receive(dsn: number, buf: Uint8Array, off: number, len: number): void {
+    let start = dsn;
+    let o = off;
+    let n = len;
+    if (start < this.rcvNxt) {
+      const skip = this.rcvNxt - start;
+      if (skip >= n) return;
+      start += skip;
+      o += skip;
+      n -= skip;
+    }
+    const rel = start - this.rcvNxt;
+    const room = this.config.recvBuffer - this.readable;
+    if (rel >= room) return;
+    n = Math.min(n, room - rel);
+    if (rel === 0) {
+      this.recvRing.copyIn(this.readable, buf, o, n);
+      const adv = this.ooo.advance(n);
+      this.rcvNxt += adv;
+      this.readable += adv;
+      this.checkRemoteFin();
+      this.events.onReadable?.();
+    } else if (this.ooo.add(rel, rel + n)) {
+      this.recvRing.copyIn(this.readable + rel, buf, o, n);
+    }
+  }
+
+  /** The peer's DATA_FIN at `dsn` (RFC 8684 3.3.3). */
+  onDataFin(dsn: number): void {
+    if (this.remoteFinDsn < 0) this.remoteFinDsn = dsn;
+    this.checkRemoteFin();
+  }
+
+  private checkRemoteFin(): void {
+    if (this.remoteFinDone || this.remoteFinDsn < 0 || this.rcvNxt !== this.remoteFinDsn) return;
+    this.remoteFinDone = true;
+    this.rcvNxt += 1;
+    for (const sf of this.subflows) sf.ackNow();
+    this.events.onEnd?.();
+    if (this.finAckedFlag) for (const sf of this.subflows) sf.socket.close();
+  }
+
+  // ------------------------------------------------------------ subflow notifications
+
+  subflowEstablished(sf: Subflow): void {
+    if (!this.established) {
+      this.established = true;
+      this.events.onEstablished?.();
+    }
+    this.push();
+    void sf;
+  }
+
+  subflowClosed(sf: Subflow, err?: TcpError): void {
+    const i = this.subflows.indexOf(sf);
+    if (i >= 0) this.subflows.splice(i, 1);
+    if (this.subflows.length === 0 && !this.closed) {
+      this.closed = true;
+      const clean = this.remoteFinDone && (this.finAckedFlag || this.fallback);
+      this.error = clean ? undefined : err;
+      this.events.onClose?.(this.error);
+    }
+  }
+}

@@ -1,0 +1,401 @@
+// One MPTCP subflow: a TCP connection (src/tcp) with the MPTCP option riding on its segments
+// through the TcpExtension hooks. It carries the MP_CAPABLE handshake (RFC 8684 3.1), maps the
+// bytes it sends to data sequence numbers and signals those mappings, the DATA_ACK and the
+// DATA_FIN in DSS options (3.3), and turns the peer's mappings back into data-level bytes for the
+// connection. When the peer does not speak MPTCP it falls back to plain TCP (3.7).
+
+import { keyIdsn } from '../crypto/keys.js';
+import type { TcpExtension } from '../tcp/extension.js';
+import type { ByteRing } from '../tcp/ring.js';
+import type { SegmentIn } from '../tcp/segment.js';
+import { seqDiff } from '../tcp/seq.js';
+import type { TcpSocket } from '../tcp/socket.js';
+import { TcpState } from '../tcp/state.js';
+import type { Waker } from '../tcp/stream.js';
+import { dssChecksum, sumWords } from '../wire/checksum.js';
+import { DSS_FLAG } from '../wire/mptcp/dss.js';
+import { MPC_FLAG } from '../wire/mptcp/mp-capable.js';
+import { MptcpOptionView } from '../wire/mptcp/option.js';
+import { MPTCP_SUBTYPE, TCPOPT_MPTCP } from '../wire/mptcp/subtype.js';
+import type { MptcpConnection } from './connection.js';
+import { expand32, fromWire, toWire, type Wire64 } from './dsn.js';
+
+const SYN = 0x02;
+const RST = 0x04;
+
+/** A run of subflow bytes and the data sequence numbers they carry. `off` counts from the first data byte. */
+interface Mapping {
+  off: number;
+  dsn: number;
+  len: number;
+}
+
+/** DSS with a 4-byte DATA_ACK and an 8-byte DSN: 22 bytes, 24 with the checksum (RFC 8684 fig. 9). */
+const DSS_MAP_LEN = 22;
+const DSS_ACK_LEN = 8;
+
+export class Subflow implements TcpExtension {
+  /** Room kept free in data segments: the largest DSS we send, padded. */
+  readonly optionSpace = 24;
+  private readonly view = new MptcpOptionView();
+  private readonly wire: Wire64 = { high: 0, low: 0 };
+  private readonly sendMaps: Mapping[] = [];
+  private readonly recvMaps: Mapping[] = [];
+  /** Subflow data offset just past the last byte scheduled onto this subflow. */
+  private scheduledEnd = 0;
+  /** Subflow data offset of the next byte to read out of the socket. */
+  private readOff = 0;
+  /** Client: the server has shown it holds our key (a DSS arrived); until then MP_CAPABLE repeats. */
+  private keysConfirmed = false;
+  private readonly tmp = new Uint8Array(64 * 1024);
+
+  constructor(
+    readonly conn: MptcpConnection,
+    readonly socket: TcpSocket,
+    private readonly waker: Waker,
+  ) {
+    socket.ext = this;
+    conn.subflows.push(this);
+    socket.events = {
+      onEstablished: () => this.conn.subflowEstablished(this),
+      onReadable: () => this.pull(),
+      onEnd: () => this.onSubflowFin(),
+      onWritable: () => this.onSubflowAck(),
+      onClose: (err) => this.conn.subflowClosed(this, err),
+    };
+  }
+
+  get isClient(): boolean {
+    return this.conn.role === 'client';
+  }
+
+  get canSend(): boolean {
+    const s = this.socket.state;
+    return s === TcpState.Established || s === TcpState.CloseWait;
+  }
+
+  wake(): void {
+    this.waker.wake(this.socket);
+  }
+
+  ackNow(): void {
+    this.socket.requestAck();
+    this.wake();
+  }
+
+  windowOpened(): void {
+    this.socket.requestAck();
+    this.wake();
+  }
+
+  // ------------------------------------------------------------ handshake (RFC 8684 3.1)
+
+  private mpcFlags(): number {
+    return MPC_FLAG.hmacSha256 | (this.conn.checksum ? MPC_FLAG.checksum : 0);
+  }
+
+  writeSynOptions(buf: Uint8Array, off: number, room: number, synAck: boolean): number {
+    if (this.conn.fallback) return 0;
+    const len = synAck ? 12 : 4;
+    if (room < len) return 0;
+    buf[off] = TCPOPT_MPTCP;
+    buf[off + 1] = len;
+    buf[off + 2] = (MPTCP_SUBTYPE.mpCapable << 4) | 1; // version 1
+    buf[off + 3] = this.mpcFlags();
+    if (synAck) buf.set(this.conn.local.key, off + 4);
+    else this.conn.mib.MPCapableSYNTX++;
+    return len;
+  }
+
+  onSyn(seg: SegmentIn, synAck: boolean): void {
+    const v = this.findMpc(seg);
+    if (!v) {
+      // RFC 8684 3.7: no MP_CAPABLE in the SYN or SYN/ACK: plain TCP from here on.
+      this.conn.fallback = true;
+      if (synAck) this.conn.mib.MPCapableFallbackSYNACK++;
+      return;
+    }
+    if (v.flags & MPC_FLAG.checksum) this.conn.checksum = true; // 3.1: either side's A flag
+    if (synAck) {
+      this.conn.mib.MPCapableSYNACKRX++;
+      if (!v.hasSenderKey) {
+        this.conn.fallback = true;
+        return;
+      }
+      this.learnRemoteKey(v.b.subarray(v.senderKeyOff, v.senderKeyOff + 8));
+    } else {
+      this.conn.mib.MPCapableSYNRX++;
+    }
+  }
+
+  /** The MP_CAPABLE option of a segment, version 1, or undefined. */
+  private findMpc(seg: SegmentIn) {
+    for (let i = 0; i < seg.mptcpCount; i++) {
+      if (this.view.wrap(seg.buf, seg.mptcpOff[i], seg.mptcpLen[i]) !== undefined) continue;
+      if (this.view.subtype === MPTCP_SUBTYPE.mpCapable && this.view.mpCapable.version === 1)
+        return this.view.mpCapable;
+    }
+    return undefined;
+  }
+
+  private learnRemoteKey(key: Uint8Array): void {
+    this.conn.remoteKey = Uint8Array.from(key);
+    this.conn.remoteIdsn = keyIdsn(this.conn.remoteKey);
+  }
+
+  // ------------------------------------------------------------ sending
+
+  /** Puts `len` bytes of the connection's send ring (from `off`) onto this subflow as DSN `dsn`. */
+  schedule(dsn: number, ring: ByteRing, off: number, len: number): void {
+    let taken = 0;
+    ring.forEachRun(off, len, (b, o, n) => {
+      taken += this.socket.send(b, o, n);
+    });
+    const last = this.sendMaps[this.sendMaps.length - 1];
+    if (last && last.off + last.len === this.scheduledEnd && last.dsn + last.len === dsn) last.len += taken;
+    else this.sendMaps.push({ off: this.scheduledEnd, dsn, len: taken });
+    this.scheduledEnd += taken;
+  }
+
+  /** Subflow data offset of sequence number `seq` (the first data byte is offset 0). */
+  private dataOff(seq: number): number {
+    return seqDiff(seq, this.socket.iss) - 1;
+  }
+
+  private mappingAt(off: number): Mapping | undefined {
+    // Forget mappings the subflow has fully acknowledged.
+    const acked = this.dataOff(this.socket.sndUna);
+    while (this.sendMaps.length > 1 && this.sendMaps[0].off + this.sendMaps[0].len <= acked)
+      this.sendMaps.shift();
+    for (const m of this.sendMaps) if (off >= m.off && off < m.off + m.len) return m;
+    return undefined;
+  }
+
+  limitPayload(seq: number, len: number): number {
+    if (this.conn.fallback) return len;
+    const off = this.dataOff(seq);
+    const m = this.mappingAt(off);
+    return m ? Math.min(len, m.off + m.len - off) : len;
+  }
+
+  /** Whether this segment ends exactly where the connection's data ends, so it can carry the DATA_FIN. */
+  private carriesDataFin(off: number, len: number, m: Mapping | undefined): boolean {
+    const c = this.conn;
+    if (!c.dataFinQueued || c.unscheduled > 0 || c.dataFinAcked) return false;
+    if (len === 0) return true;
+    return m !== undefined && m.dsn + (off - m.off) + len === c.dataFinDsn;
+  }
+
+  optionsLen(seq: number, len: number, flags: number): number {
+    if (this.conn.fallback || flags & (SYN | RST)) return 0;
+    if (this.sendsMpcAck(seq)) return len > 0 ? 24 : 20;
+    if (!this.conn.remoteKey) return 0;
+    const off = this.dataOff(seq);
+    const m = len > 0 ? this.mappingAt(off) : undefined;
+    const mapped = (len > 0 && m !== undefined) || this.carriesDataFin(off, len, m);
+    if (!mapped) return DSS_ACK_LEN;
+    return 24; // 22 bytes, or 24 with the checksum, padded to 24
+  }
+
+  /** Client: the third ACK, and the first data until the server has shown it has our key. */
+  private sendsMpcAck(seq: number): boolean {
+    if (!this.isClient || this.keysConfirmed || this.conn.fallback || !this.conn.remoteKey) return false;
+    return this.dataOff(seq) === 0;
+  }
+
+  writeOptions(
+    buf: Uint8Array,
+    off: number,
+    seq: number,
+    len: number,
+    flags: number,
+    payloadOff: number,
+  ): void {
+    const total = this.optionsLen(seq, len, flags);
+    if (total === 0) return;
+    if (this.sendsMpcAck(seq)) {
+      this.writeMpcAck(buf, off, len, payloadOff);
+      return;
+    }
+    const c = this.conn;
+    const dOff = this.dataOff(seq);
+    const m = len > 0 ? this.mappingAt(dOff) : undefined;
+    const fin = this.carriesDataFin(dOff, len, m);
+    const mapped = (len > 0 && m !== undefined) || fin;
+    let o = off;
+    const optLen = mapped ? (c.checksum ? DSS_MAP_LEN + 2 : DSS_MAP_LEN) : DSS_ACK_LEN;
+    buf[o] = TCPOPT_MPTCP;
+    buf[o + 1] = optLen;
+    buf[o + 2] = MPTCP_SUBTYPE.dss << 4;
+    buf[o + 3] =
+      DSS_FLAG.dataAck | (mapped ? DSS_FLAG.mapping | DSS_FLAG.dsn8 : 0) | (fin ? DSS_FLAG.dataFin : 0);
+    o += 4;
+    // DATA_ACK, 4 bytes: the low 32 bits of the 64-bit value (RFC 8684 3.3.1).
+    toWire(c.remoteIdsn, c.dataAck, this.wire);
+    writeU32(buf, o, this.wire.low);
+    o += 4;
+    if (mapped) {
+      // Mapping for exactly this segment's payload, plus one for a DATA_FIN.
+      const dsn = len > 0 && m ? m.dsn + (dOff - m.off) : c.dataFinDsn;
+      const ssn = len > 0 ? dOff + 1 : 0; // 3.3.3: a DATA_FIN without data has SSN 0
+      const dll = len + (fin ? 1 : 0);
+      toWire(c.local.idsn, dsn, this.wire);
+      writeU32(buf, o, this.wire.high);
+      writeU32(buf, o + 4, this.wire.low);
+      writeU32(buf, o + 8, ssn);
+      buf[o + 12] = dll >> 8;
+      buf[o + 13] = dll;
+      o += 14;
+      if (c.checksum) {
+        const sum = dssChecksum(this.wire.high, this.wire.low, ssn, dll, 0, sumWords(buf, payloadOff, len));
+        buf[o] = sum >> 8;
+        buf[o + 1] = sum;
+        o += 2;
+      }
+    }
+    while (o < off + total) buf[o++] = 1; // NOP padding
+  }
+
+  /** MP_CAPABLE with both keys (third ACK, 20 bytes), with the data-level length on data (22/24). */
+  private writeMpcAck(buf: Uint8Array, off: number, len: number, payloadOff: number): void {
+    const c = this.conn;
+    const optLen = len > 0 ? (c.checksum ? 24 : 22) : 20;
+    buf[off] = TCPOPT_MPTCP;
+    buf[off + 1] = optLen;
+    buf[off + 2] = (MPTCP_SUBTYPE.mpCapable << 4) | 1;
+    buf[off + 3] = this.mpcFlags();
+    buf.set(c.local.key, off + 4);
+    buf.set(c.remoteKey!, off + 12);
+    let o = off + 20;
+    if (len > 0) {
+      buf[o] = len >> 8;
+      buf[o + 1] = len;
+      o += 2;
+      if (c.checksum) {
+        // The implied mapping: DSN IDSN + 1, SSN 1, this segment's length (RFC 8684 3.1).
+        toWire(c.local.idsn, 1, this.wire);
+        const sum = dssChecksum(this.wire.high, this.wire.low, 1, len, 0, sumWords(buf, payloadOff, len));
+        buf[o] = sum >> 8;
+        buf[o + 1] = sum;
+        o += 2;
+      }
+    }
+    while (o < off + (len > 0 ? 24 : 20)) buf[o++] = 1;
+  }
+
+  // ------------------------------------------------------------ receiving
+
+  onSegment(seg: SegmentIn): void {
+    if (this.conn.fallback) return;
+    for (let i = 0; i < seg.mptcpCount; i++) {
+      const v = this.view;
+      if (v.wrap(seg.buf, seg.mptcpOff[i], seg.mptcpLen[i]) !== undefined) continue;
+      if (v.subtype === MPTCP_SUBTYPE.mpCapable) this.onMpcAck(seg);
+      else if (v.subtype === MPTCP_SUBTYPE.dss) this.onDss();
+    }
+  }
+
+  /** Server: the third ACK or first data with both keys (RFC 8684 3.1). */
+  private onMpcAck(seg: SegmentIn): void {
+    const v = this.view.mpCapable;
+    if (this.isClient || !v.hasReceiverKey) return;
+    if (!this.conn.remoteKey) {
+      this.learnRemoteKey(v.b.subarray(v.senderKeyOff, v.senderKeyOff + 8));
+      this.conn.mib.MPCapableACKRX++;
+    }
+    if (v.hasDataLen && seg.len > 0) {
+      // The first data: DSN IDSN + 1, subflow offset 0.
+      this.addRecvMap(this.dataOffIn(seg.seq), 1, Math.min(v.dataLen, seg.len));
+    }
+  }
+
+  private dataOffIn(seq: number): number {
+    return seqDiff(seq, this.socket.irs) - 1;
+  }
+
+  private onDss(): void {
+    const c = this.conn;
+    const d = this.view.dss;
+    if (!c.remoteKey) return;
+    if (this.isClient) this.keysConfirmed = true;
+    if (d.hasDataAck) {
+      const ack = d.dataAck8
+        ? fromWire(c.local.idsn, d.dataAckHigh, d.dataAckLow)
+        : expand32(c.local.idsn, d.dataAckLow, c.sndNxt);
+      if (ack >= 0) c.onDataAck(ack);
+    }
+    if (!d.hasMapping) return;
+    const dsn = d.dsn8
+      ? fromWire(c.remoteIdsn, d.dsnHigh, d.dsnLow)
+      : expand32(c.remoteIdsn, d.dsnLow, c.rcvNxt);
+    if (dsn < 0) return;
+    const dll = d.dataLen;
+    if (d.dataFin) {
+      c.onDataFin(dsn + dll - 1);
+      if (d.ssn === 0 && dll === 1) return; // a DATA_FIN with no data (3.3.3)
+    }
+    const dataLen = dll - (d.dataFin ? 1 : 0);
+    if (dataLen > 0) this.addRecvMap(d.ssn - 1, dsn, dataLen);
+  }
+
+  private addRecvMap(off: number, dsn: number, len: number): void {
+    if (off + len <= this.readOff) return; // already delivered
+    for (const m of this.recvMaps) if (m.off === off && m.len === len) return;
+    this.recvMaps.push({ off, dsn, len });
+    this.recvMaps.sort((a, b) => a.off - b.off);
+  }
+
+  /** Moves in-order subflow bytes to the connection at their data sequence numbers. */
+  private pull(): void {
+    const c = this.conn;
+    for (;;) {
+      const avail = this.socket.readableBytes;
+      if (avail === 0) break;
+      let dsn: number;
+      let n: number;
+      if (c.fallback) {
+        dsn = this.readOff + 1;
+        n = Math.min(avail, this.tmp.length);
+      } else {
+        while (this.recvMaps.length && this.recvMaps[0].off + this.recvMaps[0].len <= this.readOff)
+          this.recvMaps.shift();
+        const m = this.recvMaps[0];
+        if (!m || m.off > this.readOff) {
+          // Bytes without a mapping (RFC 8684 3.3.1 would fall back or reset): wait for one.
+          c.mib.DSSNoMatchTCP++;
+          break;
+        }
+        dsn = m.dsn + (this.readOff - m.off);
+        n = Math.min(avail, m.off + m.len - this.readOff, this.tmp.length);
+      }
+      const got = this.socket.recv(this.tmp, 0, n);
+      this.readOff += got;
+      c.receive(dsn, this.tmp, 0, got);
+    }
+    this.wake();
+  }
+
+  /** Subflow-level ACK progress: in fallback it is the only acknowledgement there is (RFC 8684 3.7). */
+  private onSubflowAck(): void {
+    if (this.conn.fallback)
+      this.conn.onDataAck(Math.min(this.dataOff(this.socket.sndUna), this.scheduledEnd) + 1);
+    this.conn.push();
+  }
+
+  /** The subflow's FIN: in fallback it is the connection's end (RFC 8684 3.7). */
+  private onSubflowFin(): void {
+    this.pull();
+    if (this.conn.fallback) this.conn.onDataFin(this.readOff + 1);
+  }
+
+  receiveWindow(): number {
+    return this.conn.fallback ? Number.POSITIVE_INFINITY : this.conn.receiveWindow;
+  }
+}
+
+function writeU32(b: Uint8Array, o: number, v: number): void {
+  b[o] = v >>> 24;
+  b[o + 1] = v >>> 16;
+  b[o + 2] = v >>> 8;
+  b[o + 3] = v;
+}

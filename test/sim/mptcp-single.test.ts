@@ -1,0 +1,107 @@
+// MPTCP over one subflow in simulation: the MP_CAPABLE handshake (RFC 8684 3.1), DSS mappings,
+// DATA_ACK and DATA_FIN carrying 5 MB each way intact, with and without the DSS checksum, over a
+// clean and a lossy link; and fallback to plain TCP (3.7) when either side does not speak MPTCP.
+import { describe, expect, it } from 'vitest';
+import type { SansIo } from '../../src/driver.js';
+import type { MptcpConnection } from '../../src/mptcp/connection.js';
+import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
+import { type DuplexConfig, Network } from '../../src/sim/index.js';
+import { TcpStack } from '../../src/tcp/stack.js';
+import { BulkApp, tcpConn } from './bulk.js';
+
+const A = Uint8Array.of(198, 18, 0, 1);
+const B = Uint8Array.of(198, 19, 0, 1);
+const MB = 1_000_000;
+
+function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
+  return { conn: c, wake: () => ep.wake(c), canClose: () => c.established };
+}
+
+function net2(link: DuplexConfig, a: SansIo, b: SansIo, seed: number): Network {
+  const net = new Network({ seed });
+  net.addNode('a', a);
+  net.addNode('b', b);
+  const l = net.connect('a', 'b', { name: 'l', ...link });
+  net.route('a', { dst: '198.19.0.0/16', via: l });
+  net.route('b', { dst: '198.18.0.0/16', via: l });
+  return net;
+}
+
+function sha(app: BulkApp, dir: 'tx' | 'rx'): string {
+  return (dir === 'tx' ? app.txHash : app.rxHash).copy().digest('hex');
+}
+
+describe('MPTCP, one subflow', () => {
+  const cases: [string, DuplexConfig, boolean][] = [
+    ['clean link', { rate: 50e6, delay: 10 }, false],
+    ['clean link, DSS checksum', { rate: 50e6, delay: 10 }, true],
+    ['1% loss', { rate: 50e6, delay: 10, loss: 0.01 }, false],
+  ];
+  it.each(cases)('%s: 5 MB each way intact through the MP_CAPABLE handshake', (_n, link, checksum) => {
+    const a = new MptcpEndpoint({ mptcp: { checksum } });
+    const b = new MptcpEndpoint();
+    const net = net2(link, a, b, 11);
+    let down: BulkApp | undefined;
+    let server: MptcpConnection | undefined;
+    b.listen(5001, (c) => {
+      server = c;
+      down = new BulkApp(mptcpConn(b, c), 5 * MB, 2, () => net.now);
+    });
+    const client = a.connect(net.now, { local: A, remote: B, remotePort: 5001 });
+    const up = new BulkApp(mptcpConn(a, client), 5 * MB, 1, () => net.now);
+    net.runUntil(() => !!down && up.ended && down.ended, 120_000);
+    expect(down?.received).toBe(5 * MB);
+    expect(up.received).toBe(5 * MB);
+    expect(sha(down!, 'rx')).toBe(sha(up, 'tx'));
+    expect(sha(up, 'rx')).toBe(sha(down!, 'tx'));
+    expect(client.fallback).toBe(false);
+    expect(server?.fallback).toBe(false);
+    expect(client.checksum).toBe(checksum);
+    expect(server?.checksum).toBe(checksum);
+    expect(a.mib.MPCapableSYNTX).toBe(1);
+    expect(a.mib.MPCapableSYNACKRX).toBe(1);
+    expect(b.mib.MPCapableSYNRX).toBe(1);
+    expect(b.mib.MPCapableACKRX).toBe(1);
+    // The connection closes cleanly: DATA_FINs acknowledged, then the subflow's FINs.
+    net.runUntil(() => client.closed && !!server?.closed, 200_000);
+    expect(client.closed).toBe(true);
+    expect(b.tokens.size).toBe(0);
+  });
+
+  it('an MPTCP client falls back to plain TCP against a plain TCP server (RFC 8684 3.7)', () => {
+    const a = new MptcpEndpoint();
+    const b = new TcpStack();
+    const net = net2({ rate: 50e6, delay: 10 }, a, b, 12);
+    let down: BulkApp | undefined;
+    b.listen({ port: 80, onAccept: (s) => (down = new BulkApp(tcpConn(b, s), 6 * MB, 4, () => net.now)) });
+    const client = a.connect(net.now, { local: A, remote: B, remotePort: 80 });
+    const up = new BulkApp(mptcpConn(a, client), 6 * MB, 3, () => net.now);
+    net.runUntil(() => !!down && up.ended && down.ended, 60_000);
+    expect(up.received).toBe(6 * MB);
+    expect(down?.received).toBe(6 * MB);
+    expect(client.fallback).toBe(true);
+    expect(a.mib.MPCapableFallbackSYNACK).toBe(1);
+    expect(sha(down!, 'rx')).toBe(sha(up, 'tx'));
+    expect(sha(up, 'rx')).toBe(sha(down!, 'tx'));
+  });
+
+  it('an MPTCP server serves a plain TCP client as plain TCP', () => {
+    const a = new TcpStack();
+    const b = new MptcpEndpoint();
+    const net = net2({ rate: 50e6, delay: 10 }, a, b, 13);
+    let down: BulkApp | undefined;
+    let server: MptcpConnection | undefined;
+    b.listen(80, (c) => {
+      server = c;
+      down = new BulkApp(mptcpConn(b, c), 6 * MB, 6, () => net.now);
+    });
+    const sock = a.connect(net.now, { local: A, remote: B, remotePort: 80 });
+    const up = new BulkApp(tcpConn(a, sock), 6 * MB, 5, () => net.now);
+    net.runUntil(() => !!down && up.ended && down.ended, 60_000);
+    expect(up.received).toBe(6 * MB);
+    expect(down?.received).toBe(6 * MB);
+    expect(server?.fallback).toBe(true);
+    expect(sha(down!, 'rx')).toBe(sha(up, 'tx'));
+    expect(sha(up, 'rx')).toBe(sha(down!, 'tx'));
+  });
+});
