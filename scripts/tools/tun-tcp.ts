@@ -10,10 +10,12 @@ import { parseArgs } from 'node:util';
 import type { SansIo } from '../../src/driver.js';
 import { TunDriver } from '../../src/io/tun-driver.js';
 import { configureLink, Tun } from '../../src/io/tun-tap/index.js';
+import type { MptcpConnection } from '../../src/mptcp/connection.js';
+import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import type { TcpSocket } from '../../src/tcp/socket.js';
 import { TcpStack } from '../../src/tcp/stack.js';
 import { TcpState } from '../../src/tcp/state.js';
-import { TcpStream } from '../../src/tcp/stream.js';
+import { ConnStream, TcpStream } from '../../src/tcp/stream.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -30,6 +32,8 @@ const { values: a } = parseArgs({
     'no-ts': { type: 'boolean', default: false },
     'no-ws': { type: 'boolean', default: false },
     mtu: { type: 'string', default: '1500' },
+    mptcp: { type: 'boolean', default: false },
+    checksum: { type: 'boolean', default: false },
   },
 });
 
@@ -80,26 +84,28 @@ function lossy(core: SansIo, p: number, seed: number): SansIo {
 }
 
 const mtu = Number(a.mtu);
-const stack = new TcpStack({
-  tcp: {
-    congestionControl: a.cc as 'cubic' | 'newreno',
-    sack: !a['no-sack'],
-    timestamps: !a['no-ts'],
-    windowScale: !a['no-ws'],
-    mtu,
-    sendBuffer: 4 << 20,
-    recvBuffer: 4 << 20,
-  },
-});
+const tcpConfig = {
+  congestionControl: a.cc as 'cubic' | 'newreno',
+  sack: !a['no-sack'],
+  timestamps: !a['no-ts'],
+  windowScale: !a['no-ws'],
+  mtu,
+  sendBuffer: 4 << 20,
+  recvBuffer: 4 << 20,
+};
+// With --mptcp the endpoint is our MPTCP (RFC 8684) over the same TCP stack.
+const ep = a.mptcp ? new MptcpEndpoint({ tcp: tcpConfig, mptcp: { checksum: a.checksum } }) : undefined;
+const stack = ep ? ep.tcp : new TcpStack({ tcp: tcpConfig });
+const core: SansIo = ep ?? stack;
 const tun = Tun.open({ name: a.tun, mtu: Math.max(mtu, 1500) });
 configureLink(tun.name, { mtu, addresses: a.peer ? [a.peer] : [], up: true });
-const driver = new TunDriver(tun, lossy(stack, Number(a.loss), Number(a.seed))).start();
+const driver = new TunDriver(tun, lossy(core, Number(a.loss), Number(a.seed))).start();
 const local = ip4(a.addr ?? '198.18.5.2');
 const toSend = Number(a.send);
 
-function run(sock: TcpSocket): void {
+/** Runs the transfer on a stream; `finished` tells when our side may exit, `extra` adds counters. */
+function run(s: ConnStream, finished: () => boolean, extra: () => Record<string, unknown>): void {
   const t0 = performance.now();
-  const s = new TcpStream(stack, sock);
   const rx = createHash('sha256');
   const tx = createHash('sha256');
   let received = 0;
@@ -115,7 +121,7 @@ function run(sock: TcpSocket): void {
     if (!rxDone || !txDone) return;
     // Our FIN must be acknowledged before we may go: until then the peer may still need
     // retransmissions of the last bytes.
-    if (sock.state !== TcpState.TimeWait && sock.state !== TcpState.Closed) {
+    if (!finished()) {
       setTimeout(finish, 20);
       return;
     }
@@ -126,8 +132,7 @@ function run(sock: TcpSocket): void {
       rxSha256: rx.digest('hex'),
       txSha256: tx.digest('hex'),
       ms: performance.now() - t0,
-      retransSegs: sock.stats.retransSegs,
-      timeouts: sock.stats.timeouts,
+      ...extra(),
       mib: stack.mib,
       driver: driver.stats,
     });
@@ -163,21 +168,55 @@ function run(sock: TcpSocket): void {
   pump();
 }
 
+const tcpDone = (sock: TcpSocket) => () => sock.state === TcpState.TimeWait || sock.state === TcpState.Closed;
+const tcpExtra = (sock: TcpSocket) => () => ({
+  retransSegs: sock.stats.retransSegs,
+  timeouts: sock.stats.timeouts,
+});
+const mptcpExtra = (c: MptcpConnection) => () => {
+  const sf = c.subflows[0]?.socket;
+  return {
+    mptcp: !c.fallback,
+    checksum: c.checksum,
+    mptcpMib: ep?.mib,
+    retransSegs: sf?.stats.retransSegs ?? 0,
+    timeouts: sf?.stats.timeouts ?? 0,
+  };
+};
+const mptcpDone = (c: MptcpConnection) => () => c.closed || c.subflows.every((sf) => tcpDone(sf.socket)());
+const mptcpStream = (c: MptcpConnection) => new ConnStream(c, () => ep!.wake(c));
+
 if (a.listen) {
-  stack.listen({
-    port: Number(a.listen),
-    onAccept: (sock) => {
-      out({ event: 'connected', remotePort: sock.tuple.remotePort });
-      run(sock);
-    },
-  });
   out({ event: 'ready', tun: tun.name });
+  if (ep) {
+    ep.listen(Number(a.listen), (c) => {
+      out({ event: 'connected' });
+      run(mptcpStream(c), mptcpDone(c), mptcpExtra(c));
+    });
+  } else {
+    stack.listen({
+      port: Number(a.listen),
+      onAccept: (sock) => {
+        out({ event: 'connected', remotePort: sock.tuple.remotePort });
+        run(new TcpStream(stack, sock), tcpDone(sock), tcpExtra(sock));
+      },
+    });
+  }
 } else if (a.connect) {
   const [host, port] = a.connect.split(':');
   out({ event: 'ready', tun: tun.name });
-  const sock = stack.connect(performance.now(), { local, remote: ip4(host), remotePort: Number(port) });
-  sock.events.onEstablished = () => out({ event: 'connected' });
-  run(sock);
+  const t = { local, remote: ip4(host), remotePort: Number(port) };
+  if (ep) {
+    const c = ep.connect(performance.now(), t);
+    const s = mptcpStream(c);
+    s.on('connect', () => out({ event: 'connected', mptcp: !c.fallback }));
+    run(s, mptcpDone(c), mptcpExtra(c));
+  } else {
+    const sock = stack.connect(performance.now(), t);
+    const s = new TcpStream(stack, sock);
+    s.on('connect', () => out({ event: 'connected' }));
+    run(s, tcpDone(sock), tcpExtra(sock));
+  }
   driver.flush();
 } else {
   throw new Error('give --listen PORT or --connect HOST:PORT');

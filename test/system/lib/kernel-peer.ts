@@ -1,0 +1,108 @@
+// Transfers between our endpoint (scripts/tools/tun-tcp.ts on a TUN, TCP or MPTCP) and a Linux
+// kernel peer (fixtures/tcp_peer.py, TCP or IPPROTO_MPTCP) in one network namespace: the kernel
+// owns 198.18.5.1 on the TUN, our stack 198.18.5.2 behind it. Shared by the interop tests.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import type { Netns } from './netns.js';
+import { type Lines, lines, once } from './proc.js';
+
+const ROOT = join(import.meta.dirname, '../../..');
+const PEER = join(import.meta.dirname, '../fixtures/tcp_peer.py');
+const ENV = {
+  ...process.env,
+  HYBRID_ACCESS_TUN_ADDON: join(ROOT, 'src/io/tun-tap/build/Release/tun_tap.node'),
+};
+
+/** Our endpoint runs as a node process in the namespace: compiles the tree once, to a temp dir. */
+export function compileDist(): string {
+  const dist = mkdtempSync(join(tmpdir(), 'ha-dist-'));
+  execFileSync('npx', ['tsc', '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', dist], {
+    cwd: ROOT,
+    stdio: 'pipe',
+  });
+  return dist;
+}
+
+export function removeDist(dist: string | undefined): void {
+  if (dist) rmSync(dist, { recursive: true, force: true });
+}
+
+export interface Done {
+  event: 'done';
+  sent: number;
+  received: number;
+  txSha256: string;
+  rxSha256: string;
+  ms: number;
+  retransSegs?: number;
+  mptcp?: boolean;
+  checksum?: boolean;
+  mptcpMib?: Record<string, number>;
+}
+
+export interface TransferResult {
+  ours: Done;
+  kernel: Done;
+  /** The kernel's nstat counters in the namespace after the transfer (non-zero ones). */
+  nstat: Record<string, number>;
+}
+
+export interface TransferOptions {
+  ourRole: 'server' | 'client';
+  bytes: number;
+  loss?: number;
+  sysctl?: Record<string, string>;
+  /** Both sides speak MPTCP (ours with --mptcp, the kernel with IPPROTO_MPTCP). */
+  mptcp?: boolean;
+  /** Extra arguments for our endpoint. */
+  args?: string[];
+}
+
+export async function transfer(ns: Netns, dist: string, opts: TransferOptions): Promise<TransferResult> {
+  ns.add('h');
+  for (const [k, v] of Object.entries(opts.sysctl ?? {})) ns.sh('h', `sysctl -qw ${k}=${v}`);
+  const agent = [
+    'node',
+    join(dist, 'scripts/tools/tun-tcp.js'),
+    ...['--tun', 'tcp0', '--addr', '198.18.5.2', '--peer', '198.18.5.1/24'],
+    ...['--send', String(opts.bytes), '--loss', String(opts.loss ?? 0)],
+    ...(opts.mptcp ? ['--mptcp'] : []),
+    ...(opts.args ?? []),
+  ];
+  const peer = ['python3', PEER, '--send', String(opts.bytes), ...(opts.mptcp ? ['--mptcp'] : [])];
+  let oursOut: Lines;
+  let kOut: Lines;
+  if (opts.ourRole === 'server') {
+    oursOut = lines(ns.spawn('h', [...agent, '--listen', '5001'], { cwd: ROOT, env: ENV }));
+    await once(oursOut, (l) => l.event === 'ready', 20_000);
+    kOut = lines(ns.spawn('h', [...peer, '--connect', '198.18.5.2:5001']));
+  } else {
+    // The kernel listens first, on any address: the TUN's appears with our process.
+    kOut = lines(ns.spawn('h', [...peer, '--listen', '5002']));
+    await once(kOut, (l) => l.event === 'ready', 20_000);
+    oursOut = lines(ns.spawn('h', [...agent, '--connect', '198.18.5.1:5002'], { cwd: ROOT, env: ENV }));
+  }
+  const [o, k] = await Promise.all([
+    once(oursOut, (l) => l.event === 'done' || l.event === 'error', 240_000),
+    once(kOut, (l) => l.event === 'done', 240_000),
+  ]);
+  if (o.event === 'error') throw new Error(`our endpoint failed: ${o.message}`);
+  const nstat: Record<string, number> = {};
+  for (const line of ns.sh('h', 'nstat -az').split('\n')) {
+    const m = /^(\S+)\s+(\d+)/.exec(line);
+    if (m && m[2] !== '0') nstat[m[1]] = Number(m[2]);
+  }
+  return { ours: o as unknown as Done, kernel: k as unknown as Done, nstat };
+}
+
+export function expectIntact(r: TransferResult, bytes: number): void {
+  expect(r.ours.sent).toBe(bytes);
+  expect(r.kernel.sent).toBe(bytes);
+  expect(r.ours.received).toBe(bytes);
+  expect(r.kernel.received).toBe(bytes);
+  expect(r.ours.rxSha256).toBe(r.kernel.txSha256);
+  expect(r.kernel.rxSha256).toBe(r.ours.txSha256);
+}
