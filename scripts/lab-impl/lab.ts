@@ -1,0 +1,581 @@
+// The lab: six network namespaces (<prefix>-client, -cpe, -dsl, -lte, -hag, -server), their veth
+// links and addresses, policy routing, NAT, tbf rate limits and one delay-line process per access
+// link; plus faults (link down/up, loss bursts), status and teardown. Used by scripts/lab (the CLI)
+// and by the tests, which give each run its own prefix. Everything it creates lives in those
+// namespaces or in /run/hybrid-access-lab/<prefix>/, and labDown() removes all of it.
+//
+//  client ─eth0──lan0─ cpe ─dsl0──cpe─ dsl ─hag──dsl0─ hag ─srv0──eth0─ server
+//                          └lte0──cpe─ lte ─hag──lte0─┘
+// In a link namespace (dsl, lte) `ip rule iif cpe` sends traffic into TUN dly-up and `iif hag` into
+// dly-down; the delay line writes each packet back into its TUN after the delay, and the main table
+// forwards it. tbf on the egress of `hag` (up) and `cpe` (down) limits the rate.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { connect } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { DelayLineProcessConfig } from './delay-line-main.js';
+import { formatRate, type LabProfile, LINK_NAMES, type LinkName, loadProfile } from './profiles.js';
+
+export const NAMESPACES = ['client', 'cpe', 'dsl', 'lte', 'hag', 'server'] as const;
+export type LabNamespace = (typeof NAMESPACES)[number];
+export const DEFAULT_PREFIX = 'ha';
+export const RUN_DIR = '/run/hybrid-access-lab';
+
+/** The lab's IPv4 addresses (all /24, from 198.18.0.0/15). */
+export const ADDR = {
+  client: { lan: '198.18.1.2' },
+  cpe: { lan: '198.18.1.1', dsl: '198.18.10.2', lte: '198.18.20.2' },
+  dsl: { cpe: '198.18.10.1', hag: '198.18.11.1' },
+  lte: { cpe: '198.18.20.1', hag: '198.18.21.1' },
+  hag: { dsl: '198.18.11.2', lte: '198.18.21.2', server: '198.18.30.1' },
+  server: { hag: '198.18.30.2' },
+} as const;
+
+/** The repository root (the nearest folder above this file with a package.json; works from dist/ too). */
+export const REPO_ROOT = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('lab: cannot find the repository root (no package.json above)');
+    dir = up;
+  }
+  return dir;
+})();
+
+export const DEFAULT_PROFILES_FILE = join(REPO_ROOT, 'config', 'lab', 'profiles.yaml');
+
+export class LabError extends Error {
+  override readonly name = 'LabError';
+}
+
+/** What `lab up` leaves in the run directory (state.json). */
+export interface LabState {
+  prefix: string;
+  profile: LabProfile;
+  delayLines: Record<LinkName, { pid: number; socket: string; log: string }>;
+  startedAt: string;
+}
+
+export interface LabUpOptions {
+  /** The profiles file (default config/lab/profiles.yaml). */
+  profilesFile?: string;
+}
+
+export function checkPrefix(prefix: string): void {
+  // Namespace names are <prefix>-server etc.; keep them short and shell-safe.
+  if (!/^[a-z][a-z0-9]{0,15}$/.test(prefix)) {
+    throw new LabError(
+      `invalid prefix "${prefix}": use 1-16 lowercase letters and digits, starting with a letter`,
+    );
+  }
+}
+
+export function nsName(prefix: string, ns: LabNamespace): string {
+  return `${prefix}-${ns}`;
+}
+
+export function runDir(prefix: string): string {
+  return join(RUN_DIR, prefix);
+}
+
+function run(cmd: string, args: string[], input?: string): string {
+  try {
+    return execFileSync(cmd, args, {
+      encoding: 'utf8',
+      input,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: 30_000,
+    });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    const detail = (err.stderr ?? '').trim() || err.message;
+    throw new LabError(`${cmd} ${args.join(' ')} failed: ${detail}`);
+  }
+}
+
+/** Runs `ip -n <ns> -batch -` with one ip command per line (without the leading "ip"). */
+function ipBatch(ns: string, commands: string[]): void {
+  run('ip', ['-n', ns, '-batch', '-'], `${commands.join('\n')}\n`);
+}
+
+function nsExec(ns: string, argv: string[]): string {
+  return run('ip', ['netns', 'exec', ns, ...argv]);
+}
+
+function sysctls(ns: string, settings: string[]): void {
+  nsExec(ns, ['sysctl', '-q', '-w', ...settings]);
+}
+
+/** Namespaces of this prefix that exist now. */
+export function existingNamespaces(prefix: string): string[] {
+  const names = run('ip', ['netns', 'list'])
+    .split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter(Boolean);
+  const ours = new Set(NAMESPACES.map((n) => nsName(prefix, n)));
+  return names.filter((n) => ours.has(n));
+}
+
+/** A veth pair created directly in its two namespaces (nothing appears in the caller's namespace). */
+function veth(prefix: string, a: LabNamespace, ifA: string, b: LabNamespace, ifB: string): void {
+  run('ip', [
+    '-n',
+    nsName(prefix, a),
+    'link',
+    'add',
+    ifA,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    ifB,
+    'netns',
+    nsName(prefix, b),
+  ]);
+}
+
+/** tbf limit: about 50 ms of the rate, at least two full bursts. */
+function tbf(ns: string, dev: string, rateBps: number): void {
+  const limit = Math.max(30_000, Math.round((rateBps / 8) * 0.05));
+  run('tc', [
+    '-n',
+    ns,
+    'qdisc',
+    'replace',
+    'dev',
+    dev,
+    'root',
+    'tbf',
+    'rate',
+    formatRate(rateBps),
+    'burst',
+    '15000',
+    'limit',
+    String(limit),
+  ]);
+}
+
+/** Routes of a link namespace that a link-down removes (re-applied by fault up). */
+function linkRoutes(link: LinkName): string[] {
+  return [`route replace default via ${ADDR.hag[link]} dev hag`];
+}
+
+/** Path of the compiled delay-line process; compiles it (tsc, only what it imports) when stale. */
+export function delayLineScript(): string {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.js')) return join(dirname(here), 'delay-line-main.js');
+  const out = join(REPO_ROOT, 'dist', 'scripts', 'lab-impl', 'delay-line-main.js');
+  const sources = [
+    'scripts/lab-impl/delay-line-main.ts',
+    'scripts/lab-impl/delay-line.ts',
+    'src/io/tun-tap/index.ts',
+  ].map((s) => join(REPO_ROOT, s));
+  const builtAt = existsSync(out) ? statSync(out).mtimeMs : 0;
+  if (sources.some((s) => statSync(s).mtimeMs > builtAt)) compileLab(['scripts/lab-impl/delay-line-main.ts']);
+  return out;
+}
+
+/** Compiles the given entry points and what they import into dist/ (the project's tsc settings). */
+export function compileLab(entries: string[]): void {
+  const tsc = join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const r = spawnSync(
+    process.execPath,
+    [
+      tsc,
+      '--outDir',
+      'dist',
+      '--rootDir',
+      '.',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+      '--lib',
+      'es2023',
+      '--types',
+      'node',
+      '--strict',
+      '--verbatimModuleSyntax',
+      '--skipLibCheck',
+      '--sourceMap',
+      ...entries,
+    ],
+    { cwd: REPO_ROOT, encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new LabError(`compiling ${entries.join(' ')} failed:\n${r.stdout}${r.stderr}`);
+}
+
+/**
+ * Brings the lab up with the named profile. Fails if namespaces of this prefix exist already; on any
+ * failure it removes what it created before throwing.
+ */
+export async function labUp(
+  profileName = 'default',
+  prefix = DEFAULT_PREFIX,
+  options: LabUpOptions = {},
+): Promise<LabState> {
+  requireRoot();
+  checkPrefix(prefix);
+  const profile = loadProfile(options.profilesFile ?? DEFAULT_PROFILES_FILE, profileName);
+  const present = existingNamespaces(prefix);
+  if (present.length > 0) {
+    throw new LabError(
+      `a lab with prefix "${prefix}" exists already (${present.join(', ')}): run \`scripts/lab down --prefix ${prefix}\` first`,
+    );
+  }
+  const script = delayLineScript();
+  try {
+    return await build(prefix, profile, script);
+  } catch (e) {
+    labDown(prefix);
+    throw e;
+  }
+}
+
+async function build(prefix: string, profile: LabProfile, script: string): Promise<LabState> {
+  const dir = runDir(prefix);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const n = (ns: LabNamespace) => nsName(prefix, ns);
+
+  for (const ns of NAMESPACES) {
+    run('ip', ['netns', 'add', n(ns)]);
+    ipBatch(n(ns), ['link set lo up']);
+  }
+  veth(prefix, 'client', 'eth0', 'cpe', 'lan0');
+  veth(prefix, 'cpe', 'dsl0', 'dsl', 'cpe');
+  veth(prefix, 'dsl', 'hag', 'hag', 'dsl0');
+  veth(prefix, 'cpe', 'lte0', 'lte', 'cpe');
+  veth(prefix, 'lte', 'hag', 'hag', 'lte0');
+  veth(prefix, 'hag', 'srv0', 'server', 'eth0');
+
+  ipBatch(n('client'), [
+    `addr add ${ADDR.client.lan}/24 dev eth0`,
+    'link set eth0 up',
+    `route add default via ${ADDR.cpe.lan}`,
+  ]);
+
+  // The CPE: a router with one address per uplink; traffic from each address leaves by its uplink;
+  // everything else (the LAN) goes out over DSL, masqueraded.
+  ipBatch(n('cpe'), [
+    `addr add ${ADDR.cpe.lan}/24 dev lan0`,
+    `addr add ${ADDR.cpe.dsl}/24 dev dsl0`,
+    `addr add ${ADDR.cpe.lte}/24 dev lte0`,
+    'link set lan0 up',
+    'link set dsl0 up',
+    'link set lte0 up',
+    `route add default via ${ADDR.dsl.cpe} dev dsl0`,
+    `route add default via ${ADDR.dsl.cpe} dev dsl0 table 10`,
+    `route add default via ${ADDR.lte.cpe} dev lte0 table 20`,
+    `rule add from ${ADDR.cpe.dsl} lookup 10 pref 1010`,
+    `rule add from ${ADDR.cpe.lte} lookup 20 pref 1020`,
+  ]);
+  sysctls(n('cpe'), ['net.ipv4.ip_forward=1']);
+  for (const dev of ['dsl0', 'lte0']) {
+    nsExec(n('cpe'), [
+      'iptables',
+      '-t',
+      'nat',
+      '-A',
+      'POSTROUTING',
+      '-s',
+      '198.18.1.0/24',
+      '-o',
+      dev,
+      '-j',
+      'MASQUERADE',
+    ]);
+  }
+
+  // The HAG: a router; the CPE's DSL addresses are routed back over DSL, LTE arrives NATed by the
+  // carrier (its address is on the lte0 subnet).
+  ipBatch(n('hag'), [
+    `addr add ${ADDR.hag.dsl}/24 dev dsl0`,
+    `addr add ${ADDR.hag.lte}/24 dev lte0`,
+    `addr add ${ADDR.hag.server}/24 dev srv0`,
+    'link set dsl0 up',
+    'link set lte0 up',
+    'link set srv0 up',
+    `route add 198.18.10.0/24 via ${ADDR.dsl.hag} dev dsl0`,
+  ]);
+  sysctls(n('hag'), ['net.ipv4.ip_forward=1']);
+
+  ipBatch(n('server'), [
+    `addr add ${ADDR.server.hag}/24 dev eth0`,
+    'link set eth0 up',
+    `route add default via ${ADDR.hag.server}`,
+  ]);
+
+  const delayLines = {} as LabState['delayLines'];
+  for (const link of LINK_NAMES) {
+    const ns = n(link);
+    const lp = profile.links[link];
+    ipBatch(ns, [
+      `addr add ${ADDR[link].cpe}/24 dev cpe`,
+      `addr add ${ADDR[link].hag}/24 dev hag`,
+      'link set cpe up',
+      'link set hag up',
+      ...linkRoutes(link),
+    ]);
+    tbf(ns, 'hag', lp.up.rateBps);
+    tbf(ns, 'cpe', lp.down.rateBps);
+    sysctls(ns, [
+      'net.ipv4.ip_forward=1',
+      'net.ipv4.conf.all.rp_filter=0',
+      'net.ipv4.conf.default.rp_filter=0',
+    ]);
+    if (link === 'lte') {
+      // Carrier-grade NAT towards the HAG. Conntrack sees each packet twice (before and after the
+      // delay line); only the HAG-side pass is tracked, so the NAT is decided where it applies.
+      const ipt = (...args: string[]) => nsExec(ns, ['iptables', ...args]);
+      ipt('-t', 'raw', '-A', 'PREROUTING', '-i', 'cpe', '-j', 'CT', '--notrack');
+      ipt('-t', 'raw', '-A', 'PREROUTING', '-i', 'dly-down', '-j', 'CT', '--notrack');
+      ipt('-t', 'nat', '-A', 'POSTROUTING', '-s', '198.18.20.0/24', '-o', 'hag', '-j', 'MASQUERADE');
+    }
+
+    const socket = join(runDir(prefix), `${link}.sock`);
+    const log = join(runDir(prefix), `${link}.log`);
+    const config: DelayLineProcessConfig = {
+      link,
+      socket,
+      seed: profile.seed * 2 + (link === 'dsl' ? 0 : 1),
+      reorder: lp.reorder,
+      up: { tun: 'dly-up', ...pick(lp.up) },
+      down: { tun: 'dly-down', ...pick(lp.down) },
+    };
+    const logFd = openSync(log, 'a');
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, script, JSON.stringify(config)], {
+      detached: true,
+      stdio: ['ignore', logFd, logFd],
+    });
+    closeSync(logFd);
+    child.unref();
+    if (child.pid === undefined) throw new LabError(`cannot start the ${link} delay line (${script})`);
+    delayLines[link] = { pid: child.pid, socket, log };
+    // Written as soon as there is a pid, so that labDown finds it even if the rest fails.
+    writeState({ prefix, profile, delayLines, startedAt: new Date().toISOString() });
+  }
+
+  for (const link of LINK_NAMES) {
+    await waitForDelayLine(link, delayLines[link]);
+    ipBatch(n(link), [
+      'rule add iif cpe lookup 100 pref 100',
+      'rule add iif hag lookup 101 pref 101',
+      'route add default dev dly-up table 100',
+      'route add default dev dly-down table 101',
+    ]);
+  }
+  const state: LabState = { prefix, profile, delayLines, startedAt: new Date().toISOString() };
+  writeState(state);
+  return state;
+}
+
+function pick(d: { delayMs: number; jitterMs: number; lossPercent: number }) {
+  return { delayMs: d.delayMs, jitterMs: d.jitterMs, lossPercent: d.lossPercent };
+}
+
+function writeState(state: LabState): void {
+  writeFileSync(join(runDir(state.prefix), 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
+}
+
+export function readState(prefix: string): LabState | undefined {
+  try {
+    return JSON.parse(readFileSync(join(runDir(prefix), 'state.json'), 'utf8')) as LabState;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function tail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim().split('\n').slice(-10).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+async function waitForDelayLine(
+  link: LinkName,
+  dl: { pid: number; socket: string; log: string },
+): Promise<void> {
+  const end = Date.now() + 10_000;
+  for (;;) {
+    try {
+      await control(dl.socket, { cmd: 'stats' }, 500);
+      return;
+    } catch {
+      if (!alive(dl.pid)) throw new LabError(`the ${link} delay line exited: ${tail(dl.log)}`);
+      if (Date.now() > end)
+        throw new LabError(`the ${link} delay line did not start in 10 s: ${tail(dl.log)}`);
+      await new Promise((r) => setTimeout(r, 30));
+    }
+  }
+}
+
+/** Sends one JSON command to a delay line's control socket and returns its answer. */
+export function control(socket: string, request: object, timeoutMs = 2000): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const conn = connect(socket);
+    let buf = '';
+    const timer = setTimeout(() => {
+      conn.destroy();
+      reject(new LabError(`no answer from ${socket} in ${timeoutMs} ms`));
+    }, timeoutMs);
+    conn.setEncoding('utf8');
+    conn.on('connect', () => conn.write(`${JSON.stringify(request)}\n`));
+    conn.on('data', (chunk: string) => {
+      buf += chunk;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      conn.end();
+      try {
+        resolve(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
+      } catch (e) {
+        reject(e);
+      }
+    });
+    conn.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+/**
+ * Removes everything of the lab with this prefix: its processes (the delay lines and anything still
+ * running in its namespaces), the namespaces (and with them every interface, route, qdisc and
+ * iptables rule) and the run directory. Safe to call when nothing (or only part) exists.
+ */
+export function labDown(prefix = DEFAULT_PREFIX): void {
+  checkPrefix(prefix);
+  const state = readState(prefix);
+  const pids = new Set<number>();
+  for (const dl of Object.values(state?.delayLines ?? {})) pids.add(dl.pid);
+  const namespaces = existingNamespaces(prefix);
+  for (const ns of namespaces) {
+    try {
+      for (const pid of run('ip', ['netns', 'pids', ns]).split(/\s+/).filter(Boolean)) pids.add(Number(pid));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  for (const ns of namespaces) {
+    try {
+      run('ip', ['netns', 'del', ns]);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  rmSync(runDir(prefix), { recursive: true, force: true });
+}
+
+/** Takes an access link down (both of its veths, so the CPE and the HAG see no carrier) or up again. */
+export function labFault(prefix: string, link: LinkName, state: 'down' | 'up'): void {
+  checkPrefix(prefix);
+  const ns = nsName(prefix, link);
+  if (!existingNamespaces(prefix).includes(ns))
+    throw new LabError(`no lab with prefix "${prefix}" (namespace ${ns} is missing)`);
+  if (state === 'down') {
+    ipBatch(ns, ['link set cpe down', 'link set hag down']);
+  } else {
+    // An interface going down loses its routes: put them back.
+    ipBatch(ns, ['link set cpe up', 'link set hag up', ...linkRoutes(link)]);
+  }
+}
+
+/** A loss burst on both directions of a link: `percent` loss for `seconds`. */
+export async function labLossBurst(
+  prefix: string,
+  link: LinkName,
+  percent: number,
+  seconds: number,
+): Promise<void> {
+  checkPrefix(prefix);
+  const state = readState(prefix);
+  if (state === undefined)
+    throw new LabError(`no lab with prefix "${prefix}" (no ${runDir(prefix)}/state.json)`);
+  const reply = await control(state.delayLines[link].socket, { cmd: 'burst', percent, seconds });
+  if (reply.ok !== true)
+    throw new LabError(`the ${link} delay line refused the burst: ${String(reply.error)}`);
+}
+
+export interface LabStatus {
+  prefix: string;
+  namespaces: Record<string, boolean>;
+  profile: LabProfile | undefined;
+  links: Record<string, { up: boolean; delayLine: Record<string, unknown> | string }>;
+}
+
+/** What exists of the lab: namespaces, link state and the delay lines' counters. */
+export async function labStatus(prefix = DEFAULT_PREFIX): Promise<LabStatus> {
+  checkPrefix(prefix);
+  const present = new Set(existingNamespaces(prefix));
+  const state = readState(prefix);
+  const status: LabStatus = { prefix, namespaces: {}, profile: state?.profile, links: {} };
+  for (const ns of NAMESPACES) status.namespaces[ns] = present.has(nsName(prefix, ns));
+  for (const link of LINK_NAMES) {
+    if (!present.has(nsName(prefix, link))) continue;
+    const linkUp = run('ip', ['-n', nsName(prefix, link), '-o', 'link', 'show', 'dev', 'cpe']).includes(
+      ',UP',
+    );
+    let delayLine: Record<string, unknown> | string = 'not running';
+    if (state !== undefined) {
+      try {
+        delayLine = await control(state.delayLines[link].socket, { cmd: 'stats' }, 1000);
+      } catch (e) {
+        delayLine = `not answering: ${(e as Error).message}`;
+      }
+    }
+    status.links[link] = { up: linkUp, delayLine };
+  }
+  return status;
+}
+
+/** Runs a command in a lab namespace with the caller's stdio; returns its exit code. */
+export function labExec(prefix: string, ns: string, argv: string[]): number {
+  checkPrefix(prefix);
+  if (!(NAMESPACES as readonly string[]).includes(ns)) {
+    throw new LabError(`unknown namespace "${ns}" (one of: ${NAMESPACES.join(', ')})`);
+  }
+  if (argv.length === 0) throw new LabError('exec: no command given');
+  const full = nsName(prefix, ns as LabNamespace);
+  if (!existingNamespaces(prefix).includes(full)) throw new LabError(`no namespace ${full}: is the lab up?`);
+  const r = spawnSync('ip', ['netns', 'exec', full, ...argv], { stdio: 'inherit' });
+  if (r.error) throw new LabError(`exec ${argv[0]}: ${r.error.message}`);
+  return r.status ?? 128 + 9;
+}
+
+export function requireRoot(): void {
+  if (process.getuid?.() !== 0) {
+    throw new LabError('the lab needs root (network namespaces, TUN devices): run it as root');
+  }
+}

@@ -1,0 +1,221 @@
+// Lab link profiles: reads config/lab/profiles.yaml (or another file) and validates it into
+// LinkProfile objects (rate per direction, one-way delay, jitter, loss). Errors name the file, the
+// line and what is wrong, e.g. `config/lab/profiles.yaml:12: profiles.rural.dsl.delay: "15" has no unit`.
+import { readFileSync } from 'node:fs';
+import { isMap, isScalar, LineCounter, type Node, parseDocument, type YAMLMap } from 'yaml';
+
+export const LINK_NAMES = ['dsl', 'lte'] as const;
+export type LinkName = (typeof LINK_NAMES)[number];
+
+/** One direction of an access link. */
+export interface DirectionProfile {
+  /** Line rate in bit/s (tbf). */
+  rateBps: number;
+  /** One-way delay in ms (delay line). */
+  delayMs: number;
+  /** Each packet's delay varies uniformly within ±jitterMs. */
+  jitterMs: number;
+  /** Random loss, 0..100 percent. */
+  lossPercent: number;
+}
+
+export interface LinkProfile {
+  /** Towards the HAG (CPE → HAG). */
+  up: DirectionProfile;
+  /** Towards the CPE (HAG → CPE). */
+  down: DirectionProfile;
+  /** Jitter may reorder packets (otherwise each packet leaves no earlier than the one before it). */
+  reorder: boolean;
+}
+
+export interface LabProfile {
+  name: string;
+  seed: number;
+  links: Record<LinkName, LinkProfile>;
+}
+
+export class ProfileError extends Error {
+  override readonly name = 'ProfileError';
+}
+
+const LINK_KEYS = new Set(['rate', 'delay', 'jitter', 'loss', 'reorder']);
+const PROFILE_KEYS = new Set(['seed', ...LINK_NAMES]);
+
+/** Parses and validates every profile of a profiles file (text given, file name for messages). */
+export function parseProfiles(text: string, file: string): Map<string, LabProfile> {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const where = (node: Node | null | undefined): string => {
+    const offset = node?.range?.[0];
+    return offset === undefined ? file : `${file}:${lineCounter.linePos(offset).line}`;
+  };
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    throw new ProfileError(
+      `${file}:${e.linePos?.[0].line ?? '?'}: invalid YAML: ${e.message.split('\n')[0]}`,
+    );
+  }
+  const fail = (node: Node | null | undefined, path: string, what: string): never => {
+    throw new ProfileError(`${where(node)}: ${path}: ${what}`);
+  };
+
+  const root = doc.contents;
+  if (!isMap(root)) fail(root, '(top level)', 'expected a mapping with a `profiles` key');
+  const profilesNode = (root as YAMLMap).get('profiles', true) as Node | undefined;
+  if (!isMap(profilesNode)) {
+    fail(profilesNode ?? root, 'profiles', 'expected a mapping of profile names to profiles');
+  }
+
+  const out = new Map<string, LabProfile>();
+  for (const pair of (profilesNode as YAMLMap).items) {
+    const name = String(isScalar(pair.key) ? pair.key.value : pair.key);
+    const path = `profiles.${name}`;
+    const pnode = pair.value as Node | null;
+    if (!/^[A-Za-z0-9_-]+$/.test(name))
+      fail(pair.key as Node, path, 'profile names use letters, digits, - and _');
+    if (!isMap(pnode)) fail(pnode ?? (pair.key as Node), path, 'expected a mapping with `dsl` and `lte`');
+    const pmap = pnode as YAMLMap;
+    for (const item of pmap.items) {
+      const key = String(isScalar(item.key) ? item.key.value : item.key);
+      if (!PROFILE_KEYS.has(key)) {
+        fail(
+          item.key as Node,
+          `${path}.${key}`,
+          `unknown key (expected one of: ${[...PROFILE_KEYS].join(', ')})`,
+        );
+      }
+    }
+    let seed = 1;
+    const seedNode = pmap.get('seed', true) as Node | undefined;
+    if (seedNode !== undefined) {
+      const v = isScalar(seedNode) ? seedNode.value : undefined;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+        fail(seedNode, `${path}.seed`, 'expected an integer 0..4294967295');
+      }
+      seed = v as number;
+    }
+    const links = {} as Record<LinkName, LinkProfile>;
+    for (const link of LINK_NAMES) {
+      const lnode = pmap.get(link, true) as Node | undefined;
+      if (lnode === undefined)
+        fail(pnode, `${path}.${link}`, 'missing (every profile describes dsl and lte)');
+      links[link] = parseLink(lnode as Node, `${path}.${link}`, fail);
+    }
+    out.set(name, { name, seed, links });
+  }
+  if (out.size === 0) fail(profilesNode, 'profiles', 'no profiles defined');
+  return out;
+}
+
+type Fail = (node: Node | null | undefined, path: string, what: string) => never;
+
+function parseLink(node: Node, path: string, fail: Fail): LinkProfile {
+  if (!isMap(node)) fail(node, path, 'expected a mapping with rate and delay');
+  const map = node as YAMLMap;
+  for (const item of map.items) {
+    const key = String(isScalar(item.key) ? item.key.value : item.key);
+    if (!LINK_KEYS.has(key)) {
+      fail(item.key as Node, `${path}.${key}`, `unknown key (expected one of: ${[...LINK_KEYS].join(', ')})`);
+    }
+  }
+  const rateNode = map.get('rate', true) as Node | undefined;
+  if (rateNode === undefined) fail(node, `${path}.rate`, 'missing (e.g. rate: 20mbit)');
+  let up: number;
+  let down: number;
+  if (isMap(rateNode)) {
+    const r = rateNode as YAMLMap;
+    for (const item of r.items) {
+      const key = String(isScalar(item.key) ? item.key.value : item.key);
+      if (key !== 'up' && key !== 'down')
+        fail(item.key as Node, `${path}.rate.${key}`, 'expected up or down');
+    }
+    const upNode = r.get('up', true) as Node | undefined;
+    const downNode = r.get('down', true) as Node | undefined;
+    if (upNode === undefined) fail(rateNode, `${path}.rate.up`, 'missing');
+    if (downNode === undefined) fail(rateNode, `${path}.rate.down`, 'missing');
+    up = parseRate(upNode as Node, `${path}.rate.up`, fail);
+    down = parseRate(downNode as Node, `${path}.rate.down`, fail);
+  } else {
+    up = down = parseRate(rateNode as Node, `${path}.rate`, fail);
+  }
+  const delayNode = map.get('delay', true) as Node | undefined;
+  if (delayNode === undefined) fail(node, `${path}.delay`, 'missing (e.g. delay: 10ms)');
+  const delayMs = parseDuration(delayNode as Node, `${path}.delay`, fail);
+  const jitterNode = map.get('jitter', true) as Node | undefined;
+  const jitterMs = jitterNode === undefined ? 0 : parseDuration(jitterNode, `${path}.jitter`, fail);
+  if (jitterMs > delayMs)
+    fail(jitterNode, `${path}.jitter`, `${jitterMs} ms is more than the delay (${delayMs} ms)`);
+  const lossNode = map.get('loss', true) as Node | undefined;
+  const lossPercent = lossNode === undefined ? 0 : parseLoss(lossNode, `${path}.loss`, fail);
+  const reorderNode = map.get('reorder', true) as Node | undefined;
+  let reorder = false;
+  if (reorderNode !== undefined) {
+    const v = isScalar(reorderNode) ? reorderNode.value : undefined;
+    if (typeof v !== 'boolean') fail(reorderNode, `${path}.reorder`, 'expected true or false');
+    reorder = v as boolean;
+  }
+  const dir = (rateBps: number): DirectionProfile => ({ rateBps, delayMs, jitterMs, lossPercent });
+  return { up: dir(up), down: dir(down), reorder };
+}
+
+const RATE_UNITS: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 };
+
+function scalarText(node: Node, path: string, fail: Fail): string {
+  if (!isScalar(node) || (typeof node.value !== 'string' && typeof node.value !== 'number')) {
+    fail(node, path, 'expected a single value');
+  }
+  return String((node as { value: unknown }).value).trim();
+}
+
+function parseRate(node: Node, path: string, fail: Fail): number {
+  const text = scalarText(node, path, fail);
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]+)$/i.exec(text);
+  if (!m) fail(node, path, `"${text}" is not a rate (e.g. 20mbit, 512kbit)`);
+  const unit = RATE_UNITS[m![2].toLowerCase()];
+  if (unit === undefined) fail(node, path, `unknown rate unit "${m![2]}" (use bit, kbit, mbit or gbit)`);
+  const bps = Number(m![1]) * unit;
+  if (bps < 8_000 || bps > 10e9) fail(node, path, `${text} is outside 8kbit..10gbit`);
+  return bps;
+}
+
+function parseDuration(node: Node, path: string, fail: Fail): number {
+  const text = scalarText(node, path, fail);
+  const m = /^(\d+(?:\.\d+)?)\s*(us|ms|s)?$/.exec(text);
+  if (!m) fail(node, path, `"${text}" is not a duration (e.g. 10ms, 0.5ms, 1s)`);
+  if (m![2] === undefined) fail(node, path, `"${text}" has no unit (write e.g. ${text}ms)`);
+  const ms = Number(m![1]) * (m![2] === 's' ? 1000 : m![2] === 'us' ? 0.001 : 1);
+  if (ms > 10_000) fail(node, path, `${text} is more than 10 s`);
+  return ms;
+}
+
+function parseLoss(node: Node, path: string, fail: Fail): number {
+  const text = scalarText(node, path, fail);
+  const m = /^(\d+(?:\.\d+)?)\s*%$/.exec(text);
+  if (!m) fail(node, path, `"${text}" is not a percentage (e.g. 1%, 0.5%)`);
+  const p = Number(m![1]);
+  if (p > 100) fail(node, path, `${text} is more than 100%`);
+  return p;
+}
+
+/** Reads a profiles file and returns the named profile; the error lists the known names. */
+export function loadProfile(file: string, name: string): LabProfile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ProfileError(`${file}: cannot read the profiles file: ${(e as Error).message}`);
+  }
+  const profiles = parseProfiles(text, file);
+  const p = profiles.get(name);
+  if (p === undefined) {
+    throw new ProfileError(`${file}: no profile "${name}" (known: ${[...profiles.keys()].join(', ')})`);
+  }
+  return p;
+}
+
+/** "20mbit"-style text for a rate in bit/s (as tc takes it). */
+export function formatRate(bps: number): string {
+  if (bps % 1e6 === 0) return `${bps / 1e6}mbit`;
+  if (bps % 1e3 === 0) return `${bps / 1e3}kbit`;
+  return `${Math.round(bps)}bit`;
+}
