@@ -39,6 +39,14 @@ export class MptcpMib {
   MPCapableFallbackACK = 0;
   MPCapableFallbackSYNACK = 0;
   MPTCPRetrans = 0;
+  MPJoinSynTx = 0;
+  MPJoinSynRx = 0;
+  MPJoinSynAckRx = 0;
+  MPJoinAckRx = 0;
+  MPJoinNoTokenFound = 0;
+  MPJoinRejected = 0;
+  MPJoinSynAckHMacFailure = 0;
+  MPJoinAckHMacFailure = 0;
   DSSNoMatchTCP = 0;
   DataCsumErr = 0;
   DSSNotMatching = 0;
@@ -149,14 +157,26 @@ export class MptcpConnection {
     return this.sndUna + this.sendLen - this.sndNxt;
   }
 
-  /** Hands unscheduled data to the subflows as their send buffers allow (one subflow for now). */
+  /**
+   * Hands unscheduled data to the subflows, the one with the lowest RTT first, each about one
+   * congestion window ahead of what it has acknowledged (a minimal min-RTT scheduler; the full
+   * schedulers come with the bonding work).
+   */
   push(): void {
-    for (const sf of this.subflows) {
+    const order =
+      this.subflows.length > 1
+        ? [...this.subflows].sort((a, b) => a.socket.rtt.srtt - b.socket.rtt.srtt)
+        : this.subflows;
+    for (const sf of order) {
       if (!sf.canSend) continue;
       const want = this.unscheduled;
       if (want > 0) {
-        const room = sf.socket.sendSpace;
-        const n = Math.min(want, room);
+        const sock = sf.socket;
+        const ahead =
+          this.fallback || this.subflows.length === 1
+            ? sock.sendSpace
+            : sock.cc.window + sock.mss - sock.sendQueued;
+        const n = Math.min(want, sock.sendSpace, Math.max(0, Math.floor(ahead)));
         if (n > 0) {
           const off = this.sndNxt - this.sndUna;
           sf.schedule(this.sndNxt, this.sendRing, off, n);

@@ -2,17 +2,27 @@
 // application's connect and listen. It is the sans-IO core a driver runs (src/driver.ts): packets
 // and timers go straight to the TCP stack, whose sockets carry the MPTCP option through their
 // Subflow extensions.
+import { randomInt } from 'node:crypto';
 import type { SansIo } from '../driver.js';
 import type { TcpConfig } from '../tcp/config.js';
+import type { SegmentIn } from '../tcp/segment.js';
 import type { TcpSocket } from '../tcp/socket.js';
 import { TcpStack } from '../tcp/stack.js';
+import { MptcpOptionView } from '../wire/mptcp/option.js';
+import { MPTCP_SUBTYPE } from '../wire/mptcp/subtype.js';
 import { DEFAULT_MPTCP_CONFIG, type MptcpConfig, MptcpConnection, MptcpMib } from './connection.js';
-import { Subflow } from './subflow.js';
+import { type JoinState, Subflow } from './subflow.js';
 import { TokenTable } from './token.js';
 
 export interface EndpointOptions {
   tcp?: Partial<TcpConfig>;
   mptcp?: Partial<MptcpConfig>;
+  /** Subflows a connection may have (RFC 8684 3.2 leaves the limit to the implementation). */
+  maxSubflows?: number;
+}
+
+function nonce(): number {
+  return randomInt(0, 0x1_0000_0000);
 }
 
 export class MptcpEndpoint implements SansIo {
@@ -21,10 +31,14 @@ export class MptcpEndpoint implements SansIo {
   readonly mib = new MptcpMib();
   readonly tokens = new TokenTable<MptcpConnection | undefined>();
   private readonly bySocket = new Map<TcpSocket, MptcpConnection>();
+  private readonly joins = new Set<TcpSocket>();
+  private readonly view = new MptcpOptionView();
+  readonly maxSubflows: number;
 
   constructor(opts: EndpointOptions = {}) {
     this.tcp = new TcpStack({ tcp: opts.tcp });
     this.config = { ...DEFAULT_MPTCP_CONFIG, ...opts.mptcp };
+    this.maxSubflows = opts.maxSubflows ?? 8;
   }
 
   private newConnection(role: 'client' | 'server'): MptcpConnection {
@@ -50,23 +64,87 @@ export class MptcpEndpoint implements SansIo {
     this.tcp.listen({
       port,
       backlog,
-      onSyn: (sock) => {
+      onSyn: (sock, seg) => {
+        if (this.isJoin(seg)) return this.acceptJoin(sock);
         this.attach(this.newConnection('server'), sock);
         return true;
       },
       onAccept: (sock) => {
         const conn = this.bySocket.get(sock);
-        if (conn) onConnection(conn);
+        if (conn && !this.joins.has(sock)) onConnection(conn);
       },
     });
   }
 
-  private attach(conn: MptcpConnection, sock: TcpSocket): void {
-    new Subflow(conn, sock, this.tcp);
+  /** Whether a SYN carries MP_JOIN; the option stays in `this.view`. */
+  private isJoin(seg: SegmentIn): boolean {
+    for (let i = 0; i < seg.mptcpCount; i++) {
+      if (this.view.wrap(seg.buf, seg.mptcpOff[i], seg.mptcpLen[i]) !== undefined) continue;
+      if (this.view.subtype === MPTCP_SUBTYPE.mpJoin && this.view.mpJoin.form === 'syn') return true;
+    }
+    return false;
+  }
+
+  /** RFC 8684 3.2: a join names its connection by token; unknown tokens and full connections are refused. */
+  private acceptJoin(sock: TcpSocket): boolean {
+    const v = this.view.mpJoin;
+    this.mib.MPJoinSynRx++;
+    const conn = this.tokens.lookup(v.token);
+    if (!conn || conn.fallback || conn.closed || !conn.remoteKey) {
+      this.mib.MPJoinNoTokenFound++;
+      return false;
+    }
+    if (conn.subflows.length >= this.maxSubflows) {
+      this.mib.MPJoinRejected++;
+      return false;
+    }
+    const join: JoinState = {
+      localId: 0,
+      remoteId: v.addressId,
+      backup: v.backup,
+      nonceLocal: nonce(),
+      nonceRemote: v.nonce,
+      confirmed: false,
+    };
+    this.joins.add(sock);
+    this.attach(conn, sock, join);
+    return true;
+  }
+
+  /**
+   * Adds a subflow from another local address (RFC 8684 3.2, the client's path manager role):
+   * to the same remote address and port as the initial subflow.
+   */
+  join(now: number, conn: MptcpConnection, local: Uint8Array, localId: number, backup = false): TcpSocket {
+    const first = conn.subflows[0]?.socket;
+    if (!first || conn.fallback || !conn.remoteKey)
+      throw new Error('join needs an established MPTCP connection');
+    if (conn.subflows.length >= this.maxSubflows)
+      throw new Error(`connection already has ${conn.subflows.length} subflows`);
+    const sock = this.tcp.connect(now, {
+      local,
+      remote: first.tuple.remote,
+      remotePort: first.tuple.remotePort,
+    });
+    this.joins.add(sock);
+    this.attach(conn, sock, {
+      localId,
+      remoteId: 0,
+      backup,
+      nonceLocal: nonce(),
+      nonceRemote: 0,
+      confirmed: false,
+    });
+    return sock;
+  }
+
+  private attach(conn: MptcpConnection, sock: TcpSocket, join?: JoinState): void {
+    new Subflow(conn, sock, this.tcp, join);
     this.bySocket.set(sock, conn);
     const onClose = sock.events.onClose;
     sock.events.onClose = (err) => {
       this.bySocket.delete(sock);
+      this.joins.delete(sock);
       onClose?.(err);
       if (conn.closed) this.tokens.release(conn.local.token);
     };

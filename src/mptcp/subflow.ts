@@ -4,7 +4,8 @@
 // DATA_FIN in DSS options (3.3), and turns the peer's mappings back into data-level bytes for the
 // connection. When the peer does not speak MPTCP it falls back to plain TCP (3.7).
 
-import { keyIdsn } from '../crypto/keys.js';
+import { hmacEqual, joinAckHmac, joinSynAckHmac } from '../crypto/hmac.js';
+import { keyIdsn, keyToken } from '../crypto/keys.js';
 import type { TcpExtension } from '../tcp/extension.js';
 import type { ByteRing } from '../tcp/ring.js';
 import type { SegmentIn } from '../tcp/segment.js';
@@ -30,6 +31,21 @@ interface Mapping {
   len: number;
 }
 
+/** The MP_JOIN state of an additional subflow (RFC 8684 3.2). */
+export interface JoinState {
+  /** Our address ID and the peer's for this subflow. */
+  localId: number;
+  remoteId: number;
+  backup: boolean;
+  nonceLocal: number;
+  nonceRemote: number;
+  /**
+   * Client: the server acknowledged our third ACK, so the subflow may carry data. Server: the
+   * third ACK's HMAC verified.
+   */
+  confirmed: boolean;
+}
+
 /** DSS with a 4-byte DATA_ACK and an 8-byte DSN: 22 bytes, 24 with the checksum (RFC 8684 fig. 9). */
 const DSS_MAP_LEN = 22;
 const DSS_ACK_LEN = 8;
@@ -53,6 +69,7 @@ export class Subflow implements TcpExtension {
     readonly conn: MptcpConnection,
     readonly socket: TcpSocket,
     private readonly waker: Waker,
+    readonly join?: JoinState,
   ) {
     socket.ext = this;
     conn.subflows.push(this);
@@ -71,6 +88,7 @@ export class Subflow implements TcpExtension {
 
   get canSend(): boolean {
     const s = this.socket.state;
+    if (this.join && !this.join.confirmed) return false;
     return s === TcpState.Established || s === TcpState.CloseWait;
   }
 
@@ -95,6 +113,7 @@ export class Subflow implements TcpExtension {
   }
 
   writeSynOptions(buf: Uint8Array, off: number, room: number, synAck: boolean): number {
+    if (this.join) return this.writeJoinSyn(buf, off, room, synAck);
     if (this.conn.fallback) return 0;
     const len = synAck ? 12 : 4;
     if (room < len) return 0;
@@ -108,6 +127,10 @@ export class Subflow implements TcpExtension {
   }
 
   onSyn(seg: SegmentIn, synAck: boolean): void {
+    if (this.join) {
+      if (synAck) this.onJoinSynAck(seg);
+      return;
+    }
     const v = this.findMpc(seg);
     if (!v) {
       // RFC 8684 3.7: no MP_CAPABLE in the SYN or SYN/ACK: plain TCP from here on.
@@ -136,6 +159,78 @@ export class Subflow implements TcpExtension {
         return this.view.mpCapable;
     }
     return undefined;
+  }
+
+  // ------------------------------------------------------------ MP_JOIN (RFC 8684 3.2)
+
+  /** Client SYN: the server's token and our nonce; server SYN/ACK: our truncated HMAC and nonce. */
+  private writeJoinSyn(buf: Uint8Array, off: number, room: number, synAck: boolean): number {
+    const j = this.join!;
+    const c = this.conn;
+    const len = synAck ? 16 : 12;
+    if (room < len || !c.remoteKey) return 0;
+    buf[off] = TCPOPT_MPTCP;
+    buf[off + 1] = len;
+    buf[off + 2] = (MPTCP_SUBTYPE.mpJoin << 4) | (j.backup ? 1 : 0);
+    buf[off + 3] = j.localId;
+    if (synAck) {
+      buf.set(joinSynAckHmac(c.local.key, c.remoteKey, j.nonceLocal, j.nonceRemote), off + 4);
+      writeU32(buf, off + 12, j.nonceLocal);
+    } else {
+      writeU32(buf, off + 4, keyToken(c.remoteKey));
+      writeU32(buf, off + 8, j.nonceLocal);
+      c.mib.MPJoinSynTx++;
+    }
+    return len;
+  }
+
+  /** Client: the SYN/ACK must carry the server's HMAC over both nonces, else the subflow is reset. */
+  private onJoinSynAck(seg: SegmentIn): void {
+    const c = this.conn;
+    const j = this.join!;
+    for (let i = 0; i < seg.mptcpCount; i++) {
+      if (this.view.wrap(seg.buf, seg.mptcpOff[i], seg.mptcpLen[i]) !== undefined) continue;
+      if (this.view.subtype !== MPTCP_SUBTYPE.mpJoin || this.view.mpJoin.form !== 'synack') continue;
+      const v = this.view.mpJoin;
+      c.mib.MPJoinSynAckRx++;
+      j.nonceRemote = v.nonce;
+      j.remoteId = v.addressId;
+      const want = joinSynAckHmac(c.remoteKey!, c.local.key, j.nonceRemote, j.nonceLocal);
+      if (hmacEqual(want, v.b.subarray(v.hmacOff, v.hmacOff + 8))) return;
+      c.mib.MPJoinSynAckHMacFailure++;
+      break;
+    }
+    // No MP_JOIN, or a bad HMAC: this subflow cannot join (RFC 8684 3.2).
+    this.socket.abort();
+  }
+
+  /** Client third ACK (24 bytes): our full HMAC, repeated until the server acknowledges it. */
+  private writeJoinAck(buf: Uint8Array, off: number): void {
+    const c = this.conn;
+    const j = this.join!;
+    buf[off] = TCPOPT_MPTCP;
+    buf[off + 1] = 24;
+    buf[off + 2] = MPTCP_SUBTYPE.mpJoin << 4;
+    buf[off + 3] = 0;
+    buf.set(joinAckHmac(c.local.key, c.remoteKey!, j.nonceLocal, j.nonceRemote), off + 4);
+  }
+
+  /** Server: the third ACK's HMAC proves the client holds the keys (RFC 8684 3.2). */
+  private onJoinAck(): void {
+    const c = this.conn;
+    const j = this.join!;
+    const v = this.view.mpJoin;
+    if (v.form !== 'ack' || j.confirmed) return;
+    c.mib.MPJoinAckRx++;
+    const want = joinAckHmac(c.remoteKey!, c.local.key, j.nonceRemote, j.nonceLocal);
+    if (!hmacEqual(want, v.b.subarray(v.hmacOff, v.hmacOff + 20))) {
+      c.mib.MPJoinAckHMacFailure++;
+      this.socket.abort();
+      return;
+    }
+    j.confirmed = true;
+    this.ackNow(); // the fourth ACK, which lets the client send data on this subflow
+    c.push();
   }
 
   private learnRemoteKey(key: Uint8Array): void {
@@ -188,6 +283,7 @@ export class Subflow implements TcpExtension {
 
   optionsLen(seq: number, len: number, flags: number): number {
     if (this.conn.fallback || flags & (SYN | RST)) return 0;
+    if (this.join && this.isClient && !this.join.confirmed) return 24;
     if (this.sendsMpcAck(seq)) return len > 0 ? 24 : 20;
     if (!this.conn.remoteKey) return 0;
     const off = this.dataOff(seq);
@@ -199,7 +295,8 @@ export class Subflow implements TcpExtension {
 
   /** Client: the third ACK, and the first data until the server has shown it has our key. */
   private sendsMpcAck(seq: number): boolean {
-    if (!this.isClient || this.keysConfirmed || this.conn.fallback || !this.conn.remoteKey) return false;
+    if (this.join || !this.isClient || this.keysConfirmed || this.conn.fallback || !this.conn.remoteKey)
+      return false;
     return this.dataOff(seq) === 0;
   }
 
@@ -213,6 +310,10 @@ export class Subflow implements TcpExtension {
   ): void {
     const total = this.optionsLen(seq, len, flags);
     if (total === 0) return;
+    if (this.join && this.isClient && !this.join.confirmed) {
+      this.writeJoinAck(buf, off);
+      return;
+    }
     if (this.sendsMpcAck(seq)) {
       this.writeMpcAck(buf, off, len, payloadOff);
       return;
@@ -287,11 +388,18 @@ export class Subflow implements TcpExtension {
 
   onSegment(seg: SegmentIn): void {
     if (this.conn.fallback) return;
+    const j = this.join;
+    if (j && this.isClient && !j.confirmed) {
+      // Any segment after the handshake acknowledges our third ACK: the fourth ACK (3.2).
+      j.confirmed = true;
+      this.conn.push();
+    }
     for (let i = 0; i < seg.mptcpCount; i++) {
       const v = this.view;
       if (v.wrap(seg.buf, seg.mptcpOff[i], seg.mptcpLen[i]) !== undefined) continue;
       if (v.subtype === MPTCP_SUBTYPE.mpCapable) this.onMpcAck(seg);
       else if (v.subtype === MPTCP_SUBTYPE.dss) this.onDss();
+      else if (v.subtype === MPTCP_SUBTYPE.mpJoin && j && !this.isClient) this.onJoinAck();
     }
   }
 
@@ -318,6 +426,7 @@ export class Subflow implements TcpExtension {
     const d = this.view.dss;
     if (!c.remoteKey) return;
     if (this.isClient) this.keysConfirmed = true;
+    if (this.join && !this.join.confirmed && !this.isClient) return; // no data before the join is proven
     if (d.hasDataAck) {
       const ack = d.dataAck8
         ? fromWire(c.local.idsn, d.dataAckHigh, d.dataAckLow)

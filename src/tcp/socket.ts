@@ -977,7 +977,6 @@ export class TcpSocket {
       const cwndLeft = cwnd - pipe;
       const usable = Math.min(sndWndLeft, cwndLeft);
       let len = Math.min(unsent, mss, Math.max(usable, 0));
-      if (this.ext && len > 0) len = this.ext.limitPayload(this.sndNxt, len);
       this.cwndLimited = cwndLeft < Math.min(unsent, mss);
       if (len < unsent && len < mss) {
         // Only part of a segment fits: wait unless the window is half the largest we saw.
@@ -986,6 +985,9 @@ export class TcpSocket {
       if (len > 0 && len < mss && len === unsent && !needFin && this.config.nagle && sentData > 0) {
         len = 0; // Nagle (RFC 9293 3.7.4): a small segment waits while data is unacknowledged
       }
+      // The layer above may end a segment early (at an MPTCP mapping boundary); that is not a
+      // small segment in the sense of the two checks above.
+      if (this.ext && len > 0) len = this.ext.limitPayload(this.sndNxt, len);
       const fin = needFin && len === unsent && usable >= len;
       if (len > 0 || (fin && unsent === 0)) {
         const off = sentData;
