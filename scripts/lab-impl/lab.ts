@@ -398,13 +398,20 @@ export function readState(prefix: string): LabState | undefined {
   }
 }
 
-function alive(pid: number): boolean {
+/** True while the process exists and is not a zombie (killed, waiting for its parent to reap it). */
+export function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
+}
+
+function waitGone(pids: number[], timeoutMs: number): void {
+  const end = Date.now() + timeoutMs;
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  while (pids.some(alive) && Date.now() < end) Atomics.wait(sleeper, 0, 0, 10);
 }
 
 function tail(file: string): string {
@@ -488,6 +495,8 @@ export function labDown(prefix = DEFAULT_PREFIX): void {
       /* already gone */
     }
   }
+  // A namespace lives on (with its interfaces) while a process is in it: wait for them to end.
+  waitGone([...pids], 5000);
   for (const ns of namespaces) {
     try {
       run('ip', ['netns', 'del', ns]);

@@ -51,9 +51,8 @@ export function parseProfiles(text: string, file: string): Map<string, LabProfil
   };
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
-    throw new ProfileError(
-      `${file}:${e.linePos?.[0].line ?? '?'}: invalid YAML: ${e.message.split('\n')[0]}`,
-    );
+    const line = lineCounter.linePos(e.pos[0]).line;
+    throw new ProfileError(`${file}:${line}: invalid YAML: ${e.message.split('\n')[0]}`);
   }
   const fail = (node: Node | null | undefined, path: string, what: string): never => {
     throw new ProfileError(`${where(node)}: ${path}: ${what}`);
