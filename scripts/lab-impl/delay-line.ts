@@ -24,15 +24,16 @@ export interface DelayLineStats {
   queued: number;
 }
 
-/** Packets due within this many ms of now leave on the current wakeup (timers have ms granularity). */
+/** Under load, packets due within this many ms leave on the current wakeup (timers have ms granularity). */
 const SLACK_MS = 0.5;
-/** Timers are armed this much early: Node's timers fire about 0.3 ms late on average. */
-const TIMER_BIAS_MS = 0.3;
+/** Under light load (this many packets held or fewer), packets leave within this many ms of their deadline. */
+const PRECISE_SLACK_MS = 0.02;
+const PRECISE_MAX_QUEUED = 8;
 /**
  * Each packet has spent about this long between the kernel and the delay line (the TUN read and the
  * write back each wake a process), so it is held that much less (calibrated with ping on the lab).
  */
-export const PATH_LATENCY_MS = 0.1;
+export const PATH_LATENCY_MS = 0.15;
 
 /** mulberry32: a small, fast, seeded 32-bit PRNG returning numbers in [0, 1). */
 export function prng(seed: number): () => number {
@@ -63,6 +64,9 @@ export class DelayLine {
   #lastDeadline = 0;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
+  /** Mean of (timer fire time - requested time), learnt from the timers that fired. */
+  #lateness = 0;
+  #immediate: NodeJS.Immediate | undefined;
   #closed = false;
   readonly stats: DelayLineStats = { received: 0, sent: 0, dropped: 0, queued: 0 };
 
@@ -118,7 +122,7 @@ export class DelayLine {
 
   /** Sends every packet whose deadline has come (also called after each read batch: cheap). */
   flush(): void {
-    const limit = this.#now() + SLACK_MS;
+    const limit = this.#now() + (this.#precise() ? PRECISE_SLACK_MS : SLACK_MS);
     const packets = this.#packets;
     const deadlines = this.#deadlines;
     let i = this.#head;
@@ -147,6 +151,8 @@ export class DelayLine {
   close(): void {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#immediate !== undefined) clearImmediate(this.#immediate);
+    this.#immediate = undefined;
     this.#timer = undefined;
     this.#packets = [];
     this.#deadlines = [];
@@ -166,7 +172,13 @@ export class DelayLine {
     this.#deadlines.splice(lo, 0, deadline);
   }
 
+  /** Light load: few packets held, so the last fraction of a ms may be waited out on setImmediate. */
+  #precise(): boolean {
+    return this.#packets.length - this.#head <= PRECISE_MAX_QUEUED;
+  }
+
   #arm(): void {
+    if (this.#immediate !== undefined) return; // flush() runs soon and re-arms
     if (this.#closed || this.#head >= this.#packets.length) {
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -176,12 +188,28 @@ export class DelayLine {
     const at = this.#deadlines[this.#head];
     if (this.#timer !== undefined && this.#timerAt <= at) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    const armedAt = this.#now();
+    const remaining = at - armedAt - this.#lateness;
+    const precise = this.#precise();
+    if (precise && remaining < 1) {
+      // Under 1 ms to go and little traffic: poll on each event-loop turn (costs CPU only briefly).
+      this.#immediate = setImmediate(() => {
+        this.#immediate = undefined;
+        this.flush();
+      });
+      return;
+    }
+    // Node timers have whole-ms waits and fire a fairly constant fraction of a ms late (learnt in
+    // #lateness): under light load aim early and poll the rest; under load round to the nearest ms.
+    const wait = Math.max(1, precise ? Math.floor(remaining) : Math.round(remaining));
     this.#timerAt = at;
-    // Node timers fire on whole ms of the loop clock, a little late: aim early, with SLACK_MS.
-    const wait = Math.max(1, Math.floor(at - this.#now() - TIMER_BIAS_MS));
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#timerAt = Number.POSITIVE_INFINITY;
+      const late = this.#now() - armedAt - wait;
+      if (late > -1 && late < 2) this.#lateness += (late - this.#lateness) / 16;
       this.flush();
     }, wait);
   }
