@@ -33,6 +33,7 @@ const { values: a } = parseArgs({
     'no-ws': { type: 'boolean', default: false },
     mtu: { type: 'string', default: '1500' },
     mptcp: { type: 'boolean', default: false },
+    'join-from': { type: 'string' },
     checksum: { type: 'boolean', default: false },
   },
 });
@@ -98,7 +99,7 @@ const ep = a.mptcp ? new MptcpEndpoint({ tcp: tcpConfig, mptcp: { checksum: a.ch
 const stack = ep ? ep.tcp : new TcpStack({ tcp: tcpConfig });
 const core: SansIo = ep ?? stack;
 const tun = Tun.open({ name: a.tun, mtu: Math.max(mtu, 1500) });
-configureLink(tun.name, { mtu, addresses: a.peer ? [a.peer] : [], up: true });
+configureLink(tun.name, { mtu, addresses: a.peer ? a.peer.split(',') : [], up: true });
 const driver = new TunDriver(tun, lossy(core, Number(a.loss), Number(a.seed))).start();
 const local = ip4(a.addr ?? '198.18.5.2');
 const toSend = Number(a.send);
@@ -177,6 +178,11 @@ const mptcpExtra = (c: MptcpConnection) => () => {
   const sf = c.subflows[0]?.socket;
   return {
     mptcp: !c.fallback,
+    subflows: c.subflows.map((sf) => ({
+      local: sf.socket.tuple.local.join('.'),
+      bytesOut: sf.socket.stats.bytesOut,
+      bytesIn: sf.socket.stats.bytesIn,
+    })),
     checksum: c.checksum,
     mptcpMib: ep?.mib,
     retransSegs: sf?.stats.retransSegs ?? 0,
@@ -209,7 +215,12 @@ if (a.listen) {
   if (ep) {
     const c = ep.connect(performance.now(), t);
     const s = mptcpStream(c);
-    s.on('connect', () => out({ event: 'connected', mptcp: !c.fallback }));
+    s.on('connect', () => {
+      out({ event: 'connected', mptcp: !c.fallback });
+      // A second subflow from another local address (RFC 8684 3.2).
+      const from = a['join-from'];
+      if (from && !c.fallback) c.whenFullyEstablished(() => ep.join(performance.now(), c, ip4(from), 1));
+    });
     run(s, mptcpDone(c), mptcpExtra(c));
   } else {
     const sock = stack.connect(performance.now(), t);

@@ -63,6 +63,12 @@ export class MptcpConnection {
   remoteKey: Uint8Array | undefined;
   remoteIdsn: Idsn = { high: 0, low: 0 };
   established = false;
+  /**
+   * Both keys known at both ends (RFC 8684 3.1: the client has seen a DSS from the server, the
+   * server the client's third ACK): only then may subflows join.
+   */
+  fullyEstablished = false;
+  private readonly onFully: (() => void)[] = [];
   closed = false;
   /** Why the connection ended, when it ended abnormally. */
   error: TcpError | undefined;
@@ -70,6 +76,11 @@ export class MptcpConnection {
   // Send side: bytes [sndUna, sndUna + sendLen) in sendRing; sndNxt is the next DSN to schedule.
   sndUna = 1;
   sndNxt = 1;
+  /**
+   * Right edge of the peer's connection-level receive window: the window field of any subflow is
+   * relative to the DATA_ACK it came with (RFC 8684 3.3.4), never shrunk.
+   */
+  sndWndRight = 1;
   private sendLen = 0;
   private readonly sendRing: ByteRing;
   dataFinQueued = false;
@@ -169,7 +180,7 @@ export class MptcpConnection {
         : this.subflows;
     for (const sf of order) {
       if (!sf.canSend) continue;
-      const want = this.unscheduled;
+      const want = Math.min(this.unscheduled, Math.max(0, this.sndWndRight - this.sndNxt));
       if (want > 0) {
         const sock = sf.socket;
         const ahead =
@@ -186,6 +197,14 @@ export class MptcpConnection {
       // In fallback the subflow's FIN is the end of the data (RFC 8684 3.7), once all of it is queued.
       if (this.fallback && this.dataFinQueued && this.unscheduled === 0) sf.socket.close();
       sf.wake();
+    }
+  }
+
+  /** A window advertisement: `right` is DATA_ACK plus the window (RFC 8684 3.3.4). */
+  onWindow(right: number): void {
+    if (right > this.sndWndRight) {
+      this.sndWndRight = right;
+      this.push();
     }
   }
 
@@ -276,13 +295,26 @@ export class MptcpConnection {
 
   // ------------------------------------------------------------ subflow notifications
 
+  /** Runs `fn` once the connection is fully established (at once if it is). */
+  whenFullyEstablished(fn: () => void): void {
+    if (this.fullyEstablished) fn();
+    else this.onFully.push(fn);
+  }
+
+  markFullyEstablished(): void {
+    if (this.fullyEstablished) return;
+    this.fullyEstablished = true;
+    for (const fn of this.onFully.splice(0)) fn();
+  }
+
   subflowEstablished(sf: Subflow): void {
+    // The window of the handshake, until DATA_ACKs bring newer ones; in fallback TCP's own rules.
+    this.onWindow(this.fallback ? Number.POSITIVE_INFINITY : this.sndUna + sf.socket.sndWnd);
     if (!this.established) {
       this.established = true;
       this.events.onEstablished?.();
     }
     this.push();
-    void sf;
   }
 
   subflowClosed(sf: Subflow, err?: TcpError): void {

@@ -116,6 +116,8 @@ export class MptcpEndpoint implements SansIo {
    * to the same remote address and port as the initial subflow.
    */
   join(now: number, conn: MptcpConnection, local: Uint8Array, localId: number, backup = false): TcpSocket {
+    if (!conn.fullyEstablished)
+      throw new Error('join needs a fully established connection (whenFullyEstablished)');
     const first = conn.subflows[0]?.socket;
     if (!first || conn.fallback || !conn.remoteKey)
       throw new Error('join needs an established MPTCP connection');

@@ -410,7 +410,10 @@ export class Subflow implements TcpExtension {
     if (!this.conn.remoteKey) {
       this.learnRemoteKey(v.b.subarray(v.senderKeyOff, v.senderKeyOff + 8));
       this.conn.mib.MPCapableACKRX++;
+      // A DSS back tells the client we hold its key, so it may open more subflows at once.
+      this.ackNow();
     }
+    this.conn.markFullyEstablished();
     if (v.hasDataLen && seg.len > 0) {
       // The first data: DSN IDSN + 1, subflow offset 0.
       this.addRecvMap(this.dataOffIn(seg.seq), 1, Math.min(v.dataLen, seg.len));
@@ -425,13 +428,19 @@ export class Subflow implements TcpExtension {
     const c = this.conn;
     const d = this.view.dss;
     if (!c.remoteKey) return;
-    if (this.isClient) this.keysConfirmed = true;
+    if (this.isClient && !this.join) {
+      this.keysConfirmed = true;
+      c.markFullyEstablished();
+    }
     if (this.join && !this.join.confirmed && !this.isClient) return; // no data before the join is proven
     if (d.hasDataAck) {
       const ack = d.dataAck8
         ? fromWire(c.local.idsn, d.dataAckHigh, d.dataAckLow)
         : expand32(c.local.idsn, d.dataAckLow, c.sndNxt);
-      if (ack >= 0) c.onDataAck(ack);
+      if (ack >= 0) {
+        c.onDataAck(ack);
+        c.onWindow(ack + this.socket.sndWnd);
+      }
     }
     if (!d.hasMapping) return;
     const dsn = d.dsn8

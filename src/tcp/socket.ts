@@ -553,7 +553,7 @@ export class TcpSocket {
     this.rcvAdvRight = seqAdd(this.rcvNxt, this.rcvWindow());
     if (ackOk) {
       this.sndUna = seg.ack;
-      this.sndWnd = seg.window << this.sndShift;
+      this.sndWnd = seg.window; // RFC 7323 2.2: the window of a SYN/ACK is never scaled
       this.sndWl1 = seg.seq;
       this.sndWl2 = seg.ack;
       this.maxSndWnd = this.sndWnd;

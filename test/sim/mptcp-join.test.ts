@@ -48,7 +48,7 @@ describe('MPTCP MP_JOIN, two subflows', () => {
       down = new BulkApp(mptcpConn(b, c), 10 * MB, 2, () => net.now);
     });
     const client = a.connect(net.now, { local: A1, remote: B, remotePort: 5001 });
-    net.runUntil(() => client.established, 5000);
+    net.runUntil(() => client.fullyEstablished, 5000);
     const sub = a.join(net.now, client, A2, 1);
     const up = new BulkApp(mptcpConn(a, client), 10 * MB, 1, () => net.now);
     net.runUntil(() => !!down && up.ended && down.ended, 120_000);
@@ -89,7 +89,7 @@ describe('MPTCP MP_JOIN, two subflows', () => {
     let down: BulkApp | undefined;
     b.listen(5001, (c) => (down = new BulkApp(mptcpConn(b, c), MB, 2, () => net.now)));
     const client = a.connect(net.now, { local: A1, remote: B, remotePort: 5001 });
-    net.runUntil(() => client.established, 5000);
+    net.runUntil(() => client.fullyEstablished, 5000);
     a.join(net.now, client, A2, 1);
     const up = new BulkApp(mptcpConn(a, client), MB, 1, () => net.now);
     net.runUntil(() => !!down && up.ended && down.ended, 60_000);
@@ -102,7 +102,7 @@ describe('MPTCP MP_JOIN, two subflows', () => {
     const { net, a, b } = twoPaths(23);
     b.listen(5001, () => {});
     const client = a.connect(net.now, { local: A1, remote: B, remotePort: 5001 });
-    net.runUntil(() => client.established, 5000);
+    net.runUntil(() => client.fullyEstablished, 5000);
     // Make the server forget the token: the join names a connection it does not know.
     const server = [...(b.tokens as unknown as { byToken: Map<number, MptcpConnection> }).byToken.keys()][0];
     b.tokens.release(server);

@@ -486,7 +486,9 @@ describe('flow control', () => {
     h.write('q');
     const [s] = h.recv();
     expect(s.window).toBe((1 << 20) >> 5);
-    // Their window is scaled by their shift from the first non-SYN segment on.
+    // The SYN/ACK's own window is not scaled (RFC 7323 2.2)...
+    expect(h.sock.sndWnd).toBe(1000);
+    // ...their later windows are, by their shift.
     h.send({ seq: R + 1, ack: L + 2, flags: 0, window: 1000 });
     expect(h.sock.sndWnd).toBe(4000);
   });
