@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DelayLine, type DelayLineOptions } from '../../scripts/lab-impl/delay-line.js';
 import {
   ADDR,
   alive,
@@ -69,8 +70,11 @@ async function ping(prefix: string, from: string, count: number, intervalS = 0.1
   return { received, avg, output: r.stdout + r.stderr };
 }
 
-/** A TCP upload with iperf3 from the CPE bound to `from`; the receiver's rate in bit/s after 1 s of start-up. */
-async function iperf(prefix: string, from: string, port: number): Promise<number> {
+/**
+ * A TCP transfer with iperf3 from the CPE bound to `from` (upload, or download with `reverse`); the
+ * receiver's rate in bit/s, leaving out the first second (start-up).
+ */
+async function iperf(prefix: string, from: string, port: number, reverse = false): Promise<number> {
   const server = spawn(
     'ip',
     ['netns', 'exec', `${prefix}-server`, 'iperf3', '-s', '-1', '-p', String(port)],
@@ -97,6 +101,7 @@ async function iperf(prefix: string, from: string, port: number): Promise<number
       '5',
       '-O',
       '1',
+      ...(reverse ? ['-R'] : []),
     ]);
     const out = JSON.parse(r.stdout) as {
       end?: { sum_received?: { bits_per_second?: number } };
@@ -166,20 +171,25 @@ describe('lab', () => {
     expect(r.stdout).toContain(`${ADDR.lte.hag} > ${ADDR.server.hag}`);
   });
 
-  it('gets 85-100% of the configured rate over TCP on each path', async () => {
-    const [dsl, lte] = await Promise.all([
+  it('gets 85-100% of the configured rate over TCP on each path, both ways', async () => {
+    const check = (what: string, got: number, rate: number) => {
+      console.log(`TCP ${what}: ${(got / 1e6).toFixed(2)} of ${rate / 1e6} Mbit/s`);
+      expect(got / rate, what).toBeGreaterThanOrEqual(0.85);
+      expect(got / rate, what).toBeLessThanOrEqual(1.0);
+    };
+    const { dsl, lte } = state.profile.links;
+    const [dslUp, lteUp] = await Promise.all([
       iperf(prefix, ADDR.cpe.dsl, 5201),
       iperf(prefix, ADDR.cpe.lte, 5202),
     ]);
-    const dslRate = state.profile.links.dsl.up.rateBps;
-    const lteRate = state.profile.links.lte.up.rateBps;
-    console.log(
-      `TCP over dsl ${(dsl / 1e6).toFixed(2)} of ${dslRate / 1e6} Mbit/s, over lte ${(lte / 1e6).toFixed(2)} of ${lteRate / 1e6} Mbit/s`,
-    );
-    expect(dsl / dslRate).toBeGreaterThanOrEqual(0.85);
-    expect(dsl / dslRate).toBeLessThanOrEqual(1.0);
-    expect(lte / lteRate).toBeGreaterThanOrEqual(0.85);
-    expect(lte / lteRate).toBeLessThanOrEqual(1.0);
+    check('upload over dsl', dslUp, dsl.up.rateBps);
+    check('upload over lte', lteUp, lte.up.rateBps);
+    const [dslDown, lteDown] = await Promise.all([
+      iperf(prefix, ADDR.cpe.dsl, 5203, true),
+      iperf(prefix, ADDR.cpe.lte, 5204, true),
+    ]);
+    check('download over dsl', dslDown, dsl.down.rateBps);
+    check('download over lte', lteDown, lte.down.rateBps);
   });
 
   it('fault dsl down stops the DSL path (LTE goes on) and fault dsl up restores it', async () => {
@@ -299,5 +309,61 @@ describe('lab profiles', () => {
 
   it('names the known profiles when asked for an unknown one', () => {
     expect(() => loadProfile(PROFILES, 'nope')).toThrow(/no profile "nope" \(known: default, rural/);
+  });
+});
+
+describe('lab delay line', () => {
+  /** Pushes `count` numbered packets 0.2 ms apart; resolves with the order and delays they came out with. */
+  async function through(options: Omit<DelayLineOptions, 'emit'>, count: number) {
+    const out: { n: number; delay: number }[] = [];
+    const sentAt: number[] = [];
+    const line = new DelayLine({
+      ...options,
+      emit: (p) => out.push({ n: p.readUInt32BE(0), delay: performance.now() - sentAt[p.readUInt32BE(0)] }),
+    });
+    for (let n = 0; n < count; n++) {
+      const p = Buffer.alloc(20);
+      p.writeUInt32BE(n, 0);
+      sentAt[n] = performance.now();
+      line.push(p);
+      if (n % 10 === 9) await new Promise((r) => setTimeout(r, 2));
+    }
+    await new Promise((r) => setTimeout(r, options.delayMs + (options.jitterMs ?? 0) + 30));
+    line.close();
+    return { out, stats: line.stats };
+  }
+
+  it('holds each packet for its delay and keeps the order, also with jitter', async () => {
+    const { out } = await through({ delayMs: 5, jitterMs: 3 }, 200);
+    expect(out.map((o) => o.n)).toEqual([...Array(200).keys()]);
+    for (const o of out) {
+      expect(o.delay).toBeGreaterThan(1.5);
+      expect(o.delay).toBeLessThan(12);
+    }
+  });
+
+  it('reorders with jitter only when allowed', async () => {
+    const { out } = await through({ delayMs: 5, jitterMs: 3, reorder: true }, 200);
+    expect(out).toHaveLength(200);
+    expect(out.some((o, i) => i > 0 && o.n < out[i - 1].n)).toBe(true);
+  });
+
+  it('drops packets at random with a seeded PRNG: the same seed, the same losses', async () => {
+    const a = await through({ delayMs: 1, lossPercent: 20, seed: 42 }, 500);
+    const b = await through({ delayMs: 1, lossPercent: 20, seed: 42 }, 500);
+    expect(a.stats.dropped).toBeGreaterThan(70);
+    expect(a.stats.dropped).toBeLessThan(130);
+    expect(a.out.map((o) => o.n)).toEqual(b.out.map((o) => o.n));
+  });
+
+  it('drops everything during a 100% loss burst, and nothing after it', async () => {
+    const line = new DelayLine({ delayMs: 1, emit: () => {} });
+    line.burst(100, 0.05);
+    for (let i = 0; i < 10; i++) line.push(Buffer.alloc(20));
+    expect(line.stats.dropped).toBe(10);
+    await new Promise((r) => setTimeout(r, 60));
+    for (let i = 0; i < 10; i++) line.push(Buffer.alloc(20));
+    expect(line.stats.dropped).toBe(10);
+    line.close();
   });
 });
