@@ -189,7 +189,7 @@ const mptcpExtra = (c: MptcpConnection) => () => {
     timeouts: sf?.stats.timeouts ?? 0,
   };
 };
-const mptcpDone = (c: MptcpConnection) => () => c.closed || c.subflows.every((sf) => tcpDone(sf.socket)());
+const mptcpDone = (c: MptcpConnection) => () => c.closed || c.finished;
 const mptcpStream = (c: MptcpConnection) => new ConnStream(c, () => ep!.wake(c));
 
 if (a.listen) {

@@ -221,6 +221,14 @@ export class MptcpConnection {
     this.push();
   }
 
+  /**
+   * Both directions finished at the data level: our DATA_FIN acknowledged and the peer's received
+   * (RFC 8684 3.3.3). What happens to the subflows after that no longer matters to the data.
+   */
+  get finished(): boolean {
+    return this.remoteFinDone && (this.finAckedFlag || this.fallback);
+  }
+
   /** Whether our DATA_FIN has been acknowledged. */
   get dataFinAcked(): boolean {
     return this.dataFinQueued && this.sendLen === 0 && this.finAckedFlag;
@@ -322,8 +330,7 @@ export class MptcpConnection {
     if (i >= 0) this.subflows.splice(i, 1);
     if (this.subflows.length === 0 && !this.closed) {
       this.closed = true;
-      const clean = this.remoteFinDone && (this.finAckedFlag || this.fallback);
-      this.error = clean ? undefined : err;
+      this.error = this.finished ? undefined : err;
       this.events.onClose?.(this.error);
     }
   }
