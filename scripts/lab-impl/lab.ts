@@ -1,5 +1,5 @@
 // The lab: six network namespaces (<prefix>-client, -cpe, -dsl, -lte, -hag, -server), their veth
-// links and addresses, policy routing, NAT, tbf rate limits and one delay-line process per access
+// links and addresses (IPv4 and IPv6), policy routing, NAT, tbf rate limits and one delay-line process per access
 // link; plus faults (link down/up, loss bursts), status and teardown. Used by scripts/lab (the CLI)
 // and by the tests, which give each run its own prefix. Everything it creates lives in those
 // namespaces or in /run/hybrid-access-lab/<prefix>/, and labDown() removes all of it.
@@ -39,6 +39,16 @@ export const ADDR = {
   lte: { cpe: '198.18.20.1', hag: '198.18.21.1' },
   hag: { dsl: '198.18.11.2', lte: '198.18.21.2', server: '198.18.30.1' },
   server: { hag: '198.18.30.2' },
+} as const;
+
+/** The lab's IPv6 addresses (all /64, from 2001:db8::/32; subnet n mirrors 198.18.n.0/24). */
+export const ADDR6 = {
+  client: { lan: '2001:db8:1::2' },
+  cpe: { lan: '2001:db8:1::1', dsl: '2001:db8:10::2', lte: '2001:db8:20::2' },
+  dsl: { cpe: '2001:db8:10::1', hag: '2001:db8:11::1' },
+  lte: { cpe: '2001:db8:20::1', hag: '2001:db8:21::1' },
+  hag: { dsl: '2001:db8:11::2', lte: '2001:db8:21::2', server: '2001:db8:30::1' },
+  server: { hag: '2001:db8:30::2' },
 } as const;
 
 /** The repository root (the nearest folder above this file with a package.json; works from dist/ too). */
@@ -104,8 +114,8 @@ function run(cmd: string, args: string[], input?: string): string {
 }
 
 /** Runs `ip -n <ns> -batch -` with one ip command per line (without the leading "ip"). */
-function ipBatch(ns: string, commands: string[]): void {
-  run('ip', ['-n', ns, '-batch', '-'], `${commands.join('\n')}\n`);
+function ipBatch(ns: string, commands: string[], family: '-4' | '-6' = '-4'): void {
+  run('ip', [family, '-n', ns, '-batch', '-'], `${commands.join('\n')}\n`);
 }
 
 function nsExec(ns: string, argv: string[]): string {
@@ -168,6 +178,10 @@ function tbf(ns: string, dev: string, rateBps: number): void {
 /** Routes of a link namespace that a link-down removes (re-applied by fault up). */
 function linkRoutes(link: LinkName): string[] {
   return [`route replace default via ${ADDR.hag[link]} dev hag`];
+}
+
+function linkRoutes6(link: LinkName): string[] {
+  return [`route replace default via ${ADDR6.hag[link]} dev hag`];
 }
 
 /** Path of the compiled delay-line process; compiles it (tsc, only what it imports) when stale. */
@@ -253,6 +267,8 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
   for (const ns of NAMESPACES) {
     run('ip', ['netns', 'add', n(ns)]);
     ipBatch(n(ns), ['link set lo up']);
+    // No duplicate address detection: addresses (link-local ones too) are usable at once.
+    sysctls(n(ns), ['net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
   }
   veth(prefix, 'client', 'eth0', 'cpe', 'lan0');
   veth(prefix, 'cpe', 'dsl0', 'dsl', 'cpe');
@@ -266,6 +282,11 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
     'link set eth0 up',
     `route add default via ${ADDR.cpe.lan}`,
   ]);
+  ipBatch(
+    n('client'),
+    [`addr add ${ADDR6.client.lan}/64 dev eth0 nodad`, `route add default via ${ADDR6.cpe.lan}`],
+    '-6',
+  );
 
   // The CPE: a router with one address per uplink; traffic from each address leaves by its uplink;
   // everything else (the LAN) goes out over DSL, masqueraded.
@@ -282,8 +303,35 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
     `rule add from ${ADDR.cpe.dsl} lookup 10 pref 1010`,
     `rule add from ${ADDR.cpe.lte} lookup 20 pref 1020`,
   ]);
-  sysctls(n('cpe'), ['net.ipv4.ip_forward=1']);
+  ipBatch(
+    n('cpe'),
+    [
+      `addr add ${ADDR6.cpe.lan}/64 dev lan0 nodad`,
+      `addr add ${ADDR6.cpe.dsl}/64 dev dsl0 nodad`,
+      `addr add ${ADDR6.cpe.lte}/64 dev lte0 nodad`,
+      `route add default via ${ADDR6.dsl.cpe} dev dsl0`,
+      `route add default via ${ADDR6.dsl.cpe} dev dsl0 table 10`,
+      `route add default via ${ADDR6.lte.cpe} dev lte0 table 20`,
+      `rule add from ${ADDR6.cpe.dsl} lookup 10 pref 1010`,
+      `rule add from ${ADDR6.cpe.lte} lookup 20 pref 1020`,
+    ],
+    '-6',
+  );
+  sysctls(n('cpe'), ['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
   for (const dev of ['dsl0', 'lte0']) {
+    nsExec(n('cpe'), [
+      'ip6tables',
+      '-t',
+      'nat',
+      '-A',
+      'POSTROUTING',
+      '-s',
+      '2001:db8:1::/64',
+      '-o',
+      dev,
+      '-j',
+      'MASQUERADE',
+    ]);
     nsExec(n('cpe'), [
       'iptables',
       '-t',
@@ -310,13 +358,28 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
     'link set srv0 up',
     `route add 198.18.10.0/24 via ${ADDR.dsl.hag} dev dsl0`,
   ]);
-  sysctls(n('hag'), ['net.ipv4.ip_forward=1']);
+  ipBatch(
+    n('hag'),
+    [
+      `addr add ${ADDR6.hag.dsl}/64 dev dsl0 nodad`,
+      `addr add ${ADDR6.hag.lte}/64 dev lte0 nodad`,
+      `addr add ${ADDR6.hag.server}/64 dev srv0 nodad`,
+      `route add 2001:db8:10::/64 via ${ADDR6.dsl.hag} dev dsl0`,
+    ],
+    '-6',
+  );
+  sysctls(n('hag'), ['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
 
   ipBatch(n('server'), [
     `addr add ${ADDR.server.hag}/24 dev eth0`,
     'link set eth0 up',
     `route add default via ${ADDR.hag.server}`,
   ]);
+  ipBatch(
+    n('server'),
+    [`addr add ${ADDR6.server.hag}/64 dev eth0 nodad`, `route add default via ${ADDR6.hag.server}`],
+    '-6',
+  );
 
   const delayLines = {} as LabState['delayLines'];
   for (const link of LINK_NAMES) {
@@ -329,20 +392,37 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
       'link set hag up',
       ...linkRoutes(link),
     ]);
+    ipBatch(
+      ns,
+      [
+        `addr add ${ADDR6[link].cpe}/64 dev cpe nodad`,
+        `addr add ${ADDR6[link].hag}/64 dev hag nodad`,
+        ...linkRoutes6(link),
+      ],
+      '-6',
+    );
     tbf(ns, 'hag', lp.up.rateBps);
     tbf(ns, 'cpe', lp.down.rateBps);
     sysctls(ns, [
       'net.ipv4.ip_forward=1',
       'net.ipv4.conf.all.rp_filter=0',
       'net.ipv4.conf.default.rp_filter=0',
+      'net.ipv6.conf.all.forwarding=1',
+      // fault down/up: keep the IPv6 addresses while the link is down (IPv4 keeps them anyway).
+      'net.ipv6.conf.all.keep_addr_on_down=1',
     ]);
     if (link === 'lte') {
       // Carrier-grade NAT towards the HAG. Conntrack sees each packet twice (before and after the
       // delay line); only the HAG-side pass is tracked, so the NAT is decided where it applies.
-      const ipt = (...args: string[]) => nsExec(ns, ['iptables', ...args]);
-      ipt('-t', 'raw', '-A', 'PREROUTING', '-i', 'cpe', '-j', 'CT', '--notrack');
-      ipt('-t', 'raw', '-A', 'PREROUTING', '-i', 'dly-down', '-j', 'CT', '--notrack');
-      ipt('-t', 'nat', '-A', 'POSTROUTING', '-s', '198.18.20.0/24', '-o', 'hag', '-j', 'MASQUERADE');
+      for (const [cmd, lan] of [
+        ['iptables', '198.18.20.0/24'],
+        ['ip6tables', '2001:db8:20::/64'],
+      ]) {
+        const ipt = (...args: string[]) => nsExec(ns, [cmd, ...args]);
+        ipt('-t', 'raw', '-A', 'PREROUTING', '-i', 'cpe', '-j', 'CT', '--notrack');
+        ipt('-t', 'raw', '-A', 'PREROUTING', '-i', 'dly-down', '-j', 'CT', '--notrack');
+        ipt('-t', 'nat', '-A', 'POSTROUTING', '-s', lan, '-o', 'hag', '-j', 'MASQUERADE');
+      }
     }
 
     const socket = join(runDir(prefix), `${link}.sock`);
@@ -370,12 +450,18 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
 
   for (const link of LINK_NAMES) {
     await waitForDelayLine(link, delayLines[link]);
-    ipBatch(n(link), [
-      'rule add iif cpe lookup 100 pref 100',
-      'rule add iif hag lookup 101 pref 101',
-      'route add default dev dly-up table 100',
-      'route add default dev dly-down table 101',
-    ]);
+    for (const family of ['-4', '-6'] as const) {
+      ipBatch(
+        n(link),
+        [
+          'rule add iif cpe lookup 100 pref 100',
+          'rule add iif hag lookup 101 pref 101',
+          'route add default dev dly-up table 100',
+          'route add default dev dly-down table 101',
+        ],
+        family,
+      );
+    }
   }
   const state: LabState = { prefix, profile, delayLines, startedAt: new Date().toISOString() };
   writeState(state);
@@ -518,6 +604,7 @@ export function labFault(prefix: string, link: LinkName, state: 'down' | 'up'): 
   } else {
     // An interface going down loses its routes: put them back.
     ipBatch(ns, ['link set cpe up', 'link set hag up', ...linkRoutes(link)]);
+    ipBatch(ns, linkRoutes6(link), '-6');
   }
 }
 

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DelayLine, type DelayLineOptions } from '../../scripts/lab-impl/delay-line.js';
 import {
   ADDR,
+  ADDR6,
   alive,
   control,
   existingNamespaces,
@@ -51,6 +52,7 @@ async function inNs(
 
 /** ping from the CPE bound to one uplink address; the average RTT in ms and the packets received. */
 async function ping(prefix: string, from: string, count: number, intervalS = 0.1) {
+  const to = from.includes(':') ? ADDR6.server.hag : ADDR.server.hag;
   const r = await inNs(prefix, 'cpe', [
     'ping',
     '-q',
@@ -63,7 +65,7 @@ async function ping(prefix: string, from: string, count: number, intervalS = 0.1
     '1',
     '-I',
     from,
-    ADDR.server.hag,
+    to,
   ]);
   const received = Number(/(\d+) received/.exec(r.stdout)?.[1] ?? 0);
   const avg = Number(/= [\d.]+\/([\d.]+)\//.exec(r.stdout)?.[1] ?? Number.NaN);
@@ -162,13 +164,33 @@ describe('lab', () => {
     expect(lte.avg).toBeLessThan(lteDelay + 2);
   });
 
-  it('carries the LTE path through carrier-grade NAT: the server sees the LTE namespace address', async () => {
+  it('does the same over IPv6', async () => {
+    const [dsl, lte, client] = await Promise.all([
+      ping(prefix, ADDR6.cpe.dsl, 10),
+      ping(prefix, ADDR6.cpe.lte, 10),
+      inNs(prefix, 'client', ['ping', '-q', '-n', '-c', '2', '-i', '0.2', '-W', '2', ADDR6.server.hag]),
+    ]);
+    console.log(`IPv6 RTT over dsl ${dsl.avg} ms, over lte ${lte.avg} ms`);
+    expect(dsl.received, dsl.output).toBe(10);
+    expect(lte.received, lte.output).toBe(10);
+    expect(client.ok, client.stdout + client.stderr).toBe(true);
+    expect(Math.abs(dsl.avg - 20)).toBeLessThan(2);
+    expect(Math.abs(lte.avg - 60)).toBeLessThan(2);
+  });
+
+  it('carries the LTE path through carrier-grade NAT (IPv4 and IPv6): the server sees the LTE namespace address', async () => {
     const r = await inNs(prefix, 'server', [
       'sh',
       '-c',
       `timeout 3 tcpdump -c 1 -n -i eth0 icmp 2>/dev/null & sleep 0.5; ip netns exec ${prefix}-cpe ping -c 1 -I ${ADDR.cpe.lte} ${ADDR.server.hag} >/dev/null; wait`,
     ]);
     expect(r.stdout).toContain(`${ADDR.lte.hag} > ${ADDR.server.hag}`);
+    const r6 = await inNs(prefix, 'server', [
+      'sh',
+      '-c',
+      `timeout 3 tcpdump -c 1 -n -i eth0 'icmp6 and ip6[40] == 128' 2>/dev/null & sleep 0.5; ip netns exec ${prefix}-cpe ping -c 1 -I ${ADDR6.cpe.lte} ${ADDR6.server.hag} >/dev/null; wait`,
+    ]);
+    expect(r6.stdout).toContain(`${ADDR6.lte.hag} > ${ADDR6.server.hag}`);
   });
 
   it('gets 85-100% of the configured rate over TCP on each path, both ways', async () => {
@@ -194,17 +216,20 @@ describe('lab', () => {
 
   it('fault dsl down stops the DSL path (LTE goes on) and fault dsl up restores it', async () => {
     labFault(prefix, 'dsl', 'down');
-    const [dsl, lte] = await Promise.all([
+    const [dsl, lte, dsl6] = await Promise.all([
       ping(prefix, ADDR.cpe.dsl, 3, 0.2),
       ping(prefix, ADDR.cpe.lte, 3, 0.2),
+      ping(prefix, ADDR6.cpe.dsl, 3, 0.2),
     ]);
     expect(dsl.received).toBe(0);
+    expect(dsl6.received).toBe(0);
     expect(lte.received).toBe(3);
     expect((await labStatus(prefix)).links.dsl.up).toBe(false);
     labFault(prefix, 'dsl', 'up');
     let back = 0;
     for (let i = 0; i < 10 && back === 0; i++) back = (await ping(prefix, ADDR.cpe.dsl, 1)).received;
     expect(back).toBe(1);
+    expect((await ping(prefix, ADDR6.cpe.dsl, 1)).received).toBe(1);
   });
 
   it('a loss burst drops the link packets for its duration only', async () => {
