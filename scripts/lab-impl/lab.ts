@@ -1,8 +1,8 @@
 // The lab: six network namespaces (<prefix>-client, -cpe, -dsl, -lte, -hag, -server), their veth
-// links and addresses (IPv4 and IPv6), policy routing, NAT, tbf rate limits and one delay-line process per access
-// link; plus faults (link down/up, loss bursts), status and teardown. Used by scripts/lab (the CLI)
-// and by the tests, which give each run its own prefix. Everything it creates lives in those
-// namespaces or in /run/hybrid-access-lab/<prefix>/, and labDown() removes all of it.
+// links and addresses (IPv4 and IPv6), policy routing, NAT, tbf rate limits and one delay-line
+// process per access link; plus faults (link down/up, loss bursts), status and teardown. Used by
+// scripts/lab (the CLI) and by the tests, which give each run its own prefix. Everything it creates
+// lives in those namespaces or in /run/hybrid-access-lab/<prefix>/, and labDown() removes all of it.
 //
 //  client ─eth0──lan0─ cpe ─dsl0──cpe─ dsl ─hag──dsl0─ hag ─srv0──eth0─ server
 //                          └lte0──cpe─ lte ─hag──lte0─┘
