@@ -190,7 +190,33 @@ const mptcpExtra = (c: MptcpConnection) => () => {
   };
 };
 const mptcpDone = (c: MptcpConnection) => () => c.closed || c.finished;
-const mptcpStream = (c: MptcpConnection) => new ConnStream(c, () => ep!.wake(c));
+const mptcpStream = (c: MptcpConnection) => {
+  // A status line on stderr every 5 s, so that a stalled run can be diagnosed from its output.
+  setInterval(() => {
+    const st = {
+      una: c.sndUna,
+      nxt: c.sndNxt,
+      unscheduled: c.unscheduled,
+      wndRight: c.sndWndRight,
+      rcvNxt: c.rcvNxt,
+      readable: c.readableBytes,
+      remoteFin: c.remoteFinDone,
+      finQueued: c.dataFinQueued,
+      finAcked: c.dataFinAcked,
+      subflows: c.subflows.map((sf) => ({
+        state: sf.socket.state,
+        queued: sf.socket.sendQueued,
+        readable: sf.socket.readableBytes,
+        sndWnd: sf.socket.sndWnd,
+        pipe: sf.socket.pipe(),
+        timeouts: sf.socket.stats.timeouts,
+      })),
+      mib: ep?.mib,
+    };
+    process.stderr.write(`status ${JSON.stringify(st)}\n`);
+  }, 5000).unref();
+  return new ConnStream(c, () => ep!.wake(c));
+};
 
 if (a.listen) {
   out({ event: 'ready', tun: tun.name });

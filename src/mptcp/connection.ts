@@ -84,6 +84,7 @@ export class MptcpConnection {
   private sendLen = 0;
   private readonly sendRing: ByteRing;
   dataFinQueued = false;
+  private dataFinSignalled = false;
 
   // Receive side: rcvNxt is the next DSN expected from the peer.
   rcvNxt = 1;
@@ -197,6 +198,15 @@ export class MptcpConnection {
       // In fallback the subflow's FIN is the end of the data (RFC 8684 3.7), once all of it is queued.
       if (this.fallback && this.dataFinQueued && this.unscheduled === 0) sf.socket.close();
       sf.wake();
+    }
+    // The DATA_FIN rides on data or on an ACK (3.3.3). With all data out and nothing else to send,
+    // ask a subflow for an ACK so that it leaves at all.
+    if (this.dataFinQueued && !this.dataFinSignalled && !this.fallback && this.unscheduled === 0) {
+      const sf = this.subflows.find((f) => f.canSend);
+      if (sf) {
+        this.dataFinSignalled = true;
+        sf.ackNow();
+      }
     }
   }
 

@@ -59,6 +59,8 @@ export interface TransferOptions {
   mptcp?: boolean;
   /** Extra arguments for our endpoint. */
   args?: string[];
+  /** How long to wait for both sides to finish. */
+  timeoutMs?: number;
 }
 
 export async function transfer(ns: Netns, dist: string, opts: TransferOptions): Promise<TransferResult> {
@@ -86,8 +88,8 @@ export async function transfer(ns: Netns, dist: string, opts: TransferOptions): 
     oursOut = lines(ns.spawn('h', [...agent, '--connect', '198.18.5.1:5002'], { cwd: ROOT, env: ENV }));
   }
   const [o, k] = await Promise.all([
-    once(oursOut, (l) => l.event === 'done' || l.event === 'error', 240_000),
-    once(kOut, (l) => l.event === 'done', 240_000),
+    once(oursOut, (l) => l.event === 'done' || l.event === 'error', opts.timeoutMs ?? 240_000),
+    once(kOut, (l) => l.event === 'done', opts.timeoutMs ?? 240_000),
   ]);
   if (o.event === 'error') throw new Error(`our endpoint failed: ${o.message}`);
   const nstat: Record<string, number> = {};
