@@ -1,0 +1,47 @@
+// Loads a YAML configuration file and validates it with a schema (src/config/schema.ts). Errors are
+// values: a list of issues, each naming the file, the line and what is wrong, ready to print.
+import { readFileSync } from 'node:fs';
+import { LineCounter, type Node, parseDocument } from 'yaml';
+import { type ConfigIssue, Ctx, formatIssue, INVALID, type Schema } from './schema.js';
+
+export type ConfigResult<T> = { ok: true; value: T } | { ok: false; issues: ConfigIssue[] };
+
+/** Parses YAML text (named `file` in messages) and validates it against `schema`. */
+export function parseConfig<T>(text: string, file: string, schema: Schema<T>): ConfigResult<T> {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      issues: doc.errors.map((e) => ({
+        file,
+        line: lineCounter.linePos(e.pos[0]).line,
+        path: '(yaml)',
+        message: `invalid YAML: ${e.message.split('\n')[0]}`,
+      })),
+    };
+  }
+  const ctx = new Ctx(file, lineCounter);
+  const v = schema.check(doc.contents as Node | null, ctx, '');
+  if (v === INVALID || ctx.issues.length > 0) return { ok: false, issues: ctx.issues };
+  return { ok: true, value: v };
+}
+
+/** Reads and validates a configuration file. */
+export function loadConfigFile<T>(path: string, schema: Schema<T>): ConfigResult<T> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    return {
+      ok: false,
+      issues: [{ file: path, path: '(file)', message: `cannot read: ${(e as Error).message}` }],
+    };
+  }
+  return parseConfig(text, path, schema);
+}
+
+/** The issues as lines of text, one per issue. */
+export function formatIssues(issues: readonly ConfigIssue[]): string {
+  return issues.map(formatIssue).join('\n');
+}
