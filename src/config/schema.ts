@@ -158,11 +158,8 @@ export function list<T>(item: Schema<T>, opts: { min?: number; max?: number } = 
     check(node, ctx, path) {
       if (!isSeq(node)) return ctx.report(node, path, `expected ${expected}, got ${shown(node)}`);
       if (node.items.length < min || node.items.length > max) {
-        return ctx.report(
-          node,
-          path,
-          `expected ${min}..${max === Number.MAX_SAFE_INTEGER ? 'any' : max} items, got ${node.items.length}`,
-        );
+        const want = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `${min} to ${max}`;
+        return ctx.report(node, path, `expected ${want} item(s), got ${node.items.length}`);
       }
       const out: T[] = [];
       let bad = false;

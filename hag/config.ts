@@ -1,0 +1,116 @@
+// The HAG's configuration: the schema of config/hag.yaml (validated by src/config with file:line
+// errors) and its typed form. See config/schema/hag.md for every setting.
+import { type ConfigResult, loadConfigFile, parseConfig, s } from '../src/config/index.js';
+
+const port = () => s.int({ min: 1, max: 65535 });
+
+const user = s.object({
+  username: s.str({ maxLength: 255 }),
+  password: s.str({ maxLength: 255 }),
+});
+
+const cookie = s.object({
+  name: s.str(),
+  // RFC 8803 4.2.5: an opaque value; here hex, 4..255 bytes... bounded by the 1020-byte message.
+  cookie: s.str({ pattern: /^([0-9a-fA-F]{2}){4,64}$/, what: 'a hex string of 4 to 64 bytes' }),
+});
+
+export const hagSchema = s.object({
+  tun: s.optional(
+    s.object({
+      name: s.optional(
+        s.str({ pattern: /^[A-Za-z0-9_.-]{1,15}$/, what: 'an interface name of 1-15 characters' }),
+        'hag0',
+      ),
+      mtu: s.optional(s.int({ min: 1280, max: 9000 }), 1500),
+      /** Set net.ipv4.ip_forward / net.ipv6.conf.all.forwarding: replies leave the TUN through the kernel. */
+      forwarding: s.optional(s.bool(), true),
+    }),
+    { name: 'hag0', mtu: 1500, forwarding: true },
+  ),
+  service: s.object({
+    /** Addresses the HAG answers on: routed into the TUN, owned by the userspace core. */
+    addresses: s.list(s.ipAddress(), { min: 1 }),
+    convert: s.optional(
+      s.object({
+        port: port(),
+        /** Per-CPE cookies (RFC 8803 Cookie TLV); when any is set, a Connect needs one. */
+        cookies: s.optional(s.list(cookie), []),
+      }),
+      undefined,
+    ),
+    socks: s.optional(
+      s.object({
+        port: port(),
+        /** RFC 1929 users; when any is set, username/password authentication is required. */
+        users: s.optional(s.list(user), []),
+      }),
+      undefined,
+    ),
+  }),
+  egress: s.optional(
+    s.object({
+      source4: s.optional(s.ipAddress(), undefined),
+      source6: s.optional(s.ipAddress(), undefined),
+      connectTimeout: s.optional(s.duration(), 10_000),
+      idleTimeout: s.optional(s.duration(), 3_600_000),
+    }),
+    { source4: undefined, source6: undefined, connectTimeout: 10_000, idleTimeout: 3_600_000 },
+  ),
+  access: s.object({
+    /** Client (CPE uplink or phone) prefixes allowed to connect. */
+    subscribers: s.list(s.cidr(), { min: 1 }),
+    /** Destinations refused besides loopback, link-local, multicast and the HAG's own addresses. */
+    internalNetworks: s.optional(s.list(s.cidr()), []),
+    /** New connections per client per second (0: no limit) and the burst allowed. */
+    rateLimit: s.optional(s.object({ perSecond: s.num({ min: 0 }), burst: s.int({ min: 1 }) }), {
+      perSecond: 50,
+      burst: 100,
+    }),
+  }),
+  mptcp: s.optional(
+    s.object({
+      maxSubflows: s.optional(s.int({ min: 1, max: 8 }), 8),
+      checksum: s.optional(s.bool(), false),
+      bufferBytes: s.optional(s.int({ min: 65536, max: 64 << 20 }), 4 << 20),
+    }),
+    { maxSubflows: 8, checksum: false, bufferBytes: 4 << 20 },
+  ),
+  limits: s.optional(
+    s.object({
+      handshakeTimeout: s.optional(s.duration(), 10_000),
+      maxConnections: s.optional(s.int({ min: 1 }), 100_000),
+      drainTimeout: s.optional(s.duration(), 30_000),
+    }),
+    { handshakeTimeout: 10_000, maxConnections: 100_000, drainTimeout: 30_000 },
+  ),
+  metrics: s.optional(s.object({ address: s.optional(s.ipAddress(), '127.0.0.1'), port: port() }), undefined),
+  log: s.optional(
+    s.object({ level: s.optional(s.oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal']), 'info') }),
+    { level: 'info' as const },
+  ),
+});
+
+export type HagConfig = s.Infer<typeof hagSchema>;
+
+/** Checks across settings that a schema cannot express. */
+function crossCheck(file: string, c: HagConfig): ConfigResult<HagConfig> {
+  const issues = [];
+  if (!c.service.convert && !c.service.socks) {
+    issues.push({ file, path: 'service', message: 'enable at least one of convert and socks' });
+  }
+  if (c.service.convert && c.service.socks && c.service.convert.port === c.service.socks.port) {
+    issues.push({ file, path: 'service.socks.port', message: 'must differ from service.convert.port' });
+  }
+  return issues.length ? { ok: false, issues } : { ok: true, value: c };
+}
+
+export function parseHagConfig(text: string, file: string): ConfigResult<HagConfig> {
+  const r = parseConfig(text, file, hagSchema);
+  return r.ok ? crossCheck(file, r.value) : r;
+}
+
+export function loadHagConfig(file: string): ConfigResult<HagConfig> {
+  const r = loadConfigFile(file, hagSchema);
+  return r.ok ? crossCheck(file, r.value) : r;
+}
