@@ -1,0 +1,42 @@
+// Command-line runner for the DHCP server (and client): `node cpe/dhcp/cli.js server '<json options>'`
+// serves until SIGTERM/SIGINT; events go to stdout as JSON lines ({"ev": ...}) beside pino's logs.
+// Used by the system tests to run the server inside a network namespace, and handy for debugging.
+import { DhcpServer, type DhcpServerOptions } from './server.js';
+
+const out = (ev: string, fields: Record<string, unknown> = {}) =>
+  process.stdout.write(`${JSON.stringify({ ev, ...fields })}\n`);
+
+async function server(opts: DhcpServerOptions): Promise<() => Promise<void>> {
+  const s = await DhcpServer.start(opts);
+  s.on('bound', (lease) => out('bound', { lease }));
+  s.on('released', (lease) => out('released', { lease }));
+  s.on('declined', (address, mac) => out('declined', { address, mac }));
+  s.on('expired', (lease) => out('expired', { lease }));
+  s.on('error', (err) => out('error', { message: err.message }));
+  out('listening', { leases: s.leases });
+  return () => s.close();
+}
+
+async function main(): Promise<void> {
+  const [role, json] = process.argv.slice(2);
+  const opts = JSON.parse(json ?? '{}');
+  let stop: () => Promise<void>;
+  if (role === 'server') stop = await server(opts);
+  else {
+    process.stderr.write('usage: cli.js server|client <json options>\n');
+    process.exit(2);
+  }
+  const end = () => {
+    stop().then(() => {
+      out('closed');
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', end);
+  process.on('SIGINT', end);
+}
+
+main().catch((e) => {
+  out('fatal', { message: (e as Error).message });
+  process.exit(1);
+});
