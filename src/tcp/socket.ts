@@ -71,6 +71,7 @@ function tsClock(now: number, offset: number): number {
 }
 
 const TS_OPT_LEN = 12; // NOP NOP TIMESTAMP
+const MAX_OPTIONS = 40; // bytes of options a TCP header can hold (data offset 15 words)
 
 export class TcpSocket {
   state: TcpState = TcpState.Closed;
@@ -1034,9 +1035,15 @@ export class TcpSocket {
       o = this.writeSynOptions(now, buf, o, (flags & ACK) !== 0);
       if (this.ext) o += this.ext.writeSynOptions(buf, o, ipHl + 60 - o, (flags & ACK) !== 0);
     } else if (!(flags & RST)) {
-      if (this.tsOk) o = this.writeTs(now, buf, o);
-      if (this.sackOk && !this.ooo.isEmpty) o = this.writeSack(buf, o);
+      // The extension's option (MPTCP's DSS) is sized first; SACK blocks take what is left of the
+      // 40 option bytes (RFC 9293 3.1: data offset at most 15 words), as Linux does.
       if (this.ext) extLen = this.ext.optionsLen(seq, len, flags);
+      if (this.tsOk) o = this.writeTs(now, buf, o);
+      if (this.sackOk && !this.ooo.isEmpty) {
+        const room = MAX_OPTIONS - (o - ipHl - 20) - extLen;
+        const blocks = Math.min(this.maxSackBlocks(), (room - 4) >> 3);
+        if (blocks > 0) o = this.writeSack(buf, o, blocks);
+      }
     }
     const hl = o + extLen - ipHl;
     const win = flags & RST ? 0 : this.advertiseWindow(syn);
@@ -1139,9 +1146,9 @@ export class TcpSocket {
     return this.tsOk ? 3 : 4;
   }
 
-  /** SACK blocks for what arrived out of order (RFC 2018 section 4), as many as fit. */
-  private writeSack(buf: Uint8Array, off: number): number {
-    const count = Math.min(this.ooo.sackOrder(this.sackOrder), this.maxSackBlocks());
+  /** SACK blocks for what arrived out of order (RFC 2018 section 4), at most `max`. */
+  private writeSack(buf: Uint8Array, off: number, max: number): number {
+    const count = Math.min(this.ooo.sackOrder(this.sackOrder), max);
     buf[off] = 1;
     buf[off + 1] = 1;
     buf[off + 2] = 5;

@@ -5,8 +5,10 @@ import { describe, expect, it } from 'vitest';
 import type { SansIo } from '../../src/driver.js';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
-import { type DuplexConfig, Network } from '../../src/sim/index.js';
+import { type DuplexConfig, type Middlebox, Network } from '../../src/sim/index.js';
 import { TcpStack } from '../../src/tcp/stack.js';
+import { WireError } from '../../src/wire/error.js';
+import { parseTcpOptions } from '../../src/wire/tcp-options.js';
 import { BulkApp, tcpConn } from './bulk.js';
 
 const A = Uint8Array.of(198, 18, 0, 1);
@@ -27,6 +29,19 @@ function net2(link: DuplexConfig, a: SansIo, b: SansIo, seed: number): Network {
   return net;
 }
 
+/** A middlebox that counts packets our wire layer rejects (header or options malformed). */
+function wellFormed(): Middlebox & { bad: number; seen: number } {
+  const mb = ((p, ctx) => {
+    mb.seen++;
+    const v = ctx.view();
+    if (!v?.isTcp || parseTcpOptions(p, v.tcp.optionsOff, v.tcp.optionsLen) instanceof WireError) mb.bad++;
+    return 'deliver';
+  }) as Middlebox & { bad: number; seen: number };
+  mb.bad = 0;
+  mb.seen = 0;
+  return mb;
+}
+
 function sha(app: BulkApp, dir: 'tx' | 'rx'): string {
   return (dir === 'tx' ? app.txHash : app.rxHash).copy().digest('hex');
 }
@@ -36,11 +51,15 @@ describe('MPTCP, one subflow', () => {
     ['clean link', { rate: 50e6, delay: 10 }, false],
     ['clean link, DSS checksum', { rate: 50e6, delay: 10 }, true],
     ['1% loss', { rate: 50e6, delay: 10, loss: 0.01 }, false],
+    ['1% loss, reordering, DSS checksum', { rate: 50e6, delay: 10, loss: 0.01, reorder: 0.02 }, true],
   ];
   it.each(cases)('%s: 5 MB each way intact through the MP_CAPABLE handshake', (_n, link, checksum) => {
     const a = new MptcpEndpoint({ mptcp: { checksum } });
     const b = new MptcpEndpoint();
-    const net = net2(link, a, b, 11);
+    // Every packet either way must be well formed: SACK blocks beside the DSS option must still
+    // fit the 40 bytes of options (a wrapped data offset is what a Linux peer drops silently).
+    const check = wellFormed();
+    const net = net2({ ...link, middleboxes: [check], reverse: { middleboxes: [check] } }, a, b, 11);
     let down: BulkApp | undefined;
     let server: MptcpConnection | undefined;
     b.listen(5001, (c) => {
@@ -66,6 +85,8 @@ describe('MPTCP, one subflow', () => {
     net.runUntil(() => client.closed && !!server?.closed, 200_000);
     expect(client.closed).toBe(true);
     expect(b.tokens.size).toBe(0);
+    expect(check.seen).toBeGreaterThan(5000);
+    expect(check.bad).toBe(0);
   });
 
   it('an MPTCP client falls back to plain TCP against a plain TCP server (RFC 8684 3.7)', () => {

@@ -36,6 +36,7 @@ describe('MPTCP interop with the Linux kernel, one subflow', () => {
         bytes: 20 * MB,
         mptcp: true,
         sysctl: { 'net.mptcp.checksum_enabled': csum },
+        timeoutMs: 60_000,
       });
       expectIntact(r, 20 * MB);
       // Both sides ran MPTCP: no fallback on either.
