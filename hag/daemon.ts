@@ -1,0 +1,424 @@
+// The HAG daemon: the TUN and its routes, the userspace MPTCP core in the server role on the
+// Convert and SOCKS ports, admission (subscriber prefixes, connection limit, per-client rate), a
+// session per connection (handshake, egress, relay), pino logs for every open, close and refusal,
+// the metrics/session HTTP endpoint, config reload and graceful drain.
+import { once } from 'node:events';
+import http from 'node:http';
+import { networkInterfaces } from 'node:os';
+import type { Logger } from 'pino';
+import { CONVERT_ERROR, convertErrorMessage } from '../src/convert/index.js';
+import { TunDriver } from '../src/io/tun-driver.js';
+import type { MptcpConnection } from '../src/mptcp/connection.js';
+import { MptcpEndpoint } from '../src/mptcp/endpoint.js';
+import { ConnStream } from '../src/tcp/stream.js';
+import { formatIp, unmap } from './addr.js';
+import type { HagConfig } from './config.js';
+import { convertHandshake } from './convert-handler.js';
+import type { EgressOptions } from './egress.js';
+import { HandshakeReader } from './handshake-reader.js';
+import { HagMetrics } from './metrics.js';
+import type { Outcome } from './outcome.js';
+import { DestinationPolicy, SubscriberPolicy } from './policy.js';
+import { RateLimiter } from './rate-limit.js';
+import { relay } from './relay.js';
+import { type Proto, Session } from './session.js';
+import { socksHandshake } from './socks-handler.js';
+import { setupTun, type TunPlumbing } from './tun-setup.js';
+
+/** Longest handshake message kept while parsing (Convert: 1020 bytes; SOCKS5 messages: < 600). */
+const HANDSHAKE_MAX = 1024;
+/** A refused client gets this long to read the reply and close before it is reset. */
+const REFUSAL_LINGER_MS = 5000;
+
+/** Everything derived from the config that a reload replaces. */
+interface Rules {
+  subscribers: SubscriberPolicy;
+  egress: EgressOptions;
+}
+
+export class HagDaemon {
+  readonly metrics = new HagMetrics();
+  readonly sessions = new Map<number, Session>();
+  readonly ep: MptcpEndpoint;
+  private plumbing: TunPlumbing | undefined;
+  private driver: TunDriver | undefined;
+  private http: http.Server | undefined;
+  private housekeeping: NodeJS.Timeout | undefined;
+  private rules: Rules;
+  private readonly rate: RateLimiter;
+  private readonly stoppers = new Map<number, () => void>();
+  draining = false;
+
+  constructor(
+    private cfg: HagConfig,
+    readonly log: Logger,
+  ) {
+    this.ep = new MptcpEndpoint({
+      tcp: { mtu: cfg.tun.mtu },
+      mptcp: {
+        checksum: cfg.mptcp.checksum,
+        sendBuffer: cfg.mptcp.bufferBytes,
+        recvBuffer: cfg.mptcp.bufferBytes,
+      },
+      maxSubflows: cfg.mptcp.maxSubflows,
+    });
+    this.rules = this.makeRules(cfg);
+    this.rate = new RateLimiter(cfg.access.rateLimit.perSecond, cfg.access.rateLimit.burst);
+  }
+
+  private makeRules(cfg: HagConfig): Rules {
+    // The HAG's own addresses: service, egress sources and every address of this host.
+    const own = new Set<string>(cfg.service.addresses);
+    if (cfg.egress.source4) own.add(cfg.egress.source4);
+    if (cfg.egress.source6) own.add(cfg.egress.source6);
+    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) own.add(a.address);
+    return {
+      subscribers: new SubscriberPolicy(cfg.access.subscribers),
+      egress: {
+        policy: new DestinationPolicy(cfg.access.internalNetworks, own),
+        source4: cfg.egress.source4,
+        source6: cfg.egress.source6,
+        connectTimeoutMs: cfg.egress.connectTimeout,
+      },
+    };
+  }
+
+  get config(): HagConfig {
+    return this.cfg;
+  }
+
+  async start(): Promise<void> {
+    const c = this.cfg;
+    this.plumbing = setupTun({
+      name: c.tun.name,
+      mtu: c.tun.mtu,
+      addresses: c.service.addresses,
+      forwarding: c.tun.forwarding,
+    });
+    this.driver = new TunDriver(this.plumbing.tun, this.ep).start();
+    if (c.service.convert)
+      this.ep.listen(c.service.convert.port, (conn) => this.onConnection('convert', conn), 1024);
+    if (c.service.socks)
+      this.ep.listen(c.service.socks.port, (conn) => this.onConnection('socks', conn), 1024);
+    this.housekeeping = setInterval(() => this.tick(), 1000);
+    this.housekeeping.unref();
+    if (c.metrics) {
+      this.http = http.createServer((req, res) => this.serveHttp(req, res));
+      this.http.listen(c.metrics.port, c.metrics.address);
+      await once(this.http, 'listening');
+    }
+    this.log.info(
+      {
+        event: 'start',
+        tun: this.plumbing.tun.name,
+        addresses: c.service.addresses,
+        convertPort: c.service.convert?.port,
+        socksPort: c.service.socks?.port,
+        metrics: c.metrics ? `${c.metrics.address}:${c.metrics.port}` : undefined,
+      },
+      'HAG started',
+    );
+  }
+
+  private tick(): void {
+    for (const s of this.sessions.values()) s.observe();
+    this.rate.sweep(Date.now());
+  }
+
+  // ------------------------------------------------------------ admission
+
+  private refuse(proto: Proto, client: string, reason: string, extra: Record<string, unknown> = {}): void {
+    this.metrics.refusals.inc({ proto, reason });
+    this.log.warn(
+      { event: 'refused', proto, client, reason, ...extra },
+      `refused ${proto} from ${client}: ${reason}`,
+    );
+  }
+
+  private onConnection(proto: Proto, conn: MptcpConnection): void {
+    const first = conn.subflows[0]?.socket;
+    if (!first) return;
+    const client = formatIp(unmap(first.tuple.remote));
+    const reset = (reason: string) => {
+      this.refuse(proto, client, reason, { clientPort: first.tuple.remotePort });
+      conn.abort();
+      this.ep.wake(conn);
+    };
+    // Only subscribers may use the HAG (no open proxy).
+    const refusal = this.draining
+      ? 'draining'
+      : !this.rules.subscribers.allows(first.tuple.remote)
+        ? 'not-subscriber'
+        : this.sessions.size >= this.cfg.limits.maxConnections
+          ? 'too-many-connections'
+          : undefined;
+    if (refusal) {
+      reset(refusal);
+      return;
+    }
+    const stream = new ConnStream(conn, () => this.ep.wake(conn));
+    stream.on('error', () => {}); // reported through the relay / session close
+    if (!this.rate.take(client, Date.now())) {
+      this.refuse(proto, client, 'rate-limited');
+      // RFC 8803 4.2.8: a converter out of resources says so ("Resource Exceeded").
+      if (proto === 'convert') this.linger(stream, convertErrorMessage(CONVERT_ERROR.resourceExceeded));
+      else stream.destroy();
+      return;
+    }
+    const session = new Session(proto, client, conn, stream);
+    this.sessions.set(session.id, session);
+    this.metrics.connections.inc({ proto });
+    this.log.info(
+      {
+        event: 'open',
+        id: session.id,
+        proto,
+        client,
+        clientPort: first.tuple.remotePort,
+        mptcp: !conn.fallback,
+      },
+      `open ${session.id} ${proto} from ${client}`,
+    );
+    this.run(session).catch((e) => {
+      this.metrics.errors.inc({ kind: 'internal' });
+      this.log.error({ event: 'internal-error', id: session.id, err: e }, 'session failed');
+      stream.destroy();
+      this.finish(session, 'internal-error');
+    });
+  }
+
+  /** Sends `reply` (if any), ends our side, discards what the client still sends, and resets it if it lingers. */
+  private linger(stream: ConnStream, reply?: Uint8Array): Promise<void> {
+    if (reply) stream.end(reply);
+    else stream.end();
+    stream.resume();
+    const t = setTimeout(() => stream.destroy(), REFUSAL_LINGER_MS);
+    return closed(stream).then(() => clearTimeout(t));
+  }
+
+  private async run(session: Session): Promise<void> {
+    const cfg = this.cfg;
+    const reader = new HandshakeReader(
+      session.stream,
+      Date.now() + cfg.limits.handshakeTimeout,
+      HANDSHAKE_MAX,
+    );
+    const egress = this.rules.egress;
+    let outcome: Outcome;
+    if (session.proto === 'convert') {
+      outcome = await convertHandshake(reader, {
+        cookies: (cfg.service.convert?.cookies ?? []).map((c) => c.cookie),
+        egress,
+      });
+    } else {
+      outcome = await socksHandshake(reader, session.stream, {
+        users: cfg.service.socks?.users ?? [],
+        egress,
+      });
+    }
+    session.dst = outcome.dst;
+    if (outcome.kind === 'refused') {
+      reader.detach();
+      session.state = 'closing';
+      if (outcome.reason !== 'info-only') {
+        this.refuse(session.proto, session.client, outcome.reason, {
+          id: session.id,
+          dst: outcome.dst,
+          detail: outcome.detail,
+        });
+      }
+      await this.linger(session.stream, outcome.reply);
+      this.finish(session, `refused: ${outcome.reason}`);
+      return;
+    }
+    if (this.draining) {
+      outcome.socket.destroy();
+      await this.linger(session.stream);
+      this.finish(session, 'draining');
+      return;
+    }
+    session.egress = outcome.socket;
+    session.state = 'relay';
+    session.stream.write(outcome.reply);
+    this.log.info(
+      { event: 'connected', id: session.id, proto: session.proto, client: session.client, dst: outcome.dst },
+      `connected ${session.id} to ${outcome.dst}`,
+    );
+    const early = reader.detach();
+    const r = relay(session.stream, outcome.socket, {
+      early,
+      clientEnded: reader.clientEnded,
+      idleMs: cfg.egress.idleTimeout,
+    });
+    this.stoppers.set(session.id, r.stop);
+    const end = await r.done;
+    this.stoppers.delete(session.id);
+    if (end !== 'done') this.metrics.errors.inc({ kind: end });
+    this.finish(session, end);
+  }
+
+  private finish(session: Session, reason: string): void {
+    if (!this.sessions.has(session.id)) return;
+    this.sessions.delete(session.id);
+    session.observe();
+    this.metrics.bytes.inc({ direction: 'up' }, session.bytesUp);
+    this.metrics.bytes.inc({ direction: 'down' }, session.bytesDown);
+    this.metrics.subflows.inc({}, session.subflowsSeen);
+    this.log.info(
+      {
+        event: 'close',
+        id: session.id,
+        proto: session.proto,
+        client: session.client,
+        dst: session.dst,
+        reason,
+        durationMs: Date.now() - session.startedAt,
+        bytesUp: session.bytesUp,
+        bytesDown: session.bytesDown,
+        mptcp: !session.conn.fallback,
+        subflows: session.subflows(),
+      },
+      `close ${session.id}: ${reason}`,
+    );
+    if (this.draining && this.sessions.size === 0) this.drained?.();
+  }
+
+  // ------------------------------------------------------------ operations
+
+  private drained: (() => void) | undefined;
+
+  /** SIGTERM: refuse new connections, wait for the open ones up to the drain timeout, then stop. */
+  async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    this.log.info(
+      { event: 'drain', open: this.sessions.size, timeoutMs: this.cfg.limits.drainTimeout },
+      'draining',
+    );
+    if (this.sessions.size > 0) {
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+        setTimeout(resolve, this.cfg.limits.drainTimeout).unref();
+      });
+    }
+    const left = this.sessions.size;
+    for (const stop of this.stoppers.values()) stop();
+    for (const s of this.sessions.values()) s.stream.destroy();
+    // Let the resets leave before the TUN goes.
+    await new Promise((r) => setTimeout(r, left > 0 ? 200 : 0));
+    this.stop();
+    this.log.info({ event: 'stopped', reset: left }, 'HAG stopped');
+  }
+
+  /** Closes everything at once (the routes and the TUN included). */
+  stop(): void {
+    if (this.housekeeping) clearInterval(this.housekeeping);
+    this.http?.close();
+    this.http?.closeAllConnections();
+    this.driver?.close();
+    this.plumbing?.teardown();
+  }
+
+  /** SIGHUP: a new config takes over the access rules, credentials, limits and log level. */
+  reload(next: HagConfig): string[] {
+    const old = this.cfg;
+    const restart: string[] = [];
+    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    if (!same(old.tun, next.tun)) restart.push('tun');
+    if (!same(old.service.addresses, next.service.addresses)) restart.push('service.addresses');
+    if (old.service.convert?.port !== next.service.convert?.port) restart.push('service.convert.port');
+    if (old.service.socks?.port !== next.service.socks?.port) restart.push('service.socks.port');
+    if (!same(old.mptcp, next.mptcp)) restart.push('mptcp');
+    if (!same(old.metrics, next.metrics)) restart.push('metrics');
+    // Settings that need a restart keep their old values; the rest apply to new connections.
+    this.cfg = {
+      ...next,
+      tun: old.tun,
+      mptcp: old.mptcp,
+      metrics: old.metrics,
+      service: {
+        addresses: old.service.addresses,
+        convert:
+          old.service.convert && next.service.convert
+            ? { ...next.service.convert, port: old.service.convert.port }
+            : old.service.convert,
+        socks:
+          old.service.socks && next.service.socks
+            ? { ...next.service.socks, port: old.service.socks.port }
+            : old.service.socks,
+      },
+    };
+    this.rules = this.makeRules(this.cfg);
+    this.rate.configure(next.access.rateLimit.perSecond, next.access.rateLimit.burst);
+    this.log.level = next.log.level;
+    return restart;
+  }
+
+  // ------------------------------------------------------------ metrics and sessions
+
+  private serveHttp(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET') {
+      res.writeHead(405).end();
+      return;
+    }
+    if (path === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.renderMetrics());
+    } else if (path === '/sessions') {
+      const list = [...this.sessions.values()].map((s) => s.summary());
+      res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(list)}\n`);
+    } else if (path === '/healthz') {
+      res
+        .writeHead(this.draining ? 503 : 200, { 'content-type': 'text/plain' })
+        .end(this.draining ? 'draining\n' : 'ok\n');
+    } else {
+      res.writeHead(404).end();
+    }
+  }
+
+  renderMetrics(): string {
+    const g = this.metrics.gauges;
+    for (const f of Object.values(g)) f.clear();
+    let subflows = 0;
+    let up = 0;
+    let down = 0;
+    let rttSum = 0;
+    let rttN = 0;
+    let rttMax = 0;
+    for (const s of this.sessions.values()) {
+      s.observe();
+      g.active.inc({ proto: s.proto, state: s.state });
+      subflows += s.subflowsActive;
+      up += s.bytesUp;
+      down += s.bytesDown;
+      for (const sf of s.conn.subflows) {
+        const r = sf.socket.rtt.srtt / 1000;
+        if (r > 0) {
+          rttSum += r;
+          rttN++;
+          rttMax = Math.max(rttMax, r);
+        }
+      }
+    }
+    g.subflows.set({}, subflows);
+    g.bytesActive.set({ direction: 'up' }, up);
+    g.bytesActive.set({ direction: 'down' }, down);
+    g.srtt.set({ stat: 'avg' }, rttN ? rttSum / rttN : 0);
+    g.srtt.set({ stat: 'max' }, rttMax);
+    for (const [k, v] of Object.entries(this.ep.mib)) g.mib.set({ counter: k }, v);
+    for (const [k, v] of Object.entries(this.ep.tcp.mib)) g.tcpMib.set({ counter: k }, v);
+    if (this.driver) {
+      g.driver.set({ dir: 'in' }, this.driver.stats.packetsIn);
+      g.driver.set({ dir: 'out' }, this.driver.stats.packetsOut);
+      g.driver.set({ dir: 'write-drop' }, this.driver.stats.writeDrops);
+    }
+    g.memory.set({}, process.memoryUsage.rss());
+    g.draining.set({}, this.draining ? 1 : 0);
+    return this.metrics.render();
+  }
+}
+
+function closed(stream: ConnStream): Promise<void> {
+  if (stream.closed || stream.destroyed) return Promise.resolve();
+  return once(stream, 'close').then(() => undefined);
+}

@@ -1,0 +1,125 @@
+// The HAG's side toward servers: resolve the destination (a name or an address), judge every
+// address against the destination policy after resolution (no SSRF through DNS), and open plain
+// kernel TCP from the configured source address. Failures come back as values with a reason the
+// handshakes map to a SOCKS reply or a Convert Error TLV.
+import { lookup } from 'node:dns/promises';
+import net from 'node:net';
+import { formatIp, parseIp } from './addr.js';
+import type { DestinationPolicy } from './policy.js';
+
+export type EgressFailure =
+  | 'forbidden-destination'
+  | 'dns-failure'
+  | 'destination-refused'
+  | 'destination-unreachable'
+  | 'network-unreachable'
+  | 'connect-timeout'
+  | 'connect-failed';
+
+export type EgressResult =
+  | { ok: true; socket: net.Socket; address: string }
+  | { ok: false; failure: EgressFailure; detail: string };
+
+export interface EgressOptions {
+  policy: DestinationPolicy;
+  source4?: string;
+  source6?: string;
+  connectTimeoutMs: number;
+}
+
+export type Destination = { address: Uint8Array } | { name: string };
+
+/** The addresses to dial for a destination, each allowed by the policy (or why none is). */
+export async function resolveDestination(
+  dst: Destination,
+  policy: DestinationPolicy,
+): Promise<{ ok: true; addresses: string[] } | { ok: false; failure: EgressFailure; detail: string }> {
+  let candidates: Uint8Array[];
+  if ('address' in dst) candidates = [dst.address];
+  else {
+    try {
+      const found = await lookup(dst.name, { all: true, verbatim: true });
+      candidates = found.map((f) => parseIp(f.address)).filter((a): a is Uint8Array => a !== undefined);
+    } catch (e) {
+      return {
+        ok: false,
+        failure: 'dns-failure',
+        detail: `${dst.name}: ${(e as NodeJS.ErrnoException).code ?? e}`,
+      };
+    }
+    if (candidates.length === 0)
+      return { ok: false, failure: 'dns-failure', detail: `${dst.name}: no address` };
+  }
+  const allowed: string[] = [];
+  let why = '';
+  for (const a of candidates) {
+    const v = policy.check(a);
+    if (v.ok) allowed.push(formatIp(a));
+    else why = `${formatIp(a)}: ${v.reason}`;
+  }
+  if (allowed.length === 0) return { ok: false, failure: 'forbidden-destination', detail: why };
+  return { ok: true, addresses: allowed };
+}
+
+function failureOf(code: string | undefined): EgressFailure {
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'destination-refused';
+    case 'EHOSTUNREACH':
+    case 'EHOSTDOWN':
+      return 'destination-unreachable';
+    case 'ENETUNREACH':
+    case 'EADDRNOTAVAIL':
+      return 'network-unreachable';
+    case 'ETIMEDOUT':
+      return 'connect-timeout';
+    default:
+      return 'connect-failed';
+  }
+}
+
+/** Opens kernel TCP to `address`:`port`; resolves once connected or failed. */
+export function dial(address: string, port: number, opts: EgressOptions): Promise<EgressResult> {
+  return new Promise((resolve) => {
+    const v6 = address.includes(':');
+    const localAddress = v6 ? opts.source6 : opts.source4;
+    const socket = net.connect({ host: address, port, localAddress, allowHalfOpen: true, noDelay: true });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve({
+        ok: false,
+        failure: 'connect-timeout',
+        detail: `${address}:${port}: no answer in ${opts.connectTimeoutMs} ms`,
+      });
+    }, opts.connectTimeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      resolve({ ok: true, socket, address });
+    });
+    socket.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve({
+        ok: false,
+        failure: failureOf(e.code),
+        detail: `${address}:${port}: ${e.code ?? e.message}`,
+      });
+    });
+  });
+}
+
+/** Resolves, checks and dials: the first allowed address that answers. */
+export async function connectEgress(
+  dst: Destination,
+  port: number,
+  opts: EgressOptions,
+): Promise<EgressResult> {
+  const r = await resolveDestination(dst, opts.policy);
+  if (!r.ok) return r;
+  let last: EgressResult | undefined;
+  for (const a of r.addresses.slice(0, 4)) {
+    last = await dial(a, port, opts);
+    if (last.ok || last.failure === 'destination-refused') return last;
+  }
+  return last!;
+}

@@ -1,0 +1,99 @@
+// One client connection through the HAG: its MPTCP connection and stream, the egress socket once
+// there is one, and the numbers logged at close and shown in the session listing (bytes each way,
+// and per subflow: addresses, bytes, smoothed RTT). Subflows are remembered as they appear, so a
+// subflow that ended before the connection still counts in the close log.
+import type net from 'node:net';
+import type { MptcpConnection } from '../src/mptcp/connection.js';
+import type { TcpSocket } from '../src/tcp/socket.js';
+import type { ConnStream } from '../src/tcp/stream.js';
+import { formatIp } from './addr.js';
+
+export type Proto = 'convert' | 'socks';
+
+export interface SubflowInfo {
+  local: string;
+  remote: string;
+  bytesIn: number;
+  bytesOut: number;
+  srttMs: number;
+  active: boolean;
+}
+
+let nextId = 1;
+
+export class Session {
+  readonly id = nextId++;
+  readonly startedAt = Date.now();
+  state: 'handshake' | 'relay' | 'closing' = 'handshake';
+  dst: string | undefined;
+  egress: net.Socket | undefined;
+  closeReason: string | undefined;
+  private readonly seen = new Map<TcpSocket, string[]>();
+
+  constructor(
+    readonly proto: Proto,
+    readonly client: string,
+    readonly conn: MptcpConnection,
+    readonly stream: ConnStream,
+  ) {
+    this.observe();
+  }
+
+  /** Notes subflows that joined since the last look; returns how many are new. */
+  observe(): number {
+    let added = 0;
+    for (const sf of this.conn.subflows) {
+      const s = sf.socket;
+      if (this.seen.has(s)) continue;
+      const t = s.tuple;
+      this.seen.set(s, [`${formatIp(t.local)}:${t.localPort}`, `${formatIp(t.remote)}:${t.remotePort}`]);
+      added++;
+    }
+    return added;
+  }
+
+  get subflowsSeen(): number {
+    return this.seen.size;
+  }
+
+  get subflowsActive(): number {
+    return this.conn.subflows.length;
+  }
+
+  subflows(): SubflowInfo[] {
+    const active = new Set(this.conn.subflows.map((sf) => sf.socket));
+    return [...this.seen].map(([s, [local, remote]]) => ({
+      local,
+      remote,
+      bytesIn: s.stats.bytesIn,
+      bytesOut: s.stats.bytesOut,
+      srttMs: Math.round(s.rtt.srtt * 10) / 10,
+      active: active.has(s),
+    }));
+  }
+
+  /** Client to server bytes relayed. */
+  get bytesUp(): number {
+    return this.egress?.bytesWritten ?? 0;
+  }
+
+  /** Server to client bytes relayed. */
+  get bytesDown(): number {
+    return this.egress?.bytesRead ?? 0;
+  }
+
+  summary(): Record<string, unknown> {
+    return {
+      id: this.id,
+      proto: this.proto,
+      client: this.client,
+      dst: this.dst,
+      state: this.state,
+      ageMs: Date.now() - this.startedAt,
+      mptcp: !this.conn.fallback,
+      bytesUp: this.bytesUp,
+      bytesDown: this.bytesDown,
+      subflows: this.subflows(),
+    };
+  }
+}
