@@ -38,7 +38,10 @@ export class MptcpMib {
   MPCapableACKRX = 0;
   MPCapableFallbackACK = 0;
   MPCapableFallbackSYNACK = 0;
+  /** Data segments sent again on another subflow (reinjection). */
   MPTCPRetrans = 0;
+  /** Bytes reinjected (no Linux counterpart; Linux counts segments). */
+  MPTCPReinjectBytes = 0;
   MPJoinSynTx = 0;
   MPJoinSynRx = 0;
   MPJoinSynAckRx = 0;
@@ -85,6 +88,11 @@ export class MptcpConnection {
   private readonly sendRing: ByteRing;
   dataFinQueued = false;
   private dataFinSignalled = false;
+  /**
+   * Data to send again on another subflow because the one that carried it died or stalled (RFC
+   * 8684 3.3.6): DSN ranges, oldest first, each with the subflow it must avoid.
+   */
+  private readonly reinjectQ: { dsn: number; len: number; from: Subflow | undefined }[] = [];
 
   // Receive side: rcvNxt is the next DSN expected from the peer.
   rcvNxt = 1;
@@ -170,17 +178,38 @@ export class MptcpConnection {
   }
 
   /**
-   * Hands unscheduled data to the subflows, the one with the lowest RTT first, each about one
-   * congestion window ahead of what it has acknowledged (a minimal min-RTT scheduler; the full
-   * schedulers come with the bonding work).
+   * Whether `sf` may take new data: it can send, and it is not stale unless all are; a backup
+   * subflow only while no other can take data (RFC 8684 3.3.8).
+   */
+  private usable(sf: Subflow, anyActive: boolean, anyFresh: boolean): boolean {
+    if (!sf.canSend) return false;
+    if (sf.stale && anyFresh) return false;
+    return !(sf.backup && anyActive);
+  }
+
+  /**
+   * Hands data to the subflows: first what a dead or stalled subflow held (reinjection), then new
+   * data, the subflow with the lowest RTT first, each about one congestion window ahead of what it
+   * has acknowledged (a minimal min-RTT scheduler; the policies come with the bonding work).
    */
   push(): void {
+    let anyFresh = false;
+    let anyActive = false;
+    for (const sf of this.subflows) {
+      if (!sf.canSend || sf.stale) continue;
+      anyFresh = true;
+      if (!sf.backup) anyActive = true;
+    }
+    if (this.reinjectQ.length) this.pushReinjections(anyActive, anyFresh);
     const order =
       this.subflows.length > 1
         ? [...this.subflows].sort((a, b) => a.socket.rtt.srtt - b.socket.rtt.srtt)
         : this.subflows;
     for (const sf of order) {
-      if (!sf.canSend) continue;
+      if (!this.usable(sf, anyActive, anyFresh) && !this.fallback) {
+        sf.wake();
+        continue;
+      }
       const want = Math.min(this.unscheduled, Math.max(0, this.sndWndRight - this.sndNxt));
       if (want > 0) {
         const sock = sf.socket;
@@ -189,11 +218,7 @@ export class MptcpConnection {
             ? sock.sendSpace
             : sock.cc.window + sock.mss - sock.sendQueued;
         const n = Math.min(want, sock.sendSpace, Math.max(0, Math.floor(ahead)));
-        if (n > 0) {
-          const off = this.sndNxt - this.sndUna;
-          sf.schedule(this.sndNxt, this.sendRing, off, n);
-          this.sndNxt += n;
-        }
+        if (n > 0) this.sndNxt += sf.schedule(this.sndNxt, this.sendRing, this.sndNxt - this.sndUna, n);
       }
       // In fallback the subflow's FIN is the end of the data (RFC 8684 3.7), once all of it is queued.
       if (this.fallback && this.dataFinQueued && this.unscheduled === 0) sf.socket.close();
@@ -202,12 +227,59 @@ export class MptcpConnection {
     // The DATA_FIN rides on data or on an ACK (3.3.3). With all data out and nothing else to send,
     // ask a subflow for an ACK so that it leaves at all.
     if (this.dataFinQueued && !this.dataFinSignalled && !this.fallback && this.unscheduled === 0) {
-      const sf = this.subflows.find((f) => f.canSend);
+      const sf = this.subflows.find((f) => f.canSend && !f.stale) ?? this.subflows.find((f) => f.canSend);
       if (sf) {
         this.dataFinSignalled = true;
         sf.ackNow();
       }
     }
+  }
+
+  /** Sends queued reinjections on the fastest usable subflow other than the one they left. */
+  private pushReinjections(anyActive: boolean, anyFresh: boolean): void {
+    const q = this.reinjectQ;
+    while (q.length) {
+      const r = q[0];
+      if (r.dsn < this.sndUna) {
+        const cut = Math.min(r.len, this.sndUna - r.dsn);
+        r.dsn += cut;
+        r.len -= cut;
+      }
+      if (r.len === 0) {
+        q.shift();
+        continue;
+      }
+      let best: Subflow | undefined;
+      for (const sf of this.subflows) {
+        if (sf === r.from || !this.usable(sf, anyActive, anyFresh) || sf.socket.sendSpace === 0) continue;
+        if (!best || sf.socket.rtt.srtt < best.socket.rtt.srtt) best = sf;
+      }
+      if (!best) return;
+      const n = best.schedule(
+        r.dsn,
+        this.sendRing,
+        r.dsn - this.sndUna,
+        Math.min(r.len, best.socket.sendSpace),
+      );
+      if (n === 0) return;
+      this.mib.MPTCPRetrans++;
+      this.mib.MPTCPReinjectBytes += n;
+      r.dsn += n;
+      r.len -= n;
+      best.wake();
+    }
+  }
+
+  /**
+   * Queues what `sf` carries that the peer has not acknowledged at the data level, to go again on
+   * the other subflows (RFC 8684 3.3.6): the subflow died, stalled, or its link went down.
+   */
+  reinjectFrom(sf: Subflow): void {
+    if (this.fallback) return;
+    sf.takeOutstanding(this.sndUna, (dsn, len) => this.reinjectQ.push({ dsn, len, from: sf }));
+    // The DATA_FIN may have left on that subflow only: signal it again.
+    this.dataFinSignalled = false;
+    this.push();
   }
 
   /** A window advertisement: `right` is DATA_ACK plus the window (RFC 8684 3.3.4). */
@@ -338,6 +410,8 @@ export class MptcpConnection {
   subflowClosed(sf: Subflow, err?: TcpError): void {
     const i = this.subflows.indexOf(sf);
     if (i >= 0) this.subflows.splice(i, 1);
+    for (const r of this.reinjectQ) if (r.from === sf) r.from = undefined;
+    if (this.subflows.length > 0 && !this.finished) this.reinjectFrom(sf);
     if (this.subflows.length === 0 && !this.closed) {
       this.closed = true;
       this.error = this.finished ? undefined : err;

@@ -59,6 +59,15 @@ export class Subflow implements TcpExtension {
   private readonly recvMaps: Mapping[] = [];
   /** Subflow data offset just past the last byte scheduled onto this subflow. */
   private scheduledEnd = 0;
+  /** Subflow data offset up to which data was handed back for reinjection. */
+  private reinjectedEnd = 0;
+  /**
+   * Timed out with data outstanding and no ACK since: the scheduler avoids it and what it held
+   * goes again on the others (Linux's "stale" subflow, net.mptcp.stale_loss_cnt).
+   */
+  stale = false;
+  /** Our side's backup priority for this subflow (RFC 8684 3.3.8, MP_JOIN B flag or MP_PRIO). */
+  backup = false;
   /** Subflow data offset of the next byte to read out of the socket. */
   private readOff = 0;
   /** Client: the server has shown it holds our key (a DSS arrived); until then MP_CAPABLE repeats. */
@@ -73,12 +82,14 @@ export class Subflow implements TcpExtension {
   ) {
     socket.ext = this;
     conn.subflows.push(this);
+    if (join) this.backup = join.backup;
     socket.events = {
       onEstablished: () => this.conn.subflowEstablished(this),
       onReadable: () => this.pull(),
       onEnd: () => this.onSubflowFin(),
       onWritable: () => this.onSubflowAck(),
       onClose: (err) => this.conn.subflowClosed(this, err),
+      onTimeout: () => this.onTimeout(),
     };
   }
 
@@ -240,8 +251,11 @@ export class Subflow implements TcpExtension {
 
   // ------------------------------------------------------------ sending
 
-  /** Puts `len` bytes of the connection's send ring (from `off`) onto this subflow as DSN `dsn`. */
-  schedule(dsn: number, ring: ByteRing, off: number, len: number): void {
+  /**
+   * Puts up to `len` bytes of the connection's send ring (from `off`) onto this subflow as DSN
+   * `dsn`; returns how many it took.
+   */
+  schedule(dsn: number, ring: ByteRing, off: number, len: number): number {
     let taken = 0;
     ring.forEachRun(off, len, (b, o, n) => {
       taken += this.socket.send(b, o, n);
@@ -250,6 +264,38 @@ export class Subflow implements TcpExtension {
     if (last && last.off + last.len === this.scheduledEnd && last.dsn + last.len === dsn) last.len += taken;
     else this.sendMaps.push({ off: this.scheduledEnd, dsn, len: taken });
     this.scheduledEnd += taken;
+    return taken;
+  }
+
+  /**
+   * Hands the DSN ranges this subflow carries that are not yet acknowledged, at the subflow level
+   * or (from `dataUna` on) at the data level, to `out`, each once: for reinjection (3.3.6).
+   */
+  takeOutstanding(dataUna: number, out: (dsn: number, len: number) => void): void {
+    // A closed subflow may have lost what its peer held unmapped: everything not DATA_ACKed goes.
+    const closed = this.socket.state === TcpState.Closed;
+    const from = closed ? 0 : Math.max(this.reinjectedEnd, this.dataOff(this.socket.sndUna));
+    for (const m of this.sendMaps) {
+      const a = Math.max(m.off, from);
+      const b = m.off + m.len;
+      if (a >= b) continue;
+      let dsn = m.dsn + (a - m.off);
+      let len = b - a;
+      if (dsn < dataUna) {
+        const cut = Math.min(len, dataUna - dsn);
+        dsn += cut;
+        len -= cut;
+      }
+      if (len > 0) out(dsn, len);
+    }
+    this.reinjectedEnd = Math.max(this.reinjectedEnd, this.scheduledEnd);
+  }
+
+  /** The retransmission timer fired with data outstanding: the path may be dead. */
+  private onTimeout(): void {
+    if (this.conn.fallback) return;
+    this.stale = true;
+    this.conn.reinjectFrom(this);
   }
 
   /** Subflow data offset of sequence number `seq` (the first data byte is offset 0). */
@@ -258,10 +304,15 @@ export class Subflow implements TcpExtension {
   }
 
   private mappingAt(off: number): Mapping | undefined {
-    // Forget mappings the subflow has fully acknowledged.
+    // Forget mappings acknowledged at the subflow and at the data level (kept until then for
+    // reinjection should the subflow die).
     const acked = this.dataOff(this.socket.sndUna);
-    while (this.sendMaps.length > 1 && this.sendMaps[0].off + this.sendMaps[0].len <= acked)
+    const dataUna = this.conn.sndUna;
+    for (;;) {
+      const m = this.sendMaps[0];
+      if (this.sendMaps.length <= 1 || m.off + m.len > acked || m.dsn + m.len > dataUna) break;
       this.sendMaps.shift();
+    }
     for (const m of this.sendMaps) if (off >= m.off && off < m.off + m.len) return m;
     return undefined;
   }
@@ -495,6 +546,7 @@ export class Subflow implements TcpExtension {
 
   /** Subflow-level ACK progress: in fallback it is the only acknowledgement there is (RFC 8684 3.7). */
   private onSubflowAck(): void {
+    this.stale = false;
     if (this.conn.fallback)
       this.conn.onDataAck(Math.min(this.dataOff(this.socket.sndUna), this.scheduledEnd) + 1);
     this.conn.push();

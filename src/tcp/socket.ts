@@ -45,6 +45,8 @@ export interface TcpSocketEvents {
   onWritable?(): void;
   /** The connection is gone: with an error when it was reset, refused or timed out. */
   onClose?(err?: TcpError): void;
+  /** The retransmission timer expired with data outstanding, for the `retries`-th time in a row. */
+  onTimeout?(retries: number): void;
 }
 
 /** Counters of one connection. */
@@ -408,6 +410,7 @@ export class TcpSocket {
       return;
     }
     if (this.sndNxt === this.sndUna) return;
+    this.events.onTimeout?.(this.retries);
     this.cc.onRetransmissionTimeout(now, this.pipe());
     // Everything outstanding is presumed lost; SACK information may be reneged (RFC 2018 8).
     this.sb.clear();

@@ -55,6 +55,10 @@ export class BulkApp {
   received = 0;
   firstRxAt = -1;
   lastRxAt = -1;
+  /** The longest time between two arrivals of data, in ms (the stall an application sees). */
+  maxGap = 0;
+  /** When the longest gap began. */
+  maxGapAt = -1;
   ended = false;
   closed = false;
   private closedSend = false;
@@ -119,6 +123,10 @@ export class BulkApp {
       if (n === 0) break;
       const now = this.clock();
       if (this.firstRxAt < 0) this.firstRxAt = now;
+      else if (now - this.lastRxAt > this.maxGap) {
+        this.maxGap = now - this.lastRxAt;
+        this.maxGapAt = this.lastRxAt;
+      }
       this.lastRxAt = now;
       this.rxHash.update(this.rxBuf.subarray(0, n));
       this.received += n;
