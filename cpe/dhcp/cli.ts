@@ -1,6 +1,15 @@
 // Command-line runner for the DHCP server (and client): `node cpe/dhcp/cli.js server '<json options>'`
 // serves until SIGTERM/SIGINT; events go to stdout as JSON lines ({"ev": ...}) beside pino's logs.
 // Used by the system tests to run the server inside a network namespace, and handy for debugging.
+import { execFileSync } from 'node:child_process';
+import { pino } from 'pino';
+import {
+  applyLeaseCommands,
+  DhcpClient,
+  type DhcpClientOptions,
+  type DhcpLease,
+  removeLeaseCommands,
+} from './client.js';
 import { DhcpServer, type DhcpServerOptions } from './server.js';
 
 const out = (ev: string, fields: Record<string, unknown> = {}) =>
@@ -17,11 +26,45 @@ async function server(opts: DhcpServerOptions): Promise<() => Promise<void>> {
   return () => s.close();
 }
 
+/** Runs a client; with `apply`, puts the leased address on the interface and removes it when lost. */
+async function client(
+  opts: DhcpClientOptions & { apply?: boolean; logLevel?: string },
+): Promise<() => Promise<void>> {
+  const c = new DhcpClient({
+    ...opts,
+    logger: pino({ name: 'dhcp-client', level: opts.logLevel ?? 'info' }),
+  });
+  let current: DhcpLease | undefined;
+  const run = (cmds: string[][]) => {
+    for (const [cmd, ...args] of cmds) execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  };
+  c.on('state', (state) => out('state', { state }));
+  c.on('bound', (lease) => {
+    if (opts.apply) run(applyLeaseCommands(opts.interface, lease, current));
+    current = lease;
+    out('bound', { lease });
+  });
+  c.on('renewed', (lease) => {
+    if (opts.apply) run(applyLeaseCommands(opts.interface, lease, current));
+    current = lease;
+    out('renewed', { lease });
+  });
+  c.on('lost', (lease, reason) => {
+    if (opts.apply) run(removeLeaseCommands(opts.interface, lease));
+    current = undefined;
+    out('lost', { lease, reason });
+  });
+  c.start();
+  out('started', { mac: c.mac });
+  return async () => c.release();
+}
+
 async function main(): Promise<void> {
   const [role, json] = process.argv.slice(2);
   const opts = JSON.parse(json ?? '{}');
   let stop: () => Promise<void>;
   if (role === 'server') stop = await server(opts);
+  else if (role === 'client') stop = await client(opts);
   else {
     process.stderr.write('usage: cli.js server|client <json options>\n');
     process.exit(2);
