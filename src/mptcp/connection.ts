@@ -6,6 +6,7 @@ import type { Idsn } from '../crypto/keys.js';
 import { Assembler } from '../tcp/assembler.js';
 import { ByteRing } from '../tcp/ring.js';
 import type { TcpError } from '../tcp/socket.js';
+import type { MptcpEvent } from './events.js';
 import type { Subflow } from './subflow.js';
 import type { LocalKey } from './token.js';
 
@@ -59,6 +60,8 @@ export class MptcpMib {
 export class MptcpConnection {
   readonly subflows: Subflow[] = [];
   events: MptcpEvents = {};
+  /** The endpoint's event stream (set by the endpoint). */
+  emit: (e: MptcpEvent) => void = () => {};
   /** Set when the peer did not answer MP_CAPABLE: the connection is plain TCP on its one subflow. */
   fallback = false;
   /** Whether the DSS checksum is in use (either side asked for it). */
@@ -402,8 +405,11 @@ export class MptcpConnection {
     this.onWindow(this.fallback ? Number.POSITIVE_INFINITY : this.sndUna + sf.socket.sndWnd);
     if (!this.established) {
       this.established = true;
+      this.emit({ type: 'established', conn: this });
+      if (this.fallback) this.emit({ type: 'fallback', conn: this });
       this.events.onEstablished?.();
     }
+    this.emit({ type: 'sub-established', conn: this, subflow: sf });
     this.push();
   }
 
@@ -412,9 +418,11 @@ export class MptcpConnection {
     if (i >= 0) this.subflows.splice(i, 1);
     for (const r of this.reinjectQ) if (r.from === sf) r.from = undefined;
     if (this.subflows.length > 0 && !this.finished) this.reinjectFrom(sf);
+    this.emit({ type: 'sub-closed', conn: this, subflow: sf, error: err });
     if (this.subflows.length === 0 && !this.closed) {
       this.closed = true;
       this.error = this.finished ? undefined : err;
+      this.emit({ type: 'closed', conn: this, error: this.error });
       this.events.onClose?.(this.error);
     }
   }

@@ -11,6 +11,7 @@ import { TcpStack } from '../tcp/stack.js';
 import { MptcpOptionView } from '../wire/mptcp/option.js';
 import { MPTCP_SUBTYPE } from '../wire/mptcp/subtype.js';
 import { DEFAULT_MPTCP_CONFIG, type MptcpConfig, MptcpConnection, MptcpMib } from './connection.js';
+import type { MptcpEvent, MptcpEventListener } from './events.js';
 import { type JoinState, Subflow } from './subflow.js';
 import { TokenTable } from './token.js';
 
@@ -25,6 +26,12 @@ function nonce(): number {
   return randomInt(0, 0x1_0000_0000);
 }
 
+/** Something with timers of its own that the endpoint drives (a path manager). */
+export interface TimerSource {
+  pollTimeout(): number;
+  handleTimeout(now: number): void;
+}
+
 export class MptcpEndpoint implements SansIo {
   readonly tcp: TcpStack;
   readonly config: MptcpConfig;
@@ -34,6 +41,10 @@ export class MptcpEndpoint implements SansIo {
   private readonly joins = new Set<TcpSocket>();
   private readonly view = new MptcpOptionView();
   readonly maxSubflows: number;
+  private readonly listeners: MptcpEventListener[] = [];
+  private readonly timerSources: TimerSource[] = [];
+  /** The time of the latest call from the driver. */
+  now = 0;
 
   constructor(opts: EndpointOptions = {}) {
     this.tcp = new TcpStack({ tcp: opts.tcp });
@@ -41,18 +52,34 @@ export class MptcpEndpoint implements SansIo {
     this.maxSubflows = opts.maxSubflows ?? 8;
   }
 
+  addTimerSource(src: TimerSource): void {
+    this.timerSources.push(src);
+  }
+
+  /** Subscribes to the event stream of every connection of this endpoint. */
+  on(listener: MptcpEventListener): void {
+    this.listeners.push(listener);
+  }
+
+  private emit(e: MptcpEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
   private newConnection(role: 'client' | 'server'): MptcpConnection {
     const key = this.tokens.allocate(undefined);
     const conn = new MptcpConnection(role, key, this.config, this.mib);
+    conn.emit = (e) => this.emit(e);
     this.tokens.set(key.token, conn);
     return conn;
   }
 
   /** Opens an MPTCP connection: the initial subflow from `local` to `remote` (RFC 8684 3.1). */
   connect(now: number, t: { local: Uint8Array; remote: Uint8Array; remotePort: number }): MptcpConnection {
+    this.now = now;
     const conn = this.newConnection('client');
     const sock = this.tcp.connect(now, { local: t.local, remote: t.remote, remotePort: t.remotePort });
     this.attach(conn, sock);
+    this.emit({ type: 'created', conn });
     return conn;
   }
 
@@ -66,7 +93,9 @@ export class MptcpEndpoint implements SansIo {
       backlog,
       onSyn: (sock, seg) => {
         if (this.isJoin(seg)) return this.acceptJoin(sock);
-        this.attach(this.newConnection('server'), sock);
+        const conn = this.newConnection('server');
+        this.attach(conn, sock);
+        this.emit({ type: 'created', conn });
         return true;
       },
       onAccept: (sock) => {
@@ -159,19 +188,25 @@ export class MptcpEndpoint implements SansIo {
   }
 
   input(now: number, packet: Uint8Array): void {
+    this.now = now;
     this.tcp.input(now, packet);
   }
 
   pollTransmit(now: number, buf: Uint8Array): number {
+    this.now = now;
     return this.tcp.pollTransmit(now, buf);
   }
 
   pollTimeout(): number {
-    return this.tcp.pollTimeout();
+    let t = this.tcp.pollTimeout();
+    for (const s of this.timerSources) t = Math.min(t, s.pollTimeout());
+    return t;
   }
 
   handleTimeout(now: number): void {
+    this.now = now;
     this.tcp.handleTimeout(now);
+    for (const s of this.timerSources) if (s.pollTimeout() <= now) s.handleTimeout(now);
   }
 
   setWaker(wake: () => void): void {

@@ -295,6 +295,7 @@ export class Subflow implements TcpExtension {
   private onTimeout(): void {
     if (this.conn.fallback) return;
     this.stale = true;
+    this.conn.emit({ type: 'sub-stale', conn: this.conn, subflow: this });
     this.conn.reinjectFrom(this);
   }
 

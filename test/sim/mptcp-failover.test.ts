@@ -67,7 +67,7 @@ describe('MPTCP failover', () => {
     net.runUntil(() => client.finished && !!s.server?.finished, 10_000);
     expect(client.finished).toBe(true);
     expect(s.server?.finished).toBe(true);
-    // The stall the application saw: about one DSL RTO (200 ms floor and its backoff), not more.
+    // The stall the application saw: about one DSL RTO (its 200 ms floor) plus a path delay.
     console.log(
       `failover: longest gap ${up.maxGap.toFixed(0)} ms down, ${s.down!.maxGap.toFixed(0)} ms up (ms at ${up.maxGapAt})`,
     );

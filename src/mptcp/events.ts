@@ -1,0 +1,21 @@
+// The MPTCP event stream: what happened to connections and subflows, for path managers, logs and
+// metrics (named after Linux's MPTCP netlink events, MPTCP_EVENT_*, as `ip mptcp monitor` prints).
+import type { TcpError } from '../tcp/socket.js';
+import type { MptcpConnection } from './connection.js';
+import type { Subflow } from './subflow.js';
+
+export type MptcpEvent =
+  /** A connection was opened (client) or accepted (server); its handshake may still be running. */
+  | { type: 'created'; conn: MptcpConnection }
+  /** The first subflow completed its handshake. */
+  | { type: 'established'; conn: MptcpConnection }
+  /** The last subflow is gone. */
+  | { type: 'closed'; conn: MptcpConnection; error?: TcpError }
+  /** The connection runs as plain TCP (RFC 8684 3.7). */
+  | { type: 'fallback'; conn: MptcpConnection }
+  | { type: 'sub-established'; conn: MptcpConnection; subflow: Subflow }
+  | { type: 'sub-closed'; conn: MptcpConnection; subflow: Subflow; error?: TcpError }
+  /** A subflow's retransmission timer fired: it is stale and its data was reinjected. */
+  | { type: 'sub-stale'; conn: MptcpConnection; subflow: Subflow };
+
+export type MptcpEventListener = (e: MptcpEvent) => void;

@@ -1,0 +1,186 @@
+// The client path manager (RFC 8684 3.2, Linux's "subflow" endpoints): a CPE has one local
+// address per uplink; every connection gets one subflow from each usable uplink to the server.
+// The initial subflow leaves from the first usable primary uplink. A subflow that fails while its
+// uplink is up is opened again with exponential backoff; an uplink that goes down has its
+// subflows reset (their data is reinjected on the others); when it comes back, every connection
+// gets its subflow on it again. Sans-IO: the endpoint drives its timers.
+import { TcpState } from '../../tcp/state.js';
+import type { MptcpConnection } from '../connection.js';
+import type { MptcpEndpoint } from '../endpoint.js';
+import type { MptcpEvent } from '../events.js';
+import type { Subflow } from '../subflow.js';
+
+export interface PmAddress {
+  /** Address ID (RFC 8684 3.4.1), 1-255, unique per endpoint; the initial subflow signals 0. */
+  id: number;
+  /** The core's source address for this uplink. */
+  addr: Uint8Array;
+  /** Subflows from this uplink are backup subflows (RFC 8684 3.3.8). */
+  backup: boolean;
+  /** Whether the uplink is usable (its health probe says so). */
+  up: boolean;
+}
+
+export interface ClientPmOptions {
+  /** First retry after a subflow failed, in ms (doubles up to `retryMaxMs`). */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+}
+
+interface Retry {
+  conn: MptcpConnection;
+  id: number;
+  at: number;
+  delay: number;
+}
+
+interface PmSubflow {
+  id: number;
+}
+
+export class ClientPathManager {
+  private readonly addrs: PmAddress[] = [];
+  private readonly conns = new Set<MptcpConnection>();
+  /** Which address each of our subflows leaves from. */
+  private readonly subflowAddr = new WeakMap<Subflow, PmSubflow>();
+  private readonly retries: Retry[] = [];
+  private readonly retryMinMs: number;
+  private readonly retryMaxMs: number;
+  /** The backoff of each address whose last subflow attempt failed. */
+  private readonly backoff = new Map<number, number>();
+
+  constructor(
+    private readonly ep: MptcpEndpoint,
+    opts: ClientPmOptions = {},
+  ) {
+    this.retryMinMs = opts.retryMinMs ?? 500;
+    this.retryMaxMs = opts.retryMaxMs ?? 30_000;
+    ep.on((e) => this.onEvent(e));
+    ep.addTimerSource(this);
+  }
+
+  get addresses(): readonly PmAddress[] {
+    return this.addrs;
+  }
+
+  /** Adds or updates an uplink address. */
+  setAddress(now: number, a: PmAddress): void {
+    this.ep.now = Math.max(this.ep.now, now);
+    const i = this.addrs.findIndex((x) => x.id === a.id);
+    if (i >= 0) this.addrs[i] = { ...a };
+    else this.addrs.push({ ...a });
+    if (a.up) for (const c of this.conns) this.fill(c);
+    else this.dropAddress(a.id);
+  }
+
+  /** The uplink's health changed (from its probe). */
+  setUp(now: number, id: number, up: boolean): void {
+    const a = this.addrs.find((x) => x.id === id);
+    if (!a || a.up === up) return;
+    a.up = up;
+    this.ep.now = Math.max(this.ep.now, now);
+    if (up) {
+      for (const c of this.conns) this.fill(c);
+    } else {
+      this.dropAddress(id);
+    }
+  }
+
+  /** The address a new connection's initial subflow leaves from: the first usable primary. */
+  initialAddress(): PmAddress | undefined {
+    return this.addrs.find((a) => a.up && !a.backup) ?? this.addrs.find((a) => a.up);
+  }
+
+  /** Opens a connection to `remote`, or undefined when no uplink is usable. */
+  connect(now: number, remote: Uint8Array, remotePort: number): MptcpConnection | undefined {
+    const first = this.initialAddress();
+    if (!first) return undefined;
+    const conn = this.ep.connect(now, { local: first.addr, remote, remotePort });
+    this.conns.add(conn);
+    const sf = conn.subflows[0];
+    this.subflowAddr.set(sf, { id: first.id });
+    sf.backup = first.backup;
+    conn.whenFullyEstablished(() => this.fill(conn));
+    return conn;
+  }
+
+  /** Which address a subflow of ours leaves from, if it is ours. */
+  addressOf(sf: Subflow): number | undefined {
+    return this.subflowAddr.get(sf)?.id;
+  }
+
+  /** Opens the subflows `conn` lacks: one per usable address (RFC 8684 3.2). */
+  private fill(conn: MptcpConnection): void {
+    if (!conn.fullyEstablished || conn.closed || conn.fallback || conn.finished) return;
+    for (const a of this.addrs) {
+      if (!a.up || this.has(conn, a.id) || this.retries.some((r) => r.conn === conn && r.id === a.id))
+        continue;
+      this.open(conn, a);
+    }
+  }
+
+  private has(conn: MptcpConnection, id: number): boolean {
+    return conn.subflows.some((sf) => this.subflowAddr.get(sf)?.id === id);
+  }
+
+  private open(conn: MptcpConnection, a: PmAddress): void {
+    if (conn.subflows.length >= this.ep.maxSubflows) return;
+    const sock = this.ep.join(this.ep.now, conn, a.addr, a.id, a.backup);
+    const sf = conn.subflows.find((f) => f.socket === sock);
+    if (sf) this.subflowAddr.set(sf, { id: a.id });
+  }
+
+  /** The uplink went down: reset its subflows, so that what they held goes on the others. */
+  private dropAddress(id: number): void {
+    for (const c of this.conns) {
+      for (const sf of [...c.subflows]) {
+        if (this.subflowAddr.get(sf)?.id === id && c.subflows.length > 1) sf.socket.abort();
+      }
+    }
+    for (let i = this.retries.length - 1; i >= 0; i--)
+      if (this.retries[i].id === id) this.retries.splice(i, 1);
+  }
+
+  private onEvent(e: MptcpEvent): void {
+    if (!this.conns.has(e.conn)) return;
+    if (e.type === 'closed') {
+      this.conns.delete(e.conn);
+      for (let i = this.retries.length - 1; i >= 0; i--)
+        if (this.retries[i].conn === e.conn) this.retries.splice(i, 1);
+      return;
+    }
+    if (e.type === 'sub-established') {
+      // A working subflow resets the backoff for its address.
+      const id = this.subflowAddr.get(e.subflow)?.id;
+      if (id !== undefined) this.backoff.delete(id);
+      return;
+    }
+    if (e.type !== 'sub-closed') return;
+    const id = this.subflowAddr.get(e.subflow)?.id;
+    const a = this.addrs.find((x) => x.id === id);
+    const conn = e.conn;
+    if (!a?.up || conn.closed || conn.finished || conn.fallback) return;
+    if (e.subflow.socket.state !== TcpState.Closed) return;
+    // A subflow failed while its uplink is up: try again later, backing off (a HAG that refuses
+    // joins, a middlebox that drops them).
+    const delay = Math.min(this.retryMaxMs, (this.backoff.get(a.id) ?? this.retryMinMs / 2) * 2);
+    this.backoff.set(a.id, delay);
+    this.retries.push({ conn, id: a.id, at: this.ep.now + delay, delay });
+  }
+
+  pollTimeout(): number {
+    let t = Number.POSITIVE_INFINITY;
+    for (const r of this.retries) if (r.at < t) t = r.at;
+    return t;
+  }
+
+  handleTimeout(now: number): void {
+    for (let i = this.retries.length - 1; i >= 0; i--) {
+      const r = this.retries[i];
+      if (r.at > now) continue;
+      this.retries.splice(i, 1);
+      const a = this.addrs.find((x) => x.id === r.id);
+      if (a?.up && !this.has(r.conn, a.id)) this.open(r.conn, a);
+    }
+  }
+}
