@@ -3,48 +3,9 @@
 // exactly this interface before it has an address (a dgram socket cannot bind to a device, and
 // without an address there is no route), and receive only what arrives on this interface.
 import { createSocket as createUdp, type Socket as UdpSocket } from 'node:dgram';
-import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
+import { bindToDevice, type RawSocket, raw } from '../net/raw-socket.js';
 import { CLIENT_PORT, SERVER_PORT } from './wire.js';
-
-/** Linux SO_BINDTODEVICE (asm-generic/socket.h). */
-export const SO_BINDTODEVICE = 25;
-
-/** The part of the raw-socket package this project uses (it ships no types). */
-export interface RawSocket {
-  on(ev: 'message', fn: (buf: Buffer, source: string) => void): this;
-  on(ev: 'error', fn: (err: Error) => void): this;
-  on(ev: 'close', fn: () => void): this;
-  send(
-    buf: Buffer,
-    offset: number,
-    length: number,
-    address: string,
-    cb: (err: Error | null, bytes: number) => void,
-  ): this;
-  setOption(level: number, option: number, value: Buffer | number, length?: number): void;
-  close(): this;
-}
-
-export interface RawSocketModule {
-  createSocket(opts: { protocol: number; addressFamily?: number; bufferSize?: number }): RawSocket;
-  AddressFamily: { IPv4: number; IPv6: number };
-  Protocol: { None: number; ICMP: number; TCP: number; UDP: number; ICMPv6: number };
-  SocketLevel: { SOL_SOCKET: number; IPPROTO_IP: number; IPPROTO_IPV6: number };
-  SocketOption: { SO_BROADCAST: number; IP_HDRINCL: number; SO_RCVBUF: number; IPV6_UNICAST_HOPS: number };
-}
-
-export const raw = createRequire(import.meta.url)('raw-socket') as RawSocketModule;
-
-/** Binds a raw socket to one interface (needs CAP_NET_RAW); throws a clear error if it cannot. */
-export function bindToDevice(sock: RawSocket, ifname: string): void {
-  const name = Buffer.from(`${ifname}\0`, 'latin1');
-  try {
-    sock.setOption(raw.SocketLevel.SOL_SOCKET, SO_BINDTODEVICE, name, name.length);
-  } catch (e) {
-    throw new Error(`SO_BINDTODEVICE ${ifname}: ${(e as Error).message}`, { cause: e });
-  }
-}
 
 export interface ClientTransport {
   /** Sends one DHCP message from src:68 to dst:67 (dst may be 255.255.255.255). */

@@ -1,0 +1,276 @@
+// Uplink health probes (cpe/probe): ICMP echo build/read for IPv4 (RFC 792) and IPv6 (RFC 4443),
+// the up/down hysteresis and RTT smoothing (RFC 6298 2.3), and the probe driven by a fake clock
+// and a fake socket: interval, timeout, N failures -> down, M successes -> up, ICMP errors.
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { HealthMachine } from '../../cpe/probe/health.js';
+import { checksum, echoRequest, readV4, readV6 } from '../../cpe/probe/icmp.js';
+import { type ProbeClock, type ProbeSocket, UplinkProbe } from '../../cpe/probe/probe.js';
+
+function ipv4(src: string, dst: string, payload: Buffer): Buffer {
+  const h = Buffer.alloc(20);
+  h[0] = 0x45;
+  h.writeUInt16BE(20 + payload.length, 2);
+  h[8] = 64;
+  h[9] = 1;
+  Buffer.from(src.split('.').map(Number)).copy(h, 12);
+  Buffer.from(dst.split('.').map(Number)).copy(h, 16);
+  h.writeUInt16BE(checksum(h), 10);
+  return Buffer.concat([h, payload]);
+}
+
+/** The echo reply a host sends back for `req` (type 0, checksum redone). */
+function replyTo(req: Buffer): Buffer {
+  const r = Buffer.from(req);
+  r[0] = 0;
+  r.writeUInt16BE(0, 2);
+  r.writeUInt16BE(checksum(r), 2);
+  return r;
+}
+
+describe('ICMP echo wire', () => {
+  it('builds an IPv4 echo request with a valid checksum, and reads the reply', () => {
+    const req = echoRequest(4, 0x1234, 7);
+    expect(req[0]).toBe(8);
+    expect(checksum(req)).toBe(0);
+    const r = readV4(ipv4('198.18.1.1', '198.18.1.2', replyTo(req)));
+    expect(r).toEqual({ ok: true, read: { kind: 'reply', id: 0x1234, seq: 7, from: '198.18.1.1' } });
+  });
+
+  it('reads a destination unreachable that quotes our request (RFC 792)', () => {
+    const req = echoRequest(4, 0x1234, 9);
+    const quoted = ipv4('198.18.1.2', '198.18.9.9', req).subarray(0, 28);
+    const err = Buffer.concat([Buffer.from([3, 1, 0, 0, 0, 0, 0, 0]), quoted]);
+    err.writeUInt16BE(checksum(err), 2);
+    const r = readV4(ipv4('198.18.1.1', '198.18.1.2', err));
+    expect(r).toEqual({
+      ok: true,
+      read: {
+        kind: 'error',
+        id: 0x1234,
+        seq: 9,
+        from: '198.18.1.1',
+        reason: 'destination unreachable (host unreachable)',
+      },
+    });
+  });
+
+  it('malformed IPv4 input gives typed errors, never exceptions', () => {
+    expect(readV4(Buffer.alloc(10))).toEqual({ ok: false, error: { kind: 'truncated', length: 10 } });
+    const bad = ipv4('198.18.1.1', '198.18.1.2', replyTo(echoRequest(4, 1, 1)));
+    bad[30] ^= 0xff;
+    expect(readV4(bad)).toEqual({ ok: false, error: { kind: 'bad-checksum' } });
+    const udp = ipv4('198.18.1.1', '198.18.1.2', Buffer.alloc(8));
+    udp[9] = 17;
+    expect(readV4(udp).ok).toBe(false);
+    for (let n = 0; n < 2000; n++) {
+      const b = Buffer.from(Array.from({ length: (n * 7) % 90 }, (_, i) => (i * 31 + n) & 0xff));
+      readV4(b);
+      readV6(b, '2001:db8::1');
+    }
+  });
+
+  it('ICMPv6: echo request 128 with the checksum left to the kernel; reply 129 and unreachable 1 read (RFC 4443)', () => {
+    const req = echoRequest(6, 0xbeef, 3);
+    expect([req[0], req.readUInt16BE(2)]).toEqual([128, 0]);
+    const rep = Buffer.from(req);
+    rep[0] = 129;
+    expect(readV6(rep, '2001:db8::1')).toEqual({
+      ok: true,
+      read: { kind: 'reply', id: 0xbeef, seq: 3, from: '2001:db8::1' },
+    });
+    const ip6 = Buffer.alloc(40);
+    ip6[0] = 0x60;
+    ip6[6] = 58;
+    const un = Buffer.concat([Buffer.from([1, 3, 0, 0, 0, 0, 0, 0]), ip6, req]);
+    expect(readV6(un, '2001:db8::fe')).toEqual({
+      ok: true,
+      read: {
+        kind: 'error',
+        id: 0xbeef,
+        seq: 3,
+        from: '2001:db8::fe',
+        reason: 'destination unreachable (address unreachable)',
+      },
+    });
+    expect(readV6(Buffer.alloc(4), '::1').ok).toBe(false);
+  });
+});
+
+describe('health hysteresis and RTT smoothing', () => {
+  it('N failures -> down, M successes -> up, with reasons', () => {
+    const h = new HealthMachine({ failuresToDown: 3, successesToUp: 2 });
+    expect(h.success(10)).toBeUndefined();
+    expect(h.success(10)).toEqual({ from: 'unknown', to: 'up', reason: '2 consecutive echo replies' });
+    expect(h.failure('timeout')).toBeUndefined();
+    expect(h.failure('timeout')).toBeUndefined();
+    expect(h.success(10)).toBeUndefined(); // a success in between resets the count
+    h.failure('a');
+    h.failure('b');
+    expect(h.failure('c')).toEqual({ from: 'up', to: 'down', reason: '3 consecutive failures, last: c' });
+    expect(h.failure('d')).toBeUndefined(); // already down: no second event
+    expect(h.success(5)).toBeUndefined();
+    expect(h.success(5)?.to).toBe('up');
+  });
+
+  it('smooths RTT like RFC 6298 2.3', () => {
+    const h = new HealthMachine();
+    h.success(100);
+    expect([h.srtt, h.rttvar]).toEqual([100, 50]);
+    h.success(20);
+    expect(h.rttvar).toBe(0.75 * 50 + 0.25 * 80);
+    expect(h.srtt).toBe(0.875 * 100 + 0.125 * 20);
+  });
+});
+
+class FakeClock implements ProbeClock {
+  t = 0;
+  timers: { at: number; fn: () => void; id: number }[] = [];
+  #id = 0;
+  now() {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number) {
+    const id = ++this.#id;
+    this.timers.push({ at: this.t + ms, fn, id });
+    return id;
+  }
+  clearTimeout(h: unknown) {
+    this.timers = this.timers.filter((t) => t.id !== h);
+  }
+  advance(ms: number) {
+    const end = this.t + ms;
+    for (;;) {
+      this.timers.sort((a, b) => a.at - b.at || a.id - b.id);
+      const n = this.timers[0];
+      if (!n || n.at > end) break;
+      this.timers.shift();
+      this.t = n.at;
+      n.fn();
+    }
+    this.t = end;
+  }
+}
+
+/** A link to the target: answers after `rtt` ms while `answering`; send fails while `down`. */
+class FakeSocket implements ProbeSocket {
+  answering = true;
+  down = false;
+  rtt = 20;
+  sent = 0;
+  last: Buffer | undefined;
+  handler: ((p: Buffer, s: string) => void) | undefined;
+  constructor(private readonly clock: FakeClock) {}
+  send(packet: Buffer, target: string, done: (err: Error | null) => void) {
+    this.sent++;
+    this.last = packet;
+    if (this.down) return done(new Error('ENETDOWN, Network is down'));
+    done(null);
+    if (!this.answering) return;
+    const reply = ipv4(target, '198.18.1.2', replyTo(packet));
+    this.clock.setTimeout(() => this.handler?.(reply, target), this.rtt);
+  }
+  onMessage(fn: (p: Buffer, s: string) => void) {
+    this.handler = fn;
+  }
+  close() {}
+}
+
+function probe() {
+  const clock = new FakeClock();
+  const socket = new FakeSocket(clock);
+  const p = new UplinkProbe({
+    interface: 'dsl0',
+    target: '198.18.1.1',
+    intervalMs: 1000,
+    timeoutMs: 500,
+    failuresToDown: 3,
+    successesToUp: 2,
+    clock,
+    socket,
+    logger: pino({ level: 'silent' }),
+  });
+  const events: string[] = [];
+  p.on('up', (e) => events.push(`up@${clock.t}: ${e.reason}`));
+  p.on('down', (e) => events.push(`down@${clock.t}: ${e.reason}`));
+  return { clock, socket, p, events };
+}
+
+describe('UplinkProbe in virtual time', () => {
+  it('goes up after M replies, down after N timeouts, up again when replies return', () => {
+    const { clock, socket, p, events } = probe();
+    p.start();
+    clock.advance(1500);
+    expect(events).toEqual(['up@1020: 2 consecutive echo replies']);
+    expect(p.status()).toMatchObject({ state: 'up', srttMs: 20, sent: 2, received: 2 });
+    socket.answering = false;
+    clock.advance(3000); // echoes at 2000, 3000, 4000 time out at 2500, 3500, 4500
+    expect(events[1]).toBe('down@4500: 3 consecutive failures, last: no echo reply within 500 ms');
+    expect(p.status().state).toBe('down');
+    socket.answering = true;
+    clock.advance(2000); // replies to 5000 and 6000
+    expect(events[2]).toBe('up@6020: 2 consecutive echo replies');
+    expect(events).toHaveLength(3);
+    p.stop();
+    const sent = socket.sent;
+    clock.advance(10_000);
+    expect(socket.sent).toBe(sent);
+  });
+
+  it('a reply after the timeout does not count; RTT is smoothed from the replies', () => {
+    const { clock, socket, p } = probe();
+    socket.rtt = 700; // slower than the 500 ms timeout
+    p.start();
+    clock.advance(3900);
+    expect(p.status()).toMatchObject({ state: 'down', received: 0 });
+    socket.rtt = 100;
+    clock.advance(2000);
+    expect(p.status().state).toBe('up');
+    expect(p.status().srttMs).toBe(100);
+  });
+
+  it('send errors (link down) are failures with the reason', () => {
+    const { clock, socket, p, events } = probe();
+    socket.down = true;
+    p.start();
+    clock.advance(2500);
+    expect(events).toEqual([
+      'down@2000: 3 consecutive failures, last: send failed: ENETDOWN, Network is down',
+    ]);
+  });
+
+  it('ignores replies from other addresses, with other ids, and unknown sequence numbers', () => {
+    const { clock, socket, p } = probe();
+    socket.answering = false;
+    p.start();
+    const req = socket.last!;
+    const other = (mut: (b: Buffer) => void, from = '198.18.1.1') => {
+      const b = Buffer.from(req);
+      mut(b);
+      return ipv4(from, '198.18.1.2', replyTo(b));
+    };
+    socket.handler!(
+      other(() => {}, '198.18.1.99'),
+      '198.18.1.99',
+    );
+    socket.handler!(
+      other((b) => b.writeUInt16BE((b.readUInt16BE(4) + 1) & 0xffff, 4)),
+      '198.18.1.1',
+    );
+    socket.handler!(
+      other((b) => b.writeUInt16BE(99, 6)),
+      '198.18.1.1',
+    );
+    clock.advance(100);
+    expect(p.status().received).toBe(0);
+    socket.handler!(
+      other(() => {}),
+      '198.18.1.1',
+    );
+    expect(p.status().received).toBe(1);
+  });
+
+  it('rejects a target that is not an address', () => {
+    expect(() => new UplinkProbe({ interface: 'x', target: 'example.com' })).toThrow(/not an IP address/);
+  });
+});
