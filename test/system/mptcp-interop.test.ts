@@ -65,3 +65,60 @@ describe('MPTCP interop with the Linux kernel, one subflow', () => {
     expect(r.ours.mptcp).toBe(false);
   }, 120_000);
 });
+
+describe('MPTCP interop with the Linux kernel, two subflows (RFC 8684 3.2)', () => {
+  // Our endpoint owns 198.18.5.2 and 198.18.6.2 behind the TUN, the kernel 198.18.5.1 and 198.18.6.1.
+  const peers = ['--peer', '198.18.5.1/24,198.18.6.1/24'];
+  const setup = 'ip mptcp limits set subflows 2 add_addr_accepted 2';
+
+  it.each(['0', '1'])(
+    'our client joins a second subflow to a kernel MPTCP server, checksum_enabled=%s: 50 MB each way',
+    async (csum) => {
+      ns = new Netns('mptcp2');
+      const r = await transfer(ns, dist, {
+        setup,
+        ourRole: 'client',
+        bytes: 50 * MB,
+        mptcp: true,
+        sysctl: { 'net.mptcp.checksum_enabled': csum },
+        args: [...peers, '--join-from', '198.18.6.2'],
+        timeoutMs: 60_000,
+      });
+      expectIntact(r, 50 * MB);
+      expect(r.ours.mptcp).toBe(true);
+      expect(r.ours.checksum).toBe(csum === '1');
+      expect(r.nstat.MPTcpExtMPJoinSynRx).toBe(1);
+      expect(r.nstat.MPTcpExtMPJoinAckRx).toBe(1);
+      expect(r.nstat.MPTcpExtMPJoinAckHMacFailure).toBeUndefined();
+      expect(r.nstat.MPTcpExtDataCsumErr).toBeUndefined();
+      expect(r.ours.mptcpMib?.MPJoinSynAckRx).toBe(1);
+      expect(r.ours.mptcpMib?.MPJoinSynAckHMacFailure).toBe(0);
+    },
+    120_000,
+  );
+
+  it.each(['0', '1'])(
+    'a kernel MPTCP client joins a second subflow to our server, checksum_enabled=%s: 50 MB each way',
+    async (csum) => {
+      ns = new Netns('mptcp2');
+      const r = await transfer(ns, dist, {
+        setup,
+        ourRole: 'server',
+        bytes: 50 * MB,
+        mptcp: true,
+        sysctl: { 'net.mptcp.checksum_enabled': csum },
+        args: peers,
+        afterReady: 'ip mptcp endpoint add 198.18.6.1 dev tcp0 subflow',
+        timeoutMs: 60_000,
+      });
+      expectIntact(r, 50 * MB);
+      expect(r.ours.checksum).toBe(csum === '1');
+      expect(r.nstat.MPTcpExtMPJoinSynAckRx).toBe(1);
+      expect(r.nstat.MPTcpExtMPJoinSynAckHMacFailure).toBeUndefined();
+      expect(r.nstat.MPTcpExtDataCsumErr).toBeUndefined();
+      expect(r.ours.mptcpMib?.MPJoinSynRx).toBe(1);
+      expect(r.ours.mptcpMib?.MPJoinAckRx).toBe(1);
+    },
+    120_000,
+  );
+});

@@ -61,11 +61,16 @@ export interface TransferOptions {
   args?: string[];
   /** How long to wait for both sides to finish. */
   timeoutMs?: number;
+  /** Shell commands run in the namespace before anything starts. */
+  setup?: string;
+  /** Shell commands run in the namespace once our endpoint's TUN exists (server role). */
+  afterReady?: string;
 }
 
 export async function transfer(ns: Netns, dist: string, opts: TransferOptions): Promise<TransferResult> {
   ns.add('h');
   for (const [k, v] of Object.entries(opts.sysctl ?? {})) ns.sh('h', `sysctl -qw ${k}=${v}`);
+  if (opts.setup) ns.sh('h', opts.setup);
   const agent = [
     'node',
     join(dist, 'scripts/tools/tun-tcp.js'),
@@ -80,6 +85,7 @@ export async function transfer(ns: Netns, dist: string, opts: TransferOptions): 
   if (opts.ourRole === 'server') {
     oursOut = lines(ns.spawn('h', [...agent, '--listen', '5001'], { cwd: ROOT, env: ENV }));
     await once(oursOut, (l) => l.event === 'ready', 20_000);
+    if (opts.afterReady) ns.sh('h', opts.afterReady);
     kOut = lines(ns.spawn('h', [...peer, '--connect', '198.18.5.2:5001']));
   } else {
     // The kernel listens first, on any address: the TUN's appears with our process.
