@@ -1,0 +1,495 @@
+// The HAG end to end, in network namespaces this test creates (all removed in afterAll):
+//   c (kernel MPTCP client: c1 198.18.1.2, c2 198.18.2.2; our-core Convert client on a TUN with
+//      198.18.6.2 and 198.18.7.2, routed out of c1 and c2)  ── h (the HAG: service address
+//   198.18.100.1 routed into its TUN)  ── s (HTTP server 198.18.3.2:8000)
+//   o (198.18.4.2, outside the subscriber prefixes) ── h
+// (a) mptcpize curl --socks5 downloads 5 MB and 50 MB over two subflows; (b) the same through the
+// Convert path with a client on our core; (c) a refusing destination; (d) an outsider, wrong
+// credentials, forbidden destinations; bad input (malformed Convert and SOCKS, truncated
+// handshakes, invalid YAML); reload; (e) the metrics reflect all of it; SIGTERM removes the routes.
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Netns, waitFor } from './lib/netns.js';
+import { type Lines, lines, once } from './lib/proc.js';
+
+const ROOT = join(import.meta.dirname, '../..');
+const ENV = {
+  ...process.env,
+  HYBRID_ACCESS_TUN_ADDON: join(ROOT, 'src/io/tun-tap/build/Release/tun_tap.node'),
+};
+const HAG = '198.18.100.1';
+const MB = 1_000_000;
+
+let ns: Netns;
+let work: string;
+let dist: string;
+let hag: Lines;
+let hagPid: number;
+const sha: Record<string, string> = {};
+
+function hagConfig(users: string, extra = ''): string {
+  return `# written by test/system/hag.test.ts
+tun: {name: hag0}
+service:
+  addresses: [${HAG}]
+  convert:
+    port: 5124
+    cookies: [{name: cpe-a, cookie: 0a1b2c3d4e5f6071}]
+  socks:
+    port: 1080
+    users: [${users}]
+egress:
+  source4: 198.18.3.1
+  connectTimeout: 3s
+access:
+  subscribers: [198.18.1.0/24, 198.18.2.0/24, 198.18.6.0/24, 198.18.7.0/24]
+  internalNetworks: [10.0.0.0/8]
+  rateLimit: {perSecond: 100, burst: 200}
+limits:
+  handshakeTimeout: 3s
+  drainTimeout: 5s
+metrics: {address: 127.0.0.1, port: 9108}
+log: {level: info}
+${extra}`;
+}
+
+/** Runs `cmd` in namespace `n`; returns stdout and the exit code (never throws on failure). */
+function run(n: string, cmd: string, timeoutMs = 90_000): { out: string; rc: number } {
+  const o = ns.sh(n, `${cmd}; echo "rc=$?"`, timeoutMs);
+  const m = /rc=(\d+)\s*$/.exec(o);
+  return { out: o.replace(/rc=\d+\s*$/, ''), rc: m ? Number(m[1]) : -1 };
+}
+
+function nstat(n: string): Record<string, number> {
+  const r: Record<string, number> = {};
+  for (const line of ns.sh(n, 'nstat -z').split('\n')) {
+    const m = /^(\S+)\s+(\d+)/.exec(line);
+    if (m) r[m[1]] = Number(m[2]);
+  }
+  return r;
+}
+
+function metrics(): Record<string, number> {
+  const text = ns.sh('h', 'curl -sS --max-time 5 http://127.0.0.1:9108/metrics');
+  const r: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const m = /^(\S+) (\S+)$/.exec(line);
+    if (m && !line.startsWith('#')) r[m[1]] = Number(m[2]);
+  }
+  return r;
+}
+
+const refused = (reason: string) => hag.seen.filter((l) => l.event === 'refused' && l.reason === reason);
+
+async function convertClient(args: string[], timeoutMs = 90_000): Promise<Record<string, unknown>> {
+  const p = ns.spawn(
+    'c',
+    [
+      'node',
+      join(dist, 'hag/tools/convert-client.js'),
+      '--tun',
+      'cv0',
+      '--addr',
+      '198.18.6.2',
+      '--hag',
+      `${HAG}:5124`,
+      ...args,
+    ],
+    { cwd: ROOT, env: ENV },
+  );
+  const l = lines(p);
+  // The client's own exit (it holds the TUN cv0 until then) ends the wait, early exits included.
+  await waitFor('the Convert client to exit', () => l.exited !== null, timeoutMs);
+  const done = l.seen.find((x) => x.event === 'done' || x.event === 'error');
+  if (!done) throw new Error(`Convert client exited ${l.exited} without a result: ${l.stderr.join('\n')}`);
+  return { ...done, replyLine: l.seen.find((y) => y.event === 'reply') };
+}
+
+/** Waits until the HAG has logged `n` refusals matching `reason` (and `pred`); returns them. */
+async function refusedAtLeast(
+  reason: string,
+  n: number,
+  pred: (l: Record<string, unknown>) => boolean = () => true,
+) {
+  const match = () => refused(reason).filter(pred);
+  try {
+    await waitFor(`${n} "${reason}" refusals`, () => match().length >= n, 5000);
+  } catch (e) {
+    throw new Error(
+      `${(e as Error).message}; refusals: ${JSON.stringify(hag.seen.filter((l) => l.event === 'refused'))}`,
+    );
+  }
+  return match();
+}
+
+/**
+ * Compiles the tree to `dir`. tsc writes its output even when some file has type errors; errors
+ * in files other people are editing right now do not stop this test, errors in the HAG's do.
+ */
+function compile(dir: string): void {
+  try {
+    execFileSync('npx', ['tsc', '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', dir], {
+      cwd: ROOT,
+      stdio: 'pipe',
+    });
+  } catch (e) {
+    const out = String((e as { stdout?: Buffer }).stdout ?? '');
+    const ours = out.split('\n').filter((l) => /^(hag\/|src\/(convert|socks|config|cli))/.test(l));
+    if (ours.length > 0 || !out.includes('error TS')) throw new Error(`tsc failed:\n${out}`);
+    process.stderr.write(`tsc reported errors outside the HAG (ignored here):\n${out}`);
+  }
+}
+
+beforeAll(async () => {
+  ns = new Netns('hag');
+  work = mkdtempSync(join(tmpdir(), 'hag-test-'));
+  dist = join(work, 'dist');
+  compile(dist);
+  symlinkSync(join(ROOT, 'node_modules'), join(dist, 'node_modules'));
+  for (const [name, size] of [
+    ['file5', 5 * MB],
+    ['file50', 50 * MB],
+  ] as const) {
+    const data = randomBytes(size);
+    writeFileSync(join(work, name), data);
+    sha[name] = createHash('sha256').update(data).digest('hex');
+  }
+
+  for (const n of ['c', 'h', 's', 'o']) ns.add(n);
+  ns.veth('c', 'c1', 'h', 'h1');
+  ns.veth('c', 'c2', 'h', 'h2');
+  ns.veth('h', 'hs', 's', 's0');
+  ns.veth('o', 'o0', 'h', 'h4');
+  ns.sh(
+    'c',
+    [
+      'sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0',
+      'ip addr add 198.18.1.2/24 dev c1',
+      'ip addr add 198.18.2.2/24 dev c2',
+      'ip route add default via 198.18.1.1',
+      // Each uplink's traffic (the kernel's subflow from 198.18.2.2, our core's join from 198.18.7.2) leaves by c2.
+      'ip rule add from 198.18.2.2 table 102',
+      'ip rule add from 198.18.7.2 table 102',
+      'ip route add default via 198.18.2.1 dev c2 table 102',
+      'sysctl -qw net.mptcp.enabled=1',
+      'ip mptcp limits set subflows 2',
+      'ip mptcp endpoint add 198.18.2.2 dev c2 subflow',
+    ].join(' && '),
+  );
+  ns.sh(
+    'h',
+    [
+      'sysctl -qw net.ipv4.ip_forward=1',
+      'ip addr add 198.18.1.1/24 dev h1',
+      'ip addr add 198.18.2.1/24 dev h2',
+      'ip addr add 198.18.3.1/24 dev hs',
+      'ip addr add 198.18.4.1/24 dev h4',
+      'ip route add 198.18.6.0/24 via 198.18.1.2',
+      'ip route add 198.18.7.0/24 via 198.18.2.2',
+    ].join(' && '),
+  );
+  ns.sh('s', 'ip addr add 198.18.3.2/24 dev s0 && ip route add default via 198.18.3.1');
+  ns.sh('o', 'ip addr add 198.18.4.2/24 dev o0 && ip route add default via 198.18.4.1');
+
+  ns.spawn('s', ['python3', '-m', 'http.server', '8000', '--bind', '198.18.3.2', '--directory', work]);
+  ns.sh(
+    's',
+    'for i in $(seq 100); do curl -s -o /dev/null http://198.18.3.2:8000/ && exit 0; sleep 0.1; done; exit 1',
+  );
+
+  writeFileSync(join(work, 'hag.yaml'), hagConfig('{username: cpe1, password: s3cret}'));
+  const p = ns.spawn('h', ['node', join(dist, 'src/cli.js'), 'hag', '--config', join(work, 'hag.yaml')], {
+    cwd: ROOT,
+    env: ENV,
+  });
+  hagPid = p.pid!;
+  hag = lines(p);
+  await once(hag, (l) => l.event === 'start' || l.event === 'start-failed', 20_000);
+  if (hag.seen.some((l) => l.event === 'start-failed')) throw new Error(JSON.stringify(hag.seen));
+}, 180_000);
+
+afterAll(() => {
+  ns?.cleanup();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+const SOCKS = `socks5://cpe1:s3cret@${HAG}:1080`;
+
+describe('HAG: SOCKS5 from a Linux kernel MPTCP client', () => {
+  it.each([
+    ['file5', 5 * MB],
+    ['file50', 50 * MB],
+  ])(
+    '(a) mptcpize curl downloads %s through the HAG over two subflows, sha256 equal',
+    async (file, size) => {
+      ns.sh('c', 'nstat -n');
+      const r = run(
+        'c',
+        `mptcpize run curl -sS --max-time 60 -x ${SOCKS} http://198.18.3.2:8000/${file} -o ${work}/got-${file} -w '%{size_download} %{time_total}'`,
+      );
+      expect(r.rc, r.out).toBe(0);
+      const got = readFileSync(join(work, `got-${file}`));
+      expect(got.length).toBe(size);
+      expect(createHash('sha256').update(got).digest('hex')).toBe(sha[file]);
+      const k = nstat('c');
+      // The kernel client opened MPTCP (no fallback) and its second subflow joined.
+      expect(k.MPTcpExtMPCapableSYNACKRX).toBe(1);
+      expect(k.MPTcpExtMPJoinSynAckRx).toBe(1);
+      expect(k.MPTcpExtMPCapableFallbackSYNACK ?? 0).toBe(0);
+      // The HAG's close log: both subflows carried data toward the client.
+      const close = (await once(
+        hag,
+        (l) => l.event === 'close' && l.proto === 'socks' && (l.bytesDown as number) > size,
+        10_000,
+      )) as { subflows: { bytesOut: number; remote: string }[]; bytesDown: number };
+      expect(close.bytesDown).toBeGreaterThan(size);
+      expect(close.subflows.length).toBe(2);
+      for (const sf of close.subflows)
+        expect(sf.bytesOut, JSON.stringify(close.subflows)).toBeGreaterThan(size / 10);
+      process.stdout.write(`socks ${file}: ${r.out.trim()} s; subflows ${JSON.stringify(close.subflows)}\n`);
+    },
+    120_000,
+  );
+});
+
+describe('HAG: Convert (RFC 8803) from a client on our MPTCP core', () => {
+  it('(b) downloads 50 MB through the Convert path over two subflows, sha256 equal', async () => {
+    const r = await convertClient([
+      '--join-from',
+      '198.18.7.2',
+      '--dst',
+      '198.18.3.2:8000',
+      '--path',
+      '/file50',
+      '--cookie',
+      '0a1b2c3d4e5f6071',
+    ]);
+    process.stdout.write(`convert file50: ${JSON.stringify(r)}\n`);
+    expect(r.event, JSON.stringify(r)).toBe('done');
+    expect((r.replyLine as { tlvs: string[] }).tlvs).toEqual([]);
+    expect(r.status).toBe(200);
+    expect(r.bodyBytes).toBe(50 * MB);
+    expect(r.sha256).toBe(sha.file50);
+    expect(r.mptcp).toBe(true);
+    const sfs = r.subflows as { local: string; bytesIn: number }[];
+    expect(sfs.length).toBe(2);
+    for (const sf of sfs) expect(sf.bytesIn, JSON.stringify(sfs)).toBeGreaterThan(5 * MB);
+  }, 120_000);
+
+  it('(c) a destination that refuses: the client gets Error TLV "Connection Reset" (96)', async () => {
+    const r = await convertClient(['--dst', '198.18.3.2:9', '--cookie', '0a1b2c3d4e5f6071']);
+    expect((r.replyLine as { error: { code: number } }).error.code).toBe(96);
+    await refusedAtLeast('destination-refused', 1, (l) => l.proto === 'convert');
+  }, 60_000);
+
+  it('(d) a forbidden destination, a missing and a wrong cookie: Error TLVs 32, 3, 32', async () => {
+    const internal = await convertClient(['--dst', '10.1.2.3:80', '--cookie', '0a1b2c3d4e5f6071']);
+    expect((internal.replyLine as { error: { code: number } }).error.code).toBe(32);
+    const own = await convertClient(['--dst', `${HAG}:1080`, '--cookie', '0a1b2c3d4e5f6071']);
+    expect((own.replyLine as { error: { code: number } }).error.code).toBe(32);
+    const none = await convertClient(['--dst', '198.18.3.2:8000']);
+    expect((none.replyLine as { error: { code: number } }).error.code).toBe(3);
+    const wrong = await convertClient(['--dst', '198.18.3.2:8000', '--cookie', '0a1b2c3d4e5f6072']);
+    expect((wrong.replyLine as { error: { code: number } }).error.code).toBe(32);
+    await refusedAtLeast('forbidden-destination', 2, (l) => l.proto === 'convert');
+    await refusedAtLeast('missing-cookie', 1);
+    await refusedAtLeast('bad-credentials', 1, (l) => l.proto === 'convert');
+  }, 120_000);
+
+  it('malformed Convert messages get their Error TLV and the daemon serves the next client', async () => {
+    const badVersion = await convertClient(['--raw', '02010000']);
+    expect((badVersion.replyLine as { error: { code: number } }).error.code).toBe(0);
+    // A Connect TLV whose Length runs past Total Length.
+    const overrun = await convertClient(['--raw', '01020000' + '0a090000']);
+    expect((overrun.replyLine as { error: { code: number } }).error.code).toBe(1);
+    const unknownTlv = await convertClient(['--raw', '010200007f010000']);
+    expect((unknownTlv.replyLine as { error: { code: number } }).error.code).toBe(2);
+    // Info alone: the converter lists what it supports.
+    const info = await convertClient(['--raw', '0102000001010000']);
+    expect((info.replyLine as { supported: number[] }).supported).toEqual([2, 3, 4, 8]);
+    await refusedAtLeast('malformed-convert', 2);
+    const ok = await convertClient([
+      '--dst',
+      '198.18.3.2:8000',
+      '--path',
+      '/file5',
+      '--cookie',
+      '0a1b2c3d4e5f6071',
+    ]);
+    expect(ok.sha256).toBe(sha.file5);
+  }, 120_000);
+});
+
+describe('HAG: refusals and bad input on the SOCKS port', () => {
+  const curl = (n: string, url: string, proxy = SOCKS) =>
+    run(n, `mptcpize run curl -sS --max-time 20 -x ${proxy} ${url} -o /dev/null 2>&1`);
+
+  it('(c) a destination that refuses: SOCKS reply 5 (connection refused)', async () => {
+    const r = curl('c', 'http://198.18.3.2:9/');
+    expect(r.rc).toBe(97);
+    expect(r.out).toMatch(/\(5\)/);
+    await refusedAtLeast('destination-refused', 1, (l) => l.proto === 'socks');
+  });
+
+  it('(d) forbidden destinations: reply 2 (not allowed by ruleset), also when a name resolves to one', async () => {
+    for (const url of [
+      'http://127.0.0.1:8000/',
+      `http://${HAG}:8000/`,
+      'http://10.0.0.1/',
+      'http://[::1]:80/',
+      'http://localhost:8000/',
+    ]) {
+      const proxy = url.includes('localhost') ? SOCKS.replace('socks5:', 'socks5h:') : SOCKS;
+      const r = curl('c', url, proxy);
+      expect(r.rc, `${url}: ${r.out}`).toBe(97);
+      expect(r.out, url).toMatch(/\(2\)/);
+    }
+    await refusedAtLeast('forbidden-destination', 5, (l) => l.proto === 'socks');
+  });
+
+  it('(d) wrong credentials and no credentials are refused (RFC 1929)', async () => {
+    const wrong = curl('c', 'http://198.18.3.2:8000/', `socks5://cpe1:nope@${HAG}:1080`);
+    expect(wrong.rc).not.toBe(0);
+    const none = curl('c', 'http://198.18.3.2:8000/', `socks5://${HAG}:1080`);
+    expect(none.rc).not.toBe(0);
+    await refusedAtLeast('bad-credentials', 1, (l) => l.proto === 'socks');
+    await refusedAtLeast('no-acceptable-auth', 1);
+  });
+
+  it('(d) a client outside the subscriber prefixes is reset and logged', async () => {
+    const r = curl('o', 'http://198.18.3.2:8000/');
+    expect(r.rc).not.toBe(0);
+    await refusedAtLeast('not-subscriber', 1, (l) => l.client === '198.18.4.2');
+  });
+
+  it('malformed and truncated SOCKS handshakes are refused; others are still served', async () => {
+    const py = (hex: string) =>
+      run(
+        'c',
+        `python3 -c "import socket,sys
+s=socket.socket(socket.AF_INET,socket.SOCK_STREAM,262); s.settimeout(8); s.connect(('${HAG}',1080))
+s.sendall(bytes.fromhex('${hex}')); s.shutdown(socket.SHUT_WR)
+d=b''
+while True:
+  try:
+    x=s.recv(100)
+  except Exception as e:
+    print('error', e); break
+  if not x: break
+  d+=x
+print('reply', d.hex())"`,
+      );
+    // Not SOCKS at all; a greeting cut short; a request with an unknown address type.
+    expect(py('474554202f20485454502f312e300d0a').out).toMatch(/reply $/m);
+    expect(py('0502').out).toMatch(/reply $/m);
+    const badAtyp = py(
+      `050102` +
+        `0104${Buffer.from('cpe1').toString('hex')}06${Buffer.from('s3cret').toString('hex')}` +
+        '0501000901020304' +
+        '0050',
+    );
+    expect(badAtyp.out).toMatch(/reply 0502010005080001000000000000$/m);
+    await refusedAtLeast('malformed-socks', 2);
+    await refusedAtLeast('truncated-handshake', 1);
+    const ok = run(
+      'c',
+      `mptcpize run curl -sS --max-time 20 -x ${SOCKS} http://198.18.3.2:8000/file5 -o ${work}/again`,
+    );
+    expect(ok.rc).toBe(0);
+    expect(
+      createHash('sha256')
+        .update(readFileSync(join(work, 'again')))
+        .digest('hex'),
+    ).toBe(sha.file5);
+  }, 60_000);
+});
+
+describe('HAG: configuration and operations', () => {
+  it('invalid YAML and invalid settings: exit 2 with file:line errors', () => {
+    const bad = join(work, 'bad.yaml');
+    writeFileSync(bad, hagConfig('{username: cpe1, password: s3cret}').replace('port: 1080', 'port: 99999'));
+    const r = run('h', `node ${join(dist, 'src/cli.js')} hag --config ${bad} 2>&1`);
+    expect(r.rc).toBe(2);
+    const line =
+      readFileSync(bad, 'utf8')
+        .split('\n')
+        .findIndex((l) => l.includes('99999')) + 1;
+    expect(r.out.trim()).toBe(`${bad}:${line}: service.socks.port: expected an integer 1-65535, got 99999`);
+    writeFileSync(bad, 'service:\n  addresses: [198.18.100.1\n');
+    const y = run('h', `node ${join(dist, 'src/cli.js')} hag --config ${bad} 2>&1`);
+    expect(y.rc).toBe(2);
+    expect(y.out).toMatch(new RegExp(`^${bad}:\\d+: \\(yaml\\): invalid YAML`));
+  });
+
+  it('SIGHUP reloads the credentials; an invalid file is logged and the old config kept', async () => {
+    const cfg = join(work, 'hag.yaml');
+    writeFileSync(cfg, hagConfig('{username: cpe1, password: s3cret}, {username: cpe2, password: other}'));
+    process.kill(hag_pid(), 'SIGHUP');
+    await once(hag, (l) => l.event === 'reloaded', 10_000);
+    const r = run(
+      'c',
+      `mptcpize run curl -sS --max-time 20 -x socks5://cpe2:other@${HAG}:1080 http://198.18.3.2:8000/ -o /dev/null`,
+    );
+    expect(r.rc).toBe(0);
+    writeFileSync(cfg, 'service: [');
+    process.kill(hag_pid(), 'SIGHUP');
+    await once(hag, (l) => l.event === 'reload-failed', 10_000);
+    const still = run(
+      'c',
+      `mptcpize run curl -sS --max-time 20 -x socks5://cpe2:other@${HAG}:1080 http://198.18.3.2:8000/ -o /dev/null`,
+    );
+    expect(still.rc).toBe(0);
+  }, 60_000);
+
+  it('(e) the metrics reflect the traffic, refusals and MPTCP joins; /sessions lists open sessions', () => {
+    const m = metrics();
+    process.stdout.write(
+      `metrics: ${JSON.stringify(Object.fromEntries(Object.entries(m).filter(([, v]) => v !== 0)))}\n`,
+    );
+    expect(m['hag_connections_total{proto="socks"}']).toBeGreaterThanOrEqual(10);
+    expect(m['hag_connections_total{proto="convert"}']).toBeGreaterThanOrEqual(9);
+    expect(m['hag_bytes_total{direction="down"}']).toBeGreaterThan(105 * MB);
+    for (const [proto, reason] of [
+      ['socks', 'destination-refused'],
+      ['convert', 'destination-refused'],
+      ['socks', 'forbidden-destination'],
+      ['convert', 'forbidden-destination'],
+      ['socks', 'bad-credentials'],
+      ['convert', 'bad-credentials'],
+      ['convert', 'missing-cookie'],
+      ['socks', 'not-subscriber'],
+      ['socks', 'malformed-socks'],
+      ['convert', 'malformed-convert'],
+      ['socks', 'truncated-handshake'],
+    ]) {
+      expect(
+        m[`hag_refusals_total{proto="${proto}",reason="${reason}"}`],
+        `${proto} ${reason}`,
+      ).toBeGreaterThanOrEqual(1);
+    }
+    expect(m['hag_mptcp_mib{counter="MPJoinAckRx"}']).toBeGreaterThanOrEqual(3);
+    expect(m['hag_subflows_total']).toBeGreaterThanOrEqual(6);
+    expect(m['hag_config_reloads_total{result="ok"}']).toBe(1);
+    expect(m['hag_config_reloads_total{result="error"}']).toBe(1);
+    expect(JSON.parse(ns.sh('h', 'curl -sS http://127.0.0.1:9108/sessions'))).toEqual([]);
+  });
+
+  it('SIGTERM drains, removes the route and the TUN, exits 0', async () => {
+    expect(ns.sh('h', 'ip route show')).toContain(`${HAG} dev hag0`);
+    process.kill(hag_pid(), 'SIGTERM');
+    await once(hag, (l) => l.event === 'stopped', 15_000);
+    await waitFor('HAG exit', () => hag.exited !== null, 10_000);
+    expect(hag.exited).toBe(0);
+    expect(ns.sh('h', 'ip route show')).not.toContain(HAG);
+    expect(ns.sh('h', 'ip link show')).not.toContain('hag0');
+  }, 30_000);
+});
+
+/** The HAG's own pid (ip netns exec runs it in place of itself: same pid). */
+function hag_pid(): number {
+  return hagPid;
+}
