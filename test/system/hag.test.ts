@@ -472,7 +472,7 @@ describe('HAG: configuration and operations', () => {
       ).toBeGreaterThanOrEqual(1);
     }
     expect(m['hag_mptcp_mib{counter="MPJoinAckRx"}']).toBeGreaterThanOrEqual(3);
-    expect(m['hag_subflows_total']).toBeGreaterThanOrEqual(6);
+    expect(m.hag_subflows_total).toBeGreaterThanOrEqual(6);
     expect(m['hag_config_reloads_total{result="ok"}']).toBe(1);
     expect(m['hag_config_reloads_total{result="error"}']).toBe(1);
     expect(JSON.parse(ns.sh('h', 'curl -sS http://127.0.0.1:9108/sessions'))).toEqual([]);
