@@ -152,8 +152,36 @@ export class MptcpConnection {
     this.recvRing.copyOut(0, dst, off, n);
     this.recvRing.advance(n);
     this.readable -= n;
-    for (const sf of this.subflows) sf.windowOpened();
+    this.maybeWindowUpdate();
     return n;
+  }
+
+  /** Right edge of the connection-level window last advertised (DATA_ACK + window, 3.3.4). */
+  private advRight = 0;
+
+  /** A subflow just advertised DATA_ACK and the window: remember the right edge the peer knows. */
+  noteWindowAdvertised(): void {
+    const right = this.rcvNxt + this.receiveWindow;
+    if (right > this.advRight) this.advRight = right;
+  }
+
+  /**
+   * Reading opened the window: tell the peer only when the window it knows has fallen below half
+   * the buffer and the update opens it by at least a quarter (receiver-side silly window
+   * avoidance, RFC 9293 3.8.6.2.2, at the data level), and on one subflow only: an ACK on every
+   * subflow per read would reach each sender as a duplicate ACK and trigger false fast
+   * retransmits (RFC 5681 section 2).
+   */
+  private maybeWindowUpdate(): void {
+    const known = this.advRight - this.rcvNxt;
+    const half = this.config.recvBuffer / 2;
+    if (known >= half || this.receiveWindow - known < half / 2) return;
+    let best: Subflow | undefined;
+    for (const sf of this.subflows) {
+      if (!sf.canSend || sf.stale) continue;
+      if (!best || sf.socket.rtt.srtt < best.socket.rtt.srtt) best = sf;
+    }
+    best?.windowOpened();
   }
 
   /** Ends the sending direction: a DATA_FIN follows the data (RFC 8684 3.3.3). */

@@ -385,6 +385,7 @@ export class Subflow implements TcpExtension {
     o += 4;
     // DATA_ACK, 4 bytes: the low 32 bits of the 64-bit value (RFC 8684 3.3.1).
     toWire(c.remoteIdsn, c.dataAck, this.wire);
+    c.noteWindowAdvertised();
     writeU32(buf, o, this.wire.low);
     o += 4;
     if (mapped) {

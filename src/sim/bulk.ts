@@ -1,11 +1,11 @@
-// A bulk-transfer application for simulations: sends N bytes of a seeded stream over a TcpSocket
+// A bulk-transfer application for simulations and benchmarks: sends N bytes of a seeded stream over a TcpSocket
 // as fast as the send buffer allows, reads everything that arrives, and keeps SHA-256 digests of
 // both directions and the times of the first and last byte received. Synchronous (no Node
 // streams), so that virtual time is all that passes.
 import { createHash, type Hash } from 'node:crypto';
-import type { TcpSocket } from '../../src/tcp/socket.js';
-import type { TcpStack } from '../../src/tcp/stack.js';
-import { TcpState } from '../../src/tcp/state.js';
+import type { TcpSocket } from '../tcp/socket.js';
+import type { TcpStack } from '../tcp/stack.js';
+import { TcpState } from '../tcp/state.js';
 
 /** What the application sees of a connection: a TCP socket or an MPTCP connection. */
 export interface ByteConn {

@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
+import { BulkApp } from '../../src/sim/bulk.js';
 import { Network } from '../../src/sim/index.js';
-import { BulkApp } from './bulk.js';
 
 const DSL = Uint8Array.of(198, 18, 1, 2);
 const LTE = Uint8Array.of(198, 18, 2, 2);

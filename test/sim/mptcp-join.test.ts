@@ -4,9 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
+import { BulkApp } from '../../src/sim/bulk.js';
 import { fixTransportChecksum, type Middlebox, Network } from '../../src/sim/index.js';
 import { TcpState } from '../../src/tcp/state.js';
-import { BulkApp } from './bulk.js';
 
 const A1 = Uint8Array.of(198, 18, 1, 2);
 const A2 = Uint8Array.of(198, 18, 2, 2);

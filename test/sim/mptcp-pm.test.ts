@@ -7,8 +7,8 @@ import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import type { MptcpEvent } from '../../src/mptcp/events.js';
 import { ClientPathManager } from '../../src/mptcp/pm/client.js';
+import { BulkApp } from '../../src/sim/bulk.js';
 import { Network } from '../../src/sim/index.js';
-import { BulkApp } from './bulk.js';
 
 const DSL = Uint8Array.of(198, 18, 1, 2);
 const LTE = Uint8Array.of(198, 18, 2, 2);

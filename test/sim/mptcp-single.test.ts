@@ -5,11 +5,11 @@ import { describe, expect, it } from 'vitest';
 import type { SansIo } from '../../src/driver.js';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
+import { BulkApp, tcpConn } from '../../src/sim/bulk.js';
 import { type DuplexConfig, type Middlebox, Network } from '../../src/sim/index.js';
 import { TcpStack } from '../../src/tcp/stack.js';
 import { WireError } from '../../src/wire/error.js';
 import { parseTcpOptions } from '../../src/wire/tcp-options.js';
-import { BulkApp, tcpConn } from './bulk.js';
 
 const A = Uint8Array.of(198, 18, 0, 1);
 const B = Uint8Array.of(198, 19, 0, 1);

@@ -4,11 +4,11 @@
 // faster than real time the simulation ran.
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
+import { BulkApp, tcpConn } from '../../src/sim/bulk.js';
 import { type DuplexConfig, type DuplexLink, Network } from '../../src/sim/index.js';
 import type { TcpSocket } from '../../src/tcp/socket.js';
 import { TcpStack } from '../../src/tcp/stack.js';
 import { TcpState } from '../../src/tcp/state.js';
-import { BulkApp, tcpConn } from './bulk.js';
 
 const A = Uint8Array.of(198, 18, 0, 1);
 const B = Uint8Array.of(198, 19, 0, 1);
