@@ -1,0 +1,83 @@
+// The one-file HAG build (hag/deploy/build-bundle.sh): it unpacks itself into an empty directory
+// outside the repository (no node_modules of ours on its lookup path), validates a config, and
+// serves a SOCKS5 download in a namespace; a plain-TCP client shows the MPTCP fallback path too.
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Netns } from './lib/netns.js';
+import { lines, once } from './lib/proc.js';
+
+const ROOT = join(import.meta.dirname, '../..');
+let ns: Netns;
+let work: string;
+let bundle: string;
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'hag-bundle-'));
+  bundle = join(work, 'hybrid-access');
+  execFileSync('sh', [join(ROOT, 'hag/deploy/build-bundle.sh'), bundle], {
+    cwd: ROOT,
+    stdio: 'pipe',
+    timeout: 240_000,
+  });
+}, 300_000);
+
+afterAll(() => {
+  ns?.cleanup();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('HAG one-file build', () => {
+  it('unpacks once into its home and checks a config', () => {
+    const env = { ...process.env, HYBRID_ACCESS_HOME: join(work, 'home') };
+    const dir = execFileSync(bundle, ['--unpack-only'], { env, encoding: 'utf8' }).trim();
+    expect(existsSync(join(dir, 'dist/src/cli.js'))).toBe(true);
+    expect(existsSync(join(dir, 'node_modules/pino/package.json'))).toBe(true);
+    expect(existsSync(join(dir, 'src/io/tun-tap/build/Release/tun_tap.node'))).toBe(true);
+    const out = execFileSync(bundle, ['hag', '--config', join(dir, 'hag.example.yaml'), '--check'], {
+      env,
+      encoding: 'utf8',
+    });
+    expect(out).toMatch(/valid/);
+  });
+
+  it('serves SOCKS5 in a namespace (plain TCP client: MPTCP fallback)', async () => {
+    ns = new Netns('hagb');
+    ns.add('c');
+    ns.add('h');
+    ns.veth('c', 'c0', 'h', 'h0');
+    ns.sh('c', 'ip addr add 198.18.11.2/24 dev c0 && ip route add default via 198.18.11.1');
+    ns.sh('h', 'ip addr add 198.18.11.1/24 dev h0 && sysctl -qw net.ipv4.ip_forward=1');
+    const data = randomBytes(3_000_000);
+    writeFileSync(join(work, 'blob'), data);
+    ns.spawn('c', ['python3', '-m', 'http.server', '8000', '--bind', '198.18.11.2', '--directory', work]);
+    ns.sh(
+      'c',
+      'for i in $(seq 100); do curl -s -o /dev/null http://198.18.11.2:8000/ && exit 0; sleep 0.1; done; exit 1',
+    );
+    writeFileSync(
+      join(work, 'hag.yaml'),
+      'tun: {name: hagb0}\nservice:\n  addresses: [198.18.110.1]\n  socks: {port: 1080}\naccess:\n  subscribers: [198.18.11.0/24]\n',
+    );
+    const env = { ...process.env, HYBRID_ACCESS_HOME: join(work, 'home') };
+    delete env.HYBRID_ACCESS_TUN_ADDON;
+    const hag = lines(ns.spawn('h', [bundle, 'hag', '--config', join(work, 'hag.yaml')], { env }));
+    await once(hag, (l) => l.event === 'start' || l.event === 'start-failed', 20_000);
+    expect(hag.seen.at(-1)?.event).toBe('start');
+    ns.sh(
+      'c',
+      `curl -sS --max-time 30 --socks5 198.18.110.1:1080 http://198.18.11.2:8000/blob -o ${work}/got`,
+    );
+    expect(
+      createHash('sha256')
+        .update(readFileSync(join(work, 'got')))
+        .digest('hex'),
+    ).toBe(createHash('sha256').update(data).digest('hex'));
+    const close = await once(hag, (l) => l.event === 'close', 10_000);
+    expect(close.mptcp).toBe(false);
+    expect(close.bytesDown).toBeGreaterThan(3_000_000);
+  }, 60_000);
+});
