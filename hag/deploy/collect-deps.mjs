@@ -26,7 +26,7 @@ function visit(pkgDir) {
   for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies })) {
     const d = resolvePkg(dep, pkgDir);
     if (d) visit(d);
-    else if (!(pkg.optionalDependencies ?? {})[dep])
+    else if (!pkg.optionalDependencies?.[dep])
       throw new Error(`${pkg.name}: dependency ${dep} not installed`);
   }
 }

@@ -62,7 +62,8 @@ describe('HAG one-file build', () => {
       join(work, 'hag.yaml'),
       'tun: {name: hagb0}\nservice:\n  addresses: [198.18.110.1]\n  socks: {port: 1080}\naccess:\n  subscribers: [198.18.11.0/24]\n',
     );
-    const env = { ...process.env, HYBRID_ACCESS_HOME: join(work, 'home') };
+    // The addon must come from the bundle itself, not from the repository.
+    const env: NodeJS.ProcessEnv = { ...process.env, HYBRID_ACCESS_HOME: join(work, 'home') };
     delete env.HYBRID_ACCESS_TUN_ADDON;
     const hag = lines(ns.spawn('h', [bundle, 'hag', '--config', join(work, 'hag.yaml')], { env }));
     await once(hag, (l) => l.event === 'start' || l.event === 'start-failed', 20_000);
