@@ -30,4 +30,4 @@ ha_need_npm() {
 }
 
 # Debian packages used by the system tests and the lab.
-HA_SYSTEM_DEBS=(iproute2 nftables iptables tcpdump tshark mptcpd mptcpize iperf3 socat curl python3 g++ make procps ethtool iputils-ping)
+HA_SYSTEM_DEBS=(iproute2 nftables iptables tcpdump tshark mptcpd mptcpize iperf3 socat curl python3 g++ make procps ethtool iputils-ping udhcpc isc-dhcp-client dnsmasq-base)

@@ -3,6 +3,7 @@
 // (unicast), keeps it across a server restart (lease file), releases it; malformed packets are
 // logged and dropped while the server keeps serving. The server runs as a child process in the
 // "cpe" namespace from the TypeScript sources transpiled into a temporary folder.
+import type { ChildProcess } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -19,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Netns, waitFor } from './lib/netns.js';
 import { type Lines, lines, once } from './lib/proc.js';
 
@@ -72,18 +73,34 @@ afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-function startServer(): Lines & { stop: () => void } {
+const servers: (Lines & { stop: () => void })[] = [];
+/** DHCP client processes of the current test (killed after it by pid, never by name). */
+const clients: ChildProcess[] = [];
+afterEach(async () => {
+  // Each test's server ends with it, also when the test failed.
+  for (const s of servers.splice(0)) {
+    s.stop();
+    await waitFor('server exit', () => s.exited !== null, 10_000).catch(() => {});
+  }
+  for (const c of clients.splice(0)) c.kill('SIGKILL');
+  ns.sh('lan', 'ip addr flush dev eth0');
+});
+
+function startServer(leaseFile = 'leases.json'): Lines & { stop: () => void } {
   const opts = {
     subnet: `${subnet}.0/24`,
     serverId,
     ranges: [{ start: `${subnet}.10`, end: `${subnet}.20` }],
     leaseTime: 120,
     dns: [serverId, '198.18.255.53'],
-    leaseFile: join(work, 'leases.json'),
+    leaseFile: join(work, leaseFile),
+    declineQuarantine: 600,
   };
   // `ip netns exec` execs the command, so the child's pid is node's.
   const p = ns.spawn('cpe', ['node', join(dist, 'cpe/dhcp/cli.js'), 'server', JSON.stringify(opts)]);
-  return Object.assign(lines(p), { stop: () => p.kill('SIGTERM') });
+  const srv = Object.assign(lines(p), { stop: () => p.kill('SIGTERM') });
+  servers.push(srv);
+  return srv;
 }
 
 /** A udhcpc in the lan namespace whose script logs each event as a JSON line and configures eth0. */
@@ -117,6 +134,7 @@ esac
     '1',
     ...extra,
   ]);
+  clients.push(p);
   const events = () =>
     existsSync(log)
       ? readFileSync(log, 'utf8')
@@ -128,8 +146,8 @@ esac
   return { p, events };
 }
 
-const leaseFile = () =>
-  JSON.parse(readFileSync(join(work, 'leases.json'), 'utf8')).leases as {
+const leaseFile = (name = 'leases.json') =>
+  JSON.parse(readFileSync(join(work, name), 'utf8')).leases as {
     address: string;
     mac: string;
     state: string;
@@ -211,4 +229,66 @@ describe('CPE DHCP server with udhcpc', () => {
     );
     c2.p.kill('SIGKILL');
   }, 120_000);
+
+  it('DECLINE: udhcpc finds the offered address in use (ARP), declines it; it is quarantined and another one leased', async () => {
+    const srv = startServer('leases-decline.json');
+    await once(srv, (l) => l.ev === 'listening', 10_000);
+    // Another host on the LAN already uses .16 (the CPE answers ARP for it).
+    ns.sh('cpe', `ip addr add ${subnet}.16/32 dev lan0`);
+    try {
+      const c = startUdhcpc(['-a', '-r', `${subnet}.16`]);
+      const dec = await once(srv, (l) => l.ev === 'declined', 20_000);
+      expect(dec.address).toBe(`${subnet}.16`);
+      expect(srv.seen.some((l) => String(l.msg ?? '').startsWith(`address ${subnet}.16 declined by`))).toBe(
+        true,
+      );
+      expect(leaseFile('leases-decline.json').find((l) => l.address === `${subnet}.16`)).toMatchObject({
+        state: 'declined',
+        mac: null,
+      });
+      // udhcpc starts over (after its 10 s pause) and gets another address, not the quarantined one.
+      await waitFor('udhcpc bound after the decline', () => c.events().some((e) => e.ev === 'bound'), 30_000);
+      const ip = c.events().find((e) => e.ev === 'bound')!.ip;
+      expect(ip).not.toBe(`${subnet}.16`);
+      expect(Number(ip.split('.')[3])).toBeGreaterThanOrEqual(10);
+    } finally {
+      ns.sh('cpe', `ip addr del ${subnet}.16/32 dev lan0`);
+    }
+  }, 60_000);
+
+  it('dhclient (ISC) takes a lease and releases it', async () => {
+    const srv = startServer('leases-dhclient.json');
+    await once(srv, (l) => l.ev === 'listening', 10_000);
+    const log = join(work, 'dhclient.log');
+    const script = join(work, 'dhclient.sh');
+    writeFileSync(
+      script,
+      `#!/bin/sh
+echo "$reason $new_ip_address $new_subnet_mask $new_routers $new_domain_name_servers" >> ${log}
+case "$reason" in
+  BOUND|RENEW|REBOOT) ip addr replace "$new_ip_address/$new_subnet_mask" dev "$interface" ;;
+  RELEASE|EXPIRE|FAIL|STOP) [ -n "$old_ip_address" ] && ip addr del "$old_ip_address/$old_subnet_mask" dev "$interface" ;;
+esac
+exit 0
+`,
+      { mode: 0o755 },
+    );
+    const files = ['-sf', script, '-lf', join(work, 'dhclient.leases'), '-pf', join(work, 'dhclient.pid')];
+    const d = ns.spawn('lan', ['dhclient', '-d', '-4', '-1', ...files, 'eth0']);
+    clients.push(d);
+    const bound = await once(srv, (l) => l.ev === 'bound', 20_000);
+    const address = (bound.lease as { address: string }).address;
+    await waitFor(
+      'dhclient BOUND',
+      () => existsSync(log) && readFileSync(log, 'utf8').includes('BOUND'),
+      10_000,
+    );
+    expect(readFileSync(log, 'utf8')).toContain(
+      `BOUND ${address} 255.255.255.0 ${serverId} ${serverId} 198.18.255.53`,
+    );
+    // dhclient -r: DHCPRELEASE to the server, and the running dhclient stops.
+    ns.sh('lan', `dhclient -r -4 ${files.join(' ')} eth0`, 20_000);
+    const rel = await once(srv, (l) => l.ev === 'released', 10_000);
+    expect(rel.lease).toMatchObject({ address, state: 'released' });
+  }, 60_000);
 });
