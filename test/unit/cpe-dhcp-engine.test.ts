@@ -4,6 +4,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DhcpEngine, type DhcpServerConfig } from '../../cpe/dhcp/engine.js';
 import { loadLeases, saveLeases } from '../../cpe/dhcp/lease-file.js';
@@ -328,5 +329,50 @@ describe('DHCP lease file (atomic, survives a restart)', () => {
     expect(loadLeases(file).ok).toBe(false);
     saveLeases(file, []);
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ version: 1, leases: [] });
+  });
+});
+
+describe('DHCP engine robustness', () => {
+  it('any parseable message, in any order and time, gets an outcome and never an exception (property)', () => {
+    const ip = fc.constantFrom(
+      '0.0.0.0',
+      '198.18.5.1',
+      '198.18.5.10',
+      '198.18.5.11',
+      '198.18.5.50',
+      '198.18.6.1',
+      '198.18.5.255',
+    );
+    const mac = fc.constantFrom(A, B, S, '02:00:00:00:00:0c');
+    const step = fc.record({
+      type: fc.integer({ min: 1, max: 8 }),
+      mac,
+      req: fc.option(ip, { nil: undefined }),
+      sid: fc.option(ip, { nil: undefined }),
+      ciaddr: fc.option(ip, { nil: undefined }),
+      dt: fc.integer({ min: 0, max: 900_000 }),
+    });
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 40 }), (steps) => {
+        const e = new DhcpEngine(CFG);
+        let now = T0;
+        for (const s of steps) {
+          now += s.dt;
+          const out = e.handle(
+            msg(s.type as MessageType, s.mac, { req: s.req, sid: s.sid, ciaddr: s.ciaddr }),
+            now,
+          );
+          expect(out.event).toBeDefined();
+          if (out.event === 'nak' || out.event === 'ignored') expect(out.reason).toBeTruthy();
+          if (out.reply) expect(parse(emit(out.reply.msg)).ok).toBe(true);
+          // Invariant: no address is bound to two clients, and nothing outside the pool is bound.
+          const bound = e.leases.all().filter((l) => l.state === 'bound' && l.expiresAt > now);
+          expect(new Set(bound.map((l) => l.mac)).size).toBe(bound.length);
+          for (const l of bound)
+            expect(['198.18.5.10', '198.18.5.11', '198.18.5.12', '198.18.5.50']).toContain(l.address);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
