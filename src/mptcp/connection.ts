@@ -244,10 +244,13 @@ export class MptcpConnection {
       const want = Math.min(this.unscheduled, Math.max(0, this.sndWndRight - this.sndNxt));
       if (want > 0) {
         const sock = sf.socket;
+        // About one congestion window ahead of what is in flight (RFC 6675 pipe: SACKed bytes
+        // and holes being repaired do not count), so that a subflow in loss recovery keeps
+        // getting data rather than bursting a whole window when the hole is filled.
         const ahead =
           this.fallback || this.subflows.length === 1
             ? sock.sendSpace
-            : sock.cc.window + sock.mss - sock.sendQueued;
+            : sock.cc.window + sock.mss - sock.pipe() - sock.unsentBytes;
         const n = Math.min(want, sock.sendSpace, Math.max(0, Math.floor(ahead)));
         if (n > 0) this.sndNxt += sf.schedule(this.sndNxt, this.sendRing, this.sndNxt - this.sndUna, n);
       }

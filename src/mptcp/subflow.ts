@@ -81,6 +81,9 @@ export class Subflow implements TcpExtension {
     readonly join?: JoinState,
   ) {
     socket.ext = this;
+    // The connection decides what to send and when (it keeps whole segments together): Nagle
+    // on the subflow would only hold back the tail of a burst.
+    socket.noDelay = true;
     conn.subflows.push(this);
     if (join) this.backup = join.backup;
     socket.events = {

@@ -265,6 +265,14 @@ export class TcpSocket {
     return this.sendLen;
   }
 
+  /** Bytes queued and not yet sent. */
+  get unsentBytes(): number {
+    return this.sendLen - Math.min(Math.max(seqDiff(this.sndNxt, this.sndUna), 0), this.sendLen);
+  }
+
+  /** TCP_NODELAY: Nagle off for this socket whatever the stack's configuration says. */
+  noDelay = false;
+
   /** Copies up to `len` bytes into the send buffer; returns how many it took. */
   send(data: Uint8Array, off = 0, len = data.length - off): number {
     if (this.finQueued || !this.canSendState()) return 0;
@@ -986,7 +994,15 @@ export class TcpSocket {
         // Only part of a segment fits: wait unless the window is half the largest we saw.
         if (len < this.maxSndWnd / 2 || len <= 0) len = 0;
       }
-      if (len > 0 && len < mss && len === unsent && !needFin && this.config.nagle && sentData > 0) {
+      if (
+        len > 0 &&
+        len < mss &&
+        len === unsent &&
+        !needFin &&
+        this.config.nagle &&
+        !this.noDelay &&
+        sentData > 0
+      ) {
         len = 0; // Nagle (RFC 9293 3.7.4): a small segment waits while data is unacknowledged
       }
       // The layer above may end a segment early (at an MPTCP mapping boundary); that is not a
