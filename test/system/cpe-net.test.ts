@@ -5,6 +5,8 @@
 // transparent listener with the original destination (IPv4 and IPv6); a bypass destination reaches
 // the real server, masqueraded on the primary uplink; UDP/443 is dropped while other UDP is NATed;
 // each core address leaves by its own uplink; teardown (twice) leaves no table, rule or route.
+// A second test replaces the veth stand-in by a real TUN (opened by a small python "core"): packets
+// written into it leave by the uplink of their source address and the replies come back into it.
 import {
   existsSync,
   mkdirSync,
@@ -181,6 +183,27 @@ beforeAll(() => {
   };
 }, 60_000);
 
+let serverStarted = false;
+/** The isp namespace's TCP/UDP server (once per file). */
+async function startServer(): Promise<void> {
+  if (serverStarted) return;
+  serverStarted = true;
+  const server = lines(ns.spawn('isp', ['python3', join(work, 'server.py'), A.server, A.server6]));
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => {
+      clearInterval(check);
+      reject(new Error(`server did not start: ${server.stderr.join('\n')}`));
+    }, 10_000);
+    const check = setInterval(() => {
+      if (server.stderr.includes('ready')) {
+        clearTimeout(t);
+        clearInterval(check);
+        resolve();
+      }
+    }, 50);
+  });
+}
+
 afterAll(() => {
   try {
     if (ns && cfg) net('teardown');
@@ -194,20 +217,7 @@ afterAll(() => {
 
 describe('CPE network setup, TPROXY interception, NAT, policy routing, teardown', () => {
   it('setup twice keeps one copy; TPROXY sees original destinations; bypass, QUIC, NAT and per-uplink routing work; teardown leaves nothing', async () => {
-    const server = lines(ns.spawn('isp', ['python3', join(work, 'server.py'), A.server, A.server6]));
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(
-        () => reject(new Error(`server did not start: ${server.stderr.join('\n')}`)),
-        10_000,
-      );
-      const check = setInterval(() => {
-        if (server.stderr.includes('ready')) {
-          clearTimeout(t);
-          clearInterval(check);
-          resolve();
-        }
-      }, 50);
-    });
+    await startServer();
     const baseline = state();
     expect(baseline.tables).toBe('');
 
@@ -271,4 +281,67 @@ describe('CPE network setup, TPROXY interception, NAT, policy routing, teardown'
     // And interception is really gone: the ghost address is now routed out (and unanswered).
     expect(() => ns.sh('lan', `python3 ${join(work, 'tcp.py')} ${A.ghost} 80`, 15_000)).toThrow();
   }, 120_000);
+
+  it('packets from the core through a real TUN leave by the uplink of their source address and the replies come back into the TUN', async () => {
+    await startServer();
+    const c = `198.19.${n + 4}`;
+    const tunCfg: CpeNetConfig = {
+      ...cfg,
+      uplinks: [
+        { ...cfg.uplinks[0], coreAddresses: [`${c}.2`] },
+        { ...cfg.uplinks[1], coreAddresses: [`${c}.3`] },
+      ],
+      tun: { interface: 'cpe0', addresses: [`${c}.1/24`] },
+    };
+    // The stand-in core: opens TUN cpe0 (IFF_TUN | IFF_NO_PI) and, per stdin line "<src>", writes one
+    // UDP packet from <src> to the server's port 53 and prints the payload of the packet that comes
+    // back to <src> through the TUN.
+    writeFileSync(
+      join(work, 'tuncore.py'),
+      `import fcntl, os, select, socket, struct, sys
+fd = os.open('/dev/net/tun', os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack('16sH', b'cpe0', 0x0001 | 0x1000))
+def csum(b):
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s > 0xffff: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+print('ready', flush=True)
+for line in sys.stdin:
+    src = line.strip()
+    udp = struct.pack('!HHHH', 40000, 53, 9, 0) + b'x'
+    hdr = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0, socket.inet_aton(src), socket.inet_aton(sys.argv[1]))
+    hdr = hdr[:10] + struct.pack('!H', csum(hdr)) + hdr[12:]
+    os.write(fd, hdr + udp)
+    got = 'timeout'
+    while select.select([fd], [], [], 2)[0]:
+        p = os.read(fd, 2000)
+        if p[0] >> 4 == 4 and p[9] == 17 and socket.inet_ntoa(p[16:20]) == src:
+            got = p[28:].decode().strip(); break
+    print(got, flush=True)
+`,
+    );
+    const core = ns.spawn('cpe', ['python3', join(work, 'tuncore.py'), A.server], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const out: string[] = [];
+    core.stdout!.on('data', (d: Buffer) => out.push(...d.toString().trim().split('\n')));
+    const waitLine = async (k: number) => {
+      for (let i = 0; i < 100 && out.length < k; i++) await new Promise((r) => setTimeout(r, 50));
+      return out[k - 1];
+    };
+    expect(await waitLine(1)).toBe('ready');
+    cfg = tunCfg;
+    expect(net('setup')).toMatchObject({ ok: true });
+    expect(ns.sh('cpe', 'ip -4 addr show dev cpe0')).toContain(`${c}.1/24`);
+    core.stdin!.write(`${c}.2\n`);
+    expect(await waitLine(2)).toBe(`udp ${A.dsl}.2 53`);
+    core.stdin!.write(`${c}.3\n`);
+    expect(await waitLine(3)).toBe(`udp ${A.lte}.2 53`);
+    // A source that no rule knows takes the main table (default via dsl) and is not masqueraded, so
+    // the server's reply has no way back: nothing arrives.
+    core.stdin!.write(`${c}.9\n`);
+    expect(await waitLine(4)).toBe('timeout');
+    expect(net('teardown')).toMatchObject({ ok: true });
+    core.kill('SIGKILL');
+  }, 60_000);
 });
