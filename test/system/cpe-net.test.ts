@@ -20,6 +20,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -324,7 +325,7 @@ for line in sys.stdin:
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const out: string[] = [];
-    core.stdout!.on('data', (d: Buffer) => out.push(...d.toString().trim().split('\n')));
+    createInterface({ input: core.stdout! }).on('line', (l) => out.push(l.trim()));
     const waitLine = async (k: number) => {
       for (let i = 0; i < 100 && out.length < k; i++) await new Promise((r) => setTimeout(r, 50));
       return out[k - 1];
