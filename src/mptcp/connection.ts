@@ -5,7 +5,8 @@
 import type { Idsn } from '../crypto/keys.js';
 import { Assembler } from '../tcp/assembler.js';
 import { ByteRing } from '../tcp/ring.js';
-import type { TcpError } from '../tcp/socket.js';
+import { TcpError } from '../tcp/socket.js';
+import { TcpState } from '../tcp/state.js';
 import type { MptcpEvent } from './events.js';
 import type { Subflow } from './subflow.js';
 import type { LocalKey } from './token.js';
@@ -51,6 +52,12 @@ export class MptcpMib {
   MPJoinRejected = 0;
   MPJoinSynAckHMacFailure = 0;
   MPJoinAckHMacFailure = 0;
+  MPFastcloseTx = 0;
+  MPFastcloseRx = 0;
+  MPRstTx = 0;
+  MPRstRx = 0;
+  MPPrioTx = 0;
+  MPPrioRx = 0;
   DSSNoMatchTCP = 0;
   DataCsumErr = 0;
   DSSNotMatching = 0;
@@ -191,9 +198,40 @@ export class MptcpConnection {
     this.push();
   }
 
-  /** Aborts: every subflow is reset. */
+  /** Set once we abort: our RSTs carry MP_FASTCLOSE (RFC 8684 3.5). */
+  fastclosing = false;
+
+  /**
+   * Aborts the connection: every subflow is reset, each RST carrying MP_FASTCLOSE with the peer's
+   * key (RFC 8684 3.5, the form Linux uses), so that the peer drops the whole connection at once.
+   */
   abort(): void {
-    for (const sf of this.subflows) sf.socket.abort();
+    if (!this.fallback && this.remoteKey) this.fastclosing = true;
+    for (const sf of [...this.subflows]) {
+      sf.socket.abort();
+      sf.wake();
+    }
+  }
+
+  /** The peer's MP_FASTCLOSE: the connection is gone; reset whatever subflows are left. */
+  onFastclose(from: Subflow): void {
+    this.error ??= new TcpError('ECONNRESET', 'connection reset by peer (MP_FASTCLOSE)');
+    this.peerFastclosed = true;
+    for (const sf of [...this.subflows]) {
+      if (sf === from && sf.socket.state === TcpState.Closed) continue;
+      sf.socket.abort();
+      sf.wake();
+    }
+  }
+  peerFastclosed = false;
+
+  /** Changes our priority for `sf` and tells the peer with MP_PRIO (RFC 8684 3.3.8). */
+  setBackup(sf: Subflow, backup: boolean): void {
+    if (this.fallback || sf.backup === backup) return;
+    sf.backup = backup;
+    sf.signal({ type: 'mp_prio', backup });
+    this.mib.MPPrioTx++;
+    this.push();
   }
 
   // ------------------------------------------------------------ sending
@@ -452,7 +490,7 @@ export class MptcpConnection {
     this.emit({ type: 'sub-closed', conn: this, subflow: sf, error: err });
     if (this.subflows.length === 0 && !this.closed) {
       this.closed = true;
-      this.error = this.finished ? undefined : err;
+      this.error = this.finished ? undefined : this.peerFastclosed ? this.error : err;
       this.emit({ type: 'closed', conn: this, error: this.error });
       this.events.onClose?.(this.error);
     }

@@ -8,6 +8,7 @@ import type { TcpConfig } from '../tcp/config.js';
 import type { SegmentIn } from '../tcp/segment.js';
 import type { TcpSocket } from '../tcp/socket.js';
 import { TcpStack } from '../tcp/stack.js';
+import { emitMpTcprst, MP_TCPRST_LEN, TCPRST_REASON } from '../wire/mptcp/mp-tcprst.js';
 import { MptcpOptionView } from '../wire/mptcp/option.js';
 import { MPTCP_SUBTYPE } from '../wire/mptcp/subtype.js';
 import { DEFAULT_MPTCP_CONFIG, type MptcpConfig, MptcpConnection, MptcpMib } from './connection.js';
@@ -115,17 +116,17 @@ export class MptcpEndpoint implements SansIo {
   }
 
   /** RFC 8684 3.2: a join names its connection by token; unknown tokens and full connections are refused. */
-  private acceptJoin(sock: TcpSocket): boolean {
+  private acceptJoin(sock: TcpSocket): boolean | Uint8Array {
     const v = this.view.mpJoin;
     this.mib.MPJoinSynRx++;
     const conn = this.tokens.lookup(v.token);
     if (!conn || conn.fallback || conn.closed || !conn.remoteKey) {
       this.mib.MPJoinNoTokenFound++;
-      return false;
+      return this.refusal(TCPRST_REASON.mptcpError);
     }
     if (conn.subflows.length >= this.maxSubflows) {
       this.mib.MPJoinRejected++;
-      return false;
+      return this.refusal(TCPRST_REASON.administrativelyProhibited);
     }
     const join: JoinState = {
       localId: 0,
@@ -138,6 +139,14 @@ export class MptcpEndpoint implements SansIo {
     this.joins.add(sock);
     this.attach(conn, sock, join);
     return true;
+  }
+
+  /** The MP_TCPRST a refused join's RST carries (RFC 8684 3.6). */
+  private refusal(reason: number): Uint8Array {
+    const b = new Uint8Array(MP_TCPRST_LEN);
+    emitMpTcprst({ type: 'mp_tcprst', flags: 0, reason }, b, 0);
+    this.mib.MPRstTx++;
+    return b;
   }
 
   /**

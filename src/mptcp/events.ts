@@ -15,6 +15,8 @@ export type MptcpEvent =
   | { type: 'fallback'; conn: MptcpConnection }
   | { type: 'sub-established'; conn: MptcpConnection; subflow: Subflow }
   | { type: 'sub-closed'; conn: MptcpConnection; subflow: Subflow; error?: TcpError }
+  /** A subflow's backup priority changed (MP_PRIO from the peer, RFC 8684 3.3.8). */
+  | { type: 'sub-priority'; conn: MptcpConnection; subflow: Subflow }
   /** A subflow's retransmission timer fired: it is stale and its data was reinjected. */
   | { type: 'sub-stale'; conn: MptcpConnection; subflow: Subflow };
 

@@ -16,7 +16,9 @@ import type { Waker } from '../tcp/stream.js';
 import { dssChecksum, sumWords } from '../wire/checksum.js';
 import { DSS_FLAG } from '../wire/mptcp/dss.js';
 import { MPC_FLAG } from '../wire/mptcp/mp-capable.js';
-import { MptcpOptionView } from '../wire/mptcp/option.js';
+import { emitMpFastclose } from '../wire/mptcp/mp-fastclose.js';
+import { emitMpTcprst, TCPRST_REASON } from '../wire/mptcp/mp-tcprst.js';
+import { emitMptcpOption, type MptcpOption, MptcpOptionView, mptcpOptionLen } from '../wire/mptcp/option.js';
 import { MPTCP_SUBTYPE, TCPOPT_MPTCP } from '../wire/mptcp/subtype.js';
 import type { MptcpConnection } from './connection.js';
 import { expand32, fromWire, toWire, type Wire64 } from './dsn.js';
@@ -66,8 +68,22 @@ export class Subflow implements TcpExtension {
    * goes again on the others (Linux's "stale" subflow, net.mptcp.stale_loss_cnt).
    */
   stale = false;
-  /** Our side's backup priority for this subflow (RFC 8684 3.3.8, MP_JOIN B flag or MP_PRIO). */
+  /**
+   * Whether this subflow is a backup (RFC 8684 3.3.8): set by our MP_JOIN's B flag or MP_PRIO, or
+   * by the peer's (it asks us not to send on it while others work).
+   */
   backup = false;
+  /** Why we reset this subflow, sent as MP_TCPRST on our RST (RFC 8684 3.6). */
+  rstReason: number | undefined;
+  /** A join refused while its SYN/ACK is processed: reset with this reason once synchronized. */
+  private resetOnEstablished: number | undefined;
+  /** The reason the peer gave in the MP_TCPRST of its RST, if any. */
+  peerRstReason: number | undefined;
+  /** Options waiting to go out on this subflow (ADD_ADDR, REMOVE_ADDR, MP_PRIO, MP_FAIL), encoded. */
+  private readonly signals: Uint8Array[] = [];
+  /** The layout optionsLen() chose for the segment being written: DSS bytes, signal bytes. */
+  private layoutDss = 0;
+  private layoutSig = 0;
   /** Subflow data offset of the next byte to read out of the socket. */
   private readOff = 0;
   /** Client: the server has shown it holds our key (a DSS arrived); until then MP_CAPABLE repeats. */
@@ -87,7 +103,10 @@ export class Subflow implements TcpExtension {
     conn.subflows.push(this);
     if (join) this.backup = join.backup;
     socket.events = {
-      onEstablished: () => this.conn.subflowEstablished(this),
+      onEstablished: () => {
+        if (this.resetOnEstablished !== undefined) this.reset(this.resetOnEstablished);
+        else this.conn.subflowEstablished(this);
+      },
       onReadable: () => this.pull(),
       onEnd: () => this.onSubflowFin(),
       onWritable: () => this.onSubflowAck(),
@@ -214,8 +233,9 @@ export class Subflow implements TcpExtension {
       c.mib.MPJoinSynAckHMacFailure++;
       break;
     }
-    // No MP_JOIN, or a bad HMAC: this subflow cannot join (RFC 8684 3.2).
-    this.socket.abort();
+    // No MP_JOIN, or a bad HMAC: this subflow cannot join (RFC 8684 3.2). The SYN/ACK is still
+    // being processed: the RST, with MP_TCPRST, goes out once the socket has its sequence numbers.
+    this.resetOnEstablished = TCPRST_REASON.mptcpError;
   }
 
   /** Client third ACK (24 bytes): our full HMAC, repeated until the server acknowledges it. */
@@ -239,7 +259,7 @@ export class Subflow implements TcpExtension {
     const want = joinAckHmac(c.remoteKey!, c.local.key, j.nonceRemote, j.nonceLocal);
     if (!hmacEqual(want, v.b.subarray(v.hmacOff, v.hmacOff + 20))) {
       c.mib.MPJoinAckHMacFailure++;
-      this.socket.abort();
+      this.reset(TCPRST_REASON.mptcpError);
       return;
     }
     j.confirmed = true;
@@ -336,7 +356,81 @@ export class Subflow implements TcpExtension {
     return m !== undefined && m.dsn + (off - m.off) + len === c.dataFinDsn;
   }
 
-  optionsLen(seq: number, len: number, flags: number): number {
+  optionsLen(seq: number, len: number, flags: number, room: number): number {
+    const dss = this.dssLen(seq, len, flags);
+    let sig = 0;
+    let base = dss;
+    if (this.signals.length && len === 0 && !(flags & (SYN | RST)) && !this.conn.fallback) {
+      const want = (this.signals[0].length + 3) & ~3;
+      // Beside the DSS if it fits; alone when only a DATA_ACK would be left out (3.4.1: the
+      // ADD_ADDR of an IPv6 address with its HMAC leaves no room for anything else).
+      if (dss + want <= room) sig = want;
+      else if (want <= room && dss <= DSS_ACK_LEN) {
+        sig = want;
+        base = 0;
+      }
+    }
+    this.layoutDss = base;
+    this.layoutSig = sig;
+    return base + sig;
+  }
+
+  /** Queues an option for the next segment without data (RFC 8684 3.4, 3.3.8, 3.7). */
+  signal(opt: MptcpOption): void {
+    const b = new Uint8Array(mptcpOptionLen(opt));
+    emitMptcpOption(opt, b, 0);
+    this.signals.push(b);
+    this.socket.requestPureAck();
+    this.wake();
+  }
+
+  /** MP_FASTCLOSE and MP_TCPRST on the RSTs we send (RFC 8684 3.5, 3.6). */
+  writeRstOptions(buf: Uint8Array, off: number, room: number): number {
+    let o = off;
+    const c = this.conn;
+    if (c.fastclosing && c.remoteKey && room >= 12) {
+      o += emitMpFastclose({ type: 'mp_fastclose', receiverKey: c.remoteKey }, buf, o);
+      c.mib.MPFastcloseTx++;
+    }
+    if (this.rstReason !== undefined && !c.fallback && room - (o - off) >= 4) {
+      o += emitMpTcprst({ type: 'mp_tcprst', flags: 0, reason: this.rstReason }, buf, o);
+      c.mib.MPRstTx++;
+    }
+    return o - off;
+  }
+
+  /** The peer's RST: MP_TCPRST says why; MP_FASTCLOSE closes the whole connection (3.5). */
+  onRst(seg: SegmentIn): void {
+    const v = this.view;
+    for (let i = 0; i < seg.mptcpCount; i++) {
+      if (v.wrap(seg.buf, seg.mptcpOff[i], seg.mptcpLen[i]) !== undefined) continue;
+      if (v.subtype === MPTCP_SUBTYPE.mpTcprst) {
+        this.peerRstReason = v.mpTcprst.reason;
+        this.conn.mib.MPRstRx++;
+      } else if (v.subtype === MPTCP_SUBTYPE.mpFastclose) {
+        this.onFastclose();
+      }
+    }
+  }
+
+  /** MP_FASTCLOSE with our key: the peer aborted the connection; every subflow goes (3.5). */
+  private onFastclose(): void {
+    const c = this.conn;
+    const key = this.view.mpFastclose;
+    const k = c.local.key;
+    for (let i = 0; i < 8; i++) if (key.b[key.keyOff + i] !== k[i]) return;
+    c.mib.MPFastcloseRx++;
+    c.onFastclose(this);
+  }
+
+  /** Resets this subflow saying why (MP_TCPRST). */
+  reset(reason: number): void {
+    this.rstReason = reason;
+    this.socket.abort();
+    this.wake();
+  }
+
+  private dssLen(seq: number, len: number, flags: number): number {
     if (this.conn.fallback || flags & (SYN | RST)) return 0;
     if (this.join && this.isClient && !this.join.confirmed) return 24;
     if (this.sendsMpcAck(seq)) return len > 0 ? 24 : 20;
@@ -360,10 +454,17 @@ export class Subflow implements TcpExtension {
     off: number,
     seq: number,
     len: number,
-    flags: number,
+    _flags: number,
     payloadOff: number,
   ): void {
-    const total = this.optionsLen(seq, len, flags);
+    const total = this.layoutDss;
+    if (this.layoutSig > 0) {
+      const b = this.signals.shift()!;
+      const at = off + total;
+      buf.set(b, at);
+      buf.fill(1, at + b.length, at + this.layoutSig); // NOP padding
+      if (this.signals.length) this.socket.requestPureAck();
+    }
     if (total === 0) return;
     if (this.join && this.isClient && !this.join.confirmed) {
       this.writeJoinAck(buf, off);
@@ -456,7 +557,18 @@ export class Subflow implements TcpExtension {
       if (v.subtype === MPTCP_SUBTYPE.mpCapable) this.onMpcAck(seg);
       else if (v.subtype === MPTCP_SUBTYPE.dss) this.onDss();
       else if (v.subtype === MPTCP_SUBTYPE.mpJoin && j && !this.isClient) this.onJoinAck();
+      else if (v.subtype === MPTCP_SUBTYPE.mpPrio) this.onPrio();
+      else if (v.subtype === MPTCP_SUBTYPE.mpFastclose) this.onFastclose();
     }
+  }
+
+  /** MP_PRIO (RFC 8684 3.3.8): the peer wants this subflow used as a backup, or no longer. */
+  private onPrio(): void {
+    const c = this.conn;
+    c.mib.MPPrioRx++;
+    this.backup = this.view.mpPrio.backup;
+    c.emit({ type: 'sub-priority', conn: c, subflow: this });
+    c.push();
   }
 
   /** Server: the third ACK or first data with both keys (RFC 8684 3.1). */

@@ -19,12 +19,18 @@ export interface TcpExtension {
    */
   limitPayload(seq: number, len: number): number;
 
-  /** Option bytes (a multiple of 4) for a non-SYN segment [seq, seq+len) with these flags. */
-  optionsLen(seq: number, len: number, flags: number): number;
+  /**
+   * Option bytes (a multiple of 4, at most `room`) for a non-SYN, non-RST segment
+   * [seq, seq+len) with these flags.
+   */
+  optionsLen(seq: number, len: number, flags: number, room: number): number;
+
+  /** Writes options for a RST we send at buf[off], at most `room` bytes; returns how many. */
+  writeRstOptions(buf: Uint8Array, off: number, room: number): number;
 
   /**
-   * Writes exactly optionsLen(...) bytes of options at buf[off] for the segment whose payload
-   * already sits at buf[payloadOff, payloadOff+len).
+   * Writes exactly the optionsLen(...) bytes of options, from buf[off] to buf[payloadOff], for the
+   * segment whose payload already sits at buf[payloadOff, payloadOff+len).
    */
   writeOptions(
     buf: Uint8Array,
@@ -37,6 +43,9 @@ export interface TcpExtension {
 
   /** A segment accepted in a synchronized state, after its ACK was processed, before its data. */
   onSegment(seg: SegmentIn): void;
+
+  /** An acceptable RST (RFC 5961), before the connection closes: its options may say why. */
+  onRst(seg: SegmentIn): void;
 
   /** Bytes the receiver can take (a connection-level window), or Infinity to use the socket's. */
   receiveWindow(): number;

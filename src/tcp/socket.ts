@@ -330,6 +330,12 @@ export class TcpSocket {
     if (isSynchronized(this.state)) this.ackNow = true;
   }
 
+  /** Asks for an ACK without data to go out next, ahead of any data. */
+  requestPureAck(): void {
+    if (isSynchronized(this.state)) this.pureAckNow = true;
+  }
+  private pureAckNow = false;
+
   /** Half-close (RFC 9293 3.10.4): a FIN follows the queued data. */
   close(): void {
     switch (this.state) {
@@ -500,6 +506,7 @@ export class TcpSocket {
         return;
       }
       const refused = this.state === TcpState.SynReceived;
+      this.ext?.onRst(seg);
       this.enterClosed(
         this.state === TcpState.TimeWait
           ? undefined
@@ -554,7 +561,10 @@ export class TcpSocket {
     }
     if (flags & RST) {
       // RFC 5961 3.2 leaves SYN-SENT as is: a RST is accepted when its ACK acknowledges our SYN.
-      if (ackOk) this.enterClosed(new TcpError('ECONNREFUSED', 'connection refused'));
+      if (ackOk) {
+        this.ext?.onRst(seg);
+        this.enterClosed(new TcpError('ECONNREFUSED', 'connection refused'));
+      }
       return;
     }
     if (!(flags & SYN)) return;
@@ -935,6 +945,12 @@ export class TcpSocket {
         break;
     }
 
+    if (this.pureAckNow) {
+      // An ACK without data, before any data: the layer above has an option to send that does
+      // not fit beside a data mapping (MPTCP's ADD_ADDR).
+      this.pureAckNow = false;
+      return this.emit(now, buf, this.sndNxt, this.rcvNxt, ACK, 0, 0, false);
+    }
     const n = this.dispatchData(now, buf);
     if (n > 0) return n;
     if (this.probeNow) {
@@ -1053,10 +1069,13 @@ export class TcpSocket {
     if (syn) {
       o = this.writeSynOptions(now, buf, o, (flags & ACK) !== 0);
       if (this.ext) o += this.ext.writeSynOptions(buf, o, ipHl + 60 - o, (flags & ACK) !== 0);
-    } else if (!(flags & RST)) {
+    } else if (flags & RST) {
+      // The extension may say why (MPTCP's MP_TCPRST, MP_FASTCLOSE: RFC 8684 3.5, 3.6).
+      if (this.ext) o += this.ext.writeRstOptions(buf, o, MAX_OPTIONS);
+    } else {
       // The extension's option (MPTCP's DSS) is sized first; SACK blocks take what is left of the
       // 40 option bytes (RFC 9293 3.1: data offset at most 15 words), as Linux does.
-      if (this.ext) extLen = this.ext.optionsLen(seq, len, flags);
+      if (this.ext) extLen = this.ext.optionsLen(seq, len, flags, MAX_OPTIONS - (this.tsOk ? TS_OPT_LEN : 0));
       if (this.tsOk) o = this.writeTs(now, buf, o);
       if (this.sackOk && !this.ooo.isEmpty) {
         const room = MAX_OPTIONS - (o - ipHl - 20) - extLen;
@@ -1203,7 +1222,8 @@ export class TcpSocket {
 
   /** Whether dispatch may have something to send now (for the stack's poll loop). */
   get wantsToSend(): boolean {
-    if (this.pendingRst || this.rstNow || this.synNow || this.ackNow || this.probeNow) return true;
+    if (this.pendingRst || this.rstNow || this.synNow || this.ackNow || this.pureAckNow || this.probeNow)
+      return true;
     if (!isSynchronized(this.state)) return false;
     const sentData = seqDiff(this.sndNxt, this.sndUna);
     return (

@@ -44,7 +44,7 @@ export interface ListenOptions {
    * Called with a new connection before it answers the SYN (its options are in `seg`): a protocol
    * on top attaches its extension here, or returns false to refuse the connection with a RST.
    */
-  onSyn?(sock: TcpSocket, seg: SegmentIn): boolean;
+  onSyn?(sock: TcpSocket, seg: SegmentIn): boolean | Uint8Array;
 }
 
 interface Listener extends ListenOptions {
@@ -276,8 +276,10 @@ export class TcpStack implements SansIo {
       remotePort: sport,
     };
     const sock = new TcpSocket(this.config, tuple);
-    if (l.onSyn && !l.onSyn(sock, this.seg)) {
-      this.queueReset(buf, srcOff, dstOff, alen, sport, dport);
+    const verdict = l.onSyn ? l.onSyn(sock, this.seg) : true;
+    if (verdict !== true) {
+      // Refused: a RST, with the options the listener gave to say why (MP_TCPRST).
+      this.queueReset(buf, srcOff, dstOff, alen, sport, dport, verdict === false ? undefined : verdict);
       return;
     }
     sock.acceptSyn(now, this.seg, this.isn.next(now, tuple.local, dport, tuple.remote, sport));
@@ -307,16 +309,23 @@ export class TcpStack implements SansIo {
     alen: number,
     sport: number,
     dport: number,
+    options?: Uint8Array,
   ): void {
     const seg = this.seg;
     if (seg.flags & RST || this.rstQueue.length >= 64) return;
     const src = copyOut(buf, dstOff, alen);
     const dst = copyOut(buf, srcOff, alen);
-    const out = new Uint8Array((alen === 4 ? 20 : 40) + 20);
-    const ipHl = writeIpHeader(out, src, dst, 20);
-    if (seg.flags & ACK) writeTcpHeader(out, ipHl, dport, sport, seg.ack, 0, 20, RST, 0);
-    else writeTcpHeader(out, ipHl, dport, sport, 0, seqAdd(seg.seq, seg.seqLen), 20, RST | ACK, 0);
-    fillTcpChecksum(out, ipHl, 20, src, dst);
+    const optLen = options ? (options.length + 3) & ~3 : 0;
+    const hl = 20 + optLen;
+    const out = new Uint8Array((alen === 4 ? 20 : 40) + hl);
+    const ipHl = writeIpHeader(out, src, dst, hl);
+    if (seg.flags & ACK) writeTcpHeader(out, ipHl, dport, sport, seg.ack, 0, hl, RST, 0);
+    else writeTcpHeader(out, ipHl, dport, sport, 0, seqAdd(seg.seq, seg.seqLen), hl, RST | ACK, 0);
+    if (options) {
+      out.set(options, ipHl + 20);
+      out.fill(1, ipHl + 20 + options.length, ipHl + hl); // NOP padding
+    }
+    fillTcpChecksum(out, ipHl, hl, src, dst);
     this.rstQueue.push(out);
     this.mib.OutRsts++;
   }

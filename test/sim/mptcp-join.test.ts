@@ -94,6 +94,9 @@ describe('MPTCP MP_JOIN, two subflows', () => {
     const up = new BulkApp(mptcpConn(a, client), MB, 1, () => net.now);
     net.runUntil(() => !!down && up.ended && down.ended, 60_000);
     expect(a.mib.MPJoinSynAckHMacFailure).toBe(1);
+    // The client's RST says why (RFC 8684 3.6), and the server heard it.
+    expect(a.mib.MPRstTx).toBe(1);
+    expect(b.mib.MPRstRx).toBe(1);
     expect(client.subflows.length).toBe(1);
     expect(sha(down!, 'rx')).toBe(sha(up, 'tx'));
   });
@@ -110,6 +113,8 @@ describe('MPTCP MP_JOIN, two subflows', () => {
     net.runUntil(() => sub.state === TcpState.Closed, 5000);
     expect(sub.state).toBe(TcpState.Closed);
     expect(b.mib.MPJoinNoTokenFound).toBe(1);
+    expect(b.mib.MPRstTx).toBe(1);
+    expect(a.mib.MPRstRx).toBe(1);
     expect(client.subflows.length).toBe(1);
   });
 });
