@@ -250,7 +250,7 @@ function macBytes(mac: string): Buffer {
   return Buffer.from(hex, 'hex');
 }
 
-/** RFC 2131 2: BOOTP relay agents and some clients expect at least 300 octets (the BOOTP size). */
+/** RFC 1542 2.1: a BOOTP/DHCP message is at least 300 octets; relays and old clients drop shorter ones. */
 const MIN_LEN = 300;
 
 /** Serialises a message (options in ascending code order, message type first, END last). */
@@ -274,7 +274,7 @@ export function emit(msg: DhcpMessage): Buffer {
   head.writeUInt32BE(MAGIC_COOKIE, FIXED_LEN);
   const parts: Buffer[] = [head];
   const codes = [...msg.options.keys()].sort((a, b) => a - b);
-  // RFC 2132 9.6 recommends nothing about order, but clients read option 53 first in practice.
+  // Option order is free (RFC 2132 2); option 53 goes first because some clients look for it there.
   const ordered = [Opt.MESSAGE_TYPE, ...codes.filter((c) => c !== Opt.MESSAGE_TYPE)].filter((c) =>
     msg.options.has(c),
   );
