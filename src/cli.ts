@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-// The `hybrid-access` command: dispatches to the HAG daemon (`hybrid-access hag ...`); the CPE
-// (`hybrid-access cpe ...`) joins here when it exists.
+// The `hybrid-access` command: dispatches to the HAG daemon (`hybrid-access hag ...`) and the CPE
+// daemon (`hybrid-access cpe ...`).
+import { runCpe } from '../cpe/main.js';
 import { runHag } from '../hag/main.js';
 
 const USAGE = `usage: hybrid-access <command> [options]
 
 commands:
   hag   the Hybrid Access Gateway (hybrid-access hag --config config/hag.yaml)
+  cpe   the home router's daemon (hybrid-access cpe --config config/cpe.yaml)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -14,6 +16,8 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'hag':
       return runHag(rest);
+    case 'cpe':
+      return runCpe(rest);
     case undefined:
     case '-h':
     case '--help':

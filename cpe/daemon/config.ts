@@ -1,0 +1,306 @@
+// The CPE's configuration: the schema of config/cpe.yaml (validated by src/config with file:line
+// errors), the checks across settings a schema cannot express (overlapping ranges, unknown
+// interfaces, a primary uplink, core addresses), and the typed form. See config/schema/cpe.md.
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { LineCounter, parseDocument } from 'yaml';
+import { type ConfigIssue, type ConfigResult, parseConfig, s } from '../../src/config/index.js';
+import { inPrefix, intToIpv4, ipv4ToInt, prefixParts } from './ip.js';
+
+const port = () => s.int({ min: 1, max: 65535 });
+const ifname = () =>
+  s.str({ pattern: /^[A-Za-z0-9_.:-]{1,15}$/, what: 'an interface name of 1-15 characters' });
+const ipv4 = () => s.refine(s.ipAddress(), (v) => (isIP(v) === 4 ? undefined : 'expected an IPv4 address'));
+const mac = () => s.str({ pattern: /^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$/, what: 'a MAC address' });
+/** A byte count: an integer, or a number with a unit ("500MB", "20GB"; decimal units). */
+const bytes = () =>
+  s.str({ pattern: /^\d+(\.\d+)?\s*(B|KB|MB|GB|TB)?$/i, what: 'a size such as "500MB" or "20GB"' });
+/** A rate: "20Mbit", "1Gbit", "500kbit". */
+const rate = () => s.str({ pattern: /^\d+(\.\d+)?\s*(kbit|Mbit|Gbit)$/i, what: 'a rate such as "20Mbit"' });
+
+const uplink = s.object({
+  /** Name in logs, the status page and metrics ("dsl", "lte"). */
+  name: s.str({ pattern: /^[a-z][a-z0-9_-]{0,15}$/, what: 'a lower-case name of 1-16 characters' }),
+  interface: ifname(),
+  /** static: `address` (CIDR) is configured on the interface and `gateway` given; dhcp: both come from a lease. */
+  addressing: s.optional(s.oneOf(['static', 'dhcp']), 'static'),
+  address: s.optional(s.cidr(), undefined),
+  gateway: s.optional(ipv4(), undefined),
+  gateway6: s.optional(s.ipAddress(), undefined),
+  /** primary: carries the initial subflow and direct traffic; overflow: a regular subflow; backup: RFC 8684 3.3.8 backup subflows only. */
+  role: s.oneOf(['primary', 'overflow', 'backup']),
+  /** Nominal capacity, for the status page ("20Mbit"). */
+  capacity: s.optional(rate(), undefined),
+  /** Bytes per period; past it the uplink only carries backup subflows until the period ends. */
+  quota: s.optional(
+    s.object({ bytes: bytes(), period: s.optional(s.oneOf(['day', 'month']), 'month') }),
+    undefined,
+  ),
+  /** ICMP echo target for the health probe (default: the gateway). */
+  probe: s.optional(
+    s.object({
+      target: s.optional(s.ipAddress(), undefined),
+      interval: s.optional(s.duration(), 1000),
+      timeout: s.optional(s.duration(), 1000),
+      failures: s.optional(s.int({ min: 1, max: 100 }), 3),
+      successes: s.optional(s.int({ min: 1, max: 100 }), 2),
+    }),
+    { target: undefined, interval: 1000, timeout: 1000, failures: 3, successes: 2 },
+  ),
+  /** Routing table for this uplink (default 200 + its position). */
+  table: s.optional(s.int({ min: 1, max: 0x7fffffff }), undefined),
+  /** The core's private source address for this uplink (default: the TUN prefix's .2, .3, ...). */
+  coreAddress: s.optional(ipv4(), undefined),
+});
+
+export const cpeSchema = s.object({
+  lan: s.object({
+    interface: ifname(),
+    /** The CPE's LAN address(es) with prefix length; the first IPv4 one is the DHCP server's. */
+    addresses: s.list(s.cidr(), { min: 1 }),
+    dhcp: s.optional(
+      s.object({
+        enabled: s.optional(s.bool(), true),
+        ranges: s.list(s.object({ start: ipv4(), end: ipv4() }), { min: 1 }),
+        statics: s.optional(s.list(s.object({ mac: mac(), address: ipv4() })), []),
+        leaseTime: s.optional(s.duration(), 43_200_000),
+        dns: s.optional(s.list(s.ipAddress()), undefined),
+        domain: s.optional(s.str({ maxLength: 253 }), undefined),
+        leaseFile: s.optional(s.str(), '/var/lib/hybrid-access/dhcp-leases.json'),
+      }),
+      undefined,
+    ),
+  }),
+  uplinks: s.list(uplink, { min: 1, max: 16 }),
+  hag: s.object({
+    addresses: s.list(s.ipAddress(), { min: 1 }),
+    port: s.optional(port(), 5124),
+    method: s.optional(s.oneOf(['convert', 'socks5']), 'convert'),
+    /** RFC 8803 4.2.5 Cookie TLV (hex), when the HAG asks for one. */
+    cookie: s.optional(
+      s.str({ pattern: /^([0-9a-fA-F]{2}){4,64}$/, what: 'a hex string of 4 to 64 bytes' }),
+      undefined,
+    ),
+    /** RFC 1929 credentials for method socks5. */
+    username: s.optional(s.str({ maxLength: 255 }), undefined),
+    password: s.optional(s.str({ maxLength: 255 }), undefined),
+    /** How long the HAG may take to answer (MPTCP handshake plus Convert/SOCKS reply) before a connection goes direct. */
+    connectTimeout: s.optional(s.duration(), 3000),
+    /** After a failure, new connections go direct for this long before the HAG is tried again. */
+    retryAfter: s.optional(s.duration(), 5000),
+  }),
+  bypass: s.optional(
+    s.object({
+      destinations: s.optional(s.list(s.cidr()), []),
+      ports: s.optional(s.list(port()), []),
+    }),
+    { destinations: [], ports: [] },
+  ),
+  quic: s.optional(s.oneOf(['pass', 'block']), 'pass'),
+  tun: s.optional(
+    s.object({
+      name: s.optional(ifname(), 'cpe0'),
+      mtu: s.optional(s.int({ min: 1280, max: 9000 }), 1500),
+      /** IPv4 prefix of the core's private addresses; the kernel's side of the TUN takes its .1. */
+      prefix: s.optional(s.cidr(), '10.254.0.0/24'),
+    }),
+    { name: 'cpe0', mtu: 1500, prefix: '10.254.0.0/24' },
+  ),
+  intercept: s.optional(
+    s.object({
+      /** Port of the transparent listener (TPROXY target). */
+      port: s.optional(port(), 7070),
+      mark: s.optional(s.int({ min: 1, max: 0x7fffffff }), 1),
+      table: s.optional(s.int({ min: 1, max: 0x7fffffff }), 100),
+      maxConnections: s.optional(s.int({ min: 1 }), 4096),
+      idleTimeout: s.optional(s.duration(), 3_600_000),
+      /** Distinguishes the nftables table (hybrid_access<suffix>), e.g. for tests. */
+      suffix: s.optional(s.str({ pattern: /^[A-Za-z0-9_]{1,32}$/, what: 'letters, digits or _' }), ''),
+      rulePriority: s.optional(s.int({ min: 1, max: 32000 }), 10000),
+    }),
+    {
+      port: 7070,
+      mark: 1,
+      table: 100,
+      maxConnections: 4096,
+      idleTimeout: 3_600_000,
+      suffix: '',
+      rulePriority: 10000,
+    },
+  ),
+  mptcp: s.optional(
+    s.object({
+      checksum: s.optional(s.bool(), false),
+      bufferBytes: s.optional(s.int({ min: 65536, max: 64 << 20 }), 2 << 20),
+    }),
+    { checksum: false, bufferBytes: 2 << 20 },
+  ),
+  status: s.optional(
+    s.object({ address: s.optional(s.ipAddress(), undefined), port: s.optional(port(), 8080) }),
+    { address: undefined, port: 8080 },
+  ),
+  drainTimeout: s.optional(s.duration(), 10_000),
+  log: s.optional(
+    s.object({ level: s.optional(s.oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal']), 'info') }),
+    { level: 'info' as const },
+  ),
+});
+
+export type CpeConfig = s.Infer<typeof cpeSchema>;
+export type UplinkConfig = CpeConfig['uplinks'][number];
+
+export interface CheckOptions {
+  /** Whether an interface exists (default: /sys/class/net/<name>); false in `--check` off the router. */
+  interfaceExists?: (name: string) => boolean;
+}
+
+const sysIf = (name: string) => existsSync(`/sys/class/net/${name}`);
+
+/** The byte count a quota or size string stands for. */
+export function parseBytes(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB)?$/i.exec(v);
+  if (!m) throw new TypeError(`not a size: ${v}`);
+  const unit: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12 };
+  return Math.round(Number(m[1]) * unit[(m[2] ?? 'B').toUpperCase()]);
+}
+
+/** Bits per second of a rate string. */
+export function parseRate(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(kbit|Mbit|Gbit)$/i.exec(v);
+  if (!m) throw new TypeError(`not a rate: ${v}`);
+  const unit: Record<string, number> = { kbit: 1e3, mbit: 1e6, gbit: 1e9 };
+  return Number(m[1]) * unit[m[2].toLowerCase()];
+}
+
+/** The core's private address of uplink `i`. */
+export function coreAddressOf(cfg: CpeConfig, i: number): string {
+  const u = cfg.uplinks[i];
+  if (u.coreAddress) return u.coreAddress;
+  const { base } = prefixParts(cfg.tun.prefix);
+  return intToIpv4(ipv4ToInt(base) + 2 + i);
+}
+
+/** The kernel's address on the TUN (CIDR): the prefix's .1. */
+export function tunKernelAddress(cfg: CpeConfig): string {
+  const { base, len } = prefixParts(cfg.tun.prefix);
+  return `${intToIpv4(ipv4ToInt(base) + 1)}/${len}`;
+}
+
+export function tableOf(cfg: CpeConfig, i: number): number {
+  return cfg.uplinks[i].table ?? 200 + i;
+}
+
+function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions): ConfigResult<CpeConfig> {
+  const issues: ConfigIssue[] = [];
+  const where = lineFinder(text);
+  const add = (path: string, message: string) => issues.push({ file, line: where(path), path, message });
+  const exists = opts.interfaceExists ?? sysIf;
+  if (!exists(c.lan.interface)) add('lan.interface', `no interface named ${c.lan.interface} on this system`);
+  const names = new Set<string>();
+  const ifs = new Set<string>([c.lan.interface]);
+  c.uplinks.forEach((u, i) => {
+    const p = `uplinks[${i}]`;
+    if (names.has(u.name)) add(`${p}.name`, `"${u.name}" is used by two uplinks`);
+    names.add(u.name);
+    if (ifs.has(u.interface)) add(`${p}.interface`, `${u.interface} is already the LAN or another uplink`);
+    ifs.add(u.interface);
+    if (!exists(u.interface)) add(`${p}.interface`, `no interface named ${u.interface} on this system`);
+    if (u.addressing === 'static') {
+      if (!u.gateway && !u.gateway6) add(`${p}.gateway`, 'a static uplink needs a gateway');
+    } else if (u.gateway) {
+      add(`${p}.gateway`, 'a DHCP uplink takes its gateway from the lease; leave it out');
+    }
+    if (!u.probe.target && !u.gateway)
+      add(`${p}.probe.target`, 'needed when the uplink has no static gateway');
+    if (u.quota) {
+      try {
+        if (parseBytes(u.quota.bytes) <= 0) add(`${p}.quota.bytes`, 'must be above zero');
+      } catch (e) {
+        add(`${p}.quota.bytes`, (e as Error).message);
+      }
+    }
+  });
+  if (!c.uplinks.some((u) => u.role === 'primary')) add('uplinks', 'one uplink needs role: primary');
+  if (c.uplinks.filter((u) => u.role === 'primary').length > 1)
+    add('uplinks', 'only one uplink may be primary');
+  const tables = new Set<number>([c.intercept.table]);
+  c.uplinks.forEach((_, i) => {
+    const t = tableOf(c, i);
+    if (tables.has(t) || (t >= 253 && t <= 255))
+      add(`uplinks[${i}].table`, `table ${t} is taken or reserved`);
+    tables.add(t);
+  });
+  // The core's addresses must be in the TUN prefix (the kernel routes them into the TUN) and distinct.
+  const tunPrefix = c.tun.prefix;
+  if (isIP(tunPrefix.split('/')[0]) !== 4) add('tun.prefix', 'must be an IPv4 prefix');
+  else {
+    const { len } = prefixParts(tunPrefix);
+    if (2 ** (32 - len) - 2 < c.uplinks.length + 1)
+      add('tun.prefix', `a /${len} has no room for ${c.uplinks.length} core addresses and the kernel's`);
+    const seen = new Set<string>([tunKernelAddress(c).split('/')[0]]);
+    c.uplinks.forEach((_, i) => {
+      const a = coreAddressOf(c, i);
+      if (!inPrefix(a, tunPrefix))
+        add(`uplinks[${i}].coreAddress`, `${a} is outside tun.prefix ${tunPrefix}`);
+      if (seen.has(a)) add(`uplinks[${i}].coreAddress`, `${a} is used twice`);
+      seen.add(a);
+    });
+  }
+  const lan4 = c.lan.addresses.find((a) => isIP(a.split('/')[0]) === 4);
+  if (c.lan.dhcp?.enabled) {
+    if (!lan4) add('lan.addresses', 'the DHCP server needs an IPv4 LAN address');
+    const rs = c.lan.dhcp.ranges;
+    rs.forEach((r, i) => {
+      const p = `lan.dhcp.ranges[${i}]`;
+      if (ipv4ToInt(r.start) > ipv4ToInt(r.end)) add(p, `start ${r.start} is after end ${r.end}`);
+      if (lan4 && (!inPrefix(r.start, lan4) || !inPrefix(r.end, lan4)))
+        add(p, `${r.start}-${r.end} is not inside the LAN ${lan4}`);
+      for (let j = 0; j < i; j++) {
+        const o = rs[j];
+        if (ipv4ToInt(r.start) <= ipv4ToInt(o.end) && ipv4ToInt(o.start) <= ipv4ToInt(r.end))
+          add(p, `${r.start}-${r.end} overlaps lan.dhcp.ranges[${j}] ${o.start}-${o.end}`);
+      }
+    });
+    if (c.lan.dhcp.leaseTime < 60_000) add('lan.dhcp.leaseTime', 'at least 60s');
+  }
+  if (c.hag.method === 'socks5' && c.hag.username !== undefined && c.hag.password === undefined)
+    add('hag.password', 'a username needs a password');
+  if (c.hag.method === 'convert' && c.hag.username !== undefined)
+    add('hag.username', 'credentials are for method socks5; Convert uses hag.cookie');
+  for (const a of c.hag.addresses)
+    if (isIP(a) === 6)
+      add('hag.addresses', `${a}: the core's uplink addresses are IPv4; give an IPv4 HAG address`);
+  return issues.length ? { ok: false, issues } : { ok: true, value: c };
+}
+
+/** The line of a dotted path ("uplinks[1].gateway") in the YAML text, or of its nearest parent that is there. */
+function lineFinder(text: string): (path: string) => number | undefined {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc });
+  return (path) => {
+    const keys: (string | number)[] = [];
+    for (const part of path.split('.'))
+      for (const m of part.matchAll(/([^[\]]+)|\[(\d+)\]/g))
+        keys.push(m[2] !== undefined ? Number(m[2]) : m[1]);
+    for (let n = keys.length; n > 0; n--) {
+      const node = doc.getIn(keys.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+      if (node && typeof node === 'object' && node.range) return lc.linePos(node.range[0]).line;
+    }
+    return undefined;
+  };
+}
+
+export function parseCpeConfig(text: string, file: string, opts: CheckOptions = {}): ConfigResult<CpeConfig> {
+  const r = parseConfig(text, file, cpeSchema);
+  return r.ok ? crossCheck(file, text, r.value, opts) : r;
+}
+
+export function loadCpeConfig(file: string, opts: CheckOptions = {}): ConfigResult<CpeConfig> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    return { ok: false, issues: [{ file, path: '(file)', message: `cannot read: ${(e as Error).message}` }] };
+  }
+  return parseCpeConfig(text, file, opts);
+}

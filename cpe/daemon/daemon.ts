@@ -1,0 +1,386 @@
+// The CPE daemon: wires the packet path together. Start: the TUN (one private core address per
+// uplink), the kernel state through cpe/net (nftables TPROXY of LAN TCP, per-uplink policy routing
+// and masquerade, NAT of non-TCP on the primary, QUIC policy), the MPTCP core on the TUN with the
+// client path manager (uplinks as addresses; probes drive their health), the LAN DHCP server, the
+// transparent listener (each LAN connection: cpe/daemon/intercept.ts) and the status page. Stop
+// (SIGTERM): drain, then remove everything it added. Reload (SIGHUP): what can change at run time.
+import { execFileSync } from 'node:child_process';
+import { isIP } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { TunDriver } from '../../src/io/tun-driver.js';
+import { configureLink, Tun } from '../../src/io/tun-tap/index.js';
+import type { MptcpConnection } from '../../src/mptcp/connection.js';
+import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
+import { ClientPathManager } from '../../src/mptcp/pm/client.js';
+import { ConnStream } from '../../src/tcp/stream.js';
+import { DhcpServer } from '../dhcp/server.js';
+import { setup, teardown } from '../net/apply.js';
+import type { CpeNetConfig } from '../net/plan.js';
+import { listenTransparent, type TransparentListener } from '../net/transparent.js';
+import { type CpeConfig, tunKernelAddress } from './config.js';
+import { hagAlive } from './hag-handshake.js';
+import { HagLink } from './hag-link.js';
+import { Interceptor } from './intercept.js';
+import { intToIpv4, ipv4ToInt, parseAddress, prefixParts } from './ip.js';
+import { SourceRules } from './source-rules.js';
+import { StatusServer, type StatusSnapshot } from './status.js';
+import { Uplinks } from './uplinks.js';
+
+/** The CpeNetConfig (cpe/net) for this configuration. */
+export function netConfig(cfg: CpeConfig, uplinks: Uplinks): CpeNetConfig {
+  const primary = uplinks.primary;
+  return {
+    suffix: cfg.intercept.suffix || undefined,
+    lan: { interface: cfg.lan.interface },
+    tproxy: { port: cfg.intercept.port, mark: cfg.intercept.mark, table: cfg.intercept.table },
+    bypass: { destinations: cfg.bypass.destinations, ports: cfg.bypass.ports },
+    quic: cfg.quic === 'block' ? 'drop' : 'pass',
+    primary: primary.cfg.interface,
+    uplinks: uplinks.list.map((u) => ({
+      name: u.name,
+      interface: u.cfg.interface,
+      table: u.table,
+      gateway: u.gateway,
+      gateway6: u.cfg.gateway6,
+      coreAddresses: [u.coreAddress],
+    })),
+    tun: { interface: cfg.tun.name, addresses: [tunKernelAddress(cfg)] },
+    rulePriority: cfg.intercept.rulePriority,
+  };
+}
+
+function ip(args: string[]): string | undefined {
+  try {
+    execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+    return undefined;
+  } catch (e) {
+    return String((e as { stderr?: string }).stderr ?? (e as Error).message).trim();
+  }
+}
+
+export class CpeDaemon {
+  readonly ep: MptcpEndpoint;
+  readonly pm: ClientPathManager;
+  readonly uplinks: Uplinks;
+  readonly hag: HagLink;
+  readonly intercept: Interceptor;
+  private readonly conns = new Set<MptcpConnection>();
+  private tun: Tun | undefined;
+  private driver: TunDriver | undefined;
+  private net: CpeNetConfig | undefined;
+  private netUp = false;
+  private rules: SourceRules;
+  private dhcp: DhcpServer | undefined;
+  private listener: TransparentListener | undefined;
+  private status: StatusServer | undefined;
+  private tick: NodeJS.Timeout | undefined;
+  private readonly lanAdded: string[] = [];
+  private readonly startedAt = Date.now();
+  statusAddress: { address: string; port: number } | undefined;
+
+  constructor(
+    private cfg: CpeConfig,
+    readonly log: Logger,
+  ) {
+    this.ep = new MptcpEndpoint({
+      tcp: { mtu: cfg.tun.mtu },
+      mptcp: {
+        checksum: cfg.mptcp.checksum,
+        sendBuffer: cfg.mptcp.bufferBytes,
+        recvBuffer: cfg.mptcp.bufferBytes,
+      },
+      maxSubflows: Math.max(2, cfg.uplinks.length),
+    });
+    this.pm = new ClientPathManager(this.ep);
+    this.ep.on((e) => {
+      if (e.type === 'created') this.conns.add(e.conn);
+      else if (e.type === 'closed') this.conns.delete(e.conn);
+    });
+    this.uplinks = new Uplinks(cfg, this.pm, log, () => this.conns);
+    this.uplinks.now = () => performance.now();
+    this.uplinks.onChange = () => this.driver?.flush();
+    this.hag = new HagLink(log, () => this.checkHag(), cfg.hag.retryAfter);
+    this.intercept = new Interceptor(cfg, this.ep, this.pm, this.uplinks, this.hag, log, () =>
+      performance.now(),
+    );
+    this.rules = new SourceRules(cfg.intercept.rulePriority + 100, log);
+  }
+
+  get config(): CpeConfig {
+    return this.cfg;
+  }
+
+  private lan4(): { address: string; len: number } | undefined {
+    const a = this.cfg.lan.addresses.find((x) => isIP(x.split('/')[0]) === 4);
+    if (!a) return undefined;
+    const { base, len } = prefixParts(a);
+    return { address: base, len };
+  }
+
+  async start(): Promise<void> {
+    const c = this.cfg;
+    // The LAN addresses (the DHCP server's identity must be on the interface before it starts).
+    for (const a of c.lan.addresses) {
+      const v6 = isIP(a.split('/')[0]) === 6;
+      const have = execFileSync('ip', [v6 ? '-6' : '-4', '-o', 'addr', 'show', 'dev', c.lan.interface], {
+        encoding: 'utf8',
+      });
+      if (have.includes(` ${a} `) || have.includes(` ${a.split('/')[0]}/`)) continue;
+      const err = ip([
+        ...(v6 ? ['-6'] : []),
+        'addr',
+        'add',
+        a,
+        'dev',
+        c.lan.interface,
+        ...(v6 ? ['nodad'] : []),
+      ]);
+      if (err) throw new Error(`cannot add ${a} to ${c.lan.interface}: ${err}`);
+      this.lanAdded.push(a);
+    }
+    // The TUN first: cpe/net puts the kernel's address on it.
+    this.tun = Tun.open({ name: c.tun.name, mtu: c.tun.mtu });
+    configureLink(this.tun.name, { mtu: c.tun.mtu, up: true, txQueueLen: 1000 });
+    this.net = netConfig(c, this.uplinks);
+    const r = setup(this.net, { logger: this.log });
+    if (!r.ok) throw new Error(`network setup failed: ${r.failure.command}: ${r.failure.error}`);
+    this.netUp = true;
+    this.uplinks.list.forEach((u, i) => {
+      this.rules.set(u.name, i, u.address, u.table);
+    });
+    this.driver = new TunDriver(this.tun, this.ep).start();
+    this.uplinks.start(performance.now());
+    this.uplinks.onChange = () => {
+      this.uplinks.list.forEach((u, i) => {
+        this.rules.set(u.name, i, u.address, u.table);
+      });
+      this.driver?.flush();
+    };
+    const lan4 = this.lan4();
+    if (c.lan.dhcp?.enabled && lan4) {
+      const d = c.lan.dhcp;
+      const mask = lan4.len === 0 ? 0 : (0xffffffff << (32 - lan4.len)) >>> 0;
+      const subnet = `${intToIpv4((ipv4ToInt(lan4.address) & mask) >>> 0)}/${lan4.len}`;
+      this.dhcp = await DhcpServer.start({
+        subnet,
+        serverId: lan4.address,
+        ranges: d.ranges,
+        statics: d.statics,
+        leaseTime: Math.round(d.leaseTime / 1000),
+        router: [lan4.address],
+        dns: d.dns ?? [lan4.address],
+        domain: d.domain,
+        leaseFile: d.leaseFile,
+        logger: this.log,
+      });
+      this.dhcp.on('error', (e) => this.log.error({ event: 'dhcp-error', err: e }, 'DHCP server error'));
+    }
+    this.listener = await listenTransparent({ port: c.intercept.port }, (conn) =>
+      this.intercept.handle(conn),
+    );
+    this.status = new StatusServer({ snapshot: () => this.snapshot() });
+    this.statusAddress = await this.status.listen(c.status.port, c.status.address ?? lan4?.address);
+    this.tick = setInterval(() => this.uplinks.tick(), 1000);
+    this.tick.unref();
+    this.log.info(
+      {
+        event: 'start',
+        tun: this.tun.name,
+        uplinks: this.uplinks.list.map((u) => ({
+          name: u.name,
+          interface: u.cfg.interface,
+          role: u.cfg.role,
+          core: u.coreAddress,
+        })),
+        hag: `${c.hag.addresses[0]}:${c.hag.port}`,
+        method: c.hag.method,
+        interceptPort: c.intercept.port,
+        status: `${this.statusAddress.address}:${this.statusAddress.port}`,
+        table: `hybrid_access${c.intercept.suffix}`,
+      },
+      'CPE started',
+    );
+  }
+
+  /** Whether the HAG answers: a short MPTCP connection asking it something (HagLink's recheck). */
+  private async checkHag(): Promise<true | string> {
+    const remote = parseAddress(this.cfg.hag.addresses[0]) as Uint8Array;
+    const conn = this.pm.connect(performance.now(), remote, this.cfg.hag.port);
+    if (!conn) return 'no usable uplink';
+    const stream = new ConnStream(conn, () => this.ep.wake(conn));
+    stream.on('error', () => {});
+    this.ep.wake(conn);
+    const c = this.cfg.hag;
+    const r = await hagAlive(
+      stream,
+      { method: c.method, username: c.username, password: c.password },
+      c.connectTimeout,
+    );
+    stream.destroy();
+    return r;
+  }
+
+  snapshot(): StatusSnapshot {
+    const sessions = [...this.intercept.sessions.values()];
+    const c = this.cfg;
+    return {
+      time: Date.now(),
+      uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
+      hag: {
+        address: c.hag.addresses[0],
+        port: c.hag.port,
+        method: c.hag.method,
+        state: this.hag.state,
+        reason: this.hag.reason,
+        since: this.hag.since,
+      },
+      uplinks: this.uplinks.list.map((u) => ({
+        name: u.name,
+        interface: u.cfg.interface,
+        role: u.cfg.role,
+        backup: u.backup,
+        health: u.health,
+        healthReason: u.healthReason,
+        usable: u.usable,
+        address: u.address,
+        coreAddress: u.coreAddress,
+        probeRttMs: u.probe?.status().srttMs,
+        subflowRttMs: u.subflowRttMs,
+        subflows: u.subflows,
+        bytesIn: u.bytesIn,
+        bytesOut: u.bytesOut,
+        rateInBps: u.rateIn,
+        rateOutBps: u.rateOut,
+        capacityBps: u.capacityBps,
+        quota:
+          u.quotaBytes !== undefined && u.cfg.quota
+            ? {
+                bytes: u.quotaBytes,
+                used: u.quotaUsed,
+                period: u.cfg.quota.period,
+                exceeded: u.quotaExceeded,
+              }
+            : undefined,
+        history: u.samples.slice(-60),
+      })),
+      connections: {
+        active: sessions.length,
+        bonded: sessions.filter((s) => s.path === 'bonded').length,
+        direct: sessions.filter((s) => s.path === 'direct').length,
+        accepted: this.intercept.stats.accepted,
+        closed: this.intercept.stats.closed,
+        bondedTotal: this.intercept.stats.bonded,
+        directTotal: this.intercept.stats.direct,
+        refused: { ...this.intercept.stats.refused },
+      },
+      dhcp: this.dhcp ? { leases: this.dhcp.leases.length } : undefined,
+      mib: { ...this.ep.mib } as unknown as Record<string, number>,
+      memoryRss: process.memoryUsage.rss(),
+    };
+  }
+
+  /** SIGTERM: stop accepting, let open connections finish (up to drainTimeout), reset the rest, tear down. */
+  async drain(): Promise<void> {
+    this.log.info(
+      { event: 'drain', open: this.intercept.sessions.size, timeoutMs: this.cfg.drainTimeout },
+      'draining',
+    );
+    const closing = this.listener?.close();
+    const left = await this.intercept.drain(this.cfg.drainTimeout);
+    // Let the resets leave before the TUN goes.
+    await new Promise((r) => setTimeout(r, left > 0 ? 200 : 0));
+    await Promise.race([closing, new Promise((r) => setTimeout(r, 500))]);
+    await this.stop();
+    this.log.info({ event: 'stopped', reset: left }, 'CPE stopped');
+  }
+
+  /** Removes everything at once: listener, probes, DHCP, status, TUN, nftables table, rules, routes. */
+  async stop(): Promise<void> {
+    if (this.tick) clearInterval(this.tick);
+    this.tick = undefined;
+    this.hag.stop();
+    void this.listener?.close();
+    this.listener = undefined;
+    this.uplinks.stop();
+    this.status?.close();
+    if (this.dhcp) await this.dhcp.close().catch(() => {});
+    this.dhcp = undefined;
+    this.driver?.close();
+    this.driver = undefined;
+    if (!this.driver && this.tun) {
+      try {
+        this.tun.close();
+      } catch {
+        /* closed by the driver */
+      }
+    }
+    this.tun = undefined;
+    this.rules.clear();
+    if (this.net && this.netUp) {
+      const r = teardown(this.net, { logger: this.log });
+      if (!r.ok) this.log.error({ event: 'teardown-failed', ...r.failure }, 'network teardown failed');
+      this.netUp = false;
+    }
+    for (const a of this.lanAdded.splice(0)) {
+      const v6 = isIP(a.split('/')[0]) === 6;
+      ip([...(v6 ? ['-6'] : []), 'addr', 'del', a, 'dev', this.cfg.lan.interface]);
+    }
+  }
+
+  /** SIGHUP: new HAG settings, bypasses, QUIC policy, quotas, limits and log level; returns what needs a restart. */
+  reload(next: CpeConfig): string[] {
+    const old = this.cfg;
+    const restart: string[] = [];
+    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    if (!same(old.lan, next.lan)) restart.push('lan');
+    if (!same(old.tun, next.tun)) restart.push('tun');
+    if (!same(old.mptcp, next.mptcp)) restart.push('mptcp');
+    if (!same(old.status, next.status)) restart.push('status');
+    const strip = (u: CpeConfig['uplinks'][number]) => ({ ...u, quota: undefined, capacity: undefined });
+    if (!same(old.uplinks.map(strip), next.uplinks.map(strip)))
+      restart.push('uplinks (other than quota, capacity)');
+    const { port, mark, table, suffix, rulePriority } = old.intercept;
+    if (
+      !same(
+        { port, mark, table, suffix, rulePriority },
+        { ...next.intercept, maxConnections: undefined, idleTimeout: undefined },
+      )
+    )
+      restart.push('intercept (other than maxConnections, idleTimeout)');
+    this.cfg = {
+      ...next,
+      lan: old.lan,
+      tun: old.tun,
+      mptcp: old.mptcp,
+      status: old.status,
+      uplinks: old.uplinks.map((u) => {
+        const n = next.uplinks.find((x) => x.name === u.name);
+        return n ? { ...u, quota: n.quota, capacity: n.capacity } : u;
+      }),
+      intercept: {
+        ...old.intercept,
+        maxConnections: next.intercept.maxConnections,
+        idleTimeout: next.intercept.idleTimeout,
+      },
+    };
+    this.intercept.cfg = this.cfg;
+    this.hag.retryAfterMs = this.cfg.hag.retryAfter;
+    this.uplinks.reconfigure(this.cfg);
+    this.log.level = next.log.level;
+    if (!same(old.bypass, next.bypass) || old.quic !== next.quic) {
+      // The nftables table is replaced atomically; the routes and rules are re-applied as they were.
+      const net = netConfig(this.cfg, this.uplinks);
+      const r = setup(net, { logger: this.log });
+      if (!r.ok) this.log.error({ event: 'reload-net-failed', ...r.failure }, 'network update failed');
+      else {
+        this.net = net;
+        this.uplinks.list.forEach((u, i) => {
+          this.rules.clear();
+          this.rules.set(u.name, i, u.address, u.table);
+        });
+      }
+    }
+    return restart;
+  }
+}

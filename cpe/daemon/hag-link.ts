@@ -1,0 +1,77 @@
+// Whether new LAN connections are bonded through the HAG or go direct via the primary uplink.
+// A connection that cannot reach the HAG (no usable uplink, no MPTCP handshake, no reply within
+// the timeout) marks the HAG down; while it is down every new connection goes direct at once, and
+// a check every `retryAfter` (an RFC 8803 4.2.1 Info TLV, or a SOCKS5 greeting) brings bonding back
+// as soon as the HAG answers again.
+import type { Logger } from 'pino';
+
+export type HagState = 'up' | 'down';
+
+export class HagLink {
+  state: HagState = 'up';
+  reason = '';
+  since = Date.now();
+  private timer: NodeJS.Timeout | undefined;
+  private checking = false;
+
+  constructor(
+    private readonly log: Logger,
+    /** Opens a connection to the HAG and asks it something; true when it answered. */
+    private readonly check: () => Promise<true | string>,
+    public retryAfterMs: number,
+  ) {}
+
+  /** Whether new connections should try the HAG. */
+  get usable(): boolean {
+    return this.state === 'up';
+  }
+
+  /** The HAG answered a connection. */
+  ok(): void {
+    if (this.state === 'up') return;
+    this.state = 'up';
+    this.reason = '';
+    this.since = Date.now();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.log.info({ event: 'hag-up' }, 'HAG reachable again: new connections are bonded');
+  }
+
+  /** A connection could not reach the HAG. */
+  failed(reason: string): void {
+    if (this.state === 'down') return;
+    this.state = 'down';
+    this.reason = reason;
+    this.since = Date.now();
+    this.log.warn(
+      { event: 'hag-down', reason },
+      `HAG unreachable (${reason}): new connections go direct via the primary uplink`,
+    );
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.recheck(), this.retryAfterMs);
+    this.timer.unref();
+  }
+
+  private async recheck(): Promise<void> {
+    this.timer = undefined;
+    if (this.state === 'up' || this.checking) return;
+    this.checking = true;
+    const r = await this.check().catch((e: Error) => e.message);
+    this.checking = false;
+    if (r === true) this.ok();
+    else {
+      this.reason = r;
+      this.log.debug({ event: 'hag-check-failed', reason: r }, 'HAG still unreachable');
+      if (this.state === 'down') this.schedule();
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

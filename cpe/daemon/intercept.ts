@@ -1,0 +1,293 @@
+// One intercepted LAN connection, from accept to close: the packet path's middle. The kernel ended
+// the LAN host's TCP (nftables TPROXY); the accepted socket's local address is the original
+// destination. Bonded: an MPTCP connection to the HAG from the path manager (its subflows on the
+// usable uplinks), the Convert Connect TLV or SOCKS5 CONNECT for the destination, the HAG's reply
+// (an error resets the LAN host, so a refusing server looks like one), then the relay. Direct:
+// when no uplink is usable or the HAG does not answer, a kernel TCP connection from the primary
+// uplink's address. Every refusal is logged with why; every close with bytes per uplink.
+import net, { type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { MptcpConnection } from '../../src/mptcp/connection.js';
+import type { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
+import type { ClientPathManager } from '../../src/mptcp/pm/client.js';
+import type { Subflow } from '../../src/mptcp/subflow.js';
+import { ConnStream } from '../../src/tcp/stream.js';
+import type { TransparentConnection } from '../net/transparent.js';
+import type { CpeConfig } from './config.js';
+import { type HagMethod, hagHandshake } from './hag-handshake.js';
+import type { HagLink } from './hag-link.js';
+import { parseAddress } from './ip.js';
+import { type Relay, type RelayEnd, relay, resetSocket } from './relay.js';
+import type { Uplinks } from './uplinks.js';
+
+export type Path = 'bonded' | 'direct';
+
+export interface Session {
+  id: number;
+  src: string;
+  dst: string;
+  path: Path | 'pending';
+  startedAt: number;
+  lan: Socket;
+  conn?: MptcpConnection;
+  /** Every subflow the connection had, to report bytes per uplink at close. */
+  subflows: Set<Subflow>;
+  /** Direct: bytes over the primary uplink. */
+  direct?: Socket;
+  relay?: Relay;
+}
+
+export interface InterceptStats {
+  accepted: number;
+  bonded: number;
+  direct: number;
+  refused: Record<string, number>;
+  closed: number;
+}
+
+let nextId = 1;
+
+export class Interceptor {
+  readonly sessions = new Map<number, Session>();
+  readonly byConn = new Map<MptcpConnection, Session>();
+  readonly stats: InterceptStats = { accepted: 0, bonded: 0, direct: 0, refused: {}, closed: 0 };
+  draining = false;
+  private drained: (() => void) | undefined;
+
+  constructor(
+    public cfg: CpeConfig,
+    private readonly ep: MptcpEndpoint,
+    private readonly pm: ClientPathManager,
+    private readonly uplinks: Uplinks,
+    private readonly hag: HagLink,
+    private readonly log: Logger,
+    private readonly now: () => number,
+  ) {
+    ep.on((e) => {
+      if (e.type === 'sub-established') this.byConn.get(e.conn)?.subflows.add(e.subflow);
+      if (e.type === 'sub-closed') {
+        this.byConn.get(e.conn)?.subflows.add(e.subflow);
+        uplinks.closed(e.subflow);
+      }
+    });
+  }
+
+  get method(): HagMethod {
+    const h = this.cfg.hag;
+    return { method: h.method, cookie: h.cookie, username: h.username, password: h.password };
+  }
+
+  private refuse(
+    s: Session | { src: string; dst: string },
+    reason: string,
+    extra: Record<string, unknown> = {},
+  ): void {
+    const key = reason.split(':')[0];
+    this.stats.refused[key] = (this.stats.refused[key] ?? 0) + 1;
+    this.log.warn(
+      { event: 'refused', id: (s as Session).id, src: s.src, dst: s.dst, reason, ...extra },
+      `refused ${s.src} -> ${s.dst}: ${reason}`,
+    );
+  }
+
+  handle(c: TransparentConnection): void {
+    const lan = c.socket;
+    // A FIN from the LAN host is a half-close: carried upstream, the other way stays open.
+    lan.allowHalfOpen = true;
+    lan.setNoDelay(true);
+    lan.on('error', () => {}); // reported by the relay or the session close
+    this.stats.accepted++;
+    const fmt = (a: { address: string; port: number }) =>
+      net.isIPv6(a.address) ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+    const s: Session = {
+      id: nextId++,
+      src: fmt(c.source),
+      dst: fmt(c.destination),
+      path: 'pending',
+      startedAt: Date.now(),
+      lan,
+      subflows: new Set(),
+    };
+    if (this.draining || this.sessions.size >= this.cfg.intercept.maxConnections) {
+      this.refuse(s, this.draining ? 'draining' : 'too-many-connections', { open: this.sessions.size });
+      resetSocket(lan);
+      return;
+    }
+    this.sessions.set(s.id, s);
+    this.run(s, c.destination).catch((e: Error) => {
+      this.log.error({ event: 'internal-error', id: s.id, err: e }, 'session failed');
+      resetSocket(lan);
+      this.finish(s, 'internal-error');
+    });
+  }
+
+  private async run(s: Session, dst: { address: string; port: number; family: 4 | 6 }): Promise<void> {
+    let why = this.hag.usable ? undefined : `HAG unreachable (${this.hag.reason})`;
+    if (!why) {
+      const r = await this.bond(s, dst);
+      if (r === 'done') return;
+      why = r;
+    }
+    if (s.lan.destroyed) {
+      this.finish(s, 'lan-gone');
+      return;
+    }
+    await this.direct(s, dst, why);
+  }
+
+  /** Tries the HAG; 'done' when the session went on (or ended) there, else why to go direct. */
+  private async bond(s: Session, dst: { address: string; port: number }): Promise<'done' | string> {
+    const hagAddr = this.cfg.hag.addresses[0];
+    const remote = parseAddress(hagAddr) as Uint8Array;
+    const conn = this.pm.connect(this.now(), remote, this.cfg.hag.port);
+    if (!conn) return 'no usable uplink';
+    s.conn = conn;
+    this.byConn.set(conn, s);
+    const stream = new ConnStream(conn, () => this.ep.wake(conn));
+    stream.on('error', () => {});
+    this.ep.wake(conn);
+    const r = await hagHandshake(stream, dst, this.method, this.cfg.hag.connectTimeout);
+    if (r.kind === 'unreachable') {
+      this.hag.failed(r.reason);
+      stream.destroy();
+      this.byConn.delete(conn);
+      s.conn = undefined;
+      return `HAG unreachable (${r.reason})`;
+    }
+    this.hag.ok();
+    if (r.kind === 'refused') {
+      // The server (or the HAG's policy) refused: the LAN host sees a reset, as from the server.
+      this.refuse(s, r.reason, { path: 'bonded' });
+      resetSocket(s.lan);
+      stream.destroy();
+      this.finish(s, `refused: ${r.reason}`);
+      return 'done';
+    }
+    if (s.lan.destroyed) {
+      stream.destroy();
+      this.finish(s, 'lan-gone');
+      return 'done';
+    }
+    s.path = 'bonded';
+    this.stats.bonded++;
+    this.log.info(
+      { event: 'open', id: s.id, path: 'bonded', src: s.src, dst: s.dst, mptcp: !conn.fallback },
+      `open ${s.id} ${s.src} -> ${s.dst} bonded`,
+    );
+    s.relay = relay(s.lan, stream, { early: r.early, idleMs: this.cfg.intercept.idleTimeout });
+    const end = await s.relay.done;
+    this.finish(s, end);
+    return 'done';
+  }
+
+  /** Direct via the primary uplink: a kernel TCP connection from its address. */
+  private async direct(
+    s: Session,
+    dst: { address: string; port: number; family: 4 | 6 },
+    why: string,
+  ): Promise<void> {
+    const src = this.uplinks.directSource(dst.family);
+    const sock = net.connect({ host: dst.address, port: dst.port, localAddress: src.address, noDelay: true });
+    sock.allowHalfOpen = true;
+    s.direct = sock;
+    const ok = await new Promise<true | string>((resolve) => {
+      const t = setTimeout(
+        () => resolve(`no answer within ${this.cfg.hag.connectTimeout * 3} ms`),
+        this.cfg.hag.connectTimeout * 3,
+      );
+      sock.once('connect', () => {
+        clearTimeout(t);
+        resolve(true);
+      });
+      sock.once('error', (e) => {
+        clearTimeout(t);
+        resolve(e.message);
+      });
+    });
+    if (ok !== true) {
+      this.refuse(s, `direct connection failed: ${ok}`, { path: 'direct', via: src.uplink.name, why });
+      sock.on('error', () => {});
+      sock.destroy();
+      resetSocket(s.lan);
+      this.finish(s, `refused: ${ok}`);
+      return;
+    }
+    if (s.lan.destroyed) {
+      sock.destroy();
+      this.finish(s, 'lan-gone');
+      return;
+    }
+    s.path = 'direct';
+    this.stats.direct++;
+    this.log.info(
+      { event: 'open', id: s.id, path: 'direct', src: s.src, dst: s.dst, via: src.uplink.name, why },
+      `open ${s.id} ${s.src} -> ${s.dst} direct via ${src.uplink.name}: ${why}`,
+    );
+    s.relay = relay(s.lan, sock, { idleMs: this.cfg.intercept.idleTimeout });
+    const end: RelayEnd = await s.relay.done;
+    this.finish(s, end);
+  }
+
+  /** Bytes per uplink of a session: from its subflows' stats (bonded) or its direct socket. */
+  perUplink(s: Session): Record<string, { bytesIn: number; bytesOut: number }> {
+    const out: Record<string, { bytesIn: number; bytesOut: number }> = {};
+    const entry = (name: string) => {
+      out[name] ??= { bytesIn: 0, bytesOut: 0 };
+      return out[name];
+    };
+    if (s.conn) for (const sf of s.conn.subflows) s.subflows.add(sf);
+    for (const sf of s.subflows) {
+      const u = this.uplinks.byId(this.pm.addressOf(sf) ?? -1);
+      if (!u) continue;
+      const e = entry(u.name);
+      e.bytesIn += sf.socket.stats.bytesIn;
+      e.bytesOut += sf.socket.stats.bytesOut;
+    }
+    if (s.direct) {
+      const u = this.uplinks.primary;
+      const e = entry(u.name);
+      e.bytesIn += s.direct.bytesRead;
+      e.bytesOut += s.direct.bytesWritten;
+    }
+    return out;
+  }
+
+  private finish(s: Session, reason: string): void {
+    if (!this.sessions.delete(s.id)) return;
+    if (s.conn) this.byConn.delete(s.conn);
+    this.stats.closed++;
+    this.log.info(
+      {
+        event: 'close',
+        id: s.id,
+        path: s.path,
+        src: s.src,
+        dst: s.dst,
+        reason,
+        durationMs: Date.now() - s.startedAt,
+        bytesFromLan: s.lan.bytesRead,
+        bytesToLan: s.lan.bytesWritten,
+        uplinks: this.perUplink(s),
+      },
+      `close ${s.id} ${s.dst}: ${reason}`,
+    );
+    if (this.draining && this.sessions.size === 0) this.drained?.();
+  }
+
+  /** Refuses new connections and waits up to `timeoutMs` for the open ones; then resets the rest. */
+  async drain(timeoutMs: number): Promise<number> {
+    this.draining = true;
+    if (this.sessions.size > 0) {
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+        setTimeout(resolve, timeoutMs).unref();
+      });
+    }
+    const left = this.sessions.size;
+    for (const s of this.sessions.values()) {
+      if (s.relay) s.relay.stop();
+      else resetSocket(s.lan);
+    }
+    return left;
+  }
+}

@@ -1,0 +1,58 @@
+// Source routing for the CPE's own direct connections: a socket bound to an uplink's address
+// leaves by that uplink (ip rule "from ADDR lookup TABLE"), whatever the main table says. Used when
+// the HAG is unreachable (direct via the primary uplink). One rule per uplink with a known address;
+// replaced when a DHCP lease changes the address; all removed at stop.
+import { execFileSync } from 'node:child_process';
+import { isIP } from 'node:net';
+import type { Logger } from 'pino';
+
+export class SourceRules {
+  /** uplink name -> the rule's spec (after `ip [-6] rule add|del`). */
+  private readonly rules = new Map<string, { v6: boolean; spec: string[] }>();
+
+  constructor(
+    private readonly priority: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** Makes `address` (or nothing) the source rule of uplink `name` at priority offset `i`. */
+  set(name: string, i: number, address: string | undefined, table: number): void {
+    const old = this.rules.get(name);
+    if (old && address && old.spec[1] === address) return;
+    if (old) this.del(old);
+    this.rules.delete(name);
+    if (!address) return;
+    const r = {
+      v6: isIP(address) === 6,
+      spec: ['from', address, 'lookup', String(table), 'priority', String(this.priority + i)],
+    };
+    // A leftover from a crashed run would duplicate it: remove first.
+    this.del(r);
+    try {
+      execFileSync('ip', [...(r.v6 ? ['-6'] : []), 'rule', 'add', ...r.spec], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      this.rules.set(name, r);
+    } catch (e) {
+      this.log.error(
+        { event: 'source-rule-failed', uplink: name, err: e },
+        `cannot add source rule for ${name}`,
+      );
+    }
+  }
+
+  private del(r: { v6: boolean; spec: string[] }): void {
+    for (let i = 0; i < 16; i++) {
+      try {
+        execFileSync('ip', [...(r.v6 ? ['-6'] : []), 'rule', 'del', ...r.spec], { stdio: 'ignore' });
+      } catch {
+        return;
+      }
+    }
+  }
+
+  clear(): void {
+    for (const r of this.rules.values()) this.del(r);
+    this.rules.clear();
+  }
+}

@@ -1,0 +1,366 @@
+// The CPE's uplinks at run time: for each configured uplink its core address and path-manager
+// address id, its health (the ICMP probe's up/down events drive ClientPathManager.setUp), its
+// interface address (static, or from the uplink DHCP client, whose lease also sets the uplink's
+// routing table), its byte counters (summed from the subflows' socket stats, by which uplink each
+// subflow leaves from) and its quota (past it the uplink carries only backup subflows, RFC 8684
+// 3.3.8, until the period ends).
+import { execFileSync } from 'node:child_process';
+import { isIP } from 'node:net';
+import type { Logger } from 'pino';
+import type { MptcpConnection } from '../../src/mptcp/connection.js';
+import type { ClientPathManager } from '../../src/mptcp/pm/client.js';
+import type { Subflow } from '../../src/mptcp/subflow.js';
+import type { TcpSocket } from '../../src/tcp/socket.js';
+import { applyLeaseCommands, DhcpClient, type DhcpLease, removeLeaseCommands } from '../dhcp/client.js';
+import { runPlan } from '../net/apply.js';
+import { uplinkRoute } from '../net/plan.js';
+import { UplinkProbe } from '../probe/probe.js';
+import {
+  type CpeConfig,
+  coreAddressOf,
+  parseBytes,
+  parseRate,
+  tableOf,
+  type UplinkConfig,
+} from './config.js';
+import { parseAddress } from './ip.js';
+
+export type UplinkHealth = 'unknown' | 'up' | 'down';
+
+export interface UplinkSample {
+  t: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export class Uplink {
+  /** Path manager address id (RFC 8684 3.4.1): 1-based position. */
+  readonly id: number;
+  readonly coreAddress: string;
+  readonly coreBytes: Uint8Array;
+  readonly table: number;
+  health: UplinkHealth = 'unknown';
+  healthReason = 'not probed yet';
+  /** The uplink's own address (without prefix length), when known. */
+  address: string | undefined;
+  gateway: string | undefined;
+  probe: UplinkProbe | undefined;
+  dhcp: DhcpClient | undefined;
+  lease: DhcpLease | undefined;
+  /** Bytes carried by subflows of this uplink, payload only (in: from the HAG, out: to it). */
+  bytesIn = 0;
+  bytesOut = 0;
+  /** Bytes counted toward the quota in the current period, and when that period started. */
+  quotaUsed = 0;
+  quotaPeriodStart = Date.now();
+  quotaExceeded = false;
+  /** Per-second samples for the status page's charts (the last 120). */
+  readonly samples: UplinkSample[] = [];
+  rateIn = 0;
+  rateOut = 0;
+  /** Smoothed RTT of this uplink's subflows, ms (mean over the open ones). */
+  subflowRttMs: number | undefined;
+  subflows = 0;
+
+  constructor(
+    public cfg: UplinkConfig,
+    index: number,
+    all: CpeConfig,
+  ) {
+    this.id = index + 1;
+    this.coreAddress = coreAddressOf(all, index);
+    this.coreBytes = parseAddress(this.coreAddress) as Uint8Array;
+    this.table = tableOf(all, index);
+    this.address = cfg.address?.split('/')[0];
+    this.gateway = cfg.gateway;
+  }
+
+  get name(): string {
+    return this.cfg.name;
+  }
+
+  /** Backup subflows only: its role, or the quota ran out. */
+  get backup(): boolean {
+    return this.cfg.role === 'backup' || this.quotaExceeded;
+  }
+
+  /** Usable for subflows: the probe has not said down (an unprobed uplink is tried), and it has an address. */
+  get usable(): boolean {
+    return this.health !== 'down' && (this.cfg.addressing === 'static' || this.lease !== undefined);
+  }
+
+  get quotaBytes(): number | undefined {
+    return this.cfg.quota ? parseBytes(this.cfg.quota.bytes) : undefined;
+  }
+
+  get capacityBps(): number | undefined {
+    return this.cfg.capacity ? parseRate(this.cfg.capacity) : undefined;
+  }
+}
+
+/** When the quota period that contains `now` began (local time: midnight, or the 1st of the month). */
+export function periodStart(period: 'day' | 'month', now: number): number {
+  const d = new Date(now);
+  return period === 'day'
+    ? new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime()
+    : new Date(d.getFullYear(), d.getMonth(), 1).getTime();
+}
+
+export class Uplinks {
+  readonly list: Uplink[];
+  /** Socket stats already counted, per subflow socket. */
+  private readonly counted = new Map<TcpSocket, { in: number; out: number; uplink: Uplink }>();
+
+  constructor(
+    cfg: CpeConfig,
+    private readonly pm: ClientPathManager,
+    private readonly log: Logger,
+    private readonly conns: () => Iterable<MptcpConnection>,
+  ) {
+    this.list = cfg.uplinks.map((u, i) => new Uplink(u, i, cfg));
+  }
+
+  byId(id: number): Uplink | undefined {
+    return this.list[id - 1];
+  }
+
+  get primary(): Uplink {
+    return this.list.find((u) => u.cfg.role === 'primary') ?? this.list[0];
+  }
+
+  /** Gives the path manager every uplink and starts probes and DHCP clients. */
+  start(now: number): void {
+    for (const u of this.list) {
+      this.pm.setAddress(now, { id: u.id, addr: u.coreBytes, backup: u.backup, up: u.usable });
+      u.quotaPeriodStart = periodStart(u.cfg.quota?.period ?? 'month', Date.now());
+      if (u.cfg.addressing === 'dhcp') this.startDhcp(u);
+      this.startProbe(u);
+    }
+  }
+
+  private startProbe(u: Uplink): void {
+    const target = u.cfg.probe.target ?? u.gateway;
+    if (!target) return; // a DHCP uplink: probed once its lease names a gateway
+    u.probe?.stop();
+    const p = new UplinkProbe({
+      interface: u.cfg.interface,
+      target,
+      name: u.name,
+      intervalMs: u.cfg.probe.interval,
+      timeoutMs: u.cfg.probe.timeout,
+      failuresToDown: u.cfg.probe.failures,
+      successesToUp: u.cfg.probe.successes,
+      logger: this.log,
+    });
+    p.on('up', (info) => this.setHealth(u, 'up', info.reason));
+    p.on('down', (info) => this.setHealth(u, 'down', info.reason));
+    u.probe = p;
+    try {
+      p.start();
+    } catch (e) {
+      // No raw socket (no CAP_NET_RAW, the interface gone): the uplink cannot be judged; say so.
+      this.log.error({ event: 'probe-failed', uplink: u.name, err: e }, `probe of ${u.name} cannot run`);
+      u.probe = undefined;
+    }
+  }
+
+  private startDhcp(u: Uplink): void {
+    const c = new DhcpClient({ interface: u.cfg.interface, logger: this.log });
+    u.dhcp = c;
+    c.on('bound', (lease) => this.onLease(u, lease));
+    c.on('renewed', (lease) => this.onLease(u, lease));
+    c.on('lost', (lease, reason) => {
+      this.log.warn(
+        { event: 'uplink-lease-lost', uplink: u.name, reason },
+        `${u.name}: lease lost: ${reason}`,
+      );
+      for (const cmd of removeLeaseCommands(u.cfg.interface, lease)) runQuiet(cmd);
+      u.lease = undefined;
+      u.address = undefined;
+      this.sync(u);
+    });
+    c.start();
+  }
+
+  private onLease(u: Uplink, lease: DhcpLease): void {
+    for (const cmd of applyLeaseCommands(u.cfg.interface, lease, u.lease)) runQuiet(cmd);
+    const gwChanged = lease.routers[0] !== u.gateway;
+    u.lease = lease;
+    u.address = lease.address;
+    u.gateway = lease.routers[0];
+    this.route(u);
+    this.log.info(
+      { event: 'uplink-lease', uplink: u.name, address: lease.address, gateway: u.gateway },
+      `${u.name}: leased ${lease.address}`,
+    );
+    if (gwChanged && !u.cfg.probe.target) this.startProbe(u);
+    this.sync(u);
+  }
+
+  /** The default route(s) of the uplink's table (cpe/net's uplinkRoute). */
+  private route(u: Uplink): void {
+    if (!u.gateway && !u.cfg.gateway6) return;
+    const r = runPlan(
+      uplinkRoute({
+        name: u.name,
+        interface: u.cfg.interface,
+        table: u.table,
+        gateway: u.gateway,
+        gateway6: u.cfg.gateway6,
+        coreAddresses: [u.coreAddress],
+      }),
+      { logger: this.log },
+    );
+    if (!r.ok)
+      this.log.warn({ event: 'uplink-route-failed', uplink: u.name, ...r.failure }, 'uplink route not set');
+  }
+
+  private setHealth(u: Uplink, h: UplinkHealth, reason: string): void {
+    if (u.health === h) return;
+    u.health = h;
+    u.healthReason = reason;
+    this.log.info(
+      { event: h === 'up' ? 'uplink-up' : 'uplink-down', uplink: u.name, reason },
+      `uplink ${u.name} ${h}: ${reason}`,
+    );
+    // The kernel drops an interface's routes when its link goes down: put the uplink's back.
+    if (h === 'up') this.route(u);
+    this.sync(u);
+  }
+
+  /** Tells the path manager the uplink's usability and role. */
+  private sync(u: Uplink): void {
+    this.pm.setAddress(this.now(), { id: u.id, addr: u.coreBytes, backup: u.backup, up: u.usable });
+    this.onChange?.();
+  }
+
+  /** Called after any uplink changed (the daemon wakes the driver). */
+  onChange: (() => void) | undefined;
+  now: () => number = () => performance.now();
+
+  /** Adds what a subflow carried since it was last counted to its uplink. */
+  count(sf: Subflow): void {
+    const id = this.pm.addressOf(sf);
+    const u = id === undefined ? undefined : this.byId(id);
+    if (!u) return;
+    const s = sf.socket.stats;
+    const seen = this.counted.get(sf.socket) ?? { in: 0, out: 0, uplink: u };
+    const dIn = s.bytesIn - seen.in;
+    const dOut = s.bytesOut - seen.out;
+    if (dIn > 0 || dOut > 0) {
+      u.bytesIn += dIn;
+      u.bytesOut += dOut;
+      u.quotaUsed += dIn + dOut;
+    }
+    seen.in = s.bytesIn;
+    seen.out = s.bytesOut;
+    this.counted.set(sf.socket, seen);
+  }
+
+  /** A subflow ended: count its last bytes and forget it. */
+  closed(sf: Subflow): void {
+    this.count(sf);
+    this.counted.delete(sf.socket);
+  }
+
+  /** Once a second: counters, rates, RTTs, samples, quotas. */
+  tick(): void {
+    const rtt = new Map<Uplink, number[]>();
+    for (const c of this.conns()) {
+      for (const sf of c.subflows) {
+        this.count(sf);
+        const u = this.byId(this.pm.addressOf(sf) ?? -1);
+        if (u && sf.socket.rtt.srtt > 0) {
+          const l = rtt.get(u) ?? [];
+          l.push(sf.socket.rtt.srtt);
+          rtt.set(u, l);
+        }
+      }
+    }
+    const t = Date.now();
+    for (const u of this.list) {
+      const r = rtt.get(u);
+      u.subflows = r?.length ?? 0;
+      u.subflowRttMs = r ? r.reduce((a, b) => a + b, 0) / r.length : undefined;
+      const last = u.samples.at(-1);
+      if (last) {
+        const dt = (t - last.t) / 1000;
+        u.rateIn = dt > 0 ? ((u.bytesIn - last.bytesIn) * 8) / dt : 0;
+        u.rateOut = dt > 0 ? ((u.bytesOut - last.bytesOut) * 8) / dt : 0;
+      }
+      u.samples.push({ t, bytesIn: u.bytesIn, bytesOut: u.bytesOut });
+      if (u.samples.length > 120) u.samples.shift();
+      this.checkQuota(u, t);
+    }
+  }
+
+  private checkQuota(u: Uplink, t: number): void {
+    const limit = u.quotaBytes;
+    if (limit === undefined || !u.cfg.quota) return;
+    const start = periodStart(u.cfg.quota.period, t);
+    if (start !== u.quotaPeriodStart) {
+      u.quotaPeriodStart = start;
+      u.quotaUsed = 0;
+      if (u.quotaExceeded) {
+        u.quotaExceeded = false;
+        this.log.info({ event: 'quota-reset', uplink: u.name }, `${u.name}: new quota period`);
+        this.setPriority(u, false);
+      }
+    }
+    if (!u.quotaExceeded && u.quotaUsed >= limit) {
+      u.quotaExceeded = true;
+      this.log.warn(
+        { event: 'quota-exceeded', uplink: u.name, used: u.quotaUsed, quota: limit },
+        `${u.name}: quota of ${limit} bytes used up; backup only until the period ends`,
+      );
+      this.setPriority(u, true);
+    }
+  }
+
+  /** RFC 8684 3.3.8: MP_PRIO marks the uplink's open subflows; new ones follow the address's flag. */
+  private setPriority(u: Uplink, backup: boolean): void {
+    for (const c of this.conns())
+      for (const sf of c.subflows) if (this.pm.addressOf(sf) === u.id) c.setBackup(sf, backup || u.backup);
+    this.sync(u);
+  }
+
+  /** Takes a reloaded config's quotas and capacities (the rest of an uplink needs a restart). */
+  reconfigure(cfg: CpeConfig): void {
+    for (const u of this.list) {
+      const next = cfg.uplinks.find((x) => x.name === u.name);
+      if (!next) continue;
+      u.cfg = { ...u.cfg, quota: next.quota, capacity: next.capacity };
+      this.checkQuota(u, Date.now());
+      if (u.quotaExceeded && (u.quotaBytes === undefined || u.quotaUsed < u.quotaBytes)) {
+        u.quotaExceeded = false;
+        this.setPriority(u, false);
+      }
+    }
+  }
+
+  stop(): void {
+    for (const u of this.list) {
+      u.probe?.stop();
+      u.probe = undefined;
+      if (u.dhcp) {
+        u.dhcp.release();
+        if (u.lease) for (const cmd of removeLeaseCommands(u.cfg.interface, u.lease)) runQuiet(cmd);
+      }
+    }
+  }
+
+  /** The uplink address a direct connection to `family` leaves from (undefined: let the kernel choose). */
+  directSource(family: 4 | 6): { uplink: Uplink; address: string | undefined } {
+    const p = this.primary;
+    const a = p.address && isIP(p.address) === family ? p.address : undefined;
+    return { uplink: p, address: a };
+  }
+}
+
+function runQuiet(argv: string[]): void {
+  try {
+    execFileSync(argv[0], argv.slice(1), { stdio: 'ignore' });
+  } catch {
+    /* best effort: the interface may be gone */
+  }
+}

@@ -1,0 +1,152 @@
+// The CPE's config loader: the example config is valid; bad configs (an unknown interface,
+// overlapping DHCP ranges, no HAG address, no primary uplink, a gateway-less static uplink, bad
+// types) give errors naming the file, the line and what is wrong; derived addresses and tables.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  coreAddressOf,
+  parseBytes,
+  parseCpeConfig,
+  parseRate,
+  tableOf,
+  tunKernelAddress,
+} from '../../cpe/daemon/config.js';
+import { formatIssues } from '../../src/config/index.js';
+
+const ROOT = join(import.meta.dirname, '../..');
+const known = new Set(['br-lan', 'wan', 'wwan0', 'lan0', 'dsl0', 'lte0']);
+const opts = { interfaceExists: (n: string) => known.has(n) };
+
+const BASE = `lan:
+  interface: lan0
+  addresses: [198.18.5.1/24]
+  dhcp:
+    ranges: [{start: 198.18.5.100, end: 198.18.5.150}]
+uplinks:
+  - name: dsl
+    interface: dsl0
+    address: 198.18.11.2/24
+    gateway: 198.18.11.1
+    role: primary
+  - name: lte
+    interface: lte0
+    address: 198.18.12.2/24
+    gateway: 198.18.12.1
+    role: backup
+hag:
+  addresses: [198.18.100.1]
+`;
+
+function errors(text: string): string {
+  const r = parseCpeConfig(text, 'cpe.yaml', opts);
+  expect(r.ok).toBe(false);
+  return r.ok ? '' : formatIssues(r.issues);
+}
+
+describe('CPE config', () => {
+  it('the example config/cpe.yaml is valid', () => {
+    const text = readFileSync(join(ROOT, 'config/cpe.yaml'), 'utf8');
+    const r = parseCpeConfig(text, 'config/cpe.yaml', opts);
+    expect(r.ok ? [] : formatIssues(r.issues)).toEqual([]);
+    if (!r.ok) return;
+    expect(r.value.hag.method).toBe('convert');
+    expect(r.value.uplinks.map((u) => u.role)).toEqual(['primary', 'overflow']);
+  });
+
+  it('fills defaults and derives core addresses, tables and the TUN address', () => {
+    const r = parseCpeConfig(BASE, 'cpe.yaml', opts);
+    if (!r.ok) throw new Error(formatIssues(r.issues));
+    const c = r.value;
+    expect(c.hag.port).toBe(5124);
+    expect(c.quic).toBe('pass');
+    expect(c.tun).toEqual({ name: 'cpe0', mtu: 1500, prefix: '10.254.0.0/24' });
+    expect(tunKernelAddress(c)).toBe('10.254.0.1/24');
+    expect([coreAddressOf(c, 0), coreAddressOf(c, 1)]).toEqual(['10.254.0.2', '10.254.0.3']);
+    expect([tableOf(c, 0), tableOf(c, 1)]).toEqual([200, 201]);
+    expect(c.uplinks[0].probe).toEqual({
+      target: undefined,
+      interval: 1000,
+      timeout: 1000,
+      failures: 3,
+      successes: 2,
+    });
+  });
+
+  it('an unknown interface: file, line and name', () => {
+    const e = errors(BASE.replace('interface: lte0', 'interface: wwan9'));
+    expect(e).toMatch(/^cpe\.yaml:13: uplinks\[1\]\.interface: no interface named wwan9 on this system$/m);
+  });
+
+  it('overlapping DHCP ranges and a range outside the LAN', () => {
+    const e = errors(
+      BASE.replace(
+        'ranges: [{start: 198.18.5.100, end: 198.18.5.150}]',
+        'ranges: [{start: 198.18.5.100, end: 198.18.5.150}, {start: 198.18.5.140, end: 198.18.5.160}, {start: 198.18.6.1, end: 198.18.6.9}]',
+      ),
+    );
+    expect(e).toMatch(
+      /cpe\.yaml:5: lan\.dhcp\.ranges\[1\]: 198\.18\.5\.140-198\.18\.5\.160 overlaps lan\.dhcp\.ranges\[0\]/,
+    );
+    expect(e).toMatch(
+      /lan\.dhcp\.ranges\[2\]: 198\.18\.6\.1-198\.18\.6\.9 is not inside the LAN 198\.18\.5\.1\/24/,
+    );
+  });
+
+  it('no HAG address', () => {
+    expect(errors(BASE.replace('hag:\n  addresses: [198.18.100.1]\n', 'hag: {port: 5124}\n'))).toMatch(
+      /cpe\.yaml:17: hag\.addresses: missing \(expected a list of an IPv4 or IPv6 address/,
+    );
+    expect(errors(BASE.replace('addresses: [198.18.100.1]', 'addresses: []'))).toMatch(
+      /cpe\.yaml:18: hag\.addresses: expected at least 1 item\(s\), got 0/,
+    );
+  });
+
+  it('no primary uplink, two primaries, duplicate names and interfaces', () => {
+    expect(errors(BASE.replace('role: primary', 'role: overflow'))).toMatch(
+      /uplinks: one uplink needs role: primary/,
+    );
+    expect(errors(BASE.replace('role: backup', 'role: primary'))).toMatch(/only one uplink may be primary/);
+    expect(errors(BASE.replace('name: lte', 'name: dsl'))).toMatch(
+      /uplinks\[1\]\.name: "dsl" is used by two uplinks/,
+    );
+    expect(errors(BASE.replace('interface: lte0', 'interface: dsl0'))).toMatch(
+      /dsl0 is already the LAN or another uplink/,
+    );
+  });
+
+  it('a static uplink without a gateway; a DHCP uplink with one', () => {
+    expect(errors(BASE.replace('    gateway: 198.18.12.1\n', ''))).toMatch(
+      /uplinks\[1\]\.gateway: a static uplink needs a gateway/,
+    );
+    expect(errors(BASE.replace('    address: 198.18.12.2/24\n', '    addressing: dhcp\n'))).toMatch(
+      /uplinks\[1\]\.gateway: a DHCP uplink takes its gateway from the lease/,
+    );
+  });
+
+  it('wrong types and unknown settings name the line', () => {
+    const e = errors(`${BASE}quic: maybe\nstatus: {port: 99999}\nbogus: 1\n`);
+    expect(e).toMatch(/cpe\.yaml:19: quic: expected one of "pass", "block", got "maybe"/);
+    expect(e).toMatch(/cpe\.yaml:20: status\.port: expected an integer 1-65535, got 99999/);
+    expect(e).toMatch(/cpe\.yaml:21: bogus: unknown setting/);
+  });
+
+  it('a TUN prefix too small and core addresses outside it', () => {
+    expect(errors(`${BASE}tun: {prefix: 10.0.0.0/31}\n`)).toMatch(/tun\.prefix: a \/31 has no room/);
+    expect(errors(BASE.replace('role: backup', 'role: backup\n    coreAddress: 10.9.9.9'))).toMatch(
+      /uplinks\[1\]\.coreAddress: 10\.9\.9\.9 is outside tun\.prefix 10\.254\.0\.0\/24/,
+    );
+  });
+
+  it('invalid YAML names the line', () => {
+    expect(errors('lan: [\n')).toMatch(/^cpe\.yaml:\d+: \(yaml\): invalid YAML/);
+  });
+
+  it('sizes and rates', () => {
+    expect(parseBytes('50GB')).toBe(50e9);
+    expect(parseBytes('1.5MB')).toBe(1_500_000);
+    expect(parseBytes('1234')).toBe(1234);
+    expect(parseRate('20Mbit')).toBe(20e6);
+    expect(parseRate('500kbit')).toBe(500e3);
+  });
+});
