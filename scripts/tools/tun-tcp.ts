@@ -4,6 +4,7 @@
 // sha256 of what was received and sent, and timings). Run as root inside a network namespace:
 //   node dist/scripts/tools/tun-tcp.js --tun tcp0 --addr 198.18.5.2 --peer 198.18.5.1/24 \
 //     --listen 5001 --send 1000000 [--loss 0.01] [--seed 1] [--cc cubic] [--no-sack] ...
+//     [--mptcp [--checksum] [--join-from ADDR] [--announce ADDR]]
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -12,6 +13,7 @@ import { TunDriver } from '../../src/io/tun-driver.js';
 import { configureLink, Tun } from '../../src/io/tun-tap/index.js';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
+import { ServerPathManager } from '../../src/mptcp/pm/server.js';
 import type { TcpSocket } from '../../src/tcp/socket.js';
 import { TcpStack } from '../../src/tcp/stack.js';
 import { TcpState } from '../../src/tcp/state.js';
@@ -35,6 +37,7 @@ const { values: a } = parseArgs({
     mptcp: { type: 'boolean', default: false },
     'join-from': { type: 'string' },
     checksum: { type: 'boolean', default: false },
+    announce: { type: 'string' },
   },
 });
 
@@ -96,6 +99,8 @@ const tcpConfig = {
 };
 // With --mptcp the endpoint is our MPTCP (RFC 8684) over the same TCP stack.
 const ep = a.mptcp ? new MptcpEndpoint({ tcp: tcpConfig, mptcp: { checksum: a.checksum } }) : undefined;
+// Server: announce another of our addresses with ADD_ADDR (RFC 8684 3.4.1), address ID 1.
+if (ep && a.announce) new ServerPathManager(ep, { addresses: [{ id: 1, addr: ip4(a.announce) }] });
 const stack = ep ? ep.tcp : new TcpStack({ tcp: tcpConfig });
 const core: SansIo = ep ?? stack;
 const tun = Tun.open({ name: a.tun, mtu: Math.max(mtu, 1500) });

@@ -2,6 +2,8 @@
 // its subflows, DATA_ACK and DATA_FIN, the connection-level receive window, and fallback to plain
 // TCP. Data sequence numbers are relative numbers here (src/mptcp/dsn.ts): the first data byte in
 // each direction is 1, IDSN + 1 on the wire. Sans-IO like the TCP below it.
+
+import { addAddrHmac } from '../crypto/hmac.js';
 import type { Idsn } from '../crypto/keys.js';
 import { Assembler } from '../tcp/assembler.js';
 import { ByteRing } from '../tcp/ring.js';
@@ -23,6 +25,13 @@ export const DEFAULT_MPTCP_CONFIG: MptcpConfig = {
   recvBuffer: 4 << 20,
   checksum: false,
 };
+
+/** An address announced with ADD_ADDR (RFC 8684 3.4.1). */
+export interface AnnouncedAddr {
+  id: number;
+  addr: Uint8Array;
+  port?: number;
+}
 
 export interface MptcpEvents {
   onEstablished?(): void;
@@ -58,6 +67,16 @@ export class MptcpMib {
   MPRstRx = 0;
   MPPrioTx = 0;
   MPPrioRx = 0;
+  /** ADD_ADDR received with a valid HMAC / sent / echoes received / echoes sent / dropped. */
+  AddAddr = 0;
+  AddAddrTx = 0;
+  EchoAdd = 0;
+  EchoAddTx = 0;
+  AddAddrDrop = 0;
+  /** REMOVE_ADDR received / sent; subflows closed because their address was removed. */
+  RmAddr = 0;
+  RmAddrTx = 0;
+  RmSubflow = 0;
   DSSNoMatchTCP = 0;
   DataCsumErr = 0;
   DSSNotMatching = 0;
@@ -224,6 +243,74 @@ export class MptcpConnection {
     }
   }
   peerFastclosed = false;
+
+  // ------------------------------------------------------------ addresses (RFC 8684 3.4)
+
+  /** Addresses the peer announced (ADD_ADDR with a valid HMAC), by address ID. */
+  readonly remoteAddrs = new Map<number, AnnouncedAddr>();
+  /** Addresses we announced, by address ID. */
+  readonly localAddrs = new Map<number, AnnouncedAddr>();
+  /** Our announcements not yet echoed, by address ID. */
+  readonly pendingAnnounce = new Map<number, AnnouncedAddr>();
+
+  /**
+   * Announces one of our addresses with ADD_ADDR (RFC 8684 3.4.1), with its HMAC; the path manager
+   * calls again when no echo came. Returns false when no subflow can carry it.
+   */
+  announce(a: AnnouncedAddr): boolean {
+    if (this.fallback || !this.remoteKey) return false;
+    const sf = this.subflows.find((f) => f.canSend && !f.stale) ?? this.subflows.find((f) => f.canSend);
+    if (!sf) return false;
+    const hmac = addAddrHmac(this.local.key, this.remoteKey, a.id, a.addr, a.port ?? 0);
+    sf.signal({ type: 'add_addr', echo: false, addressId: a.id, address: a.addr, port: a.port, hmac });
+    this.pendingAnnounce.set(a.id, a);
+    this.localAddrs.set(a.id, a);
+    this.mib.AddAddrTx++;
+    return true;
+  }
+
+  /** The peer's ADD_ADDR, HMAC verified by the subflow: remember and echo it (3.4.1). */
+  onAddAddr(sf: Subflow, a: AnnouncedAddr): void {
+    this.mib.AddAddr++;
+    const known = this.remoteAddrs.get(a.id);
+    this.remoteAddrs.set(a.id, a);
+    sf.signal({ type: 'add_addr', echo: true, addressId: a.id, address: a.addr, port: a.port });
+    this.mib.EchoAddTx++;
+    if (!known) this.emit({ type: 'announced', conn: this, addr: a });
+  }
+
+  onAddAddrEcho(id: number): void {
+    if (!this.pendingAnnounce.delete(id)) return;
+    this.mib.EchoAdd++;
+  }
+
+  /** Withdraws one of our addresses (REMOVE_ADDR, 3.4.2) and closes our subflows on it. */
+  removeAddress(id: number): void {
+    if (this.fallback) return;
+    this.pendingAnnounce.delete(id);
+    const sf = this.subflows.find((f) => f.canSend);
+    if (sf) {
+      sf.signal({ type: 'remove_addr', addressIds: [id] });
+      this.mib.RmAddrTx++;
+    }
+    for (const f of [...this.subflows]) if (f.localId === id && this.subflows.length > 1) f.socket.close();
+  }
+
+  /** The peer withdrew addresses: subflows to them go (3.4.2). */
+  onRemoveAddr(ids: readonly number[]): void {
+    for (const id of ids) {
+      this.mib.RmAddr++;
+      const a = this.remoteAddrs.get(id);
+      this.remoteAddrs.delete(id);
+      for (const f of [...this.subflows]) {
+        if (f.remoteId !== id || f.socket.state === TcpState.Closed) continue;
+        this.mib.RmSubflow++;
+        f.socket.abort();
+        f.wake();
+      }
+      this.emit({ type: 'removed', conn: this, id, addr: a });
+    }
+  }
 
   /** Changes our priority for `sf` and tells the peer with MP_PRIO (RFC 8684 3.3.8). */
   setBackup(sf: Subflow, backup: boolean): void {

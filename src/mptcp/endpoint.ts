@@ -128,8 +128,11 @@ export class MptcpEndpoint implements SansIo {
       this.mib.MPJoinRejected++;
       return this.refusal(TCPRST_REASON.administrativelyProhibited);
     }
+    // The address ID of the address the join came to: one we announced (3.4.1), else 0.
+    let localId = 0;
+    for (const a of conn.localAddrs.values()) if (bytesEqual(a.addr, sock.tuple.local)) localId = a.id;
     const join: JoinState = {
-      localId: 0,
+      localId,
       remoteId: v.addressId,
       backup: v.backup,
       nonceLocal: nonce(),
@@ -153,7 +156,14 @@ export class MptcpEndpoint implements SansIo {
    * Adds a subflow from another local address (RFC 8684 3.2, the client's path manager role):
    * to the same remote address and port as the initial subflow.
    */
-  join(now: number, conn: MptcpConnection, local: Uint8Array, localId: number, backup = false): TcpSocket {
+  join(
+    now: number,
+    conn: MptcpConnection,
+    local: Uint8Array,
+    localId: number,
+    backup = false,
+    remote?: { addr: Uint8Array; port: number; id: number },
+  ): TcpSocket {
     if (!conn.fullyEstablished)
       throw new Error('join needs a fully established connection (whenFullyEstablished)');
     const first = conn.subflows[0]?.socket;
@@ -163,13 +173,13 @@ export class MptcpEndpoint implements SansIo {
       throw new Error(`connection already has ${conn.subflows.length} subflows`);
     const sock = this.tcp.connect(now, {
       local,
-      remote: first.tuple.remote,
-      remotePort: first.tuple.remotePort,
+      remote: remote?.addr ?? first.tuple.remote,
+      remotePort: remote?.port ?? first.tuple.remotePort,
     });
     this.joins.add(sock);
     this.attach(conn, sock, {
       localId,
-      remoteId: 0,
+      remoteId: remote?.id ?? 0,
       backup,
       nonceLocal: nonce(),
       nonceRemote: 0,
@@ -221,4 +231,10 @@ export class MptcpEndpoint implements SansIo {
   setWaker(wake: () => void): void {
     this.tcp.setWaker(wake);
   }
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -4,7 +4,7 @@
 // DATA_FIN in DSS options (3.3), and turns the peer's mappings back into data-level bytes for the
 // connection. When the peer does not speak MPTCP it falls back to plain TCP (3.7).
 
-import { hmacEqual, joinAckHmac, joinSynAckHmac } from '../crypto/hmac.js';
+import { addAddrHmac, hmacEqual, joinAckHmac, joinSynAckHmac } from '../crypto/hmac.js';
 import { keyIdsn, keyToken } from '../crypto/keys.js';
 import type { TcpExtension } from '../tcp/extension.js';
 import type { ByteRing } from '../tcp/ring.js';
@@ -558,8 +558,50 @@ export class Subflow implements TcpExtension {
       else if (v.subtype === MPTCP_SUBTYPE.dss) this.onDss();
       else if (v.subtype === MPTCP_SUBTYPE.mpJoin && j && !this.isClient) this.onJoinAck();
       else if (v.subtype === MPTCP_SUBTYPE.mpPrio) this.onPrio();
+      else if (v.subtype === MPTCP_SUBTYPE.addAddr) this.onAddAddr();
+      else if (v.subtype === MPTCP_SUBTYPE.removeAddr) this.onRemoveAddr();
       else if (v.subtype === MPTCP_SUBTYPE.mpFastclose) this.onFastclose();
     }
+  }
+
+  /** Our address ID for this subflow (0 for the initial one, RFC 8684 3.4.1). */
+  get localId(): number {
+    return this.join?.localId ?? 0;
+  }
+
+  /** The peer's address ID for this subflow. */
+  get remoteId(): number {
+    return this.join?.remoteId ?? 0;
+  }
+
+  /** ADD_ADDR (RFC 8684 3.4.1): an echo of ours, or the peer's announcement with its HMAC. */
+  private onAddAddr(): void {
+    const c = this.conn;
+    const v = this.view.addAddr;
+    if (v.echo) {
+      c.onAddAddrEcho(v.addressId);
+      return;
+    }
+    if (!c.remoteKey || !v.hasHmac) {
+      c.mib.AddAddrDrop++;
+      return;
+    }
+    const addr = v.b.slice(v.addrOff, v.addrOff + v.addrLen);
+    const port = v.hasPort ? v.port : undefined;
+    const want = addAddrHmac(c.remoteKey, c.local.key, v.addressId, addr, port ?? 0);
+    if (!hmacEqual(want, v.b.subarray(v.hmacOff, v.hmacOff + 8))) {
+      c.mib.AddAddrDrop++;
+      return;
+    }
+    c.onAddAddr(this, { id: v.addressId, addr, port });
+  }
+
+  /** REMOVE_ADDR (RFC 8684 3.4.2). */
+  private onRemoveAddr(): void {
+    const v = this.view.removeAddr;
+    const ids: number[] = [];
+    for (let i = 0; i < v.count; i++) ids.push(v.addressId(i));
+    this.conn.onRemoveAddr(ids);
   }
 
   /** MP_PRIO (RFC 8684 3.3.8): the peer wants this subflow used as a backup, or no longer. */

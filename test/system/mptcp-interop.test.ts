@@ -121,4 +121,23 @@ describe('MPTCP interop with the Linux kernel, two subflows (RFC 8684 3.2)', () 
     },
     120_000,
   );
+
+  it('our server announces a second address (ADD_ADDR); the kernel client verifies it and joins it: 50 MB each way', async () => {
+    ns = new Netns('mptcp2');
+    const r = await transfer(ns, dist, {
+      setup,
+      ourRole: 'server',
+      bytes: 50 * MB,
+      mptcp: true,
+      args: [...peers, '--announce', '198.18.6.2'],
+      timeoutMs: 60_000,
+    });
+    expectIntact(r, 50 * MB);
+    expect(r.nstat.MPTcpExtAddAddr).toBe(1);
+    expect(r.nstat.MPTcpExtEchoAdd).toBeUndefined(); // the kernel is the one echoing
+    expect(r.nstat.MPTcpExtMPJoinSynAckRx).toBe(1);
+    expect(r.ours.mptcpMib?.AddAddrTx).toBe(1);
+    expect(r.ours.mptcpMib?.EchoAdd).toBe(1);
+    expect(r.ours.mptcpMib?.MPJoinAckRx).toBe(1);
+  }, 120_000);
 });

@@ -5,7 +5,7 @@
 // subflows reset (their data is reinjected on the others); when it comes back, every connection
 // gets its subflow on it again. Sans-IO: the endpoint drives its timers.
 import { TcpState } from '../../tcp/state.js';
-import type { MptcpConnection } from '../connection.js';
+import type { AnnouncedAddr, MptcpConnection } from '../connection.js';
 import type { MptcpEndpoint } from '../endpoint.js';
 import type { MptcpEvent } from '../events.js';
 import type { Subflow } from '../subflow.js';
@@ -130,6 +130,26 @@ export class ClientPathManager {
     if (sf) this.subflowAddr.set(sf, { id: a.id });
   }
 
+  /**
+   * The server announced another address (ADD_ADDR, RFC 8684 3.4.1): one subflow to it from the
+   * initial subflow's uplink, as Linux does with add_addr_accepted.
+   */
+  private joinAnnounced(conn: MptcpConnection, remote: AnnouncedAddr): void {
+    if (conn.closed || conn.fallback || conn.subflows.length >= this.ep.maxSubflows) return;
+    const first = conn.subflows[0];
+    const id = first ? this.subflowAddr.get(first)?.id : undefined;
+    const a = this.addrs.find((x) => x.id === id && x.up);
+    if (!first || !a || a.addr.length !== remote.addr.length) return;
+    const port = remote.port ?? first.socket.tuple.remotePort;
+    const sock = this.ep.join(this.ep.now, conn, a.addr, a.id, a.backup, {
+      addr: remote.addr,
+      port,
+      id: remote.id,
+    });
+    const sf = conn.subflows.find((f) => f.socket === sock);
+    if (sf) this.subflowAddr.set(sf, { id: a.id });
+  }
+
   /** The uplink went down: reset its subflows, so that what they held goes on the others. */
   private dropAddress(id: number): void {
     for (const c of this.conns) {
@@ -143,6 +163,10 @@ export class ClientPathManager {
 
   private onEvent(e: MptcpEvent): void {
     if (!this.conns.has(e.conn)) return;
+    if (e.type === 'announced') {
+      this.joinAnnounced(e.conn, e.addr);
+      return;
+    }
     if (e.type === 'closed') {
       this.conns.delete(e.conn);
       for (let i = this.retries.length - 1; i >= 0; i--)
