@@ -3,9 +3,11 @@
 //   cpe0 with core addresses 198.18.200.2/.3) ══ two veth links, tbf-shaped ══ h (router and the
 //   real HAG daemon, service address 198.18.100.1) ── s (python3 http.server 198.18.3.2:8000)
 // (a) 1 MB, then 50 MB over both uplinks, sha256 equal, per-uplink counters from /status.json > 0;
-// (b) lte0 taken down mid-download: the download completes; (c) the HAG stopped: a new connection
-// goes direct via the primary uplink, and bonding returns with the HAG; (d) a refusing server is a
-// refusal to the LAN host; (e) SIGTERM removes the nftables table, rules, routes and the TUN.
+// IPv6 from the LAN (2001:db8:5::/64) to an IPv6 server; (b) lte0 taken down mid-download: the
+// download completes; (c) the HAG stopped: a new connection goes direct via the primary uplink, and
+// bonding returns with the HAG; (d) a refusing server is a refusal to the LAN host; half-close both
+// ways; resets both ways; (f) SIGHUP switches to SOCKS5 with credentials and back; (e) SIGTERM
+// removes the nftables table, rules, routes and the TUN.
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -22,6 +24,72 @@ const ENV = {
 };
 const HAG = '198.18.100.1';
 const SERVER = '198.18.3.2';
+const SERVER6 = '2001:db8:3::2';
+
+/** TCP tools for the LAN host and the server: half-close, resets (written into the work folder). */
+const TCP_TOOLS = `import hashlib, socket, struct, sys, threading
+def serve(port, fam, addr):
+    srv = socket.socket(fam, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((addr, port)); srv.listen(64)
+    while True:
+        c, _ = srv.accept()
+        threading.Thread(target=handle, args=(c, port), daemon=True).start()
+def handle(c, port):
+    try:
+        if port == 9000:  # read to EOF, then answer: half-close from the client
+            h = hashlib.sha256(); n = 0
+            while True:
+                d = c.recv(65536)
+                if not d: break
+                h.update(d); n += len(d)
+            c.sendall(f"got {n} {h.hexdigest()}\\n".encode()); c.close()
+        elif port == 9001:  # read a little, then reset
+            c.recv(10)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)); c.close()
+        elif port == 9002:  # send, half-close, keep reading until the client is done
+            c.sendall(b'x' * 100000); c.shutdown(socket.SHUT_WR)
+            n = 0
+            while True:
+                d = c.recv(65536)
+                if not d: break
+                n += len(d)
+            print(f"9002 received {n}", flush=True); c.close()
+    except Exception as e:
+        print(f"server error {e!r}", flush=True)
+mode = sys.argv[1]
+if mode == 'server':
+    addr = sys.argv[2]
+    for p in (9000, 9001, 9002):
+        threading.Thread(target=serve, args=(p, socket.AF_INET, addr), daemon=True).start()
+    print("ready", flush=True); threading.Event().wait()
+elif mode == 'halfclose':  # send N bytes, shut down writing, read the answer
+    n = int(sys.argv[3]); data = bytes(range(256)) * (n // 256)
+    s = socket.create_connection((sys.argv[2], 9000), timeout=30); s.sendall(data); s.shutdown(socket.SHUT_WR)
+    out = b''
+    while True:
+        d = s.recv(65536)
+        if not d: break
+        out += d
+    print(out.decode().strip(), hashlib.sha256(data).hexdigest())
+elif mode == 'reverse':  # the server half-closes first; we still send to it
+    s = socket.create_connection((sys.argv[2], 9002), timeout=30); n = 0
+    while True:
+        d = s.recv(65536)
+        if not d: break
+        n += len(d)
+    s.sendall(b'y' * 50000); s.close(); print(f"received {n}")
+elif mode == 'reset-by-server':
+    s = socket.create_connection((sys.argv[2], 9001), timeout=30); s.sendall(b'hello')
+    try:
+        print('data', s.recv(100))
+    except ConnectionResetError:
+        print('reset')
+elif mode == 'reset-by-client':
+    s = socket.create_connection((sys.argv[2], 9000), timeout=30); s.sendall(b'abc')
+    import time; time.sleep(0.5)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)); s.close(); print('sent reset')
+`;
 const MB = 1_000_000;
 
 let ns: Netns;
@@ -31,6 +99,11 @@ let suffix: string;
 let hag: { p: ChildProcess; l: Lines } | undefined;
 let cpe: { p: ChildProcess; l: Lines } | undefined;
 let clientIp = '';
+let serverTools: Lines;
+
+function lanTool(args: string): string {
+  return ns.sh('lan', `python3 ${work}/tcp_tools.py ${args}`, 60_000).trim();
+}
 const sha: Record<string, string> = {};
 
 function compile(dir: string): void {
@@ -53,7 +126,8 @@ tun: {name: hag0}
 service:
   addresses: [${HAG}]
   convert: {port: 5124}
-egress: {source4: 198.18.3.1, connectTimeout: 3s}
+  socks: {port: 1080, users: [{username: cpe1, password: s3cret}]}
+egress: {source4: 198.18.3.1, source6: '2001:db8:3::1', connectTimeout: 3s}
 access:
   subscribers: [198.18.11.0/24, 198.18.12.0/24]
   rateLimit: {perSecond: 1000, burst: 2000}
@@ -62,11 +136,11 @@ log: {level: info}
 `;
 }
 
-function cpeConfig(): string {
+function cpeConfig(hagPart = 'port: 5124'): string {
   return `# written by test/system/cpe-daemon.test.ts
 lan:
   interface: lan0
-  addresses: [198.18.5.1/24]
+  addresses: [198.18.5.1/24, '2001:db8:5::1/64']
   dhcp:
     ranges: [{start: 198.18.5.100, end: 198.18.5.150}]
     leaseTime: 10m
@@ -78,7 +152,7 @@ uplinks:
      capacity: 30Mbit, probe: {interval: 300ms, timeout: 300ms, failures: 3, successes: 2}}
 hag:
   addresses: [${HAG}]
-  port: 5124
+  ${hagPart}
   connectTimeout: 2s
   retryAfter: 1s
 tun: {name: cpe0, prefix: 198.18.200.0/24}
@@ -186,8 +260,16 @@ beforeAll(async () => {
       'tc qdisc add dev l1 root tbf rate 30mbit burst 15000 limit 190000',
     ].join(' && '),
   );
+  ns.sh('h', 'sysctl -qw net.ipv6.conf.all.forwarding=1 && ip -6 addr add 2001:db8:3::1/64 dev hs nodad');
   ns.sh('s', 'ip addr add 198.18.3.2/24 dev s0 && ip route add default via 198.18.3.1');
+  ns.sh('s', 'ip -6 addr add 2001:db8:3::2/64 dev s0 nodad && ip -6 route add default via 2001:db8:3::1');
+  ns.sh('lan', 'ip -6 addr add 2001:db8:5::2/64 dev eth0 nodad && ip -6 route add default via 2001:db8:5::1');
   ns.spawn('s', ['python3', '-m', 'http.server', '8000', '--bind', SERVER, '--directory', work]);
+  ns.spawn('s', ['python3', '-m', 'http.server', '8001', '--bind', SERVER6, '--directory', work]);
+  writeFileSync(join(work, 'tcp_tools.py'), TCP_TOOLS);
+  const tools = lines(ns.spawn('s', ['python3', join(work, 'tcp_tools.py'), 'server', SERVER]));
+  serverTools = tools;
+  await waitFor('tcp tools ready', () => tools.stderr.includes('ready'), 10_000);
   ns.sh(
     's',
     `for i in $(seq 100); do curl -s -o /dev/null http://${SERVER}:8000/ && exit 0; sleep 0.1; done; exit 1`,
@@ -215,7 +297,7 @@ beforeAll(async () => {
     `#!/bin/sh
 case "$1" in
   bound|renew) ip addr replace "$ip/$mask" dev "$interface"; ip route replace default via "$router" dev "$interface"; echo "$ip" > ${work}/lan-ip ;;
-  deconfig) ip addr flush dev "$interface" ;;
+  deconfig) ip -4 addr flush dev "$interface" ;;
 esac
 `,
     { mode: 0o755 },
@@ -272,9 +354,13 @@ describe('CPE daemon: LAN host -> CPE -> HAG -> server', () => {
   }, 150_000);
 
   it('(b) lte0 taken down mid-download: the download completes, sha256 equal', async () => {
+    const lteBytes = () => status().uplinks.find((u) => u.name === 'lte')?.bytesIn ?? 0;
+    const before = lteBytes();
     const p = download('file50');
     const done = finished(p, 120_000);
     await new Promise((res) => setTimeout(res, 2000));
+    // lte carries part of this download before it goes away.
+    expect(lteBytes() - before).toBeGreaterThan(MB);
     ns.sh('cpe', 'ip link set lte0 down');
     await waitFor(
       'lte probed down',
@@ -309,14 +395,95 @@ describe('CPE daemon: LAN host -> CPE -> HAG -> server', () => {
     expect(String(refused.reason)).toMatch(/Convert error 96/);
   }, 60_000);
 
-  it('(c) the HAG stopped: a new connection goes direct via dsl; bonding returns with the HAG', async () => {
-    hag!.p.kill('SIGTERM');
-    await waitFor('HAG exit', () => hag!.l.exited !== null, 15_000);
+  it('(a) IPv6: the LAN host downloads from an IPv6 server through the HAG', async () => {
+    const cmd = `curl -sS --max-time 60 'http://[${SERVER6}]:8001/file1' -o ${work}/got-v6 -w '%{http_code}'`;
+    const r = await finished(ns.spawn('lan', ['sh', '-c', cmd]), 60_000);
+    if (r.rc !== 0) {
+      process.stdout.write(
+        `DEBUG ${JSON.stringify(cpe!.l.seen.slice(-8))}\n${ns.sh('lan', 'ip -6 addr; ip -6 route; ip -6 neigh')}\n${ns.sh('cpe', 'ip -6 addr show dev lan0; ip -6 rule; ip -6 route show table 100; nft list ruleset | head -40; ss -ltnp')}\n`,
+      );
+    }
+    expect(r.rc, r.err).toBe(0);
+    expect(
+      createHash('sha256')
+        .update(readFileSync(join(work, 'got-v6')))
+        .digest('hex'),
+    ).toBe(sha.file1);
+    const open = await once(cpe!.l, (l) => l.event === 'open' && l.dst === `[${SERVER6}]:8001`, 5000);
+    expect(open.path).toBe('bonded');
+    expect(open.src).toMatch(/^\[2001:db8:5::2\]:/);
+  }, 90_000);
+
+  it('(d) half-close both ways: data keeps flowing the other way after a FIN', () => {
+    const [got, n, digest, want] = lanTool(`halfclose ${SERVER} 2000000`).split(' ');
+    expect(got).toBe('got');
+    expect(Number(n)).toBe(1_999_872);
+    expect(digest).toBe(want);
+    expect(lanTool(`reverse ${SERVER}`)).toBe('received 100000');
+    return waitFor('server got the client data after its own FIN', () =>
+      serverTools.stderr.some((l) => l === '9002 received 50000'),
+    );
+  }, 60_000);
+
+  it('(d) resets both ways: a server reset reaches the LAN host, a LAN reset closes the session', async () => {
+    expect(lanTool(`reset-by-server ${SERVER}`)).toBe('reset');
+    expect(lanTool(`reset-by-client ${SERVER}`)).toBe('sent reset');
+    await once(
+      cpe!.l,
+      (l) => l.event === 'close' && l.dst === `${SERVER}:9000` && l.reason === 'lan-reset',
+      5000,
+    );
+    await once(
+      cpe!.l,
+      (l) => l.event === 'close' && l.dst === `${SERVER}:9001` && l.reason === 'upstream-reset',
+      5000,
+    );
+  }, 60_000);
+
+  it('(f) SIGHUP: SOCKS5 with credentials to the HAG, then back to Convert', async () => {
+    writeFileSync(
+      join(work, 'cpe.yaml'),
+      cpeConfig('port: 1080\n  method: socks5\n  username: cpe1\n  password: s3cret'),
+    );
+    const n = cpe!.l.seen.filter((l) => l.event === 'reloaded').length;
+    cpe!.p.kill('SIGHUP');
+    await waitFor('reloaded', () => cpe!.l.seen.filter((l) => l.event === 'reloaded').length > n, 5000);
     const r = await finished(download('file1'), 60_000);
     expect(r.rc, r.err).toBe(0);
     expect(fileSha('file1')).toBe(sha.file1);
-    const open = await once(cpe!.l, (l) => l.event === 'open' && l.path === 'direct', 5000);
+    await once(
+      hag!.l,
+      (l) => l.event === 'close' && l.proto === 'socks' && (l.bytesDown as number) > MB,
+      5000,
+    );
+    // A wrong password: the HAG refuses the credentials, the CPE goes direct and says why.
+    writeFileSync(
+      join(work, 'cpe.yaml'),
+      cpeConfig('port: 1080\n  method: socks5\n  username: cpe1\n  password: wrong'),
+    );
+    cpe!.p.kill('SIGHUP');
+    await waitFor('reloaded', () => cpe!.l.seen.filter((l) => l.event === 'reloaded').length > n + 1, 5000);
+    const r2 = await finished(download('file1'), 60_000);
+    expect(r2.rc, r2.err).toBe(0);
+    const down = await once(cpe!.l, (l) => l.event === 'hag-down', 5000);
+    expect(String(down.reason)).toMatch(/credentials/);
+    writeFileSync(join(work, 'cpe.yaml'), cpeConfig());
+    cpe!.p.kill('SIGHUP');
+    await waitFor('HAG up again over Convert', () => status().hag.state === 'up', 15_000, 200);
+  }, 120_000);
+
+  it('(c) the HAG stopped: a new connection goes direct via dsl; bonding returns with the HAG', async () => {
+    hag!.p.kill('SIGTERM');
+    await waitFor('HAG exit', () => hag!.l.exited !== null, 15_000);
+    const seen = cpe!.l.seen.length;
+    const r = await finished(download('file1'), 60_000);
+    expect(r.rc, r.err).toBe(0);
+    expect(fileSha('file1')).toBe(sha.file1);
+    await waitFor('a direct open', () => cpe!.l.seen.slice(seen).some((l) => l.event === 'open'), 5000);
+    const open = cpe!.l.seen.slice(seen).find((l) => l.event === 'open')!;
+    expect(open.path).toBe('direct');
     expect(open.via).toBe('dsl');
+    expect(String(open.why)).toMatch(/HAG unreachable/);
     expect(status().hag.state).toBe('down');
     // The HAG is back: the checker finds it and new connections are bonded again.
     startHag();
