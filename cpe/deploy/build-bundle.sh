@@ -1,0 +1,72 @@
+#!/bin/sh
+# Builds the CPE as one file, dist/hybrid-access-cpe.run: a POSIX shell script with a tar.gz
+# appended that holds tsc's output (src/, cpe/, and hag/ because the one `hybrid-access` command
+# carries both daemons), the run-time npm packages (pino, yaml, raw-socket and what they need, as
+# installed in node_modules) and the native addons (the TUN addon, raw-socket's). On the router it
+# needs Node >= 20 and sh, tar, gzip: the first run unpacks into ${HYBRID_ACCESS_HOME:-/opt/hybrid-access}/<version>,
+# every run then execs node on it.
+#
+# The native addons are built for the machine that runs this script (architecture and C library):
+# build on a machine like the router (same CPU architecture, musl for OpenWrt); see the README,
+# "Installing the CPE".
+#   usage: cpe/deploy/build-bundle.sh [OUTPUT]   (from the repository root)
+set -eu
+ROOT=$(pwd)
+OUT=${1:-$ROOT/dist/hybrid-access-cpe.run}
+TUN_ADDON=$ROOT/src/io/tun-tap/build/Release/tun_tap.node
+RAW_ADDON=$ROOT/node_modules/raw-socket/build/Release/raw.node
+for f in "$TUN_ADDON" "$RAW_ADDON"; do
+  [ -f "$f" ] || { echo "error: $f is missing: run npm install (it builds the native addons)" >&2; exit 1; }
+done
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+# tsc writes its output even when a file elsewhere has type errors; errors in what the CPE runs stop the build.
+if ! npx tsc -p tsconfig.build.json --outDir "$WORK/js" >"$WORK/tsc.log" 2>&1; then
+  if grep -E '^(cpe/|src/|hag/(addr|main|config|daemon))' "$WORK/tsc.log"; then
+    echo "error: tsc reported errors in files the CPE runs" >&2
+    exit 1
+  fi
+fi
+P=$WORK/payload
+mkdir -p "$P/dist" "$P/src/io/tun-tap/build/Release"
+cp -r "$WORK/js/src" "$WORK/js/cpe" "$WORK/js/hag" "$P/dist/"
+rm -rf "$P/dist/hag/tools" "$P/dist/hag/deploy" "$P/dist/cpe/deploy"
+find "$P/dist" -name '*.map' -delete
+cp "$TUN_ADDON" "$P/src/io/tun-tap/build/Release/"
+VERSION=$(node -p "require('./package.json').version")-$(git rev-parse --short HEAD 2>/dev/null || echo local)
+printf '{"name":"hybrid-access","version":"%s","type":"module","private":true}\n' "$VERSION" >"$P/package.json"
+for d in $(node cpe/deploy/runtime-deps.mjs "$ROOT" pino yaml raw-socket); do
+  mkdir -p "$P/$(dirname "$d")"
+  cp -r "$ROOT/$d" "$P/$d"
+done
+# raw-socket's build tree: only the addon itself is needed at run time.
+find "$P/node_modules/raw-socket/build" -mindepth 1 -maxdepth 1 ! -name Release -exec rm -rf {} +
+find "$P/node_modules/raw-socket/build/Release" -mindepth 1 ! -name raw.node -exec rm -rf {} +
+cp config/cpe.yaml "$P/cpe.example.yaml"
+cp cpe/deploy/hybrid-access-cpe.init cpe/deploy/hybrid-access-cpe.service "$P/"
+tar -C "$P" -czf "$WORK/payload.tgz" .
+
+mkdir -p "$(dirname "$OUT")"
+{
+  cat <<HEAD
+#!/bin/sh
+# hybrid-access $VERSION, CPE build (cpe/deploy/build-bundle.sh). Needs Node >= 20, tar and gzip.
+# Unpacks itself once into \${HYBRID_ACCESS_HOME:-/opt/hybrid-access}/$VERSION, then runs
+#   node .../dist/src/cli.js "\$@"       e.g.  hybrid-access cpe --config /etc/hybrid-access/cpe.yaml
+set -eu
+DIR="\${HYBRID_ACCESS_HOME:-/opt/hybrid-access}/$VERSION"
+if [ ! -f "\$DIR/.unpacked" ]; then
+  mkdir -p "\$DIR"
+  SKIP=\$(awk '/^__PAYLOAD_FOLLOWS__\$/ { print NR + 1; exit }' "\$0")
+  tail -n +"\$SKIP" "\$0" | gzip -dc | tar -xf - -C "\$DIR"
+  touch "\$DIR/.unpacked"
+fi
+[ "\${1:-}" = "--unpack-only" ] && { echo "\$DIR"; exit 0; }
+exec node "\$DIR/dist/src/cli.js" "\$@"
+__PAYLOAD_FOLLOWS__
+HEAD
+  cat "$WORK/payload.tgz"
+} >"$OUT"
+chmod 755 "$OUT"
+echo "$OUT ($(du -h "$OUT" | cut -f1), version $VERSION)"
