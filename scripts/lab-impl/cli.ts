@@ -163,9 +163,7 @@ async function main(argv: string[]): Promise<number> {
       return labExec(p.prefix, ns, command);
     }
     case 'demo':
-      console.log(
-        'the lab is ready (scripts/lab up); the HAG and CPE daemons the demo needs do not exist yet',
-      );
+      console.log('the demo brings up a lab of its own with the HAG and the CPE: run scripts/demo');
       return 0;
     case undefined:
     case '-h':

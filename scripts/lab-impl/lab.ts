@@ -401,8 +401,9 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
       ],
       '-6',
     );
-    tbf(ns, 'hag', lp.up.rateBps);
-    tbf(ns, 'cpe', lp.down.rateBps);
+    // 10gbit or more means unshaped (the profile "unshaped", for the ceiling): no tbf at all.
+    if (lp.up.rateBps < UNSHAPED_BPS) tbf(ns, 'hag', lp.up.rateBps);
+    if (lp.down.rateBps < UNSHAPED_BPS) tbf(ns, 'cpe', lp.down.rateBps);
     sysctls(ns, [
       'net.ipv4.ip_forward=1',
       'net.ipv4.conf.all.rp_filter=0',
@@ -450,6 +451,8 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
 
   for (const link of LINK_NAMES) {
     await waitForDelayLine(link, delayLines[link]);
+    // A link without delay, jitter or loss bypasses its delay line (loss bursts then do nothing).
+    if (!needsDelayLine(profile.links[link])) continue;
     for (const family of ['-4', '-6'] as const) {
       ipBatch(
         n(link),
@@ -466,6 +469,13 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
   const state: LabState = { prefix, profile, delayLines, startedAt: new Date().toISOString() };
   writeState(state);
   return state;
+}
+
+/** Rates from this one up are not shaped (no tbf). */
+export const UNSHAPED_BPS = 10e9;
+
+function needsDelayLine(lp: LabProfile['links'][LinkName]): boolean {
+  return [lp.up, lp.down].some((d) => d.delayMs > 0 || d.jitterMs > 0 || d.lossPercent > 0);
 }
 
 function pick(d: { delayMs: number; jitterMs: number; lossPercent: number }) {

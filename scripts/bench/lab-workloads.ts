@@ -1,0 +1,184 @@
+// The lab benchmark's workloads, each run from the lab's client namespace (through whatever carries
+// the LAN's TCP: our CPE and HAG, or the kernel baseline) or, for the single-link baselines, from the
+// CPE namespace bound to one uplink address: iperf3 one flow each way, sequential 100 KB HTTP
+// downloads (median and p90), and the failover gap (lab-gap-client.ts while DSL goes down).
+import { execFile, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ADDR, LabError, labFault, nsName, REPO_ROOT, runDir } from '../lab-impl/lab.js';
+
+const exec = promisify(execFile);
+
+/** Busy CPU seconds of the whole machine so far (all cores; /proc/stat, USER_HZ 100). */
+export async function machineCpuSeconds(): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const cpu = (await readFile('/proc/stat', 'utf8')).split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
+  return (cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6] + cpu[7]) / 100;
+}
+
+export async function inNs(prefix: string, ns: string, argv: string[], timeoutMs = 120_000) {
+  try {
+    return await exec('ip', ['netns', 'exec', nsName(prefix, ns as 'cpe'), ...argv], {
+      timeout: timeoutMs,
+      maxBuffer: 64 << 20,
+    });
+  } catch (e) {
+    const err = e as { stderr?: string; stdout?: string; message: string };
+    throw new LabError(
+      `${ns}: ${argv.join(' ')}: ${(err.stderr ?? '').trim() || (err.stdout ?? '').slice(-500) || err.message}`,
+    );
+  }
+}
+
+/** The HTTP server of the lab's server namespace: 100 KB and sparse large files in the run dir. */
+export async function startHttpServer(prefix: string): Promise<{ stop(): void; dir: string }> {
+  const dir = join(runDir(prefix), 'www');
+  await exec('mkdir', ['-p', dir]);
+  const { randomBytes } = await import('node:crypto');
+  writeFileSync(join(dir, '100k'), randomBytes(100_000));
+  await exec('truncate', ['-s', '8G', join(dir, 'big')]);
+  const child = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      nsName(prefix, 'server'),
+      'python3',
+      '-m',
+      'http.server',
+      '8000',
+      '--bind',
+      '::',
+      '--directory',
+      dir,
+    ],
+    { stdio: 'ignore', detached: false },
+  );
+  for (let i = 0; i < 100; i++) {
+    try {
+      await inNs(prefix, 'server', ['curl', '-sf', '-o', '/dev/null', `http://${ADDR.server.hag}:8000/100k`]);
+      return { dir, stop: () => child.kill('SIGKILL') };
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  child.kill('SIGKILL');
+  throw new LabError('the HTTP server in the server namespace did not start');
+}
+
+let nextPort = 5300;
+
+/**
+ * One iperf3 flow for `seconds` (first second left out): from `ns` (bound to `bind` if given) to the
+ * server; `reverse` for server → client. The receiver's rate in bit/s. Congestion control: `cc`.
+ */
+export async function iperf(
+  prefix: string,
+  o: { ns: string; bind?: string; reverse: boolean; seconds: number; cc?: string },
+): Promise<number> {
+  const port = nextPort++;
+  const server = spawn(
+    'ip',
+    ['netns', 'exec', nsName(prefix, 'server'), 'iperf3', '-s', '-1', '-p', String(port)],
+    { stdio: 'ignore' },
+  );
+  try {
+    for (let i = 0; i < 100; i++) {
+      const ss = await inNs(prefix, 'server', ['ss', '-Htln', `sport = :${port}`]);
+      if (ss.stdout.includes(`:${port}`)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const argv = [
+      'iperf3',
+      '-J',
+      '-c',
+      ADDR.server.hag,
+      '-p',
+      String(port),
+      '-t',
+      String(o.seconds),
+      '-O',
+      '1',
+    ];
+    if (o.bind) argv.push('-B', o.bind);
+    if (o.cc) argv.push('-C', o.cc);
+    if (o.reverse) argv.push('-R');
+    let stdout: string;
+    try {
+      stdout = (await inNs(prefix, o.ns, argv, (o.seconds + 30) * 1000)).stdout;
+    } catch (e) {
+      throw new LabError(
+        `iperf3 ${o.reverse ? 'download' : 'upload'} from ${o.ns} failed: ${(e as Error).message}`,
+      );
+    }
+    const out = JSON.parse(stdout) as {
+      end?: { sum_received?: { bits_per_second?: number } };
+      error?: string;
+    };
+    const bps = out.end?.sum_received?.bits_per_second;
+    if (bps === undefined) throw new LabError(`iperf3 from ${o.ns}: ${out.error ?? 'no result'}`);
+    return bps;
+  } finally {
+    server.kill('SIGKILL');
+  }
+}
+
+/** `n` sequential downloads of /100k from the client namespace; each one's time in ms. */
+export async function shortFlows(prefix: string, n: number): Promise<number[]> {
+  const url = `http://${ADDR.server.hag}:8000/100k`;
+  const r = await inNs(prefix, 'client', [
+    'sh',
+    '-c',
+    `for i in $(seq ${n}); do curl -sS --max-time 10 -o /dev/null -w '%{http_code} %{size_download} %{time_total}\\n' ${url} || echo fail; done`,
+  ]);
+  const times: number[] = [];
+  for (const line of r.stdout.trim().split('\n')) {
+    const [code, size, t] = line.split(' ');
+    if (code !== '200' || size !== '100000') throw new LabError(`a short flow failed: ${line}`);
+    times.push(Number(t) * 1000);
+  }
+  return times;
+}
+
+export interface GapResult {
+  bytes: number;
+  maxGapBeforeMs: number;
+  maxGapAfterMs: number;
+  mbpsBefore: number;
+  mbpsAfter: number;
+  error?: string;
+}
+
+/** A download of `seconds`; DSL goes down at `markMs` (and comes back up after the run). */
+export async function failoverGap(prefix: string, seconds = 14, markMs = 5000): Promise<GapResult> {
+  const client = join(REPO_ROOT, 'dist/scripts/bench/lab-gap-client.js');
+  const p = inNs(prefix, 'client', [
+    process.execPath,
+    client,
+    '--url',
+    `http://${ADDR.server.hag}:8000/big`,
+    '--seconds',
+    String(seconds),
+    '--mark-at',
+    String(markMs),
+  ]);
+  // The client's clock starts at its connect; node's start-up is ~50-100 ms, so the fault lands
+  // a little after the mark (the gap is measured from the last read before the silence anyway).
+  const t = setTimeout(() => labFault(prefix, 'dsl', 'down'), markMs + 100);
+  try {
+    const r = await p;
+    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as GapResult;
+  } finally {
+    clearTimeout(t);
+    labFault(prefix, 'dsl', 'up');
+  }
+}
+
+export function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const i = Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1));
+  return s[i];
+}

@@ -1,0 +1,312 @@
+// What runs on top of the lab: (A) our product, the HAG daemon (config/lab/hag.yaml) in the HAG
+// namespace and the CPE daemon (config/lab/cpe.yaml) in the CPE namespace, and (B) the kernel-MPTCP baseline (kernel-proxy.py on
+// both ends, `ip mptcp` endpoints and limits, nftables TPROXY on the CPE). Each start returns
+// handles whose stop() undoes it; CPU seconds come from /proc/<pid>/stat. Used by scripts/demo,
+// scripts/bench-lab and test/system/e2e-lab.test.ts, which all give the lab's prefix.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { ADDR, LabError, nsName, REPO_ROOT, runDir } from './lab.js';
+
+/** The HAG's service address (routed into its TUN) and the kernel baseline's relay address. */
+export const HAG_SERVICE = '198.18.100.1';
+export const HAG_SERVICE6 = '2001:db8:100::1';
+export const KERNEL_RELAY = '198.18.101.1';
+export const KERNEL_RELAY_PORT = 7000;
+/** The kernel baseline's transparent relay on the CPE. */
+export const TPROXY_PORT = 7001;
+const TCK = 100; // USER_HZ: /proc/<pid>/stat counts CPU time in these.
+
+/** A daemon started in a lab namespace: its JSON (or text) output lines and its CPU use. */
+export class Daemon {
+  readonly lines: Record<string, unknown>[] = [];
+  readonly text: string[] = [];
+  exited: number | null = null;
+  private readonly waiters: (() => void)[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+  ) {
+    for (const s of [child.stdout, child.stderr]) {
+      if (!s) continue;
+      createInterface({ input: s }).on('line', (l) => {
+        this.text.push(l);
+        if (this.text.length > 2000) this.text.shift();
+        try {
+          const o = JSON.parse(l) as Record<string, unknown>;
+          if (o && typeof o === 'object') this.lines.push(o);
+        } catch {
+          /* a text line */
+        }
+        for (const w of this.waiters.splice(0)) w();
+      });
+    }
+    child.on('exit', (code, sig) => {
+      this.exited = code ?? (sig ? 128 : 1);
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  /** Waits for an output line matching `pred`; fails if the process exits first or on timeout. */
+  async waitFor(what: string, pred: (l: string) => boolean, timeoutMs = 20_000): Promise<string> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.text.find(pred);
+      if (hit !== undefined) return hit;
+      if (this.exited !== null)
+        throw new LabError(`${this.name} exited (${this.exited}) before ${what}:\n${this.tail()}`);
+      const left = end - Date.now();
+      if (left <= 0) throw new LabError(`${this.name}: no ${what} within ${timeoutMs} ms:\n${this.tail()}`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, Math.min(left, 200));
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+
+  tail(n = 15): string {
+    return this.text.slice(-n).join('\n');
+  }
+
+  /** CPU seconds (user + system, children included) of the process and its threads so far. */
+  cpuSeconds(): number {
+    return cpuSeconds(this.innerPid());
+  }
+
+  /** The pid inside `ip netns exec` (which execs, so it is the same one). */
+  innerPid(): number {
+    return this.pid;
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 5000): Promise<void> {
+    if (this.exited !== null) return;
+    this.child.kill(signal);
+    const end = Date.now() + timeoutMs;
+    while (this.exited === null && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    if (this.exited === null) {
+      this.child.kill('SIGKILL');
+      while (this.exited === null) await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+/** utime + stime + cutime + cstime of a process, in seconds; 0 when it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    // Fields 14-17 of proc(5), counted from "state" (field 3) at index 0.
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / TCK;
+  } catch {
+    return 0;
+  }
+}
+
+const ENV = {
+  ...process.env,
+  HYBRID_ACCESS_TUN_ADDON: join(REPO_ROOT, 'src/io/tun-tap/build/Release/tun_tap.node'),
+};
+
+export function spawnIn(prefix: string, ns: string, name: string, argv: string[]): Daemon {
+  const child = spawn('ip', ['netns', 'exec', nsName(prefix, ns as 'cpe'), ...argv], {
+    cwd: REPO_ROOT,
+    env: ENV,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Daemon(name, child);
+}
+
+function sh(prefix: string, ns: string, cmd: string): string {
+  try {
+    return execFileSync('ip', ['netns', 'exec', nsName(prefix, ns as 'cpe'), 'sh', '-c', cmd], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 30_000,
+    });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new LabError(`${ns}: ${cmd}: ${(err.stderr ?? '').trim() || err.message}`);
+  }
+}
+
+const dist = (p: string) => join(REPO_ROOT, 'dist', p);
+
+export interface Product {
+  hag: Daemon;
+  cpe: Daemon;
+  stop(): Promise<void>;
+}
+
+/** Writes a config/lab file into the lab's run directory with {{RUN_DIR}} and {{PREFIX}} filled in. */
+function labConfig(prefix: string, name: string): string {
+  const text = readFileSync(join(REPO_ROOT, 'config/lab', name), 'utf8')
+    .replaceAll('{{RUN_DIR}}', runDir(prefix))
+    .replaceAll('{{PREFIX}}', prefix);
+  const file = join(runDir(prefix), name);
+  writeFileSync(file, text);
+  return file;
+}
+
+/** Starts the HAG and the CPE daemons on a lab that is up; the LAN's TCP then goes through them. */
+export async function startProduct(prefix: string): Promise<Product> {
+  if (!existsSync(dist('src/cli.js')))
+    throw new LabError('dist/src/cli.js is missing: build first (npm run build)');
+  const cli = dist('src/cli.js');
+  const hag = spawnIn(prefix, 'hag', 'HAG', ['node', cli, 'hag', '--config', labConfig(prefix, 'hag.yaml')]);
+  const started: Daemon[] = [hag];
+  try {
+    const h = await hag.waitFor('its start', (l) => /"event":"start(-failed)?"/.test(l), 30_000);
+    if (h.includes('start-failed')) throw new LabError(`the HAG did not start:\n${hag.tail()}`);
+    const cpe = spawnIn(prefix, 'cpe', 'CPE', [
+      'node',
+      cli,
+      'cpe',
+      '--config',
+      labConfig(prefix, 'cpe.yaml'),
+    ]);
+    started.push(cpe);
+    const c = await cpe.waitFor('its start', (x) => /"event":"(start|start-failed|crash)"/.test(x), 30_000);
+    if (!c.includes('"event":"start"')) throw new LabError(`the CPE did not start:\n${cpe.tail()}`);
+    return {
+      hag,
+      cpe,
+      stop: async () => {
+        await cpe.stop();
+        await hag.stop();
+      },
+    };
+  } catch (e) {
+    for (const d of started) await d.stop('SIGKILL');
+    throw e;
+  }
+}
+
+export interface KernelBaseline {
+  cpe: Daemon;
+  hag: Daemon;
+  stop(): Promise<void>;
+}
+
+const KNFT = 'habench_kernel';
+
+/**
+ * Starts the kernel-MPTCP baseline: relay on the HAG (MPTCP listener on 198.18.101.1), the CPE's
+ * endpoints (a subflow from the LTE address besides the initial one over DSL) and limits, TPROXY of
+ * the LAN's TCP to the CPE relay.
+ */
+export async function startKernelBaseline(prefix: string): Promise<KernelBaseline> {
+  const script = join(REPO_ROOT, 'scripts/lab-impl/kernel-proxy.py');
+  const started: Daemon[] = [];
+  try {
+    sh(prefix, 'hag', `ip addr replace ${KERNEL_RELAY}/32 dev lo && sysctl -qw net.mptcp.enabled=1`);
+    const hag = spawnIn(prefix, 'hag', 'kernel relay (HAG)', [
+      'python3',
+      '-u',
+      script,
+      'hag',
+      '--listen',
+      `${KERNEL_RELAY}:${KERNEL_RELAY_PORT}`,
+    ]);
+    started.push(hag);
+    await hag.waitFor('ready', (l) => l === 'ready');
+    sh(
+      prefix,
+      'cpe',
+      [
+        'sysctl -qw net.mptcp.enabled=1',
+        'ip mptcp endpoint flush',
+        'ip mptcp limits set subflows 2 add_addr_accepted 0',
+        `ip mptcp endpoint add ${ADDR.cpe.lte} dev lte0 subflow`,
+        'ip rule add fwmark 0x2 lookup 102 priority 30000',
+        'ip route replace local 0.0.0.0/0 dev lo table 102',
+        'ip -6 rule add fwmark 0x2 lookup 102 priority 30000',
+        'ip -6 route replace local ::/0 dev lo table 102',
+      ].join(' && '),
+    );
+    const nft = [
+      `table inet ${KNFT} {`,
+      '  chain prerouting {',
+      '    type filter hook prerouting priority mangle; policy accept;',
+      '    meta l4proto tcp socket transparent 1 meta mark set 0x2 accept',
+      '    iifname != "lan0" return',
+      '    fib daddr type local return',
+      `    meta nfproto ipv4 meta l4proto tcp tproxy ip to :${TPROXY_PORT} meta mark set 0x2 accept`,
+      `    meta nfproto ipv6 meta l4proto tcp tproxy ip6 to :${TPROXY_PORT} meta mark set 0x2 accept`,
+      '  }',
+      '}',
+    ].join('\n');
+    execFileSync('ip', ['netns', 'exec', nsName(prefix, 'cpe'), 'nft', '-f', '-'], { input: `${nft}\n` });
+    const cpe = spawnIn(prefix, 'cpe', 'kernel relay (CPE)', [
+      'python3',
+      '-u',
+      script,
+      'cpe',
+      '--port',
+      String(TPROXY_PORT),
+      '--hag',
+      `${KERNEL_RELAY}:${KERNEL_RELAY_PORT}`,
+    ]);
+    started.push(cpe);
+    await cpe.waitFor('ready', (l) => l === 'ready');
+    return {
+      cpe,
+      hag,
+      stop: async () => {
+        await cpe.stop('SIGKILL');
+        await hag.stop('SIGKILL');
+        stopKernelPlumbing(prefix);
+      },
+    };
+  } catch (e) {
+    for (const d of started) await d.stop('SIGKILL');
+    stopKernelPlumbing(prefix);
+    throw e;
+  }
+}
+
+function stopKernelPlumbing(prefix: string): void {
+  const cmds = [
+    `nft delete table inet ${KNFT}`,
+    'ip mptcp endpoint flush',
+    'ip rule del fwmark 0x2 lookup 102 priority 30000',
+    'ip -6 rule del fwmark 0x2 lookup 102 priority 30000',
+    'ip route flush table 102',
+    'ip -6 route flush table 102',
+  ];
+  for (const c of cmds) {
+    try {
+      sh(prefix, 'cpe', c);
+    } catch {
+      /* not there */
+    }
+  }
+}
+
+/** rx/tx byte counters of the CPE's uplinks (from /sys in its namespace). */
+export function uplinkBytes(prefix: string): Record<'dsl' | 'lte', { rx: number; tx: number }> {
+  const text = sh(
+    prefix,
+    'cpe',
+    'for d in dsl0 lte0; do echo $d $(cat /sys/class/net/$d/statistics/rx_bytes) $(cat /sys/class/net/$d/statistics/tx_bytes); done',
+  );
+  const r = { dsl: { rx: 0, tx: 0 }, lte: { rx: 0, tx: 0 } };
+  for (const line of text.trim().split('\n')) {
+    const [d, rx, tx] = line.split(' ');
+    r[d === 'dsl0' ? 'dsl' : 'lte'] = { rx: Number(rx), tx: Number(tx) };
+  }
+  return r;
+}
+
+/** Bytes received so far on interface `dev` of a lab namespace. */
+export function ifaceRx(prefix: string, ns: string, dev: string): number {
+  return Number(sh(prefix, ns, `cat /sys/class/net/${dev}/statistics/rx_bytes`).trim());
+}
