@@ -81,6 +81,9 @@ export class MptcpMib {
   DataCsumErr = 0;
   DSSNotMatching = 0;
   InfiniteMapRx = 0;
+  InfiniteMapTx = 0;
+  MPFailTx = 0;
+  MPFailRx = 0;
 }
 
 export class MptcpConnection {
@@ -310,6 +313,18 @@ export class MptcpConnection {
       }
       this.emit({ type: 'removed', conn: this, id, addr: a });
     }
+  }
+
+  /**
+   * Falls back to plain TCP in mid connection (RFC 8684 3.7): no more DSS, so the subflow's own
+   * window and acknowledgements are the connection's from now on.
+   */
+  enterFallback(): void {
+    if (this.fallback) return;
+    this.fallback = true;
+    this.sndWndRight = Number.POSITIVE_INFINITY;
+    this.emit({ type: 'fallback', conn: this });
+    this.push();
   }
 
   /** Changes our priority for `sf` and tells the peer with MP_PRIO (RFC 8684 3.3.8). */

@@ -14,7 +14,7 @@ import type { TcpSocket } from '../tcp/socket.js';
 import { TcpState } from '../tcp/state.js';
 import type { Waker } from '../tcp/stream.js';
 import { dssChecksum, sumWords } from '../wire/checksum.js';
-import { DSS_FLAG } from '../wire/mptcp/dss.js';
+import { DSS_FLAG, type Dss } from '../wire/mptcp/dss.js';
 import { MPC_FLAG } from '../wire/mptcp/mp-capable.js';
 import { emitMpFastclose } from '../wire/mptcp/mp-fastclose.js';
 import { emitMpTcprst, TCPRST_REASON } from '../wire/mptcp/mp-tcprst.js';
@@ -31,6 +31,9 @@ interface Mapping {
   off: number;
   dsn: number;
   len: number;
+  /** Received mappings with the DSS checksum in use: the data-level length and the checksum. */
+  dll?: number;
+  csum?: number;
 }
 
 /** The MP_JOIN state of an additional subflow (RFC 8684 3.2). */
@@ -360,7 +363,7 @@ export class Subflow implements TcpExtension {
     const dss = this.dssLen(seq, len, flags);
     let sig = 0;
     let base = dss;
-    if (this.signals.length && len === 0 && !(flags & (SYN | RST)) && !this.conn.fallback) {
+    if (this.signals.length && len === 0 && !(flags & (SYN | RST))) {
       const want = (this.signals[0].length + 3) & ~3;
       // Beside the DSS if it fits; alone when only a DATA_ACK would be left out (3.4.1: the
       // ADD_ADDR of an IPv6 address with its HMAC leaves no room for anything else).
@@ -558,6 +561,7 @@ export class Subflow implements TcpExtension {
       else if (v.subtype === MPTCP_SUBTYPE.dss) this.onDss();
       else if (v.subtype === MPTCP_SUBTYPE.mpJoin && j && !this.isClient) this.onJoinAck();
       else if (v.subtype === MPTCP_SUBTYPE.mpPrio) this.onPrio();
+      else if (v.subtype === MPTCP_SUBTYPE.mpFail) this.onMpFail();
       else if (v.subtype === MPTCP_SUBTYPE.addAddr) this.onAddAddr();
       else if (v.subtype === MPTCP_SUBTYPE.removeAddr) this.onRemoveAddr();
       else if (v.subtype === MPTCP_SUBTYPE.mpFastclose) this.onFastclose();
@@ -626,7 +630,9 @@ export class Subflow implements TcpExtension {
     this.conn.markFullyEstablished();
     if (v.hasDataLen && seg.len > 0) {
       // The first data: DSN IDSN + 1, subflow offset 0.
-      this.addRecvMap(this.dataOffIn(seg.seq), 1, Math.min(v.dataLen, seg.len));
+      // The implied mapping may cover more than this segment (Linux maps a whole GSO burst).
+      const csum = this.conn.checksum && v.hasChecksum ? v.checksum : undefined;
+      this.addRecvMap(this.dataOffIn(seg.seq), 1, v.dataLen, csum, v.dataLen);
     }
   }
 
@@ -658,19 +664,112 @@ export class Subflow implements TcpExtension {
       : expand32(c.remoteIdsn, d.dsnLow, c.rcvNxt);
     if (dsn < 0) return;
     const dll = d.dataLen;
+    if (dll === 0 && !d.dataFin) {
+      // An infinite mapping (3.7): from here the subflow's bytes are the data, in order.
+      c.mib.InfiniteMapRx++;
+      this.enterFallback(dsn - (d.ssn > 0 ? d.ssn - 1 : this.readOff));
+      return;
+    }
     if (d.dataFin) {
       c.onDataFin(dsn + dll - 1);
       if (d.ssn === 0 && dll === 1) return; // a DATA_FIN with no data (3.3.3)
     }
     const dataLen = dll - (d.dataFin ? 1 : 0);
-    if (dataLen > 0) this.addRecvMap(d.ssn - 1, dsn, dataLen);
+    if (dataLen > 0)
+      this.addRecvMap(d.ssn - 1, dsn, dataLen, c.checksum && d.hasChecksum ? d.checksum : undefined, dll);
   }
 
-  private addRecvMap(off: number, dsn: number, len: number): void {
+  /**
+   * Falls back to plain TCP in mid connection (RFC 8684 3.7): the subflow's bytes continue the data
+   * stream, subflow offset o being data sequence number o + `delta`.
+   */
+  private enterFallback(delta: number): void {
+    const c = this.conn;
+    if (c.fallback) return;
+    this.fallbackDelta = delta;
+    this.recvMaps.length = 0;
+    c.enterFallback();
+    this.pull();
+  }
+
+  /** In fallback, data sequence number = subflow offset + this (1 when it was so from the start). */
+  private fallbackDelta = 1;
+
+  private addRecvMap(off: number, dsn: number, len: number, csum?: number, dll?: number): void {
     if (off + len <= this.readOff) return; // already delivered
     for (const m of this.recvMaps) if (m.off === off && m.len === len) return;
-    this.recvMaps.push({ off, dsn, len });
+    this.recvMaps.push({ off, dsn, len, csum, dll });
     this.recvMaps.sort((a, b) => a.off - b.off);
+  }
+
+  /** The DSS checksum of a whole mapping now in tmp[0, len) (RFC 8684 3.3.1). */
+  private checksumOk(m: Mapping, len: number): boolean {
+    toWire(this.conn.remoteIdsn, m.dsn, this.wire);
+    const sum = dssChecksum(
+      this.wire.high,
+      this.wire.low,
+      m.off + 1,
+      m.dll ?? len,
+      0,
+      sumWords(this.tmp, 0, len),
+    );
+    return sum === m.csum;
+  }
+
+  /**
+   * A mapping failed its checksum (RFC 8684 3.7): on the only subflow, MP_FAIL tells the sender
+   * and the connection goes on as plain TCP, taking the bytes as they came (what plain TCP would
+   * have delivered); with other subflows, this one is reset and its data comes again on those.
+   * Returns whether the bytes are to be delivered.
+   */
+  private onChecksumFailure(m: Mapping): boolean {
+    const c = this.conn;
+    c.mib.DataCsumErr++;
+    toWire(c.remoteIdsn, m.dsn, this.wire);
+    c.mib.MPFailTx++;
+    if (c.subflows.length === 1 && !this.join) {
+      this.signal({ type: 'mp_fail', dsnHigh: this.wire.high, dsn: this.wire.low });
+      this.enterFallbackAt(m.dsn - m.off);
+      return true;
+    }
+    this.reset(TCPRST_REASON.mptcpError);
+    return false;
+  }
+
+  private enterFallbackAt(delta: number): void {
+    const c = this.conn;
+    this.fallbackDelta = delta;
+    this.recvMaps.length = 0;
+    c.enterFallback();
+  }
+
+  /**
+   * MP_FAIL (RFC 8684 3.7): the peer saw a checksum fail. On the only subflow, send the infinite
+   * mapping and go on as plain TCP; otherwise reset this subflow (its data is reinjected).
+   */
+  private onMpFail(): void {
+    const c = this.conn;
+    c.mib.MPFailRx++;
+    if (c.fallback) return;
+    if (c.subflows.length > 1 || this.join) {
+      this.reset(TCPRST_REASON.mptcpError);
+      return;
+    }
+    const f = this.view.mpFail;
+    const dsn = fromWire(c.local.idsn, f.dsnHigh, f.dsnLow);
+    toWire(c.local.idsn, dsn < 0 ? c.sndUna : dsn, this.wire);
+    const dss: Dss = {
+      type: 'dss',
+      dataFin: false,
+      dsn: this.wire.low,
+      dsnHigh: this.wire.high,
+      ssn: 0,
+      dataLen: 0,
+    };
+    if (c.checksum) dss.checksum = 0;
+    this.signal(dss);
+    c.mib.InfiniteMapTx++;
+    c.enterFallback();
   }
 
   /** Moves in-order subflow bytes to the connection at their data sequence numbers. */
@@ -682,7 +781,7 @@ export class Subflow implements TcpExtension {
       let dsn: number;
       let n: number;
       if (c.fallback) {
-        dsn = this.readOff + 1;
+        dsn = this.readOff + this.fallbackDelta;
         n = Math.min(avail, this.tmp.length);
       } else {
         while (this.recvMaps.length && this.recvMaps[0].off + this.recvMaps[0].len <= this.readOff)
@@ -692,6 +791,15 @@ export class Subflow implements TcpExtension {
           // Bytes without a mapping (RFC 8684 3.3.1 would fall back or reset): wait for one.
           c.mib.DSSNoMatchTCP++;
           break;
+        }
+        if (m.csum !== undefined && m.off === this.readOff) {
+          // With checksums a mapping is verified whole before any of it is delivered (3.3.1).
+          if (avail < m.len) break;
+          const got = this.socket.recv(this.tmp, 0, m.len);
+          this.readOff += got;
+          if (this.checksumOk(m, got) || this.onChecksumFailure(m)) c.receive(m.dsn, this.tmp, 0, got);
+          if (this.socket.state === TcpState.Closed) return;
+          continue;
         }
         dsn = m.dsn + (this.readOff - m.off);
         n = Math.min(avail, m.off + m.len - this.readOff, this.tmp.length);

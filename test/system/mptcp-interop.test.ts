@@ -53,6 +53,9 @@ describe('MPTCP interop with the Linux kernel, one subflow', () => {
       expect(r.nstat.MPTcpExtMPCapableFallbackSYNACK).toBeUndefined();
       // The kernel verified every DSS checksum we sent.
       expect(r.nstat.MPTcpExtDataCsumErr).toBeUndefined();
+      // and we verified every one of the kernel's (mappings of up to 64 KB, RFC 8684 3.3.1).
+      expect(r.ours.mptcpMib?.DataCsumErr).toBe(0);
+      expect(r.ours.mptcpMib?.MPFailTx).toBe(0);
       expect(r.nstat.MPTcpExtDSSNotMatching).toBeUndefined();
     },
     120_000,
@@ -91,6 +94,9 @@ describe('MPTCP interop with the Linux kernel, two subflows (RFC 8684 3.2)', () 
       expect(r.nstat.MPTcpExtMPJoinAckRx).toBe(1);
       expect(r.nstat.MPTcpExtMPJoinAckHMacFailure).toBeUndefined();
       expect(r.nstat.MPTcpExtDataCsumErr).toBeUndefined();
+      // and we verified every one of the kernel's (mappings of up to 64 KB, RFC 8684 3.3.1).
+      expect(r.ours.mptcpMib?.DataCsumErr).toBe(0);
+      expect(r.ours.mptcpMib?.MPFailTx).toBe(0);
       expect(r.ours.mptcpMib?.MPJoinSynAckRx).toBe(1);
       expect(r.ours.mptcpMib?.MPJoinSynAckHMacFailure).toBe(0);
     },
@@ -116,6 +122,9 @@ describe('MPTCP interop with the Linux kernel, two subflows (RFC 8684 3.2)', () 
       expect(r.nstat.MPTcpExtMPJoinSynAckRx).toBe(1);
       expect(r.nstat.MPTcpExtMPJoinSynAckHMacFailure).toBeUndefined();
       expect(r.nstat.MPTcpExtDataCsumErr).toBeUndefined();
+      // and we verified every one of the kernel's (mappings of up to 64 KB, RFC 8684 3.3.1).
+      expect(r.ours.mptcpMib?.DataCsumErr).toBe(0);
+      expect(r.ours.mptcpMib?.MPFailTx).toBe(0);
       expect(r.ours.mptcpMib?.MPJoinSynRx).toBe(1);
       expect(r.ours.mptcpMib?.MPJoinAckRx).toBe(1);
     },

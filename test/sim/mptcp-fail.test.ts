@@ -1,0 +1,80 @@
+// MP_FAIL and fallback in mid connection (RFC 8684 3.7), after mptcp_join.sh's checksum cases: a
+// middlebox that rewrites payload (and fixes the TCP checksum, as an ALG does) is caught by the
+// DSS checksum. On the only subflow the receiver sends MP_FAIL, the sender the infinite mapping,
+// and the connection goes on as plain TCP with the bytes as the middlebox left them; with two
+// subflows the damaged one is reset and its data comes again, intact, over the other.
+import { describe, expect, it } from 'vitest';
+import type { MptcpConnection } from '../../src/mptcp/connection.js';
+import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
+import { BulkApp } from '../../src/sim/bulk.js';
+import { corruptTcpPayload, Network } from '../../src/sim/index.js';
+
+const DSL = Uint8Array.of(198, 18, 1, 2);
+const LTE = Uint8Array.of(198, 18, 2, 2);
+const HAG = Uint8Array.of(198, 19, 0, 1);
+const MB = 1_000_000;
+
+function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
+  return { conn: c, wake: () => ep.wake(c), canClose: () => c.established };
+}
+const sha = (x: BulkApp, d: 'tx' | 'rx') => (d === 'tx' ? x.txHash : x.rxHash).copy().digest('hex');
+
+function setup(seed: number, corruptOn: 'dsl' | 'lte') {
+  const net = new Network({ seed });
+  const a = new MptcpEndpoint({ mptcp: { checksum: true } });
+  const b = new MptcpEndpoint();
+  net.addNode('cpe', a);
+  net.addNode('hag', b);
+  const l1 = net.connect('cpe', 'hag', { name: 'dsl', rate: 20e6, delay: 10 });
+  const l2 = net.connect('cpe', 'hag', { name: 'lte', rate: 40e6, delay: 30 });
+  net.route('cpe', { src: '198.18.1.0/24', via: l1 });
+  net.route('cpe', { src: '198.18.2.0/24', via: l2 });
+  net.route('hag', { dst: '198.18.1.0/24', via: l1 });
+  net.route('hag', { dst: '198.18.2.0/24', via: l2 });
+  // One data segment from the CPE, a second in, gets a byte rewritten.
+  const corrupt = corruptTcpPayload({ fixChecksum: true, from: 1000, limit: 1 });
+  (corruptOn === 'dsl' ? l1 : l2).ab.addMiddlebox(corrupt);
+  const s: { conn?: MptcpConnection; app?: BulkApp } = {};
+  b.listen(443, (c) => {
+    s.conn = c;
+    s.app = new BulkApp(mptcpConn(b, c), 5 * MB, 2, () => net.now);
+  });
+  const conn = a.connect(0, { local: DSL, remote: HAG, remotePort: 443 });
+  const app = new BulkApp(mptcpConn(a, conn), 10 * MB, 1, () => net.now);
+  return { net, a, b, conn, app, s, corrupt };
+}
+
+describe('MP_FAIL', () => {
+  it('one subflow: MP_FAIL, the infinite mapping, and the transfer completes as plain TCP', () => {
+    const { net, a, b, conn, app, s, corrupt } = setup(71, 'dsl');
+    expect(net.runUntil(() => app.ended && !!s.app?.ended, 60_000)).toBe(true);
+    expect(corrupt.hits).toBe(1);
+    expect(conn.checksum).toBe(true);
+    expect(b.mib.DataCsumErr).toBe(1);
+    expect(b.mib.MPFailTx).toBe(1);
+    expect(a.mib.MPFailRx).toBe(1);
+    expect(a.mib.InfiniteMapTx).toBe(1);
+    expect(conn.fallback).toBe(true);
+    expect(s.conn?.fallback).toBe(true);
+    // Every byte arrived; the one the middlebox rewrote arrived rewritten, as over plain TCP.
+    expect(s.app?.received).toBe(10 * MB);
+    expect(sha(s.app!, 'rx')).not.toBe(sha(app, 'tx'));
+    expect(app.received).toBe(5 * MB);
+    expect(sha(app, 'rx')).toBe(sha(s.app!, 'tx'));
+  });
+
+  it('two subflows: the damaged subflow is reset and its data comes again, intact, on the other', () => {
+    const { net, a, b, conn, app, s, corrupt } = setup(72, 'lte');
+    expect(net.runUntil(() => conn.fullyEstablished, 2000)).toBe(true);
+    a.join(net.now, conn, LTE, 2);
+    expect(net.runUntil(() => app.ended && !!s.app?.ended, 60_000)).toBe(true);
+    expect(corrupt.hits).toBe(1);
+    expect(b.mib.DataCsumErr).toBe(1);
+    expect(b.mib.MPRstTx).toBe(1);
+    expect(a.mib.MPRstRx).toBe(1);
+    expect(conn.fallback).toBe(false);
+    expect(a.mib.MPTCPRetrans).toBeGreaterThan(0);
+    expect(sha(s.app!, 'rx')).toBe(sha(app, 'tx'));
+    expect(sha(app, 'rx')).toBe(sha(s.app!, 'tx'));
+  });
+});
