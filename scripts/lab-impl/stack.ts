@@ -156,11 +156,13 @@ function labConfig(prefix: string, name: string): string {
   return file;
 }
 
-/** Starts the HAG and the CPE daemons on a lab that is up; the LAN's TCP then goes through them. */
-export async function startProduct(prefix: string): Promise<Product> {
-  if (!existsSync(dist('src/cli.js')))
-    throw new LabError('dist/src/cli.js is missing: build first (npm run build)');
-  const cli = dist('src/cli.js');
+/**
+ * Starts the HAG and the CPE daemons on a lab that is up; the LAN's TCP then goes through them.
+ * `distDir`: where tsc put the build (default dist/ of the repository).
+ */
+export async function startProduct(prefix: string, opts: { distDir?: string } = {}): Promise<Product> {
+  const cli = opts.distDir ? join(opts.distDir, 'src/cli.js') : dist('src/cli.js');
+  if (!existsSync(cli)) throw new LabError(`${cli} is missing: build first (npm run build)`);
   const hag = spawnIn(prefix, 'hag', 'HAG', ['node', cli, 'hag', '--config', labConfig(prefix, 'hag.yaml')]);
   const started: Daemon[] = [hag];
   try {
