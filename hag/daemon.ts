@@ -54,7 +54,8 @@ export class HagDaemon {
     readonly log: Logger,
   ) {
     this.ep = new MptcpEndpoint({
-      tcp: { mtu: cfg.tun.mtu },
+      // No Nagle: handshake replies (SOCKS method, then reply) must not wait for an ACK; bulk data fills segments anyway.
+      tcp: { mtu: cfg.tun.mtu, nagle: false },
       mptcp: {
         checksum: cfg.mptcp.checksum,
         sendBuffer: cfg.mptcp.bufferBytes,

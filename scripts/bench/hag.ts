@@ -1,0 +1,316 @@
+// HAG benchmark, as root, in network namespaces it creates and removes: a kernel MPTCP client
+// (the load generator below, under mptcpize) opens SOCKS5 connections through the HAG to a TCP
+// server that holds them. Prints (1) new connections accepted per second (handshake, egress
+// connect and close, `--rate-conns` of them, `--concurrency` at a time) and (2) `--idle-conns`
+// concurrent idle connections held, with the HAG's resident memory before and after and the growth
+// per connection.
+//   node dist/scripts/bench/hag.js [--rate-conns 5000] [--idle-conns 10000] [--concurrency 100]
+// The same file is the load generator (--role load) and the holding server (--role hold).
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const { values: a } = parseArgs({
+  options: {
+    role: { type: 'string', default: 'run' },
+    'rate-conns': { type: 'string', default: '5000' },
+    'idle-conns': { type: 'string', default: '10000' },
+    concurrency: { type: 'string', default: '100' },
+    hag: { type: 'string', default: '198.18.100.1:1080' },
+    dst: { type: 'string', default: '198.18.3.2:9000' },
+  },
+});
+
+const out = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`);
+
+// ------------------------------------------------------------------ holding server (namespace s)
+
+function hold(): void {
+  const socks: net.Socket[] = [];
+  const srv = net.createServer({ allowHalfOpen: true }, (s) => {
+    socks.push(s);
+    s.on('error', () => {});
+    s.on('end', () => s.end());
+    s.on('close', () => socks.splice(socks.indexOf(s), 1));
+  });
+  srv.maxConnections = 1_000_000;
+  const [h, p] = a.dst!.split(':');
+  srv.listen({ host: h, port: Number(p), backlog: 4096 }, () => out({ event: 'ready' }));
+}
+
+// ------------------------------------------------------------------ load generator (namespace c)
+
+/** One SOCKS5 CONNECT (no authentication, greeting and request in one write); resolves with the socket. */
+function socksConnect(): Promise<net.Socket> {
+  const [hh, hp] = a.hag!.split(':');
+  const [dh, dp] = a.dst!.split(':');
+  const req = Buffer.from([
+    5,
+    1,
+    0,
+    5,
+    1,
+    0,
+    1,
+    ...dh.split('.').map(Number),
+    Number(dp) >> 8,
+    Number(dp) & 0xff,
+  ]);
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: hh, port: Number(hp) });
+    let got = Buffer.alloc(0);
+    const t = setTimeout(() => {
+      s.destroy();
+      reject(new Error('timeout'));
+    }, 20_000);
+    s.on('error', (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
+    s.on('connect', () => s.write(req));
+    const onData = (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      if (got.length < 12) return;
+      s.off('data', onData);
+      clearTimeout(t);
+      if (got[1] !== 0 || got[3] !== 0) reject(new Error(`SOCKS reply ${got[3]}`));
+      else resolve(s);
+    };
+    s.on('data', onData);
+  });
+}
+
+/** Why connections failed, by message (printed with the results). */
+const failures: Record<string, number> = {};
+
+async function pool(n: number, conc: number, one: () => Promise<void>): Promise<number> {
+  let next = 0;
+  let failed = 0;
+  const worker = async () => {
+    while (next < n) {
+      next++;
+      try {
+        await one();
+      } catch (e) {
+        failed++;
+        const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+        failures[why] = (failures[why] ?? 0) + 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: conc }, worker));
+  return failed;
+}
+
+async function load(): Promise<void> {
+  const n = Number(a['rate-conns']);
+  const conc = Number(a.concurrency);
+  const t0 = performance.now();
+  const failed = await pool(n, conc, async () => {
+    const s = await socksConnect();
+    await new Promise<void>((r) => {
+      s.on('close', () => r());
+      s.end();
+    });
+  });
+  const sec = (performance.now() - t0) / 1000;
+  out({
+    event: 'rate',
+    connections: n,
+    failed,
+    failures: { ...failures },
+    seconds: sec,
+    perSecond: Math.round((n - failed) / sec),
+  });
+
+  const k = Number(a['idle-conns']);
+  const held: net.Socket[] = [];
+  const t1 = performance.now();
+  const progress = setInterval(
+    () => process.stderr.write(`load: ${held.length} idle connections open\n`),
+    2000,
+  );
+  const idleFailed = await pool(k, 500, async () => {
+    held.push(await socksConnect());
+  });
+  clearInterval(progress);
+  out({
+    event: 'idle',
+    held: held.length,
+    failed: idleFailed,
+    failures,
+    seconds: (performance.now() - t1) / 1000,
+  });
+  // Holds them until told to stop (a line on stdin), then closes them all.
+  createInterface({ input: process.stdin }).once('line', () => {
+    for (const s of held) s.destroy();
+    out({ event: 'closed' });
+    setTimeout(() => process.exit(0), 500);
+  });
+}
+
+// ------------------------------------------------------------------ orchestration
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
+const SELF = fileURLToPath(import.meta.url);
+
+function sh(ns: string, cmd: string): string {
+  return execFileSync('ip', ['netns', 'exec', ns, 'sh', '-c', cmd], { encoding: 'utf8' });
+}
+
+function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+/** Every JSON line a process prints, kept, so that a wait also sees lines printed before it began. */
+function jsonLines(p: ReturnType<typeof spawn>): Record<string, unknown>[] {
+  const seen: Record<string, unknown>[] = [];
+  createInterface({ input: p.stdout! }).on('line', (l) => {
+    try {
+      seen.push(JSON.parse(l));
+    } catch {
+      /* not JSON */
+    }
+  });
+  return seen;
+}
+
+async function waitLine(
+  seen: Record<string, unknown>[],
+  pred: (o: Record<string, unknown>) => boolean,
+  ms: number,
+) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const hit = seen.find(pred);
+    if (hit) return hit;
+    if (Date.now() > end) throw new Error('timeout waiting for the benchmark process');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function orchestrate(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('bench-hag needs root (network namespaces, TUN)');
+  const tag = `hb${randomBytes(2).toString('hex')}`;
+  const names = ['c', 'h', 's'].map((n) => `${tag}-${n}`);
+  const [C, H, S] = names;
+  const work = mkdtempSync(join(tmpdir(), 'bench-hag-'));
+  const procs: ReturnType<typeof spawn>[] = [];
+  const step = (what: string) => process.stderr.write(`bench-hag: ${what}\n`);
+  // An interrupted run still removes its namespaces.
+  const interrupted = new Promise<never>((_, reject) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => reject(new Error(sig)));
+  });
+  try {
+    for (const n of names) execFileSync('ip', ['netns', 'add', n]);
+    const veth = (a1: string, i1: string, a2: string, i2: string) => {
+      const t1 = `v${randomBytes(4).toString('hex')}`;
+      const t2 = `v${randomBytes(4).toString('hex')}`;
+      execFileSync('ip', ['link', 'add', t1, 'type', 'veth', 'peer', 'name', t2]);
+      execFileSync('ip', ['link', 'set', t1, 'netns', a1]);
+      execFileSync('ip', ['link', 'set', t2, 'netns', a2]);
+      sh(a1, `ip link set ${t1} name ${i1} && ip link set ${i1} up && ip link set lo up`);
+      sh(a2, `ip link set ${t2} name ${i2} && ip link set ${i2} up && ip link set lo up`);
+    };
+    veth(C, 'c1', H, 'h1');
+    veth(H, 'hs', S, 's0');
+    sh(
+      C,
+      'ip addr add 198.18.1.2/24 dev c1 && ip route add default via 198.18.1.1 && sysctl -qw net.mptcp.enabled=1 net.ipv4.ip_local_port_range="1024 65000"',
+    );
+    sh(
+      H,
+      'ip addr add 198.18.1.1/24 dev h1 && ip addr add 198.18.3.1/24 dev hs && sysctl -qw net.ipv4.ip_forward=1 net.ipv4.ip_local_port_range="1024 65000"',
+    );
+    sh(S, 'ip addr add 198.18.3.2/24 dev s0 && ip route add default via 198.18.3.1');
+    writeFileSync(
+      join(work, 'hag.yaml'),
+      [
+        'tun: {name: hagb0}',
+        'service: {addresses: [198.18.100.1], socks: {port: 1080}}',
+        'access: {subscribers: [198.18.1.0/24], rateLimit: {perSecond: 0, burst: 1}}',
+        'log: {level: warn}',
+        '',
+      ].join('\n'),
+    );
+    const env = {
+      ...process.env,
+      HYBRID_ACCESS_TUN_ADDON: join(ROOT, 'src/io/tun-tap/build/Release/tun_tap.node'),
+    };
+    const node = (ns: string, args: string, pre = '') =>
+      spawn('ip', ['netns', 'exec', ns, 'sh', '-c', `ulimit -n $(ulimit -Hn); exec ${pre}node ${args}`], {
+        env,
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
+    step('namespaces up; starting the holding server');
+    const holder = node(S, `${SELF} --role hold --dst 198.18.3.2:9000`);
+    procs.push(holder);
+    await waitLine(jsonLines(holder), (o) => o.event === 'ready', 10_000);
+    step('starting the HAG');
+    const hag = node(H, `${join(ROOT, 'dist/src/cli.js')} hag --config ${join(work, 'hag.yaml')}`);
+    procs.push(hag);
+    await new Promise((r) => setTimeout(r, 1500));
+    // `sh -c exec node` leaves node with the spawned pid.
+    const hagPid = hag.pid!;
+    const base = rssKiB(hagPid);
+    step(`HAG resident memory ${base} KiB; starting the load generator`);
+    const loader = node(
+      C,
+      `${SELF} --role load --rate-conns ${a['rate-conns']} --idle-conns ${a['idle-conns']} --concurrency ${a.concurrency}`,
+      'mptcpize run ',
+    );
+    procs.push(loader);
+    const loaderLines = jsonLines(loader);
+    const rate = await Promise.race([waitLine(loaderLines, (o) => o.event === 'rate', 600_000), interrupted]);
+    out({ ...rate, event: 'new-connections' });
+    await new Promise((r) => setTimeout(r, 3000)); // TIME-WAIT sockets and idle buffers settle
+    const before = rssKiB(hagPid);
+    step('opening idle connections');
+    const idle = await Promise.race([waitLine(loaderLines, (o) => o.event === 'idle', 600_000), interrupted]);
+    await new Promise((r) => setTimeout(r, 3000)); // idle connections give their buffers back
+    const after = rssKiB(hagPid);
+    const held = Number(idle.held);
+    out({
+      event: 'idle-connections',
+      held,
+      failed: idle.failed,
+      failures: idle.failures,
+      openSeconds: idle.seconds,
+      hagRssKiB: { start: base, beforeIdle: before, withIdle: after },
+      growthPerConnectionKiB: held ? Math.round(((after - before) / held) * 10) / 10 : null,
+    });
+    loader.stdin!.write('q\n');
+    await waitLine(loaderLines, (o) => o.event === 'closed', 30_000).catch(() => {});
+  } finally {
+    for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+    for (const n of names) {
+      try {
+        for (const pid of execFileSync('ip', ['netns', 'pids', n], { encoding: 'utf8' })
+          .split(/\s+/)
+          .filter(Boolean)) {
+          process.kill(Number(pid), 'SIGKILL');
+        }
+      } catch {
+        /* gone */
+      }
+      try {
+        execFileSync('ip', ['netns', 'del', n]);
+      } catch {
+        /* gone */
+      }
+    }
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (a.role === 'hold') hold();
+else if (a.role === 'load') await load();
+else await orchestrate();
