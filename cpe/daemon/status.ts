@@ -49,6 +49,8 @@ export interface StatusSnapshot {
   dhcp: { leases: number } | undefined;
   mib: Record<string, number>;
   memoryRss: number;
+  /** process.memoryUsage(): rss, heapTotal, heapUsed, external, arrayBuffers (bytes). */
+  memory: Record<string, number>;
 }
 
 function esc(v: string): string {

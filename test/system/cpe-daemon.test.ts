@@ -281,10 +281,16 @@ beforeAll(async () => {
   if (hag!.l.seen.some((l) => l.event === 'start-failed')) throw new Error(JSON.stringify(hag!.l.seen));
 
   writeFileSync(join(work, 'cpe.yaml'), cpeConfig());
-  const p = ns.spawn('cpe', ['node', join(dist, 'src/cli.js'), 'cpe', '--config', join(work, 'cpe.yaml')], {
-    cwd: ROOT,
-    env: ENV,
-  });
+  // The V8 flags of the one-file build's launcher (cpe/deploy/build-bundle.sh): run as deployed.
+  const flags = ['--max-semi-space-size=1', '--optimize-for-size'];
+  const p = ns.spawn(
+    'cpe',
+    ['node', ...flags, join(dist, 'src/cli.js'), 'cpe', '--config', join(work, 'cpe.yaml')],
+    {
+      cwd: ROOT,
+      env: ENV,
+    },
+  );
   cpe = { p, l: lines(p) };
   await once(cpe.l, (l) => l.event === 'start' || l.event === 'start-failed' || l.event === 'crash', 20_000);
   if (!cpe.l.seen.some((l) => l.event === 'start'))
