@@ -82,6 +82,8 @@ export class MptcpMib {
   DSSNotMatching = 0;
   InfiniteMapRx = 0;
   InfiniteMapTx = 0;
+  /** Fallbacks because a middlebox stripped the options in mid connection (Linux DSSFallback). */
+  DSSFallback = 0;
   MPFailTx = 0;
   MPFailRx = 0;
 }

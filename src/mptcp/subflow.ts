@@ -548,6 +548,8 @@ export class Subflow implements TcpExtension {
 
   onSegment(seg: SegmentIn): void {
     if (this.conn.fallback) return;
+    if (seg.mptcpCount === 0) this.noOptionSegment();
+    else this.bareSegs = 0;
     const j = this.join;
     if (j && this.isClient && !j.confirmed) {
       // Any segment after the handshake acknowledges our third ACK: the fourth ACK (3.2).
@@ -815,8 +817,34 @@ export class Subflow implements TcpExtension {
   private onSubflowAck(): void {
     this.stale = false;
     if (this.conn.fallback)
-      this.conn.onDataAck(Math.min(this.dataOff(this.socket.sndUna), this.scheduledEnd) + 1);
+      this.conn.onDataAck(Math.min(this.dataOff(this.socket.sndUna), this.scheduledEnd) + this.sendDelta);
     this.conn.push();
+  }
+
+  /** In fallback, data sequence number = subflow send offset + this. */
+  private sendDelta = 1;
+  /** Segments in a row that came without any MPTCP option. */
+  private bareSegs = 0;
+
+  /**
+   * A segment without any MPTCP option once the connection is fully established: a middlebox
+   * strips them (RFC 8684 3.7). On the initial and only subflow, a few in a row mean fallback to
+   * plain TCP: the subflow's own bytes and ACKs continue the data stream. Elsewhere such a
+   * subflow cannot be used: it is reset.
+   */
+  private noOptionSegment(): void {
+    const c = this.conn;
+    if (!c.fullyEstablished || !c.remoteKey || this.socket.state === TcpState.Closed) return;
+    if (++this.bareSegs < 3) return;
+    if (c.subflows.length > 1 || this.join) {
+      this.reset(TCPRST_REASON.middleboxInterference);
+      return;
+    }
+    c.mib.DSSFallback++;
+    // Where the data stands on both sides of the subflow, so that offsets map to DSNs from here.
+    const last = this.sendMaps[this.sendMaps.length - 1];
+    this.sendDelta = last ? last.dsn - last.off : 1;
+    this.enterFallbackAt(c.rcvNxt - this.readOff);
   }
 
   /** The subflow's FIN: in fallback it is the connection's end (RFC 8684 3.7). */

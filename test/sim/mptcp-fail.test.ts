@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import { BulkApp } from '../../src/sim/bulk.js';
-import { corruptTcpPayload, Network } from '../../src/sim/index.js';
+import { corruptTcpPayload, Network, stripTcpOption } from '../../src/sim/index.js';
+import { TCPOPT_MPTCP } from '../../src/wire/mptcp/subtype.js';
 
 const DSL = Uint8Array.of(198, 18, 1, 2);
 const LTE = Uint8Array.of(198, 18, 2, 2);
@@ -74,6 +75,51 @@ describe('MP_FAIL', () => {
     expect(a.mib.MPRstRx).toBe(1);
     expect(conn.fallback).toBe(false);
     expect(a.mib.MPTCPRetrans).toBeGreaterThan(0);
+    expect(sha(s.app!, 'rx')).toBe(sha(app, 'tx'));
+    expect(sha(app, 'rx')).toBe(sha(s.app!, 'tx'));
+  });
+});
+
+describe('options stripped (RFC 8684 3.7)', () => {
+  function net1(seed: number, strip: ReturnType<typeof stripTcpOption>, both = true) {
+    const net = new Network({ seed });
+    const a = new MptcpEndpoint();
+    const b = new MptcpEndpoint();
+    net.addNode('cpe', a);
+    net.addNode('hag', b);
+    const l = net.connect('cpe', 'hag', { name: 'dsl', rate: 20e6, delay: 10 });
+    l.ab.addMiddlebox(strip);
+    if (both) l.ba.addMiddlebox(strip);
+    const s: { conn?: MptcpConnection; app?: BulkApp } = {};
+    b.listen(443, (c) => {
+      s.conn = c;
+      s.app = new BulkApp(mptcpConn(b, c), 5 * MB, 2, () => net.now);
+    });
+    const conn = a.connect(0, { local: DSL, remote: HAG, remotePort: 443 });
+    const app = new BulkApp(mptcpConn(a, conn), 5 * MB, 1, () => net.now);
+    return { net, a, b, conn, app, s };
+  }
+
+  it('at the SYN: plain TCP from the start, 5 MB each way intact', () => {
+    const strip = stripTcpOption(TCPOPT_MPTCP, { synOnly: true });
+    const { net, a, conn, app, s } = net1(73, strip);
+    expect(net.runUntil(() => app.ended && !!s.app?.ended, 60_000)).toBe(true);
+    expect(strip.hits).toBeGreaterThan(0);
+    expect(conn.fallback).toBe(true);
+    expect(s.conn?.fallback).toBe(true);
+    expect(a.mib.MPCapableFallbackSYNACK).toBe(1);
+    expect(sha(s.app!, 'rx')).toBe(sha(app, 'tx'));
+    expect(sha(app, 'rx')).toBe(sha(s.app!, 'tx'));
+  });
+
+  it('in mid connection: both sides fall back and the transfer completes intact', () => {
+    const strip = stripTcpOption(TCPOPT_MPTCP, { from: 1000 });
+    const { net, a, b, conn, app, s } = net1(74, strip);
+    expect(net.runUntil(() => app.ended && !!s.app?.ended, 60_000)).toBe(true);
+    expect(strip.hits).toBeGreaterThan(0);
+    expect(conn.fallback).toBe(true);
+    expect(s.conn?.fallback).toBe(true);
+    expect(a.mib.DSSFallback + b.mib.DSSFallback).toBe(2);
     expect(sha(s.app!, 'rx')).toBe(sha(app, 'tx'));
     expect(sha(app, 'rx')).toBe(sha(s.app!, 'tx'));
   });
