@@ -52,7 +52,7 @@ export class Uplink {
   bytesOut = 0;
   /** Bytes counted toward the quota in the current period, and when that period started. */
   quotaUsed = 0;
-  quotaPeriodStart = Date.now();
+  quotaPeriodStart: number;
   quotaExceeded = false;
   /** Per-second samples for the status page's charts (the last 120). */
   readonly samples: UplinkSample[] = [];
@@ -73,6 +73,7 @@ export class Uplink {
     this.table = tableOf(all, index);
     this.address = cfg.address?.split('/')[0];
     this.gateway = cfg.gateway;
+    this.quotaPeriodStart = periodStart(cfg.quota?.period ?? 'month', Date.now());
   }
 
   get name(): string {
@@ -132,7 +133,6 @@ export class Uplinks {
   start(now: number): void {
     for (const u of this.list) {
       this.pm.setAddress(now, { id: u.id, addr: u.coreBytes, backup: u.backup, up: u.usable });
-      u.quotaPeriodStart = periodStart(u.cfg.quota?.period ?? 'month', Date.now());
       if (u.cfg.addressing === 'dhcp') this.startDhcp(u);
       this.startProbe(u);
     }

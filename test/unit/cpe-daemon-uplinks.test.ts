@@ -1,0 +1,95 @@
+// The CPE's uplink bookkeeping (cpe/daemon/uplinks.ts) with a recording path manager: per-uplink
+// byte counters from subflow socket stats (counted once, also after the subflow closed), quota
+// exhaustion turning the uplink backup-only (path manager flag and MP_PRIO on its open subflows,
+// RFC 8684 3.3.8), a reload raising the quota, and quota periods.
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { parseCpeConfig } from '../../cpe/daemon/config.js';
+import { periodStart, Uplinks } from '../../cpe/daemon/uplinks.js';
+import type { MptcpConnection } from '../../src/mptcp/connection.js';
+import type { PmAddress } from '../../src/mptcp/pm/client.js';
+import type { Subflow } from '../../src/mptcp/subflow.js';
+
+const yaml = (quota: string) => `lan: {interface: lan0, addresses: [198.18.5.1/24]}
+uplinks:
+  - {name: dsl, interface: dsl0, address: 198.18.11.2/24, gateway: 198.18.11.1, role: primary}
+  - {name: lte, interface: lte0, address: 198.18.12.2/24, gateway: 198.18.12.1, role: overflow, quota: ${quota}}
+hag: {addresses: [198.18.100.1]}
+`;
+
+function config(quota: string) {
+  const r = parseCpeConfig(yaml(quota), 'cpe.yaml', { interfaceExists: () => true });
+  if (!r.ok) throw new Error(JSON.stringify(r.issues));
+  return r.value;
+}
+
+function setup(quota = '{bytes: 10MB, period: day}') {
+  const calls: PmAddress[] = [];
+  const owner = new Map<Subflow, number>();
+  const pm = {
+    setAddress: (_now: number, a: PmAddress) => calls.push({ ...a }),
+    addressOf: (sf: Subflow) => owner.get(sf),
+  };
+  const prio: { sf: Subflow; backup: boolean }[] = [];
+  const conn = {
+    subflows: [] as Subflow[],
+    setBackup: (sf: Subflow, backup: boolean) => prio.push({ sf, backup }),
+  };
+  const mk = (uplinkId: number) => {
+    const sf = { socket: { stats: { bytesIn: 0, bytesOut: 0 }, rtt: { srtt: 20 } } } as unknown as Subflow;
+    owner.set(sf, uplinkId);
+    conn.subflows.push(sf);
+    return sf as unknown as { socket: { stats: { bytesIn: number; bytesOut: number } } } & Subflow;
+  };
+  const ups = new Uplinks(config(quota), pm as never, pino({ level: 'silent' }), () => [
+    conn as unknown as MptcpConnection,
+  ]);
+  return { ups, calls, mk, prio, conn };
+}
+
+describe('CPE uplinks', () => {
+  it('counts subflow bytes per uplink once, including what a closed subflow carried last', () => {
+    const { ups, mk, conn } = setup();
+    const a = mk(1);
+    const b = mk(2);
+    a.socket.stats.bytesIn = 1000;
+    b.socket.stats.bytesIn = 300;
+    ups.tick();
+    ups.tick();
+    expect(ups.list.map((u) => u.bytesIn)).toEqual([1000, 300]);
+    b.socket.stats.bytesIn = 500;
+    b.socket.stats.bytesOut = 40;
+    conn.subflows.splice(1, 1);
+    ups.closed(b);
+    ups.tick();
+    expect(ups.list[1].bytesIn).toBe(500);
+    expect(ups.list[1].bytesOut).toBe(40);
+    expect(ups.list[1].quotaUsed).toBe(540);
+  });
+
+  it('a used-up quota makes the uplink backup-only: path manager flag and MP_PRIO on its subflows', () => {
+    const { ups, mk, calls, prio } = setup();
+    const lte = mk(2);
+    mk(1);
+    lte.socket.stats.bytesIn = 9_000_000;
+    ups.tick();
+    expect(ups.list[1].quotaExceeded).toBe(false);
+    lte.socket.stats.bytesIn = 10_000_001;
+    ups.tick();
+    expect(ups.list[1].quotaExceeded).toBe(true);
+    expect(ups.list[1].backup).toBe(true);
+    expect(calls.at(-1)).toMatchObject({ id: 2, backup: true, up: true });
+    expect(prio).toEqual([{ sf: lte, backup: true }]);
+    // A reload with a larger quota lifts it.
+    ups.reconfigure(config('{bytes: 20MB, period: day}'));
+    expect(ups.list[1].quotaExceeded).toBe(false);
+    expect(calls.at(-1)).toMatchObject({ id: 2, backup: false });
+    expect(prio.at(-1)).toEqual({ sf: lte, backup: false });
+  });
+
+  it('quota periods start at local midnight or on the 1st of the month', () => {
+    const t = new Date(2026, 10, 27, 14, 30).getTime();
+    expect(periodStart('day', t)).toBe(new Date(2026, 10, 27).getTime());
+    expect(periodStart('month', t)).toBe(new Date(2026, 10, 1).getTime());
+  });
+});
