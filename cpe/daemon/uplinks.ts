@@ -330,6 +330,8 @@ export class Uplinks {
       const next = cfg.uplinks.find((x) => x.name === u.name);
       if (!next) continue;
       u.cfg = { ...u.cfg, quota: next.quota, capacity: next.capacity };
+      // A new or changed period keeps what was counted so far in it (since the daemon started).
+      if (next.quota) u.quotaPeriodStart = periodStart(next.quota.period, Date.now());
       this.checkQuota(u, Date.now());
       if (u.quotaExceeded && (u.quotaBytes === undefined || u.quotaUsed < u.quotaBytes)) {
         u.quotaExceeded = false;

@@ -136,7 +136,7 @@ log: {level: info}
 `;
 }
 
-function cpeConfig(hagPart = 'port: 5124'): string {
+function cpeConfig(hagPart = 'port: 5124', lteExtra = ''): string {
   return `# written by test/system/cpe-daemon.test.ts
 lan:
   interface: lan0
@@ -149,7 +149,7 @@ uplinks:
   - {name: dsl, interface: dsl0, address: 198.18.11.2/24, gateway: 198.18.11.1, role: primary,
      capacity: 40Mbit, probe: {interval: 300ms, timeout: 300ms, failures: 3, successes: 2}}
   - {name: lte, interface: lte0, address: 198.18.12.2/24, gateway: 198.18.12.1, role: overflow,
-     capacity: 30Mbit, probe: {interval: 300ms, timeout: 300ms, failures: 3, successes: 2}}
+     capacity: 30Mbit, probe: {interval: 300ms, timeout: 300ms, failures: 3, successes: 2}${lteExtra}}
 hag:
   addresses: [${HAG}]
   ${hagPart}
@@ -179,6 +179,7 @@ function status(): {
     usable: boolean;
     health: string;
     subflows: number;
+    backup: boolean;
   }[];
   hag: { state: string };
   connections: Record<string, unknown>;
@@ -476,6 +477,30 @@ describe('CPE daemon: LAN host -> CPE -> HAG -> server', () => {
     writeFileSync(join(work, 'cpe.yaml'), cpeConfig());
     cpe!.p.kill('SIGHUP');
     await waitFor('HAG up again over Convert', () => status().hag.state === 'up', 15_000, 200);
+  }, 120_000);
+
+  it('(g) a used-up quota (reloaded): lte becomes backup-only and dsl carries the next download', async () => {
+    writeFileSync(join(work, 'cpe.yaml'), cpeConfig(undefined, ', quota: {bytes: 5MB, period: day}'));
+    cpe!.p.kill('SIGHUP');
+    const q = await once(cpe!.l, (l) => l.event === 'quota-exceeded' && l.uplink === 'lte', 5000);
+    expect(q.quota).toBe(5_000_000);
+    const st = JSON.parse(ns.sh('lan', 'curl -sS --max-time 5 http://198.18.5.1:8080/status.json'));
+    const lte = st.uplinks.find((u: { name: string }) => u.name === 'lte');
+    expect(lte.backup).toBe(true);
+    expect(lte.quota).toMatchObject({ bytes: 5_000_000, period: 'day', exceeded: true });
+    const before = status().uplinks;
+    const r = await finished(download('file50'), 120_000);
+    expect(r.rc, r.err).toBe(0);
+    expect(fileSha('file50')).toBe(sha.file50);
+    await new Promise((res) => setTimeout(res, 1200));
+    const after = status().uplinks;
+    const d = after.map((u, i) => u.bytesIn - before[i].bytesIn);
+    process.stdout.write(`quota used up on lte: curl ${r.out}; bytes in dsl ${d[0]}, lte ${d[1]}\n`);
+    expect(d[0]).toBeGreaterThan(45 * MB);
+    expect(d[1]).toBeLessThan(2 * MB);
+    writeFileSync(join(work, 'cpe.yaml'), cpeConfig());
+    cpe!.p.kill('SIGHUP');
+    await waitFor('lte not backup', () => status().uplinks[1].backup === false, 5000);
   }, 120_000);
 
   it('(c) the HAG stopped: a new connection goes direct via dsl; bonding returns with the HAG', async () => {
