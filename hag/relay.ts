@@ -43,9 +43,12 @@ export function relay(
     client.destroy();
   });
   server.on('error', () => {
-    // The server reset (or the route vanished): reset the client's connection too.
+    // The server reset (or the route vanished): reset the client's connection too (a ConnStream
+    // destroyed with an error aborts its MPTCP connection; a kernel socket needs an explicit RST).
     reason ??= 'server-reset';
-    client.destroy(new Error('server reset'));
+    const c = client as Duplex & { resetAndDestroy?: () => void };
+    if (typeof c.resetAndDestroy === 'function') c.resetAndDestroy();
+    else client.destroy(new Error('server reset'));
   });
   client.on('error', () => {
     // The client's MPTCP connection was reset (MP_FASTCLOSE, RST on every subflow): reset the server.
