@@ -22,6 +22,7 @@ const ENV = {
   HYBRID_ACCESS_TUN_ADDON: join(ROOT, 'src/io/tun-tap/build/Release/tun_tap.node'),
 };
 const HAG = '198.18.100.1';
+const HAG6 = '2001:db8:100::1';
 const MB = 1_000_000;
 
 let ns: Netns;
@@ -35,7 +36,7 @@ function hagConfig(users: string, extra = ''): string {
   return `# written by test/system/hag.test.ts
 tun: {name: hag0}
 service:
-  addresses: [${HAG}]
+  addresses: [${HAG}, ${HAG6}]
   convert:
     port: 5124
     cookies: [{name: cpe-a, cookie: 0a1b2c3d4e5f6071}]
@@ -44,9 +45,10 @@ service:
     users: [${users}]
 egress:
   source4: 198.18.3.1
+  source6: 2001:db8:3::1
   connectTimeout: 3s
 access:
-  subscribers: [198.18.1.0/24, 198.18.2.0/24, 198.18.6.0/24, 198.18.7.0/24]
+  subscribers: [198.18.1.0/24, 198.18.2.0/24, 198.18.6.0/24, 198.18.7.0/24, 2001:db8:1::/64]
   internalNetworks: [10.0.0.0/8]
   rateLimit: {perSecond: 100, burst: 200}
 limits:
@@ -193,9 +195,16 @@ beforeAll(async () => {
     ].join(' && '),
   );
   ns.sh('s', 'ip addr add 198.18.3.2/24 dev s0 && ip route add default via 198.18.3.1');
+  // IPv6 beside IPv4 on the client's first uplink and toward the server.
+  ns.sh('c', 'ip -6 addr add 2001:db8:1::2/64 dev c1 nodad && ip -6 route add default via 2001:db8:1::1');
+  ns.sh(
+    'h',
+    'sysctl -qw net.ipv6.conf.all.forwarding=1 && ip -6 addr add 2001:db8:1::1/64 dev h1 nodad && ip -6 addr add 2001:db8:3::1/64 dev hs nodad',
+  );
+  ns.sh('s', 'ip -6 addr add 2001:db8:3::2/64 dev s0 nodad && ip -6 route add default via 2001:db8:3::1');
   ns.sh('o', 'ip addr add 198.18.4.2/24 dev o0 && ip route add default via 198.18.4.1');
 
-  ns.spawn('s', ['python3', '-m', 'http.server', '8000', '--bind', '198.18.3.2', '--directory', work]);
+  ns.spawn('s', ['python3', '-m', 'http.server', '8000', '--bind', '::', '--directory', work]);
   ns.sh(
     's',
     'for i in $(seq 100); do curl -s -o /dev/null http://198.18.3.2:8000/ && exit 0; sleep 0.1; done; exit 1',
@@ -254,6 +263,33 @@ describe('HAG: SOCKS5 from a Linux kernel MPTCP client', () => {
     },
     120_000,
   );
+});
+
+describe('HAG over IPv6', () => {
+  it('a kernel MPTCP client reaches the IPv6 service address; IPv6 and IPv4 destinations', async () => {
+    for (const [proxy, url] of [
+      [`socks5://cpe1:s3cret@[${HAG6}]:1080`, 'http://[2001:db8:3::2]:8000/file5'],
+      [`socks5://cpe1:s3cret@[${HAG6}]:1080`, 'http://198.18.3.2:8000/file5'],
+      [SOCKS, 'http://[2001:db8:3::2]:8000/file5'],
+    ]) {
+      const r = run('c', `mptcpize run curl -sS --max-time 30 -x ${proxy} ${url} -o ${work}/got6`);
+      expect(r.rc, `${proxy} ${url}: ${r.out}`).toBe(0);
+      expect(
+        createHash('sha256')
+          .update(readFileSync(join(work, 'got6')))
+          .digest('hex'),
+      ).toBe(sha.file5);
+    }
+    const v6 = await once(hag, (l) => l.event === 'close' && l.client === '2001:db8:1::2', 10_000);
+    expect(v6.mptcp).toBe(true);
+    expect(v6.dst).toBe('[2001:db8:3::2]:8000');
+    const toV6 = await once(
+      hag,
+      (l) => l.event === 'connected' && l.client === '198.18.1.2' && String(l.dst).startsWith('[2001'),
+      10_000,
+    );
+    expect(toV6).toBeDefined();
+  }, 60_000);
 });
 
 describe('HAG: Convert (RFC 8803) from a client on our MPTCP core', () => {
@@ -485,7 +521,8 @@ describe('HAG: configuration and operations', () => {
     await waitFor('HAG exit', () => hag.exited !== null, 10_000);
     expect(hag.exited).toBe(0);
     expect(ns.sh('h', 'ip route show')).not.toContain(HAG);
-    expect(ns.sh('h', 'ip link show')).not.toContain('hag0');
+    // The kernel unregisters a closed TUN asynchronously (longer once IPv6 used it).
+    await waitFor('hag0 to disappear', () => !ns.sh('h', 'ip link show').includes('hag0'), 10_000);
   }, 30_000);
 });
 
