@@ -514,16 +514,45 @@ describe('HAG: configuration and operations', () => {
     expect(JSON.parse(ns.sh('h', 'curl -sS http://127.0.0.1:9108/sessions'))).toEqual([]);
   });
 
-  it('SIGTERM drains, removes the route and the TUN, exits 0', async () => {
+  it('SIGTERM drains: an open download finishes, new clients are refused; then route and TUN go, exit 0', async () => {
     expect(ns.sh('h', 'ip route show')).toContain(`${HAG} dev hag0`);
+    // A slow reader (2 MB/s for 5 MB) keeps a connection open across the SIGTERM, with backpressure.
+    const before = hag.seen.length;
+    const slow = ns.spawn('c', [
+      'sh',
+      '-c',
+      `mptcpize run curl -sS --max-time 30 --limit-rate 2M -x ${SOCKS} http://198.18.3.2:8000/file5 -o ${work}/slow; echo "{\\"rc\\":$?}"`,
+    ]);
+    const slowOut = lines(slow);
+    await waitFor(
+      'the slow download to connect',
+      () => hag.seen.slice(before).some((l) => l.event === 'connected'),
+      10_000,
+    );
+    await new Promise((r) => setTimeout(r, 500));
     process.kill(hag_pid(), 'SIGTERM');
+    await once(hag, (l) => l.event === 'drain', 5000);
+    const late = run(
+      'c',
+      `mptcpize run curl -sS --max-time 10 -x ${SOCKS} http://198.18.3.2:8000/ -o /dev/null 2>&1`,
+    );
+    expect(late.rc).not.toBe(0);
+    await refusedAtLeast('draining', 1);
+    const done = await once(slowOut, (l) => 'rc' in l, 30_000);
+    expect(done.rc).toBe(0);
+    expect(
+      createHash('sha256')
+        .update(readFileSync(join(work, 'slow')))
+        .digest('hex'),
+    ).toBe(sha.file5);
     await once(hag, (l) => l.event === 'stopped', 15_000);
     await waitFor('HAG exit', () => hag.exited !== null, 10_000);
     expect(hag.exited).toBe(0);
+    expect(hag.seen.find((l) => l.event === 'stopped')?.reset).toBe(0);
     expect(ns.sh('h', 'ip route show')).not.toContain(HAG);
     // The kernel unregisters a closed TUN asynchronously (longer once IPv6 used it).
     await waitFor('hag0 to disappear', () => !ns.sh('h', 'ip link show').includes('hag0'), 10_000);
-  }, 30_000);
+  }, 60_000);
 });
 
 /** The HAG's own pid (ip netns exec runs it in place of itself: same pid). */
