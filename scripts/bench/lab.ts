@@ -228,22 +228,36 @@ function machine(): string {
   return `${model}, ${cpus().length} cores, Linux ${kernel}, Node ${process.version}`;
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<number> {
   const started = new Date();
-  const results: ProfileResult[] = [];
-  results.push(await runProfile(opt.profile ?? 'default', true));
-  if (!opt['no-unshaped']) results.push(await runProfile(opt['unshaped-profile'] ?? 'unshaped', false));
-  const out = [
-    `hybrid-access lab benchmark, ${started.toISOString().replace(/\.\d+Z$/, 'Z')}`,
-    `machine: ${machine()}`,
-    `workloads: iperf3 ${SECONDS} s each way (first second omitted); ${SHORT} sequential 100 KB curl downloads; failover: 14 s HTTP download, DSL down at 5 s`,
-    '',
-    ...results.flatMap((r) => [table(r), '']),
-  ].join('\n');
-  process.stdout.write(out);
+  process.stdout.write(
+    [
+      `hybrid-access lab benchmark, ${started.toISOString().replace(/\.\d+Z$/, 'Z')}`,
+      `machine: ${machine()}`,
+      `workloads: iperf3 ${SECONDS} s each way (first second omitted); ${SHORT} sequential 100 KB curl downloads; failover: 14 s HTTP download, DSL down at 5 s`,
+      '',
+      '',
+    ].join('\n'),
+  );
+  const profiles: [string, boolean][] = [[opt.profile ?? 'default', true]];
+  if (!opt['no-unshaped']) profiles.push([opt['unshaped-profile'] ?? 'unshaped', false]);
+  let failed = 0;
+  // Each profile's table is printed as soon as it is measured; a failure does not lose the others.
+  for (const [name, withGap] of profiles) {
+    try {
+      process.stdout.write(`${table(await runProfile(name, withGap))}\n\n`);
+    } catch (e) {
+      failed++;
+      process.stdout.write(`profile ${name}: FAILED: ${e instanceof Error ? e.message : String(e)}\n\n`);
+    }
+  }
+  return failed === 0 ? 0 : 1;
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`bench-lab: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`bench-lab: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);

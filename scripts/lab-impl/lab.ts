@@ -420,8 +420,11 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
         ['ip6tables', '2001:db8:20::/64'],
       ]) {
         const ipt = (...args: string[]) => nsExec(ns, [cmd, ...args]);
-        ipt('-t', 'raw', '-A', 'PREROUTING', '-i', 'cpe', '-j', 'CT', '--notrack');
-        ipt('-t', 'raw', '-A', 'PREROUTING', '-i', 'dly-down', '-j', 'CT', '--notrack');
+        // Without a delay line (unshaped) each packet passes once and all of them are tracked.
+        if (needsDelayLine(lp)) {
+          ipt('-t', 'raw', '-A', 'PREROUTING', '-i', 'cpe', '-j', 'CT', '--notrack');
+          ipt('-t', 'raw', '-A', 'PREROUTING', '-i', 'dly-down', '-j', 'CT', '--notrack');
+        }
         ipt('-t', 'nat', '-A', 'POSTROUTING', '-s', lan, '-o', 'hag', '-j', 'MASQUERADE');
       }
     }
