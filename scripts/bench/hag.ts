@@ -165,6 +165,12 @@ function sh(ns: string, cmd: string): string {
   return execFileSync('ip', ['netns', 'exec', ns, 'sh', '-c', cmd], { encoding: 'utf8' });
 }
 
+/** CPU seconds (user + system) a process has used. */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
 function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : 0;
@@ -261,6 +267,7 @@ async function orchestrate(): Promise<void> {
     // `sh -c exec node` leaves node with the spawned pid.
     const hagPid = hag.pid!;
     const base = rssKiB(hagPid);
+    const cpu0 = cpuSeconds(hagPid);
     step(`HAG resident memory ${base} KiB; starting the load generator`);
     const loader = node(
       C,
@@ -270,7 +277,13 @@ async function orchestrate(): Promise<void> {
     procs.push(loader);
     const loaderLines = jsonLines(loader);
     const rate = await Promise.race([waitLine(loaderLines, (o) => o.event === 'rate', 600_000), interrupted]);
-    out({ ...rate, event: 'new-connections' });
+    const hagCpu = cpuSeconds(hagPid) - cpu0;
+    out({
+      ...rate,
+      event: 'new-connections',
+      hagCpuSeconds: hagCpu,
+      hagCpuPerConnectionMs: Math.round((hagCpu / Number(rate.connections)) * 1e4) / 10,
+    });
     await new Promise((r) => setTimeout(r, 3000)); // TIME-WAIT sockets and idle buffers settle
     const before = rssKiB(hagPid);
     step('opening idle connections');
