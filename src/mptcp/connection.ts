@@ -10,6 +10,7 @@ import { ByteRing } from '../tcp/ring.js';
 import { TcpError } from '../tcp/socket.js';
 import { TcpState } from '../tcp/state.js';
 import type { MptcpEvent } from './events.js';
+import { eligible, type Scheduler, scheduler } from './sched/index.js';
 import type { Subflow } from './subflow.js';
 import type { LocalKey } from './token.js';
 
@@ -53,6 +54,8 @@ export class MptcpMib {
   MPTCPRetrans = 0;
   /** Bytes reinjected (no Linux counterpart; Linux counts segments). */
   MPTCPReinjectBytes = 0;
+  /** Bytes sent a second time by the redundant scheduler. */
+  MPTCPRedundantBytes = 0;
   MPJoinSynTx = 0;
   MPJoinSynRx = 0;
   MPJoinSynAckRx = 0;
@@ -156,6 +159,8 @@ export class MptcpConnection {
 
   /** Copies up to `len` bytes into the connection's send buffer and offers them to the subflows. */
   send(data: Uint8Array, off = 0, len = data.length - off): number {
+    if (!Number.isInteger(off) || !Number.isInteger(len) || off < 0 || len < 0 || off + len > data.length)
+      throw new RangeError(`send: bad range off=${off} len=${len} of ${data.length} bytes`);
     if (this.dataFinQueued || this.closed) return 0;
     const n = Math.min(len, this.config.sendBuffer - this.sendLen);
     if (n <= 0) return 0;
@@ -350,56 +355,50 @@ export class MptcpConnection {
     return this.sndUna + this.sendLen - this.sndNxt;
   }
 
-  /**
-   * Whether `sf` may take new data: it can send, and it is not stale unless all are; a backup
-   * subflow only while no other can take data (RFC 8684 3.3.8).
-   */
-  private usable(sf: Subflow, anyActive: boolean, anyFresh: boolean): boolean {
-    if (!sf.canSend) return false;
-    if (sf.stale && anyFresh) return false;
-    return !(sf.backup && anyActive);
-  }
+  /** Which subflows take new data (src/mptcp/sched); min-RTT unless the application says otherwise. */
+  scheduler: Scheduler = scheduler('min-rtt');
+  private readonly picked: Subflow[] = [];
 
   /**
    * Hands data to the subflows: first what a dead or stalled subflow held (reinjection), then new
-   * data, the subflow with the lowest RTT first, each about one congestion window ahead of what it
-   * has acknowledged (a minimal min-RTT scheduler; the policies come with the bonding work).
+   * data to the subflows the scheduler picks, each up to about one congestion window ahead of what
+   * it has in flight.
    */
   push(): void {
-    let anyFresh = false;
-    let anyActive = false;
-    for (const sf of this.subflows) {
-      if (!sf.canSend || sf.stale) continue;
-      anyFresh = true;
-      if (!sf.backup) anyActive = true;
-    }
-    if (this.reinjectQ.length) this.pushReinjections(anyActive, anyFresh);
-    const order =
-      this.subflows.length > 1
-        ? [...this.subflows].sort((a, b) => a.socket.rtt.srtt - b.socket.rtt.srtt)
-        : this.subflows;
-    for (const sf of order) {
-      if (!this.usable(sf, anyActive, anyFresh) && !this.fallback) {
-        sf.wake();
-        continue;
-      }
+    if (this.reinjectQ.length) this.pushReinjections();
+    const picked = this.picked;
+    const n = this.fallback
+      ? this.fallbackSubflows(picked)
+      : this.scheduler.select(this.subflows, this.unscheduled, picked);
+    const dup = this.scheduler.duplicate && !this.fallback;
+    let first = -1;
+    let firstLen = 0;
+    for (let i = 0; i < n; i++) {
+      const sf = picked[i];
       const want = Math.min(this.unscheduled, Math.max(0, this.sndWndRight - this.sndNxt));
-      if (want > 0) {
-        const sock = sf.socket;
-        // About one congestion window ahead of what is in flight (RFC 6675 pipe: SACKed bytes
-        // and holes being repaired do not count), so that a subflow in loss recovery keeps
-        // getting data rather than bursting a whole window when the hole is filled.
-        const ahead =
-          this.fallback || this.subflows.length === 1
-            ? sock.sendSpace
-            : sock.cc.window + sock.mss - sock.pipe() - sock.unsentBytes;
-        const n = Math.min(want, sock.sendSpace, Math.max(0, Math.floor(ahead)));
-        if (n > 0) this.sndNxt += sf.schedule(this.sndNxt, this.sendRing, this.sndNxt - this.sndUna, n);
+      if (dup && first >= 0) {
+        // Redundant: the same bytes the first subflow took, as far as this one's window allows.
+        const m = Math.min(firstLen, this.room(sf));
+        if (m > 0) {
+          sf.schedule(first, this.sendRing, first - this.sndUna, m);
+          this.mib.MPTCPRedundantBytes += m;
+        }
+      } else if (want > 0) {
+        const m = Math.min(want, this.room(sf));
+        if (m > 0) {
+          const dsn = this.sndNxt;
+          const took = sf.schedule(dsn, this.sendRing, dsn - this.sndUna, m);
+          this.sndNxt += took;
+          if (dup) {
+            first = dsn;
+            firstLen = took;
+          }
+        }
       }
       // In fallback the subflow's FIN is the end of the data (RFC 8684 3.7), once all of it is queued.
       if (this.fallback && this.dataFinQueued && this.unscheduled === 0) sf.socket.close();
-      sf.wake();
     }
+    for (const sf of this.subflows) sf.wake();
     // The DATA_FIN rides on data or on an ACK (3.3.3). With all data out and nothing else to send,
     // ask a subflow for an ACK so that it leaves at all.
     if (this.dataFinQueued && !this.dataFinSignalled && !this.fallback && this.unscheduled === 0) {
@@ -411,9 +410,31 @@ export class MptcpConnection {
     }
   }
 
-  /** Sends queued reinjections on the fastest usable subflow other than the one they left. */
-  private pushReinjections(anyActive: boolean, anyFresh: boolean): void {
+  /** In fallback the one subflow carries everything (RFC 8684 3.7). */
+  private fallbackSubflows(out: Subflow[]): number {
+    let k = 0;
+    for (const sf of this.subflows) if (sf.canSend) out[k++] = sf;
+    out.length = k;
+    return k;
+  }
+
+  /**
+   * How much new data `sf` may take: about one congestion window ahead of its pipe (RFC 6675:
+   * SACKed bytes and holes being repaired do not count, so that a subflow in loss recovery keeps
+   * getting data rather than bursting a whole window when the hole is filled).
+   */
+  private room(sf: Subflow): number {
+    const sock = sf.socket;
+    if (this.fallback || this.subflows.length === 1) return sock.sendSpace;
+    const ahead = sock.cc.window + sock.mss - sock.pipe() - sock.unsentBytes;
+    return Math.min(sock.sendSpace, Math.max(0, Math.floor(ahead)));
+  }
+
+  /** Sends queued reinjections on the fastest eligible subflow other than the one they left. */
+  private pushReinjections(): void {
     const q = this.reinjectQ;
+    const ok = this.picked;
+    const n = eligible(this.subflows, ok);
     while (q.length) {
       const r = q[0];
       if (r.dsn < this.sndUna) {
@@ -426,22 +447,23 @@ export class MptcpConnection {
         continue;
       }
       let best: Subflow | undefined;
-      for (const sf of this.subflows) {
-        if (sf === r.from || !this.usable(sf, anyActive, anyFresh) || sf.socket.sendSpace === 0) continue;
+      for (let i = 0; i < n; i++) {
+        const sf = ok[i];
+        if (sf === r.from || sf.socket.sendSpace === 0) continue;
         if (!best || sf.socket.rtt.srtt < best.socket.rtt.srtt) best = sf;
       }
       if (!best) return;
-      const n = best.schedule(
+      const took = best.schedule(
         r.dsn,
         this.sendRing,
         r.dsn - this.sndUna,
         Math.min(r.len, best.socket.sendSpace),
       );
-      if (n === 0) return;
+      if (took === 0) return;
       this.mib.MPTCPRetrans++;
-      this.mib.MPTCPReinjectBytes += n;
-      r.dsn += n;
-      r.len -= n;
+      this.mib.MPTCPReinjectBytes += took;
+      r.dsn += took;
+      r.len -= took;
       best.wake();
     }
   }

@@ -76,6 +76,8 @@ export class Subflow implements TcpExtension {
    * by the peer's (it asks us not to send on it while others work).
    */
   backup = false;
+  /** On an overflow uplink: the primary-first scheduler fills it only after the primaries. */
+  overflow = false;
   /** Why we reset this subflow, sent as MP_TCPRST on our RST (RFC 8684 3.6). */
   rstReason: number | undefined;
   /** A join refused while its SYN/ACK is processed: reset with this reason once synchronized. */

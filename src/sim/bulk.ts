@@ -98,11 +98,19 @@ export class BulkApp {
     this.pump();
   }
 
+  /** Bytes the application may have sent so far (an offered load below the link rate: pace()). */
+  cap = Number.POSITIVE_INFINITY;
+
+  /** Sends what the window and `cap` allow now. */
+  kick(): void {
+    this.pump();
+  }
+
   private pump(): void {
     let moved = false;
-    while (this.sent < this.toSend) {
+    while (this.sent < Math.min(this.toSend, this.cap)) {
       const off = this.sent % PERIOD;
-      const want = Math.min(PERIOD - off, this.toSend - this.sent);
+      const want = Math.min(PERIOD - off, Math.min(this.toSend, this.cap) - this.sent);
       const n = this.sock.send(this.data, off, want);
       if (n === 0) break;
       this.txHash.update(this.data.subarray(off, off + n));

@@ -5,6 +5,7 @@
 import type { MptcpConnection } from '../mptcp/connection.js';
 import { MptcpEndpoint } from '../mptcp/endpoint.js';
 import { ClientPathManager } from '../mptcp/pm/client.js';
+import { type SchedulerName, scheduler } from '../mptcp/sched/index.js';
 import type { TcpSocket } from '../tcp/socket.js';
 import { TcpStack } from '../tcp/stack.js';
 import { BulkApp, tcpConn } from './bulk.js';
@@ -21,6 +22,8 @@ export interface UplinkSpec {
   queueMs?: number;
   /** Subflows on this uplink are backups (RFC 8684 3.3.8). */
   backup?: boolean;
+  /** An overflow uplink (for the primary-first scheduler). */
+  overflow?: boolean;
   /** Intervals of virtual time during which the link is down. */
   outages?: { from: number; to: number }[];
 }
@@ -29,6 +32,10 @@ export type Direction = 'down' | 'up';
 
 export interface MeasureOptions {
   seed?: number;
+  /** The connection's scheduler (default min-RTT). */
+  scheduler?: SchedulerName;
+  /** Offered load in bit/s (default: as fast as the connection goes). */
+  load?: number;
   /** Measurement starts after this much virtual time (slow start left behind). */
   warmupMs?: number;
   /** and ends here. */
@@ -69,7 +76,13 @@ export function hybridNet(links: UplinkSpec[], seed = 1): HybridNet {
     });
     net.route('cpe', { src: `198.18.${i + 1}.0/24`, via: link });
     net.route('hag', { dst: `198.18.${i + 1}.0/24`, via: link });
-    pm.setAddress(0, { id: i + 1, addr: uplinkAddr(i), backup: !!l.backup, up: true });
+    pm.setAddress(0, {
+      id: i + 1,
+      addr: uplinkAddr(i),
+      backup: !!l.backup,
+      overflow: !!l.overflow,
+      up: true,
+    });
   });
   return { net, cpe, hag, pm };
 }
@@ -77,19 +90,34 @@ export function hybridNet(links: UplinkSpec[], seed = 1): HybridNet {
 export interface BulkRun {
   /** Goodput over the measurement window, bit/s. */
   goodput: number;
-  /** Bytes each uplink's subflow sent, in the measured direction (MPTCP runs only). */
+  /** Bytes each uplink's subflows sent in the measured direction during the window (MPTCP runs). */
   perUplink: number[];
   /** The receiving application. */
   rx: BulkApp;
 }
 
-function measure(net: Network, rx: BulkApp, o: MeasureOptions): number {
+/** Goodput at `rx` over [warmupMs, endMs], and `probe()` sampled at both ends (its difference). */
+function measure(net: Network, rx: BulkApp, o: MeasureOptions, probe: () => number[] = () => []) {
   const warm = o.warmupMs ?? 5000;
   const end = o.endMs ?? 25_000;
   net.run(warm);
   const at = rx.received;
+  const p0 = probe();
   net.run(end);
-  return ((rx.received - at) * 8) / ((end - warm) / 1000);
+  const p1 = probe();
+  return { goodput: ((rx.received - at) * 8) / ((end - warm) / 1000), delta: p1.map((v, i) => v - p0[i]) };
+}
+
+/** Limits what `app` sends to `rate` bit/s, released every 5 ms. */
+export function pace(net: Network, app: BulkApp, rate: number): void {
+  const start = net.now;
+  app.cap = 0;
+  const tick = (now: number) => {
+    app.cap = Math.floor(((now - start) / 1000) * (rate / 8));
+    app.kick();
+    net.at(now + 5, tick);
+  };
+  tick(net.now);
 }
 
 function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
@@ -107,23 +135,26 @@ export function mptcpBulk(links: UplinkSpec[], dir: Direction, o: MeasureOptions
   });
   const conn = pm.connect(0, HAG, 443);
   if (!conn) throw new Error('no usable uplink');
+  if (o.scheduler) conn.scheduler = scheduler(o.scheduler);
   const cpeApp = new BulkApp(mptcpConn(cpe, conn), dir === 'up' ? BIG : 0, 1, () => net.now);
   net.runUntil(() => !!hagApp, 5000);
   if (!hagApp) throw new Error('the connection did not establish');
+  if (o.scheduler && server) server.scheduler = scheduler(o.scheduler);
+  if (o.load) pace(net, dir === 'down' ? hagApp : cpeApp, o.load);
   const rx = dir === 'down' ? cpeApp : hagApp;
-  const goodput = measure(net, rx, o);
-  const sender = dir === 'down' ? server! : conn;
-  const perUplink = links.map((_, i) => {
-    const addr = uplinkAddr(i);
-    let bytes = 0;
-    for (const sf of sender.subflows) {
-      const t = sf.socket.tuple;
-      const a = dir === 'down' ? t.remote : t.local;
-      if (a[2] === addr[2]) bytes += sf.socket.stats.bytesOut;
-    }
-    return bytes;
-  });
-  return { goodput, perUplink, rx };
+  const sender = () => (dir === 'down' ? server! : conn);
+  // Payload bytes each uplink's subflows sent in the measured direction.
+  const perUplinkNow = () =>
+    links.map((_, i) => {
+      let bytes = 0;
+      for (const sf of sender().subflows) {
+        const t = sf.socket.tuple;
+        if ((dir === 'down' ? t.remote : t.local)[2] === i + 1) bytes += sf.socket.stats.bytesOut;
+      }
+      return bytes;
+    });
+  const m = measure(net, rx, o, perUplinkNow);
+  return { goodput: m.goodput, perUplink: m.delta, rx };
 }
 
 /** One long plain TCP connection over the single link `link`, sending in direction `dir`. */
@@ -154,5 +185,52 @@ export function tcpBulk(link: UplinkSpec, dir: Direction, o: MeasureOptions = {}
   net.runUntil(() => !!hagApp, 5000);
   if (!hagApp) throw new Error('the connection did not establish');
   const rx = dir === 'down' ? cpeApp : hagApp;
-  return { goodput: measure(net, rx, o), perUplink: [], rx };
+  return { goodput: measure(net, rx, o).goodput, perUplink: [], rx };
+}
+
+/**
+ * A short download: the HAG sends `bytes` as soon as the connection is accepted; returns the time
+ * from the CPE's SYN to the last byte received, in ms. Over MPTCP on all `links`, or over plain
+ * TCP on the first link alone.
+ */
+export function shortDownload(
+  links: UplinkSpec[],
+  bytes: number,
+  mptcp: boolean,
+  o: MeasureOptions = {},
+): number {
+  if (!mptcp) {
+    const net = new Network({ seed: o.seed ?? 1 });
+    const cpe = new TcpStack();
+    const hag = new TcpStack();
+    net.addNode('cpe', cpe);
+    net.addNode('hag', hag);
+    const l = links[0];
+    const link = net.connect('cpe', 'hag', {
+      name: l.name,
+      rate: l.rate,
+      delay: l.delay,
+      queueBytes: Math.max(3000, Math.floor(((l.queueMs ?? 50) / 1000) * (l.rate / 8))),
+    });
+    net.route('cpe', { dst: '198.19.0.0/16', via: link });
+    net.route('hag', { dst: '198.18.0.0/16', via: link });
+    hag.listen({
+      port: 443,
+      onAccept: (s: TcpSocket) => new BulkApp(tcpConn(hag, s), bytes, 2, () => net.now),
+    });
+    const sock = cpe.connect(0, { local: uplinkAddr(0), remote: HAG, remotePort: 443 });
+    const app = new BulkApp(tcpConn(cpe, sock), 0, 1, () => net.now);
+    net.runUntil(() => app.received >= bytes, 30_000);
+    return app.lastRxAt;
+  }
+  const { net, cpe, hag, pm } = hybridNet(links, o.seed);
+  hag.listen(443, (c) => {
+    if (o.scheduler) c.scheduler = scheduler(o.scheduler);
+    new BulkApp(mptcpConn(hag, c), bytes, 2, () => net.now);
+  });
+  const conn = pm.connect(0, HAG, 443);
+  if (!conn) throw new Error('no usable uplink');
+  const app = new BulkApp(mptcpConn(cpe, conn), 0, 1, () => net.now);
+  net.runUntil(() => app.received >= bytes, 30_000);
+  return app.lastRxAt;
 }

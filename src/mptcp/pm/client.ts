@@ -17,6 +17,8 @@ export interface PmAddress {
   addr: Uint8Array;
   /** Subflows from this uplink are backup subflows (RFC 8684 3.3.8). */
   backup: boolean;
+  /** An overflow uplink: the primary-first scheduler fills it after the primaries. */
+  overflow?: boolean;
   /** Whether the uplink is usable (its health probe says so). */
   up: boolean;
 }
@@ -100,6 +102,7 @@ export class ClientPathManager {
     const sf = conn.subflows[0];
     this.subflowAddr.set(sf, { id: first.id });
     sf.backup = first.backup;
+    sf.overflow = !!first.overflow;
     conn.whenFullyEstablished(() => this.fill(conn));
     return conn;
   }
@@ -147,7 +150,10 @@ export class ClientPathManager {
       id: remote.id,
     });
     const sf = conn.subflows.find((f) => f.socket === sock);
-    if (sf) this.subflowAddr.set(sf, { id: a.id });
+    if (sf) {
+      this.subflowAddr.set(sf, { id: a.id });
+      sf.overflow = !!a.overflow;
+    }
   }
 
   /** The uplink went down: reset its subflows, so that what they held goes on the others. */
