@@ -414,6 +414,8 @@ export class HagDaemon {
       g.driver.set({ dir: 'write-drop' }, this.driver.stats.writeDrops);
     }
     g.memory.set({}, process.memoryUsage.rss());
+    g.coreSockets.set({}, this.ep.tcp.connectionCount);
+    g.coreBuffers.set({}, this.ep.tcp.bufferMemory);
     g.draining.set({}, this.draining ? 1 : 0);
     return this.metrics.render();
   }

@@ -86,6 +86,16 @@ export class HagMetrics {
     tcpMib: new Family('hag_tcp_mib', 'gauge', 'The TCP core counters, named as the Linux TCP MIB.'),
     driver: new Family('hag_tun_packets', 'gauge', 'TUN packets: in, out, and writes dropped (queue full).'),
     memory: new Family('hag_process_resident_memory_bytes', 'gauge', 'Resident memory of the HAG process.'),
+    coreSockets: new Family(
+      'hag_core_tcp_sockets',
+      'gauge',
+      'TCP sockets (subflows) in the core, TIME-WAIT included.',
+    ),
+    coreBuffers: new Family(
+      'hag_core_buffer_bytes',
+      'gauge',
+      'Send and receive buffer memory the core holds.',
+    ),
     draining: new Family('hag_draining', 'gauge', '1 while draining after SIGTERM.'),
   };
 

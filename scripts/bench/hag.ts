@@ -120,7 +120,7 @@ async function load(): Promise<void> {
       s.end();
     });
   });
-  const sec = (performance.now() - t0) / 1000;
+  const sec = Math.max(1e-9, (performance.now() - t0) / 1000);
   out({
     event: 'rate',
     connections: n,
@@ -130,6 +130,9 @@ async function load(): Promise<void> {
     perSecond: Math.round((n - failed) / sec),
   });
 
+  // The orchestrator measures the HAG between the phases, then says go.
+  const stdin = createInterface({ input: process.stdin });
+  await new Promise((r) => stdin.once('line', r));
   const k = Number(a['idle-conns']);
   const held: net.Socket[] = [];
   const t1 = performance.now();
@@ -149,7 +152,7 @@ async function load(): Promise<void> {
     seconds: (performance.now() - t1) / 1000,
   });
   // Holds them until told to stop (a line on stdin), then closes them all.
-  createInterface({ input: process.stdin }).once('line', () => {
+  stdin.once('line', () => {
     for (const s of held) s.destroy();
     out({ event: 'closed' });
     setTimeout(() => process.exit(0), 500);
@@ -163,6 +166,17 @@ const SELF = fileURLToPath(import.meta.url);
 
 function sh(ns: string, cmd: string): string {
   return execFileSync('ip', ['netns', 'exec', ns, 'sh', '-c', cmd], { encoding: 'utf8' });
+}
+
+/** A few of the HAG's gauges (core sockets and buffers, sessions), from its metrics endpoint. */
+function hagGauges(ns: string): Record<string, number> {
+  const text = sh(ns, 'curl -sS --max-time 5 http://127.0.0.1:9108/metrics');
+  const pick = (name: string) =>
+    Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return {
+    coreTcpSockets: pick('hag_core_tcp_sockets'),
+    coreBufferBytes: pick('hag_core_buffer_bytes'),
+  };
 }
 
 /** CPU seconds (user + system) a process has used. */
@@ -243,6 +257,7 @@ async function orchestrate(): Promise<void> {
         'tun: {name: hagb0}',
         'service: {addresses: [198.18.100.1], socks: {port: 1080}}',
         'access: {subscribers: [198.18.1.0/24], rateLimit: {perSecond: 0, burst: 1}}',
+        'metrics: {address: 127.0.0.1, port: 9108}',
         'log: {level: warn}',
         '',
       ].join('\n'),
@@ -286,10 +301,13 @@ async function orchestrate(): Promise<void> {
     });
     await new Promise((r) => setTimeout(r, 3000)); // TIME-WAIT sockets and idle buffers settle
     const before = rssKiB(hagPid);
+    out({ event: 'after-new-connections', hagRssKiB: before, ...hagGauges(H) });
+    loader.stdin!.write('go\n');
     step('opening idle connections');
     const idle = await Promise.race([waitLine(loaderLines, (o) => o.event === 'idle', 600_000), interrupted]);
     await new Promise((r) => setTimeout(r, 3000)); // idle connections give their buffers back
     const after = rssKiB(hagPid);
+    const gauges = hagGauges(H);
     const held = Number(idle.held);
     out({
       event: 'idle-connections',
@@ -299,6 +317,7 @@ async function orchestrate(): Promise<void> {
       openSeconds: idle.seconds,
       hagRssKiB: { start: base, beforeIdle: before, withIdle: after },
       growthPerConnectionKiB: held ? Math.round(((after - before) / held) * 10) / 10 : null,
+      ...gauges,
     });
     loader.stdin!.write('q\n');
     await waitLine(loaderLines, (o) => o.event === 'closed', 30_000).catch(() => {});
