@@ -51,6 +51,13 @@ export interface JoinState {
   confirmed: boolean;
 }
 
+/**
+ * One receive scratch buffer for all subflows (a mapping is at most 64 KB): the core is
+ * single-threaded and pull() copies out of it before it returns, so 1,000 connections do not
+ * cost 64 MB of scratch.
+ */
+const SCRATCH = new Uint8Array(64 * 1024);
+
 /** DSS with a 4-byte DATA_ACK and an 8-byte DSN: 22 bytes, 24 with the checksum (RFC 8684 fig. 9). */
 const DSS_MAP_LEN = 22;
 const DSS_ACK_LEN = 8;
@@ -93,7 +100,8 @@ export class Subflow implements TcpExtension {
   private readOff = 0;
   /** Client: the server has shown it holds our key (a DSS arrived); until then MP_CAPABLE repeats. */
   private keysConfirmed = false;
-  private readonly tmp = new Uint8Array(64 * 1024);
+  /** Receive scratch, shared by every subflow: used only within one synchronous pull(). */
+  private readonly tmp = SCRATCH;
 
   constructor(
     readonly conn: MptcpConnection,
