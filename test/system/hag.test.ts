@@ -530,6 +530,17 @@ describe('HAG: configuration and operations', () => {
       10_000,
     );
     await new Promise((r) => setTimeout(r, 500));
+    // The session listing shows it, with its subflows (the kernel client's second one joined).
+    const listing = JSON.parse(ns.sh('h', 'curl -sS http://127.0.0.1:9108/sessions')) as {
+      proto: string;
+      state: string;
+      dst: string;
+      subflows: { remote: string; active: boolean }[];
+    }[];
+    expect(listing.length).toBe(1);
+    expect(listing[0]).toMatchObject({ proto: 'socks', state: 'relay', dst: '198.18.3.2:8000' });
+    expect(listing[0].subflows.length).toBe(2);
+    expect(metrics()['hag_connections_active{proto="socks",state="relay"}']).toBe(1);
     process.kill(hag_pid(), 'SIGTERM');
     await once(hag, (l) => l.event === 'drain', 5000);
     const late = run(
