@@ -98,6 +98,7 @@ async function workloads(prefix: string, label: string, cpu: Cpu, withGap: boole
 
 interface ProfileResult {
   profile: string;
+  loadBefore: string;
   links: { dsl: { down: number; up: number }; lte: { down: number; up: number } };
   a: SideResult;
   b: SideResult;
@@ -105,6 +106,7 @@ interface ProfileResult {
 
 async function runProfile(profile: string, withGap: boolean): Promise<ProfileResult> {
   const prefix = opt.prefix ?? `bn${randomBytes(3).toString('hex')}`;
+  const loadBefore = load();
   log(`lab up: profile ${profile}, prefix ${prefix}`);
   await labUp(profile, prefix);
   const www = await startHttpServer(prefix).catch((e) => {
@@ -143,7 +145,7 @@ async function runProfile(profile: string, withGap: boolean): Promise<ProfileRes
     } finally {
       await kernel.stop();
     }
-    return { profile, links, a, b };
+    return { profile, loadBefore, links, a, b };
   } finally {
     www.stop();
     labDown(prefix);
@@ -228,6 +230,11 @@ function machine(): string {
   return `${model}, ${cpus().length} cores, Linux ${kernel}, Node ${process.version}`;
 }
 
+/** The 1-minute load average: other work on the host shows here (the CPU figures include it). */
+function load(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
+}
+
 async function main(): Promise<number> {
   const started = new Date();
   process.stdout.write(
@@ -245,7 +252,8 @@ async function main(): Promise<number> {
   // Each profile's table is printed as soon as it is measured; a failure does not lose the others.
   for (const [name, withGap] of profiles) {
     try {
-      process.stdout.write(`${table(await runProfile(name, withGap))}\n\n`);
+      const r = await runProfile(name, withGap);
+      process.stdout.write(`${table(r)}\n(load average ${r.loadBefore} before, ${load()} after)\n\n`);
     } catch (e) {
       failed++;
       process.stdout.write(`profile ${name}: FAILED: ${e instanceof Error ? e.message : String(e)}\n\n`);

@@ -160,11 +160,12 @@ describe('lab', () => {
     expect(dsl.received, dsl.output).toBe(20);
     expect(lte.received, lte.output).toBe(20);
     expect(client.ok, client.stdout + client.stderr).toBe(true);
-    // Within -1/+2 ms of twice the one-way delay (the path itself adds a few tenths of a ms).
+    // Within -1/+3 ms of twice the one-way delay (the path itself adds a few tenths of a ms; on a
+    // 2-core host busy with other tests the delay lines wake a little late: 62.08 ms seen for 60).
     expect(dsl.avg).toBeGreaterThan(dslDelay - 1);
-    expect(dsl.avg).toBeLessThan(dslDelay + 2);
+    expect(dsl.avg).toBeLessThan(dslDelay + 3);
     expect(lte.avg).toBeGreaterThan(lteDelay - 1);
-    expect(lte.avg).toBeLessThan(lteDelay + 2);
+    expect(lte.avg).toBeLessThan(lteDelay + 3);
   });
 
   it('does the same over IPv6', async () => {
@@ -286,6 +287,35 @@ describe('lab', () => {
     for (const pid of pids) expect(alive(pid), `pid ${pid} still runs`).toBe(false);
     // Nothing was ever created outside the lab namespaces: the host has no lab interfaces.
     expect(execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' })).not.toMatch(/dly-(up|down)/);
+  });
+});
+
+describe('lab, unshaped profile (the benchmark ceiling)', () => {
+  const prefix = `lu${randomBytes(3).toString('hex')}`;
+
+  beforeAll(async () => {
+    requireRoot();
+    await labUp('unshaped', prefix);
+  });
+
+  afterAll(() => {
+    labDown(prefix);
+  });
+
+  it('has no tbf and no delay-line rules; both paths (LTE through its NAT) carry TCP far above the shaped rates', async () => {
+    for (const link of ['dsl', 'lte']) {
+      const qd = await inNs(prefix, link, ['tc', 'qdisc', 'show']);
+      expect(qd.stdout).not.toContain('tbf');
+      const rules = await inNs(prefix, link, ['ip', 'rule', 'show']);
+      expect(rules.stdout).not.toContain('lookup 100');
+    }
+    const dsl = await ping(prefix, ADDR.cpe.dsl, 5, 0.05);
+    const lte = await ping(prefix, ADDR.cpe.lte, 5, 0.05);
+    expect(dsl.received).toBe(5);
+    expect(lte.received).toBe(5);
+    expect(lte.avg).toBeLessThan(5);
+    const bps = await iperf(prefix, ADDR.cpe.lte, 5302, true);
+    expect(bps).toBeGreaterThan(200e6);
   });
 });
 
