@@ -15,8 +15,8 @@ import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import { ClientPathManager } from '../../src/mptcp/pm/client.js';
 import { ConnStream } from '../../src/tcp/stream.js';
 import { DhcpServer } from '../dhcp/server.js';
-import { setup, teardown } from '../net/apply.js';
-import type { CpeNetConfig } from '../net/plan.js';
+import { runPlan, setup, teardown } from '../net/apply.js';
+import { type CpeNetConfig, nftRuleset } from '../net/plan.js';
 import { listenTransparent, type TransparentListener } from '../net/transparent.js';
 import { type CpeConfig, tunKernelAddress } from './config.js';
 import { hagAlive } from './hag-handshake.js';
@@ -151,6 +151,8 @@ export class CpeDaemon {
     this.uplinks.list.forEach((u, i) => {
       this.rules.set(u.name, i, u.address, u.table);
     });
+    // What the LAN sends that is not intercepted (UDP, ICMP, bypasses) leaves by the primary uplink.
+    this.rules.fixed('lan', ['iif', c.lan.interface, 'lookup', String(this.uplinks.primary.table)], 99);
     this.driver = new TunDriver(this.tun, this.ep).start();
     this.uplinks.start(performance.now());
     this.uplinks.onChange = () => {
@@ -372,17 +374,12 @@ export class CpeDaemon {
     this.uplinks.reconfigure(this.cfg);
     this.log.level = next.log.level;
     if (!same(old.bypass, next.bypass) || old.quic !== next.quic) {
-      // The nftables table is replaced atomically; the routes and rules are re-applied as they were.
+      // Only the nftables table changes: it is replaced atomically (cpe/net's ruleset), while the
+      // rules, routes and TUN addresses stay as they are (no gap for running connections).
       const net = netConfig(this.cfg, this.uplinks);
-      const r = setup(net, { logger: this.log });
-      if (!r.ok) this.log.error({ event: 'reload-net-failed', ...r.failure }, 'network update failed');
-      else {
-        this.net = net;
-        this.uplinks.list.forEach((u, i) => {
-          this.rules.clear();
-          this.rules.set(u.name, i, u.address, u.table);
-        });
-      }
+      const r = runPlan([{ argv: ['nft', '-f', '-'], stdin: nftRuleset(net) }], { logger: this.log });
+      if (!r.ok) this.log.error({ event: 'reload-net-failed', ...r.failure }, 'nftables update failed');
+      else this.net = net;
     }
     return restart;
   }

@@ -1,13 +1,15 @@
-// Source routing for the CPE's own direct connections: a socket bound to an uplink's address
-// leaves by that uplink (ip rule "from ADDR lookup TABLE"), whatever the main table says. Used when
-// the HAG is unreachable (direct via the primary uplink). One rule per uplink with a known address;
-// replaced when a DHCP lease changes the address; all removed at stop.
+// Policy rules the daemon owns besides cpe/net's: source routing for the CPE's own direct
+// connections (a socket bound to an uplink's address leaves by that uplink: "from ADDR lookup
+// TABLE", whatever the main table says; used when the HAG is unreachable), one per uplink with a
+// known address, replaced when a DHCP lease changes it; and the route of what the LAN sends that is
+// not intercepted (non-TCP, bypasses): "iif LAN lookup PRIMARY-TABLE", so it leaves by the primary
+// uplink, where cpe/net masquerades it. All removed at stop.
 import { execFileSync } from 'node:child_process';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 
 export class SourceRules {
-  /** uplink name -> the rule's spec (after `ip [-6] rule add|del`). */
+  /** uplink name (or a fixed rule's key) -> the rule's spec (after `ip [-6] rule add|del`). */
   private readonly rules = new Map<string, { v6: boolean; spec: string[] }>();
 
   constructor(
@@ -47,6 +49,22 @@ export class SourceRules {
         execFileSync('ip', [...(r.v6 ? ['-6'] : []), 'rule', 'del', ...r.spec], { stdio: 'ignore' });
       } catch {
         return;
+      }
+    }
+  }
+
+  /** Adds a rule (IPv4 and IPv6) under `key` at priority offset `i`. */
+  fixed(key: string, spec: string[], i: number): void {
+    for (const v6 of [false, true]) {
+      const r = { v6, spec: [...spec, 'priority', String(this.priority + i)] };
+      this.del(r);
+      try {
+        execFileSync('ip', [...(v6 ? ['-6'] : []), 'rule', 'add', ...r.spec], {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
+        this.rules.set(`${key}/${v6 ? 6 : 4}`, r);
+      } catch (e) {
+        this.log.error({ event: 'rule-failed', rule: r.spec.join(' '), err: e }, `cannot add rule ${key}`);
       }
     }
   }

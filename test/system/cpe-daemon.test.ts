@@ -136,7 +136,7 @@ log: {level: info}
 `;
 }
 
-function cpeConfig(hagPart = 'port: 5124', lteExtra = ''): string {
+function cpeConfig(hagPart = 'port: 5124', lteExtra = '', extra = ''): string {
   return `# written by test/system/cpe-daemon.test.ts
 lan:
   interface: lan0
@@ -160,7 +160,7 @@ intercept: {port: 7070, suffix: ${suffix}}
 status: {address: 198.18.5.1, port: 8080}
 drainTimeout: 2s
 log: {level: info}
-`;
+${extra}`;
 }
 
 function startHag(): void {
@@ -265,7 +265,12 @@ beforeAll(async () => {
   ns.sh('s', 'ip addr add 198.18.3.2/24 dev s0 && ip route add default via 198.18.3.1');
   ns.sh('s', 'ip -6 addr add 2001:db8:3::2/64 dev s0 nodad && ip -6 route add default via 2001:db8:3::1');
   ns.sh('lan', 'ip -6 addr add 2001:db8:5::2/64 dev eth0 nodad && ip -6 route add default via 2001:db8:5::1');
-  ns.spawn('s', ['python3', '-m', 'http.server', '8000', '--bind', SERVER, '--directory', work]);
+  // The server's access log (stderr) shows who connected: the HAG's egress, or an uplink (bypass).
+  ns.spawn('s', [
+    'sh',
+    '-c',
+    `exec python3 -m http.server 8000 --bind ${SERVER} --directory ${work} 2>>${work}/http-server.log`,
+  ]);
   ns.spawn('s', ['python3', '-m', 'http.server', '8001', '--bind', SERVER6, '--directory', work]);
   writeFileSync(join(work, 'tcp_tools.py'), TCP_TOOLS);
   const tools = lines(ns.spawn('s', ['python3', join(work, 'tcp_tools.py'), 'server', SERVER]));
@@ -503,11 +508,42 @@ describe('CPE daemon: LAN host -> CPE -> HAG -> server', () => {
     await waitFor('lte not backup', () => status().uplinks[1].backup === false, 5000);
   }, 120_000);
 
+  it('(h) non-TCP leaves NATed by the primary uplink; a bypass port (reloaded) is not intercepted', async () => {
+    // ICMP from the LAN host: forwarded by the kernel, masqueraded on dsl.
+    expect(ns.sh('lan', `ping -c 2 -W 2 ${SERVER}`)).toMatch(/2 received/);
+    writeFileSync(join(work, 'cpe.yaml'), cpeConfig(undefined, '', 'bypass: {ports: [8000]}\n'));
+    const n = cpe!.l.seen.filter((l) => l.event === 'reloaded').length;
+    cpe!.p.kill('SIGHUP');
+    await waitFor('reloaded', () => cpe!.l.seen.filter((l) => l.event === 'reloaded').length > n, 5000);
+
+    const opens = cpe!.l.seen.filter((l) => l.event === 'open').length;
+    const r = await finished(download('file1'), 60_000);
+    expect(r.rc, r.err).toBe(0);
+    expect(fileSha('file1')).toBe(sha.file1);
+    await new Promise((res) => setTimeout(res, 300));
+    expect(cpe!.l.seen.filter((l) => l.event === 'open').length).toBe(opens);
+    // The server saw the dsl uplink's address (masquerade), not the LAN host's.
+    const log = ns.sh('s', 'true') + readFileSync(join(work, 'http-server.log'), 'utf8');
+    expect(log.trim().split('\n').at(-1)).toMatch(/^198\.18\.11\.2 .*GET \/file1/);
+    writeFileSync(join(work, 'cpe.yaml'), cpeConfig());
+    cpe!.p.kill('SIGHUP');
+    await waitFor('reloaded', () => cpe!.l.seen.filter((l) => l.event === 'reloaded').length > n + 1, 5000);
+    // A reload replaces the nftables table only: policy routing is untouched.
+    const rules = ns.sh('cpe', 'ip rule');
+    for (const r of ['fwmark 0x1 lookup 100', 'from 198.18.200.2 lookup 200', 'iif lan0 lookup 200'])
+      expect(rules).toContain(r);
+    expect(ns.sh('cpe', `nft list set inet hybrid_access${suffix} bypass_ports`)).not.toContain('8000');
+  }, 60_000);
+
   it('(c) the HAG stopped: a new connection goes direct via dsl; bonding returns with the HAG', async () => {
     hag!.p.kill('SIGTERM');
     await waitFor('HAG exit', () => hag!.l.exited !== null, 15_000);
     const seen = cpe!.l.seen.length;
     const r = await finished(download('file1'), 60_000);
+    if (r.rc !== 0)
+      process.stdout.write(
+        `DEBUG ${JSON.stringify(cpe!.l.seen.slice(-12).map((l) => [new Date(l.time as number).toISOString(), l.event]))}\n${ns.sh('cpe', 'ip rule; ip route show table 100; ip route show table 200; nft list ruleset | head -30; ss -ltn')}\n`,
+      );
     expect(r.rc, r.err).toBe(0);
     expect(fileSha('file1')).toBe(sha.file1);
     await waitFor('a direct open', () => cpe!.l.seen.slice(seen).some((l) => l.event === 'open'), 5000);
