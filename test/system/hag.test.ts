@@ -481,6 +481,41 @@ describe('HAG: configuration and operations', () => {
     expect(still.rc).toBe(0);
   }, 60_000);
 
+  it('the per-client rate limit (set by a reload) refuses the excess and logs it', async () => {
+    const cfg = join(work, 'hag.yaml');
+    const users = '{username: cpe1, password: s3cret}, {username: cpe2, password: other}';
+    writeFileSync(
+      cfg,
+      hagConfig(users).replace(
+        'rateLimit: {perSecond: 100, burst: 200}',
+        'rateLimit: {perSecond: 1, burst: 3}',
+      ),
+    );
+    const reloads = hag.seen.filter((l) => l.event === 'reloaded').length;
+    process.kill(hag_pid(), 'SIGHUP');
+    await waitFor(
+      'the reload',
+      () => hag.seen.filter((l) => l.event === 'reloaded').length > reloads,
+      10_000,
+    );
+    const rcs: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      rcs.push(
+        run('c', `mptcpize run curl -sS --max-time 10 -x ${SOCKS} http://198.18.3.2:8000/ -o /dev/null`).rc,
+      );
+    }
+    expect(rcs.filter((rc) => rc === 0).length).toBeLessThanOrEqual(4);
+    expect(rcs.filter((rc) => rc !== 0).length).toBeGreaterThanOrEqual(2);
+    await refusedAtLeast('rate-limited', 2, (l) => l.client === '198.18.1.2');
+    writeFileSync(cfg, hagConfig(users));
+    process.kill(hag_pid(), 'SIGHUP');
+    await waitFor(
+      'the reload back',
+      () => hag.seen.filter((l) => l.event === 'reloaded').length > reloads + 1,
+      10_000,
+    );
+  }, 60_000);
+
   it('(e) the metrics reflect the traffic, refusals and MPTCP joins; /sessions lists open sessions', () => {
     const m = metrics();
     process.stdout.write(
@@ -509,7 +544,8 @@ describe('HAG: configuration and operations', () => {
     }
     expect(m['hag_mptcp_mib{counter="MPJoinAckRx"}']).toBeGreaterThanOrEqual(3);
     expect(m.hag_subflows_total).toBeGreaterThanOrEqual(6);
-    expect(m['hag_config_reloads_total{result="ok"}']).toBe(1);
+    expect(m['hag_config_reloads_total{result="ok"}']).toBe(3);
+    expect(m['hag_refusals_total{proto="socks",reason="rate-limited"}']).toBeGreaterThanOrEqual(2);
     expect(m['hag_config_reloads_total{result="error"}']).toBe(1);
     expect(JSON.parse(ns.sh('h', 'curl -sS http://127.0.0.1:9108/sessions'))).toEqual([]);
   });
