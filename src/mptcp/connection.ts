@@ -9,6 +9,7 @@ import { Assembler } from '../tcp/assembler.js';
 import { ByteRing } from '../tcp/ring.js';
 import { TcpError } from '../tcp/socket.js';
 import { TcpState } from '../tcp/state.js';
+import { CouplingGroup } from './cc/coupling.js';
 import type { MptcpEvent } from './events.js';
 import { eligible, type Scheduler, scheduler } from './sched/index.js';
 import type { Subflow } from './subflow.js';
@@ -19,12 +20,18 @@ export interface MptcpConfig {
   recvBuffer: number;
   /** Ask for the DSS checksum (RFC 8684 3.3.1, flag A); also used when the peer asks. */
   checksum: boolean;
+  /**
+   * Congestion control across subflows: each subflow's own (CUBIC by default: the bottlenecks of
+   * DSL and LTE are disjoint), or coupled with LIA (RFC 6356) or OLIA.
+   */
+  congestion: 'uncoupled' | 'lia' | 'olia';
 }
 
 export const DEFAULT_MPTCP_CONFIG: MptcpConfig = {
   sendBuffer: 4 << 20,
   recvBuffer: 4 << 20,
   checksum: false,
+  congestion: 'uncoupled',
 };
 
 /** An address announced with ADD_ADDR (RFC 8684 3.4.1). */
@@ -354,6 +361,9 @@ export class MptcpConnection {
   get unscheduled(): number {
     return this.sndUna + this.sendLen - this.sndNxt;
   }
+
+  /** The subflows' coupled congestion controllers (LIA, OLIA), when configured. */
+  readonly ccGroup = new CouplingGroup();
 
   /** Which subflows take new data (src/mptcp/sched); min-RTT unless the application says otherwise. */
   scheduler: Scheduler = scheduler('min-rtt');

@@ -20,6 +20,8 @@ import { emitMpFastclose } from '../wire/mptcp/mp-fastclose.js';
 import { emitMpTcprst, TCPRST_REASON } from '../wire/mptcp/mp-tcprst.js';
 import { emitMptcpOption, type MptcpOption, MptcpOptionView, mptcpOptionLen } from '../wire/mptcp/option.js';
 import { MPTCP_SUBTYPE, TCPOPT_MPTCP } from '../wire/mptcp/subtype.js';
+import { Lia } from './cc/lia.js';
+import { Olia } from './cc/olia.js';
 import type { MptcpConnection } from './connection.js';
 import { expand32, fromWire, toWire, type Wire64 } from './dsn.js';
 
@@ -118,12 +120,18 @@ export class Subflow implements TcpExtension {
     socket.events = {
       onEstablished: () => {
         if (this.resetOnEstablished !== undefined) this.reset(this.resetOnEstablished);
-        else this.conn.subflowEstablished(this);
+        else {
+          this.coupleCongestion();
+          this.conn.subflowEstablished(this);
+        }
       },
       onReadable: () => this.pull(),
       onEnd: () => this.onSubflowFin(),
       onWritable: () => this.onSubflowAck(),
-      onClose: (err) => this.conn.subflowClosed(this, err),
+      onClose: (err) => {
+        if (this.socket.cc instanceof Lia) this.socket.cc.leave();
+        this.conn.subflowClosed(this, err);
+      },
       onTimeout: () => this.onTimeout(),
     };
   }
@@ -325,6 +333,16 @@ export class Subflow implements TcpExtension {
       if (len > 0) out(dsn, len);
     }
     this.reinjectedEnd = Math.max(this.reinjectedEnd, this.scheduledEnd);
+  }
+
+  /** With LIA or OLIA configured, this subflow's window joins the connection's coupled group. */
+  private coupleCongestion(): void {
+    const kind = this.conn.config.congestion;
+    if (kind === 'uncoupled' || this.conn.fallback) return;
+    const s = this.socket;
+    const start = { window: s.cc.window, ssthresh: s.cc.ssthresh };
+    s.cc =
+      kind === 'lia' ? new Lia(s.mss, this.conn.ccGroup, start) : new Olia(s.mss, this.conn.ccGroup, start);
   }
 
   /** The retransmission timer fired with data outstanding: the path may be dead. */

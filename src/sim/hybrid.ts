@@ -36,6 +36,8 @@ export interface MeasureOptions {
   scheduler?: SchedulerName;
   /** Offered load in bit/s (default: as fast as the connection goes). */
   load?: number;
+  /** Coupled congestion control (default: each subflow's own CUBIC). */
+  congestion?: 'uncoupled' | 'lia' | 'olia';
   /** Measurement starts after this much virtual time (slow start left behind). */
   warmupMs?: number;
   /** and ends here. */
@@ -58,10 +60,14 @@ export interface HybridNet {
 }
 
 /** The network of `links` between a CPE and a HAG, with the path manager told of every uplink. */
-export function hybridNet(links: UplinkSpec[], seed = 1): HybridNet {
+export function hybridNet(
+  links: UplinkSpec[],
+  seed = 1,
+  congestion: 'uncoupled' | 'lia' | 'olia' = 'uncoupled',
+): HybridNet {
   const net = new Network({ seed });
-  const cpe = new MptcpEndpoint();
-  const hag = new MptcpEndpoint();
+  const cpe = new MptcpEndpoint({ mptcp: { congestion } });
+  const hag = new MptcpEndpoint({ mptcp: { congestion } });
   net.addNode('cpe', cpe);
   net.addNode('hag', hag);
   const pm = new ClientPathManager(cpe);
@@ -126,7 +132,7 @@ function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
 
 /** One long MPTCP connection over all `links`, sending in direction `dir`. */
 export function mptcpBulk(links: UplinkSpec[], dir: Direction, o: MeasureOptions = {}): BulkRun {
-  const { net, cpe, hag, pm } = hybridNet(links, o.seed);
+  const { net, cpe, hag, pm } = hybridNet(links, o.seed, o.congestion);
   let server: MptcpConnection | undefined;
   let hagApp: BulkApp | undefined;
   hag.listen(443, (c) => {
