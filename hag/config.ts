@@ -68,6 +68,22 @@ export const hagSchema = s.object({
       burst: 100,
     }),
   }),
+  /**
+   * Names for the client address ranges of each access type (e.g. dsl, lte): subflows and their
+   * bytes are counted per name in the metrics and named in the logs ("other" when none matches).
+   */
+  uplinks: s.optional(
+    s.list(
+      s.object({
+        name: s.str({
+          pattern: /^[A-Za-z0-9_.-]{1,32}$/,
+          what: 'a name of letters, digits, "_", "-", "." (1-32)',
+        }),
+        prefixes: s.list(s.cidr(), { min: 1 }),
+      }),
+    ),
+    [],
+  ),
   mptcp: s.optional(
     s.object({
       maxSubflows: s.optional(s.int({ min: 1, max: 8 }), 8),

@@ -11,7 +11,7 @@ import { TunDriver } from '../src/io/tun-driver.js';
 import type { MptcpConnection } from '../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../src/mptcp/endpoint.js';
 import { ConnStream } from '../src/tcp/stream.js';
-import { formatIp, unmap } from './addr.js';
+import { formatIp, matchPrefix, parsePrefix, unmap } from './addr.js';
 import type { HagConfig } from './config.js';
 import { convertHandshake } from './convert-handler.js';
 import type { EgressOptions } from './egress.js';
@@ -33,6 +33,7 @@ const REFUSAL_LINGER_MS = 5000;
 /** Everything derived from the config that a reload replaces. */
 interface Rules {
   subscribers: SubscriberPolicy;
+  uplinkOf: (addr: Uint8Array) => string;
   egress: EgressOptions;
 }
 
@@ -73,8 +74,13 @@ export class HagDaemon {
     if (cfg.egress.source4) own.add(cfg.egress.source4);
     if (cfg.egress.source6) own.add(cfg.egress.source6);
     for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) own.add(a.address);
+    const uplinks = cfg.uplinks.map((u) => ({
+      name: u.name,
+      prefixes: u.prefixes.map((p) => parsePrefix(p)!),
+    }));
     return {
       subscribers: new SubscriberPolicy(cfg.access.subscribers),
+      uplinkOf: (addr) => uplinks.find((u) => matchPrefix(addr, u.prefixes))?.name ?? 'other',
       egress: {
         policy: new DestinationPolicy(cfg.access.internalNetworks, own),
         source4: cfg.egress.source4,
@@ -166,7 +172,7 @@ export class HagDaemon {
       else stream.destroy();
       return;
     }
-    const session = new Session(proto, client, conn, stream);
+    const session = new Session(proto, client, conn, stream, this.rules.uplinkOf);
     this.sessions.set(session.id, session);
     this.metrics.connections.inc({ proto });
     this.log.info(
@@ -264,7 +270,11 @@ export class HagDaemon {
     session.observe();
     this.metrics.bytes.inc({ direction: 'up' }, session.bytesUp);
     this.metrics.bytes.inc({ direction: 'down' }, session.bytesDown);
-    this.metrics.subflows.inc({}, session.subflowsSeen);
+    for (const sf of session.subflows()) {
+      this.metrics.subflows.inc({ uplink: sf.uplink });
+      this.metrics.uplinkBytes.inc({ uplink: sf.uplink, direction: 'down' }, sf.bytesOut);
+      this.metrics.uplinkBytes.inc({ uplink: sf.uplink, direction: 'up' }, sf.bytesIn);
+    }
     this.log.info(
       {
         event: 'close',
@@ -380,7 +390,6 @@ export class HagDaemon {
   renderMetrics(): string {
     const g = this.metrics.gauges;
     for (const f of Object.values(g)) f.clear();
-    let subflows = 0;
     let up = 0;
     let down = 0;
     let rttSum = 0;
@@ -389,7 +398,7 @@ export class HagDaemon {
     for (const s of this.sessions.values()) {
       s.observe();
       g.active.inc({ proto: s.proto, state: s.state });
-      subflows += s.subflowsActive;
+      for (const sf of s.subflows()) if (sf.active) g.subflows.inc({ uplink: sf.uplink });
       up += s.bytesUp;
       down += s.bytesDown;
       for (const sf of s.conn.subflows) {
@@ -401,7 +410,6 @@ export class HagDaemon {
         }
       }
     }
-    g.subflows.set({}, subflows);
     g.bytesActive.set({ direction: 'up' }, up);
     g.bytesActive.set({ direction: 'down' }, down);
     g.srtt.set({ stat: 'avg' }, rttN ? rttSum / rttN : 0);

@@ -61,7 +61,12 @@ export class HagMetrics {
   readonly subflows = new Family(
     'hag_subflows_total',
     'counter',
-    'MPTCP subflows seen on accepted connections.',
+    'MPTCP subflows of finished connections, by uplink.',
+  );
+  readonly uplinkBytes = new Family(
+    'hag_uplink_bytes_total',
+    'counter',
+    'Bytes carried by the subflows of finished connections, by uplink and direction (down: toward the client).',
   );
   readonly reloads = new Family(
     'hag_config_reloads_total',
@@ -71,7 +76,7 @@ export class HagMetrics {
   /** Families filled at each scrape. */
   readonly gauges = {
     active: new Family('hag_connections_active', 'gauge', 'Connections open now, by protocol and state.'),
-    subflows: new Family('hag_subflows_active', 'gauge', 'MPTCP subflows open now.'),
+    subflows: new Family('hag_subflows_active', 'gauge', 'MPTCP subflows open now, by uplink.'),
     bytesActive: new Family(
       'hag_bytes_active',
       'gauge',
@@ -101,7 +106,15 @@ export class HagMetrics {
 
   render(): string {
     const out: string[] = [];
-    for (const f of [this.connections, this.refusals, this.errors, this.bytes, this.subflows, this.reloads])
+    for (const f of [
+      this.connections,
+      this.refusals,
+      this.errors,
+      this.bytes,
+      this.subflows,
+      this.uplinkBytes,
+      this.reloads,
+    ])
       f.render(out);
     for (const f of Object.values(this.gauges)) f.render(out);
     return `${out.join('\n')}\n`;

@@ -13,6 +13,8 @@ export type Proto = 'convert' | 'socks';
 export interface SubflowInfo {
   local: string;
   remote: string;
+  /** The access type the client address belongs to (config `uplinks`), or "other". */
+  uplink: string;
   bytesIn: number;
   bytesOut: number;
   srttMs: number;
@@ -28,13 +30,14 @@ export class Session {
   dst: string | undefined;
   egress: net.Socket | undefined;
   closeReason: string | undefined;
-  private readonly seen = new Map<TcpSocket, string[]>();
+  private readonly seen = new Map<TcpSocket, [string, string, string]>();
 
   constructor(
     readonly proto: Proto,
     readonly client: string,
     readonly conn: MptcpConnection,
     readonly stream: ConnStream,
+    private readonly uplinkOf: (addr: Uint8Array) => string = () => 'other',
   ) {
     this.observe();
   }
@@ -46,7 +49,11 @@ export class Session {
       const s = sf.socket;
       if (this.seen.has(s)) continue;
       const t = s.tuple;
-      this.seen.set(s, [`${formatIp(t.local)}:${t.localPort}`, `${formatIp(t.remote)}:${t.remotePort}`]);
+      this.seen.set(s, [
+        `${formatIp(t.local)}:${t.localPort}`,
+        `${formatIp(t.remote)}:${t.remotePort}`,
+        this.uplinkOf(t.remote),
+      ]);
       added++;
     }
     return added;
@@ -62,9 +69,10 @@ export class Session {
 
   subflows(): SubflowInfo[] {
     const active = new Set(this.conn.subflows.map((sf) => sf.socket));
-    return [...this.seen].map(([s, [local, remote]]) => ({
+    return [...this.seen].map(([s, [local, remote, uplink]]) => ({
       local,
       remote,
+      uplink,
       bytesIn: s.stats.bytesIn,
       bytesOut: s.stats.bytesOut,
       srttMs: Math.round(s.rtt.srtt * 10) / 10,

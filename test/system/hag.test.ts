@@ -51,6 +51,9 @@ access:
   subscribers: [198.18.1.0/24, 198.18.2.0/24, 198.18.6.0/24, 198.18.7.0/24, 2001:db8:1::/64]
   internalNetworks: [10.0.0.0/8]
   rateLimit: {perSecond: 100, burst: 200}
+uplinks:
+  - {name: dsl, prefixes: [198.18.1.0/24, 198.18.6.0/24, 2001:db8:1::/64]}
+  - {name: lte, prefixes: [198.18.2.0/24, 198.18.7.0/24]}
 limits:
   handshakeTimeout: 3s
   drainTimeout: 5s
@@ -254,11 +257,12 @@ describe('HAG: SOCKS5 from a Linux kernel MPTCP client', () => {
         hag,
         (l) => l.event === 'close' && l.proto === 'socks' && (l.bytesDown as number) > size,
         10_000,
-      )) as { subflows: { bytesOut: number; remote: string }[]; bytesDown: number };
+      )) as { subflows: { bytesOut: number; remote: string; uplink: string }[]; bytesDown: number };
       expect(close.bytesDown).toBeGreaterThan(size);
       expect(close.subflows.length).toBe(2);
       for (const sf of close.subflows)
         expect(sf.bytesOut, JSON.stringify(close.subflows)).toBeGreaterThan(size / 10);
+      expect(close.subflows.map((sf) => sf.uplink).sort()).toEqual(['dsl', 'lte']);
       process.stdout.write(`socks ${file}: ${r.out.trim()} s; subflows ${JSON.stringify(close.subflows)}\n`);
     },
     120_000,
@@ -543,7 +547,11 @@ describe('HAG: configuration and operations', () => {
       ).toBeGreaterThanOrEqual(1);
     }
     expect(m['hag_mptcp_mib{counter="MPJoinAckRx"}']).toBeGreaterThanOrEqual(3);
-    expect(m.hag_subflows_total).toBeGreaterThanOrEqual(6);
+    // Per uplink: the kernel client's and our client's second subflows came over "lte".
+    expect(m['hag_subflows_total{uplink="lte"}']).toBeGreaterThanOrEqual(3);
+    expect(m['hag_subflows_total{uplink="dsl"}']).toBeGreaterThanOrEqual(10);
+    expect(m['hag_uplink_bytes_total{uplink="lte",direction="down"}']).toBeGreaterThan(30 * MB);
+    expect(m['hag_uplink_bytes_total{uplink="dsl",direction="down"}']).toBeGreaterThan(30 * MB);
     expect(m['hag_config_reloads_total{result="ok"}']).toBe(3);
     expect(m['hag_refusals_total{proto="socks",reason="rate-limited"}']).toBeGreaterThanOrEqual(2);
     expect(m['hag_config_reloads_total{result="error"}']).toBe(1);
