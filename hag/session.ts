@@ -59,14 +59,6 @@ export class Session {
     return added;
   }
 
-  get subflowsSeen(): number {
-    return this.seen.size;
-  }
-
-  get subflowsActive(): number {
-    return this.conn.subflows.length;
-  }
-
   subflows(): SubflowInfo[] {
     const active = new Set(this.conn.subflows.map((sf) => sf.socket));
     return [...this.seen].map(([s, [local, remote, uplink]]) => ({
