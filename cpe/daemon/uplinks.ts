@@ -167,6 +167,9 @@ export class Uplinks {
   private startDhcp(u: Uplink): void {
     const c = new DhcpClient({ interface: u.cfg.interface, logger: this.log });
     u.dhcp = c;
+    c.on('state', (state) =>
+      this.log.debug({ event: 'uplink-dhcp-state', uplink: u.name, state }, `${u.name}: DHCP ${state}`),
+    );
     c.on('bound', (lease) => this.onLease(u, lease));
     c.on('renewed', (lease) => this.onLease(u, lease));
     c.on('lost', (lease, reason) => {
