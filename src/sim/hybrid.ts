@@ -38,6 +38,8 @@ export interface MeasureOptions {
   load?: number;
   /** Coupled congestion control (default: each subflow's own CUBIC). */
   congestion?: 'uncoupled' | 'lia' | 'olia';
+  /** The connection-level receive buffer of both endpoints, bytes (default the core's, 4 MB). */
+  recvBuffer?: number;
   /** Measurement starts after this much virtual time (slow start left behind). */
   warmupMs?: number;
   /** and ends here. */
@@ -64,10 +66,12 @@ export function hybridNet(
   links: UplinkSpec[],
   seed = 1,
   congestion: 'uncoupled' | 'lia' | 'olia' = 'uncoupled',
+  recvBuffer?: number,
 ): HybridNet {
   const net = new Network({ seed });
-  const cpe = new MptcpEndpoint({ mptcp: { congestion } });
-  const hag = new MptcpEndpoint({ mptcp: { congestion } });
+  const mptcp = { congestion, ...(recvBuffer ? { recvBuffer } : {}) };
+  const cpe = new MptcpEndpoint({ mptcp });
+  const hag = new MptcpEndpoint({ mptcp });
   net.addNode('cpe', cpe);
   net.addNode('hag', hag);
   const pm = new ClientPathManager(cpe);
@@ -132,7 +136,7 @@ function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
 
 /** One long MPTCP connection over all `links`, sending in direction `dir`. */
 export function mptcpBulk(links: UplinkSpec[], dir: Direction, o: MeasureOptions = {}): BulkRun {
-  const { net, cpe, hag, pm } = hybridNet(links, o.seed, o.congestion);
+  const { net, cpe, hag, pm } = hybridNet(links, o.seed, o.congestion, o.recvBuffer);
   let server: MptcpConnection | undefined;
   let hagApp: BulkApp | undefined;
   hag.listen(443, (c) => {
