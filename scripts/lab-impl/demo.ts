@@ -117,16 +117,6 @@ async function main(): Promise<number> {
       await Promise.race([done, new Promise((r) => setTimeout(r, 1000))]);
       const now = performance.now();
       const t = (now - d0) / 1000;
-      if (!faulted && t >= DOWN_AT) {
-        labFault(prefix, 'dsl', 'down');
-        faulted = true;
-        say(`        --- ${t.toFixed(1)} s: DSL down (scripts/lab fault dsl down) ---`);
-      }
-      if (faulted && !restored && t >= UP_AT) {
-        labFault(prefix, 'dsl', 'up');
-        restored = true;
-        say(`        --- ${t.toFixed(1)} s: DSL up again ---`);
-      }
       if (exited !== undefined) break;
       const rx = ifaceRx(prefix, 'client', 'eth0');
       const b = uplinkBytes(prefix);
@@ -137,6 +127,17 @@ async function main(): Promise<number> {
       );
       prevRx = rx;
       prevT = now;
+      // After the row: a row shows the second before it, under the state the links had.
+      if (!faulted && t >= DOWN_AT) {
+        labFault(prefix, 'dsl', 'down');
+        faulted = true;
+        say(`        --- ${t.toFixed(1)} s: DSL down (scripts/lab fault dsl down) ---`);
+      }
+      if (faulted && !restored && t >= UP_AT) {
+        labFault(prefix, 'dsl', 'up');
+        restored = true;
+        say(`        --- ${t.toFixed(1)} s: DSL up again ---`);
+      }
     }
     const secs = (performance.now() - d0) / 1000;
     const end = uplinkBytes(prefix);
