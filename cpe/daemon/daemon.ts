@@ -102,7 +102,7 @@ export class CpeDaemon {
     this.uplinks = new Uplinks(cfg, this.pm, log, () => this.conns);
     this.uplinks.now = () => performance.now();
     this.uplinks.onChange = () => this.driver?.flush();
-    this.hag = new HagLink(log, () => this.checkHag(), cfg.hag.retryAfter);
+    this.hag = new HagLink(log, (a) => this.checkHag(a), cfg.hag.retryAfter, cfg.hag.addresses);
     this.intercept = new Interceptor(cfg, this.ep, this.pm, this.uplinks, this.hag, log, () =>
       performance.now(),
     );
@@ -197,7 +197,7 @@ export class CpeDaemon {
           role: u.cfg.role,
           core: u.coreAddress,
         })),
-        hag: `${c.hag.addresses[0]}:${c.hag.port}`,
+        hag: c.hag.addresses.map((a) => `${a}:${c.hag.port}`),
         method: c.hag.method,
         interceptPort: c.intercept.port,
         status: `${this.statusAddress.address}:${this.statusAddress.port}`,
@@ -208,8 +208,8 @@ export class CpeDaemon {
   }
 
   /** Whether the HAG answers: a short MPTCP connection asking it something (HagLink's recheck). */
-  private async checkHag(): Promise<true | string> {
-    const remote = parseAddress(this.cfg.hag.addresses[0]) as Uint8Array;
+  private async checkHag(address: string): Promise<true | string> {
+    const remote = parseAddress(address) as Uint8Array;
     const conn = this.pm.connect(performance.now(), remote, this.cfg.hag.port);
     if (!conn) return 'no usable uplink';
     const stream = new ConnStream(conn, () => this.ep.wake(conn));
@@ -232,7 +232,7 @@ export class CpeDaemon {
       time: Date.now(),
       uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
       hag: {
-        address: c.hag.addresses[0],
+        address: this.hag.address,
         port: c.hag.port,
         method: c.hag.method,
         state: this.hag.state,
@@ -371,6 +371,7 @@ export class CpeDaemon {
     };
     this.intercept.cfg = this.cfg;
     this.hag.retryAfterMs = this.cfg.hag.retryAfter;
+    this.hag.setAddresses(this.cfg.hag.addresses);
     this.uplinks.reconfigure(this.cfg);
     this.log.level = next.log.level;
     if (!same(old.bypass, next.bypass) || old.quic !== next.quic) {

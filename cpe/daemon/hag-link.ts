@@ -2,7 +2,8 @@
 // A connection that cannot reach the HAG (no usable uplink, no MPTCP handshake, no reply within
 // the timeout) marks the HAG down; while it is down every new connection goes direct at once, and
 // a check every `retryAfter` (an RFC 8803 4.2.1 Info TLV, or a SOCKS5 greeting) brings bonding back
-// as soon as the HAG answers again.
+// as soon as the HAG answers again. With several HAG addresses, each failure moves on to the next
+// one (the check tries them in turn), so a second HAG takes over when the first is gone.
 import type { Logger } from 'pino';
 
 export type HagState = 'up' | 'down';
@@ -13,13 +14,28 @@ export class HagLink {
   since = Date.now();
   private timer: NodeJS.Timeout | undefined;
   private checking = false;
+  /** Which of the configured addresses is in use. */
+  private index = 0;
 
   constructor(
     private readonly log: Logger,
-    /** Opens a connection to the HAG and asks it something; true when it answered. */
-    private readonly check: () => Promise<true | string>,
+    /** Opens a connection to the HAG at `address` and asks it something; true when it answered. */
+    private readonly check: (address: string) => Promise<true | string>,
     public retryAfterMs: number,
+    public addresses: readonly string[],
   ) {}
+
+  /** The HAG address new connections use. */
+  get address(): string {
+    return this.addresses[this.index % this.addresses.length];
+  }
+
+  /** A reload gave another list: start from its first address. */
+  setAddresses(list: readonly string[]): void {
+    if (list.join() === this.addresses.join()) return;
+    this.addresses = list;
+    this.index = 0;
+  }
 
   /** Whether new connections should try the HAG. */
   get usable(): boolean {
@@ -34,7 +50,10 @@ export class HagLink {
     this.since = Date.now();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.log.info({ event: 'hag-up' }, 'HAG reachable again: new connections are bonded');
+    this.log.info(
+      { event: 'hag-up', address: this.address },
+      `HAG ${this.address} reachable: new connections are bonded`,
+    );
   }
 
   /** A connection could not reach the HAG. */
@@ -43,8 +62,10 @@ export class HagLink {
     this.state = 'down';
     this.reason = reason;
     this.since = Date.now();
+    const failed = this.address;
+    this.index = (this.index + 1) % this.addresses.length;
     this.log.warn(
-      { event: 'hag-down', reason },
+      { event: 'hag-down', reason, address: failed, next: this.address },
       `HAG unreachable (${reason}): new connections go direct via the primary uplink`,
     );
     this.schedule();
@@ -60,11 +81,12 @@ export class HagLink {
     this.timer = undefined;
     if (this.state === 'up' || this.checking) return;
     this.checking = true;
-    const r = await this.check().catch((e: Error) => e.message);
+    const r = await this.check(this.address).catch((e: Error) => e.message);
     this.checking = false;
     if (r === true) this.ok();
     else {
       this.reason = r;
+      this.index = (this.index + 1) % this.addresses.length;
       this.log.debug({ event: 'hag-check-failed', reason: r }, 'HAG still unreachable');
       if (this.state === 'down') this.schedule();
     }

@@ -137,7 +137,7 @@ export class Interceptor {
 
   /** Tries the HAG; 'done' when the session went on (or ended) there, else why to go direct. */
   private async bond(s: Session, dst: { address: string; port: number }): Promise<'done' | string> {
-    const hagAddr = this.cfg.hag.addresses[0];
+    const hagAddr = this.hag.address;
     const remote = parseAddress(hagAddr) as Uint8Array;
     const conn = this.pm.connect(this.now(), remote, this.cfg.hag.port);
     if (!conn) return 'no usable uplink';
