@@ -1,8 +1,11 @@
 // Failover-gap client of the lab benchmark: downloads over HTTP/1.0 for a fixed time, stamps every
 // read, and prints one JSON line: bytes, the longest time without data after `--mark-at` ms (when
-// the benchmark takes a link down) and before it, and goodput before and after the mark. Runs in
-// the lab's client namespace; the CPE's transparent proxy (ours or the kernel baseline) carries it.
-//   node dist/scripts/bench/lab-gap-client.js --url http://198.18.30.2:8000/big --seconds 15 --mark-at 5000
+// the benchmark takes a link down) and before it, goodput before the mark, between the mark and
+// `--restore-at` (when the link comes back), and from 3 s after that to the end (does the same
+// connection use the link again?). Runs in the lab's client namespace; the CPE's transparent proxy
+// (ours or the kernel baseline) carries it.
+//   node dist/scripts/bench/lab-gap-client.js --url http://198.18.30.2:8000/big --seconds 20 \
+//     --mark-at 5000 --restore-at 11000
 import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -12,11 +15,15 @@ const { values: a } = parseArgs({
     url: { type: 'string' },
     seconds: { type: 'string', default: '15' },
     'mark-at': { type: 'string', default: '5000' },
+    'restore-at': { type: 'string' },
   },
 });
 const url = new URL(a.url ?? '');
 const durationMs = Number(a.seconds) * 1000;
 const markAt = Number(a['mark-at']);
+const restoreAt = a['restore-at'] === undefined ? durationMs : Number(a['restore-at']);
+/** Time the restored link gets (probes, a new subflow, its slow start) before it counts. */
+const SETTLE_MS = 3000;
 
 const t0 = performance.now();
 const stamps: { t: number; n: number }[] = [];
@@ -35,6 +42,8 @@ function report(error?: string): void {
   let gapAt = 0;
   let bytesBefore = 0;
   let bytesAfter = 0;
+  let bytesDown = 0;
+  let bytesRestored = 0;
   let prev = stamps[0]?.t ?? 0;
   for (const s of stamps) {
     const gap = s.t - prev;
@@ -45,6 +54,8 @@ function report(error?: string): void {
         gapAt = prev;
       }
       bytesAfter += s.n;
+      if (s.t <= restoreAt) bytesDown += s.n;
+      else if (s.t > restoreAt + SETTLE_MS) bytesRestored += s.n;
     } else {
       maxBefore = Math.max(maxBefore, gap);
       bytesBefore += s.n;
@@ -65,7 +76,9 @@ function report(error?: string): void {
       maxGapAfterMs: Math.round(maxAfter),
       gapStartsAtMs: Math.round(gapAt),
       mbpsBefore: (bytesBefore * 8) / 1000 / Math.max(1, markAt - first),
-      mbpsAfter: (bytesAfter * 8) / 1000 / Math.max(1, end - markAt),
+      mbpsAfter: (bytesDown * 8) / 1000 / Math.max(1, Math.min(end, restoreAt) - markAt),
+      mbpsRestored:
+        end > restoreAt + SETTLE_MS ? (bytesRestored * 8) / 1000 / (end - restoreAt - SETTLE_MS) : undefined,
       error,
     })}\n`,
   );

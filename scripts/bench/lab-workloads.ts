@@ -147,12 +147,20 @@ export interface GapResult {
   maxGapBeforeMs: number;
   maxGapAfterMs: number;
   mbpsBefore: number;
+  /** While DSL is down. */
   mbpsAfter: number;
+  /** From 3 s after DSL came back to the end. */
+  mbpsRestored?: number;
   error?: string;
 }
 
-/** A download of `seconds`; DSL goes down at `markMs` (and comes back up after the run). */
-export async function failoverGap(prefix: string, seconds = 14, markMs = 5000): Promise<GapResult> {
+/** A download of `seconds`; DSL goes down at `markMs` and comes back at `restoreMs`. */
+export async function failoverGap(
+  prefix: string,
+  seconds = 20,
+  markMs = 5000,
+  restoreMs = 11_000,
+): Promise<GapResult> {
   const client = join(REPO_ROOT, 'dist/scripts/bench/lab-gap-client.js');
   const p = inNs(prefix, 'client', [
     process.execPath,
@@ -163,15 +171,19 @@ export async function failoverGap(prefix: string, seconds = 14, markMs = 5000): 
     String(seconds),
     '--mark-at',
     String(markMs),
+    '--restore-at',
+    String(restoreMs),
   ]);
   // The client's clock starts at its connect; node's start-up is ~50-100 ms, so the fault lands
   // a little after the mark (the gap is measured from the last read before the silence anyway).
-  const t = setTimeout(() => labFault(prefix, 'dsl', 'down'), markMs + 100);
+  const down = setTimeout(() => labFault(prefix, 'dsl', 'down'), markMs + 100);
+  const up = setTimeout(() => labFault(prefix, 'dsl', 'up'), restoreMs + 100);
   try {
     const r = await p;
     return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as GapResult;
   } finally {
-    clearTimeout(t);
+    clearTimeout(down);
+    clearTimeout(up);
     labFault(prefix, 'dsl', 'up');
   }
 }

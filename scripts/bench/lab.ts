@@ -80,11 +80,11 @@ async function workloads(prefix: string, label: string, cpu: Cpu, withGap: boole
   const short = await measured(cpu, 0, () => shortFlows(prefix, SHORT));
   let gap: { r: GapResult[]; cpu: SideResult['cpu']['gap'] } | undefined;
   if (withGap) {
-    log(`  ${label}: failover gap (DSL down after 5 s), ${GAP_RUNS} runs`);
-    gap = await measured(cpu, 14 * GAP_RUNS, async () => {
+    log(`  ${label}: failover gap (DSL down at 5 s, up at 11 s), ${GAP_RUNS} runs`);
+    gap = await measured(cpu, 20 * GAP_RUNS, async () => {
       const runs: GapResult[] = [];
       for (let i = 0; i < GAP_RUNS; i++) {
-        runs.push(await failoverGap(prefix, 14, 5000));
+        runs.push(await failoverGap(prefix, 20, 5000, 11_000));
         // DSL is up again: give the CPE's probes time to see it before the next run.
         await new Promise((r) => setTimeout(r, 2000));
       }
@@ -186,9 +186,9 @@ function table(r: ProfileResult): string {
   plain(`100 KB download, median ms (${SHORT} in a row)`, r.a.shortMedian, r.b.shortMedian);
   plain('100 KB download, p90 ms', r.a.shortP90, r.b.shortP90);
   if (r.a.gaps && r.b.gaps) {
-    const med = (g: GapResult[], k: 'maxGapAfterMs' | 'maxGapBeforeMs' | 'mbpsAfter') =>
+    const med = (g: GapResult[], k: 'maxGapAfterMs' | 'maxGapBeforeMs' | 'mbpsAfter' | 'mbpsRestored') =>
       percentile(
-        g.map((x) => x[k]),
+        g.map((x) => x[k] ?? Number.NaN),
         50,
       );
     const n = r.a.gaps.length;
@@ -206,6 +206,11 @@ function table(r: ProfileResult): string {
       '  goodput after DSL down, Mbit/s (median)',
       med(r.a.gaps, 'mbpsAfter'),
       med(r.b.gaps, 'mbpsAfter'),
+    );
+    plain(
+      '  same connection, DSL back (from 3 s on), Mbit/s',
+      med(r.a.gaps, 'mbpsRestored'),
+      med(r.b.gaps, 'mbpsRestored'),
     );
   }
   for (const w of ['down', 'up', 'short', 'gap'] as const) {
@@ -274,7 +279,7 @@ async function main(): Promise<number> {
     [
       `hybrid-access lab benchmark, ${started.toISOString().replace(/\.\d+Z$/, 'Z')}`,
       `machine: ${machine()}`,
-      `workloads: iperf3 ${SECONDS} s each way (first second omitted); ${SHORT} sequential 100 KB curl downloads; failover: ${GAP_RUNS} x a 14 s HTTP download, DSL down at 5 s (up again after it)`,
+      `workloads: iperf3 ${SECONDS} s each way (first second omitted); ${SHORT} sequential 100 KB curl downloads; failover: ${GAP_RUNS} x a 20 s HTTP download, DSL down at 5 s and up at 11 s`,
       '',
       '',
     ].join('\n'),
