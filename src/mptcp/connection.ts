@@ -96,6 +96,8 @@ export class MptcpMib {
   DSSFallback = 0;
   MPFailTx = 0;
   MPFailRx = 0;
+  /** DATA_FINs sent again because no DATA_ACK covered them in time. */
+  DataFinRetrans = 0;
 }
 
 export class MptcpConnection {
@@ -231,6 +233,27 @@ export class MptcpConnection {
   close(): void {
     if (this.dataFinQueued) return;
     this.dataFinQueued = true;
+    this.push();
+  }
+
+  /**
+   * Called when the DATA_FIN went out on an ACK: the endpoint arms a timer to send it again if no
+   * DATA_ACK covers it (an ACK is not retransmitted by TCP; RFC 8684 3.3.3 leaves the DATA_FIN to
+   * the connection level, as Linux's MPTCP-level retransmit timer does).
+   */
+  onDataFinSent: () => void = () => {};
+
+  /** Our DATA_FIN is out and not yet acknowledged. */
+  get dataFinPending(): boolean {
+    return (
+      this.dataFinQueued && !this.finAckedFlag && !this.fallback && !this.closed && this.unscheduled === 0
+    );
+  }
+
+  /** The DATA_FIN timer fired: signal it again on a subflow. */
+  resendDataFin(): void {
+    if (!this.dataFinPending) return;
+    this.dataFinSignalled = false;
     this.push();
   }
 
@@ -416,6 +439,7 @@ export class MptcpConnection {
       if (sf) {
         this.dataFinSignalled = true;
         sf.ackNow();
+        this.onDataFinSent();
       }
     }
   }

@@ -53,6 +53,40 @@ export class MptcpEndpoint implements SansIo {
     this.maxSubflows = opts.maxSubflows ?? 8;
   }
 
+  /** Connections whose DATA_FIN awaits its DATA_ACK: when to send it again, and the backoff. */
+  private readonly dataFinTimers = new Map<MptcpConnection, { at: number; wait: number }>();
+
+  private armDataFin(conn: MptcpConnection): void {
+    if (this.dataFinTimers.has(conn)) return;
+    let srtt = 0;
+    for (const sf of conn.subflows) srtt = Math.max(srtt, sf.socket.rtt.srtt);
+    const wait = Math.max(300, 2 * srtt + 200);
+    this.dataFinTimers.set(conn, { at: this.now + wait, wait });
+  }
+
+  private dataFinTimeout(now: number): void {
+    for (const [conn, t] of this.dataFinTimers) {
+      if (!conn.dataFinPending) {
+        this.dataFinTimers.delete(conn);
+        continue;
+      }
+      if (t.at > now) continue;
+      t.wait = Math.min(t.wait * 2, 60_000);
+      t.at = now + t.wait;
+      this.mib.DataFinRetrans++;
+      conn.resendDataFin();
+    }
+  }
+
+  private dataFinNext(): number {
+    let t = Number.POSITIVE_INFINITY;
+    for (const [conn, x] of this.dataFinTimers) {
+      if (!conn.dataFinPending) this.dataFinTimers.delete(conn);
+      else if (x.at < t) t = x.at;
+    }
+    return t;
+  }
+
   addTimerSource(src: TimerSource): void {
     this.timerSources.push(src);
   }
@@ -70,6 +104,7 @@ export class MptcpEndpoint implements SansIo {
     const key = this.tokens.allocate(undefined);
     const conn = new MptcpConnection(role, key, this.config, this.mib);
     conn.emit = (e) => this.emit(e);
+    conn.onDataFinSent = () => this.armDataFin(conn);
     this.tokens.set(key.token, conn);
     return conn;
   }
@@ -217,7 +252,10 @@ export class MptcpEndpoint implements SansIo {
   }
 
   pollTimeout(): number {
-    let t = this.tcp.pollTimeout();
+    let t = Math.min(
+      this.tcp.pollTimeout(),
+      this.dataFinTimers.size ? this.dataFinNext() : Number.POSITIVE_INFINITY,
+    );
     for (const s of this.timerSources) t = Math.min(t, s.pollTimeout());
     return t;
   }
@@ -225,6 +263,7 @@ export class MptcpEndpoint implements SansIo {
   handleTimeout(now: number): void {
     this.now = now;
     this.tcp.handleTimeout(now);
+    if (this.dataFinTimers.size) this.dataFinTimeout(now);
     for (const s of this.timerSources) if (s.pollTimeout() <= now) s.handleTimeout(now);
   }
 

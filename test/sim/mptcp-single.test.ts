@@ -126,3 +126,53 @@ describe('MPTCP, one subflow', () => {
     expect(sha(up, 'rx')).toBe(sha(down!, 'tx'));
   });
 });
+
+describe('DATA_FIN (RFC 8684 3.3.3)', () => {
+  it('a DATA_FIN whose ACK is lost is sent again, and both sides finish', () => {
+    const a = new MptcpEndpoint();
+    const b = new MptcpEndpoint();
+    // Drop the first segment without data that carries our DATA_FIN (DSS flag F), a to b.
+    let dropped = 0;
+    const dropFinAck: Middlebox = (p, ctx) => {
+      const v = ctx.view();
+      if (dropped > 0 || !v?.isTcp || v.tcp.payloadLen > 0) return 'deliver';
+      for (let o = v.tcp.optionsOff; o < v.tcp.optionsOff + v.tcp.optionsLen; ) {
+        if (p[o] === 0) break;
+        if (p[o] === 1) {
+          o++;
+          continue;
+        }
+        if (p[o] === 30 && p[o + 2] >> 4 === 2 && p[o + 3] & 0x10) {
+          dropped++;
+          return 'drop';
+        }
+        o += p[o + 1];
+      }
+      return 'deliver';
+    };
+    const net = net2({ rate: 50e6, delay: 10, middleboxes: [dropFinAck] }, a, b, 14);
+    let server: MptcpConnection | undefined;
+    let down: BulkApp | undefined;
+    b.listen(5001, (c) => {
+      server = c;
+      down = new BulkApp(mptcpConn(b, c), MB, 2, () => net.now);
+    });
+    const client = a.connect(net.now, { local: A, remote: B, remotePort: 5001 });
+    // The client sends nothing and closes only once the server's data and DATA_FIN are in: its
+    // DATA_FIN then leaves on an ACK of its own, and nothing else would carry it again.
+    const up = new BulkApp(
+      { conn: client, wake: () => a.wake(client), canClose: () => false },
+      0,
+      1,
+      () => net.now,
+    );
+    expect(net.runUntil(() => up.ended, 30_000)).toBe(true);
+    client.close();
+    a.wake(client);
+    expect(net.runUntil(() => client.finished && !!server?.finished, 30_000)).toBe(true);
+    expect(dropped).toBe(1);
+    expect(a.mib.DataFinRetrans).toBeGreaterThanOrEqual(1);
+    expect(sha(down!, 'rx')).toBe(sha(up, 'tx'));
+    expect(sha(up, 'rx')).toBe(sha(down!, 'tx'));
+  });
+});
