@@ -376,7 +376,10 @@ export class HagDaemon {
     if (path === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.renderMetrics());
     } else if (path === '/sessions') {
-      const list = [...this.sessions.values()].map((s) => s.summary());
+      const list = [...this.sessions.values()].map((s) => {
+        s.observe();
+        return s.summary();
+      });
       res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(list)}\n`);
     } else if (path === '/healthz') {
       res
