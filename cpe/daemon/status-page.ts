@@ -53,7 +53,19 @@ async function poll() {
   document.getElementById('conns').textContent = 'connections: ' + s.connections.active + ' open (' + s.connections.bonded +
     ' bonded, ' + s.connections.direct + ' direct); ' + s.connections.accepted + ' since start';
   for (const u of s.uplinks) {
-    const el = card(u), h = (hist[u.name] ??= { in: [], out: [], probe: [], sf: [] });
+    const el = card(u);
+    if (!hist[u.name]) {
+      // A fresh page starts its throughput charts from the daemon's per-second history.
+      const h0 = { in: [], out: [], probe: [], sf: [] }, p = u.history;
+      for (let i = 1; i < p.length; i++) {
+        const dt = (p[i].t - p[i - 1].t) / 1000 || 1;
+        h0.in.push(((p[i].bytesIn - p[i - 1].bytesIn) * 8) / dt);
+        h0.out.push(((p[i].bytesOut - p[i - 1].bytesOut) * 8) / dt);
+        h0.probe.push(0); h0.sf.push(0);
+      }
+      hist[u.name] = h0;
+    }
+    const h = hist[u.name];
     h.in.push(u.rateInBps); h.out.push(u.rateOutBps); h.probe.push(u.probeRttMs ?? 0); h.sf.push(u.subflowRttMs ?? 0);
     for (const k in h) if (h[k].length > 120) h[k].shift();
     el.querySelector('.name').textContent = u.name + ' (' + u.interface + ', ' + u.role + (u.backup && u.role !== 'backup' ? ', backup now' : '') + ')';

@@ -11,6 +11,7 @@ import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import type { ClientPathManager } from '../../src/mptcp/pm/client.js';
 import type { Subflow } from '../../src/mptcp/subflow.js';
 import type { TcpSocket } from '../../src/tcp/socket.js';
+import { TcpState } from '../../src/tcp/state.js';
 import { applyLeaseCommands, DhcpClient, type DhcpLease, removeLeaseCommands } from '../dhcp/client.js';
 import { runPlan } from '../net/apply.js';
 import { uplinkRoute } from '../net/plan.js';
@@ -273,7 +274,8 @@ export class Uplinks {
       for (const sf of c.subflows) {
         this.count(sf);
         const u = this.byId(this.pm.addressOf(sf) ?? -1);
-        if (u && sf.socket.rtt.srtt > 0) {
+        // Open subflows only (not those lingering in TIME-WAIT after their connection ended).
+        if (u && sf.socket.state === TcpState.Established && sf.socket.rtt.srtt > 0) {
           const l = rtt.get(u) ?? [];
           l.push(sf.socket.rtt.srtt);
           rtt.set(u, l);
