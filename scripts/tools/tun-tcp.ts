@@ -4,7 +4,7 @@
 // sha256 of what was received and sent, and timings). Run as root inside a network namespace:
 //   node dist/scripts/tools/tun-tcp.js --tun tcp0 --addr 198.18.5.2 --peer 198.18.5.1/24 \
 //     --listen 5001 --send 1000000 [--loss 0.01] [--seed 1] [--cc cubic] [--no-sack] ...
-//     [--mptcp [--checksum] [--join-from ADDR] [--announce ADDR]]
+//     [--mptcp [--checksum] [--join-from ADDR] [--announce ADDR]] [--blackhole ADDR@MS]
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -38,6 +38,7 @@ const { values: a } = parseArgs({
     'join-from': { type: 'string' },
     checksum: { type: 'boolean', default: false },
     announce: { type: 'string' },
+    blackhole: { type: 'string' },
   },
 });
 
@@ -87,6 +88,38 @@ function lossy(core: SansIo, p: number, seed: number): SansIo {
   };
 }
 
+/**
+ * --blackhole ADDR@MS: from MS ms after the first packet on, every packet from or to ADDR is
+ * dropped both ways, as if that address's link died (failover tests).
+ */
+function blackhole(core: SansIo, spec: string | undefined): SansIo {
+  if (!spec) return core;
+  const [addr, ms] = spec.split('@');
+  const b = ip4(addr);
+  const after = Number(ms);
+  let start = -1;
+  const hit = (now: number, p: Uint8Array) => {
+    if (start < 0) start = now;
+    if (now - start < after || p[0] >> 4 !== 4) return false;
+    const is = (o: number) => p[o] === b[0] && p[o + 1] === b[1] && p[o + 2] === b[2] && p[o + 3] === b[3];
+    return is(12) || is(16);
+  };
+  return {
+    input: (now, pkt) => {
+      if (!hit(now, pkt)) core.input(now, pkt);
+    },
+    pollTransmit: (now, buf) => {
+      for (;;) {
+        const n = core.pollTransmit(now, buf);
+        if (n === 0 || !hit(now, buf)) return n;
+      }
+    },
+    pollTimeout: () => core.pollTimeout(),
+    handleTimeout: (now) => core.handleTimeout(now),
+    setWaker: (w) => core.setWaker(w),
+  };
+}
+
 const mtu = Number(a.mtu);
 const tcpConfig = {
   congestionControl: a.cc as 'cubic' | 'newreno',
@@ -105,7 +138,10 @@ const stack = ep ? ep.tcp : new TcpStack({ tcp: tcpConfig });
 const core: SansIo = ep ?? stack;
 const tun = Tun.open({ name: a.tun, mtu: Math.max(mtu, 1500) });
 configureLink(tun.name, { mtu, addresses: a.peer ? a.peer.split(',') : [], up: true });
-const driver = new TunDriver(tun, lossy(core, Number(a.loss), Number(a.seed))).start();
+const driver = new TunDriver(
+  tun,
+  blackhole(lossy(core, Number(a.loss), Number(a.seed)), a.blackhole),
+).start();
 const local = ip4(a.addr ?? '198.18.5.2');
 const toSend = Number(a.send);
 

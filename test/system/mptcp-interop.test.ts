@@ -149,4 +149,23 @@ describe('MPTCP interop with the Linux kernel, two subflows (RFC 8684 3.2)', () 
     expect(r.ours.mptcpMib?.EchoAdd).toBe(1);
     expect(r.ours.mptcpMib?.MPJoinAckRx).toBe(1);
   }, 120_000);
+
+  it('the second path dies in mid transfer: both sides move its data to the first; 50 MB each way intact', async () => {
+    ns = new Netns('mptcp2');
+    const r = await transfer(ns, dist, {
+      setup,
+      ourRole: 'client',
+      bytes: 50 * MB,
+      mptcp: true,
+      args: [...peers, '--join-from', '198.18.6.2', '--blackhole', '198.18.6.2@400'],
+      timeoutMs: 90_000,
+    });
+    expectIntact(r, 50 * MB);
+    expect(r.nstat.MPTcpExtMPJoinAckRx).toBe(1);
+    // We sent again on the first subflow what the dead one held.
+    expect(r.ours.mptcpMib?.MPTCPRetrans).toBeGreaterThan(0);
+    console.log(
+      `path death: ours reinjected ${r.ours.mptcpMib?.MPTCPReinjectBytes} bytes, kernel MPTCPRetrans ${r.nstat.MPTcpExtMPTCPRetrans ?? 0}, ${r.ours.ms} ms`,
+    );
+  }, 150_000);
 });
