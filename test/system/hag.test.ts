@@ -69,9 +69,13 @@ function run(n: string, cmd: string, timeoutMs = 90_000): { out: string; rc: num
   return { out: o.replace(/rc=\d+\s*$/, ''), rc: m ? Number(m[1]) : -1 };
 }
 
+/**
+ * The namespace's absolute kernel counters (`nstat -azs`: no history update). Deltas are taken by the caller: nstat's
+ * own history file is per user, shared with every other test running now, so `nstat -n` is not safe.
+ */
 function nstat(n: string): Record<string, number> {
   const r: Record<string, number> = {};
-  for (const line of ns.sh(n, 'nstat -z').split('\n')) {
+  for (const line of ns.sh(n, 'nstat -azs').split('\n')) {
     const m = /^(\S+)\s+(\d+)/.exec(line);
     if (m) r[m[1]] = Number(m[2]);
   }
@@ -238,7 +242,7 @@ describe('HAG: SOCKS5 from a Linux kernel MPTCP client', () => {
   ])(
     '(a) mptcpize curl downloads %s through the HAG over two subflows, sha256 equal',
     async (file, size) => {
-      ns.sh('c', 'nstat -n');
+      const k0 = nstat('c');
       const r = run(
         'c',
         `mptcpize run curl -sS --max-time 60 -x ${SOCKS} http://198.18.3.2:8000/${file} -o ${work}/got-${file} -w '%{size_download} %{time_total}'`,
@@ -247,7 +251,9 @@ describe('HAG: SOCKS5 from a Linux kernel MPTCP client', () => {
       const got = readFileSync(join(work, `got-${file}`));
       expect(got.length).toBe(size);
       expect(createHash('sha256').update(got).digest('hex')).toBe(sha[file]);
-      const k = nstat('c');
+      const k1 = nstat('c');
+      const k: Record<string, number> = {};
+      for (const [name, v] of Object.entries(k1)) k[name] = v - (k0[name] ?? 0);
       // The kernel client opened MPTCP (no fallback) and its second subflow joined.
       expect(k.MPTcpExtMPCapableSYNACKRX).toBe(1);
       expect(k.MPTcpExtMPJoinSynAckRx).toBe(1);
