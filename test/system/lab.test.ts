@@ -68,8 +68,10 @@ async function ping(prefix: string, from: string, count: number, intervalS = 0.1
     to,
   ]);
   const received = Number(/(\d+) received/.exec(r.stdout)?.[1] ?? 0);
-  const avg = Number(/= [\d.]+\/([\d.]+)\//.exec(r.stdout)?.[1] ?? Number.NaN);
-  return { received, avg, output: r.stdout + r.stderr };
+  const m = /= ([\d.]+)\/([\d.]+)\//.exec(r.stdout);
+  const min = Number(m?.[1] ?? Number.NaN);
+  const avg = Number(m?.[2] ?? Number.NaN);
+  return { received, min, avg, output: r.stdout + r.stderr };
 }
 
 /**
@@ -160,12 +162,15 @@ describe('lab', () => {
     expect(dsl.received, dsl.output).toBe(20);
     expect(lte.received, lte.output).toBe(20);
     expect(client.ok, client.stdout + client.stderr).toBe(true);
-    // Within -1/+3 ms of twice the one-way delay (the path itself adds a few tenths of a ms; on a
-    // 2-core host busy with other tests the delay lines wake a little late: 62.08 ms seen for 60).
-    expect(dsl.avg).toBeGreaterThan(dslDelay - 1);
-    expect(dsl.avg).toBeLessThan(dslDelay + 3);
-    expect(lte.avg).toBeGreaterThan(lteDelay - 1);
-    expect(lte.avg).toBeLessThan(lteDelay + 3);
+    // The fastest echo within -1/+3 ms of twice the one-way delay (the path itself adds a few
+    // tenths of a ms); the average within +10 ms: on a 2-core host busy with other tests (the e2e
+    // test's daemons beside this one) the delay lines sometimes wake late, 63.5 ms seen for 60.
+    expect(dsl.min).toBeGreaterThan(dslDelay - 1);
+    expect(dsl.min).toBeLessThan(dslDelay + 3);
+    expect(lte.min).toBeGreaterThan(lteDelay - 1);
+    expect(lte.min).toBeLessThan(lteDelay + 3);
+    expect(dsl.avg).toBeLessThan(dslDelay + 10);
+    expect(lte.avg).toBeLessThan(lteDelay + 10);
   });
 
   it('does the same over IPv6', async () => {
@@ -178,8 +183,10 @@ describe('lab', () => {
     expect(dsl.received, dsl.output).toBe(10);
     expect(lte.received, lte.output).toBe(10);
     expect(client.ok, client.stdout + client.stderr).toBe(true);
-    expect(Math.abs(dsl.avg - 20)).toBeLessThan(2);
-    expect(Math.abs(lte.avg - 60)).toBeLessThan(2);
+    expect(Math.abs(dsl.min - 20)).toBeLessThan(3);
+    expect(Math.abs(lte.min - 60)).toBeLessThan(3);
+    expect(dsl.avg).toBeLessThan(30);
+    expect(lte.avg).toBeLessThan(70);
   });
 
   it('carries the LTE path through carrier-grade NAT (IPv4 and IPv6): the server sees the LTE namespace address', async () => {
@@ -394,10 +401,14 @@ describe('lab delay line', () => {
   it('holds each packet for its delay and keeps the order, also with jitter', async () => {
     const { out } = await through({ delayMs: 5, jitterMs: 3 }, 200);
     expect(out.map((o) => o.n)).toEqual([...Array(200).keys()]);
+    // Never early; late by a few ms at most for nearly all of them (5 + 3 ms jitter), while a busy
+    // host may wake this process late now and then (14.5 ms seen once beside the e2e test).
     for (const o of out) {
       expect(o.delay).toBeGreaterThan(1.5);
-      expect(o.delay).toBeLessThan(12);
+      expect(o.delay).toBeLessThan(50);
     }
+    const sorted = out.map((o) => o.delay).sort((a, b) => a - b);
+    expect(sorted[Math.floor(sorted.length * 0.9)]).toBeLessThan(12);
   });
 
   it('reorders with jitter only when allowed', async () => {
