@@ -89,8 +89,8 @@ function lossy(core: SansIo, p: number, seed: number): SansIo {
 }
 
 /**
- * --blackhole ADDR@MS: from MS ms after the first packet on, every packet from or to ADDR is
- * dropped both ways, as if that address's link died (failover tests).
+ * --blackhole ADDR@MS: from MS ms after the first packet from or to ADDR on, every packet from or
+ * to ADDR is dropped both ways, as if that address's link died (failover tests).
  */
 function blackhole(core: SansIo, spec: string | undefined): SansIo {
   if (!spec) return core;
@@ -99,10 +99,11 @@ function blackhole(core: SansIo, spec: string | undefined): SansIo {
   const after = Number(ms);
   let start = -1;
   const hit = (now: number, p: Uint8Array) => {
-    if (start < 0) start = now;
-    if (now - start < after || p[0] >> 4 !== 4) return false;
+    if (p[0] >> 4 !== 4) return false;
     const is = (o: number) => p[o] === b[0] && p[o + 1] === b[1] && p[o + 2] === b[2] && p[o + 3] === b[3];
-    return is(12) || is(16);
+    if (!is(12) && !is(16)) return false;
+    if (start < 0) start = now; // the clock starts with the address's first packet
+    return now - start >= after;
   };
   return {
     input: (now, pkt) => {
@@ -287,6 +288,15 @@ if (a.listen) {
       // A second subflow from another local address (RFC 8684 3.2).
       const from = a['join-from'];
       if (from && !c.fallback) c.whenFullyEstablished(() => ep.join(performance.now(), c, ip4(from), 1));
+      // An address the server announces (ADD_ADDR, RFC 8684 3.4.1): a subflow to it from ours.
+      ep.on((e) => {
+        if (e.type === 'announced' && e.conn === c && e.addr.addr.length === 4 && !c.closed)
+          ep.join(performance.now(), c, local, 2, false, {
+            addr: e.addr.addr,
+            port: e.addr.port ?? Number(port),
+            id: e.addr.id,
+          });
+      });
     });
     run(s, mptcpDone(c), mptcpExtra(c));
   } else {

@@ -620,7 +620,8 @@ export class Subflow implements TcpExtension {
       c.mib.AddAddrDrop++;
       return;
     }
-    const addr = v.b.slice(v.addrOff, v.addrOff + v.addrLen);
+    // A copy: the packet buffer is reused by the driver (Buffer.slice would be a view).
+    const addr = Uint8Array.from(v.b.subarray(v.addrOff, v.addrOff + v.addrLen));
     const port = v.hasPort ? v.port : undefined;
     const want = addAddrHmac(c.remoteKey, c.local.key, v.addressId, addr, port ?? 0);
     if (!hmacEqual(want, v.b.subarray(v.hmacOff, v.hmacOff + 8))) {

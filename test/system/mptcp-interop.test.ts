@@ -168,4 +168,41 @@ describe('MPTCP interop with the Linux kernel, two subflows (RFC 8684 3.2)', () 
       `path death: ours reinjected ${r.ours.mptcpMib?.MPTCPReinjectBytes} bytes, kernel MPTCPRetrans ${r.nstat.MPTcpExtMPTCPRetrans ?? 0}, ${r.ours.ms} ms`,
     );
   }, 150_000);
+
+  it("the kernel client's second path dies in mid transfer to our server; 50 MB each way intact", async () => {
+    ns = new Netns('mptcp2');
+    const r = await transfer(ns, dist, {
+      setup,
+      ourRole: 'server',
+      bytes: 50 * MB,
+      mptcp: true,
+      args: [...peers, '--blackhole', '198.18.6.1@400'],
+      afterReady: 'ip mptcp endpoint add 198.18.6.1 dev tcp0 subflow',
+      timeoutMs: 90_000,
+    });
+    expectIntact(r, 50 * MB);
+    expect(r.ours.mptcpMib?.MPJoinAckRx).toBe(1);
+    console.log(
+      `path death (kernel client): ours reinjected ${r.ours.mptcpMib?.MPTCPReinjectBytes} bytes, kernel MPTCPRetrans ${r.nstat.MPTcpExtMPTCPRetrans ?? 0}`,
+    );
+  }, 150_000);
+
+  it('the kernel server announces an address (signal endpoint); our client verifies it and joins it', async () => {
+    ns = new Netns('mptcp2');
+    const r = await transfer(ns, dist, {
+      // The announced address lives on the loopback device of the kernel's namespace.
+      setup: `${setup}; ip addr add 198.18.7.1/32 dev lo; ip mptcp endpoint add 198.18.7.1 dev lo signal`,
+      ourRole: 'client',
+      bytes: 50 * MB,
+      mptcp: true,
+      timeoutMs: 90_000,
+    });
+    expectIntact(r, 50 * MB);
+    expect(r.nstat.MPTcpExtAddAddrTx).toBe(1);
+    expect(r.nstat.MPTcpExtEchoAdd).toBe(1);
+    expect(r.ours.mptcpMib?.AddAddr).toBe(1);
+    expect(r.ours.mptcpMib?.AddAddrDrop).toBe(0);
+    expect(r.ours.mptcpMib?.MPJoinSynAckRx).toBe(1);
+    expect(r.nstat.MPTcpExtMPJoinAckRx).toBe(1);
+  }, 150_000);
 });
