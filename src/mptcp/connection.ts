@@ -197,7 +197,8 @@ export class MptcpConnection {
     this.recvRing.copyOut(0, dst, off, n);
     this.recvRing.advance(n);
     this.readable -= n;
-    this.maybeWindowUpdate();
+    if (this.readable === 0 && this.remoteFinDone) this.trimWhenFinished();
+    else this.maybeWindowUpdate();
     return n;
   }
 
@@ -549,8 +550,16 @@ export class MptcpConnection {
   }
   private finAckedFlag = false;
 
+  /** Both directions done at the data level: the buffers go back (what is unread stays). */
+  private trimWhenFinished(): void {
+    if (!this.finished) return;
+    if (this.sendLen === 0) this.sendRing.release();
+    if (this.readable === 0) this.recvRing.release();
+  }
+
   private maybeCloseSubflows(): void {
     this.finAckedFlag = true;
+    this.trimWhenFinished();
     // RFC 8684 3.3.3: once the DATA_FIN is acknowledged and the peer's DATA_FIN received, the
     // subflows close with ordinary FINs.
     if (this.remoteFinDone) for (const sf of this.subflows) sf.socket.close();
@@ -613,6 +622,7 @@ export class MptcpConnection {
     for (const sf of this.subflows) sf.ackNow();
     this.events.onEnd?.();
     if (this.finAckedFlag) for (const sf of this.subflows) sf.socket.close();
+    this.trimWhenFinished();
   }
 
   // ------------------------------------------------------------ subflow notifications

@@ -878,6 +878,9 @@ export class TcpSocket {
     this.persistAt = Number.POSITIVE_INFINITY;
     this.keepaliveAt = Number.POSITIVE_INFINITY;
     this.timeWaitAt = now + this.config.timeWaitMs;
+    // Nothing more will be sent, and nothing more accepted: TIME-WAIT needs no buffers (a server
+    // closing thousands of connections a minute would hold them for the whole 2 MSL otherwise).
+    this.trimMemory();
     if (this.config.timeWaitMs <= 0) this.enterClosed(undefined);
   }
 
@@ -893,6 +896,8 @@ export class TcpSocket {
     this.ackNow = false;
     this.synNow = false;
     this.probeNow = false;
+    this.sendLen = 0; // nothing of it will ever be sent or acknowledged now
+    this.trimMemory();
     this.events.onClose?.(err);
   }
 

@@ -107,6 +107,31 @@ describe('TcpStack', () => {
     expect(accepted.some((s) => s.readableBytes === 5)).toBe(true);
   });
 
+  it('closed connections in TIME-WAIT hold no buffers', () => {
+    const p = new Pair();
+    const accepted: TcpSocket[] = [];
+    p.b.listen({ port: 80, onAccept: (s) => accepted.push(s) });
+    const clients = Array.from({ length: 100 }, () =>
+      p.a.connect(0, { local: A_ADDR, remote: B_ADDR, remotePort: 80 }),
+    );
+    p.run(() => accepted.length === 100, 5000);
+    for (const c of clients) {
+      c.send(randomBytes(3000));
+      c.close();
+      p.a.wake(c);
+    }
+    p.run(() => accepted.every((s) => s.readableBytes === 3000 && s.state === TcpState.CloseWait), 5000);
+    for (const s of accepted) {
+      s.recv(new Uint8Array(3000));
+      s.close();
+      p.b.wake(s);
+    }
+    // Well within the idle-trim delay: what frees the memory is TIME-WAIT itself.
+    p.run(() => clients.every((c) => c.state === TcpState.TimeWait), 1000);
+    expect(clients.every((c) => c.state === TcpState.TimeWait)).toBe(true);
+    expect(p.a.bufferMemory).toBe(0);
+  });
+
   it('streams: connect and listen helpers; a refused connection is a stream error', async () => {
     const p = new Pair();
     let server: TcpStream | undefined;
