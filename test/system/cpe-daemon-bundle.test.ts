@@ -1,7 +1,8 @@
 // The one-file CPE build (cpe/deploy/build-bundle.sh): it unpacks itself outside the repository
 // (its own node_modules and native addons: TUN, raw-socket for the probes), refuses a bad config
 // with file:line errors, and runs the daemon in namespaces: with no HAG reachable, a LAN host's
-// download goes direct via the primary uplink; SIGTERM leaves no nftables table or TUN behind.
+// download goes direct via the primary uplink; SIGTERM leaves no nftables table or TUN behind; after
+// a SIGKILL the next start replaces the leftovers (no duplicate rules) and cleans up at SIGTERM.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -105,5 +106,30 @@ drainTimeout: 1s
     expect(cpe.exited).toBe(0);
     expect(ns.sh('cpe', 'nft list tables')).not.toContain('hybrid_access');
     expect(ns.sh('cpe', 'ip link show')).not.toContain('cpeb0');
-  }, 90_000);
+    // Killed without a chance to clean up: the next start replaces what was left and runs.
+    const start = () => {
+      const p = ns!.spawn('cpe', [bundle, 'cpe', '--config', join(work, 'cpe.yaml')], { env });
+      return { p, l: lines(p) };
+    };
+    const k = start();
+    await once(k.l, (l) => l.event === 'start' || l.event === 'start-failed', 20_000);
+    k.p.kill('SIGKILL');
+    await waitFor('killed', () => k.l.exited !== null, 5000);
+    expect(ns.sh('cpe', 'nft list tables')).toContain(`hybrid_access${suffix}`);
+    expect(ns.sh('cpe', 'ip rule')).toContain('fwmark 0x1 lookup 100');
+    const again = start();
+    await once(again.l, (l) => l.event === 'start' || l.event === 'start-failed', 20_000);
+    expect(
+      again.l.seen.some((l) => l.event === 'start'),
+      JSON.stringify(again.l.seen),
+    ).toBe(true);
+    // Not duplicated by the second setup.
+    expect(ns.sh('cpe', 'ip rule').match(/fwmark 0x1 lookup 100/g)?.length).toBe(1);
+    expect(ns.sh('cpe', 'ip rule').match(/from 198.18.22.2 lookup 200/g)?.length).toBe(1);
+    again.p.kill('SIGTERM');
+    await waitFor('CPE exit', () => again.l.exited !== null, 15_000);
+    expect(again.l.exited).toBe(0);
+    expect(ns.sh('cpe', 'nft list tables')).not.toContain('hybrid_access');
+    expect(ns.sh('cpe', 'ip rule; ip -6 rule')).not.toContain('lookup 100');
+  }, 120_000);
 });
