@@ -4,11 +4,12 @@
 // sha256 of what was received and sent, and timings). Run as root inside a network namespace:
 //   node dist/scripts/tools/tun-tcp.js --tun tcp0 --addr 198.18.5.2 --peer 198.18.5.1/24 \
 //     --listen 5001 --send 1000000 [--loss 0.01] [--seed 1] [--cc cubic] [--no-sack] ...
-//     [--mptcp [--checksum] [--join-from ADDR] [--announce ADDR]] [--blackhole ADDR@MS]
+//     [--mptcp [--checksum] [--join-from ADDR] [--announce ADDR]] [--blackhole ADDR@MS] [--pcap FILE]
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { SansIo } from '../../src/driver.js';
+import { PcapWriter } from '../../src/io/pcap.js';
 import { TunDriver } from '../../src/io/tun-driver.js';
 import { configureLink, Tun } from '../../src/io/tun-tap/index.js';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
@@ -39,6 +40,7 @@ const { values: a } = parseArgs({
     checksum: { type: 'boolean', default: false },
     announce: { type: 'string' },
     blackhole: { type: 'string' },
+    pcap: { type: 'string' },
   },
 });
 
@@ -121,6 +123,28 @@ function blackhole(core: SansIo, spec: string | undefined): SansIo {
   };
 }
 
+/** --pcap FILE: every packet in and out, headers only (160 bytes), for tshark. */
+function captured(core: SansIo, path: string | undefined): SansIo {
+  if (!path) return core;
+  const pcap = new PcapWriter(path);
+  process.on('exit', () => pcap.close());
+  const t0 = Date.now() - performance.now();
+  return {
+    input: (now, pkt) => {
+      pcap.write(pkt, t0 + now, 160);
+      core.input(now, pkt);
+    },
+    pollTransmit: (now, buf) => {
+      const n = core.pollTransmit(now, buf);
+      if (n > 0) pcap.write(buf.subarray(0, n), t0 + now, 160);
+      return n;
+    },
+    pollTimeout: () => core.pollTimeout(),
+    handleTimeout: (now) => core.handleTimeout(now),
+    setWaker: (w) => core.setWaker(w),
+  };
+}
+
 const mtu = Number(a.mtu);
 const tcpConfig = {
   congestionControl: a.cc as 'cubic' | 'newreno',
@@ -141,7 +165,7 @@ const tun = Tun.open({ name: a.tun, mtu: Math.max(mtu, 1500) });
 configureLink(tun.name, { mtu, addresses: a.peer ? a.peer.split(',') : [], up: true });
 const driver = new TunDriver(
   tun,
-  blackhole(lossy(core, Number(a.loss), Number(a.seed)), a.blackhole),
+  captured(blackhole(lossy(core, Number(a.loss), Number(a.seed)), a.blackhole), a.pcap),
 ).start();
 const local = ip4(a.addr ?? '198.18.5.2');
 const toSend = Number(a.send);

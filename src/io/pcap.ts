@@ -267,11 +267,14 @@ export class PcapWriter {
     this.push(h);
   }
 
-  /** Appends one IP packet captured at `timeMs` (milliseconds since any epoch; sub-ms kept to 1 us). */
-  write(packet: Uint8Array, timeMs: number): void {
+  /**
+   * Appends one IP packet captured at `timeMs` (milliseconds since any epoch; sub-ms kept to 1 us),
+   * keeping at most `snap` bytes of it (headers only, for long captures).
+   */
+  write(packet: Uint8Array, timeMs: number, snap = PCAP_SNAPLEN): void {
     if (!(timeMs >= 0)) throw new RangeError(`PcapWriter: time ${timeMs} ms`);
     const us = Math.round(timeMs * 1000);
-    const capLen = Math.min(packet.length, PCAP_SNAPLEN);
+    const capLen = Math.min(packet.length, snap, PCAP_SNAPLEN);
     const h = Buffer.allocUnsafe(RECORD_HEADER_LEN);
     h.writeUInt32LE(Math.floor(us / 1e6) >>> 0, 0);
     h.writeUInt32LE(us % 1e6, 4);

@@ -2,8 +2,11 @@
 // a namespace this test creates: our client to a kernel MPTCP server and a kernel MPTCP client to
 // our server, 20 MB each way at once, with the kernel's DSS checksum off and on. The kernel's own
 // counters say whether it saw MP_CAPABLE (no fallback) and whether our checksums verified.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { compileDist, expectIntact, removeDist, transfer } from './lib/kernel-peer.js';
+import { checkMptcpCapture } from './lib/mptcp-capture-check.js';
 import { Netns } from './lib/netns.js';
 
 let dist: string;
@@ -84,12 +87,25 @@ describe('MPTCP interop with the Linux kernel, two subflows (RFC 8684 3.2)', () 
         bytes: 50 * MB,
         mptcp: true,
         sysctl: { 'net.mptcp.checksum_enabled': csum },
-        args: [...peers, '--join-from', '198.18.6.2'],
+        args: [...peers, '--join-from', '198.18.6.2', '--pcap', join(dist, `two-${csum}.pcap`)],
         timeoutMs: 60_000,
       });
       expectIntact(r, 50 * MB);
       expect(r.ours.mptcp).toBe(true);
       expect(r.ours.checksum).toBe(csum === '1');
+      // tshark over the capture: every data segment inside a mapping, the data sequence
+      // continuous both ways, no MPTCP expert warning; two subflows carried data each way.
+      const cap = checkMptcpCapture(join(dist, `two-${csum}.pcap`));
+      expect(cap.dataSegments).toBeGreaterThan(50_000);
+      expect(cap.unmapped).toEqual([]);
+      expect(cap.gaps).toEqual([]);
+      expect(cap.mptcpWarnings).toEqual([]);
+      expect(cap.subflowsBySender['198.18.5.1']).toBe(2);
+      expect((cap.subflowsBySender['198.18.5.2'] ?? 0) + (cap.subflowsBySender['198.18.6.2'] ?? 0)).toBe(2);
+      // The check can fail: with a stretch of the capture cut out, the data sequence has holes.
+      const cut = join(dist, `two-${csum}-cut.pcap`);
+      execFileSync('editcap', ['-r', join(dist, `two-${csum}.pcap`), cut, '1-20000', '30000-1000000']);
+      expect(checkMptcpCapture(cut).gaps.length).toBeGreaterThan(0);
       expect(r.nstat.MPTcpExtMPJoinSynRx).toBe(1);
       expect(r.nstat.MPTcpExtMPJoinAckRx).toBe(1);
       expect(r.nstat.MPTcpExtMPJoinAckHMacFailure).toBeUndefined();
