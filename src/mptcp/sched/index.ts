@@ -19,3 +19,4 @@ const BY_NAME: Record<SchedulerName, Scheduler> = {
 export function scheduler(name: SchedulerName): Scheduler {
   return BY_NAME[name];
 }
+export { type SchedulingRule, SchedulingRules } from './rules.js';
