@@ -23,7 +23,6 @@ import { hagAlive } from './hag-handshake.js';
 import { HagLink } from './hag-link.js';
 import { Interceptor } from './intercept.js';
 import { intToIpv4, ipv4ToInt, parseAddress, prefixParts } from './ip.js';
-import { shareSubflowScratch } from './scratch.js';
 import { SourceRules } from './source-rules.js';
 import { StatusServer, type StatusSnapshot } from './status.js';
 import { Uplinks } from './uplinks.js';
@@ -94,7 +93,6 @@ export class CpeDaemon {
       maxSubflows: Math.max(2, cfg.uplinks.length),
     });
     this.pm = new ClientPathManager(this.ep);
-    shareSubflowScratch(this.ep);
     this.ep.on((e) => {
       if (e.type === 'created') this.conns.add(e.conn);
       else if (e.type === 'closed') this.conns.delete(e.conn);
