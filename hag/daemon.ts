@@ -10,6 +10,7 @@ import { CONVERT_ERROR, convertErrorMessage } from '../src/convert/index.js';
 import { TunDriver } from '../src/io/tun-driver.js';
 import type { MptcpConnection } from '../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../src/mptcp/endpoint.js';
+import type { FourTuple } from '../src/tcp/segment.js';
 import { ConnStream } from '../src/tcp/stream.js';
 import { formatIp, matchPrefix, parsePrefix, unmap } from './addr.js';
 import type { HagConfig } from './config.js';
@@ -104,9 +105,19 @@ export class HagDaemon {
     });
     this.driver = new TunDriver(this.plumbing.tun, this.ep).start();
     if (c.service.convert)
-      this.ep.listen(c.service.convert.port, (conn) => this.onConnection('convert', conn), 1024);
+      this.ep.listen(
+        c.service.convert.port,
+        (conn) => this.onConnection('convert', conn),
+        1024,
+        (t) => this.admitSyn('convert', t),
+      );
     if (c.service.socks)
-      this.ep.listen(c.service.socks.port, (conn) => this.onConnection('socks', conn), 1024);
+      this.ep.listen(
+        c.service.socks.port,
+        (conn) => this.onConnection('socks', conn),
+        1024,
+        (t) => this.admitSyn('socks', t),
+      );
     this.housekeeping = setInterval(() => this.tick(), 1000);
     this.housekeeping.unref();
     if (c.metrics) {
@@ -140,6 +151,13 @@ export class HagDaemon {
       { event: 'refused', proto, client, reason, ...extra },
       `refused ${proto} from ${client}: ${reason}`,
     );
+  }
+
+  /** At the SYN: only subscribers get a connection at all (no open proxy); others get a RST. */
+  private admitSyn(proto: Proto, t: FourTuple): boolean {
+    if (this.rules.subscribers.allows(t.remote)) return true;
+    this.refuse(proto, formatIp(unmap(t.remote)), 'not-subscriber', { clientPort: t.remotePort });
+    return false;
   }
 
   private onConnection(proto: Proto, conn: MptcpConnection): void {

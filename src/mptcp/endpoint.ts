@@ -5,7 +5,7 @@
 import { randomInt } from 'node:crypto';
 import type { SansIo } from '../driver.js';
 import type { TcpConfig } from '../tcp/config.js';
-import type { SegmentIn } from '../tcp/segment.js';
+import type { FourTuple, SegmentIn } from '../tcp/segment.js';
 import type { TcpSocket } from '../tcp/socket.js';
 import { TcpStack } from '../tcp/stack.js';
 import { emitMpTcprst, MP_TCPRST_LEN, TCPRST_REASON } from '../wire/mptcp/mp-tcprst.js';
@@ -123,12 +123,20 @@ export class MptcpEndpoint implements SansIo {
    * Accepts MPTCP connections (and plain TCP ones, which fall back, RFC 8684 3.7) on a port or on
    * any destination.
    */
-  listen(port: number | 'any', onConnection: (conn: MptcpConnection) => void, backlog?: number): void {
+  listen(
+    port: number | 'any',
+    onConnection: (conn: MptcpConnection) => void,
+    backlog?: number,
+    /** Whether to take a new connection from this client at all: no answers a SYN with a RST. */
+    admit?: (tuple: FourTuple) => boolean,
+  ): void {
     this.tcp.listen({
       port,
       backlog,
       onSyn: (sock, seg) => {
+        // Joins name a connection already admitted and prove it with HMACs (3.2).
         if (this.isJoin(seg)) return this.acceptJoin(sock);
+        if (admit && !admit(sock.tuple)) return false;
         const conn = this.newConnection('server');
         this.attach(conn, sock);
         this.emit({ type: 'created', conn });
