@@ -125,21 +125,26 @@ export async function iperf(
   }
 }
 
-/** `n` sequential downloads of /100k from the client namespace; each one's time in ms. */
-export async function shortFlows(prefix: string, n: number): Promise<number[]> {
+/** `n` sequential downloads of /100k from the client namespace; each one's time and time to first byte, ms. */
+export async function shortFlows(
+  prefix: string,
+  n: number,
+): Promise<{ total: number[]; firstByte: number[] }> {
   const url = `http://${ADDR.server.hag}:8000/100k`;
   const r = await inNs(prefix, 'client', [
     'sh',
     '-c',
-    `for i in $(seq ${n}); do curl -sS --max-time 10 -o /dev/null -w '%{http_code} %{size_download} %{time_total}\\n' ${url} || echo fail; done`,
+    `for i in $(seq ${n}); do curl -sS --max-time 10 -o /dev/null -w '%{http_code} %{size_download} %{time_total} %{time_starttransfer}\\n' ${url} || echo fail; done`,
   ]);
-  const times: number[] = [];
+  const total: number[] = [];
+  const firstByte: number[] = [];
   for (const line of r.stdout.trim().split('\n')) {
-    const [code, size, t] = line.split(' ');
+    const [code, size, t, ttfb] = line.split(' ');
     if (code !== '200' || size !== '100000') throw new LabError(`a short flow failed: ${line}`);
-    times.push(Number(t) * 1000);
+    total.push(Number(t) * 1000);
+    firstByte.push(Number(ttfb) * 1000);
   }
-  return times;
+  return { total, firstByte };
 }
 
 export interface GapResult {

@@ -42,6 +42,7 @@ interface SideResult {
   up: number;
   shortMedian: number;
   shortP90: number;
+  shortFirstByte: number;
   /** One result per failover run. */
   gaps?: GapResult[];
   /** CPU seconds of the side's daemons and of the whole machine, per workload. */
@@ -95,8 +96,9 @@ async function workloads(prefix: string, label: string, cpu: Cpu, withGap: boole
     label,
     down: down.r,
     up: up.r,
-    shortMedian: percentile(short.r, 50),
-    shortP90: percentile(short.r, 90),
+    shortMedian: percentile(short.r.total, 50),
+    shortP90: percentile(short.r.total, 90),
+    shortFirstByte: percentile(short.r.firstByte, 50),
     gaps: gap?.r,
     cpu: {
       down: down.cpu,
@@ -185,6 +187,7 @@ function table(r: ProfileResult): string {
     rows.push([name, f1(a), f1(b), f2(a / b), '', '', '']);
   plain(`100 KB download, median ms (${SHORT} in a row)`, r.a.shortMedian, r.b.shortMedian);
   plain('100 KB download, p90 ms', r.a.shortP90, r.b.shortP90);
+  plain('  its time to first byte, median ms', r.a.shortFirstByte, r.b.shortFirstByte);
   if (r.a.gaps && r.b.gaps) {
     const med = (g: GapResult[], k: 'maxGapAfterMs' | 'maxGapBeforeMs' | 'mbpsAfter' | 'mbpsRestored') =>
       percentile(
