@@ -14,8 +14,11 @@ import {
   closeSync,
   existsSync,
   mkdirSync,
+  mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -199,15 +202,43 @@ export function delayLineScript(): string {
   return out;
 }
 
-/** Compiles the given entry points and what they import into dist/ (the project's tsc settings). */
+/**
+ * Compiles the given entry points and what they import into dist/ (the project's tsc settings).
+ * tsc writes into a fresh folder first and each file is then renamed into place, so that labs
+ * coming up at the same time (test files run in parallel) never start a half-written script.
+ */
 export function compileLab(entries: string[]): void {
   const tsc = join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const dist = join(REPO_ROOT, 'dist');
+  mkdirSync(dist, { recursive: true });
+  const tmp = mkdtempSync(join(dist, '.lab-build-'));
+  try {
+    compileInto(tsc, tmp, entries);
+    moveTree(tmp, dist);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Renames every file under `from` to the same place under `to` (one atomic rename each). */
+function moveTree(from: string, to: string): void {
+  for (const e of readdirSync(from, { withFileTypes: true })) {
+    const src = join(from, e.name);
+    const dst = join(to, e.name);
+    if (e.isDirectory()) {
+      mkdirSync(dst, { recursive: true });
+      moveTree(src, dst);
+    } else renameSync(src, dst);
+  }
+}
+
+function compileInto(tsc: string, outDir: string, entries: string[]): void {
   const r = spawnSync(
     process.execPath,
     [
       tsc,
       '--outDir',
-      'dist',
+      outDir,
       '--rootDir',
       '.',
       '--module',
