@@ -4,6 +4,7 @@
 // without an address there is no route), and receive only what arrives on this interface.
 import { createSocket as createUdp, type Socket as UdpSocket } from 'node:dgram';
 import type { Logger } from 'pino';
+import { sendLinkBroadcast } from '../../src/io/tun-tap/index.js';
 import { bindToDevice, type RawSocket, raw } from '../net/raw-socket.js';
 import { CLIENT_PORT, SERVER_PORT } from './wire.js';
 
@@ -70,8 +71,11 @@ export class RawUdpTransport implements ClientTransport {
   readonly #log: Logger;
   #handler: ((payload: Buffer) => void) | undefined;
 
+  readonly #ifname: string;
+
   constructor(ifname: string, log: Logger) {
     this.#log = log;
+    this.#ifname = ifname;
     this.#sock = raw.createSocket({ protocol: raw.Protocol.UDP, addressFamily: raw.AddressFamily.IPv4 });
     this.#sock.on('error', (e) => this.#log.error({ err: e }, 'DHCP client raw socket error'));
     try {
@@ -96,6 +100,18 @@ export class RawUdpTransport implements ClientTransport {
 
   send(payload: Buffer, src: string, dst: string): void {
     const pkt = udpPacket(src, dst, CLIENT_PORT, SERVER_PORT, payload);
+    if (src === '0.0.0.0') {
+      // RFC 2131 4.1: before it has an address the client sends from 0.0.0.0. A raw IP socket
+      // cannot (the kernel puts another of the host's addresses there, e.g. the LAN's, and
+      // dnsmasq then ignores the request): the packet goes out whole at the link layer.
+      pkt.writeUInt16BE(fold(sum16(pkt.subarray(0, 20))), 10); // the IP header checksum
+      try {
+        sendLinkBroadcast(this.#ifname, pkt);
+      } catch (err) {
+        this.#log.warn({ err, dst }, 'DHCP client send failed');
+      }
+      return;
+    }
     this.#sock.send(pkt, 0, pkt.length, dst, (err) => {
       if (err) this.#log.warn({ err, dst }, 'DHCP client send failed');
     });

@@ -4,11 +4,9 @@
 // The daemon's uplink DHCP client should take a lease from dnsmasq, put it on dsl0, set the uplink's
 // route and source rule from it; a download bonded over both uplinks; with the HAG stopped a new
 // connection direct from the leased address; at SIGTERM the lease released.
-// KNOWN BUG (cpe/dhcp/raw-udp.ts, not the daemon's): on a host that has other addresses (every CPE:
-// its LAN address), the raw IP_HDRINCL socket's DISCOVER leaves with the kernel's pick of a source
-// address (here the LAN's 198.18.25.1) instead of 0.0.0.0 (RFC 2131 4.1), and dnsmasq never answers.
-// The first test is marked `fails` until that is fixed; the other two need the lease and are skipped
-// (by name, with the reason) until then.
+// On a host with other addresses (every CPE: its LAN address) a DISCOVER through a raw IP socket
+// left with the kernel's pick of a source address instead of 0.0.0.0 (RFC 2131 4.1) and dnsmasq
+// never answered: the client now sends those at the link layer (the TUN addon's sendLinkBroadcast).
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -155,7 +153,7 @@ afterAll(() => {
 });
 
 describe('CPE daemon with a DHCP uplink', () => {
-  it.fails('takes a lease from dnsmasq for dsl0, with its route and source rule (fails: DISCOVER not from 0.0.0.0)', async () => {
+  it('takes a lease from dnsmasq for dsl0, with its route and source rule', async () => {
     const lease = await once(cpe.l, (l) => l.event === 'uplink-lease' && l.uplink === 'dsl', 15_000);
     expect(lease.address).toMatch(/^198\.18\.11\.(5\d|60)$/);
     expect(lease.gateway).toBe('198.18.11.1');
@@ -166,7 +164,7 @@ describe('CPE daemon with a DHCP uplink', () => {
     expect(status().uplinks[0].address).toBe(lease.address);
   }, 60_000);
 
-  it.skip('a download is bonded over both uplinks, sha256 equal (needs the lease: skipped until the bug above is fixed)', async () => {
+  it('a download is bonded over both uplinks, sha256 equal', async () => {
     const before = status().uplinks.map((u) => u.bytesIn);
     ns.sh('lan', `curl -sS --max-time 60 http://198.18.3.2:8000/file20 -o ${work}/got`, 90_000);
     expect(
@@ -181,7 +179,7 @@ describe('CPE daemon with a DHCP uplink', () => {
     expect(d[1]).toBeGreaterThan(2 * MB);
   }, 120_000);
 
-  it.skip('the HAG stopped: direct from the leased address; SIGTERM releases the lease (needs the lease: skipped until the bug above is fixed)', async () => {
+  it('the HAG stopped: direct from the leased address; SIGTERM releases the lease', async () => {
     hag.p.kill('SIGTERM');
     await waitFor('HAG exit', () => hag.l.exited !== null, 15_000);
     const seen = cpe.l.seen.length;
@@ -191,6 +189,8 @@ describe('CPE daemon with a DHCP uplink', () => {
         .update(readFileSync(join(work, 'got2')))
         .digest('hex'),
     ).toBe(sha);
+    // The log line may trail the download by a moment.
+    await waitFor('a direct open', () => cpe.l.seen.slice(seen).some((l) => l.event === 'open'), 5000);
     const open = cpe.l.seen.slice(seen).find((l) => l.event === 'open');
     expect(open?.path).toBe('direct');
     const lease = cpe.l.seen.find((l) => l.event === 'uplink-lease')!;

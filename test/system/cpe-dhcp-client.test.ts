@@ -103,7 +103,13 @@ describe('CPE DHCP client against dnsmasq', () => {
       minRenewRetryMs: 500,
     };
     const client = lines(
-      ns.spawn('cpe', ['node', join(dist, 'cpe/dhcp/cli.js'), 'client', JSON.stringify(opts)]),
+      ns.spawn('cpe', ['node', join(dist, 'cpe/dhcp/cli.js'), 'client', JSON.stringify(opts)], {
+        // The staged build has no addon beside it: the client sends from 0.0.0.0 through it.
+        env: {
+          ...process.env,
+          HYBRID_ACCESS_TUN_ADDON: join(repo, 'src/io/tun-tap/build/Release/tun_tap.node'),
+        },
+      }),
     );
     await once(client, (l) => l.ev === 'started', 10_000);
     // No server yet: DISCOVERs are retransmitted with growing delays.

@@ -252,6 +252,19 @@ export function getTransparent(target: SocketTarget, family?: 4 | 6): boolean {
   }
 }
 
+/**
+ * Sends one IPv4 packet, exactly as given (its source may be 0.0.0.0), out of interface `ifname`
+ * to the link-layer broadcast address (AF_PACKET): a DHCP client before it has an address
+ * (RFC 2131 4.1). Needs CAP_NET_RAW. Returns the bytes sent.
+ */
+export function sendLinkBroadcast(ifname: string, packet: Uint8Array): number {
+  try {
+    return loadAddon().sendLinkBroadcast(ifname, packet);
+  } catch (e) {
+    throw toTunError(e, {});
+  }
+}
+
 export interface LinkConfig {
   /** Link MTU; normally the Tun's slotSize. */
   mtu?: number;
@@ -308,6 +321,7 @@ interface NativeAddon {
   TunDevice: new (path: string, name: string, slotSize: number, multiQueue: boolean) => NativeTun;
   setTransparent(fd: number, family: number, on: boolean): void;
   getTransparent(fd: number, family: number): boolean;
+  sendLinkBroadcast(ifname: string, packet: Uint8Array): number;
 }
 
 const ADDON_FILE = 'tun_tap.node';

@@ -7,6 +7,8 @@
 
 #include <fcntl.h>
 #include <linux/if.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/if_tun.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
@@ -319,10 +321,44 @@ Napi::Value GetTransparent(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, on != 0);
 }
 
+// sendLinkBroadcast(ifname, ipPacket): one IPv4 packet out of interface `ifname` to the link-layer
+// broadcast address, through an AF_PACKET socket, exactly as given: a DHCP client without an
+// address must send from 0.0.0.0 (RFC 2131 4.1), which a raw IP socket cannot (the kernel fills
+// in a source address when the header's is zero). Returns the bytes sent.
+Napi::Value SendLinkBroadcast(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string ifname = info[0].As<Napi::String>().Utf8Value();
+  auto pkt = info[1].As<Napi::Uint8Array>();
+  int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_IP));
+  if (fd < 0) throw SystemError(env, errno, "socket", "AF_PACKET");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strncpy(ifr.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+  if (ioctl(fd, SIOCGIFINDEX, &ifr) < 0) {
+    int err = errno;
+    close(fd);
+    throw SystemError(env, err, "SIOCGIFINDEX", ifname);
+  }
+  int idx = ifr.ifr_ifindex;
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(ETH_P_IP);
+  sll.sll_ifindex = idx;
+  sll.sll_halen = 6;
+  memset(sll.sll_addr, 0xff, 6);
+  ssize_t n = sendto(fd, pkt.Data(), pkt.ByteLength(), 0, reinterpret_cast<struct sockaddr*>(&sll), sizeof sll);
+  int err = errno;
+  close(fd);
+  if (n < 0) throw SystemError(env, err, "sendto", ifname);
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("TunDevice", TunDevice::Init(env));
   exports.Set("setTransparent", Napi::Function::New(env, SetTransparent, "setTransparent"));
   exports.Set("getTransparent", Napi::Function::New(env, GetTransparent, "getTransparent"));
+  exports.Set("sendLinkBroadcast", Napi::Function::New(env, SendLinkBroadcast, "sendLinkBroadcast"));
   exports.Set("maxBatch", Napi::Number::New(env, kMaxBatch));
   return exports;
 }
