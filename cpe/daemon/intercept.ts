@@ -123,36 +123,62 @@ export class Interceptor {
 
   private async run(s: Session, dst: { address: string; port: number; family: 4 | 6 }): Promise<void> {
     let why = this.hag.usable ? undefined : `HAG unreachable (${this.hag.reason})`;
+    let replay: Buffer | undefined;
     if (!why) {
       const r = await this.bond(s, dst);
-      if (r === 'done') return;
-      why = r;
+      if (r.result === 'done') return;
+      why = r.result;
+      replay = r.sent;
     }
     if (s.lan.destroyed) {
       this.finish(s, 'lan-gone');
       return;
     }
-    await this.direct(s, dst, why);
+    await this.direct(s, dst, why, replay);
   }
 
-  /** Tries the HAG; 'done' when the session went on (or ended) there, else why to go direct. */
-  private async bond(s: Session, dst: { address: string; port: number }): Promise<'done' | string> {
+  /**
+   * Tries the HAG; 'done' when the session went on (or ended) there, else why to go direct, with
+   * the LAN bytes already sent toward the HAG (to be replayed to the server directly).
+   */
+  private async bond(
+    s: Session,
+    dst: { address: string; port: number },
+  ): Promise<{ result: 'done' | string; sent?: Buffer }> {
     const hagAddr = this.hag.address;
     const remote = parseAddress(hagAddr) as Uint8Array;
     const conn = this.pm.connect(this.now(), remote, this.cfg.hag.port);
-    if (!conn) return 'no usable uplink';
+    if (!conn) return { result: 'no usable uplink' };
     s.conn = conn;
     this.byConn.set(conn, s);
     const stream = new ConnStream(conn, () => this.ep.wake(conn));
     stream.on('error', () => {});
     this.ep.wake(conn);
-    const r = await hagHandshake(stream, dst, this.method, this.cfg.hag.connectTimeout);
+    // RFC 8803 is 0-RTT: with Convert, what the LAN host sends goes right behind the Connect TLV,
+    // without waiting for the HAG's reply (a copy is kept, up to 64 KB, to replay it directly
+    // should the HAG not answer). SOCKS5 must wait for its reply.
+    const early: Buffer[] = [];
+    let earlyBytes = 0;
+    const onLanData = (b: Buffer) => {
+      early.push(b);
+      earlyBytes += b.length;
+      stream.write(b);
+      if (earlyBytes >= 64 * 1024) s.lan.pause();
+    };
+    const zeroRtt = this.method.method === 'convert';
+    const handshake = hagHandshake(stream, dst, this.method, this.cfg.hag.connectTimeout);
+    if (zeroRtt) s.lan.on('data', onLanData);
+    const r = await handshake;
+    if (zeroRtt) {
+      s.lan.off('data', onLanData);
+      s.lan.pause();
+    }
     if (r.kind === 'unreachable') {
       this.hag.failed(r.reason);
       stream.destroy();
       this.byConn.delete(conn);
       s.conn = undefined;
-      return `HAG unreachable (${r.reason})`;
+      return { result: `HAG unreachable (${r.reason})`, sent: Buffer.concat(early) };
     }
     this.hag.ok();
     if (r.kind === 'refused') {
@@ -161,12 +187,12 @@ export class Interceptor {
       resetSocket(s.lan);
       stream.destroy();
       this.finish(s, `refused: ${r.reason}`);
-      return 'done';
+      return { result: 'done' };
     }
     if (s.lan.destroyed) {
       stream.destroy();
       this.finish(s, 'lan-gone');
-      return 'done';
+      return { result: 'done' };
     }
     s.path = 'bonded';
     this.stats.bonded++;
@@ -175,9 +201,11 @@ export class Interceptor {
       `open ${s.id} ${s.src} -> ${s.dst} bonded`,
     );
     s.relay = relay(s.lan, stream, { early: r.early, idleMs: this.cfg.intercept.idleTimeout });
+    // A LAN host that sent everything and its FIN during the handshake: the pipe saw no 'end'.
+    if (s.lan.readableEnded) stream.end();
     const end = await s.relay.done;
     this.finish(s, end);
-    return 'done';
+    return { result: 'done' };
   }
 
   /** Direct via the primary uplink: a kernel TCP connection from its address. */
@@ -185,6 +213,7 @@ export class Interceptor {
     s: Session,
     dst: { address: string; port: number; family: 4 | 6 },
     why: string,
+    replay?: Buffer,
   ): Promise<void> {
     const src = this.uplinks.directSource(dst.family);
     const sock = net.connect({ host: dst.address, port: dst.port, localAddress: src.address, noDelay: true });
@@ -223,7 +252,10 @@ export class Interceptor {
       { event: 'open', id: s.id, path: 'direct', src: s.src, dst: s.dst, via: src.uplink.name, why },
       `open ${s.id} ${s.src} -> ${s.dst} direct via ${src.uplink.name}: ${why}`,
     );
+    // What already went toward the HAG goes to the server first.
+    if (replay && replay.length > 0) sock.write(replay);
     s.relay = relay(s.lan, sock, { idleMs: this.cfg.intercept.idleTimeout });
+    if (s.lan.readableEnded) sock.end();
     const end: RelayEnd = await s.relay.done;
     this.finish(s, end);
   }
