@@ -132,8 +132,32 @@ export const cpeSchema = s.object({
     s.object({
       checksum: s.optional(s.bool(), false),
       bufferBytes: s.optional(s.int({ min: 65536, max: 64 << 20 }), 2 << 20),
+      /** Congestion control across subflows: each its own CUBIC, or coupled (LIA, OLIA). */
+      congestion: s.optional(s.oneOf(['uncoupled', 'lia', 'olia']), 'uncoupled'),
     }),
-    { checksum: false, bufferBytes: 2 << 20 },
+    { checksum: false, bufferBytes: 2 << 20, congestion: 'uncoupled' as const },
+  ),
+  /**
+   * Which scheduler a connection gets: the first rule whose destination ports and prefixes match,
+   * else `default`. min-rtt: the fastest uplink first, the others as it fills; primary-first: the
+   * primary uplink first, overflow uplinks only for what it cannot take (spares LTE volume);
+   * redundant: every uplink carries the same bytes (small latency-sensitive flows).
+   */
+  scheduling: s.optional(
+    s.object({
+      default: s.optional(s.oneOf(['min-rtt', 'primary-first', 'redundant']), 'min-rtt'),
+      rules: s.optional(
+        s.list(
+          s.object({
+            ports: s.optional(s.list(port()), []),
+            destinations: s.optional(s.list(s.cidr()), []),
+            scheduler: s.oneOf(['min-rtt', 'primary-first', 'redundant']),
+          }),
+        ),
+        [],
+      ),
+    }),
+    { default: 'min-rtt' as const, rules: [] },
   ),
   status: s.optional(
     s.object({ address: s.optional(s.ipAddress(), undefined), port: s.optional(port(), 8080) }),

@@ -89,6 +89,7 @@ export class CpeDaemon {
         checksum: cfg.mptcp.checksum,
         sendBuffer: cfg.mptcp.bufferBytes,
         recvBuffer: cfg.mptcp.bufferBytes,
+        congestion: cfg.mptcp.congestion,
       },
       maxSubflows: Math.max(2, cfg.uplinks.length),
     });

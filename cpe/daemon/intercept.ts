@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import type { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import type { ClientPathManager } from '../../src/mptcp/pm/client.js';
+import { SchedulingRules, scheduler } from '../../src/mptcp/sched/index.js';
 import type { Subflow } from '../../src/mptcp/subflow.js';
 import { ConnStream } from '../../src/tcp/stream.js';
 import type { TransparentConnection } from '../net/transparent.js';
@@ -71,6 +72,21 @@ export class Interceptor {
       }
     });
   }
+
+  /** The scheduling rules of the current config (rebuilt when the config changes). */
+  private get scheduling(): SchedulingRules {
+    if (this.rulesFor !== this.cfg) {
+      const sc = this.cfg.scheduling;
+      this.rules = new SchedulingRules(
+        sc.rules.map((r) => ({ ports: r.ports, prefixes: r.destinations, scheduler: r.scheduler })),
+        sc.default,
+      );
+      this.rulesFor = this.cfg;
+    }
+    return this.rules!;
+  }
+  private rules: SchedulingRules | undefined;
+  private rulesFor: CpeConfig | undefined;
 
   get method(): HagMethod {
     const h = this.cfg.hag;
@@ -149,6 +165,9 @@ export class Interceptor {
     const remote = parseAddress(hagAddr) as Uint8Array;
     const conn = this.pm.connect(this.now(), remote, this.cfg.hag.port);
     if (!conn) return { result: 'no usable uplink' };
+    // The bonding policy for this destination (config `scheduling`).
+    const dstBytes = parseAddress(dst.address);
+    if (dstBytes) conn.scheduler = scheduler(this.scheduling.pick(dstBytes, dst.port));
     s.conn = conn;
     this.byConn.set(conn, s);
     const stream = new ConnStream(conn, () => this.ep.wake(conn));

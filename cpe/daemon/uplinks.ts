@@ -133,7 +133,13 @@ export class Uplinks {
   /** Gives the path manager every uplink and starts probes and DHCP clients. */
   start(now: number): void {
     for (const u of this.list) {
-      this.pm.setAddress(now, { id: u.id, addr: u.coreBytes, backup: u.backup, up: u.usable });
+      this.pm.setAddress(now, {
+        id: u.id,
+        addr: u.coreBytes,
+        backup: u.backup,
+        overflow: u.cfg.role === 'overflow',
+        up: u.usable,
+      });
       if (u.cfg.addressing === 'dhcp') this.startDhcp(u);
       this.startProbe(u);
     }
@@ -234,7 +240,13 @@ export class Uplinks {
 
   /** Tells the path manager the uplink's usability and role. */
   private sync(u: Uplink): void {
-    this.pm.setAddress(this.now(), { id: u.id, addr: u.coreBytes, backup: u.backup, up: u.usable });
+    this.pm.setAddress(this.now(), {
+      id: u.id,
+      addr: u.coreBytes,
+      backup: u.backup,
+      overflow: u.cfg.role === 'overflow',
+      up: u.usable,
+    });
     this.onChange?.();
   }
 

@@ -131,6 +131,26 @@ describe('CPE config', () => {
     expect(e).toMatch(/cpe\.yaml:21: bogus: unknown setting/);
   });
 
+  it('scheduling rules and coupled congestion control', () => {
+    const ok = parseCpeConfig(
+      `${BASE}mptcp: {congestion: olia}\nscheduling:\n  default: primary-first\n  rules:\n    - {ports: [53], scheduler: redundant}\n    - {destinations: [198.19.0.0/16], scheduler: min-rtt}\n`,
+      'cpe.yaml',
+      opts,
+    );
+    if (!ok.ok) throw new Error(formatIssues(ok.issues));
+    expect(ok.value.mptcp.congestion).toBe('olia');
+    expect(ok.value.scheduling.default).toBe('primary-first');
+    expect(ok.value.scheduling.rules[1]).toEqual({
+      ports: [],
+      destinations: ['198.19.0.0/16'],
+      scheduler: 'min-rtt',
+    });
+    const e = errors(`${BASE}scheduling:\n  rules:\n    - {ports: [53], scheduler: fastest}\n`);
+    expect(e).toMatch(
+      /cpe\.yaml:21: scheduling\.rules\[0\]\.scheduler: expected one of "min-rtt", "primary-first", "redundant", got "fastest"/,
+    );
+  });
+
   it('a TUN prefix too small and core addresses outside it', () => {
     expect(errors(`${BASE}tun: {prefix: 10.0.0.0/31}\n`)).toMatch(/tun\.prefix: a \/31 has no room/);
     expect(errors(BASE.replace('role: backup', 'role: backup\n    coreAddress: 10.9.9.9'))).toMatch(
