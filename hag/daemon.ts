@@ -349,6 +349,11 @@ export class HagDaemon {
   }
 
   /** SIGHUP: a new config takes over the access rules, credentials, limits and log level. */
+  /** After each SIGHUP: counted in the metrics. */
+  onReload(ok: boolean): void {
+    this.metrics.reloads.inc({ result: ok ? 'ok' : 'error' });
+  }
+
   reload(next: HagConfig): string[] {
     const old = this.cfg;
     const restart: string[] = [];
