@@ -3,7 +3,7 @@
 // MPTCP with the client path manager; and the same links used one at a time by a plain TCP
 // connection, the baseline that bonding is measured against. Used by tests and scripts/bench.
 import type { MptcpConnection } from '../mptcp/connection.js';
-import { MptcpEndpoint } from '../mptcp/endpoint.js';
+import { type EndpointOptions, MptcpEndpoint } from '../mptcp/endpoint.js';
 import { ClientPathManager } from '../mptcp/pm/client.js';
 import { type SchedulerName, scheduler } from '../mptcp/sched/index.js';
 import type { TcpSocket } from '../tcp/socket.js';
@@ -61,20 +61,32 @@ export interface HybridNet {
   pm: ClientPathManager;
 }
 
+export interface HybridOptions {
+  seed?: number;
+  /** Coupled congestion control on both endpoints (default uncoupled). */
+  congestion?: 'uncoupled' | 'lia' | 'olia';
+  /** Connection-level receive (and send) buffer of both endpoints, bytes. */
+  recvBuffer?: number;
+  /** More options for either endpoint (merged over the above). */
+  cpe?: EndpointOptions;
+  hag?: EndpointOptions;
+  /** The client path manager's retry backoff. */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+}
+
 /** The network of `links` between a CPE and a HAG, with the path manager told of every uplink. */
-export function hybridNet(
-  links: UplinkSpec[],
-  seed = 1,
-  congestion: 'uncoupled' | 'lia' | 'olia' = 'uncoupled',
-  recvBuffer?: number,
-): HybridNet {
-  const net = new Network({ seed });
-  const mptcp = { congestion, ...(recvBuffer ? { recvBuffer } : {}) };
-  const cpe = new MptcpEndpoint({ mptcp });
-  const hag = new MptcpEndpoint({ mptcp });
+export function hybridNet(links: UplinkSpec[], o: HybridOptions = {}): HybridNet {
+  const net = new Network({ seed: o.seed ?? 1 });
+  const mptcp = {
+    congestion: o.congestion ?? 'uncoupled',
+    ...(o.recvBuffer ? { recvBuffer: o.recvBuffer } : {}),
+  };
+  const cpe = new MptcpEndpoint({ ...o.cpe, mptcp: { ...mptcp, ...o.cpe?.mptcp } });
+  const hag = new MptcpEndpoint({ ...o.hag, mptcp: { ...mptcp, ...o.hag?.mptcp } });
   net.addNode('cpe', cpe);
   net.addNode('hag', hag);
-  const pm = new ClientPathManager(cpe);
+  const pm = new ClientPathManager(cpe, { retryMinMs: o.retryMinMs, retryMaxMs: o.retryMaxMs });
   links.forEach((l, i) => {
     const link = net.connect('cpe', 'hag', {
       name: l.name,
@@ -136,7 +148,7 @@ function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
 
 /** One long MPTCP connection over all `links`, sending in direction `dir`. */
 export function mptcpBulk(links: UplinkSpec[], dir: Direction, o: MeasureOptions = {}): BulkRun {
-  const { net, cpe, hag, pm } = hybridNet(links, o.seed, o.congestion, o.recvBuffer);
+  const { net, cpe, hag, pm } = hybridNet(links, o);
   let server: MptcpConnection | undefined;
   let hagApp: BulkApp | undefined;
   hag.listen(443, (c) => {
@@ -233,7 +245,7 @@ export function shortDownload(
     net.runUntil(() => app.received >= bytes, 30_000);
     return app.lastRxAt;
   }
-  const { net, cpe, hag, pm } = hybridNet(links, o.seed);
+  const { net, cpe, hag, pm } = hybridNet(links, o);
   hag.listen(443, (c) => {
     if (o.scheduler) c.scheduler = scheduler(o.scheduler);
     new BulkApp(mptcpConn(hag, c), bytes, 2, () => net.now);

@@ -66,7 +66,9 @@ describe('bonding, DSL 20 Mbit/s 10 ms + LTE 40 Mbit/s 30 ms', () => {
   });
 
   it('DSL cut in mid transfer, then back: short gap, LTE rate within 2 s, DSL again within 3 s', () => {
-    const { net, cpe, hag, pm } = hybridNet([{ ...DSL, outages: [{ from: 10_000, to: 20_000 }] }, LTE], 7);
+    const { net, cpe, hag, pm } = hybridNet([{ ...DSL, outages: [{ from: 10_000, to: 20_000 }] }, LTE], {
+      seed: 7,
+    });
     let server: MptcpConnection | undefined;
     hag.listen(443, (c) => {
       server = c;

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import { BulkApp } from '../../src/sim/bulk.js';
+import { hybridNet } from '../../src/sim/hybrid.js';
 import { corruptTcpPayload, Network, stripTcpOption } from '../../src/sim/index.js';
 import { TCPOPT_MPTCP } from '../../src/wire/mptcp/subtype.js';
 
@@ -21,20 +22,20 @@ function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
 const sha = (x: BulkApp, d: 'tx' | 'rx') => (d === 'tx' ? x.txHash : x.rxHash).copy().digest('hex');
 
 function setup(seed: number, corruptOn: 'dsl' | 'lte') {
-  const net = new Network({ seed });
-  const a = new MptcpEndpoint({ mptcp: { checksum: true } });
-  const b = new MptcpEndpoint();
-  net.addNode('cpe', a);
-  net.addNode('hag', b);
-  const l1 = net.connect('cpe', 'hag', { name: 'dsl', rate: 20e6, delay: 10 });
-  const l2 = net.connect('cpe', 'hag', { name: 'lte', rate: 40e6, delay: 30 });
-  net.route('cpe', { src: '198.18.1.0/24', via: l1 });
-  net.route('cpe', { src: '198.18.2.0/24', via: l2 });
-  net.route('hag', { dst: '198.18.1.0/24', via: l1 });
-  net.route('hag', { dst: '198.18.2.0/24', via: l2 });
+  const {
+    net,
+    cpe: a,
+    hag: b,
+  } = hybridNet(
+    [
+      { name: 'dsl', rate: 20e6, delay: 10 },
+      { name: 'lte', rate: 40e6, delay: 30 },
+    ],
+    { seed, cpe: { mptcp: { checksum: true } } },
+  );
   // One data segment from the CPE, a second in, gets a byte rewritten.
   const corrupt = corruptTcpPayload({ fixChecksum: true, from: 1000, limit: 1 });
-  (corruptOn === 'dsl' ? l1 : l2).ab.addMiddlebox(corrupt);
+  net.link(`${corruptOn}:cpe>hag`).addMiddlebox(corrupt);
   const s: { conn?: MptcpConnection; app?: BulkApp } = {};
   b.listen(443, (c) => {
     s.conn = c;

@@ -4,9 +4,10 @@
 // and everything once it fails. After Linux's mptcp_join.sh link-failure and backup cases.
 import { describe, expect, it } from 'vitest';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
-import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
+import type { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import { BulkApp } from '../../src/sim/bulk.js';
-import { Network } from '../../src/sim/index.js';
+import { hybridNet } from '../../src/sim/hybrid.js';
+import type { Network } from '../../src/sim/index.js';
 
 const DSL = Uint8Array.of(198, 18, 1, 2);
 const LTE = Uint8Array.of(198, 18, 2, 2);
@@ -23,18 +24,18 @@ function sha(app: BulkApp, dir: 'tx' | 'rx'): string {
 
 /** DSL 20 Mbit/s 10 ms and LTE 40 Mbit/s 30 ms one-way; the DSL link is down during `dslDown`. */
 function twoPaths(seed: number, dslDown?: { from: number; to: number }) {
-  const net = new Network({ seed });
-  const a = new MptcpEndpoint();
-  const b = new MptcpEndpoint();
-  net.addNode('cpe', a);
-  net.addNode('hag', b);
   const outages = dslDown ? [dslDown] : [];
-  const l1 = net.connect('cpe', 'hag', { name: 'dsl', rate: 20e6, delay: 10, outages });
-  const l2 = net.connect('cpe', 'hag', { name: 'lte', rate: 40e6, delay: 30 });
-  net.route('cpe', { src: '198.18.1.0/24', via: l1 });
-  net.route('cpe', { src: '198.18.2.0/24', via: l2 });
-  net.route('hag', { dst: '198.18.1.0/24', via: l1 });
-  net.route('hag', { dst: '198.18.2.0/24', via: l2 });
+  const {
+    net,
+    cpe: a,
+    hag: b,
+  } = hybridNet(
+    [
+      { name: 'dsl', rate: 20e6, delay: 10, outages },
+      { name: 'lte', rate: 40e6, delay: 30 },
+    ],
+    { seed },
+  );
   return { net, a, b };
 }
 

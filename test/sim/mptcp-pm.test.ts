@@ -4,16 +4,18 @@
 // connection opened while the primary is down starts on the other uplink.
 import { describe, expect, it } from 'vitest';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
-import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
+import type { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import type { MptcpEvent } from '../../src/mptcp/events.js';
-import { ClientPathManager } from '../../src/mptcp/pm/client.js';
 import { BulkApp } from '../../src/sim/bulk.js';
-import { Network } from '../../src/sim/index.js';
+import { hybridNet, type UplinkSpec } from '../../src/sim/hybrid.js';
+import type { Network } from '../../src/sim/index.js';
 
-const DSL = Uint8Array.of(198, 18, 1, 2);
-const LTE = Uint8Array.of(198, 18, 2, 2);
 const HAG = Uint8Array.of(198, 19, 0, 1);
 const MB = 1_000_000;
+const LINKS: UplinkSpec[] = [
+  { name: 'dsl', rate: 20e6, delay: 10 },
+  { name: 'lte', rate: 40e6, delay: 30 },
+];
 
 function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
   return { conn: c, wake: () => ep.wake(c), canClose: () => c.established };
@@ -24,20 +26,17 @@ function sha(app: BulkApp, dir: 'tx' | 'rx'): string {
 }
 
 function setup(seed: number, hagMaxSubflows = 8) {
-  const net = new Network({ seed });
-  const a = new MptcpEndpoint();
-  const b = new MptcpEndpoint({ maxSubflows: hagMaxSubflows });
-  net.addNode('cpe', a);
-  net.addNode('hag', b);
-  const l1 = net.connect('cpe', 'hag', { name: 'dsl', rate: 20e6, delay: 10 });
-  const l2 = net.connect('cpe', 'hag', { name: 'lte', rate: 40e6, delay: 30 });
-  net.route('cpe', { src: '198.18.1.0/24', via: l1 });
-  net.route('cpe', { src: '198.18.2.0/24', via: l2 });
-  net.route('hag', { dst: '198.18.1.0/24', via: l1 });
-  net.route('hag', { dst: '198.18.2.0/24', via: l2 });
-  const pm = new ClientPathManager(a, { retryMinMs: 500, retryMaxMs: 8000 });
-  pm.setAddress(0, { id: 1, addr: DSL, backup: false, up: true });
-  pm.setAddress(0, { id: 2, addr: LTE, backup: false, up: true });
+  const {
+    net,
+    cpe: a,
+    hag: b,
+    pm,
+  } = hybridNet(LINKS, {
+    seed,
+    hag: { maxSubflows: hagMaxSubflows },
+    retryMinMs: 500,
+    retryMaxMs: 8000,
+  });
   const events: string[] = [];
   a.on((e: MptcpEvent) => {
     if (e.type.startsWith('sub-') && 'subflow' in e) events.push(`${e.type}:${pm.addressOf(e.subflow)}`);

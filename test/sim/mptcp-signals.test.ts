@@ -3,36 +3,26 @@
 // back (3.3.8), each asserting the counters and what the applications saw.
 import { describe, expect, it } from 'vitest';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
-import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
-import { ClientPathManager } from '../../src/mptcp/pm/client.js';
+import type { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import { BulkApp } from '../../src/sim/bulk.js';
-import { Network } from '../../src/sim/index.js';
+import { hybridNet, type UplinkSpec } from '../../src/sim/hybrid.js';
 import { TCPRST_REASON } from '../../src/wire/mptcp/mp-tcprst.js';
 
 const DSL = Uint8Array.of(198, 18, 1, 2);
 const LTE = Uint8Array.of(198, 18, 2, 2);
 const HAG = Uint8Array.of(198, 19, 0, 1);
 const MB = 1_000_000;
+const LINKS: UplinkSpec[] = [
+  { name: 'dsl', rate: 20e6, delay: 10 },
+  { name: 'lte', rate: 40e6, delay: 30 },
+];
 
 function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
   return { conn: c, wake: () => ep.wake(c), canClose: () => c.established };
 }
 
 function setup(seed: number, hagMaxSubflows = 8) {
-  const net = new Network({ seed });
-  const a = new MptcpEndpoint();
-  const b = new MptcpEndpoint({ maxSubflows: hagMaxSubflows });
-  net.addNode('cpe', a);
-  net.addNode('hag', b);
-  const l1 = net.connect('cpe', 'hag', { name: 'dsl', rate: 20e6, delay: 10 });
-  const l2 = net.connect('cpe', 'hag', { name: 'lte', rate: 40e6, delay: 30 });
-  net.route('cpe', { src: '198.18.1.0/24', via: l1 });
-  net.route('cpe', { src: '198.18.2.0/24', via: l2 });
-  net.route('hag', { dst: '198.18.1.0/24', via: l1 });
-  net.route('hag', { dst: '198.18.2.0/24', via: l2 });
-  const pm = new ClientPathManager(a);
-  pm.setAddress(0, { id: 1, addr: DSL, backup: false, up: true });
-  pm.setAddress(0, { id: 2, addr: LTE, backup: false, up: true });
+  const { net, cpe: a, hag: b, pm } = hybridNet(LINKS, { seed, hag: { maxSubflows: hagMaxSubflows } });
   const s: { conn?: MptcpConnection; app?: BulkApp } = {};
   b.listen(443, (c) => {
     s.conn = c;
@@ -67,17 +57,7 @@ describe('MPTCP signalling', () => {
   );
 
   it('a join beyond the HAG limit is refused with MP_TCPRST "administratively prohibited"', () => {
-    const net = new Network({ seed: 52 });
-    const a = new MptcpEndpoint();
-    const b = new MptcpEndpoint({ maxSubflows: 1 });
-    net.addNode('cpe', a);
-    net.addNode('hag', b);
-    const l1 = net.connect('cpe', 'hag', { name: 'dsl', rate: 20e6, delay: 10 });
-    const l2 = net.connect('cpe', 'hag', { name: 'lte', rate: 40e6, delay: 30 });
-    net.route('cpe', { src: '198.18.1.0/24', via: l1 });
-    net.route('cpe', { src: '198.18.2.0/24', via: l2 });
-    net.route('hag', { dst: '198.18.1.0/24', via: l1 });
-    net.route('hag', { dst: '198.18.2.0/24', via: l2 });
+    const { net, cpe: a, hag: b } = hybridNet(LINKS, { seed: 52, hag: { maxSubflows: 1 } });
     b.listen(443, () => {});
     const conn = a.connect(0, { local: DSL, remote: HAG, remotePort: 443 });
     expect(net.runUntil(() => conn.fullyEstablished, 2000)).toBe(true);
