@@ -8,6 +8,7 @@ import type { TcpConfig } from '../tcp/config.js';
 import type { FourTuple, SegmentIn } from '../tcp/segment.js';
 import type { TcpSocket } from '../tcp/socket.js';
 import { TcpStack } from '../tcp/stack.js';
+import { bytesEqual } from '../wire/bytes.js';
 import { emitMpTcprst, MP_TCPRST_LEN, TCPRST_REASON } from '../wire/mptcp/mp-tcprst.js';
 import { MptcpOptionView } from '../wire/mptcp/option.js';
 import { MPTCP_SUBTYPE } from '../wire/mptcp/subtype.js';
@@ -278,10 +279,4 @@ export class MptcpEndpoint implements SansIo {
   setWaker(wake: () => void): void {
     this.tcp.setWaker(wake);
   }
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

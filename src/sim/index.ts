@@ -19,7 +19,7 @@
 //   net.capture(lte, '/tmp/lte.pcap');                       // both directions, opens in Wireshark
 //   net.runUntil(() => done, 60_000);
 //   net.close();                                             // flushes the captures
-export * from './addr.js';
+export * from '../wire/addr.js';
 export * from './clock.js';
 export * from './link.js';
 export * from './middlebox.js';

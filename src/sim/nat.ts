@@ -7,9 +7,10 @@
 // Mapping is endpoint-independent (RFC 4787 section 4.1: one public port per inside address and
 // port, whatever the remote); filtering is endpoint-independent by default or, on request,
 // address-and-port-dependent (RFC 4787 section 5). Idle mappings expire after `idleTimeout`.
+
+import { parseIp } from '../wire/addr.js';
 import { copyOut, setU16, u16 } from '../wire/bytes.js';
 import { IPPROTO_TCP, IPPROTO_UDP, type PacketView } from '../wire/packet.js';
-import { parseIp } from './addr.js';
 import { fixIpv4HeaderChecksum, fixTransportChecksum, type Middlebox, transportRange } from './middlebox.js';
 import type { Rng } from './rng.js';
 

@@ -3,7 +3,7 @@
 // comes from one seed, split into a stream per link and feature, so a run is reproducible.
 import type { SansIo } from '../driver.js';
 import { PcapWriter } from '../io/pcap.js';
-import { parsePrefix } from './addr.js';
+import { parsePrefix } from '../wire/addr.js';
 import { Clock, type EventEntry, type EventTarget } from './clock.js';
 import { Link, type LinkConfig, type TapPoint } from './link.js';
 import { type NodeHost, SimNode } from './node.js';

@@ -7,7 +7,7 @@
 // fires, finds the deadline not yet due and re-arms; only a deadline that moves earlier replaces
 // it. That keeps the heap small for TCP, whose retransmission deadline moves with every ACK.
 import type { SansIo } from '../driver.js';
-import { type Prefix, prefixMatches } from './addr.js';
+import { type Prefix, prefixMatches } from '../wire/addr.js';
 import type { Clock, EventEntry, EventTarget } from './clock.js';
 import type { Link, LinkReceiver } from './link.js';
 import type { PacketSlab } from './slab.js';

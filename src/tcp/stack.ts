@@ -3,7 +3,7 @@
 // (RFC 9293 3.10.7.1), and the sans-IO driver interface (src/driver.ts).
 import type { SansIo } from '../driver.js';
 import { TimerQueue } from '../util/timer-queue.js';
-import { copyOut } from '../wire/bytes.js';
+import { bytesEqual, copyOut } from '../wire/bytes.js';
 import { PacketView } from '../wire/packet.js';
 import { TCP_FLAG } from '../wire/tcp.js';
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.js';
@@ -414,12 +414,6 @@ export class TcpStack implements SansIo {
       if (this.reschedule(sock)) this.active.add(sock);
     }
   }
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function bytesEqualAt(a: Uint8Array, buf: Uint8Array, off: number): boolean {

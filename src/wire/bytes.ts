@@ -37,3 +37,10 @@ export function copyOut(b: Uint8Array, o: number, len: number): Uint8Array {
   out.set(b.subarray(o, o + len));
   return out;
 }
+
+/** Whether two byte strings are equal (addresses, keys). */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

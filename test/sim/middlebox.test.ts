@@ -1,7 +1,7 @@
 // Middleboxes on simulated links: option stripping, payload corruption with and without checksum
 // repair, dropping by predicate, and the NAT in both directions, checked on the bytes that arrive.
 import { describe, expect, it } from 'vitest';
-import { formatIp, parseIp } from '../../src/sim/addr.js';
+import { formatIp, parseIp } from '../../src/wire/addr.js';
 import {
   corruptTcpPayload,
   dropMatching,

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { SansIo } from '../../src/driver.js';
 import { readPcap } from '../../src/io/pcap.js';
-import { formatIp, parseIp } from '../../src/sim/addr.js';
+import { formatIp, parseIp } from '../../src/wire/addr.js';
 import { corruptTcpPayload } from '../../src/sim/middlebox.js';
 import { Network } from '../../src/sim/network.js';
 import { setU16 } from '../../src/wire/bytes.js';

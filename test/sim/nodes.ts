@@ -1,7 +1,7 @@
 // Trivial SansIo nodes and packet builders for testing the simulator itself: a paced UDP/IPv4
 // sender, a sink that records arrivals, and a node that replays scripted packets at given times.
 import type { SansIo } from '../../src/driver.js';
-import { parseIp } from '../../src/sim/addr.js';
+import { parseIp } from '../../src/wire/addr.js';
 import { setU16, setU32, u32 } from '../../src/wire/bytes.js';
 import { finish, internetChecksum, pseudoSumV4, sumWords } from '../../src/wire/checksum.js';
 import { emitIpv4 } from '../../src/wire/ipv4.js';

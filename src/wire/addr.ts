@@ -1,4 +1,4 @@
-// IP addresses and prefixes for the simulator's configuration: text to bytes (IPv4 dotted quad,
+// IP addresses and prefixes in text (configuration and tests): text to bytes (IPv4 dotted quad,
 // IPv6 per RFC 4291 section 2.2 with "::" compression and a trailing dotted quad), bytes to text
 // (RFC 5952 canonical form), and prefix matching against an address inside a packet buffer.
 
