@@ -300,7 +300,7 @@ export class MptcpConnection {
    */
   announce(a: AnnouncedAddr): boolean {
     if (this.fallback || !this.remoteKey) return false;
-    const sf = this.subflows.find((f) => f.canSend && !f.stale) ?? this.subflows.find((f) => f.canSend);
+    const sf = this.signalSubflow();
     if (!sf) return false;
     const hmac = addAddrHmac(this.local.key, this.remoteKey, a.id, a.addr, a.port ?? 0);
     sf.signal({ type: 'add_addr', echo: false, addressId: a.id, address: a.addr, port: a.port, hmac });
@@ -436,13 +436,18 @@ export class MptcpConnection {
     // The DATA_FIN rides on data or on an ACK (3.3.3). With all data out and nothing else to send,
     // ask a subflow for an ACK so that it leaves at all.
     if (this.dataFinQueued && !this.dataFinSignalled && !this.fallback && this.unscheduled === 0) {
-      const sf = this.subflows.find((f) => f.canSend && !f.stale) ?? this.subflows.find((f) => f.canSend);
+      const sf = this.signalSubflow();
       if (sf) {
         this.dataFinSignalled = true;
         sf.ackNow();
         this.onDataFinSent();
       }
     }
+  }
+
+  /** The subflow to carry a signal on an ACK (DATA_FIN, ADD_ADDR): a working one if there is one. */
+  private signalSubflow(): Subflow | undefined {
+    return this.subflows.find((f) => f.canSend && !f.stale) ?? this.subflows.find((f) => f.canSend);
   }
 
   /** In fallback the one subflow carries everything (RFC 8684 3.7). */

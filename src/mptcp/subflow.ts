@@ -95,9 +95,14 @@ export class Subflow implements TcpExtension {
   peerRstReason: number | undefined;
   /** Options waiting to go out on this subflow (ADD_ADDR, REMOVE_ADDR, MP_PRIO, MP_FAIL), encoded. */
   private readonly signals: Uint8Array[] = [];
-  /** The layout optionsLen() chose for the segment being written: DSS bytes, signal bytes. */
+  /**
+   * The layout optionsLen() chose for the segment being written (emit() calls writeOptions right
+   * after it): DSS bytes, signal bytes, the send mapping and whether the DATA_FIN rides along.
+   */
   private layoutDss = 0;
   private layoutSig = 0;
+  private layoutMap: Mapping | undefined;
+  private layoutFin = false;
   /** Subflow data offset of the next byte to read out of the socket. */
   private readOff = 0;
   /** Client: the server has shown it holds our key (a DSS arrived); until then MP_CAPABLE repeats. */
@@ -468,8 +473,9 @@ export class Subflow implements TcpExtension {
     if (!this.conn.remoteKey) return 0;
     const off = this.dataOff(seq);
     const m = len > 0 ? this.mappingAt(off) : undefined;
-    const mapped = (len > 0 && m !== undefined) || this.carriesDataFin(off, len, m);
-    if (!mapped) return DSS_ACK_LEN;
+    this.layoutMap = m;
+    this.layoutFin = this.carriesDataFin(off, len, m);
+    if (!((len > 0 && m !== undefined) || this.layoutFin)) return DSS_ACK_LEN;
     return 24; // 22 bytes, or 24 with the checksum, padded to 24
   }
 
@@ -507,8 +513,8 @@ export class Subflow implements TcpExtension {
     }
     const c = this.conn;
     const dOff = this.dataOff(seq);
-    const m = len > 0 ? this.mappingAt(dOff) : undefined;
-    const fin = this.carriesDataFin(dOff, len, m);
+    const m = this.layoutMap;
+    const fin = this.layoutFin;
     const mapped = (len > 0 && m !== undefined) || fin;
     let o = off;
     const optLen = mapped ? (c.checksum ? DSS_MAP_LEN + 2 : DSS_MAP_LEN) : DSS_ACK_LEN;
@@ -699,6 +705,7 @@ export class Subflow implements TcpExtension {
       // An infinite mapping (3.7): from here the subflow's bytes are the data, in order.
       c.mib.InfiniteMapRx++;
       this.enterFallback(dsn - (d.ssn > 0 ? d.ssn - 1 : this.readOff));
+      this.pull();
       return;
     }
     if (d.dataFin) {
@@ -715,12 +722,10 @@ export class Subflow implements TcpExtension {
    * stream, subflow offset o being data sequence number o + `delta`.
    */
   private enterFallback(delta: number): void {
-    const c = this.conn;
-    if (c.fallback) return;
+    if (this.conn.fallback) return;
     this.fallbackDelta = delta;
     this.recvMaps.length = 0;
-    c.enterFallback();
-    this.pull();
+    this.conn.enterFallback();
   }
 
   /** In fallback, data sequence number = subflow offset + this (1 when it was so from the start). */
@@ -760,18 +765,11 @@ export class Subflow implements TcpExtension {
     c.mib.MPFailTx++;
     if (c.subflows.length === 1 && !this.join) {
       this.signal({ type: 'mp_fail', dsnHigh: this.wire.high, dsn: this.wire.low });
-      this.enterFallbackAt(m.dsn - m.off);
+      this.enterFallback(m.dsn - m.off);
       return true;
     }
     this.reset(TCPRST_REASON.mptcpError);
     return false;
-  }
-
-  private enterFallbackAt(delta: number): void {
-    const c = this.conn;
-    this.fallbackDelta = delta;
-    this.recvMaps.length = 0;
-    c.enterFallback();
   }
 
   /**
@@ -873,7 +871,7 @@ export class Subflow implements TcpExtension {
     // Where the data stands on both sides of the subflow, so that offsets map to DSNs from here.
     const last = this.sendMaps[this.sendMaps.length - 1];
     this.sendDelta = last ? last.dsn - last.off : 1;
-    this.enterFallbackAt(c.rcvNxt - this.readOff);
+    this.enterFallback(c.rcvNxt - this.readOff);
   }
 
   /** The subflow's FIN: in fallback it is the connection's end (RFC 8684 3.7). */
