@@ -61,6 +61,31 @@ export interface HybridNet {
   pm: ClientPathManager;
 }
 
+/** A simulated access link as the lab shapes one: a drop-tail queue of `queueMs` at the rate. */
+function linkConfig(l: UplinkSpec) {
+  return {
+    name: l.name,
+    rate: l.rate,
+    delay: l.delay,
+    loss: l.loss ?? 0,
+    queueBytes: Math.max(3000, Math.floor(((l.queueMs ?? 50) / 1000) * (l.rate / 8))),
+    outages: l.outages ?? [],
+  };
+}
+
+/** The single-link baseline: two plain TCP stacks over `link` alone. */
+function singleLinkNet(link: UplinkSpec, seed = 1) {
+  const net = new Network({ seed });
+  const cpe = new TcpStack();
+  const hag = new TcpStack();
+  net.addNode('cpe', cpe);
+  net.addNode('hag', hag);
+  const l = net.connect('cpe', 'hag', linkConfig(link));
+  net.route('cpe', { dst: '198.19.0.0/16', via: l });
+  net.route('hag', { dst: '198.18.0.0/16', via: l });
+  return { net, cpe, hag };
+}
+
 export interface HybridOptions {
   seed?: number;
   /** Coupled congestion control on both endpoints (default uncoupled). */
@@ -88,14 +113,7 @@ export function hybridNet(links: UplinkSpec[], o: HybridOptions = {}): HybridNet
   net.addNode('hag', hag);
   const pm = new ClientPathManager(cpe, { retryMinMs: o.retryMinMs, retryMaxMs: o.retryMaxMs });
   links.forEach((l, i) => {
-    const link = net.connect('cpe', 'hag', {
-      name: l.name,
-      rate: l.rate,
-      delay: l.delay,
-      loss: l.loss ?? 0,
-      queueBytes: Math.max(3000, Math.floor(((l.queueMs ?? 50) / 1000) * (l.rate / 8))),
-      outages: l.outages ?? [],
-    });
+    const link = net.connect('cpe', 'hag', linkConfig(l));
     net.route('cpe', { src: `198.18.${i + 1}.0/24`, via: link });
     net.route('hag', { dst: `198.18.${i + 1}.0/24`, via: link });
     pm.setAddress(0, {
@@ -181,20 +199,7 @@ export function mptcpBulk(links: UplinkSpec[], dir: Direction, o: MeasureOptions
 
 /** One long plain TCP connection over the single link `link`, sending in direction `dir`. */
 export function tcpBulk(link: UplinkSpec, dir: Direction, o: MeasureOptions = {}): BulkRun {
-  const net = new Network({ seed: o.seed ?? 1 });
-  const cpe = new TcpStack();
-  const hag = new TcpStack();
-  net.addNode('cpe', cpe);
-  net.addNode('hag', hag);
-  const l = net.connect('cpe', 'hag', {
-    name: link.name,
-    rate: link.rate,
-    delay: link.delay,
-    loss: link.loss ?? 0,
-    queueBytes: Math.max(3000, Math.floor(((link.queueMs ?? 50) / 1000) * (link.rate / 8))),
-  });
-  net.route('cpe', { dst: '198.19.0.0/16', via: l });
-  net.route('hag', { dst: '198.18.0.0/16', via: l });
+  const { net, cpe, hag } = singleLinkNet(link, o.seed);
   let hagApp: BulkApp | undefined;
   hag.listen({
     port: 443,
@@ -222,20 +227,7 @@ export function shortDownload(
   o: MeasureOptions = {},
 ): number {
   if (!mptcp) {
-    const net = new Network({ seed: o.seed ?? 1 });
-    const cpe = new TcpStack();
-    const hag = new TcpStack();
-    net.addNode('cpe', cpe);
-    net.addNode('hag', hag);
-    const l = links[0];
-    const link = net.connect('cpe', 'hag', {
-      name: l.name,
-      rate: l.rate,
-      delay: l.delay,
-      queueBytes: Math.max(3000, Math.floor(((l.queueMs ?? 50) / 1000) * (l.rate / 8))),
-    });
-    net.route('cpe', { dst: '198.19.0.0/16', via: link });
-    net.route('hag', { dst: '198.18.0.0/16', via: link });
+    const { net, cpe, hag } = singleLinkNet(links[0], o.seed);
     hag.listen({
       port: 443,
       onAccept: (s: TcpSocket) => new BulkApp(tcpConn(hag, s), bytes, 2, () => net.now),
