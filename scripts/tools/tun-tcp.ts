@@ -64,6 +64,27 @@ function fill(buf: Uint8Array, state: { x: number }): void {
   state.x = x >>> 0;
 }
 
+/**
+ * Wraps the core so that every packet in and out passes `keep` first: false
+ * drops it. For lossy links, dead paths and captures on top of the real TUN.
+ */
+function filtered(core: SansIo, keep: (now: number, pkt: Uint8Array) => boolean): SansIo {
+  return {
+    input: (now, pkt) => {
+      if (keep(now, pkt)) core.input(now, pkt);
+    },
+    pollTransmit: (now, buf) => {
+      for (;;) {
+        const n = core.pollTransmit(now, buf);
+        if (n === 0 || keep(now, buf.subarray(0, n))) return n;
+      }
+    },
+    pollTimeout: () => core.pollTimeout(),
+    handleTimeout: (now) => core.handleTimeout(now),
+    setWaker: (w) => core.setWaker(w),
+  };
+}
+
 /** Drops a fraction of packets both ways (deterministic per seed). */
 function lossy(core: SansIo, p: number, seed: number): SansIo {
   if (p <= 0) return core;
@@ -74,20 +95,7 @@ function lossy(core: SansIo, p: number, seed: number): SansIo {
     s ^= s << 5;
     return (s >>> 0) / 4294967296;
   };
-  return {
-    input: (now, pkt) => {
-      if (rnd() >= p) core.input(now, pkt);
-    },
-    pollTransmit: (now, buf) => {
-      for (;;) {
-        const n = core.pollTransmit(now, buf);
-        if (n === 0 || rnd() >= p) return n;
-      }
-    },
-    pollTimeout: () => core.pollTimeout(),
-    handleTimeout: (now) => core.handleTimeout(now),
-    setWaker: (w) => core.setWaker(w),
-  };
+  return filtered(core, () => rnd() >= p);
 }
 
 /**
@@ -100,27 +108,13 @@ function blackhole(core: SansIo, spec: string | undefined): SansIo {
   const b = ip4(addr);
   const after = Number(ms);
   let start = -1;
-  const hit = (now: number, p: Uint8Array) => {
-    if (p[0] >> 4 !== 4) return false;
+  return filtered(core, (now, p) => {
+    if (p[0] >> 4 !== 4) return true;
     const is = (o: number) => p[o] === b[0] && p[o + 1] === b[1] && p[o + 2] === b[2] && p[o + 3] === b[3];
-    if (!is(12) && !is(16)) return false;
+    if (!is(12) && !is(16)) return true;
     if (start < 0) start = now; // the clock starts with the address's first packet
-    return now - start >= after;
-  };
-  return {
-    input: (now, pkt) => {
-      if (!hit(now, pkt)) core.input(now, pkt);
-    },
-    pollTransmit: (now, buf) => {
-      for (;;) {
-        const n = core.pollTransmit(now, buf);
-        if (n === 0 || !hit(now, buf)) return n;
-      }
-    },
-    pollTimeout: () => core.pollTimeout(),
-    handleTimeout: (now) => core.handleTimeout(now),
-    setWaker: (w) => core.setWaker(w),
-  };
+    return now - start < after;
+  });
 }
 
 /** --pcap FILE: every packet in and out, headers only (160 bytes), for tshark. */
@@ -129,20 +123,10 @@ function captured(core: SansIo, path: string | undefined): SansIo {
   const pcap = new PcapWriter(path);
   process.on('exit', () => pcap.close());
   const t0 = Date.now() - performance.now();
-  return {
-    input: (now, pkt) => {
-      pcap.write(pkt, t0 + now, 160);
-      core.input(now, pkt);
-    },
-    pollTransmit: (now, buf) => {
-      const n = core.pollTransmit(now, buf);
-      if (n > 0) pcap.write(buf.subarray(0, n), t0 + now, 160);
-      return n;
-    },
-    pollTimeout: () => core.pollTimeout(),
-    handleTimeout: (now) => core.handleTimeout(now),
-    setWaker: (w) => core.setWaker(w),
-  };
+  return filtered(core, (now, pkt) => {
+    pcap.write(pkt, t0 + now, 160);
+    return true;
+  });
 }
 
 const mtu = Number(a.mtu);
