@@ -214,24 +214,12 @@ export class Interceptor {
       return { result: 'done' };
     }
     s.path = 'bonded';
-    // The server may have reset already, right behind the HAG's reply (with 0-RTT the request
-    // reached it early): the relay would never hear of it, so the LAN host gets its reset here.
-    if (stream.destroyed && !stream.readableEnded) {
-      this.stats.bonded++;
-      resetSocket(s.lan);
-      this.finish(s, 'upstream-reset');
-      return { result: 'done' };
-    }
     this.stats.bonded++;
     this.log.info(
       { event: 'open', id: s.id, path: 'bonded', src: s.src, dst: s.dst, mptcp: !conn.fallback },
       `open ${s.id} ${s.src} -> ${s.dst} bonded`,
     );
     s.relay = relay(s.lan, stream, { early: r.early, idleMs: this.cfg.intercept.idleTimeout });
-    // A LAN host that sent everything and its FIN during the handshake: the pipe saw no 'end';
-    // likewise a server that answered and closed before the relay started.
-    if (s.lan.readableEnded) stream.end();
-    if (stream.readableEnded) s.lan.end();
     const end = await s.relay.done;
     this.finish(s, end);
     return { result: 'done' };
@@ -284,7 +272,6 @@ export class Interceptor {
     // What already went toward the HAG goes to the server first.
     if (replay && replay.length > 0) sock.write(replay);
     s.relay = relay(s.lan, sock, { idleMs: this.cfg.intercept.idleTimeout });
-    if (s.lan.readableEnded) sock.end();
     const end: RelayEnd = await s.relay.done;
     this.finish(s, end);
   }

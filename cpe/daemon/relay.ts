@@ -44,6 +44,14 @@ export function relay(lan: Socket, up: Duplex, opts: { early?: Buffer; idleMs: n
   lan.pipe(up);
   up.pipe(lan);
   up.resume();
+  // Either side may have finished before the relay started (with 0-RTT a server can answer, close
+  // or reset right behind the HAG's reply; a LAN host can send its FIN during the handshake): those
+  // events fired before these pipes and listeners, so act on the state they left.
+  if (up.destroyed && !up.readableEnded) {
+    reason = 'upstream-reset';
+    resetSocket(lan);
+  } else if (up.readableEnded && !lan.writableEnded) lan.end();
+  if (lan.readableEnded && !up.writableEnded) up.end();
 
   lan.setTimeout(opts.idleMs, () => {
     reason ??= 'idle';
