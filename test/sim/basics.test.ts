@@ -1,8 +1,8 @@
 // The simulator's building blocks: the seeded generator, the event queue and address parsing.
 import { describe, expect, it } from 'vitest';
-import { formatIp, parseIp, parsePrefix, prefixMatches } from '../../src/wire/addr.js';
 import { Clock, EventQueue, type EventTarget } from '../../src/sim/clock.js';
 import { Rng } from '../../src/sim/rng.js';
+import { formatIp, parseIp, parsePrefix, prefixMatches } from '../../src/wire/addr.js';
 import { A, B, PacedSender, udpPacket } from './nodes.js';
 
 describe('Rng', () => {

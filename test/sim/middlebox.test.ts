@@ -1,7 +1,6 @@
 // Middleboxes on simulated links: option stripping, payload corruption with and without checksum
 // repair, dropping by predicate, and the NAT in both directions, checked on the bytes that arrive.
 import { describe, expect, it } from 'vitest';
-import { formatIp, parseIp } from '../../src/wire/addr.js';
 import {
   corruptTcpPayload,
   dropMatching,
@@ -13,6 +12,7 @@ import {
 } from '../../src/sim/middlebox.js';
 import { Nat } from '../../src/sim/nat.js';
 import { Network } from '../../src/sim/network.js';
+import { formatIp, parseIp } from '../../src/wire/addr.js';
 import { u16 } from '../../src/wire/bytes.js';
 import { MPTCP_SUBTYPE } from '../../src/wire/mptcp/subtype.js';
 import { PacketView, parsePacket } from '../../src/wire/packet.js';
