@@ -317,13 +317,16 @@ export class Subflow implements TcpExtension {
   }
 
   /**
-   * Hands the DSN ranges this subflow carries that are not yet acknowledged, at the subflow level
-   * or (from `dataUna` on) at the data level, to `out`, each once: for reinjection (3.3.6).
+   * Hands the DSN ranges this subflow carries that are not yet acknowledged at the data level
+   * (from `dataUna` on) to `out`: for reinjection (3.3.6).
    */
   takeOutstanding(dataUna: number, out: (dsn: number, len: number) => void): void {
-    // A closed subflow may have lost what its peer held unmapped: everything not DATA_ACKed goes.
+    // Everything not DATA_ACKed goes, also what the subflow's peer acknowledged: a peer whose
+    // subflow stalls may never move that data up to its connection (seen with Linux: its
+    // DATA_ACK stayed put while our other subflow sat idle). A closed subflow hands back all of
+    // it again; a stalled one each range once.
     const closed = this.socket.state === TcpState.Closed;
-    const from = closed ? 0 : Math.max(this.reinjectedEnd, this.dataOff(this.socket.sndUna));
+    const from = closed ? 0 : this.reinjectedEnd;
     for (const m of this.sendMaps) {
       const a = Math.max(m.off, from);
       const b = m.off + m.len;
