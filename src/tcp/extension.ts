@@ -49,4 +49,13 @@ export interface TcpExtension {
 
   /** Bytes the receiver can take (a connection-level window), or Infinity to use the socket's. */
   receiveWindow(): number;
+
+  /** Bytes of options writeSynOptions will write (TCP Fast Open needs to know what room is left). */
+  synOptionsLen?(synAck: boolean): number;
+
+  /**
+   * Our first SYN may carry up to `room` bytes of data (TCP Fast Open, RFC 7413): the extension
+   * may put them into the socket's send buffer now (MPTCP hands over the connection's first bytes).
+   */
+  prepareSynData?(room: number): void;
 }

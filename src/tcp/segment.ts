@@ -26,6 +26,9 @@ export class SegmentIn {
   /** Offsets of the SACK blocks' bytes (left edge of block 0) and the block count. */
   sackOff = 0;
   sackCount = 0;
+  /** The Fast Open option (RFC 7413): offset of its cookie bytes and their count (0: a cookie request), or -1. */
+  tfoOff = 0;
+  tfoLen = -1;
   /** Offsets of MPTCP options in `buf`, for the MPTCP layer (up to 4). */
   readonly mptcpOff = new Int32Array(4);
   readonly mptcpLen = new Int32Array(4);
@@ -47,6 +50,7 @@ export class SegmentIn {
     this.sackPermitted = false;
     this.hasTs = false;
     this.sackCount = 0;
+    this.tfoLen = -1;
     this.mptcpCount = 0;
     const c = this.cursor.reset(t.buf, t.optionsOff, t.optionsLen);
     while (c.next()) {
@@ -68,6 +72,10 @@ export class SegmentIn {
         case TCPOPT.sack:
           this.sackOff = c.o + 2;
           this.sackCount = c.sackBlocks;
+          break;
+        case TCPOPT.fastOpen:
+          this.tfoOff = c.o + 2;
+          this.tfoLen = c.n - 2;
           break;
         case TCPOPT.mptcp:
           if (this.mptcpCount < 4) {

@@ -11,6 +11,7 @@ import type { CongestionController } from './cc/congestion.js';
 import { createCongestionController } from './cc/index.js';
 import type { TcpConfig } from './config.js';
 import type { TcpExtension } from './extension.js';
+import type { TfoCookieCache, TfoState } from './fastopen.js';
 import { ByteRing } from './ring.js';
 import { RttEstimator } from './rtt.js';
 import { DUP_THRESH, Scoreboard } from './scoreboard.js';
@@ -74,6 +75,16 @@ function tsClock(now: number, offset: number): number {
 
 const TS_OPT_LEN = 12; // NOP NOP TIMESTAMP
 const MAX_OPTIONS = 40; // bytes of options a TCP header can hold (data offset 15 words)
+const TCPOPT_FASTOPEN = 34; // RFC 7413 4.1.1
+const NO_COOKIE = new Uint8Array(0);
+
+/** A listener's verdict on a SYN's Fast Open option (RFC 7413 4.2.2), for acceptSyn. */
+export interface TfoSynVerdict {
+  /** Take the SYN's data now (valid cookie, or the server's policy). */
+  accept: boolean;
+  /** The cookie to send in the SYN/ACK (the SYN had none, or not a valid one). */
+  cookie?: Uint8Array;
+}
 
 export class TcpSocket {
   state: TcpState = TcpState.Closed;
@@ -172,6 +183,22 @@ export class TcpSocket {
   private probeNow = false;
   private rstNow = false;
   private synNow = false;
+
+  // TCP Fast Open (RFC 7413).
+  /** What became of Fast Open on this connection. */
+  fastOpen: TfoState = 'off';
+  /** Client: where the server's cookie comes from and goes to. */
+  private tfoCache: TfoCookieCache | undefined;
+  /** Client: the MSS the server announced with its cookie (the SYN's data must fit it). */
+  private tfoMss = 536;
+  /** The Fast Open option of our SYN (an empty cookie is a request) or SYN/ACK, if any. */
+  private tfoOptOut: Uint8Array | undefined;
+  /** Client: whether the first SYN went out (only it carries data). */
+  private synSentOnce = false;
+  /** Client: data bytes our first SYN carried. Server: bytes of the SYN's data taken. */
+  synDataLen = 0;
+  /** Client: bytes of our SYN's data that the SYN/ACK acknowledged (where the data goes on). */
+  synDataAcked = 0;
   private readonly hole = new Float64Array(2);
   private readonly sackOrder: number[] = [];
   private windowAtLastAck = 0;
@@ -197,10 +224,20 @@ export class TcpSocket {
 
   // ---------------------------------------------------------------- opening
 
-  /** Active open (RFC 9293 3.10.1): sends a SYN. */
-  connect(now: number, iss: number): void {
+  /**
+   * Active open (RFC 9293 3.10.1): sends a SYN. With a Fast Open cache (RFC 7413 4.2.1), the SYN
+   * carries the cached cookie and the first bytes written before it leaves, or asks for a cookie.
+   */
+  connect(now: number, iss: number, fastOpen?: TfoCookieCache): void {
     if (this.state !== TcpState.Closed) throw new Error(`connect in state ${this.state}`);
     this.initSend(iss);
+    if (fastOpen) {
+      this.tfoCache = fastOpen;
+      const e = fastOpen.get(this.tuple.remote);
+      this.tfoOptOut = e ? e.cookie : NO_COOKIE;
+      if (e) this.tfoMss = e.mss;
+      this.fastOpen = e ? 'sent' : 'requested';
+    }
     this.state = TcpState.SynSent;
     this.synNow = true;
     this.lastSendAt = now;
@@ -210,12 +247,15 @@ export class TcpSocket {
    * Passive open from a SYN that reached a listener (RFC 9293 3.10.7.2): records the peer's
    * options and moves to SYN-RECEIVED; the SYN/ACK goes out on the next dispatch.
    */
-  acceptSyn(now: number, seg: SegmentIn, iss: number): void {
+  acceptSyn(now: number, seg: SegmentIn, iss: number, fastOpen?: TfoSynVerdict): void {
     this.initSend(iss);
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
     this.takeSynOptions(seg);
+    // RFC 7413 4.2.2: a SYN with a valid cookie has its data taken (the extension sees how much).
+    if (fastOpen?.accept && seg.len > 0) this.synDataLen = Math.min(seg.len, this.config.recvBuffer);
     this.ext?.onSyn(seg, false);
+    if (fastOpen) this.fastOpenReply(seg, fastOpen);
     this.sndWnd = seg.window; // never scaled in a SYN (RFC 7323 2.2)
     this.sndWl1 = seg.seq;
     this.sndWl2 = seg.ack;
@@ -223,6 +263,34 @@ export class TcpSocket {
     this.state = TcpState.SynReceived;
     this.synNow = true;
     this.lastSendAt = now;
+    if (this.synDataLen > 0) {
+      // RFC 7413 4.2.2: the data goes to the application at once, before the handshake ends; the
+      // SYN/ACK acknowledges it.
+      const n = this.synDataLen;
+      this.recvRing.copyIn(0, seg.buf, seg.payloadOff, n);
+      this.readable = n;
+      this.rcvNxt = seqAdd(this.rcvNxt, n);
+      this.stats.bytesIn += n;
+      this.events.onReadable?.();
+    }
+  }
+
+  /**
+   * Server: the Fast Open state of a new connection and the cookie for its SYN/ACK. A cookie, the
+   * MP_CAPABLE of the SYN/ACK and timestamps do not fit in 40 bytes together: then timestamps are
+   * left out of the SYN/ACK, so not used on this connection (as RFC 8684 appendix B.1 suggests).
+   */
+  private fastOpenReply(seg: SegmentIn, v: TfoSynVerdict): void {
+    this.fastOpen = this.synDataLen > 0 ? 'accepted' : seg.len > 0 ? 'refused' : 'requested';
+    this.tfoOptOut = v.cookie;
+    if (!v.cookie || !this.tsOk) return;
+    const base = 4 + 12 + (this.wsOk ? 4 : 0); // MSS, [SACK-permitted +] timestamps, window scale
+    const ext = ((this.ext?.synOptionsLen?.(true) ?? 0) + 3) & ~3;
+    const fo = (2 + v.cookie.length + 3) & ~3;
+    if (base + ext + fo <= MAX_OPTIONS) return;
+    this.tsOk = false;
+    this.mss = Math.max(64, Math.min(this.peerMss, this.ourMss));
+    this.cc = createCongestionController(this.config.congestionControl, this.mss);
   }
 
   /** The send sequence space starts at the ISS; the timestamp clock gets a per-connection offset. */
@@ -574,6 +642,7 @@ export class TcpSocket {
     this.ext?.onSyn(seg, (flags & ACK) !== 0);
     this.rcvAdvRight = seqAdd(this.rcvNxt, this.rcvWindow());
     if (ackOk) {
+      if (this.tfoCache) this.fastOpenSynAck(seg);
       this.sndUna = seg.ack;
       this.sndWnd = seg.window; // RFC 7323 2.2: the window of a SYN/ACK is never scaled
       this.sndWl1 = seg.seq;
@@ -589,6 +658,29 @@ export class TcpSocket {
       this.state = TcpState.SynReceived;
       this.synNow = true;
     }
+  }
+
+  /**
+   * Client, RFC 7413 4.2.2: the SYN/ACK acknowledges our SYN's data or only the SYN. A cookie in it
+   * is cached for next time; what the server did not take goes again as ordinary data (so nothing
+   * is lost, and nothing reaches the application twice: the server took none of it).
+   */
+  private fastOpenSynAck(seg: SegmentIn): void {
+    const cache = this.tfoCache!;
+    const acked = Math.min(Math.max(seqDiff(seg.ack, this.iss) - 1, 0), this.synDataLen);
+    if (seg.tfoLen > 0) {
+      cache.set(this.tuple.remote, seg.buf.subarray(seg.tfoOff, seg.tfoOff + seg.tfoLen), this.peerMss);
+    } else if (this.fastOpen === 'sent' && acked < this.synDataLen) {
+      cache.delete(this.tuple.remote); // refused without a new cookie: ask again next time
+    }
+    if (this.fastOpen === 'sent' && this.synDataLen > 0) this.fastOpen = acked > 0 ? 'accepted' : 'refused';
+    if (acked > 0) {
+      this.sendRing.advance(acked);
+      this.sendLen -= acked;
+      this.stats.bytesOut += acked;
+    }
+    this.synDataAcked = acked;
+    if (seqLt(seg.ack, this.sndNxt)) this.sndNxt = seg.ack;
   }
 
   private sampleRttHandshake(now: number, seg: SegmentIn): void {
@@ -931,13 +1023,18 @@ export class TcpSocket {
       case TcpState.Closed:
       case TcpState.Listen:
         return 0;
-      case TcpState.SynSent:
+      case TcpState.SynSent: {
         if (!this.synNow) return 0;
         this.synNow = false;
-        this.sndNxt = seqAdd(this.iss, 1);
+        // RFC 7413 4.2.1: only the first SYN carries data (a retransmitted one has the cookie and
+        // none); snd.nxt stays past the data sent, so a SYN/ACK acknowledging it is acceptable.
+        const len = this.synSentOnce ? 0 : this.synData();
+        this.synSentOnce = true;
+        this.sndNxt = seqMax(this.sndNxt, seqAdd(this.iss, 1 + len));
         this.lastSendAt = now;
         if (this.rtxAt === Number.POSITIVE_INFINITY) this.armRtx(now);
-        return this.emit(now, buf, this.iss, 0, SYN, 0, 0, true);
+        return this.emit(now, buf, this.iss, 0, SYN, 0, len, true);
+      }
       case TcpState.SynReceived:
         if (!this.synNow) return 0;
         this.synNow = false;
@@ -965,6 +1062,18 @@ export class TcpSocket {
     }
     if (this.ackNow) return this.emit(now, buf, this.sndNxt, this.rcvNxt, ACK, 0, 0, false);
     return 0;
+  }
+
+  /**
+   * Bytes of data our first SYN carries: with a cached cookie, what was written before it leaves,
+   * up to the server's MSS less the most options a SYN can have (RFC 7413 4.2.1).
+   */
+  private synData(): number {
+    if (!this.tfoCache || !this.tfoOptOut || this.tfoOptOut.length === 0) return 0;
+    const room = Math.max(0, Math.min(this.tfoMss, this.ourMss) - MAX_OPTIONS);
+    if (this.sendLen < room) this.ext?.prepareSynData?.(room - this.sendLen);
+    this.synDataLen = Math.min(this.sendLen, room);
+    return this.synDataLen;
   }
 
   /** Retransmission of lost data first, then new data, as the window allows (RFC 6675 NextSeg). */
@@ -1152,6 +1261,15 @@ export class TcpSocket {
       buf[o + 2] = 3;
       buf[o + 3] = this.rcvShift;
       o += 4;
+    }
+    const fo = this.tfoOptOut;
+    if (fo) {
+      // RFC 7413 4.1.1: the cookie (none: a request), then NOPs to the next word.
+      buf[o] = TCPOPT_FASTOPEN;
+      buf[o + 1] = 2 + fo.length;
+      buf.set(fo, o + 2);
+      o += 2 + fo.length;
+      while ((o - off) & 3) buf[o++] = 1;
     }
     return o;
   }

@@ -7,10 +7,11 @@ import { bytesEqual, copyOut } from '../wire/bytes.js';
 import { PacketView } from '../wire/packet.js';
 import { TCP_FLAG } from '../wire/tcp.js';
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.js';
+import type { TfoCookieCache, TfoServerOptions } from './fastopen.js';
 import { IsnGenerator } from './isn.js';
 import { type FourTuple, fillTcpChecksum, SegmentIn, writeIpHeader, writeTcpHeader } from './segment.js';
 import { seqAdd } from './seq.js';
-import { TcpSocket } from './socket.js';
+import { TcpSocket, type TfoSynVerdict } from './socket.js';
 import { TcpState } from './state.js';
 
 const { syn: SYN, rst: RST, ack: ACK } = TCP_FLAG;
@@ -32,6 +33,13 @@ export class TcpMib {
   OutRsts = 0;
   ListenOverflows = 0;
   ListenDrops = 0;
+  /** TCP Fast Open (RFC 7413): our SYN's data acknowledged / not acknowledged. */
+  TCPFastOpenActive = 0;
+  TCPFastOpenActiveFail = 0;
+  /** SYN data taken at once / a SYN whose cookie did not validate / cookie requests answered. */
+  TCPFastOpenPassive = 0;
+  TCPFastOpenPassiveFail = 0;
+  TCPFastOpenCookieReqd = 0;
 }
 
 export interface ListenOptions {
@@ -45,6 +53,12 @@ export interface ListenOptions {
    * on top attaches its extension here, or returns false to refuse the connection with a RST.
    */
   onSyn?(sock: TcpSocket, seg: SegmentIn): boolean | Uint8Array;
+  /**
+   * TCP Fast Open (RFC 7413) on this listener: cookies for clients that ask, and the data of SYNs
+   * with a valid cookie taken at once. Such a connection is handed to onAccept right away, still
+   * in SYN-RECEIVED (as Linux's accept() returns it), with the data readable.
+   */
+  fastOpen?: TfoServerOptions;
 }
 
 interface Listener extends ListenOptions {
@@ -66,6 +80,8 @@ export class TcpStack implements SansIo {
   private readonly sockets = new Map<number, TcpSocket[]>();
   private readonly listeners = new Map<number | 'any', Listener>();
   private readonly listenerOf = new Map<TcpSocket, Listener>();
+  /** Connections handed to their listener at the SYN (Fast Open data taken). */
+  private readonly acceptedEarly = new WeakSet<TcpSocket>();
   private readonly active = new Set<TcpSocket>();
   private readonly timers = new TimerQueue<TcpSocket>();
   private readonly view = new PacketView();
@@ -120,6 +136,7 @@ export class TcpStack implements SansIo {
     now: number,
     t: { local: Uint8Array; localPort?: number; remote: Uint8Array; remotePort: number },
     config?: Partial<TcpConfig>,
+    opts: { fastOpen?: TfoCookieCache } = {},
   ): TcpSocket {
     const tuple: FourTuple = {
       local: t.local,
@@ -131,7 +148,11 @@ export class TcpStack implements SansIo {
       throw new Error(`connection ${tuple.localPort}->${tuple.remotePort} exists`);
     }
     const sock = new TcpSocket(config ? { ...this.config, ...config } : this.config, tuple);
-    sock.connect(now, this.isn.next(now, tuple.local, tuple.localPort, tuple.remote, tuple.remotePort));
+    sock.connect(
+      now,
+      this.isn.next(now, tuple.local, tuple.localPort, tuple.remote, tuple.remotePort),
+      opts.fastOpen,
+    );
     this.insert(sock);
     this.mib.ActiveOpens++;
     this.wake(sock);
@@ -238,7 +259,12 @@ export class TcpStack implements SansIo {
     const sock = this.findIn(packet, ip.dstOff, ip.srcOff, alen, t.dstPort, t.srcPort);
     if (sock) {
       const wasSynRcvd = sock.state === TcpState.SynReceived;
+      const fo = sock.fastOpen;
       sock.input(now, seg);
+      if (fo === 'sent' && sock.fastOpen !== 'sent') {
+        if (sock.fastOpen === 'accepted') this.mib.TCPFastOpenActive++;
+        else this.mib.TCPFastOpenActiveFail++;
+      }
       if (wasSynRcvd && sock.state !== TcpState.SynReceived) this.promote(sock);
       this.afterActivity(sock);
       return;
@@ -282,13 +308,35 @@ export class TcpStack implements SansIo {
       this.queueReset(buf, srcOff, dstOff, alen, sport, dport, verdict === false ? undefined : verdict);
       return;
     }
-    sock.acceptSyn(now, this.seg, this.isn.next(now, tuple.local, dport, tuple.remote, sport));
+    const fo = l.fastOpen ? this.fastOpenVerdict(l.fastOpen, tuple.remote) : undefined;
+    sock.acceptSyn(now, this.seg, this.isn.next(now, tuple.local, dport, tuple.remote, sport), fo);
     l.pending++;
     this.halfOpen++;
     this.listenerOf.set(sock, l);
     this.insert(sock);
     this.mib.PassiveOpens++;
+    if (sock.synDataLen > 0) {
+      // RFC 7413 4.2.2: the application gets the connection and its data now, 0-RTT.
+      this.mib.TCPFastOpenPassive++;
+      this.acceptedEarly.add(sock);
+      l.onAccept(sock);
+    }
     this.afterActivity(sock);
+  }
+
+  /**
+   * RFC 7413 4.2.2 for the SYN in this.seg: its data is taken with a valid cookie (or when the
+   * listener's policy takes it without); a SYN without a valid cookie gets one in the SYN/ACK.
+   * A SYN without the option gets nothing of Fast Open.
+   */
+  private fastOpenVerdict(fo: TfoServerOptions, remote: Uint8Array): TfoSynVerdict | undefined {
+    const seg = this.seg;
+    if (seg.tfoLen < 0) return undefined;
+    const valid = seg.tfoLen > 0 && fo.cookies.valid(remote, seg.buf, seg.tfoOff, seg.tfoLen);
+    if (seg.tfoLen === 0) this.mib.TCPFastOpenCookieReqd++;
+    else if (!valid) this.mib.TCPFastOpenPassiveFail++;
+    const accept = valid || (fo.acceptWithoutCookie?.(remote) ?? false);
+    return { accept, cookie: valid ? undefined : fo.cookies.cookieFor(remote) };
   }
 
   /** A connection left SYN-RECEIVED: hand it to the listener if it is established. */
@@ -298,7 +346,7 @@ export class TcpStack implements SansIo {
     l.pending--;
     this.halfOpen--;
     this.listenerOf.delete(sock);
-    if (sock.state !== TcpState.Closed) l.onAccept(sock);
+    if (sock.state !== TcpState.Closed && !this.acceptedEarly.has(sock)) l.onAccept(sock);
   }
 
   /** RFC 9293 3.10.7.1: a segment for no connection draws a RST, unless it is one. */
