@@ -470,6 +470,17 @@ export class MptcpConnection {
     return Math.min(sock.sendSpace, Math.max(0, Math.floor(ahead)));
   }
 
+  /**
+   * TCP Fast Open (RFC 8684 appendix B): up to `room` of the first bytes go into the initial
+   * subflow for its SYN, mapped implicitly (relative DSN 1 at subflow offset 0). Only while
+   * nothing else has been scheduled.
+   */
+  scheduleSynData(sf: Subflow, room: number): void {
+    if (this.sndNxt !== 1 || this.sndUna !== 1 || this.subflows[0] !== sf || this.fallback) return;
+    const n = Math.min(this.unscheduled, room);
+    if (n > 0) this.sndNxt += sf.schedule(1, this.sendRing, 0, n);
+  }
+
   /** Sends queued reinjections on the fastest eligible subflow other than the one they left. */
   private pushReinjections(): void {
     const q = this.reinjectQ;

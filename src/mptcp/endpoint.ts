@@ -5,6 +5,7 @@
 import { randomInt } from 'node:crypto';
 import type { SansIo } from '../driver.js';
 import type { TcpConfig } from '../tcp/config.js';
+import type { TfoCookieCache, TfoServerOptions } from '../tcp/fastopen.js';
 import type { FourTuple, SegmentIn } from '../tcp/segment.js';
 import type { TcpSocket } from '../tcp/socket.js';
 import { TcpStack } from '../tcp/stack.js';
@@ -22,6 +23,12 @@ export interface EndpointOptions {
   mptcp?: Partial<MptcpConfig>;
   /** Subflows a connection may have (RFC 8684 3.2 leaves the limit to the implementation). */
   maxSubflows?: number;
+  /**
+   * TCP Fast Open (RFC 7413, with MPTCP as RFC 8684 appendix B): a client's cookie cache (its
+   * connections' initial SYNs carry the cookie and the first bytes, or ask for a cookie); a
+   * server's cookies and policy (a SYN with data it takes hands the connection over at once).
+   */
+  fastOpen?: { cache?: TfoCookieCache; server?: TfoServerOptions };
 }
 
 function nonce(): number {
@@ -52,7 +59,11 @@ export class MptcpEndpoint implements SansIo {
     this.tcp = new TcpStack({ tcp: opts.tcp });
     this.config = { ...DEFAULT_MPTCP_CONFIG, ...opts.mptcp };
     this.maxSubflows = opts.maxSubflows ?? 8;
+    this.fastOpen = opts.fastOpen ?? {};
   }
+
+  /** TCP Fast Open settings (the client cache is used by connect, the server side by listen). */
+  fastOpen: { cache?: TfoCookieCache; server?: TfoServerOptions };
 
   /** Connections whose DATA_FIN awaits its DATA_ACK: when to send it again, and the backoff. */
   private readonly dataFinTimers = new Map<MptcpConnection, { at: number; wait: number }>();
@@ -114,7 +125,12 @@ export class MptcpEndpoint implements SansIo {
   connect(now: number, t: { local: Uint8Array; remote: Uint8Array; remotePort: number }): MptcpConnection {
     this.now = now;
     const conn = this.newConnection('client');
-    const sock = this.tcp.connect(now, { local: t.local, remote: t.remote, remotePort: t.remotePort });
+    const sock = this.tcp.connect(
+      now,
+      { local: t.local, remote: t.remote, remotePort: t.remotePort },
+      undefined,
+      { fastOpen: this.fastOpen.cache },
+    );
     this.attach(conn, sock);
     this.emit({ type: 'created', conn });
     return conn;
@@ -122,7 +138,8 @@ export class MptcpEndpoint implements SansIo {
 
   /**
    * Accepts MPTCP connections (and plain TCP ones, which fall back, RFC 8684 3.7) on a port or on
-   * any destination.
+   * any destination. With Fast Open on the server side, a connection whose SYN data was taken is
+   * handed over at the SYN, before the handshake completes (0-RTT), its first bytes readable.
    */
   listen(
     port: number | 'any',
@@ -134,6 +151,7 @@ export class MptcpEndpoint implements SansIo {
     this.tcp.listen({
       port,
       backlog,
+      fastOpen: this.fastOpen.server,
       onSyn: (sock, seg) => {
         // Joins name a connection already admitted and prove it with HMACs (3.2).
         if (this.isJoin(seg)) return this.acceptJoin(sock);

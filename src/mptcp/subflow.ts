@@ -185,6 +185,21 @@ export class Subflow implements TcpExtension {
     return len;
   }
 
+  synOptionsLen(synAck: boolean): number {
+    if (this.join) return this.conn.remoteKey ? (synAck ? 16 : 12) : 0;
+    if (this.conn.fallback) return 0;
+    return synAck ? 12 : 4;
+  }
+
+  /**
+   * Client, TCP Fast Open (RFC 8684 appendix B): the connection's first bytes ride in the initial
+   * subflow's SYN. Joins carry no data in their SYN.
+   */
+  prepareSynData(room: number): void {
+    if (this.join || !this.isClient) return;
+    this.conn.scheduleSynData(this, room);
+  }
+
   onSyn(seg: SegmentIn, synAck: boolean): void {
     if (this.join) {
       if (synAck) this.onJoinSynAck(seg);
@@ -207,6 +222,11 @@ export class Subflow implements TcpExtension {
       this.learnRemoteKey(v.b.subarray(v.senderKeyOff, v.senderKeyOff + 8));
     } else {
       this.conn.mib.MPCapableSYNRX++;
+      // RFC 8684 appendix B: data in a SYN (TCP Fast Open) has an implicit mapping, the first data
+      // byte of the connection (relative DSN 1) at subflow offset 0. Without a checksum: the SYN
+      // has no room for one.
+      const n = this.socket.synDataLen;
+      if (n > 0) this.addRecvMap(0, 1, n);
     }
   }
 
@@ -482,11 +502,15 @@ export class Subflow implements TcpExtension {
     return 24; // 22 bytes, or 24 with the checksum, padded to 24
   }
 
-  /** Client: the third ACK, and the first data until the server has shown it has our key. */
+  /**
+   * Client: the third ACK, and the first data until the server has shown it has our key. The first
+   * data is at subflow offset 0, or right after what the SYN carried when the SYN/ACK acknowledged
+   * it (TCP Fast Open, RFC 8684 appendix B): the third ACK then still carries both keys.
+   */
   private sendsMpcAck(seq: number): boolean {
     if (this.join || !this.isClient || this.keysConfirmed || this.conn.fallback || !this.conn.remoteKey)
       return false;
-    return this.dataOff(seq) === 0;
+    return this.dataOff(seq) === this.socket.synDataAcked;
   }
 
   writeOptions(
@@ -570,9 +594,18 @@ export class Subflow implements TcpExtension {
       buf[o + 1] = len;
       o += 2;
       if (c.checksum) {
-        // The implied mapping: DSN IDSN + 1, SSN 1, this segment's length (RFC 8684 3.1).
-        toWire(c.local.idsn, 1, this.wire);
-        const sum = dssChecksum(this.wire.high, this.wire.low, 1, len, 0, sumWords(buf, payloadOff, len));
+        // The implied mapping: DSN IDSN + 1, SSN 1, this segment's length (RFC 8684 3.1); after
+        // data the SYN carried (appendix B), the DSN and SSN just past it.
+        const at = this.socket.synDataAcked;
+        toWire(c.local.idsn, 1 + at, this.wire);
+        const sum = dssChecksum(
+          this.wire.high,
+          this.wire.low,
+          1 + at,
+          len,
+          0,
+          sumWords(buf, payloadOff, len),
+        );
         buf[o] = sum >> 8;
         buf[o + 1] = sum;
         o += 2;
@@ -664,15 +697,21 @@ export class Subflow implements TcpExtension {
     if (!this.conn.remoteKey) {
       this.learnRemoteKey(v.b.subarray(v.senderKeyOff, v.senderKeyOff + 8));
       this.conn.mib.MPCapableACKRX++;
+      const early = this.earlyMaps;
+      this.earlyMaps = undefined;
+      if (early) for (const m of early) this.takeMapping(m.high, m.low, m.ssn, m.dll, m.fin, m.csum);
       // A DSS back tells the client we hold its key, so it may open more subflows at once.
       this.ackNow();
     }
     this.conn.markFullyEstablished();
     if (v.hasDataLen && seg.len > 0) {
-      // The first data: DSN IDSN + 1, subflow offset 0.
+      // The first data: DSN IDSN + 1, subflow offset 0; after data the SYN carried (TCP Fast Open,
+      // RFC 8684 appendix B), DSN and offset go on from it: until both keys are known at both
+      // ends, the initial subflow is the only one and offset o carries relative DSN o + 1.
       // The implied mapping may cover more than this segment (Linux maps a whole GSO burst).
       const csum = this.conn.checksum && v.hasChecksum ? v.checksum : undefined;
-      this.addRecvMap(this.dataOffIn(seg.seq), 1, v.dataLen, csum, v.dataLen);
+      const off = this.dataOffIn(seg.seq);
+      this.addRecvMap(off, 1 + off, v.dataLen, csum, v.dataLen);
     }
   }
 
@@ -683,7 +722,22 @@ export class Subflow implements TcpExtension {
   private onDss(): void {
     const c = this.conn;
     const d = this.view.dss;
-    if (!c.remoteKey) return;
+    if (!c.remoteKey) {
+      // Server: the client's third ACK was lost and its data (after TCP Fast Open data, whose
+      // mapping is implicit) came first. Keep the mapping until the key arrives to read it by.
+      if (!this.isClient && !this.join && d.hasMapping && (this.earlyMaps?.length ?? 0) < 64) {
+        this.earlyMaps ??= [];
+        this.earlyMaps.push({
+          high: d.dsn8 ? d.dsnHigh : -1,
+          low: d.dsnLow,
+          ssn: d.ssn,
+          dll: d.dataLen,
+          fin: d.dataFin,
+          csum: c.checksum && d.hasChecksum ? d.checksum : undefined,
+        });
+      }
+      return;
+    }
     if (this.isClient && !this.join) {
       this.keysConfirmed = true;
       c.markFullyEstablished();
@@ -699,25 +753,46 @@ export class Subflow implements TcpExtension {
       }
     }
     if (!d.hasMapping) return;
-    const dsn = d.dsn8
-      ? fromWire(c.remoteIdsn, d.dsnHigh, d.dsnLow)
-      : expand32(c.remoteIdsn, d.dsnLow, c.rcvNxt);
+    this.takeMapping(
+      d.dsn8 ? d.dsnHigh : -1,
+      d.dsnLow,
+      d.ssn,
+      d.dataLen,
+      d.dataFin,
+      c.checksum && d.hasChecksum ? d.checksum : undefined,
+    );
+  }
+
+  /** Server: DSS mappings that arrived before the client's key (see onDss). */
+  private earlyMaps:
+    | { high: number; low: number; ssn: number; dll: number; fin: boolean; csum: number | undefined }[]
+    | undefined;
+
+  /** A received DSS mapping (3.3.1); `high` is -1 for a 4-byte DSN. */
+  private takeMapping(
+    high: number,
+    low: number,
+    ssn: number,
+    dll: number,
+    fin: boolean,
+    csum: number | undefined,
+  ): void {
+    const c = this.conn;
+    const dsn = high >= 0 ? fromWire(c.remoteIdsn, high, low) : expand32(c.remoteIdsn, low, c.rcvNxt);
     if (dsn < 0) return;
-    const dll = d.dataLen;
-    if (dll === 0 && !d.dataFin) {
+    if (dll === 0 && !fin) {
       // An infinite mapping (3.7): from here the subflow's bytes are the data, in order.
       c.mib.InfiniteMapRx++;
-      this.enterFallback(dsn - (d.ssn > 0 ? d.ssn - 1 : this.readOff));
+      this.enterFallback(dsn - (ssn > 0 ? ssn - 1 : this.readOff));
       this.pull();
       return;
     }
-    if (d.dataFin) {
+    if (fin) {
       c.onDataFin(dsn + dll - 1);
-      if (d.ssn === 0 && dll === 1) return; // a DATA_FIN with no data (3.3.3)
+      if (ssn === 0 && dll === 1) return; // a DATA_FIN with no data (3.3.3)
     }
-    const dataLen = dll - (d.dataFin ? 1 : 0);
-    if (dataLen > 0)
-      this.addRecvMap(d.ssn - 1, dsn, dataLen, c.checksum && d.hasChecksum ? d.checksum : undefined, dll);
+    const dataLen = dll - (fin ? 1 : 0);
+    if (dataLen > 0) this.addRecvMap(ssn - 1, dsn, dataLen, csum, dll);
   }
 
   /**

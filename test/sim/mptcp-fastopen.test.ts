@@ -1,0 +1,195 @@
+// MPTCP with TCP Fast Open (RFC 8684 appendix B, RFC 7413) in virtual time: the first connection
+// asks for a cookie; the next carries the cookie and its first bytes in the SYN with MP_CAPABLE,
+// and the server application has them one one-way delay after the SYN left, before the handshake
+// ends (0-RTT), not 1.5 RTT. The bytes after the SYN's get proper mappings, the client's key
+// reaches the server even when its third ACK is lost, and a refused cookie loses nothing.
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { MptcpConnection } from '../../src/mptcp/connection.js';
+import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
+import { type Middlebox, Network } from '../../src/sim/index.js';
+import { TfoCookieCache, TfoCookies } from '../../src/tcp/fastopen.js';
+import { TcpState } from '../../src/tcp/state.js';
+
+const A = Uint8Array.of(198, 18, 0, 1);
+const B = Uint8Array.of(198, 19, 0, 1);
+const DELAY = 10; // one-way, ms
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+interface Accepted {
+  conn: MptcpConnection;
+  /** When the application got the connection, the subflow's state then, what it could read. */
+  at: number;
+  state: TcpState;
+  readable: number;
+  firstByteAt: number;
+  data: Buffer[];
+}
+
+function setup(opts: { checksum?: boolean; middleboxes?: Middlebox[]; seed?: number } = {}) {
+  const cache = new TfoCookieCache();
+  const cookies = new TfoCookies(Buffer.alloc(16, 3));
+  const a = new MptcpEndpoint({ mptcp: { checksum: opts.checksum ?? false }, fastOpen: { cache } });
+  const b = new MptcpEndpoint({ fastOpen: { server: { cookies } } });
+  const net = new Network({ seed: opts.seed ?? 21 });
+  net.addNode('a', a);
+  net.addNode('b', b);
+  const l = net.connect('a', 'b', { name: 'l', rate: 50e6, delay: DELAY, middleboxes: opts.middleboxes });
+  net.route('a', { dst: '198.19.0.0/16', via: l });
+  net.route('b', { dst: '198.18.0.0/16', via: l });
+  const accepted: Accepted[] = [];
+  b.listen(5001, (conn) => {
+    const s: Accepted = {
+      conn,
+      at: net.now,
+      state: conn.subflows[0].socket.state,
+      readable: conn.readableBytes,
+      firstByteAt: -1,
+      data: [],
+    };
+    accepted.push(s);
+    const drain = () => {
+      for (;;) {
+        const buf = Buffer.alloc(65536);
+        const n = conn.recv(buf);
+        if (n === 0) break;
+        if (s.firstByteAt < 0) s.firstByteAt = net.now;
+        s.data.push(buf.subarray(0, n));
+      }
+      b.wake(conn);
+    };
+    conn.events.onReadable = drain;
+    drain();
+    // The reply is written at once; it leaves once the handshake has completed.
+    conn.send(Buffer.from('reply'));
+    b.wake(conn);
+  });
+  /** Opens a connection and writes `data` before its SYN leaves (as the CPE does). */
+  const open = (data: Uint8Array) => {
+    const conn = a.connect(net.now, { local: A, remote: B, remotePort: 5001 });
+    let off = 0;
+    const got: Buffer[] = [];
+    const pushMore = () => {
+      off += conn.send(data, off, data.length - off);
+      a.wake(conn);
+    };
+    conn.events.onWritable = pushMore;
+    conn.events.onReadable = () => {
+      const buf = Buffer.alloc(65536);
+      const n = conn.recv(buf);
+      got.push(buf.subarray(0, n));
+      a.wake(conn);
+    };
+    pushMore();
+    return { conn, got, sent: () => off };
+  };
+  return { a, b, net, cache, cookies, accepted, open };
+}
+
+const received = (s: Accepted) => Buffer.concat(s.data);
+
+describe('MPTCP with TCP Fast Open (RFC 8684 appendix B)', () => {
+  it.each([false, true])(
+    'checksum %s: the second connection is 0-RTT: SYN data at the server after one one-way delay, the rest mapped after it',
+    (checksum) => {
+      const { a, b, net, cache, accepted, open } = setup({ checksum });
+      // First connection: no cookie yet; the SYN asks for one; the data waits for the handshake.
+      const req1 = Buffer.from('GET /first HTTP/1.0\r\n\r\n');
+      const t1 = net.now;
+      const c1 = open(req1);
+      expect(
+        net.runUntil(() => accepted.length === 1 && received(accepted[0]).length === req1.length, 1000),
+      ).toBe(true);
+      expect(accepted[0].state).toBe(TcpState.Established);
+      expect(accepted[0].firstByteAt - t1).toBeGreaterThanOrEqual(3 * DELAY); // 1.5 RTT
+      expect(c1.conn.subflows[0].socket.fastOpen).toBe('requested');
+      expect(cache.get(B)).toBeDefined();
+
+      // Second connection: cookie and the first bytes in the SYN, then 300 KB more.
+      const up = Buffer.concat([Buffer.from('GET /second HTTP/1.0\r\n\r\n'), randomBytes(300_000)]);
+      const t2 = net.now;
+      const c2 = open(up);
+      expect(net.runUntil(() => accepted.length === 2, 1000)).toBe(true);
+      const s = accepted[1];
+      // Handed over at the SYN, in SYN-RECEIVED, with the SYN's data readable: one one-way delay.
+      expect(s.state).toBe(TcpState.SynReceived);
+      expect(s.at - t2).toBeGreaterThanOrEqual(DELAY);
+      expect(s.at - t2).toBeLessThan(DELAY + 2);
+      expect(s.readable).toBeGreaterThan(1000);
+      expect(s.firstByteAt).toBe(s.at);
+      const synData = c2.conn.subflows[0].socket.synDataLen;
+      expect(synData).toBe(s.readable);
+      // The handshake ends a full RTT later; everything arrives intact and once.
+      expect(net.runUntil(() => received(s).length >= up.length && c2.got.length > 0, 10_000)).toBe(true);
+      net.run(net.now + 200);
+      expect(received(s).length).toBe(up.length);
+      expect(sha(received(s))).toBe(sha(up));
+      expect(Buffer.concat(c2.got).toString()).toBe('reply');
+      expect(c2.conn.subflows[0].socket.fastOpen).toBe('accepted');
+      expect(s.conn.fullyEstablished).toBe(true);
+      expect(c2.conn.fullyEstablished).toBe(true);
+      expect(c2.conn.fallback).toBe(false);
+      expect(s.conn.checksum).toBe(checksum);
+      expect(b.mib.MPCapableACKRX).toBe(2);
+      expect(b.mib.DataCsumErr).toBe(0);
+      expect(a.tcp.mib.TCPFastOpenActive).toBe(1);
+      expect(b.tcp.mib.TCPFastOpenPassive).toBe(1);
+    },
+  );
+
+  it("the third ACK with the client's key is lost: the next data carries both keys, the server maps it after the SYN's data", () => {
+    // Drop the first client segment without data that carries MP_CAPABLE (the third ACK) once a
+    // cookie is cached, i.e. on the 0-RTT connection.
+    let armed = false;
+    let dropped = 0;
+    const dropThirdAck: Middlebox = (p, ctx) => {
+      const v = ctx.view();
+      if (!armed || dropped > 0 || !v?.isTcp || v.tcp.flags & 0x02) return 'deliver';
+      if (v.tcp.dstPort !== 5001) return 'deliver';
+      for (let o = v.tcp.optionsOff; o < v.tcp.optionsOff + v.tcp.optionsLen; ) {
+        if (p[o] === 0) break;
+        if (p[o] === 1) {
+          o++;
+          continue;
+        }
+        if (p[o] === 30 && p[o + 2] >> 4 === 0) {
+          dropped++;
+          return 'drop';
+        }
+        o += p[o + 1];
+      }
+      return 'deliver';
+    };
+    const { b, net, accepted, open } = setup({ middleboxes: [dropThirdAck] });
+    open(Buffer.from('hello'));
+    expect(net.runUntil(() => accepted.length === 1 && received(accepted[0]).length === 5, 1000)).toBe(true);
+    armed = true;
+    const up = Buffer.concat([Buffer.from('syn data '), randomBytes(4000)]);
+    open(up);
+    expect(net.runUntil(() => accepted.length === 2 && received(accepted[1]).length >= up.length, 5000)).toBe(
+      true,
+    );
+    expect(dropped).toBe(1);
+    expect(sha(received(accepted[1]))).toBe(sha(up));
+    expect(accepted[1].conn.fullyEstablished).toBe(true);
+    expect(b.mib.MPCapableACKRX).toBe(2);
+  });
+
+  it('a cookie the server no longer takes: the SYN data is ignored, sent again after the handshake, delivered once', () => {
+    const { net, cookies, accepted, open } = setup();
+    open(Buffer.from('hello'));
+    expect(net.runUntil(() => accepted.length === 1 && received(accepted[0]).length === 5, 1000)).toBe(true);
+    cookies.rotate();
+    cookies.rotate(); // the cached cookie is now two keys old
+    const up = Buffer.concat([Buffer.from('again '), randomBytes(50_000)]);
+    const c = open(up);
+    expect(net.runUntil(() => accepted.length === 2 && received(accepted[1]).length >= up.length, 5000)).toBe(
+      true,
+    );
+    net.run(net.now + 200);
+    expect(accepted[1].state).toBe(TcpState.Established);
+    expect(c.conn.subflows[0].socket.fastOpen).toBe('refused');
+    expect(received(accepted[1]).length).toBe(up.length);
+    expect(sha(received(accepted[1]))).toBe(sha(up));
+  });
+});
