@@ -36,6 +36,24 @@ export const hagSchema = s.object({
         port: port(),
         /** Per-CPE cookies (RFC 8803 Cookie TLV); when any is set, a Connect needs one. */
         cookies: s.optional(s.list(cookie), []),
+        /**
+         * TCP Fast Open (RFC 7413) for the Convert port, so that the Connect TLV rides in the SYN
+         * and the HAG dials the server before the handshake ends (RFC 8803's 0-RTT).
+         */
+        fastOpen: s.optional(
+          s.object({
+            enabled: s.optional(s.bool(), true),
+            /** Secret of the cookies (16 bytes hex); random at each start when unset. */
+            key: s.optional(s.str({ pattern: /^[0-9a-fA-F]{32}$/, what: '16 bytes in hex' }), undefined),
+            /**
+             * Take SYN data from subscriber prefixes even without a valid cookie (RFC 7413 leaves
+             * this to server policy). Off: a SYN's data is taken only with a cookie the HAG made
+             * for that source address, so a forged source cannot make the HAG dial anything.
+             */
+            acceptWithoutCookie: s.optional(s.bool(), false),
+          }),
+          { enabled: true, key: undefined, acceptWithoutCookie: false },
+        ),
       }),
       undefined,
     ),

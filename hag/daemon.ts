@@ -10,6 +10,7 @@ import { CONVERT_ERROR, convertErrorMessage } from '../src/convert/index.js';
 import { TunDriver } from '../src/io/tun-driver.js';
 import type { MptcpConnection } from '../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../src/mptcp/endpoint.js';
+import { TfoCookies, type TfoServerOptions } from '../src/tcp/fastopen.js';
 import type { FourTuple } from '../src/tcp/segment.js';
 import { ConnStream } from '../src/tcp/stream.js';
 import { formatIp, matchPrefix, parsePrefix, unmap } from './addr.js';
@@ -49,6 +50,8 @@ export class HagDaemon {
   private rules: Rules;
   private readonly rate: RateLimiter;
   private readonly stoppers = new Map<number, () => void>();
+  /** TCP Fast Open cookies of the Convert port (RFC 7413 4.1.2). */
+  private readonly tfoCookies: TfoCookies;
   draining = false;
 
   constructor(
@@ -65,6 +68,8 @@ export class HagDaemon {
       },
       maxSubflows: cfg.mptcp.maxSubflows,
     });
+    const key = cfg.service.convert?.fastOpen.key;
+    this.tfoCookies = new TfoCookies(key ? Buffer.from(key, 'hex') : undefined);
     this.rules = this.makeRules(cfg);
     this.rate = new RateLimiter(cfg.access.rateLimit.perSecond, cfg.access.rateLimit.burst);
   }
@@ -110,6 +115,7 @@ export class HagDaemon {
         (conn) => this.onConnection('convert', conn),
         1024,
         (t) => this.admitSyn('convert', t),
+        this.fastOpenServer(),
       );
     if (c.service.socks)
       this.ep.listen(
@@ -117,6 +123,7 @@ export class HagDaemon {
         (conn) => this.onConnection('socks', conn),
         1024,
         (t) => this.admitSyn('socks', t),
+        undefined, // SOCKS5 waits for the method selection anyway: no Fast Open
       );
     this.housekeeping = setInterval(() => this.tick(), 1000);
     this.housekeeping.unref();
@@ -136,6 +143,25 @@ export class HagDaemon {
       },
       'HAG started',
     );
+  }
+
+  /**
+   * TCP Fast Open on the Convert port: RFC 8803 is 0-RTT when the Connect TLV rides in the SYN
+   * (RFC 7413), so that the server connection starts before the MPTCP handshake ends. By default
+   * a SYN's data is taken only with a valid cookie, which proves the source address: a SYN with
+   * data makes the HAG dial out, and a forged source must not be able to make it do so. The
+   * knob acceptWithoutCookie takes it from subscriber prefixes without one (RFC 7413 leaves this
+   * to server policy; non-subscribers are reset at the SYN anyway): it saves the round trip a
+   * CPE spends on a new cookie after a HAG restart with a random key, at the cost of that proof.
+   */
+  private fastOpenServer(): TfoServerOptions | undefined {
+    if (!this.cfg.service.convert?.fastOpen.enabled) return undefined;
+    return {
+      cookies: this.tfoCookies,
+      acceptWithoutCookie: (remote) =>
+        (this.cfg.service.convert?.fastOpen.acceptWithoutCookie ?? false) &&
+        this.rules.subscribers.allows(remote),
+    };
   }
 
   private tick(): void {
@@ -193,6 +219,9 @@ export class HagDaemon {
     const session = new Session(proto, client, conn, stream, this.rules.uplinkOf);
     this.sessions.set(session.id, session);
     this.metrics.connections.inc({ proto });
+    // 0-RTT: the SYN's data (Convert header, Connect TLV) was taken; the handshake is still on.
+    const fastOpen = first.fastOpen;
+    this.metrics.fastOpen.inc({ proto, result: fastOpen });
     this.log.info(
       {
         event: 'open',
@@ -201,6 +230,8 @@ export class HagDaemon {
         client,
         clientPort: first.tuple.remotePort,
         mptcp: !conn.fallback,
+        zeroRtt: fastOpen === 'accepted',
+        fastOpen,
       },
       `open ${session.id} ${proto} from ${client}`,
     );
@@ -382,6 +413,8 @@ export class HagDaemon {
             : old.service.socks,
       },
     };
+    const key = next.service.convert?.fastOpen.key;
+    if (key && key !== old.service.convert?.fastOpen.key) this.tfoCookies.rotate(Buffer.from(key, 'hex'));
     this.rules = this.makeRules(this.cfg);
     this.rate.configure(next.access.rateLimit.perSecond, next.access.rateLimit.burst);
     this.log.level = next.log.level;

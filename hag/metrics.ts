@@ -68,6 +68,11 @@ export class HagMetrics {
     'counter',
     'Bytes carried by the subflows of finished connections, by uplink and direction (down: toward the client).',
   );
+  readonly fastOpen = new Family(
+    'hag_fast_open_total',
+    'counter',
+    'Client connections by TCP Fast Open outcome (accepted: 0-RTT, the SYN data was taken and the server dialled before the handshake ended; refused: SYN data ignored; requested: a cookie was asked for; off).',
+  );
   readonly reloads = new Family(
     'hag_config_reloads_total',
     'counter',
@@ -113,6 +118,7 @@ export class HagMetrics {
       this.bytes,
       this.subflows,
       this.uplinkBytes,
+      this.fastOpen,
       this.reloads,
     ])
       f.render(out);

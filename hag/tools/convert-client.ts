@@ -4,19 +4,25 @@
 // HTTP/1.0 GET, then reads the Convert reply (Error TLV or go-ahead) and the HTTP response. It
 // prints JSON lines: ready, connected, reply, done (status, body bytes and sha256, per-subflow
 // bytes, MIB). --raw HEX sends those bytes instead of a Convert header (malformed-input tests).
+// --tfo-cache FILE keeps TCP Fast Open cookies (RFC 7413) across runs: without a cookie for the
+// HAG the SYN asks for one; with one, the Convert header and the request ride in the SYN.
+// --delay MS holds every packet for MS ms each way (a long path without netem).
 // Run as root in a network namespace whose kernel forwards the core's addresses:
 //   node dist/hag/tools/convert-client.js --tun cv0 --addr 198.18.6.2 [--join-from 198.18.7.2] \
 //     --hag 198.18.100.1:5124 --dst 198.18.3.2:8000 --path /file
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { type ConvertTlv, convertErrorName, decodeConvert, encodeConvert } from '../../src/convert/index.js';
 import { TunDriver } from '../../src/io/tun-driver.js';
 import { configureLink, Tun } from '../../src/io/tun-tap/index.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
+import { TfoCookieCache } from '../../src/tcp/fastopen.js';
 import { ConnStream } from '../../src/tcp/stream.js';
 import { parseIp } from '../addr.js';
+import { DelayedCore } from './delayed-core.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -29,6 +35,8 @@ const { values: a } = parseArgs({
     cookie: { type: 'string' },
     raw: { type: 'string' },
     timeout: { type: 'string', default: '60000' },
+    'tfo-cache': { type: 'string' },
+    delay: { type: 'string', default: '0' },
   },
 });
 
@@ -48,14 +56,19 @@ if (!local) throw new Error("--addr ADDRESS (the core's own address)");
 const hag = hostPort(a.hag, 'hag');
 const joinFrom = a['join-from'] ? parseIp(a['join-from']) : undefined;
 
-const ep = new MptcpEndpoint();
+const cacheFile = a['tfo-cache'];
+const tfoCache = cacheFile
+  ? TfoCookieCache.fromJSON(existsSync(cacheFile) ? JSON.parse(readFileSync(cacheFile, 'utf8')) : [])
+  : undefined;
+const ep = new MptcpEndpoint({ fastOpen: { cache: tfoCache } });
 const tun = Tun.open({ name: a.tun, mtu: 1500 });
 configureLink(tun.name, { mtu: 1500, up: true });
 // The kernel routes our addresses into the TUN; it forwards what we send.
 for (const addr of [a.addr, a['join-from']].filter(Boolean) as string[]) {
   execFileSync('ip', ['route', 'replace', addr, 'dev', tun.name]);
 }
-const driver = new TunDriver(tun, ep).start();
+const delay = Number(a.delay);
+const driver = new TunDriver(tun, delay > 0 ? new DelayedCore(ep, delay) : ep).start();
 out({ event: 'ready', tun: tun.name });
 
 let first: Uint8Array;
@@ -82,8 +95,10 @@ let body = 0;
 const hash = createHash('sha256');
 const subflowSockets = new Set<(typeof conn.subflows)[number]['socket']>();
 
+const initial = conn.subflows[0].socket;
 const finish = (extra: Record<string, unknown>) => {
   for (const sf of conn.subflows) subflowSockets.add(sf.socket);
+  if (cacheFile && tfoCache) writeFileSync(cacheFile, JSON.stringify(tfoCache));
   out({
     event: 'done',
     ...extra,
@@ -92,6 +107,8 @@ const finish = (extra: Record<string, unknown>) => {
     sha256: hash.digest('hex'),
     ms: Math.round(performance.now() - t0),
     mptcp: !conn.fallback,
+    fastOpen: initial.fastOpen,
+    synDataBytes: initial.synDataLen,
     subflows: [...subflowSockets].map((s) => ({
       local: s.tuple.local.join('.'),
       bytesIn: s.stats.bytesIn,
@@ -111,7 +128,12 @@ setTimeout(() => {
 }, Number(a.timeout)).unref();
 
 stream.on('connect', () => {
-  out({ event: 'connected', mptcp: !conn.fallback });
+  out({
+    event: 'connected',
+    mptcp: !conn.fallback,
+    fastOpen: initial.fastOpen,
+    ms: Math.round(performance.now() - t0),
+  });
   if (joinFrom && !conn.fallback) {
     conn.whenFullyEstablished(() => {
       ep.join(performance.now(), conn, joinFrom, 1);

@@ -147,11 +147,13 @@ export class MptcpEndpoint implements SansIo {
     backlog?: number,
     /** Whether to take a new connection from this client at all: no answers a SYN with a RST. */
     admit?: (tuple: FourTuple) => boolean,
+    /** TCP Fast Open on this port (default: the endpoint's server setting). */
+    fastOpen: TfoServerOptions | undefined = this.fastOpen.server,
   ): void {
     this.tcp.listen({
       port,
       backlog,
-      fastOpen: this.fastOpen.server,
+      fastOpen,
       onSyn: (sock, seg) => {
         // Joins name a connection already admitted and prove it with HMACs (3.2).
         if (this.isJoin(seg)) return this.acceptJoin(sock);
