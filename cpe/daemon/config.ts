@@ -81,6 +81,11 @@ export const cpeSchema = s.object({
       s.str({ pattern: /^([0-9a-fA-F]{2}){4,64}$/, what: 'a hex string of 4 to 64 bytes' }),
       undefined,
     ),
+    /**
+     * TCP Fast Open (RFC 7413) with method convert: the Convert header and Connect TLV ride in the
+     * SYN with the cookie this HAG gave on an earlier connection (RFC 8803's 0-RTT).
+     */
+    fastOpen: s.optional(s.bool(), true),
     /** RFC 1929 credentials for method socks5. */
     username: s.optional(s.str({ maxLength: 255 }), undefined),
     password: s.optional(s.str({ maxLength: 255 }), undefined),

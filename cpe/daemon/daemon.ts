@@ -13,6 +13,7 @@ import { configureLink, Tun } from '../../src/io/tun-tap/index.js';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import { ClientPathManager } from '../../src/mptcp/pm/client.js';
+import { TfoCookieCache } from '../../src/tcp/fastopen.js';
 import { ConnStream } from '../../src/tcp/stream.js';
 import { DhcpServer } from '../dhcp/server.js';
 import { runPlan, setup, teardown } from '../net/apply.js';
@@ -93,6 +94,7 @@ export class CpeDaemon {
       },
       maxSubflows: Math.max(2, cfg.uplinks.length),
     });
+    this.useFastOpen(cfg);
     this.pm = new ClientPathManager(this.ep);
     this.ep.on((e) => {
       if (e.type === 'created') this.conns.add(e.conn);
@@ -333,6 +335,18 @@ export class CpeDaemon {
   }
 
   /** SIGHUP: new HAG settings, bypasses, QUIC policy, quotas, limits and log level; returns what needs a restart. */
+  /** The HAGs' TCP Fast Open cookies, by HAG address (kept across reloads, not restarts). */
+  readonly tfoCache = new TfoCookieCache(64);
+
+  /**
+   * With Convert and fastOpen on, every connection to the HAG asks for a cookie or sends its
+   * SYN with the cookie and the Convert header (RFC 8803, RFC 7413); SOCKS5 must wait for the
+   * method selection, so it does not use it.
+   */
+  private useFastOpen(cfg: CpeConfig): void {
+    this.ep.fastOpen.cache = cfg.hag.method === 'convert' && cfg.hag.fastOpen ? this.tfoCache : undefined;
+  }
+
   reload(next: CpeConfig): string[] {
     const old = this.cfg;
     const restart: string[] = [];
@@ -369,6 +383,7 @@ export class CpeDaemon {
       },
     };
     this.intercept.cfg = this.cfg;
+    this.useFastOpen(this.cfg);
     this.hag.retryAfterMs = this.cfg.hag.retryAfter;
     this.hag.setAddresses(this.cfg.hag.addresses);
     this.uplinks.reconfigure(this.cfg);
