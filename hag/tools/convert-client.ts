@@ -157,6 +157,7 @@ stream.on('data', (d: Buffer) => {
     const err = r.message.tlvs.find((t) => t.type === 'error');
     out({
       event: 'reply',
+      ms: Math.round(performance.now() - t0),
       tlvs: r.message.tlvs.map((t) => t.type),
       error: err && err.type === 'error' ? { code: err.code, name: convertErrorName(err.code) } : undefined,
       supported: r.message.tlvs.flatMap((t) => (t.type === 'supportedTcpExtensions' ? t.kinds : [])),

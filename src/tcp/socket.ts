@@ -6,6 +6,7 @@
 
 import { u32 } from '../wire/bytes.js';
 import { TCP_FLAG } from '../wire/tcp.js';
+import { TCPOPT } from '../wire/tcp-options.js';
 import { Assembler } from './assembler.js';
 import type { CongestionController } from './cc/congestion.js';
 import { createCongestionController } from './cc/index.js';
@@ -75,7 +76,6 @@ function tsClock(now: number, offset: number): number {
 
 const TS_OPT_LEN = 12; // NOP NOP TIMESTAMP
 const MAX_OPTIONS = 40; // bytes of options a TCP header can hold (data offset 15 words)
-const TCPOPT_FASTOPEN = 34; // RFC 7413 4.1.1
 const NO_COOKIE = new Uint8Array(0);
 
 /** A listener's verdict on a SYN's Fast Open option (RFC 7413 4.2.2), for acceptSyn. */
@@ -1265,7 +1265,7 @@ export class TcpSocket {
     const fo = this.tfoOptOut;
     if (fo) {
       // RFC 7413 4.1.1: the cookie (none: a request), then NOPs to the next word.
-      buf[o] = TCPOPT_FASTOPEN;
+      buf[o] = TCPOPT.fastOpen;
       buf[o + 1] = 2 + fo.length;
       buf.set(fo, o + 2);
       o += 2 + fo.length;

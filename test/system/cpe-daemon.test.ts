@@ -367,6 +367,14 @@ describe('CPE daemon: LAN host -> CPE -> HAG -> server', () => {
     expect(per.lte.bytesIn).toBeGreaterThan(0);
   }, 150_000);
 
+  it('(a) Convert with TCP Fast Open: after the first connection to the HAG asked for a cookie, the Connect TLV rides in the SYN (0-RTT)', () => {
+    const opens = hag!.l.seen.filter((l) => l.event === 'open' && l.proto === 'convert');
+    process.stdout.write(`HAG opens (fastOpen): ${JSON.stringify(opens.map((l) => l.fastOpen))}\n`);
+    expect(opens.length).toBeGreaterThanOrEqual(2);
+    expect(opens[0].fastOpen).toBe('requested');
+    expect(opens.slice(1).every((l) => l.zeroRtt === true)).toBe(true);
+  });
+
   it('(i) the status page in headless Chromium shows both uplinks with throughput during a transfer', async () => {
     // Chromium from Debian, through the project's own installer (the test machine may lack it).
     execFileSync('bash', ['-c', '. scripts/lib/ensure-deps.sh && ha_need_debs chromium'], {

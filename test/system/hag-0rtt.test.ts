@@ -68,7 +68,7 @@ async function convertClient(args: string[]): Promise<Record<string, unknown>> {
   await waitFor('the Convert client to exit', () => l.exited !== null, 60_000);
   const done = l.seen.find((x) => x.event === 'done' || x.event === 'error');
   if (!done) throw new Error(`Convert client exited ${l.exited} without a result: ${l.stderr.join('\n')}`);
-  return done;
+  return { ...done, replyMs: l.seen.find((x) => x.event === 'reply')?.ms };
 }
 
 interface Pkt {
@@ -206,6 +206,9 @@ describe('HAG: 0-RTT Convert with TCP Fast Open', () => {
         firstByteAtServer: firstData.t - syn.t,
       };
     });
+    process.stdout.write(
+      `client: Convert reply after ${first.replyMs} ms (cookie request) and ${second.replyMs} ms (0-RTT); whole download ${first.ms} and ${second.ms} ms\n`,
+    );
     process.stdout.write(
       `0-RTT timing (ms after the client's SYN reached the HAG): ${JSON.stringify(timing)}\n`,
     );
