@@ -59,6 +59,7 @@ describe('CPE config', () => {
     if (!r.ok) throw new Error(formatIssues(r.issues));
     const c = r.value;
     expect(c.hag.port).toBe(5124);
+    expect(c.hag.fastOpen).toBe(true); // TCP Fast Open to the HAG with Convert
     expect(c.quic).toBe('pass');
     expect(c.tun).toEqual({ name: 'cpe0', mtu: 1500, prefix: '10.254.0.0/24' });
     expect(tunKernelAddress(c)).toBe('10.254.0.1/24');

@@ -31,6 +31,22 @@ describe('HAG config', () => {
     expect(r.value.metrics).toBeUndefined();
   });
 
+  it('Convert gets TCP Fast Open by default, cookies required; a key must be 16 bytes of hex', () => {
+    const base =
+      'service:\n  addresses: [198.18.100.1]\n  convert: {port: 5124%s}\naccess:\n  subscribers: [198.18.0.0/15]\n';
+    const r = parseHagConfig(base.replace('%s', ''), 'c.yaml');
+    if (!r.ok) throw new Error(formatIssues(r.issues));
+    expect(r.value.service.convert?.fastOpen).toEqual({
+      enabled: true,
+      key: undefined,
+      acceptWithoutCookie: false,
+    });
+    const bad = parseHagConfig(base.replace('%s', ', fastOpen: {key: abcd}'), 'c.yaml');
+    expect(!bad.ok && formatIssues(bad.issues)).toMatch(
+      /service\.convert\.fastOpen\.key: expected 16 bytes in hex/,
+    );
+  });
+
   it('errors name file, line and setting', () => {
     const text = readFileSync(join(ROOT, 'config/hag.yaml'), 'utf8')
       .replace('port: 1080', 'port: "abc"')
