@@ -57,10 +57,16 @@ export interface TfoServerOptions {
 }
 
 export interface TfoCacheEntry {
+  /** The server's cookie; empty when we have none (only a failure is remembered). */
   cookie: Uint8Array;
   /** The MSS the server announced with it. */
   mss: number;
+  /** When a SYN with Fast Open toward this server went unanswered (RFC 7413 4.1.3.1), if it did. */
+  failedAt?: number;
 }
+
+/** How long Fast Open stays off toward a server after a SYN with it went unanswered. */
+export const TFO_FAILURE_HOLD_MS = 10 * 60_000;
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
@@ -68,16 +74,41 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 export class TfoCookieCache {
   private readonly entries = new Map<string, TfoCacheEntry>();
 
-  constructor(readonly max = 256) {}
+  constructor(
+    readonly max = 256,
+    readonly holdMs = TFO_FAILURE_HOLD_MS,
+  ) {}
 
   get(server: Uint8Array): TfoCacheEntry | undefined {
     return this.entries.get(hex(server));
   }
 
-  set(server: Uint8Array, cookie: Uint8Array, mss: number): void {
+  /** Whether to use Fast Open toward `server` at `now`: not while a recent failure holds it off. */
+  usable(server: Uint8Array, now: number): boolean {
+    const f = this.entries.get(hex(server))?.failedAt;
+    return f === undefined || now - f >= this.holdMs;
+  }
+
+  /**
+   * RFC 7413 4.1.3.1: a negative response is cached. No SYN/ACK to a SYN with Fast Open may be a
+   * middlebox that drops such SYNs: Fast Open stays off toward that server for holdMs.
+   */
+  markFailed(server: Uint8Array, now: number): void {
+    const e = this.entries.get(hex(server));
+    if (e) e.failedAt = now;
+    else this.set(server, new Uint8Array(0), 536, now);
+  }
+
+  /** A SYN/ACK acknowledged our SYN's data: Fast Open works toward this server. */
+  clearFailure(server: Uint8Array): void {
+    const e = this.entries.get(hex(server));
+    if (e) e.failedAt = undefined;
+  }
+
+  set(server: Uint8Array, cookie: Uint8Array, mss: number, failedAt?: number): void {
     const k = hex(server);
     this.entries.delete(k);
-    this.entries.set(k, { cookie: Uint8Array.from(cookie), mss });
+    this.entries.set(k, { cookie: Uint8Array.from(cookie), mss, failedAt });
     if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value as string);
   }
 

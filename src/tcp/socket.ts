@@ -231,12 +231,13 @@ export class TcpSocket {
   connect(now: number, iss: number, fastOpen?: TfoCookieCache): void {
     if (this.state !== TcpState.Closed) throw new Error(`connect in state ${this.state}`);
     this.initSend(iss);
-    if (fastOpen) {
+    if (fastOpen?.usable(this.tuple.remote, now)) {
       this.tfoCache = fastOpen;
       const e = fastOpen.get(this.tuple.remote);
-      this.tfoOptOut = e ? e.cookie : NO_COOKIE;
-      if (e) this.tfoMss = e.mss;
-      this.fastOpen = e ? 'sent' : 'requested';
+      const cookie = e && e.cookie.length > 0 ? e.cookie : undefined;
+      this.tfoOptOut = cookie ?? NO_COOKIE;
+      if (cookie) this.tfoMss = e!.mss;
+      this.fastOpen = cookie ? 'sent' : 'requested';
     }
     this.state = TcpState.SynSent;
     this.synNow = true;
@@ -488,6 +489,12 @@ export class TcpSocket {
     this.rtt.backoff();
     this.rttSeq = -1;
     if (handshake) {
+      if (this.state === TcpState.SynSent && this.tfoOptOut) {
+        // RFC 7413 4.1.3.1: our SYN with Fast Open went unanswered (perhaps a middlebox drops
+        // such SYNs): it goes again without the option or data, and the cache remembers.
+        this.tfoCache?.markFailed(this.tuple.remote, now);
+        this.tfoOptOut = undefined;
+      }
       this.synNow = true;
       return;
     }
@@ -671,10 +678,14 @@ export class TcpSocket {
     if (seg.tfoLen > 0) {
       cache.set(this.tuple.remote, seg.buf.subarray(seg.tfoOff, seg.tfoOff + seg.tfoLen), this.peerMss);
     } else if (this.fastOpen === 'sent' && acked < this.synDataLen) {
-      cache.delete(this.tuple.remote); // refused without a new cookie: ask again next time
+      // Refused without a new cookie: ask again next time (a failure on record stays).
+      const failedAt = cache.get(this.tuple.remote)?.failedAt;
+      if (failedAt === undefined) cache.delete(this.tuple.remote);
+      else cache.set(this.tuple.remote, NO_COOKIE, this.peerMss, failedAt);
     }
     if (this.fastOpen === 'sent' && this.synDataLen > 0) this.fastOpen = acked > 0 ? 'accepted' : 'refused';
     if (acked > 0) {
+      cache.clearFailure(this.tuple.remote);
       this.sendRing.advance(acked);
       this.sendLen -= acked;
       this.stats.bytesOut += acked;

@@ -127,21 +127,53 @@ describe('TFO client (RFC 7413 4.2.1, 4.2.2)', () => {
     expect(cache.get(REMOTE)).toBeUndefined();
   });
 
-  it('SYN-SENT: the SYN/ACK is lost: the retransmitted SYN has the cookie and no data; the late SYN/ACK acknowledging the data is taken', () => {
+  it('SYN-SENT: the SYN/ACK is lost: the retransmitted SYN has neither option nor data; the late SYN/ACK acknowledging the data is taken', () => {
     const h = new Harness();
-    h.sock.connect(0, L, cacheWith(COOKIE));
+    const cache = cacheWith(COOKIE);
+    h.sock.connect(0, L, cache);
     h.write('hello');
     expect(h.recv()[0].payload).toBe('hello');
     h.at(1000);
     const [again] = h.recv();
-    expect(again).toMatchObject({ seq: L, flags: SYN, payload: '' });
-    expect(again.options).toContainEqual(fo(COOKIE));
+    expect(again).toEqual({ seq: L, ack: 0, flags: SYN, window: 65535, payload: '', options: [mss()] });
+    expect(cache.usable(REMOTE, 1000)).toBe(false);
     h.send({ seq: R, ack: L + 6, flags: SYN, options: [mss()] });
     expect(h.sock.state).toBe(TcpState.Established);
     expect(h.sock.fastOpen).toBe('accepted');
+    // The data got through: Fast Open works toward this server after all.
+    expect(cache.usable(REMOTE, 1000)).toBe(true);
     expect(h.recv()).toEqual([
       { seq: L + 6, ack: R + 1, flags: ACK, window: 65535, payload: '', options: [] },
     ]);
+  });
+
+  it('SYN-SENT: a SYN with data never answered: sent again plain, data after the handshake; no Fast Open toward that server for a while (RFC 7413 4.1.3.1)', () => {
+    const h = new Harness();
+    const cache = cacheWith(COOKIE);
+    h.sock.connect(0, L, cache);
+    h.write('hello');
+    expect(h.recv()[0].payload).toBe('hello');
+    h.at(1000);
+    expect(h.recv()[0]).toEqual({ seq: L, ack: 0, flags: SYN, window: 65535, payload: '', options: [mss()] });
+    // A middlebox dropped the first SYN; the plain one got through: only the SYN is acknowledged.
+    h.send({ seq: R, ack: L + 1, flags: SYN, options: [mss()] });
+    expect(h.sock.fastOpen).toBe('refused');
+    expect(h.recv()[0]).toMatchObject({ seq: L + 1, payload: 'hello' });
+    expect(cache.usable(REMOTE, 2000)).toBe(false);
+    expect(cache.usable(REMOTE, 1000 + cache.holdMs)).toBe(true);
+    const next = new Harness();
+    next.now = 5000;
+    next.sock.connect(5000, L, cache);
+    next.write('x');
+    expect(next.recv()[0]).toEqual({
+      seq: L,
+      ack: 0,
+      flags: SYN,
+      window: 65535,
+      payload: '',
+      options: [mss()],
+    });
+    expect(next.sock.fastOpen).toBe('off');
   });
 
   it('SYN-SENT: the SYN data is cut to the cached MSS less the 40 bytes options may take', () => {
