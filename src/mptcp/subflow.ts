@@ -2,7 +2,8 @@
 // through the TcpExtension hooks. It carries the MP_CAPABLE handshake (RFC 8684 3.1), maps the
 // bytes it sends to data sequence numbers and signals those mappings, the DATA_ACK and the
 // DATA_FIN in DSS options (3.3), and turns the peer's mappings back into data-level bytes for the
-// connection. When the peer does not speak MPTCP it falls back to plain TCP (3.7).
+// connection. When the peer does not speak MPTCP it falls back to plain TCP (3.7). With TCP Fast
+// Open the initial SYN carries the connection's first bytes under an implicit mapping (appendix B).
 
 import { addAddrHmac, hmacEqual, joinAckHmac, joinSynAckHmac } from '../crypto/hmac.js';
 import { keyIdsn, keyToken } from '../crypto/keys.js';

@@ -2,7 +2,8 @@
 // section 3.10.7, and the choice of the next segment to send. Sans-IO: the stack hands it
 // segments and the time, and asks it for segments and its next deadline. Loss recovery follows
 // RFC 6675 (SACK) and RFC 6582 (NewReno without SACK) through one scoreboard; the retransmission
-// timer follows RFC 6298, timestamps and PAWS RFC 7323, the RST/SYN/ACK checks RFC 5961.
+// timer follows RFC 6298, timestamps and PAWS RFC 7323, the RST/SYN/ACK checks RFC 5961. TCP
+// Fast Open (RFC 7413): data in our SYN with a cached cookie, SYN data taken when the stack says.
 
 import { u32 } from '../wire/bytes.js';
 import { TCP_FLAG } from '../wire/tcp.js';

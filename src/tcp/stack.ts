@@ -1,6 +1,7 @@
 // The TCP stack around the sockets: demultiplexing by 4-tuple, listeners (on a port, or on any
 // destination for a gateway), a bounded SYN queue, resets for segments that match nothing
-// (RFC 9293 3.10.7.1), and the sans-IO driver interface (src/driver.ts).
+// (RFC 9293 3.10.7.1), and the sans-IO driver interface (src/driver.ts). A listener with TCP Fast
+// Open (RFC 7413) checks SYN cookies and hands a connection whose SYN data it took over at once.
 import type { SansIo } from '../driver.js';
 import { TimerQueue } from '../util/timer-queue.js';
 import { bytesEqual, copyOut } from '../wire/bytes.js';

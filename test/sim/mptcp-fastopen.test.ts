@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
+import { BulkApp } from '../../src/sim/bulk.js';
 import { type Middlebox, Network } from '../../src/sim/index.js';
 import { TfoCookieCache, TfoCookies } from '../../src/tcp/fastopen.js';
 import { TcpState } from '../../src/tcp/state.js';
@@ -191,5 +192,57 @@ describe('MPTCP with TCP Fast Open (RFC 8684 appendix B)', () => {
     expect(c.conn.subflows[0].socket.fastOpen).toBe('refused');
     expect(received(accepted[1]).length).toBe(up.length);
     expect(sha(received(accepted[1]))).toBe(sha(up));
+  });
+
+  it('a 0-RTT connection joins a second subflow once both keys are known and carries 5 MB each way over both paths', () => {
+    const A1 = Uint8Array.of(198, 18, 1, 2);
+    const A2 = Uint8Array.of(198, 18, 2, 2);
+    const cache = new TfoCookieCache();
+    const a = new MptcpEndpoint({ fastOpen: { cache } });
+    const b = new MptcpEndpoint({ fastOpen: { server: { cookies: new TfoCookies() } } });
+    const net = new Network({ seed: 23 });
+    net.addNode('a', a);
+    net.addNode('b', b);
+    const l1 = net.connect('a', 'b', { name: 'dsl', rate: 20e6, delay: 10 });
+    const l2 = net.connect('a', 'b', { name: 'lte', rate: 40e6, delay: 30 });
+    net.route('a', { src: '198.18.1.0/24', via: l1 });
+    net.route('a', { src: '198.18.2.0/24', via: l2 });
+    net.route('b', { dst: '198.18.1.0/24', via: l1 });
+    net.route('b', { dst: '198.18.2.0/24', via: l2 });
+    const apps: BulkApp[] = [];
+    const MB = 1_000_000;
+    b.listen(5001, (c) => {
+      apps.push(
+        new BulkApp(
+          { conn: c, wake: () => b.wake(c), canClose: () => c.established },
+          5 * MB,
+          2,
+          () => net.now,
+        ),
+      );
+    });
+    // The first connection only fetches the cookie.
+    a.connect(net.now, { local: A1, remote: B, remotePort: 5001 });
+    expect(net.runUntil(() => cache.get(B) !== undefined, 1000)).toBe(true);
+    const client = a.connect(net.now, { local: A1, remote: B, remotePort: 5001 });
+    const up = new BulkApp(
+      { conn: client, wake: () => a.wake(client), canClose: () => client.established },
+      5 * MB,
+      1,
+      () => net.now,
+    );
+    expect(net.runUntil(() => client.fullyEstablished, 5000)).toBe(true);
+    expect(client.subflows[0].socket.fastOpen).toBe('accepted');
+    const sub = a.join(net.now, client, A2, 1);
+    const down = () => apps[1];
+    expect(net.runUntil(() => !!down() && up.ended && down().ended, 120_000)).toBe(true);
+    expect(down().received).toBe(5 * MB);
+    expect(up.received).toBe(5 * MB);
+    expect(down().rxHash.copy().digest('hex')).toBe(up.txHash.copy().digest('hex'));
+    expect(up.rxHash.copy().digest('hex')).toBe(down().txHash.copy().digest('hex'));
+    expect(sub.stats.bytesOut).toBeGreaterThan(100_000);
+    expect(sub.stats.bytesIn).toBeGreaterThan(100_000);
+    expect(a.mib.MPJoinSynTx).toBe(1);
+    expect(b.mib.MPJoinAckRx).toBe(1);
   });
 });
