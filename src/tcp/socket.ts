@@ -974,8 +974,10 @@ export class TcpSocket {
     const cwnd = this.cc.window;
     const pipe = this.pipe();
     const finSeq = this.finSeq();
-    // RFC 9293 3.7.1: options other than timestamps (already in this.mss) take payload room.
-    const mss = this.mss - this.sackOptionLen() - (this.ext ? this.ext.optionSpace : 0);
+    // RFC 9293 3.7.1: options other than timestamps (already in this.mss) take payload room; the
+    // extension's depend on where the segment starts.
+    const baseMss = this.mss - this.sackOptionLen();
+    const ext = this.ext;
 
     // (1) Lost bytes above HighRxt (RFC 6675 section 6.1, rule 1; after an RTO, go-back-N).
     if (seqGt(this.lostUntil, this.sndUna) && (pipe < cwnd || this.rtxFirst)) {
@@ -986,6 +988,7 @@ export class TcpSocket {
         const start = this.hole[0];
         const dataLeft = this.sendLen - start;
         const seq = seqAdd(this.sndUna, start);
+        const mss = ext ? baseMss - ext.optionSpace(seq) : baseMss;
         let len = Math.min(this.hole[1] - start, mss, Math.max(dataLeft, 0));
         if (this.ext && len > 0) len = this.ext.limitPayload(seq, len);
         const fin = this.finQueued && seqAdd(seq, len) === finSeq && this.finSent();
@@ -1006,6 +1009,7 @@ export class TcpSocket {
     const unsent = this.sendLen - Math.min(sentData, this.sendLen);
     const needFin = this.finQueued && !this.finSent();
     if (unsent > 0 || needFin) {
+      const mss = ext ? baseMss - ext.optionSpace(this.sndNxt) : baseMss;
       const sndWndLeft = seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt);
       const cwndLeft = cwnd - pipe;
       const usable = Math.min(sndWndLeft, cwndLeft);

@@ -23,8 +23,9 @@ describe('bonding, DSL 20 Mbit/s 10 ms + LTE 40 Mbit/s 30 ms', () => {
       console.log(
         `${dir}: ${(r.goodput / M).toFixed(2)} Mbit/s of an ideal ${(ideal / M).toFixed(2)}: ratio ${ratio.toFixed(3)}`,
       );
-      // The issue's target is 0.97; the DSS option costs 1.7% of each segment's payload.
-      expect(ratio).toBeGreaterThan(0.95);
+      // The issue's target: 97% of the ideal. MPTCP pays for its DSS option (24 bytes where a
+      // mapping starts, 8 elsewhere) out of the same packets.
+      expect(ratio).toBeGreaterThanOrEqual(0.97);
     },
   );
 
