@@ -77,8 +77,7 @@ export class Subflow implements TcpExtension {
   private readonly recvMaps: Mapping[] = [];
   /** Subflow data offset just past the last byte scheduled onto this subflow. */
   private scheduledEnd = 0;
-  /** Subflow data offset just past the last byte sent so far: below it, segments are resent. */
-  private sentEnd = 0;
+
   /** Subflow data offset up to which data was handed back for reinjection. */
   private reinjectedEnd = 0;
   /**
@@ -476,12 +475,14 @@ export class Subflow implements TcpExtension {
 
   /**
    * Whether a data segment at subflow offset `off` carries its mapping: with the checksum every
-   * segment has its own (the checksum covers exactly its payload); otherwise the first segment of
-   * a mapping and any segment sent again (its first may be the one lost), each with the mapping
-   * whole, as first sent (3.3.1: a receiver may take a repeated mapping only if identical).
+   * segment has its own (the checksum covers exactly its payload); otherwise only the first
+   * segment of a mapping, with the mapping whole, also when sent again (Linux takes a repeated
+   * mapping only if identical). A receiver reads a subflow in order, so it meets that first
+   * segment before the others; a segment sent again is cut where it was first cut, so that a
+   * loss in recovery costs one segment, not two.
    */
   private needsMapping(off: number): boolean {
-    if (this.conn.checksum || off < this.sentEnd) return true;
+    if (this.conn.checksum) return true;
     const m = this.mappingAt(off);
     return m === undefined || m.off === off || !m.sent;
   }
@@ -624,7 +625,6 @@ export class Subflow implements TcpExtension {
     const m = this.layoutMap;
     const fin = this.layoutFin;
     const mapped = (len > 0 && m !== undefined) || fin;
-    if (len > 0) this.sentEnd = Math.max(this.sentEnd, dOff + len);
     let o = off;
     const optLen = mapped ? (c.checksum ? DSS_MAP_LEN + 2 : DSS_MAP_LEN) : DSS_ACK_LEN;
     buf[o] = TCPOPT_MPTCP;

@@ -11,6 +11,7 @@ import type { CongestionController } from './cc/congestion.js';
 import { createCongestionController } from './cc/index.js';
 import type { TcpConfig } from './config.js';
 import type { TcpExtension } from './extension.js';
+import { Pacer } from './pacing.js';
 import { ByteRing } from './ring.js';
 import { RttEstimator } from './rtt.js';
 import { DUP_THRESH, Scoreboard } from './scoreboard.js';
@@ -161,6 +162,9 @@ export class TcpSocket {
   private rtxAt = Number.POSITIVE_INFINITY;
   private delackAt = Number.POSITIVE_INFINITY;
   private persistAt = Number.POSITIVE_INFINITY;
+  /** New data waits for the pacer until then (a burst being spread). */
+  private paceAt = Number.POSITIVE_INFINITY;
+  private readonly pacer = new Pacer();
   private persistBackoff = 0;
   private keepaliveAt = Number.POSITIVE_INFINITY;
   private keepaliveSent = 0;
@@ -369,7 +373,14 @@ export class TcpSocket {
 
   /** The earliest deadline, or Infinity. */
   get pollAt(): number {
-    return Math.min(this.rtxAt, this.delackAt, this.persistAt, this.keepaliveAt, this.timeWaitAt);
+    return Math.min(
+      this.rtxAt,
+      this.delackAt,
+      this.persistAt,
+      this.keepaliveAt,
+      this.timeWaitAt,
+      this.paceAt,
+    );
   }
 
   /** True when the socket is finished and the stack may forget it (after its last RST went out). */
@@ -384,6 +395,7 @@ export class TcpSocket {
       return;
     }
     if (now >= this.rtxAt) this.onRetransmitTimeout(now);
+    if (now >= this.paceAt) this.paceAt = Number.POSITIVE_INFINITY;
     if (now >= this.delackAt) {
       this.delackAt = Number.POSITIVE_INFINITY;
       this.ackNow = true;
@@ -1033,6 +1045,15 @@ export class TcpSocket {
       // The layer above may end a segment early (at an MPTCP mapping boundary); that is not a
       // small segment in the sense of the two checks above.
       if (this.ext && len > 0) len = this.ext.limitPayload(this.sndNxt, len);
+      if (len > 0 && this.rtt.srtt > 0) {
+        const at = this.pacer.wait(now, len, cwnd, this.rtt.srtt, mss);
+        this.paceAt = at > 0 ? at : Number.POSITIVE_INFINITY;
+        if (at > 0) {
+          // Held by the pacer, not by the application: the window is in use (RFC 7661).
+          this.cwndLimited = true;
+          return 0;
+        }
+      }
       const fin = needFin && len === unsent && usable >= len;
       if (len > 0 || (fin && unsent === 0)) {
         const off = sentData;
