@@ -418,7 +418,9 @@ export class MptcpConnection {
           this.mib.MPTCPRedundantBytes += m;
         }
       } else if (want > 0) {
-        const m = Math.min(want, this.room(sf));
+        // Limited by the congestion window (not by the data or the peer's window): whole segments.
+        const room = this.room(sf);
+        const m = want <= room ? want : process.env.NOALIGN ? room : sf.segmentRoom(room);
         if (m > 0) {
           const dsn = this.sndNxt;
           const took = sf.schedule(dsn, this.sendRing, dsn - this.sndUna, m);

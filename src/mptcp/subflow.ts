@@ -37,6 +37,8 @@ interface Mapping {
   /** Received mappings with the DSS checksum in use: the data-level length and the checksum. */
   dll?: number;
   csum?: number;
+  /** Sent mappings: announced to the peer, so fixed from then on (no more data joins it). */
+  sent?: boolean;
 }
 
 /** The MP_JOIN state of an additional subflow (RFC 8684 3.2). */
@@ -63,17 +65,20 @@ const SCRATCH = new Uint8Array(64 * 1024);
 
 /** DSS with a 4-byte DATA_ACK and an 8-byte DSN: 22 bytes, 24 with the checksum (RFC 8684 fig. 9). */
 const DSS_MAP_LEN = 22;
+/** DSS_MAP_LEN padded, the largest DSS we send. */
+const DSS_MAP_ROOM = 24;
 const DSS_ACK_LEN = 8;
+/** A mapping's data-level length is 16 bits (RFC 8684 3.3.1). */
+const MAX_MAP_LEN = 0xffff;
 
 export class Subflow implements TcpExtension {
-  /** Room kept free in data segments: the largest DSS we send, padded. */
-  readonly optionSpace = 24;
   private readonly view = new MptcpOptionView();
   private readonly wire: Wire64 = { high: 0, low: 0 };
   private readonly sendMaps: Mapping[] = [];
   private readonly recvMaps: Mapping[] = [];
   /** Subflow data offset just past the last byte scheduled onto this subflow. */
   private scheduledEnd = 0;
+
   /** Subflow data offset up to which data was handed back for reinjection. */
   private reinjectedEnd = 0;
   /**
@@ -330,11 +335,81 @@ export class Subflow implements TcpExtension {
     ring.forEachRun(off, len, (b, o, n) => {
       taken += this.socket.send(b, o, n);
     });
+    // Data contiguous at both levels joins the last mapping while none of it has left, so that
+    // one mapping covers many segments (one DSS with a mapping per mapping, not per segment).
     const last = this.sendMaps[this.sendMaps.length - 1];
-    if (last && last.off + last.len === this.scheduledEnd && last.dsn + last.len === dsn) last.len += taken;
-    else this.sendMaps.push({ off: this.scheduledEnd, dsn, len: taken });
+    let at = this.scheduledEnd;
+    let left = taken;
+    let d = dsn;
+    if (last && !last.sent && last.off + last.len === at && last.dsn + last.len === d) {
+      const n = Math.min(left, this.mapCap() - last.len);
+      last.len += n;
+      at += n;
+      d += n;
+      left -= n;
+    }
+    while (left > 0) {
+      const n = Math.min(left, this.mapCap());
+      this.sendMaps.push({ off: at, dsn: d, len: n });
+      at += n;
+      d += n;
+      left -= n;
+    }
     this.scheduledEnd += taken;
     return taken;
+  }
+
+  /**
+   * Payload of a full segment where a mapping starts, and where only a DATA_ACK goes (with the
+   * checksum every segment has its mapping; in fallback none has).
+   */
+  private segSizes(): [first: number, rest: number] {
+    const mss = this.socket.mss;
+    if (this.conn.fallback) return [mss, mss];
+    return this.conn.checksum
+      ? [mss - DSS_MAP_ROOM, mss - DSS_MAP_ROOM]
+      : [mss - DSS_MAP_ROOM, mss - DSS_ACK_LEN];
+  }
+
+  /** The longest mapping we send: whole segments, within the 16-bit data-level length. */
+  private mapCap(): number {
+    const [f, p] = this.segSizes();
+    return f + Math.floor((MAX_MAP_LEN - f) / p) * p;
+  }
+
+  /**
+   * How many of `room` new bytes to take so that what this subflow holds ends where a full
+   * segment ends: a congestion window that grew by a few bytes would otherwise go out as a
+   * segment of a few bytes (a third of all segments before this). 0 when not one segment fits;
+   * the ACKs of what is in flight bring more room.
+   */
+  segmentRoom(room: number): number {
+    const [f, p] = this.segSizes();
+    const cap = this.mapCap();
+    // The mapping new data joins (not yet announced), or a new one.
+    const last = this.sendMaps[this.sendMaps.length - 1];
+    let l =
+      last &&
+      !last.sent &&
+      last.off + last.len === this.scheduledEnd &&
+      last.dsn + last.len === this.conn.sndNxt
+        ? last.len
+        : 0;
+    let left = room;
+    let n = 0;
+    for (;;) {
+      const space = cap - l;
+      if (left >= space) {
+        n += space;
+        left -= space;
+        l = 0;
+        continue;
+      }
+      const t = l + left;
+      const end = t < f ? 0 : f + Math.floor((t - f) / p) * p;
+      if (end > l) n += end - l;
+      return n;
+    }
   }
 
   /**
@@ -408,12 +483,40 @@ export class Subflow implements TcpExtension {
     return m ? Math.min(len, m.off + m.len - off) : len;
   }
 
+  /**
+   * The DSS room a data segment at `seq` needs: a whole mapping where one starts, else only the
+   * DATA_ACK. Linux sends the mapping on every segment of a burst; sending it once per mapping
+   * (RFC 8684 3.3.1 allows a mapping to cover many segments) gives 16 more payload bytes to the
+   * other segments of a long transfer.
+   */
+  optionSpace(seq: number): number {
+    if (this.conn.fallback) return 0;
+    return this.needsMapping(this.dataOff(seq)) ? DSS_MAP_ROOM : DSS_ACK_LEN;
+  }
+
+  /**
+   * Whether a data segment at subflow offset `off` carries its mapping: with the checksum every
+   * segment has its own (the checksum covers exactly its payload); otherwise only the first
+   * segment of a mapping, with the mapping whole, also when sent again (Linux takes a repeated
+   * mapping only if identical). A receiver reads a subflow in order, so it meets that first
+   * segment before the others; a segment sent again is cut where it was first cut, so that a
+   * loss in recovery costs one segment, not two.
+   */
+  private needsMapping(off: number): boolean {
+    if (this.conn.checksum) return true;
+    const m = this.mappingAt(off);
+    return m === undefined || m.off === off || !m.sent;
+  }
+
   /** Whether this segment ends exactly where the connection's data ends, so it can carry the DATA_FIN. */
   private carriesDataFin(off: number, len: number, m: Mapping | undefined): boolean {
     const c = this.conn;
     if (!c.dataFinQueued || c.unscheduled > 0 || c.dataFinAcked) return false;
     if (len === 0) return true;
-    return m !== undefined && m.dsn + (off - m.off) + len === c.dataFinDsn;
+    if (m === undefined || m.dsn + (off - m.off) + len !== c.dataFinDsn) return false;
+    // A whole mapping with the DATA_FIN must be the one first sent: only a segment that is all of
+    // it takes the DATA_FIN along; otherwise it goes on an ACK after the data (3.3.3).
+    return this.conn.checksum || (off === m.off && len === m.len);
   }
 
   optionsLen(seq: number, len: number, flags: number, room: number): number {
@@ -497,10 +600,10 @@ export class Subflow implements TcpExtension {
     if (!this.conn.remoteKey) return 0;
     const off = this.dataOff(seq);
     const m = len > 0 ? this.mappingAt(off) : undefined;
-    this.layoutMap = m;
     this.layoutFin = this.carriesDataFin(off, len, m);
-    if (!((len > 0 && m !== undefined) || this.layoutFin)) return DSS_ACK_LEN;
-    return 24; // 22 bytes, or 24 with the checksum, padded to 24
+    this.layoutMap = m !== undefined && this.needsMapping(off) ? m : undefined;
+    if (!(this.layoutMap !== undefined || this.layoutFin)) return DSS_ACK_LEN;
+    return DSS_MAP_ROOM; // 22 bytes, or 24 with the checksum, padded to 24
   }
 
   /**
@@ -536,6 +639,9 @@ export class Subflow implements TcpExtension {
       return;
     }
     if (this.sendsMpcAck(seq)) {
+      // The MP_CAPABLE's implied mapping is this segment alone (3.1): the data after it starts a
+      // mapping of its own.
+      if (len > 0) this.cutSendMap(len);
       this.writeMpcAck(buf, off, len, payloadOff);
       return;
     }
@@ -558,10 +664,18 @@ export class Subflow implements TcpExtension {
     writeU32(buf, o, this.wire.low);
     o += 4;
     if (mapped) {
-      // Mapping for exactly this segment's payload, plus one for a DATA_FIN.
-      const dsn = len > 0 && m ? m.dsn + (dOff - m.off) : c.dataFinDsn;
-      const ssn = len > 0 ? dOff + 1 : 0; // 3.3.3: a DATA_FIN without data has SSN 0
-      const dll = len + (fin ? 1 : 0);
+      // With the checksum, a mapping for exactly this segment's payload; otherwise the whole
+      // mapping, now fixed. Plus one for a DATA_FIN (3.3.3: without data, SSN 0).
+      let dsn = c.dataFinDsn;
+      let ssn = 0;
+      let dll = fin ? 1 : 0;
+      if (len > 0 && m) {
+        if (!m.sent) this.announce(m, dOff, len);
+        const whole = !c.checksum;
+        dsn = whole ? m.dsn : m.dsn + (dOff - m.off);
+        ssn = (whole ? m.off : dOff) + 1;
+        dll += whole ? m.len : len;
+      }
       toWire(c.local.idsn, dsn, this.wire);
       writeU32(buf, o, this.wire.high);
       writeU32(buf, o + 4, this.wire.low);
@@ -577,6 +691,38 @@ export class Subflow implements TcpExtension {
       }
     }
     while (o < off + total) buf[o++] = 1; // NOP padding
+  }
+
+  /**
+   * Fixes mapping `m` as its first segment [off, off+len) leaves. When that segment is full, the
+   * mapping ends where a full segment ends (the others carry 16 bytes more payload, having only
+   * the DATA_ACK); the rest starts the next mapping, which later data may still join, so that no
+   * segment is cut short at a mapping's end while the window is full.
+   */
+  private announce(m: Mapping, off: number, len: number): void {
+    const full = this.socket.mss - DSS_MAP_ROOM;
+    if (this.conn.checksum || off !== m.off || len !== full || m.len <= len) {
+      m.sent = true;
+      return;
+    }
+    const per = full + DSS_MAP_ROOM - DSS_ACK_LEN;
+    const keep = len + Math.floor((m.len - len) / per) * per;
+    this.cutSendMap(m.off + keep);
+    m.sent = true;
+  }
+
+  /** Splits the send mapping that spans subflow offset `at` there; the part before it is sent. */
+  private cutSendMap(at: number): void {
+    const maps = this.sendMaps;
+    for (let i = 0; i < maps.length; i++) {
+      const m = maps[i];
+      if (at <= m.off || at >= m.off + m.len) continue;
+      const head = at - m.off;
+      maps.splice(i + 1, 0, { off: at, dsn: m.dsn + head, len: m.len - head });
+      m.len = head;
+      m.sent = true;
+      return;
+    }
   }
 
   /** MP_CAPABLE with both keys (third ACK, 20 bytes), with the data-level length on data (22/24). */

@@ -10,8 +10,11 @@ export interface TcpExtension {
   /** The peer's SYN (passive open) or SYN/ACK (active open); its options are in `seg`. */
   onSyn(seg: SegmentIn, synAck: boolean): void;
 
-  /** Option bytes to keep free in full-sized data segments (so the payload is cut to fit). */
-  readonly optionSpace: number;
+  /**
+   * Option bytes to keep free in a data segment starting at sequence number `seq` (its payload is
+   * cut to fit): MPTCP needs more where a mapping starts than where only a DATA_ACK goes.
+   */
+  optionSpace(seq: number): number;
 
   /**
    * Caps the payload of a segment starting at sequence number `seq`: a segment must not span

@@ -14,6 +14,7 @@ import { createCongestionController } from './cc/index.js';
 import type { TcpConfig } from './config.js';
 import type { TcpExtension } from './extension.js';
 import type { TfoCookieCache, TfoState } from './fastopen.js';
+import { Pacer } from './pacing.js';
 import { ByteRing } from './ring.js';
 import { RttEstimator } from './rtt.js';
 import { DUP_THRESH, Scoreboard } from './scoreboard.js';
@@ -173,6 +174,9 @@ export class TcpSocket {
   private rtxAt = Number.POSITIVE_INFINITY;
   private delackAt = Number.POSITIVE_INFINITY;
   private persistAt = Number.POSITIVE_INFINITY;
+  /** New data waits for the pacer until then (a burst being spread). */
+  private paceAt = Number.POSITIVE_INFINITY;
+  private readonly pacer = new Pacer();
   private persistBackoff = 0;
   private keepaliveAt = Number.POSITIVE_INFINITY;
   private keepaliveSent = 0;
@@ -439,7 +443,14 @@ export class TcpSocket {
 
   /** The earliest deadline, or Infinity. */
   get pollAt(): number {
-    return Math.min(this.rtxAt, this.delackAt, this.persistAt, this.keepaliveAt, this.timeWaitAt);
+    return Math.min(
+      this.rtxAt,
+      this.delackAt,
+      this.persistAt,
+      this.keepaliveAt,
+      this.timeWaitAt,
+      this.paceAt,
+    );
   }
 
   /** True when the socket is finished and the stack may forget it (after its last RST went out). */
@@ -454,6 +465,7 @@ export class TcpSocket {
       return;
     }
     if (now >= this.rtxAt) this.onRetransmitTimeout(now);
+    if (now >= this.paceAt) this.paceAt = Number.POSITIVE_INFINITY;
     if (now >= this.delackAt) {
       this.delackAt = Number.POSITIVE_INFINITY;
       this.ackNow = true;
@@ -1095,8 +1107,10 @@ export class TcpSocket {
     const cwnd = this.cc.window;
     const pipe = this.pipe();
     const finSeq = this.finSeq();
-    // RFC 9293 3.7.1: options other than timestamps (already in this.mss) take payload room.
-    const mss = this.mss - this.sackOptionLen() - (this.ext ? this.ext.optionSpace : 0);
+    // RFC 9293 3.7.1: options other than timestamps (already in this.mss) take payload room; the
+    // extension's depend on where the segment starts.
+    const baseMss = this.mss - this.sackOptionLen();
+    const ext = this.ext;
 
     // (1) Lost bytes above HighRxt (RFC 6675 section 6.1, rule 1; after an RTO, go-back-N).
     if (seqGt(this.lostUntil, this.sndUna) && (pipe < cwnd || this.rtxFirst)) {
@@ -1107,6 +1121,7 @@ export class TcpSocket {
         const start = this.hole[0];
         const dataLeft = this.sendLen - start;
         const seq = seqAdd(this.sndUna, start);
+        const mss = ext ? baseMss - ext.optionSpace(seq) : baseMss;
         let len = Math.min(this.hole[1] - start, mss, Math.max(dataLeft, 0));
         if (this.ext && len > 0) len = this.ext.limitPayload(seq, len);
         const fin = this.finQueued && seqAdd(seq, len) === finSeq && this.finSent();
@@ -1127,6 +1142,7 @@ export class TcpSocket {
     const unsent = this.sendLen - Math.min(sentData, this.sendLen);
     const needFin = this.finQueued && !this.finSent();
     if (unsent > 0 || needFin) {
+      const mss = ext ? baseMss - ext.optionSpace(this.sndNxt) : baseMss;
       const sndWndLeft = seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt);
       const cwndLeft = cwnd - pipe;
       const usable = Math.min(sndWndLeft, cwndLeft);
@@ -1150,6 +1166,15 @@ export class TcpSocket {
       // The layer above may end a segment early (at an MPTCP mapping boundary); that is not a
       // small segment in the sense of the two checks above.
       if (this.ext && len > 0) len = this.ext.limitPayload(this.sndNxt, len);
+      if (len > 0 && this.rtt.srtt > 0) {
+        const at = this.pacer.wait(now, len, cwnd, this.rtt.srtt, mss);
+        this.paceAt = at > 0 ? at : Number.POSITIVE_INFINITY;
+        if (at > 0) {
+          // Held by the pacer, not by the application: the window is in use (RFC 7661).
+          this.cwndLimited = true;
+          return 0;
+        }
+      }
       const fin = needFin && len === unsent && usable >= len;
       if (len > 0 || (fin && unsent === 0)) {
         const off = sentData;

@@ -23,10 +23,24 @@ describe('bonding, DSL 20 Mbit/s 10 ms + LTE 40 Mbit/s 30 ms', () => {
       console.log(
         `${dir}: ${(r.goodput / M).toFixed(2)} Mbit/s of an ideal ${(ideal / M).toFixed(2)}: ratio ${ratio.toFixed(3)}`,
       );
-      // The issue's target is 0.97; the DSS option costs 1.7% of each segment's payload.
-      expect(ratio).toBeGreaterThan(0.95);
+      // The issue's target: 97% of the ideal. MPTCP pays for its DSS option (24 bytes where a
+      // mapping starts, 8 elsewhere) out of the same packets.
+      expect(ratio).toBeGreaterThanOrEqual(0.97);
     },
   );
+
+  it('unequal RTTs (DSL 16 Mbit/s 20 ms + LTE 50 Mbit/s 60 ms): the sender does not stall', () => {
+    // When the peer's data window fills (head-of-line blocking behind the slow path) and then
+    // reopens, a subflow must not send its whole window at line rate (it overflowed LTE's queue
+    // and left CUBIC low for seconds: 0.76 of the ideal before pacing).
+    const dsl = { name: 'dsl', rate: 16e6, delay: 20 };
+    const lte = { name: 'lte', rate: 50e6, delay: 60 };
+    const o = { warmupMs: 10_000, endMs: 30_000 };
+    const ideal = tcpBulk(dsl, 'down', o).goodput + tcpBulk(lte, 'down', o).goodput;
+    const r = mptcpBulk([dsl, lte], 'down', o);
+    console.log(`long RTT: ${(r.goodput / M).toFixed(2)} Mbit/s of an ideal ${(ideal / M).toFixed(2)}`);
+    expect(r.goodput / ideal).toBeGreaterThanOrEqual(0.97);
+  });
 
   it('primary-first at 15 Mbit/s: at most 5% of the bytes on LTE; unbounded: both links full', () => {
     const lte = { ...LTE, overflow: true };
