@@ -1050,8 +1050,9 @@ export class TcpSocket {
       case TcpState.SynSent: {
         if (!this.synNow) return 0;
         this.synNow = false;
-        // RFC 7413 4.2.1: only the first SYN carries data (a retransmitted one has the cookie and
-        // none); snd.nxt stays past the data sent, so a SYN/ACK acknowledging it is acceptable.
+        // RFC 7413 4.2.1: only the first SYN carries data (a retransmitted one has neither the
+        // option nor data); snd.nxt stays past the data sent, so that a late SYN/ACK
+        // acknowledging it is acceptable.
         const len = this.synSentOnce ? 0 : this.synData();
         this.synSentOnce = true;
         this.sndNxt = seqMax(this.sndNxt, seqAdd(this.iss, 1 + len));
