@@ -640,8 +640,9 @@ export class Subflow implements TcpExtension {
     }
     if (this.sendsMpcAck(seq)) {
       // The MP_CAPABLE's implied mapping is this segment alone (3.1): the data after it starts a
-      // mapping of its own.
-      if (len > 0) this.cutSendMap(len);
+      // mapping of its own (also when this is a shorter copy sent again: the rest of what the
+      // first copy covered then goes with a DSS mapping).
+      if (len > 0) this.cutSendMap(this.dataOff(seq) + len);
       this.writeMpcAck(buf, off, len, payloadOff);
       return;
     }
