@@ -93,17 +93,36 @@ export async function transfer(ns: Netns, dist: string, opts: TransferOptions): 
     await once(kOut, (l) => l.event === 'ready', 20_000);
     oursOut = lines(ns.spawn('h', [...agent, '--connect', '198.18.5.1:5002'], { cwd: ROOT, env: ENV }));
   }
-  const [o, k] = await Promise.all([
-    once(oursOut, (l) => l.event === 'done' || l.event === 'error', opts.timeoutMs ?? 240_000),
-    once(kOut, (l) => l.event === 'done', opts.timeoutMs ?? 240_000),
-  ]);
+  let o: Record<string, unknown>;
+  let k: Record<string, unknown>;
+  try {
+    [o, k] = await Promise.all([
+      once(oursOut, (l) => l.event === 'done' || l.event === 'error', opts.timeoutMs ?? 240_000),
+      once(kOut, (l) => l.event === 'done', opts.timeoutMs ?? 240_000),
+    ]);
+  } catch (e) {
+    // A stalled transfer: what the kernel's MPTCP and TCP counted, and its sockets, to see why.
+    const mptcp = Object.entries(nstatOf(ns)).filter(([n]) => /^MPTcp|TCPOFO|Prune|Drop/.test(n));
+    let ss = '';
+    try {
+      ss = ns.sh('h', 'ss -tinM 2>/dev/null | head -40');
+    } catch {}
+    throw new Error(
+      `${(e as Error).message}\nkernel counters: ${JSON.stringify(Object.fromEntries(mptcp))}\n${ss}`,
+    );
+  }
   if (o.event === 'error') throw new Error(`our endpoint failed: ${o.message}`);
+  return { ours: o as unknown as Done, kernel: k as unknown as Done, nstat: nstatOf(ns) };
+}
+
+/** The namespace's nonzero kernel counters (nstat). */
+function nstatOf(ns: Netns): Record<string, number> {
   const nstat: Record<string, number> = {};
   for (const line of ns.sh('h', 'nstat -az').split('\n')) {
     const m = /^(\S+)\s+(\d+)/.exec(line);
     if (m && m[2] !== '0') nstat[m[1]] = Number(m[2]);
   }
-  return { ours: o as unknown as Done, kernel: k as unknown as Done, nstat };
+  return nstat;
 }
 
 export function expectIntact(r: TransferResult, bytes: number): void {
