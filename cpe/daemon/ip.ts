@@ -1,8 +1,7 @@
 // IPv4 helpers for the CPE's config checks and addressing: dotted quad to integer and back,
 // prefix membership. (IPv6 prefixes are left to the kernel and nftables.)
 import { isIP } from 'node:net';
-// The byte form comes from the HAG's helper (one parser for the project; see the report on moving it to src/).
-import { parseIp } from '../../hag/addr.js';
+import { tryParseIp } from '../../src/wire/addr.js';
 
 export function ipv4ToInt(a: string): number {
   const p = a.split('.').map(Number);
@@ -28,14 +27,4 @@ export function inPrefix(a: string, cidr: string): boolean {
 }
 
 /** An address's bytes (4 or 16), or undefined when `s` is not an address. */
-export function parseAddress(s: string): Uint8Array | undefined {
-  return parseIp(s);
-}
-
-/** Dotted or colon text of 4 or 16 address bytes. */
-export function formatAddress(b: Uint8Array): string {
-  if (b.length === 4) return b.join('.');
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((b[i] << 8) | b[i + 1]).toString(16));
-  return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
-}
+export const parseAddress = tryParseIp;

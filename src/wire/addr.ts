@@ -62,11 +62,29 @@ function parseV6(s: string): Uint8Array | undefined {
   return out;
 }
 
+/**
+ * Parses an IPv4 or IPv6 address (an IPv6 zone, "%eth0", is dropped): 4 or 16 bytes, or
+ * undefined when `text` is not an address (input from a peer or a user).
+ */
+export function tryParseIp(text: string): Uint8Array | undefined {
+  if (!text.includes(':')) return parseV4(text);
+  const zone = text.indexOf('%');
+  return parseV6(zone < 0 ? text : text.slice(0, zone));
+}
+
 /** Parses an IPv4 or IPv6 address; throws on malformed text (configuration, not network input). */
 export function parseIp(text: string): Uint8Array {
-  const b = text.includes(':') ? parseV6(text) : parseV4(text);
+  const b = tryParseIp(text);
   if (!b) throw new SyntaxError(`not an IP address: ${JSON.stringify(text)}`);
   return b;
+}
+
+/** An IPv4-mapped IPv6 address (::ffff:0:0/96, RFC 4291 2.5.5.2) as its IPv4 address; others as they are. */
+export function unmapV4(a: Uint8Array): Uint8Array {
+  if (a.length !== 16) return a;
+  for (let i = 0; i < 10; i++) if (a[i] !== 0) return a;
+  if (a[10] !== 0xff || a[11] !== 0xff) return a;
+  return a.subarray(12);
 }
 
 /** Parses "198.18.0.0/15" or "2001:db8::/32"; a bare address is a host prefix. */
