@@ -5,7 +5,7 @@
 // one with 1% loss. Prints goodput per buffer, the change, and the sender's counters.
 // Deterministic (seeded).
 //   node dist/scripts/bench/rcvbuf.js [--window 10:30] [--seed 1] [--dir down]
-//     [--buffers 128,256,512,1024,default] [--lte-delays 30] [--losses 0,0.01]
+//     [--buffers 128,256,512,1024,default] [--lte-delays 30] [--losses 0,0.01] [--lte-queue-ms 50]
 import { parseArgs } from 'node:util';
 import { type Direction, mptcpBulk, type UplinkSpec } from '../../src/sim/hybrid.js';
 
@@ -17,6 +17,7 @@ const { values: a } = parseArgs({
     buffers: { type: 'string', default: '128,256,512,1024,default' },
     'lte-delays': { type: 'string', default: '30' },
     losses: { type: 'string', default: '0,0.01' },
+    'lte-queue-ms': { type: 'string', default: '50' },
   },
 });
 const [w0, w1] = a.window.split(':').map((x) => Number(x) * 1000);
@@ -33,8 +34,9 @@ console.log(
 );
 for (const delay of list(a['lte-delays']).map(Number)) {
   for (const loss of list(a.losses).map(Number)) {
-    const lte: UplinkSpec = { name: 'lte', rate: 40e6, delay, loss };
-    const name = `${delay}ms${loss ? ` ${loss * 100}%` : ''}`;
+    const queueMs = Number(a['lte-queue-ms']);
+    const lte: UplinkSpec = { name: 'lte', rate: 40e6, delay, loss, queueMs };
+    const name = `${delay}ms${loss ? ` ${loss * 100}%` : ''}${queueMs !== 50 ? ` q${queueMs}` : ''}`;
     for (const b of list(a.buffers)) {
       const recvBuffer = b === 'default' ? undefined : Number(b) * 1024;
       const o = { seed, warmupMs: w0, endMs: w1, recvBuffer };
