@@ -5,7 +5,7 @@
 
 import { addAddrHmac } from '../crypto/hmac.js';
 import type { Idsn } from '../crypto/keys.js';
-import { Assembler } from '../tcp/assembler.js';
+import { Assembler, MAX_RANGES } from '../tcp/assembler.js';
 import { ByteRing } from '../tcp/ring.js';
 import { TcpError } from '../tcp/socket.js';
 import { TcpState } from '../tcp/state.js';
@@ -161,7 +161,13 @@ export class MptcpConnection implements OpportunisticHost {
   rcvNxt = 1;
   private readable = 0;
   private readonly recvRing: ByteRing;
-  private readonly ooo = new Assembler();
+  /**
+   * What arrived beyond rcvNxt. Bytes dropped here are lost for good: their subflow acknowledged
+   * them and will not send them again (with the 256 ranges TCP keeps, interleaved subflows
+   * overflowed it at about 4.7 MB into a bulk transfer and the connection stalled). Room for a
+   * range per 512 bytes of the window, far beyond what segments of a full MSS make.
+   */
+  private readonly ooo: Assembler;
   /** DSN of the peer's DATA_FIN once seen, or -1. */
   private remoteFinDsn = -1;
   remoteFinDone = false;
@@ -174,6 +180,7 @@ export class MptcpConnection implements OpportunisticHost {
   ) {
     this.sendRing = new ByteRing(config.sendBuffer);
     this.recvRing = new ByteRing(config.recvBuffer);
+    this.ooo = new Assembler(Math.max(MAX_RANGES, Math.ceil(config.recvBuffer / 512)));
     this.checksum = config.checksum;
     this.orp = config.opportunistic ? new OpportunisticRetransmission() : undefined;
   }
