@@ -2,9 +2,10 @@
 // LTE 40 Mbit/s 30 ms one-way, 50 ms queues, min-RTT; and LTE 100 ms one-way, the paper's case):
 // opportunistic retransmission and penalisation (NSDI 2012, section 4.2;
 // src/mptcp/sched/opportunistic.ts) against the same connection without them. With 256 KB the
-// window stalls the sender today and they must win clearly (penalising the queued DSL with LTE 30
-// ms, resending on DSL with LTE 100 ms); with the default 4 MB, or with LTE at 1% loss, they must
-// cost nothing; on two equal paths they must stay idle; and the data must arrive intact.
+// window stalls the sender today and they must win clearly (LTE 30 ms: penalising the queued DSL);
+// with LTE 100 ms the copies on DSL must go and cost nothing; with the default 4 MB, or with LTE
+// at 1% loss, they must cost nothing; on two equal paths they must stay idle; and the data must
+// arrive intact.
 import { describe, expect, it } from 'vitest';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { BulkApp } from '../../src/sim/bulk.js';
@@ -41,10 +42,11 @@ describe('receive buffer, DSL 20 Mbit/s 10 ms + LTE 40 Mbit/s 30 or 100 ms', () 
     expect(r.offMib.MPTCPOpportunisticRetrans + r.offMib.MPTCPPenalisations).toBe(0);
   });
 
-  it('LTE 100 ms one-way, 256 KB: at least 30% more goodput, from opportunistic retransmission', () => {
+  it('LTE 100 ms one-way, 256 KB: opportunistic retransmissions go, and never cost', () => {
     const r = both([DSL, LTE_FAR], 256 * KB);
-    // Measured 14.55 -> 22.64 Mbit/s (+56%); without, it is below the DSL alone.
-    expect(r.on).toBeGreaterThan(1.3 * r.off);
+    // Measured 14.55 -> 22.64 Mbit/s (+56%, 173 copies); on main with whole-segment scheduling and
+    // pacing (2026-11-27) 23.86 without, 23.91 with (89 copies): the stall is mostly gone there.
+    expect(r.on).toBeGreaterThanOrEqual(0.99 * r.off);
     expect(r.orp).toBeGreaterThan(0);
   });
 
