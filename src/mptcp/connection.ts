@@ -5,13 +5,14 @@
 
 import { addAddrHmac } from '../crypto/hmac.js';
 import type { Idsn } from '../crypto/keys.js';
-import { Assembler } from '../tcp/assembler.js';
+import { Assembler, MAX_RANGES } from '../tcp/assembler.js';
 import { ByteRing } from '../tcp/ring.js';
 import { TcpError } from '../tcp/socket.js';
 import { TcpState } from '../tcp/state.js';
 import { CouplingGroup } from './cc/coupling.js';
 import type { MptcpEvent } from './events.js';
 import { eligible, type Scheduler, scheduler } from './sched/index.js';
+import { type OpportunisticHost, OpportunisticRetransmission } from './sched/opportunistic.js';
 import type { Subflow } from './subflow.js';
 import type { LocalKey } from './token.js';
 
@@ -25,6 +26,11 @@ export interface MptcpConfig {
    * DSL and LTE are disjoint), or coupled with LIA (RFC 6356) or OLIA.
    */
   congestion: 'uncoupled' | 'lia' | 'olia';
+  /**
+   * When the peer's connection-level window blocks new data, resend the data holding it up on a
+   * faster subflow and penalise the slow one (Raiciu et al., NSDI 2012, section 4.2).
+   */
+  opportunistic: boolean;
 }
 
 export const DEFAULT_MPTCP_CONFIG: MptcpConfig = {
@@ -32,6 +38,7 @@ export const DEFAULT_MPTCP_CONFIG: MptcpConfig = {
   recvBuffer: 4 << 20,
   checksum: false,
   congestion: 'uncoupled',
+  opportunistic: true,
 };
 
 /** An address announced with ADD_ADDR (RFC 8684 3.4.1). */
@@ -61,6 +68,14 @@ export class MptcpMib {
   MPTCPRetrans = 0;
   /** Bytes reinjected (no Linux counterpart; Linux counts segments). */
   MPTCPReinjectBytes = 0;
+  /**
+   * The window blocked new data and the oldest unacknowledged data went again on a faster subflow
+   * (opportunistic retransmission, NSDI 2012 section 4.2; the out-of-tree Linux MPTCP's
+   * mptcp_rcv_buf_optimization) / the slow subflow's congestion window was cut because its queue
+   * held up the window (penalisation).
+   */
+  MPTCPOpportunisticRetrans = 0;
+  MPTCPPenalisations = 0;
   /** Bytes sent a second time by the redundant scheduler. */
   MPTCPRedundantBytes = 0;
   MPJoinSynTx = 0;
@@ -100,11 +115,13 @@ export class MptcpMib {
   DataFinRetrans = 0;
 }
 
-export class MptcpConnection {
+export class MptcpConnection implements OpportunisticHost {
   readonly subflows: Subflow[] = [];
   events: MptcpEvents = {};
   /** The endpoint's event stream (set by the endpoint). */
   emit: (e: MptcpEvent) => void = () => {};
+  /** The endpoint's clock, ms (set by the endpoint). */
+  now: () => number = () => 0;
   /** Set when the peer did not answer MP_CAPABLE: the connection is plain TCP on its one subflow. */
   fallback = false;
   /** Whether the DSS checksum is in use (either side asked for it). */
@@ -144,7 +161,13 @@ export class MptcpConnection {
   rcvNxt = 1;
   private readable = 0;
   private readonly recvRing: ByteRing;
-  private readonly ooo = new Assembler();
+  /**
+   * What arrived beyond rcvNxt. Bytes dropped here are lost for good: their subflow acknowledged
+   * them and will not send them again (with the 256 ranges TCP keeps, interleaved subflows
+   * overflowed it at about 4.7 MB into a bulk transfer and the connection stalled). Room for a
+   * range per 512 bytes of the window, far beyond what segments of a full MSS make.
+   */
+  private readonly ooo: Assembler;
   /** DSN of the peer's DATA_FIN once seen, or -1. */
   private remoteFinDsn = -1;
   remoteFinDone = false;
@@ -157,7 +180,9 @@ export class MptcpConnection {
   ) {
     this.sendRing = new ByteRing(config.sendBuffer);
     this.recvRing = new ByteRing(config.recvBuffer);
+    this.ooo = new Assembler(Math.max(MAX_RANGES, Math.ceil(config.recvBuffer / 512)));
     this.checksum = config.checksum;
+    this.orp = config.opportunistic ? new OpportunisticRetransmission() : undefined;
   }
 
   // ------------------------------------------------------------ application side
@@ -392,6 +417,8 @@ export class MptcpConnection {
   /** Which subflows take new data (src/mptcp/sched); min-RTT unless the application says otherwise. */
   scheduler: Scheduler = scheduler('min-rtt');
   private readonly picked: Subflow[] = [];
+  /** Opportunistic retransmission and penalisation, when configured (sched/opportunistic.ts). */
+  private readonly orp: OpportunisticRetransmission | undefined;
 
   /**
    * Hands data to the subflows: first what a dead or stalled subflow held (reinjection), then new
@@ -407,6 +434,8 @@ export class MptcpConnection {
     const dup = this.scheduler.duplicate && !this.fallback;
     let first = -1;
     let firstLen = 0;
+    const orp = this.fallback || dup ? undefined : this.orp;
+    const now = orp ? this.now() : 0;
     for (let i = 0; i < n; i++) {
       const sf = picked[i];
       const want = Math.min(this.unscheduled, Math.max(0, this.sndWndRight - this.sndNxt));
@@ -425,6 +454,7 @@ export class MptcpConnection {
           const dsn = this.sndNxt;
           const took = sf.schedule(dsn, this.sendRing, dsn - this.sndUna, m);
           this.sndNxt += took;
+          orp?.noteSent(sf, dsn, took, now);
           if (dup) {
             first = dsn;
             firstLen = took;
@@ -434,6 +464,9 @@ export class MptcpConnection {
       // In fallback the subflow's FIN is the end of the data (RFC 8684 3.7), once all of it is queued.
       if (this.fallback && this.dataFinQueued && this.unscheduled === 0) sf.socket.close();
     }
+    // New data waits and the peer's window, not the subflows, holds it back (NSDI 2012, 4.2).
+    if (orp && n > 0 && this.unscheduled > 0 && this.sndWndRight - this.sndNxt < picked[0].socket.mss)
+      orp.onWindowBlocked(this, now);
     for (const sf of this.subflows) sf.wake();
     // The DATA_FIN rides on data or on an ACK (3.3.3). With all data out and nothing else to send,
     // ask a subflow for an ACK so that it leaves at all.
@@ -465,7 +498,7 @@ export class MptcpConnection {
    * SACKed bytes and holes being repaired do not count, so that a subflow in loss recovery keeps
    * getting data rather than bursting a whole window when the hole is filled).
    */
-  private room(sf: Subflow): number {
+  room(sf: Subflow): number {
     const sock = sf.socket;
     if (this.fallback || this.subflows.length === 1) return sock.sendSpace;
     const ahead = sock.cc.window + sock.mss - sock.pipe() - sock.unsentBytes;
@@ -481,6 +514,11 @@ export class MptcpConnection {
     if (this.sndNxt !== 1 || this.sndUna !== 1 || this.subflows[0] !== sf || this.fallback) return;
     const n = Math.min(this.unscheduled, room);
     if (n > 0) this.sndNxt += sf.schedule(1, this.sendRing, 0, n);
+  }
+
+  /** Puts data already sent once on `sf` again (opportunistic retransmission); returns how much. */
+  resend(sf: Subflow, dsn: number, len: number): number {
+    return sf.schedule(dsn, this.sendRing, dsn - this.sndUna, len);
   }
 
   /** Sends queued reinjections on the fastest eligible subflow other than the one they left. */
@@ -549,6 +587,7 @@ export class MptcpConnection {
     this.sendRing.advance(data);
     this.sendLen -= data;
     this.sndUna += data;
+    this.orp?.acked(this.sndUna);
     if (data > 0) this.events.onWritable?.();
     if (this.dataFinQueued && ack > this.dataFinDsn) this.maybeCloseSubflows();
     this.push();
@@ -674,6 +713,7 @@ export class MptcpConnection {
     const i = this.subflows.indexOf(sf);
     if (i >= 0) this.subflows.splice(i, 1);
     for (const r of this.reinjectQ) if (r.from === sf) r.from = undefined;
+    this.orp?.forget(sf);
     if (this.subflows.length > 0 && !this.finished) this.reinjectFrom(sf);
     this.emit({ type: 'sub-closed', conn: this, subflow: sf, error: err });
     if (this.subflows.length === 0 && !this.closed) {

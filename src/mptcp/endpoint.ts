@@ -116,6 +116,7 @@ export class MptcpEndpoint implements SansIo {
     const key = this.tokens.allocate(undefined);
     const conn = new MptcpConnection(role, key, this.config, this.mib);
     conn.emit = (e) => this.emit(e);
+    conn.now = () => this.now;
     conn.onDataFinSent = () => this.armDataFin(conn);
     this.tokens.set(key.token, conn);
     return conn;

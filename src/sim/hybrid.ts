@@ -2,7 +2,7 @@
 // own simulated link with rate, delay, loss and a drop-tail queue) and a HAG endpoint, running our
 // MPTCP with the client path manager; and the same links used one at a time by a plain TCP
 // connection, the baseline that bonding is measured against. Used by tests and scripts/bench.
-import type { MptcpConnection } from '../mptcp/connection.js';
+import type { MptcpConfig, MptcpConnection, MptcpMib } from '../mptcp/connection.js';
 import { type EndpointOptions, MptcpEndpoint } from '../mptcp/endpoint.js';
 import { ClientPathManager } from '../mptcp/pm/client.js';
 import { type SchedulerName, scheduler } from '../mptcp/sched/index.js';
@@ -40,6 +40,8 @@ export interface MeasureOptions {
   congestion?: 'uncoupled' | 'lia' | 'olia';
   /** The connection-level receive buffer of both endpoints, bytes (default the core's, 4 MB). */
   recvBuffer?: number;
+  /** More MPTCP settings for both endpoints. */
+  mptcp?: Partial<MptcpConfig>;
   /** Measurement starts after this much virtual time (slow start left behind). */
   warmupMs?: number;
   /** and ends here. */
@@ -92,6 +94,8 @@ export interface HybridOptions {
   congestion?: 'uncoupled' | 'lia' | 'olia';
   /** Connection-level receive (and send) buffer of both endpoints, bytes. */
   recvBuffer?: number;
+  /** More MPTCP settings for both endpoints. */
+  mptcp?: Partial<MptcpConfig>;
   /** More options for either endpoint (merged over the above). */
   cpe?: EndpointOptions;
   hag?: EndpointOptions;
@@ -106,6 +110,7 @@ export function hybridNet(links: UplinkSpec[], o: HybridOptions = {}): HybridNet
   const mptcp = {
     congestion: o.congestion ?? 'uncoupled',
     ...(o.recvBuffer ? { recvBuffer: o.recvBuffer } : {}),
+    ...o.mptcp,
   };
   const cpe = new MptcpEndpoint({ ...o.cpe, mptcp: { ...mptcp, ...o.cpe?.mptcp } });
   const hag = new MptcpEndpoint({ ...o.hag, mptcp: { ...mptcp, ...o.hag?.mptcp } });
@@ -134,6 +139,8 @@ export interface BulkRun {
   perUplink: number[];
   /** The receiving application. */
   rx: BulkApp;
+  /** The sending endpoint's MPTCP counters (MPTCP runs). */
+  mib?: MptcpMib;
 }
 
 /** Goodput at `rx` over [warmupMs, endMs], and `probe()` sampled at both ends (its difference). */
@@ -194,7 +201,7 @@ export function mptcpBulk(links: UplinkSpec[], dir: Direction, o: MeasureOptions
       return bytes;
     });
   const m = measure(net, rx, o, perUplinkNow);
-  return { goodput: m.goodput, perUplink: m.delta, rx };
+  return { goodput: m.goodput, perUplink: m.delta, rx, mib: (dir === 'down' ? hag : cpe).mib };
 }
 
 /** One long plain TCP connection over the single link `link`, sending in direction `dir`. */

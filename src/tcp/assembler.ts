@@ -5,6 +5,12 @@
 export const MAX_RANGES = 256;
 
 export class Assembler {
+  /**
+   * `maxRanges`: TCP's receive side keeps the default (a dropped segment is sent again); MPTCP's
+   * data level, whose bytes the subflows have already acknowledged, needs room for its window.
+   */
+  constructor(readonly maxRanges = MAX_RANGES) {}
+
   /** start0, end0, start1, end1, ... sorted and disjoint. */
   private readonly r: number[] = [];
   /** Index of the range that received the latest segment, for the first SACK block. */
@@ -28,7 +34,7 @@ export class Assembler {
 
   /**
    * Records [start, end). Returns false (and records nothing) when it would need more than
-   * MAX_RANGES ranges: the caller then drops the segment, which the sender will repeat.
+   * maxRanges ranges: the caller then drops the segment, which the sender will repeat.
    */
   add(start: number, end: number): boolean {
     if (end <= start) return true;
@@ -43,7 +49,7 @@ export class Assembler {
       e = Math.max(e, r[j + 1]);
       j += 2;
     }
-    if (j === i && r.length >= 2 * MAX_RANGES) return false;
+    if (j === i && r.length >= 2 * this.maxRanges) return false;
     r.splice(i, j - i, s, e);
     this.latest = i >> 1;
     return true;
