@@ -2,7 +2,7 @@
 // TUN driver in a namespace this test creates: a kernel MPTCP client with TCP_FASTOPEN_CONNECT to
 // our server, and our client to a kernel MPTCP server with TCP_FASTOPEN on its listener. Two
 // connections each time: the first fetches the cookie, the second puts its first bytes in the SYN.
-// Both carry 2 MB each way, checked by sha256. A capture read with tshark shows the SYN's data and
+// Both carry 2 MB each way, checked by sha256, with the kernel's DSS checksum off and on. A capture read with tshark shows the SYN's data and
 // the numbering after it on the wire: DSN IDSN + 1 and relative SSN 1 come after the SYN's data
 // (what Linux does), and the last DATA_ACK counts the bytes after the SYN's data only.
 import { execFileSync } from 'node:child_process';
@@ -155,66 +155,82 @@ function expectZeroRttWire(pkts: Pkt[], client: string, bytes: number): { synLen
 }
 
 describe('MPTCP with TCP Fast Open, interop with the Linux kernel (RFC 8684 appendix B.1)', () => {
-  it('a kernel MPTCP client with TCP_FASTOPEN_CONNECT to our server: the second connection is 0-RTT, 2 MB each way', async () => {
-    ns = new Netns('mptfo');
-    const pcap = join(dist, 'tfo-server.pcap');
-    const r = await transfer(ns, dist, {
-      ourRole: 'server',
-      bytes: 2 * MB,
-      mptcp: true,
-      conns: 2,
-      sysctl: { 'net.ipv4.tcp_fastopen': '1' }, // the client bit (RFC 7413 cookies)
-      args: ['--fast-open', '--pcap', pcap],
-      peerArgs: ['--tfo'],
-      timeoutMs: 60_000,
-    });
-    expectAllIntact(r, 2, 2 * MB);
-    const mib = (r.ours as unknown as { mib: Record<string, number> }).mib;
-    expect(mib.TCPFastOpenCookieReqd).toBe(1);
-    expect(mib.TCPFastOpenPassive).toBe(1);
-    expect(mib.TCPFastOpenPassiveFail).toBe(0);
-    expect(r.nstat.TcpExtTCPFastOpenActive).toBe(1);
-    expect(r.nstat.TcpExtTCPFastOpenActiveFail).toBeUndefined();
-    expect(r.nstat.MPTcpExtMPCapableSYNTX).toBe(2);
-    expect(r.nstat.MPTcpExtMPCapableSYNACKRX).toBe(2);
-    expect(r.nstat.MPTcpExtMPCapableFallbackSYNACK).toBeUndefined();
-    expect(r.nstat.MPTcpExtDSSNotMatching).toBeUndefined();
-    expect(r.ours.mptcp).toBe(true);
-    expect(r.ours.mptcpMib?.DSSNoMatchTCP).toBe(0);
-    // The kernel numbers what follows its SYN's data from IDSN + 1 and SSN 1; our DATA_ACKs count
-    // only what came after the SYN's data.
-    const w = expectZeroRttWire(readCapture(pcap), KERNEL, 2 * MB);
-    expect(w.synLen).toBeGreaterThan(0);
-  }, 120_000);
+  it.each(['0', '1'])(
+    'a kernel MPTCP client with TCP_FASTOPEN_CONNECT to our server, checksum_enabled=%s: the second connection is 0-RTT, 2 MB each way',
+    async (csum) => {
+      ns = new Netns('mptfo');
+      const pcap = join(dist, 'tfo-server.pcap');
+      const r = await transfer(ns, dist, {
+        ourRole: 'server',
+        bytes: 2 * MB,
+        mptcp: true,
+        conns: 2,
+        sysctl: { 'net.ipv4.tcp_fastopen': '1', 'net.mptcp.checksum_enabled': csum }, // client bit
+        args: ['--fast-open', '--pcap', pcap],
+        peerArgs: ['--tfo'],
+        timeoutMs: 60_000,
+      });
+      expectAllIntact(r, 2, 2 * MB);
+      const mib = (r.ours as unknown as { mib: Record<string, number> }).mib;
+      expect(mib.TCPFastOpenCookieReqd).toBe(1);
+      expect(mib.TCPFastOpenPassive).toBe(1);
+      expect(mib.TCPFastOpenPassiveFail).toBe(0);
+      expect(r.nstat.TcpExtTCPFastOpenActive).toBe(1);
+      expect(r.nstat.TcpExtTCPFastOpenActiveFail).toBeUndefined();
+      expect(r.nstat.MPTcpExtMPCapableSYNTX).toBe(2);
+      expect(r.nstat.MPTcpExtMPCapableSYNACKRX).toBe(2);
+      expect(r.nstat.MPTcpExtMPCapableFallbackSYNACK).toBeUndefined();
+      expect(r.nstat.MPTcpExtDSSNotMatching).toBeUndefined();
+      expect(r.ours.mptcp).toBe(true);
+      // With the DSS checksum, over the wire's SSNs (after the SYN's data): both sides verified all.
+      expect(r.ours.checksum).toBe(csum === '1');
+      expect(r.ours.mptcpMib?.DataCsumErr).toBe(0);
+      expect(r.nstat.MPTcpExtDataCsumErr).toBeUndefined();
+      expect(r.ours.mptcpMib?.DSSNoMatchTCP).toBe(0);
+      // The kernel numbers what follows its SYN's data from IDSN + 1 and SSN 1; our DATA_ACKs count
+      // only what came after the SYN's data.
+      const w = expectZeroRttWire(readCapture(pcap), KERNEL, 2 * MB);
+      expect(w.synLen).toBeGreaterThan(0);
+    },
+    120_000,
+  );
 
-  it('our MPTCP client with Fast Open to a kernel MPTCP server with TCP_FASTOPEN: the second connection is 0-RTT, 2 MB each way', async () => {
-    ns = new Netns('mptfo');
-    const pcap = join(dist, 'tfo-client.pcap');
-    const r = await transfer(ns, dist, {
-      ourRole: 'client',
-      bytes: 2 * MB,
-      mptcp: true,
-      conns: 2,
-      sysctl: { 'net.ipv4.tcp_fastopen': '3' }, // client and server bits
-      args: ['--fast-open', '--pcap', pcap],
-      peerArgs: ['--tfo'],
-      timeoutMs: 60_000,
-    });
-    expectAllIntact(r, 2, 2 * MB);
-    const mib = (r.ours as unknown as { mib: Record<string, number> }).mib;
-    expect(mib.TCPFastOpenActive).toBe(1);
-    expect(mib.TCPFastOpenActiveFail).toBe(0);
-    expect(r.nstat.TcpExtTCPFastOpenPassive).toBe(1);
-    expect(r.nstat.TcpExtTCPFastOpenCookieReqd).toBe(1);
-    expect(r.nstat.MPTcpExtMPCapableSYNRX).toBe(2);
-    expect(r.nstat.MPTcpExtMPCapableACKRX).toBe(2);
-    expect(r.nstat.MPTcpExtMPCapableFallbackACK).toBeUndefined();
-    expect(r.nstat.MPTcpExtDSSNotMatching).toBeUndefined();
-    expect(r.nstat.MPTcpExtDSSNoMatchTCP).toBeUndefined();
-    expect(r.ours.mptcp).toBe(true);
-    // Ours numbers what follows the SYN's data from IDSN + 1 and SSN 1; the kernel's DATA_ACKs
-    // count only what came after it.
-    const w = expectZeroRttWire(readCapture(pcap), OURS, 2 * MB);
-    expect(w.synLen).toBeGreaterThan(0);
-  }, 120_000);
+  it.each(['0', '1'])(
+    'our MPTCP client with Fast Open to a kernel MPTCP server with TCP_FASTOPEN, checksum_enabled=%s: the second connection is 0-RTT, 2 MB each way',
+    async (csum) => {
+      ns = new Netns('mptfo');
+      const pcap = join(dist, 'tfo-client.pcap');
+      const r = await transfer(ns, dist, {
+        ourRole: 'client',
+        bytes: 2 * MB,
+        mptcp: true,
+        conns: 2,
+        sysctl: { 'net.ipv4.tcp_fastopen': '3', 'net.mptcp.checksum_enabled': csum }, // both bits
+        args: ['--fast-open', '--pcap', pcap],
+        peerArgs: ['--tfo'],
+        timeoutMs: 60_000,
+      });
+      expectAllIntact(r, 2, 2 * MB);
+      const mib = (r.ours as unknown as { mib: Record<string, number> }).mib;
+      expect(mib.TCPFastOpenActive).toBe(1);
+      expect(mib.TCPFastOpenActiveFail).toBe(0);
+      expect(r.nstat.TcpExtTCPFastOpenPassive).toBe(1);
+      expect(r.nstat.TcpExtTCPFastOpenCookieReqd).toBe(1);
+      expect(r.nstat.MPTcpExtMPCapableSYNRX).toBe(2);
+      expect(r.nstat.MPTcpExtMPCapableACKRX).toBe(2);
+      expect(r.nstat.MPTcpExtMPCapableFallbackACK).toBeUndefined();
+      expect(r.nstat.MPTcpExtDSSNotMatching).toBeUndefined();
+      expect(r.nstat.MPTcpExtDSSNoMatchTCP).toBeUndefined();
+      expect(r.ours.mptcp).toBe(true);
+      // With the DSS checksum, over the wire's SSNs (after the SYN's data): both sides verified all.
+      expect(r.ours.checksum).toBe(csum === '1');
+      expect(r.ours.mptcpMib?.DataCsumErr).toBe(0);
+      expect(r.nstat.MPTcpExtDataCsumErr).toBeUndefined();
+      // Ours numbers what follows the SYN's data from IDSN + 1 and SSN 1; the kernel's DATA_ACKs
+      // count only what came after it.
+      const w = expectZeroRttWire(readCapture(pcap), OURS, 2 * MB);
+      expect(w.synLen).toBeGreaterThan(0);
+    },
+    120_000,
+  );
 });
