@@ -31,12 +31,17 @@ interface Accepted {
   data: Buffer[];
 }
 
-function setup(opts: { checksum?: boolean; middleboxes?: Middlebox[]; seed?: number } = {}) {
+function setup(
+  opts: { checksum?: boolean; middleboxes?: Middlebox[]; seed?: number; serverRecvBuffer?: number } = {},
+) {
   const wire = wireObserver();
   const cache = new TfoCookieCache();
   const cookies = new TfoCookies(Buffer.alloc(16, 3));
   const a = new MptcpEndpoint({ mptcp: { checksum: opts.checksum ?? false }, fastOpen: { cache } });
-  const b = new MptcpEndpoint({ fastOpen: { server: { cookies } } });
+  const b = new MptcpEndpoint({
+    fastOpen: { server: { cookies } },
+    tcp: opts.serverRecvBuffer ? { recvBuffer: opts.serverRecvBuffer } : undefined,
+  });
   const net = new Network({ seed: opts.seed ?? 21 });
   net.addNode('a', a);
   net.addNode('b', b);
@@ -351,6 +356,26 @@ describe('MPTCP with TCP Fast Open (RFC 8684 appendix B)', () => {
     const f = flowOf(c.conn);
     expect(f.synLen).toBeGreaterThan(0);
     expect(f.synAcked).toBe(0);
+    expectWire(f, { checksum: false, total: up.length });
+  });
+
+  it('a server that takes only part of the SYN data: that part lies before DSN 1, the rest goes again from DSN 1 and SSN 1', () => {
+    // A subflow receive buffer of 1000 bytes: the server's TCP takes 1000 of the SYN's bytes.
+    const { net, accepted, open, flowOf } = setup({ serverRecvBuffer: 1000 });
+    open(Buffer.from('hello'));
+    expect(net.runUntil(() => accepted.length === 1 && received(accepted[0]).length === 5, 1000)).toBe(true);
+    const up = Buffer.concat([Buffer.from('partial '), randomBytes(20_000)]);
+    const c = open(up);
+    expect(
+      net.runUntil(() => accepted.length === 2 && received(accepted[1]).length >= up.length, 20_000),
+    ).toBe(true);
+    net.run(net.now + 200);
+    expect(received(accepted[1]).length).toBe(up.length);
+    expect(sha(received(accepted[1]))).toBe(sha(up));
+    const f = flowOf(c.conn);
+    expect(f.synLen).toBeGreaterThan(1000);
+    expect(f.synAcked).toBe(1000);
+    expect(c.conn.subflows[0].sendSsnBase).toBe(1000);
     expectWire(f, { checksum: false, total: up.length });
   });
 
