@@ -5,6 +5,11 @@
 //   node dist/scripts/tools/tun-tcp.js --tun tcp0 --addr 198.18.5.2 --peer 198.18.5.1/24 \
 //     --listen 5001 --send 1000000 [--loss 0.01] [--seed 1] [--cc cubic] [--no-sack] ...
 //     [--mptcp [--checksum] [--join-from ADDR] [--announce ADDR]] [--blackhole ADDR@MS] [--pcap FILE]
+//     [--fast-open] [--conns N]
+// --fast-open: TCP Fast Open (RFC 7413): a listener hands out and takes cookies, a client caches
+// them and puts its first bytes in the SYN once it has one. --conns N: N connections one after
+// the other (a client opens the next when the last is done; a server exits after N), each with
+// its own done line: with --fast-open the first fetches the cookie and the later ones use it.
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -15,6 +20,7 @@ import { configureLink, Tun } from '../../src/io/tun-tap/index.js';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import { ServerPathManager } from '../../src/mptcp/pm/server.js';
+import { TfoCookieCache, TfoCookies } from '../../src/tcp/fastopen.js';
 import type { TcpSocket } from '../../src/tcp/socket.js';
 import { TcpStack } from '../../src/tcp/stack.js';
 import { TcpState } from '../../src/tcp/state.js';
@@ -41,6 +47,8 @@ const { values: a } = parseArgs({
     announce: { type: 'string' },
     blackhole: { type: 'string' },
     pcap: { type: 'string' },
+    'fast-open': { type: 'boolean', default: false },
+    conns: { type: 'string', default: '1' },
   },
 });
 
@@ -139,8 +147,13 @@ const tcpConfig = {
   sendBuffer: 4 << 20,
   recvBuffer: 4 << 20,
 };
+const fastOpen = a['fast-open']
+  ? { cache: a.connect ? new TfoCookieCache() : undefined, server: { cookies: new TfoCookies() } }
+  : undefined;
 // With --mptcp the endpoint is our MPTCP (RFC 8684) over the same TCP stack.
-const ep = a.mptcp ? new MptcpEndpoint({ tcp: tcpConfig, mptcp: { checksum: a.checksum } }) : undefined;
+const ep = a.mptcp
+  ? new MptcpEndpoint({ tcp: tcpConfig, mptcp: { checksum: a.checksum }, fastOpen })
+  : undefined;
 // Server: announce another of our addresses with ADD_ADDR (RFC 8684 3.4.1), address ID 1.
 if (ep && a.announce) new ServerPathManager(ep, { addresses: [{ id: 1, addr: ip4(a.announce) }] });
 const stack = ep ? ep.tcp : new TcpStack({ tcp: tcpConfig });
@@ -153,9 +166,19 @@ const driver = new TunDriver(
 ).start();
 const local = ip4(a.addr ?? '198.18.5.2');
 const toSend = Number(a.send);
+const conns = Math.max(1, Number(a.conns));
+let connsDone = 0;
 
-/** Runs the transfer on a stream; `finished` tells when our side may exit, `extra` adds counters. */
-function run(s: ConnStream, finished: () => boolean, extra: () => Record<string, unknown>): void {
+/**
+ * Runs the transfer on a stream; `finished` tells when our side may go on, `extra` adds counters.
+ * After the last of --conns connections the process exits; `next` opens the next one (client).
+ */
+function run(
+  s: ConnStream,
+  finished: () => boolean,
+  extra: () => Record<string, unknown>,
+  next?: () => void,
+): void {
   const t0 = performance.now();
   const rx = createHash('sha256');
   const tx = createHash('sha256');
@@ -187,6 +210,10 @@ function run(s: ConnStream, finished: () => boolean, extra: () => Record<string,
       mib: stack.mib,
       driver: driver.stats,
     });
+    if (++connsDone < conns) {
+      next?.();
+      return;
+    }
     setTimeout(() => {
       driver.close();
       process.exit(0);
@@ -272,12 +299,13 @@ if (a.listen) {
   out({ event: 'ready', tun: tun.name });
   if (ep) {
     ep.listen(Number(a.listen), (c) => {
-      out({ event: 'connected' });
+      out({ event: 'connected', fastOpen: c.subflows[0]?.socket.fastOpen });
       run(mptcpStream(c), mptcpDone(c), mptcpExtra(c));
     });
   } else {
     stack.listen({
       port: Number(a.listen),
+      fastOpen: fastOpen?.server,
       onAccept: (sock) => {
         out({ event: 'connected', remotePort: sock.tuple.remotePort });
         run(new TcpStream(stack, sock), tcpDone(sock), tcpExtra(sock));
@@ -288,32 +316,35 @@ if (a.listen) {
   const [host, port] = a.connect.split(':');
   out({ event: 'ready', tun: tun.name });
   const t = { local, remote: ip4(host), remotePort: Number(port) };
-  if (ep) {
-    const c = ep.connect(performance.now(), t);
-    const s = mptcpStream(c);
-    s.on('connect', () => {
-      out({ event: 'connected', mptcp: !c.fallback });
-      // A second subflow from another local address (RFC 8684 3.2).
-      const from = a['join-from'];
-      if (from && !c.fallback) c.whenFullyEstablished(() => ep.join(performance.now(), c, ip4(from), 1));
-      // An address the server announces (ADD_ADDR, RFC 8684 3.4.1): a subflow to it from ours.
-      ep.on((e) => {
-        if (e.type === 'announced' && e.conn === c && e.addr.addr.length === 4 && !c.closed)
-          ep.join(performance.now(), c, local, 2, false, {
-            addr: e.addr.addr,
-            port: e.addr.port ?? Number(port),
-            id: e.addr.id,
-          });
+  const open = (): void => {
+    if (ep) {
+      const c = ep.connect(performance.now(), t);
+      const s = mptcpStream(c);
+      s.on('connect', () => {
+        out({ event: 'connected', mptcp: !c.fallback, fastOpen: c.subflows[0]?.socket.fastOpen });
+        // A second subflow from another local address (RFC 8684 3.2).
+        const from = a['join-from'];
+        if (from && !c.fallback) c.whenFullyEstablished(() => ep.join(performance.now(), c, ip4(from), 1));
+        // An address the server announces (ADD_ADDR, RFC 8684 3.4.1): a subflow to it from ours.
+        ep.on((e) => {
+          if (e.type === 'announced' && e.conn === c && e.addr.addr.length === 4 && !c.closed)
+            ep.join(performance.now(), c, local, 2, false, {
+              addr: e.addr.addr,
+              port: e.addr.port ?? Number(port),
+              id: e.addr.id,
+            });
+        });
       });
-    });
-    run(s, mptcpDone(c), mptcpExtra(c));
-  } else {
-    const sock = stack.connect(performance.now(), t);
-    const s = new TcpStream(stack, sock);
-    s.on('connect', () => out({ event: 'connected' }));
-    run(s, tcpDone(sock), tcpExtra(sock));
-  }
-  driver.flush();
+      run(s, mptcpDone(c), mptcpExtra(c), open);
+    } else {
+      const sock = stack.connect(performance.now(), t, undefined, { fastOpen: fastOpen?.cache });
+      const s = new TcpStream(stack, sock);
+      s.on('connect', () => out({ event: 'connected', fastOpen: sock.fastOpen }));
+      run(s, tcpDone(sock), tcpExtra(sock), open);
+    }
+    driver.flush();
+  };
+  open();
 } else {
   throw new Error('give --listen PORT or --connect HOST:PORT');
 }

@@ -506,14 +506,41 @@ export class MptcpConnection implements OpportunisticHost {
   }
 
   /**
-   * TCP Fast Open (RFC 8684 appendix B): up to `room` of the first bytes go into the initial
-   * subflow for its SYN, mapped implicitly (relative DSN 1 at subflow offset 0). Only while
-   * nothing else has been scheduled.
+   * TCP Fast Open (RFC 8684 appendix B.1): up to `room` of the first bytes go into the initial
+   * subflow for its SYN. Data in the SYN is not part of the data sequence space: the first byte
+   * after it is IDSN + 1. That is how Linux reads appendix B.1 (net/mptcp/fastopen.c: its server
+   * delivers the SYN's data ahead of IDSN + 1 and numbers subflow bytes from the end of it), and
+   * what a peer must do to interoperate with it. So the SYN's bytes get the relative DSNs just
+   * below 1, 1 - n to 0. Only while nothing else has been scheduled.
    */
   scheduleSynData(sf: Subflow, room: number): void {
     if (this.sndNxt !== 1 || this.sndUna !== 1 || this.subflows[0] !== sf || this.fallback) return;
-    const n = Math.min(this.unscheduled, room);
-    if (n > 0) this.sndNxt += sf.schedule(1, this.sendRing, 0, n);
+    const n = Math.min(this.unscheduled, room, sf.socket.sendSpace);
+    if (n <= 0) return;
+    this.sndUna = 1 - n;
+    this.sndNxt = 1 - n;
+    this.sndNxt += sf.schedule(this.sndNxt, this.sendRing, 0, n);
+  }
+
+  /**
+   * Client: the SYN/ACK acknowledged `acked` of the `sent` bytes our SYN carried. What it did not
+   * take goes again as ordinary data, which starts at DSN 1 (appendix B.1): every DSN we gave
+   * moves up by the difference.
+   */
+  synDataSettled(sf: Subflow, sent: number, acked: number): void {
+    const shift = sent - acked;
+    if (shift <= 0) return;
+    this.sndUna += shift;
+    this.sndNxt += shift;
+    sf.shiftSendMaps(shift);
+  }
+
+  /**
+   * Server: the SYN delivered `n` bytes (TCP Fast Open, appendix B.1). They come before IDSN + 1,
+   * so the receive side starts n bytes earlier and the first DATA_ACK after them is IDSN + 1.
+   */
+  receiveSynData(n: number): void {
+    if (this.rcvNxt === 1 && this.readable === 0) this.rcvNxt = 1 - n;
   }
 
   /** Puts data already sent once on `sf` again (opportunistic retransmission); returns how much. */

@@ -12,10 +12,12 @@ export interface Wire64 {
   low: number;
 }
 
-/** The wire value of relative sequence number `rel` (IDSN + rel, modulo 2^64). */
+/** The wire value of relative sequence number `rel` (IDSN + rel, modulo 2^64), also for rel < 0. */
 export function toWire(idsn: Idsn, rel: number, out: Wire64 = { high: 0, low: 0 }): Wire64 {
-  const relLow = rel % TWO32;
+  // rel may be a little below zero: TCP Fast Open data in a SYN lies just before IDSN + 1
+  // (RFC 8684 appendix B.1). relLow is then taken in [0, 2^32) and relHigh one less.
   const relHigh = Math.floor(rel / TWO32);
+  const relLow = rel - relHigh * TWO32;
   const low = idsn.low + relLow;
   out.low = low >>> 0;
   out.high = (idsn.high + relHigh + (low >= TWO32 ? 1 : 0)) >>> 0;

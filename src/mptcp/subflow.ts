@@ -3,7 +3,8 @@
 // bytes it sends to data sequence numbers and signals those mappings, the DATA_ACK and the
 // DATA_FIN in DSS options (3.3), and turns the peer's mappings back into data-level bytes for the
 // connection. When the peer does not speak MPTCP it falls back to plain TCP (3.7). With TCP Fast
-// Open the initial SYN carries the connection's first bytes under an implicit mapping (appendix B).
+// Open the initial SYN carries the connection's first bytes, outside the data sequence space as
+// Linux has it (appendix B.1): DSN IDSN + 1 and relative SSN 1 come after them.
 
 import { addAddrHmac, hmacEqual, joinAckHmac, joinSynAckHmac } from '../crypto/hmac.js';
 import { keyIdsn, keyToken } from '../crypto/keys.js';
@@ -113,6 +114,15 @@ export class Subflow implements TcpExtension {
   private readOff = 0;
   /** Client: the server has shown it holds our key (a DSS arrived); until then MP_CAPABLE repeats. */
   private keysConfirmed = false;
+  /**
+   * TCP Fast Open data the SYN delivered (RFC 8684 appendix B.1): the bytes our SYN carried that
+   * the SYN/ACK acknowledged (client, sending) and the bytes the peer's SYN carried (server,
+   * receiving); 0 for joins and without it. They are outside the data sequence space (Linux's
+   * ssn_offset moves past them), so the relative subflow sequence number on the wire (DSS mapping,
+   * checksum pseudo-header, MP_CAPABLE's implied mapping) is our data offset + 1 - the base.
+   */
+  sendSsnBase = 0;
+  recvSsnBase = 0;
   /** Receive scratch, shared by every subflow: used only within one synchronous pull(). */
   private readonly tmp = SCRATCH;
 
@@ -211,6 +221,7 @@ export class Subflow implements TcpExtension {
       if (synAck) this.onJoinSynAck(seg);
       return;
     }
+    if (synAck && this.isClient) this.settleSynData();
     const v = this.findMpc(seg);
     if (!v) {
       // RFC 8684 3.7: no MP_CAPABLE in the SYN or SYN/ACK: plain TCP from here on.
@@ -228,12 +239,40 @@ export class Subflow implements TcpExtension {
       this.learnRemoteKey(v.b.subarray(v.senderKeyOff, v.senderKeyOff + 8));
     } else {
       this.conn.mib.MPCapableSYNRX++;
-      // RFC 8684 appendix B: data in a SYN (TCP Fast Open) has an implicit mapping, the first data
-      // byte of the connection (relative DSN 1) at subflow offset 0. Without a checksum: the SYN
-      // has no room for one.
+      // RFC 8684 appendix B.1: data in a SYN (TCP Fast Open) is delivered first and lies outside
+      // the data sequence space: the byte after it is IDSN + 1 and has relative subflow sequence
+      // number 1 (as Linux's mptcp_fastopen_subflow_synack_set_params numbers it). Here it gets
+      // the relative DSNs just below 1, without a checksum (the SYN has no room for one).
       const n = this.socket.synDataLen;
-      if (n > 0) this.addRecvMap(0, 1, n);
+      if (n > 0) {
+        this.recvSsnBase = n;
+        this.fallbackDelta = 1 - n;
+        this.conn.receiveSynData(n);
+        this.addRecvMap(0, 1 - n, n);
+      }
     }
+  }
+
+  /**
+   * Client, once the SYN/ACK has said how much of our SYN's data it took (TCP Fast Open): that
+   * much is outside the data sequence space (appendix B.1), the rest goes again from DSN 1. The
+   * SYN's data keeps a mapping of its own that is never announced (no DSS describes it).
+   */
+  private settleSynData(): void {
+    const sent = this.socket.synDataLen;
+    if (this.join || sent === 0) return;
+    const acked = this.socket.synDataAcked;
+    this.conn.synDataSettled(this, sent, acked);
+    this.sendSsnBase = acked;
+    this.sendDelta = 1 - acked;
+    if (acked === 0) return;
+    this.cutSendMap(acked);
+    for (const m of this.sendMaps) if (m.off < acked) m.sent = true;
+  }
+
+  /** Client: moves the DSNs of everything scheduled here up by `shift` (see settleSynData). */
+  shiftSendMaps(shift: number): void {
+    for (const m of this.sendMaps) m.dsn += shift;
   }
 
   /** The MP_CAPABLE option of a segment, version 1, or undefined. */
@@ -674,7 +713,7 @@ export class Subflow implements TcpExtension {
         if (!m.sent) this.announce(m, dOff, len);
         const whole = !c.checksum;
         dsn = whole ? m.dsn : m.dsn + (dOff - m.off);
-        ssn = (whole ? m.off : dOff) + 1;
+        ssn = (whole ? m.off : dOff) + 1 - this.sendSsnBase; // appendix B.1: after the SYN's data
         dll += whole ? m.len : len;
       }
       toWire(c.local.idsn, dsn, this.wire);
@@ -742,18 +781,10 @@ export class Subflow implements TcpExtension {
       buf[o + 1] = len;
       o += 2;
       if (c.checksum) {
-        // The implied mapping: DSN IDSN + 1, SSN 1, this segment's length (RFC 8684 3.1); after
-        // data the SYN carried (appendix B), the DSN and SSN just past it.
-        const at = this.socket.synDataAcked;
-        toWire(c.local.idsn, 1 + at, this.wire);
-        const sum = dssChecksum(
-          this.wire.high,
-          this.wire.low,
-          1 + at,
-          len,
-          0,
-          sumWords(buf, payloadOff, len),
-        );
+        // The implied mapping: DSN IDSN + 1, SSN 1, this segment's length (RFC 8684 3.1), also
+        // after data the SYN carried (appendix B.1: that data precedes both).
+        toWire(c.local.idsn, 1, this.wire);
+        const sum = dssChecksum(this.wire.high, this.wire.low, 1, len, 0, sumWords(buf, payloadOff, len));
         buf[o] = sum >> 8;
         buf[o + 1] = sum;
         o += 2;
@@ -853,13 +884,13 @@ export class Subflow implements TcpExtension {
     }
     this.conn.markFullyEstablished();
     if (v.hasDataLen && seg.len > 0) {
-      // The first data: DSN IDSN + 1, subflow offset 0; after data the SYN carried (TCP Fast Open,
-      // RFC 8684 appendix B), DSN and offset go on from it: until both keys are known at both
-      // ends, the initial subflow is the only one and offset o carries relative DSN o + 1.
+      // The first data: DSN IDSN + 1, SSN 1 (RFC 8684 3.1), both counted after data the SYN
+      // carried (TCP Fast Open, appendix B.1). Until both keys are known at both ends the initial
+      // subflow is the only one, so a segment sent again later, at relative SSN s, carries DSN s.
       // The implied mapping may cover more than this segment (Linux maps a whole GSO burst).
       const csum = this.conn.checksum && v.hasChecksum ? v.checksum : undefined;
       const off = this.dataOffIn(seg.seq);
-      this.addRecvMap(off, 1 + off, v.dataLen, csum, v.dataLen);
+      this.addRecvMap(off, 1 + off - this.recvSsnBase, v.dataLen, csum, v.dataLen);
     }
   }
 
@@ -931,7 +962,7 @@ export class Subflow implements TcpExtension {
     if (dll === 0 && !fin) {
       // An infinite mapping (3.7): from here the subflow's bytes are the data, in order.
       c.mib.InfiniteMapRx++;
-      this.enterFallback(dsn - (ssn > 0 ? ssn - 1 : this.readOff));
+      this.enterFallback(dsn - (ssn > 0 ? ssn - 1 + this.recvSsnBase : this.readOff));
       this.pull();
       return;
     }
@@ -940,7 +971,8 @@ export class Subflow implements TcpExtension {
       if (ssn === 0 && dll === 1) return; // a DATA_FIN with no data (3.3.3)
     }
     const dataLen = dll - (fin ? 1 : 0);
-    if (dataLen > 0) this.addRecvMap(ssn - 1, dsn, dataLen, csum, dll);
+    // Relative SSNs count from after the SYN's data (appendix B.1).
+    if (dataLen > 0) this.addRecvMap(ssn - 1 + this.recvSsnBase, dsn, dataLen, csum, dll);
   }
 
   /**
@@ -970,7 +1002,7 @@ export class Subflow implements TcpExtension {
     const sum = dssChecksum(
       this.wire.high,
       this.wire.low,
-      m.off + 1,
+      m.off + 1 - this.recvSsnBase, // the wire's SSN, after the SYN's data (appendix B.1)
       m.dll ?? len,
       0,
       sumWords(this.tmp, 0, len),

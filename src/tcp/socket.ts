@@ -659,10 +659,12 @@ export class TcpSocket {
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
     this.takeSynOptions(seg);
+    // What the SYN/ACK acknowledged of our SYN's data is settled before the extension sees it (an
+    // MPTCP subflow numbers its data after what the SYN delivered, RFC 8684 appendix B.1).
+    if (ackOk && this.tfoCache) this.fastOpenSynAck(seg);
     this.ext?.onSyn(seg, (flags & ACK) !== 0);
     this.rcvAdvRight = seqAdd(this.rcvNxt, this.rcvWindow());
     if (ackOk) {
-      if (this.tfoCache) this.fastOpenSynAck(seg);
       this.sndUna = seg.ack;
       this.sndWnd = seg.window; // RFC 7323 2.2: the window of a SYN/ACK is never scaled
       this.sndWl1 = seg.seq;

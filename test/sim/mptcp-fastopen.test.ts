@@ -2,15 +2,19 @@
 // asks for a cookie; the next carries the cookie and its first bytes in the SYN with MP_CAPABLE,
 // and the server application has them one one-way delay after the SYN left, before the handshake
 // ends (0-RTT), not 1.5 RTT. The bytes after the SYN's get proper mappings, the client's key
-// reaches the server even when its third ACK is lost, and a refused cookie loses nothing.
+// reaches the server even when its third ACK is lost, and a refused cookie loses nothing. A
+// middlebox reads the numbers on the wire: SYN data is outside the data sequence space (appendix
+// B.1, as Linux does it): the byte after it is IDSN + 1 and has relative subflow sequence number 1.
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { keyIdsn } from '../../src/crypto/keys.js';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import { BulkApp } from '../../src/sim/bulk.js';
 import { type Middlebox, Network } from '../../src/sim/index.js';
 import { TfoCookieCache, TfoCookies } from '../../src/tcp/fastopen.js';
 import { TcpState } from '../../src/tcp/state.js';
+import { dssChecksum, sumWords } from '../../src/wire/checksum.js';
 
 const A = Uint8Array.of(198, 18, 0, 1);
 const B = Uint8Array.of(198, 19, 0, 1);
@@ -27,15 +31,27 @@ interface Accepted {
   data: Buffer[];
 }
 
-function setup(opts: { checksum?: boolean; middleboxes?: Middlebox[]; seed?: number } = {}) {
+function setup(
+  opts: { checksum?: boolean; middleboxes?: Middlebox[]; seed?: number; serverRecvBuffer?: number } = {},
+) {
+  const wire = wireObserver();
   const cache = new TfoCookieCache();
   const cookies = new TfoCookies(Buffer.alloc(16, 3));
   const a = new MptcpEndpoint({ mptcp: { checksum: opts.checksum ?? false }, fastOpen: { cache } });
-  const b = new MptcpEndpoint({ fastOpen: { server: { cookies } } });
+  const b = new MptcpEndpoint({
+    fastOpen: { server: { cookies } },
+    tcp: opts.serverRecvBuffer ? { recvBuffer: opts.serverRecvBuffer } : undefined,
+  });
   const net = new Network({ seed: opts.seed ?? 21 });
   net.addNode('a', a);
   net.addNode('b', b);
-  const l = net.connect('a', 'b', { name: 'l', rate: 50e6, delay: DELAY, middleboxes: opts.middleboxes });
+  const l = net.connect('a', 'b', {
+    name: 'l',
+    rate: 50e6,
+    delay: DELAY,
+    middleboxes: [...(opts.middleboxes ?? []), wire.mb],
+  });
+  l.ba.addMiddlebox(wire.mb);
   net.route('a', { dst: '198.19.0.0/16', via: l });
   net.route('b', { dst: '198.18.0.0/16', via: l });
   const accepted: Accepted[] = [];
@@ -84,16 +100,149 @@ function setup(opts: { checksum?: boolean; middleboxes?: Middlebox[]; seed?: num
     pushMore();
     return { conn, got, sent: () => off };
   };
-  return { a, b, net, cache, cookies, accepted, open };
+  /** What the middlebox saw of a client connection's initial subflow. */
+  const flowOf = (c: MptcpConnection) => wire.flows.get(c.subflows[0].socket.tuple.localPort)!;
+  return { a, b, net, cache, cookies, accepted, open, flowOf };
 }
 
 const received = (s: Accepted) => Buffer.concat(s.data);
+
+const u32 = (b: Uint8Array, o: number) =>
+  ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+
+/** What a middlebox saw of one subflow, keyed by the client's port. */
+interface Flow {
+  isn: number;
+  /** Data bytes in the client's SYN, and how many of them the SYN/ACK acknowledged. */
+  synLen: number;
+  synAcked: number;
+  /** The client's IDSN, from its key in the third ACK (MP_CAPABLE with both keys). */
+  idsn?: { high: number; low: number };
+  /** Client to server: MP_CAPABLE data (implied mapping) and DSS mappings, as on the wire. */
+  mpcData: { rel: number; len: number; csumOk?: boolean }[];
+  maps: { rel: number; dsnLow: number; ssn: number; dll: number; csumOk?: boolean }[];
+  /** Server to client: the DATA_ACKs, low 32 bits. */
+  dataAcks: number[];
+}
+
+/**
+ * A middlebox that parses the MPTCP options of port-5001 traffic with its own code (not the
+ * core's): the raw numbers a box on the path, or Linux, reads. `rel` is the segment's sequence
+ * number relative to the client's ISN, less 1 and less the SYN data acknowledged: the relative
+ * subflow sequence number that RFC 8684 appendix B.1 gives the segment's first byte, less 1.
+ */
+function wireObserver() {
+  const flows = new Map<number, Flow>();
+  const mb: Middlebox = (_p, ctx) => {
+    const v = ctx.view();
+    if (!v?.isTcp) return 'deliver';
+    const t = v.tcp;
+    const b = t.buf;
+    const toServer = t.dstPort === 5001;
+    if (!toServer && t.srcPort !== 5001) return 'deliver';
+    const port = toServer ? t.srcPort : t.dstPort;
+    const syn = (t.flags & 0x02) !== 0;
+    if (syn && toServer) {
+      flows.set(port, { isn: t.seq, synLen: t.payloadLen, synAcked: 0, mpcData: [], maps: [], dataAcks: [] });
+      return 'deliver';
+    }
+    const f = flows.get(port);
+    if (!f) return 'deliver';
+    if (syn) {
+      f.synAcked = Math.min(f.synLen, (t.ack - f.isn - 1) >>> 0);
+      return 'deliver';
+    }
+    const rel = (t.seq - f.isn - 1 - f.synAcked) >>> 0;
+    const payloadSum = sumWords(b, t.payloadOff, t.payloadLen);
+    for (let o = t.optionsOff; o < t.optionsOff + t.optionsLen; ) {
+      if (b[o] === 0) break;
+      if (b[o] === 1) {
+        o++;
+        continue;
+      }
+      const len = b[o + 1];
+      if (b[o] === 30) {
+        const sub = b[o + 2] >> 4;
+        if (toServer && sub === 0 && len >= 20) {
+          // MP_CAPABLE with both keys: the sender's (the client's) first.
+          f.idsn = keyIdsn(b.subarray(o + 4, o + 12));
+          if (len >= 22 && t.payloadLen > 0) {
+            const dll = (b[o + 20] << 8) | b[o + 21];
+            let csumOk: boolean | undefined;
+            if (len >= 24) {
+              const csum = (b[o + 22] << 8) | b[o + 23];
+              const d1 = (f.idsn.low + 1) >>> 0;
+              const h1 = (f.idsn.high + (d1 === 0 ? 1 : 0)) >>> 0;
+              csumOk = dssChecksum(h1, d1, 1, dll, csum, payloadSum) === 0; // DSN IDSN+1, SSN 1
+            }
+            f.mpcData.push({ rel, len: dll, csumOk });
+          }
+        } else if (sub === 2) {
+          const flags = b[o + 3];
+          let q = o + 4;
+          if (flags & 0x01) {
+            const wide = (flags & 0x02) !== 0;
+            if (!toServer) f.dataAcks.push(u32(b, wide ? q + 4 : q));
+            q += wide ? 8 : 4;
+          }
+          if (toServer && flags & 0x04) {
+            const high = flags & 0x08 ? u32(b, q) : 0;
+            if (flags & 0x08) q += 4;
+            const dsnLow = u32(b, q);
+            const ssn = u32(b, q + 4);
+            const dll = (b[q + 8] << 8) | b[q + 9];
+            let csumOk: boolean | undefined;
+            if (q + 12 <= o + len) {
+              const csum = (b[q + 10] << 8) | b[q + 11];
+              csumOk = dssChecksum(high, dsnLow, ssn, dll, csum, payloadSum) === 0;
+            }
+            if (t.payloadLen > 0) f.maps.push({ rel, dsnLow, ssn, dll, csumOk });
+          }
+        }
+      }
+      o += len;
+    }
+    return 'deliver';
+  };
+  return { mb, flows };
+}
+
+/**
+ * Checks a client-to-server flow on one subflow, as appendix B.1 numbers it: the first byte after
+ * the SYN's data is DSN IDSN + 1 (low 32 bits) with SSN 1; DSN and SSN advance together; with the
+ * checksum every mapping is its segment's and its checksum holds over the wire's values; the last
+ * DATA_ACK of the server is IDSN + 1 + the bytes after the SYN's.
+ */
+function expectWire(f: Flow, opts: { checksum: boolean; total: number }): void {
+  expect(f.idsn).toBeDefined();
+  const idsn1 = (f.idsn!.low + 1) >>> 0;
+  expect(f.mpcData.length).toBeGreaterThan(0);
+  for (const m of f.mpcData) {
+    expect(m.rel).toBe(0); // SSN 1: right after the SYN's data
+    if (opts.checksum) expect(m.csumOk).toBe(true);
+  }
+  expect(f.maps.length).toBeGreaterThan(0);
+  for (const m of f.maps) {
+    expect(m.ssn).toBeGreaterThanOrEqual(1);
+    expect((m.dsnLow - idsn1) >>> 0).toBe(m.ssn - 1);
+    if (opts.checksum) {
+      expect(m.ssn).toBe(m.rel + 1);
+      expect(m.csumOk).toBe(true);
+    } else {
+      expect(m.ssn).toBeLessThanOrEqual(m.rel + 1);
+      expect(m.ssn + m.dll).toBeGreaterThan(m.rel + 1);
+    }
+  }
+  expect(f.dataAcks.length).toBeGreaterThan(0);
+  const last = f.dataAcks[f.dataAcks.length - 1];
+  expect((last - idsn1) >>> 0).toBe(opts.total - f.synAcked);
+}
 
 describe('MPTCP with TCP Fast Open (RFC 8684 appendix B)', () => {
   it.each([false, true])(
     'checksum %s: the second connection is 0-RTT: SYN data at the server after one one-way delay, the rest mapped after it',
     (checksum) => {
-      const { a, b, net, cache, accepted, open } = setup({ checksum });
+      const { a, b, net, cache, accepted, open, flowOf } = setup({ checksum });
       // First connection: no cookie yet; the SYN asks for one; the data waits for the handshake.
       const req1 = Buffer.from('GET /first HTTP/1.0\r\n\r\n');
       const t1 = net.now;
@@ -135,6 +284,13 @@ describe('MPTCP with TCP Fast Open (RFC 8684 appendix B)', () => {
       expect(b.mib.DataCsumErr).toBe(0);
       expect(a.tcp.mib.TCPFastOpenActive).toBe(1);
       expect(b.tcp.mib.TCPFastOpenPassive).toBe(1);
+      // On the wire: the SYN's data acknowledged whole, the rest numbered after it.
+      const f = flowOf(c2.conn);
+      expect(f.synLen).toBe(synData);
+      expect(f.synAcked).toBe(synData);
+      expectWire(f, { checksum, total: up.length });
+      expect(c2.conn.subflows[0].sendSsnBase).toBe(synData);
+      expect(s.conn.subflows[0].recvSsnBase).toBe(synData);
     },
   );
 
@@ -161,12 +317,12 @@ describe('MPTCP with TCP Fast Open (RFC 8684 appendix B)', () => {
       }
       return 'deliver';
     };
-    const { b, net, accepted, open } = setup({ middleboxes: [dropThirdAck] });
+    const { b, net, accepted, open, flowOf } = setup({ middleboxes: [dropThirdAck] });
     open(Buffer.from('hello'));
     expect(net.runUntil(() => accepted.length === 1 && received(accepted[0]).length === 5, 1000)).toBe(true);
     armed = true;
     const up = Buffer.concat([Buffer.from('syn data '), randomBytes(4000)]);
-    open(up);
+    const c = open(up);
     expect(net.runUntil(() => accepted.length === 2 && received(accepted[1]).length >= up.length, 5000)).toBe(
       true,
     );
@@ -174,10 +330,14 @@ describe('MPTCP with TCP Fast Open (RFC 8684 appendix B)', () => {
     expect(sha(received(accepted[1]))).toBe(sha(up));
     expect(accepted[1].conn.fullyEstablished).toBe(true);
     expect(b.mib.MPCapableACKRX).toBe(2);
+    net.run(net.now + 200);
+    const f = flowOf(c.conn);
+    expect(f.synAcked).toBeGreaterThan(0);
+    expectWire(f, { checksum: false, total: up.length });
   });
 
   it('a cookie the server no longer takes: the SYN data is ignored, sent again after the handshake, delivered once', () => {
-    const { net, cookies, accepted, open } = setup();
+    const { net, cookies, accepted, open, flowOf } = setup();
     open(Buffer.from('hello'));
     expect(net.runUntil(() => accepted.length === 1 && received(accepted[0]).length === 5, 1000)).toBe(true);
     cookies.rotate();
@@ -192,6 +352,31 @@ describe('MPTCP with TCP Fast Open (RFC 8684 appendix B)', () => {
     expect(c.conn.subflows[0].socket.fastOpen).toBe('refused');
     expect(received(accepted[1]).length).toBe(up.length);
     expect(sha(received(accepted[1]))).toBe(sha(up));
+    // The SYN carried data the SYN/ACK did not take: it went again from DSN IDSN + 1, SSN 1.
+    const f = flowOf(c.conn);
+    expect(f.synLen).toBeGreaterThan(0);
+    expect(f.synAcked).toBe(0);
+    expectWire(f, { checksum: false, total: up.length });
+  });
+
+  it('a server that takes only part of the SYN data: that part lies before DSN 1, the rest goes again from DSN 1 and SSN 1', () => {
+    // A subflow receive buffer of 1000 bytes: the server's TCP takes 1000 of the SYN's bytes.
+    const { net, accepted, open, flowOf } = setup({ serverRecvBuffer: 1000 });
+    open(Buffer.from('hello'));
+    expect(net.runUntil(() => accepted.length === 1 && received(accepted[0]).length === 5, 1000)).toBe(true);
+    const up = Buffer.concat([Buffer.from('partial '), randomBytes(20_000)]);
+    const c = open(up);
+    expect(
+      net.runUntil(() => accepted.length === 2 && received(accepted[1]).length >= up.length, 20_000),
+    ).toBe(true);
+    net.run(net.now + 200);
+    expect(received(accepted[1]).length).toBe(up.length);
+    expect(sha(received(accepted[1]))).toBe(sha(up));
+    const f = flowOf(c.conn);
+    expect(f.synLen).toBeGreaterThan(1000);
+    expect(f.synAcked).toBe(1000);
+    expect(c.conn.subflows[0].sendSsnBase).toBe(1000);
+    expectWire(f, { checksum: false, total: up.length });
   });
 
   it('a 0-RTT connection joins a second subflow once both keys are known and carries 5 MB each way over both paths', () => {

@@ -44,8 +44,12 @@ export interface Done {
 }
 
 export interface TransferResult {
+  /** The last connection's results (the only one without `conns`). */
   ours: Done;
   kernel: Done;
+  /** Every connection's, in the order each side finished them (with `conns`). */
+  oursAll: Done[];
+  kernelAll: Done[];
   /** The kernel's nstat counters in the namespace after the transfer (non-zero ones). */
   nstat: Record<string, number>;
 }
@@ -65,6 +69,10 @@ export interface TransferOptions {
   setup?: string;
   /** Shell commands run in the namespace once our endpoint's TUN exists (server role). */
   afterReady?: string;
+  /** Connections one after the other (our --conns, the kernel peer's --repeat). */
+  conns?: number;
+  /** Extra arguments for the kernel peer (fixtures/tcp_peer.py). */
+  peerArgs?: string[];
 }
 
 export async function transfer(ns: Netns, dist: string, opts: TransferOptions): Promise<TransferResult> {
@@ -77,9 +85,18 @@ export async function transfer(ns: Netns, dist: string, opts: TransferOptions): 
     ...['--tun', 'tcp0', '--addr', '198.18.5.2', '--peer', '198.18.5.1/24'],
     ...['--send', String(opts.bytes), '--loss', String(opts.loss ?? 0)],
     ...(opts.mptcp ? ['--mptcp'] : []),
+    ...(opts.conns ? ['--conns', String(opts.conns)] : []),
     ...(opts.args ?? []),
   ];
-  const peer = ['python3', PEER, '--send', String(opts.bytes), ...(opts.mptcp ? ['--mptcp'] : [])];
+  const peer = [
+    'python3',
+    PEER,
+    '--send',
+    String(opts.bytes),
+    ...(opts.mptcp ? ['--mptcp'] : []),
+    ...(opts.conns ? ['--repeat', String(opts.conns)] : []),
+    ...(opts.peerArgs ?? []),
+  ];
   let oursOut: Lines;
   let kOut: Lines;
   if (opts.ourRole === 'server') {
@@ -95,11 +112,18 @@ export async function transfer(ns: Netns, dist: string, opts: TransferOptions): 
   }
   let o: Record<string, unknown>;
   let k: Record<string, unknown>;
+  // The conns-th done line (or an error) of each side.
+  const n = opts.conns ?? 1;
+  const dones = (st: Lines) => st.seen.filter((l) => l.event === 'done');
+  const last = (st: Lines) => (l: Record<string, unknown>) =>
+    l.event === 'error' || (l.event === 'done' && dones(st).length >= n);
   try {
     [o, k] = await Promise.all([
-      once(oursOut, (l) => l.event === 'done' || l.event === 'error', opts.timeoutMs ?? 240_000),
-      once(kOut, (l) => l.event === 'done', opts.timeoutMs ?? 240_000),
+      once(oursOut, last(oursOut), opts.timeoutMs ?? 240_000),
+      once(kOut, last(kOut), opts.timeoutMs ?? 240_000),
     ]);
+    if (o.event === 'done') o = dones(oursOut)[n - 1];
+    if (k.event === 'done') k = dones(kOut)[n - 1];
   } catch (e) {
     // A stalled transfer: what the kernel's MPTCP and TCP counted, and its sockets, to see why.
     const mptcp = Object.entries(nstatOf(ns)).filter(([n]) => /^MPTcp|TCPOFO|Prune|Drop/.test(n));
@@ -112,7 +136,13 @@ export async function transfer(ns: Netns, dist: string, opts: TransferOptions): 
     );
   }
   if (o.event === 'error') throw new Error(`our endpoint failed: ${o.message}`);
-  return { ours: o as unknown as Done, kernel: k as unknown as Done, nstat: nstatOf(ns) };
+  return {
+    ours: o as unknown as Done,
+    kernel: k as unknown as Done,
+    oursAll: dones(oursOut) as unknown as Done[],
+    kernelAll: dones(kOut) as unknown as Done[],
+    nstat: nstatOf(ns),
+  };
 }
 
 /** The namespace's nonzero kernel counters (nstat). */

@@ -25,6 +25,18 @@ describe('DSN conversions (RFC 8684 3.3)', () => {
     );
   });
 
+  it('toWire of a number a little below zero (TCP Fast Open data before IDSN + 1) is IDSN less that, mod 2^64', () => {
+    fc.assert(
+      fc.property(u32, u32, fc.integer({ min: -65535, max: 0 }), (high, low, r) => {
+        const w = toWire({ high, low }, r);
+        const big = ((BigInt(high) << 32n) + BigInt(low) + BigInt(r) + (1n << 64n)) & ((1n << 64n) - 1n);
+        expect(w.high).toBe(Number(big >> 32n));
+        expect(w.low).toBe(Number(big & 0xffffffffn));
+      }),
+      { seed: 5, numRuns: 5000 },
+    );
+  });
+
   it('rejects wire values before the IDSN or absurdly far after it', () => {
     const idsn = { high: 5, low: 10 };
     expect(fromWire(idsn, 5, 9)).toBe(-1);
