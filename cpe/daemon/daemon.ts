@@ -334,7 +334,6 @@ export class CpeDaemon {
     }
   }
 
-  /** SIGHUP: new HAG settings, bypasses, QUIC policy, quotas, limits and log level; returns what needs a restart. */
   /** The HAGs' TCP Fast Open cookies, by HAG address (kept across reloads, not restarts). */
   readonly tfoCache = new TfoCookieCache(64);
 
@@ -347,6 +346,7 @@ export class CpeDaemon {
     this.ep.fastOpen.cache = cfg.hag.method === 'convert' && cfg.hag.fastOpen ? this.tfoCache : undefined;
   }
 
+  /** SIGHUP: new HAG settings, bypasses, QUIC policy, quotas, limits and log level; returns what needs a restart. */
   reload(next: CpeConfig): string[] {
     const old = this.cfg;
     const restart: string[] = [];

@@ -449,7 +449,7 @@ export class MptcpConnection implements OpportunisticHost {
       } else if (want > 0) {
         // Limited by the congestion window (not by the data or the peer's window): whole segments.
         const room = this.room(sf);
-        const m = want <= room ? want : process.env.NOALIGN ? room : sf.segmentRoom(room);
+        const m = want <= room ? want : sf.segmentRoom(room);
         if (m > 0) {
           const dsn = this.sndNxt;
           const took = sf.schedule(dsn, this.sendRing, dsn - this.sndUna, m);

@@ -1,7 +1,8 @@
 // Which subflow first carried each range of new data, and when: a ring of DSN ranges in sending
 // order, trimmed as DATA_ACKs arrive. Opportunistic retransmission (sched/opportunistic.ts) asks
 // it who holds the oldest unacknowledged data (Raiciu et al., NSDI 2012, section 4.2). Kept in
-// parallel arrays that grow only when full, so that recording a send allocates nothing.
+// parallel arrays that grow only when full, so that recording a send allocates nothing (and made
+// at the first send, so that an idle connection holds none).
 import type { Subflow } from './subflow.js';
 
 /**
@@ -9,13 +10,16 @@ import type { Subflow } from './subflow.js';
  * nothing beside the RTTs compared, and it keeps a 4 MB window at some hundreds of ranges.
  */
 const MERGE_MS = 1;
+/** Ranges held at first (a power of two: indexes wrap with a mask). */
+const FIRST_CAPACITY = 64;
+const EMPTY = new Float64Array(0);
 
 export class SentRanges {
-  private start = new Float64Array(64);
-  private end = new Float64Array(64);
-  private at = new Float64Array(64);
-  private off = new Float64Array(64);
-  private by: (Subflow | undefined)[] = new Array(64).fill(undefined);
+  private start = EMPTY;
+  private end = EMPTY;
+  private at = EMPTY;
+  private off = EMPTY;
+  private by: (Subflow | undefined)[] = [];
   private head = 0;
   private count = 0;
 
@@ -96,11 +100,12 @@ export class SentRanges {
 
   private grow(): void {
     const n = this.by.length;
-    const start = new Float64Array(2 * n);
-    const end = new Float64Array(2 * n);
-    const at = new Float64Array(2 * n);
-    const off = new Float64Array(2 * n);
-    const by: (Subflow | undefined)[] = new Array(2 * n).fill(undefined);
+    const size = Math.max(FIRST_CAPACITY, 2 * n);
+    const start = new Float64Array(size);
+    const end = new Float64Array(size);
+    const at = new Float64Array(size);
+    const off = new Float64Array(size);
+    const by: (Subflow | undefined)[] = new Array(size).fill(undefined);
     for (let k = 0; k < this.count; k++) {
       const i = (this.head + k) & (n - 1);
       start[k] = this.start[i];

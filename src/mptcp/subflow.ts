@@ -79,7 +79,6 @@ export class Subflow implements TcpExtension {
   private readonly recvMaps: Mapping[] = [];
   /** Subflow data offset just past the last byte scheduled onto this subflow. */
   private scheduledEnd = 0;
-
   /** Subflow data offset up to which data was handed back for reinjection. */
   private reinjectedEnd = 0;
   /**
@@ -376,19 +375,20 @@ export class Subflow implements TcpExtension {
     });
     // Data contiguous at both levels joins the last mapping while none of it has left, so that
     // one mapping covers many segments (one DSS with a mapping per mapping, not per segment).
-    const last = this.sendMaps[this.sendMaps.length - 1];
+    const last = this.openMap(dsn);
+    const cap = this.mapCap();
     let at = this.scheduledEnd;
     let left = taken;
     let d = dsn;
-    if (last && !last.sent && last.off + last.len === at && last.dsn + last.len === d) {
-      const n = Math.min(left, this.mapCap() - last.len);
+    if (last) {
+      const n = Math.min(left, cap - last.len);
       last.len += n;
       at += n;
       d += n;
       left -= n;
     }
     while (left > 0) {
-      const n = Math.min(left, this.mapCap());
+      const n = Math.min(left, cap);
       this.sendMaps.push({ off: at, dsn: d, len: n });
       at += n;
       d += n;
@@ -398,22 +398,39 @@ export class Subflow implements TcpExtension {
     return taken;
   }
 
+  /** The last send mapping if data at `dsn` may still join it: contiguous and not yet announced. */
+  private openMap(dsn: number): Mapping | undefined {
+    const last = this.sendMaps[this.sendMaps.length - 1];
+    return last && !last.sent && last.off + last.len === this.scheduledEnd && last.dsn + last.len === dsn
+      ? last
+      : undefined;
+  }
+
   /**
-   * Payload of a full segment where a mapping starts, and where only a DATA_ACK goes (with the
-   * checksum every segment has its mapping; in fallback none has).
+   * Payload of a full segment where a mapping starts (with the checksum every segment has its
+   * mapping; in fallback none has).
    */
-  private segSizes(): [first: number, rest: number] {
+  private firstSegment(): number {
+    return this.conn.fallback ? this.socket.mss : this.socket.mss - DSS_MAP_ROOM;
+  }
+
+  /** Payload of a full segment after a mapping's first, which carries only the DATA_ACK. */
+  private nextSegment(): number {
     const mss = this.socket.mss;
-    if (this.conn.fallback) return [mss, mss];
-    return this.conn.checksum
-      ? [mss - DSS_MAP_ROOM, mss - DSS_MAP_ROOM]
-      : [mss - DSS_MAP_ROOM, mss - DSS_ACK_LEN];
+    if (this.conn.fallback) return mss;
+    return this.conn.checksum ? mss - DSS_MAP_ROOM : mss - DSS_ACK_LEN;
+  }
+
+  /** The longest run of whole segments, from a mapping's start, within `len` bytes (0: none). */
+  private segmentEnd(len: number): number {
+    const f = this.firstSegment();
+    const p = this.nextSegment();
+    return len < f ? 0 : f + Math.floor((len - f) / p) * p;
   }
 
   /** The longest mapping we send: whole segments, within the 16-bit data-level length. */
   private mapCap(): number {
-    const [f, p] = this.segSizes();
-    return f + Math.floor((MAX_MAP_LEN - f) / p) * p;
+    return this.segmentEnd(MAX_MAP_LEN);
   }
 
   /**
@@ -423,17 +440,9 @@ export class Subflow implements TcpExtension {
    * the ACKs of what is in flight bring more room.
    */
   segmentRoom(room: number): number {
-    const [f, p] = this.segSizes();
     const cap = this.mapCap();
     // The mapping new data joins (not yet announced), or a new one.
-    const last = this.sendMaps[this.sendMaps.length - 1];
-    let l =
-      last &&
-      !last.sent &&
-      last.off + last.len === this.scheduledEnd &&
-      last.dsn + last.len === this.conn.sndNxt
-        ? last.len
-        : 0;
+    let l = this.openMap(this.conn.sndNxt)?.len ?? 0;
     let left = room;
     let n = 0;
     for (;;) {
@@ -444,8 +453,7 @@ export class Subflow implements TcpExtension {
         l = 0;
         continue;
       }
-      const t = l + left;
-      const end = t < f ? 0 : f + Math.floor((t - f) / p) * p;
+      const end = this.segmentEnd(l + left);
       if (end > l) n += end - l;
       return n;
     }
@@ -530,7 +538,8 @@ export class Subflow implements TcpExtension {
    */
   optionSpace(seq: number): number {
     if (this.conn.fallback) return 0;
-    return this.needsMapping(this.dataOff(seq)) ? DSS_MAP_ROOM : DSS_ACK_LEN;
+    const off = this.dataOff(seq);
+    return this.needsMapping(off, this.mappingAt(off)) ? DSS_MAP_ROOM : DSS_ACK_LEN;
   }
 
   /**
@@ -541,9 +550,8 @@ export class Subflow implements TcpExtension {
    * segment before the others; a segment sent again is cut where it was first cut, so that a
    * loss in recovery costs one segment, not two.
    */
-  private needsMapping(off: number): boolean {
+  private needsMapping(off: number, m: Mapping | undefined): boolean {
     if (this.conn.checksum) return true;
-    const m = this.mappingAt(off);
     return m === undefined || m.off === off || !m.sent;
   }
 
@@ -640,7 +648,7 @@ export class Subflow implements TcpExtension {
     const off = this.dataOff(seq);
     const m = len > 0 ? this.mappingAt(off) : undefined;
     this.layoutFin = this.carriesDataFin(off, len, m);
-    this.layoutMap = m !== undefined && this.needsMapping(off) ? m : undefined;
+    this.layoutMap = m !== undefined && this.needsMapping(off, m) ? m : undefined;
     if (!(this.layoutMap !== undefined || this.layoutFin)) return DSS_ACK_LEN;
     return DSS_MAP_ROOM; // 22 bytes, or 24 with the checksum, padded to 24
   }
@@ -740,14 +748,8 @@ export class Subflow implements TcpExtension {
    * segment is cut short at a mapping's end while the window is full.
    */
   private announce(m: Mapping, off: number, len: number): void {
-    const full = this.socket.mss - DSS_MAP_ROOM;
-    if (this.conn.checksum || off !== m.off || len !== full || m.len <= len) {
-      m.sent = true;
-      return;
-    }
-    const per = full + DSS_MAP_ROOM - DSS_ACK_LEN;
-    const keep = len + Math.floor((m.len - len) / per) * per;
-    this.cutSendMap(m.off + keep);
+    if (!this.conn.checksum && off === m.off && len === this.firstSegment() && m.len > len)
+      this.cutSendMap(m.off + this.segmentEnd(m.len));
     m.sent = true;
   }
 

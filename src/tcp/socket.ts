@@ -1126,7 +1126,7 @@ export class TcpSocket {
         const seq = seqAdd(this.sndUna, start);
         const mss = ext ? baseMss - ext.optionSpace(seq) : baseMss;
         let len = Math.min(this.hole[1] - start, mss, Math.max(dataLeft, 0));
-        if (this.ext && len > 0) len = this.ext.limitPayload(seq, len);
+        if (ext && len > 0) len = ext.limitPayload(seq, len);
         const fin = this.finQueued && seqAdd(seq, len) === finSeq && this.finSent();
         if (len > 0 || fin) {
           this.highRxt = seqAdd(seq, len + (fin ? 1 : 0));
@@ -1168,7 +1168,7 @@ export class TcpSocket {
       }
       // The layer above may end a segment early (at an MPTCP mapping boundary); that is not a
       // small segment in the sense of the two checks above.
-      if (this.ext && len > 0) len = this.ext.limitPayload(this.sndNxt, len);
+      if (ext && len > 0) len = ext.limitPayload(this.sndNxt, len);
       if (len > 0 && this.rtt.srtt > 0) {
         const at = this.pacer.wait(now, len, cwnd, this.rtt.srtt, mss);
         this.paceAt = at > 0 ? at : Number.POSITIVE_INFINITY;
