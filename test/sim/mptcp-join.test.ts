@@ -22,10 +22,14 @@ function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
 }
 
 /** Client `a` with addresses on two links to server `b` (DSL-like and LTE-like). */
-function twoPaths(seed: number, mbox?: { link: 1 | 2; dir: 'ab' | 'ba'; fn: Middlebox }) {
+function twoPaths(
+  seed: number,
+  mbox?: { link: 1 | 2; dir: 'ab' | 'ba'; fn: Middlebox },
+  hag: EndpointOptions = {},
+) {
   const net = new Network({ seed });
   const a = new MptcpEndpoint();
-  const b = new MptcpEndpoint();
+  const b = new MptcpEndpoint(hag);
   net.addNode('a', a);
   net.addNode('b', b);
   const l1 = net.connect('a', 'b', { name: 'dsl', rate: 20e6, delay: 10 });
@@ -135,6 +139,28 @@ describe('MPTCP MP_JOIN, two subflows', () => {
     expect(b.mib.MPJoinAckHMacFailure).toBe(1);
     expect((sub.ext as Subflow).peerRstReason).toBe(TCPRST_REASON.mptcpError);
     expect(server?.subflows.length).toBe(1);
+  });
+
+  it("a join the application's admitJoin refuses gets a RST 'administratively prohibited'", () => {
+    const asked: string[] = [];
+    const { net, a, b } = twoPaths(28, undefined, {
+      admitJoin: (t, conn) => {
+        asked.push(`${t.remote.join('.')} ${conn.role}`);
+        return t.remote[2] !== 2; // no joins from 198.18.2.0/24
+      },
+    });
+    let server: MptcpConnection | undefined;
+    b.listen(5001, (c) => (server = c));
+    const client = a.connect(net.now, { local: A1, remote: B, remotePort: 5001 });
+    net.runUntil(() => client.fullyEstablished && !!server, 5000);
+    const sub = a.join(net.now, client, A2, 1);
+    net.runUntil(() => sub.state === TcpState.Closed, 5000);
+    expect(asked).toEqual(['198.18.2.2 server']);
+    expect(sub.state).toBe(TcpState.Closed);
+    expect(b.mib.MPJoinRejected).toBe(1);
+    expect((sub.ext as Subflow).peerRstReason).toBe(TCPRST_REASON.administrativelyProhibited);
+    expect(server?.subflows.length).toBe(1);
+    expect(server?.joining.length).toBe(0);
   });
 
   it('a join naming an unknown token is refused with a RST', () => {
