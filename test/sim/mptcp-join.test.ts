@@ -42,6 +42,32 @@ function twoPaths(
   return { net, a, b };
 }
 
+/** Calls `fn` with the offset and length of each MP_JOIN option in the TCP options at [off, off+len). */
+function forEachMpJoin(pkt: Uint8Array, off: number, len: number, fn: (o: number, len: number) => void) {
+  for (let o = off; o < off + len; ) {
+    const kind = pkt[o];
+    if (kind === 0) break;
+    if (kind === 1) {
+      o++;
+      continue;
+    }
+    const n = pkt[o + 1];
+    if (kind === 30 && pkt[o + 2] >> 4 === 1) fn(o, n);
+    o += n;
+  }
+}
+
+/** One connection from A1, then a join from A2, run until that join's socket has closed. */
+function joinOnce({ net, a, b }: ReturnType<typeof twoPaths>) {
+  let server: MptcpConnection | undefined;
+  b.listen(5001, (c) => (server = c));
+  const client = a.connect(net.now, { local: A1, remote: B, remotePort: 5001 });
+  net.runUntil(() => client.fullyEstablished && !!server, 5000);
+  const sub = a.join(net.now, client, A2, 1);
+  net.runUntil(() => sub.state === TcpState.Closed, 5000);
+  return { b, server: server!, sub };
+}
+
 function sha(app: BulkApp, dir: 'tx' | 'rx'): string {
   return (dir === 'tx' ? app.txHash : app.rxHash).copy().digest('hex');
 }
@@ -80,16 +106,9 @@ describe('MPTCP MP_JOIN, two subflows', () => {
     const corruptJoinHmac: Middlebox = (pkt, ctx) => {
       const v = ctx.view();
       if (!v?.isTcp || (v.tcp.flags & 0x12) !== 0x12) return 'deliver';
-      for (let o = v.tcp.optionsOff; o < v.tcp.optionsOff + v.tcp.optionsLen; ) {
-        const kind = pkt[o];
-        if (kind === 0) break;
-        if (kind === 1) {
-          o++;
-          continue;
-        }
-        if (kind === 30 && pkt[o + 2] >> 4 === 1) pkt[o + 4] ^= 0x01;
-        o += pkt[o + 1];
-      }
+      forEachMpJoin(pkt, v.tcp.optionsOff, v.tcp.optionsLen, (o) => {
+        pkt[o + 4] ^= 0x01;
+      });
       fixTransportChecksum(v); // only the HMAC is wrong, as a forger would make it
       return 'deliver';
     };
@@ -114,53 +133,33 @@ describe('MPTCP MP_JOIN, two subflows', () => {
     const stripJoinAck: Middlebox = (pkt, ctx) => {
       const v = ctx.view();
       if (!v?.isTcp || v.tcp.flags & 0x02) return 'deliver';
-      for (let o = v.tcp.optionsOff; o < v.tcp.optionsOff + v.tcp.optionsLen; ) {
-        const kind = pkt[o];
-        if (kind === 0) break;
-        if (kind === 1) {
-          o++;
-          continue;
-        }
-        const len = pkt[o + 1];
-        if (kind === 30 && pkt[o + 2] >> 4 === 1) pkt.fill(1, o, o + len);
-        o += len;
-      }
+      forEachMpJoin(pkt, v.tcp.optionsOff, v.tcp.optionsLen, (o, len) => pkt.fill(1, o, o + len));
       fixTransportChecksum(v);
       return 'deliver';
     };
-    const { net, a, b } = twoPaths(27, { link: 2, dir: 'ab', fn: stripJoinAck });
-    let server: MptcpConnection | undefined;
-    b.listen(5001, (c) => (server = c));
-    const client = a.connect(net.now, { local: A1, remote: B, remotePort: 5001 });
-    net.runUntil(() => client.fullyEstablished && !!server, 5000);
-    const sub = a.join(net.now, client, A2, 1);
-    net.runUntil(() => sub.state === TcpState.Closed, 5000);
+    const { b, server, sub } = joinOnce(twoPaths(27, { link: 2, dir: 'ab', fn: stripJoinAck }));
     expect(sub.state).toBe(TcpState.Closed);
     expect(b.mib.MPJoinAckHMacFailure).toBe(1);
     expect((sub.ext as Subflow).peerRstReason).toBe(TCPRST_REASON.mptcpError);
-    expect(server?.subflows.length).toBe(1);
+    expect(server.subflows.length).toBe(1);
   });
 
   it("a join the application's admitJoin refuses gets a RST 'administratively prohibited'", () => {
     const asked: string[] = [];
-    const { net, a, b } = twoPaths(28, undefined, {
-      admitJoin: (t, conn) => {
-        asked.push(`${t.remote.join('.')} ${conn.role}`);
-        return t.remote[2] !== 2; // no joins from 198.18.2.0/24
-      },
-    });
-    let server: MptcpConnection | undefined;
-    b.listen(5001, (c) => (server = c));
-    const client = a.connect(net.now, { local: A1, remote: B, remotePort: 5001 });
-    net.runUntil(() => client.fullyEstablished && !!server, 5000);
-    const sub = a.join(net.now, client, A2, 1);
-    net.runUntil(() => sub.state === TcpState.Closed, 5000);
+    const { b, server, sub } = joinOnce(
+      twoPaths(28, undefined, {
+        admitJoin: (t, conn) => {
+          asked.push(`${t.remote.join('.')} ${conn.role}`);
+          return t.remote[2] !== 2; // no joins from 198.18.2.0/24
+        },
+      }),
+    );
     expect(asked).toEqual(['198.18.2.2 server']);
     expect(sub.state).toBe(TcpState.Closed);
     expect(b.mib.MPJoinRejected).toBe(1);
     expect((sub.ext as Subflow).peerRstReason).toBe(TCPRST_REASON.administrativelyProhibited);
-    expect(server?.subflows.length).toBe(1);
-    expect(server?.joining.length).toBe(0);
+    expect(server.subflows.length).toBe(1);
+    expect(server.joining.length).toBe(0);
   });
 
   it('a join naming an unknown token is refused with a RST', () => {
