@@ -78,6 +78,11 @@ export const hagSchema = s.object({
   access: s.object({
     /** Client (CPE uplink or phone) prefixes allowed to connect. */
     subscribers: s.list(s.cidr(), { min: 1 }),
+    /**
+     * Where MP_JOINs may come from: a subscriber prefix, as initial subflows (default), or any
+     * address (roaming phones whose other network is not a subscriber prefix).
+     */
+    joins: s.optional(s.oneOf(['subscribers', 'any']), 'subscribers'),
     /** Destinations refused besides loopback, link-local, multicast and the HAG's own addresses. */
     internalNetworks: s.optional(s.list(s.cidr()), []),
     /** New connections per client per second (0: no limit) and the burst allowed. */

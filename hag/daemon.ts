@@ -20,7 +20,7 @@ import type { EgressOptions } from './egress.js';
 import { HandshakeReader } from './handshake-reader.js';
 import { HagMetrics } from './metrics.js';
 import type { Outcome } from './outcome.js';
-import { DestinationPolicy, SubscriberPolicy } from './policy.js';
+import { DestinationPolicy, JoinPolicy, SubscriberPolicy } from './policy.js';
 import { RateLimiter } from './rate-limit.js';
 import { relay } from './relay.js';
 import { type Proto, Session } from './session.js';
@@ -35,6 +35,7 @@ const REFUSAL_LINGER_MS = 5000;
 /** Everything derived from the config that a reload replaces. */
 interface Rules {
   subscribers: SubscriberPolicy;
+  joins: JoinPolicy;
   uplinkOf: (addr: Uint8Array) => string;
   egress: EgressOptions;
 }
@@ -67,6 +68,7 @@ export class HagDaemon {
         recvBuffer: cfg.mptcp.bufferBytes,
       },
       maxSubflows: cfg.mptcp.maxSubflows,
+      admitJoin: (t) => this.admitJoin(t),
     });
     const key = cfg.service.convert?.fastOpen.key;
     this.tfoCookies = new TfoCookies(key ? Buffer.from(key, 'hex') : undefined);
@@ -84,8 +86,10 @@ export class HagDaemon {
       name: u.name,
       prefixes: u.prefixes.map((p) => parsePrefix(p)!),
     }));
+    const subscribers = new SubscriberPolicy(cfg.access.subscribers);
     return {
-      subscribers: new SubscriberPolicy(cfg.access.subscribers),
+      subscribers,
+      joins: new JoinPolicy(cfg.access.joins, subscribers),
       uplinkOf: (addr) => uplinks.find((u) => matchPrefix(addr, u.prefixes))?.name ?? 'other',
       egress: {
         policy: new DestinationPolicy(cfg.access.internalNetworks, own),
@@ -183,6 +187,17 @@ export class HagDaemon {
   private admitSyn(proto: Proto, t: FourTuple): boolean {
     if (this.rules.subscribers.allows(t.remote)) return true;
     this.refuse(proto, formatIp(unmap(t.remote)), 'not-subscriber', { clientPort: t.remotePort });
+    return false;
+  }
+
+  /**
+   * At a join's SYN (RFC 8684 3.2), for a connection a subscriber opened: from a subscriber
+   * prefix unless access.joins opens joins to any address; others get a RST with MP_TCPRST.
+   */
+  private admitJoin(t: FourTuple): boolean {
+    if (this.rules.joins.allows(t.remote)) return true;
+    const proto: Proto = t.localPort === this.cfg.service.socks?.port ? 'socks' : 'convert';
+    this.refuse(proto, formatIp(unmap(t.remote)), 'join-not-subscriber', { clientPort: t.remotePort });
     return false;
   }
 

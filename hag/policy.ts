@@ -73,3 +73,19 @@ export class SubscriberPolicy {
     return matchPrefix(client, this.allowed) !== undefined;
   }
 }
+
+/**
+ * Where MP_JOINs (RFC 8684 3.2) may come from: by default only from subscriber prefixes, as
+ * initial subflows; 'any' opens joins to every address (a join proves with HMACs that it belongs
+ * to a connection a subscriber opened, so this admits no new client).
+ */
+export class JoinPolicy {
+  constructor(
+    private readonly rule: 'subscribers' | 'any',
+    private readonly subscribers: SubscriberPolicy,
+  ) {}
+
+  allows(client: Uint8Array): boolean {
+    return this.rule === 'any' || this.subscribers.allows(client);
+  }
+}

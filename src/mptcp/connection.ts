@@ -83,7 +83,14 @@ export class MptcpMib {
   MPJoinSynAckRx = 0;
   MPJoinAckRx = 0;
   MPJoinNoTokenFound = 0;
+  /** Joins refused: the access rule, the subflow limit (at the SYN or at the third ACK). */
   MPJoinRejected = 0;
+  MPJoinSynBackupRx = 0;
+  /**
+   * Half-open joins dropped to make room for a newer one (no Linux counterpart: its join
+   * requests wait in the listener's SYN queue).
+   */
+  MPJoinHalfOpenDrop = 0;
   MPJoinSynAckHMacFailure = 0;
   MPJoinAckHMacFailure = 0;
   MPFastcloseTx = 0;
@@ -117,6 +124,13 @@ export class MptcpMib {
 
 export class MptcpConnection implements OpportunisticHost {
   readonly subflows: Subflow[] = [];
+  /**
+   * Server: joins between their SYN and a third ACK with a valid HMAC (RFC 8684 3.2), oldest
+   * first. They are not subflows yet: they take no slot and carry nothing.
+   */
+  readonly joining: Subflow[] = [];
+  /** Subflows this connection may have (set by the endpoint). */
+  maxSubflows = Number.POSITIVE_INFINITY;
   events: MptcpEvents = {};
   /** The endpoint's event stream (set by the endpoint). */
   emit: (e: MptcpEvent) => void = () => {};
@@ -736,7 +750,26 @@ export class MptcpConnection implements OpportunisticHost {
     this.push();
   }
 
+  /**
+   * A join's third ACK carried a valid HMAC (RFC 8684 3.2): it becomes a subflow, unless the
+   * connection is gone or already has all the subflows it may have. Returns whether it did.
+   */
+  takeJoin(sf: Subflow): boolean {
+    if (this.closed || this.subflows.length >= this.maxSubflows) {
+      this.mib.MPJoinRejected++;
+      return false; // it stays a half-open join until its reset closes it
+    }
+    this.joining.splice(this.joining.indexOf(sf), 1);
+    this.subflows.push(sf);
+    return true;
+  }
+
   subflowClosed(sf: Subflow, err?: TcpError): void {
+    const j = this.joining.indexOf(sf);
+    if (j >= 0) {
+      this.joining.splice(j, 1); // a half-open join that never was a subflow
+      return;
+    }
     const i = this.subflows.indexOf(sf);
     if (i >= 0) this.subflows.splice(i, 1);
     for (const r of this.reinjectQ) if (r.from === sf) r.from = undefined;

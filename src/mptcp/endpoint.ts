@@ -21,8 +21,21 @@ import { TokenTable } from './token.js';
 export interface EndpointOptions {
   tcp?: Partial<TcpConfig>;
   mptcp?: Partial<MptcpConfig>;
-  /** Subflows a connection may have (RFC 8684 3.2 leaves the limit to the implementation). */
+  /**
+   * Subflows a connection may have (RFC 8684 3.2 leaves the limit to the implementation): a join
+   * the peer opens counts once its third ACK has proven it.
+   */
   maxSubflows?: number;
+  /**
+   * Joins per connection between their SYN and their third ACK (default maxSubflows): a newer
+   * one drops the oldest, so that SYNs never completed cannot lock a connection's joins out.
+   */
+  maxHalfOpenJoins?: number;
+  /**
+   * Whether to take a join SYN from `tuple` for `conn` (the operator's access rule); no answers
+   * it with a RST carrying MP_TCPRST "administratively prohibited" (RFC 8684 3.6).
+   */
+  admitJoin?: (tuple: FourTuple, conn: MptcpConnection) => boolean;
   /**
    * TCP Fast Open (RFC 7413, with MPTCP as RFC 8684 appendix B): a client's cookie cache (its
    * connections' initial SYNs carry the cookie and the first bytes, or ask for a cookie); a
@@ -50,6 +63,8 @@ export class MptcpEndpoint implements SansIo {
   private readonly joins = new Set<TcpSocket>();
   private readonly view = new MptcpOptionView();
   readonly maxSubflows: number;
+  private readonly maxHalfOpenJoins: number;
+  private readonly admitJoin: EndpointOptions['admitJoin'];
   private readonly listeners: MptcpEventListener[] = [];
   private readonly timerSources: TimerSource[] = [];
   /** The time of the latest call from the driver. */
@@ -59,6 +74,8 @@ export class MptcpEndpoint implements SansIo {
     this.tcp = new TcpStack({ tcp: opts.tcp });
     this.config = { ...DEFAULT_MPTCP_CONFIG, ...opts.mptcp };
     this.maxSubflows = opts.maxSubflows ?? 8;
+    this.maxHalfOpenJoins = opts.maxHalfOpenJoins ?? this.maxSubflows;
+    this.admitJoin = opts.admitJoin;
     this.fastOpen = opts.fastOpen ?? {};
   }
 
@@ -115,6 +132,7 @@ export class MptcpEndpoint implements SansIo {
   private newConnection(role: 'client' | 'server'): MptcpConnection {
     const key = this.tokens.allocate(undefined);
     const conn = new MptcpConnection(role, key, this.config, this.mib);
+    conn.maxSubflows = this.maxSubflows;
     conn.emit = (e) => this.emit(e);
     conn.now = () => this.now;
     conn.onDataFinSent = () => this.armDataFin(conn);
@@ -180,18 +198,29 @@ export class MptcpEndpoint implements SansIo {
     return false;
   }
 
-  /** RFC 8684 3.2: a join names its connection by token; unknown tokens and full connections are refused. */
+  /**
+   * RFC 8684 3.2: a join names its connection by token; unknown tokens, joins the access rule
+   * refuses and joins to connections whose subflows are all taken get a RST. The join waits as a
+   * half-open join of its connection until its third ACK (Subflow.onJoinAck).
+   */
   private acceptJoin(sock: TcpSocket): boolean | Uint8Array {
     const v = this.view.mpJoin;
     this.mib.MPJoinSynRx++;
+    if (v.backup) this.mib.MPJoinSynBackupRx++;
     const conn = this.tokens.lookup(v.token);
     if (!conn || conn.fallback || conn.closed || !conn.remoteKey) {
       this.mib.MPJoinNoTokenFound++;
       return this.refusal(TCPRST_REASON.mptcpError);
     }
-    if (conn.subflows.length >= this.maxSubflows) {
+    if (conn.subflows.length >= this.maxSubflows || (this.admitJoin && !this.admitJoin(sock.tuple, conn))) {
       this.mib.MPJoinRejected++;
       return this.refusal(TCPRST_REASON.administrativelyProhibited);
+    }
+    if (conn.joining.length >= this.maxHalfOpenJoins) {
+      // The oldest half-open join goes (its RST says "lack of resources", RFC 8684 3.6): a
+      // legitimate join completes within a round trip, one never completed only holds a slot.
+      this.mib.MPJoinHalfOpenDrop++;
+      conn.joining[0].reset(TCPRST_REASON.lackOfResources);
     }
     // The address ID of the address the join came to: one we announced (3.4.1), else 0.
     let localId = 0;

@@ -135,15 +135,15 @@ export class Subflow implements TcpExtension {
     // The connection decides what to send and when (it keeps whole segments together): Nagle
     // on the subflow would only hold back the tail of a burst.
     socket.noDelay = true;
-    conn.subflows.push(this);
+    // A join the peer opened is a subflow only once its third ACK proves it (RFC 8684 3.2).
+    if (join && conn.role === 'server') conn.joining.push(this);
+    else conn.subflows.push(this);
     if (join) this.backup = join.backup;
     socket.events = {
       onEstablished: () => {
         if (this.resetOnEstablished !== undefined) this.reset(this.resetOnEstablished);
-        else {
-          this.coupleCongestion();
-          this.conn.subflowEstablished(this);
-        }
+        else if (!this.join || this.isClient) this.joined();
+        // else the third ACK's MP_JOIN decides, in onJoinAck.
       },
       onReadable: () => this.pull(),
       onEnd: () => this.onSubflowFin(),
@@ -154,6 +154,12 @@ export class Subflow implements TcpExtension {
       },
       onTimeout: () => this.onTimeout(),
     };
+  }
+
+  /** The subflow is established and part of its connection. */
+  private joined(): void {
+    this.coupleCongestion();
+    this.conn.subflowEstablished(this);
   }
 
   get isClient(): boolean {
@@ -339,22 +345,36 @@ export class Subflow implements TcpExtension {
     buf.set(joinAckHmac(c.local.key, c.remoteKey!, j.nonceLocal, j.nonceRemote), off + 4);
   }
 
-  /** Server: the third ACK's HMAC proves the client holds the keys (RFC 8684 3.2). */
-  private onJoinAck(): void {
+  /**
+   * Server, at the third ACK (RFC 8684 3.2): its MP_JOIN's HMAC proves the client holds the keys;
+   * without the option or with a wrong HMAC the subflow is reset. A proven join becomes a subflow
+   * if the connection has room for it (only established joins count against the limit).
+   */
+  private onJoinAck(seg: SegmentIn): void {
     const c = this.conn;
     const j = this.join!;
-    const v = this.view.mpJoin;
-    if (v.form !== 'ack' || j.confirmed) return;
-    c.mib.MPJoinAckRx++;
+    const v = this.view;
+    let i = 0;
+    for (; i < seg.mptcpCount; i++) {
+      if (v.wrap(seg.buf, seg.mptcpOff[i], seg.mptcpLen[i]) !== undefined) continue;
+      if (v.subtype === MPTCP_SUBTYPE.mpJoin && v.mpJoin.form === 'ack') break;
+    }
+    const found = i < seg.mptcpCount;
+    if (found) c.mib.MPJoinAckRx++;
+    const m = v.mpJoin;
     const want = joinAckHmac(c.remoteKey!, c.local.key, j.nonceRemote, j.nonceLocal);
-    if (!hmacEqual(want, v.b.subarray(v.hmacOff, v.hmacOff + 20))) {
+    if (!found || !hmacEqual(want, m.b.subarray(m.hmacOff, m.hmacOff + 20))) {
       c.mib.MPJoinAckHMacFailure++;
       this.reset(TCPRST_REASON.mptcpError);
       return;
     }
+    if (!c.takeJoin(this)) {
+      this.reset(TCPRST_REASON.administrativelyProhibited);
+      return;
+    }
     j.confirmed = true;
+    this.joined();
     this.ackNow(); // the fourth ACK, which lets the client send data on this subflow
-    c.push();
   }
 
   private learnRemoteKey(key: Uint8Array): void {
@@ -802,8 +822,13 @@ export class Subflow implements TcpExtension {
     if (seg.mptcpCount === 0) this.noOptionSegment();
     else this.bareSegs = 0;
     const j = this.join;
-    if (j && this.isClient && !j.confirmed) {
-      // Any segment after the handshake acknowledges our third ACK: the fourth ACK (3.2).
+    if (j && !j.confirmed) {
+      // Server: the third ACK. Client: any segment after the handshake acknowledges our third
+      // ACK, the fourth ACK (3.2).
+      if (!this.isClient) {
+        this.onJoinAck(seg);
+        return;
+      }
       j.confirmed = true;
       this.conn.push();
     }
@@ -812,7 +837,6 @@ export class Subflow implements TcpExtension {
       if (v.wrap(seg.buf, seg.mptcpOff[i], seg.mptcpLen[i]) !== undefined) continue;
       if (v.subtype === MPTCP_SUBTYPE.mpCapable) this.onMpcAck(seg);
       else if (v.subtype === MPTCP_SUBTYPE.dss) this.onDss();
-      else if (v.subtype === MPTCP_SUBTYPE.mpJoin && j && !this.isClient) this.onJoinAck();
       else if (v.subtype === MPTCP_SUBTYPE.mpPrio) this.onPrio();
       else if (v.subtype === MPTCP_SUBTYPE.mpFail) this.onMpFail();
       else if (v.subtype === MPTCP_SUBTYPE.addAddr) this.onAddAddr();

@@ -4,8 +4,8 @@
 //   198.18.100.1 routed into its TUN)  ── s (HTTP server 198.18.3.2:8000)
 //   o (198.18.4.2, outside the subscriber prefixes) ── h
 // (a) mptcpize curl --socks5 downloads 5 MB and 50 MB over two subflows; (b) the same through the
-// Convert path with a client on our core; (c) a refusing destination; (d) an outsider, wrong
-// credentials, forbidden destinations; bad input (malformed Convert and SOCKS, truncated
+// Convert path with a client on our core; (c) a refusing destination; (d) an outsider, a join
+// from outside the subscriber prefixes, wrong credentials, forbidden destinations; bad input (malformed Convert and SOCKS, truncated
 // handshakes, invalid YAML); reload; (e) the metrics reflect all of it; SIGTERM removes the routes.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -412,6 +412,42 @@ describe('HAG: refusals and bad input on the SOCKS port', () => {
     await refusedAtLeast('not-subscriber', 1, (l) => l.client === '198.18.4.2');
   });
 
+  it('(d) a join from outside the subscriber prefixes is reset and logged; the connection goes on', async () => {
+    // The kernel client's second subflow now leaves from 198.18.5.2 (not a subscriber prefix).
+    ns.sh('h', 'ip route add 198.18.5.0/24 via 198.18.2.2');
+    ns.sh(
+      'c',
+      'ip addr add 198.18.5.2/24 dev c2 && ip rule add from 198.18.5.2 table 102 && ip mptcp endpoint flush && ip mptcp endpoint add 198.18.5.2 dev c2 subflow',
+    );
+    try {
+      const k0 = nstat('c');
+      const r = run(
+        'c',
+        `mptcpize run curl -sS --max-time 30 -x ${SOCKS} http://198.18.3.2:8000/file5 -o ${work}/gotj`,
+      );
+      expect(r.rc, r.out).toBe(0);
+      expect(
+        createHash('sha256')
+          .update(readFileSync(join(work, 'gotj')))
+          .digest('hex'),
+      ).toBe(sha.file5);
+      const [l] = await refusedAtLeast('join-not-subscriber', 1, (x) => x.client === '198.18.5.2');
+      expect(l.proto).toBe('socks');
+      // The kernel sent the join and got no SYN/ACK for it; the HAG's core counts the refusal.
+      const k1 = nstat('c');
+      const d = (n: string) => (k1[`MPTcpExt${n}`] ?? 0) - (k0[`MPTcpExt${n}`] ?? 0);
+      expect(d('MPJoinSynTx')).toBeGreaterThanOrEqual(1);
+      expect(d('MPJoinSynAckRx')).toBe(0);
+      expect(metrics()['hag_mptcp_mib{counter="MPJoinRejected"}']).toBeGreaterThanOrEqual(1);
+    } finally {
+      ns.sh(
+        'c',
+        'ip mptcp endpoint flush; ip mptcp endpoint add 198.18.2.2 dev c2 subflow; ip rule del from 198.18.5.2 table 102; ip addr del 198.18.5.2/24 dev c2',
+      );
+      ns.sh('h', 'ip route del 198.18.5.0/24 via 198.18.2.2');
+    }
+  }, 60_000);
+
   it('malformed and truncated SOCKS handshakes are refused; others are still served', async () => {
     const py = (hex: string) =>
       run(
@@ -543,6 +579,7 @@ describe('HAG: configuration and operations', () => {
       ['convert', 'bad-credentials'],
       ['convert', 'missing-cookie'],
       ['socks', 'not-subscriber'],
+      ['socks', 'join-not-subscriber'],
       ['socks', 'malformed-socks'],
       ['convert', 'malformed-convert'],
       ['socks', 'truncated-handshake'],

@@ -28,7 +28,19 @@ describe('HAG config', () => {
     expect(r.value.service.convert).toBeUndefined();
     expect(r.value.service.socks?.users).toEqual([]);
     expect(r.value.access.rateLimit).toEqual({ perSecond: 50, burst: 100 });
+    expect(r.value.access.joins).toBe('subscribers');
     expect(r.value.metrics).toBeUndefined();
+  });
+
+  it("access.joins is 'subscribers' or 'any'", () => {
+    const base =
+      'service:\n  addresses: [198.18.100.1]\n  socks: {port: 1080}\naccess:\n  subscribers: [198.18.0.0/15]\n';
+    const any = parseHagConfig(`${base}  joins: any\n`, 'c.yaml');
+    expect(any.ok && any.value.access.joins).toBe('any');
+    const bad = parseHagConfig(`${base}  joins: everyone\n`, 'c.yaml');
+    expect(!bad.ok && formatIssues(bad.issues)).toBe(
+      'c.yaml:6: access.joins: expected one of "subscribers", "any", got "everyone"',
+    );
   });
 
   it('Convert gets TCP Fast Open by default, cookies required; a key must be 16 bytes of hex', () => {

@@ -1,9 +1,9 @@
 // The HAG's access control pieces: address parsing, the destination policy (special ranges, the
-// HAG's own addresses, internal networks, IPv4-mapped tricks), subscriber prefixes and the
-// per-client rate limiter.
+// HAG's own addresses, internal networks, IPv4-mapped tricks), subscriber prefixes, where joins
+// may come from, and the per-client rate limiter.
 import { describe, expect, it } from 'vitest';
 import { formatIp, inPrefix, parseIp, parsePrefix, unmap } from '../../hag/addr.js';
-import { DestinationPolicy, SubscriberPolicy } from '../../hag/policy.js';
+import { DestinationPolicy, JoinPolicy, SubscriberPolicy } from '../../hag/policy.js';
 import { RateLimiter } from '../../hag/rate-limit.js';
 
 const ip = (s: string) => parseIp(s)!;
@@ -71,6 +71,24 @@ describe('subscriber policy', () => {
     expect(s.allows(ip('198.18.2.7'))).toBe(false);
     expect(s.allows(ip('2001:db8:1:5::1'))).toBe(true);
     expect(s.allows(ip('2001:db8:2::1'))).toBe(false);
+  });
+});
+
+describe('join policy (access.joins)', () => {
+  const subs = new SubscriberPolicy(['198.18.0.0/16', '2001:db8:1::/48']);
+
+  it('by default admits joins only from subscriber prefixes, as initial subflows', () => {
+    const j = new JoinPolicy('subscribers', subs);
+    expect(j.allows(ip('198.18.7.1'))).toBe(true);
+    expect(j.allows(ip('2001:db8:1:5::1'))).toBe(true);
+    expect(j.allows(ip('198.19.0.1'))).toBe(false);
+    expect(j.allows(ip('2001:db8:2::1'))).toBe(false);
+  });
+
+  it("'any' admits joins from every address (roaming phones)", () => {
+    const j = new JoinPolicy('any', subs);
+    expect(j.allows(ip('198.19.0.1'))).toBe(true);
+    expect(j.allows(ip('2001:db8:2::1'))).toBe(true);
   });
 });
 
