@@ -196,7 +196,7 @@ const SYN_OPTS: TcpOption[] = [
 
 function tsOf(o: Out): { tsval: number; tsecr: number } {
   const t = o.options.find((x) => x.type === 'timestamp');
-  if (!t || t.type !== 'timestamp') throw new Error('no timestamp');
+  if (t?.type !== 'timestamp') throw new Error('no timestamp');
   return t;
 }
 
