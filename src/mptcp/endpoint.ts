@@ -177,7 +177,7 @@ export class MptcpEndpoint implements SansIo {
         this.emit({ type: 'created', conn });
         return true;
       },
-      onCookieSyn: (tuple, seg) => this.cookieSyn(tuple, seg, admit),
+      onCookieSyn: (tuple, seg) => this.cookieSyn(tuple, seg),
       onCookieAck: (sock, seg) => this.cookieAck(sock, seg, admit),
       onAccept: (sock) => {
         const conn = this.bySocket.get(sock);
@@ -191,11 +191,7 @@ export class MptcpEndpoint implements SansIo {
    * MP_CAPABLE gets a fresh key, reserved nowhere (the third ACK echoes it, RFC 8684 3.1); a join
    * to a connection that can take it leaves a bounded request; anything else is dropped.
    */
-  private cookieSyn(
-    tuple: FourTuple,
-    seg: SegmentIn,
-    admit: ((tuple: FourTuple) => boolean) | undefined,
-  ): Uint8Array | false {
+  private cookieSyn(tuple: FourTuple, seg: SegmentIn): Uint8Array | false {
     if (this.isJoin(seg)) {
       const v = this.view.mpJoin;
       this.mib.MPJoinSynRx++;
@@ -227,7 +223,8 @@ export class MptcpEndpoint implements SansIo {
       );
       return b;
     }
-    if (admit && !admit(tuple)) return false;
+    // The admission check (a rate limit per client) waits for the third ACK, whose source is
+    // proven: spoofed SYNs must not use up a real client's allowance.
     const mpc = this.findMpCapable(seg);
     if (mpc < 0) return new Uint8Array(0); // plain TCP: it falls back when rebuilt (3.7)
     const checksum = this.config.checksum || (mpc & MPC_FLAG.checksum) !== 0;

@@ -373,7 +373,7 @@ export class TcpStack implements SansIo {
     // A source over its share of the queue is treated as if the queue were full, so that one
     // host's flood does not take the queue from the others.
     const overShare = (l.bySource.get(src) ?? 0) >= Math.max(1, Math.floor(backlog / SOURCE_SHARE_DIVISOR));
-    const cookies = this.cookieMode !== 'never' && (l.onCookieSyn !== undefined || l.onSyn === undefined);
+    const cookies = this.cookiesOn(l);
     if (full || overShare) {
       if (cookies) this.mib.TCPReqQFullDoCookies++;
       else {
@@ -431,6 +431,11 @@ export class TcpStack implements SansIo {
     else if (!valid) this.mib.TCPFastOpenPassiveFail++;
     const accept = valid || (fo.acceptWithoutCookie?.(remote) ?? false);
     return { accept, cookie: valid ? undefined : fo.cookies.cookieFor(remote) };
+  }
+
+  /** Whether a listener may answer with cookies: a protocol on top (onSyn) must say how (onCookieSyn). */
+  private cookiesOn(l: Listener): boolean {
+    return this.cookieMode !== 'never' && (l.onCookieSyn !== undefined || l.onSyn === undefined);
   }
 
   /**
@@ -505,7 +510,7 @@ export class TcpStack implements SansIo {
     sport: number,
     dport: number,
   ): boolean {
-    if (this.cookieMode === 'never') return false;
+    if (!this.cookiesOn(l)) return false;
     if (this.cookieMode === 'auto' && now - l.cookiesAt > (MAX_COOKIE_AGE + 1) * COOKIE_TICK_MS) return false;
     const seg = this.seg;
     const tuple: FourTuple = {

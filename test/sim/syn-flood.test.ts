@@ -114,7 +114,6 @@ describe('SYN flood', () => {
     // The queues are full after about 0.2 s of flood.
     net.runUntil(() => false, 1000);
     expect(server.tcp.connectionCount).toBe(2048);
-    expect(server.tcp.mib.SyncookiesSent).toBeGreaterThan(5000);
 
     let plainUp: BulkApp | undefined;
     let mpUp: BulkApp | undefined;
@@ -155,6 +154,7 @@ describe('SYN flood', () => {
     expect(join.stats.bytesIn).toBeGreaterThan(MB);
 
     const mib = server.tcp.mib;
+    expect(mib.SyncookiesSent).toBeGreaterThan(20_000);
     expect(mib.SyncookiesRecv).toBe(3); // the plain connection, the MPTCP one and its join
     expect(mib.SyncookiesFailed).toBe(0);
     expect(mib.TCPReqQFullDoCookies).toBe(mib.SyncookiesSent);

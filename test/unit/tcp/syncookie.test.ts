@@ -3,6 +3,7 @@
 // SYN/ACK and no state; a valid third ACK rebuilds the connection; a forged or stale one draws a
 // RST; per-source shares of the queue and fewer SYN/ACK retransmissions under pressure.
 import { describe, expect, it } from 'vitest';
+import { TfoCookies, type TfoServerOptions } from '../../../src/tcp/fastopen.js';
 import type { TcpSocket } from '../../../src/tcp/socket.js';
 import { type SynCookieMode, TcpStack } from '../../../src/tcp/stack.js';
 import { TcpState } from '../../../src/tcp/state.js';
@@ -111,9 +112,9 @@ class StackHarness {
   readonly stack: TcpStack;
   readonly accepted: TcpSocket[] = [];
 
-  constructor(mode: SynCookieMode = 'auto', backlog = 4) {
+  constructor(mode: SynCookieMode = 'auto', backlog = 4, fastOpen?: TfoServerOptions) {
     this.stack = new TcpStack({ synCookies: mode, cookies: new SynCookies(SECRET) });
-    this.stack.listen({ port: 80, backlog, onAccept: (s) => this.accepted.push(s) });
+    this.stack.listen({ port: 80, backlog, fastOpen, onAccept: (s) => this.accepted.push(s) });
   }
 
   send(s: {
@@ -314,13 +315,25 @@ describe('TcpStack under a SYN flood (SYN cookies)', () => {
     expect(h.stack.mib.SyncookiesSent).toBe(0);
   });
 
-  it('SYN data (TCP Fast Open) is not taken under cookies: the SYN/ACK acknowledges only the SYN', () => {
-    const h = new StackHarness();
-    h.fill(4);
-    h.send({ seq: 1000, flags: SYN, options: SYN_OPTS, payload: 'early' });
+  it('SYN data with a valid Fast Open cookie is not taken under SYN cookies: the SYN/ACK acknowledges only the SYN', () => {
+    const tfo = new TfoCookies(SECRET);
+    const h = new StackHarness('auto', 4, { cookies: tfo });
+    const fo: TcpOption = { type: 'fast_open', cookie: tfo.cookieFor(CLIENT) };
+    // With room in the queue the data is taken at once (RFC 7413 4.2.2)...
+    h.send({ sport: 30000, seq: 500, flags: SYN, options: [...SYN_OPTS, fo], payload: 'early' });
+    expect(h.recv()[0].ack).toBe(506);
+    expect(h.accepted).toHaveLength(1);
+    h.fill(3);
+    // ...but not from a cookie SYN/ACK, which carries no Fast Open option either.
+    h.send({ seq: 1000, flags: SYN, options: [...SYN_OPTS, fo], payload: 'early' });
     const [synAck] = h.recv();
     expect(synAck.ack).toBe(1001);
     expect(synAck.options.some((o) => o.type === 'fast_open')).toBe(false);
+    expect(h.stack.mib.SyncookiesSent).toBe(1);
+    expect(h.stack.mib.TCPFastOpenPassive).toBe(1);
+    h.send({ seq: 1001, ack: synAck.seq + 1, flags: ACK, payload: 'early' });
+    expect(h.accepted).toHaveLength(2);
+    expect(h.accepted[1].readableBytes).toBe(5);
   });
 
   it('an ACK for no connection when no cookie was sent lately draws a plain RST (no cookie check)', () => {
