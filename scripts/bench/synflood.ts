@@ -120,9 +120,9 @@ function run(mode: SynCookieMode) {
   const t0 = performance.now();
   net.runUntil(() => net.now >= FLOOD_MS, FLOOD_MS + 1);
   const floodWall = performance.now() - t0;
-  const halfOpenAtEnd = hag.tcp.connectionCount;
+  const halfOpenAtEnd = hag.tcp.halfOpenCount;
   net.runUntil(() => net.now >= FLOOD_MS + 10_000, 10_001);
-  const halfOpenAfter10s = hag.tcp.connectionCount;
+  const halfOpenAfter10s = hag.tcp.halfOpenCount;
   net.runUntil(() => false, span - FLOOD_MS - 10_000 + TIMEOUT + 1000);
   const times = tries.map((t) => (t.doneAt < 0 ? Number.POSITIVE_INFINITY : t.doneAt - t.at));
   const failed = times.filter((t) => t > TIMEOUT).length;

@@ -176,6 +176,11 @@ export class TcpStack implements SansIo {
     this.waker();
   }
 
+  /** Connections in a SYN queue (SYN-RECEIVED, not yet handed to their listener). */
+  get halfOpenCount(): number {
+    return this.halfOpen;
+  }
+
   get connectionCount(): number {
     let n = 0;
     for (const l of this.sockets.values()) n += l.length;

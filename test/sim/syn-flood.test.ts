@@ -166,6 +166,7 @@ describe('SYN flood', () => {
     // After the flood, the half-open entries are gone within seconds, not minutes.
     net.runUntil(() => net.now >= 3000 + 10_000, 60_000);
     expect(flood.sent).toBe(30_000);
+    expect(server.tcp.halfOpenCount).toBe(0);
     expect(server.tcp.connectionCount).toBeLessThanOrEqual(4);
   });
 });
