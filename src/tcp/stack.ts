@@ -301,6 +301,16 @@ export class TcpStack implements SansIo {
     this.leaveQueue(sock);
   }
 
+  /** A new passive connection joins its listener's SYN queue, counted against its source `src`. */
+  private enterQueue(l: Listener, sock: TcpSocket, src: string): void {
+    l.pending++;
+    this.halfOpen++;
+    l.bySource.set(src, (l.bySource.get(src) ?? 0) + 1);
+    this.listenerOf.set(sock, l);
+    this.insert(sock);
+    this.mib.PassiveOpens++;
+  }
+
   /** A half-open connection leaves its listener's SYN queue (established, or gone). */
   private leaveQueue(sock: TcpSocket): Listener | undefined {
     const l = this.listenerOf.get(sock);
@@ -389,12 +399,7 @@ export class TcpStack implements SansIo {
         return;
       }
     }
-    const tuple: FourTuple = {
-      local: copyOut(buf, dstOff, alen),
-      localPort: dport,
-      remote: copyOut(buf, srcOff, alen),
-      remotePort: sport,
-    };
+    const tuple = tupleOf(buf, srcOff, dstOff, alen, sport, dport);
     if (full || overShare || (cookies && this.cookieMode === 'always')) {
       this.cookieSynAck(now, l, tuple);
       return;
@@ -408,12 +413,7 @@ export class TcpStack implements SansIo {
     }
     const fo = l.fastOpen ? this.fastOpenVerdict(l.fastOpen, tuple.remote) : undefined;
     sock.acceptSyn(now, this.seg, this.isn.next(now, tuple.local, dport, tuple.remote, sport), fo);
-    l.pending++;
-    this.halfOpen++;
-    l.bySource.set(src, (l.bySource.get(src) ?? 0) + 1);
-    this.listenerOf.set(sock, l);
-    this.insert(sock);
-    this.mib.PassiveOpens++;
+    this.enterQueue(l, sock, src);
     if (sock.synDataLen > 0) {
       // RFC 7413 4.2.2: the application gets the connection and its data now, 0-RTT.
       this.mib.TCPFastOpenPassive++;
@@ -518,12 +518,7 @@ export class TcpStack implements SansIo {
     if (!this.cookiesOn(l)) return false;
     if (this.cookieMode === 'auto' && now - l.cookiesAt > (MAX_COOKIE_AGE + 1) * COOKIE_TICK_MS) return false;
     const seg = this.seg;
-    const tuple: FourTuple = {
-      local: copyOut(buf, dstOff, alen),
-      localPort: dport,
-      remote: copyOut(buf, srcOff, alen),
-      remotePort: sport,
-    };
+    const tuple = tupleOf(buf, srcOff, dstOff, alen, sport, dport);
     const iss = seqAdd(seg.ack, -1);
     const irs = seqAdd(seg.seq, -1);
     const c = this.cookieSyn;
@@ -547,12 +542,7 @@ export class TcpStack implements SansIo {
       return true;
     }
     sock.acceptCookie(now, seg, iss, c.mss, t.wscale, t.sack);
-    l.pending++;
-    this.halfOpen++;
-    l.bySource.set(sourceKey(tuple.remote, 0), (l.bySource.get(sourceKey(tuple.remote, 0)) ?? 0) + 1);
-    this.listenerOf.set(sock, l);
-    this.insert(sock);
-    this.mib.PassiveOpens++;
+    this.enterQueue(l, sock, sourceKey(tuple.remote, 0));
     sock.input(now, seg);
     if (sock.state !== TcpState.SynReceived) this.promote(sock);
     this.afterActivity(sock);
@@ -690,6 +680,23 @@ export class TcpStack implements SansIo {
       if (this.reschedule(sock)) this.active.add(sock);
     }
   }
+}
+
+/** The 4-tuple of a received packet, seen from this end, in copies of its addresses. */
+function tupleOf(
+  buf: Uint8Array,
+  srcOff: number,
+  dstOff: number,
+  alen: number,
+  sport: number,
+  dport: number,
+): FourTuple {
+  return {
+    local: copyOut(buf, dstOff, alen),
+    localPort: dport,
+    remote: copyOut(buf, srcOff, alen),
+    remotePort: sport,
+  };
 }
 
 /**
