@@ -4,7 +4,8 @@
 // (27 bits) and an index into a table of MSS values (3 bits). The MAC is HMAC-SHA256 under a
 // secret over the 4-tuple, the client's ISN, the full counter and the MSS index, so a cookie can
 // neither be forged nor moved to another connection, and it expires: one older than
-// MAX_COOKIE_AGE ticks (2-3 minutes, as Linux's MAX_SYNCOOKIE_AGE) is refused.
+// MAX_COOKIE_AGE ticks (2-3 minutes, as Linux's MAX_SYNCOOKIE_AGE) is refused. The secret is
+// replaced every COOKIE_ROTATE_MS; the one before stays valid, which covers every live cookie.
 //
 // Window scale and SACK-permitted do not fit in 32 bits. As Linux does, they ride in the low
 // 6 bits of the SYN/ACK's TSval (4 bits shift + 1, 0 for none; 1 bit SACK), which the client
@@ -35,14 +36,35 @@ export interface CookieTsOptions {
 
 export type CookieVerdict = 'ok' | 'forged' | 'stale';
 
+/** The secret changes this often (at least MAX_COOKIE_AGE + 1 ticks, so one previous secret suffices). */
+export const COOKIE_ROTATE_MS = 4 * COOKIE_TICK_MS;
+
 export class SynCookies {
   private secret: Buffer;
   /** The secret before the last rotation: its cookies still validate until they are stale. */
   private previous: Buffer | undefined;
+  /** When the secret is next replaced (set by the first use). */
+  private rotateAt = Number.NaN;
   private readonly msg = Buffer.alloc(16 + 16 + 4 + 4 + 4 + 1);
 
-  constructor(secret?: Uint8Array) {
+  /** `rotateMs` 0: the secret is only changed by rotate(). */
+  constructor(
+    secret?: Uint8Array,
+    private readonly rotateMs = COOKIE_ROTATE_MS,
+  ) {
+    if (rotateMs !== 0 && rotateMs <= MAX_COOKIE_AGE * COOKIE_TICK_MS)
+      throw new RangeError('cookie secrets must outlive the cookies they made');
     this.secret = secret ? Buffer.from(secret) : randomBytes(32);
+  }
+
+  /** Replaces the secret every rotateMs of the time the stack passes in (no clock read here). */
+  private age(now: number): void {
+    if (this.rotateMs === 0) return;
+    if (Number.isNaN(this.rotateAt)) this.rotateAt = now + this.rotateMs;
+    else if (now >= this.rotateAt) {
+      this.rotate();
+      this.rotateAt = now + this.rotateMs;
+    }
   }
 
   /** A new secret; cookies made under the old one stay valid until they expire. */
@@ -90,6 +112,7 @@ export class SynCookies {
     irs: number,
     mss: number,
   ): number {
+    this.age(now);
     const count = Math.floor(now / COOKIE_TICK_MS);
     const idx = SynCookies.mssIndex(mss);
     const h = this.mac(this.secret, local, localPort, remote, remotePort, irs, count, idx);
@@ -110,6 +133,7 @@ export class SynCookies {
     iss: number,
     out: CookieSyn,
   ): CookieVerdict {
+    this.age(now);
     const nowCount = Math.floor(now / COOKIE_TICK_MS);
     const low = iss >>> 30;
     // The counter the cookie was made at: the latest one with these two low bits, not in the future.

@@ -9,6 +9,7 @@ import { type SynCookieMode, TcpStack } from '../../../src/tcp/stack.js';
 import { TcpState } from '../../../src/tcp/state.js';
 import {
   COOKIE_MSS_TABLE,
+  COOKIE_ROTATE_MS,
   COOKIE_TICK_MS,
   type CookieSyn,
   type CookieTsOptions,
@@ -59,6 +60,20 @@ describe('SynCookies', () => {
     expect(r.check(0, SERVER, 80, CLIENT, 40000, 1000, iss, out)).toBe('ok');
     r.rotate();
     expect(r.check(0, SERVER, 80, CLIENT, 40000, 1000, iss, out)).toBe('forged');
+  });
+
+  it('rotates its secret by itself: a cookie survives one rotation, a forged one is still refused', () => {
+    const r = new SynCookies(SECRET);
+    r.make(0, SERVER, 80, CLIENT, 40000, 1, 1460); // the first use sets the rotation clock
+    const t = COOKIE_ROTATE_MS - 1000;
+    const iss = r.make(t, SERVER, 80, CLIENT, 40000, 1000, 1460);
+    expect(r.check(t + 2000, SERVER, 80, CLIENT, 40000, 1000, iss, out)).toBe('ok'); // rotated in between
+    const fixed = new SynCookies(SECRET);
+    expect(fixed.make(t + 2000, SERVER, 80, CLIENT, 40000, 1000, 1460)).not.toBe(
+      r.make(t + 2000, SERVER, 80, CLIENT, 40000, 1000, 1460),
+    );
+    expect(r.check(t + 2000, SERVER, 80, CLIENT, 40000, 1000, (iss ^ 8) >>> 0, out)).toBe('forged');
+    expect(() => new SynCookies(SECRET, COOKIE_TICK_MS)).toThrow(RangeError);
   });
 
   it('MSS table: the largest entry not above the SYN MSS', () => {
