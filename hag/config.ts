@@ -115,6 +115,14 @@ export const hagSchema = s.object({
     }),
     { maxSubflows: 8, checksum: false, bufferBytes: 4 << 20 },
   ),
+  tcp: s.optional(
+    s.object({
+      // SYN cookies (RFC 4987): auto uses them only while a SYN queue or the half-open bound is full.
+      synCookies: s.optional(s.oneOf(['auto', 'always', 'never']), 'auto'),
+      maxHalfOpen: s.optional(s.int({ min: 16, max: 1 << 20 }), 4096),
+    }),
+    { synCookies: 'auto' as const, maxHalfOpen: 4096 },
+  ),
   limits: s.optional(
     s.object({
       handshakeTimeout: s.optional(s.duration(), 10_000),

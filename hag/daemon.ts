@@ -69,6 +69,7 @@ export class HagDaemon {
       },
       maxSubflows: cfg.mptcp.maxSubflows,
       admitJoin: (t) => this.admitJoin(t),
+      stack: { synCookies: cfg.tcp.synCookies, maxHalfOpen: cfg.tcp.maxHalfOpen },
     });
     const key = cfg.service.convert?.fastOpen.key;
     this.tfoCookies = new TfoCookies(key ? Buffer.from(key, 'hex') : undefined);
@@ -171,6 +172,31 @@ export class HagDaemon {
   private tick(): void {
     for (const s of this.sessions.values()) s.observe();
     this.rate.sweep(Date.now());
+    this.logSynFlood();
+  }
+
+  /** SYN queue counters at the last tick, to log a flood once a second while it lasts. */
+  private readonly synQueueSeen = { cookies: 0, drops: 0 };
+
+  /** Like Linux's "SYN flooding on port ...": full SYN queues, answered with cookies or dropped. */
+  private logSynFlood(): void {
+    const m = this.ep.tcp.mib;
+    const seen = this.synQueueSeen;
+    const cookies = m.TCPReqQFullDoCookies - seen.cookies;
+    const drops = m.TCPReqQFullDrop - seen.drops;
+    seen.cookies = m.TCPReqQFullDoCookies;
+    seen.drops = m.TCPReqQFullDrop;
+    if (cookies === 0 && drops === 0) return;
+    this.log.warn(
+      {
+        event: 'syn-flood',
+        cookies,
+        drops,
+        cookiesBack: m.SyncookiesRecv,
+        cookiesFailed: m.SyncookiesFailed,
+      },
+      `SYN queue full: ${cookies} SYNs answered with cookies, ${drops} dropped in the last second`,
+    );
   }
 
   // ------------------------------------------------------------ admission

@@ -18,7 +18,14 @@ import { Pacer } from './pacing.js';
 import { ByteRing } from './ring.js';
 import { RttEstimator } from './rtt.js';
 import { DUP_THRESH, Scoreboard } from './scoreboard.js';
-import { type FourTuple, fillTcpChecksum, type SegmentIn, writeIpHeader, writeTcpHeader } from './segment.js';
+import {
+  type FourTuple,
+  fillTcpChecksum,
+  type SegmentIn,
+  writeIpHeader,
+  writeSynOptionList,
+  writeTcpHeader,
+} from './segment.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.js';
 import { isSynchronized, TcpState } from './state.js';
 
@@ -74,6 +81,23 @@ export class TcpSocketStats {
 /** Milliseconds as the 32-bit timestamp clock (RFC 7323 section 5.4: 1 ms ticks). */
 function tsClock(now: number, offset: number): number {
   return (Math.floor(now) + offset) >>> 0;
+}
+
+/** A connection's timestamp clock offset, derived from its ISS (a SYN cookie rebuilds it). */
+export function tsOffsetFor(iss: number): number {
+  return Math.imul(iss, 0x9e3779b1) >>> 0;
+}
+
+/** TSval at `now` of the connection whose ISS is `iss`. */
+export function tsvalFor(now: number, iss: number): number {
+  return tsClock(now, tsOffsetFor(iss));
+}
+
+/** RFC 7323 2.3: the smallest window shift that lets a receive buffer of `bytes` be advertised. */
+export function rcvShiftFor(bytes: number): number {
+  let s = 0;
+  while (s < 14 && 0xffff << s < bytes) s++;
+  return s;
 }
 
 const TS_OPT_LEN = 12; // NOP NOP TIMESTAMP
@@ -164,6 +188,8 @@ export class TcpSocket {
   /** snd.nxt when the latest retransmission went out (to detect a lost retransmission). */
   private rtxLastNxt = 0;
   private retries = 0;
+  /** Retransmissions of our SYN/ACK before a SYN-RECEIVED connection gives up. */
+  private synAckRetries: number;
   /** Karn's rule without timestamps: one timed segment at a time. */
   private rttSeq = -1;
   private rttSentAt = 0;
@@ -215,11 +241,11 @@ export class TcpSocket {
     this.sendRing = new ByteRing(config.sendBuffer);
     this.recvRing = new ByteRing(config.recvBuffer);
     this.rtt = new RttEstimator({ minRto: config.minRtoMs });
+    this.synAckRetries = config.synAckRetries;
     const ipHeader = tuple.local.length === 4 ? 20 : 40;
     this.mss = Math.min(536, config.mtu - ipHeader - 20);
     this.cc = createCongestionController(config.congestionControl, this.mss);
-    // RFC 7323 section 2.3: the largest shift that lets the receive buffer be advertised.
-    while (this.rcvShift < 14 && 0xffff << this.rcvShift < config.recvBuffer) this.rcvShift++;
+    this.rcvShift = rcvShiftFor(config.recvBuffer);
   }
 
   /** The MSS we announce: our MTU less the IP and TCP headers (RFC 9293 section 3.7.1). */
@@ -304,25 +330,61 @@ export class TcpSocket {
     this.iss = iss;
     this.sndUna = iss;
     this.sndNxt = iss;
-    this.tsOffset = Math.imul(iss, 0x9e3779b1) >>> 0;
+    this.tsOffset = tsOffsetFor(iss);
+  }
+
+  /**
+   * Passive open from the third ACK of a SYN cookie handshake (RFC 4987 3.6): the state our
+   * SYN/ACK (ISS `iss`) would have left, with the options the cookie kept; the ACK itself goes
+   * through input() next and completes the handshake.
+   */
+  acceptCookie(
+    now: number,
+    seg: SegmentIn,
+    iss: number,
+    peerMss: number,
+    wscale: number,
+    sack: boolean,
+  ): void {
+    this.initSend(iss);
+    this.sndNxt = seqAdd(iss, 1);
+    this.irs = seqAdd(seg.seq, -1);
+    this.rcvNxt = seg.seq;
+    this.negotiate(peerMss, wscale, sack, seg.hasTs, seg.tsval);
+    this.ext?.onSyn(seg, false);
+    this.state = TcpState.SynReceived;
+    // What the SYN/ACK advertised (never scaled, RFC 7323 2.2).
+    this.rcvAdvRight = seqAdd(this.rcvNxt, Math.min(this.rcvWindow(), 0xffff));
+    // When the SYN/ACK left is unknown: only the timestamp echo may give an RTT sample.
+    this.retries = 1;
+    this.lastSendAt = now;
+  }
+
+  /** Caps the SYN/ACK retransmissions of this SYN-RECEIVED connection (a listener under pressure). */
+  capSynAckRetries(n: number): void {
+    if (n < this.synAckRetries) this.synAckRetries = n;
   }
 
   /** Options of a SYN or SYN/ACK: what the peer offered, intersected with what we do. */
   private takeSynOptions(seg: SegmentIn): void {
-    const v4 = this.tuple.local.length === 4;
     // RFC 9293 3.7.1: without an MSS option assume 536 (IPv4) or 1220 (IPv6).
-    this.peerMss = seg.mss >= 0 ? seg.mss : v4 ? 536 : 1220;
-    this.wsOk = this.config.windowScale && seg.wscale >= 0;
+    const mss = seg.mss >= 0 ? seg.mss : this.tuple.local.length === 4 ? 536 : 1220;
+    this.negotiate(mss, seg.wscale, seg.sackPermitted, seg.hasTs, seg.tsval);
+  }
+
+  private negotiate(peerMss: number, wscale: number, sack: boolean, ts: boolean, tsval: number): void {
+    this.peerMss = peerMss;
+    this.wsOk = this.config.windowScale && wscale >= 0;
     if (this.wsOk) {
       // RFC 7323 2.3: a shift above 14 is used as 14.
-      this.sndShift = Math.min(seg.wscale, 14);
+      this.sndShift = Math.min(wscale, 14);
     } else {
       this.sndShift = 0;
       this.rcvShift = 0;
     }
-    this.sackOk = this.config.sack && seg.sackPermitted;
-    this.tsOk = this.config.timestamps && seg.hasTs;
-    if (this.tsOk) this.tsRecent = seg.tsval;
+    this.sackOk = this.config.sack && sack;
+    this.tsOk = this.config.timestamps && ts;
+    if (this.tsOk) this.tsRecent = tsval;
     this.mss = Math.max(64, Math.min(this.peerMss, this.ourMss) - (this.tsOk ? TS_OPT_LEN : 0));
     this.cc = createCongestionController(this.config.congestionControl, this.mss);
   }
@@ -493,7 +555,11 @@ export class TcpSocket {
     this.retries++;
     this.stats.timeouts++;
     const handshake = this.state === TcpState.SynSent || this.state === TcpState.SynReceived;
-    const limit = handshake ? this.config.synRetries : this.config.dataRetries;
+    const limit = !handshake
+      ? this.config.dataRetries
+      : this.state === TcpState.SynReceived
+        ? this.synAckRetries
+        : this.config.synRetries;
     if (this.retries > limit) {
       this.rstNow = !handshake || this.state === TcpState.SynReceived;
       this.enterClosed(new TcpError('ETIMEDOUT', `no answer after ${limit} retransmissions`));
@@ -1269,39 +1335,22 @@ export class TcpSocket {
     return field;
   }
 
-  /** SYN options in Linux's order: MSS, SACK-permitted, timestamps, NOP, window scale. */
+  /** SYN options (writeSynOptionList), then the Fast Open option. */
   private writeSynOptions(now: number, buf: Uint8Array, off: number, synAck: boolean): number {
-    let o = off;
-    buf[o] = 2;
-    buf[o + 1] = 4;
-    buf[o + 2] = this.ourMss >> 8;
-    buf[o + 3] = this.ourMss;
-    o += 4;
     const sack = synAck ? this.sackOk : this.config.sack;
     const ts = synAck ? this.tsOk : this.config.timestamps;
     const ws = synAck ? this.wsOk : this.config.windowScale;
-    if (sack && ts) {
-      buf[o] = 4;
-      buf[o + 1] = 2;
-      o += 2;
-      o = this.writeTsBody(now, buf, o);
-    } else {
-      if (ts) o = this.writeTs(now, buf, o);
-      if (sack) {
-        buf[o] = 1;
-        buf[o + 1] = 1;
-        buf[o + 2] = 4;
-        buf[o + 3] = 2;
-        o += 4;
-      }
-    }
-    if (ws) {
-      buf[o] = 1;
-      buf[o + 1] = 3;
-      buf[o + 2] = 3;
-      buf[o + 3] = this.rcvShift;
-      o += 4;
-    }
+    const tsval = tsClock(now, this.tsOffset);
+    let o = writeSynOptionList(
+      buf,
+      off,
+      this.ourMss,
+      sack,
+      ts,
+      tsval,
+      this.tsRecent,
+      ws ? this.rcvShift : -1,
+    );
     const fo = this.tfoOptOut;
     if (fo) {
       // RFC 7413 4.1.1: the cookie (none: a request), then NOPs to the next word.

@@ -149,15 +149,18 @@ describe('TcpStack', () => {
   });
 
   it('bounds the SYN queue: a flood of SYNs never holds more than the backlog', () => {
-    const p = new Pair({ maxHalfOpen: 1000 });
+    const p = new Pair({ maxHalfOpen: 1000, synCookies: 'never' });
     p.b.listen({ port: 80, backlog: 16, onAccept: () => {} });
-    // 200 clients whose SYN/ACKs are never answered (we drop everything from b).
+    // 200 clients from 20 addresses whose SYN/ACKs are never answered (we drop everything from b).
     p.filter = (from) => from === 'a';
-    for (let i = 0; i < 200; i++)
-      p.a.connect(0, { local: A_ADDR, localPort: 10_000 + i, remote: B_ADDR, remotePort: 80 });
+    for (let i = 0; i < 200; i++) {
+      const local = Uint8Array.of(198, 18, 1, 1 + (i % 20));
+      p.a.connect(0, { local, localPort: 10_000 + i, remote: B_ADDR, remotePort: 80 });
+    }
     p.run(() => false, 100);
     expect(p.b.connectionCount).toBe(16);
     expect(p.b.mib.ListenOverflows).toBe(200 - 16);
+    expect(p.b.mib.TCPReqQFullDrop).toBe(200 - 16);
   });
 
   it('demultiplexes many connections on one listening port', () => {
