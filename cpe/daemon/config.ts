@@ -3,8 +3,7 @@
 // interfaces, a primary uplink, core addresses), and the typed form. See config/schema/cpe.md.
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { LineCounter, parseDocument } from 'yaml';
-import { type ConfigIssue, type ConfigResult, parseConfig, s } from '../../src/config/index.js';
+import { type ConfigIssue, type ConfigResult, lineFinder, parseConfig, s } from '../../src/config/index.js';
 import { inPrefix, intToIpv4, ipv4ToInt, prefixParts } from './ip.js';
 
 const port = () => s.int({ min: 1, max: 65535 });
@@ -181,6 +180,8 @@ export type UplinkConfig = CpeConfig['uplinks'][number];
 export interface CheckOptions {
   /** Whether an interface exists (default: /sys/class/net/<name>); false in `--check` off the router. */
   interfaceExists?: (name: string) => boolean;
+  /** The TUN the running daemon made (at a reload it exists, and it is the daemon's own). */
+  ownTun?: string;
 }
 
 const sysIf = (name: string) => existsSync(`/sys/class/net/${name}`);
@@ -249,6 +250,15 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
       }
     }
   });
+  // Two uplinks on one address: the source rules and the probes could not tell them apart.
+  c.uplinks.forEach((u, i) => {
+    const a = u.address?.split('/')[0];
+    const j = c.uplinks.findIndex((o) => o.address?.split('/')[0] === a);
+    if (a !== undefined && j < i) add(`uplinks[${i}].address`, `${a} is also uplinks[${j}]'s address`);
+  });
+  // The TUN is created at start: a name already taken would fail there (or be someone else's).
+  if (c.tun.name !== opts.ownTun && exists(c.tun.name))
+    add('tun.name', `an interface named ${c.tun.name} exists already; the CPE creates its own TUN`);
   if (!c.uplinks.some((u) => u.role === 'primary')) add('uplinks', 'one uplink needs role: primary');
   if (c.uplinks.filter((u) => u.role === 'primary').length > 1)
     add('uplinks', 'only one uplink may be primary');
@@ -266,6 +276,17 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
     const { len } = prefixParts(tunPrefix);
     if (2 ** (32 - len) - 2 < c.uplinks.length + 1)
       add('tun.prefix', `a /${len} has no room for ${c.uplinks.length} core addresses and the kernel's`);
+    // The core's private addresses must not be on the LAN or an uplink, or the routes would clash.
+    const others = [
+      ...c.lan.addresses.map((a, i) => ({ a, at: `lan.addresses[${i}]` })),
+      ...c.uplinks.map((u, i) => ({ a: u.address, at: `uplinks[${i}].address` })),
+    ];
+    for (const { a, at } of others) {
+      if (a === undefined || isIP(a.split('/')[0]) !== 4) continue;
+      const net = `${a.split('/')[0]}/${prefixParts(a).len}`;
+      if (inPrefix(prefixParts(tunPrefix).base, net) || inPrefix(a.split('/')[0], tunPrefix))
+        add('tun.prefix', `${tunPrefix} overlaps ${at} ${a}`);
+    }
     const seen = new Set<string>([tunKernelAddress(c).split('/')[0]]);
     c.uplinks.forEach((_, i) => {
       const a = coreAddressOf(c, i);
@@ -300,23 +321,6 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
     if (isIP(a) === 6)
       add('hag.addresses', `${a}: the core's uplink addresses are IPv4; give an IPv4 HAG address`);
   return issues.length ? { ok: false, issues } : { ok: true, value: c };
-}
-
-/** The line of a dotted path ("uplinks[1].gateway") in the YAML text, or of its nearest parent that is there. */
-function lineFinder(text: string): (path: string) => number | undefined {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc });
-  return (path) => {
-    const keys: (string | number)[] = [];
-    for (const part of path.split('.'))
-      for (const m of part.matchAll(/([^[\]]+)|\[(\d+)\]/g))
-        keys.push(m[2] !== undefined ? Number(m[2]) : m[1]);
-    for (let n = keys.length; n > 0; n--) {
-      const node = doc.getIn(keys.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-      if (node && typeof node === 'object' && node.range) return lc.linePos(node.range[0]).line;
-    }
-    return undefined;
-  };
 }
 
 export function parseCpeConfig(text: string, file: string, opts: CheckOptions = {}): ConfigResult<CpeConfig> {
