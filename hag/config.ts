@@ -1,7 +1,13 @@
 // The HAG's configuration: the schema of config/hag.yaml (validated by src/config with file:line
 // errors) and its typed form. See config/schema/hag.md for every setting.
-import { readFileSync } from 'node:fs';
-import { type ConfigResult, type HostFacts, parseConfig, s, thisHost } from '../src/config/index.js';
+import {
+  type ConfigResult,
+  type HostFacts,
+  parseConfig,
+  readConfigFile,
+  s,
+  thisHost,
+} from '../src/config/index.js';
 import { crossCheck } from './config-check.js';
 
 const port = () => s.int({ min: 1, max: 65535 });
@@ -146,11 +152,5 @@ export function parseHagConfig(
 }
 
 export function loadHagConfig(file: string, host: HostFacts = thisHost): ConfigResult<HagConfig> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    return { ok: false, issues: [{ file, path: '(file)', message: `cannot read: ${(e as Error).message}` }] };
-  }
-  return parseHagConfig(text, file, host);
+  return readConfigFile(file, (text, f) => parseHagConfig(text, f, host));
 }

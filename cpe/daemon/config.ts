@@ -1,9 +1,16 @@
 // The CPE's configuration: the schema of config/cpe.yaml (validated by src/config with file:line
 // errors), the checks across settings a schema cannot express (overlapping ranges, unknown
 // interfaces, a primary uplink, core addresses), and the typed form. See config/schema/cpe.md.
-import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { type ConfigIssue, type ConfigResult, lineFinder, parseConfig, s } from '../../src/config/index.js';
+import {
+  type ConfigIssue,
+  type ConfigResult,
+  lineFinder,
+  parseConfig,
+  readConfigFile,
+  s,
+  thisHost,
+} from '../../src/config/index.js';
 import { inPrefix, intToIpv4, ipv4ToInt, prefixParts } from './ip.js';
 
 const port = () => s.int({ min: 1, max: 65535 });
@@ -184,8 +191,6 @@ export interface CheckOptions {
   ownTun?: string;
 }
 
-const sysIf = (name: string) => existsSync(`/sys/class/net/${name}`);
-
 /** The byte count a quota or size string stands for. */
 export function parseBytes(v: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB)?$/i.exec(v);
@@ -224,7 +229,7 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
   const issues: ConfigIssue[] = [];
   const where = lineFinder(text);
   const add = (path: string, message: string) => issues.push({ file, line: where(path), path, message });
-  const exists = opts.interfaceExists ?? sysIf;
+  const exists = opts.interfaceExists ?? thisHost.interfaceExists;
   if (!exists(c.lan.interface)) add('lan.interface', `no interface named ${c.lan.interface} on this system`);
   const names = new Set<string>();
   const ifs = new Set<string>([c.lan.interface]);
@@ -329,11 +334,5 @@ export function parseCpeConfig(text: string, file: string, opts: CheckOptions = 
 }
 
 export function loadCpeConfig(file: string, opts: CheckOptions = {}): ConfigResult<CpeConfig> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    return { ok: false, issues: [{ file, path: '(file)', message: `cannot read: ${(e as Error).message}` }] };
-  }
-  return parseCpeConfig(text, file, opts);
+  return readConfigFile(file, (text, f) => parseCpeConfig(text, f, opts));
 }

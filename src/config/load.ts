@@ -29,6 +29,14 @@ export function parseConfig<T>(text: string, file: string, schema: Schema<T>): C
 
 /** Reads and validates a configuration file. */
 export function loadConfigFile<T>(path: string, schema: Schema<T>): ConfigResult<T> {
+  return readConfigFile(path, (text, file) => parseConfig(text, file, schema));
+}
+
+/** Reads a configuration file and hands its text to `parse` (a daemon's parse with its own checks). */
+export function readConfigFile<T>(
+  path: string,
+  parse: (text: string, file: string) => ConfigResult<T>,
+): ConfigResult<T> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -38,7 +46,7 @@ export function loadConfigFile<T>(path: string, schema: Schema<T>): ConfigResult
       issues: [{ file: path, path: '(file)', message: `cannot read: ${(e as Error).message}` }],
     };
   }
-  return parseConfig(text, path, schema);
+  return parse(text, path);
 }
 
 /** The issues as lines of text, one per issue. */
