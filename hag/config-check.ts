@@ -40,7 +40,11 @@ export function crossCheck(
     add('tun.name', `an interface named ${c.tun.name} exists already; the HAG creates its own TUN`);
 
   // Egress sources are bound before each connect: an address not on the host fails every one.
-  const local = new Set(host.addresses().map((a) => formatIp(parseIp(a) ?? new Uint8Array(0))));
+  const local = new Set<string>();
+  for (const a of host.addresses()) {
+    const b = parseIp(a);
+    if (b) local.add(formatIp(b));
+  }
   for (const [key, fam] of [
     ['source4', 4],
     ['source6', 6],
