@@ -23,6 +23,13 @@ describe('HAG config', () => {
     expect(r.value.access.allowDestinations).toEqual([]);
   });
 
+  it("config/lab/hag.yaml is valid on the lab's HAG (its egress addresses on the server link)", () => {
+    const lab = { addresses: () => ['198.18.30.1', '2001:db8:30::1'], interfaceExists: () => false };
+    const r = loadHagConfig(join(ROOT, 'config/lab/hag.yaml'), lab);
+    if (!r.ok) throw new Error(formatIssues(r.issues));
+    expect(r.value.access.allowDestinations).toEqual(['198.18.30.0/24', '2001:db8:30::/64']);
+  });
+
   it('a minimal config gets the defaults', () => {
     const r = parseHagConfig(
       'service:\n  addresses: [198.18.100.1]\n  socks: {port: 1080}\naccess:\n  subscribers: [198.18.1.0/24]\n',
