@@ -93,7 +93,7 @@ export class HagDaemon {
       joins: new JoinPolicy(cfg.access.joins, subscribers),
       uplinkOf: (addr) => uplinks.find((u) => matchPrefix(addr, u.prefixes))?.name ?? 'other',
       egress: {
-        policy: new DestinationPolicy(cfg.access.internalNetworks, own),
+        policy: new DestinationPolicy(cfg.access.internalNetworks, own, cfg.access.allowDestinations),
         source4: cfg.egress.source4,
         source6: cfg.egress.source6,
         connectTimeoutMs: cfg.egress.connectTimeout,
@@ -148,6 +148,11 @@ export class HagDaemon {
       },
       'HAG started',
     );
+    if (c.access.openProxy)
+      this.log.warn(
+        { event: 'open-proxy' },
+        'access.openProxy: wide subscribers may use it without credentials',
+      );
   }
 
   /**
@@ -211,8 +216,11 @@ export class HagDaemon {
 
   /** At the SYN: only subscribers get a connection at all (no open proxy); others get a RST. */
   private admitSyn(proto: Proto, t: FourTuple): boolean {
-    if (this.rules.subscribers.allows(t.remote)) return true;
-    this.refuse(proto, formatIp(unmap(t.remote)), 'not-subscriber', { clientPort: t.remotePort });
+    const refusal = this.rules.subscribers.refusal(t.remote);
+    if (refusal === undefined) return true;
+    // A v4-mapped source is shown as the IPv6 address it came as, not as the IPv4 it names.
+    const client = formatIp(refusal === 'v4-mapped-source' ? t.remote : unmap(t.remote));
+    this.refuse(proto, client, refusal, { clientPort: t.remotePort });
     return false;
   }
 
@@ -239,11 +247,8 @@ export class HagDaemon {
     // Only subscribers may use the HAG (no open proxy).
     const refusal = this.draining
       ? 'draining'
-      : !this.rules.subscribers.allows(first.tuple.remote)
-        ? 'not-subscriber'
-        : this.sessions.size >= this.cfg.limits.maxConnections
-          ? 'too-many-connections'
-          : undefined;
+      : (this.rules.subscribers.refusal(first.tuple.remote) ??
+        (this.sessions.size >= this.cfg.limits.maxConnections ? 'too-many-connections' : undefined));
     if (refusal) {
       reset(refusal);
       return;

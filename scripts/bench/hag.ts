@@ -256,7 +256,7 @@ async function orchestrate(): Promise<void> {
       [
         'tun: {name: hagb0}',
         'service: {addresses: [198.18.100.1], socks: {port: 1080}}',
-        'access: {subscribers: [198.18.1.0/24], rateLimit: {perSecond: 0, burst: 1}}',
+        'access: {subscribers: [198.18.1.0/24], allowDestinations: [198.18.0.0/15], rateLimit: {perSecond: 0, burst: 1}}',
         'metrics: {address: 127.0.0.1, port: 9108}',
         'log: {level: warn}',
         '',
