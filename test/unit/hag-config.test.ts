@@ -47,7 +47,7 @@ describe('HAG config', () => {
 
   it("access.joins is 'subscribers' or 'any'", () => {
     const base =
-      'service:\n  addresses: [198.18.100.1]\n  socks: {port: 1080}\naccess:\n  subscribers: [198.18.0.0/15]\n';
+      'service:\n  addresses: [198.18.100.1]\n  socks: {port: 1080}\naccess:\n  subscribers: [198.18.0.0/18]\n';
     const any = parseHagConfig(`${base}  joins: any\n`, 'c.yaml');
     expect(any.ok && any.value.access.joins).toBe('any');
     const bad = parseHagConfig(`${base}  joins: everyone\n`, 'c.yaml');
