@@ -9,6 +9,7 @@ import { Assembler, MAX_RANGES } from '../tcp/assembler.js';
 import { ByteRing } from '../tcp/ring.js';
 import { TcpError } from '../tcp/socket.js';
 import { TcpState } from '../tcp/state.js';
+import type { HasDeadline } from '../util/timer-queue.js';
 import { CouplingGroup } from './cc/coupling.js';
 import type { MptcpEvent } from './events.js';
 import { eligible, type Scheduler, scheduler } from './sched/index.js';
@@ -115,7 +116,13 @@ export class MptcpMib {
   DataFinRetrans = 0;
 }
 
-export class MptcpConnection implements OpportunisticHost {
+/** A data-level retransmission sends at most this much from the oldest unacknowledged byte. */
+const DATA_RTX_CHUNK = 64 * 1024;
+/** The data-level retransmission timeout is never shorter (Linux: TCP_RTO_MIN) nor longer than this. */
+const DATA_RTX_MIN = 200;
+const DATA_RTX_MAX = 60_000;
+
+export class MptcpConnection implements OpportunisticHost, HasDeadline {
   readonly subflows: Subflow[] = [];
   events: MptcpEvents = {};
   /** The endpoint's event stream (set by the endpoint). */
@@ -468,6 +475,8 @@ export class MptcpConnection implements OpportunisticHost {
     if (orp && n > 0 && this.unscheduled > 0 && this.sndWndRight - this.sndNxt < picked[0].socket.mss)
       orp.onWindowBlocked(this, now);
     for (const sf of this.subflows) sf.wake();
+    if (this.pollAt === Number.POSITIVE_INFINITY && this.sndNxt > this.sndUna && !this.fallback)
+      this.armRetransmit(this.now() + this.retransmitWait());
     // The DATA_FIN rides on data or on an ACK (3.3.3). With all data out and nothing else to send,
     // ask a subflow for an ACK so that it leaves at all.
     if (this.dataFinQueued && !this.dataFinSignalled && !this.fallback && this.unscheduled === 0) {
@@ -614,6 +623,10 @@ export class MptcpConnection implements OpportunisticHost {
     this.sendRing.advance(data);
     this.sendLen -= data;
     this.sndUna += data;
+    if (data > 0) {
+      this.rtxProgressAt = this.now();
+      this.rtxWait = 0;
+    }
     this.orp?.acked(this.sndUna);
     if (data > 0) this.events.onWritable?.();
     if (this.dataFinQueued && ack > this.dataFinDsn) this.maybeCloseSubflows();
@@ -647,6 +660,72 @@ export class MptcpConnection implements OpportunisticHost {
     // RFC 8684 3.3.3: once the DATA_FIN is acknowledged and the peer's DATA_FIN received, the
     // subflows close with ordinary FINs.
     if (this.remoteFinDone) for (const sf of this.subflows) sf.socket.close();
+  }
+
+  // ------------------------------------------------------------ data-level retransmission
+
+  /**
+   * When the data-level retransmission timer fires (Infinity: not armed), for the endpoint's timer
+   * table. Data a subflow's peer acknowledged can still be lost to the connection: Linux drops
+   * in-window data after its subflow acknowledged it (seen: what lies beyond the connection-level
+   * window it believes it advertised, MPTcpExtNoDSSInWindow), and no subflow sends it again, so
+   * its DATA_ACK stays put for good. RFC 8684 3.3.6 leaves recovery to the data level; as Linux's
+   * MPTCP retransmit timer does, the oldest data that no DATA_ACK covered for a timeout, and that
+   * no working subflow still has in flight, goes again, with exponential backoff.
+   */
+  pollAt = Number.POSITIVE_INFINITY;
+  /** The endpoint files the timer (set by the endpoint). */
+  onTimerArmed: (at: number) => void = () => {};
+  /** Current timeout after a retransmission (backed off); 0: the subflows' RTO. */
+  private rtxWait = 0;
+  /** When the DATA_ACK last moved, or the timer last acted. */
+  private rtxProgressAt = 0;
+
+  private armRetransmit(at: number): void {
+    this.pollAt = at;
+    this.onTimerArmed(at);
+  }
+
+  /** The timeout: the longest RTO of the subflows (RFC 6298), or the backed-off one. */
+  private retransmitWait(): number {
+    if (this.rtxWait > 0) return this.rtxWait;
+    let rto = DATA_RTX_MIN;
+    for (const sf of this.subflows) rto = Math.max(rto, sf.socket.rtt.rto);
+    return Math.min(rto, DATA_RTX_MAX);
+  }
+
+  /** The data-level retransmission timer fired. */
+  retransmitTimeout(now: number): void {
+    this.pollAt = Number.POSITIVE_INFINITY;
+    if (this.fallback || this.closed || this.sndNxt <= this.sndUna) return;
+    const wait = this.retransmitWait();
+    // The DATA_ACK moved since the timer was set: count from then.
+    if (now < this.rtxProgressAt + wait) {
+      this.armRetransmit(this.rtxProgressAt + wait);
+      return;
+    }
+    // A subflow still has it in flight: its own retransmission (RFC 6298) brings it.
+    const una = this.sndUna;
+    let best: Subflow | undefined;
+    for (const sf of this.subflows) {
+      if (!sf.canSend || sf.stale) continue;
+      if (sf.inFlight(una)) {
+        this.armRetransmit(now + wait);
+        return;
+      }
+      if (!best || sf.socket.rtt.srtt < best.socket.rtt.srtt) best = sf;
+    }
+    if (best) {
+      const took = this.resend(best, una, Math.min(this.sndNxt - una, DATA_RTX_CHUNK, best.socket.sendSpace));
+      if (took > 0) {
+        this.mib.MPTCPRetrans++;
+        this.mib.MPTCPReinjectBytes += took;
+        best.wake();
+      }
+    }
+    this.rtxWait = Math.min(2 * wait, DATA_RTX_MAX);
+    this.rtxProgressAt = now;
+    this.armRetransmit(now + this.rtxWait);
   }
 
   // ------------------------------------------------------------ receiving
@@ -745,6 +824,7 @@ export class MptcpConnection implements OpportunisticHost {
     this.emit({ type: 'sub-closed', conn: this, subflow: sf, error: err });
     if (this.subflows.length === 0 && !this.closed) {
       this.closed = true;
+      this.pollAt = Number.POSITIVE_INFINITY;
       this.error = this.finished ? undefined : this.peerFastclosed ? this.error : err;
       this.emit({ type: 'closed', conn: this, error: this.error });
       this.events.onClose?.(this.error);

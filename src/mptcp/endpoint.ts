@@ -9,6 +9,7 @@ import type { TfoCookieCache, TfoServerOptions } from '../tcp/fastopen.js';
 import type { FourTuple, SegmentIn } from '../tcp/segment.js';
 import type { TcpSocket } from '../tcp/socket.js';
 import { TcpStack } from '../tcp/stack.js';
+import { TimerQueue } from '../util/timer-queue.js';
 import { bytesEqual } from '../wire/bytes.js';
 import { emitMpTcprst, MP_TCPRST_LEN, TCPRST_REASON } from '../wire/mptcp/mp-tcprst.js';
 import { MptcpOptionView } from '../wire/mptcp/option.js';
@@ -52,6 +53,8 @@ export class MptcpEndpoint implements SansIo {
   readonly maxSubflows: number;
   private readonly listeners: MptcpEventListener[] = [];
   private readonly timerSources: TimerSource[] = [];
+  /** Connections' data-level retransmission timers (MptcpConnection.pollAt). */
+  private readonly connTimers = new TimerQueue<MptcpConnection>();
   /** The time of the latest call from the driver. */
   now = 0;
 
@@ -118,6 +121,7 @@ export class MptcpEndpoint implements SansIo {
     conn.emit = (e) => this.emit(e);
     conn.now = () => this.now;
     conn.onDataFinSent = () => this.armDataFin(conn);
+    conn.onTimerArmed = (at) => this.connTimers.push(at, conn);
     this.tokens.set(key.token, conn);
     return conn;
   }
@@ -285,6 +289,7 @@ export class MptcpEndpoint implements SansIo {
     let t = Math.min(
       this.tcp.pollTimeout(),
       this.dataFinTimers.size ? this.dataFinNext() : Number.POSITIVE_INFINITY,
+      this.connTimers.peek(),
     );
     for (const s of this.timerSources) t = Math.min(t, s.pollTimeout());
     return t;
@@ -294,6 +299,7 @@ export class MptcpEndpoint implements SansIo {
     this.now = now;
     this.tcp.handleTimeout(now);
     if (this.dataFinTimers.size) this.dataFinTimeout(now);
+    for (let c = this.connTimers.popDue(now); c; c = this.connTimers.popDue(now)) c.retransmitTimeout(now);
     for (const s of this.timerSources) if (s.pollTimeout() <= now) s.handleTimeout(now);
   }
 

@@ -486,6 +486,14 @@ export class Subflow implements TcpExtension {
     this.reinjectedEnd = Math.max(this.reinjectedEnd, this.scheduledEnd);
   }
 
+  /** Whether this subflow carries data sequence number `dsn` and its peer has not yet acknowledged it. */
+  inFlight(dsn: number): boolean {
+    const acked = this.dataOff(this.socket.sndUna);
+    for (const m of this.sendMaps)
+      if (dsn >= m.dsn && dsn < m.dsn + m.len && m.off + (dsn - m.dsn) >= acked) return true;
+    return false;
+  }
+
   /** With LIA or OLIA configured, this subflow's window joins the connection's coupled group. */
   private coupleCongestion(): void {
     const kind = this.conn.config.congestion;
