@@ -114,6 +114,8 @@ export class MptcpMib {
   MPFailRx = 0;
   /** DATA_FINs sent again because no DATA_ACK covered them in time. */
   DataFinRetrans = 0;
+  /** The peer's connection-level window held new data back for a timeout: a probe asked for it. */
+  WinProbe = 0;
 }
 
 /** A data-level retransmission sends at most this much from the oldest unacknowledged byte. */
@@ -475,7 +477,11 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     if (orp && n > 0 && this.unscheduled > 0 && this.sndWndRight - this.sndNxt < picked[0].socket.mss)
       orp.onWindowBlocked(this, now);
     for (const sf of this.subflows) sf.wake();
-    if (this.pollAt === Number.POSITIVE_INFINITY && this.sndNxt > this.sndUna && !this.fallback)
+    if (
+      this.pollAt === Number.POSITIVE_INFINITY &&
+      !this.fallback &&
+      (this.sndNxt > this.sndUna || this.windowBlocked)
+    )
       this.armRetransmit(this.now() + this.retransmitWait());
     // The DATA_FIN rides on data or on an ACK (3.3.3). With all data out and nothing else to send,
     // ask a subflow for an ACK so that it leaves at all.
@@ -610,6 +616,11 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
   /** A window advertisement: `right` is DATA_ACK plus the window (RFC 8684 3.3.4). */
   onWindow(right: number): void {
     if (right > this.sndWndRight) {
+      // A probed window opens: the probe's backoff starts over.
+      if (this.sndNxt <= this.sndUna && this.windowBlocked) {
+        this.rtxProgressAt = this.now();
+        this.rtxWait = 0;
+      }
       this.sndWndRight = right;
       this.push();
     }
@@ -671,7 +682,10 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
    * window it believes it advertised, MPTcpExtNoDSSInWindow), and no subflow sends it again, so
    * its DATA_ACK stays put for good. RFC 8684 3.3.6 leaves recovery to the data level; as Linux's
    * MPTCP retransmit timer does, the oldest data that no DATA_ACK covered for a timeout, and that
-   * no working subflow still has in flight, goes again, with exponential backoff.
+   * no working subflow still has in flight, goes again, with exponential backoff. The same timer
+   * probes a window that holds new data back while nothing is outstanding: the update that opens
+   * it rides on a pure ACK, which a loss takes for good (Linux's MPTcpExtWinProbe; TCP's persist
+   * timer, RFC 9293 3.8.6.1, does not see it, the subflow having nothing queued).
    */
   pollAt = Number.POSITIVE_INFINITY;
   /** The endpoint files the timer (set by the endpoint). */
@@ -694,10 +708,16 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     return Math.min(rto, DATA_RTX_MAX);
   }
 
+  /** New data waits and the peer's connection-level window is what holds it back. */
+  private get windowBlocked(): boolean {
+    return this.unscheduled > 0 && this.sndWndRight <= this.sndNxt;
+  }
+
   /** The data-level retransmission timer fired. */
   retransmitTimeout(now: number): void {
     this.pollAt = Number.POSITIVE_INFINITY;
-    if (this.fallback || this.closed || this.sndNxt <= this.sndUna) return;
+    const probe = this.sndNxt <= this.sndUna;
+    if (this.fallback || this.closed || (probe && !this.windowBlocked)) return;
     const wait = this.retransmitWait();
     // The DATA_ACK moved since the timer was set: count from then.
     if (now < this.rtxProgressAt + wait) {
@@ -715,7 +735,10 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
       }
       if (!best || sf.socket.rtt.srtt < best.socket.rtt.srtt) best = sf;
     }
-    if (best) {
+    if (best && probe) {
+      this.mib.WinProbe++;
+      best.probe();
+    } else if (best) {
       const took = this.resend(best, una, Math.min(this.sndNxt - una, DATA_RTX_CHUNK, best.socket.sendSpace));
       if (took > 0) {
         this.mib.MPTCPRetrans++;

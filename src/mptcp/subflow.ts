@@ -175,6 +175,12 @@ export class Subflow implements TcpExtension {
     this.wake();
   }
 
+  /** Elicits an ACK from the peer, which brings its DATA_ACK and window (RFC 8684 3.3.4). */
+  probe(): void {
+    this.socket.requestProbe();
+    this.wake();
+  }
+
   windowOpened(): void {
     this.socket.requestAck();
     this.wake();
