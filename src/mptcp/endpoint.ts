@@ -13,6 +13,7 @@ import type { TfoCookieCache, TfoServerOptions } from '../tcp/fastopen.js';
 import type { FourTuple, SegmentIn } from '../tcp/segment.js';
 import type { TcpSocket } from '../tcp/socket.js';
 import { type StackOptions, TcpStack } from '../tcp/stack.js';
+import { TimerQueue } from '../util/timer-queue.js';
 import { bytesEqual } from '../wire/bytes.js';
 import { emitMpCapable, MPC_FLAG } from '../wire/mptcp/mp-capable.js';
 import { emitMpJoin } from '../wire/mptcp/mp-join.js';
@@ -78,6 +79,8 @@ export class MptcpEndpoint implements SansIo {
   private readonly admitJoin: EndpointOptions['admitJoin'];
   private readonly listeners: MptcpEventListener[] = [];
   private readonly timerSources: TimerSource[] = [];
+  /** Connections' data-level retransmission timers (MptcpConnection.pollAt). */
+  private readonly connTimers = new TimerQueue<MptcpConnection>();
   /** The time of the latest call from the driver. */
   now = 0;
 
@@ -149,6 +152,7 @@ export class MptcpEndpoint implements SansIo {
     conn.emit = (e) => this.emit(e);
     conn.now = () => this.now;
     conn.onDataFinSent = () => this.armDataFin(conn);
+    conn.onTimerArmed = (at) => this.connTimers.push(at, conn);
     this.tokens.set(key.token, conn);
     return conn;
   }
@@ -459,6 +463,7 @@ export class MptcpEndpoint implements SansIo {
     let t = Math.min(
       this.tcp.pollTimeout(),
       this.dataFinTimers.size ? this.dataFinNext() : Number.POSITIVE_INFINITY,
+      this.connTimers.peek(),
     );
     for (const s of this.timerSources) t = Math.min(t, s.pollTimeout());
     return t;
@@ -468,6 +473,7 @@ export class MptcpEndpoint implements SansIo {
     this.now = now;
     this.tcp.handleTimeout(now);
     if (this.dataFinTimers.size) this.dataFinTimeout(now);
+    for (let c = this.connTimers.popDue(now); c; c = this.connTimers.popDue(now)) c.retransmitTimeout(now);
     for (const s of this.timerSources) if (s.pollTimeout() <= now) s.handleTimeout(now);
   }
 

@@ -181,6 +181,12 @@ export class Subflow implements TcpExtension {
     this.wake();
   }
 
+  /** Elicits an ACK from the peer, which brings its DATA_ACK and window (RFC 8684 3.3.4). */
+  probe(): void {
+    this.socket.requestProbe();
+    this.wake();
+  }
+
   windowOpened(): void {
     this.socket.requestAck();
     this.wake();
@@ -504,6 +510,14 @@ export class Subflow implements TcpExtension {
       if (len > 0) out(dsn, len);
     }
     this.reinjectedEnd = Math.max(this.reinjectedEnd, this.scheduledEnd);
+  }
+
+  /** Whether this subflow carries data sequence number `dsn` and its peer has not yet acknowledged it. */
+  inFlight(dsn: number): boolean {
+    const acked = this.dataOff(this.socket.sndUna);
+    for (const m of this.sendMaps)
+      if (dsn >= m.dsn && dsn < m.dsn + m.len && m.off + (dsn - m.dsn) >= acked) return true;
+    return false;
   }
 
   /** With LIA or OLIA configured, this subflow's window joins the connection's coupled group. */

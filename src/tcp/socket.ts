@@ -466,6 +466,11 @@ export class TcpSocket {
     if (isSynchronized(this.state)) this.ackNow = true;
   }
 
+  /** Asks for a segment at an old sequence number, which the peer answers with an ACK (RFC 9293 3.8.4). */
+  requestProbe(): void {
+    if (isSynchronized(this.state)) this.probeNow = true;
+  }
+
   /** Asks for an ACK without data to go out next, ahead of any data. */
   requestPureAck(): void {
     if (isSynchronized(this.state)) this.pureAckNow = true;
