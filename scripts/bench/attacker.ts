@@ -3,9 +3,9 @@
 // namespace forwards what it writes toward the HAG) plus packets crafted with the project's wire
 // emitters and written straight into the TUN. Replies to spoofed addresses come back into the
 // TUN and are dropped unread, as a spoofed host would never answer them. Modes:
-//   syn-flood  MP_CAPABLE SYNs from random spoofed sources at --rate per second
+//   syn-flood  --count MP_CAPABLE SYNs from random spoofed sources at --rate per second
 //   syn-burst  --count such SYNs at once
-//   map-fresh  a real MPTCP connection (SOCKS5 CONNECT to --dst), then pure ACKs at --rate, each
+//   map-fresh  a real MPTCP connection (SOCKS5 CONNECT to --dst), then --count pure ACKs at --rate, each
 //              with a DSS mapping of fresh data and subflow sequence numbers (never sent)
 //   map-repeat the same ACKs, all with one and the same mapping (the baseline of map-fresh)
 //   join       a real MPTCP connection, then half-open MP_JOIN SYNs naming its token from spoofed
@@ -13,8 +13,8 @@
 //              --join-from), whose outcome it prints; --rate 0 is that join alone
 // Bounded: addresses must lie in 198.18.0.0/15, at most 20,000 packets/s, and the process exits
 // after --max-seconds, on a "stop" line on stdin, or when stdin closes (its parent went away).
-// Prints JSON lines: ready, connected, attacking, join, done (packets sent, refused by the TUN,
-// replies dropped).
+// Prints JSON lines: ready, connected, attacking, burst-sent / sent-all, join, done (packets sent,
+// refused by the TUN, replies dropped).
 
 import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
@@ -250,21 +250,27 @@ function forgedMapping(conn: MptcpConnection, k: number): number {
   );
 }
 
-/** Calls `one()` `rate` times a second (in 5 ms steps) until stopped. */
-function paced(one: () => number): void {
+/**
+ * Calls `one()` `rate` times a second (in 5 ms steps) until stopped, or `limit` times (then
+ * prints sent-all: the same number of packets in every run, for comparing the HAG's CPU time).
+ */
+function paced(one: () => number, limit = Number.POSITIVE_INFINITY): void {
   const t0 = performance.now();
   let done = 0;
   const tick = () => {
     if (stopping) return;
-    const due = Math.floor(((performance.now() - t0) / 1000) * rate) - done;
+    const due = Math.min(limit, Math.floor(((performance.now() - t0) / 1000) * rate)) - done;
     for (let i = 0; i < Math.min(due, MAX_RATE / 50); i++) {
       send(one());
       done++;
     }
-    setTimeout(tick, 5);
+    if (done < limit) setTimeout(tick, 5);
+    else out({ event: 'sent-all', ...stats, seconds: round1((performance.now() - t0) / 1000) });
   };
   tick();
 }
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
 
 // ------------------------------------------------------------------ a real connection
 
@@ -323,7 +329,7 @@ function realJoin(conn: MptcpConnection): Promise<{ accepted: boolean; ms: numbe
 
 if (mode === 'syn-flood') {
   out({ event: 'attacking', rate });
-  paced(() => spoofedSyn(mpCapableSyn));
+  paced(() => spoofedSyn(mpCapableSyn), count);
 } else if (mode === 'syn-burst') {
   out({ event: 'attacking', count });
   for (let i = 0; i < count; i++) send(spoofedSyn(mpCapableSyn));
@@ -334,7 +340,7 @@ if (mode === 'syn-flood') {
   if (mode === 'map-fresh' || mode === 'map-repeat') {
     let k = 0;
     out({ event: 'attacking', rate, fresh: mode === 'map-fresh' });
-    paced(() => forgedMapping(conn, mode === 'map-fresh' ? k++ : 0));
+    paced(() => forgedMapping(conn, mode === 'map-fresh' ? k++ : 0), count);
   } else {
     const token = keyToken(conn.remoteKey!);
     out({ event: 'attacking', rate, token });
