@@ -79,7 +79,7 @@ const [hagHost, hagPortS] = (a.hag ?? '').split(':');
 const hag = addrArg('hag', hagHost);
 const hagPort = Number(hagPortS);
 const rate = Math.min(MAX_RATE, Math.max(0, Number(a.rate)));
-const count = Math.min(100_000, Math.max(0, Number(a.count)));
+const count = Math.min(2_000_000, Math.max(0, Number(a.count)));
 const maxSeconds = Math.min(600, Number(a['max-seconds']));
 const mode = a.mode ?? '';
 if (!['syn-flood', 'syn-burst', 'map-fresh', 'map-repeat', 'join'].includes(mode))

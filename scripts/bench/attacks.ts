@@ -508,8 +508,9 @@ async function orchestrate(): Promise<void> {
           aLines = jsonLines(attacker);
           await waitLine(
             aLines,
-            (o) => o.event === (ph.attack!.result ?? 'attacking') || o.event === 'done',
+            (o) => o.event === 'attacking' || o.event === 'done',
             30_000,
+            'the attacker',
           );
         }
         const cpu0 = cpuSeconds(pid);
@@ -539,6 +540,7 @@ async function orchestrate(): Promise<void> {
           jsonLines(prober),
           (o) => o.event === 'probe',
           (ph.seconds + 60) * 1000,
+          'the probe',
         );
         res.probe = probeLine as unknown as PhaseResult['probe'];
         const result = ph.attack?.result;
@@ -670,7 +672,7 @@ function printScenario(sc: Scenario, phases: PhaseResult[]): void {
   if (sc.name === 'slowloris') row('slowloris closes by HAG', (p) => p.attacker?.closedByHag ?? '');
   if (sc.name === 'join') {
     row('real join', (p) =>
-      p.join ? (p.join.accepted ? `ok ${fmt(Number(p.join.ms), 1)} ms` : `refused ${p.join.why}`) : 'n/a',
+      p.join ? (p.join.accepted ? `ok ${fmt(Number(p.join.ms), 1)} ms` : 'refused') : 'n/a',
     );
     row('HAG MPJoinRejected', (p) => p.hag['hag_mptcp_mib{counter="MPJoinRejected"}'] ?? 'n/a');
   }

@@ -100,12 +100,13 @@ export async function waitLine(
   seen: Record<string, unknown>[],
   pred: (o: Record<string, unknown>) => boolean,
   ms: number,
+  what = 'the benchmark process',
 ): Promise<Record<string, unknown>> {
   const end = Date.now() + ms;
   for (;;) {
     const hit = seen.find(pred);
     if (hit) return hit;
-    if (Date.now() > end) throw new Error('timeout waiting for the benchmark process');
+    if (Date.now() > end) throw new Error(`timeout waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
