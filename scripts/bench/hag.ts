@@ -8,14 +8,15 @@
 // The same file is the load generator (--role load) and the holding server (--role hold).
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cpuSeconds, holdServer, jsonLines, out, rssKiB, sh, socksConnect, waitLine } from './hag-common.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -28,64 +29,7 @@ const { values: a } = parseArgs({
   },
 });
 
-const out = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`);
-
-// ------------------------------------------------------------------ holding server (namespace s)
-
-function hold(): void {
-  const socks: net.Socket[] = [];
-  const srv = net.createServer({ allowHalfOpen: true }, (s) => {
-    socks.push(s);
-    s.on('error', () => {});
-    s.on('end', () => s.end());
-    s.on('close', () => socks.splice(socks.indexOf(s), 1));
-  });
-  srv.maxConnections = 1_000_000;
-  const [h, p] = a.dst!.split(':');
-  srv.listen({ host: h, port: Number(p), backlog: 4096 }, () => out({ event: 'ready' }));
-}
-
 // ------------------------------------------------------------------ load generator (namespace c)
-
-/** One SOCKS5 CONNECT (no authentication, greeting and request in one write); resolves with the socket. */
-function socksConnect(): Promise<net.Socket> {
-  const [hh, hp] = a.hag!.split(':');
-  const [dh, dp] = a.dst!.split(':');
-  const req = Buffer.from([
-    5,
-    1,
-    0,
-    5,
-    1,
-    0,
-    1,
-    ...dh.split('.').map(Number),
-    Number(dp) >> 8,
-    Number(dp) & 0xff,
-  ]);
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: hh, port: Number(hp) });
-    let got = Buffer.alloc(0);
-    const t = setTimeout(() => {
-      s.destroy();
-      reject(new Error('timeout'));
-    }, 20_000);
-    s.on('error', (e) => {
-      clearTimeout(t);
-      reject(e);
-    });
-    s.on('connect', () => s.write(req));
-    const onData = (d: Buffer) => {
-      got = Buffer.concat([got, d]);
-      if (got.length < 12) return;
-      s.off('data', onData);
-      clearTimeout(t);
-      if (got[1] !== 0 || got[3] !== 0) reject(new Error(`SOCKS reply ${got[3]}`));
-      else resolve(s);
-    };
-    s.on('data', onData);
-  });
-}
 
 /** Why connections failed, by message (printed with the results). */
 const failures: Record<string, number> = {};
@@ -114,7 +58,7 @@ async function load(): Promise<void> {
   const conc = Number(a.concurrency);
   const t0 = performance.now();
   const failed = await pool(n, conc, async () => {
-    const s = await socksConnect();
+    const s = await socksConnect(a.hag!, a.dst!);
     await new Promise<void>((r) => {
       s.on('close', () => r());
       s.end();
@@ -141,7 +85,7 @@ async function load(): Promise<void> {
     2000,
   );
   const idleFailed = await pool(k, 500, async () => {
-    held.push(await socksConnect());
+    held.push(await socksConnect(a.hag!, a.dst!));
   });
   clearInterval(progress);
   out({
@@ -164,10 +108,6 @@ async function load(): Promise<void> {
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SELF = fileURLToPath(import.meta.url);
 
-function sh(ns: string, cmd: string): string {
-  return execFileSync('ip', ['netns', 'exec', ns, 'sh', '-c', cmd], { encoding: 'utf8' });
-}
-
 /** A few of the HAG's gauges (core sockets and buffers, sessions), from its metrics endpoint. */
 function hagGauges(ns: string): Record<string, number> {
   const text = sh(ns, 'curl -sS --max-time 5 http://127.0.0.1:9108/metrics');
@@ -177,44 +117,6 @@ function hagGauges(ns: string): Record<string, number> {
     coreTcpSockets: pick('hag_core_tcp_sockets'),
     coreBufferBytes: pick('hag_core_buffer_bytes'),
   };
-}
-
-/** CPU seconds (user + system) a process has used. */
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
-function rssKiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : 0;
-}
-
-/** Every JSON line a process prints, kept, so that a wait also sees lines printed before it began. */
-function jsonLines(p: ReturnType<typeof spawn>): Record<string, unknown>[] {
-  const seen: Record<string, unknown>[] = [];
-  createInterface({ input: p.stdout! }).on('line', (l) => {
-    try {
-      seen.push(JSON.parse(l));
-    } catch {
-      /* not JSON */
-    }
-  });
-  return seen;
-}
-
-async function waitLine(
-  seen: Record<string, unknown>[],
-  pred: (o: Record<string, unknown>) => boolean,
-  ms: number,
-) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const hit = seen.find(pred);
-    if (hit) return hit;
-    if (Date.now() > end) throw new Error('timeout waiting for the benchmark process');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function orchestrate(): Promise<void> {
@@ -343,6 +245,6 @@ async function orchestrate(): Promise<void> {
   }
 }
 
-if (a.role === 'hold') hold();
+if (a.role === 'hold') holdServer(a.dst!);
 else if (a.role === 'load') await load();
 else await orchestrate();
