@@ -4,7 +4,7 @@
 // Open (RFC 7413) checks SYN cookies and hands a connection whose SYN data it took over at once.
 import type { SansIo } from '../driver.js';
 import { TimerQueue } from '../util/timer-queue.js';
-import { bytesEqual, copyOut } from '../wire/bytes.js';
+import { bytesEqual, bytesEqualAt, copyOut } from '../wire/bytes.js';
 import { PacketView } from '../wire/packet.js';
 import { TCP_FLAG } from '../wire/tcp.js';
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.js';
@@ -14,6 +14,7 @@ import { type FourTuple, fillTcpChecksum, SegmentIn, writeIpHeader, writeTcpHead
 import { seqAdd } from './seq.js';
 import { TcpSocket, type TfoSynVerdict } from './socket.js';
 import { TcpState } from './state.js';
+import { TimeWaitTable } from './time-wait.js';
 
 const { syn: SYN, rst: RST, ack: ACK } = TCP_FLAG;
 
@@ -85,6 +86,8 @@ export class TcpStack implements SansIo {
   private readonly acceptedEarly = new WeakSet<TcpSocket>();
   private readonly active = new Set<TcpSocket>();
   private readonly timers = new TimerQueue<TcpSocket>();
+  /** Connections in TIME-WAIT, as records without their sockets. */
+  private readonly timeWait = new TimeWaitTable();
   private readonly view = new PacketView();
   private readonly seg = new SegmentIn();
   private readonly isn: IsnGenerator;
@@ -145,7 +148,7 @@ export class TcpStack implements SansIo {
       remote: t.remote,
       remotePort: t.remotePort,
     };
-    if (this.find(tuple.local, tuple.localPort, tuple.remote, tuple.remotePort)) {
+    if (this.inUse(tuple.local, tuple.localPort, tuple.remote, tuple.remotePort)) {
       throw new Error(`connection ${tuple.localPort}->${tuple.remotePort} exists`);
     }
     const sock = new TcpSocket(config ? { ...this.config, ...config } : this.config, tuple);
@@ -164,7 +167,7 @@ export class TcpStack implements SansIo {
     for (let i = 0; i < 28232; i++) {
       const p = this.nextPort;
       this.nextPort = this.nextPort >= 60999 ? 32768 : this.nextPort + 1;
-      if (!this.find(local, p, remote, remotePort)) return p;
+      if (!this.inUse(local, p, remote, remotePort)) return p;
     }
     throw new Error('no free ephemeral port');
   }
@@ -173,6 +176,14 @@ export class TcpStack implements SansIo {
 
   private static key(localPort: number, remotePort: number): number {
     return localPort * 65536 + remotePort;
+  }
+
+  /** A connection, or one in TIME-WAIT, holds the 4-tuple. */
+  private inUse(local: Uint8Array, localPort: number, remote: Uint8Array, remotePort: number): boolean {
+    return (
+      this.find(local, localPort, remote, remotePort) !== undefined ||
+      this.timeWait.find(local, localPort, remote, remotePort) !== undefined
+    );
   }
 
   private find(
@@ -270,6 +281,8 @@ export class TcpStack implements SansIo {
       this.afterActivity(sock);
       return;
     }
+    const tw = this.timeWait.findIn(packet, ip.dstOff, ip.srcOff, alen, t.dstPort, t.srcPort);
+    if (tw && !this.timeWait.input(now, seg, tw)) return;
     if ((seg.flags & (SYN | ACK | RST)) === SYN) {
       const l = this.listeners.get(t.dstPort) ?? this.listeners.get('any');
       if (l) {
@@ -391,6 +404,14 @@ export class TcpStack implements SansIo {
       this.remove(sock);
       return false;
     }
+    if (sock.state === TcpState.TimeWait) {
+      // Polled until its last ACK is out; then a small record takes its place (src/tcp/time-wait.ts).
+      // Its timer is never queued, so that no queue entry keeps the socket alive after that.
+      if (sock.wantsToSend) return true;
+      this.remove(sock);
+      this.timeWait.add(sock.handOverTimeWait());
+      return false;
+    }
     if (this.trimAt === Number.POSITIVE_INFINITY && sock.bufferMemory > 0)
       this.trimAt = sock.lastActivity + IDLE_TRIM_MS;
     const at = sock.pollAt;
@@ -407,6 +428,11 @@ export class TcpStack implements SansIo {
       buf.set(rst);
       this.mib.OutSegs++;
       return rst.length;
+    }
+    const ack = this.timeWait.pollTransmit(now, buf);
+    if (ack > 0) {
+      this.mib.OutSegs++;
+      return ack;
     }
     for (const sock of this.active) {
       this.active.delete(sock);
@@ -426,7 +452,7 @@ export class TcpStack implements SansIo {
   }
 
   pollTimeout(): number {
-    return Math.min(this.timers.peek(), this.trimAt);
+    return Math.min(this.timers.peek(), this.trimAt, this.timeWait.pollTimeout());
   }
 
   /**
@@ -444,6 +470,11 @@ export class TcpStack implements SansIo {
     this.trimAt = holders > 0 ? now + IDLE_TRIM_MS : Number.POSITIVE_INFINITY;
   }
 
+  /** Connections in TIME-WAIT (records, not sockets) and the memory they hold, in bytes. */
+  get timeWaitStats(): { records: number; bytes: number } {
+    return { records: this.timeWait.size, bytes: this.timeWait.memory };
+  }
+
   /** Buffer memory held by all connections, in bytes. */
   get bufferMemory(): number {
     let n = 0;
@@ -453,6 +484,7 @@ export class TcpStack implements SansIo {
 
   handleTimeout(now: number): void {
     if (now >= this.trimAt) this.trimIdle(now);
+    this.timeWait.handleTimeout(now);
     for (;;) {
       const sock = this.timers.popDue(now);
       if (!sock) break;
@@ -463,9 +495,4 @@ export class TcpStack implements SansIo {
       if (this.reschedule(sock)) this.active.add(sock);
     }
   }
-}
-
-function bytesEqualAt(a: Uint8Array, buf: Uint8Array, off: number): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== buf[off + i]) return false;
-  return true;
 }
