@@ -8,6 +8,12 @@ import { execFileSync } from 'node:child_process';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import {
+  connectionCapacity,
+  connectionLimitWarning,
+  openFiles,
+  raiseFileLimit,
+} from '../../src/daemon/file-limit.js';
 import { TunDriver } from '../../src/io/tun-driver.js';
 import { configureLink, Tun } from '../../src/io/tun-tap/index.js';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
@@ -59,6 +65,9 @@ function ip(args: string[]): string | undefined {
     return String((e as { stderr?: string }).stderr ?? (e as Error).message).trim();
   }
 }
+
+/** Files a connection holds: its LAN socket, and its socket to the server when it goes direct. */
+export const FILES_PER_CONNECTION = 2;
 
 export class CpeDaemon {
   readonly ep: MptcpEndpoint;
@@ -123,6 +132,7 @@ export class CpeDaemon {
 
   async start(): Promise<void> {
     const c = this.cfg;
+    const limits = raiseFileLimit();
     // The LAN addresses (the DHCP server's identity must be on the interface before it starts).
     for (const a of c.lan.addresses) {
       const v6 = isIP(a.split('/')[0]) === 6;
@@ -188,6 +198,7 @@ export class CpeDaemon {
     this.statusAddress = await this.status.listen(c.status.port, c.status.address ?? lan4?.address);
     this.tick = setInterval(() => this.uplinks.tick(), 1000);
     this.tick.unref();
+    this.sizeFiles(limits.before.soft, limits.after.soft);
     this.log.info(
       {
         event: 'start',
@@ -206,6 +217,27 @@ export class CpeDaemon {
       },
       'CPE started',
     );
+  }
+
+  /** How many connections the open files hold (the daemon's own files open): logged, warned about. */
+  private sizeFiles(before: number, limit: number): void {
+    const capacity = connectionCapacity({
+      limit,
+      baseFiles: openFiles(),
+      filesPerConnection: FILES_PER_CONNECTION,
+    });
+    this.intercept.fileCapacity = capacity;
+    this.log.info(
+      { event: 'file-limit', before, limit, capacity },
+      `open-file limit ${limit}: ${capacity} connections`,
+    );
+    const warning = connectionLimitWarning(
+      'intercept.maxConnections',
+      this.cfg.intercept.maxConnections,
+      capacity,
+      limit,
+    );
+    if (warning) this.log.warn({ event: 'file-limit-low', limit, capacity }, warning);
   }
 
   /** Whether the HAG answers: a short MPTCP connection asking it something (HagLink's recheck). */

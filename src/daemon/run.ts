@@ -25,6 +25,8 @@ export interface DaemonSpec<C extends { log: { level: string } }> {
   configHelp: string;
   load(file: string): ConfigResult<C>;
   create(cfg: C, log: Logger): ManagedDaemon<C>;
+  /** Warnings about a valid config on this host (`--check` prints them; the daemon logs them). */
+  warnings?(cfg: C): string[];
 }
 
 export async function runDaemon<C extends { log: { level: string } }>(
@@ -61,6 +63,7 @@ export async function runDaemon<C extends { log: { level: string } }>(
     return 2;
   }
   if (args.check) {
+    for (const w of spec.warnings?.(loaded.value) ?? []) process.stderr.write(`${file}: warning: ${w}\n`);
     process.stdout.write(`${file}: valid\n`);
     return 0;
   }
