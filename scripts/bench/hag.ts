@@ -11,7 +11,7 @@
 // The same file is the load generator (--role load) and the holding echo server (--role hold).
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -204,8 +204,13 @@ function sh(ns: string, cmd: string): string {
 }
 
 /** A few of the HAG's gauges (core sockets and buffers, sessions), from its metrics endpoint. */
-function hagGauges(ns: string): Record<string, number> {
-  const text = sh(ns, 'curl -sS --max-time 5 http://127.0.0.1:9108/metrics');
+function hagGauges(ns: string): Record<string, number | string> {
+  let text: string;
+  try {
+    text = sh(ns, 'curl -sS --max-time 5 http://127.0.0.1:9108/metrics');
+  } catch (e) {
+    return { metricsError: (e as Error).message.split('\n')[1] ?? 'failed' };
+  }
   // The first sample of `name` whose labels contain `label` (any labels when none is given).
   const pick = (name: string, label = '') =>
     Number(new RegExp(`^${name}(?:\\{[^}]*${label}[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
@@ -256,6 +261,15 @@ function pollMetrics(ns: string): () => { polls: number; answered: number; slowe
 function cpuSeconds(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** Files a process has open. */
+function openFiles(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return -1;
+  }
 }
 
 function rssKiB(pid: number): number {
@@ -339,10 +353,12 @@ async function orchestrate(): Promise<void> {
       ...process.env,
       HYBRID_ACCESS_TUN_ADDON: join(ROOT, 'src/io/tun-tap/build/Release/tun_tap.node'),
     };
-    const node = (ns: string, args: string, pre = '') =>
+    // The HAG's log goes to a file: a pipe nobody reads would fill and block its (synchronous) logger.
+    const hagLog = openSync(join(work, 'hag.log'), 'w');
+    const node = (ns: string, args: string, pre = '', stdout: 'pipe' | number = 'pipe') =>
       spawn('ip', ['netns', 'exec', ns, 'sh', '-c', `ulimit -n $(ulimit -Hn); exec ${pre}node ${args}`], {
         env,
-        stdio: ['pipe', 'pipe', 'inherit'],
+        stdio: ['pipe', stdout, 'inherit'],
       });
     step('namespaces up; starting the holding server');
     const holder = node(S, `${SELF} --role hold --dst 198.18.3.2:9000`);
@@ -362,9 +378,9 @@ async function orchestrate(): Promise<void> {
             '-c',
             `ulimit -n ${Number(files)}; exec node ${join(ROOT, 'dist/src/cli.js')} hag --config ${join(work, 'hag.yaml')}`,
           ],
-          { env, stdio: ['pipe', 'pipe', 'inherit'] },
+          { env, stdio: ['pipe', hagLog, 'inherit'] },
         )
-      : node(H, `${join(ROOT, 'dist/src/cli.js')} hag --config ${join(work, 'hag.yaml')}`);
+      : node(H, `${join(ROOT, 'dist/src/cli.js')} hag --config ${join(work, 'hag.yaml')}`, '', hagLog);
     procs.push(hag);
     await new Promise((r) => setTimeout(r, 1500));
     // `sh -c exec node` leaves node with the spawned pid.
@@ -408,8 +424,15 @@ async function orchestrate(): Promise<void> {
       hagRssKiB: { start: base, beforeIdle: before, withIdle: after },
       growthPerConnectionKiB: held ? Math.round(((after - before) / held) * 10) / 10 : null,
       metricsPolls,
+      hagOpenFiles: openFiles(hagPid),
       ...gauges,
     });
+    const reasons: Record<string, number> = {};
+    for (const line of readFileSync(join(work, 'hag.log'), 'utf8').split('\n')) {
+      const m = /"event":"refused".*?"reason":"([^"]+)"/.exec(line);
+      if (m) reasons[m[1]] = (reasons[m[1]] ?? 0) + 1;
+    }
+    out({ event: 'hag-refusals', ...reasons });
     loader.stdin!.write('echo\n');
     const echo = await waitLine(loaderLines, (o) => o.event === 'echo', 30_000);
     out({ event: 'held-connections-echo', tried: echo.tried, ok: echo.ok });
