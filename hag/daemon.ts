@@ -7,12 +7,7 @@ import http from 'node:http';
 import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import { CONVERT_ERROR, convertErrorMessage } from '../src/convert/index.js';
-import {
-  connectionCapacity,
-  connectionLimitWarning,
-  openFiles,
-  raiseFileLimit,
-} from '../src/daemon/file-limit.js';
+import { raiseFileLimit, sizeConnections } from '../src/daemon/file-limit.js';
 import { TunDriver } from '../src/io/tun-driver.js';
 import type { MptcpConnection } from '../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../src/mptcp/endpoint.js';
@@ -143,7 +138,11 @@ export class HagDaemon {
       this.http.listen(c.metrics.port, c.metrics.address);
       await once(this.http, 'listening');
     }
-    this.sizeFiles(limits.before.soft, limits.after.soft);
+    this.files = sizeConnections(this.log, limits, {
+      setting: 'limits.maxConnections',
+      maxConnections: c.limits.maxConnections,
+      filesPerConnection: FILES_PER_CONNECTION,
+    });
     this.log.info(
       {
         event: 'start',
@@ -174,27 +173,6 @@ export class HagDaemon {
         (this.cfg.service.convert?.fastOpen.acceptWithoutCookie ?? false) &&
         this.rules.subscribers.allows(remote),
     };
-  }
-
-  /** How many connections the open files hold (the HAG's own files open): logged, warned about. */
-  private sizeFiles(before: number, limit: number): void {
-    const capacity = connectionCapacity({
-      limit,
-      baseFiles: openFiles(),
-      filesPerConnection: FILES_PER_CONNECTION,
-    });
-    this.files = { limit, capacity };
-    this.log.info(
-      { event: 'file-limit', before, limit, capacity },
-      `open-file limit ${limit}: ${capacity} connections`,
-    );
-    const warning = connectionLimitWarning(
-      'limits.maxConnections',
-      this.cfg.limits.maxConnections,
-      capacity,
-      limit,
-    );
-    if (warning) this.log.warn({ event: 'file-limit-low', limit, capacity }, warning);
   }
 
   private tick(): void {

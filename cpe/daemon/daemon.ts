@@ -8,12 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import {
-  connectionCapacity,
-  connectionLimitWarning,
-  openFiles,
-  raiseFileLimit,
-} from '../../src/daemon/file-limit.js';
+import { raiseFileLimit, sizeConnections } from '../../src/daemon/file-limit.js';
 import { TunDriver } from '../../src/io/tun-driver.js';
 import { configureLink, Tun } from '../../src/io/tun-tap/index.js';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
@@ -198,7 +193,11 @@ export class CpeDaemon {
     this.statusAddress = await this.status.listen(c.status.port, c.status.address ?? lan4?.address);
     this.tick = setInterval(() => this.uplinks.tick(), 1000);
     this.tick.unref();
-    this.sizeFiles(limits.before.soft, limits.after.soft);
+    this.intercept.fileCapacity = sizeConnections(this.log, limits, {
+      setting: 'intercept.maxConnections',
+      maxConnections: c.intercept.maxConnections,
+      filesPerConnection: FILES_PER_CONNECTION,
+    }).capacity;
     this.log.info(
       {
         event: 'start',
@@ -217,27 +216,6 @@ export class CpeDaemon {
       },
       'CPE started',
     );
-  }
-
-  /** How many connections the open files hold (the daemon's own files open): logged, warned about. */
-  private sizeFiles(before: number, limit: number): void {
-    const capacity = connectionCapacity({
-      limit,
-      baseFiles: openFiles(),
-      filesPerConnection: FILES_PER_CONNECTION,
-    });
-    this.intercept.fileCapacity = capacity;
-    this.log.info(
-      { event: 'file-limit', before, limit, capacity },
-      `open-file limit ${limit}: ${capacity} connections`,
-    );
-    const warning = connectionLimitWarning(
-      'intercept.maxConnections',
-      this.cfg.intercept.maxConnections,
-      capacity,
-      limit,
-    );
-    if (warning) this.log.warn({ event: 'file-limit-low', limit, capacity }, warning);
   }
 
   /** Whether the HAG answers: a short MPTCP connection asking it something (HagLink's recheck). */

@@ -3,6 +3,7 @@
 // CPE a LAN socket and one toward the server when it goes direct); a reserve stays free so that the
 // metrics and status endpoints, the logs and the control sockets always have files to open.
 import { readdirSync, readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
 import { type FileLimit, getFileLimit, setFileLimit } from '../io/tun-tap/index.js';
 
 /** Files kept free of connections: at least this many, or the share below of the limit. */
@@ -83,6 +84,30 @@ export function checkFileLimit(
   const limit = targetFileLimit(l);
   const capacity = connectionCapacity({ limit, baseFiles: openFiles(), filesPerConnection });
   return connectionLimitWarning(setting, maxConnections, capacity, limit);
+}
+
+/**
+ * At start, once the daemon's own files are open: the connections its (raised) limit holds,
+ * logged (`file-limit`), with a warning (`file-limit-low`) when `maxConnections` is more.
+ */
+export function sizeConnections(
+  log: Logger,
+  limits: { before: FileLimit; after: FileLimit },
+  c: { setting: string; maxConnections: number; filesPerConnection: number },
+): { limit: number; capacity: number } {
+  const limit = limits.after.soft;
+  const capacity = connectionCapacity({
+    limit,
+    baseFiles: openFiles(),
+    filesPerConnection: c.filesPerConnection,
+  });
+  log.info(
+    { event: 'file-limit', before: limits.before.soft, limit, capacity },
+    `open-file limit ${limit}: ${capacity} connections`,
+  );
+  const warning = connectionLimitWarning(c.setting, c.maxConnections, capacity, limit);
+  if (warning) log.warn({ event: 'file-limit-low', limit, capacity }, warning);
+  return { limit, capacity };
 }
 
 /** Files this process has open now (/proc/self/fd, less the one that lists it). */
