@@ -4,7 +4,7 @@
 // Open (RFC 7413) checks SYN cookies and hands a connection whose SYN data it took over at once.
 import type { SansIo } from '../driver.js';
 import { TimerQueue } from '../util/timer-queue.js';
-import { bytesEqual, bytesEqualAt, copyOut } from '../wire/bytes.js';
+import { copyOut } from '../wire/bytes.js';
 import { PacketView } from '../wire/packet.js';
 import { TCP_FLAG } from '../wire/tcp.js';
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.js';
@@ -15,6 +15,7 @@ import { seqAdd } from './seq.js';
 import { TcpSocket, type TfoSynVerdict } from './socket.js';
 import { TcpState } from './state.js';
 import { TimeWaitTable } from './time-wait.js';
+import { TupleMap } from './tuple-map.js';
 
 const { syn: SYN, rst: RST, ack: ACK } = TCP_FLAG;
 
@@ -79,7 +80,7 @@ export interface StackOptions {
 export class TcpStack implements SansIo {
   readonly config: TcpConfig;
   readonly mib = new TcpMib();
-  private readonly sockets = new Map<number, TcpSocket[]>();
+  private readonly sockets = new TupleMap<TcpSocket>();
   private readonly listeners = new Map<number | 'any', Listener>();
   private readonly listenerOf = new Map<TcpSocket, Listener>();
   /** Connections handed to their listener at the SYN (Fast Open data taken). */
@@ -119,9 +120,7 @@ export class TcpStack implements SansIo {
   }
 
   get connectionCount(): number {
-    let n = 0;
-    for (const l of this.sockets.values()) n += l.length;
-    return n;
+    return this.sockets.size;
   }
 
   // ------------------------------------------------------------ opening
@@ -174,69 +173,20 @@ export class TcpStack implements SansIo {
 
   // ------------------------------------------------------------ demultiplexing
 
-  private static key(localPort: number, remotePort: number): number {
-    return localPort * 65536 + remotePort;
-  }
-
   /** A connection, or one in TIME-WAIT, holds the 4-tuple. */
   private inUse(local: Uint8Array, localPort: number, remote: Uint8Array, remotePort: number): boolean {
     return (
-      this.find(local, localPort, remote, remotePort) !== undefined ||
+      this.sockets.find(local, localPort, remote, remotePort) !== undefined ||
       this.timeWait.find(local, localPort, remote, remotePort) !== undefined
     );
   }
 
-  private find(
-    local: Uint8Array,
-    localPort: number,
-    remote: Uint8Array,
-    remotePort: number,
-  ): TcpSocket | undefined {
-    const list = this.sockets.get(TcpStack.key(localPort, remotePort));
-    if (!list) return undefined;
-    for (const s of list) {
-      if (bytesEqual(s.tuple.local, local) && bytesEqual(s.tuple.remote, remote)) return s;
-    }
-    return undefined;
-  }
-
-  /** The same lookup on the packet's addresses without copying them out. */
-  private findIn(
-    buf: Uint8Array,
-    dstOff: number,
-    srcOff: number,
-    alen: number,
-    dport: number,
-    sport: number,
-  ) {
-    const list = this.sockets.get(TcpStack.key(dport, sport));
-    if (!list) return undefined;
-    for (const s of list) {
-      if (
-        s.tuple.local.length === alen &&
-        bytesEqualAt(s.tuple.local, buf, dstOff) &&
-        bytesEqualAt(s.tuple.remote, buf, srcOff)
-      ) {
-        return s;
-      }
-    }
-    return undefined;
-  }
-
   private insert(sock: TcpSocket): void {
-    const k = TcpStack.key(sock.tuple.localPort, sock.tuple.remotePort);
-    const list = this.sockets.get(k);
-    if (list) list.push(sock);
-    else this.sockets.set(k, [sock]);
+    this.sockets.add(sock);
   }
 
   private remove(sock: TcpSocket): void {
-    const k = TcpStack.key(sock.tuple.localPort, sock.tuple.remotePort);
-    const list = this.sockets.get(k);
-    if (!list) return;
-    const i = list.indexOf(sock);
-    if (i >= 0) list.splice(i, 1);
-    if (list.length === 0) this.sockets.delete(k);
+    if (!this.sockets.delete(sock)) return;
     this.active.delete(sock);
     const l = this.listenerOf.get(sock);
     if (l) {
@@ -268,7 +218,7 @@ export class TcpStack implements SansIo {
     const t = v.tcp;
     const ip = v.version === 4 ? v.v4 : v.v6;
     const alen = v.version === 4 ? 4 : 16;
-    const sock = this.findIn(packet, ip.dstOff, ip.srcOff, alen, t.dstPort, t.srcPort);
+    const sock = this.sockets.findIn(packet, ip.dstOff, ip.srcOff, alen, t.dstPort, t.srcPort);
     if (sock) {
       const wasSynRcvd = sock.state === TcpState.SynReceived;
       const fo = sock.fastOpen;
@@ -461,11 +411,9 @@ export class TcpStack implements SansIo {
    */
   private trimIdle(now: number): void {
     let holders = 0;
-    for (const list of this.sockets.values()) {
-      for (const s of list) {
-        if (now - s.lastActivity >= IDLE_TRIM_MS) s.trimMemory();
-        if (s.bufferMemory > 0) holders++;
-      }
+    for (const s of this.sockets) {
+      if (now - s.lastActivity >= IDLE_TRIM_MS) s.trimMemory();
+      if (s.bufferMemory > 0) holders++;
     }
     this.trimAt = holders > 0 ? now + IDLE_TRIM_MS : Number.POSITIVE_INFINITY;
   }
@@ -478,7 +426,7 @@ export class TcpStack implements SansIo {
   /** Buffer memory held by all connections, in bytes. */
   get bufferMemory(): number {
     let n = 0;
-    for (const list of this.sockets.values()) for (const s of list) n += s.bufferMemory;
+    for (const s of this.sockets) n += s.bufferMemory;
     return n;
   }
 

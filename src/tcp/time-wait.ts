@@ -5,7 +5,6 @@
 // and restarts the 2 MSL wait, answers a RST, and lets a new SYN reopen the 4-tuple (RFC 6191).
 import type { HasDeadline } from '../util/timer-queue.js';
 import { TimerQueue } from '../util/timer-queue.js';
-import { bytesEqual, bytesEqualAt } from '../wire/bytes.js';
 import { TCP_FLAG } from '../wire/tcp.js';
 import {
   type FourTuple,
@@ -17,6 +16,7 @@ import {
   writeTimestamps,
 } from './segment.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLt } from './seq.js';
+import { TupleMap } from './tuple-map.js';
 
 const { fin: FIN, syn: SYN, rst: RST, ack: ACK } = TCP_FLAG;
 
@@ -110,40 +110,27 @@ const MAX_QUEUED_ACKS = 256;
 
 /** The stack's TIME-WAIT records: lookup by 4-tuple, the 2 MSL timers, and their ACKs. */
 export class TimeWaitTable {
-  private readonly byPorts = new Map<number, TimeWaitRecord[]>();
+  private readonly records = new TupleMap<TimeWaitRecord>();
   private readonly timers = new TimerQueue<TimeWaitRecord>();
   private readonly acks: TimeWaitRecord[] = [];
-  private count = 0;
 
   /** Records held. */
   get size(): number {
-    return this.count;
+    return this.records.size;
   }
 
   /** Heap memory the records hold, in bytes (an estimate: no buffers, only the record itself). */
   get memory(): number {
-    return this.count * (RECORD_BYTES + 2 * ADDRESS_BYTES);
+    return this.records.size * (RECORD_BYTES + 2 * ADDRESS_BYTES);
   }
 
   add(rec: TimeWaitRecord): void {
-    const k = key(rec.tuple.localPort, rec.tuple.remotePort);
-    const list = this.byPorts.get(k);
-    if (list) list.push(rec);
-    else this.byPorts.set(k, [rec]);
-    this.count++;
+    this.records.add(rec);
     this.timers.push(rec.pollAt, rec);
   }
 
   private remove(rec: TimeWaitRecord): void {
-    const k = key(rec.tuple.localPort, rec.tuple.remotePort);
-    const list = this.byPorts.get(k);
-    if (!list) return;
-    const i = list.indexOf(rec);
-    if (i < 0) return;
-    list.splice(i, 1);
-    if (list.length === 0) this.byPorts.delete(k);
-    this.count--;
-    rec.pollAt = Number.POSITIVE_INFINITY;
+    if (this.records.delete(rec)) rec.pollAt = Number.POSITIVE_INFINITY;
   }
 
   find(
@@ -152,14 +139,9 @@ export class TimeWaitTable {
     remote: Uint8Array,
     remotePort: number,
   ): TimeWaitRecord | undefined {
-    const list = this.byPorts.get(key(localPort, remotePort));
-    if (!list) return undefined;
-    for (const r of list)
-      if (bytesEqual(r.tuple.local, local) && bytesEqual(r.tuple.remote, remote)) return r;
-    return undefined;
+    return this.records.find(local, localPort, remote, remotePort);
   }
 
-  /** The lookup on a packet's addresses, without copying them out. */
   findIn(
     buf: Uint8Array,
     dstOff: number,
@@ -168,18 +150,7 @@ export class TimeWaitTable {
     dport: number,
     sport: number,
   ): TimeWaitRecord | undefined {
-    if (this.count === 0) return undefined;
-    const list = this.byPorts.get(key(dport, sport));
-    if (!list) return undefined;
-    for (const r of list) {
-      if (
-        r.tuple.local.length === alen &&
-        bytesEqualAt(r.tuple.local, buf, dstOff) &&
-        bytesEqualAt(r.tuple.remote, buf, srcOff)
-      )
-        return r;
-    }
-    return undefined;
+    return this.records.findIn(buf, dstOff, srcOff, alen, dport, sport);
   }
 
   /**
@@ -249,8 +220,4 @@ export class TimeWaitTable {
       this.remove(rec);
     }
   }
-}
-
-function key(localPort: number, remotePort: number): number {
-  return localPort * 65536 + remotePort;
 }
