@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { raiseFileLimit, sizeConnections } from '../../src/daemon/file-limit.js';
 import { TunDriver } from '../../src/io/tun-driver.js';
 import { configureLink, Tun } from '../../src/io/tun-tap/index.js';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
@@ -59,6 +60,9 @@ function ip(args: string[]): string | undefined {
     return String((e as { stderr?: string }).stderr ?? (e as Error).message).trim();
   }
 }
+
+/** Files a connection holds: its LAN socket, and its socket to the server when it goes direct. */
+export const FILES_PER_CONNECTION = 2;
 
 export class CpeDaemon {
   readonly ep: MptcpEndpoint;
@@ -123,6 +127,7 @@ export class CpeDaemon {
 
   async start(): Promise<void> {
     const c = this.cfg;
+    const limits = raiseFileLimit();
     // The LAN addresses (the DHCP server's identity must be on the interface before it starts).
     for (const a of c.lan.addresses) {
       const v6 = isIP(a.split('/')[0]) === 6;
@@ -188,6 +193,11 @@ export class CpeDaemon {
     this.statusAddress = await this.status.listen(c.status.port, c.status.address ?? lan4?.address);
     this.tick = setInterval(() => this.uplinks.tick(), 1000);
     this.tick.unref();
+    this.intercept.fileCapacity = sizeConnections(this.log, limits, {
+      setting: 'intercept.maxConnections',
+      maxConnections: c.intercept.maxConnections,
+      filesPerConnection: FILES_PER_CONNECTION,
+    }).capacity;
     this.log.info(
       {
         event: 'start',

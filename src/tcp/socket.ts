@@ -22,12 +22,15 @@ import {
   type FourTuple,
   fillTcpChecksum,
   type SegmentIn,
+  tsClock,
   writeIpHeader,
   writeSynOptionList,
   writeTcpHeader,
+  writeTimestamps,
 } from './segment.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.js';
 import { isSynchronized, TcpState } from './state.js';
+import { TimeWaitRecord, TW, timeWaitAction } from './time-wait.js';
 
 const { fin: FIN, syn: SYN, rst: RST, psh: PSH, ack: ACK } = TCP_FLAG;
 
@@ -76,11 +79,6 @@ export class TcpSocketStats {
   challengeAcks = 0;
   pawsDrops = 0;
   badSegsDropped = 0;
-}
-
-/** Milliseconds as the 32-bit timestamp clock (RFC 7323 section 5.4: 1 ms ticks). */
-function tsClock(now: number, offset: number): number {
-  return (Math.floor(now) + offset) >>> 0;
 }
 
 /** A connection's timestamp clock offset, derived from its ISS (a SYN cookie rebuilds it). */
@@ -622,6 +620,10 @@ export class TcpSocket {
       this.inputSynSent(now, seg);
       return;
     }
+    if (this.state === TcpState.TimeWait) {
+      this.inputTimeWait(now, seg);
+      return;
+    }
     const flags = seg.flags;
 
     // RFC 7323 section 5.3, R1: PAWS. A segment whose timestamp is older than TS.Recent is a
@@ -643,13 +645,6 @@ export class TcpSocket {
       return;
     }
 
-    // TIME-WAIT: a retransmitted FIN is acknowledged and restarts the 2 MSL timeout (3.10.7.4).
-    if (this.state === TcpState.TimeWait && flags & FIN && !(flags & RST) && seqLt(seg.seq, this.rcvNxt)) {
-      this.ackNow = true;
-      this.timeWaitAt = now + this.config.timeWaitMs;
-      return;
-    }
-
     // First check: sequence number acceptability (RFC 9293 3.10.7.4, the four cases).
     if (!this.acceptable(seg)) {
       if (!(flags & RST)) this.ackNow = true;
@@ -666,11 +661,7 @@ export class TcpSocket {
       }
       const refused = this.state === TcpState.SynReceived;
       this.ext?.onRst(seg);
-      this.enterClosed(
-        this.state === TcpState.TimeWait
-          ? undefined
-          : new TcpError(refused ? 'ECONNREFUSED' : 'ECONNRESET', 'connection reset by peer'),
-      );
+      this.enterClosed(new TcpError(refused ? 'ECONNREFUSED' : 'ECONNRESET', 'connection reset by peer'));
       return;
     }
 
@@ -693,6 +684,48 @@ export class TcpSocket {
     // Seventh: segment text; eighth: FIN.
     if (seg.len > 0 || flags & FIN) this.processData(now, seg);
     if (this.state === TcpState.Established) this.armKeepalive(now);
+  }
+
+  /** TIME-WAIT: the judgement of src/tcp/time-wait.ts (a SYN cannot reopen a socket: dropped). */
+  private inputTimeWait(now: number, seg: SegmentIn): void {
+    const wnd = Math.max(seqDiff(this.rcvAdvRight, this.rcvNxt), 0);
+    switch (timeWaitAction(seg, this.rcvNxt, wnd, this.tsOk, this.tsRecent)) {
+      case TW.restart:
+        this.timeWaitAt = now + this.config.timeWaitMs;
+        this.ackNow = true;
+        return;
+      case TW.ack:
+        this.ackNow = true;
+        return;
+      case TW.close:
+        this.enterClosed(undefined);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /**
+   * In TIME-WAIT with nothing left to send: what TIME-WAIT still needs, as the record the stack
+   * keeps instead of this socket. The socket closes (onClose), so that it, its buffers and
+   * whatever rides on it (MPTCP subflow, stream) can go; the record answers for the 4-tuple.
+   */
+  handOverTimeWait(): TimeWaitRecord {
+    const wnd = Math.max(seqDiff(this.rcvAdvRight, this.rcvNxt), 0);
+    const rec = new TimeWaitRecord(
+      this.tuple,
+      this.sndNxt,
+      this.rcvNxt,
+      wnd,
+      Math.min(wnd >>> this.rcvShift, 0xffff),
+      this.tsOk,
+      this.tsRecent,
+      this.tsOffset,
+      this.config.timeWaitMs,
+      this.timeWaitAt,
+    );
+    this.enterClosed(undefined);
+    return rec;
   }
 
   /** RFC 9293 3.10.7.4: is any part of the segment inside the receive window? */
@@ -1375,19 +1408,7 @@ export class TcpSocket {
   }
 
   private writeTsBody(now: number, buf: Uint8Array, off: number): number {
-    buf[off] = 8;
-    buf[off + 1] = 10;
-    const tsval = tsClock(now, this.tsOffset);
-    buf[off + 2] = tsval >>> 24;
-    buf[off + 3] = tsval >>> 16;
-    buf[off + 4] = tsval >>> 8;
-    buf[off + 5] = tsval;
-    const ecr = this.tsRecent;
-    buf[off + 6] = ecr >>> 24;
-    buf[off + 7] = ecr >>> 16;
-    buf[off + 8] = ecr >>> 8;
-    buf[off + 9] = ecr;
-    return off + 10;
+    return writeTimestamps(buf, off, tsClock(now, this.tsOffset), this.tsRecent);
   }
 
   /** Bytes the SACK option takes in the next segment (0 without out-of-order data). */
@@ -1441,7 +1462,8 @@ export class TcpSocket {
   get wantsToSend(): boolean {
     if (this.pendingRst || this.rstNow || this.synNow || this.ackNow || this.pureAckNow || this.probeNow)
       return true;
-    if (!isSynchronized(this.state)) return false;
+    // TIME-WAIT sends nothing but ACKs (above).
+    if (!isSynchronized(this.state) || this.state === TcpState.TimeWait) return false;
     const sentData = seqDiff(this.sndNxt, this.sndUna);
     return (
       this.sendLen > sentData || (this.finQueued && !this.finSent()) || seqGt(this.lostUntil, this.sndUna)
