@@ -13,7 +13,7 @@ export const NO_CSUM = -1;
 export const MAP_ADDED = 0;
 /** The same mapping (offset, length, DSN) is already kept: Linux repeats it on every segment. */
 export const MAP_DUPLICATE = 1;
-/** The table is full. */
+/** The table was full: this mapping, or the one furthest ahead, was dropped. */
 export const MAP_FULL = 2;
 
 const FIRST_CAPACITY = 8;
@@ -63,8 +63,14 @@ export class RecvMaps {
     if (at > this.head && this.offs[at - 1] > off) at = this.upperBound(off);
     for (let i = at - 1; i >= this.head && this.offs[i] === off; i--)
       if (this.lens[i] === len && this.dsns[i] === dsn) return MAP_DUPLICATE;
-    if (this.count >= this.limit) return MAP_FULL;
-    if (this.end === this.offs.length) at -= this.makeRoom();
+    let full = false;
+    if (this.count >= this.limit) {
+      // Full: the mapping furthest ahead goes, the new one if that is it. The ones nearest to
+      // what is read next are what the subflow needs first (the mapping of a hole being filled).
+      if (at === this.end) return MAP_FULL;
+      this.end--;
+      full = true;
+    } else if (this.end === this.offs.length) at -= this.makeRoom();
     if (at < this.end) {
       // Out of order: move the later ones up by one.
       this.offs.copyWithin(at + 1, at, this.end);
@@ -79,20 +85,16 @@ export class RecvMaps {
     this.dlls[at] = dll;
     this.csums[at] = csum;
     this.end++;
-    return MAP_ADDED;
+    return full ? MAP_FULL : MAP_ADDED;
   }
 
   /**
    * The mapping to read subflow offset `readOff` by, or -1: one that starts there if there is one
    * (a checksummed mapping can only be verified whole), else the one that started last before it
-   * and still covers it. Forgets, from the front, the mappings that end at or before `readOff`.
+   * and still covers it. Forgets the used ones first (release).
    */
   find(readOff: number): number {
-    while (this.head < this.end && this.offs[this.head] + this.lens[this.head] <= readOff) this.head++;
-    if (this.head === this.end) {
-      this.clear();
-      return -1;
-    }
+    if (this.release(readOff) === 0) return -1;
     const j = this.upperBound(readOff) - 1;
     if (j < this.head) return -1;
     if (this.offs[j] + this.lens[j] > readOff) return j;
@@ -124,6 +126,13 @@ export class RecvMaps {
       else hi = mid;
     }
     return lo;
+  }
+
+  /** Forgets, from the front, the mappings that end at or before `readOff`; returns how many are left. */
+  release(readOff: number): number {
+    while (this.head < this.end && this.offs[this.head] + this.lens[this.head] <= readOff) this.head++;
+    if (this.head === this.end) this.clear();
+    return this.end - this.head;
   }
 
   /** First index in [head, end) whose offset is greater than `off`. */

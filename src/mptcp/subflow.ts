@@ -82,6 +82,10 @@ export class Subflow implements TcpExtension {
   private readonly sendMaps: Mapping[] = [];
   /** The peer's mappings for bytes not yet read (recv-maps.ts). */
   private readonly recvMaps: RecvMaps;
+  /** How many of the peer's mappings this subflow keeps now. */
+  get keptMappings(): number {
+    return this.recvMaps.count;
+  }
   /** Subflow data offset just past the last byte scheduled onto this subflow. */
   private scheduledEnd = 0;
   /** Subflow data offset up to which data was handed back for reinjection. */
@@ -1284,6 +1288,7 @@ export class Subflow implements TcpExtension {
       this.readOff += got;
       if (!drop) c.receive(dsn, this.tmp, 0, got);
     }
+    maps.release(this.readOff); // what has been passed up needs no mapping any more
     this.wake();
   }
 
