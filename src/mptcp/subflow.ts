@@ -937,6 +937,7 @@ export class Subflow implements TcpExtension {
       const early = this.earlyMaps;
       this.earlyMaps = undefined;
       if (early)
+        // Only mappings that came on data were kept: the segment's length no longer matters (1).
         for (const m of early) this.takeMapping(m.high, m.low, m.ssn, m.dll, m.fin, m.csum, m.segOff, 1);
       // A DSS back tells the client we hold its key, so it may open more subflows at once.
       this.ackNow();
@@ -1080,9 +1081,9 @@ export class Subflow implements TcpExtension {
 
   /**
    * Keeps a mapping for subflow bytes [off, off+len) if it can be one (RFC 8684 3.3.1): it must
-   * cover the first byte of the data segment it came on (`segOff` -1: no segment to check, as for
-   * the MP_CAPABLE's implied mapping), start inside what the subflow can still receive and inside
-   * the connection's receive window (what a sender may send), and there must be room for it.
+   * cover the first byte of the data segment it came on (Linux's DSS/TCP mismatch check), start
+   * inside what the subflow can still receive and inside the connection's receive window (what a
+   * sender may send, with a mapping's length of slack), and there must be room for it.
    */
   private addRecvMap(
     off: number,
