@@ -15,6 +15,7 @@ import type { TcpConfig } from './config.js';
 import type { TcpExtension } from './extension.js';
 import type { TfoCookieCache, TfoState } from './fastopen.js';
 import { Pacer } from './pacing.js';
+import { RateSampler } from './rate-sample.js';
 import { ByteRing } from './ring.js';
 import { RttEstimator } from './rtt.js';
 import { DUP_THRESH, Scoreboard } from './scoreboard.js';
@@ -203,6 +204,8 @@ export class TcpSocket {
   /** New data waits for the pacer until then (a burst being spread). */
   private paceAt = Number.POSITIVE_INFINITY;
   private readonly pacer = new Pacer();
+  /** Per-segment delivery records, for a controller that takes rate samples (BBR); see sampler. */
+  private rs: RateSampler | undefined;
   private persistBackoff = 0;
   private keepaliveAt = Number.POSITIVE_INFINITY;
   private keepaliveSent = 0;
@@ -586,6 +589,9 @@ export class TcpSocket {
     this.events.onTimeout?.(this.retries);
     this.cc.onRetransmissionTimeout(now, this.pipe());
     // Everything outstanding is presumed lost; SACK information may be reneged (RFC 2018 8).
+    this.rs?.markLost(
+      this.sb.holeBytes(Math.max(seqDiff(this.lostUntil, this.sndUna), 0), seqDiff(this.sndNxt, this.sndUna)),
+    );
     this.sb.clear();
     this.recovery = 'rto';
     this.recoveryPoint = this.sndNxt;
@@ -828,12 +834,17 @@ export class TcpSocket {
     }
 
     const inFlightBefore = this.pipe();
+    const lostUntilBefore = this.lostUntil;
+    const rs = this.sampler;
+    if (rs) this.beginRateSample(rs, inFlightBefore);
     const acked = seqDiff(ack, this.sndUna);
-    if (acked > 0) this.onNewAck(now, seg, acked, inFlightBefore);
-    else this.maybeDupAck(now, seg);
+    if (acked > 0) {
+      rs?.ackedTo(now, ack);
+      this.onNewAck(now, seg, acked, inFlightBefore);
+    } else this.maybeDupAck(now, seg);
 
     // SACK blocks (RFC 2018), after the cumulative ACK moved the scoreboard's origin.
-    if (this.sackOk && seg.sackCount > 0) this.takeSack(seg);
+    if (this.sackOk && seg.sackCount > 0) this.takeSack(now, seg);
 
     // Window update (RFC 9293 3.10.7.4): only from a newer segment, or a newer ACK of the same one.
     if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack))) {
@@ -843,6 +854,7 @@ export class TcpSocket {
       if (this.sndWnd > this.maxSndWnd) this.maxSndWnd = this.sndWnd;
     }
     this.updateLoss(now, acked);
+    if (rs) this.endRateSample(now, rs, lostUntilBefore, inFlightBefore);
     this.updatePersist(now);
 
     // FIN acknowledged: state transitions of RFC 9293 3.10.7.4 (FIN-WAIT-1, CLOSING, LAST-ACK).
@@ -913,13 +925,42 @@ export class TcpSocket {
     void now;
   }
 
-  private takeSack(seg: SegmentIn): void {
+  private takeSack(now: number, seg: SegmentIn): void {
     const outstanding = seqDiff(this.sndNxt, this.sndUna);
     for (let i = 0; i < seg.sackCount; i++) {
       const left = u32(seg.buf, seg.sackOff + i * 8);
       const right = u32(seg.buf, seg.sackOff + i * 8 + 4);
       // RFC 2883 D-SACK blocks lie below snd.una; they are ignored here.
       this.sb.add(seqDiff(left, this.sndUna), seqDiff(right, this.sndUna), outstanding);
+      this.rs?.sacked(now, left, right);
+    }
+  }
+
+  /** The delivery-rate sampler, kept only while the controller takes rate samples (BBR). */
+  private get sampler(): RateSampler | undefined {
+    if (!this.cc.onRateSample) return undefined;
+    this.rs ??= new RateSampler(this.sndUna);
+    return this.rs;
+  }
+
+  /**
+   * Start of an ACK for the rate sampler, with draft-ietf-ccwg-bbr 4.1.2.4
+   * CheckIfApplicationLimited: nothing unsent, room in the window, no lost data waiting.
+   */
+  private beginRateSample(rs: RateSampler, inFlight: number): void {
+    rs.begin();
+    if (this.unsentBytes === 0 && inFlight < this.cc.window && !seqGt(this.lostUntil, this.highRxt)) {
+      rs.markAppLimited(inFlight);
+    }
+  }
+
+  /** End of an ACK: the bytes it marked lost, then the rate sample to the controller. */
+  private endRateSample(now: number, rs: RateSampler, lostUntilBefore: number, inFlightBefore: number): void {
+    const from = Math.max(seqDiff(lostUntilBefore, this.sndUna), 0);
+    const to = seqDiff(this.lostUntil, this.sndUna);
+    if (to > from) rs.markLost(this.sb.holeBytes(from, to));
+    if (rs.generate(now, this.rtt.minRtt) || rs.newlyLost > 0) {
+      this.cc.onRateSample?.(now, rs, inFlightBefore, this.pipe(), this.rtt);
     }
   }
 
@@ -953,6 +994,7 @@ export class TcpSocket {
       this.sb.sackedAbove(seqDiff(this.rtxLastNxt, this.sndUna)) > (DUP_THRESH - 1) * this.mss
     ) {
       this.stats.lostRetransmits++;
+      this.rs?.markLost(this.sb.holeBytes(0, seqDiff(this.highRxt, this.sndUna)));
       this.highRxt = this.sndUna;
       this.rtxLastNxt = this.sndNxt;
     }
@@ -1205,6 +1247,7 @@ export class TcpSocket {
           this.stats.retransSegs++;
           this.stats.retransBytes += len;
           if (this.rtxAt === Number.POSITIVE_INFINITY) this.armRtx(now);
+          this.sampler?.sent(now, seq, len, pipe, true);
           const push = len > 0 && start + len === this.sendLen ? PSH : 0;
           return this.emit(now, buf, seq, this.rcvNxt, ACK | push | (fin ? FIN : 0), start, len, false);
         }
@@ -1241,7 +1284,7 @@ export class TcpSocket {
       // small segment in the sense of the two checks above.
       if (ext && len > 0) len = ext.limitPayload(this.sndNxt, len);
       if (len > 0 && this.rtt.srtt > 0) {
-        const at = this.pacer.wait(now, len, cwnd, this.rtt.srtt, mss);
+        const at = this.pacer.wait(now, len, cwnd, this.rtt.srtt, mss, this.cc.pacingRate);
         this.paceAt = at > 0 ? at : Number.POSITIVE_INFINITY;
         if (at > 0) {
           // Held by the pacer, not by the application: the window is in use (RFC 7661).
@@ -1265,6 +1308,7 @@ export class TcpSocket {
         if (this.rtxAt === Number.POSITIVE_INFINITY) this.armRtx(now);
         if (now - this.lastSendAt > this.rtt.rto && sentData === 0) this.cc.onIdleRestart(now);
         this.lastSendAt = now;
+        this.sampler?.sent(now, seq, len, pipe, false);
         const push = len > 0 && len === unsent ? PSH : 0;
         return this.emit(now, buf, seq, this.rcvNxt, ACK | push | (fin ? FIN : 0), off, len, false);
       }
