@@ -1230,6 +1230,7 @@ export class TcpSocket {
 
     // (1) Lost bytes above HighRxt (RFC 6675 section 6.1, rule 1; after an RTO, go-back-N).
     if (seqGt(this.lostUntil, this.sndUna) && (pipe < cwnd || this.rtxFirst)) {
+      const first = this.rtxFirst;
       this.rtxFirst = false;
       const from = Math.max(seqDiff(this.highRxt, this.sndUna), 0);
       const to = seqDiff(this.lostUntil, this.sndUna);
@@ -1242,6 +1243,13 @@ export class TcpSocket {
         if (ext && len > 0) len = ext.limitPayload(seq, len);
         const fin = this.finQueued && seqAdd(seq, len) === finSeq && this.finSent();
         if (len > 0 || fin) {
+          // With a controller that sets the rate (BBR) retransmissions are paced too: a burst of
+          // them into the queue that just overflowed is lost again, and with no new data behind
+          // it the loss shows only at the RTO.
+          if (this.cc.pacingRate && len > 0 && this.paceHeld(now, len, cwnd, mss)) {
+            this.rtxFirst = first;
+            return 0;
+          }
           this.highRxt = seqAdd(seq, len + (fin ? 1 : 0));
           this.rtxLastNxt = this.sndNxt;
           this.stats.retransSegs++;
@@ -1283,14 +1291,10 @@ export class TcpSocket {
       // The layer above may end a segment early (at an MPTCP mapping boundary); that is not a
       // small segment in the sense of the two checks above.
       if (ext && len > 0) len = ext.limitPayload(this.sndNxt, len);
-      if (len > 0 && this.rtt.srtt > 0) {
-        const at = this.pacer.wait(now, len, cwnd, this.rtt.srtt, mss, this.cc.pacingRate);
-        this.paceAt = at > 0 ? at : Number.POSITIVE_INFINITY;
-        if (at > 0) {
-          // Held by the pacer, not by the application: the window is in use (RFC 7661).
-          this.cwndLimited = true;
-          return 0;
-        }
+      if (len > 0 && this.rtt.srtt > 0 && this.paceHeld(now, len, cwnd, mss)) {
+        // Held by the pacer, not by the application: the window is in use (RFC 7661).
+        this.cwndLimited = true;
+        return 0;
       }
       const fin = needFin && len === unsent && usable >= len;
       if (len > 0 || (fin && unsent === 0)) {
@@ -1317,6 +1321,13 @@ export class TcpSocket {
       this.cwndLimited = false;
     }
     return 0;
+  }
+
+  /** Whether the pacer holds `len` bytes at `now`; if so its wake-up is armed. */
+  private paceHeld(now: number, len: number, cwnd: number, mss: number): boolean {
+    const at = this.pacer.wait(now, len, cwnd, this.rtt.srtt, mss, this.cc.pacingRate);
+    this.paceAt = at > 0 ? at : Number.POSITIVE_INFINITY;
+    return at > 0;
   }
 
   /** Writes one segment: IP header, TCP header and options, payload from the send ring. */
