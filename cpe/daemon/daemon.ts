@@ -20,7 +20,7 @@ import { DhcpServer } from '../dhcp/server.js';
 import { runPlan, setup, teardown } from '../net/apply.js';
 import { type CpeNetConfig, nftRuleset } from '../net/plan.js';
 import { listenTransparent, type TransparentListener } from '../net/transparent.js';
-import { type CpeConfig, tunKernelAddress } from './config.js';
+import { type CpeConfig, coreAddressOf, tunKernelAddress } from './config.js';
 import { hagAlive } from './hag-handshake.js';
 import { HagLink } from './hag-link.js';
 import { Interceptor } from './intercept.js';
@@ -88,8 +88,11 @@ export class CpeDaemon {
     private cfg: CpeConfig,
     readonly log: Logger,
   ) {
+    // Per uplink congestion control: its subflows leave from its core address.
+    const ccByAddress = new Map(cfg.uplinks.map((u, i) => [coreAddressOf(cfg, i), u.congestionControl]));
     this.ep = new MptcpEndpoint({
-      tcp: { mtu: cfg.tun.mtu },
+      tcp: { mtu: cfg.tun.mtu, congestionControl: cfg.mptcp.congestionControl },
+      congestionControlFor: (local) => ccByAddress.get(local.join('.')),
       mptcp: {
         checksum: cfg.mptcp.checksum,
         sendBuffer: cfg.mptcp.bufferBytes,
