@@ -1,10 +1,13 @@
-// The HAG's relay between a client stream and the egress socket, on loopback TCP pairs: bytes both
+// The relay both daemons use, between a kernel socket and the core's side, on loopback TCP pairs
+// (named as at the HAG: the client's side is the core's, the server's the kernel socket): bytes both
 // ways, a FIN carried as a half-close in its direction only, a reset on either side resetting the
-// other, the idle timeout, early (0-RTT) bytes first, and backpressure (a client that does not read
-// stops the server side from being read, so memory stays bounded).
+// other, the idle timeout, early (0-RTT) bytes first, a side that ended before the relay, backpressure
+// (a client that does not read stops the server side from being read, so memory stays bounded), and
+// what the core delivers within one tick reaching the kernel socket in one write.
 import net from 'node:net';
+import { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { relay } from '../../hag/relay.js';
+import { endName, relay } from '../../src/relay/relay.js';
 
 /** A connected pair of loopback sockets: [ours, peer]. */
 async function pair(): Promise<[net.Socket, net.Socket]> {
@@ -32,11 +35,7 @@ async function setup(opts: { idleMs?: number; early?: Buffer } = {}) {
   const [clientSide, clientApp] = await pair();
   const [serverSide, serverApp] = await pair();
   open.push(clientSide, clientApp, serverSide, serverApp);
-  const r = relay(clientSide, serverSide, {
-    early: opts.early ?? Buffer.alloc(0),
-    clientEnded: false,
-    idleMs: opts.idleMs ?? 10_000,
-  });
+  const r = relay(serverSide, clientSide, { early: opts.early, idleMs: opts.idleMs ?? 10_000 });
   return { clientApp, serverApp, clientSide, serverSide, r };
 }
 
@@ -90,7 +89,7 @@ describe('relay', () => {
     const err = new Promise<NodeJS.ErrnoException>((res) => clientApp.once('error', res));
     clientApp.on('close', () => {});
     serverApp.resetAndDestroy();
-    expect(await r.done).toBe('server-reset');
+    expect(await r.done).toBe('kernel-reset');
     expect((await err).code).toBe('ECONNRESET');
   });
 
@@ -98,17 +97,79 @@ describe('relay', () => {
     const { clientApp, serverApp, r } = await setup();
     const err = new Promise<NodeJS.ErrnoException>((res) => serverApp.once('error', res));
     clientApp.resetAndDestroy();
-    expect(await r.done).toBe('client-reset');
+    expect(await r.done).toBe('core-reset');
     expect((await err).code).toBe('ECONNRESET');
   });
 
-  it('closes both sides after the idle timeout', async () => {
+  it('resets both sides after the idle timeout', async () => {
     const { clientApp, serverApp, r } = await setup({ idleMs: 200 });
     const t0 = Date.now();
-    const ended = Promise.all([collect(clientApp).ended, collect(serverApp).ended]);
+    const reset = (s: net.Socket) =>
+      new Promise<string | undefined>((res) => s.once('error', (e: NodeJS.ErrnoException) => res(e.code)));
+    const errs = Promise.all([reset(clientApp), reset(serverApp)]);
     expect(await r.done).toBe('idle');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
-    await ended;
+    expect(await errs).toEqual(['ECONNRESET', 'ECONNRESET']);
+  });
+
+  it('a client that finished before the relay started is half-closed toward the server', async () => {
+    const [clientSide, clientApp] = await pair();
+    const [serverSide, serverApp] = await pair();
+    open.push(clientSide, clientApp, serverSide, serverApp);
+    const atServer = collect(serverApp);
+    const atClient = collect(clientApp);
+    clientApp.end();
+    clientSide.resume();
+    await new Promise((res) => clientSide.once('end', res));
+    const r = relay(serverSide, clientSide, { early: Buffer.from('early'), idleMs: 10_000 });
+    await atServer.ended;
+    expect(atServer.data()).toBe('early');
+    serverApp.end('answer');
+    await atClient.ended;
+    expect(atClient.data()).toBe('answer');
+    expect(await r.done).toBe('done');
+  });
+
+  it("names the ends in each daemon's words", () => {
+    const cpe = { kernel: 'lan', core: 'upstream' };
+    const hag = { kernel: 'server', core: 'client' };
+    expect(endName('kernel-reset', cpe)).toBe('lan-reset');
+    expect(endName('core-reset', cpe)).toBe('upstream-reset');
+    expect(endName('kernel-reset', hag)).toBe('server-reset');
+    expect(endName('core-reset', hag)).toBe('client-reset');
+    expect(endName('idle', hag)).toBe('idle');
+  });
+
+  it('what the core delivers within one tick reaches the kernel socket in one write', async () => {
+    const [serverSide, serverApp] = await pair();
+    open.push(serverSide, serverApp);
+    // The core's side: pushes one chunk per received segment, as the MPTCP connection's stream does
+    // while the driver feeds it a batch of packets.
+    const core = new Duplex({ allowHalfOpen: true, read() {}, write: (_c, _e, cb) => cb() });
+    let writes = 0;
+    const write = serverSide._write.bind(serverSide);
+    const writev = serverSide._writev?.bind(serverSide);
+    serverSide._write = (...a: Parameters<typeof write>) => {
+      writes++;
+      write(...a);
+    };
+    if (writev)
+      serverSide._writev = (...a: Parameters<typeof writev>) => {
+        writes++;
+        writev(...a);
+      };
+    const r = relay(serverSide, core, { idleMs: 10_000 });
+    let got = 0;
+    serverApp.on('data', (d: Buffer) => {
+      got += d.length;
+    });
+    const N = 40;
+    const SEG = 1448;
+    for (let i = 0; i < N; i++) core.push(Buffer.alloc(SEG, i));
+    while (got < N * SEG) await new Promise((res) => setTimeout(res, 5));
+    process.stdout.write(`coalescing: ${N} chunks from the core in ${writes} socket write(s)\n`);
+    expect(writes).toBeLessThanOrEqual(2);
+    r.stop();
   });
 
   it('backpressure: a client that does not read stops the relay from reading the server', async () => {
