@@ -74,8 +74,9 @@ function forward(src: Duplex, dst: Duplex): void {
       dst.cork();
       process.nextTick(uncork);
     }
-    dst.write(chunk);
-    if (dst.writableLength >= QUEUE_MAX) src.pause();
+    // Paused only once write() said so too: 'drain' then follows (a stream whose own mark is above
+    // QUEUE_MAX pauses at its mark).
+    if (!dst.write(chunk) && dst.writableLength >= QUEUE_MAX) src.pause();
   });
   dst.on('drain', () => {
     if (!src.destroyed) src.resume();
