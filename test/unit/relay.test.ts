@@ -172,6 +172,28 @@ describe('relay', () => {
     r.stop();
   });
 
+  it('a side whose write mark is above the queue bound still resumes the other', async () => {
+    const [serverSide, serverApp] = await pair();
+    open.push(serverSide, serverApp);
+    // A slow core side with a 1 MB mark: write() says true long after the relay's 64 KB bound.
+    let got = 0;
+    const core = new Duplex({
+      allowHalfOpen: true,
+      writableHighWaterMark: 1024 * 1024,
+      read() {},
+      write(c: Buffer, _e, cb) {
+        got += c.length;
+        setTimeout(cb, 1);
+      },
+    });
+    const r = relay(serverSide, core, { idleMs: 10_000 });
+    const total = 2 * 1024 * 1024;
+    serverApp.end(Buffer.alloc(total, 7));
+    await new Promise<void>((res) => core.once('finish', () => res()));
+    expect(got).toBe(total);
+    r.stop();
+  }, 20_000);
+
   it('backpressure: a client that does not read stops the relay from reading the server', async () => {
     const { clientApp, serverApp, serverSide } = await setup();
     clientApp.pause();
