@@ -13,6 +13,7 @@
 // Resolves once both sides are closed, with why.
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { takeReads } from './kernel-input.js';
 
 export type RelayEnd = 'done' | 'idle' | 'kernel-reset' | 'core-reset' | 'shutdown';
 
@@ -81,13 +82,45 @@ function forward(src: Duplex, dst: Duplex): void {
   dst.on('drain', () => {
     if (!src.destroyed) src.resume();
   });
+  endWith(src, dst);
+  src.resume();
+}
+
+/** Carries `src`'s FIN to `dst`, also when `src` finished before the relay started. */
+function endWith(src: Duplex, dst: Duplex): void {
   const end = () => {
     if (!dst.destroyed && !dst.writableEnded) dst.end();
   };
-  // The side may have finished before the relay started ('end' fired already).
   if (src.readableEnded) end();
   else src.once('end', end);
-  src.resume();
+}
+
+/** A core side that copies bytes into its send buffer at once (ConnStream.writeNow). */
+interface CopyingSide extends Duplex {
+  writeNow(data: Uint8Array, off: number, len: number): number;
+}
+
+/**
+ * From a kernel socket reading into the shared buffer (kernel-input.ts) to a core side that copies
+ * at once: each read is copied into the connection's send buffer in the callback; what does not fit
+ * is copied out and queued, and the socket paused until it is taken. False if either side is not
+ * of that kind.
+ */
+function forwardReads(kernel: Socket, core: Duplex): boolean {
+  if (typeof (core as Partial<CopyingSide>).writeNow !== 'function') return false;
+  const c = core as CopyingSide;
+  const resumeKernel = () => {
+    if (!kernel.destroyed) kernel.resume();
+  };
+  const taken = takeReads(kernel, (buf, n) => {
+    if (c.destroyed || c.writableEnded) return true;
+    const k = c.writeNow(buf, 0, n);
+    if (k === n) return true;
+    c.write(Buffer.from(buf.subarray(k, n)), resumeKernel);
+    return false;
+  });
+  if (taken) endWith(kernel, core);
+  return taken;
 }
 
 export function relay(kernel: Socket, core: Duplex, opts: RelayOptions): Relay {
@@ -110,7 +143,7 @@ export function relay(kernel: Socket, core: Duplex, opts: RelayOptions): Relay {
     reason = 'core-reset';
     resetSocket(kernel);
   }
-  forward(kernel, core);
+  if (!forwardReads(kernel, core)) forward(kernel, core);
   forward(core, kernel);
 
   kernel.setTimeout(opts.idleMs, () => {

@@ -7,6 +7,7 @@
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { connectSharedReads } from '../../src/relay/kernel-input.js';
 import { endName, relay } from '../../src/relay/relay.js';
 
 /** A connected pair of loopback sockets: [ours, peer]. */
@@ -192,6 +193,57 @@ describe('relay', () => {
     await new Promise<void>((res) => core.once('finish', () => res()));
     expect(got).toBe(total);
     r.stop();
+  }, 20_000);
+
+  it('reads into the shared buffer reach copying core sides whole, through full send buffers', async () => {
+    // Two connections at once: each one's reads overwrite the buffer the other's just used.
+    const one = async (seed: number) => {
+      const srv = net.createServer({ allowHalfOpen: true });
+      await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
+      const accepted = new Promise<net.Socket>((res) => srv.once('connection', res));
+      const kernel = connectSharedReads({
+        port: (srv.address() as net.AddressInfo).port,
+        host: '127.0.0.1',
+        allowHalfOpen: true,
+      });
+      await new Promise((res) => kernel.once('connect', res));
+      const serverApp = await accepted;
+      srv.close();
+      open.push(kernel, serverApp);
+      // The core side's send buffer takes at most 3000 bytes at once and nothing every third call;
+      // the rest waits in write(), as a ConnStream's does.
+      const got: Buffer[] = [];
+      let calls = 0;
+      const core = Object.assign(
+        new Duplex({
+          allowHalfOpen: true,
+          read() {},
+          write(c: Buffer, _e, cb) {
+            setTimeout(() => {
+              got.push(Buffer.from(c));
+              cb();
+            }, 1);
+          },
+        }),
+        {
+          writeNow(data: Uint8Array, off: number, len: number): number {
+            if (core.writableLength > 0 || ++calls % 3 === 0) return 0;
+            const n = Math.min(len, 3000);
+            got.push(Buffer.from(data.subarray(off, off + n)));
+            return n;
+          },
+        },
+      );
+      const ended = new Promise<void>((res) => core.once('finish', () => res()));
+      const r = relay(kernel, core, { idleMs: 10_000 });
+      const sent = Buffer.alloc(4 * 1024 * 1024);
+      for (let i = 0; i < sent.length; i += 4) sent.writeUInt32BE((i + seed) >>> 0, i);
+      serverApp.end(sent);
+      await ended;
+      r.stop();
+      return Buffer.concat(got).equals(sent);
+    };
+    expect(await Promise.all([one(1), one(0x40000000)])).toEqual([true, true]);
   }, 20_000);
 
   it('backpressure: a client that does not read stops the relay from reading the server', async () => {
