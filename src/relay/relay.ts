@@ -10,6 +10,9 @@
 // - Writes are corked until the end of the current tick: the core pushes one chunk per received
 //   segment while it processes a batch of packets, and the kernel socket then takes the whole batch
 //   in one writev system call instead of one write per segment.
+// - A kernel socket made to read into the shared buffer (kernel-input.ts; the HAG's egress) toward a
+//   core side that copies at once (ConnStream.writeNow) has each read copied into the connection's
+//   send buffer in the read callback: no allocation per read.
 // Resolves once both sides are closed, with why.
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
