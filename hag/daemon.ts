@@ -11,6 +11,7 @@ import { raiseFileLimit, sizeConnections } from '../src/daemon/file-limit.js';
 import { TunDriver } from '../src/io/tun-driver.js';
 import type { MptcpConnection } from '../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../src/mptcp/endpoint.js';
+import { endName, relay } from '../src/relay/relay.js';
 import { TfoCookies, type TfoServerOptions } from '../src/tcp/fastopen.js';
 import type { FourTuple } from '../src/tcp/segment.js';
 import { ConnStream } from '../src/tcp/stream.js';
@@ -23,7 +24,6 @@ import { HagMetrics } from './metrics.js';
 import type { Outcome } from './outcome.js';
 import { DestinationPolicy, JoinPolicy, SubscriberPolicy } from './policy.js';
 import { RateLimiter } from './rate-limit.js';
-import { relay } from './relay.js';
 import { type Proto, Session } from './session.js';
 import { socksHandshake } from './socks-handler.js';
 import { setupTun, type TunPlumbing } from './tun-setup.js';
@@ -34,6 +34,9 @@ const HANDSHAKE_MAX = 1024;
 const REFUSAL_LINGER_MS = 5000;
 /** Files a connection holds: its egress socket (the MPTCP side lives in the TUN, no file). */
 export const FILES_PER_CONNECTION = 1;
+
+/** The relay's sides in the HAG's words (its logs and metrics: client-reset, server-reset). */
+const RELAY_SIDES = { kernel: 'server', core: 'client' };
 
 /** Everything derived from the config that a reload replaces. */
 interface Rules {
@@ -362,13 +365,10 @@ export class HagDaemon {
       `connected ${session.id} to ${outcome.dst}`,
     );
     const early = reader.detach();
-    const r = relay(session.stream, outcome.socket, {
-      early,
-      clientEnded: reader.clientEnded,
-      idleMs: cfg.egress.idleTimeout,
-    });
+    // The client's stream ended during the handshake: the relay sees it ended and ends the server.
+    const r = relay(outcome.socket, session.stream, { early, idleMs: cfg.egress.idleTimeout });
     this.stoppers.set(session.id, r.stop);
-    const end = await r.done;
+    const end = endName(await r.done, RELAY_SIDES);
     this.stoppers.delete(session.id);
     if (end !== 'done') this.metrics.errors.inc({ kind: end });
     this.finish(session, end);

@@ -3,7 +3,8 @@
 // kernel TCP from the configured source address. Failures come back as values with a reason the
 // handshakes map to a SOCKS reply or a Convert Error TLV.
 import { lookup } from 'node:dns/promises';
-import net from 'node:net';
+import type net from 'node:net';
+import { connectSharedReads } from '../src/relay/kernel-input.js';
 import { formatIp, parseIp } from './addr.js';
 import type { DestinationPolicy } from './policy.js';
 
@@ -83,7 +84,14 @@ export function dial(address: string, port: number, opts: EgressOptions): Promis
   return new Promise((resolve) => {
     const v6 = address.includes(':');
     const localAddress = v6 ? opts.source6 : opts.source4;
-    const socket = net.connect({ host: address, port, localAddress, allowHalfOpen: true, noDelay: true });
+    // Its reads go straight into the client's MPTCP connection: into the shared buffer (the relay).
+    const socket = connectSharedReads({
+      host: address,
+      port,
+      localAddress,
+      allowHalfOpen: true,
+      noDelay: true,
+    });
     const timer = setTimeout(() => {
       socket.destroy();
       resolve({

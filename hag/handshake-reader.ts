@@ -80,9 +80,4 @@ export class HandshakeReader {
     this.buf = Buffer.alloc(0);
     return rest;
   }
-
-  /** The client finished sending during the handshake (its FIN is to be carried to the server). */
-  get clientEnded(): boolean {
-    return this.ended;
-  }
 }

@@ -12,14 +12,17 @@ import type { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import type { ClientPathManager } from '../../src/mptcp/pm/client.js';
 import { SchedulingRules, scheduler } from '../../src/mptcp/sched/index.js';
 import type { Subflow } from '../../src/mptcp/subflow.js';
+import { endName, type Relay, relay, resetSocket } from '../../src/relay/relay.js';
 import { ConnStream } from '../../src/tcp/stream.js';
 import type { TransparentConnection } from '../net/transparent.js';
 import type { CpeConfig } from './config.js';
 import { type HagMethod, hagHandshake } from './hag-handshake.js';
 import type { HagLink } from './hag-link.js';
 import { parseAddress } from './ip.js';
-import { type Relay, type RelayEnd, relay, resetSocket } from './relay.js';
 import type { Uplinks } from './uplinks.js';
+
+/** The relay's sides in the CPE's words (its logs: lan-reset, upstream-reset). */
+const RELAY_SIDES = { kernel: 'lan', core: 'upstream' };
 
 export type Path = 'bonded' | 'direct';
 
@@ -229,8 +232,7 @@ export class Interceptor {
       `open ${s.id} ${s.src} -> ${s.dst} bonded`,
     );
     s.relay = relay(s.lan, stream, { early: r.early, idleMs: this.cfg.intercept.idleTimeout });
-    const end = await s.relay.done;
-    this.finish(s, end);
+    this.finish(s, endName(await s.relay.done, RELAY_SIDES));
     return { result: 'done' };
   }
 
@@ -281,8 +283,7 @@ export class Interceptor {
     // What already went toward the HAG goes to the server first.
     if (replay && replay.length > 0) sock.write(replay);
     s.relay = relay(s.lan, sock, { idleMs: this.cfg.intercept.idleTimeout });
-    const end: RelayEnd = await s.relay.done;
-    this.finish(s, end);
+    this.finish(s, endName(await s.relay.done, RELAY_SIDES));
   }
 
   /** Bytes per uplink of a session: from its subflows' stats (bonded) or its direct socket. */

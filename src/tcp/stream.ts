@@ -78,6 +78,14 @@ export class ConnStream extends Duplex {
     this.flushPending();
   }
 
+  /** Copies what the send buffer takes now, if no write is queued before it: the bytes taken. */
+  writeNow(data: Uint8Array, off: number, len: number): number {
+    if (this.writableLength > 0 || this.writableEnded || this.destroyed) return 0;
+    const n = this.conn.send(data, off, len);
+    if (n > 0) this.wake();
+    return n;
+  }
+
   private flushPending(): void {
     const p = this.pending;
     if (!p) return;
