@@ -2,7 +2,8 @@
 // to 64 packets per event-loop wakeup into one reused buffer of fixed-size slots and hands them to
 // JS in one call, writes one packet per write(2) (a TUN takes exactly one packet per call), and sets
 // IP_TRANSPARENT / IPV6_TRANSPARENT on socket fds. Links, addresses and routes are left to ip(8).
-#include "addon.h"
+#include <napi.h>
+#include <uv.h>
 
 #include <fcntl.h>
 #include <linux/if.h>
@@ -18,6 +19,8 @@
 #include <cstring>
 #include <memory>
 #include <string>
+
+#include "addon.h"
 
 namespace {
 
