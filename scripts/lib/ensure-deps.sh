@@ -58,8 +58,11 @@ ha_need_node() {
   hash -r
 }
 
+# Also puts the Node LTS first on PATH (ha_need_node), so every script that installs the npm
+# packages runs on it.
 ha_need_npm() {
   local built=src/io/tun-tap/build/node-version
+  ha_need_node || return 1
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
      || [ ! -f src/io/tun-tap/build/Release/tun_tap.node ] \
      || [ "$(cat "$built" 2>/dev/null)" != "$(node --version)" ]; then
