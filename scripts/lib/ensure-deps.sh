@@ -32,7 +32,12 @@ ha_need_debs() {
 ha_need_node() {
   local major arch dir tmp tgz
   major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-  [ "$major" -ge 22 ] && return 0
+  if [ "$major" -ge 22 ]; then
+    # A Node with its headers beside it (Node's own builds, Debian's libnode-dev): node-gyp uses them.
+    dir=$(dirname "$(dirname "$(command -v node)")")
+    [ -f "$dir/include/node/node_api.h" ] && export npm_config_nodedir="$dir"
+    return 0
+  fi
   case "$(uname -m)" in
     x86_64) arch=x64 ;;
     aarch64) arch=arm64 ;;
