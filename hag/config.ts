@@ -8,6 +8,7 @@ import {
   s,
   thisHost,
 } from '../src/config/index.js';
+import { CONGESTION_CONTROL_NAMES } from '../src/tcp/cc/index.js';
 import { crossCheck } from './config-check.js';
 
 const port = () => s.int({ min: 1, max: 65535 });
@@ -127,8 +128,10 @@ export const hagSchema = s.object({
       maxSubflows: s.optional(s.int({ min: 1, max: 8 }), 8),
       checksum: s.optional(s.bool(), false),
       bufferBytes: s.optional(s.int({ min: 65536, max: 64 << 20 }), 4 << 20),
+      /** Congestion control of every subflow (and plain TCP connection): cubic, newreno or bbr. */
+      congestionControl: s.optional(s.oneOf(CONGESTION_CONTROL_NAMES), 'cubic'),
     }),
-    { maxSubflows: 8, checksum: false, bufferBytes: 4 << 20 },
+    { maxSubflows: 8, checksum: false, bufferBytes: 4 << 20, congestionControl: 'cubic' as const },
   ),
   tcp: s.optional(
     s.object({

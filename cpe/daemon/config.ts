@@ -11,6 +11,7 @@ import {
   s,
   thisHost,
 } from '../../src/config/index.js';
+import { CONGESTION_CONTROL_NAMES } from '../../src/tcp/cc/index.js';
 import { inPrefix, intToIpv4, ipv4ToInt, prefixParts } from './ip.js';
 
 const port = () => s.int({ min: 1, max: 65535 });
@@ -57,6 +58,8 @@ const uplink = s.object({
   table: s.optional(s.int({ min: 1, max: 0x7fffffff }), undefined),
   /** The core's private source address for this uplink (default: the TUN prefix's .2, .3, ...). */
   coreAddress: s.optional(ipv4(), undefined),
+  /** Congestion control of the subflows sent over this uplink (default `mptcp.congestionControl`). */
+  congestionControl: s.optional(s.oneOf(CONGESTION_CONTROL_NAMES), undefined),
 });
 
 export const cpeSchema = s.object({
@@ -145,8 +148,15 @@ export const cpeSchema = s.object({
       bufferBytes: s.optional(s.int({ min: 65536, max: 64 << 20 }), 2 << 20),
       /** Congestion control across subflows: each its own CUBIC, or coupled (LIA, OLIA). */
       congestion: s.optional(s.oneOf(['uncoupled', 'lia', 'olia']), 'uncoupled'),
+      /** Each subflow's own congestion control when uncoupled: cubic, newreno or bbr. */
+      congestionControl: s.optional(s.oneOf(CONGESTION_CONTROL_NAMES), 'cubic'),
     }),
-    { checksum: false, bufferBytes: 2 << 20, congestion: 'uncoupled' as const },
+    {
+      checksum: false,
+      bufferBytes: 2 << 20,
+      congestion: 'uncoupled' as const,
+      congestionControl: 'cubic' as const,
+    },
   ),
   /**
    * Which scheduler a connection gets: the first rule whose destination ports and prefixes match,

@@ -53,12 +53,16 @@ export function socksConnect(hag: string, dst: string, timeoutMs = 20_000): Prom
   });
 }
 
-/** A TCP server on `dst` (host:port) that holds every connection until its peer ends it; prints ready. */
+/**
+ * A TCP server on `dst` (host:port) that holds every connection until its peer ends it and echoes
+ * what it is sent (so that a held connection can prove it still works); prints ready.
+ */
 export function holdServer(dst: string): void {
   const socks: net.Socket[] = [];
   const srv = net.createServer({ allowHalfOpen: true }, (s) => {
     socks.push(s);
     s.on('error', () => {});
+    s.on('data', (d) => s.write(d));
     s.on('end', () => s.end());
     s.on('close', () => socks.splice(socks.indexOf(s), 1));
   });

@@ -70,6 +70,7 @@ ha_need_npm() {
   ha_need_node || return 1
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
      || [ ! -f src/io/tun-tap/build/Release/tun_tap.node ] \
+     || [ -n "$(find src/io/tun-tap -maxdepth 1 -newer src/io/tun-tap/build/Release/tun_tap.node \( -name '*.cc' -o -name '*.h' -o -name '*.gyp' \) 2>/dev/null)" ] \
      || [ "$(cat "$built" 2>/dev/null)" != "$(node --version)" ]; then
     echo "installing npm packages and building the TUN addon" >&2
     # npm install, not npm ci: with this machine's npm settings the lock file leaves out other

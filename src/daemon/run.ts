@@ -26,6 +26,8 @@ export interface DaemonSpec<C extends { log: { level: string } }> {
   /** At a reload `running` is the config the daemon started with (its TUN exists and is its own). */
   load(file: string, running?: C): ConfigResult<C>;
   create(cfg: C, log: Logger): ManagedDaemon<C>;
+  /** Warnings about a valid config on this host (`--check` prints them; the daemon logs them). */
+  warnings?(cfg: C): string[];
 }
 
 export async function runDaemon<C extends { log: { level: string } }>(
@@ -62,6 +64,7 @@ export async function runDaemon<C extends { log: { level: string } }>(
     return 2;
   }
   if (args.check) {
+    for (const w of spec.warnings?.(loaded.value) ?? []) process.stderr.write(`${file}: warning: ${w}\n`);
     process.stdout.write(`${file}: valid\n`);
     return 0;
   }

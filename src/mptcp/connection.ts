@@ -110,11 +110,26 @@ export class MptcpMib {
   RmAddr = 0;
   RmAddrTx = 0;
   RmSubflow = 0;
+  /** Mappings dropped because they do not describe the segment they came on (Linux DSSNoMatchTCP). */
   DSSNoMatchTCP = 0;
+  /**
+   * Mappings dropped because they start beyond what the subflow can still receive or beyond the
+   * connection's receive window / because the subflow already keeps as many as it may (no Linux
+   * counterpart: Linux keeps one mapping per queued segment).
+   */
+  DSSOutOfWindow = 0;
+  DSSMapsDropped = 0;
+  /**
+   * Checksummed mappings whose first bytes had gone under another mapping, so that they could
+   * not be verified (no Linux counterpart).
+   */
+  DSSCsumUnverifiable = 0;
   DataCsumErr = 0;
   DSSNotMatching = 0;
   InfiniteMapRx = 0;
   InfiniteMapTx = 0;
+  /** Infinite mappings after our MP_FAIL that went on past the bytes dropped: the connection was reset. */
+  InfiniteMapGap = 0;
   /** Fallbacks because a middlebox stripped the options in mid connection (Linux DSSFallback). */
   DSSFallback = 0;
   MPFailTx = 0;
@@ -411,6 +426,14 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     this.sndWndRight = Number.POSITIVE_INFINITY;
     this.emit({ type: 'fallback', conn: this });
     this.push();
+  }
+
+  /**
+   * The peer dropped what it received from `dsn` on (it failed the DSS checksum, RFC 8684 3.7):
+   * that data is scheduled again, as plain TCP after the infinite mapping.
+   */
+  resendFrom(dsn: number): void {
+    if (dsn >= this.sndUna && dsn < this.sndNxt) this.sndNxt = dsn;
   }
 
   /** Changes our priority for `sf` and tells the peer with MP_PRIO (RFC 8684 3.3.8). */
