@@ -1,12 +1,12 @@
 #!/bin/sh
 # Builds the CPE as one file, dist/hybrid-access-cpe.run: a POSIX shell script with a tar.gz
 # appended that holds tsc's output (src/, cpe/, and hag/ because the one `hybrid-access` command
-# carries both daemons), the run-time npm packages (pino, yaml, raw-socket and what they need, as
-# installed in node_modules) and the native addons (the TUN addon, raw-socket's). On the router it
-# needs Node >= 20 and sh, tar, gzip: the first run unpacks into ${HYBRID_ACCESS_HOME:-/opt/hybrid-access}/<version>,
+# carries both daemons), the run-time npm packages (pino, yaml and what they need, as installed in
+# node_modules) and the project's native addon (TUN device, raw sockets). On the router it
+# needs Node >= 22 and sh, tar, gzip: the first run unpacks into ${HYBRID_ACCESS_HOME:-/opt/hybrid-access}/<version>,
 # every run then execs node on it.
 #
-# The native addons are built for the machine that runs this script (architecture and C library):
+# The native addon is built for the machine that runs this script (architecture and C library):
 # build on a machine like the router (same CPU architecture, musl for OpenWrt); see the README,
 # "Installing the CPE".
 #   usage: cpe/deploy/build-bundle.sh [OUTPUT]   (from the repository root)
@@ -14,10 +14,7 @@ set -eu
 ROOT=$(pwd)
 OUT=${1:-$ROOT/dist/hybrid-access-cpe.run}
 TUN_ADDON=$ROOT/src/io/tun-tap/build/Release/tun_tap.node
-RAW_ADDON=$ROOT/node_modules/raw-socket/build/Release/raw.node
-for f in "$TUN_ADDON" "$RAW_ADDON"; do
-  [ -f "$f" ] || { echo "error: $f is missing: run npm install (it builds the native addons)" >&2; exit 1; }
-done
+[ -f "$TUN_ADDON" ] || { echo "error: $TUN_ADDON is missing: run npm install (it builds the addon)" >&2; exit 1; }
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -36,13 +33,10 @@ find "$P/dist" -name '*.map' -delete
 cp "$TUN_ADDON" "$P/src/io/tun-tap/build/Release/"
 VERSION=$(node -p "require('./package.json').version")-$(git rev-parse --short HEAD 2>/dev/null || echo local)
 printf '{"name":"hybrid-access","version":"%s","type":"module","private":true}\n' "$VERSION" >"$P/package.json"
-for d in $(node cpe/deploy/runtime-deps.mjs "$ROOT" pino yaml raw-socket); do
+for d in $(node cpe/deploy/runtime-deps.mjs "$ROOT" pino yaml); do
   mkdir -p "$P/$(dirname "$d")"
   cp -r "$ROOT/$d" "$P/$d"
 done
-# raw-socket's build tree: only the addon itself is needed at run time.
-find "$P/node_modules/raw-socket/build" -mindepth 1 -maxdepth 1 ! -name Release -exec rm -rf {} +
-find "$P/node_modules/raw-socket/build/Release" -mindepth 1 ! -name raw.node -exec rm -rf {} +
 cp config/cpe.yaml "$P/cpe.example.yaml"
 cp cpe/deploy/hybrid-access-cpe.init cpe/deploy/hybrid-access-cpe.service "$P/"
 tar -C "$P" -czf "$WORK/payload.tgz" .
@@ -51,7 +45,7 @@ mkdir -p "$(dirname "$OUT")"
 {
   cat <<HEAD
 #!/bin/sh
-# hybrid-access $VERSION, CPE build (cpe/deploy/build-bundle.sh). Needs Node >= 20, tar and gzip.
+# hybrid-access $VERSION, CPE build (cpe/deploy/build-bundle.sh). Needs Node >= 22, tar and gzip.
 # Unpacks itself once into \${HYBRID_ACCESS_HOME:-/opt/hybrid-access}/$VERSION, then runs
 #   node .../dist/src/cli.js "\$@"       e.g.  hybrid-access cpe --config /etc/hybrid-access/cpe.yaml
 set -eu

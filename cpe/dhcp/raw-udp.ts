@@ -1,4 +1,4 @@
-// DHCP client transport on one interface: a raw IPv4 socket (raw-socket package) for UDP with
+// DHCP client transport on one interface: a raw IPv4 socket (the project's addon) for UDP with
 // IP_HDRINCL and SO_BINDTODEVICE, so the client can send from 0.0.0.0 to 255.255.255.255 out of
 // exactly this interface before it has an address (a dgram socket cannot bind to a device, and
 // without an address there is no route), and receive only what arrives on this interface.

@@ -1,41 +1,35 @@
-// Typed access to the raw-socket npm package (1.8.1, untyped CommonJS): the calls the CPE uses,
-// and SO_BINDTODEVICE, which ties a raw socket to one interface (the uplink DHCP client and the
-// per-uplink ICMP probes both need it; sending through it needs CAP_NET_RAW).
-import { createRequire } from 'node:module';
+// The raw sockets the CPE uses, on the project's addon (src/io/tun-tap/raw-socket.ts): their
+// constants, and SO_BINDTODEVICE, which ties a raw socket to one interface (the uplink DHCP client
+// and the per-uplink ICMP probes both need it; sending through it needs CAP_NET_RAW).
+import { RawSocket } from '../../src/io/tun-tap/raw-socket.js';
 
-/** Linux SO_BINDTODEVICE (asm-generic/socket.h); raw-socket's SocketOption has the same value. */
+export type { RawSocket };
+
+/** Linux SO_BINDTODEVICE (asm-generic/socket.h). */
 export const SO_BINDTODEVICE = 25;
 
-export interface RawSocket {
-  on(ev: 'message', fn: (buf: Buffer, source: string) => void): this;
-  on(ev: 'error', fn: (err: Error) => void): this;
-  on(ev: 'close', fn: () => void): this;
-  send(
-    buf: Buffer,
-    offset: number,
-    length: number,
-    address: string,
-    cb: (err: Error | null, bytes: number) => void,
-  ): this;
-  setOption(level: number, option: number, value: Buffer | number, length?: number): void;
-  close(): this;
-}
-
-export interface RawSocketModule {
-  createSocket(opts: { protocol: number; addressFamily?: number; bufferSize?: number }): RawSocket;
-  AddressFamily: { IPv4: number; IPv6: number };
-  Protocol: { None: number; ICMP: number; TCP: number; UDP: number; ICMPv6: number };
-  SocketLevel: { SOL_SOCKET: number; IPPROTO_IP: number; IPPROTO_IPV6: number };
-  SocketOption: { SO_BROADCAST: number; IP_HDRINCL: number; SO_RCVBUF: number; IPV6_UNICAST_HOPS: number };
-}
-
-export const raw = createRequire(import.meta.url)('raw-socket') as RawSocketModule;
+export const raw = {
+  createSocket(opts: { protocol: number; addressFamily?: 4 | 6; bufferSize?: number }): RawSocket {
+    return new RawSocket({
+      family: opts.addressFamily ?? 4,
+      protocol: opts.protocol,
+      bufferSize: opts.bufferSize,
+    });
+  },
+  AddressFamily: { IPv4: 4, IPv6: 6 },
+  /** IANA protocol numbers. */
+  Protocol: { None: 0, ICMP: 1, TCP: 6, UDP: 17, ICMPv6: 58 },
+  /** Linux socket levels (SOL_SOCKET, IPPROTO_IP, IPPROTO_IPV6). */
+  SocketLevel: { SOL_SOCKET: 1, IPPROTO_IP: 0, IPPROTO_IPV6: 41 },
+  /** Linux option names (asm-generic/socket.h, linux/in.h, linux/in6.h). */
+  SocketOption: { SO_BROADCAST: 6, IP_HDRINCL: 3, SO_RCVBUF: 8, IPV6_UNICAST_HOPS: 16 },
+} as const;
 
 /** Binds a raw socket to one interface; throws an Error naming the interface if the kernel refuses. */
 export function bindToDevice(sock: RawSocket, ifname: string): void {
   const name = Buffer.from(`${ifname}\0`, 'latin1');
   try {
-    sock.setOption(raw.SocketLevel.SOL_SOCKET, SO_BINDTODEVICE, name, name.length);
+    sock.setOption(raw.SocketLevel.SOL_SOCKET, SO_BINDTODEVICE, name);
   } catch (e) {
     throw new Error(`SO_BINDTODEVICE ${ifname}: ${(e as Error).message}`, { cause: e });
   }

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the HAG as one file, dist/hybrid-access-hag.run: a POSIX shell script carrying a tar.gz of
 # the compiled JavaScript (tsc output of src/ and hag/), the run-time npm packages (pino, yaml and
-# their dependencies, from node_modules) and the TUN addon. On the target it needs only Node >= 20
+# their dependencies, from node_modules) and the TUN addon. On the target it needs only Node >= 22
 # (and sh, tar, gzip): the first run unpacks into /opt/hybrid-access/<version>/ (or
 # $HYBRID_ACCESS_HOME/<version>/), later runs exec node straight away.
 #
@@ -44,7 +44,7 @@ tar -C "$STAGE/pkg" -czf "$STAGE/payload.tgz" .
 mkdir -p "$(dirname "$OUT")"
 cat >"$OUT" <<HEAD
 #!/bin/sh
-# hybrid-access $VERSION: the HAG as one file (built by hag/deploy/build-bundle.sh). Needs Node >= 20.
+# hybrid-access $VERSION: the HAG as one file (built by hag/deploy/build-bundle.sh). Needs Node >= 22.
 # Unpacks itself once into \${HYBRID_ACCESS_HOME:-/opt/hybrid-access}/$VERSION, then runs
 #   node .../dist/src/cli.js "\$@"      e.g.  $(basename "$OUT") hag --config /etc/hybrid-access/hag.yaml
 set -eu

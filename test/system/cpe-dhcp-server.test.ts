@@ -34,7 +34,11 @@ function stage(): string {
       const p = join(d, f);
       return statSync(p).isDirectory() ? walk(p) : p.endsWith('.ts') && !p.endsWith('.d.ts') ? [p] : [];
     });
-  for (const file of [...walk(join(repo, 'cpe')), join(repo, 'src/io/tun-tap/index.ts')]) {
+  for (const file of [
+    ...walk(join(repo, 'cpe')),
+    join(repo, 'src/io/tun-tap/index.ts'),
+    join(repo, 'src/io/tun-tap/raw-socket.ts'),
+  ]) {
     const js = ts.transpileModule(readFileSync(file, 'utf8'), {
       compilerOptions: {
         module: ts.ModuleKind.ESNext,
@@ -48,6 +52,8 @@ function stage(): string {
   }
   writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
   symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'));
+  // The addon (raw sockets, link-layer sends) where the staged src/io/tun-tap/index.js looks for it.
+  symlinkSync(join(repo, 'src/io/tun-tap/build'), join(dir, 'src/io/tun-tap/build'));
   return dir;
 }
 

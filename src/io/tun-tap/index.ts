@@ -303,6 +303,16 @@ function ip(args: string[]): void {
 
 // The native addon.
 
+/** raw_socket.cc's RawSocket; wrapped by RawSocket in ./raw-socket.ts. */
+export interface NativeRawSocket {
+  setOption(level: number, name: number, value: number | Uint8Array): void;
+  send(data: Uint8Array, offset: number, length: number, address: string): number;
+  start(onMessage: (data: Buffer, source: string) => void, onError: (err: Error) => void): void;
+  ref(): void;
+  unref(): void;
+  close(): void;
+}
+
 interface NativeTun {
   readonly fd: number;
   readonly name: string;
@@ -321,6 +331,7 @@ interface NativeAddon {
   TunDevice: new (path: string, name: string, slotSize: number, multiQueue: boolean) => NativeTun;
   setTransparent(fd: number, family: number, on: boolean): void;
   getTransparent(fd: number, family: number): boolean;
+  RawSocket: new (family: 4 | 6, protocol: number, bufferSize: number) => NativeRawSocket;
   sendLinkBroadcast(ifname: string, packet: Uint8Array): number;
   getFileLimit(): FileLimit;
   setFileLimit(soft: number): void;
@@ -352,7 +363,8 @@ export function addonCandidates(): string[] {
   return out;
 }
 
-function loadAddon(): NativeAddon {
+/** The addon's exports (loaded once); throws TunError EADDON when it is not built. */
+export function loadAddon(): NativeAddon {
   if (addon) return addon;
   const candidates = addonCandidates();
   const path = candidates.find((p) => existsSync(p));

@@ -20,27 +20,13 @@
 #include <memory>
 #include <string>
 
+#include "addon.h"
+
 namespace {
 
 constexpr uint32_t kMaxBatch = 64;
 constexpr uint32_t kMinSlot = 576;
 constexpr uint32_t kMaxSlot = 65535;
-
-// An Error shaped like Node's system errors: code ("EPERM"), errno (negative), syscall.
-Napi::Error SystemError(Napi::Env env, int err, const char* syscall, const std::string& what = "") {
-  std::string msg = std::string(syscall) + (what.empty() ? "" : " " + what) + ": " + std::strerror(err);
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Set("code", Napi::String::New(env, uv_err_name(-err)));
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  return e;
-}
-
-// Hands an exception thrown by a JS callback called from a libuv callback to Node's
-// 'uncaughtException' machinery (there is no JS frame to return it to).
-void ReportUncaught(Napi::Env env, const Napi::Error& e) {
-  napi_fatal_exception(env, e.Value());
-}
 
 class TunDevice : public Napi::ObjectWrap<TunDevice> {
  public:
@@ -360,6 +346,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("TunDevice", TunDevice::Init(env));
   exports.Set("setTransparent", Napi::Function::New(env, SetTransparent, "setTransparent"));
   exports.Set("getTransparent", Napi::Function::New(env, GetTransparent, "getTransparent"));
+  InitRawSocket(env, exports);
   exports.Set("sendLinkBroadcast", Napi::Function::New(env, SendLinkBroadcast, "sendLinkBroadcast"));
   exports.Set("maxBatch", Napi::Number::New(env, kMaxBatch));
   InitFileLimit(env, exports);

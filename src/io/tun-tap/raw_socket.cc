@@ -1,0 +1,223 @@
+// Raw IP sockets for the CPE (the uplink ICMP/ICMPv6 probes, the DHCP client's hand-built UDP):
+// socket(AF_INET | AF_INET6, SOCK_RAW, protocol), non-blocking; setsockopt (SO_BINDTODEVICE,
+// IP_HDRINCL, SO_BROADCAST, ...); one datagram per sendto(2); and reading through uv_poll, each
+// datagram handed to JS as a fresh Buffer with its source address (an IPv4 raw socket receives the
+// IP header too, an IPv6 one does not: raw(7), raw(7) IPv6). Needs CAP_NET_RAW.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "addon.h"
+
+namespace {
+
+// Datagrams handed to JS per event-loop wakeup at most, so a flood cannot starve the loop.
+constexpr int kMaxPerWakeup = 64;
+
+class RawSocket : public Napi::ObjectWrap<RawSocket> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "RawSocket",
+                       {
+                           InstanceMethod<&RawSocket::SetOption>("setOption"),
+                           InstanceMethod<&RawSocket::Send>("send"),
+                           InstanceMethod<&RawSocket::Start>("start"),
+                           InstanceMethod<&RawSocket::RefHandle>("ref"),
+                           InstanceMethod<&RawSocket::UnrefHandle>("unref"),
+                           InstanceMethod<&RawSocket::Close>("close"),
+                       });
+  }
+
+  // new RawSocket(family (4 | 6), protocol, bufferSize): the largest datagram received whole.
+  explicit RawSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RawSocket>(info) {
+    Napi::Env env = info.Env();
+    int family = info[0].As<Napi::Number>().Int32Value();
+    int protocol = info[1].As<Napi::Number>().Int32Value();
+    uint32_t size = info[2].As<Napi::Number>().Uint32Value();
+    if (family != 4 && family != 6) throw Napi::RangeError::New(env, "address family must be 4 or 6");
+    if (size < 64 || size > 65535) throw Napi::RangeError::New(env, "buffer size outside 64..65535");
+    family_ = family == 6 ? AF_INET6 : AF_INET;
+    buffer_.resize(size);
+    async_ = std::make_unique<Napi::AsyncContext>(env, "RawSocketRead");
+    fd_ = socket(family_, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+    if (fd_ < 0) throw SystemError(env, errno, "socket", "SOCK_RAW");
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    poll_ = new uv_poll_t;
+    int rc = uv_poll_init(loop, poll_, fd_);
+    if (rc < 0) {
+      delete poll_;
+      poll_ = nullptr;
+      CloseFd();
+      throw SystemError(env, -rc, "uv_poll_init");
+    }
+    poll_->data = this;
+  }
+
+  // Collected without close(): nothing can be polling (a started socket holds a reference to itself).
+  ~RawSocket() override { Release(false); }
+
+ private:
+  // setOption(level, name, value): an int option, or a byte one (a Uint8Array, e.g. an interface
+  // name for SO_BINDTODEVICE).
+  void SetOption(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    int level = info[0].As<Napi::Number>().Int32Value();
+    int name = info[1].As<Napi::Number>().Int32Value();
+    int rc;
+    if (info[2].IsTypedArray()) {
+      auto bytes = info[2].As<Napi::Uint8Array>();
+      rc = setsockopt(fd_, level, name, bytes.Data(), static_cast<socklen_t>(bytes.ByteLength()));
+    } else {
+      int v = info[2].As<Napi::Number>().Int32Value();
+      rc = setsockopt(fd_, level, name, &v, sizeof v);
+    }
+    if (rc < 0) throw SystemError(env, errno, "setsockopt", std::to_string(level) + "/" + std::to_string(name));
+  }
+
+  // send(data, offset, length, address): one sendto(2); returns the bytes sent, throws on failure
+  // (EAGAIN included: a raw socket's send queue full means the datagram is dropped).
+  Napi::Value Send(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    auto data = info[0].As<Napi::Uint8Array>();
+    size_t offset = info[1].As<Napi::Number>().Uint32Value();
+    size_t length = info[2].As<Napi::Number>().Uint32Value();
+    std::string address = info[3].As<Napi::String>().Utf8Value();
+    if (offset > data.ByteLength() || length > data.ByteLength() - offset) {
+      throw Napi::RangeError::New(env, "offset and length outside the buffer");
+    }
+    sockaddr_storage to{};
+    int rc = family_ == AF_INET6 ? uv_ip6_addr(address.c_str(), 0, reinterpret_cast<sockaddr_in6*>(&to))
+                                 : uv_ip4_addr(address.c_str(), 0, reinterpret_cast<sockaddr_in*>(&to));
+    if (rc < 0) throw SystemError(env, -rc, "sendto", "bad address " + address);
+    socklen_t to_len = family_ == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    ssize_t n;
+    do {
+      n = sendto(fd_, data.Data() + offset, length, 0, reinterpret_cast<sockaddr*>(&to), to_len);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) throw SystemError(env, errno, "sendto", address);
+    return Napi::Number::New(env, static_cast<double>(n));
+  }
+
+  // start(onMessage(buffer, source), onError(err)): starts reading; a read error stops it and goes
+  // to onError. While reading, the socket keeps the process alive (unless unref()).
+  void Start(const Napi::CallbackInfo& info) {
+    CheckOpen(info.Env());
+    on_message_ = Napi::Persistent(info[0].As<Napi::Function>());
+    on_error_ = Napi::Persistent(info[1].As<Napi::Function>());
+    if (polling_) return;
+    int rc = uv_poll_start(poll_, UV_READABLE, OnPoll);
+    if (rc < 0) throw SystemError(info.Env(), -rc, "uv_poll_start");
+    polling_ = true;
+    Napi::ObjectWrap<RawSocket>::Ref();
+  }
+
+  void RefHandle(const Napi::CallbackInfo&) {
+    if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
+  }
+
+  void UnrefHandle(const Napi::CallbackInfo&) {
+    if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+  }
+
+  void Close(const Napi::CallbackInfo&) { Release(true); }
+
+  static void OnPoll(uv_poll_t* handle, int status, int) {
+    auto* self = static_cast<RawSocket*>(handle->data);
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    // Holds the JS object for the whole call, even if a callback closes the socket.
+    Napi::Object keep = self->Value();
+    (void)keep;
+    if (status < 0) {
+      self->Fail(SystemError(env, -status, "poll", "raw socket"));
+      return;
+    }
+    self->ReadSome(env);
+  }
+
+  void ReadSome(Napi::Env env) {
+    for (int i = 0; i < kMaxPerWakeup && polling_ && fd_ >= 0; i++) {
+      sockaddr_storage from{};
+      socklen_t from_len = sizeof from;
+      ssize_t n = recvfrom(fd_, buffer_.data(), buffer_.size(), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) Fail(SystemError(env, errno, "recvfrom", "raw socket"));
+        return;
+      }
+      char name[INET6_ADDRSTRLEN] = "";
+      if (from.ss_family == AF_INET6) {
+        uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&from), name, sizeof name);
+      } else {
+        uv_ip4_name(reinterpret_cast<sockaddr_in*>(&from), name, sizeof name);
+      }
+      Napi::Buffer<uint8_t> data = Napi::Buffer<uint8_t>::Copy(env, buffer_.data(), static_cast<size_t>(n));
+      try {
+        on_message_.MakeCallback(Value(), {data, Napi::String::New(env, name)}, *async_);
+      } catch (const Napi::Error& e) {
+        ReportUncaught(env, e);
+      }
+    }
+  }
+
+  // Stops reading and reports a read/poll error to onError.
+  void Fail(const Napi::Error& e) {
+    Napi::FunctionReference on_error = std::move(on_error_);
+    StopPolling();
+    if (on_error.IsEmpty()) return;
+    try {
+      on_error.MakeCallback(Value(), {e.Value()}, *async_);
+    } catch (const Napi::Error& thrown) {
+      ReportUncaught(Env(), thrown);
+    }
+  }
+
+  void CheckOpen(Napi::Env env) {
+    if (fd_ < 0) throw SystemError(env, EBADF, "raw socket", "(closed)");
+  }
+
+  void StopPolling(bool drop_self_ref = true) {
+    if (!polling_) return;
+    polling_ = false;
+    uv_poll_stop(poll_);
+    on_message_.Reset();
+    on_error_.Reset();
+    if (drop_self_ref) Napi::ObjectWrap<RawSocket>::Unref();
+  }
+
+  // Stops polling, closes the handle (freed by libuv's close callback) and the fd. Idempotent.
+  void Release(bool drop_self_ref) {
+    StopPolling(drop_self_ref);
+    if (poll_ != nullptr) {
+      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      poll_ = nullptr;
+    }
+    CloseFd();
+  }
+
+  void CloseFd() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
+  int fd_ = -1;
+  int family_ = AF_INET;
+  bool polling_ = false;
+  uv_poll_t* poll_ = nullptr;
+  std::vector<uint8_t> buffer_;
+  Napi::FunctionReference on_message_;
+  Napi::FunctionReference on_error_;
+  std::unique_ptr<Napi::AsyncContext> async_;
+};
+
+}  // namespace
+
+void InitRawSocket(Napi::Env env, Napi::Object exports) {
+  exports.Set("RawSocket", RawSocket::Init(env));
+}
