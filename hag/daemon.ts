@@ -111,8 +111,11 @@ export class HagDaemon {
       mtu: c.tun.mtu,
       addresses: c.service.addresses,
       forwarding: c.tun.forwarding,
+      offload: c.tun.offload,
     });
-    this.driver = new TunDriver(this.plumbing.tun, this.ep).start();
+    const tun = this.plumbing.tun;
+    this.log.info({ tun: tun.name, offload: c.tun.offload, offloads: tun.offloads }, tun.describeOffloads());
+    this.driver = new TunDriver(tun, this.ep).start();
     if (c.service.convert)
       this.ep.listen(
         c.service.convert.port,
