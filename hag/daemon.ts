@@ -497,6 +497,7 @@ export class HagDaemon {
       g.driver.set({ dir: 'in' }, this.driver.stats.packetsIn);
       g.driver.set({ dir: 'out' }, this.driver.stats.packetsOut);
       g.driver.set({ dir: 'write-drop' }, this.driver.stats.writeDrops);
+      g.driver.set({ dir: 'super-in' }, this.driver.stats.superPacketsIn);
     }
     g.memory.set({}, process.memoryUsage.rss());
     g.coreSockets.set({}, this.ep.tcp.connectionCount);
