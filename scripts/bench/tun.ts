@@ -21,7 +21,13 @@ import { cpus, release } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { configureLink, MAX_BATCH, Tun } from '../../src/io/tun-tap/index.js';
-import { emitPacket, SuperSegmentWriter, VNET_GSO_NONE, vnetGsoType } from '../../src/wire/index.js';
+import {
+  emitPacket,
+  ipReprOf,
+  SuperSegmentWriter,
+  VNET_GSO_NONE,
+  vnetGsoType,
+} from '../../src/wire/index.js';
 
 const PACKET = 1400; // IP packet size
 const WARMUP_MS = 300;
@@ -203,21 +209,7 @@ function tcpPacket(hdr: number, src: string, dst: string, segs: number): Buffer 
   const v4 = (a: string) => Uint8Array.from(a.split('.').map(Number));
   const len = emitPacket(
     {
-      ip: {
-        version: 4,
-        src: v4(src),
-        dst: v4(dst),
-        protocol: 6,
-        ttl: 64,
-        dscp: 0,
-        ecn: 0,
-        ident: 0,
-        dontFrag: true,
-        moreFrags: false,
-        fragOffset: 0,
-        options: new Uint8Array(0),
-        payloadLen: 0,
-      },
+      ip: ipReprOf(v4(src), v4(dst)),
       tcp: {
         srcPort: 40000,
         dstPort: 9,

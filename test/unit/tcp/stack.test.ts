@@ -6,7 +6,7 @@ import type { TcpSocket } from '../../../src/tcp/socket.js';
 import { TcpStack } from '../../../src/tcp/stack.js';
 import { TcpState } from '../../../src/tcp/state.js';
 import { connectStream, listenStreams, TcpStream } from '../../../src/tcp/stream.js';
-import { emitPacket, PacketView } from '../../../src/wire/index.js';
+import { emitPacket, ipReprOf, PacketView } from '../../../src/wire/index.js';
 import { A_ADDR, B_ADDR, Pair } from './pair.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -222,21 +222,7 @@ describe('TcpStack', () => {
     const syn = new Uint8Array(60);
     const len = emitPacket(
       {
-        ip: {
-          version: 4,
-          src: A_ADDR,
-          dst: B_ADDR,
-          protocol: 6,
-          ttl: 64,
-          dscp: 0,
-          ecn: 0,
-          ident: 1,
-          dontFrag: true,
-          moreFrags: false,
-          fragOffset: 0,
-          options: new Uint8Array(0),
-          payloadLen: 0,
-        },
+        ip: ipReprOf(A_ADDR, B_ADDR),
         tcp: {
           srcPort: 40000,
           dstPort: 80,

@@ -8,6 +8,7 @@ import {
   emitPacket,
   finish,
   internetChecksum,
+  ipReprOf,
   type Packet,
   PacketView,
   SuperSegmentWriter,
@@ -100,34 +101,8 @@ function tcpPacket(version: 4 | 6, payloadLen: number, flags: number = TCP_FLAG.
     options: [{ type: 'timestamp' as const, tsval: 1, tsecr: 2 }],
     payload,
   };
-  const ip =
-    version === 4
-      ? {
-          version: 4 as const,
-          src: V4_SRC,
-          dst: V4_DST,
-          protocol: 6,
-          ttl: 64,
-          dscp: 0,
-          ecn: 0,
-          ident: 0xfffe,
-          dontFrag: true,
-          moreFrags: false,
-          fragOffset: 0,
-          options: new Uint8Array(0),
-          payloadLen: 0,
-        }
-      : {
-          version: 6 as const,
-          src: V6_SRC,
-          dst: V6_DST,
-          nextHeader: 6,
-          hopLimit: 64,
-          trafficClass: 0,
-          flowLabel: 7,
-          payloadLen: 0,
-        };
-  return { ip, tcp } as Packet;
+  const ip = version === 4 ? ipReprOf(V4_SRC, V4_DST) : ipReprOf(V6_SRC, V6_DST);
+  return { ip, tcp };
 }
 
 /**
