@@ -37,7 +37,10 @@ export class Family {
 
   render(out: string[]): void {
     out.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`);
-    for (const [k, v] of this.values) out.push(`${this.name}${k ? `{${k}}` : ''} ${v}`);
+    for (const [k, v] of this.values) {
+      const n = Number.isFinite(v) ? `${v}` : v > 0 ? '+Inf' : '-Inf';
+      out.push(`${this.name}${k ? `{${k}}` : ''} ${n}`);
+    }
   }
 }
 
@@ -100,10 +103,16 @@ export class HagMetrics {
       'TUN packets: in, out, writes dropped (queue full), and GRO super-packets among those in.',
     ),
     memory: new Family('hag_process_resident_memory_bytes', 'gauge', 'Resident memory of the HAG process.'),
-    coreSockets: new Family(
-      'hag_core_tcp_sockets',
+    coreSockets: new Family('hag_core_tcp_sockets', 'gauge', 'TCP sockets (subflows) in the core.'),
+    coreTimeWait: new Family(
+      'hag_core_tcp_time_wait',
       'gauge',
-      'TCP sockets (subflows) in the core, TIME-WAIT included.',
+      'Core TCP connections in TIME-WAIT (records without buffers), and the bytes they hold.',
+    ),
+    files: new Family(
+      'hag_open_files',
+      'gauge',
+      'Open files: the limit (RLIMIT_NOFILE) and the connections it holds (capacity); more are refused (file-limit).',
     ),
     coreBuffers: new Family(
       'hag_core_buffer_bytes',

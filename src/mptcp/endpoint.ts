@@ -1,25 +1,36 @@
 // An MPTCP endpoint (RFC 8684): the TCP stack its subflows run on, the token table, and the
 // application's connect and listen. It is the sans-IO core a driver runs (src/driver.ts): packets
 // and timers go straight to the TCP stack, whose sockets carry the MPTCP option through their
-// Subflow extensions.
+// Subflow extensions. Under SYN cookies (the TCP stack's SYN queue full) an MP_CAPABLE SYN is
+// answered without state and the connection is rebuilt from the third ACK, which carries both
+// keys (RFC 8684 3.1); a join keeps a bounded request (join-cookies.ts).
 import { randomInt } from 'node:crypto';
+import { joinSynAckHmac } from '../crypto/hmac.js';
+import { keyDerive, randomKey } from '../crypto/keys.js';
 import type { SansIo } from '../driver.js';
+import type { CongestionControlName } from '../tcp/cc/index.js';
 import type { TcpConfig } from '../tcp/config.js';
 import type { TfoCookieCache, TfoServerOptions } from '../tcp/fastopen.js';
 import type { FourTuple, SegmentIn } from '../tcp/segment.js';
 import type { TcpSocket } from '../tcp/socket.js';
-import { TcpStack } from '../tcp/stack.js';
+import { type StackOptions, TcpStack } from '../tcp/stack.js';
+import { TimerQueue } from '../util/timer-queue.js';
 import { bytesEqual } from '../wire/bytes.js';
+import { emitMpCapable, MPC_FLAG } from '../wire/mptcp/mp-capable.js';
+import { emitMpJoin } from '../wire/mptcp/mp-join.js';
 import { emitMpTcprst, MP_TCPRST_LEN, TCPRST_REASON } from '../wire/mptcp/mp-tcprst.js';
 import { MptcpOptionView } from '../wire/mptcp/option.js';
 import { MPTCP_SUBTYPE } from '../wire/mptcp/subtype.js';
 import { DEFAULT_MPTCP_CONFIG, type MptcpConfig, MptcpConnection, MptcpMib } from './connection.js';
 import type { MptcpEvent, MptcpEventListener } from './events.js';
+import { JoinRequestTable } from './join-cookies.js';
 import { type JoinState, Subflow } from './subflow.js';
-import { TokenTable } from './token.js';
+import { type LocalKey, TokenTable } from './token.js';
 
 export interface EndpointOptions {
   tcp?: Partial<TcpConfig>;
+  /** The TCP stack's SYN-flood settings (half-open bound, SYN cookies). */
+  stack?: Pick<StackOptions, 'maxHalfOpen' | 'synCookies' | 'cookies'>;
   mptcp?: Partial<MptcpConfig>;
   /**
    * Subflows a connection may have (RFC 8684 3.2 leaves the limit to the implementation): a join
@@ -42,6 +53,11 @@ export interface EndpointOptions {
    * server's cookies and policy (a SYN with data it takes hands the connection over at once).
    */
   fastOpen?: { cache?: TfoCookieCache; server?: TfoServerOptions };
+  /**
+   * The congestion control of the subflows this endpoint opens from `local` (a CPE picks it per
+   * uplink); undefined: `tcp.congestionControl`. Each subflow runs its own unless coupled.
+   */
+  congestionControlFor?: (local: Uint8Array) => CongestionControlName | undefined;
 }
 
 function nonce(): number {
@@ -61,22 +77,35 @@ export class MptcpEndpoint implements SansIo {
   readonly tokens = new TokenTable<MptcpConnection | undefined>();
   private readonly bySocket = new Map<TcpSocket, MptcpConnection>();
   private readonly joins = new Set<TcpSocket>();
+  /** Joins answered from a SYN cookie, waiting for their third ACK. */
+  readonly joinRequests = new JoinRequestTable();
   private readonly view = new MptcpOptionView();
   readonly maxSubflows: number;
   private readonly maxHalfOpenJoins: number;
   private readonly admitJoin: EndpointOptions['admitJoin'];
   private readonly listeners: MptcpEventListener[] = [];
   private readonly timerSources: TimerSource[] = [];
+  /** Connections' data-level retransmission timers (MptcpConnection.pollAt). */
+  private readonly connTimers = new TimerQueue<MptcpConnection>();
   /** The time of the latest call from the driver. */
   now = 0;
 
   constructor(opts: EndpointOptions = {}) {
-    this.tcp = new TcpStack({ tcp: opts.tcp });
+    this.tcp = new TcpStack({ ...opts.stack, tcp: opts.tcp });
     this.config = { ...DEFAULT_MPTCP_CONFIG, ...opts.mptcp };
     this.maxSubflows = opts.maxSubflows ?? 8;
     this.maxHalfOpenJoins = opts.maxHalfOpenJoins ?? this.maxSubflows;
     this.admitJoin = opts.admitJoin;
     this.fastOpen = opts.fastOpen ?? {};
+    this.ccFor = opts.congestionControlFor;
+  }
+
+  private readonly ccFor: EndpointOptions['congestionControlFor'];
+
+  /** TCP settings of a subflow opened from `local` that differ from the stack's. */
+  private subflowTcp(local: Uint8Array): Partial<TcpConfig> | undefined {
+    const cc = this.ccFor?.(local);
+    return cc ? { congestionControl: cc } : undefined;
   }
 
   /** TCP Fast Open settings (the client cache is used by connect, the server side by listen). */
@@ -129,13 +158,16 @@ export class MptcpEndpoint implements SansIo {
     for (const l of this.listeners) l(e);
   }
 
-  private newConnection(role: 'client' | 'server'): MptcpConnection {
-    const key = this.tokens.allocate(undefined);
+  private newConnection(
+    role: 'client' | 'server',
+    key: LocalKey = this.tokens.allocate(undefined),
+  ): MptcpConnection {
     const conn = new MptcpConnection(role, key, this.config, this.mib);
     conn.maxSubflows = this.maxSubflows;
     conn.emit = (e) => this.emit(e);
     conn.now = () => this.now;
     conn.onDataFinSent = () => this.armDataFin(conn);
+    conn.onTimerArmed = (at) => this.connTimers.push(at, conn);
     this.tokens.set(key.token, conn);
     return conn;
   }
@@ -147,7 +179,7 @@ export class MptcpEndpoint implements SansIo {
     const sock = this.tcp.connect(
       now,
       { local: t.local, remote: t.remote, remotePort: t.remotePort },
-      undefined,
+      this.subflowTcp(t.local),
       { fastOpen: this.fastOpen.cache },
     );
     this.attach(conn, sock);
@@ -182,11 +214,131 @@ export class MptcpEndpoint implements SansIo {
         this.emit({ type: 'created', conn });
         return true;
       },
+      onCookieSyn: (tuple, seg) => this.cookieSyn(tuple, seg),
+      onCookieAck: (sock, seg) => this.cookieAck(sock, seg, admit),
       onAccept: (sock) => {
         const conn = this.bySocket.get(sock);
         if (conn && !this.joins.has(sock)) onConnection(conn);
       },
     });
+  }
+
+  /**
+   * A SYN answered from a SYN cookie: the MPTCP option of the SYN/ACK, and no connection yet.
+   * MP_CAPABLE gets a fresh key, reserved nowhere (the third ACK echoes it, RFC 8684 3.1); a join
+   * to a connection that can take it leaves a bounded request; anything else is dropped.
+   */
+  private cookieSyn(tuple: FourTuple, seg: SegmentIn): Uint8Array | false {
+    if (this.isJoin(seg)) {
+      const v = this.view.mpJoin;
+      this.mib.MPJoinSynRx++;
+      const target = this.joinTarget(tuple);
+      if (typeof target === 'number') return false; // under a flood, dropped without a RST
+      const join: JoinState = {
+        localId: target.localId,
+        remoteId: v.addressId,
+        backup: v.backup,
+        nonceLocal: nonce(),
+        nonceRemote: v.nonce,
+        confirmed: false,
+      };
+      if (!this.joinRequests.add(tuple, { token: v.token, join, at: this.now })) return false;
+      const conn = target.conn;
+      const hmac = joinSynAckHmac(conn.local.key, conn.remoteKey!, join.nonceLocal, join.nonceRemote);
+      const b = new Uint8Array(16);
+      emitMpJoin(
+        {
+          type: 'mp_join',
+          form: 'synack',
+          backup: join.backup,
+          addressId: join.localId,
+          hmac,
+          nonce: join.nonceLocal,
+        },
+        b,
+        0,
+      );
+      return b;
+    }
+    // The admission check (a rate limit per client) waits for the third ACK, whose source is
+    // proven: spoofed SYNs must not use up a real client's allowance.
+    const mpc = this.findMpCapable(seg);
+    if (mpc < 0) return new Uint8Array(0); // plain TCP: it falls back when rebuilt (3.7)
+    const checksum = this.config.checksum || (mpc & MPC_FLAG.checksum) !== 0;
+    const b = new Uint8Array(12);
+    emitMpCapable(
+      {
+        type: 'mp_capable',
+        version: 1,
+        flags: MPC_FLAG.hmacSha256 | (checksum ? MPC_FLAG.checksum : 0),
+        senderKey: randomKey(),
+      },
+      b,
+      0,
+    );
+    return b;
+  }
+
+  /**
+   * The third ACK of a cookie handshake rebuilt a subflow: a connection from the keys its
+   * MP_CAPABLE carries (our key's token must still be free), a join from its stored request, or
+   * a plain TCP connection that falls back. Refused ones draw a RST.
+   */
+  private cookieAck(
+    sock: TcpSocket,
+    seg: SegmentIn,
+    admit: ((tuple: FourTuple) => boolean) | undefined,
+  ): boolean | Uint8Array {
+    for (let i = 0; i < seg.mptcpCount; i++) {
+      const v = this.view;
+      if (v.wrap(seg.buf, seg.mptcpOff[i], seg.mptcpLen[i]) !== undefined) continue;
+      if (v.subtype === MPTCP_SUBTYPE.mpJoin && v.mpJoin.form === 'ack') {
+        const req = this.joinRequests.take(sock.tuple, this.now);
+        if (!req) return this.refusal(TCPRST_REASON.mptcpError);
+        const conn = this.tokens.lookup(req.token);
+        if (!conn || conn.fallback || conn.closed || !conn.remoteKey) {
+          this.mib.MPJoinNoTokenFound++;
+          return this.refusal(TCPRST_REASON.mptcpError);
+        }
+        if (conn.subflows.length >= this.maxSubflows) {
+          this.mib.MPJoinRejected++;
+          return this.refusal(TCPRST_REASON.administrativelyProhibited);
+        }
+        this.joins.add(sock);
+        this.attach(conn, sock, req.join);
+        return true;
+      }
+      if (v.subtype === MPTCP_SUBTYPE.mpCapable && v.mpCapable.version === 1 && v.mpCapable.hasReceiverKey) {
+        if (admit && !admit(sock.tuple)) return false;
+        const m = v.mpCapable;
+        const key = Uint8Array.from(m.b.subarray(m.receiverKeyOff, m.receiverKeyOff + 8));
+        const { token, idsn } = keyDerive(key);
+        // The key was not reserved when the SYN/ACK went out: another connection may hold its token.
+        if (!this.tokens.register(token, undefined)) {
+          this.tokens.collisions++;
+          return false;
+        }
+        const conn = this.newConnection('server', { key, token, idsn });
+        this.attach(conn, sock);
+        this.emit({ type: 'created', conn });
+        return true;
+      }
+    }
+    if (admit && !admit(sock.tuple)) return false;
+    const conn = this.newConnection('server');
+    this.attach(conn, sock);
+    this.emit({ type: 'created', conn });
+    return true;
+  }
+
+  /** The flags of a SYN's MP_CAPABLE (version 1), or -1 without one. */
+  private findMpCapable(seg: SegmentIn): number {
+    for (let i = 0; i < seg.mptcpCount; i++) {
+      if (this.view.wrap(seg.buf, seg.mptcpOff[i], seg.mptcpLen[i]) !== undefined) continue;
+      if (this.view.subtype === MPTCP_SUBTYPE.mpCapable && this.view.mpCapable.version === 1)
+        return this.view.mpCapable.flags;
+    }
+    return -1;
   }
 
   /** Whether a SYN carries MP_JOIN; the option stays in `this.view`. */
@@ -207,24 +359,15 @@ export class MptcpEndpoint implements SansIo {
     const v = this.view.mpJoin;
     this.mib.MPJoinSynRx++;
     if (v.backup) this.mib.MPJoinSynBackupRx++;
-    const conn = this.tokens.lookup(v.token);
-    if (!conn || conn.fallback || conn.closed || !conn.remoteKey) {
-      this.mib.MPJoinNoTokenFound++;
-      return this.refusal(TCPRST_REASON.mptcpError);
-    }
-    if (conn.subflows.length >= this.maxSubflows || (this.admitJoin && !this.admitJoin(sock.tuple, conn))) {
-      this.mib.MPJoinRejected++;
-      return this.refusal(TCPRST_REASON.administrativelyProhibited);
-    }
+    const target = this.joinTarget(sock.tuple);
+    if (typeof target === 'number') return this.refusal(target);
+    const { conn, localId } = target;
     if (conn.joining.length >= this.maxHalfOpenJoins) {
       // The oldest half-open join goes (its RST says "lack of resources", RFC 8684 3.6): a
       // legitimate join completes within a round trip, one never completed only holds a slot.
       this.mib.MPJoinHalfOpenDrop++;
       conn.joining[0].reset(TCPRST_REASON.lackOfResources);
     }
-    // The address ID of the address the join came to: one we announced (3.4.1), else 0.
-    let localId = 0;
-    for (const a of conn.localAddrs.values()) if (bytesEqual(a.addr, sock.tuple.local)) localId = a.id;
     const join: JoinState = {
       localId,
       remoteId: v.addressId,
@@ -236,6 +379,27 @@ export class MptcpEndpoint implements SansIo {
     this.joins.add(sock);
     this.attach(conn, sock, join);
     return true;
+  }
+
+  /**
+   * RFC 8684 3.2: the connection the join SYN in `this.view` names, and the address ID of the
+   * address it came to; or the MP_TCPRST reason that refuses it (unknown token, connection full,
+   * the operator's access rule).
+   */
+  private joinTarget(tuple: FourTuple): { conn: MptcpConnection; localId: number } | number {
+    const conn = this.tokens.lookup(this.view.mpJoin.token);
+    if (!conn || conn.fallback || conn.closed || !conn.remoteKey) {
+      this.mib.MPJoinNoTokenFound++;
+      return TCPRST_REASON.mptcpError;
+    }
+    if (conn.subflows.length >= this.maxSubflows || (this.admitJoin && !this.admitJoin(tuple, conn))) {
+      this.mib.MPJoinRejected++;
+      return TCPRST_REASON.administrativelyProhibited;
+    }
+    // The address ID of the address the join came to: one we announced (3.4.1), else 0.
+    let localId = 0;
+    for (const a of conn.localAddrs.values()) if (bytesEqual(a.addr, tuple.local)) localId = a.id;
+    return { conn, localId };
   }
 
   /** The MP_TCPRST a refused join's RST carries (RFC 8684 3.6). */
@@ -265,11 +429,15 @@ export class MptcpEndpoint implements SansIo {
       throw new Error('join needs an established MPTCP connection');
     if (conn.subflows.length >= this.maxSubflows)
       throw new Error(`connection already has ${conn.subflows.length} subflows`);
-    const sock = this.tcp.connect(now, {
-      local,
-      remote: remote?.addr ?? first.tuple.remote,
-      remotePort: remote?.port ?? first.tuple.remotePort,
-    });
+    const sock = this.tcp.connect(
+      now,
+      {
+        local,
+        remote: remote?.addr ?? first.tuple.remote,
+        remotePort: remote?.port ?? first.tuple.remotePort,
+      },
+      this.subflowTcp(local),
+    );
     this.joins.add(sock);
     this.attach(conn, sock, {
       localId,
@@ -314,6 +482,7 @@ export class MptcpEndpoint implements SansIo {
     let t = Math.min(
       this.tcp.pollTimeout(),
       this.dataFinTimers.size ? this.dataFinNext() : Number.POSITIVE_INFINITY,
+      this.connTimers.peek(),
     );
     for (const s of this.timerSources) t = Math.min(t, s.pollTimeout());
     return t;
@@ -323,6 +492,7 @@ export class MptcpEndpoint implements SansIo {
     this.now = now;
     this.tcp.handleTimeout(now);
     if (this.dataFinTimers.size) this.dataFinTimeout(now);
+    for (let c = this.connTimers.popDue(now); c; c = this.connTimers.popDue(now)) c.retransmitTimeout(now);
     for (const s of this.timerSources) if (s.pollTimeout() <= now) s.handleTimeout(now);
   }
 

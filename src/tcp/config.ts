@@ -24,6 +24,8 @@ export interface TcpConfig {
   minRtoMs: number;
   /** Retransmissions of a SYN before giving up. */
   synRetries: number;
+  /** Retransmissions of a SYN/ACK before a half-open connection is dropped (Linux tcp_synack_retries). */
+  synAckRetries: number;
   /** Retransmissions of data before the connection is aborted (RFC 9293 3.8.3, R2). */
   dataRetries: number;
   /** Keepalive (RFC 9293 3.8.4): idle time before the first probe; 0 disables. */
@@ -45,6 +47,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   timeWaitMs: 60_000,
   minRtoMs: 200,
   synRetries: 6,
+  synAckRetries: 5,
   dataRetries: 15,
   keepaliveIdleMs: 0,
   keepaliveIntervalMs: 75_000,

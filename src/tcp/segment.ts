@@ -171,3 +171,68 @@ export function writeTcpHeader(
   setU32(buf, off + 16, 0);
   return off + 20;
 }
+
+/**
+ * SYN and SYN/ACK options in Linux's order: MSS, SACK-permitted, timestamps, NOP, window scale
+ * (`wscale` -1: none). Returns the offset after them.
+ */
+export function writeSynOptionList(
+  buf: Uint8Array,
+  off: number,
+  mss: number,
+  sack: boolean,
+  ts: boolean,
+  tsval: number,
+  tsecr: number,
+  wscale: number,
+): number {
+  let o = off;
+  buf[o] = TCPOPT.mss;
+  buf[o + 1] = 4;
+  setU16(buf, o + 2, mss);
+  o += 4;
+  if (sack && ts) {
+    buf[o] = TCPOPT.sackPermitted;
+    buf[o + 1] = 2;
+    o += 2;
+  } else if (ts) {
+    buf[o] = 1;
+    buf[o + 1] = 1;
+    o += 2;
+  } else if (sack) {
+    buf[o] = 1;
+    buf[o + 1] = 1;
+    buf[o + 2] = TCPOPT.sackPermitted;
+    buf[o + 3] = 2;
+    o += 4;
+  }
+  if (ts) {
+    buf[o] = TCPOPT.timestamp;
+    buf[o + 1] = 10;
+    setU32(buf, o + 2, tsval >>> 0);
+    setU32(buf, o + 6, tsecr >>> 0);
+    o += 10;
+  }
+  if (wscale >= 0) {
+    buf[o] = 1;
+    buf[o + 1] = TCPOPT.windowScale;
+    buf[o + 2] = 3;
+    buf[o + 3] = wscale;
+    o += 4;
+  }
+  return o;
+}
+
+/** Milliseconds as the 32-bit timestamp clock (RFC 7323 section 5.4: 1 ms ticks). */
+export function tsClock(now: number, offset: number): number {
+  return (Math.floor(now) + offset) >>> 0;
+}
+
+/** Writes the timestamps option (RFC 7323 3.2: kind 8, length 10) at buf[off]; returns off + 10. */
+export function writeTimestamps(buf: Uint8Array, off: number, tsval: number, tsecr: number): number {
+  buf[off] = 8;
+  buf[off + 1] = 10;
+  setU32(buf, off + 2, tsval);
+  setU32(buf, off + 6, tsecr);
+  return off + 10;
+}

@@ -15,12 +15,23 @@ import type { TcpConfig } from './config.js';
 import type { TcpExtension } from './extension.js';
 import type { TfoCookieCache, TfoState } from './fastopen.js';
 import { Pacer } from './pacing.js';
+import { RateSampler } from './rate-sample.js';
 import { ByteRing } from './ring.js';
 import { RttEstimator } from './rtt.js';
 import { DUP_THRESH, Scoreboard } from './scoreboard.js';
-import { type FourTuple, fillTcpChecksum, type SegmentIn, writeIpHeader, writeTcpHeader } from './segment.js';
+import {
+  type FourTuple,
+  fillTcpChecksum,
+  type SegmentIn,
+  tsClock,
+  writeIpHeader,
+  writeSynOptionList,
+  writeTcpHeader,
+  writeTimestamps,
+} from './segment.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.js';
 import { isSynchronized, TcpState } from './state.js';
+import { TimeWaitRecord, TW, timeWaitAction } from './time-wait.js';
 
 const { fin: FIN, syn: SYN, rst: RST, psh: PSH, ack: ACK } = TCP_FLAG;
 
@@ -71,9 +82,21 @@ export class TcpSocketStats {
   badSegsDropped = 0;
 }
 
-/** Milliseconds as the 32-bit timestamp clock (RFC 7323 section 5.4: 1 ms ticks). */
-function tsClock(now: number, offset: number): number {
-  return (Math.floor(now) + offset) >>> 0;
+/** A connection's timestamp clock offset, derived from its ISS (a SYN cookie rebuilds it). */
+export function tsOffsetFor(iss: number): number {
+  return Math.imul(iss, 0x9e3779b1) >>> 0;
+}
+
+/** TSval at `now` of the connection whose ISS is `iss`. */
+export function tsvalFor(now: number, iss: number): number {
+  return tsClock(now, tsOffsetFor(iss));
+}
+
+/** RFC 7323 2.3: the smallest window shift that lets a receive buffer of `bytes` be advertised. */
+export function rcvShiftFor(bytes: number): number {
+  let s = 0;
+  while (s < 14 && 0xffff << s < bytes) s++;
+  return s;
 }
 
 const TS_OPT_LEN = 12; // NOP NOP TIMESTAMP
@@ -164,6 +187,8 @@ export class TcpSocket {
   /** snd.nxt when the latest retransmission went out (to detect a lost retransmission). */
   private rtxLastNxt = 0;
   private retries = 0;
+  /** Retransmissions of our SYN/ACK before a SYN-RECEIVED connection gives up. */
+  private synAckRetries: number;
   /** Karn's rule without timestamps: one timed segment at a time. */
   private rttSeq = -1;
   private rttSentAt = 0;
@@ -177,6 +202,8 @@ export class TcpSocket {
   /** New data waits for the pacer until then (a burst being spread). */
   private paceAt = Number.POSITIVE_INFINITY;
   private readonly pacer = new Pacer();
+  /** Per-segment delivery records, for a controller that takes rate samples (BBR); see sampler. */
+  private rs: RateSampler | undefined;
   private persistBackoff = 0;
   private keepaliveAt = Number.POSITIVE_INFINITY;
   private keepaliveSent = 0;
@@ -215,11 +242,11 @@ export class TcpSocket {
     this.sendRing = new ByteRing(config.sendBuffer);
     this.recvRing = new ByteRing(config.recvBuffer);
     this.rtt = new RttEstimator({ minRto: config.minRtoMs });
+    this.synAckRetries = config.synAckRetries;
     const ipHeader = tuple.local.length === 4 ? 20 : 40;
     this.mss = Math.min(536, config.mtu - ipHeader - 20);
     this.cc = createCongestionController(config.congestionControl, this.mss);
-    // RFC 7323 section 2.3: the largest shift that lets the receive buffer be advertised.
-    while (this.rcvShift < 14 && 0xffff << this.rcvShift < config.recvBuffer) this.rcvShift++;
+    this.rcvShift = rcvShiftFor(config.recvBuffer);
   }
 
   /** The MSS we announce: our MTU less the IP and TCP headers (RFC 9293 section 3.7.1). */
@@ -304,25 +331,61 @@ export class TcpSocket {
     this.iss = iss;
     this.sndUna = iss;
     this.sndNxt = iss;
-    this.tsOffset = Math.imul(iss, 0x9e3779b1) >>> 0;
+    this.tsOffset = tsOffsetFor(iss);
+  }
+
+  /**
+   * Passive open from the third ACK of a SYN cookie handshake (RFC 4987 3.6): the state our
+   * SYN/ACK (ISS `iss`) would have left, with the options the cookie kept; the ACK itself goes
+   * through input() next and completes the handshake.
+   */
+  acceptCookie(
+    now: number,
+    seg: SegmentIn,
+    iss: number,
+    peerMss: number,
+    wscale: number,
+    sack: boolean,
+  ): void {
+    this.initSend(iss);
+    this.sndNxt = seqAdd(iss, 1);
+    this.irs = seqAdd(seg.seq, -1);
+    this.rcvNxt = seg.seq;
+    this.negotiate(peerMss, wscale, sack, seg.hasTs, seg.tsval);
+    this.ext?.onSyn(seg, false);
+    this.state = TcpState.SynReceived;
+    // What the SYN/ACK advertised (never scaled, RFC 7323 2.2).
+    this.rcvAdvRight = seqAdd(this.rcvNxt, Math.min(this.rcvWindow(), 0xffff));
+    // When the SYN/ACK left is unknown: only the timestamp echo may give an RTT sample.
+    this.retries = 1;
+    this.lastSendAt = now;
+  }
+
+  /** Caps the SYN/ACK retransmissions of this SYN-RECEIVED connection (a listener under pressure). */
+  capSynAckRetries(n: number): void {
+    if (n < this.synAckRetries) this.synAckRetries = n;
   }
 
   /** Options of a SYN or SYN/ACK: what the peer offered, intersected with what we do. */
   private takeSynOptions(seg: SegmentIn): void {
-    const v4 = this.tuple.local.length === 4;
     // RFC 9293 3.7.1: without an MSS option assume 536 (IPv4) or 1220 (IPv6).
-    this.peerMss = seg.mss >= 0 ? seg.mss : v4 ? 536 : 1220;
-    this.wsOk = this.config.windowScale && seg.wscale >= 0;
+    const mss = seg.mss >= 0 ? seg.mss : this.tuple.local.length === 4 ? 536 : 1220;
+    this.negotiate(mss, seg.wscale, seg.sackPermitted, seg.hasTs, seg.tsval);
+  }
+
+  private negotiate(peerMss: number, wscale: number, sack: boolean, ts: boolean, tsval: number): void {
+    this.peerMss = peerMss;
+    this.wsOk = this.config.windowScale && wscale >= 0;
     if (this.wsOk) {
       // RFC 7323 2.3: a shift above 14 is used as 14.
-      this.sndShift = Math.min(seg.wscale, 14);
+      this.sndShift = Math.min(wscale, 14);
     } else {
       this.sndShift = 0;
       this.rcvShift = 0;
     }
-    this.sackOk = this.config.sack && seg.sackPermitted;
-    this.tsOk = this.config.timestamps && seg.hasTs;
-    if (this.tsOk) this.tsRecent = seg.tsval;
+    this.sackOk = this.config.sack && sack;
+    this.tsOk = this.config.timestamps && ts;
+    if (this.tsOk) this.tsRecent = tsval;
     this.mss = Math.max(64, Math.min(this.peerMss, this.ourMss) - (this.tsOk ? TS_OPT_LEN : 0));
     this.cc = createCongestionController(this.config.congestionControl, this.mss);
   }
@@ -402,6 +465,11 @@ export class TcpSocket {
   /** Asks for an ACK on the next dispatch (a window update, or news the layer above must tell). */
   requestAck(): void {
     if (isSynchronized(this.state)) this.ackNow = true;
+  }
+
+  /** Asks for a segment at an old sequence number, which the peer answers with an ACK (RFC 9293 3.8.4). */
+  requestProbe(): void {
+    if (isSynchronized(this.state)) this.probeNow = true;
   }
 
   /** Asks for an ACK without data to go out next, ahead of any data. */
@@ -493,7 +561,11 @@ export class TcpSocket {
     this.retries++;
     this.stats.timeouts++;
     const handshake = this.state === TcpState.SynSent || this.state === TcpState.SynReceived;
-    const limit = handshake ? this.config.synRetries : this.config.dataRetries;
+    const limit = !handshake
+      ? this.config.dataRetries
+      : this.state === TcpState.SynReceived
+        ? this.synAckRetries
+        : this.config.synRetries;
     if (this.retries > limit) {
       this.rstNow = !handshake || this.state === TcpState.SynReceived;
       this.enterClosed(new TcpError('ETIMEDOUT', `no answer after ${limit} retransmissions`));
@@ -515,6 +587,9 @@ export class TcpSocket {
     this.events.onTimeout?.(this.retries);
     this.cc.onRetransmissionTimeout(now, this.pipe());
     // Everything outstanding is presumed lost; SACK information may be reneged (RFC 2018 8).
+    this.rs?.markLost(
+      this.sb.holeBytes(Math.max(seqDiff(this.lostUntil, this.sndUna), 0), seqDiff(this.sndNxt, this.sndUna)),
+    );
     this.sb.clear();
     this.recovery = 'rto';
     this.recoveryPoint = this.sndNxt;
@@ -551,6 +626,10 @@ export class TcpSocket {
       this.inputSynSent(now, seg);
       return;
     }
+    if (this.state === TcpState.TimeWait) {
+      this.inputTimeWait(now, seg);
+      return;
+    }
     const flags = seg.flags;
 
     // RFC 7323 section 5.3, R1: PAWS. A segment whose timestamp is older than TS.Recent is a
@@ -572,13 +651,6 @@ export class TcpSocket {
       return;
     }
 
-    // TIME-WAIT: a retransmitted FIN is acknowledged and restarts the 2 MSL timeout (3.10.7.4).
-    if (this.state === TcpState.TimeWait && flags & FIN && !(flags & RST) && seqLt(seg.seq, this.rcvNxt)) {
-      this.ackNow = true;
-      this.timeWaitAt = now + this.config.timeWaitMs;
-      return;
-    }
-
     // First check: sequence number acceptability (RFC 9293 3.10.7.4, the four cases).
     if (!this.acceptable(seg)) {
       if (!(flags & RST)) this.ackNow = true;
@@ -595,11 +667,7 @@ export class TcpSocket {
       }
       const refused = this.state === TcpState.SynReceived;
       this.ext?.onRst(seg);
-      this.enterClosed(
-        this.state === TcpState.TimeWait
-          ? undefined
-          : new TcpError(refused ? 'ECONNREFUSED' : 'ECONNRESET', 'connection reset by peer'),
-      );
+      this.enterClosed(new TcpError(refused ? 'ECONNREFUSED' : 'ECONNRESET', 'connection reset by peer'));
       return;
     }
 
@@ -622,6 +690,48 @@ export class TcpSocket {
     // Seventh: segment text; eighth: FIN.
     if (seg.len > 0 || flags & FIN) this.processData(now, seg);
     if (this.state === TcpState.Established) this.armKeepalive(now);
+  }
+
+  /** TIME-WAIT: the judgement of src/tcp/time-wait.ts (a SYN cannot reopen a socket: dropped). */
+  private inputTimeWait(now: number, seg: SegmentIn): void {
+    const wnd = Math.max(seqDiff(this.rcvAdvRight, this.rcvNxt), 0);
+    switch (timeWaitAction(seg, this.rcvNxt, wnd, this.tsOk, this.tsRecent)) {
+      case TW.restart:
+        this.timeWaitAt = now + this.config.timeWaitMs;
+        this.ackNow = true;
+        return;
+      case TW.ack:
+        this.ackNow = true;
+        return;
+      case TW.close:
+        this.enterClosed(undefined);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /**
+   * In TIME-WAIT with nothing left to send: what TIME-WAIT still needs, as the record the stack
+   * keeps instead of this socket. The socket closes (onClose), so that it, its buffers and
+   * whatever rides on it (MPTCP subflow, stream) can go; the record answers for the 4-tuple.
+   */
+  handOverTimeWait(): TimeWaitRecord {
+    const wnd = Math.max(seqDiff(this.rcvAdvRight, this.rcvNxt), 0);
+    const rec = new TimeWaitRecord(
+      this.tuple,
+      this.sndNxt,
+      this.rcvNxt,
+      wnd,
+      Math.min(wnd >>> this.rcvShift, 0xffff),
+      this.tsOk,
+      this.tsRecent,
+      this.tsOffset,
+      this.config.timeWaitMs,
+      this.timeWaitAt,
+    );
+    this.enterClosed(undefined);
+    return rec;
   }
 
   /** RFC 9293 3.10.7.4: is any part of the segment inside the receive window? */
@@ -757,12 +867,17 @@ export class TcpSocket {
     }
 
     const inFlightBefore = this.pipe();
+    const lostUntilBefore = this.lostUntil;
+    const rs = this.sampler;
+    if (rs) this.beginRateSample(rs, inFlightBefore);
     const acked = seqDiff(ack, this.sndUna);
-    if (acked > 0) this.onNewAck(now, seg, acked, inFlightBefore);
-    else this.maybeDupAck(now, seg);
+    if (acked > 0) {
+      rs?.ackedTo(now, ack);
+      this.onNewAck(now, seg, acked, inFlightBefore);
+    } else this.maybeDupAck(now, seg);
 
     // SACK blocks (RFC 2018), after the cumulative ACK moved the scoreboard's origin.
-    if (this.sackOk && seg.sackCount > 0) this.takeSack(seg);
+    if (this.sackOk && seg.sackCount > 0) this.takeSack(now, seg);
 
     // Window update (RFC 9293 3.10.7.4): only from a newer segment, or a newer ACK of the same one.
     if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack))) {
@@ -772,6 +887,7 @@ export class TcpSocket {
       if (this.sndWnd > this.maxSndWnd) this.maxSndWnd = this.sndWnd;
     }
     this.updateLoss(now, acked);
+    if (rs) this.endRateSample(now, rs, lostUntilBefore, inFlightBefore);
     this.updatePersist(now);
 
     // FIN acknowledged: state transitions of RFC 9293 3.10.7.4 (FIN-WAIT-1, CLOSING, LAST-ACK).
@@ -842,13 +958,42 @@ export class TcpSocket {
     void now;
   }
 
-  private takeSack(seg: SegmentIn): void {
+  private takeSack(now: number, seg: SegmentIn): void {
     const outstanding = seqDiff(this.sndNxt, this.sndUna);
     for (let i = 0; i < seg.sackCount; i++) {
       const left = u32(seg.buf, seg.sackOff + i * 8);
       const right = u32(seg.buf, seg.sackOff + i * 8 + 4);
       // RFC 2883 D-SACK blocks lie below snd.una; they are ignored here.
       this.sb.add(seqDiff(left, this.sndUna), seqDiff(right, this.sndUna), outstanding);
+      this.rs?.sacked(now, left, right);
+    }
+  }
+
+  /** The delivery-rate sampler, kept only while the controller takes rate samples (BBR). */
+  private get sampler(): RateSampler | undefined {
+    if (!this.cc.onRateSample) return undefined;
+    this.rs ??= new RateSampler(this.sndUna);
+    return this.rs;
+  }
+
+  /**
+   * Start of an ACK for the rate sampler, with draft-ietf-ccwg-bbr 4.1.2.4
+   * CheckIfApplicationLimited: nothing unsent, room in the window, no lost data waiting.
+   */
+  private beginRateSample(rs: RateSampler, inFlight: number): void {
+    rs.begin();
+    if (this.unsentBytes === 0 && inFlight < this.cc.window && !seqGt(this.lostUntil, this.highRxt)) {
+      rs.markAppLimited(inFlight);
+    }
+  }
+
+  /** End of an ACK: the bytes it marked lost, then the rate sample to the controller. */
+  private endRateSample(now: number, rs: RateSampler, lostUntilBefore: number, inFlightBefore: number): void {
+    const from = Math.max(seqDiff(lostUntilBefore, this.sndUna), 0);
+    const to = seqDiff(this.lostUntil, this.sndUna);
+    if (to > from) rs.markLost(this.sb.holeBytes(from, to));
+    if (rs.generate(now, this.rtt.minRtt) || rs.newlyLost > 0) {
+      this.cc.onRateSample?.(now, rs, inFlightBefore, this.pipe(), this.rtt);
     }
   }
 
@@ -882,6 +1027,7 @@ export class TcpSocket {
       this.sb.sackedAbove(seqDiff(this.rtxLastNxt, this.sndUna)) > (DUP_THRESH - 1) * this.mss
     ) {
       this.stats.lostRetransmits++;
+      this.rs?.markLost(this.sb.holeBytes(0, seqDiff(this.highRxt, this.sndUna)));
       this.highRxt = this.sndUna;
       this.rtxLastNxt = this.sndNxt;
     }
@@ -1118,6 +1264,7 @@ export class TcpSocket {
 
     // (1) Lost bytes above HighRxt (RFC 6675 section 6.1, rule 1; after an RTO, go-back-N).
     if (seqGt(this.lostUntil, this.sndUna) && (pipe < cwnd || this.rtxFirst)) {
+      const first = this.rtxFirst;
       this.rtxFirst = false;
       const from = Math.max(seqDiff(this.highRxt, this.sndUna), 0);
       const to = seqDiff(this.lostUntil, this.sndUna);
@@ -1130,11 +1277,19 @@ export class TcpSocket {
         if (ext && len > 0) len = ext.limitPayload(seq, len);
         const fin = this.finQueued && seqAdd(seq, len) === finSeq && this.finSent();
         if (len > 0 || fin) {
+          // With a controller that sets the rate (BBR) retransmissions are paced too: a burst of
+          // them into the queue that just overflowed is lost again, and with no new data behind
+          // it the loss shows only at the RTO.
+          if (this.cc.pacingRate && len > 0 && this.paceHeld(now, len, cwnd, mss)) {
+            this.rtxFirst = first;
+            return 0;
+          }
           this.highRxt = seqAdd(seq, len + (fin ? 1 : 0));
           this.rtxLastNxt = this.sndNxt;
           this.stats.retransSegs++;
           this.stats.retransBytes += len;
           if (this.rtxAt === Number.POSITIVE_INFINITY) this.armRtx(now);
+          this.sampler?.sent(now, seq, len, pipe, true);
           const push = len > 0 && start + len === this.sendLen ? PSH : 0;
           return this.emit(now, buf, seq, this.rcvNxt, ACK | push | (fin ? FIN : 0), start, len, false);
         }
@@ -1170,14 +1325,10 @@ export class TcpSocket {
       // The layer above may end a segment early (at an MPTCP mapping boundary); that is not a
       // small segment in the sense of the two checks above.
       if (ext && len > 0) len = ext.limitPayload(this.sndNxt, len);
-      if (len > 0 && this.rtt.srtt > 0) {
-        const at = this.pacer.wait(now, len, cwnd, this.rtt.srtt, mss);
-        this.paceAt = at > 0 ? at : Number.POSITIVE_INFINITY;
-        if (at > 0) {
-          // Held by the pacer, not by the application: the window is in use (RFC 7661).
-          this.cwndLimited = true;
-          return 0;
-        }
+      if (len > 0 && this.rtt.srtt > 0 && this.paceHeld(now, len, cwnd, mss)) {
+        // Held by the pacer, not by the application: the window is in use (RFC 7661).
+        this.cwndLimited = true;
+        return 0;
       }
       const fin = needFin && len === unsent && usable >= len;
       if (len > 0 || (fin && unsent === 0)) {
@@ -1195,6 +1346,7 @@ export class TcpSocket {
         if (this.rtxAt === Number.POSITIVE_INFINITY) this.armRtx(now);
         if (now - this.lastSendAt > this.rtt.rto && sentData === 0) this.cc.onIdleRestart(now);
         this.lastSendAt = now;
+        this.sampler?.sent(now, seq, len, pipe, false);
         const push = len > 0 && len === unsent ? PSH : 0;
         return this.emit(now, buf, seq, this.rcvNxt, ACK | push | (fin ? FIN : 0), off, len, false);
       }
@@ -1203,6 +1355,13 @@ export class TcpSocket {
       this.cwndLimited = false;
     }
     return 0;
+  }
+
+  /** Whether the pacer holds `len` bytes at `now`; if so its wake-up is armed. */
+  private paceHeld(now: number, len: number, cwnd: number, mss: number): boolean {
+    const at = this.pacer.wait(now, len, cwnd, this.rtt.srtt, mss, this.cc.pacingRate);
+    this.paceAt = at > 0 ? at : Number.POSITIVE_INFINITY;
+    return at > 0;
   }
 
   /** Writes one segment: IP header, TCP header and options, payload from the send ring. */
@@ -1270,39 +1429,22 @@ export class TcpSocket {
     return field;
   }
 
-  /** SYN options in Linux's order: MSS, SACK-permitted, timestamps, NOP, window scale. */
+  /** SYN options (writeSynOptionList), then the Fast Open option. */
   private writeSynOptions(now: number, buf: Uint8Array, off: number, synAck: boolean): number {
-    let o = off;
-    buf[o] = 2;
-    buf[o + 1] = 4;
-    buf[o + 2] = this.ourMss >> 8;
-    buf[o + 3] = this.ourMss;
-    o += 4;
     const sack = synAck ? this.sackOk : this.config.sack;
     const ts = synAck ? this.tsOk : this.config.timestamps;
     const ws = synAck ? this.wsOk : this.config.windowScale;
-    if (sack && ts) {
-      buf[o] = 4;
-      buf[o + 1] = 2;
-      o += 2;
-      o = this.writeTsBody(now, buf, o);
-    } else {
-      if (ts) o = this.writeTs(now, buf, o);
-      if (sack) {
-        buf[o] = 1;
-        buf[o + 1] = 1;
-        buf[o + 2] = 4;
-        buf[o + 3] = 2;
-        o += 4;
-      }
-    }
-    if (ws) {
-      buf[o] = 1;
-      buf[o + 1] = 3;
-      buf[o + 2] = 3;
-      buf[o + 3] = this.rcvShift;
-      o += 4;
-    }
+    const tsval = tsClock(now, this.tsOffset);
+    let o = writeSynOptionList(
+      buf,
+      off,
+      this.ourMss,
+      sack,
+      ts,
+      tsval,
+      this.tsRecent,
+      ws ? this.rcvShift : -1,
+    );
     const fo = this.tfoOptOut;
     if (fo) {
       // RFC 7413 4.1.1: the cookie (none: a request), then NOPs to the next word.
@@ -1322,19 +1464,7 @@ export class TcpSocket {
   }
 
   private writeTsBody(now: number, buf: Uint8Array, off: number): number {
-    buf[off] = 8;
-    buf[off + 1] = 10;
-    const tsval = tsClock(now, this.tsOffset);
-    buf[off + 2] = tsval >>> 24;
-    buf[off + 3] = tsval >>> 16;
-    buf[off + 4] = tsval >>> 8;
-    buf[off + 5] = tsval;
-    const ecr = this.tsRecent;
-    buf[off + 6] = ecr >>> 24;
-    buf[off + 7] = ecr >>> 16;
-    buf[off + 8] = ecr >>> 8;
-    buf[off + 9] = ecr;
-    return off + 10;
+    return writeTimestamps(buf, off, tsClock(now, this.tsOffset), this.tsRecent);
   }
 
   /** Bytes the SACK option takes in the next segment (0 without out-of-order data). */
@@ -1388,7 +1518,8 @@ export class TcpSocket {
   get wantsToSend(): boolean {
     if (this.pendingRst || this.rstNow || this.synNow || this.ackNow || this.pureAckNow || this.probeNow)
       return true;
-    if (!isSynchronized(this.state)) return false;
+    // TIME-WAIT sends nothing but ACKs (above).
+    if (!isSynchronized(this.state) || this.state === TcpState.TimeWait) return false;
     const sentData = seqDiff(this.sndNxt, this.sndUna);
     return (
       this.sendLen > sentData || (this.finQueued && !this.finSent()) || seqGt(this.lostUntil, this.sndUna)

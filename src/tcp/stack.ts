@@ -2,23 +2,54 @@
 // destination for a gateway), a bounded SYN queue, resets for segments that match nothing
 // (RFC 9293 3.10.7.1), and the sans-IO driver interface (src/driver.ts). A listener with TCP Fast
 // Open (RFC 7413) checks SYN cookies and hands a connection whose SYN data it took over at once.
+// SYN-flood defences (RFC 4987): SYN cookies once a SYN queue or the half-open bound is full
+// (src/tcp/syncookie.ts), a bounded share of a queue per source address, and fewer SYN/ACK
+// retransmissions for half-open connections while a queue is more than half full.
 import type { SansIo } from '../driver.js';
 import { TimerQueue } from '../util/timer-queue.js';
-import { bytesEqual, copyOut } from '../wire/bytes.js';
+import { copyOut } from '../wire/bytes.js';
 import { PacketView } from '../wire/packet.js';
 import { TCP_FLAG } from '../wire/tcp.js';
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.js';
 import type { TfoCookieCache, TfoServerOptions } from './fastopen.js';
 import { IsnGenerator } from './isn.js';
-import { type FourTuple, fillTcpChecksum, SegmentIn, writeIpHeader, writeTcpHeader } from './segment.js';
+import {
+  type FourTuple,
+  fillTcpChecksum,
+  SegmentIn,
+  writeIpHeader,
+  writeSynOptionList,
+  writeTcpHeader,
+} from './segment.js';
 import { seqAdd } from './seq.js';
-import { TcpSocket, type TfoSynVerdict } from './socket.js';
+import { rcvShiftFor, TcpSocket, type TfoSynVerdict, tsvalFor } from './socket.js';
 import { TcpState } from './state.js';
+import {
+  COOKIE_TICK_MS,
+  type CookieSyn,
+  type CookieTsOptions,
+  MAX_COOKIE_AGE,
+  SynCookies,
+} from './syncookie.js';
+import { TimeWaitTable } from './time-wait.js';
+import { TupleMap } from './tuple-map.js';
 
 const { syn: SYN, rst: RST, ack: ACK } = TCP_FLAG;
 
 /** A connection without traffic for this long gives its buffer memory back. */
 const IDLE_TRIM_MS = 1000;
+
+/** SYN/ACK retransmissions a half-open connection gets while its queue is more than half full. */
+export const PRESSURE_SYNACK_RETRIES = 2;
+
+/** One source (an IPv4 address, an IPv6 /64) may hold at most this fraction of a SYN queue. */
+const SOURCE_SHARE_DIVISOR = 8;
+
+/** Segments without a connection (resets, SYN cookie SYN/ACKs) waiting to go out, at most. */
+const REPLY_QUEUE_MAX = 256;
+
+/** When SYN cookies are used: once a queue is full (Linux tcp_syncookies=1), for every SYN, or never. */
+export type SynCookieMode = 'auto' | 'always' | 'never';
 
 /** Counters named after the Linux TCP MIB (/proc/net/snmp, netstat). */
 export class TcpMib {
@@ -41,6 +72,13 @@ export class TcpMib {
   TCPFastOpenPassive = 0;
   TCPFastOpenPassiveFail = 0;
   TCPFastOpenCookieReqd = 0;
+  /** SYN cookies (RFC 4987): SYN/ACKs sent with one, valid ones back in an ACK, invalid or stale ones. */
+  SyncookiesSent = 0;
+  SyncookiesRecv = 0;
+  SyncookiesFailed = 0;
+  /** A SYN found its queue full (or its source over its share): answered with a cookie / dropped. */
+  TCPReqQFullDoCookies = 0;
+  TCPReqQFullDrop = 0;
 }
 
 export interface ListenOptions {
@@ -60,10 +98,26 @@ export interface ListenOptions {
    * in SYN-RECEIVED (as Linux's accept() returns it), with the data readable.
    */
   fastOpen?: TfoServerOptions;
+  /**
+   * SYN cookies: a SYN answered without keeping state. Returns the options the protocol on top
+   * puts into the SYN/ACK (empty: none), or false to drop the SYN. Without it, a listener with
+   * onSyn gets no cookies (its SYNs are dropped when the queue is full).
+   */
+  onCookieSyn?(tuple: FourTuple, seg: SegmentIn): Uint8Array | false;
+  /**
+   * The third ACK of a cookie handshake rebuilt a connection (in SYN-RECEIVED; the ACK, whose
+   * options are in `seg`, is processed right after): attach the extension, or return false (or
+   * RST options) to refuse it with a RST.
+   */
+  onCookieAck?(sock: TcpSocket, seg: SegmentIn): boolean | Uint8Array;
 }
 
 interface Listener extends ListenOptions {
   pending: number;
+  /** Half-open connections per source prefix (sourceKey). */
+  bySource: Map<string, number>;
+  /** When this listener last answered a SYN with a cookie: cookie ACKs are checked until they expire. */
+  cookiesAt: number;
 }
 
 export interface StackOptions {
@@ -73,36 +127,47 @@ export interface StackOptions {
   /** Verify TCP checksums on input (default true); a packet whose driver vouches for it is not checked. */
   verifyChecksums?: boolean;
   isn?: IsnGenerator;
+  /** SYN cookies (default 'auto': only while a SYN queue or the half-open bound is full). */
+  synCookies?: SynCookieMode;
+  cookies?: SynCookies;
 }
 
 export class TcpStack implements SansIo {
   readonly config: TcpConfig;
   readonly mib = new TcpMib();
-  private readonly sockets = new Map<number, TcpSocket[]>();
+  private readonly sockets = new TupleMap<TcpSocket>();
   private readonly listeners = new Map<number | 'any', Listener>();
   private readonly listenerOf = new Map<TcpSocket, Listener>();
   /** Connections handed to their listener at the SYN (Fast Open data taken). */
   private readonly acceptedEarly = new WeakSet<TcpSocket>();
   private readonly active = new Set<TcpSocket>();
   private readonly timers = new TimerQueue<TcpSocket>();
+  /** Connections in TIME-WAIT, as records without their sockets. */
+  private readonly timeWait = new TimeWaitTable();
   private readonly view = new PacketView();
   private readonly seg = new SegmentIn();
   private readonly isn: IsnGenerator;
   private readonly maxHalfOpen: number;
   private readonly verifyChecksums: boolean;
   private halfOpen = 0;
+  private readonly cookieMode: SynCookieMode;
+  private readonly cookies: SynCookies;
+  private readonly cookieSyn: CookieSyn = { mss: 0 };
+  private readonly cookieTs: CookieTsOptions = { wscale: -1, sack: false };
   /** Next sweep that gives the buffers of idle connections back (Infinity when none holds any). */
   private trimAt = Number.POSITIVE_INFINITY;
   private waker: () => void = () => {};
   private nextPort = 32768 + Math.floor(Math.random() * 28000);
-  /** Resets for segments without a connection, waiting to go out (bounded). */
-  private readonly rstQueue: Uint8Array[] = [];
+  /** Resets and cookie SYN/ACKs for segments without a connection, waiting to go out (bounded). */
+  private readonly replyQueue: Uint8Array[] = [];
 
   constructor(opts: StackOptions = {}) {
     this.config = { ...DEFAULT_TCP_CONFIG, ...opts.tcp };
     this.isn = opts.isn ?? new IsnGenerator();
     this.maxHalfOpen = opts.maxHalfOpen ?? 4096;
     this.verifyChecksums = opts.verifyChecksums ?? true;
+    this.cookieMode = opts.synCookies ?? 'auto';
+    this.cookies = opts.cookies ?? new SynCookies();
   }
 
   setWaker(wake: () => void): void {
@@ -115,17 +180,25 @@ export class TcpStack implements SansIo {
     this.waker();
   }
 
+  /** Connections in a SYN queue (SYN-RECEIVED, not yet handed to their listener). */
+  get halfOpenCount(): number {
+    return this.halfOpen;
+  }
+
   get connectionCount(): number {
-    let n = 0;
-    for (const l of this.sockets.values()) n += l.length;
-    return n;
+    return this.sockets.size;
   }
 
   // ------------------------------------------------------------ opening
 
   listen(opts: ListenOptions): void {
     if (this.listeners.has(opts.port)) throw new Error(`already listening on ${opts.port}`);
-    this.listeners.set(opts.port, { ...opts, pending: 0 });
+    this.listeners.set(opts.port, {
+      ...opts,
+      pending: 0,
+      bySource: new Map(),
+      cookiesAt: Number.NEGATIVE_INFINITY,
+    });
   }
 
   unlisten(port: number | 'any'): void {
@@ -145,7 +218,7 @@ export class TcpStack implements SansIo {
       remote: t.remote,
       remotePort: t.remotePort,
     };
-    if (this.find(tuple.local, tuple.localPort, tuple.remote, tuple.remotePort)) {
+    if (this.inUse(tuple.local, tuple.localPort, tuple.remote, tuple.remotePort)) {
       throw new Error(`connection ${tuple.localPort}->${tuple.remotePort} exists`);
     }
     const sock = new TcpSocket(config ? { ...this.config, ...config } : this.config, tuple);
@@ -164,75 +237,53 @@ export class TcpStack implements SansIo {
     for (let i = 0; i < 28232; i++) {
       const p = this.nextPort;
       this.nextPort = this.nextPort >= 60999 ? 32768 : this.nextPort + 1;
-      if (!this.find(local, p, remote, remotePort)) return p;
+      if (!this.inUse(local, p, remote, remotePort)) return p;
     }
     throw new Error('no free ephemeral port');
   }
 
   // ------------------------------------------------------------ demultiplexing
 
-  private static key(localPort: number, remotePort: number): number {
-    return localPort * 65536 + remotePort;
-  }
-
-  private find(
-    local: Uint8Array,
-    localPort: number,
-    remote: Uint8Array,
-    remotePort: number,
-  ): TcpSocket | undefined {
-    const list = this.sockets.get(TcpStack.key(localPort, remotePort));
-    if (!list) return undefined;
-    for (const s of list) {
-      if (bytesEqual(s.tuple.local, local) && bytesEqual(s.tuple.remote, remote)) return s;
-    }
-    return undefined;
-  }
-
-  /** The same lookup on the packet's addresses without copying them out. */
-  private findIn(
-    buf: Uint8Array,
-    dstOff: number,
-    srcOff: number,
-    alen: number,
-    dport: number,
-    sport: number,
-  ) {
-    const list = this.sockets.get(TcpStack.key(dport, sport));
-    if (!list) return undefined;
-    for (const s of list) {
-      if (
-        s.tuple.local.length === alen &&
-        bytesEqualAt(s.tuple.local, buf, dstOff) &&
-        bytesEqualAt(s.tuple.remote, buf, srcOff)
-      ) {
-        return s;
-      }
-    }
-    return undefined;
+  /** A connection, or one in TIME-WAIT, holds the 4-tuple. */
+  private inUse(local: Uint8Array, localPort: number, remote: Uint8Array, remotePort: number): boolean {
+    return (
+      this.sockets.find(local, localPort, remote, remotePort) !== undefined ||
+      this.timeWait.find(local, localPort, remote, remotePort) !== undefined
+    );
   }
 
   private insert(sock: TcpSocket): void {
-    const k = TcpStack.key(sock.tuple.localPort, sock.tuple.remotePort);
-    const list = this.sockets.get(k);
-    if (list) list.push(sock);
-    else this.sockets.set(k, [sock]);
+    this.sockets.add(sock);
   }
 
   private remove(sock: TcpSocket): void {
-    const k = TcpStack.key(sock.tuple.localPort, sock.tuple.remotePort);
-    const list = this.sockets.get(k);
-    if (!list) return;
-    const i = list.indexOf(sock);
-    if (i >= 0) list.splice(i, 1);
-    if (list.length === 0) this.sockets.delete(k);
+    if (!this.sockets.delete(sock)) return;
     this.active.delete(sock);
+    this.leaveQueue(sock);
+  }
+
+  /** A new passive connection joins its listener's SYN queue, counted against its source `src`. */
+  private enterQueue(l: Listener, sock: TcpSocket, src: string): void {
+    l.pending++;
+    this.halfOpen++;
+    l.bySource.set(src, (l.bySource.get(src) ?? 0) + 1);
+    this.listenerOf.set(sock, l);
+    this.insert(sock);
+    this.mib.PassiveOpens++;
+  }
+
+  /** A half-open connection leaves its listener's SYN queue (established, or gone). */
+  private leaveQueue(sock: TcpSocket): Listener | undefined {
     const l = this.listenerOf.get(sock);
-    if (l) {
-      l.pending--;
-      this.halfOpen--;
-      this.listenerOf.delete(sock);
-    }
+    if (!l) return undefined;
+    l.pending--;
+    this.halfOpen--;
+    this.listenerOf.delete(sock);
+    const k = sourceKey(sock.tuple.remote, 0);
+    const n = (l.bySource.get(k) ?? 1) - 1;
+    if (n > 0) l.bySource.set(k, n);
+    else l.bySource.delete(k);
+    return l;
   }
 
   // ------------------------------------------------------------ driver interface
@@ -257,7 +308,7 @@ export class TcpStack implements SansIo {
     const t = v.tcp;
     const ip = v.version === 4 ? v.v4 : v.v6;
     const alen = v.version === 4 ? 4 : 16;
-    const sock = this.findIn(packet, ip.dstOff, ip.srcOff, alen, t.dstPort, t.srcPort);
+    const sock = this.sockets.findIn(packet, ip.dstOff, ip.srcOff, alen, t.dstPort, t.srcPort);
     if (sock) {
       const wasSynRcvd = sock.state === TcpState.SynReceived;
       const fo = sock.fastOpen;
@@ -270,12 +321,16 @@ export class TcpStack implements SansIo {
       this.afterActivity(sock);
       return;
     }
-    if ((seg.flags & (SYN | ACK | RST)) === SYN) {
+    const tw = this.timeWait.findIn(packet, ip.dstOff, ip.srcOff, alen, t.dstPort, t.srcPort);
+    if (tw && !this.timeWait.input(now, seg, tw)) return;
+    const synAckRst = seg.flags & (SYN | ACK | RST);
+    if (synAckRst === SYN || synAckRst === ACK) {
       const l = this.listeners.get(t.dstPort) ?? this.listeners.get('any');
-      if (l) {
+      if (l && synAckRst === SYN) {
         this.passiveOpen(now, l, packet, ip.srcOff, ip.dstOff, alen, t.srcPort, t.dstPort);
         return;
       }
+      if (l && this.cookieAck(now, l, packet, ip.srcOff, ip.dstOff, alen, t.srcPort, t.dstPort)) return;
     }
     this.queueReset(packet, ip.srcOff, ip.dstOff, alen, t.srcPort, t.dstPort);
   }
@@ -290,18 +345,28 @@ export class TcpStack implements SansIo {
     sport: number,
     dport: number,
   ): void {
-    if (l.pending >= (l.backlog ?? 128) || this.halfOpen >= this.maxHalfOpen) {
-      // A full SYN queue drops the SYN: the client retries, and a flood cannot exhaust memory.
-      this.mib.ListenOverflows++;
-      this.mib.ListenDrops++;
+    const backlog = l.backlog ?? 128;
+    const src = sourceKey(buf, srcOff, alen);
+    const full = l.pending >= backlog || this.halfOpen >= this.maxHalfOpen;
+    // A source over its share of the queue is treated as if the queue were full, so that one
+    // host's flood does not take the queue from the others.
+    const overShare = (l.bySource.get(src) ?? 0) >= Math.max(1, Math.floor(backlog / SOURCE_SHARE_DIVISOR));
+    const cookies = this.cookiesOn(l);
+    if (full || overShare) {
+      if (cookies) this.mib.TCPReqQFullDoCookies++;
+      else {
+        // No cookies: the SYN is dropped; the client retries, and a flood cannot exhaust memory.
+        this.mib.TCPReqQFullDrop++;
+        if (full) this.mib.ListenOverflows++;
+        this.mib.ListenDrops++;
+        return;
+      }
+    }
+    const tuple = tupleOf(buf, srcOff, dstOff, alen, sport, dport);
+    if (full || overShare || (cookies && this.cookieMode === 'always')) {
+      this.cookieSynAck(now, l, tuple);
       return;
     }
-    const tuple: FourTuple = {
-      local: copyOut(buf, dstOff, alen),
-      localPort: dport,
-      remote: copyOut(buf, srcOff, alen),
-      remotePort: sport,
-    };
     const sock = new TcpSocket(this.config, tuple);
     const verdict = l.onSyn ? l.onSyn(sock, this.seg) : true;
     if (verdict !== true) {
@@ -311,11 +376,7 @@ export class TcpStack implements SansIo {
     }
     const fo = l.fastOpen ? this.fastOpenVerdict(l.fastOpen, tuple.remote) : undefined;
     sock.acceptSyn(now, this.seg, this.isn.next(now, tuple.local, dport, tuple.remote, sport), fo);
-    l.pending++;
-    this.halfOpen++;
-    this.listenerOf.set(sock, l);
-    this.insert(sock);
-    this.mib.PassiveOpens++;
+    this.enterQueue(l, sock, src);
     if (sock.synDataLen > 0) {
       // RFC 7413 4.2.2: the application gets the connection and its data now, 0-RTT.
       this.mib.TCPFastOpenPassive++;
@@ -340,13 +401,121 @@ export class TcpStack implements SansIo {
     return { accept, cookie: valid ? undefined : fo.cookies.cookieFor(remote) };
   }
 
+  /** Whether a listener may answer with cookies: a protocol on top (onSyn) must say how (onCookieSyn). */
+  private cookiesOn(l: Listener): boolean {
+    return this.cookieMode !== 'never' && (l.onCookieSyn !== undefined || l.onSyn === undefined);
+  }
+
+  /**
+   * RFC 4987 3.6: answers the SYN in this.seg with a SYN/ACK whose ISN is a cookie, and keeps
+   * nothing. Window scale and SACK-permitted ride in the TSval (syncookie.ts); data in the SYN
+   * (TCP Fast Open) is not taken, as Linux does under cookies: the client sends it again.
+   */
+  private cookieSynAck(now: number, l: Listener, tuple: FourTuple): void {
+    const seg = this.seg;
+    const ext = l.onCookieSyn ? l.onCookieSyn(tuple, seg) : undefined;
+    if (ext === false) {
+      this.mib.TCPReqQFullDrop++;
+      return;
+    }
+    if (this.replyQueue.length >= REPLY_QUEUE_MAX) return;
+    const cfg = this.config;
+    const alen = tuple.local.length;
+    const ipHl = alen === 4 ? 20 : 40;
+    const v4 = alen === 4;
+    const peerMss = seg.mss >= 0 ? seg.mss : v4 ? 536 : 1220;
+    const iss = this.cookies.make(
+      now,
+      tuple.local,
+      tuple.localPort,
+      tuple.remote,
+      tuple.remotePort,
+      seg.seq,
+      peerMss,
+    );
+    const ts = cfg.timestamps && seg.hasTs;
+    const ws = cfg.windowScale && seg.wscale >= 0 && ts ? rcvShiftFor(cfg.recvBuffer) : -1;
+    const sack = cfg.sack && seg.sackPermitted && ts;
+    const tsval = SynCookies.encodeTs(tsvalFor(now, iss), ws >= 0 ? seg.wscale : -1, sack);
+    const ourMss = cfg.mtu - ipHl - 20;
+    const extLen = ext ? ext.length : 0;
+    const out = new Uint8Array(ipHl + 60);
+    let o = writeSynOptionList(out, ipHl + 20, ourMss, sack, ts, tsval, seg.tsval, ws);
+    if (ext) out.set(ext, o);
+    o += extLen;
+    while ((o - ipHl) & 3) out[o++] = 1; // NOP padding
+    const hl = o - ipHl;
+    writeTcpHeader(
+      out,
+      ipHl,
+      tuple.localPort,
+      tuple.remotePort,
+      iss,
+      seqAdd(seg.seq, 1),
+      hl,
+      SYN | ACK,
+      Math.min(cfg.recvBuffer, 0xffff),
+    );
+    writeIpHeader(out, tuple.local, tuple.remote, hl);
+    fillTcpChecksum(out, ipHl, hl, tuple.local, tuple.remote);
+    this.replyQueue.push(out.subarray(0, ipHl + hl));
+    l.cookiesAt = now;
+    this.mib.SyncookiesSent++;
+  }
+
+  /**
+   * An ACK for no connection on a listener that sent cookies lately (or always does): if its
+   * ack number less one is a valid cookie, the connection is rebuilt from it and the ACK goes to
+   * it. Returns false when the ACK is no cookie ACK (it then draws a RST).
+   */
+  private cookieAck(
+    now: number,
+    l: Listener,
+    buf: Uint8Array,
+    srcOff: number,
+    dstOff: number,
+    alen: number,
+    sport: number,
+    dport: number,
+  ): boolean {
+    if (!this.cookiesOn(l)) return false;
+    if (this.cookieMode === 'auto' && now - l.cookiesAt > (MAX_COOKIE_AGE + 1) * COOKIE_TICK_MS) return false;
+    const seg = this.seg;
+    const tuple = tupleOf(buf, srcOff, dstOff, alen, sport, dport);
+    const iss = seqAdd(seg.ack, -1);
+    const irs = seqAdd(seg.seq, -1);
+    const c = this.cookieSyn;
+    const verdict = this.cookies.check(now, tuple.local, dport, tuple.remote, sport, irs, iss, c);
+    if (verdict !== 'ok') {
+      this.mib.SyncookiesFailed++;
+      return false;
+    }
+    this.mib.SyncookiesRecv++;
+    const t = this.cookieTs;
+    if (seg.hasTs) SynCookies.decodeTs(seg.tsecr, t);
+    else {
+      t.wscale = -1;
+      t.sack = false;
+    }
+    const sock = new TcpSocket(this.config, tuple);
+    const hook = l.onCookieAck ?? l.onSyn;
+    const verdictUp = hook ? hook(sock, seg) : true;
+    if (verdictUp !== true) {
+      this.queueReset(buf, srcOff, dstOff, alen, sport, dport, verdictUp === false ? undefined : verdictUp);
+      return true;
+    }
+    sock.acceptCookie(now, seg, iss, c.mss, t.wscale, t.sack);
+    this.enterQueue(l, sock, sourceKey(tuple.remote, 0));
+    sock.input(now, seg);
+    if (sock.state !== TcpState.SynReceived) this.promote(sock);
+    this.afterActivity(sock);
+    return true;
+  }
+
   /** A connection left SYN-RECEIVED: hand it to the listener if it is established. */
   private promote(sock: TcpSocket): void {
-    const l = this.listenerOf.get(sock);
+    const l = this.leaveQueue(sock);
     if (!l) return;
-    l.pending--;
-    this.halfOpen--;
-    this.listenerOf.delete(sock);
     if (sock.state !== TcpState.Closed && !this.acceptedEarly.has(sock)) l.onAccept(sock);
   }
 
@@ -361,7 +530,7 @@ export class TcpStack implements SansIo {
     options?: Uint8Array,
   ): void {
     const seg = this.seg;
-    if (seg.flags & RST || this.rstQueue.length >= 64) return;
+    if (seg.flags & RST || this.replyQueue.length >= 64) return;
     const src = copyOut(buf, dstOff, alen);
     const dst = copyOut(buf, srcOff, alen);
     const optLen = options ? (options.length + 3) & ~3 : 0;
@@ -375,7 +544,7 @@ export class TcpStack implements SansIo {
       out.fill(1, ipHl + 20 + options.length, ipHl + hl); // NOP padding
     }
     fillTcpChecksum(out, ipHl, hl, src, dst);
-    this.rstQueue.push(out);
+    this.replyQueue.push(out);
     this.mib.OutRsts++;
   }
 
@@ -391,6 +560,14 @@ export class TcpStack implements SansIo {
       this.remove(sock);
       return false;
     }
+    if (sock.state === TcpState.TimeWait) {
+      // Polled until its last ACK is out; then a small record takes its place (src/tcp/time-wait.ts).
+      // Its timer is never queued, so that no queue entry keeps the socket alive after that.
+      if (sock.wantsToSend) return true;
+      this.remove(sock);
+      this.timeWait.add(sock.handOverTimeWait());
+      return false;
+    }
     if (this.trimAt === Number.POSITIVE_INFINITY && sock.bufferMemory > 0)
       this.trimAt = sock.lastActivity + IDLE_TRIM_MS;
     const at = sock.pollAt;
@@ -402,11 +579,16 @@ export class TcpStack implements SansIo {
   }
 
   pollTransmit(now: number, buf: Uint8Array): number {
-    const rst = this.rstQueue.shift();
+    const rst = this.replyQueue.shift();
     if (rst) {
       buf.set(rst);
       this.mib.OutSegs++;
       return rst.length;
+    }
+    const ack = this.timeWait.pollTransmit(now, buf);
+    if (ack > 0) {
+      this.mib.OutSegs++;
+      return ack;
     }
     for (const sock of this.active) {
       this.active.delete(sock);
@@ -425,8 +607,18 @@ export class TcpStack implements SansIo {
     return 0;
   }
 
+  /**
+   * A SYN/ACK timer fired while the listener's queue is more than half full: the half-open
+   * connection gets few retransmissions (Linux prunes young requests the same way,
+   * inet_csk_reqsk_queue_prune), so spoofed SYNs leave the queue within seconds.
+   */
+  private underPressure(sock: TcpSocket): void {
+    const l = this.listenerOf.get(sock);
+    if (l && l.pending * 2 > (l.backlog ?? 128)) sock.capSynAckRetries(PRESSURE_SYNACK_RETRIES);
+  }
+
   pollTimeout(): number {
-    return Math.min(this.timers.peek(), this.trimAt);
+    return Math.min(this.timers.peek(), this.trimAt, this.timeWait.pollTimeout());
   }
 
   /**
@@ -435,29 +627,34 @@ export class TcpStack implements SansIo {
    */
   private trimIdle(now: number): void {
     let holders = 0;
-    for (const list of this.sockets.values()) {
-      for (const s of list) {
-        if (now - s.lastActivity >= IDLE_TRIM_MS) s.trimMemory();
-        if (s.bufferMemory > 0) holders++;
-      }
+    for (const s of this.sockets) {
+      if (now - s.lastActivity >= IDLE_TRIM_MS) s.trimMemory();
+      if (s.bufferMemory > 0) holders++;
     }
     this.trimAt = holders > 0 ? now + IDLE_TRIM_MS : Number.POSITIVE_INFINITY;
+  }
+
+  /** Connections in TIME-WAIT (records, not sockets) and the memory they hold, in bytes. */
+  get timeWaitStats(): { records: number; bytes: number } {
+    return { records: this.timeWait.size, bytes: this.timeWait.memory };
   }
 
   /** Buffer memory held by all connections, in bytes. */
   get bufferMemory(): number {
     let n = 0;
-    for (const list of this.sockets.values()) for (const s of list) n += s.bufferMemory;
+    for (const s of this.sockets) n += s.bufferMemory;
     return n;
   }
 
   handleTimeout(now: number): void {
     if (now >= this.trimAt) this.trimIdle(now);
+    this.timeWait.handleTimeout(now);
     for (;;) {
       const sock = this.timers.popDue(now);
       if (!sock) break;
       sock.queuedAt = Number.POSITIVE_INFINITY;
       const wasSynRcvd = sock.state === TcpState.SynReceived;
+      if (wasSynRcvd) this.underPressure(sock);
       sock.handleTimeout(now);
       if (wasSynRcvd && sock.state === TcpState.Closed) this.mib.AttemptFails++;
       if (this.reschedule(sock)) this.active.add(sock);
@@ -465,7 +662,30 @@ export class TcpStack implements SansIo {
   }
 }
 
-function bytesEqualAt(a: Uint8Array, buf: Uint8Array, off: number): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== buf[off + i]) return false;
-  return true;
+/** The 4-tuple of a received packet, seen from this end, in copies of its addresses. */
+function tupleOf(
+  buf: Uint8Array,
+  srcOff: number,
+  dstOff: number,
+  alen: number,
+  sport: number,
+  dport: number,
+): FourTuple {
+  return {
+    local: copyOut(buf, dstOff, alen),
+    localPort: dport,
+    remote: copyOut(buf, srcOff, alen),
+    remotePort: sport,
+  };
+}
+
+/**
+ * The source prefix a half-open connection counts against: the IPv4 address, or the /64 of an
+ * IPv6 one (one host or one customer).
+ */
+function sourceKey(buf: Uint8Array, off: number, alen = buf.length - off): string {
+  const n = alen === 4 ? 4 : 8;
+  let k = '';
+  for (let i = 0; i < n; i++) k += String.fromCharCode(buf[off + i]);
+  return k;
 }
