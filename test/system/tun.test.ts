@@ -397,10 +397,10 @@ describe('TUN addon (root, network namespace)', () => {
 
   /**
    * Namespace t (the agent's TUN, 198.18.0.1/24; 198.18.1.0/24 routed into it) forwards to
-   * namespace p over a veth, 198.18.2.1 (t) and 198.18.2.2 (p); `tsoOff` makes t's veth cut GSO
+   * namespace p over a veth, 198.18.2.1 / 2001:db8:2::1 (t) and .2 / ::2 (p); `tsoOff` makes t's veth cut GSO
    * packets in software on the way out, `gro` turns GRO on where t receives from p.
    */
-  async function twoHosts(opts: { tsoOff?: boolean; gro?: boolean }): Promise<string> {
+  async function twoHosts(opts: { tsoOff?: boolean; gro?: boolean }): Promise<void> {
     netns!.add('p');
     netns!.veth('t', 'vt', 'p', 'vp');
     netns!.sh(
@@ -408,17 +408,30 @@ describe('TUN addon (root, network namespace)', () => {
       'ip addr add 198.18.2.1/24 dev vt && sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0',
     );
     netns!.sh('p', 'ip addr add 198.18.2.2/24 dev vp && ip route add 198.18.1.0/24 via 198.18.2.1');
+    // IPv6 alike: 2001:db8:2::1 (t) and ::2 (p); 2001:db8:1::/64 is routed into the TUN.
+    netns!.sh(
+      't',
+      'ip -6 addr add 2001:db8:2::1/64 dev vt nodad && sysctl -qw net.ipv6.conf.all.forwarding=1',
+    );
+    netns!.sh(
+      'p',
+      'ip -6 addr add 2001:db8:2::2/64 dev vp nodad && ip -6 route add 2001:db8:1::/64 via 2001:db8:2::1',
+    );
     if (opts.tsoOff) netns!.sh('t', 'ethtool -K vt tso off');
     if (opts.gro) netns!.sh('t', 'ethtool -K vt gro on');
-    return '198.18.2.2';
   }
 
-  it('with offloads, writes one 64 KB TCP super-segment that the kernel cuts into MSS pieces for a kernel socket', async () => {
-    const peer = await twoHosts({ tsoOff: true });
-    const listener = netns!.spawn('p', [
-      process.execPath,
-      '-e',
-      `const server = require('node:net').createServer((s) => {
+  it.each([
+    [4, '198.18.2.2', ROUTED_V4, '198.18.1.0/24'],
+    [6, '2001:db8:2::2', '2001:db8:1::9', '2001:db8:1::/64'],
+  ] as const)(
+    'with offloads, writes one 64 KB TCP super-segment (IPv%s) that the kernel cuts into MSS pieces for a kernel socket',
+    async (_v, peer, self, routed) => {
+      await twoHosts({ tsoOff: true });
+      const listener = netns!.spawn('p', [
+        process.execPath,
+        '-e',
+        `const server = require('node:net').createServer((s) => {
          const chunks = [];
          s.on('data', (d) => {
            chunks.push(d);
@@ -427,36 +440,37 @@ describe('TUN addon (root, network namespace)', () => {
          });
        });
        server.listen(7010, '${peer}', () => console.log(JSON.stringify({ listening: true })));`,
-    ]);
-    const lines: Record<string, unknown>[] = [];
-    createInterface({ input: listener.stdout! }).on('line', (l) => lines.push(JSON.parse(l)));
-    await waitFor('listener', () => lines.some((l) => l.listening));
-    const rx = () => Number(netns!.sh('p', 'cat /sys/class/net/vp/statistics/rx_packets'));
-    const rx0 = rx();
+      ]);
+      const lines: Record<string, unknown>[] = [];
+      createInterface({ input: listener.stdout! }).on('line', (l) => lines.push(JSON.parse(l)));
+      await waitFor('listener', () => lines.some((l) => l.listening));
+      const rx = () => Number(netns!.sh('p', 'cat /sys/class/net/vp/statistics/rx_packets'));
+      const rx0 = rx();
 
-    const tun = agent({
-      mode: 'gso-write',
-      name: 'hatun%d',
-      offload: 'auto',
-      addresses: [`${TUN_V4}/24`],
-      self: ROUTED_V4,
-      peer,
-      port: 7010,
-    });
-    const opened = await tun.next('open');
-    expect(opened).toMatchObject({ vnetHdrLen: 10, offloads: { csum: true, tso4: true, tso6: true } });
-    netns!.sh('t', `ip route add 198.18.1.0/24 dev ${opened.name}`);
-    tun.send({ op: 'connect' });
-    const written = await tun.next('written', 15_000);
-    expect(written.packetLen).toBeGreaterThan(60_000);
-    const bytes = written.bytes as number;
-    const expected = Buffer.from(Array.from({ length: bytes }, (_, i) => (i * 31 + (i >> 8)) & 0xff));
-    const sha = createHash('sha256').update(expected).digest('hex');
-    await waitFor('all bytes at the kernel socket', () => lines.some((l) => l.got === bytes), 10_000);
-    expect(lines.find((l) => l.got === bytes)?.sha).toBe(sha);
-    // One write, cut on t's way out into MSS pieces: the peer's veth received each of them.
-    expect(rx() - rx0).toBeGreaterThanOrEqual((written.segments as number) + 1);
-  });
+      const tun = agent({
+        mode: 'gso-write',
+        name: 'hatun%d',
+        offload: 'auto',
+        addresses: [`${TUN_V4}/24`, `${TUN_V6}/64`],
+        self,
+        peer,
+        port: 7010,
+      });
+      const opened = await tun.next('open');
+      expect(opened).toMatchObject({ vnetHdrLen: 10, offloads: { csum: true, tso4: true, tso6: true } });
+      netns!.sh('t', `ip route add ${routed} dev ${opened.name}`);
+      tun.send({ op: 'connect' });
+      const written = await tun.next('written', 15_000);
+      expect(written.packetLen).toBeGreaterThan(60_000);
+      const bytes = written.bytes as number;
+      const expected = Buffer.from(Array.from({ length: bytes }, (_, i) => (i * 31 + (i >> 8)) & 0xff));
+      const sha = createHash('sha256').update(expected).digest('hex');
+      await waitFor('all bytes at the kernel socket', () => lines.some((l) => l.got === bytes), 10_000);
+      expect(lines.find((l) => l.got === bytes)?.sha).toBe(sha);
+      // One write, cut on t's way out into MSS pieces: the peer's veth received each of them.
+      expect(rx() - rx0).toBeGreaterThanOrEqual((written.segments as number) + 1);
+    },
+  );
 
   it("with offloads, reads a kernel sender's burst as one GRO super-packet with gso_type set", async () => {
     await twoHosts({ gro: true });
