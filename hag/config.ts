@@ -34,8 +34,10 @@ export const hagSchema = s.object({
       mtu: s.optional(s.int({ min: 1280, max: 9000 }), 1500),
       /** Set net.ipv4.ip_forward / net.ipv6.conf.all.forwarding: replies leave the TUN through the kernel. */
       forwarding: s.optional(s.bool(), true),
+      /** TUN offloads (checksum, TSO, GRO'd reads): 'auto' probes them at start, 'off' forces the plain TUN. */
+      offload: s.optional(s.oneOf(['auto', 'off']), 'auto'),
     }),
-    { name: 'hag0', mtu: 1500, forwarding: true },
+    { name: 'hag0', mtu: 1500, forwarding: true, offload: 'auto' as const },
   ),
   service: s.object({
     /** Addresses the HAG answers on: routed into the TUN, owned by the userspace core. */

@@ -121,8 +121,11 @@ export class HagDaemon {
       mtu: c.tun.mtu,
       addresses: c.service.addresses,
       forwarding: c.tun.forwarding,
+      offload: c.tun.offload,
     });
-    this.driver = new TunDriver(this.plumbing.tun, this.ep).start();
+    const tun = this.plumbing.tun;
+    this.log.info({ tun: tun.name, offload: c.tun.offload, offloads: tun.offloads }, tun.describeOffloads());
+    this.driver = new TunDriver(tun, this.ep).start();
     if (c.service.convert)
       this.ep.listen(
         c.service.convert.port,
@@ -540,6 +543,7 @@ export class HagDaemon {
       g.driver.set({ dir: 'in' }, this.driver.stats.packetsIn);
       g.driver.set({ dir: 'out' }, this.driver.stats.packetsOut);
       g.driver.set({ dir: 'write-drop' }, this.driver.stats.writeDrops);
+      g.driver.set({ dir: 'super-in' }, this.driver.stats.superPacketsIn);
     }
     g.memory.set({}, process.memoryUsage.rss());
     g.coreSockets.set({}, this.ep.tcp.connectionCount);

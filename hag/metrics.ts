@@ -97,7 +97,11 @@ export class HagMetrics {
       'The MPTCP core counters, named as the Linux MIB (nstat MPTcpExt*).',
     ),
     tcpMib: new Family('hag_tcp_mib', 'gauge', 'The TCP core counters, named as the Linux TCP MIB.'),
-    driver: new Family('hag_tun_packets', 'gauge', 'TUN packets: in, out, and writes dropped (queue full).'),
+    driver: new Family(
+      'hag_tun_packets',
+      'gauge',
+      'TUN packets: in, out, writes dropped (queue full), and GRO super-packets among those in.',
+    ),
     memory: new Family('hag_process_resident_memory_bytes', 'gauge', 'Resident memory of the HAG process.'),
     coreSockets: new Family('hag_core_tcp_sockets', 'gauge', 'TCP sockets (subflows) in the core.'),
     coreTimeWait: new Family(

@@ -36,8 +36,9 @@ export function setupTun(opts: {
   mtu: number;
   addresses: readonly string[];
   forwarding: boolean;
+  offload?: 'auto' | 'off';
 }): TunPlumbing {
-  const tun = Tun.open({ name: opts.name, mtu: opts.mtu });
+  const tun = Tun.open({ name: opts.name, mtu: opts.mtu, offload: opts.offload });
   const routes: string[][] = [];
   let closed = false;
   const teardown = () => {

@@ -6,9 +6,12 @@
 export interface SansIo {
   /**
    * One IP packet (IPv4 or IPv6, no link header) received at `now`. The bytes belong to the
-   * driver and are only valid during the call: the core copies what it keeps.
+   * driver and are only valid during the call: the core copies what it keeps. The packet may be
+   * longer than the MTU (a TUN's GRO super-packet). `checksumVerified`: the device vouches for the
+   * TCP checksum (virtio_net_hdr DATA_VALID, or NEEDS_CSUM where the field holds only a partial
+   * sum), so the core must not verify it.
    */
-  input(now: number, packet: Uint8Array): void;
+  input(now: number, packet: Uint8Array, checksumVerified?: boolean): void;
 
   /**
    * Writes the next IP packet to send into `buf` (at least 65535 bytes) and returns its length,

@@ -117,8 +117,10 @@ export const cpeSchema = s.object({
       mtu: s.optional(s.int({ min: 1280, max: 9000 }), 1500),
       /** IPv4 prefix of the core's private addresses; the kernel's side of the TUN takes its .1. */
       prefix: s.optional(s.cidr(), '10.254.0.0/24'),
+      /** TUN offloads (checksum, TSO, GRO'd reads): 'auto' probes them at start, 'off' forces the plain TUN. */
+      offload: s.optional(s.oneOf(['auto', 'off']), 'auto'),
     }),
-    { name: 'cpe0', mtu: 1500, prefix: '10.254.0.0/24' },
+    { name: 'cpe0', mtu: 1500, prefix: '10.254.0.0/24', offload: 'auto' as const },
   ),
   intercept: s.optional(
     s.object({

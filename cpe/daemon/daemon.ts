@@ -151,7 +151,11 @@ export class CpeDaemon {
       this.lanAdded.push(a);
     }
     // The TUN first: cpe/net puts the kernel's address on it.
-    this.tun = Tun.open({ name: c.tun.name, mtu: c.tun.mtu });
+    this.tun = Tun.open({ name: c.tun.name, mtu: c.tun.mtu, offload: c.tun.offload });
+    this.log.info(
+      { tun: this.tun.name, offload: c.tun.offload, offloads: this.tun.offloads },
+      this.tun.describeOffloads(),
+    );
     configureLink(this.tun.name, { mtu: c.tun.mtu, up: true, txQueueLen: 1000 });
     this.net = netConfig(c, this.uplinks);
     const r = setup(this.net, { logger: this.log });

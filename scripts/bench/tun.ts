@@ -5,7 +5,13 @@
 // into the measured TUN, as a router's LAN traffic would come, or delivers it to the baseline's
 // socket. Three measurements: draining a full queue (the most a reader can do), a steady 100k
 // packets/s from another process (CPU share at a realistic rate), and writing as fast as possible
-// (TUN: towards a blackhole route; baseline: UDP over loopback). Run by scripts/bench-tun; ~15 s.
+// (TUN: towards a blackhole route; baseline: UDP over loopback). Run by scripts/bench-tun; ~30 s.
+// Then the offloads (IFF_VNET_HDR, TSO): the same TCP byte stream written as 1400-byte packets into
+// a plain TUN and as 64 KB super-segments (gso_size 1360) into a TUN with offloads, both forwarded
+// out of a veth without TSO (so the kernel cuts the super-segments into the same 1400-byte packets
+// in software) into a sink namespace that drops them; and read: super-segments injected into a
+// third TUN are forwarded into the measured TUN, whole into one with offloads (a GRO'd read) and cut
+// into 1400-byte packets for a plain one. Figures side by side, as bytes/s and CPU per byte.
 // Roles (argv[2]): none = create the namespace and run "inner" in it, remove it on any exit;
 // "inner" = the measurements; "inject" = paced load generator; "sink" = receiver for the baseline.
 import { execFileSync, spawn } from 'node:child_process';
@@ -15,6 +21,13 @@ import { cpus, release } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { configureLink, MAX_BATCH, Tun } from '../../src/io/tun-tap/index.js';
+import {
+  emitPacket,
+  ipReprOf,
+  SuperSegmentWriter,
+  VNET_GSO_NONE,
+  vnetGsoType,
+} from '../../src/wire/index.js';
 
 const PACKET = 1400; // IP packet size
 const WARMUP_MS = 300;
@@ -28,6 +41,14 @@ const PACED_INJECT_V4 = '198.18.4.2'; // the paced injector's TUN has 198.18.4.1
 const DRAIN_ROUNDS = 10;
 const DRAIN_BURST = 2000; // packets queued per round (fits the TUN queue and the socket buffer)
 const UDP_PORT = 9000;
+const SINK_V4 = '198.18.5.2'; // 198.18.5.0/24 leaves by the veth towards the sink namespace
+const OFFLOAD_TUN_V4 = '198.18.6.1'; // on the offload TUN; 198.18.7.0/24 is routed into it
+const OFFLOAD_ROUTED_V4 = '198.18.7.2';
+const GSO_INJECT_V4 = '198.18.8.2'; // the super-segment injector's TUN has 198.18.8.1/24
+const SEG = PACKET - 40; // TCP payload of a 1400-byte IPv4/TCP packet
+const SUPER_SEGS = 47; // 47 x 1360 = 63,920 payload bytes: a 63,960-byte super-segment
+const GSO_DRAIN_ROUNDS = 20;
+const GSO_DRAIN_BURST = 40; // super-segments per round (1880 packets once cut: fits the plain TUN's queue)
 const self = fileURLToPath(import.meta.url);
 
 interface Sample {
@@ -178,6 +199,175 @@ async function udpSocket(counter: Counter): Promise<dgram.Socket> {
   return sock;
 }
 
+/**
+ * An IPv4/TCP packet of `segs` x SEG payload bytes with `hdr` bytes in front: a super-segment with
+ * its virtio_net_hdr filled (gso_size SEG) when segs > 1, else a complete packet (zero header).
+ */
+function tcpPacket(hdr: number, src: string, dst: string, segs: number): Buffer {
+  const payload = new Uint8Array(segs * SEG).fill(0x5a);
+  const buf = Buffer.alloc(hdr + 40 + payload.length);
+  const v4 = (a: string) => Uint8Array.from(a.split('.').map(Number));
+  const len = emitPacket(
+    {
+      ip: ipReprOf(v4(src), v4(dst)),
+      tcp: {
+        srcPort: 40000,
+        dstPort: 9,
+        seq: 1,
+        ack: 1,
+        flags: 0x10,
+        window: 65535,
+        urgent: 0,
+        options: [],
+        payload,
+      },
+    },
+    buf,
+    hdr,
+  );
+  if (segs > 1) {
+    const e = new SuperSegmentWriter().write(buf, 0, hdr, len, SEG);
+    if (e) throw new Error(`super-segment: ${e}`);
+  }
+  return buf;
+}
+
+interface ByteResult extends Result {
+  /** TCP payload bytes per second, and CPU microseconds per payload megabyte. */
+  bytesPerS: number;
+  cpuUsPerMB: number;
+}
+
+function withBytes(r: Result, bytesPerPacket: number): ByteResult {
+  return { ...r, bytesPerS: r.pps * bytesPerPacket, cpuUsPerMB: (r.cpuUsPerPacket / bytesPerPacket) * 1e6 };
+}
+
+/** Writes `batch` into `tun` as fast as possible for the window (like benchTunWrite). */
+async function writeFlat(tun: Tun, batch: Buffer[], counter: () => number): Promise<Result> {
+  const c0 = counter();
+  let written = 0;
+  let a: Sample | undefined;
+  const start = Date.now();
+  for (;;) {
+    for (let i = 0; i < 20; i++) written += tun.writeBatch(batch);
+    const t = Date.now() - start;
+    if (a === undefined && t >= WARMUP_MS) a = sample(written);
+    if (t >= WARMUP_MS + WINDOW_MS) break;
+    await tick();
+  }
+  const b = sample(written);
+  return result(a!, b, `the sink's veth saw ${counter() - c0} packets for ${written} writes`);
+}
+
+/** Counts TCP payload bytes read (packets for `dst`), and super-packets among them. */
+class ByteCounter extends Counter {
+  bytes = 0;
+  supers = 0;
+}
+
+function readBytes(tun: Tun, counter: ByteCounter): void {
+  const h = tun.vnetHdrLen;
+  tun.read((data, lengths, count, offsets) => {
+    let bytes = 0;
+    for (let i = 0; i < count; i++) {
+      const off = offsets[i];
+      if (data[off + 9] !== 6) continue;
+      bytes += lengths[i] - 40;
+      if (h > 0 && vnetGsoType(data, off - h) !== VNET_GSO_NONE) counter.supers++;
+    }
+    counter.bytes += bytes;
+    counter.add(bytes);
+  });
+}
+
+/** Injects GSO_DRAIN_BURST super-segments per round and measures how fast `tun` drains them. */
+async function drainBytes(tun: Tun, injector: Tun, dst: string): Promise<ByteResult> {
+  const counter = new ByteCounter();
+  readBytes(tun, counter);
+  const burst = Array.from({ length: GSO_DRAIN_BURST }, () =>
+    tcpPacket(injector.vnetHdrLen, GSO_INJECT_V4, dst, SUPER_SEGS),
+  );
+  const perRound = GSO_DRAIN_BURST * SUPER_SEGS * SEG;
+  let cpuUs = 0;
+  let ns = 0n;
+  let bytes = 0;
+  for (let round = 0; round < GSO_DRAIN_ROUNDS; round++) {
+    const goal = counter.count + perRound;
+    injector.writeBatch(burst);
+    const a = sample(counter.count);
+    const b = await counter.until(goal);
+    bytes += b.count - a.count;
+    cpuUs += b.cpu.user - a.cpu.user + (b.cpu.system - a.cpu.system);
+    ns += b.at - a.at;
+  }
+  tun.pause();
+  const seconds = Number(ns) / 1e9;
+  const injected = GSO_DRAIN_ROUNDS * perRound;
+  return {
+    pps: counter.batches / seconds,
+    cpuUsPerPacket: Number.NaN,
+    corePercent: cpuUs / 1e4 / seconds,
+    bytesPerS: bytes / seconds,
+    cpuUsPerMB: (cpuUs / bytes) * 1e6,
+    note: `${counter.supers} super-packets, ${lost(injected, bytes)} of the bytes lost`,
+  };
+}
+
+function byteRow(label: string, r: ByteResult): string {
+  const mbs = (r.bytesPerS / 1e6).toFixed(0).padStart(8);
+  const cpu = r.cpuUsPerMB.toFixed(0).padStart(10);
+  const core = `${r.corePercent.toFixed(0)}%`.padStart(7);
+  return `  ${label.padEnd(50)}${mbs}${cpu}${core}   ${r.note}`;
+}
+
+function byteRatio(label: string, off: ByteResult, plain: ByteResult): string {
+  return `  ${label.padEnd(50)}bytes/s x${(off.bytesPerS / plain.bytesPerS).toFixed(2)}, CPU per byte x${(off.cpuUsPerMB / plain.cpuUsPerMB).toFixed(2)}`;
+}
+
+async function offloads(tun: Tun): Promise<void> {
+  const otun = Tun.open({ name: 'habench1', mtu: 1500, offload: 'auto' });
+  console.log(`TUN offloads: ${otun.describeOffloads()}`);
+  if (otun.vnetHdrLen === 0) {
+    otun.close();
+    return;
+  }
+  configureLink(otun.name, { mtu: 1500, addresses: [`${OFFLOAD_TUN_V4}/24`], txQueueLen: 4096 });
+  execFileSync('ip', ['route', 'add', '198.18.7.0/24', 'dev', otun.name]);
+  const sinkRx = () => Number(readFileSync('/sys/class/net/hbw0/statistics/tx_packets', 'utf8'));
+  console.log(
+    `  ${'TCP payload'.padEnd(50)}${'MB/s'.padStart(8)}${'CPU us/MB'.padStart(10)}${'core'.padStart(7)}`,
+  );
+  const plainW = withBytes(
+    await writeFlat(
+      tun,
+      Array.from({ length: MAX_BATCH }, () => tcpPacket(0, '198.18.0.2', SINK_V4, 1)),
+      sinkRx,
+    ),
+    SEG,
+  );
+  console.log(byteRow('write TUN, 1400-byte TCP packets', plainW));
+  const gsoW = withBytes(
+    await writeFlat(
+      otun,
+      Array.from({ length: 4 }, () => tcpPacket(otun.vnetHdrLen, '198.18.6.2', SINK_V4, SUPER_SEGS)),
+      sinkRx,
+    ),
+    SUPER_SEGS * SEG,
+  );
+  console.log(byteRow(`write TUN offload, 64 KB super-segments (GSO)`, gsoW));
+  const injector = Tun.open({ name: 'habinj2', mtu: 1500, offload: 'auto' });
+  configureLink(injector.name, { mtu: 1500, addresses: ['198.18.8.1/24'] });
+  const plainR = await drainBytes(tun, injector, ROUTED_V4);
+  console.log(byteRow('read  TUN, the stream cut into 1400-byte packets', plainR));
+  const groR = await drainBytes(otun, injector, OFFLOAD_ROUTED_V4);
+  console.log(byteRow('read  TUN offload, 64 KB super-packets (GRO)', groR));
+  injector.close();
+  console.log('TUN offloads / plain TUN:');
+  console.log(byteRatio('write, GSO super-segments', gsoW, plainW));
+  console.log(byteRatio('read, GRO super-packets', groR, plainR));
+  otun.close();
+}
+
 const perBatch = (c: Counter) => () => `${(c.count / c.batches).toFixed(1)} packets/batch, `;
 
 async function drainTun(tun: Tun, injector: Tun): Promise<Result> {
@@ -279,6 +469,11 @@ async function inner(): Promise<void> {
   configureLink(tun.name, { mtu: 1500, addresses: [`${TUN_V4}/24`], txQueueLen: 4096 });
   execFileSync('ip', ['route', 'add', '198.18.1.0/24', 'dev', tun.name]);
   execFileSync('ip', ['route', 'add', 'blackhole', '198.18.2.0/24']);
+  // The veth towards the sink namespace (made by main), without TSO: GSO is done in software here.
+  execFileSync('ip', ['addr', 'add', '198.18.5.1/24', 'dev', 'hbw0']);
+  execFileSync('ip', ['link', 'set', 'hbw0', 'up']);
+  execFileSync('ip', ['neigh', 'add', SINK_V4, 'lladdr', '02:00:00:00:00:02', 'dev', 'hbw0']);
+  execFileSync('ethtool', ['-K', 'hbw0', 'tso', 'off'], { stdio: 'ignore' });
 
   console.log(
     `TUN addon benchmark: ${PACKET}-byte IPv4/UDP packets, ${WINDOW_MS} ms per figure, Node ${process.version}, ` +
@@ -307,6 +502,7 @@ async function inner(): Promise<void> {
   console.log(ratio(`read at ${k} pps`, tunPaced, udpPaced));
   console.log(ratio('write at max', tunWrite, udpSend));
   if (tun.oversize > 0) console.log(`(${tun.oversize} packets longer than the slot were dropped)`);
+  await offloads(tun);
   tun.close();
 }
 
@@ -342,7 +538,9 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0)
     throw new Error('the TUN benchmark needs root (network namespace, TUN device)');
   const ns = `habench-${process.pid}`;
+  const sinkNs = `habench-${process.pid}-sink`;
   execFileSync('ip', ['netns', 'add', ns]);
+  execFileSync('ip', ['netns', 'add', sinkNs]);
   let cleaned = false;
   const cleanup = () => {
     if (cleaned) return;
@@ -356,6 +554,7 @@ async function main(): Promise<void> {
       /* nothing left inside */
     }
     execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    execFileSync('ip', ['netns', 'del', sinkNs], { stdio: 'ignore' });
   };
   process.on('exit', cleanup);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
@@ -365,6 +564,22 @@ async function main(): Promise<void> {
     });
   }
   execFileSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
+  // A sink for forwarded packets: the far end of a veth in a namespace that drops what is not its own.
+  execFileSync('ip', [
+    'link',
+    'add',
+    'hbw0',
+    'netns',
+    ns,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    'hbw1',
+    'netns',
+    sinkNs,
+  ]);
+  execFileSync('ip', ['netns', 'exec', sinkNs, 'ip', 'link', 'set', 'hbw1', 'up']);
   const child = spawn('ip', ['netns', 'exec', ns, process.execPath, self, 'inner'], { stdio: 'inherit' });
   const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
   cleanup();

@@ -157,6 +157,28 @@ function veth(prefix: string, a: LabNamespace, ifA: string, b: LabNamespace, ifB
   ]);
 }
 
+/**
+ * GRO on a lab veth (ethtool -K DEV gro on), so that TCP bursts reach the TUNs of the CPE and the
+ * HAG as super-packets, as a router's NIC with GRO delivers them. Harmless where the kernel or
+ * ethtool lacks it: returns why it is off, or undefined when on.
+ */
+function enableGro(ns: string, dev: string): string | undefined {
+  try {
+    execFileSync('ip', ['netns', 'exec', ns, 'ethtool', '-K', dev, 'gro', 'on'], {
+      stdio: 'pipe',
+      timeout: 10_000,
+    });
+    const k = execFileSync('ip', ['netns', 'exec', ns, 'ethtool', '-k', dev], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    return /^generic-receive-offload: on/m.test(k) ? undefined : 'still off';
+  } catch (e) {
+    const err = e as { stderr?: Buffer | string; message: string };
+    return String(err.stderr ?? '').trim() || err.message;
+  }
+}
+
 /** tbf limit: about 50 ms of the rate, at least two full bursts. */
 function tbf(ns: string, dev: string, rateBps: number): void {
   const limit = Math.max(30_000, Math.round((rateBps / 8) * 0.05));
@@ -307,6 +329,28 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
   veth(prefix, 'cpe', 'lte0', 'lte', 'cpe');
   veth(prefix, 'lte', 'hag', 'hag', 'lte0');
   veth(prefix, 'hag', 'srv0', 'server', 'eth0');
+  const veths: [LabNamespace, string][] = [
+    ['client', 'eth0'],
+    ['cpe', 'lan0'],
+    ['cpe', 'dsl0'],
+    ['dsl', 'cpe'],
+    ['dsl', 'hag'],
+    ['hag', 'dsl0'],
+    ['cpe', 'lte0'],
+    ['lte', 'cpe'],
+    ['lte', 'hag'],
+    ['hag', 'lte0'],
+    ['hag', 'srv0'],
+    ['server', 'eth0'],
+  ];
+  const groOff = veths
+    .map(([ns, dev]) => [`${ns}/${dev}`, enableGro(n(ns), dev)] as const)
+    .filter(([, why]) => why !== undefined);
+  process.stderr.write(
+    groOff.length === 0
+      ? `lab: GRO on for all ${veths.length} veth devices\n`
+      : `lab: GRO off on ${groOff.map(([d, why]) => `${d} (${why})`).join(', ')}\n`,
+  );
 
   ipBatch(n('client'), [
     `addr add ${ADDR.client.lan}/24 dev eth0`,

@@ -49,6 +49,8 @@ const { values: a } = parseArgs({
     pcap: { type: 'string' },
     'fast-open': { type: 'boolean', default: false },
     conns: { type: 'string', default: '1' },
+    /** TUN offloads: 'auto' (GRO'd super-packets in, partial checksums) or 'off' (the default). */
+    offload: { type: 'string', default: 'off' },
   },
 });
 
@@ -78,8 +80,8 @@ function fill(buf: Uint8Array, state: { x: number }): void {
  */
 function filtered(core: SansIo, keep: (now: number, pkt: Uint8Array) => boolean): SansIo {
   return {
-    input: (now, pkt) => {
-      if (keep(now, pkt)) core.input(now, pkt);
+    input: (now, pkt, checksumVerified) => {
+      if (keep(now, pkt)) core.input(now, pkt, checksumVerified);
     },
     pollTransmit: (now, buf) => {
       for (;;) {
@@ -158,7 +160,11 @@ const ep = a.mptcp
 if (ep && a.announce) new ServerPathManager(ep, { addresses: [{ id: 1, addr: ip4(a.announce) }] });
 const stack = ep ? ep.tcp : new TcpStack({ tcp: tcpConfig });
 const core: SansIo = ep ?? stack;
-const tun = Tun.open({ name: a.tun, mtu: Math.max(mtu, 1500) });
+const tun = Tun.open({
+  name: a.tun,
+  mtu: Math.max(mtu, 1500),
+  offload: a.offload === 'auto' ? 'auto' : 'off',
+});
 configureLink(tun.name, { mtu, addresses: a.peer ? a.peer.split(',') : [], up: true });
 const driver = new TunDriver(
   tun,

@@ -1,21 +1,31 @@
 // The real-time driver: runs a sans-IO core (src/driver.ts) on a TUN device. Batches of packets
 // read from the TUN go to core.input; after every batch, timer or wake-up the driver drains
 // core.pollTransmit into the TUN, one write per packet, and re-arms a single timer at the core's
-// next deadline. Time is performance.now() in milliseconds.
+// next deadline. Time is performance.now() in milliseconds. On a TUN with offloads each packet read
+// carries a virtio_net_hdr whose checksum verdict goes to the core with it (a GRO super-packet
+// too), and each packet written gets a header in front: the core writes after the header's room
+// in the reused output buffer, which stays all zero (an ordinary packet, checksum complete).
 import { performance } from 'node:perf_hooks';
 import type { SansIo } from '../driver.js';
+import { VNET_GSO_NONE, vnetChecksumTrusted, vnetGsoType } from '../wire/virtio-net-hdr.js';
 import type { Tun } from './tun-tap/index.js';
 
 export class TunDriverStats {
   packetsIn = 0;
   packetsOut = 0;
+  /** Packets read longer than the MTU (GRO'd super-packets, gso_type set). */
+  superPacketsIn = 0;
   /** Packets the TUN refused (EAGAIN: its queue was full); the protocol recovers them. */
   writeDrops = 0;
 }
 
 export class TunDriver {
   readonly stats = new TunDriverStats();
-  private readonly out = new Uint8Array(65536);
+  /** The TUN's virtio_net_hdr length (0 without offloads), then room for the largest packet. */
+  private readonly hdr: number;
+  private readonly out: Uint8Array;
+  /** The part of `out` after the header, where the core writes. */
+  private readonly body: Uint8Array;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
   private flushQueued = false;
@@ -25,17 +35,24 @@ export class TunDriver {
     private readonly tun: Tun,
     private readonly core: SansIo,
   ) {
+    this.hdr = tun.vnetHdrLen;
+    this.out = new Uint8Array(this.hdr + 65536);
+    this.body = this.out.subarray(this.hdr);
     core.setWaker(() => this.wake());
   }
 
   start(): this {
-    this.tun.read((data, lengths, count) => {
+    const hdr = this.hdr;
+    this.tun.read((data, lengths, count, offsets) => {
       const now = performance.now();
-      let off = 0;
-      const slot = this.tun.slotSize;
       for (let i = 0; i < count; i++) {
-        this.core.input(now, data.subarray(off, off + lengths[i]));
-        off += slot;
+        const off = offsets[i];
+        if (hdr === 0) {
+          this.core.input(now, data.subarray(off, off + lengths[i]));
+          continue;
+        }
+        if (vnetGsoType(data, off - hdr) !== VNET_GSO_NONE) this.stats.superPacketsIn++;
+        this.core.input(now, data.subarray(off, off + lengths[i]), vnetChecksumTrusted(data, off - hdr));
       }
       this.stats.packetsIn += count;
       this.flush();
@@ -58,9 +75,9 @@ export class TunDriver {
     if (this.closed) return;
     const now = performance.now();
     for (;;) {
-      const n = this.core.pollTransmit(now, this.out);
+      const n = this.core.pollTransmit(now, this.body);
       if (n === 0) break;
-      if (this.tun.write(this.out.subarray(0, n))) this.stats.packetsOut++;
+      if (this.tun.write(this.out.subarray(0, this.hdr + n))) this.stats.packetsOut++;
       else this.stats.writeDrops++;
     }
     this.arm();

@@ -468,9 +468,9 @@ export class MptcpEndpoint implements SansIo {
     for (const sf of conn.subflows) sf.wake();
   }
 
-  input(now: number, packet: Uint8Array): void {
+  input(now: number, packet: Uint8Array, checksumVerified?: boolean): void {
     this.now = now;
-    this.tcp.input(now, packet);
+    this.tcp.input(now, packet, checksumVerified);
   }
 
   pollTransmit(now: number, buf: Uint8Array): number {

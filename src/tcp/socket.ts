@@ -1098,8 +1098,9 @@ export class TcpSocket {
           this.rcvNxt = seqAdd(this.rcvNxt, adv);
           this.readable += adv;
           this.stats.bytesIn += adv;
-          // RFC 5681 4.2: ACK at least every second full segment; at once when a hole fills.
-          this.segsUnacked++;
+          // RFC 5681 4.2: ACK at least every second full segment; at once when a hole fills. A
+          // GRO super-packet longer than the MSS stands for several segments (Linux: rcv_mss).
+          this.segsUnacked += n > this.mss ? 2 : 1;
           if (hadOoo || this.segsUnacked >= 2) this.ackNow = true;
           else if (this.delackAt === Number.POSITIVE_INFINITY) this.delackAt = now + this.config.delayedAckMs;
           this.events.onReadable?.();

@@ -19,3 +19,4 @@ export * from './mptcp/subtype.js';
 export * from './packet.js';
 export * from './tcp.js';
 export * from './tcp-options.js';
+export * from './virtio-net-hdr.js';

@@ -83,6 +83,40 @@ export interface Packet {
   tcp?: TcpRepr;
 }
 
+/**
+ * A plain IP header from `src` to `dst` (IPv4 or IPv6 by the addresses' length) with everyday
+ * values: TTL / hop limit 64, DF, no options, lengths left to emitPacket. For tests and tools.
+ */
+export function ipReprOf(src: Uint8Array, dst: Uint8Array, protocol = IPPROTO_TCP): IpRepr {
+  if (src.length === 16) {
+    return {
+      version: 6,
+      src,
+      dst,
+      nextHeader: protocol,
+      hopLimit: 64,
+      trafficClass: 0,
+      flowLabel: 0,
+      payloadLen: 0,
+    };
+  }
+  return {
+    version: 4,
+    src,
+    dst,
+    protocol,
+    ttl: 64,
+    dscp: 0,
+    ecn: 0,
+    ident: 0,
+    dontFrag: true,
+    moreFrags: false,
+    fragOffset: 0,
+    options: new Uint8Array(0),
+    payloadLen: 0,
+  };
+}
+
 export function parsePacket(buf: Uint8Array, off = 0, len = buf.length - off): Packet | WireError {
   const v = new PacketView();
   const e = v.wrap(buf, off, len);

@@ -1,11 +1,24 @@
 // System test of the TUN addon (src/io/tun-tap) against the Linux kernel, as root in network
 // namespaces created per test: packets written into the TUN reach local sockets, packets routed into
 // it are read in order and in batches, errors are typed TunErrors that say what to do, and a closed
-// (or unref'd) TUN lets its process exit. The TUN is opened by a child process inside the namespace
-// (test/system/fixtures/tun-agent.mjs) that uses the wrapper transpiled from the TypeScript source.
+// (or unref'd) TUN lets its process exit. With offloads (IFF_VNET_HDR) the same holds, a 64 KB TCP
+// super-segment written into the TUN reaches a kernel socket in another namespace cut into MSS
+// pieces, and a kernel sender's burst is read as one super-packet with gso_type set. The TUN is
+// opened by a child process inside the namespace (test/system/fixtures/tun-agent.mjs) that uses the
+// wrapper and src/wire transpiled from the TypeScript source.
 import { type ChildProcess, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -74,19 +87,34 @@ class Agent {
 
 let stage: string;
 
-/** Stages the agent, the wrapper (transpiled from TypeScript) and the addon in a world-readable folder. */
-function stageAgent(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'ha-tun-test-'));
-  chmodSync(dir, 0o755);
-  const source = readFileSync(join(repo, 'src/io/tun-tap/index.ts'), 'utf8');
-  const js = ts.transpileModule(source, {
+function transpile(file: string): string {
+  return ts.transpileModule(readFileSync(file, 'utf8'), {
     compilerOptions: {
       module: ts.ModuleKind.ESNext,
       target: ts.ScriptTarget.ES2022,
       verbatimModuleSyntax: true,
     },
   }).outputText;
-  writeFileSync(join(dir, 'tun-tap.mjs'), js, { mode: 0o644 });
+}
+
+/** src/wire/**.ts as ES modules in `to` (a folder of type "module"). */
+function stageWire(from: string, to: string): void {
+  mkdirSync(to, { mode: 0o755 });
+  chmodSync(to, 0o755);
+  for (const e of readdirSync(from, { withFileTypes: true })) {
+    if (e.isDirectory()) stageWire(join(from, e.name), join(to, e.name));
+    else if (e.name.endsWith('.ts'))
+      writeFileSync(join(to, e.name.replace(/\.ts$/, '.js')), transpile(join(from, e.name)), { mode: 0o644 });
+  }
+}
+
+/** Stages the agent, the wrapper and src/wire (transpiled from TypeScript) and the addon in a world-readable folder. */
+function stageAgent(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ha-tun-test-'));
+  chmodSync(dir, 0o755);
+  writeFileSync(join(dir, 'tun-tap.mjs'), transpile(join(repo, 'src/io/tun-tap/index.ts')), { mode: 0o644 });
+  stageWire(join(repo, 'src/wire'), join(dir, 'wire'));
+  writeFileSync(join(dir, 'wire', 'package.json'), '{"type":"module"}\n', { mode: 0o644 });
   copyFileSync(join(repo, 'test/system/fixtures/tun-agent.mjs'), join(dir, 'tun-agent.mjs'));
   copyFileSync(join(repo, 'src/io/tun-tap/build/Release/tun_tap.node'), join(dir, 'tun_tap.node'));
   for (const f of ['tun-agent.mjs', 'tun_tap.node']) chmodSync(join(dir, f), 0o644);
@@ -203,95 +231,98 @@ describe('TUN addon (root, network namespace)', () => {
     txQueueLen: 2000,
   };
 
-  it('delivers IPv4 and IPv6 packets written into the TUN to local UDP sockets', async () => {
-    const tun = agent(serveConfig);
-    const opened = await tun.next('open');
-    expect(opened.name).toMatch(/^hatun\d+$/);
-    expect(opened.fd).toBeGreaterThan(2);
+  for (const offload of ['off', 'auto'] as const) {
+    it(`delivers IPv4 and IPv6 packets written into the TUN to local UDP sockets (offload ${offload})`, async () => {
+      const tun = agent({ ...serveConfig, offload });
+      const opened = await tun.next('open');
+      expect(opened.name).toMatch(/^hatun\d+$/);
+      expect(opened.vnetHdrLen).toBe(offload === 'auto' ? 10 : 0);
+      expect(opened.fd).toBeGreaterThan(2);
 
-    const receiver = netns!.spawn('t', [
-      process.execPath,
-      '-e',
-      `const dgram = require('node:dgram');
-       for (const [type, host] of [['udp4', '${TUN_V4}'], ['udp6', '${TUN_V6}']]) {
-         const s = dgram.createSocket(type);
-         s.on('message', (m, r) => console.log(JSON.stringify({ data: m.toString(), from: r.address, port: r.port })));
-         s.bind(7001, host, () => console.log(JSON.stringify({ bound: host })));
-       }`,
-    ]);
-    const lines: Record<string, unknown>[] = [];
-    createInterface({ input: receiver.stdout! }).on('line', (l) => lines.push(JSON.parse(l)));
-    await waitFor('receiver bound', () => lines.filter((l) => l.bound).length === 2);
+      const receiver = netns!.spawn('t', [
+        process.execPath,
+        '-e',
+        `const dgram = require('node:dgram');
+         for (const [type, host] of [['udp4', '${TUN_V4}'], ['udp6', '${TUN_V6}']]) {
+           const s = dgram.createSocket(type);
+           s.on('message', (m, r) => console.log(JSON.stringify({ data: m.toString(), from: r.address, port: r.port })));
+           s.bind(7001, host, () => console.log(JSON.stringify({ bound: host })));
+         }`,
+      ]);
+      const lines: Record<string, unknown>[] = [];
+      createInterface({ input: receiver.stdout! }).on('line', (l) => lines.push(JSON.parse(l)));
+      await waitFor('receiver bound', () => lines.filter((l) => l.bound).length === 2);
 
-    const v4 = ipv4Udp(PEER_V4, TUN_V4, 40000, 7001, Buffer.from('hello over IPv4'));
-    const v6 = ipv6Udp(PEER_V6, TUN_V6, 40001, 7001, Buffer.from('hello over IPv6'));
-    tun.send({ op: 'write', packets: [v4.toString('hex'), v6.toString('hex')] });
-    expect((await tun.next('written')).n).toBe(2);
+      const v4 = ipv4Udp(PEER_V4, TUN_V4, 40000, 7001, Buffer.from('hello over IPv4'));
+      const v6 = ipv6Udp(PEER_V6, TUN_V6, 40001, 7001, Buffer.from('hello over IPv6'));
+      tun.send({ op: 'write', packets: [v4.toString('hex'), v6.toString('hex')] });
+      expect((await tun.next('written')).n).toBe(2);
 
-    await waitFor('both datagrams received', () => lines.filter((l) => l.data).length === 2);
-    expect(lines.filter((l) => l.data)).toEqual(
-      expect.arrayContaining([
-        { data: 'hello over IPv4', from: PEER_V4, port: 40000 },
-        { data: 'hello over IPv6', from: PEER_V6, port: 40001 },
-      ]),
-    );
+      await waitFor('both datagrams received', () => lines.filter((l) => l.data).length === 2);
+      expect(lines.filter((l) => l.data)).toEqual(
+        expect.arrayContaining([
+          { data: 'hello over IPv4', from: PEER_V4, port: 40000 },
+          { data: 'hello over IPv6', from: PEER_V6, port: 40001 },
+        ]),
+      );
 
-    tun.send({ op: 'close' });
-    await tun.next('closed');
-    await waitFor('agent exit after close', () => tun.exited(), 2_000);
-    expect(tun.exit?.code).toBe(0);
-  });
+      tun.send({ op: 'close' });
+      await tun.next('closed');
+      await waitFor('agent exit after close', () => tun.exited(), 2_000);
+      expect(tun.exit?.code).toBe(0);
+    });
 
-  it('reads 1000 packets routed into the TUN in order, with their lengths, in batches of up to 64', async () => {
-    const tun = agent(serveConfig);
-    const { name } = await tun.next('open');
-    netns!.sh('t', `ip route add 198.18.1.0/24 dev ${name}`);
+    it(`reads 1000 packets routed into the TUN in order, with their lengths, in batches of up to 64 (offload ${offload})`, async () => {
+      const tun = agent({ ...serveConfig, offload });
+      const { name } = await tun.next('open');
+      netns!.sh('t', `ip route add 198.18.1.0/24 dev ${name}`);
 
-    const N = 1000;
-    await runNode(
-      `const s = require('node:dgram').createSocket('udp4');
-       s.bind(40002, '${TUN_V4}', () => {
-         let left = ${N};
-         for (let i = 0; i < ${N}; i++) {
-           const p = Buffer.alloc(4 + (i % 200), i & 0xff);
-           p.writeUInt32BE(i, 0);
-           s.send(p, 7002, '${ROUTED_V4}', () => { if (--left === 0) s.close(); });
-         }
-       });`,
-    );
+      const N = 1000;
+      await runNode(
+        `const s = require('node:dgram').createSocket('udp4');
+         s.bind(40002, '${TUN_V4}', () => {
+           let left = ${N};
+           for (let i = 0; i < ${N}; i++) {
+             const p = Buffer.alloc(4 + (i % 200), i & 0xff);
+             p.writeUInt32BE(i, 0);
+             s.send(p, 7002, '${ROUTED_V4}', () => { if (--left === 0) s.close(); });
+           }
+         });`,
+      );
 
-    const seqs: number[] = [];
-    const sizes: number[] = [];
-    await waitFor(
-      `${N} packets read`,
-      () => {
-        seqs.length = 0;
-        sizes.length = 0;
-        for (const b of tun.events.filter((e) => e.ev === 'batch')) {
-          const packets = b.packets as string[];
-          const lengths = b.lengths as number[];
-          packets.forEach((hex, i) => {
-            const p = Buffer.from(hex, 'hex');
-            expect(p.length).toBe(lengths[i]);
-            if (p[0] >> 4 !== 4 || p[9] !== 17 || p.readUInt16BE(22) !== 7002) return;
-            expect(p.readUInt16BE(2)).toBe(p.length);
-            seqs.push(p.readUInt32BE(28));
-            sizes.push(p.length);
-          });
-        }
-        return seqs.length >= N;
-      },
-      15_000,
-    );
-    expect(seqs).toEqual(Array.from({ length: N }, (_, i) => i));
-    expect(sizes).toEqual(Array.from({ length: N }, (_, i) => 20 + 8 + 4 + (i % 200)));
+      const seqs: number[] = [];
+      const sizes: number[] = [];
+      await waitFor(
+        `${N} packets read`,
+        () => {
+          seqs.length = 0;
+          sizes.length = 0;
+          for (const b of tun.events.filter((e) => e.ev === 'batch')) {
+            const packets = b.packets as string[];
+            const lengths = b.lengths as number[];
+            packets.forEach((hex, i) => {
+              const p = Buffer.from(hex, 'hex');
+              expect(p.length).toBe(lengths[i]);
+              if (p[0] >> 4 !== 4 || p[9] !== 17 || p.readUInt16BE(22) !== 7002) return;
+              expect(p.readUInt16BE(2)).toBe(p.length);
+              seqs.push(p.readUInt32BE(28));
+              sizes.push(p.length);
+            });
+          }
+          return seqs.length >= N;
+        },
+        15_000,
+      );
+      expect(seqs).toEqual(Array.from({ length: N }, (_, i) => i));
+      expect(sizes).toEqual(Array.from({ length: N }, (_, i) => 20 + 8 + 4 + (i % 200)));
 
-    const counts = tun.events.filter((e) => e.ev === 'batch').map((b) => b.count as number);
-    expect(Math.max(...counts)).toBeLessThanOrEqual(64);
-    expect(Math.max(...counts)).toBeGreaterThan(1);
-    expect(counts.length).toBeLessThan(N);
-    expect(tun.find('read-error')).toBeUndefined();
-  });
+      const counts = tun.events.filter((e) => e.ev === 'batch').map((b) => b.count as number);
+      expect(Math.max(...counts)).toBeLessThanOrEqual(64);
+      expect(Math.max(...counts)).toBeGreaterThan(1);
+      expect(counts.length).toBeLessThan(N);
+      expect(tun.find('read-error')).toBeUndefined();
+    });
+  }
 
   it('refuses a non-root user with TunError EPERM and a message that says to run as root', async () => {
     // The system's clone device: refused at open() where it is mode 0600, else at TUNSETIFF.
@@ -362,6 +393,114 @@ describe('TUN addon (root, network namespace)', () => {
         error: { isTunError: true, code: 'EPERM', syscall: 'setsockopt' },
       });
     }
+  });
+
+  /**
+   * Namespace t (the agent's TUN, 198.18.0.1/24; 198.18.1.0/24 routed into it) forwards to
+   * namespace p over a veth, 198.18.2.1 / 2001:db8:2::1 (t) and .2 / ::2 (p); `tsoOff` makes t's veth cut GSO
+   * packets in software on the way out, `gro` turns GRO on where t receives from p.
+   */
+  async function twoHosts(opts: { tsoOff?: boolean; gro?: boolean }): Promise<void> {
+    netns!.add('p');
+    netns!.veth('t', 'vt', 'p', 'vp');
+    netns!.sh(
+      't',
+      'ip addr add 198.18.2.1/24 dev vt && sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0',
+    );
+    netns!.sh('p', 'ip addr add 198.18.2.2/24 dev vp && ip route add 198.18.1.0/24 via 198.18.2.1');
+    // IPv6 alike: 2001:db8:2::1 (t) and ::2 (p); 2001:db8:1::/64 is routed into the TUN.
+    netns!.sh(
+      't',
+      'ip -6 addr add 2001:db8:2::1/64 dev vt nodad && sysctl -qw net.ipv6.conf.all.forwarding=1',
+    );
+    netns!.sh(
+      'p',
+      'ip -6 addr add 2001:db8:2::2/64 dev vp nodad && ip -6 route add 2001:db8:1::/64 via 2001:db8:2::1',
+    );
+    if (opts.tsoOff) netns!.sh('t', 'ethtool -K vt tso off');
+    if (opts.gro) netns!.sh('t', 'ethtool -K vt gro on');
+  }
+
+  it.each([
+    [4, '198.18.2.2', ROUTED_V4, '198.18.1.0/24'],
+    [6, '2001:db8:2::2', '2001:db8:1::9', '2001:db8:1::/64'],
+  ] as const)(
+    'with offloads, writes one 64 KB TCP super-segment (IPv%s) that the kernel cuts into MSS pieces for a kernel socket',
+    async (_v, peer, self, routed) => {
+      await twoHosts({ tsoOff: true });
+      const listener = netns!.spawn('p', [
+        process.execPath,
+        '-e',
+        `const server = require('node:net').createServer((s) => {
+         const chunks = [];
+         s.on('data', (d) => {
+           chunks.push(d);
+           const all = Buffer.concat(chunks);
+           console.log(JSON.stringify({ got: all.length, sha: require('node:crypto').createHash('sha256').update(all).digest('hex') }));
+         });
+       });
+       server.listen(7010, '${peer}', () => console.log(JSON.stringify({ listening: true })));`,
+      ]);
+      const lines: Record<string, unknown>[] = [];
+      createInterface({ input: listener.stdout! }).on('line', (l) => lines.push(JSON.parse(l)));
+      await waitFor('listener', () => lines.some((l) => l.listening));
+      const rx = () => Number(netns!.sh('p', 'cat /sys/class/net/vp/statistics/rx_packets'));
+      const rx0 = rx();
+
+      const tun = agent({
+        mode: 'gso-write',
+        name: 'hatun%d',
+        offload: 'auto',
+        addresses: [`${TUN_V4}/24`, `${TUN_V6}/64`],
+        self,
+        peer,
+        port: 7010,
+      });
+      const opened = await tun.next('open');
+      expect(opened).toMatchObject({ vnetHdrLen: 10, offloads: { csum: true, tso4: true, tso6: true } });
+      netns!.sh('t', `ip route add ${routed} dev ${opened.name}`);
+      tun.send({ op: 'connect' });
+      const written = await tun.next('written', 15_000);
+      expect(written.packetLen).toBeGreaterThan(60_000);
+      const bytes = written.bytes as number;
+      const expected = Buffer.from(Array.from({ length: bytes }, (_, i) => (i * 31 + (i >> 8)) & 0xff));
+      const sha = createHash('sha256').update(expected).digest('hex');
+      await waitFor('all bytes at the kernel socket', () => lines.some((l) => l.got === bytes), 10_000);
+      expect(lines.find((l) => l.got === bytes)?.sha).toBe(sha);
+      // One write, cut on t's way out into MSS pieces: the peer's veth received each of them.
+      expect(rx() - rx0).toBeGreaterThanOrEqual((written.segments as number) + 1);
+    },
+  );
+
+  it("with offloads, reads a kernel sender's burst as one GRO super-packet with gso_type set", async () => {
+    await twoHosts({ gro: true });
+    const tun = agent({
+      mode: 'gro-read',
+      name: 'hatun%d',
+      offload: 'auto',
+      addresses: [`${TUN_V4}/24`],
+      self: ROUTED_V4,
+      port: 7011,
+    });
+    const opened = await tun.next('open');
+    netns!.sh('t', `ip route add 198.18.1.0/24 dev ${opened.name}`);
+    netns!.spawn('p', [
+      process.execPath,
+      '-e',
+      `const s = require('node:net').connect(7011, '${ROUTED_V4}', () => s.write(Buffer.alloc(256 * 1024, 7)));
+       s.on('error', () => {});`,
+    ]);
+    await tun.next('syn');
+    await waitFor(
+      'a super-packet',
+      () => tun.events.some((e) => e.ev === 'data' && (e.len as number) > 1500),
+      10_000,
+    );
+    const big = tun.events.find((e) => e.ev === 'data' && (e.len as number) > 1500)!;
+    // VIRTIO_NET_HDR_GSO_TCPV4, the sender's MSS, and the kernel's checksum verdict.
+    expect(big).toMatchObject({ gsoType: 1, gsoSize: 1460 });
+    expect((big.flags as number) & 3).not.toBe(0);
+    expect(big.payload as number).toBeGreaterThan(1460);
   });
 
   it('opens one interface twice with IFF_MULTI_QUEUE', async () => {

@@ -63,7 +63,7 @@ describe('CPE config', () => {
     expect(c.hag.port).toBe(5124);
     expect(c.hag.fastOpen).toBe(true); // TCP Fast Open to the HAG with Convert
     expect(c.quic).toBe('pass');
-    expect(c.tun).toEqual({ name: 'cpe0', mtu: 1500, prefix: '10.254.0.0/24' });
+    expect(c.tun).toEqual({ name: 'cpe0', mtu: 1500, prefix: '10.254.0.0/24', offload: 'auto' });
     expect(tunKernelAddress(c)).toBe('10.254.0.1/24');
     expect([coreAddressOf(c, 0), coreAddressOf(c, 1)]).toEqual(['10.254.0.2', '10.254.0.3']);
     expect([tableOf(c, 0), tableOf(c, 1)]).toEqual([200, 201]);

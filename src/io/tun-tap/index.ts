@@ -2,6 +2,8 @@
 // a TUN interface, reads packets in batches of up to 64 per event-loop wakeup, writes one packet per
 // write(2), sets IP_TRANSPARENT on listening sockets, and turns kernel errors into TunError with a
 // message that says what to do. Links and addresses are configured with ip(8) (configureLink).
+// With `offload: 'auto'` it asks the kernel for checksum and segmentation offloads (IFF_VNET_HDR):
+// every packet then carries a struct virtio_net_hdr in front (src/wire/virtio-net-hdr.ts).
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -60,14 +62,36 @@ export interface TunOptions {
   multiQueue?: boolean;
   /** The clone device. Default /dev/net/tun. */
   devicePath?: string;
+  /**
+   * 'auto': open with IFF_VNET_HDR and ask for TUN_F_CSUM, TSO4, TSO6 (and USO4/6 where the kernel
+   * has them); if the kernel refuses any of the first three, the TUN falls back to the plain form
+   * and `offloadNote` says why. 'off' (the default): the plain form. See `vnetHdrLen`.
+   */
+  offload?: 'auto' | 'off';
 }
 
+/** What TUNSETOFFLOAD accepted (all false without offloads). */
+export interface TunOffloads {
+  /** TUN_F_CSUM: packets may carry a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM), both ways. */
+  readonly csum: boolean;
+  /** TUN_F_TSO4 / TUN_F_TSO6: TCP super-segments up to 64 KB, both ways. */
+  readonly tso4: boolean;
+  readonly tso6: boolean;
+  /** TUN_F_USO4 / TUN_F_USO6 (Linux 6.2+): UDP super-datagrams. */
+  readonly uso4: boolean;
+  readonly uso6: boolean;
+}
+
+const TUN_F = { csum: 0x01, tso4: 0x02, tso6: 0x04, uso4: 0x20, uso6: 0x40 } as const;
+
 /**
- * One batch of read packets: packet i is `data.subarray(i * slotSize, i * slotSize + lengths[i])`
- * (see Tun.packet), for i < count. `data` and `lengths` are reused for the next batch as soon as the
- * handler returns: copy what you keep (e.g. Buffer.from(tun.packet(data, lengths, i))).
+ * One batch of read packets: packet i is `data.subarray(offsets[i], offsets[i] + lengths[i])`
+ * (see Tun.packet), for i < count; without offloads offsets[i] is i * slotSize. With offloads its
+ * virtio_net_hdr is the `vnetHdrLen` bytes before offsets[i]. `data`, `lengths` and `offsets` are
+ * reused for the next batch as soon as the handler returns: copy what you keep
+ * (e.g. Buffer.from(tun.packet(data, lengths, i))).
  */
-export type BatchHandler = (data: Buffer, lengths: Uint32Array, count: number) => void;
+export type BatchHandler = (data: Buffer, lengths: Uint32Array, count: number, offsets: Uint32Array) => void;
 
 export type TunErrorHandler = (err: TunError) => void;
 
@@ -78,8 +102,22 @@ export class Tun {
   get fd(): number {
     return this.#dev.fd;
   }
-  /** Distance in bytes between packets in a batch, i.e. the `mtu` option. */
+  /**
+   * The largest packet read: the `mtu` option, or 65536 with offloads (a GRO'd super-packet).
+   * Without offloads packets lie this far apart in a batch; with them they are packed (see offsets).
+   */
   readonly slotSize: number;
+  /**
+   * Bytes of struct virtio_net_hdr in front of every packet read and every packet to write:
+   * 10 with offloads, 0 without (then packets are plain IP packets, as without the option).
+   */
+  readonly vnetHdrLen: number;
+  /** The offloads the kernel accepted. */
+  readonly offloads: TunOffloads;
+  /** Why offloads are off although 'auto' asked for them ('' otherwise). */
+  readonly offloadNote: string;
+  /** Where packet i of the current batch starts (the addon's array, the one handed to the handler). */
+  readonly offsets: Uint32Array;
 
   readonly #dev: NativeTun;
   #onBatch: BatchHandler | undefined;
@@ -91,9 +129,23 @@ export class Tun {
     this.#dev = dev;
     this.name = dev.name;
     this.slotSize = dev.slotSize;
+    this.vnetHdrLen = dev.vnetHdrLen;
+    const f = dev.offloads;
+    this.offloads = {
+      csum: (f & TUN_F.csum) !== 0,
+      tso4: (f & TUN_F.tso4) !== 0,
+      tso6: (f & TUN_F.tso6) !== 0,
+      uso4: (f & TUN_F.uso4) !== 0,
+      uso6: (f & TUN_F.uso6) !== 0,
+    };
+    this.offloadNote = dev.offloadNote;
+    this.offsets = dev.offsets;
   }
 
-  /** Creates (or attaches to) a TUN interface, IFF_TUN | IFF_NO_PI. Needs CAP_NET_ADMIN. Throws TunError. */
+  /**
+   * Creates (or attaches to) a TUN interface, IFF_TUN | IFF_NO_PI (| IFF_VNET_HDR with offloads).
+   * Needs CAP_NET_ADMIN. Throws TunError.
+   */
   static open(options: TunOptions = {}): Tun {
     const name = options.name ?? 'tun%d';
     const mtu = options.mtu ?? 1500;
@@ -106,7 +158,9 @@ export class Tun {
     }
     const addon = loadAddon();
     try {
-      return new Tun(new addon.TunDevice(path, name, mtu, options.multiQueue === true));
+      return new Tun(
+        new addon.TunDevice(path, name, mtu, options.multiQueue === true, options.offload === 'auto'),
+      );
     } catch (e) {
       throw toTunError(e, { path, name });
     }
@@ -164,14 +218,26 @@ export class Tun {
     this.#reading = true;
   }
 
-  /** Packet i of a batch, as a view into `data` (valid only during the batch handler). */
+  /** Packet i of a batch (without its virtio_net_hdr), as a view into `data` (valid only during the batch handler). */
   packet(data: Buffer, lengths: Uint32Array, i: number): Buffer {
-    const start = i * this.slotSize;
+    const start = this.offsets[i];
     return data.subarray(start, start + lengths[i]);
   }
 
+  /** One line for a daemon's start-up log: what the offload probe found. */
+  describeOffloads(): string {
+    if (this.vnetHdrLen === 0) {
+      return this.offloadNote
+        ? `offloads off, fallback to one packet per write: ${this.offloadNote}`
+        : 'offloads off';
+    }
+    const on = (Object.keys(TUN_F) as (keyof TunOffloads)[]).filter((k) => this.offloads[k]);
+    return `offloads ${on.join(' ')} (virtio_net_hdr of ${this.vnetHdrLen} bytes)`;
+  }
+
   /**
-   * Writes one IPv4 or IPv6 packet (one write(2)). Returns false if the kernel answered EAGAIN:
+   * Writes one IPv4 or IPv6 packet (one write(2)); with offloads (vnetHdrLen > 0) it must start
+   * with a virtio_net_hdr (all zero for an ordinary packet). Returns false if the kernel answered EAGAIN:
    * nothing was written, retry later (e.g. on setImmediate). A TUN rarely does this; it drops
    * rather than blocks. Other failures throw TunError (EIO: interface down, EINVAL: not an IP packet).
    */
@@ -318,6 +384,10 @@ interface NativeTun {
   readonly name: string;
   readonly slotSize: number;
   readonly oversize: number;
+  readonly offsets: Uint32Array;
+  readonly vnetHdrLen: number;
+  readonly offloads: number;
+  readonly offloadNote: string;
   start(onBatch: BatchHandler, onError: (err: unknown) => void): void;
   stop(): void;
   write(packet: Uint8Array): boolean;
@@ -328,7 +398,13 @@ interface NativeTun {
 }
 
 interface NativeAddon {
-  TunDevice: new (path: string, name: string, slotSize: number, multiQueue: boolean) => NativeTun;
+  TunDevice: new (
+    path: string,
+    name: string,
+    slotSize: number,
+    multiQueue: boolean,
+    offload: boolean,
+  ) => NativeTun;
   setTransparent(fd: number, family: number, on: boolean): void;
   getTransparent(fd: number, family: number): boolean;
   RawSocket: new (family: 4 | 6, protocol: number, bufferSize: number) => NativeRawSocket;

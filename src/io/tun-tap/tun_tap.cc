@@ -1,7 +1,11 @@
 // The project's TUN addon: opens a Linux TUN device (IFF_TUN | IFF_NO_PI, non-blocking), reads up
-// to 64 packets per event-loop wakeup into one reused buffer of fixed-size slots and hands them to
-// JS in one call, writes one packet per write(2) (a TUN takes exactly one packet per call), and sets
+// to 64 packets per event-loop wakeup into one reused buffer and hands them to JS in one call,
+// writes one packet per write(2) (a TUN takes exactly one packet per call), and sets
 // IP_TRANSPARENT / IPV6_TRANSPARENT on socket fds. Links, addresses and routes are left to ip(8).
+// With offloads asked for, it opens the TUN with IFF_VNET_HDR, sets a 10-byte struct virtio_net_hdr
+// (TUNSETVNETHDRSZ) and probes TUNSETOFFLOAD (checksum, TSO4/6, USO4/6): every packet read or
+// written then starts with that header, and reads may be GRO'd super-packets of up to 64 KB. Any
+// refusal falls back to a plain TUN, and JS is told what the kernel accepted.
 #include <napi.h>
 #include <uv.h>
 
@@ -27,6 +31,21 @@ namespace {
 constexpr uint32_t kMaxBatch = 64;
 constexpr uint32_t kMinSlot = 576;
 constexpr uint32_t kMaxSlot = 65535;
+// sizeof(struct virtio_net_hdr) (linux/virtio_net.h, which C++ cannot include: a field is named
+// `class`): flags, gso_type, hdr_len, gso_size, csum_start, csum_offset; no num_buffers.
+constexpr int kVnetHdrLen = 10;
+// The largest packet a TUN with TSO hands over: its GSO limit (GSO_LEGACY_MAX_SIZE), header apart.
+constexpr uint32_t kMaxGsoPacket = 65536;
+// With offloads, packets are packed one after another into a batch of this much room plus one
+// largest read: 64 packets of up to 4 KiB, or at least 4 super-packets of 64 KiB, per wakeup.
+constexpr size_t kPackedRoom = 256 * 1024;
+// Not in older uapi headers (Linux 6.2+): UDP segmentation offload.
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
 
 class TunDevice : public Napi::ObjectWrap<TunDevice> {
  public:
@@ -37,6 +56,10 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
                            InstanceAccessor<&TunDevice::Name>("name"),
                            InstanceAccessor<&TunDevice::SlotSize>("slotSize"),
                            InstanceAccessor<&TunDevice::Oversize>("oversize"),
+                           InstanceAccessor<&TunDevice::Offsets>("offsets"),
+                           InstanceAccessor<&TunDevice::VnetHdrLen>("vnetHdrLen"),
+                           InstanceAccessor<&TunDevice::OffloadFlags>("offloads"),
+                           InstanceAccessor<&TunDevice::OffloadNote>("offloadNote"),
                            InstanceMethod<&TunDevice::Start>("start"),
                            InstanceMethod<&TunDevice::Stop>("stop"),
                            InstanceMethod<&TunDevice::Write>("write"),
@@ -47,33 +70,41 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
                        });
   }
 
-  // new TunDevice(devicePath, name, slotSize, multiQueue)
+  // new TunDevice(devicePath, name, slotSize, multiQueue, offload)
   explicit TunDevice(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunDevice>(info) {
     Napi::Env env = info.Env();
     std::string path = info[0].As<Napi::String>();
     std::string name = info[1].As<Napi::String>();
     uint32_t slot = info[2].As<Napi::Number>().Uint32Value();
     bool multi_queue = info[3].ToBoolean();
+    bool offload = info[4].ToBoolean();
     if (name.size() >= IFNAMSIZ) throw Napi::RangeError::New(env, "interface name longer than 15 bytes");
     if (slot < kMinSlot || slot > kMaxSlot) throw Napi::RangeError::New(env, "slot size out of range");
-    slot_size_ = slot;
-    batch_ = Napi::Persistent(Napi::Buffer<uint8_t>::New(env, BatchBytes()));
-    lengths_ = Napi::Persistent(Napi::Uint32Array::New(env, kMaxBatch));
-    async_ = std::make_unique<Napi::AsyncContext>(env, "TunRead");
+    int flags = IFF_TUN | IFF_NO_PI | (multi_queue ? IFF_MULTI_QUEUE : 0);
 
-    fd_ = open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
-    if (fd_ < 0) throw SystemError(env, errno, "open", path);
-
-    struct ifreq ifr;
-    std::memset(&ifr, 0, sizeof ifr);
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (multi_queue ? IFF_MULTI_QUEUE : 0);
-    std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
-    if (ioctl(fd_, TUNSETIFF, &ifr) < 0) {
-      int err = errno;
-      CloseFd();
-      throw SystemError(env, err, "ioctl", "TUNSETIFF " + name);
+    if (offload) {
+      int err = OpenTun(path, name, flags | IFF_VNET_HDR);
+      if (err == 0) err = SetUpOffloads();
+      if (err != 0 && fd_ < 0 && err != EINVAL) throw OpenError(env, err, path, name);
+      if (err != 0) {
+        // Today's path: a plain TUN (closing the fd removes a non-persistent interface first).
+        CloseFd();
+        vnet_hdr_len_ = 0;
+        offloads_ = 0;
+      }
     }
-    name_ = ifr.ifr_name;
+    if (fd_ < 0) {
+      int err = OpenTun(path, name, flags);
+      if (err != 0) throw OpenError(env, err, path, name);
+    }
+    // Plain: fixed slots of `slot` bytes. Offloads: packets packed, each read given room for the largest.
+    slot_size_ = vnet_hdr_len_ > 0 ? kMaxGsoPacket : slot;
+    read_room_ = vnet_hdr_len_ + slot_size_ + 1;
+    batch_bytes_ = vnet_hdr_len_ > 0 ? kPackedRoom + read_room_ : size_t{kMaxBatch} * slot_size_ + 1;
+    batch_ = Napi::Persistent(Napi::Buffer<uint8_t>::New(env, batch_bytes_));
+    lengths_ = Napi::Persistent(Napi::Uint32Array::New(env, kMaxBatch));
+    offsets_ = Napi::Persistent(Napi::Uint32Array::New(env, kMaxBatch));
+    async_ = std::make_unique<Napi::AsyncContext>(env, "TunRead");
 
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
@@ -96,6 +127,69 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
   Napi::Value Name(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), name_); }
   Napi::Value SlotSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), slot_size_); }
   Napi::Value Oversize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), oversize_); }
+  Napi::Value Offsets(const Napi::CallbackInfo&) { return offsets_.Value(); }
+  Napi::Value VnetHdrLen(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), vnet_hdr_len_); }
+  Napi::Value OffloadFlags(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), offloads_); }
+  Napi::Value OffloadNote(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), offload_note_); }
+
+  // Opening. Each returns 0 or an errno, and leaves fd_ open only on success.
+
+  Napi::Error OpenError(Napi::Env env, int err, const std::string& path, const std::string& name) {
+    return fd_open_failed_ ? SystemError(env, err, "open", path) : SystemError(env, err, "ioctl", "TUNSETIFF " + name);
+  }
+
+  // open(2) the clone device and TUNSETIFF with `flags`.
+  int OpenTun(const std::string& path, const std::string& name, int flags) {
+    fd_open_failed_ = false;
+    fd_ = open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd_ < 0) {
+      fd_open_failed_ = true;
+      return errno;
+    }
+    struct ifreq ifr;
+    std::memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = static_cast<short>(flags);
+    std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+    if (ioctl(fd_, TUNSETIFF, &ifr) < 0) {
+      int err = errno;
+      if (flags & IFF_VNET_HDR) offload_note_ = std::string("TUNSETIFF with IFF_VNET_HDR: ") + std::strerror(err);
+      CloseFd();
+      return err;
+    }
+    name_ = ifr.ifr_name;
+    return 0;
+  }
+
+  // The vnet header size and the offloads, most first: the kernel refuses (EINVAL) flags it lacks.
+  int SetUpOffloads() {
+    int hdr = kVnetHdrLen;
+    if (ioctl(fd_, TUNSETVNETHDRSZ, &hdr) < 0) {
+      int err = errno;
+      offload_note_ = std::string("TUNSETVNETHDRSZ: ") + std::strerror(err);
+      return err;
+    }
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    // The header's fields are little-endian in JS (src/wire/virtio-net-hdr.ts), as virtio 1.0 has them.
+    int le = 1;
+    if (ioctl(fd_, TUNSETVNETLE, &le) < 0) {
+      int err = errno;
+      offload_note_ = std::string("TUNSETVNETLE: ") + std::strerror(err);
+      return err;
+    }
+#endif
+    const unsigned base = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+    for (unsigned want : {base | TUN_F_USO4 | TUN_F_USO6, base}) {
+      if (ioctl(fd_, TUNSETOFFLOAD, want) == 0) {
+        offloads_ = want;
+        vnet_hdr_len_ = kVnetHdrLen;
+        return 0;
+      }
+      if (errno != EINVAL) break;
+    }
+    int err = errno;
+    offload_note_ = std::string("TUNSETOFFLOAD checksum+TSO4+TSO6: ") + std::strerror(err);
+    return err;
+  }
 
   // start(onBatch(data, lengths, count), onError(err)): starts (or resumes) reading.
   void Start(const Napi::CallbackInfo& info) {
@@ -172,34 +266,41 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
 
   void ReadBatch(Napi::Env env) {
     Napi::Buffer<uint8_t> data = batch_.Value();
-    if (data.Length() != BatchBytes()) {
+    if (data.Length() != batch_bytes_) {
       // The JS side detached (transferred) the buffer: start a fresh one.
-      data = Napi::Buffer<uint8_t>::New(env, BatchBytes());
+      data = Napi::Buffer<uint8_t>::New(env, batch_bytes_);
       batch_ = Napi::Persistent(data);
     }
     Napi::Uint32Array lengths = lengths_.Value();
+    Napi::Uint32Array offsets = offsets_.Value();
     uint8_t* base = data.Data();
     uint32_t* lens = lengths.Data();
+    uint32_t* offs = offsets.Data();
+    const size_t hdr = vnet_hdr_len_;
     uint32_t count = 0;
+    size_t off = 0;
     int err = 0;
-    while (count < kMaxBatch) {
-      // One byte more than the slot (it spills into the next slot, or the spare byte at the end):
-      // the kernel truncates a packet to the buffer, so a full slot + 1 means "did not fit".
-      ssize_t r = read(fd_, base + size_t{count} * slot_size_, slot_size_ + 1);
+    while (count < kMaxBatch && off + read_room_ <= batch_bytes_) {
+      // One byte more than the largest packet (it spills into the next slot, or the spare byte at
+      // the end): the kernel truncates a packet to the buffer but returns its whole length, so a
+      // read longer than the room means "did not fit".
+      ssize_t r = read(fd_, base + off, read_room_);
       if (r < 0) {
         if (errno == EINTR) continue;
         if (errno != EAGAIN) err = errno;
         break;
       }
-      if (static_cast<size_t>(r) > slot_size_) {
+      if (static_cast<size_t>(r) >= read_room_ || static_cast<size_t>(r) < hdr) {
         oversize_++;
         continue;
       }
-      lens[count++] = static_cast<uint32_t>(r);
+      offs[count] = static_cast<uint32_t>(off + hdr);
+      lens[count++] = static_cast<uint32_t>(r - hdr);
+      off += hdr > 0 ? static_cast<size_t>(r) : slot_size_;
     }
     if (count > 0) {
       try {
-        on_batch_.MakeCallback(Value(), {data, lengths, Napi::Number::New(env, count)}, *async_);
+        on_batch_.MakeCallback(Value(), {data, lengths, Napi::Number::New(env, count), offsets}, *async_);
       } catch (const Napi::Error& e) {
         ReportUncaught(env, e);
       }
@@ -220,8 +321,6 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
   }
 
   // Helpers.
-
-  size_t BatchBytes() const { return size_t{kMaxBatch} * slot_size_ + 1; }
 
   int WriteOne(const uint8_t* p, size_t len) {
     for (;;) {
@@ -263,12 +362,21 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
 
   int fd_ = -1;
   std::string name_;
+  // Largest packet read, bytes one read may fill (header + packet + 1), and the batch buffer's size.
   size_t slot_size_ = 0;
+  size_t read_room_ = 0;
+  size_t batch_bytes_ = 0;
+  // 0 without offloads; the TUN_F_* flags the kernel took, and why offloads are off if asked for.
+  int vnet_hdr_len_ = 0;
+  unsigned offloads_ = 0;
+  std::string offload_note_;
+  bool fd_open_failed_ = false;
   double oversize_ = 0;
   bool polling_ = false;
   uv_poll_t* poll_ = nullptr;
   Napi::Reference<Napi::Buffer<uint8_t>> batch_;
   Napi::Reference<Napi::Uint32Array> lengths_;
+  Napi::Reference<Napi::Uint32Array> offsets_;
   Napi::FunctionReference on_batch_;
   Napi::FunctionReference on_error_;
   std::unique_ptr<Napi::AsyncContext> async_;

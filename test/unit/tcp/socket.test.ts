@@ -161,6 +161,16 @@ describe('data transfer', () => {
     expect(h.read()).toBe('abcdefg');
   });
 
+  it('ESTABLISHED: a GRO super-packet of three MSS is taken whole and acknowledged at once', () => {
+    const h = new Harness().established();
+    const data = 'x'.repeat(3 * 1460);
+    h.send({ seq: R + 1, ack: L + 1, flags: 0, payload: data });
+    expect(h.recv()).toEqual([
+      { seq: L + 1, ack: R + 1 + data.length, flags: ACK, window: W - data.length, payload: '', options: [] },
+    ]);
+    expect(h.read()).toBe(data);
+  });
+
   it('ESTABLISHED: out-of-order data is acknowledged at once (with SACK when agreed) and joined', () => {
     const h = new Harness({ sack: true }).established({ options: [...MSS, { type: 'sack_permitted' }] });
     h.send({ seq: R + 4, ack: L + 1, flags: 0, payload: 'def' });

@@ -3,9 +3,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { TcpSocket } from '../../../src/tcp/socket.js';
+import { TcpStack } from '../../../src/tcp/stack.js';
 import { TcpState } from '../../../src/tcp/state.js';
 import { connectStream, listenStreams, TcpStream } from '../../../src/tcp/stream.js';
-import { PacketView } from '../../../src/wire/index.js';
+import { emitPacket, ipReprOf, PacketView } from '../../../src/wire/index.js';
 import { A_ADDR, B_ADDR, Pair } from './pair.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -219,6 +220,41 @@ describe('TcpStack', () => {
     p.run(() => false, 100);
     expect(p.b.mib.InCsumErrors).toBeGreaterThan(0);
     expect(p.b.connectionCount).toBe(0);
+  });
+
+  it('takes a segment whose checksum the driver vouches for (TUN DATA_VALID / NEEDS_CSUM) unverified', () => {
+    const stack = new TcpStack();
+    stack.listen({ port: 80, onAccept: () => {} });
+    const syn = new Uint8Array(60);
+    const len = emitPacket(
+      {
+        ip: ipReprOf(A_ADDR, B_ADDR),
+        tcp: {
+          srcPort: 40000,
+          dstPort: 80,
+          seq: 1,
+          ack: 0,
+          flags: 0x02,
+          window: 65535,
+          urgent: 0,
+          options: [],
+          payload: new Uint8Array(0),
+        },
+      },
+      syn,
+    );
+    // A partial checksum, as a locally made CHECKSUM_PARTIAL packet carries: wrong as it stands.
+    syn[36] ^= 0x5a;
+    const out = new Uint8Array(65536);
+    stack.input(0, syn.subarray(0, len));
+    expect(stack.mib.InCsumErrors).toBe(1);
+    expect(stack.pollTransmit(0, out)).toBe(0);
+    stack.input(0, syn.subarray(0, len), true);
+    expect(stack.mib.InCsumErrors).toBe(1);
+    const n = stack.pollTransmit(0, out);
+    const v = new PacketView();
+    expect(v.wrap(out.subarray(0, n))).toBeUndefined();
+    expect(v.tcp.flags).toBe(0x12); // SYN|ACK
   });
 
   it('the any-destination listener accepts connections to every address and port (gateway role)', () => {
