@@ -182,6 +182,15 @@ export class Subflow implements TcpExtension {
     return s === TcpState.Established || s === TcpState.CloseWait;
   }
 
+  /**
+   * We sent MP_FAIL and wait for the peer's infinite mapping (RFC 8684 3.7): the peer falls back,
+   * and a fallen-back peer sends no DATA_ACK and takes every subflow byte as new data, so data
+   * sent again at the data level on this subflow would reach its application twice.
+   */
+  get awaitingFallback(): boolean {
+    return this.failed;
+  }
+
   wake(): void {
     this.waker.wake(this.socket);
   }

@@ -111,6 +111,39 @@ describe('MP_FAIL', () => {
     expect(sha(app, 'rx')).toBe(sha(s.app!, 'tx'));
   });
 
+  it("one subflow: the sender's MP_FAIL in answer to ours (Linux echoes it) is not taken for a failure of our data", () => {
+    // Linux answers MP_FAIL with MP_FAIL on the ACK it sends at once, and puts the infinite mapping
+    // on its next data segment (net/mptcp/pm.c mptcp_pm_mp_fail_received). Here the CPE's ACK that
+    // carries its infinite mapping is turned into such an answer; the mapping still comes on the
+    // data segment where the bytes go on.
+    const { net, b, conn, app, s, corrupt } = setup(76, 'dsl');
+    let echoed = 0;
+    const w = { high: 0, low: 0 };
+    net.link('dsl:cpe>hag').addMiddlebox((p) => {
+      if (echoed > 0 || !s.conn) return 'deliver';
+      const t = tcpPacket(p);
+      const d = t && t.tcp!.payload.length === 0 ? dssOf(t) : undefined;
+      if (!t || d?.dsn === undefined || d.dataLen !== 0 || d.dataFin) return 'deliver';
+      echoed++;
+      toWire(s.conn.local.idsn, s.conn.sndUna, w);
+      t.tcp!.options = t.tcp!.options.filter((o) => o.type !== 'dss');
+      t.tcp!.options.push({ type: 'mp_fail', dsnHigh: w.high, dsn: w.low });
+      return emit(t);
+    });
+    expect(net.runUntil(() => app.ended && !!s.app?.ended, 60_000)).toBe(true);
+    expect(corrupt.hits).toBe(1);
+    expect(echoed).toBe(1);
+    expect(b.mib.MPFailRx).toBe(1);
+    expect(b.mib.InfiniteMapTx).toBe(0);
+    expect(b.mib.InfiniteMapRx).toBe(1);
+    expect(conn.fallback).toBe(true);
+    expect(s.conn?.fallback).toBe(true);
+    expect(s.app?.mismatches).toBe(0);
+    expect(s.app?.received).toBe(10 * MB);
+    expect(sha(s.app!, 'rx')).toBe(sha(app, 'tx'));
+    expect(sha(app, 'rx')).toBe(sha(s.app!, 'tx'));
+  });
+
   it('two subflows: the damaged subflow is reset and its data comes again, intact, on the other', () => {
     const { net, a, b, conn, app, s, corrupt } = setup(72, 'lte');
     expect(net.runUntil(() => conn.fullyEstablished, 2000)).toBe(true);
