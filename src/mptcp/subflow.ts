@@ -576,13 +576,13 @@ export class Subflow implements TcpExtension {
 
   limitPayload(seq: number, len: number): number {
     const off = this.dataOff(seq);
-    if (this.conn.fallback) {
-      // A copy sent again ends where the data after the infinite mapping starts.
-      const at = this.infiniteOff;
-      return at >= 0 && off < at && off + len > at ? at - off : len;
-    }
+    if (this.conn.fallback && !this.beforeInfiniteMap(off)) return len;
+    // A segment ends where its mapping ends, and where the infinite mapping starts (the last
+    // mapping before it may have grown past it).
     const m = this.mappingAt(off);
-    return m ? Math.min(len, m.off + m.len - off) : len;
+    const n = m ? Math.min(len, m.off + m.len - off) : len;
+    const at = this.infiniteOff;
+    return at > off && off + n > at ? at - off : n;
   }
 
   /**
@@ -593,7 +593,8 @@ export class Subflow implements TcpExtension {
    */
   optionSpace(seq: number): number {
     const off = this.dataOff(seq);
-    if (this.conn.fallback) return this.carriesInfiniteMap(off) ? DSS_MAP_ROOM : 0;
+    if (this.conn.fallback && !this.beforeInfiniteMap(off))
+      return this.carriesInfiniteMap(off) ? DSS_MAP_ROOM : 0;
     return this.needsMapping(off, this.mappingAt(off)) ? DSS_MAP_ROOM : DSS_ACK_LEN;
   }
 
@@ -702,7 +703,8 @@ export class Subflow implements TcpExtension {
 
   private dssLen(seq: number, len: number, flags: number): number {
     if (flags & (SYN | RST)) return 0;
-    if (this.conn.fallback) return len > 0 && this.carriesInfiniteMap(this.dataOff(seq)) ? DSS_MAP_ROOM : 0;
+    if (this.conn.fallback && !(len > 0 && this.beforeInfiniteMap(this.dataOff(seq))))
+      return len > 0 && this.carriesInfiniteMap(this.dataOff(seq)) ? DSS_MAP_ROOM : 0;
     if (this.join && this.isClient && !this.join.confirmed) return 24;
     if (this.sendsMpcAck(seq)) return len > 0 ? 24 : 20;
     if (!this.conn.remoteKey) return 0;
@@ -742,7 +744,7 @@ export class Subflow implements TcpExtension {
       if (this.signals.length) this.socket.requestPureAck();
     }
     if (total === 0) return;
-    if (this.conn.fallback) {
+    if (this.conn.fallback && !(len > 0 && this.beforeInfiniteMap(this.dataOff(seq)))) {
       // The infinite mapping, on the data segment it starts at (see onMpFail).
       const n = emitMptcpOption(this.infiniteMap!, buf, off);
       buf.fill(1, off + n, off + total);
@@ -1296,6 +1298,16 @@ export class Subflow implements TcpExtension {
   /** The infinite mapping we sent after MP_FAIL, until the subflow byte it starts at is acknowledged. */
   private infiniteMap: Dss | undefined;
   private infiniteOff = -1;
+
+  /**
+   * Whether subflow offset `off` comes before our infinite mapping: those bytes were mapped before
+   * the fallback, and a copy of them (sent for the first time or again) still carries its mapping,
+   * which a receiver that has not yet met the infinite mapping needs (Linux takes data without a
+   * mapping there as a DSS fallback).
+   */
+  private beforeInfiniteMap(off: number): boolean {
+    return this.infiniteOff >= 0 && off < this.infiniteOff;
+  }
 
   /** Whether a segment at subflow offset `off` is the data segment the infinite mapping rides on. */
   private carriesInfiniteMap(off: number): boolean {
