@@ -761,11 +761,12 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
       this.armRetransmit(this.rtxProgressAt + wait);
       return;
     }
-    // A subflow still has it in flight: its own retransmission (RFC 6298) brings it.
+    // A subflow still has it in flight: its own retransmission (RFC 6298) brings it. None goes
+    // again on a subflow whose peer is falling back (see Subflow.awaitingFallback).
     const una = this.sndUna;
     let best: Subflow | undefined;
     for (const sf of this.subflows) {
-      if (!sf.canSend || sf.stale) continue;
+      if (!sf.canSend || sf.stale || sf.awaitingFallback) continue;
       if (sf.inFlight(una)) {
         this.armRetransmit(now + wait);
         return;

@@ -182,6 +182,15 @@ export class Subflow implements TcpExtension {
     return s === TcpState.Established || s === TcpState.CloseWait;
   }
 
+  /**
+   * We sent MP_FAIL and wait for the peer's infinite mapping (RFC 8684 3.7): the peer falls back,
+   * and a fallen-back peer sends no DATA_ACK and takes every subflow byte as new data, so data
+   * sent again at the data level on this subflow would reach its application twice.
+   */
+  get awaitingFallback(): boolean {
+    return this.failed;
+  }
+
   wake(): void {
     this.waker.wake(this.socket);
   }
@@ -567,13 +576,13 @@ export class Subflow implements TcpExtension {
 
   limitPayload(seq: number, len: number): number {
     const off = this.dataOff(seq);
-    if (this.conn.fallback) {
-      // A copy sent again ends where the data after the infinite mapping starts.
-      const at = this.infiniteOff;
-      return at >= 0 && off < at && off + len > at ? at - off : len;
-    }
+    if (this.conn.fallback && !this.beforeInfiniteMap(off)) return len;
+    // A segment ends where its mapping ends, and where the infinite mapping starts (the last
+    // mapping before it may have grown past it).
     const m = this.mappingAt(off);
-    return m ? Math.min(len, m.off + m.len - off) : len;
+    const n = m ? Math.min(len, m.off + m.len - off) : len;
+    const at = this.infiniteOff;
+    return at > off && off + n > at ? at - off : n;
   }
 
   /**
@@ -584,7 +593,8 @@ export class Subflow implements TcpExtension {
    */
   optionSpace(seq: number): number {
     const off = this.dataOff(seq);
-    if (this.conn.fallback) return this.carriesInfiniteMap(off) ? DSS_MAP_ROOM : 0;
+    if (this.conn.fallback && !this.beforeInfiniteMap(off))
+      return this.carriesInfiniteMap(off) ? DSS_MAP_ROOM : 0;
     return this.needsMapping(off, this.mappingAt(off)) ? DSS_MAP_ROOM : DSS_ACK_LEN;
   }
 
@@ -619,8 +629,13 @@ export class Subflow implements TcpExtension {
     if (this.signals.length && len === 0 && !(flags & (SYN | RST))) {
       const want = (this.signals[0].length + 3) & ~3;
       // Beside the DSS if it fits; alone when only a DATA_ACK would be left out (3.4.1: the
-      // ADD_ADDR of an IPv6 address with its HMAC leaves no room for anything else).
-      if (dss + want <= room) sig = want;
+      // ADD_ADDR of an IPv6 address with its HMAC leaves no room for anything else). Our MP_FAIL
+      // goes alone always: a segment with MP_FAIL and no DATA_ACK says its bytes were discarded
+      // (see onMpFail).
+      if (this.signals[0][2] >> 4 === MPTCP_SUBTYPE.mpFail && want <= room) {
+        sig = want;
+        base = 0;
+      } else if (dss + want <= room) sig = want;
       else if (want <= room && dss <= DSS_ACK_LEN) {
         sig = want;
         base = 0;
@@ -688,7 +703,8 @@ export class Subflow implements TcpExtension {
 
   private dssLen(seq: number, len: number, flags: number): number {
     if (flags & (SYN | RST)) return 0;
-    if (this.conn.fallback) return len > 0 && this.carriesInfiniteMap(this.dataOff(seq)) ? DSS_MAP_ROOM : 0;
+    if (this.conn.fallback && !(len > 0 && this.beforeInfiniteMap(this.dataOff(seq))))
+      return len > 0 && this.carriesInfiniteMap(this.dataOff(seq)) ? DSS_MAP_ROOM : 0;
     if (this.join && this.isClient && !this.join.confirmed) return 24;
     if (this.sendsMpcAck(seq)) return len > 0 ? 24 : 20;
     if (!this.conn.remoteKey) return 0;
@@ -728,7 +744,7 @@ export class Subflow implements TcpExtension {
       if (this.signals.length) this.socket.requestPureAck();
     }
     if (total === 0) return;
-    if (this.conn.fallback) {
+    if (this.conn.fallback && !(len > 0 && this.beforeInfiniteMap(this.dataOff(seq)))) {
       // The infinite mapping, on the data segment it starts at (see onMpFail).
       const n = emitMptcpOption(this.infiniteMap!, buf, off);
       buf.fill(1, off + n, off + total);
@@ -884,7 +900,7 @@ export class Subflow implements TcpExtension {
       if (v.subtype === MPTCP_SUBTYPE.mpCapable) this.onMpcAck(seg);
       else if (v.subtype === MPTCP_SUBTYPE.dss) this.onDss(seg);
       else if (v.subtype === MPTCP_SUBTYPE.mpPrio) this.onPrio();
-      else if (v.subtype === MPTCP_SUBTYPE.mpFail) this.onMpFail();
+      else if (v.subtype === MPTCP_SUBTYPE.mpFail) this.onMpFail(seg);
       else if (v.subtype === MPTCP_SUBTYPE.addAddr) this.onAddAddr();
       else if (v.subtype === MPTCP_SUBTYPE.removeAddr) this.onRemoveAddr();
       else if (v.subtype === MPTCP_SUBTYPE.mpFastclose) this.onFastclose();
@@ -1183,7 +1199,9 @@ export class Subflow implements TcpExtension {
    * A mapping at `dsn` failed its checksum (RFC 8684 3.7): its bytes are dropped, never delivered.
    * With other subflows, this one is reset and its data comes again on those. On the only one,
    * MP_FAIL asks the sender to fall back to plain TCP: nothing is delivered until its infinite
-   * mapping says at which subflow byte the data goes on from `dsn` (see onInfiniteMapping).
+   * mapping says at which subflow byte the data goes on from `dsn` (see onInfiniteMapping). Our
+   * MP_FAIL rides on a segment without DATA_ACK (optionsLen), which tells a sender of ours that
+   * the bytes from `dsn` were discarded and must come again (see onMpFail).
    */
   private onChecksumFailure(dsn: number): void {
     const c = this.conn;
@@ -1215,22 +1233,38 @@ export class Subflow implements TcpExtension {
    * MP_FAIL (RFC 8684 3.7): the peer saw a checksum fail. On the only subflow, go on as plain TCP
    * after the infinite mapping; otherwise reset this subflow (its data is reinjected).
    *
-   * The bytes that failed were dropped there (never delivered): unless the peer has acknowledged
-   * past the DSN it names (it kept them), they go again from that DSN, as plain TCP after what
-   * this subflow already carries. The infinite mapping says so: subflow byte `infiniteOff` is
-   * that DSN. It rides on the ACK now and on every copy of the data segment that starts there.
+   * RFC 8684 3.7 has the sender go on with an infinite mapping from where its stream is, and
+   * Linux does so: its receiver delivers the bytes that failed (the mapping stays valid; the
+   * selftests check that the damaged bytes arrive), and it ignores the infinite mapping's DSN:
+   * the subflow's bytes continue at what it has received. Sending the failed bytes again would
+   * then deliver them twice. Linux sends MP_FAIL only inside its DSS (mptcp_established_options:
+   * the MP_FAIL goes with the DSS, whose DATA_ACK is always there once it can acknowledge), on the
+   * ACK it sends right away, before the failed data reaches the connection: its DATA_ACK is then
+   * the failed DSN itself, as the DATA_ACK of a receiver that dropped the bytes would be, so its
+   * value cannot tell the two apart. Our receiver drops the bytes (3.3.1: data is accepted once
+   * its mapping is verified) and sends its MP_FAIL alone, without DATA_ACK. So: with no DATA_ACK
+   * on the segment, the bytes from the DSN named were discarded and go again from there, as
+   * plain TCP after what this subflow already carries; with a DATA_ACK (Linux), or a DSN we no
+   * longer hold, the stream goes on from sndNxt. The infinite mapping says which: subflow byte
+   * `infiniteOff` is that DSN. It rides on the ACK now and on every copy of the data segment that
+   * starts there.
+   *
+   * After our own MP_FAIL (we wait for the peer's infinite mapping), an MP_FAIL from the peer is
+   * Linux's answer to it (mptcp_pm_mp_fail_received echoes MP_FAIL with the infinite mapping),
+   * not a failure of what we sent: it is ignored.
    */
-  private onMpFail(): void {
+  private onMpFail(seg: SegmentIn): void {
     const c = this.conn;
     c.mib.MPFailRx++;
-    if (c.fallback) return;
+    if (c.fallback || this.failed) return;
     if (c.subflows.length > 1 || this.join) {
       this.reset(TCPRST_REASON.mptcpError);
       return;
     }
     const f = this.view.mpFail;
     const failed = fromWire(c.local.idsn, f.dsnHigh, f.dsnLow);
-    const from = failed >= c.sndUna && failed < c.sndNxt ? failed : c.sndNxt;
+    const discarded = !this.carriesDataAck(seg) && failed >= c.sndUna && failed < c.sndNxt;
+    const from = discarded ? failed : c.sndNxt;
     const at = this.scheduledEnd;
     toWire(c.local.idsn, from, this.wire);
     const dss: Dss = {
@@ -1251,9 +1285,29 @@ export class Subflow implements TcpExtension {
     c.enterFallback();
   }
 
+  /** Whether any DSS option of `seg` has a DATA_ACK (rewraps the option view). */
+  private carriesDataAck(seg: SegmentIn): boolean {
+    const v = this.view;
+    for (let i = 0; i < seg.mptcpCount; i++) {
+      if (v.wrap(seg.buf, seg.mptcpOff[i], seg.mptcpLen[i]) !== undefined) continue;
+      if (v.subtype === MPTCP_SUBTYPE.dss && v.dss.hasDataAck) return true;
+    }
+    return false;
+  }
+
   /** The infinite mapping we sent after MP_FAIL, until the subflow byte it starts at is acknowledged. */
   private infiniteMap: Dss | undefined;
   private infiniteOff = -1;
+
+  /**
+   * Whether subflow offset `off` comes before our infinite mapping: those bytes were mapped before
+   * the fallback, and a copy of them (sent for the first time or again) still carries its mapping,
+   * which a receiver that has not yet met the infinite mapping needs (Linux takes data without a
+   * mapping there as a DSS fallback).
+   */
+  private beforeInfiniteMap(off: number): boolean {
+    return this.infiniteOff >= 0 && off < this.infiniteOff;
+  }
 
   /** Whether a segment at subflow offset `off` is the data segment the infinite mapping rides on. */
   private carriesInfiniteMap(off: number): boolean {

@@ -3,14 +3,20 @@
 // DSS checksum, and the bytes that failed it are never delivered. On the only subflow the receiver
 // sends MP_FAIL, the sender sends them again after the infinite mapping, and the connection goes on
 // as plain TCP; with two subflows the damaged one is reset and its data comes again, intact, over
-// the other.
+// the other. Against a receiver that behaves as Linux does (it delivers the bytes that failed, and
+// its MP_FAIL comes inside a DSS with its DATA_ACK), the sender goes on from where its stream is
+// and sends nothing twice.
 import { describe, expect, it } from 'vitest';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
+import { expand32, fromWire, toWire } from '../../src/mptcp/dsn.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import { BulkApp } from '../../src/sim/bulk.js';
 import { hybridNet } from '../../src/sim/hybrid.js';
-import { corruptTcpPayload, Network, stripTcpOption } from '../../src/sim/index.js';
+import { corruptTcpPayload, type MiddleboxContext, Network, stripTcpOption } from '../../src/sim/index.js';
+import { WireError } from '../../src/wire/error.js';
+import type { Dss } from '../../src/wire/mptcp/dss.js';
 import { TCPOPT_MPTCP } from '../../src/wire/mptcp/subtype.js';
+import { emitPacket, type Packet, packetLen, parsePacket } from '../../src/wire/packet.js';
 
 const DSL = Uint8Array.of(198, 18, 1, 2);
 const LTE = Uint8Array.of(198, 18, 2, 2);
@@ -22,7 +28,26 @@ function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
 }
 const sha = (x: BulkApp, d: 'tx' | 'rx') => (d === 'tx' ? x.txHash : x.rxHash).copy().digest('hex');
 
-function setup(seed: number, corruptOn: 'dsl' | 'lte') {
+/** The packet parsed whole, or undefined when it is not TCP. */
+function tcpPacket(p: Uint8Array): Packet | undefined {
+  const r = parsePacket(p);
+  return r instanceof WireError || !r.tcp ? undefined : r;
+}
+
+function emit(p: Packet): Uint8Array {
+  const out = new Uint8Array(packetLen(p));
+  emitPacket(p, out);
+  return out;
+}
+
+/** The DSS option of a segment, if any. */
+function dssOf(p: Packet): Dss | undefined {
+  for (const o of p.tcp!.options) if (o.type === 'dss') return o;
+  return undefined;
+}
+
+/** With no `corruptOn`, nothing is damaged. */
+function setup(seed: number, corruptOn: 'dsl' | 'lte' | undefined) {
   const {
     net,
     cpe: a,
@@ -37,11 +62,12 @@ function setup(seed: number, corruptOn: 'dsl' | 'lte') {
   // One data segment from the CPE, a second in, gets a byte rewritten.
   const corrupt = corruptTcpPayload({ fixChecksum: true, from: 1000, limit: 1 });
   const s: { conn?: MptcpConnection; app?: BulkApp; receivedAtFailure: number } = { receivedAtFailure: -1 };
-  net.link(`${corruptOn}:cpe>hag`).addMiddlebox((p, ctx) => {
-    const v = corrupt(p, ctx);
-    if (corrupt.hits === 1 && s.receivedAtFailure < 0) s.receivedAtFailure = s.app?.received ?? 0;
-    return v;
-  });
+  if (corruptOn)
+    net.link(`${corruptOn}:cpe>hag`).addMiddlebox((p, ctx) => {
+      const v = corrupt(p, ctx);
+      if (corrupt.hits === 1 && s.receivedAtFailure < 0) s.receivedAtFailure = s.app?.received ?? 0;
+      return v;
+    });
   b.listen(443, (c) => {
     s.conn = c;
     s.app = new BulkApp(mptcpConn(b, c), 5 * MB, 2, () => net.now);
@@ -55,8 +81,17 @@ function setup(seed: number, corruptOn: 'dsl' | 'lte') {
 describe('MP_FAIL', () => {
   it('one subflow: MP_FAIL, the bytes that failed come again after the infinite mapping, plain TCP from there', () => {
     const { net, a, b, conn, app, s, corrupt } = setup(71, 'dsl');
+    // Our MP_FAIL goes without DATA_ACK: that is what tells our sender the bytes were discarded.
+    const fails: boolean[] = [];
+    net.link('dsl:hag>cpe').addMiddlebox((p) => {
+      const t = tcpPacket(p);
+      if (t?.tcp?.options.some((o) => o.type === 'mp_fail')) fails.push(dssOf(t)?.dataAck !== undefined);
+      return 'deliver';
+    });
     expect(net.runUntil(() => app.ended && !!s.app?.ended, 60_000)).toBe(true);
     expect(corrupt.hits).toBe(1);
+    expect(fails.length).toBeGreaterThan(0);
+    expect(fails.every((withDataAck) => !withDataAck)).toBe(true);
     expect(conn.checksum).toBe(true);
     expect(b.mib.DataCsumErr).toBe(1);
     expect(b.mib.MPFailTx).toBe(1);
@@ -76,6 +111,39 @@ describe('MP_FAIL', () => {
     expect(sha(app, 'rx')).toBe(sha(s.app!, 'tx'));
   });
 
+  it("one subflow: the sender's MP_FAIL in answer to ours (Linux echoes it) is not taken for a failure of our data", () => {
+    // Linux answers MP_FAIL with MP_FAIL on the ACK it sends at once, and puts the infinite mapping
+    // on its next data segment (net/mptcp/pm.c mptcp_pm_mp_fail_received). Here the CPE's ACK that
+    // carries its infinite mapping is turned into such an answer; the mapping still comes on the
+    // data segment where the bytes go on.
+    const { net, b, conn, app, s, corrupt } = setup(76, 'dsl');
+    let echoed = 0;
+    const w = { high: 0, low: 0 };
+    net.link('dsl:cpe>hag').addMiddlebox((p) => {
+      if (echoed > 0 || !s.conn) return 'deliver';
+      const t = tcpPacket(p);
+      const d = t && t.tcp!.payload.length === 0 ? dssOf(t) : undefined;
+      if (!t || d?.dsn === undefined || d.dataLen !== 0 || d.dataFin) return 'deliver';
+      echoed++;
+      toWire(s.conn.local.idsn, s.conn.sndUna, w);
+      t.tcp!.options = t.tcp!.options.filter((o) => o.type !== 'dss');
+      t.tcp!.options.push({ type: 'mp_fail', dsnHigh: w.high, dsn: w.low });
+      return emit(t);
+    });
+    expect(net.runUntil(() => app.ended && !!s.app?.ended, 60_000)).toBe(true);
+    expect(corrupt.hits).toBe(1);
+    expect(echoed).toBe(1);
+    expect(b.mib.MPFailRx).toBe(1);
+    expect(b.mib.InfiniteMapTx).toBe(0);
+    expect(b.mib.InfiniteMapRx).toBe(1);
+    expect(conn.fallback).toBe(true);
+    expect(s.conn?.fallback).toBe(true);
+    expect(s.app?.mismatches).toBe(0);
+    expect(s.app?.received).toBe(10 * MB);
+    expect(sha(s.app!, 'rx')).toBe(sha(app, 'tx'));
+    expect(sha(app, 'rx')).toBe(sha(s.app!, 'tx'));
+  });
+
   it('two subflows: the damaged subflow is reset and its data comes again, intact, on the other', () => {
     const { net, a, b, conn, app, s, corrupt } = setup(72, 'lte');
     expect(net.runUntil(() => conn.fullyEstablished, 2000)).toBe(true);
@@ -90,6 +158,68 @@ describe('MP_FAIL', () => {
     expect(s.receivedAtFailure).toBeGreaterThan(0);
     expect(s.app?.mismatches).toBe(0);
     expect(sha(s.app!, 'rx')).toBe(sha(app, 'tx'));
+    expect(sha(app, 'rx')).toBe(sha(s.app!, 'tx'));
+  });
+});
+
+describe('MP_FAIL from a receiver that delivered the bytes (Linux)', () => {
+  // Linux's receiver, on a failed DSS checksum on its only subflow, delivers the mapping anyway and
+  // sends MP_FAIL on the ACK it sends at once, inside its DSS, whose DATA_ACK is the failed DSN
+  // (net/mptcp/subflow.c mptcp_subflow_fail, options.c mptcp_established_options). It ignores the
+  // infinite mapping's DSN: its subflow bytes simply continue the data it has. The stand-in here is
+  // our HAG with two middleboxes: one puts such an MP_FAIL on an ACK of the HAG (it names the DATA_ACK
+  // of that ACK, so the bytes from there are "delivered", intact here), the other rewrites every
+  // infinite mapping from the CPE to what Linux reads it as: the subflow bytes go on where the
+  // mappings before it left off. A sender that sent the failed bytes again would deliver them twice.
+  it('the sender goes on from where its stream is: no byte twice, the stream after the failure in order', () => {
+    const { net, a, b, conn, app, s } = setup(75, undefined);
+    let injected = false;
+    const w = { high: 0, low: 0 };
+    net.link('dsl:hag>cpe').addMiddlebox((p, ctx: MiddleboxContext) => {
+      if (injected || ctx.now < 1000) return 'deliver';
+      const t = tcpPacket(p);
+      const d = t && t.tcp!.payload.length === 0 ? dssOf(t) : undefined;
+      if (!t || d?.dataAck === undefined || conn.sndNxt === conn.sndUna) return 'deliver';
+      injected = true;
+      toWire(conn.local.idsn, expand32(conn.local.idsn, d.dataAck, conn.sndNxt), w);
+      t.tcp!.options.push({ type: 'mp_fail', dsnHigh: w.high, dsn: w.low });
+      return emit(t);
+    });
+    let delta: number | undefined; // DSN - SSN of the mappings the CPE sent (one subflow: constant)
+    let infiniteMaps = 0;
+    let rewritten = 0;
+    net.link('dsl:cpe>hag').addMiddlebox((p) => {
+      const t = tcpPacket(p);
+      const d = t && dssOf(t);
+      if (!t || !d || d.dsn === undefined || d.dataFin) return 'deliver';
+      const dsn = fromWire(conn.local.idsn, d.dsnHigh ?? 0, d.dsn);
+      if (d.dataLen! > 0) {
+        delta ??= dsn - d.ssn!;
+        expect(dsn - d.ssn!).toBe(delta);
+        return 'deliver';
+      }
+      infiniteMaps++;
+      const linux = d.ssn! + delta!;
+      if (dsn === linux) return 'deliver';
+      rewritten++;
+      toWire(conn.local.idsn, linux, w);
+      d.dsnHigh = w.high;
+      d.dsn = w.low;
+      return emit(t);
+    });
+    expect(net.runUntil(() => app.ended && !!s.app?.ended, 60_000)).toBe(true);
+    expect(injected).toBe(true);
+    expect(a.mib.MPFailRx).toBe(1);
+    expect(a.mib.InfiniteMapTx).toBe(1);
+    expect(infiniteMaps).toBeGreaterThan(0);
+    expect(conn.fallback).toBe(true);
+    expect(s.conn?.fallback).toBe(true);
+    expect(b.mib.InfiniteMapGap).toBe(0);
+    expect(s.app?.mismatches).toBe(0);
+    expect(s.app?.received).toBe(10 * MB);
+    expect(sha(s.app!, 'rx')).toBe(sha(app, 'tx'));
+    // The infinite mapping named the DSN the stream goes on with: Linux's reading of it changes nothing.
+    expect(rewritten).toBe(0);
     expect(sha(app, 'rx')).toBe(sha(s.app!, 'tx'));
   });
 });
