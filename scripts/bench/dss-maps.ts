@@ -13,7 +13,7 @@ import { Subflow } from '../../src/mptcp/subflow.js';
 import { DEFAULT_TCP_CONFIG } from '../../src/tcp/config.js';
 import { SegmentIn } from '../../src/tcp/segment.js';
 import { TcpSocket } from '../../src/tcp/socket.js';
-import { emitPacket, PacketView, packetLen, type TcpOption } from '../../src/wire/index.js';
+import { emitPacket, ipReprOf, PacketView, packetLen, type TcpOption } from '../../src/wire/index.js';
 import { MPC_FLAG } from '../../src/wire/mptcp/mp-capable.js';
 
 const { values: a } = parseArgs({ options: { counts: { type: 'string', default: '5000,20000' } } });
@@ -31,21 +31,7 @@ const out = new Uint8Array(70_000);
 
 function packet(seq: number, flags: number, payload: Uint8Array, options: TcpOption[]): Uint8Array {
   const p = {
-    ip: {
-      version: 4 as const,
-      src: REMOTE,
-      dst: LOCAL,
-      protocol: 6,
-      ttl: 64,
-      dscp: 0,
-      ecn: 0,
-      ident: 0,
-      dontFrag: true,
-      moreFrags: false,
-      fragOffset: 0,
-      options: new Uint8Array(0),
-      payloadLen: 0,
-    },
+    ip: ipReprOf(REMOTE, LOCAL),
     tcp: {
       srcPort: 80,
       dstPort: 49500,

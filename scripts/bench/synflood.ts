@@ -14,7 +14,7 @@ import { Network } from '../../src/sim/index.js';
 import { Rng } from '../../src/sim/rng.js';
 import type { TcpSocket } from '../../src/tcp/socket.js';
 import { type SynCookieMode, TcpStack } from '../../src/tcp/stack.js';
-import { emitPacket } from '../../src/wire/packet.js';
+import { emitPacket, ipReprOf } from '../../src/wire/packet.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -51,21 +51,7 @@ class Flood implements SansIo {
     this.sent++;
     return emitPacket(
       {
-        ip: {
-          version: 4,
-          src: this.src,
-          dst: B,
-          protocol: 6,
-          ttl: 64,
-          dscp: 0,
-          ecn: 0,
-          ident: 0,
-          dontFrag: true,
-          moreFrags: false,
-          fragOffset: 0,
-          options: new Uint8Array(0),
-          payloadLen: 0,
-        },
+        ip: ipReprOf(this.src, B),
         tcp: {
           srcPort: 1024 + r.int(60000),
           dstPort: 443,

@@ -6,6 +6,7 @@ import { TcpSocket } from '../../../src/tcp/socket.js';
 import { TcpState } from '../../../src/tcp/state.js';
 import {
   emitPacket,
+  ipReprOf,
   PacketView,
   packetLen,
   parsePacket,
@@ -163,21 +164,7 @@ export function readSegment(s: SegSpec): SegmentIn {
     payload,
   };
   const p = {
-    ip: {
-      version: 4 as const,
-      src: REMOTE,
-      dst: LOCAL,
-      protocol: 6,
-      ttl: 64,
-      dscp: 0,
-      ecn: 0,
-      ident: 0,
-      dontFrag: true,
-      moreFrags: false,
-      fragOffset: 0,
-      options: new Uint8Array(0),
-      payloadLen: 0,
-    },
+    ip: ipReprOf(REMOTE, LOCAL),
     tcp,
   };
   const buf = new Uint8Array(packetLen(p));

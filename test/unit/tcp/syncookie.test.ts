@@ -15,7 +15,14 @@ import {
   type CookieTsOptions,
   SynCookies,
 } from '../../../src/tcp/syncookie.js';
-import { emitPacket, packetLen, parsePacket, type TcpOption, WireError } from '../../../src/wire/index.js';
+import {
+  emitPacket,
+  ipReprOf,
+  packetLen,
+  parsePacket,
+  type TcpOption,
+  WireError,
+} from '../../../src/wire/index.js';
 import { ACK, RST, SYN } from './harness.js';
 
 const SERVER = Uint8Array.of(198, 18, 2, 1);
@@ -142,21 +149,7 @@ class StackHarness {
     payload?: string;
   }): void {
     const p = {
-      ip: {
-        version: 4 as const,
-        src: s.src ?? CLIENT,
-        dst: SERVER,
-        protocol: 6,
-        ttl: 64,
-        dscp: 0,
-        ecn: 0,
-        ident: 0,
-        dontFrag: true,
-        moreFrags: false,
-        fragOffset: 0,
-        options: new Uint8Array(0),
-        payloadLen: 0,
-      },
+      ip: ipReprOf(s.src ?? CLIENT, SERVER),
       tcp: {
         srcPort: s.sport ?? 40000,
         dstPort: 80,
