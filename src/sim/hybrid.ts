@@ -6,6 +6,7 @@ import type { MptcpConfig, MptcpConnection, MptcpMib } from '../mptcp/connection
 import { type EndpointOptions, MptcpEndpoint } from '../mptcp/endpoint.js';
 import { ClientPathManager } from '../mptcp/pm/client.js';
 import { type SchedulerName, scheduler } from '../mptcp/sched/index.js';
+import type { TcpConfig } from '../tcp/config.js';
 import type { TcpSocket } from '../tcp/socket.js';
 import { TcpStack } from '../tcp/stack.js';
 import { BulkApp, tcpConn } from './bulk.js';
@@ -42,6 +43,8 @@ export interface MeasureOptions {
   recvBuffer?: number;
   /** More MPTCP settings for both endpoints. */
   mptcp?: Partial<MptcpConfig>;
+  /** TCP settings of both endpoints (the congestion control of every subflow, say). */
+  tcp?: Partial<TcpConfig>;
   /** Measurement starts after this much virtual time (slow start left behind). */
   warmupMs?: number;
   /** and ends here. */
@@ -76,10 +79,10 @@ function linkConfig(l: UplinkSpec) {
 }
 
 /** The single-link baseline: two plain TCP stacks over `link` alone. */
-function singleLinkNet(link: UplinkSpec, seed = 1) {
+function singleLinkNet(link: UplinkSpec, seed = 1, tcp?: Partial<TcpConfig>) {
   const net = new Network({ seed });
-  const cpe = new TcpStack();
-  const hag = new TcpStack();
+  const cpe = new TcpStack({ tcp });
+  const hag = new TcpStack({ tcp });
   net.addNode('cpe', cpe);
   net.addNode('hag', hag);
   const l = net.connect('cpe', 'hag', linkConfig(link));
@@ -96,6 +99,8 @@ export interface HybridOptions {
   recvBuffer?: number;
   /** More MPTCP settings for both endpoints. */
   mptcp?: Partial<MptcpConfig>;
+  /** TCP settings of both endpoints. */
+  tcp?: Partial<TcpConfig>;
   /** More options for either endpoint (merged over the above). */
   cpe?: EndpointOptions;
   hag?: EndpointOptions;
@@ -112,8 +117,8 @@ export function hybridNet(links: UplinkSpec[], o: HybridOptions = {}): HybridNet
     ...(o.recvBuffer ? { recvBuffer: o.recvBuffer } : {}),
     ...o.mptcp,
   };
-  const cpe = new MptcpEndpoint({ ...o.cpe, mptcp: { ...mptcp, ...o.cpe?.mptcp } });
-  const hag = new MptcpEndpoint({ ...o.hag, mptcp: { ...mptcp, ...o.hag?.mptcp } });
+  const cpe = new MptcpEndpoint({ tcp: o.tcp, ...o.cpe, mptcp: { ...mptcp, ...o.cpe?.mptcp } });
+  const hag = new MptcpEndpoint({ tcp: o.tcp, ...o.hag, mptcp: { ...mptcp, ...o.hag?.mptcp } });
   net.addNode('cpe', cpe);
   net.addNode('hag', hag);
   const pm = new ClientPathManager(cpe, { retryMinMs: o.retryMinMs, retryMaxMs: o.retryMaxMs });
@@ -206,7 +211,7 @@ export function mptcpBulk(links: UplinkSpec[], dir: Direction, o: MeasureOptions
 
 /** One long plain TCP connection over the single link `link`, sending in direction `dir`. */
 export function tcpBulk(link: UplinkSpec, dir: Direction, o: MeasureOptions = {}): BulkRun {
-  const { net, cpe, hag } = singleLinkNet(link, o.seed);
+  const { net, cpe, hag } = singleLinkNet(link, o.seed, o.tcp);
   let hagApp: BulkApp | undefined;
   hag.listen({
     port: 443,
