@@ -1,8 +1,8 @@
 // Summary of a V8 CPU profile (a .cpuprofile file, as `node --cpu-prof` writes one): each
 // function's self time (the sampled time during which it was on top of the stack), the top ones
 // with their file:line (mapped back to the TypeScript source where a .js.map lies beside the
-// script), and the share of the time in (program), (garbage collector), (idle), native code, Node's
-// own JavaScript, dependencies and the rest. Used by scripts/cpuprofile-summary and bench-lab.
+// script), the idle time, and the share of the busy time in (program), (garbage collector), native
+// code, Node's own JavaScript, dependencies and the rest. Used by scripts/cpuprofile-summary and bench-lab.
 import { existsSync, readFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
 import { relative } from 'node:path';
@@ -168,15 +168,23 @@ export function summariseProfile(p: CpuProfile, root?: string): ProfileSummary {
   return { totalMs: total, samples: p.samples?.length ?? 0, byCategory, functions };
 }
 
-/** The summary as text: the shares per category, then the top `top` functions by self time. */
+/**
+ * The summary as text: the idle time, the shares of the busy (not idle) time per category, then the
+ * top `top` functions by self time with their share of the busy time.
+ */
 export function formatSummary(s: ProfileSummary, top = 25): string {
-  const pct = (ms: number) => (s.totalMs > 0 ? `${((100 * ms) / s.totalMs).toFixed(1)}%` : '-');
+  const idle = s.byCategory['(idle)'];
+  const busy = s.totalMs - idle;
+  const pct = (ms: number) => (busy > 0 ? `${((100 * ms) / busy).toFixed(1)}%` : '-');
   const lines = [
-    `${(s.totalMs / 1000).toFixed(2)} s sampled (${s.samples} samples); ` +
-      CATEGORIES.map((c) => `${c} ${pct(s.byCategory[c])}`).join(', '),
-    `${'self ms'.padStart(9)} ${'self'.padStart(6)}  function  (file:line)`,
+    `${(s.totalMs / 1000).toFixed(2)} s sampled (${s.samples} samples), ${(idle / 1000).toFixed(2)} s of it idle; ` +
+      `of the ${(busy / 1000).toFixed(2)} s busy: ` +
+      CATEGORIES.filter((c) => c !== '(idle)')
+        .map((c) => `${c} ${pct(s.byCategory[c])}`)
+        .join(', '),
+    `${'self ms'.padStart(9)} ${'busy'.padStart(6)}  function  (file:line)`,
   ];
-  for (const f of s.functions.slice(0, top)) {
+  for (const f of s.functions.filter((x) => x.name !== '(idle)').slice(0, top)) {
     lines.push(
       `${f.selfMs.toFixed(1).padStart(9)} ${pct(f.selfMs).padStart(6)}  ${f.name}${f.where ? `  (${f.where})` : ''}`,
     );

@@ -39,24 +39,26 @@ describe('cpuprofile summary', () => {
       { id: 6, callFrame: frame('writev') },
       { id: 7, callFrame: frame('emit', 'node:events', 9, 0) },
       { id: 8, callFrame: frame('parse', 'file:///r/node_modules/yaml/x.js', 0, 0) },
+      { id: 9, callFrame: frame('(idle)') },
     ],
     startTime: 0,
-    endTime: 11_000,
-    // Samples at 1000, 2000, ... 9000 µs: each owns the time to the next (the last, to the end).
-    samples: [4, 4, 5, 4, 2, 3, 6, 7, 8],
-    timeDeltas: [1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000],
+    endTime: 21_000,
+    // Samples at 1000, 2000, ... 9000 and 11000 µs: each owns the time to the next (the last, to the end).
+    samples: [4, 4, 5, 4, 2, 3, 6, 7, 8, 9],
+    timeDeltas: [1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 2000],
   };
 
   it('adds each sample up to the next one to the function on top, one line per function and place', () => {
     const s = summariseProfile(profile, dir);
-    expect(s.totalMs).toBeCloseTo(10, 6);
-    expect(s.functions[0]).toEqual({ name: 'hot', where: 'src/x.ts:42', selfMs: 4 });
-    // The last sample (parse) owns the time to the profile's end: 2 ms.
+    expect(s.totalMs).toBeCloseTo(20, 6);
+    expect(s.functions[0]).toEqual({ name: '(idle)', where: '', selfMs: 10 });
+    expect(s.functions[1]).toEqual({ name: 'hot', where: 'src/x.ts:42', selfMs: 4 });
+    // parse owns the 2 ms up to the idle sample, which owns the 10 ms to the profile's end.
     expect(s.functions.find((f) => f.name === 'parse')?.selfMs).toBeCloseTo(2, 6);
     expect(s.byCategory).toEqual({
       '(program)': 1,
       '(garbage collector)': 1,
-      '(idle)': 0,
+      '(idle)': 10,
       native: 1,
       'node internals': 1,
       dependencies: 2,
@@ -64,9 +66,12 @@ describe('cpuprofile summary', () => {
     });
   });
 
-  it('prints the shares and the top functions with file:line', () => {
+  it('prints the idle time, the shares of the busy time and the top functions with file:line', () => {
     const text = formatSummary(summariseProfile(profile, dir), 10);
-    expect(text).toContain('(program) 10.0%, (garbage collector) 10.0%');
+    expect(text).toContain(
+      '0.02 s sampled (10 samples), 0.01 s of it idle; of the 0.01 s busy: (program) 10.0%, (garbage collector) 10.0%',
+    );
+    expect(text).not.toMatch(/\(idle\)/);
     expect(text).toContain('native 10.0%');
     expect(text).toMatch(/4\.0 +40\.0% {2}hot {2}\(src\/x\.ts:42\)/);
     expect(text).toContain('emit  (node:events:10)');
