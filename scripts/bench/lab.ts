@@ -405,7 +405,8 @@ function table(r: ProfileResult): string {
       : []),
     ...(r.a.fairness
       ? [
-          `fairness: iperf3 from the client beside one kernel ${r.a.fairness.cc} iperf3 flow from the CPE's DSL address, ${SECONDS} s each way;`,
+          `fairness: iperf3 from the client beside one kernel ${r.a.fairness.cc} iperf3 flow from the CPE's DSL address, ${SECONDS} s each way`,
+          `  (its sender ran ${r.a.fairness.down.kernelFlow.senderCc} down, ${r.a.fairness.up.kernelFlow.senderCc} up, as iperf3 reports);`,
           '  DSL shares from nftables byte counters where DSL ends (CPE for download, HAG for upload), 2 s after the start to 0.5 s before the end',
         ]
       : []),
