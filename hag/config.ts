@@ -1,6 +1,15 @@
 // The HAG's configuration: the schema of config/hag.yaml (validated by src/config with file:line
 // errors) and its typed form. See config/schema/hag.md for every setting.
-import { type ConfigResult, loadConfigFile, parseConfig, s } from '../src/config/index.js';
+import {
+  type ConfigResult,
+  type HostFacts,
+  parseConfig,
+  readConfigFile,
+  s,
+  thisHost,
+} from '../src/config/index.js';
+import { CONGESTION_CONTROL_NAMES } from '../src/tcp/cc/index.js';
+import { crossCheck } from './config-check.js';
 
 const port = () => s.int({ min: 1, max: 65535 });
 
@@ -85,6 +94,13 @@ export const hagSchema = s.object({
     joins: s.optional(s.oneOf(['subscribers', 'any']), 'subscribers'),
     /** Destinations refused besides loopback, link-local, multicast and the HAG's own addresses. */
     internalNetworks: s.optional(s.list(s.cidr()), []),
+    /**
+     * Destinations opened inside the ranges refused by default (private, shared, benchmarking,
+     * documentation, unique-local, ...: hag/policy.ts REFUSED_BY_DEFAULT); each must lie in one.
+     */
+    allowDestinations: s.optional(s.list(s.cidr()), []),
+    /** Acknowledges that subscribers wider than /8 (IPv4) or /16 (IPv6) may use an unauthenticated service. */
+    openProxy: s.optional(s.bool(), false),
     /** New connections per client per second (0: no limit) and the burst allowed. */
     rateLimit: s.optional(s.object({ perSecond: s.num({ min: 0 }), burst: s.int({ min: 1 }) }), {
       perSecond: 50,
@@ -112,8 +128,10 @@ export const hagSchema = s.object({
       maxSubflows: s.optional(s.int({ min: 1, max: 8 }), 8),
       checksum: s.optional(s.bool(), false),
       bufferBytes: s.optional(s.int({ min: 65536, max: 64 << 20 }), 4 << 20),
+      /** Congestion control of every subflow (and plain TCP connection): cubic, newreno or bbr. */
+      congestionControl: s.optional(s.oneOf(CONGESTION_CONTROL_NAMES), 'cubic'),
     }),
-    { maxSubflows: 8, checksum: false, bufferBytes: 4 << 20 },
+    { maxSubflows: 8, checksum: false, bufferBytes: 4 << 20, congestionControl: 'cubic' as const },
   ),
   tcp: s.optional(
     s.object({
@@ -140,24 +158,15 @@ export const hagSchema = s.object({
 
 export type HagConfig = s.Infer<typeof hagSchema>;
 
-/** Checks across settings that a schema cannot express. */
-function crossCheck(file: string, c: HagConfig): ConfigResult<HagConfig> {
-  const issues = [];
-  if (!c.service.convert && !c.service.socks) {
-    issues.push({ file, path: 'service', message: 'enable at least one of convert and socks' });
-  }
-  if (c.service.convert && c.service.socks && c.service.convert.port === c.service.socks.port) {
-    issues.push({ file, path: 'service.socks.port', message: 'must differ from service.convert.port' });
-  }
-  return issues.length ? { ok: false, issues } : { ok: true, value: c };
-}
-
-export function parseHagConfig(text: string, file: string): ConfigResult<HagConfig> {
+export function parseHagConfig(
+  text: string,
+  file: string,
+  host: HostFacts = thisHost,
+): ConfigResult<HagConfig> {
   const r = parseConfig(text, file, hagSchema);
-  return r.ok ? crossCheck(file, r.value) : r;
+  return r.ok ? crossCheck(file, text, r.value, host) : r;
 }
 
-export function loadHagConfig(file: string): ConfigResult<HagConfig> {
-  const r = loadConfigFile(file, hagSchema);
-  return r.ok ? crossCheck(file, r.value) : r;
+export function loadHagConfig(file: string, host: HostFacts = thisHost): ConfigResult<HagConfig> {
+  return readConfigFile(file, (text, f) => parseHagConfig(text, f, host));
 }

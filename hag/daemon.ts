@@ -7,6 +7,7 @@ import http from 'node:http';
 import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import { CONVERT_ERROR, convertErrorMessage } from '../src/convert/index.js';
+import { raiseFileLimit, sizeConnections } from '../src/daemon/file-limit.js';
 import { TunDriver } from '../src/io/tun-driver.js';
 import type { MptcpConnection } from '../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../src/mptcp/endpoint.js';
@@ -31,6 +32,8 @@ import { setupTun, type TunPlumbing } from './tun-setup.js';
 const HANDSHAKE_MAX = 1024;
 /** A refused client gets this long to read the reply and close before it is reset. */
 const REFUSAL_LINGER_MS = 5000;
+/** Files a connection holds: its egress socket (the MPTCP side lives in the TUN, no file). */
+export const FILES_PER_CONNECTION = 1;
 
 /** Everything derived from the config that a reload replaces. */
 interface Rules {
@@ -53,6 +56,8 @@ export class HagDaemon {
   private readonly stoppers = new Map<number, () => void>();
   /** TCP Fast Open cookies of the Convert port (RFC 7413 4.1.2). */
   private readonly tfoCookies: TfoCookies;
+  /** The open-file limit once raised, and the connections it holds (beyond: refused, file-limit). */
+  private files = { limit: Number.POSITIVE_INFINITY, capacity: Number.POSITIVE_INFINITY };
   draining = false;
 
   constructor(
@@ -61,7 +66,7 @@ export class HagDaemon {
   ) {
     this.ep = new MptcpEndpoint({
       // No Nagle: handshake replies (SOCKS method, then reply) must not wait for an ACK; bulk data fills segments anyway.
-      tcp: { mtu: cfg.tun.mtu, nagle: false },
+      tcp: { mtu: cfg.tun.mtu, nagle: false, congestionControl: cfg.mptcp.congestionControl },
       mptcp: {
         checksum: cfg.mptcp.checksum,
         sendBuffer: cfg.mptcp.bufferBytes,
@@ -93,7 +98,7 @@ export class HagDaemon {
       joins: new JoinPolicy(cfg.access.joins, subscribers),
       uplinkOf: (addr) => uplinks.find((u) => matchPrefix(addr, u.prefixes))?.name ?? 'other',
       egress: {
-        policy: new DestinationPolicy(cfg.access.internalNetworks, own),
+        policy: new DestinationPolicy(cfg.access.internalNetworks, own, cfg.access.allowDestinations),
         source4: cfg.egress.source4,
         source6: cfg.egress.source6,
         connectTimeoutMs: cfg.egress.connectTimeout,
@@ -107,6 +112,7 @@ export class HagDaemon {
 
   async start(): Promise<void> {
     const c = this.cfg;
+    const limits = raiseFileLimit();
     this.plumbing = setupTun({
       name: c.tun.name,
       mtu: c.tun.mtu,
@@ -137,6 +143,11 @@ export class HagDaemon {
       this.http.listen(c.metrics.port, c.metrics.address);
       await once(this.http, 'listening');
     }
+    this.files = sizeConnections(this.log, limits, {
+      setting: 'limits.maxConnections',
+      maxConnections: c.limits.maxConnections,
+      filesPerConnection: FILES_PER_CONNECTION,
+    });
     this.log.info(
       {
         event: 'start',
@@ -148,6 +159,11 @@ export class HagDaemon {
       },
       'HAG started',
     );
+    if (c.access.openProxy)
+      this.log.warn(
+        { event: 'open-proxy' },
+        'access.openProxy: wide subscribers may use it without credentials',
+      );
   }
 
   /**
@@ -211,8 +227,11 @@ export class HagDaemon {
 
   /** At the SYN: only subscribers get a connection at all (no open proxy); others get a RST. */
   private admitSyn(proto: Proto, t: FourTuple): boolean {
-    if (this.rules.subscribers.allows(t.remote)) return true;
-    this.refuse(proto, formatIp(unmap(t.remote)), 'not-subscriber', { clientPort: t.remotePort });
+    const refusal = this.rules.subscribers.refusal(t.remote);
+    if (refusal === undefined) return true;
+    // A v4-mapped source is shown as the IPv6 address it came as, not as the IPv4 it names.
+    const client = formatIp(refusal === 'v4-mapped-source' ? t.remote : unmap(t.remote));
+    this.refuse(proto, client, refusal, { clientPort: t.remotePort });
     return false;
   }
 
@@ -239,11 +258,12 @@ export class HagDaemon {
     // Only subscribers may use the HAG (no open proxy).
     const refusal = this.draining
       ? 'draining'
-      : !this.rules.subscribers.allows(first.tuple.remote)
-        ? 'not-subscriber'
-        : this.sessions.size >= this.cfg.limits.maxConnections
+      : (this.rules.subscribers.refusal(first.tuple.remote) ??
+        (this.sessions.size >= this.cfg.limits.maxConnections
           ? 'too-many-connections'
-          : undefined;
+          : this.sessions.size >= this.files.capacity
+            ? 'file-limit'
+            : undefined));
     if (refusal) {
       reset(refusal);
       return;
@@ -523,6 +543,11 @@ export class HagDaemon {
     }
     g.memory.set({}, process.memoryUsage.rss());
     g.coreSockets.set({}, this.ep.tcp.connectionCount);
+    const tw = this.ep.tcp.timeWaitStats;
+    g.coreTimeWait.set({ what: 'connections' }, tw.records);
+    g.coreTimeWait.set({ what: 'bytes' }, tw.bytes);
+    g.files.set({ what: 'limit' }, this.files.limit);
+    g.files.set({ what: 'capacity' }, this.files.capacity);
     g.coreBuffers.set({}, this.ep.tcp.bufferMemory);
     g.draining.set({}, this.draining ? 1 : 0);
     return this.metrics.render();

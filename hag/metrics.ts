@@ -37,7 +37,10 @@ export class Family {
 
   render(out: string[]): void {
     out.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`);
-    for (const [k, v] of this.values) out.push(`${this.name}${k ? `{${k}}` : ''} ${v}`);
+    for (const [k, v] of this.values) {
+      const n = Number.isFinite(v) ? `${v}` : v > 0 ? '+Inf' : '-Inf';
+      out.push(`${this.name}${k ? `{${k}}` : ''} ${n}`);
+    }
   }
 }
 
@@ -96,10 +99,16 @@ export class HagMetrics {
     tcpMib: new Family('hag_tcp_mib', 'gauge', 'The TCP core counters, named as the Linux TCP MIB.'),
     driver: new Family('hag_tun_packets', 'gauge', 'TUN packets: in, out, and writes dropped (queue full).'),
     memory: new Family('hag_process_resident_memory_bytes', 'gauge', 'Resident memory of the HAG process.'),
-    coreSockets: new Family(
-      'hag_core_tcp_sockets',
+    coreSockets: new Family('hag_core_tcp_sockets', 'gauge', 'TCP sockets (subflows) in the core.'),
+    coreTimeWait: new Family(
+      'hag_core_tcp_time_wait',
       'gauge',
-      'TCP sockets (subflows) in the core, TIME-WAIT included.',
+      'Core TCP connections in TIME-WAIT (records without buffers), and the bytes they hold.',
+    ),
+    files: new Family(
+      'hag_open_files',
+      'gauge',
+      'Open files: the limit (RLIMIT_NOFILE) and the connections it holds (capacity); more are refused (file-limit).',
     ),
     coreBuffers: new Family(
       'hag_core_buffer_bytes',

@@ -1,10 +1,17 @@
 // The CPE's configuration: the schema of config/cpe.yaml (validated by src/config with file:line
 // errors), the checks across settings a schema cannot express (overlapping ranges, unknown
 // interfaces, a primary uplink, core addresses), and the typed form. See config/schema/cpe.md.
-import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { LineCounter, parseDocument } from 'yaml';
-import { type ConfigIssue, type ConfigResult, parseConfig, s } from '../../src/config/index.js';
+import {
+  type ConfigIssue,
+  type ConfigResult,
+  lineFinder,
+  parseConfig,
+  readConfigFile,
+  s,
+  thisHost,
+} from '../../src/config/index.js';
+import { CONGESTION_CONTROL_NAMES } from '../../src/tcp/cc/index.js';
 import { inPrefix, intToIpv4, ipv4ToInt, prefixParts } from './ip.js';
 
 const port = () => s.int({ min: 1, max: 65535 });
@@ -51,6 +58,8 @@ const uplink = s.object({
   table: s.optional(s.int({ min: 1, max: 0x7fffffff }), undefined),
   /** The core's private source address for this uplink (default: the TUN prefix's .2, .3, ...). */
   coreAddress: s.optional(ipv4(), undefined),
+  /** Congestion control of the subflows sent over this uplink (default `mptcp.congestionControl`). */
+  congestionControl: s.optional(s.oneOf(CONGESTION_CONTROL_NAMES), undefined),
 });
 
 export const cpeSchema = s.object({
@@ -139,8 +148,15 @@ export const cpeSchema = s.object({
       bufferBytes: s.optional(s.int({ min: 65536, max: 64 << 20 }), 2 << 20),
       /** Congestion control across subflows: each its own CUBIC, or coupled (LIA, OLIA). */
       congestion: s.optional(s.oneOf(['uncoupled', 'lia', 'olia']), 'uncoupled'),
+      /** Each subflow's own congestion control when uncoupled: cubic, newreno or bbr. */
+      congestionControl: s.optional(s.oneOf(CONGESTION_CONTROL_NAMES), 'cubic'),
     }),
-    { checksum: false, bufferBytes: 2 << 20, congestion: 'uncoupled' as const },
+    {
+      checksum: false,
+      bufferBytes: 2 << 20,
+      congestion: 'uncoupled' as const,
+      congestionControl: 'cubic' as const,
+    },
   ),
   /**
    * Which scheduler a connection gets: the first rule whose destination ports and prefixes match,
@@ -181,9 +197,9 @@ export type UplinkConfig = CpeConfig['uplinks'][number];
 export interface CheckOptions {
   /** Whether an interface exists (default: /sys/class/net/<name>); false in `--check` off the router. */
   interfaceExists?: (name: string) => boolean;
+  /** The TUN the running daemon made (at a reload it exists, and it is the daemon's own). */
+  ownTun?: string;
 }
-
-const sysIf = (name: string) => existsSync(`/sys/class/net/${name}`);
 
 /** The byte count a quota or size string stands for. */
 export function parseBytes(v: string): number {
@@ -223,7 +239,7 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
   const issues: ConfigIssue[] = [];
   const where = lineFinder(text);
   const add = (path: string, message: string) => issues.push({ file, line: where(path), path, message });
-  const exists = opts.interfaceExists ?? sysIf;
+  const exists = opts.interfaceExists ?? thisHost.interfaceExists;
   if (!exists(c.lan.interface)) add('lan.interface', `no interface named ${c.lan.interface} on this system`);
   const names = new Set<string>();
   const ifs = new Set<string>([c.lan.interface]);
@@ -249,6 +265,15 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
       }
     }
   });
+  // Two uplinks on one address: the source rules and the probes could not tell them apart.
+  c.uplinks.forEach((u, i) => {
+    const a = u.address?.split('/')[0];
+    const j = c.uplinks.findIndex((o) => o.address?.split('/')[0] === a);
+    if (a !== undefined && j < i) add(`uplinks[${i}].address`, `${a} is also uplinks[${j}]'s address`);
+  });
+  // The TUN is created at start: a name already taken would fail there (or be someone else's).
+  if (c.tun.name !== opts.ownTun && exists(c.tun.name))
+    add('tun.name', `an interface named ${c.tun.name} exists already; the CPE creates its own TUN`);
   if (!c.uplinks.some((u) => u.role === 'primary')) add('uplinks', 'one uplink needs role: primary');
   if (c.uplinks.filter((u) => u.role === 'primary').length > 1)
     add('uplinks', 'only one uplink may be primary');
@@ -266,6 +291,17 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
     const { len } = prefixParts(tunPrefix);
     if (2 ** (32 - len) - 2 < c.uplinks.length + 1)
       add('tun.prefix', `a /${len} has no room for ${c.uplinks.length} core addresses and the kernel's`);
+    // The core's private addresses must not be on the LAN or an uplink, or the routes would clash.
+    const others = [
+      ...c.lan.addresses.map((a, i) => ({ a, at: `lan.addresses[${i}]` })),
+      ...c.uplinks.map((u, i) => ({ a: u.address, at: `uplinks[${i}].address` })),
+    ];
+    for (const { a, at } of others) {
+      if (a === undefined || isIP(a.split('/')[0]) !== 4) continue;
+      const net = `${a.split('/')[0]}/${prefixParts(a).len}`;
+      if (inPrefix(prefixParts(tunPrefix).base, net) || inPrefix(a.split('/')[0], tunPrefix))
+        add('tun.prefix', `${tunPrefix} overlaps ${at} ${a}`);
+    }
     const seen = new Set<string>([tunKernelAddress(c).split('/')[0]]);
     c.uplinks.forEach((_, i) => {
       const a = coreAddressOf(c, i);
@@ -302,34 +338,11 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
   return issues.length ? { ok: false, issues } : { ok: true, value: c };
 }
 
-/** The line of a dotted path ("uplinks[1].gateway") in the YAML text, or of its nearest parent that is there. */
-function lineFinder(text: string): (path: string) => number | undefined {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc });
-  return (path) => {
-    const keys: (string | number)[] = [];
-    for (const part of path.split('.'))
-      for (const m of part.matchAll(/([^[\]]+)|\[(\d+)\]/g))
-        keys.push(m[2] !== undefined ? Number(m[2]) : m[1]);
-    for (let n = keys.length; n > 0; n--) {
-      const node = doc.getIn(keys.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-      if (node && typeof node === 'object' && node.range) return lc.linePos(node.range[0]).line;
-    }
-    return undefined;
-  };
-}
-
 export function parseCpeConfig(text: string, file: string, opts: CheckOptions = {}): ConfigResult<CpeConfig> {
   const r = parseConfig(text, file, cpeSchema);
   return r.ok ? crossCheck(file, text, r.value, opts) : r;
 }
 
 export function loadCpeConfig(file: string, opts: CheckOptions = {}): ConfigResult<CpeConfig> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    return { ok: false, issues: [{ file, path: '(file)', message: `cannot read: ${(e as Error).message}` }] };
-  }
-  return parseCpeConfig(text, file, opts);
+  return readConfigFile(file, (text, f) => parseCpeConfig(text, f, opts));
 }

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { raiseFileLimit, sizeConnections } from '../../src/daemon/file-limit.js';
 import { TunDriver } from '../../src/io/tun-driver.js';
 import { configureLink, Tun } from '../../src/io/tun-tap/index.js';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
@@ -19,7 +20,7 @@ import { DhcpServer } from '../dhcp/server.js';
 import { runPlan, setup, teardown } from '../net/apply.js';
 import { type CpeNetConfig, nftRuleset } from '../net/plan.js';
 import { listenTransparent, type TransparentListener } from '../net/transparent.js';
-import { type CpeConfig, tunKernelAddress } from './config.js';
+import { type CpeConfig, coreAddressOf, tunKernelAddress } from './config.js';
 import { hagAlive } from './hag-handshake.js';
 import { HagLink } from './hag-link.js';
 import { Interceptor } from './intercept.js';
@@ -60,6 +61,9 @@ function ip(args: string[]): string | undefined {
   }
 }
 
+/** Files a connection holds: its LAN socket, and its socket to the server when it goes direct. */
+export const FILES_PER_CONNECTION = 2;
+
 export class CpeDaemon {
   readonly ep: MptcpEndpoint;
   readonly pm: ClientPathManager;
@@ -84,8 +88,11 @@ export class CpeDaemon {
     private cfg: CpeConfig,
     readonly log: Logger,
   ) {
+    // Per uplink congestion control: its subflows leave from its core address.
+    const ccByAddress = new Map(cfg.uplinks.map((u, i) => [coreAddressOf(cfg, i), u.congestionControl]));
     this.ep = new MptcpEndpoint({
-      tcp: { mtu: cfg.tun.mtu },
+      tcp: { mtu: cfg.tun.mtu, congestionControl: cfg.mptcp.congestionControl },
+      congestionControlFor: (local) => ccByAddress.get(local.join('.')),
       mptcp: {
         checksum: cfg.mptcp.checksum,
         sendBuffer: cfg.mptcp.bufferBytes,
@@ -123,6 +130,7 @@ export class CpeDaemon {
 
   async start(): Promise<void> {
     const c = this.cfg;
+    const limits = raiseFileLimit();
     // The LAN addresses (the DHCP server's identity must be on the interface before it starts).
     for (const a of c.lan.addresses) {
       const v6 = isIP(a.split('/')[0]) === 6;
@@ -188,6 +196,11 @@ export class CpeDaemon {
     this.statusAddress = await this.status.listen(c.status.port, c.status.address ?? lan4?.address);
     this.tick = setInterval(() => this.uplinks.tick(), 1000);
     this.tick.unref();
+    this.intercept.fileCapacity = sizeConnections(this.log, limits, {
+      setting: 'intercept.maxConnections',
+      maxConnections: c.intercept.maxConnections,
+      filesPerConnection: FILES_PER_CONNECTION,
+    }).capacity;
     this.log.info(
       {
         event: 'start',

@@ -53,6 +53,8 @@ export class Interceptor {
   readonly byConn = new Map<MptcpConnection, Session>();
   readonly stats: InterceptStats = { accepted: 0, bonded: 0, direct: 0, refused: {}, closed: 0 };
   draining = false;
+  /** Connections the open-file limit holds (the daemon sets it at start); beyond: file-limit. */
+  fileCapacity = Number.POSITIVE_INFINITY;
   private drained: (() => void) | undefined;
 
   constructor(
@@ -124,8 +126,15 @@ export class Interceptor {
       lan,
       subflows: new Set(),
     };
-    if (this.draining || this.sessions.size >= this.cfg.intercept.maxConnections) {
-      this.refuse(s, this.draining ? 'draining' : 'too-many-connections', { open: this.sessions.size });
+    const refusal = this.draining
+      ? 'draining'
+      : this.sessions.size >= this.cfg.intercept.maxConnections
+        ? 'too-many-connections'
+        : this.sessions.size >= this.fileCapacity
+          ? 'file-limit'
+          : undefined;
+    if (refusal) {
+      this.refuse(s, refusal, { open: this.sessions.size });
       resetSocket(lan);
       return;
     }

@@ -199,12 +199,13 @@ export class Uplinks {
     u.address = lease.address;
     u.gateway = lease.routers[0];
     this.route(u);
+    if (gwChanged && !u.cfg.probe.target) this.startProbe(u);
+    this.sync(u);
+    // Logged once the lease is in force: address, route and (through onChange) the source rule.
     this.log.info(
       { event: 'uplink-lease', uplink: u.name, address: lease.address, gateway: u.gateway },
       `${u.name}: leased ${lease.address}`,
     );
-    if (gwChanged && !u.cfg.probe.target) this.startProbe(u);
-    this.sync(u);
   }
 
   /** The default route(s) of the uplink's table (cpe/net's uplinkRoute). */

@@ -145,7 +145,7 @@ async function run(): Promise<void> {
       `tun: {name: hag0}
 service: {addresses: [198.18.100.1], convert: {port: 5124}}
 egress: {source4: 198.18.3.1}
-access: {subscribers: [198.18.11.0/24, 198.18.12.0/24], rateLimit: {perSecond: 0, burst: 1}}
+access: {subscribers: [198.18.11.0/24, 198.18.12.0/24], allowDestinations: [198.18.0.0/15], rateLimit: {perSecond: 0, burst: 1}}
 log: {level: warn}
 `,
     );

@@ -3,19 +3,23 @@
 // server that holds them. Prints (1) new connections accepted per second (handshake, egress
 // connect and close, `--rate-conns` of them, `--concurrency` at a time) and (2) `--idle-conns`
 // concurrent idle connections held, with the HAG's resident memory before and after and the growth
-// per connection.
+// per connection. While the idle connections open, /metrics is polled (it must answer throughout);
+// past the HAG's open-file limit (`--hag-files` lowers it) the excess is refused (file-limit), and
+// at the end a few held connections do an echo round trip.
 //   node dist/scripts/bench/hag.js [--rate-conns 5000] [--idle-conns 10000] [--concurrency 100]
-// The same file is the load generator (--role load) and the holding server (--role hold).
+//     [--hag-files N]
+// The same file is the load generator (--role load) and the holding echo server (--role hold).
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cpuSeconds, holdServer, jsonLines, out, rssKiB, sh, socksConnect, waitLine } from './hag-common.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -25,67 +29,12 @@ const { values: a } = parseArgs({
     concurrency: { type: 'string', default: '100' },
     hag: { type: 'string', default: '198.18.100.1:1080' },
     dst: { type: 'string', default: '198.18.3.2:9000' },
+    'hag-files': { type: 'string' },
+    echoes: { type: 'string', default: '10' },
   },
 });
 
-const out = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`);
-
-// ------------------------------------------------------------------ holding server (namespace s)
-
-function hold(): void {
-  const socks: net.Socket[] = [];
-  const srv = net.createServer({ allowHalfOpen: true }, (s) => {
-    socks.push(s);
-    s.on('error', () => {});
-    s.on('end', () => s.end());
-    s.on('close', () => socks.splice(socks.indexOf(s), 1));
-  });
-  srv.maxConnections = 1_000_000;
-  const [h, p] = a.dst!.split(':');
-  srv.listen({ host: h, port: Number(p), backlog: 4096 }, () => out({ event: 'ready' }));
-}
-
 // ------------------------------------------------------------------ load generator (namespace c)
-
-/** One SOCKS5 CONNECT (no authentication, greeting and request in one write); resolves with the socket. */
-function socksConnect(): Promise<net.Socket> {
-  const [hh, hp] = a.hag!.split(':');
-  const [dh, dp] = a.dst!.split(':');
-  const req = Buffer.from([
-    5,
-    1,
-    0,
-    5,
-    1,
-    0,
-    1,
-    ...dh.split('.').map(Number),
-    Number(dp) >> 8,
-    Number(dp) & 0xff,
-  ]);
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: hh, port: Number(hp) });
-    let got = Buffer.alloc(0);
-    const t = setTimeout(() => {
-      s.destroy();
-      reject(new Error('timeout'));
-    }, 20_000);
-    s.on('error', (e) => {
-      clearTimeout(t);
-      reject(e);
-    });
-    s.on('connect', () => s.write(req));
-    const onData = (d: Buffer) => {
-      got = Buffer.concat([got, d]);
-      if (got.length < 12) return;
-      s.off('data', onData);
-      clearTimeout(t);
-      if (got[1] !== 0 || got[3] !== 0) reject(new Error(`SOCKS reply ${got[3]}`));
-      else resolve(s);
-    };
-    s.on('data', onData);
-  });
-}
 
 /** Why connections failed, by message (printed with the results). */
 const failures: Record<string, number> = {};
@@ -114,7 +63,7 @@ async function load(): Promise<void> {
   const conc = Number(a.concurrency);
   const t0 = performance.now();
   const failed = await pool(n, conc, async () => {
-    const s = await socksConnect();
+    const s = await socksConnect(a.hag!, a.dst!);
     await new Promise<void>((r) => {
       s.on('close', () => r());
       s.end();
@@ -141,7 +90,7 @@ async function load(): Promise<void> {
     2000,
   );
   const idleFailed = await pool(k, 500, async () => {
-    held.push(await socksConnect());
+    held.push(await socksConnect(a.hag!, a.dst!));
   });
   clearInterval(progress);
   out({
@@ -151,12 +100,41 @@ async function load(): Promise<void> {
     failures,
     seconds: (performance.now() - t1) / 1000,
   });
-  // Holds them until told to stop (a line on stdin), then closes them all.
-  stdin.once('line', () => {
+  // Then, per line on stdin: "echo" checks a few held connections; anything else closes them all.
+  stdin.on('line', (line) => {
+    if (line === 'echo') {
+      echoes(held, Number(a.echoes)).then((r) => out({ event: 'echo', ...r }));
+      return;
+    }
     for (const s of held) s.destroy();
     out({ event: 'closed' });
     setTimeout(() => process.exit(0), 500);
   });
+}
+
+/** One round trip through the HAG to the echo server on each of `n` held connections, spread out. */
+async function echoes(held: net.Socket[], n: number): Promise<{ tried: number; ok: number }> {
+  const pick =
+    held.length <= n ? held : Array.from({ length: n }, (_, i) => held[Math.floor((i * held.length) / n)]);
+  const one = (s: net.Socket, i: number) =>
+    new Promise<boolean>((resolve) => {
+      const msg = Buffer.from(`echo ${i} ${randomBytes(8).toString('hex')}\n`);
+      let got = Buffer.alloc(0);
+      const t = setTimeout(() => done(false), 10_000);
+      const onData = (d: Buffer) => {
+        got = Buffer.concat([got, d]);
+        if (got.length >= msg.length) done(got.subarray(0, msg.length).equals(msg));
+      };
+      const done = (ok: boolean) => {
+        clearTimeout(t);
+        s.off('data', onData);
+        resolve(ok);
+      };
+      s.on('data', onData);
+      s.write(msg);
+    });
+  const r = await Promise.all(pick.map(one));
+  return { tried: pick.length, ok: r.filter(Boolean).length };
 }
 
 // ------------------------------------------------------------------ orchestration
@@ -164,56 +142,66 @@ async function load(): Promise<void> {
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SELF = fileURLToPath(import.meta.url);
 
-function sh(ns: string, cmd: string): string {
-  return execFileSync('ip', ['netns', 'exec', ns, 'sh', '-c', cmd], { encoding: 'utf8' });
-}
-
 /** A few of the HAG's gauges (core sockets and buffers, sessions), from its metrics endpoint. */
-function hagGauges(ns: string): Record<string, number> {
-  const text = sh(ns, 'curl -sS --max-time 5 http://127.0.0.1:9108/metrics');
-  const pick = (name: string) =>
-    Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+function hagGauges(ns: string): Record<string, number | string> {
+  let text: string;
+  try {
+    text = sh(ns, 'curl -sS --max-time 5 http://127.0.0.1:9108/metrics');
+  } catch (e) {
+    return { metricsError: (e as Error).message.split('\n')[1] ?? 'failed' };
+  }
+  // The first sample of `name` whose labels contain `label` (any labels when none is given).
+  const pick = (name: string, label = '') =>
+    Number(new RegExp(`^${name}(?:\\{[^}]*${label}[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
   return {
     coreTcpSockets: pick('hag_core_tcp_sockets'),
     coreBufferBytes: pick('hag_core_buffer_bytes'),
+    coreTimeWait: pick('hag_core_tcp_time_wait', 'what="connections"'),
+    coreTimeWaitBytes: pick('hag_core_tcp_time_wait', 'what="bytes"'),
+    fileLimit: pick('hag_open_files', 'what="limit"'),
+    connectionCapacity: pick('hag_open_files', 'what="capacity"'),
+    refusedFileLimit: pick('hag_refusals_total', 'reason="file-limit"') || 0,
   };
 }
 
-/** CPU seconds (user + system) a process has used. */
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
+/** Polls the HAG's /metrics every 500 ms until stopped: how many polls answered, and the slowest. */
+function pollMetrics(ns: string): () => { polls: number; answered: number; slowestMs: number } {
+  const r = { polls: 0, answered: 0, slowestMs: 0 };
+  let stop = false;
+  const once = () => {
+    if (stop) return;
+    const t0 = performance.now();
+    const p = spawn(
+      'ip',
+      ['netns', 'exec', ns, 'curl', '-sS', '--max-time', '5', 'http://127.0.0.1:9108/metrics'],
+      {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    );
+    let body = '';
+    p.stdout.on('data', (d) => {
+      body += d;
+    });
+    p.on('close', (code) => {
+      r.polls++;
+      if (code === 0 && body.includes('hag_open_files')) r.answered++;
+      r.slowestMs = Math.max(r.slowestMs, Math.round(performance.now() - t0));
+      setTimeout(once, 500);
+    });
+  };
+  once();
+  return () => {
+    stop = true;
+    return r;
+  };
 }
 
-function rssKiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : 0;
-}
-
-/** Every JSON line a process prints, kept, so that a wait also sees lines printed before it began. */
-function jsonLines(p: ReturnType<typeof spawn>): Record<string, unknown>[] {
-  const seen: Record<string, unknown>[] = [];
-  createInterface({ input: p.stdout! }).on('line', (l) => {
-    try {
-      seen.push(JSON.parse(l));
-    } catch {
-      /* not JSON */
-    }
-  });
-  return seen;
-}
-
-async function waitLine(
-  seen: Record<string, unknown>[],
-  pred: (o: Record<string, unknown>) => boolean,
-  ms: number,
-) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const hit = seen.find(pred);
-    if (hit) return hit;
-    if (Date.now() > end) throw new Error('timeout waiting for the benchmark process');
-    await new Promise((r) => setTimeout(r, 50));
+/** Files a process has open. */
+function openFiles(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return -1;
   }
 }
 
@@ -256,7 +244,7 @@ async function orchestrate(): Promise<void> {
       [
         'tun: {name: hagb0}',
         'service: {addresses: [198.18.100.1], socks: {port: 1080}}',
-        'access: {subscribers: [198.18.1.0/24], rateLimit: {perSecond: 0, burst: 1}}',
+        'access: {subscribers: [198.18.1.0/24], allowDestinations: [198.18.0.0/15], rateLimit: {perSecond: 0, burst: 1}}',
         'metrics: {address: 127.0.0.1, port: 9108}',
         'log: {level: warn}',
         '',
@@ -266,17 +254,34 @@ async function orchestrate(): Promise<void> {
       ...process.env,
       HYBRID_ACCESS_TUN_ADDON: join(ROOT, 'src/io/tun-tap/build/Release/tun_tap.node'),
     };
-    const node = (ns: string, args: string, pre = '') =>
+    // The HAG's log goes to a file: a pipe nobody reads would fill and block its (synchronous) logger.
+    const hagLog = openSync(join(work, 'hag.log'), 'w');
+    const node = (ns: string, args: string, pre = '', stdout: 'pipe' | number = 'pipe') =>
       spawn('ip', ['netns', 'exec', ns, 'sh', '-c', `ulimit -n $(ulimit -Hn); exec ${pre}node ${args}`], {
         env,
-        stdio: ['pipe', 'pipe', 'inherit'],
+        stdio: ['pipe', stdout, 'inherit'],
       });
     step('namespaces up; starting the holding server');
     const holder = node(S, `${SELF} --role hold --dst 198.18.3.2:9000`);
     procs.push(holder);
     await waitLine(jsonLines(holder), (o) => o.event === 'ready', 10_000);
     step('starting the HAG');
-    const hag = node(H, `${join(ROOT, 'dist/src/cli.js')} hag --config ${join(work, 'hag.yaml')}`);
+    // --hag-files: the HAG's open-file limit, soft and hard (to see what happens past it).
+    const files = a['hag-files'];
+    const hag = files
+      ? spawn(
+          'ip',
+          [
+            'netns',
+            'exec',
+            H,
+            'sh',
+            '-c',
+            `ulimit -n ${Number(files)}; exec node ${join(ROOT, 'dist/src/cli.js')} hag --config ${join(work, 'hag.yaml')}`,
+          ],
+          { env, stdio: ['pipe', hagLog, 'inherit'] },
+        )
+      : node(H, `${join(ROOT, 'dist/src/cli.js')} hag --config ${join(work, 'hag.yaml')}`, '', hagLog);
     procs.push(hag);
     await new Promise((r) => setTimeout(r, 1500));
     // `sh -c exec node` leaves node with the spawned pid.
@@ -304,7 +309,9 @@ async function orchestrate(): Promise<void> {
     out({ event: 'after-new-connections', hagRssKiB: before, ...hagGauges(H) });
     loader.stdin!.write('go\n');
     step('opening idle connections');
+    const stopPolling = pollMetrics(H);
     const idle = await Promise.race([waitLine(loaderLines, (o) => o.event === 'idle', 600_000), interrupted]);
+    const metricsPolls = stopPolling();
     await new Promise((r) => setTimeout(r, 3000)); // idle connections give their buffers back
     const after = rssKiB(hagPid);
     const gauges = hagGauges(H);
@@ -317,8 +324,19 @@ async function orchestrate(): Promise<void> {
       openSeconds: idle.seconds,
       hagRssKiB: { start: base, beforeIdle: before, withIdle: after },
       growthPerConnectionKiB: held ? Math.round(((after - before) / held) * 10) / 10 : null,
+      metricsPolls,
+      hagOpenFiles: openFiles(hagPid),
       ...gauges,
     });
+    const reasons: Record<string, number> = {};
+    for (const line of readFileSync(join(work, 'hag.log'), 'utf8').split('\n')) {
+      const m = /"event":"refused".*?"reason":"([^"]+)"/.exec(line);
+      if (m) reasons[m[1]] = (reasons[m[1]] ?? 0) + 1;
+    }
+    out({ event: 'hag-refusals', ...reasons });
+    loader.stdin!.write('echo\n');
+    const echo = await waitLine(loaderLines, (o) => o.event === 'echo', 30_000);
+    out({ event: 'held-connections-echo', tried: echo.tried, ok: echo.ok });
     loader.stdin!.write('q\n');
     await waitLine(loaderLines, (o) => o.event === 'closed', 30_000).catch(() => {});
   } finally {
@@ -343,6 +361,6 @@ async function orchestrate(): Promise<void> {
   }
 }
 
-if (a.role === 'hold') hold();
+if (a.role === 'hold') holdServer(a.dst!);
 else if (a.role === 'load') await load();
 else await orchestrate();

@@ -20,7 +20,8 @@ ha_need_debs() {
 
 ha_need_npm() {
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
-     || [ ! -f src/io/tun-tap/build/Release/tun_tap.node ]; then
+     || [ ! -f src/io/tun-tap/build/Release/tun_tap.node ] \
+     || [ -n "$(find src/io/tun-tap -maxdepth 1 -newer src/io/tun-tap/build/Release/tun_tap.node \( -name '*.cc' -o -name '*.gyp' \) 2>/dev/null)" ]; then
     echo "installing npm packages and building the TUN addon" >&2
     # npm install, not npm ci: with this machine's npm settings the lock file leaves out other
     # platforms' optional packages (Biome's binaries), which npm ci rejects; install honours the

@@ -29,6 +29,14 @@ export function parseConfig<T>(text: string, file: string, schema: Schema<T>): C
 
 /** Reads and validates a configuration file. */
 export function loadConfigFile<T>(path: string, schema: Schema<T>): ConfigResult<T> {
+  return readConfigFile(path, (text, file) => parseConfig(text, file, schema));
+}
+
+/** Reads a configuration file and hands its text to `parse` (a daemon's parse with its own checks). */
+export function readConfigFile<T>(
+  path: string,
+  parse: (text: string, file: string) => ConfigResult<T>,
+): ConfigResult<T> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -38,10 +46,30 @@ export function loadConfigFile<T>(path: string, schema: Schema<T>): ConfigResult
       issues: [{ file: path, path: '(file)', message: `cannot read: ${(e as Error).message}` }],
     };
   }
-  return parseConfig(text, path, schema);
+  return parse(text, path);
 }
 
 /** The issues as lines of text, one per issue. */
 export function formatIssues(issues: readonly ConfigIssue[]): string {
   return issues.map(formatIssue).join('\n');
+}
+
+/**
+ * The line of a dotted path ("uplinks[1].gateway") in the YAML text, or of its nearest parent that
+ * is there: for the checks across settings, made on the typed value after the schema's.
+ */
+export function lineFinder(text: string): (path: string) => number | undefined {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc });
+  return (path) => {
+    const keys: (string | number)[] = [];
+    for (const part of path.split('.'))
+      for (const m of part.matchAll(/([^[\]]+)|\[(\d+)\]/g))
+        keys.push(m[2] !== undefined ? Number(m[2]) : m[1]);
+    for (let n = keys.length; n > 0; n--) {
+      const node = doc.getIn(keys.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+      if (node && typeof node === 'object' && node.range) return lc.linePos(node.range[0]).line;
+    }
+    return undefined;
+  };
 }

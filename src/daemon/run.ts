@@ -23,8 +23,11 @@ export interface DaemonSpec<C extends { log: { level: string } }> {
   name: string;
   /** What --config names, for the usage text. */
   configHelp: string;
-  load(file: string): ConfigResult<C>;
+  /** At a reload `running` is the config the daemon started with (its TUN exists and is its own). */
+  load(file: string, running?: C): ConfigResult<C>;
   create(cfg: C, log: Logger): ManagedDaemon<C>;
+  /** Warnings about a valid config on this host (`--check` prints them; the daemon logs them). */
+  warnings?(cfg: C): string[];
 }
 
 export async function runDaemon<C extends { log: { level: string } }>(
@@ -61,6 +64,7 @@ export async function runDaemon<C extends { log: { level: string } }>(
     return 2;
   }
   if (args.check) {
+    for (const w of spec.warnings?.(loaded.value) ?? []) process.stderr.write(`${file}: warning: ${w}\n`);
     process.stdout.write(`${file}: valid\n`);
     return 0;
   }
@@ -87,7 +91,7 @@ export async function runDaemon<C extends { log: { level: string } }>(
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {
-      const next = spec.load(file);
+      const next = spec.load(file, loaded.value);
       if (!next.ok) {
         daemon.onReload?.(false);
         for (const i of next.issues) log.error({ event: 'reload-failed', ...i }, formatIssues([i]));

@@ -9,6 +9,7 @@ import { Assembler, MAX_RANGES } from '../tcp/assembler.js';
 import { ByteRing } from '../tcp/ring.js';
 import { TcpError } from '../tcp/socket.js';
 import { TcpState } from '../tcp/state.js';
+import type { HasDeadline } from '../util/timer-queue.js';
 import { CouplingGroup } from './cc/coupling.js';
 import type { MptcpEvent } from './events.js';
 import { eligible, type Scheduler, scheduler } from './sched/index.js';
@@ -109,20 +110,43 @@ export class MptcpMib {
   RmAddr = 0;
   RmAddrTx = 0;
   RmSubflow = 0;
+  /** Mappings dropped because they do not describe the segment they came on (Linux DSSNoMatchTCP). */
   DSSNoMatchTCP = 0;
+  /**
+   * Mappings dropped because they start beyond what the subflow can still receive or beyond the
+   * connection's receive window / because the subflow already keeps as many as it may (no Linux
+   * counterpart: Linux keeps one mapping per queued segment).
+   */
+  DSSOutOfWindow = 0;
+  DSSMapsDropped = 0;
+  /**
+   * Checksummed mappings whose first bytes had gone under another mapping, so that they could
+   * not be verified (no Linux counterpart).
+   */
+  DSSCsumUnverifiable = 0;
   DataCsumErr = 0;
   DSSNotMatching = 0;
   InfiniteMapRx = 0;
   InfiniteMapTx = 0;
+  /** Infinite mappings after our MP_FAIL that went on past the bytes dropped: the connection was reset. */
+  InfiniteMapGap = 0;
   /** Fallbacks because a middlebox stripped the options in mid connection (Linux DSSFallback). */
   DSSFallback = 0;
   MPFailTx = 0;
   MPFailRx = 0;
   /** DATA_FINs sent again because no DATA_ACK covered them in time. */
   DataFinRetrans = 0;
+  /** The peer's connection-level window held new data back for a timeout: a probe asked for it. */
+  WinProbe = 0;
 }
 
-export class MptcpConnection implements OpportunisticHost {
+/** A data-level retransmission sends at most this much from the oldest unacknowledged byte. */
+const DATA_RTX_CHUNK = 64 * 1024;
+/** The data-level retransmission timeout is never shorter (Linux: TCP_RTO_MIN) nor longer than this. */
+const DATA_RTX_MIN = 200;
+const DATA_RTX_MAX = 60_000;
+
+export class MptcpConnection implements OpportunisticHost, HasDeadline {
   readonly subflows: Subflow[] = [];
   /**
    * Server: joins between their SYN and a third ACK with a valid HMAC (RFC 8684 3.2), oldest
@@ -404,6 +428,14 @@ export class MptcpConnection implements OpportunisticHost {
     this.push();
   }
 
+  /**
+   * The peer dropped what it received from `dsn` on (it failed the DSS checksum, RFC 8684 3.7):
+   * that data is scheduled again, as plain TCP after the infinite mapping.
+   */
+  resendFrom(dsn: number): void {
+    if (dsn >= this.sndUna && dsn < this.sndNxt) this.sndNxt = dsn;
+  }
+
   /** Changes our priority for `sf` and tells the peer with MP_PRIO (RFC 8684 3.3.8). */
   setBackup(sf: Subflow, backup: boolean): void {
     if (this.fallback || sf.backup === backup) return;
@@ -482,6 +514,12 @@ export class MptcpConnection implements OpportunisticHost {
     if (orp && n > 0 && this.unscheduled > 0 && this.sndWndRight - this.sndNxt < picked[0].socket.mss)
       orp.onWindowBlocked(this, now);
     for (const sf of this.subflows) sf.wake();
+    if (
+      this.pollAt === Number.POSITIVE_INFINITY &&
+      !this.fallback &&
+      (this.sndNxt > this.sndUna || this.windowBlocked)
+    )
+      this.armRetransmit(this.now() + this.retransmitWait());
     // The DATA_FIN rides on data or on an ACK (3.3.3). With all data out and nothing else to send,
     // ask a subflow for an ACK so that it leaves at all.
     if (this.dataFinQueued && !this.dataFinSignalled && !this.fallback && this.unscheduled === 0) {
@@ -615,6 +653,11 @@ export class MptcpConnection implements OpportunisticHost {
   /** A window advertisement: `right` is DATA_ACK plus the window (RFC 8684 3.3.4). */
   onWindow(right: number): void {
     if (right > this.sndWndRight) {
+      // A probed window opens: the probe's backoff starts over.
+      if (this.sndNxt <= this.sndUna && this.windowBlocked) {
+        this.rtxProgressAt = this.now();
+        this.rtxWait = 0;
+      }
       this.sndWndRight = right;
       this.push();
     }
@@ -628,6 +671,10 @@ export class MptcpConnection implements OpportunisticHost {
     this.sendRing.advance(data);
     this.sendLen -= data;
     this.sndUna += data;
+    if (data > 0) {
+      this.rtxProgressAt = this.now();
+      this.rtxWait = 0;
+    }
     this.orp?.acked(this.sndUna);
     if (data > 0) this.events.onWritable?.();
     if (this.dataFinQueued && ack > this.dataFinDsn) this.maybeCloseSubflows();
@@ -661,6 +708,84 @@ export class MptcpConnection implements OpportunisticHost {
     // RFC 8684 3.3.3: once the DATA_FIN is acknowledged and the peer's DATA_FIN received, the
     // subflows close with ordinary FINs.
     if (this.remoteFinDone) for (const sf of this.subflows) sf.socket.close();
+  }
+
+  // ------------------------------------------------------------ data-level retransmission
+
+  /**
+   * When the data-level retransmission timer fires (Infinity: not armed), for the endpoint's timer
+   * table. Data a subflow's peer acknowledged can still be lost to the connection: Linux drops
+   * in-window data after its subflow acknowledged it (seen: what lies beyond the connection-level
+   * window it believes it advertised, MPTcpExtNoDSSInWindow), and no subflow sends it again, so
+   * its DATA_ACK stays put for good. RFC 8684 3.3.6 leaves recovery to the data level; as Linux's
+   * MPTCP retransmit timer does, the oldest data that no DATA_ACK covered for a timeout, and that
+   * no working subflow still has in flight, goes again, with exponential backoff. The same timer
+   * probes a window that holds new data back while nothing is outstanding: the update that opens
+   * it rides on a pure ACK, which a loss takes for good (Linux's MPTcpExtWinProbe; TCP's persist
+   * timer, RFC 9293 3.8.6.1, does not see it, the subflow having nothing queued).
+   */
+  pollAt = Number.POSITIVE_INFINITY;
+  /** The endpoint files the timer (set by the endpoint). */
+  onTimerArmed: (at: number) => void = () => {};
+  /** Current timeout after a retransmission (backed off); 0: the subflows' RTO. */
+  private rtxWait = 0;
+  /** When the DATA_ACK last moved, or the timer last acted. */
+  private rtxProgressAt = 0;
+
+  private armRetransmit(at: number): void {
+    this.pollAt = at;
+    this.onTimerArmed(at);
+  }
+
+  /** The timeout: the longest RTO of the subflows (RFC 6298), or the backed-off one. */
+  private retransmitWait(): number {
+    if (this.rtxWait > 0) return this.rtxWait;
+    let rto = DATA_RTX_MIN;
+    for (const sf of this.subflows) rto = Math.max(rto, sf.socket.rtt.rto);
+    return Math.min(rto, DATA_RTX_MAX);
+  }
+
+  /** New data waits and the peer's connection-level window is what holds it back. */
+  private get windowBlocked(): boolean {
+    return this.unscheduled > 0 && this.sndWndRight <= this.sndNxt;
+  }
+
+  /** The data-level retransmission timer fired. */
+  retransmitTimeout(now: number): void {
+    this.pollAt = Number.POSITIVE_INFINITY;
+    const probe = this.sndNxt <= this.sndUna;
+    if (this.fallback || this.closed || (probe && !this.windowBlocked)) return;
+    const wait = this.retransmitWait();
+    // The DATA_ACK moved since the timer was set: count from then.
+    if (now < this.rtxProgressAt + wait) {
+      this.armRetransmit(this.rtxProgressAt + wait);
+      return;
+    }
+    // A subflow still has it in flight: its own retransmission (RFC 6298) brings it.
+    const una = this.sndUna;
+    let best: Subflow | undefined;
+    for (const sf of this.subflows) {
+      if (!sf.canSend || sf.stale) continue;
+      if (sf.inFlight(una)) {
+        this.armRetransmit(now + wait);
+        return;
+      }
+      if (!best || sf.socket.rtt.srtt < best.socket.rtt.srtt) best = sf;
+    }
+    if (best && probe) {
+      this.mib.WinProbe++;
+      best.probe();
+    } else if (best) {
+      const took = this.resend(best, una, Math.min(this.sndNxt - una, DATA_RTX_CHUNK, best.socket.sendSpace));
+      if (took > 0) {
+        this.mib.MPTCPRetrans++;
+        this.mib.MPTCPReinjectBytes += took;
+        best.wake();
+      }
+    }
+    this.rtxWait = Math.min(2 * wait, DATA_RTX_MAX);
+    this.rtxProgressAt = now;
+    this.armRetransmit(now + this.rtxWait);
   }
 
   // ------------------------------------------------------------ receiving
@@ -778,6 +903,7 @@ export class MptcpConnection implements OpportunisticHost {
     this.emit({ type: 'sub-closed', conn: this, subflow: sf, error: err });
     if (this.subflows.length === 0 && !this.closed) {
       this.closed = true;
+      this.pollAt = Number.POSITIVE_INFINITY;
       this.error = this.finished ? undefined : this.peerFastclosed ? this.error : err;
       this.emit({ type: 'closed', conn: this, error: this.error });
       this.events.onClose?.(this.error);

@@ -8,11 +8,13 @@ import { randomInt } from 'node:crypto';
 import { joinSynAckHmac } from '../crypto/hmac.js';
 import { keyDerive, randomKey } from '../crypto/keys.js';
 import type { SansIo } from '../driver.js';
+import type { CongestionControlName } from '../tcp/cc/index.js';
 import type { TcpConfig } from '../tcp/config.js';
 import type { TfoCookieCache, TfoServerOptions } from '../tcp/fastopen.js';
 import type { FourTuple, SegmentIn } from '../tcp/segment.js';
 import type { TcpSocket } from '../tcp/socket.js';
 import { type StackOptions, TcpStack } from '../tcp/stack.js';
+import { TimerQueue } from '../util/timer-queue.js';
 import { bytesEqual } from '../wire/bytes.js';
 import { emitMpCapable, MPC_FLAG } from '../wire/mptcp/mp-capable.js';
 import { emitMpJoin } from '../wire/mptcp/mp-join.js';
@@ -51,6 +53,11 @@ export interface EndpointOptions {
    * server's cookies and policy (a SYN with data it takes hands the connection over at once).
    */
   fastOpen?: { cache?: TfoCookieCache; server?: TfoServerOptions };
+  /**
+   * The congestion control of the subflows this endpoint opens from `local` (a CPE picks it per
+   * uplink); undefined: `tcp.congestionControl`. Each subflow runs its own unless coupled.
+   */
+  congestionControlFor?: (local: Uint8Array) => CongestionControlName | undefined;
 }
 
 function nonce(): number {
@@ -78,6 +85,8 @@ export class MptcpEndpoint implements SansIo {
   private readonly admitJoin: EndpointOptions['admitJoin'];
   private readonly listeners: MptcpEventListener[] = [];
   private readonly timerSources: TimerSource[] = [];
+  /** Connections' data-level retransmission timers (MptcpConnection.pollAt). */
+  private readonly connTimers = new TimerQueue<MptcpConnection>();
   /** The time of the latest call from the driver. */
   now = 0;
 
@@ -88,6 +97,15 @@ export class MptcpEndpoint implements SansIo {
     this.maxHalfOpenJoins = opts.maxHalfOpenJoins ?? this.maxSubflows;
     this.admitJoin = opts.admitJoin;
     this.fastOpen = opts.fastOpen ?? {};
+    this.ccFor = opts.congestionControlFor;
+  }
+
+  private readonly ccFor: EndpointOptions['congestionControlFor'];
+
+  /** TCP settings of a subflow opened from `local` that differ from the stack's. */
+  private subflowTcp(local: Uint8Array): Partial<TcpConfig> | undefined {
+    const cc = this.ccFor?.(local);
+    return cc ? { congestionControl: cc } : undefined;
   }
 
   /** TCP Fast Open settings (the client cache is used by connect, the server side by listen). */
@@ -149,6 +167,7 @@ export class MptcpEndpoint implements SansIo {
     conn.emit = (e) => this.emit(e);
     conn.now = () => this.now;
     conn.onDataFinSent = () => this.armDataFin(conn);
+    conn.onTimerArmed = (at) => this.connTimers.push(at, conn);
     this.tokens.set(key.token, conn);
     return conn;
   }
@@ -160,7 +179,7 @@ export class MptcpEndpoint implements SansIo {
     const sock = this.tcp.connect(
       now,
       { local: t.local, remote: t.remote, remotePort: t.remotePort },
-      undefined,
+      this.subflowTcp(t.local),
       { fastOpen: this.fastOpen.cache },
     );
     this.attach(conn, sock);
@@ -410,11 +429,15 @@ export class MptcpEndpoint implements SansIo {
       throw new Error('join needs an established MPTCP connection');
     if (conn.subflows.length >= this.maxSubflows)
       throw new Error(`connection already has ${conn.subflows.length} subflows`);
-    const sock = this.tcp.connect(now, {
-      local,
-      remote: remote?.addr ?? first.tuple.remote,
-      remotePort: remote?.port ?? first.tuple.remotePort,
-    });
+    const sock = this.tcp.connect(
+      now,
+      {
+        local,
+        remote: remote?.addr ?? first.tuple.remote,
+        remotePort: remote?.port ?? first.tuple.remotePort,
+      },
+      this.subflowTcp(local),
+    );
     this.joins.add(sock);
     this.attach(conn, sock, {
       localId,
@@ -459,6 +482,7 @@ export class MptcpEndpoint implements SansIo {
     let t = Math.min(
       this.tcp.pollTimeout(),
       this.dataFinTimers.size ? this.dataFinNext() : Number.POSITIVE_INFINITY,
+      this.connTimers.peek(),
     );
     for (const s of this.timerSources) t = Math.min(t, s.pollTimeout());
     return t;
@@ -468,6 +492,7 @@ export class MptcpEndpoint implements SansIo {
     this.now = now;
     this.tcp.handleTimeout(now);
     if (this.dataFinTimers.size) this.dataFinTimeout(now);
+    for (let c = this.connTimers.popDue(now); c; c = this.connTimers.popDue(now)) c.retransmitTimeout(now);
     for (const s of this.timerSources) if (s.pollTimeout() <= now) s.handleTimeout(now);
   }
 

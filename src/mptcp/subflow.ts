@@ -26,19 +26,17 @@ import { Lia } from './cc/lia.js';
 import { Olia } from './cc/olia.js';
 import type { MptcpConnection } from './connection.js';
 import { expand32, fromWire, toWire, type Wire64 } from './dsn.js';
+import { MAP_FULL, NO_CSUM, RecvMaps } from './recv-maps.js';
 
 const SYN = 0x02;
 const RST = 0x04;
 
-/** A run of subflow bytes and the data sequence numbers they carry. `off` counts from the first data byte. */
+/** A run of subflow bytes sent and the data sequence numbers they carry. `off` counts from the first data byte. */
 interface Mapping {
   off: number;
   dsn: number;
   len: number;
-  /** Received mappings with the DSS checksum in use: the data-level length and the checksum. */
-  dll?: number;
-  csum?: number;
-  /** Sent mappings: announced to the peer, so fixed from then on (no more data joins it). */
+  /** Announced to the peer, so fixed from then on (no more data joins it). */
   sent?: boolean;
 }
 
@@ -71,12 +69,23 @@ const DSS_MAP_ROOM = 24;
 const DSS_ACK_LEN = 8;
 /** A mapping's data-level length is 16 bits (RFC 8684 3.3.1). */
 const MAX_MAP_LEN = 0xffff;
+/**
+ * Received mappings kept per subflow: one per 512 bytes of the subflow's receive buffer (the
+ * mappings of data not yet read can only cover that much; a sender with the checksum on sends one
+ * per segment), as the connection's reassembly keeps ranges.
+ */
+const RECV_MAP_BYTES = 512;
 
 export class Subflow implements TcpExtension {
   private readonly view = new MptcpOptionView();
   private readonly wire: Wire64 = { high: 0, low: 0 };
   private readonly sendMaps: Mapping[] = [];
-  private readonly recvMaps: Mapping[] = [];
+  /** The peer's mappings for bytes not yet read (recv-maps.ts). */
+  private readonly recvMaps: RecvMaps;
+  /** How many of the peer's mappings this subflow keeps now. */
+  get keptMappings(): number {
+    return this.recvMaps.count;
+  }
   /** Subflow data offset just past the last byte scheduled onto this subflow. */
   private scheduledEnd = 0;
   /** Subflow data offset up to which data was handed back for reinjection. */
@@ -132,6 +141,7 @@ export class Subflow implements TcpExtension {
     readonly join?: JoinState,
   ) {
     socket.ext = this;
+    this.recvMaps = new RecvMaps(16 + Math.ceil(socket.config.recvBuffer / RECV_MAP_BYTES));
     // The connection decides what to send and when (it keeps whole segments together): Nagle
     // on the subflow would only hold back the tail of a burst.
     socket.noDelay = true;
@@ -178,6 +188,12 @@ export class Subflow implements TcpExtension {
 
   ackNow(): void {
     this.socket.requestAck();
+    this.wake();
+  }
+
+  /** Elicits an ACK from the peer, which brings its DATA_ACK and window (RFC 8684 3.3.4). */
+  probe(): void {
+    this.socket.requestProbe();
     this.wake();
   }
 
@@ -253,7 +269,7 @@ export class Subflow implements TcpExtension {
         this.recvSsnBase = n;
         this.fallbackDelta = 1 - n;
         this.conn.receiveSynData(n);
-        this.addRecvMap(0, 1 - n, n);
+        this.recvMaps.add(0, 1 - n, n, NO_CSUM, n);
       }
     }
   }
@@ -270,9 +286,7 @@ export class Subflow implements TcpExtension {
     this.conn.synDataSettled(this, sent, acked);
     this.sendSsnBase = acked;
     this.sendDelta = 1 - acked;
-    if (acked === 0) return;
-    this.cutSendMap(acked);
-    for (const m of this.sendMaps) if (m.off < acked) m.sent = true;
+    if (acked > 0) this.sealSendMaps(acked);
   }
 
   /** Client: moves the DSNs of everything scheduled here up by `shift` (see settleSynData). */
@@ -506,6 +520,14 @@ export class Subflow implements TcpExtension {
     this.reinjectedEnd = Math.max(this.reinjectedEnd, this.scheduledEnd);
   }
 
+  /** Whether this subflow carries data sequence number `dsn` and its peer has not yet acknowledged it. */
+  inFlight(dsn: number): boolean {
+    const acked = this.dataOff(this.socket.sndUna);
+    for (const m of this.sendMaps)
+      if (dsn >= m.dsn && dsn < m.dsn + m.len && m.off + (dsn - m.dsn) >= acked) return true;
+    return false;
+  }
+
   /** With LIA or OLIA configured, this subflow's window joins the connection's coupled group. */
   private coupleCongestion(): void {
     const kind = this.conn.config.congestion;
@@ -544,8 +566,12 @@ export class Subflow implements TcpExtension {
   }
 
   limitPayload(seq: number, len: number): number {
-    if (this.conn.fallback) return len;
     const off = this.dataOff(seq);
+    if (this.conn.fallback) {
+      // A copy sent again ends where the data after the infinite mapping starts.
+      const at = this.infiniteOff;
+      return at >= 0 && off < at && off + len > at ? at - off : len;
+    }
     const m = this.mappingAt(off);
     return m ? Math.min(len, m.off + m.len - off) : len;
   }
@@ -557,8 +583,8 @@ export class Subflow implements TcpExtension {
    * other segments of a long transfer.
    */
   optionSpace(seq: number): number {
-    if (this.conn.fallback) return 0;
     const off = this.dataOff(seq);
+    if (this.conn.fallback) return this.carriesInfiniteMap(off) ? DSS_MAP_ROOM : 0;
     return this.needsMapping(off, this.mappingAt(off)) ? DSS_MAP_ROOM : DSS_ACK_LEN;
   }
 
@@ -661,7 +687,8 @@ export class Subflow implements TcpExtension {
   }
 
   private dssLen(seq: number, len: number, flags: number): number {
-    if (this.conn.fallback || flags & (SYN | RST)) return 0;
+    if (flags & (SYN | RST)) return 0;
+    if (this.conn.fallback) return len > 0 && this.carriesInfiniteMap(this.dataOff(seq)) ? DSS_MAP_ROOM : 0;
     if (this.join && this.isClient && !this.join.confirmed) return 24;
     if (this.sendsMpcAck(seq)) return len > 0 ? 24 : 20;
     if (!this.conn.remoteKey) return 0;
@@ -701,6 +728,12 @@ export class Subflow implements TcpExtension {
       if (this.signals.length) this.socket.requestPureAck();
     }
     if (total === 0) return;
+    if (this.conn.fallback) {
+      // The infinite mapping, on the data segment it starts at (see onMpFail).
+      const n = emitMptcpOption(this.infiniteMap!, buf, off);
+      buf.fill(1, off + n, off + total);
+      return;
+    }
     if (this.join && this.isClient && !this.join.confirmed) {
       this.writeJoinAck(buf, off);
       return;
@@ -709,7 +742,7 @@ export class Subflow implements TcpExtension {
       // The MP_CAPABLE's implied mapping is this segment alone (3.1): the data after it starts a
       // mapping of its own (also when this is a shorter copy sent again: the rest of what the
       // first copy covered then goes with a DSS mapping).
-      if (len > 0) this.cutSendMap(this.dataOff(seq) + len);
+      if (len > 0) this.sealSendMaps(this.dataOff(seq) + len);
       this.writeMpcAck(buf, off, len, payloadOff);
       return;
     }
@@ -771,6 +804,19 @@ export class Subflow implements TcpExtension {
     if (!this.conn.checksum && off === m.off && len === this.firstSegment() && m.len > len)
       this.cutSendMap(m.off + this.segmentEnd(m.len));
     m.sent = true;
+  }
+
+  /**
+   * Fixes the send mappings before subflow offset `at`: the bytes before it went with a mapping of
+   * their own (the SYN's data, the MP_CAPABLE's implied mapping), so no mapping announced later
+   * may cover them again, and no later data may join them.
+   */
+  private sealSendMaps(at: number): void {
+    this.cutSendMap(at);
+    for (const m of this.sendMaps) {
+      if (m.off >= at) break;
+      m.sent = true;
+    }
   }
 
   /** Splits the send mapping that spans subflow offset `at` there; the part before it is sent. */
@@ -836,7 +882,7 @@ export class Subflow implements TcpExtension {
       const v = this.view;
       if (v.wrap(seg.buf, seg.mptcpOff[i], seg.mptcpLen[i]) !== undefined) continue;
       if (v.subtype === MPTCP_SUBTYPE.mpCapable) this.onMpcAck(seg);
-      else if (v.subtype === MPTCP_SUBTYPE.dss) this.onDss();
+      else if (v.subtype === MPTCP_SUBTYPE.dss) this.onDss(seg);
       else if (v.subtype === MPTCP_SUBTYPE.mpPrio) this.onPrio();
       else if (v.subtype === MPTCP_SUBTYPE.mpFail) this.onMpFail();
       else if (v.subtype === MPTCP_SUBTYPE.addAddr) this.onAddAddr();
@@ -904,7 +950,9 @@ export class Subflow implements TcpExtension {
       this.conn.mib.MPCapableACKRX++;
       const early = this.earlyMaps;
       this.earlyMaps = undefined;
-      if (early) for (const m of early) this.takeMapping(m.high, m.low, m.ssn, m.dll, m.fin, m.csum);
+      if (early)
+        // Only mappings that came on data were kept: the segment's length no longer matters (1).
+        for (const m of early) this.takeMapping(m.high, m.low, m.ssn, m.dll, m.fin, m.csum, m.segOff, 1);
       // A DSS back tells the client we hold its key, so it may open more subflows at once.
       this.ackNow();
     }
@@ -914,9 +962,9 @@ export class Subflow implements TcpExtension {
       // carried (TCP Fast Open, appendix B.1). Until both keys are known at both ends the initial
       // subflow is the only one, so a segment sent again later, at relative SSN s, carries DSN s.
       // The implied mapping may cover more than this segment (Linux maps a whole GSO burst).
-      const csum = this.conn.checksum && v.hasChecksum ? v.checksum : undefined;
+      const csum = this.conn.checksum && v.hasChecksum ? v.checksum : NO_CSUM;
       const off = this.dataOffIn(seg.seq);
-      this.addRecvMap(off, 1 + off - this.recvSsnBase, v.dataLen, csum, v.dataLen);
+      this.addRecvMap(off, 1 + off - this.recvSsnBase, v.dataLen, csum, v.dataLen, off, seg.len);
     }
   }
 
@@ -924,13 +972,13 @@ export class Subflow implements TcpExtension {
     return seqDiff(seq, this.socket.irs) - 1;
   }
 
-  private onDss(): void {
+  private onDss(seg: SegmentIn): void {
     const c = this.conn;
     const d = this.view.dss;
     if (!c.remoteKey) {
       // Server: the client's third ACK was lost and its data (after TCP Fast Open data, whose
       // mapping is implicit) came first. Keep the mapping until the key arrives to read it by.
-      if (!this.isClient && !this.join && d.hasMapping && (this.earlyMaps?.length ?? 0) < 64) {
+      if (!this.isClient && !this.join && d.hasMapping && seg.len > 0 && (this.earlyMaps?.length ?? 0) < 64) {
         this.earlyMaps ??= [];
         this.earlyMaps.push({
           high: d.dsn8 ? d.dsnHigh : -1,
@@ -938,7 +986,8 @@ export class Subflow implements TcpExtension {
           ssn: d.ssn,
           dll: d.dataLen,
           fin: d.dataFin,
-          csum: c.checksum && d.hasChecksum ? d.checksum : undefined,
+          csum: c.checksum && d.hasChecksum ? d.checksum : NO_CSUM,
+          segOff: this.dataOffIn(seg.seq),
         });
       }
       return;
@@ -964,41 +1013,70 @@ export class Subflow implements TcpExtension {
       d.ssn,
       d.dataLen,
       d.dataFin,
-      c.checksum && d.hasChecksum ? d.checksum : undefined,
+      c.checksum && d.hasChecksum ? d.checksum : NO_CSUM,
+      this.dataOffIn(seg.seq),
+      seg.len,
     );
   }
 
   /** Server: DSS mappings that arrived before the client's key (see onDss). */
   private earlyMaps:
-    | { high: number; low: number; ssn: number; dll: number; fin: boolean; csum: number | undefined }[]
+    | { high: number; low: number; ssn: number; dll: number; fin: boolean; csum: number; segOff: number }[]
     | undefined;
 
-  /** A received DSS mapping (3.3.1); `high` is -1 for a 4-byte DSN. */
+  /**
+   * A received DSS mapping (3.3.1); `high` is -1 for a 4-byte DSN. It came on a segment of
+   * `segLen` bytes at subflow offset `segOff`.
+   */
   private takeMapping(
     high: number,
     low: number,
     ssn: number,
     dll: number,
     fin: boolean,
-    csum: number | undefined,
+    csum: number,
+    segOff: number,
+    segLen: number,
   ): void {
     const c = this.conn;
     const dsn = high >= 0 ? fromWire(c.remoteIdsn, high, low) : expand32(c.remoteIdsn, low, c.rcvNxt);
     if (dsn < 0) return;
     if (dll === 0 && !fin) {
-      // An infinite mapping (3.7): from here the subflow's bytes are the data, in order.
-      c.mib.InfiniteMapRx++;
-      this.enterFallback(dsn - (ssn > 0 ? ssn - 1 + this.recvSsnBase : this.readOff));
-      this.pull();
+      this.onInfiniteMapping(dsn, ssn);
       return;
     }
     if (fin) {
       c.onDataFin(dsn + dll - 1);
       if (ssn === 0 && dll === 1) return; // a DATA_FIN with no data (3.3.3)
     }
+    if (this.failed) {
+      // The sender has not heard our MP_FAIL yet (it would have stopped mapping): say it again,
+      // once a round trip.
+      this.repeatMpFail();
+      return;
+    }
     const dataLen = dll - (fin ? 1 : 0);
     // Relative SSNs count from after the SYN's data (appendix B.1).
-    if (dataLen > 0) this.addRecvMap(ssn - 1 + this.recvSsnBase, dsn, dataLen, csum, dll);
+    if (dataLen > 0) this.addRecvMap(ssn - 1 + this.recvSsnBase, dsn, dataLen, csum, dll, segOff, segLen);
+  }
+
+  /**
+   * An infinite mapping (3.7): from subflow sequence number `ssn` (0: from what we read next) the
+   * subflow's bytes are the data, in order, from `dsn` on. After our MP_FAIL the sender sends the
+   * bytes that failed again from there; one that goes on past them (as Linux does, which delivers
+   * them) would leave a hole in the data that nothing fills: the connection cannot go on.
+   */
+  private onInfiniteMapping(dsn: number, ssn: number): void {
+    const c = this.conn;
+    c.mib.InfiniteMapRx++;
+    if (this.failed && dsn > c.rcvNxt) {
+      c.mib.InfiniteMapGap++;
+      this.reset(TCPRST_REASON.mptcpError);
+      return;
+    }
+    this.failed = false;
+    this.enterFallback(dsn - (ssn > 0 ? ssn - 1 + this.recvSsnBase : this.readOff));
+    this.pull();
   }
 
   /**
@@ -1008,57 +1086,139 @@ export class Subflow implements TcpExtension {
   private enterFallback(delta: number): void {
     if (this.conn.fallback) return;
     this.fallbackDelta = delta;
-    this.recvMaps.length = 0;
+    this.recvMaps.clear();
     this.conn.enterFallback();
   }
 
   /** In fallback, data sequence number = subflow offset + this (1 when it was so from the start). */
   private fallbackDelta = 1;
 
-  private addRecvMap(off: number, dsn: number, len: number, csum?: number, dll?: number): void {
-    if (off + len <= this.readOff) return; // already delivered
-    for (const m of this.recvMaps) if (m.off === off && m.len === len) return;
-    this.recvMaps.push({ off, dsn, len, csum, dll });
-    this.recvMaps.sort((a, b) => a.off - b.off);
+  /**
+   * Keeps a mapping for subflow bytes [off, off+len) if it can be one (RFC 8684 3.3.1): it must
+   * cover the first byte of the data segment it came on (Linux's DSS/TCP mismatch check), start
+   * inside what the subflow can still receive and inside the connection's receive window (what a
+   * sender may send, with a mapping's length of slack), and there must be room for it.
+   */
+  private addRecvMap(
+    off: number,
+    dsn: number,
+    len: number,
+    csum: number,
+    dll: number,
+    segOff: number,
+    segLen: number,
+  ): void {
+    const c = this.conn;
+    if (off + len <= this.readOff) return; // already delivered: a copy sent again
+    if (segOff >= 0 && (segLen === 0 || segOff < off || segOff >= off + len)) {
+      // Not the mapping of the bytes it came with (Linux drops it as a DSS/TCP mismatch too).
+      c.mib.DSSNoMatchTCP++;
+      return;
+    }
+    if (
+      off >= this.readOff + this.socket.config.recvBuffer ||
+      dsn >= c.rcvNxt + c.receiveWindow + MAX_MAP_LEN
+    ) {
+      c.mib.DSSOutOfWindow++;
+      return;
+    }
+    if (this.recvMaps.add(off, dsn, len, csum, dll) === MAP_FULL) c.mib.DSSMapsDropped++;
   }
 
-  /** The DSS checksum of a whole mapping now in tmp[0, len) (RFC 8684 3.3.1). */
-  private checksumOk(m: Mapping, len: number): boolean {
-    toWire(this.conn.remoteIdsn, m.dsn, this.wire);
+  /**
+   * With checksums a mapping is verified whole before any of it is delivered (3.3.1). Mapping `i`
+   * starts at what we read next; the mappings that overlap its end (a segment sent again cut
+   * otherwise) go with it, verified over the same bytes, so that none is left whose first bytes
+   * are gone. Returns false while not all of their bytes have arrived.
+   */
+  private pullVerified(avail: number): boolean {
+    const maps = this.recvMaps;
+    const i = maps.upTo(this.readOff); // the first of those that start here
+    const end = maps.chainEnd(i, this.tmp.length);
+    const n = end - this.readOff;
+    if (avail < n) return false;
+    const got = this.socket.recv(this.tmp, 0, n);
+    const base = this.readOff;
+    this.readOff += got;
+    const last = maps.upTo(end);
+    for (let j = i; j < last; j++) {
+      if (maps.csum(j) === NO_CSUM || maps.off(j) < base || maps.off(j) + maps.len(j) > end) continue;
+      if (!this.checksumOk(j, maps.off(j) - base, maps.len(j))) {
+        this.onChecksumFailure(maps.dsn(i));
+        return true;
+      }
+    }
+    for (let j = i; j < last; j++) {
+      const o = maps.off(j);
+      if (o >= base && o + maps.len(j) <= end)
+        this.conn.receive(maps.dsn(j), this.tmp, o - base, maps.len(j));
+    }
+    return true;
+  }
+
+  /** The DSS checksum of mapping `i`, whose bytes are now in tmp[at, at + len) (RFC 8684 3.3.1). */
+  private checksumOk(i: number, at: number, len: number): boolean {
+    const maps = this.recvMaps;
+    toWire(this.conn.remoteIdsn, maps.dsn(i), this.wire);
     const sum = dssChecksum(
       this.wire.high,
       this.wire.low,
-      m.off + 1 - this.recvSsnBase, // the wire's SSN, after the SYN's data (appendix B.1)
-      m.dll ?? len,
+      maps.off(i) + 1 - this.recvSsnBase, // the wire's SSN, after the SYN's data (appendix B.1)
+      maps.dll(i),
       0,
-      sumWords(this.tmp, 0, len),
+      sumWords(this.tmp, at, len),
     );
-    return sum === m.csum;
+    return sum === maps.csum(i);
   }
 
   /**
-   * A mapping failed its checksum (RFC 8684 3.7): on the only subflow, MP_FAIL tells the sender
-   * and the connection goes on as plain TCP, taking the bytes as they came (what plain TCP would
-   * have delivered); with other subflows, this one is reset and its data comes again on those.
-   * Returns whether the bytes are to be delivered.
+   * A mapping failed its checksum and its bytes were dropped: we wait for the sender's infinite
+   * mapping (3.7). The DSN it started at; when our last MP_FAIL for it went out.
    */
-  private onChecksumFailure(m: Mapping): boolean {
+  private failed = false;
+  private failedDsn = 0;
+  private failSentAt = 0;
+
+  /**
+   * A mapping at `dsn` failed its checksum (RFC 8684 3.7): its bytes are dropped, never delivered.
+   * With other subflows, this one is reset and its data comes again on those. On the only one,
+   * MP_FAIL asks the sender to fall back to plain TCP: nothing is delivered until its infinite
+   * mapping says at which subflow byte the data goes on from `dsn` (see onInfiniteMapping).
+   */
+  private onChecksumFailure(dsn: number): void {
     const c = this.conn;
     c.mib.DataCsumErr++;
-    toWire(c.remoteIdsn, m.dsn, this.wire);
-    c.mib.MPFailTx++;
     if (c.subflows.length === 1 && !this.join) {
-      this.signal({ type: 'mp_fail', dsnHigh: this.wire.high, dsn: this.wire.low });
-      this.enterFallback(m.dsn - m.off);
-      return true;
+      this.failed = true;
+      this.failedDsn = dsn;
+      this.recvMaps.clear();
+      this.sendMpFail();
+      return;
     }
+    c.mib.MPFailTx++;
     this.reset(TCPRST_REASON.mptcpError);
-    return false;
+  }
+
+  private sendMpFail(): void {
+    const c = this.conn;
+    c.mib.MPFailTx++;
+    this.failSentAt = c.now();
+    toWire(c.remoteIdsn, this.failedDsn, this.wire);
+    this.signal({ type: 'mp_fail', dsnHigh: this.wire.high, dsn: this.wire.low });
+  }
+
+  private repeatMpFail(): void {
+    if (this.conn.now() - this.failSentAt >= Math.max(1, this.socket.rtt.srtt)) this.sendMpFail();
   }
 
   /**
-   * MP_FAIL (RFC 8684 3.7): the peer saw a checksum fail. On the only subflow, send the infinite
-   * mapping and go on as plain TCP; otherwise reset this subflow (its data is reinjected).
+   * MP_FAIL (RFC 8684 3.7): the peer saw a checksum fail. On the only subflow, go on as plain TCP
+   * after the infinite mapping; otherwise reset this subflow (its data is reinjected).
+   *
+   * The bytes that failed were dropped there (never delivered): unless the peer has acknowledged
+   * past the DSN it names (it kept them), they go again from that DSN, as plain TCP after what
+   * this subflow already carries. The infinite mapping says so: subflow byte `infiniteOff` is
+   * that DSN. It rides on the ACK now and on every copy of the data segment that starts there.
    */
   private onMpFail(): void {
     const c = this.conn;
@@ -1069,64 +1229,88 @@ export class Subflow implements TcpExtension {
       return;
     }
     const f = this.view.mpFail;
-    const dsn = fromWire(c.local.idsn, f.dsnHigh, f.dsnLow);
-    toWire(c.local.idsn, dsn < 0 ? c.sndUna : dsn, this.wire);
+    const failed = fromWire(c.local.idsn, f.dsnHigh, f.dsnLow);
+    const from = failed >= c.sndUna && failed < c.sndNxt ? failed : c.sndNxt;
+    const at = this.scheduledEnd;
+    toWire(c.local.idsn, from, this.wire);
     const dss: Dss = {
       type: 'dss',
       dataFin: false,
       dsn: this.wire.low,
       dsnHigh: this.wire.high,
-      ssn: 0,
+      ssn: at + 1 - this.sendSsnBase,
       dataLen: 0,
     };
     if (c.checksum) dss.checksum = 0;
+    this.infiniteMap = dss;
+    this.infiniteOff = at;
+    this.sendDelta = from - at;
     this.signal(dss);
     c.mib.InfiniteMapTx++;
+    c.resendFrom(from);
     c.enterFallback();
+  }
+
+  /** The infinite mapping we sent after MP_FAIL, until the subflow byte it starts at is acknowledged. */
+  private infiniteMap: Dss | undefined;
+  private infiniteOff = -1;
+
+  /** Whether a segment at subflow offset `off` is the data segment the infinite mapping rides on. */
+  private carriesInfiniteMap(off: number): boolean {
+    return this.infiniteOff >= 0 && off === this.infiniteOff;
   }
 
   /** Moves in-order subflow bytes to the connection at their data sequence numbers. */
   private pull(): void {
     const c = this.conn;
+    const maps = this.recvMaps;
     for (;;) {
       const avail = this.socket.readableBytes;
       if (avail === 0) break;
-      let dsn: number;
+      let dsn = 0;
       let n: number;
+      const drop = !c.fallback && this.failed;
       if (c.fallback) {
         dsn = this.readOff + this.fallbackDelta;
         n = Math.min(avail, this.tmp.length);
+      } else if (drop) {
+        // After a failed checksum, what comes before the infinite mapping is dropped (3.7): the
+        // sender sends it again after that mapping.
+        n = Math.min(avail, this.tmp.length);
       } else {
-        while (this.recvMaps.length && this.recvMaps[0].off + this.recvMaps[0].len <= this.readOff)
-          this.recvMaps.shift();
-        const m = this.recvMaps[0];
-        if (!m || m.off > this.readOff) {
+        const i = maps.find(this.readOff);
+        if (i < 0) {
           // Bytes without a mapping (RFC 8684 3.3.1 would fall back or reset): wait for one.
           c.mib.DSSNoMatchTCP++;
           break;
         }
-        if (m.csum !== undefined && m.off === this.readOff) {
-          // With checksums a mapping is verified whole before any of it is delivered (3.3.1).
-          if (avail < m.len) break;
-          const got = this.socket.recv(this.tmp, 0, m.len);
-          this.readOff += got;
-          if (this.checksumOk(m, got) || this.onChecksumFailure(m)) c.receive(m.dsn, this.tmp, 0, got);
+        const off = maps.off(i);
+        const len = maps.len(i);
+        if (maps.csum(i) !== NO_CSUM) {
+          if (off !== this.readOff) {
+            // Its first bytes went under another mapping: it cannot be verified.
+            c.mib.DSSCsumUnverifiable++;
+            break;
+          }
+          if (!this.pullVerified(avail)) break;
           if (this.socket.state === TcpState.Closed) return;
           continue;
         }
-        dsn = m.dsn + (this.readOff - m.off);
-        n = Math.min(avail, m.off + m.len - this.readOff, this.tmp.length);
+        dsn = maps.dsn(i) + (this.readOff - off);
+        n = Math.min(avail, off + len - this.readOff, this.tmp.length);
       }
       const got = this.socket.recv(this.tmp, 0, n);
       this.readOff += got;
-      c.receive(dsn, this.tmp, 0, got);
+      if (!drop) c.receive(dsn, this.tmp, 0, got);
     }
+    maps.release(this.readOff); // what has been passed up needs no mapping any more
     this.wake();
   }
 
   /** Subflow-level ACK progress: in fallback it is the only acknowledgement there is (RFC 8684 3.7). */
   private onSubflowAck(): void {
     this.stale = false;
+    if (this.infiniteOff >= 0 && this.dataOff(this.socket.sndUna) > this.infiniteOff) this.infiniteOff = -1;
     if (this.conn.fallback)
       this.conn.onDataAck(Math.min(this.dataOff(this.socket.sndUna), this.scheduledEnd) + this.sendDelta);
     this.conn.push();
@@ -1146,6 +1330,9 @@ export class Subflow implements TcpExtension {
   private noOptionSegment(): void {
     const c = this.conn;
     if (!c.fullyEstablished || !c.remoteKey || this.socket.state === TcpState.Closed) return;
+    // After our MP_FAIL the sender has fallen back and sends no options: its infinite mapping
+    // decides where the data goes on.
+    if (this.failed) return;
     if (++this.bareSegs < 3) return;
     if (c.subflows.length > 1 || this.join) {
       this.reset(TCPRST_REASON.middleboxInterference);
@@ -1161,7 +1348,7 @@ export class Subflow implements TcpExtension {
   /** The subflow's FIN: in fallback it is the connection's end (RFC 8684 3.7). */
   private onSubflowFin(): void {
     this.pull();
-    if (this.conn.fallback) this.conn.onDataFin(this.readOff + 1);
+    if (this.conn.fallback) this.conn.onDataFin(this.readOff + this.fallbackDelta);
   }
 
   receiveWindow(): number {

@@ -98,6 +98,16 @@ export class BulkApp {
     this.pump();
   }
 
+  /** Bytes received that differ from the expected stream, and the offset of the first (see expectFrom). */
+  mismatches = 0;
+  firstMismatch = -1;
+  private expected: Uint8Array | undefined;
+
+  /** Compares every byte received, from now on, against the stream a BulkApp seeded `seed` sends. */
+  expectFrom(seed: number): void {
+    this.expected = block(seed);
+  }
+
   /** Bytes the application may have sent so far (an offered load below the link rate: pace()). */
   cap = Number.POSITIVE_INFINITY;
 
@@ -137,8 +147,17 @@ export class BulkApp {
       }
       this.lastRxAt = now;
       this.rxHash.update(this.rxBuf.subarray(0, n));
+      if (this.expected) this.compare(n);
       this.received += n;
       this.wake();
+    }
+  }
+
+  private compare(n: number): void {
+    const want = this.expected!;
+    for (let i = 0; i < n; i++) {
+      if (this.rxBuf[i] === want[(this.received + i) % PERIOD]) continue;
+      if (this.mismatches++ === 0) this.firstMismatch = this.received + i;
     }
   }
 

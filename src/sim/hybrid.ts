@@ -19,6 +19,8 @@ export interface UplinkSpec {
   /** One-way delay in ms. */
   delay: number;
   loss?: number;
+  /** Extra delay per packet, uniform in [0, jitter) ms (default 0). */
+  jitter?: number;
   /** Drop-tail queue in ms at the rate (default 50). */
   queueMs?: number;
   /** Subflows on this uplink are backups (RFC 8684 3.3.8). */
@@ -73,6 +75,7 @@ function linkConfig(l: UplinkSpec) {
     rate: l.rate,
     delay: l.delay,
     loss: l.loss ?? 0,
+    jitter: l.jitter ?? 0,
     queueBytes: Math.max(3000, Math.floor(((l.queueMs ?? 50) / 1000) * (l.rate / 8))),
     outages: l.outages ?? [],
   };

@@ -5,10 +5,13 @@
 // only a burst is spread. Bursts come when a window opens at once: the
 // peer's MPTCP data window reopening after head-of-line blocking hands a subflow a whole
 // congestion window, which at line rate overflows a bottleneck queue shorter than that window.
+// A rate-based controller (BBR) sets the rate itself; then every new segment is paced at it, the
+// bucket one send quantum deep (draft-ietf-ccwg-bbr 5.6.3: 1 ms at the rate, 2 to 64 KB segments).
 const GAIN = 2;
 const DEPTH_SEGMENTS = 10;
 /** The bucket also holds this long at the rate, for fast paths (where ten segments take < 1 ms). */
 const DEPTH_MS = 1;
+const MAX_QUANTUM = 65536;
 
 export class Pacer {
   private credit = Number.NaN;
@@ -16,11 +19,14 @@ export class Pacer {
 
   /**
    * Whether `len` bytes may leave at `now` (then they are charged); otherwise the time at which
-   * they may. RTT in ms, windows in bytes.
+   * they may. RTT in ms, windows in bytes; `setRate` (bytes per ms), when the controller sets one.
    */
-  wait(now: number, len: number, cwnd: number, srtt: number, mss: number): number {
-    const rate = (GAIN * cwnd) / srtt; // bytes per ms
-    const depth = Math.max(DEPTH_SEGMENTS * mss, rate * DEPTH_MS);
+  wait(now: number, len: number, cwnd: number, srtt: number, mss: number, setRate = 0): number {
+    const rate = setRate > 0 ? setRate : (GAIN * cwnd) / srtt; // bytes per ms
+    const depth =
+      setRate > 0
+        ? Math.max(2 * mss, Math.min(MAX_QUANTUM, rate * DEPTH_MS))
+        : Math.max(DEPTH_SEGMENTS * mss, rate * DEPTH_MS);
     const c = Number.isNaN(this.credit) ? depth : Math.min(depth, this.credit + (now - this.last) * rate);
     this.last = now;
     // A byte of slack: the wake-up time is rounded, and must find the credit there.

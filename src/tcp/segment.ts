@@ -222,3 +222,17 @@ export function writeSynOptionList(
   }
   return o;
 }
+
+/** Milliseconds as the 32-bit timestamp clock (RFC 7323 section 5.4: 1 ms ticks). */
+export function tsClock(now: number, offset: number): number {
+  return (Math.floor(now) + offset) >>> 0;
+}
+
+/** Writes the timestamps option (RFC 7323 3.2: kind 8, length 10) at buf[off]; returns off + 10. */
+export function writeTimestamps(buf: Uint8Array, off: number, tsval: number, tsecr: number): number {
+  buf[off] = 8;
+  buf[off + 1] = 10;
+  setU32(buf, off + 2, tsval);
+  setU32(buf, off + 6, tsecr);
+  return off + 10;
+}

@@ -15,6 +15,7 @@ import type { TcpConfig } from './config.js';
 import type { TcpExtension } from './extension.js';
 import type { TfoCookieCache, TfoState } from './fastopen.js';
 import { Pacer } from './pacing.js';
+import { RateSampler } from './rate-sample.js';
 import { ByteRing } from './ring.js';
 import { RttEstimator } from './rtt.js';
 import { DUP_THRESH, Scoreboard } from './scoreboard.js';
@@ -22,12 +23,15 @@ import {
   type FourTuple,
   fillTcpChecksum,
   type SegmentIn,
+  tsClock,
   writeIpHeader,
   writeSynOptionList,
   writeTcpHeader,
+  writeTimestamps,
 } from './segment.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.js';
 import { isSynchronized, TcpState } from './state.js';
+import { TimeWaitRecord, TW, timeWaitAction } from './time-wait.js';
 
 const { fin: FIN, syn: SYN, rst: RST, psh: PSH, ack: ACK } = TCP_FLAG;
 
@@ -76,11 +80,6 @@ export class TcpSocketStats {
   challengeAcks = 0;
   pawsDrops = 0;
   badSegsDropped = 0;
-}
-
-/** Milliseconds as the 32-bit timestamp clock (RFC 7323 section 5.4: 1 ms ticks). */
-function tsClock(now: number, offset: number): number {
-  return (Math.floor(now) + offset) >>> 0;
 }
 
 /** A connection's timestamp clock offset, derived from its ISS (a SYN cookie rebuilds it). */
@@ -203,6 +202,8 @@ export class TcpSocket {
   /** New data waits for the pacer until then (a burst being spread). */
   private paceAt = Number.POSITIVE_INFINITY;
   private readonly pacer = new Pacer();
+  /** Per-segment delivery records, for a controller that takes rate samples (BBR); see sampler. */
+  private rs: RateSampler | undefined;
   private persistBackoff = 0;
   private keepaliveAt = Number.POSITIVE_INFINITY;
   private keepaliveSent = 0;
@@ -466,6 +467,11 @@ export class TcpSocket {
     if (isSynchronized(this.state)) this.ackNow = true;
   }
 
+  /** Asks for a segment at an old sequence number, which the peer answers with an ACK (RFC 9293 3.8.4). */
+  requestProbe(): void {
+    if (isSynchronized(this.state)) this.probeNow = true;
+  }
+
   /** Asks for an ACK without data to go out next, ahead of any data. */
   requestPureAck(): void {
     if (isSynchronized(this.state)) this.pureAckNow = true;
@@ -581,6 +587,9 @@ export class TcpSocket {
     this.events.onTimeout?.(this.retries);
     this.cc.onRetransmissionTimeout(now, this.pipe());
     // Everything outstanding is presumed lost; SACK information may be reneged (RFC 2018 8).
+    this.rs?.markLost(
+      this.sb.holeBytes(Math.max(seqDiff(this.lostUntil, this.sndUna), 0), seqDiff(this.sndNxt, this.sndUna)),
+    );
     this.sb.clear();
     this.recovery = 'rto';
     this.recoveryPoint = this.sndNxt;
@@ -617,6 +626,10 @@ export class TcpSocket {
       this.inputSynSent(now, seg);
       return;
     }
+    if (this.state === TcpState.TimeWait) {
+      this.inputTimeWait(now, seg);
+      return;
+    }
     const flags = seg.flags;
 
     // RFC 7323 section 5.3, R1: PAWS. A segment whose timestamp is older than TS.Recent is a
@@ -638,13 +651,6 @@ export class TcpSocket {
       return;
     }
 
-    // TIME-WAIT: a retransmitted FIN is acknowledged and restarts the 2 MSL timeout (3.10.7.4).
-    if (this.state === TcpState.TimeWait && flags & FIN && !(flags & RST) && seqLt(seg.seq, this.rcvNxt)) {
-      this.ackNow = true;
-      this.timeWaitAt = now + this.config.timeWaitMs;
-      return;
-    }
-
     // First check: sequence number acceptability (RFC 9293 3.10.7.4, the four cases).
     if (!this.acceptable(seg)) {
       if (!(flags & RST)) this.ackNow = true;
@@ -661,11 +667,7 @@ export class TcpSocket {
       }
       const refused = this.state === TcpState.SynReceived;
       this.ext?.onRst(seg);
-      this.enterClosed(
-        this.state === TcpState.TimeWait
-          ? undefined
-          : new TcpError(refused ? 'ECONNREFUSED' : 'ECONNRESET', 'connection reset by peer'),
-      );
+      this.enterClosed(new TcpError(refused ? 'ECONNREFUSED' : 'ECONNRESET', 'connection reset by peer'));
       return;
     }
 
@@ -688,6 +690,48 @@ export class TcpSocket {
     // Seventh: segment text; eighth: FIN.
     if (seg.len > 0 || flags & FIN) this.processData(now, seg);
     if (this.state === TcpState.Established) this.armKeepalive(now);
+  }
+
+  /** TIME-WAIT: the judgement of src/tcp/time-wait.ts (a SYN cannot reopen a socket: dropped). */
+  private inputTimeWait(now: number, seg: SegmentIn): void {
+    const wnd = Math.max(seqDiff(this.rcvAdvRight, this.rcvNxt), 0);
+    switch (timeWaitAction(seg, this.rcvNxt, wnd, this.tsOk, this.tsRecent)) {
+      case TW.restart:
+        this.timeWaitAt = now + this.config.timeWaitMs;
+        this.ackNow = true;
+        return;
+      case TW.ack:
+        this.ackNow = true;
+        return;
+      case TW.close:
+        this.enterClosed(undefined);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /**
+   * In TIME-WAIT with nothing left to send: what TIME-WAIT still needs, as the record the stack
+   * keeps instead of this socket. The socket closes (onClose), so that it, its buffers and
+   * whatever rides on it (MPTCP subflow, stream) can go; the record answers for the 4-tuple.
+   */
+  handOverTimeWait(): TimeWaitRecord {
+    const wnd = Math.max(seqDiff(this.rcvAdvRight, this.rcvNxt), 0);
+    const rec = new TimeWaitRecord(
+      this.tuple,
+      this.sndNxt,
+      this.rcvNxt,
+      wnd,
+      Math.min(wnd >>> this.rcvShift, 0xffff),
+      this.tsOk,
+      this.tsRecent,
+      this.tsOffset,
+      this.config.timeWaitMs,
+      this.timeWaitAt,
+    );
+    this.enterClosed(undefined);
+    return rec;
   }
 
   /** RFC 9293 3.10.7.4: is any part of the segment inside the receive window? */
@@ -823,12 +867,17 @@ export class TcpSocket {
     }
 
     const inFlightBefore = this.pipe();
+    const lostUntilBefore = this.lostUntil;
+    const rs = this.sampler;
+    if (rs) this.beginRateSample(rs, inFlightBefore);
     const acked = seqDiff(ack, this.sndUna);
-    if (acked > 0) this.onNewAck(now, seg, acked, inFlightBefore);
-    else this.maybeDupAck(now, seg);
+    if (acked > 0) {
+      rs?.ackedTo(now, ack);
+      this.onNewAck(now, seg, acked, inFlightBefore);
+    } else this.maybeDupAck(now, seg);
 
     // SACK blocks (RFC 2018), after the cumulative ACK moved the scoreboard's origin.
-    if (this.sackOk && seg.sackCount > 0) this.takeSack(seg);
+    if (this.sackOk && seg.sackCount > 0) this.takeSack(now, seg);
 
     // Window update (RFC 9293 3.10.7.4): only from a newer segment, or a newer ACK of the same one.
     if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack))) {
@@ -838,6 +887,7 @@ export class TcpSocket {
       if (this.sndWnd > this.maxSndWnd) this.maxSndWnd = this.sndWnd;
     }
     this.updateLoss(now, acked);
+    if (rs) this.endRateSample(now, rs, lostUntilBefore, inFlightBefore);
     this.updatePersist(now);
 
     // FIN acknowledged: state transitions of RFC 9293 3.10.7.4 (FIN-WAIT-1, CLOSING, LAST-ACK).
@@ -908,13 +958,42 @@ export class TcpSocket {
     void now;
   }
 
-  private takeSack(seg: SegmentIn): void {
+  private takeSack(now: number, seg: SegmentIn): void {
     const outstanding = seqDiff(this.sndNxt, this.sndUna);
     for (let i = 0; i < seg.sackCount; i++) {
       const left = u32(seg.buf, seg.sackOff + i * 8);
       const right = u32(seg.buf, seg.sackOff + i * 8 + 4);
       // RFC 2883 D-SACK blocks lie below snd.una; they are ignored here.
       this.sb.add(seqDiff(left, this.sndUna), seqDiff(right, this.sndUna), outstanding);
+      this.rs?.sacked(now, left, right);
+    }
+  }
+
+  /** The delivery-rate sampler, kept only while the controller takes rate samples (BBR). */
+  private get sampler(): RateSampler | undefined {
+    if (!this.cc.onRateSample) return undefined;
+    this.rs ??= new RateSampler(this.sndUna);
+    return this.rs;
+  }
+
+  /**
+   * Start of an ACK for the rate sampler, with draft-ietf-ccwg-bbr 4.1.2.4
+   * CheckIfApplicationLimited: nothing unsent, room in the window, no lost data waiting.
+   */
+  private beginRateSample(rs: RateSampler, inFlight: number): void {
+    rs.begin();
+    if (this.unsentBytes === 0 && inFlight < this.cc.window && !seqGt(this.lostUntil, this.highRxt)) {
+      rs.markAppLimited(inFlight);
+    }
+  }
+
+  /** End of an ACK: the bytes it marked lost, then the rate sample to the controller. */
+  private endRateSample(now: number, rs: RateSampler, lostUntilBefore: number, inFlightBefore: number): void {
+    const from = Math.max(seqDiff(lostUntilBefore, this.sndUna), 0);
+    const to = seqDiff(this.lostUntil, this.sndUna);
+    if (to > from) rs.markLost(this.sb.holeBytes(from, to));
+    if (rs.generate(now, this.rtt.minRtt) || rs.newlyLost > 0) {
+      this.cc.onRateSample?.(now, rs, inFlightBefore, this.pipe(), this.rtt);
     }
   }
 
@@ -948,6 +1027,7 @@ export class TcpSocket {
       this.sb.sackedAbove(seqDiff(this.rtxLastNxt, this.sndUna)) > (DUP_THRESH - 1) * this.mss
     ) {
       this.stats.lostRetransmits++;
+      this.rs?.markLost(this.sb.holeBytes(0, seqDiff(this.highRxt, this.sndUna)));
       this.highRxt = this.sndUna;
       this.rtxLastNxt = this.sndNxt;
     }
@@ -1183,6 +1263,7 @@ export class TcpSocket {
 
     // (1) Lost bytes above HighRxt (RFC 6675 section 6.1, rule 1; after an RTO, go-back-N).
     if (seqGt(this.lostUntil, this.sndUna) && (pipe < cwnd || this.rtxFirst)) {
+      const first = this.rtxFirst;
       this.rtxFirst = false;
       const from = Math.max(seqDiff(this.highRxt, this.sndUna), 0);
       const to = seqDiff(this.lostUntil, this.sndUna);
@@ -1195,11 +1276,19 @@ export class TcpSocket {
         if (ext && len > 0) len = ext.limitPayload(seq, len);
         const fin = this.finQueued && seqAdd(seq, len) === finSeq && this.finSent();
         if (len > 0 || fin) {
+          // With a controller that sets the rate (BBR) retransmissions are paced too: a burst of
+          // them into the queue that just overflowed is lost again, and with no new data behind
+          // it the loss shows only at the RTO.
+          if (this.cc.pacingRate && len > 0 && this.paceHeld(now, len, cwnd, mss)) {
+            this.rtxFirst = first;
+            return 0;
+          }
           this.highRxt = seqAdd(seq, len + (fin ? 1 : 0));
           this.rtxLastNxt = this.sndNxt;
           this.stats.retransSegs++;
           this.stats.retransBytes += len;
           if (this.rtxAt === Number.POSITIVE_INFINITY) this.armRtx(now);
+          this.sampler?.sent(now, seq, len, pipe, true);
           const push = len > 0 && start + len === this.sendLen ? PSH : 0;
           return this.emit(now, buf, seq, this.rcvNxt, ACK | push | (fin ? FIN : 0), start, len, false);
         }
@@ -1235,14 +1324,10 @@ export class TcpSocket {
       // The layer above may end a segment early (at an MPTCP mapping boundary); that is not a
       // small segment in the sense of the two checks above.
       if (ext && len > 0) len = ext.limitPayload(this.sndNxt, len);
-      if (len > 0 && this.rtt.srtt > 0) {
-        const at = this.pacer.wait(now, len, cwnd, this.rtt.srtt, mss);
-        this.paceAt = at > 0 ? at : Number.POSITIVE_INFINITY;
-        if (at > 0) {
-          // Held by the pacer, not by the application: the window is in use (RFC 7661).
-          this.cwndLimited = true;
-          return 0;
-        }
+      if (len > 0 && this.rtt.srtt > 0 && this.paceHeld(now, len, cwnd, mss)) {
+        // Held by the pacer, not by the application: the window is in use (RFC 7661).
+        this.cwndLimited = true;
+        return 0;
       }
       const fin = needFin && len === unsent && usable >= len;
       if (len > 0 || (fin && unsent === 0)) {
@@ -1260,6 +1345,7 @@ export class TcpSocket {
         if (this.rtxAt === Number.POSITIVE_INFINITY) this.armRtx(now);
         if (now - this.lastSendAt > this.rtt.rto && sentData === 0) this.cc.onIdleRestart(now);
         this.lastSendAt = now;
+        this.sampler?.sent(now, seq, len, pipe, false);
         const push = len > 0 && len === unsent ? PSH : 0;
         return this.emit(now, buf, seq, this.rcvNxt, ACK | push | (fin ? FIN : 0), off, len, false);
       }
@@ -1268,6 +1354,13 @@ export class TcpSocket {
       this.cwndLimited = false;
     }
     return 0;
+  }
+
+  /** Whether the pacer holds `len` bytes at `now`; if so its wake-up is armed. */
+  private paceHeld(now: number, len: number, cwnd: number, mss: number): boolean {
+    const at = this.pacer.wait(now, len, cwnd, this.rtt.srtt, mss, this.cc.pacingRate);
+    this.paceAt = at > 0 ? at : Number.POSITIVE_INFINITY;
+    return at > 0;
   }
 
   /** Writes one segment: IP header, TCP header and options, payload from the send ring. */
@@ -1370,19 +1463,7 @@ export class TcpSocket {
   }
 
   private writeTsBody(now: number, buf: Uint8Array, off: number): number {
-    buf[off] = 8;
-    buf[off + 1] = 10;
-    const tsval = tsClock(now, this.tsOffset);
-    buf[off + 2] = tsval >>> 24;
-    buf[off + 3] = tsval >>> 16;
-    buf[off + 4] = tsval >>> 8;
-    buf[off + 5] = tsval;
-    const ecr = this.tsRecent;
-    buf[off + 6] = ecr >>> 24;
-    buf[off + 7] = ecr >>> 16;
-    buf[off + 8] = ecr >>> 8;
-    buf[off + 9] = ecr;
-    return off + 10;
+    return writeTimestamps(buf, off, tsClock(now, this.tsOffset), this.tsRecent);
   }
 
   /** Bytes the SACK option takes in the next segment (0 without out-of-order data). */
@@ -1436,7 +1517,8 @@ export class TcpSocket {
   get wantsToSend(): boolean {
     if (this.pendingRst || this.rstNow || this.synNow || this.ackNow || this.pureAckNow || this.probeNow)
       return true;
-    if (!isSynchronized(this.state)) return false;
+    // TIME-WAIT sends nothing but ACKs (above).
+    if (!isSynchronized(this.state) || this.state === TcpState.TimeWait) return false;
     const sentData = seqDiff(this.sndNxt, this.sndUna);
     return (
       this.sendLen > sentData || (this.finQueued && !this.finSent()) || seqGt(this.lostUntil, this.sndUna)

@@ -7,7 +7,7 @@
 // retransmissions for half-open connections while a queue is more than half full.
 import type { SansIo } from '../driver.js';
 import { TimerQueue } from '../util/timer-queue.js';
-import { bytesEqual, copyOut } from '../wire/bytes.js';
+import { copyOut } from '../wire/bytes.js';
 import { PacketView } from '../wire/packet.js';
 import { TCP_FLAG } from '../wire/tcp.js';
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.js';
@@ -31,6 +31,8 @@ import {
   MAX_COOKIE_AGE,
   SynCookies,
 } from './syncookie.js';
+import { TimeWaitTable } from './time-wait.js';
+import { TupleMap } from './tuple-map.js';
 
 const { syn: SYN, rst: RST, ack: ACK } = TCP_FLAG;
 
@@ -133,13 +135,15 @@ export interface StackOptions {
 export class TcpStack implements SansIo {
   readonly config: TcpConfig;
   readonly mib = new TcpMib();
-  private readonly sockets = new Map<number, TcpSocket[]>();
+  private readonly sockets = new TupleMap<TcpSocket>();
   private readonly listeners = new Map<number | 'any', Listener>();
   private readonly listenerOf = new Map<TcpSocket, Listener>();
   /** Connections handed to their listener at the SYN (Fast Open data taken). */
   private readonly acceptedEarly = new WeakSet<TcpSocket>();
   private readonly active = new Set<TcpSocket>();
   private readonly timers = new TimerQueue<TcpSocket>();
+  /** Connections in TIME-WAIT, as records without their sockets. */
+  private readonly timeWait = new TimeWaitTable();
   private readonly view = new PacketView();
   private readonly seg = new SegmentIn();
   private readonly isn: IsnGenerator;
@@ -182,9 +186,7 @@ export class TcpStack implements SansIo {
   }
 
   get connectionCount(): number {
-    let n = 0;
-    for (const l of this.sockets.values()) n += l.length;
-    return n;
+    return this.sockets.size;
   }
 
   // ------------------------------------------------------------ opening
@@ -216,7 +218,7 @@ export class TcpStack implements SansIo {
       remote: t.remote,
       remotePort: t.remotePort,
     };
-    if (this.find(tuple.local, tuple.localPort, tuple.remote, tuple.remotePort)) {
+    if (this.inUse(tuple.local, tuple.localPort, tuple.remote, tuple.remotePort)) {
       throw new Error(`connection ${tuple.localPort}->${tuple.remotePort} exists`);
     }
     const sock = new TcpSocket(config ? { ...this.config, ...config } : this.config, tuple);
@@ -235,68 +237,27 @@ export class TcpStack implements SansIo {
     for (let i = 0; i < 28232; i++) {
       const p = this.nextPort;
       this.nextPort = this.nextPort >= 60999 ? 32768 : this.nextPort + 1;
-      if (!this.find(local, p, remote, remotePort)) return p;
+      if (!this.inUse(local, p, remote, remotePort)) return p;
     }
     throw new Error('no free ephemeral port');
   }
 
   // ------------------------------------------------------------ demultiplexing
 
-  private static key(localPort: number, remotePort: number): number {
-    return localPort * 65536 + remotePort;
-  }
-
-  private find(
-    local: Uint8Array,
-    localPort: number,
-    remote: Uint8Array,
-    remotePort: number,
-  ): TcpSocket | undefined {
-    const list = this.sockets.get(TcpStack.key(localPort, remotePort));
-    if (!list) return undefined;
-    for (const s of list) {
-      if (bytesEqual(s.tuple.local, local) && bytesEqual(s.tuple.remote, remote)) return s;
-    }
-    return undefined;
-  }
-
-  /** The same lookup on the packet's addresses without copying them out. */
-  private findIn(
-    buf: Uint8Array,
-    dstOff: number,
-    srcOff: number,
-    alen: number,
-    dport: number,
-    sport: number,
-  ) {
-    const list = this.sockets.get(TcpStack.key(dport, sport));
-    if (!list) return undefined;
-    for (const s of list) {
-      if (
-        s.tuple.local.length === alen &&
-        bytesEqualAt(s.tuple.local, buf, dstOff) &&
-        bytesEqualAt(s.tuple.remote, buf, srcOff)
-      ) {
-        return s;
-      }
-    }
-    return undefined;
+  /** A connection, or one in TIME-WAIT, holds the 4-tuple. */
+  private inUse(local: Uint8Array, localPort: number, remote: Uint8Array, remotePort: number): boolean {
+    return (
+      this.sockets.find(local, localPort, remote, remotePort) !== undefined ||
+      this.timeWait.find(local, localPort, remote, remotePort) !== undefined
+    );
   }
 
   private insert(sock: TcpSocket): void {
-    const k = TcpStack.key(sock.tuple.localPort, sock.tuple.remotePort);
-    const list = this.sockets.get(k);
-    if (list) list.push(sock);
-    else this.sockets.set(k, [sock]);
+    this.sockets.add(sock);
   }
 
   private remove(sock: TcpSocket): void {
-    const k = TcpStack.key(sock.tuple.localPort, sock.tuple.remotePort);
-    const list = this.sockets.get(k);
-    if (!list) return;
-    const i = list.indexOf(sock);
-    if (i >= 0) list.splice(i, 1);
-    if (list.length === 0) this.sockets.delete(k);
+    if (!this.sockets.delete(sock)) return;
     this.active.delete(sock);
     this.leaveQueue(sock);
   }
@@ -347,7 +308,7 @@ export class TcpStack implements SansIo {
     const t = v.tcp;
     const ip = v.version === 4 ? v.v4 : v.v6;
     const alen = v.version === 4 ? 4 : 16;
-    const sock = this.findIn(packet, ip.dstOff, ip.srcOff, alen, t.dstPort, t.srcPort);
+    const sock = this.sockets.findIn(packet, ip.dstOff, ip.srcOff, alen, t.dstPort, t.srcPort);
     if (sock) {
       const wasSynRcvd = sock.state === TcpState.SynReceived;
       const fo = sock.fastOpen;
@@ -360,6 +321,8 @@ export class TcpStack implements SansIo {
       this.afterActivity(sock);
       return;
     }
+    const tw = this.timeWait.findIn(packet, ip.dstOff, ip.srcOff, alen, t.dstPort, t.srcPort);
+    if (tw && !this.timeWait.input(now, seg, tw)) return;
     const synAckRst = seg.flags & (SYN | ACK | RST);
     if (synAckRst === SYN || synAckRst === ACK) {
       const l = this.listeners.get(t.dstPort) ?? this.listeners.get('any');
@@ -597,6 +560,14 @@ export class TcpStack implements SansIo {
       this.remove(sock);
       return false;
     }
+    if (sock.state === TcpState.TimeWait) {
+      // Polled until its last ACK is out; then a small record takes its place (src/tcp/time-wait.ts).
+      // Its timer is never queued, so that no queue entry keeps the socket alive after that.
+      if (sock.wantsToSend) return true;
+      this.remove(sock);
+      this.timeWait.add(sock.handOverTimeWait());
+      return false;
+    }
     if (this.trimAt === Number.POSITIVE_INFINITY && sock.bufferMemory > 0)
       this.trimAt = sock.lastActivity + IDLE_TRIM_MS;
     const at = sock.pollAt;
@@ -613,6 +584,11 @@ export class TcpStack implements SansIo {
       buf.set(rst);
       this.mib.OutSegs++;
       return rst.length;
+    }
+    const ack = this.timeWait.pollTransmit(now, buf);
+    if (ack > 0) {
+      this.mib.OutSegs++;
+      return ack;
     }
     for (const sock of this.active) {
       this.active.delete(sock);
@@ -642,7 +618,7 @@ export class TcpStack implements SansIo {
   }
 
   pollTimeout(): number {
-    return Math.min(this.timers.peek(), this.trimAt);
+    return Math.min(this.timers.peek(), this.trimAt, this.timeWait.pollTimeout());
   }
 
   /**
@@ -651,24 +627,28 @@ export class TcpStack implements SansIo {
    */
   private trimIdle(now: number): void {
     let holders = 0;
-    for (const list of this.sockets.values()) {
-      for (const s of list) {
-        if (now - s.lastActivity >= IDLE_TRIM_MS) s.trimMemory();
-        if (s.bufferMemory > 0) holders++;
-      }
+    for (const s of this.sockets) {
+      if (now - s.lastActivity >= IDLE_TRIM_MS) s.trimMemory();
+      if (s.bufferMemory > 0) holders++;
     }
     this.trimAt = holders > 0 ? now + IDLE_TRIM_MS : Number.POSITIVE_INFINITY;
+  }
+
+  /** Connections in TIME-WAIT (records, not sockets) and the memory they hold, in bytes. */
+  get timeWaitStats(): { records: number; bytes: number } {
+    return { records: this.timeWait.size, bytes: this.timeWait.memory };
   }
 
   /** Buffer memory held by all connections, in bytes. */
   get bufferMemory(): number {
     let n = 0;
-    for (const list of this.sockets.values()) for (const s of list) n += s.bufferMemory;
+    for (const s of this.sockets) n += s.bufferMemory;
     return n;
   }
 
   handleTimeout(now: number): void {
     if (now >= this.trimAt) this.trimIdle(now);
+    this.timeWait.handleTimeout(now);
     for (;;) {
       const sock = this.timers.popDue(now);
       if (!sock) break;
@@ -708,9 +688,4 @@ function sourceKey(buf: Uint8Array, off: number, alen = buf.length - off): strin
   let k = '';
   for (let i = 0; i < n; i++) k += String.fromCharCode(buf[off + i]);
   return k;
-}
-
-function bytesEqualAt(a: Uint8Array, buf: Uint8Array, off: number): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== buf[off + i]) return false;
-  return true;
 }

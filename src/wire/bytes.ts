@@ -44,3 +44,9 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/** Whether `a` equals the bytes of `buf` at `off` (an address in a packet, without copying it). */
+export function bytesEqualAt(a: Uint8Array, buf: Uint8Array, off: number): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== buf[off + i]) return false;
+  return true;
+}

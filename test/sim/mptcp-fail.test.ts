@@ -1,8 +1,9 @@
 // MP_FAIL and fallback in mid connection (RFC 8684 3.7), after mptcp_join.sh's checksum cases: a
 // middlebox that rewrites payload (and fixes the TCP checksum, as an ALG does) is caught by the
-// DSS checksum. On the only subflow the receiver sends MP_FAIL, the sender the infinite mapping,
-// and the connection goes on as plain TCP with the bytes as the middlebox left them; with two
-// subflows the damaged one is reset and its data comes again, intact, over the other.
+// DSS checksum, and the bytes that failed it are never delivered. On the only subflow the receiver
+// sends MP_FAIL, the sender sends them again after the infinite mapping, and the connection goes on
+// as plain TCP; with two subflows the damaged one is reset and its data comes again, intact, over
+// the other.
 import { describe, expect, it } from 'vitest';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
@@ -35,11 +36,16 @@ function setup(seed: number, corruptOn: 'dsl' | 'lte') {
   );
   // One data segment from the CPE, a second in, gets a byte rewritten.
   const corrupt = corruptTcpPayload({ fixChecksum: true, from: 1000, limit: 1 });
-  net.link(`${corruptOn}:cpe>hag`).addMiddlebox(corrupt);
-  const s: { conn?: MptcpConnection; app?: BulkApp } = {};
+  const s: { conn?: MptcpConnection; app?: BulkApp; receivedAtFailure: number } = { receivedAtFailure: -1 };
+  net.link(`${corruptOn}:cpe>hag`).addMiddlebox((p, ctx) => {
+    const v = corrupt(p, ctx);
+    if (corrupt.hits === 1 && s.receivedAtFailure < 0) s.receivedAtFailure = s.app?.received ?? 0;
+    return v;
+  });
   b.listen(443, (c) => {
     s.conn = c;
     s.app = new BulkApp(mptcpConn(b, c), 5 * MB, 2, () => net.now);
+    s.app.expectFrom(1);
   });
   const conn = a.connect(0, { local: DSL, remote: HAG, remotePort: 443 });
   const app = new BulkApp(mptcpConn(a, conn), 10 * MB, 1, () => net.now);
@@ -47,7 +53,7 @@ function setup(seed: number, corruptOn: 'dsl' | 'lte') {
 }
 
 describe('MP_FAIL', () => {
-  it('one subflow: MP_FAIL, the infinite mapping, and the transfer completes as plain TCP', () => {
+  it('one subflow: MP_FAIL, the bytes that failed come again after the infinite mapping, plain TCP from there', () => {
     const { net, a, b, conn, app, s, corrupt } = setup(71, 'dsl');
     expect(net.runUntil(() => app.ended && !!s.app?.ended, 60_000)).toBe(true);
     expect(corrupt.hits).toBe(1);
@@ -58,10 +64,15 @@ describe('MP_FAIL', () => {
     expect(a.mib.InfiniteMapTx).toBe(1);
     expect(conn.fallback).toBe(true);
     expect(s.conn?.fallback).toBe(true);
-    // Every byte arrived; the one the middlebox rewrote arrived rewritten, as over plain TCP.
+    // RFC 8684 3.7: the bytes that failed the checksum are discarded. Every byte the server's
+    // application got, before the failure point and after it, is the byte the CPE sent.
+    expect(s.receivedAtFailure).toBeGreaterThan(0);
+    expect(s.receivedAtFailure).toBeLessThan(10 * MB);
     expect(s.app?.received).toBe(10 * MB);
-    expect(sha(s.app!, 'rx')).not.toBe(sha(app, 'tx'));
+    expect(s.app?.mismatches).toBe(0);
+    expect(sha(s.app!, 'rx')).toBe(sha(app, 'tx'));
     expect(app.received).toBe(5 * MB);
+    expect(b.mib.InfiniteMapRx).toBe(1);
     expect(sha(app, 'rx')).toBe(sha(s.app!, 'tx'));
   });
 
@@ -76,6 +87,8 @@ describe('MP_FAIL', () => {
     expect(a.mib.MPRstRx).toBe(1);
     expect(conn.fallback).toBe(false);
     expect(a.mib.MPTCPRetrans).toBeGreaterThan(0);
+    expect(s.receivedAtFailure).toBeGreaterThan(0);
+    expect(s.app?.mismatches).toBe(0);
     expect(sha(s.app!, 'rx')).toBe(sha(app, 'tx'));
     expect(sha(app, 'rx')).toBe(sha(s.app!, 'tx'));
   });

@@ -210,8 +210,10 @@ function wireObserver() {
 /**
  * Checks a client-to-server flow on one subflow, as appendix B.1 numbers it: the first byte after
  * the SYN's data is DSN IDSN + 1 (low 32 bits) with SSN 1; DSN and SSN advance together; with the
- * checksum every mapping is its segment's and its checksum holds over the wire's values; the last
- * DATA_ACK of the server is IDSN + 1 + the bytes after the SYN's.
+ * checksum every mapping is its segment's and its checksum holds over the wire's values; a mapping
+ * first sent starts at its own segment, so it never declares again bytes that went before it
+ * (under the MP_CAPABLE's implied mapping or an earlier DSS mapping); the last DATA_ACK of the
+ * server is IDSN + 1 + the bytes after the SYN's.
  */
 function expectWire(f: Flow, opts: { checksum: boolean; total: number }): void {
   expect(f.idsn).toBeDefined();
@@ -222,6 +224,13 @@ function expectWire(f: Flow, opts: { checksum: boolean; total: number }): void {
     if (opts.checksum) expect(m.csumOk).toBe(true);
   }
   expect(f.maps.length).toBeGreaterThan(0);
+  const seen = new Set<string>();
+  for (const m of f.maps) {
+    const key = `${m.ssn}/${m.dsnLow}/${m.dll}`;
+    if (!seen.has(key)) expect({ ssn: m.ssn, first: true }).toEqual({ ssn: m.rel + 1, first: true });
+    seen.add(key);
+    for (const c of f.mpcData) if (m.ssn <= c.rel + 1) expect(m.ssn + m.dll).toBeLessThanOrEqual(c.rel + 1);
+  }
   for (const m of f.maps) {
     expect(m.ssn).toBeGreaterThanOrEqual(1);
     expect((m.dsnLow - idsn1) >>> 0).toBe(m.ssn - 1);
@@ -293,6 +302,26 @@ describe('MPTCP with TCP Fast Open (RFC 8684 appendix B)', () => {
       expect(s.conn.subflows[0].recvSsnBase).toBe(synData);
     },
   );
+
+  it('data written after the MP_CAPABLE data: its first DSS mapping starts after the bytes the MP_CAPABLE carried', () => {
+    // Issue 13 item 8b: the first mapping after a short MP_CAPABLE data segment started back at
+    // SSN 1, declaring again (and after their ACK) the bytes the MP_CAPABLE's implied mapping had.
+    const { net, accepted, open, flowOf } = setup();
+    const c = open(Buffer.from('GET'));
+    expect(net.runUntil(() => accepted.length === 1 && received(accepted[0]).length === 3, 1000)).toBe(true);
+    const more = randomBytes(20_000);
+    let off = 0;
+    c.conn.events.onWritable = () => {
+      off += c.conn.send(more, off, more.length - off);
+    };
+    off += c.conn.send(more);
+    expect(net.runUntil(() => received(accepted[0]).length === 3 + more.length, 5000)).toBe(true);
+    net.run(net.now + 200);
+    expect(sha(received(accepted[0]))).toBe(sha(Buffer.concat([Buffer.from('GET'), more])));
+    const f = flowOf(c.conn);
+    expect(f.mpcData).toEqual([{ rel: 0, len: 3, csumOk: undefined }]);
+    expectWire(f, { checksum: false, total: 3 + more.length });
+  });
 
   it("the third ACK with the client's key is lost: the next data carries both keys, the server maps it after the SYN's data", () => {
     // Drop the first client segment without data that carries MP_CAPABLE (the third ACK) once a

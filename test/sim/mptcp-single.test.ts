@@ -1,6 +1,7 @@
 // MPTCP over one subflow in simulation: the MP_CAPABLE handshake (RFC 8684 3.1), DSS mappings,
 // DATA_ACK and DATA_FIN carrying 5 MB each way intact, with and without the DSS checksum, over a
 // clean and a lossy link; and fallback to plain TCP (3.7) when either side does not speak MPTCP.
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { SansIo } from '../../src/driver.js';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
@@ -250,5 +251,57 @@ describe('DATA_FIN (RFC 8684 3.3.3)', () => {
     expect(a.mib.DataFinRetrans).toBeGreaterThanOrEqual(1);
     expect(sha(down!, 'rx')).toBe(sha(up, 'tx'));
     expect(sha(up, 'rx')).toBe(sha(down!, 'tx'));
+  });
+});
+
+describe('the connection-level window (RFC 8684 3.3.4)', () => {
+  it('a window update that is lost does not stall a sender whose data is all acknowledged: it probes', () => {
+    // The receiver (a) reads nothing until its 60 KB connection-level window is full and every
+    // byte DATA_ACKed; then it reads all of it, and the pure ACK that opens the window is lost.
+    // Without window scaling the subflow's window is the connection's to the byte, so that no
+    // byte waits on the subflow (whose persist timer would find the open window by itself).
+    const a = new MptcpEndpoint({ tcp: { windowScale: false }, mptcp: { recvBuffer: 60_000 } });
+    const b = new MptcpEndpoint();
+    let dropAcks = false;
+    let droppedAcks = 0;
+    const dropPureAcks: Middlebox = (_p, ctx) => {
+      const v = ctx.view();
+      if (!dropAcks || !v?.isTcp || v.tcp.payloadLen > 0 || v.tcp.flags & (TCP_FLAG.syn | TCP_FLAG.fin))
+        return 'deliver';
+      droppedAcks++;
+      return 'drop';
+    };
+    const net = net2({ rate: 50e6, delay: 10, middleboxes: [dropPureAcks] }, a, b, 21);
+    let server: MptcpConnection | undefined;
+    let down: BulkApp | undefined;
+    b.listen(5001, (c) => {
+      server = c;
+      down = new BulkApp(mptcpConn(b, c), MB, 7, () => net.now);
+    });
+    const client = a.connect(net.now, { local: A, remote: B, remotePort: 5001 });
+    const rx = createHash('sha256');
+    let received = 0;
+    const buf = new Uint8Array(64 * 1024);
+    const drain = () => {
+      for (let n = client.recv(buf); n > 0; n = client.recv(buf)) {
+        rx.update(buf.subarray(0, n));
+        received += n;
+      }
+      a.wake(client);
+    };
+    client.events = {};
+    net.runFor(2000);
+    // Blocked by the window alone: all sent data acknowledged, more waiting.
+    expect(server?.sndUna).toBe(server?.sndNxt);
+    expect(server?.unscheduled).toBeGreaterThan(0);
+    dropAcks = true;
+    drain();
+    net.runFor(50);
+    dropAcks = false;
+    expect(droppedAcks).toBeGreaterThan(0);
+    client.events = { onReadable: drain, onEnd: drain };
+    expect(net.runUntil(() => received === MB, 20_000)).toBe(true);
+    expect(b.mib.WinProbe).toBeGreaterThan(0);
+    expect(rx.digest('hex')).toBe(sha(down!, 'tx'));
   });
 });

@@ -132,6 +132,7 @@ service:
 egress: {source4: 198.18.3.1, source6: '2001:db8:3::1', connectTimeout: 3s}
 access:
   subscribers: [198.18.11.0/24, 198.18.12.0/24]
+  allowDestinations: [198.18.0.0/15, "2001:db8::/32"] # the test hosts' ranges
   rateLimit: {perSecond: 1000, burst: 2000}
 limits: {drainTimeout: 1s}
 log: {level: info}

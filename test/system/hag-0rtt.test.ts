@@ -142,6 +142,7 @@ service:
 egress: {source4: 198.18.3.1, connectTimeout: 3s}
 access:
   subscribers: [198.18.6.0/24]
+  allowDestinations: [198.18.0.0/15] # the test hosts' range
 limits: {handshakeTimeout: 3s, drainTimeout: 2s}
 metrics: {address: 127.0.0.1, port: 9109}
 log: {level: info}

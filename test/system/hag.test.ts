@@ -50,6 +50,7 @@ egress:
 access:
   subscribers: [198.18.1.0/24, 198.18.2.0/24, 198.18.6.0/24, 198.18.7.0/24, 2001:db8:1::/64]
   internalNetworks: [10.0.0.0/8]
+  allowDestinations: [198.18.0.0/15, "2001:db8::/32"] # the test hosts' ranges
   rateLimit: {perSecond: 100, burst: 200}
 uplinks:
   - {name: dsl, prefixes: [198.18.1.0/24, 198.18.6.0/24, 2001:db8:1::/64]}

@@ -1,9 +1,10 @@
 // The CPE's config loader: the example config is valid; bad configs (an unknown interface,
 // overlapping DHCP ranges, no HAG address, no primary uplink, a gateway-less static uplink, bad
 // types) give errors naming the file, the line and what is wrong; derived addresses and tables.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   coreAddressOf,
   parseBytes,
@@ -12,6 +13,7 @@ import {
   tableOf,
   tunKernelAddress,
 } from '../../cpe/daemon/config.js';
+import { runCpe } from '../../cpe/main.js';
 import { formatIssues } from '../../src/config/index.js';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -159,6 +161,32 @@ describe('CPE config', () => {
     );
   });
 
+  it('a TUN prefix overlapping the LAN or an uplink, with the line of tun.prefix', () => {
+    expect(errors(`${BASE}tun: {prefix: 198.18.5.0/24}\n`).split('\n')).toEqual([
+      'cpe.yaml:19: tun.prefix: 198.18.5.0/24 overlaps lan.addresses[0] 198.18.5.1/24',
+    ]);
+    expect(errors(`${BASE}tun: {prefix: 198.18.12.0/28}\n`)).toBe(
+      'cpe.yaml:19: tun.prefix: 198.18.12.0/28 overlaps uplinks[1].address 198.18.12.2/24',
+    );
+    expect(errors(`${BASE}tun: {prefix: 198.18.0.0/16}\n`)).toMatch(
+      /tun\.prefix: 198\.18\.0\.0\/16 overlaps lan/,
+    );
+  });
+
+  it('two uplinks with one address', () => {
+    expect(errors(BASE.replace('address: 198.18.12.2/24', 'address: 198.18.11.2/25'))).toBe(
+      "cpe.yaml:14: uplinks[1].address: 198.18.11.2 is also uplinks[0]'s address",
+    );
+  });
+
+  it("a TUN name an interface has already, except the running daemon's own TUN", () => {
+    expect(errors(`${BASE}tun: {name: wan}\n`)).toBe(
+      'cpe.yaml:19: tun.name: an interface named wan exists already; the CPE creates its own TUN',
+    );
+    const own = { interfaceExists: (n: string) => known.has(n) || n === 'cpe0', ownTun: 'cpe0' };
+    expect(parseCpeConfig(BASE, 'cpe.yaml', own).ok).toBe(true);
+  });
+
   it('invalid YAML names the line', () => {
     expect(errors('lan: [\n')).toMatch(/^cpe\.yaml:\d+: \(yaml\): invalid YAML/);
   });
@@ -169,5 +197,32 @@ describe('CPE config', () => {
     expect(parseBytes('1234')).toBe(1234);
     expect(parseRate('20Mbit')).toBe(20e6);
     expect(parseRate('500kbit')).toBe(500e3);
+  });
+});
+
+describe('hybrid-access cpe --check', () => {
+  it('exits 2 naming the line of a TUN name this host has already', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cpe-check-'));
+    const file = join(dir, 'cpe.yaml');
+    writeFileSync(file, `${BASE}tun: {name: lo}\n`);
+    let out = '';
+    const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
+      out += String(s);
+      return true;
+    });
+    const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
+      out += String(s);
+      return true;
+    });
+    try {
+      expect(await runCpe(['--config', file, '--check'])).toBe(2);
+    } finally {
+      o.mockRestore();
+      e.mockRestore();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(out).toContain(
+      `${file}:19: tun.name: an interface named lo exists already; the CPE creates its own TUN\n`,
+    );
   });
 });

@@ -322,6 +322,8 @@ interface NativeAddon {
   setTransparent(fd: number, family: number, on: boolean): void;
   getTransparent(fd: number, family: number): boolean;
   sendLinkBroadcast(ifname: string, packet: Uint8Array): number;
+  getFileLimit(): FileLimit;
+  setFileLimit(soft: number): void;
 }
 
 const ADDON_FILE = 'tun_tap.node';
@@ -421,4 +423,28 @@ function toTunError(e: unknown, ctx: { path?: string; name?: string }): TunError
   }
   const message = hint ? `${err.message}: ${hint}` : err.message;
   return new TunError(code, message, { syscall, written: err.written, cause: e });
+}
+
+/** RLIMIT_NOFILE: the open files a process may have (Infinity: unlimited). */
+export interface FileLimit {
+  soft: number;
+  hard: number;
+}
+
+/** The process's open-file limit (getrlimit(RLIMIT_NOFILE)). */
+export function getFileLimit(): FileLimit {
+  try {
+    return loadAddon().getFileLimit();
+  } catch (e) {
+    throw toTunError(e, {});
+  }
+}
+
+/** Sets the soft open-file limit, at most the hard one (setrlimit(RLIMIT_NOFILE)). */
+export function setFileLimit(soft: number): void {
+  try {
+    loadAddon().setFileLimit(soft);
+  } catch (e) {
+    throw toTunError(e, {});
+  }
 }

@@ -354,15 +354,59 @@ Napi::Value SendLinkBroadcast(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(n));
 }
 
+void InitFileLimit(Napi::Env env, Napi::Object exports);  // at the end of the file
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("TunDevice", TunDevice::Init(env));
   exports.Set("setTransparent", Napi::Function::New(env, SetTransparent, "setTransparent"));
   exports.Set("getTransparent", Napi::Function::New(env, GetTransparent, "getTransparent"));
   exports.Set("sendLinkBroadcast", Napi::Function::New(env, SendLinkBroadcast, "sendLinkBroadcast"));
   exports.Set("maxBatch", Napi::Number::New(env, kMaxBatch));
+  InitFileLimit(env, exports);
   return exports;
 }
 
 }  // namespace
 
 NODE_API_MODULE(tun_tap, Init)
+
+// ---------------------------------------------------------------- the open-file limit
+// Node has no setrlimit: the daemons raise their soft RLIMIT_NOFILE to the hard limit at start.
+#include <sys/resource.h>
+
+#include <cmath>
+
+namespace {
+
+// A limit as a JS number: RLIM_INFINITY is Infinity.
+Napi::Value LimitValue(Napi::Env env, rlim_t v) {
+  return Napi::Number::New(env, v == RLIM_INFINITY ? INFINITY : static_cast<double>(v));
+}
+
+// getFileLimit(): { soft, hard } of RLIMIT_NOFILE.
+Napi::Value GetFileLimit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0) throw SystemError(env, errno, "getrlimit", "RLIMIT_NOFILE");
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("soft", LimitValue(env, rl.rlim_cur));
+  o.Set("hard", LimitValue(env, rl.rlim_max));
+  return o;
+}
+
+// setFileLimit(soft): sets the soft RLIMIT_NOFILE (at most the hard limit), the hard one unchanged.
+void SetFileLimit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double soft = info[0].As<Napi::Number>().DoubleValue();
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0) throw SystemError(env, errno, "getrlimit", "RLIMIT_NOFILE");
+  rl.rlim_cur = std::isinf(soft) ? RLIM_INFINITY : static_cast<rlim_t>(soft);
+  if (setrlimit(RLIMIT_NOFILE, &rl) < 0) throw SystemError(env, errno, "setrlimit", "RLIMIT_NOFILE");
+}
+
+void InitFileLimit(Napi::Env env, Napi::Object exports) {
+  exports.Set("getFileLimit", Napi::Function::New(env, GetFileLimit, "getFileLimit"));
+  exports.Set("setFileLimit", Napi::Function::New(env, SetFileLimit, "setFileLimit"));
+}
+
+}  // namespace

@@ -1,6 +1,9 @@
 // The congestion-control interface of a TCP sender (RFC 5681 framing). One instance per
 // connection (or subflow); the sender reports ACKs, losses and timeouts and reads the window.
-// Implementations: cubic.ts (RFC 9438, the default) and newreno.ts (RFC 5681 / RFC 6582).
+// Implementations: cubic.ts (RFC 9438, the default), newreno.ts (RFC 5681 / RFC 6582) and bbr.ts
+// (draft-ietf-ccwg-bbr), which is model-based: it takes the sender's rate samples and sets the
+// pacing rate.
+import type { RateSampler } from '../rate-sample.js';
 
 export interface CongestionController {
   readonly name: string;
@@ -32,6 +35,27 @@ export interface CongestionController {
 
   /** The sender's maximum segment size changed. */
   setMss(mss: number): void;
+
+  /**
+   * Rate-based controllers only: the rate sample of an ACK that delivered or marked lost data,
+   * in loss recovery too. `inFlightBefore`/`inFlight`: bytes in flight before and after the ACK.
+   * Its presence makes the sender keep per-segment delivery records (rate-sample.ts).
+   */
+  onRateSample?(now: number, rs: RateSampler, inFlightBefore: number, inFlight: number, rtt: RttView): void;
+
+  /** The rate to pace new data at, bytes per ms; absent or 0: the sender's default pacing. */
+  readonly pacingRate?: number;
+
+  /** The controller's model of the path, for schedulers (absent: it keeps none). */
+  readonly estimate?: PathEstimate;
+}
+
+/** A model-based controller's estimates of its path (read-only). */
+export interface PathEstimate {
+  /** Bottleneck bandwidth in bytes per ms (= kB/s), 0 before the first sample. */
+  readonly bandwidth: number;
+  /** Round-trip propagation time in ms, Infinity before the first sample. */
+  readonly minRtt: number;
 }
 
 /** What congestion control may read of the RTT estimator. Times in milliseconds. */

@@ -1,10 +1,14 @@
 // Congestion controllers by name (config: `congestionControl`).
+import { Bbr } from './bbr.js';
 import type { CongestionController } from './congestion.js';
 import { Cubic } from './cubic.js';
 import { NewReno } from './newreno.js';
 
-export type { CongestionController, RttView } from './congestion.js';
-export type CongestionControlName = 'cubic' | 'newreno';
+export type { CongestionController, PathEstimate, RttView } from './congestion.js';
+export type CongestionControlName = 'cubic' | 'newreno' | 'bbr';
+
+/** The names, for configuration schemas. */
+export const CONGESTION_CONTROL_NAMES: readonly CongestionControlName[] = ['cubic', 'newreno', 'bbr'];
 
 export function createCongestionController(name: CongestionControlName, mss: number): CongestionController {
   switch (name) {
@@ -12,7 +16,9 @@ export function createCongestionController(name: CongestionControlName, mss: num
       return new Cubic(mss);
     case 'newreno':
       return new NewReno(mss);
+    case 'bbr':
+      return new Bbr(mss);
     default:
-      throw new Error(`unknown congestion control "${name}" (cubic, newreno)`);
+      throw new Error(`unknown congestion control "${name}" (cubic, newreno, bbr)`);
   }
 }

@@ -57,6 +57,8 @@ export interface TransferResult {
 export interface TransferOptions {
   ourRole: 'server' | 'client';
   bytes: number;
+  /** What the kernel peer sends, when not `bytes` (0: a download from our side only). */
+  peerBytes?: number;
   loss?: number;
   sysctl?: Record<string, string>;
   /** Both sides speak MPTCP (ours with --mptcp, the kernel with IPPROTO_MPTCP). */
@@ -92,7 +94,7 @@ export async function transfer(ns: Netns, dist: string, opts: TransferOptions): 
     'python3',
     PEER,
     '--send',
-    String(opts.bytes),
+    String(opts.peerBytes ?? opts.bytes),
     ...(opts.mptcp ? ['--mptcp'] : []),
     ...(opts.conns ? ['--repeat', String(opts.conns)] : []),
     ...(opts.peerArgs ?? []),
@@ -155,10 +157,10 @@ function nstatOf(ns: Netns): Record<string, number> {
   return nstat;
 }
 
-export function expectIntact(r: TransferResult, bytes: number): void {
+export function expectIntact(r: TransferResult, bytes: number, peerBytes = bytes): void {
   expect(r.ours.sent).toBe(bytes);
-  expect(r.kernel.sent).toBe(bytes);
-  expect(r.ours.received).toBe(bytes);
+  expect(r.kernel.sent).toBe(peerBytes);
+  expect(r.ours.received).toBe(peerBytes);
   expect(r.kernel.received).toBe(bytes);
   expect(r.ours.rxSha256).toBe(r.kernel.txSha256);
   expect(r.kernel.rxSha256).toBe(r.ours.txSha256);
