@@ -4,20 +4,14 @@
 // best that one plain TCP connection of ours gets on that link alone in the same simulator, with
 // whichever congestion control does best there. Deterministic (seeded); prints a table and how
 // much faster than real time the simulation ran.
-//   node dist/scripts/bench/bonding.js [--window 10:30] [--seed 1] [--cc cubic,newreno]
+//   node dist/scripts/bench/bonding.js [--window 10:30] [--seed 1] [--cc cubic,newreno,bbr]
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { type Direction, mptcpBulk, tcpBulk, type UplinkSpec } from '../../src/sim/hybrid.js';
 import * as cc from '../../src/tcp/cc/index.js';
 
-/**
- * The congestion controls of our TCP: src/tcp/cc's list of names where it exports one (branch bbr
- * adds CONGESTION_CONTROL_NAMES, and BBR then joins this benchmark by itself), else the two that
- * createCongestionController knows on main.
- */
-const ALL_CCS: readonly cc.CongestionControlName[] =
-  (cc as { CONGESTION_CONTROL_NAMES?: readonly cc.CongestionControlName[] }).CONGESTION_CONTROL_NAMES ??
-  (['cubic', 'newreno'] as cc.CongestionControlName[]);
+/** Every congestion control our TCP has (src/tcp/cc): a new one joins this benchmark by itself. */
+const ALL_CCS = cc.CONGESTION_CONTROL_NAMES;
 
 const { values: a } = parseArgs({
   options: {
