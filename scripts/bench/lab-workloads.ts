@@ -2,7 +2,7 @@
 // the LAN's TCP: our CPE and HAG, or the kernel baseline) or, for the single-link baselines, from the
 // CPE namespace bound to one uplink address: iperf3 one flow each way, sequential 100 KB HTTP
 // downloads (median and p90), and the failover gap (lab-gap-client.ts while DSL goes down).
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -70,15 +70,35 @@ export async function startHttpServer(prefix: string): Promise<{ stop(): void; d
 
 let nextPort = 5300;
 
+export interface IperfOptions {
+  ns: string;
+  bind?: string;
+  reverse: boolean;
+  seconds: number;
+  cc?: string;
+  /** The server's port (default the next free one of this run). */
+  port?: number;
+}
+
+export interface IperfResult {
+  /** The receiver's rate, bit/s. */
+  bps: number;
+  /** The congestion control of the sending and the receiving socket, as iperf3 reports them. */
+  senderCc: string;
+  receiverCc: string;
+}
+
 /**
  * One iperf3 flow for `seconds` (first second left out): from `ns` (bound to `bind` if given) to the
  * server; `reverse` for server → client. The receiver's rate in bit/s. Congestion control: `cc`.
  */
-export async function iperf(
-  prefix: string,
-  o: { ns: string; bind?: string; reverse: boolean; seconds: number; cc?: string },
-): Promise<number> {
-  const port = nextPort++;
+export async function iperf(prefix: string, o: IperfOptions): Promise<number> {
+  return (await iperfRun(prefix, o)).bps;
+}
+
+/** iperf() with the congestion control each end ran. */
+export async function iperfRun(prefix: string, o: IperfOptions): Promise<IperfResult> {
+  const port = o.port ?? nextPort++;
   const server = spawn(
     'ip',
     ['netns', 'exec', nsName(prefix, 'server'), 'iperf3', '-s', '-1', '-p', String(port)],
@@ -114,12 +134,20 @@ export async function iperf(
       );
     }
     const out = JSON.parse(stdout) as {
-      end?: { sum_received?: { bits_per_second?: number } };
+      end?: {
+        sum_received?: { bits_per_second?: number };
+        sender_tcp_congestion?: string;
+        receiver_tcp_congestion?: string;
+      };
       error?: string;
     };
     const bps = out.end?.sum_received?.bits_per_second;
     if (bps === undefined) throw new LabError(`iperf3 from ${o.ns}: ${out.error ?? 'no result'}`);
-    return bps;
+    return {
+      bps,
+      senderCc: out.end?.sender_tcp_congestion ?? '?',
+      receiverCc: out.end?.receiver_tcp_congestion ?? '?',
+    };
   } finally {
     server.kill('SIGKILL');
   }
@@ -198,4 +226,91 @@ export function percentile(xs: number[], p: number): number {
   if (s.length === 0) return Number.NaN;
   const i = Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1));
   return s[i];
+}
+
+/** The default congestion control of a lab namespace's kernel TCP (sysctl, per namespace). */
+export async function kernelCc(prefix: string, ns: string): Promise<string> {
+  return (await inNs(prefix, ns, ['sysctl', '-n', 'net.ipv4.tcp_congestion_control'])).stdout.trim();
+}
+
+/** `want` if the namespace's kernel offers it, else reno (always built in). */
+export async function availableCc(prefix: string, ns: string, want: string): Promise<string> {
+  const r = await inNs(prefix, ns, ['sysctl', '-n', 'net.ipv4.tcp_available_congestion_control']);
+  return r.stdout.trim().split(/\s+/).includes(want) ? want : 'reno';
+}
+
+export interface FairnessResult {
+  /** IP bytes per second over the DSL link, of the bonded connection and of the kernel flow. */
+  dslBonded: number;
+  dslKernelFlow: number;
+  /** Goodput of each, bit/s (iperf3; the bonded one over both links). */
+  bonded: number;
+  kernelFlow: IperfResult;
+}
+
+const FAIR_TABLE = 'habench_fair';
+
+/**
+ * The bonded connection (iperf3 from the client namespace through whatever carries the LAN's TCP)
+ * and one kernel TCP flow with congestion control `cc` from the CPE namespace bound to its DSL
+ * address (a host on the DSL line that is not bonded) at the same time, in direction `reverse`
+ * (true: download). Each one's share of the DSL link is counted where the link ends (nftables
+ * counters in raw prerouting of the CPE for download, of the HAG for upload: what crossed the link,
+ * after the tbf and the delay line's loss), from 2 s after the start to 0.5 s before the end.
+ */
+export async function dslFairness(
+  prefix: string,
+  o: { seconds: number; reverse: boolean; cc: string; bondedCc: string },
+): Promise<FairnessResult> {
+  const ns = o.reverse ? 'cpe' : 'hag';
+  const flowPort = nextPort++;
+  const [peer, port] = o.reverse ? ['saddr', 'sport'] : ['daddr', 'dport'];
+  const nft = [
+    `table inet ${FAIR_TABLE} {`,
+    '  counter dsl_all {}',
+    '  counter dsl_kernel_flow {}',
+    '  chain pre {',
+    '    type filter hook prerouting priority raw; policy accept;',
+    `    iifname "dsl0" ip ${peer} ${ADDR.server.hag} tcp ${port} ${flowPort} counter name dsl_kernel_flow`,
+    '    iifname "dsl0" counter name dsl_all',
+    '  }',
+    '}',
+  ].join('\n');
+  execFileSync('ip', ['netns', 'exec', nsName(prefix, ns), 'nft', '-f', '-'], { input: `${nft}\n` });
+  const read = async () => {
+    const r = await inNs(prefix, ns, ['nft', '-j', 'list', 'counters', 'table', 'inet', FAIR_TABLE]);
+    const out = JSON.parse(r.stdout) as { nftables: { counter?: { name: string; bytes: number } }[] };
+    const c: Record<string, number> = {};
+    for (const x of out.nftables) if (x.counter) c[x.counter.name] = x.counter.bytes;
+    return { t: performance.now(), link: c.dsl_all ?? 0, flow: c.dsl_kernel_flow ?? 0 };
+  };
+  try {
+    const bonded = iperf(prefix, { ns: 'client', reverse: o.reverse, seconds: o.seconds, cc: o.bondedCc });
+    const flow = iperfRun(prefix, {
+      ns: 'cpe',
+      bind: ADDR.cpe.dsl,
+      reverse: o.reverse,
+      seconds: o.seconds,
+      cc: o.cc,
+      port: flowPort,
+    });
+    const both = Promise.all([bonded, flow]);
+    both.catch(() => {}); // awaited below; a failure while the counters are read is not unhandled
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    await sleep(2000);
+    const c0 = await read();
+    await sleep(o.seconds * 1000 - 2500);
+    const c1 = await read();
+    const [b, f] = await both;
+    const s = (c1.t - c0.t) / 1000;
+    const flowBytes = (c1.flow - c0.flow) / s;
+    return {
+      dslBonded: (c1.link - c0.link) / s - flowBytes,
+      dslKernelFlow: flowBytes,
+      bonded: b,
+      kernelFlow: f,
+    };
+  } finally {
+    await inNs(prefix, ns, ['nft', 'delete', 'table', 'inet', FAIR_TABLE]).catch(() => {});
+  }
 }

@@ -3,18 +3,32 @@
 // endpoints, as OpenMPTCProuter deploys it), in the same run, beside one plain TCP connection over
 // each link alone; then the same on the unshaped profile for the ceiling. Prints each figure side
 // by side with ours/kernel, the ratio to the sum of the single links, and the CPU each side used.
+// Fairness: each side's bonded connection shares the DSL link with one kernel loss-based flow (cubic,
+// or reno where the namespace has no cubic) from the CPE's DSL address; both shares are printed.
+// --cpu-cap PCT confines our CPE daemon to PCT% of one core (a cgroup of the run's own, cpu-cap.ts);
+// --cpu-prof cpe|hag runs that daemon under node --cpu-prof and prints the top functions by self time.
 //   node dist/scripts/bench/lab.js [--profile default] [--seconds 10] [--short 50] [--gap-runs 3]
-//     [--no-unshaped]
+//     [--no-unshaped] [--no-fairness] [--cpu-cap PCT] [--cpu-prof cpe|hag]
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ADDR, labDown, labUp } from '../lab-impl/lab.js';
+import { parse as parseYaml } from 'yaml';
+import { DEFAULT_TCP_CONFIG } from '../../src/tcp/config.js';
+import { ADDR, labDown, labUp, REPO_ROOT } from '../lab-impl/lab.js';
 import { startKernelBaseline, startProduct } from '../lab-impl/stack.js';
+import { type CpuCap, type CpuCapStats, createCpuCap } from './cpu-cap.js';
+import { formatSummary, summariseProfileFile } from './cpuprofile.js';
 import {
+  availableCc,
+  dslFairness,
+  type FairnessResult,
   failoverGap,
   type GapResult,
   iperf,
+  iperfRun,
+  kernelCc,
   machineCpuSeconds,
   percentile,
   shortFlows,
@@ -30,12 +44,27 @@ const { values: opt } = parseArgs({
     short: { type: 'string', default: '50' },
     'gap-runs': { type: 'string', default: '3' },
     prefix: { type: 'string' },
+    'no-fairness': { type: 'boolean', default: false },
+    'cpu-cap': { type: 'string' },
+    'cpu-prof': { type: 'string' },
   },
 });
 const SECONDS = Number(opt.seconds);
 const SHORT = Number(opt.short);
 const GAP_RUNS = Number(opt['gap-runs']);
 const CC = 'bbr';
+/** The loss-based kernel flow that shares DSL with the bonded connection (reno where cubic is missing). */
+const FAIR_CC = 'cubic';
+const CPU_CAP = opt['cpu-cap'] === undefined ? undefined : Number(opt['cpu-cap']);
+if (CPU_CAP !== undefined && !(CPU_CAP >= 1 && CPU_CAP <= 100)) {
+  process.stderr.write(`bench-lab: --cpu-cap ${opt['cpu-cap']}: expected a percentage of one core, 1..100\n`);
+  process.exit(2);
+}
+const CPU_PROF = opt['cpu-prof'];
+if (CPU_PROF !== undefined && CPU_PROF !== 'cpe' && CPU_PROF !== 'hag') {
+  process.stderr.write(`bench-lab: --cpu-prof ${CPU_PROF}: expected cpe or hag\n`);
+  process.exit(2);
+}
 
 interface SideResult {
   down: number;
@@ -45,6 +74,8 @@ interface SideResult {
   shortFirstByte: number;
   /** One result per failover run. */
   gaps?: GapResult[];
+  /** The bonded connection beside one kernel flow on DSL, each way. */
+  fairness?: { down: FairnessResult; up: FairnessResult; cc: string };
   /** CPU seconds of the side's daemons and of the whole machine, per workload. */
   cpu: Record<'down' | 'up' | 'short' | 'gap', { daemons: number; machine: number; seconds: number }>;
   label: string;
@@ -79,6 +110,16 @@ async function workloads(prefix: string, label: string, cpu: Cpu, withGap: boole
   );
   log(`  ${label}: ${SHORT} x 100 KB`);
   const short = await measured(cpu, 0, () => shortFlows(prefix, SHORT));
+  let fairness: SideResult['fairness'];
+  if (withGap && !opt['no-fairness']) {
+    const cc = await availableCc(prefix, 'cpe', FAIR_CC);
+    const o = { seconds: SECONDS, cc, bondedCc: CC };
+    log(`  ${label}: download beside one kernel ${cc} flow on DSL`);
+    const down = await dslFairness(prefix, { ...o, reverse: true });
+    log(`  ${label}: upload beside one kernel ${cc} flow on DSL`);
+    const up = await dslFairness(prefix, { ...o, reverse: false });
+    fairness = { down, up, cc };
+  }
   let gap: { r: GapResult[]; cpu: SideResult['cpu']['gap'] } | undefined;
   if (withGap) {
     log(`  ${label}: failover gap (DSL down at 5 s, up at 11 s), ${GAP_RUNS} runs`);
@@ -100,6 +141,7 @@ async function workloads(prefix: string, label: string, cpu: Cpu, withGap: boole
     shortP90: percentile(short.r.total, 90),
     shortFirstByte: percentile(short.r.firstByte, 50),
     gaps: gap?.r,
+    fairness,
     cpu: {
       down: down.cpu,
       up: up.cpu,
@@ -115,6 +157,12 @@ interface ProfileResult {
   links: { dsl: { down: number; up: number }; lte: { down: number; up: number } };
   a: SideResult;
   b: SideResult;
+  /** What congestion control each side ran, one line. */
+  cc: string;
+  /** The CPE daemon's CPU budget and how often it was throttled (--cpu-cap). */
+  cap?: { describe: string; stats: CpuCapStats };
+  /** The summary of the --cpu-prof daemon's profile. */
+  cpuProfile?: string;
 }
 
 async function runProfile(profile: string, withGap: boolean): Promise<ProfileResult> {
@@ -128,24 +176,54 @@ async function runProfile(profile: string, withGap: boolean): Promise<ProfileRes
   });
   try {
     const links = { dsl: { down: 0, up: 0 }, lte: { down: 0, up: 0 } };
+    const singleCc = new Set<string>();
     for (const link of ['dsl', 'lte'] as const) {
       log(`  single link ${link}: plain TCP each way`);
       const bind = ADDR.cpe[link];
-      links[link].down = await iperf(prefix, { ns: 'cpe', bind, reverse: true, seconds: SECONDS, cc: CC });
-      links[link].up = await iperf(prefix, { ns: 'cpe', bind, reverse: false, seconds: SECONDS, cc: CC });
+      for (const dir of ['down', 'up'] as const) {
+        const r = await iperfRun(prefix, {
+          ns: 'cpe',
+          bind,
+          reverse: dir === 'down',
+          seconds: SECONDS,
+          cc: CC,
+        });
+        links[link][dir] = r.bps;
+        singleCc.add(`sender ${r.senderCc}, receiver ${r.receiverCc}`);
+      }
     }
-    const product = await startProduct(prefix);
+    const profDir = CPU_PROF ? mkdtempSync(join(tmpdir(), `ha-cpuprof-${CPU_PROF}-`)) : undefined;
+    const product = await startProduct(prefix, {
+      nodeArgs: profDir ? { [CPU_PROF!]: ['--cpu-prof', '--cpu-prof-dir', profDir] } : undefined,
+    });
     let a: SideResult;
+    let cap: CpuCap | undefined;
+    let capResult: ProfileResult['cap'];
+    const removeCap = () => cap?.remove();
     try {
+      if (CPU_CAP !== undefined) {
+        // Only the CPE daemon's pid (its threads and later children follow it); removed below.
+        cap = createCpuCap(`hybrid-access-bench-${prefix}`, CPU_CAP);
+        process.once('exit', removeCap);
+        cap.add(product.cpe.pid);
+        log(`  CPE daemon (pid ${product.cpe.pid}) confined: ${cap.describe()}`);
+      }
       a = await workloads(
         prefix,
         'our CPE and HAG daemons',
         () => product.hag.cpuSeconds() + product.cpe.cpuSeconds(),
         withGap,
       );
+      if (cap) capResult = { describe: cap.describe(), stats: cap.stats() };
     } finally {
+      // The profile is written when the daemon exits on SIGTERM: give it time to write it.
+      if (CPU_PROF) await product[CPU_PROF as 'cpe' | 'hag'].stop('SIGTERM', 60_000);
       await product.stop();
+      removeCap();
+      process.removeListener('exit', removeCap);
     }
+    const cpuProfile = profDir ? summariseProfiles(profDir, CPU_PROF!) : undefined;
+    const cc = await congestionControls(prefix, [...singleCc]);
     const kernel = await startKernelBaseline(prefix);
     let b: SideResult;
     try {
@@ -158,11 +236,53 @@ async function runProfile(profile: string, withGap: boolean): Promise<ProfileRes
     } finally {
       await kernel.stop();
     }
-    return { profile, loadBefore, links, a, b };
+    return { profile, loadBefore, links, a, b, cc, cap: capResult, cpuProfile };
   } finally {
     www.stop();
     labDown(prefix);
   }
+}
+
+/** The summary of each .cpuprofile the daemon wrote into `dir`. */
+function summariseProfiles(dir: string, daemon: string): string {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+  if (files.length === 0) return `CPU profile of the ${daemon.toUpperCase()} daemon: none written in ${dir}`;
+  return files
+    .map(
+      (f) =>
+        `CPU profile of the ${daemon.toUpperCase()} daemon (${join(dir, f)}; scripts/cpuprofile-summary summarises it again):\n` +
+        formatSummary(summariseProfileFile(join(dir, f), REPO_ROOT), 25),
+    )
+    .join('\n');
+}
+
+/**
+ * The congestion control of each side: ours from the lab's daemon configs (mptcp.congestionControl,
+ * an uplink's congestionControl; the core's default where they set none), the kernel's from each
+ * namespace's sysctl (the relays and the daemons' LAN and server sockets use the default), and the
+ * single links' as iperf3 reported them.
+ */
+async function congestionControls(prefix: string, single: string[]): Promise<string> {
+  const cfg = (name: string) =>
+    (parseYaml(readFileSync(join(REPO_ROOT, 'config/lab', name), 'utf8')) ?? {}) as {
+      mptcp?: { congestionControl?: string; congestion?: string };
+      uplinks?: { name: string; congestionControl?: string }[];
+    };
+  const hag = cfg('hag.yaml');
+  const cpe = cfg('cpe.yaml');
+  const core = DEFAULT_TCP_CONFIG.congestionControl;
+  const hagCc = hag.mptcp?.congestionControl ?? core;
+  const cpeCc = (cpe.uplinks ?? [])
+    .map((u) => `${u.name} ${u.congestionControl ?? cpe.mptcp?.congestionControl ?? core}`)
+    .join(', ');
+  const ns: Record<string, string> = {};
+  for (const n of ['client', 'cpe', 'hag', 'server']) ns[n] = await kernelCc(prefix, n);
+  return [
+    `congestion control: single links iperf3 -C ${CC} (${single.join('; ')});`,
+    `  ours: subflows from the HAG (download) ${hagCc}, from the CPE (upload) ${cpeCc}, ${cpe.mptcp?.congestion ?? 'uncoupled'} (config/lab; the core's default ${core} where unset);`,
+    `  kernel MPTCP: subflows use the namespace default, CPE ${ns.cpe} (upload), HAG ${ns.hag} (download);`,
+    `  LAN and server legs: iperf3 -C ${CC} in client and server; default of client ${ns.client}, cpe ${ns.cpe}, hag ${ns.hag}, server ${ns.server}`,
+  ].join('\n');
 }
 
 function log(s: string): void {
@@ -216,6 +336,23 @@ function table(r: ProfileResult): string {
       med(r.b.gaps, 'mbpsRestored'),
     );
   }
+  const fa = r.a.fairness;
+  const fb = r.b.fairness;
+  if (fa && fb) {
+    const fair = (dir: 'down' | 'up', name: string) => {
+      const x = fa[dir];
+      const y = fb[dir];
+      const share = (f: FairnessResult) => (100 * f.dslBonded) / (f.dslBonded + f.dslKernelFlow);
+      const dsl = (f: FairnessResult) => (8 * (f.dslBonded + f.dslKernelFlow)) / 1e6;
+      plain(`fairness, ${name}: bonded conn.'s share of DSL, %`, share(x), share(y));
+      plain(`  the kernel ${fa.cc} flow's share of DSL, %`, 100 - share(x), 100 - share(y));
+      plain('  DSL carried, Mbit/s (IP bytes of both)', dsl(x), dsl(y));
+      plain('  bonded conn. goodput, Mbit/s (both links)', mbps(x.bonded), mbps(y.bonded));
+      plain(`  kernel ${fa.cc} flow goodput, Mbit/s`, mbps(x.kernelFlow.bps), mbps(y.kernelFlow.bps));
+    };
+    fair('down', 'download');
+    fair('up', 'upload');
+  }
   for (const w of ['down', 'up', 'short', 'gap'] as const) {
     const a = r.a.cpu[w];
     const b = r.b.cpu[w];
@@ -258,7 +395,21 @@ function table(r: ProfileResult): string {
   }
   return [
     `profile ${r.profile}: single links (plain TCP, ${CC}): ${link('dsl')}; ${link('lte')}`,
-    `ours = ${r.a.label}; kernel = Linux MPTCP, in-kernel path manager, subflows ${CC}, python relays`,
+    `ours = ${r.a.label}; kernel = Linux MPTCP, in-kernel path manager, python relays`,
+    r.cc,
+    ...(r.cap
+      ? [
+          `CPU budget: our CPE daemon at ${CPU_CAP}% of one core (${r.cap.describe}); the HAG and the kernel side not capped;`,
+          `  throttled in ${r.cap.stats.throttledPeriods} of ${r.cap.stats.periods} periods, ${(r.cap.stats.throttledMs / 1000).toFixed(1)} s in all`,
+        ]
+      : []),
+    ...(r.a.fairness
+      ? [
+          `fairness: iperf3 from the client beside one kernel ${r.a.fairness.cc} iperf3 flow from the CPE's DSL address, ${SECONDS} s each way`,
+          `  (its sender ran ${r.a.fairness.down.kernelFlow.senderCc} down, ${r.a.fairness.up.kernelFlow.senderCc} up, as iperf3 reports);`,
+          '  DSL shares from nftables byte counters where DSL ends (CPE for download, HAG for upload), 2 s after the start to 0.5 s before the end',
+        ]
+      : []),
     'CPU s: daemons = the two daemons (/proc/<pid>/stat; kernel MPTCP work in softirq is not in them);',
     '       whole host = busy time of all cores (/proc/stat): delay lines, iperf3 and anything else running',
     ...lines,
@@ -282,7 +433,13 @@ async function main(): Promise<number> {
     [
       `hybrid-access lab benchmark, ${started.toISOString().replace(/\.\d+Z$/, 'Z')}`,
       `machine: ${machine()}`,
-      `workloads: iperf3 ${SECONDS} s each way (first second omitted); ${SHORT} sequential 100 KB curl downloads; failover: ${GAP_RUNS} x a 20 s HTTP download, DSL down at 5 s and up at 11 s`,
+      `workloads: iperf3 ${SECONDS} s each way (first second omitted); ${SHORT} sequential 100 KB curl downloads; ${opt['no-fairness'] ? '' : `fairness on DSL beside one kernel ${FAIR_CC} flow, ${SECONDS} s each way; `}failover: ${GAP_RUNS} x a 20 s HTTP download, DSL down at 5 s and up at 11 s`,
+      ...(CPU_CAP !== undefined
+        ? [
+            `CPU budget: our CPE daemon confined to ${CPU_CAP}% of one core (cgroup cpu quota), a router-class CPU`,
+          ]
+        : []),
+      ...(CPU_PROF ? [`CPU profile: the ${CPU_PROF.toUpperCase()} daemon runs under node --cpu-prof`] : []),
       '',
       '',
     ].join('\n'),
@@ -295,6 +452,7 @@ async function main(): Promise<number> {
     try {
       const r = await runProfile(name, withGap);
       process.stdout.write(`${table(r)}\n(load average ${r.loadBefore} before, ${load()} after)\n\n`);
+      if (r.cpuProfile) process.stdout.write(`${r.cpuProfile}\n\n`);
     } catch (e) {
       failed++;
       process.stdout.write(`profile ${name}: FAILED: ${e instanceof Error ? e.message : String(e)}\n\n`);

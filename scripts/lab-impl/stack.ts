@@ -158,18 +158,30 @@ function labConfig(prefix: string, name: string): string {
 
 /**
  * Starts the HAG and the CPE daemons on a lab that is up; the LAN's TCP then goes through them.
- * `distDir`: where tsc put the build (default dist/ of the repository).
+ * `distDir`: where tsc put the build (default dist/ of the repository); `nodeArgs`: options for
+ * node before the script, per daemon (e.g. --cpu-prof).
  */
-export async function startProduct(prefix: string, opts: { distDir?: string } = {}): Promise<Product> {
+export async function startProduct(
+  prefix: string,
+  opts: { distDir?: string; nodeArgs?: { hag?: string[]; cpe?: string[] } } = {},
+): Promise<Product> {
   const cli = opts.distDir ? join(opts.distDir, 'src/cli.js') : dist('src/cli.js');
   if (!existsSync(cli)) throw new LabError(`${cli} is missing: build first (npm run build)`);
-  const hag = spawnIn(prefix, 'hag', 'HAG', ['node', cli, 'hag', '--config', labConfig(prefix, 'hag.yaml')]);
+  const hag = spawnIn(prefix, 'hag', 'HAG', [
+    'node',
+    ...(opts.nodeArgs?.hag ?? []),
+    cli,
+    'hag',
+    '--config',
+    labConfig(prefix, 'hag.yaml'),
+  ]);
   const started: Daemon[] = [hag];
   try {
     const h = await hag.waitFor('its start', (l) => /"event":"start(-failed)?"/.test(l), 30_000);
     if (h.includes('start-failed')) throw new LabError(`the HAG did not start:\n${hag.tail()}`);
     const cpe = spawnIn(prefix, 'cpe', 'CPE', [
       'node',
+      ...(opts.nodeArgs?.cpe ?? []),
       cli,
       'cpe',
       '--config',

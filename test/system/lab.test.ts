@@ -336,6 +336,19 @@ describe('lab profiles', () => {
     expect([r.links.lte.up.rateBps, r.links.lte.up.delayMs]).toEqual([20e6, 35]);
   });
 
+  it('has the mild, fast and lossy profiles as issues 19 and 21 measured them', () => {
+    const link = (p: string, l: 'dsl' | 'lte') => {
+      const x = loadProfile(PROFILES, p).links[l];
+      return [x.down.rateBps, x.up.rateBps, x.up.delayMs, x.up.jitterMs, x.up.lossPercent];
+    };
+    expect(link('mild', 'dsl')).toEqual([20e6, 20e6, 10, 0, 0]);
+    expect(link('mild', 'lte')).toEqual([40e6, 40e6, 30, 0, 0.2]);
+    expect(link('fast', 'dsl')).toEqual([100e6, 100e6, 8, 0, 0]);
+    expect(link('fast', 'lte')).toEqual([300e6, 300e6, 20, 0, 0]);
+    expect(link('lossy', 'dsl')).toEqual([16e6, 2e6, 12, 0, 0]);
+    expect(link('lossy', 'lte')).toEqual([30e6, 30e6, 40, 5, 1]);
+  });
+
   it('reads asymmetric rates, jitter, loss and the seed', () => {
     const p = parseProfiles(
       'profiles:\n  x:\n    seed: 9\n    dsl: {rate: {down: 16mbit, up: 2mbit}, delay: 12ms}\n' +
