@@ -974,13 +974,13 @@ export class Subflow implements TcpExtension {
     }
     this.conn.markFullyEstablished();
     if (v.hasDataLen && seg.len > 0) {
-      // The first data: DSN IDSN + 1, SSN 1 (RFC 8684 3.1), both counted after data the SYN
-      // carried (TCP Fast Open, appendix B.1). Until both keys are known at both ends the initial
-      // subflow is the only one, so a segment sent again later, at relative SSN s, carries DSN s.
-      // The implied mapping may cover more than this segment (Linux maps a whole GSO burst).
+      // The implied mapping (RFC 8684 3.1): DSN IDSN + 1, relative SSN 1, both counted after data
+      // the SYN carried (TCP Fast Open, appendix B.1), on whichever segment it comes. It may cover
+      // more than this segment: Linux maps a whole GSO burst and repeats the option, with the
+      // burst's length and checksum, on every segment of it until it sees our DSS.
       const csum = this.conn.checksum && v.hasChecksum ? v.checksum : NO_CSUM;
-      const off = this.dataOffIn(seg.seq);
-      this.addRecvMap(off, 1 + off - this.recvSsnBase, v.dataLen, csum, v.dataLen, off, seg.len);
+      const off = this.recvSsnBase;
+      this.addRecvMap(off, 1, v.dataLen, csum, v.dataLen, this.dataOffIn(seg.seq), seg.len);
     }
   }
 

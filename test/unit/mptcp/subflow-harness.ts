@@ -2,10 +2,17 @@
 // a client subflow on a real TcpSocket, established with a server that sent its key in the
 // SYN/ACK, then one segment in (built as the server would send it, with its DSS option) and what
 // the subflow recorded (mappings kept, MIB counters) and delivered to the connection out.
-import { keyIdsn, keyToken } from '../../../src/crypto/keys.js';
-import { DEFAULT_MPTCP_CONFIG, MptcpConnection, MptcpMib } from '../../../src/mptcp/connection.js';
+// ServerSubflowHarness: the same for a server subflow, whose first data comes with the MP_CAPABLE.
+import { type Idsn, keyIdsn, keyToken } from '../../../src/crypto/keys.js';
+import {
+  DEFAULT_MPTCP_CONFIG,
+  type MptcpConfig,
+  MptcpConnection,
+  MptcpMib,
+} from '../../../src/mptcp/connection.js';
 import { toWire, type Wire64 } from '../../../src/mptcp/dsn.js';
 import { Subflow } from '../../../src/mptcp/subflow.js';
+import type { TcpConfig } from '../../../src/tcp/config.js';
 import { dssChecksum, sumWords } from '../../../src/wire/checksum.js';
 import type { Dss } from '../../../src/wire/mptcp/dss.js';
 import { MPC_FLAG } from '../../../src/wire/mptcp/mp-capable.js';
@@ -26,36 +33,34 @@ export interface MapSpec {
   bytes?: Uint8Array;
 }
 
-export class SubflowHarness {
+/** What both ends' harnesses share: the segments the peer sends and what the connection got. */
+abstract class PeerHarness {
   readonly tcp: Harness;
   readonly mib = new MptcpMib();
   readonly conn: MptcpConnection;
   readonly sf: Subflow;
-  private readonly serverIdsn = keyIdsn(SERVER_KEY);
+  /** The peer's IDSN, that its DSNs count from. */
+  protected readonly peerIdsn: Idsn;
 
-  constructor(opts: { checksum?: boolean; recvBuffer?: number; connRecvBuffer?: number } = {}) {
-    this.tcp = new Harness(opts.recvBuffer ? { recvBuffer: opts.recvBuffer } : {});
-    const local = { key: CLIENT_KEY, token: keyToken(CLIENT_KEY), idsn: keyIdsn(CLIENT_KEY) };
-    const config = {
-      ...DEFAULT_MPTCP_CONFIG,
-      checksum: opts.checksum ?? false,
-      ...(opts.connRecvBuffer ? { recvBuffer: opts.connRecvBuffer } : {}),
-    };
-    this.conn = new MptcpConnection('client', local, config, this.mib);
+  /** Our end as `role`, with key `key`; the peer's key is `peerKey`. */
+  constructor(
+    role: 'client' | 'server',
+    key: Uint8Array,
+    peerKey: Uint8Array,
+    tcp: Partial<TcpConfig>,
+    mptcp: Partial<MptcpConfig>,
+  ) {
+    this.tcp = new Harness(tcp);
+    this.peerIdsn = keyIdsn(peerKey);
+    const local = { key, token: keyToken(key), idsn: keyIdsn(key) };
+    this.conn = new MptcpConnection(role, local, { ...DEFAULT_MPTCP_CONFIG, ...mptcp }, this.mib);
     this.sf = new Subflow(this.conn, this.tcp.sock, { wake: () => {} });
-    const flags = MPC_FLAG.hmacSha256 | (opts.checksum ? MPC_FLAG.checksum : 0);
-    this.tcp.established({
-      options: [
-        { type: 'mss', mss: 1460 },
-        { type: 'mp_capable', version: 1, flags, senderKey: SERVER_KEY },
-      ],
-    });
   }
 
-  /** The DSS option of a mapping as the server writes it. */
+  /** The DSS option of a mapping as the peer writes it. */
   dss(m: MapSpec, extra: Partial<Dss> = {}): Dss {
     const w: Wire64 = { high: 0, low: 0 };
-    toWire(this.serverIdsn, m.dsn, w);
+    toWire(this.peerIdsn, m.dsn, w);
     const d: Dss = {
       type: 'dss',
       dataFin: false,
@@ -71,14 +76,9 @@ export class SubflowHarness {
     return { ...d, ...extra };
   }
 
-  /** One segment from the server: `payload` at subflow offset `off`, with these options. */
+  /** One segment from the peer: `payload` at subflow offset `off`, with these options. */
   segment(off: number, payload: Uint8Array, options: TcpOption[] = []): void {
     this.tcp.send({ seq: REMOTE_ISS + 1 + off, ack: LOCAL_ISS + 1, flags: ACK | PSH, payload, options });
-  }
-
-  /** A data segment that carries its own mapping. */
-  mapped(off: number, payload: Uint8Array, dsn: number, len = payload.length, csum?: number): void {
-    this.segment(off, payload, [this.dss({ off, dsn, len, bytes: payload, csum })]);
   }
 
   /** What the connection has for its application now. */
@@ -87,10 +87,74 @@ export class SubflowHarness {
     this.conn.recv(b);
     return b;
   }
+}
+
+export class SubflowHarness extends PeerHarness {
+  constructor(opts: { checksum?: boolean; recvBuffer?: number; connRecvBuffer?: number } = {}) {
+    super('client', CLIENT_KEY, SERVER_KEY, opts.recvBuffer ? { recvBuffer: opts.recvBuffer } : {}, {
+      checksum: opts.checksum ?? false,
+      ...(opts.connRecvBuffer ? { recvBuffer: opts.connRecvBuffer } : {}),
+    });
+    const flags = MPC_FLAG.hmacSha256 | (opts.checksum ? MPC_FLAG.checksum : 0);
+    this.tcp.established({
+      options: [
+        { type: 'mss', mss: 1460 },
+        { type: 'mp_capable', version: 1, flags, senderKey: SERVER_KEY },
+      ],
+    });
+  }
+
+  /** A data segment that carries its own mapping. */
+  mapped(off: number, payload: Uint8Array, dsn: number, len = payload.length, csum?: number): void {
+    this.segment(off, payload, [this.dss({ off, dsn, len, bytes: payload, csum })]);
+  }
 
   /** What the subflow sends now. */
   out(): OutSeg[] {
     return this.tcp.recv();
+  }
+}
+
+/**
+ * The server's side: a server subflow on a real TcpSocket that took the client's SYN with
+ * MP_CAPABLE and sent its SYN/ACK; the client's third ACK and first data come with mpcData.
+ */
+export class ServerSubflowHarness extends PeerHarness {
+  constructor(opts: { checksum?: boolean } = {}) {
+    super('server', SERVER_KEY, CLIENT_KEY, { recvBuffer: 1 << 20 }, { checksum: opts.checksum ?? false });
+    const flags = MPC_FLAG.hmacSha256 | (opts.checksum ? MPC_FLAG.checksum : 0);
+    this.tcp.synReceived([
+      { type: 'mss', mss: 1460 },
+      { type: 'mp_capable', version: 1, flags },
+    ]);
+  }
+
+  /**
+   * A data segment at subflow offset `off` with the MP_CAPABLE of the third ACK, whose implied
+   * mapping (DSN IDSN + 1, SSN 1) is `mapBytes`, with its length and checksum.
+   */
+  mpcData(off: number, payload: Uint8Array, mapBytes: Uint8Array): void {
+    const w: Wire64 = { high: 0, low: 0 };
+    toWire(this.peerIdsn, 1, w);
+    const flags = MPC_FLAG.hmacSha256 | (this.conn.checksum ? MPC_FLAG.checksum : 0);
+    const mpc: TcpOption = {
+      type: 'mp_capable',
+      version: 1,
+      flags,
+      senderKey: CLIENT_KEY,
+      receiverKey: SERVER_KEY,
+      dataLen: mapBytes.length,
+    };
+    if (this.conn.checksum)
+      mpc.checksum = dssChecksum(
+        w.high,
+        w.low,
+        1,
+        mapBytes.length,
+        0,
+        sumWords(mapBytes, 0, mapBytes.length),
+      );
+    this.segment(off, payload, [mpc]);
   }
 }
 

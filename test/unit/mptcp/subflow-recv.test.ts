@@ -2,7 +2,7 @@
 // the peer, then what the subflow keeps of its mappings, what it counts, and what it hands to the
 // connection. The harness is a client subflow on a real TCP socket (subflow-harness.ts).
 import { describe, expect, it } from 'vitest';
-import { bytes, SubflowHarness } from './subflow-harness.js';
+import { bytes, ServerSubflowHarness, SubflowHarness } from './subflow-harness.js';
 
 const eq = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
 
@@ -171,5 +171,36 @@ describe('subflow receive: DSS checksum (RFC 8684 3.3.1, 3.7)', () => {
     h2.mapped(0, p.subarray(0, 1400), 1);
     expect(h2.mib.DataCsumErr).toBe(1);
     expect(h2.conn.readableBytes).toBe(0);
+  });
+});
+
+describe('subflow receive: the MP_CAPABLE data mapping (RFC 8684 3.1)', () => {
+  it("a kernel client's first GSO burst: MP_CAPABLE with the burst's length and checksum on three segments, then DSS; verified once, delivered whole", () => {
+    // The segmenting a Linux 6.x client with checksum_enabled=1 sent to our server (captured in
+    // test/system/mptcp-interop.test.ts): one mapping of 32,728 bytes at SSN 1, its first three
+    // segments (one GSO super-packet, options copied) with MP_CAPABLE, the rest with the same
+    // mapping as DSS once our DSS told it we hold its key; then the next mapping, 65,320 bytes
+    // in segments of 1,420.
+    const h = new ServerSubflowHarness({ checksum: true });
+    const p = bytes(32728 + 65320);
+    const first = p.subarray(0, 32728);
+    const cuts: number[] = [];
+    for (let o = 0; o < 15664; o += 1424) cuts.push(o);
+    for (let o = 15664; o < 32704; o += 1420) cuts.push(o);
+    cuts.push(32704);
+    for (let o = 32728; o < p.length; o += 1420) cuts.push(o);
+    cuts.push(p.length);
+    const dss1 = h.dss({ off: 0, dsn: 1, len: 32728, bytes: first });
+    const dss2 = h.dss({ off: 32728, dsn: 32729, len: 65320, bytes: p.subarray(32728) });
+    for (let k = 0; k + 1 < cuts.length; k++) {
+      const seg = p.subarray(cuts[k], cuts[k + 1]);
+      if (k < 3) h.mpcData(cuts[k], seg, first);
+      else h.segment(cuts[k], seg, [cuts[k] < 32728 ? dss1 : dss2]);
+    }
+    expect(h.mib.DataCsumErr).toBe(0);
+    expect(h.mib.MPFailTx).toBe(0);
+    expect(h.sf.keptMappings).toBe(0);
+    expect(eq(h.delivered(), p)).toBe(true);
+    expect(h.conn.rcvNxt).toBe(p.length + 1);
   });
 });
