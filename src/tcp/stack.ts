@@ -13,6 +13,7 @@ import { TCP_FLAG } from '../wire/tcp.js';
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.js';
 import type { TfoCookieCache, TfoServerOptions } from './fastopen.js';
 import { IsnGenerator } from './isn.js';
+import { ReplyQueue } from './reply-queue.js';
 import {
   type FourTuple,
   fillTcpChecksum,
@@ -159,7 +160,7 @@ export class TcpStack implements SansIo {
   private waker: () => void = () => {};
   private nextPort = 32768 + Math.floor(Math.random() * 28000);
   /** Resets and cookie SYN/ACKs for segments without a connection, waiting to go out (bounded). */
-  private readonly replyQueue: Uint8Array[] = [];
+  private readonly replyQueue = new ReplyQueue(REPLY_QUEUE_MAX);
 
   constructor(opts: StackOptions = {}) {
     this.config = { ...DEFAULT_TCP_CONFIG, ...opts.tcp };
@@ -418,7 +419,8 @@ export class TcpStack implements SansIo {
       this.mib.TCPReqQFullDrop++;
       return;
     }
-    if (this.replyQueue.length >= REPLY_QUEUE_MAX) return;
+    const out = this.replyQueue.reserve();
+    if (!out) return;
     const cfg = this.config;
     const alen = tuple.local.length;
     const ipHl = alen === 4 ? 20 : 40;
@@ -439,7 +441,6 @@ export class TcpStack implements SansIo {
     const tsval = SynCookies.encodeTs(tsvalFor(now, iss), ws >= 0 ? seg.wscale : -1, sack);
     const ourMss = cfg.mtu - ipHl - 20;
     const extLen = ext ? ext.length : 0;
-    const out = new Uint8Array(ipHl + 60);
     let o = writeSynOptionList(out, ipHl + 20, ourMss, sack, ts, tsval, seg.tsval, ws);
     if (ext) out.set(ext, o);
     o += extLen;
@@ -458,7 +459,7 @@ export class TcpStack implements SansIo {
     );
     writeIpHeader(out, tuple.local, tuple.remote, hl);
     fillTcpChecksum(out, ipHl, hl, tuple.local, tuple.remote);
-    this.replyQueue.push(out.subarray(0, ipHl + hl));
+    this.replyQueue.commit(ipHl + hl);
     l.cookiesAt = now;
     this.mib.SyncookiesSent++;
   }
@@ -530,12 +531,12 @@ export class TcpStack implements SansIo {
     options?: Uint8Array,
   ): void {
     const seg = this.seg;
-    if (seg.flags & RST || this.replyQueue.length >= 64) return;
+    const out = this.replyQueue.length < 64 ? this.replyQueue.reserve() : undefined;
+    if (seg.flags & RST || !out) return;
     const src = copyOut(buf, dstOff, alen);
     const dst = copyOut(buf, srcOff, alen);
     const optLen = options ? (options.length + 3) & ~3 : 0;
     const hl = 20 + optLen;
-    const out = new Uint8Array((alen === 4 ? 20 : 40) + hl);
     const ipHl = writeIpHeader(out, src, dst, hl);
     if (seg.flags & ACK) writeTcpHeader(out, ipHl, dport, sport, seg.ack, 0, hl, RST, 0);
     else writeTcpHeader(out, ipHl, dport, sport, 0, seqAdd(seg.seq, seg.seqLen), hl, RST | ACK, 0);
@@ -544,7 +545,7 @@ export class TcpStack implements SansIo {
       out.fill(1, ipHl + 20 + options.length, ipHl + hl); // NOP padding
     }
     fillTcpChecksum(out, ipHl, hl, src, dst);
-    this.replyQueue.push(out);
+    this.replyQueue.commit(ipHl + hl);
     this.mib.OutRsts++;
   }
 
@@ -579,11 +580,10 @@ export class TcpStack implements SansIo {
   }
 
   pollTransmit(now: number, buf: Uint8Array): number {
-    const rst = this.replyQueue.shift();
-    if (rst) {
-      buf.set(rst);
+    const reply = this.replyQueue.shift(buf);
+    if (reply > 0) {
       this.mib.OutSegs++;
-      return rst.length;
+      return reply;
     }
     const ack = this.timeWait.pollTransmit(now, buf);
     if (ack > 0) {
