@@ -4,9 +4,9 @@
 // Subflow extensions. Under SYN cookies (the TCP stack's SYN queue full) an MP_CAPABLE SYN is
 // answered without state and the connection is rebuilt from the third ACK, which carries both
 // keys (RFC 8684 3.1); a join keeps a bounded request (join-cookies.ts).
-import { randomFillSync, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { joinSynAckHmac } from '../crypto/hmac.js';
-import { KEY_LEN, keyDerive } from '../crypto/keys.js';
+import { KEY_LEN, keyDerive, randomKeyInto } from '../crypto/keys.js';
 import type { SansIo } from '../driver.js';
 import type { CongestionControlName } from '../tcp/cc/index.js';
 import type { TcpConfig } from '../tcp/config.js';
@@ -239,8 +239,10 @@ export class MptcpEndpoint implements SansIo {
    * MP_CAPABLE gets a fresh key, reserved nowhere (the third ACK echoes it, RFC 8684 3.1); a join
    * to a connection that can take it leaves a bounded request; anything else is dropped.
    */
-  private cookieSyn(tuple: FourTuple, seg: SegmentIn): Uint8Array | false {
+  private cookieSyn(scratch: FourTuple, seg: SegmentIn): Uint8Array | false {
     if (this.isJoin(seg)) {
+      // The stack's tuple is scratch; a join's (bounded, checked by admitJoin) is a copy.
+      const tuple = { ...scratch, local: scratch.local.slice(), remote: scratch.remote.slice() };
       const v = this.view.mpJoin;
       this.mib.MPJoinSynRx++;
       const target = this.joinTarget(tuple);
@@ -279,7 +281,7 @@ export class MptcpEndpoint implements SansIo {
     // The stack copies the option into the SYN/ACK at once: one buffer serves every cookie SYN.
     const opt = this.cookieOpt;
     opt.flags = MPC_FLAG.hmacSha256 | (checksum ? MPC_FLAG.checksum : 0);
-    randomFillSync(opt.senderKey);
+    randomKeyInto(opt.senderKey);
     emitMpCapable(opt, this.cookieOptBuf, 0);
     return this.cookieOptBuf;
   }

@@ -7,7 +7,7 @@
 // retransmissions for half-open connections while a queue is more than half full.
 import type { SansIo } from '../driver.js';
 import { TimerQueue } from '../util/timer-queue.js';
-import { copyOut } from '../wire/bytes.js';
+import { copyOut, u32 } from '../wire/bytes.js';
 import { PacketView } from '../wire/packet.js';
 import { TCP_FLAG } from '../wire/tcp.js';
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.js';
@@ -102,7 +102,8 @@ export interface ListenOptions {
   /**
    * SYN cookies: a SYN answered without keeping state. Returns the options the protocol on top
    * puts into the SYN/ACK (empty: none), or false to drop the SYN. Without it, a listener with
-   * onSyn gets no cookies (its SYNs are dropped when the queue is full).
+   * onSyn gets no cookies (its SYNs are dropped when the queue is full). `tuple` is the stack's
+   * scratch, valid only during the call: copy it to keep it.
    */
   onCookieSyn?(tuple: FourTuple, seg: SegmentIn): Uint8Array | false;
   /**
@@ -116,7 +117,7 @@ export interface ListenOptions {
 interface Listener extends ListenOptions {
   pending: number;
   /** Half-open connections per source prefix (sourceKey). */
-  bySource: Map<string, number>;
+  bySource: Map<SourceKey, number>;
   /** When this listener last answered a SYN with a cookie: cookie ACKs are checked until they expire. */
   cookiesAt: number;
 }
@@ -155,6 +156,9 @@ export class TcpStack implements SansIo {
   private readonly cookies: SynCookies;
   private readonly cookieSyn: CookieSyn = { mss: 0 };
   private readonly cookieTs: CookieTsOptions = { wscale: -1, sack: false };
+  /** The tuple of the cookie SYN being answered (per address length), reused for every one. */
+  private readonly cookieTuple4 = scratchTuple(4);
+  private readonly cookieTuple6 = scratchTuple(16);
   /** Next sweep that gives the buffers of idle connections back (Infinity when none holds any). */
   private trimAt = Number.POSITIVE_INFINITY;
   private waker: () => void = () => {};
@@ -264,7 +268,7 @@ export class TcpStack implements SansIo {
   }
 
   /** A new passive connection joins its listener's SYN queue, counted against its source `src`. */
-  private enterQueue(l: Listener, sock: TcpSocket, src: string): void {
+  private enterQueue(l: Listener, sock: TcpSocket, src: SourceKey): void {
     l.pending++;
     this.halfOpen++;
     l.bySource.set(src, (l.bySource.get(src) ?? 0) + 1);
@@ -363,11 +367,19 @@ export class TcpStack implements SansIo {
         return;
       }
     }
-    const tuple = tupleOf(buf, srcOff, dstOff, alen, sport, dport);
     if (full || overShare || (cookies && this.cookieMode === 'always')) {
-      this.cookieSynAck(now, l, tuple);
+      // Nothing is kept for a cookie SYN: its tuple is filled into a scratch one.
+      const scratch = alen === 4 ? this.cookieTuple4 : this.cookieTuple6;
+      for (let i = 0; i < alen; i++) {
+        scratch.local[i] = buf[dstOff + i];
+        scratch.remote[i] = buf[srcOff + i];
+      }
+      scratch.localPort = dport;
+      scratch.remotePort = sport;
+      this.cookieSynAck(now, l, scratch);
       return;
     }
+    const tuple = tupleOf(buf, srcOff, dstOff, alen, sport, dport);
     const sock = new TcpSocket(this.config, tuple);
     const verdict = l.onSyn ? l.onSyn(sock, this.seg) : true;
     if (verdict !== true) {
@@ -679,13 +691,20 @@ function tupleOf(
   };
 }
 
+function scratchTuple(alen: number): FourTuple {
+  return { local: new Uint8Array(alen), localPort: 0, remote: new Uint8Array(alen), remotePort: 0 };
+}
+
 /**
  * The source prefix a half-open connection counts against: the IPv4 address, or the /64 of an
  * IPv6 one (one host or one customer).
  */
-function sourceKey(buf: Uint8Array, off: number, alen = buf.length - off): string {
-  const n = alen === 4 ? 4 : 8;
+function sourceKey(buf: Uint8Array, off: number, alen = buf.length - off): SourceKey {
+  if (alen === 4) return u32(buf, off); // a number: no string per SYN of a flood
   let k = '';
-  for (let i = 0; i < n; i++) k += String.fromCharCode(buf[off + i]);
+  for (let i = 0; i < 8; i++) k += String.fromCharCode(buf[off + i]);
   return k;
 }
+
+/** An IPv4 source as its 32-bit value, an IPv6 /64 as a string of its 8 bytes. */
+type SourceKey = number | string;
