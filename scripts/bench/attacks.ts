@@ -50,6 +50,8 @@ const { values: a } = parseArgs({
 });
 
 const HAG = '198.18.100.1:1080';
+/** The node flags the HAG runs with in deployment (hag/deploy/hybrid-access-hag.service NODE_OPTIONS). */
+const HAG_NODE_FLAGS = ['--max-semi-space-size=2'];
 const DST = '198.18.3.2:9000';
 
 // ------------------------------------------------------------------ probe (namespace c)
@@ -488,6 +490,7 @@ async function orchestrate(): Promise<void> {
         H,
         [
           'node',
+          ...HAG_NODE_FLAGS,
           ...a['hag-node-options']!.split(' ').filter(Boolean),
           join(ROOT, 'dist/src/cli.js'),
           'hag',
