@@ -38,6 +38,8 @@ const { values: a } = parseArgs({
     'probe-rate': { type: 'string', default: '20' },
     prefix: { type: 'string' },
     json: { type: 'string' },
+    /** Extra node flags for the HAG only (e.g. --trace-gc, --heap-prof); its log is in the work dir. */
+    'hag-node-options': { type: 'string', default: '' },
     // roles
     rate: { type: 'string', default: '20' },
     clients: { type: 'string', default: '2000' },
@@ -48,6 +50,8 @@ const { values: a } = parseArgs({
 });
 
 const HAG = '198.18.100.1:1080';
+/** The node flags the HAG runs with in deployment (hag/deploy/hybrid-access-hag.service NODE_OPTIONS). */
+const HAG_NODE_FLAGS = ['--max-semi-space-size=2'];
 const DST = '198.18.3.2:9000';
 
 // ------------------------------------------------------------------ probe (namespace c)
@@ -482,7 +486,19 @@ async function orchestrate(): Promise<void> {
       const cfg = join(work, `hag-${sc.name}.yaml`);
       hagConfig(cfg, sc.handshakeTimeout ?? '10s');
       const logFd = openSync(join(work, `hag-${sc.name}.log`), 'a');
-      const hag = inNs(H, ['node', join(ROOT, 'dist/src/cli.js'), 'hag', '--config', cfg], logFd);
+      const hag = inNs(
+        H,
+        [
+          'node',
+          ...HAG_NODE_FLAGS,
+          ...a['hag-node-options']!.split(' ').filter(Boolean),
+          join(ROOT, 'dist/src/cli.js'),
+          'hag',
+          '--config',
+          cfg,
+        ],
+        logFd,
+      );
       closeSync(logFd);
       const pid = hag.pid!;
       let attacker: ReturnType<typeof spawn> | undefined;
@@ -642,7 +658,9 @@ async function orchestrate(): Promise<void> {
         /* gone */
       }
     }
-    rmSync(work, { recursive: true, force: true });
+    // With HAG node flags the HAG's log (e.g. its --trace-gc lines) is kept for reading.
+    if (a['hag-node-options']) step(`HAG logs kept in ${work}`);
+    else rmSync(work, { recursive: true, force: true });
   }
 }
 

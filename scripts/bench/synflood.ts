@@ -8,6 +8,7 @@
 //   node dist/scripts/bench/synflood.js [--rate 10000] [--seconds 30] [--clients 75] [--timeout 3000]
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { writeHeapSnapshot } from 'node:v8';
 import type { SansIo } from '../../src/driver.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import { Network } from '../../src/sim/index.js';
@@ -15,6 +16,7 @@ import { Rng } from '../../src/sim/rng.js';
 import type { TcpSocket } from '../../src/tcp/socket.js';
 import { type SynCookieMode, TcpStack } from '../../src/tcp/stack.js';
 import { emitPacket, ipReprOf } from '../../src/wire/packet.js';
+import type { TcpOption } from '../../src/wire/tcp-options.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -22,12 +24,17 @@ const { values: a } = parseArgs({
     seconds: { type: 'string', default: '30' },
     clients: { type: 'string', default: '75' },
     timeout: { type: 'string', default: '3000' },
+    'mp-capable': { type: 'boolean', default: false },
+    modes: { type: 'string', default: 'auto,never' },
+    'heap-snapshot': { type: 'boolean', default: false },
   },
 });
 const RATE = Number(a.rate);
 const FLOOD_MS = Number(a.seconds) * 1000;
 const CLIENTS = Number(a.clients);
 const TIMEOUT = Number(a.timeout);
+/** The flood's SYNs carry MP_CAPABLE (RFC 8684 3.1, version 1, HMAC-SHA256), as the lab's attacker sends. */
+const MP_CAPABLE = a['mp-capable'] === true;
 const B = Uint8Array.of(198, 19, 0, 1);
 const C = Uint8Array.of(198, 18, 3, 2);
 
@@ -37,6 +44,11 @@ class Flood implements SansIo {
   private readonly count = Math.round((RATE * FLOOD_MS) / 1000);
   private readonly rng = new Rng(13);
   private readonly src = new Uint8Array(4);
+  private readonly options: TcpOption[] = [{ type: 'mss', mss: 1460 }, { type: 'sack_permitted' }];
+  private readonly mpcOptions: TcpOption[] = [
+    ...this.options,
+    { type: 'unknown', kind: 30, data: Uint8Array.of(0x01, 0x01) },
+  ];
 
   private get next(): number {
     return this.sent < this.count ? (this.sent * 1000) / RATE : Number.POSITIVE_INFINITY;
@@ -60,7 +72,7 @@ class Flood implements SansIo {
           flags: 0x02,
           window: 65535,
           urgent: 0,
-          options: [{ type: 'mss', mss: 1460 }, { type: 'sack_permitted' }],
+          options: MP_CAPABLE ? this.mpcOptions : this.options,
           payload: new Uint8Array(0),
         },
       },
@@ -103,8 +115,21 @@ function run(mode: SynCookieMode) {
       tries.push(t);
     });
   }
+  // Memory, sampled every 500 ms of virtual time: the peak over the flood less the level before it.
+  global.gc?.();
+  const before = process.memoryUsage();
+  const peak = { rss: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+  const sample = () => {
+    const m = process.memoryUsage();
+    peak.rss = Math.max(peak.rss, m.rss);
+    peak.heapUsed = Math.max(peak.heapUsed, m.heapUsed);
+    peak.external = Math.max(peak.external, m.external);
+    peak.arrayBuffers = Math.max(peak.arrayBuffers, m.arrayBuffers);
+  };
+  for (let t = 0; t <= FLOOD_MS + 10_000; t += 500) net.at(t, sample);
   const t0 = performance.now();
   net.runUntil(() => net.now >= FLOOD_MS, FLOOD_MS + 1);
+  if (a['heap-snapshot']) console.error('heap snapshot:', writeHeapSnapshot());
   const floodWall = performance.now() - t0;
   const halfOpenAtEnd = hag.tcp.halfOpenCount;
   net.runUntil(() => net.now >= FLOOD_MS + 10_000, 10_001);
@@ -127,7 +152,17 @@ function run(mode: SynCookieMode) {
     TCPReqQFullDoCookies: m.TCPReqQFullDoCookies,
     TCPReqQFullDrop: m.TCPReqQFullDrop,
     usPerFloodSyn: Number(((floodWall * 1000) / flood.sent).toFixed(2)),
+    peakOverBeforeMiB: {
+      rss: mib(peak.rss - before.rss),
+      heapUsed: mib(peak.heapUsed - before.heapUsed),
+      external: mib(peak.external - before.external),
+      arrayBuffers: mib(peak.arrayBuffers - before.arrayBuffers),
+    },
   };
 }
 
-for (const mode of ['auto', 'never'] as const) console.log(JSON.stringify(run(mode)));
+function mib(bytes: number): number {
+  return Number((bytes / 2 ** 20).toFixed(1));
+}
+
+for (const mode of String(a.modes).split(',') as SynCookieMode[]) console.log(JSON.stringify(run(mode)));

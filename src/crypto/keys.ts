@@ -36,3 +36,23 @@ export function keyDerive(key: Uint8Array): { token: number; idsn: Idsn } {
 export function randomKey(): Uint8Array {
   return randomFillSync(new Uint8Array(KEY_LEN));
 }
+
+/** Random bytes drawn in bulk for randomKeyInto: one system call per POOL_LEN / KEY_LEN keys. */
+const POOL_LEN = 4096;
+const pool = new Uint8Array(POOL_LEN);
+let poolAt = POOL_LEN;
+
+/**
+ * A fresh random key written into `out` (KEY_LEN bytes), allocating nothing: for the key of
+ * every SYN-cookie SYN/ACK of a flood. Each pool byte is handed out once.
+ */
+export function randomKeyInto(out: Uint8Array): Uint8Array {
+  if (poolAt + KEY_LEN > POOL_LEN) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  for (let i = 0; i < KEY_LEN; i++) out[i] = pool[poolAt + i];
+  pool.fill(0, poolAt, poolAt + KEY_LEN);
+  poolAt += KEY_LEN;
+  return out;
+}

@@ -6,7 +6,7 @@
 // keys (RFC 8684 3.1); a join keeps a bounded request (join-cookies.ts).
 import { randomInt } from 'node:crypto';
 import { joinSynAckHmac } from '../crypto/hmac.js';
-import { keyDerive, randomKey } from '../crypto/keys.js';
+import { KEY_LEN, keyDerive, randomKeyInto } from '../crypto/keys.js';
 import type { SansIo } from '../driver.js';
 import type { CongestionControlName } from '../tcp/cc/index.js';
 import type { TcpConfig } from '../tcp/config.js';
@@ -16,7 +16,7 @@ import type { TcpSocket } from '../tcp/socket.js';
 import { type StackOptions, TcpStack } from '../tcp/stack.js';
 import { TimerQueue } from '../util/timer-queue.js';
 import { bytesEqual } from '../wire/bytes.js';
-import { emitMpCapable, MPC_FLAG } from '../wire/mptcp/mp-capable.js';
+import { emitMpCapable, MPC_FLAG, type MpCapable } from '../wire/mptcp/mp-capable.js';
 import { emitMpJoin } from '../wire/mptcp/mp-join.js';
 import { emitMpTcprst, MP_TCPRST_LEN, TCPRST_REASON } from '../wire/mptcp/mp-tcprst.js';
 import { MptcpOptionView } from '../wire/mptcp/option.js';
@@ -26,6 +26,9 @@ import type { MptcpEvent, MptcpEventListener } from './events.js';
 import { JoinRequestTable } from './join-cookies.js';
 import { type JoinState, Subflow } from './subflow.js';
 import { type LocalKey, TokenTable } from './token.js';
+
+/** The cookie SYN/ACK option of a plain TCP SYN: none. */
+const NO_OPTION = new Uint8Array(0);
 
 export interface EndpointOptions {
   tcp?: Partial<TcpConfig>;
@@ -80,6 +83,14 @@ export class MptcpEndpoint implements SansIo {
   /** Joins answered from a SYN cookie, waiting for their third ACK. */
   readonly joinRequests = new JoinRequestTable();
   private readonly view = new MptcpOptionView();
+  /** The MP_CAPABLE of a cookie SYN/ACK (its key drawn per SYN) and its wire form. */
+  private readonly cookieOpt: MpCapable & { senderKey: Uint8Array } = {
+    type: 'mp_capable',
+    version: 1,
+    flags: 0,
+    senderKey: new Uint8Array(KEY_LEN),
+  };
+  private readonly cookieOptBuf = new Uint8Array(12);
   readonly maxSubflows: number;
   private readonly maxHalfOpenJoins: number;
   private readonly admitJoin: EndpointOptions['admitJoin'];
@@ -228,8 +239,10 @@ export class MptcpEndpoint implements SansIo {
    * MP_CAPABLE gets a fresh key, reserved nowhere (the third ACK echoes it, RFC 8684 3.1); a join
    * to a connection that can take it leaves a bounded request; anything else is dropped.
    */
-  private cookieSyn(tuple: FourTuple, seg: SegmentIn): Uint8Array | false {
+  private cookieSyn(scratch: FourTuple, seg: SegmentIn): Uint8Array | false {
     if (this.isJoin(seg)) {
+      // The stack's tuple is scratch; a join's (bounded, checked by admitJoin) is a copy.
+      const tuple = { ...scratch, local: scratch.local.slice(), remote: scratch.remote.slice() };
       const v = this.view.mpJoin;
       this.mib.MPJoinSynRx++;
       const target = this.joinTarget(tuple);
@@ -263,20 +276,14 @@ export class MptcpEndpoint implements SansIo {
     // The admission check (a rate limit per client) waits for the third ACK, whose source is
     // proven: spoofed SYNs must not use up a real client's allowance.
     const mpc = this.findMpCapable(seg);
-    if (mpc < 0) return new Uint8Array(0); // plain TCP: it falls back when rebuilt (3.7)
+    if (mpc < 0) return NO_OPTION; // plain TCP: it falls back when rebuilt (3.7)
     const checksum = this.config.checksum || (mpc & MPC_FLAG.checksum) !== 0;
-    const b = new Uint8Array(12);
-    emitMpCapable(
-      {
-        type: 'mp_capable',
-        version: 1,
-        flags: MPC_FLAG.hmacSha256 | (checksum ? MPC_FLAG.checksum : 0),
-        senderKey: randomKey(),
-      },
-      b,
-      0,
-    );
-    return b;
+    // The stack copies the option into the SYN/ACK at once: one buffer serves every cookie SYN.
+    const opt = this.cookieOpt;
+    opt.flags = MPC_FLAG.hmacSha256 | (checksum ? MPC_FLAG.checksum : 0);
+    randomKeyInto(opt.senderKey);
+    emitMpCapable(opt, this.cookieOptBuf, 0);
+    return this.cookieOptBuf;
   }
 
   /**

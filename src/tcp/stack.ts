@@ -7,12 +7,13 @@
 // retransmissions for half-open connections while a queue is more than half full.
 import type { SansIo } from '../driver.js';
 import { TimerQueue } from '../util/timer-queue.js';
-import { copyOut } from '../wire/bytes.js';
+import { copyOut, u32 } from '../wire/bytes.js';
 import { PacketView } from '../wire/packet.js';
 import { TCP_FLAG } from '../wire/tcp.js';
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.js';
 import type { TfoCookieCache, TfoServerOptions } from './fastopen.js';
 import { IsnGenerator } from './isn.js';
+import { ReplyQueue } from './reply-queue.js';
 import {
   type FourTuple,
   fillTcpChecksum,
@@ -101,7 +102,8 @@ export interface ListenOptions {
   /**
    * SYN cookies: a SYN answered without keeping state. Returns the options the protocol on top
    * puts into the SYN/ACK (empty: none), or false to drop the SYN. Without it, a listener with
-   * onSyn gets no cookies (its SYNs are dropped when the queue is full).
+   * onSyn gets no cookies (its SYNs are dropped when the queue is full). `tuple` is the stack's
+   * scratch, valid only during the call: copy it to keep it.
    */
   onCookieSyn?(tuple: FourTuple, seg: SegmentIn): Uint8Array | false;
   /**
@@ -115,7 +117,7 @@ export interface ListenOptions {
 interface Listener extends ListenOptions {
   pending: number;
   /** Half-open connections per source prefix (sourceKey). */
-  bySource: Map<string, number>;
+  bySource: Map<SourceKey, number>;
   /** When this listener last answered a SYN with a cookie: cookie ACKs are checked until they expire. */
   cookiesAt: number;
 }
@@ -154,12 +156,15 @@ export class TcpStack implements SansIo {
   private readonly cookies: SynCookies;
   private readonly cookieSyn: CookieSyn = { mss: 0 };
   private readonly cookieTs: CookieTsOptions = { wscale: -1, sack: false };
+  /** The tuple of the cookie SYN being answered (per address length), reused for every one. */
+  private readonly cookieTuple4 = scratchTuple(4);
+  private readonly cookieTuple6 = scratchTuple(16);
   /** Next sweep that gives the buffers of idle connections back (Infinity when none holds any). */
   private trimAt = Number.POSITIVE_INFINITY;
   private waker: () => void = () => {};
   private nextPort = 32768 + Math.floor(Math.random() * 28000);
   /** Resets and cookie SYN/ACKs for segments without a connection, waiting to go out (bounded). */
-  private readonly replyQueue: Uint8Array[] = [];
+  private readonly replyQueue = new ReplyQueue(REPLY_QUEUE_MAX);
 
   constructor(opts: StackOptions = {}) {
     this.config = { ...DEFAULT_TCP_CONFIG, ...opts.tcp };
@@ -263,7 +268,7 @@ export class TcpStack implements SansIo {
   }
 
   /** A new passive connection joins its listener's SYN queue, counted against its source `src`. */
-  private enterQueue(l: Listener, sock: TcpSocket, src: string): void {
+  private enterQueue(l: Listener, sock: TcpSocket, src: SourceKey): void {
     l.pending++;
     this.halfOpen++;
     l.bySource.set(src, (l.bySource.get(src) ?? 0) + 1);
@@ -362,11 +367,19 @@ export class TcpStack implements SansIo {
         return;
       }
     }
-    const tuple = tupleOf(buf, srcOff, dstOff, alen, sport, dport);
     if (full || overShare || (cookies && this.cookieMode === 'always')) {
-      this.cookieSynAck(now, l, tuple);
+      // Nothing is kept for a cookie SYN: its tuple is filled into a scratch one.
+      const scratch = alen === 4 ? this.cookieTuple4 : this.cookieTuple6;
+      for (let i = 0; i < alen; i++) {
+        scratch.local[i] = buf[dstOff + i];
+        scratch.remote[i] = buf[srcOff + i];
+      }
+      scratch.localPort = dport;
+      scratch.remotePort = sport;
+      this.cookieSynAck(now, l, scratch);
       return;
     }
+    const tuple = tupleOf(buf, srcOff, dstOff, alen, sport, dport);
     const sock = new TcpSocket(this.config, tuple);
     const verdict = l.onSyn ? l.onSyn(sock, this.seg) : true;
     if (verdict !== true) {
@@ -418,7 +431,8 @@ export class TcpStack implements SansIo {
       this.mib.TCPReqQFullDrop++;
       return;
     }
-    if (this.replyQueue.length >= REPLY_QUEUE_MAX) return;
+    const out = this.replyQueue.reserve();
+    if (!out) return;
     const cfg = this.config;
     const alen = tuple.local.length;
     const ipHl = alen === 4 ? 20 : 40;
@@ -439,7 +453,6 @@ export class TcpStack implements SansIo {
     const tsval = SynCookies.encodeTs(tsvalFor(now, iss), ws >= 0 ? seg.wscale : -1, sack);
     const ourMss = cfg.mtu - ipHl - 20;
     const extLen = ext ? ext.length : 0;
-    const out = new Uint8Array(ipHl + 60);
     let o = writeSynOptionList(out, ipHl + 20, ourMss, sack, ts, tsval, seg.tsval, ws);
     if (ext) out.set(ext, o);
     o += extLen;
@@ -458,7 +471,7 @@ export class TcpStack implements SansIo {
     );
     writeIpHeader(out, tuple.local, tuple.remote, hl);
     fillTcpChecksum(out, ipHl, hl, tuple.local, tuple.remote);
-    this.replyQueue.push(out.subarray(0, ipHl + hl));
+    this.replyQueue.commit(ipHl + hl);
     l.cookiesAt = now;
     this.mib.SyncookiesSent++;
   }
@@ -530,12 +543,12 @@ export class TcpStack implements SansIo {
     options?: Uint8Array,
   ): void {
     const seg = this.seg;
-    if (seg.flags & RST || this.replyQueue.length >= 64) return;
+    const out = this.replyQueue.length < 64 ? this.replyQueue.reserve() : undefined;
+    if (seg.flags & RST || !out) return;
     const src = copyOut(buf, dstOff, alen);
     const dst = copyOut(buf, srcOff, alen);
     const optLen = options ? (options.length + 3) & ~3 : 0;
     const hl = 20 + optLen;
-    const out = new Uint8Array((alen === 4 ? 20 : 40) + hl);
     const ipHl = writeIpHeader(out, src, dst, hl);
     if (seg.flags & ACK) writeTcpHeader(out, ipHl, dport, sport, seg.ack, 0, hl, RST, 0);
     else writeTcpHeader(out, ipHl, dport, sport, 0, seqAdd(seg.seq, seg.seqLen), hl, RST | ACK, 0);
@@ -544,7 +557,7 @@ export class TcpStack implements SansIo {
       out.fill(1, ipHl + 20 + options.length, ipHl + hl); // NOP padding
     }
     fillTcpChecksum(out, ipHl, hl, src, dst);
-    this.replyQueue.push(out);
+    this.replyQueue.commit(ipHl + hl);
     this.mib.OutRsts++;
   }
 
@@ -579,11 +592,10 @@ export class TcpStack implements SansIo {
   }
 
   pollTransmit(now: number, buf: Uint8Array): number {
-    const rst = this.replyQueue.shift();
-    if (rst) {
-      buf.set(rst);
+    const reply = this.replyQueue.shift(buf);
+    if (reply > 0) {
       this.mib.OutSegs++;
-      return rst.length;
+      return reply;
     }
     const ack = this.timeWait.pollTransmit(now, buf);
     if (ack > 0) {
@@ -679,13 +691,20 @@ function tupleOf(
   };
 }
 
+function scratchTuple(alen: number): FourTuple {
+  return { local: new Uint8Array(alen), localPort: 0, remote: new Uint8Array(alen), remotePort: 0 };
+}
+
 /**
  * The source prefix a half-open connection counts against: the IPv4 address, or the /64 of an
  * IPv6 one (one host or one customer).
  */
-function sourceKey(buf: Uint8Array, off: number, alen = buf.length - off): string {
-  const n = alen === 4 ? 4 : 8;
+function sourceKey(buf: Uint8Array, off: number, alen = buf.length - off): SourceKey {
+  if (alen === 4) return u32(buf, off); // a number: no string per SYN of a flood
   let k = '';
-  for (let i = 0; i < n; i++) k += String.fromCharCode(buf[off + i]);
+  for (let i = 0; i < 8; i++) k += String.fromCharCode(buf[off + i]);
   return k;
 }
+
+/** An IPv4 source as its 32-bit value, an IPv6 /64 as a string of its 8 bytes. */
+type SourceKey = number | string;

@@ -1,8 +1,8 @@
 // SYN cookies (RFC 4987 section 3.6): when a listener's SYN queue is full, the SYN/ACK's initial
 // sequence number carries everything needed to rebuild the connection from the third ACK, and
 // nothing is kept. The 32 bits are, from the top: a 64-second time counter (2 bits), a MAC
-// (27 bits) and an index into a table of MSS values (3 bits). The MAC is HMAC-SHA256 under a
-// secret over the 4-tuple, the client's ISN, the full counter and the MSS index, so a cookie can
+// (27 bits) and an index into a table of MSS values (3 bits). The MAC is SipHash-2-4 under a
+// 128-bit secret (src/crypto/siphash.ts: a keyed PRF that allocates nothing per SYN) over the 4-tuple, the client's ISN, the full counter and the MSS index, so a cookie can
 // neither be forged nor moved to another connection, and it expires: one older than
 // MAX_COOKIE_AGE ticks (2-3 minutes, as Linux's MAX_SYNCOOKIE_AGE) is refused. The secret is
 // replaced every COOKIE_ROTATE_MS; the one before stays valid, which covers every live cookie.
@@ -11,7 +11,8 @@
 // 6 bits of the SYN/ACK's TSval (4 bits shift + 1, 0 for none; 1 bit SACK), which the client
 // echoes in TSecr; without timestamps the rebuilt connection has neither (RFC 4987 3.6 names this
 // cost). Those bits are not in the MAC: a client can only choose its own connection's options.
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { type SipKey, sipHash24, sipKey } from '../crypto/siphash.js';
 
 /** Peer MSS values a cookie can name (the largest not above the SYN's MSS is used). */
 export const COOKIE_MSS_TABLE: readonly number[] = [64, 536, 1220, 1300, 1380, 1420, 1440, 1460];
@@ -40,9 +41,9 @@ export type CookieVerdict = 'ok' | 'forged' | 'stale';
 export const COOKIE_ROTATE_MS = 4 * COOKIE_TICK_MS;
 
 export class SynCookies {
-  private secret: Buffer;
+  private secret: SipKey;
   /** The secret before the last rotation: its cookies still validate until they are stale. */
-  private previous: Buffer | undefined;
+  private previous: SipKey | undefined;
   /** When the secret is next replaced (set by the first use). */
   private rotateAt = Number.NaN;
   private readonly msg = Buffer.alloc(16 + 16 + 4 + 4 + 4 + 1);
@@ -54,7 +55,7 @@ export class SynCookies {
   ) {
     if (rotateMs !== 0 && rotateMs <= MAX_COOKIE_AGE * COOKIE_TICK_MS)
       throw new RangeError('cookie secrets must outlive the cookies they made');
-    this.secret = secret ? Buffer.from(secret) : randomBytes(32);
+    this.secret = sipKey(secret ?? randomBytes(16));
   }
 
   /** Replaces the secret every rotateMs of the time the stack passes in (no clock read here). */
@@ -70,7 +71,7 @@ export class SynCookies {
   /** A new secret; cookies made under the old one stay valid until they expire. */
   rotate(secret?: Uint8Array): void {
     this.previous = this.secret;
-    this.secret = secret ? Buffer.from(secret) : randomBytes(32);
+    this.secret = sipKey(secret ?? randomBytes(16));
   }
 
   /** The MSS table index for a SYN's MSS option value. */
@@ -81,7 +82,7 @@ export class SynCookies {
   }
 
   private mac(
-    key: Buffer,
+    key: SipKey,
     local: Uint8Array,
     localPort: number,
     remote: Uint8Array,
@@ -99,7 +100,7 @@ export class SynCookies {
     m.writeUInt32BE(irs >>> 0, 36);
     m.writeUInt32BE(count >>> 0, 40);
     m[44] = mssIdx;
-    return createHmac('sha256', key).update(m).digest().readUInt32BE(0) >>> 5; // 27 bits
+    return sipHash24(key, m, 0, m.length) >>> 5; // 27 bits
   }
 
   /** The ISN of a cookie SYN/ACK answering a SYN with sequence number `irs` and MSS `mss`. */
@@ -140,12 +141,12 @@ export class SynCookies {
     const count = nowCount - ((nowCount - low) & 3);
     const idx = iss & 7;
     const h = (iss >>> 3) & 0x7ffffff;
-    const keys = this.previous ? [this.secret, this.previous] : [this.secret];
-    let found = false;
-    for (const key of keys) {
-      if (this.mac(key, local, localPort, remote, remotePort, irs, count, idx) === h) found = true;
-    }
-    if (!found) return 'forged';
+    const prev = this.previous;
+    if (
+      this.mac(this.secret, local, localPort, remote, remotePort, irs, count, idx) !== h &&
+      (prev === undefined || this.mac(prev, local, localPort, remote, remotePort, irs, count, idx) !== h)
+    )
+      return 'forged';
     if (nowCount - count > MAX_COOKIE_AGE) return 'stale';
     out.mss = COOKIE_MSS_TABLE[idx];
     return 'ok';
