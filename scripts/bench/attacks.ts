@@ -38,6 +38,8 @@ const { values: a } = parseArgs({
     'probe-rate': { type: 'string', default: '20' },
     prefix: { type: 'string' },
     json: { type: 'string' },
+    /** V8 flags for the HAG, as its one-file build's launcher (hag/deploy/build-bundle.sh) passes them. */
+    'hag-node-flags': { type: 'string', default: '--max-semi-space-size=2' },
     // roles
     rate: { type: 'string', default: '20' },
     clients: { type: 'string', default: '2000' },
@@ -482,7 +484,8 @@ async function orchestrate(): Promise<void> {
       const cfg = join(work, `hag-${sc.name}.yaml`);
       hagConfig(cfg, sc.handshakeTimeout ?? '10s');
       const logFd = openSync(join(work, `hag-${sc.name}.log`), 'a');
-      const hag = inNs(H, ['node', join(ROOT, 'dist/src/cli.js'), 'hag', '--config', cfg], logFd);
+      const flags = (a['hag-node-flags'] ?? '').split(' ').filter(Boolean);
+      const hag = inNs(H, ['node', ...flags, join(ROOT, 'dist/src/cli.js'), 'hag', '--config', cfg], logFd);
       closeSync(logFd);
       const pid = hag.pid!;
       let attacker: ReturnType<typeof spawn> | undefined;
