@@ -3,10 +3,12 @@
 // bytes for the application, then out-of-order bytes at their place in the window). Positions are
 // relative to the head; the owner keeps track of what is valid. Idle connections hold no buffer.
 
+import { NO_BYTES } from '../wire/bytes.js';
+
 const MIN_ALLOC = 4096;
 
 export class ByteRing {
-  private buf: Uint8Array = new Uint8Array(0);
+  private buf: Uint8Array = NO_BYTES;
   private head = 0;
 
   constructor(readonly capacity: number) {}
@@ -86,7 +88,7 @@ export class ByteRing {
 
   /** Gives the memory back; only when the owner holds no valid bytes. */
   release(): void {
-    this.buf = new Uint8Array(0);
+    this.buf = NO_BYTES;
     this.head = 0;
   }
 }
