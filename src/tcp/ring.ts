@@ -5,7 +5,10 @@
 
 import { NO_BYTES } from '../wire/bytes.js';
 
-const MIN_ALLOC = 4096;
+// The first allocation: a connection that carries a handshake's few bytes (or one byte and
+// stalls, as a slowloris client does) holds 512 bytes, not 4 KB, per ring; a bulk flow doubles
+// past it on its first full segment.
+const MIN_ALLOC = 512;
 
 export class ByteRing {
   private buf: Uint8Array = NO_BYTES;
