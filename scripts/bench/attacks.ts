@@ -39,7 +39,7 @@ const { values: a } = parseArgs({
     prefix: { type: 'string' },
     json: { type: 'string' },
     /** V8 flags for the HAG, as its one-file build's launcher (hag/deploy/build-bundle.sh) passes them. */
-    'hag-node-flags': { type: 'string', default: '--max-semi-space-size=2' },
+    'hag-node-flags': { type: 'string', default: '--max-semi-space-size=2 --heap-growing-percent=50' },
     // roles
     rate: { type: 'string', default: '20' },
     clients: { type: 'string', default: '2000' },
