@@ -38,6 +38,8 @@ const { values: a } = parseArgs({
     'probe-rate': { type: 'string', default: '20' },
     prefix: { type: 'string' },
     json: { type: 'string' },
+    /** V8 flags for the HAG, as its one-file build's launcher (hag/deploy/build-bundle.sh) passes them. */
+    'hag-node-flags': { type: 'string', default: '--max-semi-space-size=2 --heap-growing-percent=50' },
     /** Extra node flags for the HAG only (e.g. --trace-gc, --heap-prof); its log is in the work dir. */
     'hag-node-options': { type: 'string', default: '' },
     // roles
@@ -50,8 +52,6 @@ const { values: a } = parseArgs({
 });
 
 const HAG = '198.18.100.1:1080';
-/** The node flags the HAG runs with in deployment (hag/deploy/hybrid-access-hag.service NODE_OPTIONS). */
-const HAG_NODE_FLAGS = ['--max-semi-space-size=2'];
 const DST = '198.18.3.2:9000';
 
 // ------------------------------------------------------------------ probe (namespace c)
@@ -486,19 +486,11 @@ async function orchestrate(): Promise<void> {
       const cfg = join(work, `hag-${sc.name}.yaml`);
       hagConfig(cfg, sc.handshakeTimeout ?? '10s');
       const logFd = openSync(join(work, `hag-${sc.name}.log`), 'a');
-      const hag = inNs(
-        H,
-        [
-          'node',
-          ...HAG_NODE_FLAGS,
-          ...a['hag-node-options']!.split(' ').filter(Boolean),
-          join(ROOT, 'dist/src/cli.js'),
-          'hag',
-          '--config',
-          cfg,
-        ],
-        logFd,
-      );
+      const flags = [
+        ...(a['hag-node-flags'] ?? '').split(' ').filter(Boolean),
+        ...a['hag-node-options']!.split(' ').filter(Boolean),
+      ];
+      const hag = inNs(H, ['node', ...flags, join(ROOT, 'dist/src/cli.js'), 'hag', '--config', cfg], logFd);
       closeSync(logFd);
       const pid = hag.pid!;
       let attacker: ReturnType<typeof spawn> | undefined;

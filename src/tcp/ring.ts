@@ -3,10 +3,15 @@
 // bytes for the application, then out-of-order bytes at their place in the window). Positions are
 // relative to the head; the owner keeps track of what is valid. Idle connections hold no buffer.
 
-const MIN_ALLOC = 4096;
+import { NO_BYTES } from '../wire/bytes.js';
+
+// The first allocation: a connection that carries a handshake's few bytes (or one byte and
+// stalls, as a slowloris client does) holds 512 bytes, not 4 KB, per ring; a bulk flow doubles
+// past it on its first full segment.
+const MIN_ALLOC = 512;
 
 export class ByteRing {
-  private buf: Uint8Array = new Uint8Array(0);
+  private buf: Uint8Array = NO_BYTES;
   private head = 0;
 
   constructor(readonly capacity: number) {}
@@ -86,7 +91,7 @@ export class ByteRing {
 
   /** Gives the memory back; only when the owner holds no valid bytes. */
   release(): void {
-    this.buf = new Uint8Array(0);
+    this.buf = NO_BYTES;
     this.head = 0;
   }
 }

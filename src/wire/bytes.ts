@@ -50,3 +50,7 @@ export function bytesEqualAt(a: Uint8Array, buf: Uint8Array, off: number): boole
   for (let i = 0; i < a.length; i++) if (a[i] !== buf[off + i]) return false;
   return true;
 }
+
+/** The one empty byte array: what an unwrapped view or an unallocated buffer points at, so each
+ * per-connection object does not carry an empty array (and its ArrayBuffer) of its own. */
+export const NO_BYTES = new Uint8Array(0);

@@ -1,7 +1,7 @@
 // ADD_ADDR (RFC 8684 section 3.4.1): the echo flag E, an address ID, an IPv4 or IPv6 address, an
 // optional port, and (when not an echo) the truncated HMAC of 64 bits. The address family and the
 // presence of port and HMAC follow from the length: 8/10/16/18 for IPv4, 20/22/28/30 for IPv6.
-import { copyOut, u16 } from '../bytes.js';
+import { copyOut, NO_BYTES, u16 } from '../bytes.js';
 import { WireError } from '../error.js';
 import { MPTCP_SUBTYPE, putHead } from './subtype.js';
 
@@ -23,7 +23,7 @@ const LAYOUTS = new Map<number, Layout>([
 ]);
 
 export class AddAddrView {
-  b: Uint8Array = new Uint8Array(0);
+  b: Uint8Array = NO_BYTES;
   o = 0;
   n = 0;
   private layout: Layout = LAYOUTS.get(8)!;

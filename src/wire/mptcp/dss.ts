@@ -2,7 +2,7 @@
 // optional mapping (data sequence number of 4 or 8 bytes, relative subflow sequence number,
 // data-level length, and the checksum when negotiated), and the DATA_FIN flag. This is the one
 // suboption on every data segment, so the view reads fields in place.
-import { setU16, setU32, u16, u32 } from '../bytes.js';
+import { NO_BYTES, setU16, setU32, u16, u32 } from '../bytes.js';
 import { WireError } from '../error.js';
 import { MPTCP_SUBTYPE, putHead } from './subtype.js';
 
@@ -29,7 +29,7 @@ export function dssBaseLen(flags: number): number {
 }
 
 export class DssView {
-  b: Uint8Array = new Uint8Array(0);
+  b: Uint8Array = NO_BYTES;
   o = 0;
   n = 0;
   flags = 0;

@@ -1,7 +1,7 @@
 // MP_CAPABLE (RFC 8684 section 3.1): version, flags A..H, and depending on the packet no key (SYN,
 // length 4), the sender's key (SYN/ACK, 12), both keys (third ACK, 20), or both keys with the
 // data-level length of the data it carries (22) and the DSS checksum (24).
-import { copyOut } from '../bytes.js';
+import { copyOut, NO_BYTES } from '../bytes.js';
 import { WireError } from '../error.js';
 import { MPTCP_SUBTYPE, putHead } from './subtype.js';
 
@@ -20,7 +20,7 @@ export const MPC_FLAG = {
 const VALID_LENGTHS = [4, 12, 20, 22, 24];
 
 export class MpCapableView {
-  b: Uint8Array = new Uint8Array(0);
+  b: Uint8Array = NO_BYTES;
   o = 0;
   n = 0;
 

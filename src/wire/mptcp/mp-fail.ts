@@ -1,12 +1,12 @@
 // MP_FAIL (RFC 8684 section 3.7): a checksum failure at the given 64-bit data sequence number.
-import { setU32, u32 } from '../bytes.js';
+import { NO_BYTES, setU32, u32 } from '../bytes.js';
 import { WireError } from '../error.js';
 import { MPTCP_SUBTYPE, putHead } from './subtype.js';
 
 export const MP_FAIL_LEN = 12;
 
 export class MpFailView {
-  b: Uint8Array = new Uint8Array(0);
+  b: Uint8Array = NO_BYTES;
   o = 0;
 
   wrap(b: Uint8Array, o: number, n: number): WireError | undefined {

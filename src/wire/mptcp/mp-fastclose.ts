@@ -1,13 +1,13 @@
 // MP_FASTCLOSE (RFC 8684 section 3.5): abrupt close of the whole connection, proven by the
 // receiver's 64-bit key.
-import { copyOut } from '../bytes.js';
+import { copyOut, NO_BYTES } from '../bytes.js';
 import { WireError } from '../error.js';
 import { MPTCP_SUBTYPE, putHead } from './subtype.js';
 
 export const MP_FASTCLOSE_LEN = 12;
 
 export class MpFastcloseView {
-  b: Uint8Array = new Uint8Array(0);
+  b: Uint8Array = NO_BYTES;
   o = 0;
 
   wrap(b: Uint8Array, o: number, n: number): WireError | undefined {

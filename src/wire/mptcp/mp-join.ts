@@ -1,7 +1,7 @@
 // MP_JOIN (RFC 8684 section 3.2): three forms told apart by length. SYN (12): backup bit, address
 // ID, the receiver's token and the sender's nonce. SYN/ACK (16): backup bit, address ID, the
 // leftmost 64 bits of the sender's HMAC and its nonce. ACK (24): the leftmost 160 bits of the HMAC.
-import { copyOut, setU32, u32 } from '../bytes.js';
+import { copyOut, NO_BYTES, setU32, u32 } from '../bytes.js';
 import { WireError } from '../error.js';
 import { MPTCP_SUBTYPE, putHead } from './subtype.js';
 
@@ -10,7 +10,7 @@ export const MP_JOIN_SYNACK_LEN = 16;
 export const MP_JOIN_ACK_LEN = 24;
 
 export class MpJoinView {
-  b: Uint8Array = new Uint8Array(0);
+  b: Uint8Array = NO_BYTES;
   o = 0;
   n = 0;
 

@@ -1,10 +1,12 @@
 // MP_PRIO (RFC 8684 section 3.3.8): change the backup priority of the subflow it is sent on.
 // Length 3 in v1; the v0 form (RFC 6824) with an address ID, length 4, is accepted too.
+
+import { NO_BYTES } from '../bytes.js';
 import { WireError } from '../error.js';
 import { MPTCP_SUBTYPE, putHead } from './subtype.js';
 
 export class MpPrioView {
-  b: Uint8Array = new Uint8Array(0);
+  b: Uint8Array = NO_BYTES;
   o = 0;
   n = 0;
 

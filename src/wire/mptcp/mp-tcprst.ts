@@ -1,5 +1,7 @@
 // MP_TCPRST (RFC 8684 section 3.6): why a subflow was reset. Flags U, V, W (reserved) and T
 // (transient: the sender may accept the subflow again later), and a reason code.
+
+import { NO_BYTES } from '../bytes.js';
 import { WireError } from '../error.js';
 import { MPTCP_SUBTYPE, putHead } from './subtype.js';
 
@@ -20,7 +22,7 @@ export const TCPRST_REASON = {
 export const TCPRST_TRANSIENT = 0x01;
 
 export class MpTcprstView {
-  b: Uint8Array = new Uint8Array(0);
+  b: Uint8Array = NO_BYTES;
   o = 0;
 
   wrap(b: Uint8Array, o: number, n: number): WireError | undefined {

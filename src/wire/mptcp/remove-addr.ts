@@ -1,9 +1,11 @@
 // REMOVE_ADDR (RFC 8684 section 3.4.2): a list of one or more address IDs, one byte each.
+
+import { NO_BYTES } from '../bytes.js';
 import { WireError } from '../error.js';
 import { MPTCP_SUBTYPE, putHead } from './subtype.js';
 
 export class RemoveAddrView {
-  b: Uint8Array = new Uint8Array(0);
+  b: Uint8Array = NO_BYTES;
   o = 0;
   n = 0;
 
