@@ -127,11 +127,13 @@ export async function transfer(ns: Netns, dist: string, opts: TransferOptions): 
     if (o.event === 'done') o = dones(oursOut)[n - 1];
     if (k.event === 'done') k = dones(kOut)[n - 1];
   } catch (e) {
-    // A stalled transfer: what the kernel's MPTCP and TCP counted, and its sockets, to see why.
+    // A stalled transfer: what the kernel's MPTCP and TCP counted, and its sockets, to see why:
+    // with their memory (skmem r: bytes held, rb: the buffer), since an MPTCP socket whose
+    // out-of-order queue holds more than rb moves no data up from its subflows (their Recv-Q).
     const mptcp = Object.entries(nstatOf(ns)).filter(([n]) => /^MPTcp|TCPOFO|Prune|Drop/.test(n));
     let ss = '';
     try {
-      ss = ns.sh('h', 'ss -tinM 2>/dev/null | head -40');
+      ss = ns.sh('h', 'ss -tinmM 2>/dev/null | head -40');
     } catch {}
     throw new Error(
       `${(e as Error).message}\nkernel counters: ${JSON.stringify(Object.fromEntries(mptcp))}\n${ss}`,
