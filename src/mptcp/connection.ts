@@ -145,6 +145,15 @@ const DATA_RTX_CHUNK = 64 * 1024;
 /** The data-level retransmission timeout is never shorter (Linux: TCP_RTO_MIN) nor longer than this. */
 const DATA_RTX_MIN = 200;
 const DATA_RTX_MAX = 60_000;
+/**
+ * New data leaves this fraction of the peer's connection-level window unused. Linux's MPTCP
+ * socket stops moving data up from its subflows while what it holds exceeds its receive buffer
+ * (mptcp_data_ready), out-of-order data included, and its window lets a full window of our
+ * segments, at their truesize, reach that buffer: with the data at DATA_ACK lost on a dead
+ * subflow, the window filled out of order and the reinjected data then sat in the live subflow's
+ * receive queue for good (seen: skmem r1778176 over rb1776972, Recv-Q 463296, DATA_ACK stuck).
+ */
+const WINDOW_RESERVE_SHIFT = 6;
 
 export class MptcpConnection implements OpportunisticHost, HasDeadline {
   readonly subflows: Subflow[] = [];
@@ -484,7 +493,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     const now = orp ? this.now() : 0;
     for (let i = 0; i < n; i++) {
       const sf = picked[i];
-      const want = Math.min(this.unscheduled, Math.max(0, this.sndWndRight - this.sndNxt));
+      const want = Math.min(this.unscheduled, Math.max(0, this.sendRight - this.sndNxt));
       if (dup && first >= 0) {
         // Redundant: the same bytes the first subflow took, as far as this one's window allows.
         const m = Math.min(firstLen, this.room(sf));
@@ -511,7 +520,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
       if (this.fallback && this.dataFinQueued && this.unscheduled === 0) sf.socket.close();
     }
     // New data waits and the peer's window, not the subflows, holds it back (NSDI 2012, 4.2).
-    if (orp && n > 0 && this.unscheduled > 0 && this.sndWndRight - this.sndNxt < picked[0].socket.mss)
+    if (orp && n > 0 && this.unscheduled > 0 && this.sendRight - this.sndNxt < picked[0].socket.mss)
       orp.onWindowBlocked(this, now);
     for (const sf of this.subflows) sf.wake();
     if (
@@ -747,7 +756,14 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
 
   /** New data waits and the peer's connection-level window is what holds it back. */
   private get windowBlocked(): boolean {
-    return this.unscheduled > 0 && this.sndWndRight <= this.sndNxt;
+    return this.unscheduled > 0 && this.sendRight <= this.sndNxt;
+  }
+
+  /** How far new data may go: the peer's window less its reserve (see WINDOW_RESERVE_SHIFT). */
+  private get sendRight(): number {
+    const right = this.sndWndRight;
+    if (right === Number.POSITIVE_INFINITY) return right;
+    return right - (Math.max(0, right - this.sndUna) >>> WINDOW_RESERVE_SHIFT);
   }
 
   /** The data-level retransmission timer fired. */
