@@ -200,6 +200,12 @@ beforeAll(async () => {
       'ip addr add 198.18.4.1/24 dev h4',
       'ip route add 198.18.6.0/24 via 198.18.1.2',
       'ip route add 198.18.7.0/24 via 198.18.2.2',
+      // Each access link's download direction shaped (tbf: rate, ~50 ms of queue), so that no one
+      // subflow can carry a download alone: on unshaped veths the split between the subflows is
+      // whatever the scheduler and the host's load make it, and "both carried a share" could not
+      // be asserted.
+      'tc qdisc add dev h1 root tbf rate 20mbit burst 15000 limit 125000',
+      'tc qdisc add dev h2 root tbf rate 15mbit burst 15000 limit 94000',
     ].join(' && '),
   );
   ns.sh('s', 'ip addr add 198.18.3.2/24 dev s0 && ip route add default via 198.18.3.1');
