@@ -3,9 +3,17 @@
 // serves a SOCKS5 download in a namespace; a plain-TCP client shows the MPTCP fallback path too.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Netns } from './lib/netns.js';
 import { lines, once } from './lib/proc.js';
@@ -31,9 +39,34 @@ afterAll(() => {
 });
 
 describe('HAG one-file build', () => {
-  it('unpacks once into its home and checks a config', () => {
-    const env = { ...process.env, HYBRID_ACCESS_HOME: join(work, 'home') };
+  it('unpacks once into its home, prunes older HAG versions but the last one run, and checks a config', () => {
+    const home = join(work, 'home');
+    const env = { ...process.env, HYBRID_ACCESS_HOME: home };
+    // What an upgrade finds: two older HAG versions (the last one run named in .hag-current), a CPE
+    // version, a Node build and a directory the launcher did not make.
+    const made = (name: string, marker?: string) => {
+      mkdirSync(join(home, name), { recursive: true });
+      if (marker !== undefined) writeFileSync(join(home, name, '.unpacked'), `${marker}\n`);
+    };
+    made('hag-0.0.1-old', 'hag');
+    made('hag-0.0.2-prev', 'hag');
+    made('hag-0.0.3-foreign');
+    made('cpe-0.0.1-other', 'cpe');
+    made('node-v24.22.3-linux-x64');
+    writeFileSync(join(home, '.hag-current'), 'hag-0.0.2-prev\n');
     const dir = execFileSync(bundle, ['--unpack-only'], { env, encoding: 'utf8' }).trim();
+    expect(dir.startsWith(join(home, 'hag-'))).toBe(true);
+    expect(readdirSync(home).sort()).toEqual(
+      [
+        '.hag-current',
+        'cpe-0.0.1-other',
+        'hag-0.0.2-prev',
+        'hag-0.0.3-foreign',
+        basename(dir),
+        'node-v24.22.3-linux-x64',
+      ].sort(),
+    );
+    expect(readFileSync(join(home, '.hag-current'), 'utf8').trim()).toBe(basename(dir));
     expect(existsSync(join(dir, 'dist/src/cli.js'))).toBe(true);
     expect(existsSync(join(dir, 'node_modules/pino/package.json'))).toBe(true);
     expect(existsSync(join(dir, 'src/io/tun-tap/build/Release/tun_tap.node'))).toBe(true);

@@ -1,8 +1,8 @@
-// Prints the package directories the CPE needs at run time (relative to the repository root, one
+// Prints the package directories a one-file build needs at run time (relative to the repository root, one
 // per line): the given root packages and, recursively, their dependencies as npm installed them
 // (a nested node_modules wins over the top-level one, as in Node's lookup). Offline: reads only
-// node_modules. Used by cpe/deploy/build-bundle.sh.
-//   usage: node cpe/deploy/runtime-deps.mjs ROOT PKG...
+// node_modules. Used by scripts/lib/build-bundle.sh.
+//   usage: node scripts/lib/runtime-deps.mjs ROOT PKG...
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 

@@ -1,0 +1,101 @@
+#!/bin/sh
+# Builds one daemon as one file: a POSIX shell launcher with a tar.gz appended that holds tsc's
+# output, the run-time npm packages (pino, yaml and their dependencies, as installed in
+# node_modules: scripts/lib/runtime-deps.mjs) and the project's native addon (TUN device, raw
+# sockets). The target needs Node >= 22 and sh, tar, gzip. The first run of a version unpacks it
+# into ${HYBRID_ACCESS_HOME:-/opt/hybrid-access}/ROLE-VERSION and prunes older versions of the same
+# role (it keeps the one that ran before, which may still be running, for a rollback); every run
+# then execs node on it.
+#
+# Why not a bundler: esbuild and the like are not among our dependencies, and tsc's output plus the
+# exact packages from the lock file is what the tests ran. The addon is native code for the machine
+# that runs this script (architecture and C library); N-API keeps it working across Node versions.
+#   usage: scripts/lib/build-bundle.sh cpe|hag OUTPUT   (from the repository root; the wrappers
+#          cpe/deploy/build-bundle.sh and hag/deploy/build-bundle.sh pass ROLE)
+set -eu
+ROLE=${1:?usage: build-bundle.sh cpe|hag OUTPUT}
+OUT=${2:?usage: build-bundle.sh cpe|hag OUTPUT}
+ROOT=$(pwd)
+case $ROLE in
+  # The CPE carries hag/ too: the one `hybrid-access` command carries both daemons' config code.
+  cpe) TREES="src cpe hag" RUNS='^(cpe/|src/|hag/(addr|main|config|daemon))' EXAMPLE=config/cpe.yaml
+       UNITS="cpe/deploy/hybrid-access-cpe.init cpe/deploy/hybrid-access-cpe.service"
+       # A router's memory is small: V8's young generation at 1 MB and its size-over-speed mode keep
+       # the CPE under 64 MB idle and 128 MB with 1,000 connections (scripts/bench-cpe).
+       FLAGS="--max-semi-space-size=1 --optimize-for-size" ;;
+  # A cli.ts that carries one daemon still starts (src/cli.ts).
+  hag) TREES="src hag" RUNS='^(hag/|src/)' EXAMPLE=config/hag.yaml
+       UNITS="hag/deploy/hybrid-access-hag.service"
+       # Under a stream of connections that live seconds (2,000 slowloris clients,
+       # scripts/bench-attacks) V8's young generation grows to 64 MB a semi-space and old space
+       # waits for 3x its live size before a major GC: peak RSS 404 MB. Semi-spaces capped at 2 MB
+       # and old space let grow 1.5x: 153 MB.
+       FLAGS="--max-semi-space-size=2 --heap-growing-percent=50" ;;
+  *) echo "error: role must be cpe or hag, not '$ROLE'" >&2; exit 2 ;;
+esac
+ADDON=$ROOT/src/io/tun-tap/build/Release/tun_tap.node
+[ -f "$ADDON" ] || { echo "error: $ADDON is missing: run npm install (it builds the addon)" >&2; exit 1; }
+STAGE=$(mktemp -d)
+trap 'rm -rf "$STAGE"' EXIT
+
+# tsc writes its output even when a file elsewhere has type errors; errors in what ROLE runs stop the build.
+if ! npx tsc -p tsconfig.build.json --outDir "$STAGE/tsc" >"$STAGE/tsc.log" 2>&1; then
+  if grep -E "$RUNS" "$STAGE/tsc.log"; then
+    echo "error: tsc reported errors in files the $ROLE runs" >&2
+    exit 1
+  fi
+fi
+P=$STAGE/pkg
+mkdir -p "$P/dist" "$P/src/io/tun-tap/build/Release"
+for t in $TREES; do cp -r "$STAGE/tsc/$t" "$P/dist/"; done
+rm -rf "$P/dist/hag/tools" "$P/dist/hag/deploy" "$P/dist/cpe/deploy"
+find "$P/dist" -name '*.map' -delete
+cp "$ADDON" "$P/src/io/tun-tap/build/Release/"
+VERSION=$(node -p "require('./package.json').version")-$(git rev-parse --short HEAD 2>/dev/null || echo local)
+printf '{"name":"hybrid-access","version":"%s","type":"module","private":true}\n' "$VERSION" >"$P/package.json"
+for d in $(node scripts/lib/runtime-deps.mjs "$ROOT" pino yaml); do
+  mkdir -p "$P/$(dirname "$d")"
+  cp -r "$ROOT/$d" "$P/$d"
+done
+cp "$EXAMPLE" "$P/$ROLE.example.yaml"
+# shellcheck disable=SC2086 # a list of files
+cp $UNITS "$P/"
+tar -C "$P" -czf "$STAGE/payload.tgz" .
+
+mkdir -p "$(dirname "$OUT")"
+{
+  cat <<HEAD
+#!/bin/sh
+# hybrid-access $VERSION, the $ROLE as one file (scripts/lib/build-bundle.sh). Needs Node >= 22, tar, gzip.
+# Unpacks itself once into \${HYBRID_ACCESS_HOME:-/opt/hybrid-access}/$ROLE-$VERSION, then runs
+#   node .../dist/src/cli.js "\$@"       e.g.  hybrid-access $ROLE --config /etc/hybrid-access/$ROLE.yaml
+set -eu
+HOME_DIR=\${HYBRID_ACCESS_HOME:-/opt/hybrid-access}
+DIR="\$HOME_DIR/$ROLE-$VERSION"
+if [ ! -f "\$DIR/.unpacked" ]; then
+  mkdir -p "\$DIR"
+  SKIP=\$(awk '/^__PAYLOAD_FOLLOWS__\$/ { print NR + 1; exit }' "\$0")
+  tail -n +"\$SKIP" "\$0" | gzip -dc | tar -xf - -C "\$DIR"
+  echo "$ROLE" >"\$DIR/.unpacked"
+  # Prune: every other unpacked $ROLE version but the one that ran last (it may still be running,
+  # and it is the rollback). Only directories this launcher made (.unpacked naming the role) go.
+  PREV=\$(cat "\$HOME_DIR/.$ROLE-current" 2>/dev/null || true)
+  for d in "\$HOME_DIR"/$ROLE-*; do
+    [ "\$d" = "\$DIR" ] && continue
+    [ -n "\$PREV" ] && [ "\$d" = "\$HOME_DIR/\$PREV" ] && continue
+    [ "\$(cat "\$d/.unpacked" 2>/dev/null || true)" = "$ROLE" ] && rm -rf "\$d"
+  done
+fi
+[ "\$(cat "\$HOME_DIR/.$ROLE-current" 2>/dev/null || true)" = "$ROLE-$VERSION" ] ||
+  echo "$ROLE-$VERSION" >"\$HOME_DIR/.$ROLE-current"
+[ "\${1:-}" = "--unpack-only" ] && { echo "\$DIR"; exit 0; }
+# Override the V8 flags with HYBRID_ACCESS_NODE_FLAGS (empty for V8's defaults).
+FLAGS=\${HYBRID_ACCESS_NODE_FLAGS-"$FLAGS"}
+# shellcheck disable=SC2086 # the flags are words
+exec node \$FLAGS "\$DIR/dist/src/cli.js" "\$@"
+__PAYLOAD_FOLLOWS__
+HEAD
+  cat "$STAGE/payload.tgz"
+} >"$OUT"
+chmod 755 "$OUT"
+echo "$OUT ($(du -h "$OUT" | cut -f1), $ROLE $VERSION)"
