@@ -31,8 +31,10 @@ cp -r "$STAGE/tsc/src" "$STAGE/tsc/hag" "$STAGE/pkg/dist/"
 find "$STAGE/pkg/dist" -name '*.map' -delete
 rm -rf "$STAGE/pkg/dist/hag/tools"
 cp "$ADDON" "$STAGE/pkg/src/io/tun-tap/build/Release/"
-VERSION=$(node -p "require('./package.json').version")-$(git rev-parse --short HEAD 2>/dev/null || echo local)
-printf '{"name":"hybrid-access","version":"%s","type":"module","private":true}\n' "$VERSION" >"$STAGE/pkg/package.json"
+REVISION=$(git rev-parse --short HEAD 2>/dev/null || echo local)
+VERSION=$(node -p "require('./package.json').version")-$REVISION
+# The revision also for hybrid_access_build_info (src/daemon/build-info.ts).
+printf '{"name":"hybrid-access","version":"%s","revision":"%s","type":"module","private":true}\n' "$VERSION" "$REVISION" >"$STAGE/pkg/package.json"
 for d in $(node hag/deploy/collect-deps.mjs "$ROOT"); do
   mkdir -p "$STAGE/pkg/$(dirname "$d")"
   cp -r "$ROOT/$d" "$STAGE/pkg/$d"
