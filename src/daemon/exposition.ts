@@ -14,6 +14,11 @@ function escapeValue(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
+/** HELP text escaped as the format says: backslash and line feed. */
+function helpLine(name: string, help: string): string {
+  return `# HELP ${name} ${help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`;
+}
+
 /** `k="v",k2="v2"`: the inside of a series' braces, in the labels' order. */
 function labelText(labels: Labels): string {
   let s = '';
@@ -75,7 +80,7 @@ export class MetricFamily {
   }
 
   render(out: string[]): void {
-    out.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`);
+    out.push(helpLine(this.name, this.help), `# TYPE ${this.name} ${this.type}`);
     for (const [k, v] of this.values) out.push(`${this.name}${k ? `{${k}}` : ''} ${valueText(v)}`);
   }
 }
@@ -142,7 +147,7 @@ export class HistogramFamily {
 
   render(out: string[]): void {
     const n = this.name;
-    out.push(`# HELP ${n} ${this.help}`, `# TYPE ${n} histogram`);
+    out.push(helpLine(n, this.help), `# TYPE ${n} histogram`);
     for (const [k, h] of this.series) {
       const sep = k ? ',' : '';
       let acc = 0;

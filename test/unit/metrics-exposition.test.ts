@@ -67,14 +67,14 @@ describe('exposition writer', () => {
     f.inc({ reason: 'say "hi"\\\nbye' });
     f.inc({ reason: 'say "hi"\\\nbye' }, 2);
     f.inc();
-    const g = new MetricFamily('b', 'gauge', 'Gauge.').set({}, Number.POSITIVE_INFINITY);
+    const g = new MetricFamily('b', 'gauge', 'Gauge\\\nnext.').set({}, Number.POSITIVE_INFINITY);
     expect(exposition([f, g])).toBe(
       [
         '# HELP a_total Things.',
         '# TYPE a_total counter',
         'a_total{reason="say \\"hi\\"\\\\\\nbye"} 3',
         'a_total 1',
-        '# HELP b Gauge.',
+        '# HELP b Gauge\\\\\\nnext.',
         '# TYPE b gauge',
         'b +Inf',
         '',
