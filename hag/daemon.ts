@@ -14,6 +14,7 @@ import { MptcpEndpoint } from '../src/mptcp/endpoint.js';
 import { endName, relay } from '../src/relay/relay.js';
 import { TfoCookies, type TfoServerOptions } from '../src/tcp/fastopen.js';
 import type { FourTuple } from '../src/tcp/segment.js';
+import { TcpState } from '../src/tcp/state.js';
 import { ConnStream } from '../src/tcp/stream.js';
 import { formatIp, matchPrefix, parsePrefix, unmap } from './addr.js';
 import type { HagConfig } from './config.js';
@@ -192,7 +193,12 @@ export class HagDaemon {
   }
 
   private tick(): void {
-    for (const s of this.sessions.values()) s.observe();
+    for (const s of this.sessions.values()) {
+      s.observe();
+      for (const sf of s.conn.subflows)
+        if (sf.socket.state === TcpState.Established && sf.socket.rtt.srtt > 0)
+          this.metrics.srtt.observe(sf.socket.rtt.srtt / 1000);
+    }
     this.rate.sweep(Date.now());
     this.logSynFlood();
   }
@@ -511,45 +517,32 @@ export class HagDaemon {
   }
 
   renderMetrics(): string {
-    const g = this.metrics.gauges;
+    const g = this.metrics.scraped;
     for (const f of Object.values(g)) f.clear();
     let up = 0;
     let down = 0;
-    let rttSum = 0;
-    let rttN = 0;
-    let rttMax = 0;
     for (const s of this.sessions.values()) {
       s.observe();
       g.active.inc({ proto: s.proto, state: s.state });
       for (const sf of s.subflows()) if (sf.active) g.subflows.inc({ uplink: sf.uplink });
       up += s.bytesUp;
       down += s.bytesDown;
-      for (const sf of s.conn.subflows) {
-        const r = sf.socket.rtt.srtt / 1000;
-        if (r > 0) {
-          rttSum += r;
-          rttN++;
-          rttMax = Math.max(rttMax, r);
-        }
-      }
     }
     g.bytesActive.set({ direction: 'up' }, up);
     g.bytesActive.set({ direction: 'down' }, down);
-    g.srtt.set({ stat: 'avg' }, rttN ? rttSum / rttN : 0);
-    g.srtt.set({ stat: 'max' }, rttMax);
     for (const [k, v] of Object.entries(this.ep.mib)) g.mib.set({ counter: k }, v);
     for (const [k, v] of Object.entries(this.ep.tcp.mib)) g.tcpMib.set({ counter: k }, v);
     if (this.driver) {
-      g.driver.set({ dir: 'in' }, this.driver.stats.packetsIn);
-      g.driver.set({ dir: 'out' }, this.driver.stats.packetsOut);
-      g.driver.set({ dir: 'write-drop' }, this.driver.stats.writeDrops);
-      g.driver.set({ dir: 'super-in' }, this.driver.stats.superPacketsIn);
+      g.tunPackets.set({ direction: 'in' }, this.driver.stats.packetsIn);
+      g.tunPackets.set({ direction: 'out' }, this.driver.stats.packetsOut);
+      g.tunWriteDrops.set({}, this.driver.stats.writeDrops);
+      g.tunSuperPackets.set({}, this.driver.stats.superPacketsIn);
     }
     g.memory.set({}, process.memoryUsage.rss());
     g.coreSockets.set({}, this.ep.tcp.connectionCount);
     const tw = this.ep.tcp.timeWaitStats;
-    g.coreTimeWait.set({ what: 'connections' }, tw.records);
-    g.coreTimeWait.set({ what: 'bytes' }, tw.bytes);
+    g.coreTimeWait.set({}, tw.records);
+    g.coreTimeWaitBytes.set({}, tw.bytes);
     g.files.set({ what: 'limit' }, this.files.limit);
     g.files.set({ what: 'capacity' }, this.files.capacity);
     g.coreBuffers.set({}, this.ep.tcp.bufferMemory);

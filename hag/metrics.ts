@@ -1,48 +1,14 @@
-// The HAG's counters and their Prometheus text exposition (format 0.0.4), written by hand: a few
-// counter and gauge families with labels, plus whatever the daemon adds at scrape time (the MPTCP
-// and TCP MIB of the core, active sessions, memory).
-
-type Labels = Record<string, string>;
-
-function key(labels: Labels): string {
-  return Object.entries(labels)
-    .map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
-    .join(',');
-}
-
-export class Family {
-  private readonly values = new Map<string, number>();
-  constructor(
-    readonly name: string,
-    readonly type: 'counter' | 'gauge',
-    readonly help: string,
-  ) {}
-
-  inc(labels: Labels = {}, by = 1): void {
-    const k = key(labels);
-    this.values.set(k, (this.values.get(k) ?? 0) + by);
-  }
-
-  set(labels: Labels, v: number): void {
-    this.values.set(key(labels), v);
-  }
-
-  get(labels: Labels = {}): number {
-    return this.values.get(key(labels)) ?? 0;
-  }
-
-  clear(): void {
-    this.values.clear();
-  }
-
-  render(out: string[]): void {
-    out.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`);
-    for (const [k, v] of this.values) {
-      const n = Number.isFinite(v) ? `${v}` : v > 0 ? '+Inf' : '-Inf';
-      out.push(`${this.name}${k ? `{${k}}` : ''} ${n}`);
-    }
-  }
-}
+// The HAG's metric families: counters the daemon adds to as connections end, and the families it
+// fills at each scrape (the MPTCP and TCP MIB of the core, open sessions, memory); the subflow
+// SRTT histogram it samples once a second. Written out by src/daemon/exposition.ts.
+import { buildInfoFamily } from '../src/daemon/build-info.js';
+import {
+  exposition,
+  MetricFamily as Family,
+  HistogramFamily,
+  HistogramSeries,
+  RTT_BUCKETS_SECONDS,
+} from '../src/daemon/exposition.js';
 
 export class HagMetrics {
   readonly connections = new Family(
@@ -82,7 +48,7 @@ export class HagMetrics {
     'Configuration reloads (SIGHUP), by result.',
   );
   /** Families filled at each scrape. */
-  readonly gauges = {
+  readonly scraped = {
     active: new Family('hag_connections_active', 'gauge', 'Connections open now, by protocol and state.'),
     subflows: new Family('hag_subflows_active', 'gauge', 'MPTCP subflows open now, by uplink.'),
     bytesActive: new Family(
@@ -90,24 +56,34 @@ export class HagMetrics {
       'gauge',
       'Bytes relayed so far by open connections, by direction.',
     ),
-    srtt: new Family('hag_subflow_srtt_seconds', 'gauge', 'Smoothed RTT over the open subflows (avg, max).'),
     mib: new Family(
-      'hag_mptcp_mib',
-      'gauge',
+      'hag_mptcp_mib_total',
+      'counter',
       'The MPTCP core counters, named as the Linux MIB (nstat MPTcpExt*).',
     ),
-    tcpMib: new Family('hag_tcp_mib', 'gauge', 'The TCP core counters, named as the Linux TCP MIB.'),
-    driver: new Family(
-      'hag_tun_packets',
-      'gauge',
-      'TUN packets: in, out, writes dropped (queue full), and GRO super-packets among those in.',
+    tcpMib: new Family('hag_tcp_mib_total', 'counter', 'The TCP core counters, named as the Linux TCP MIB.'),
+    tunPackets: new Family('hag_tun_packets_total', 'counter', 'Packets through the TUN, by direction.'),
+    tunWriteDrops: new Family(
+      'hag_tun_write_drops_total',
+      'counter',
+      'Packets not written to the TUN (its queue full).',
+    ),
+    tunSuperPackets: new Family(
+      'hag_tun_gro_packets_total',
+      'counter',
+      'GRO super-packets among the packets in from the TUN.',
     ),
     memory: new Family('hag_process_resident_memory_bytes', 'gauge', 'Resident memory of the HAG process.'),
     coreSockets: new Family('hag_core_tcp_sockets', 'gauge', 'TCP sockets (subflows) in the core.'),
     coreTimeWait: new Family(
       'hag_core_tcp_time_wait',
       'gauge',
-      'Core TCP connections in TIME-WAIT (records without buffers), and the bytes they hold.',
+      'Core TCP connections in TIME-WAIT (records without buffers).',
+    ),
+    coreTimeWaitBytes: new Family(
+      'hag_core_tcp_time_wait_bytes',
+      'gauge',
+      'Memory the TIME-WAIT records hold.',
     ),
     files: new Family(
       'hag_open_files',
@@ -121,10 +97,17 @@ export class HagMetrics {
     ),
     draining: new Family('hag_draining', 'gauge', '1 while draining after SIGTERM.'),
   };
+  /** Each open subflow's smoothed RTT, sampled once a second (the daemon's housekeeping tick). */
+  readonly srtt = new HistogramSeries(RTT_BUCKETS_SECONDS);
+  private readonly srttFamily = new HistogramFamily(
+    'hag_subflow_srtt_seconds',
+    'Smoothed RTT (RFC 6298) of the open subflows, each sampled once a second.',
+  ).set({}, this.srtt);
+  private readonly info = buildInfoFamily('hag');
 
   render(): string {
-    const out: string[] = [];
-    for (const f of [
+    return exposition([
+      this.info,
       this.connections,
       this.refusals,
       this.errors,
@@ -133,9 +116,8 @@ export class HagMetrics {
       this.uplinkBytes,
       this.fastOpen,
       this.reloads,
-    ])
-      f.render(out);
-    for (const f of Object.values(this.gauges)) f.render(out);
-    return `${out.join('\n')}\n`;
+      this.srttFamily,
+      ...Object.values(this.scraped),
+    ]);
   }
 }

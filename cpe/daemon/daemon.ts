@@ -269,6 +269,8 @@ export class CpeDaemon {
         coreAddress: u.coreAddress,
         probeRttMs: u.probe?.status().srttMs,
         subflowRttMs: u.subflowRttMs,
+        probeRtt: u.probeRtt,
+        subflowSrtt: u.subflowSrtt,
         subflows: u.subflows,
         bytesIn: u.bytesIn,
         bytesOut: u.bytesOut,
@@ -298,6 +300,7 @@ export class CpeDaemon {
       },
       dhcp: this.dhcp ? { leases: this.dhcp.leases.length } : undefined,
       mib: { ...this.ep.mib } as unknown as Record<string, number>,
+      tcpMib: { ...this.ep.tcp.mib } as unknown as Record<string, number>,
       memoryRss: process.memoryUsage.rss(),
       memory: { ...process.memoryUsage() },
     };

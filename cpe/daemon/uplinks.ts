@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
+import { HistogramSeries, RTT_BUCKETS_SECONDS } from '../../src/daemon/exposition.js';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import type { ClientPathManager } from '../../src/mptcp/pm/client.js';
 import type { Subflow } from '../../src/mptcp/subflow.js';
@@ -61,6 +62,9 @@ export class Uplink {
   rateOut = 0;
   /** Smoothed RTT of this uplink's subflows, ms (mean over the open ones). */
   subflowRttMs: number | undefined;
+  /** For /metrics: the probe's RTTs, and each open subflow's SRTT once a second (seconds). */
+  readonly probeRtt = new HistogramSeries(RTT_BUCKETS_SECONDS);
+  readonly subflowSrtt = new HistogramSeries(RTT_BUCKETS_SECONDS);
   subflows = 0;
 
   constructor(
@@ -161,6 +165,9 @@ export class Uplinks {
     });
     p.on('up', (info) => this.setHealth(u, 'up', info.reason));
     p.on('down', (info) => this.setHealth(u, 'down', info.reason));
+    p.on('result', (r) => {
+      if (r.ok) u.probeRtt.observe(r.rttMs / 1000);
+    });
     u.probe = p;
     try {
       p.start();
@@ -292,6 +299,7 @@ export class Uplinks {
           const l = rtt.get(u) ?? [];
           l.push(sf.socket.rtt.srtt);
           rtt.set(u, l);
+          u.subflowSrtt.observe(sf.socket.rtt.srtt / 1000);
         }
       }
     }

@@ -405,13 +405,13 @@ function tunDropped(ns: string): { rx: number; tx: number } {
 }
 
 const PICK = [
-  'hag_tun_packets{dir="in"}',
-  'hag_tun_packets{dir="write-drop"}',
+  'hag_tun_packets_total{direction="in"}',
+  'hag_tun_write_drops_total',
   'hag_core_tcp_sockets',
-  'hag_tcp_mib{counter="ListenOverflows"}',
-  'hag_tcp_mib{counter="PassiveOpens"}',
-  'hag_mptcp_mib{counter="MPJoinSynRx"}',
-  'hag_mptcp_mib{counter="MPJoinRejected"}',
+  'hag_tcp_mib_total{counter="ListenOverflows"}',
+  'hag_tcp_mib_total{counter="PassiveOpens"}',
+  'hag_mptcp_mib_total{counter="MPJoinSynRx"}',
+  'hag_mptcp_mib_total{counter="MPJoinRejected"}',
 ];
 
 async function orchestrate(): Promise<void> {
@@ -568,7 +568,7 @@ async function orchestrate(): Promise<void> {
         res.hagRssMiB = { idle: MiB(idle), peak: MiB(Math.max(peak, end)), end: MiB(end) };
         const d1 = tunDropped(H);
         const m1 = hagMetrics(H);
-        const wd = 'hag_tun_packets{dir="write-drop"}';
+        const wd = 'hag_tun_write_drops_total';
         res.tunDropsDetail = {
           rx: d1.rx - d0.rx,
           tx: d1.tx - d0.tx,
@@ -678,7 +678,7 @@ function printScenario(sc: Scenario, phases: PhaseResult[]): void {
   row('HAG RSS peak MB', (p) => fmt(p.hagRssMiB.peak, 1));
   row('TUN drops (rx+tx+write)', (p) => p.tunDrops);
   row('HAG core TCP sockets', (p) => p.hag.hag_core_tcp_sockets ?? 'n/a');
-  row('HAG ListenOverflows', (p) => p.hag['hag_tcp_mib{counter="ListenOverflows"}'] ?? 'n/a');
+  row('HAG ListenOverflows', (p) => p.hag['hag_tcp_mib_total{counter="ListenOverflows"}'] ?? 'n/a');
   row('attack packets sent', (p) => (p.attacker?.sent as number | undefined) ?? (p.attacker ? '-' : ''));
   if (phases.some((p) => p.attackRate)) row('attack packets/s', (p) => p.attackRate ?? '');
   if (sc.name === 'slowloris') row('slowloris closes by HAG', (p) => p.attacker?.closedByHag ?? '');
@@ -686,7 +686,7 @@ function printScenario(sc: Scenario, phases: PhaseResult[]): void {
     row('real join', (p) =>
       p.join ? (p.join.accepted ? `ok ${fmt(Number(p.join.ms), 1)} ms` : 'refused') : 'n/a',
     );
-    row('HAG MPJoinRejected', (p) => p.hag['hag_mptcp_mib{counter="MPJoinRejected"}'] ?? 'n/a');
+    row('HAG MPJoinRejected', (p) => p.hag['hag_mptcp_mib_total{counter="MPJoinRejected"}'] ?? 'n/a');
   }
   for (const p of phases) if (p.error) say(`  error in "${p.label}": ${p.error}`);
   if (phases.some((p) => p.error)) return;

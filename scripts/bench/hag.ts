@@ -156,8 +156,8 @@ function hagGauges(ns: string): Record<string, number | string> {
   return {
     coreTcpSockets: pick('hag_core_tcp_sockets'),
     coreBufferBytes: pick('hag_core_buffer_bytes'),
-    coreTimeWait: pick('hag_core_tcp_time_wait', 'what="connections"'),
-    coreTimeWaitBytes: pick('hag_core_tcp_time_wait', 'what="bytes"'),
+    coreTimeWait: pick('hag_core_tcp_time_wait'),
+    coreTimeWaitBytes: pick('hag_core_tcp_time_wait_bytes'),
     fileLimit: pick('hag_open_files', 'what="limit"'),
     connectionCapacity: pick('hag_open_files', 'what="capacity"'),
     refusedFileLimit: pick('hag_refusals_total', 'reason="file-limit"') || 0,

@@ -51,8 +51,10 @@ for t in $TREES; do cp -r "$STAGE/tsc/$t" "$P/dist/"; done
 rm -rf "$P/dist/hag/tools" "$P/dist/hag/deploy" "$P/dist/cpe/deploy"
 find "$P/dist" -name '*.map' -delete
 cp "$ADDON" "$P/src/io/tun-tap/build/Release/"
-VERSION=$(node -p "require('./package.json').version")-$(git rev-parse --short HEAD 2>/dev/null || echo local)
-printf '{"name":"hybrid-access","version":"%s","type":"module","private":true}\n' "$VERSION" >"$P/package.json"
+REVISION=$(git rev-parse --short HEAD 2>/dev/null || echo local)
+VERSION=$(node -p "require('./package.json').version")-$REVISION
+# The revision also for hybrid_access_build_info (src/daemon/build-info.ts).
+printf '{"name":"hybrid-access","version":"%s","revision":"%s","type":"module","private":true}\n' "$VERSION" "$REVISION" >"$P/package.json"
 for d in $(node scripts/lib/runtime-deps.mjs "$ROOT" pino yaml); do
   mkdir -p "$P/$(dirname "$d")"
   cp -r "$ROOT/$d" "$P/$d"

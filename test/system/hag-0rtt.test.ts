@@ -185,7 +185,7 @@ describe('HAG: 0-RTT Convert with TCP Fast Open', () => {
     const m = metrics();
     expect(m['hag_fast_open_total{proto="convert",result="requested"}']).toBe(1);
     expect(m['hag_fast_open_total{proto="convert",result="accepted"}']).toBe(1);
-    expect(m['hag_tcp_mib{counter="TCPFastOpenPassive"}']).toBe(1);
+    expect(m['hag_tcp_mib_total{counter="TCPFastOpenPassive"}']).toBe(1);
 
     // The packets, on the HAG's clock.
     await new Promise((r) => setTimeout(r, 300));

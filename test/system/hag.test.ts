@@ -445,7 +445,7 @@ describe('HAG: refusals and bad input on the SOCKS port', () => {
       const d = (n: string) => (k1[`MPTcpExt${n}`] ?? 0) - (k0[`MPTcpExt${n}`] ?? 0);
       expect(d('MPJoinSynTx')).toBeGreaterThanOrEqual(1);
       expect(d('MPJoinSynAckRx')).toBe(0);
-      expect(metrics()['hag_mptcp_mib{counter="MPJoinRejected"}']).toBeGreaterThanOrEqual(1);
+      expect(metrics()['hag_mptcp_mib_total{counter="MPJoinRejected"}']).toBeGreaterThanOrEqual(1);
     } finally {
       ns.sh(
         'c',
@@ -596,7 +596,7 @@ describe('HAG: configuration and operations', () => {
         `${proto} ${reason}`,
       ).toBeGreaterThanOrEqual(1);
     }
-    expect(m['hag_mptcp_mib{counter="MPJoinAckRx"}']).toBeGreaterThanOrEqual(3);
+    expect(m['hag_mptcp_mib_total{counter="MPJoinAckRx"}']).toBeGreaterThanOrEqual(3);
     // Per uplink: the kernel client's and our client's second subflows came over "lte".
     expect(m['hag_subflows_total{uplink="lte"}']).toBeGreaterThanOrEqual(3);
     expect(m['hag_subflows_total{uplink="dsl"}']).toBeGreaterThanOrEqual(10);

@@ -1,0 +1,88 @@
+// The CPE's /metrics: its metric families filled from a status snapshot (the same data as
+// /status.json), written out by src/daemon/exposition.ts. Byte counters only, no precomputed
+// rates: throughput is rate(cpe_uplink_bytes_total[1m]) * 8 in PromQL.
+import { buildInfoFamily } from '../../src/daemon/build-info.js';
+import { exposition, HistogramFamily, MetricFamily } from '../../src/daemon/exposition.js';
+import type { StatusSnapshot } from './status.js';
+
+/** Prometheus text exposition (version 0.0.4) of a snapshot. */
+export function renderMetrics(s: StatusSnapshot): string {
+  const u = s.uplinks;
+  const perUplink = (
+    name: string,
+    type: 'counter' | 'gauge',
+    help: string,
+    value: (x: StatusSnapshot['uplinks'][number]) => number | undefined,
+  ) => {
+    const f = new MetricFamily(name, type, help);
+    for (const x of u) {
+      const v = value(x);
+      if (v !== undefined) f.set({ uplink: x.name }, v);
+    }
+    return f;
+  };
+  const bytes = new MetricFamily(
+    'cpe_uplink_bytes_total',
+    'counter',
+    "Payload bytes carried by the uplink's subflows, by direction (in: from the HAG).",
+  );
+  const probeRtt = new HistogramFamily(
+    'cpe_uplink_probe_rtt_seconds',
+    "RTT of the uplink's ICMP echo probes that were answered.",
+  );
+  const srtt = new HistogramFamily(
+    'cpe_uplink_subflow_srtt_seconds',
+    "Smoothed RTT (RFC 6298) of the uplink's open subflows, each sampled once a second.",
+  );
+  for (const x of u) {
+    bytes.set({ uplink: x.name, direction: 'in' }, x.bytesIn);
+    bytes.set({ uplink: x.name, direction: 'out' }, x.bytesOut);
+    probeRtt.set({ uplink: x.name }, x.probeRtt);
+    srtt.set({ uplink: x.name }, x.subflowSrtt);
+  }
+  const connections = new MetricFamily('cpe_connections_active', 'gauge', 'Open LAN connections, by path.')
+    .set({ path: 'bonded' }, s.connections.bonded)
+    .set({ path: 'direct' }, s.connections.direct);
+  const opened = new MetricFamily('cpe_connections_total', 'counter', 'LAN connections opened, by path.')
+    .set({ path: 'bonded' }, s.connections.bondedTotal)
+    .set({ path: 'direct' }, s.connections.directTotal);
+  const refusals = new MetricFamily('cpe_refusals_total', 'counter', 'LAN connections refused, by reason.');
+  for (const [k, v] of Object.entries(s.connections.refused)) refusals.set({ reason: k }, v);
+  const mib = new MetricFamily('cpe_mptcp_mib_total', 'counter', 'MPTCP core counters (Linux MIB names).');
+  for (const [k, v] of Object.entries(s.mib)) mib.set({ counter: k }, v);
+  const tcpMib = new MetricFamily('cpe_tcp_mib_total', 'counter', 'TCP core counters (Linux TCP MIB names).');
+  for (const [k, v] of Object.entries(s.tcpMib)) tcpMib.set({ counter: k }, v);
+  return exposition([
+    buildInfoFamily('cpe'),
+    perUplink(
+      'cpe_uplink_up',
+      'gauge',
+      'Whether the uplink is usable (probe not down, address known).',
+      (x) => (x.usable ? 1 : 0),
+    ),
+    perUplink('cpe_uplink_backup', 'gauge', 'Whether the uplink carries backup subflows only.', (x) =>
+      x.backup ? 1 : 0,
+    ),
+    bytes,
+    probeRtt,
+    srtt,
+    perUplink('cpe_uplink_subflows', 'gauge', 'Open subflows on the uplink.', (x) => x.subflows),
+    perUplink(
+      'cpe_uplink_quota_used_bytes',
+      'gauge',
+      'Bytes counted toward the quota this period.',
+      (x) => x.quota?.used,
+    ),
+    perUplink('cpe_uplink_quota_bytes', 'gauge', 'The quota per period.', (x) => x.quota?.bytes),
+    new MetricFamily('cpe_hag_up', 'gauge', 'Whether new connections are bonded through the HAG.').set(
+      {},
+      s.hag.state === 'up' ? 1 : 0,
+    ),
+    connections,
+    opened,
+    refusals,
+    mib,
+    tcpMib,
+    new MetricFamily('cpe_resident_memory_bytes', 'gauge', 'Resident set size.').set({}, s.memoryRss),
+  ]);
+}
