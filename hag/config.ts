@@ -8,6 +8,7 @@ import {
   s,
   thisHost,
 } from '../src/config/index.js';
+import { SCHEDULER_NAMES } from '../src/mptcp/sched/index.js';
 import { CONGESTION_CONTROL_NAMES } from '../src/tcp/cc/index.js';
 import { crossCheck } from './config-check.js';
 
@@ -124,6 +125,22 @@ export const hagSchema = s.object({
       }),
     ),
     [],
+  ),
+  /**
+   * How downloads are scheduled when the client says nothing: a CPE sends its home's policy with
+   * each Convert connection (src/convert/policy.ts) and that wins; SOCKS5 clients (phones) and
+   * Convert clients without it get the first rule whose subscriber prefixes hold the client's
+   * address, else `default`.
+   */
+  scheduling: s.optional(
+    s.object({
+      default: s.optional(s.oneOf(SCHEDULER_NAMES), 'min-rtt'),
+      rules: s.optional(
+        s.list(s.object({ subscribers: s.list(s.cidr(), { min: 1 }), scheduler: s.oneOf(SCHEDULER_NAMES) })),
+        [],
+      ),
+    }),
+    { default: 'min-rtt' as const, rules: [] },
   ),
   mptcp: s.optional(
     s.object({

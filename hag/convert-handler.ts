@@ -4,11 +4,14 @@
 // reply is the Convert header (RFC 8803 5: the converter's first bytes back), then the server's
 // bytes; a refusal is an Error TLV (4.2.8) and the close.
 import {
+  type BondingPolicy,
   CONVERT_ERROR,
   type ConvertTlv,
   convertErrorMessage,
   decodeConvert,
+  decodePolicy,
   encodeConvert,
+  POLICY_TLV,
 } from '../src/convert/index.js';
 import { formatIp } from './addr.js';
 import { connectEgress, type EgressFailure, type EgressOptions } from './egress.js';
@@ -94,8 +97,9 @@ export async function convertHandshake(reader: HandshakeReader, settings: Conver
   if (r.kind === 'too-long') return refuse('malformed-convert', CONVERT_ERROR.malformedMessage, 'too long');
   const tlvs = r.value;
 
-  // RFC 8803 4.2: a TLV the converter does not support gets "Unsupported Message" with its type.
-  const unknown = tlvs.find((t): t is TlvOf<'unknown'> => t.type === 'unknown');
+  // RFC 8803 4.2: a TLV the converter does not support gets "Unsupported Message" with its type;
+  // our private-use policy TLV (10.2: 192-255) is supported.
+  const unknown = tlvs.find((t): t is TlvOf<'unknown'> => t.type === 'unknown' && t.code !== POLICY_TLV);
   if (unknown) {
     return refuse(
       'unsupported-tlv',
@@ -118,6 +122,18 @@ export async function convertHandshake(reader: HandshakeReader, settings: Conver
     return refuse('malformed-convert', CONVERT_ERROR.malformedMessage, 'no Connect TLV');
   }
   const dst = `${formatIp(connect.address)}:${connect.port}`;
+  // The CPE's bonding policy for the download: a malformed one is refused like any malformed TLV;
+  // one from a newer CPE that this HAG cannot read leaves the HAG's default (and is logged).
+  let policy: BondingPolicy | undefined;
+  let policyIgnored: string | undefined;
+  const p = tlvs.find((t): t is TlvOf<'unknown'> => t.type === 'unknown' && t.code === POLICY_TLV);
+  if (p) {
+    const d = decodePolicy(p.value);
+    if (d.kind === 'malformed')
+      return refuse('malformed-convert', CONVERT_ERROR.malformedMessage, d.reason, dst);
+    if (d.kind === 'ok') policy = d.policy;
+    else policyIgnored = d.reason;
+  }
   // RFC 8803 4.2.5: a converter that hands out cookies refuses a Connect without a valid one.
   if (settings.cookies.length > 0) {
     const c = tlvs.find((t): t is TlvOf<'cookie'> => t.type === 'cookie');
@@ -143,5 +159,5 @@ export async function convertHandshake(reader: HandshakeReader, settings: Conver
   // 0-RTT: dial now, without waiting for anything more from the client.
   const e = await connectEgress({ address: connect.address }, connect.port, settings.egress);
   if (!e.ok) return refuse(e.failure, errorFor(e.failure), e.detail, dst);
-  return { kind: 'connected', socket: e.socket, dst, reply: encodeConvert([]) };
+  return { kind: 'connected', socket: e.socket, dst, reply: encodeConvert([]), policy, policyIgnored };
 }

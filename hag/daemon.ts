@@ -11,6 +11,7 @@ import { raiseFileLimit, sizeConnections } from '../src/daemon/file-limit.js';
 import { TunDriver } from '../src/io/tun-driver.js';
 import type { MptcpConnection } from '../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../src/mptcp/endpoint.js';
+import { type SchedulerName, scheduler } from '../src/mptcp/sched/index.js';
 import { endName, relay } from '../src/relay/relay.js';
 import { TfoCookies, type TfoServerOptions } from '../src/tcp/fastopen.js';
 import type { FourTuple } from '../src/tcp/segment.js';
@@ -44,6 +45,8 @@ interface Rules {
   subscribers: SubscriberPolicy;
   joins: JoinPolicy;
   uplinkOf: (addr: Uint8Array) => string;
+  /** The scheduler of a client that sends no policy of its own (config `scheduling`). */
+  schedulerOf: (addr: Uint8Array) => SchedulerName;
   egress: EgressOptions;
 }
 
@@ -97,10 +100,16 @@ export class HagDaemon {
       prefixes: u.prefixes.map((p) => parsePrefix(p)!),
     }));
     const subscribers = new SubscriberPolicy(cfg.access.subscribers);
+    const scheduling = cfg.scheduling.rules.map((r) => ({
+      prefixes: r.subscribers.map((p) => parsePrefix(p)!),
+      scheduler: r.scheduler,
+    }));
     return {
       subscribers,
       joins: new JoinPolicy(cfg.access.joins, subscribers),
       uplinkOf: (addr) => uplinks.find((u) => matchPrefix(addr, u.prefixes))?.name ?? 'other',
+      schedulerOf: (addr) =>
+        scheduling.find((r) => matchPrefix(addr, r.prefixes))?.scheduler ?? cfg.scheduling.default,
       egress: {
         policy: new DestinationPolicy(cfg.access.internalNetworks, own, cfg.access.allowDestinations),
         source4: cfg.egress.source4,
@@ -289,6 +298,8 @@ export class HagDaemon {
       else stream.destroy();
       return;
     }
+    // Downloads: the HAG's default for this client until its own policy (Convert) says otherwise.
+    conn.scheduler = scheduler(this.rules.schedulerOf(first.tuple.remote));
     const session = new Session(proto, client, conn, stream, this.rules.uplinkOf);
     this.sessions.set(session.id, session);
     this.metrics.connections.inc({ proto });
@@ -368,9 +379,22 @@ export class HagDaemon {
     }
     session.egress = outcome.socket;
     session.state = 'relay';
+    if (outcome.policy) session.conn.peerPolicy(outcome.policy.scheduler, outcome.policy.overflow);
+    if (outcome.policyIgnored)
+      this.log.warn(
+        { event: 'policy-ignored', id: session.id, client: session.client, reason: outcome.policyIgnored },
+        `policy of ${session.client} not used: ${outcome.policyIgnored}`,
+      );
     session.stream.write(outcome.reply);
     this.log.info(
-      { event: 'connected', id: session.id, proto: session.proto, client: session.client, dst: outcome.dst },
+      {
+        event: 'connected',
+        id: session.id,
+        proto: session.proto,
+        client: session.client,
+        dst: outcome.dst,
+        scheduler: session.conn.scheduler.name,
+      },
       `connected ${session.id} to ${outcome.dst}`,
     );
     const early = reader.detach();

@@ -161,8 +161,9 @@ export const cpeSchema = s.object({
     },
   ),
   /**
-   * Which scheduler a connection gets: the first rule whose destination ports and prefixes match,
-   * else `default`. min-rtt: the fastest uplink first, the others as it fills; primary-first: the
+   * Which scheduler a connection gets, both ways (the HAG schedules the download as this says: the
+   * policy goes with each connection): the first rule whose destination ports and prefixes and
+   * LAN source prefixes match, else `default`. min-rtt: the fastest uplink first, the others as it fills; primary-first: the
    * primary uplink first, overflow uplinks only for what it cannot take (spares LTE volume);
    * redundant: every uplink carries the same bytes (small latency-sensitive flows).
    */
@@ -174,6 +175,8 @@ export const cpeSchema = s.object({
           s.object({
             ports: s.optional(s.list(port()), []),
             destinations: s.optional(s.list(s.cidr()), []),
+            /** LAN hosts the rule is for (their addresses or prefixes); any when empty. */
+            sources: s.optional(s.list(s.cidr()), []),
             scheduler: s.oneOf(['min-rtt', 'primary-first', 'redundant']),
           }),
         ),

@@ -5,7 +5,16 @@
 // HAG for this destination (the LAN client is reset), or the HAG not answering (go direct).
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type ConvertTlv, convertErrorName, decodeConvert, encodeConvert } from '../../src/convert/index.js';
+import {
+  type BondingPolicy,
+  CONVERT_ERROR,
+  type ConvertTlv,
+  convertErrorName,
+  decodeConvert,
+  encodeConvert,
+  encodePolicy,
+  POLICY_TLV,
+} from '../../src/convert/index.js';
 import {
   encodeGreeting,
   encodeRequest,
@@ -33,7 +42,9 @@ export type HandshakeResult =
   /** The HAG answered with an error for this connection (RFC 8803 4.2.8 Error TLV, a SOCKS5 reply code). */
   | { kind: 'refused'; reason: string }
   /** No usable answer: the HAG is unreachable, reset us, closed, timed out or spoke nonsense. */
-  | { kind: 'unreachable'; reason: string };
+  | { kind: 'unreachable'; reason: string }
+  /** An older HAG refused our policy TLV (RFC 8803 4.2.8 Unsupported Message naming it). */
+  | { kind: 'no-policy' };
 
 /** Reads a stream until `parse` accepts what arrived; everything is a value, nothing throws. */
 class Reader {
@@ -106,11 +117,14 @@ export async function hagHandshake(
   dst: { address: string; port: number },
   m: HagMethod,
   timeoutMs: number,
+  policy?: BondingPolicy,
 ): Promise<HandshakeResult> {
   const reader = new Reader(stream, timeoutMs);
   try {
     const r =
-      m.method === 'convert' ? await convert(stream, reader, dst, m) : await socks(stream, reader, dst, m);
+      m.method === 'convert'
+        ? await convert(stream, reader, dst, m, policy)
+        : await socks(stream, reader, dst, m);
     const early = reader.detach();
     return r.kind === 'ok' ? { kind: 'ok', early } : r;
   } catch (e) {
@@ -124,6 +138,7 @@ async function convert(
   reader: Reader,
   dst: { address: string; port: number },
   m: HagMethod,
+  policy: BondingPolicy | undefined,
 ): Promise<HandshakeResult> {
   const address = parseAddress(dst.address);
   if (!address) return { kind: 'refused', reason: `bad destination address ${dst.address}` };
@@ -131,6 +146,8 @@ async function convert(
   const tlvs: ConvertTlv[] = [{ type: 'connect', port: dst.port, address, tcpOptions: new Uint8Array() }];
   // RFC 8803 4.2.5: the Cookie TLV the converter handed this CPE.
   if (m.cookie) tlvs.push({ type: 'cookie', cookie: Buffer.from(m.cookie, 'hex') });
+  // Our private-use TLV (RFC 8803 10.2): the home's bonding policy, for the HAG's download side.
+  if (policy) tlvs.push({ type: 'unknown', code: POLICY_TLV, value: encodePolicy(policy) });
   stream.write(encodeConvert(tlvs));
   const reply = await reader.read<{ malformed: string } | { tlvs: ConvertTlv[] }>((b) => {
     const d = decodeConvert(b);
@@ -143,6 +160,13 @@ async function convert(
     return { kind: 'unreachable', reason: `malformed Convert reply: ${reply.malformed}` };
   // RFC 8803 5: an Error TLV in the converter's reply means the connection to the server failed.
   const err = reply.tlvs.find((t) => t.type === 'error');
+  if (
+    err &&
+    err.type === 'error' &&
+    err.code === CONVERT_ERROR.unsupportedMessage &&
+    err.value[0] === POLICY_TLV
+  )
+    return { kind: 'no-policy' };
   if (err && err.type === 'error')
     return { kind: 'refused', reason: `HAG Convert error ${err.code} (${convertErrorName(err.code)})` };
   return { kind: 'ok', early: Buffer.alloc(0) };

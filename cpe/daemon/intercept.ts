@@ -83,15 +83,23 @@ export class Interceptor {
     if (this.rulesFor !== this.cfg) {
       const sc = this.cfg.scheduling;
       this.rules = new SchedulingRules(
-        sc.rules.map((r) => ({ ports: r.ports, prefixes: r.destinations, scheduler: r.scheduler })),
+        sc.rules.map((r) => ({
+          ports: r.ports,
+          prefixes: r.destinations,
+          sources: r.sources,
+          scheduler: r.scheduler,
+        })),
         sc.default,
       );
       this.rulesFor = this.cfg;
+      this.hagTakesPolicy = true; // a reload (perhaps after the HAG was upgraded) tries again
     }
     return this.rules!;
   }
   private rules: SchedulingRules | undefined;
   private rulesFor: CpeConfig | undefined;
+  /** Whether the HAG reads our policy TLV (false once it refused it; again true at a reload). */
+  private hagTakesPolicy = true;
 
   get method(): HagMethod {
     const h = this.cfg.hag;
@@ -142,18 +150,22 @@ export class Interceptor {
       return;
     }
     this.sessions.set(s.id, s);
-    this.run(s, c.destination).catch((e: Error) => {
+    this.run(s, c.destination, c.source.address).catch((e: Error) => {
       this.log.error({ event: 'internal-error', id: s.id, err: e }, 'session failed');
       resetSocket(lan);
       this.finish(s, 'internal-error');
     });
   }
 
-  private async run(s: Session, dst: { address: string; port: number; family: 4 | 6 }): Promise<void> {
+  private async run(
+    s: Session,
+    dst: { address: string; port: number; family: 4 | 6 },
+    src: string,
+  ): Promise<void> {
     let why = this.hag.usable ? undefined : `HAG unreachable (${this.hag.reason})`;
     let replay: Buffer | undefined;
     if (!why) {
-      const r = await this.bond(s, dst);
+      const r = await this.bond(s, dst, src);
       if (r.result === 'done') return;
       why = r.result;
       replay = r.sent;
@@ -172,14 +184,20 @@ export class Interceptor {
   private async bond(
     s: Session,
     dst: { address: string; port: number },
+    src: string,
   ): Promise<{ result: 'done' | string; sent?: Buffer }> {
     const hagAddr = this.hag.address;
     const remote = parseAddress(hagAddr) as Uint8Array;
     const conn = this.pm.connect(this.now(), remote, this.cfg.hag.port);
     if (!conn) return { result: 'no usable uplink' };
-    // The bonding policy for this destination (config `scheduling`).
+    // The bonding policy for this destination and LAN host (config `scheduling`), both ways: the
+    // HAG gets it with the Convert message (src/convert/policy.ts) and schedules the download so.
     const dstBytes = parseAddress(dst.address);
-    if (dstBytes) conn.scheduler = scheduler(this.scheduling.pick(dstBytes, dst.port));
+    const name = dstBytes
+      ? this.scheduling.pick(dstBytes, dst.port, parseAddress(src) ?? undefined)
+      : this.scheduling.fallback;
+    conn.scheduler = scheduler(name);
+    const policy = this.hagTakesPolicy ? { scheduler: name, overflow: this.pm.overflowIds(conn) } : undefined;
     s.conn = conn;
     this.byConn.set(conn, s);
     const stream = new ConnStream(conn, () => this.ep.wake(conn));
@@ -197,7 +215,7 @@ export class Interceptor {
       if (earlyBytes >= 64 * 1024) s.lan.pause();
     };
     const zeroRtt = this.method.method === 'convert';
-    const handshake = hagHandshake(stream, dst, this.method, this.cfg.hag.connectTimeout);
+    const handshake = hagHandshake(stream, dst, this.method, this.cfg.hag.connectTimeout, policy);
     if (zeroRtt) s.lan.on('data', onLanData);
     const r = await handshake;
     if (zeroRtt) {
@@ -212,6 +230,19 @@ export class Interceptor {
       return { result: `HAG unreachable (${r.reason})`, sent: Buffer.concat(early) };
     }
     this.hag.ok();
+    if (r.kind === 'no-policy') {
+      // A HAG older than this CPE: this connection goes direct (its bytes replayed), the next
+      // ones to the HAG without the policy (their downloads get the HAG's default scheduler).
+      this.hagTakesPolicy = false;
+      this.log.warn(
+        { event: 'hag-no-policy', hag: hagAddr },
+        `the HAG at ${hagAddr} does not take the policy TLV: its downloads follow its own scheduling`,
+      );
+      stream.destroy();
+      this.byConn.delete(conn);
+      s.conn = undefined;
+      return { result: 'HAG takes no policy TLV', sent: Buffer.concat(early) };
+    }
     if (r.kind === 'refused') {
       // The server (or the HAG's policy) refused: the LAN host sees a reset, as from the server.
       this.refuse(s, r.reason, { path: 'bonded' });

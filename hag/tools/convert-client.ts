@@ -7,6 +7,8 @@
 // --tfo-cache FILE keeps TCP Fast Open cookies (RFC 7413) across runs: without a cookie for the
 // HAG the SYN asks for one; with one, the Convert header and the request ride in the SYN.
 // --delay MS holds every packet for MS ms each way (a long path without netem).
+// --policy SCHEDULER[:ID,...] adds the bonding policy TLV (src/convert/policy.ts): the scheduler
+// the HAG is to use for the download and the address IDs of overflow subflows (the join is ID 1).
 // Run as root in a network namespace whose kernel forwards the core's addresses:
 //   node dist/hag/tools/convert-client.js --tun cv0 --addr 198.18.6.2 [--join-from 198.18.7.2] \
 //     --hag 198.18.100.1:5124 --dst 198.18.3.2:8000 --path /file
@@ -15,10 +17,18 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { type ConvertTlv, convertErrorName, decodeConvert, encodeConvert } from '../../src/convert/index.js';
+import {
+  type ConvertTlv,
+  convertErrorName,
+  decodeConvert,
+  encodeConvert,
+  encodePolicy,
+  POLICY_TLV,
+} from '../../src/convert/index.js';
 import { TunDriver } from '../../src/io/tun-driver.js';
 import { configureLink, Tun } from '../../src/io/tun-tap/index.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
+import { SCHEDULER_NAMES, type SchedulerName } from '../../src/mptcp/sched/index.js';
 import { TfoCookieCache } from '../../src/tcp/fastopen.js';
 import { ConnStream } from '../../src/tcp/stream.js';
 import { parseIp } from '../addr.js';
@@ -37,6 +47,7 @@ const { values: a } = parseArgs({
     timeout: { type: 'string', default: '60000' },
     'tfo-cache': { type: 'string' },
     delay: { type: 'string', default: '0' },
+    policy: { type: 'string' },
   },
 });
 
@@ -79,6 +90,14 @@ else {
     { type: 'connect', port: dst.port, address: dst.host, tcpOptions: new Uint8Array() },
   ];
   if (a.cookie) tlvs.push({ type: 'cookie', cookie: Buffer.from(a.cookie, 'hex') });
+  if (a.policy) {
+    const [name, ids = ''] = a.policy.split(':');
+    if (!(SCHEDULER_NAMES as readonly string[]).includes(name))
+      throw new Error(`--policy: scheduler ${name} is not one of ${SCHEDULER_NAMES.join(', ')}`);
+    const overflow = ids ? ids.split(',').map(Number) : [];
+    const value = encodePolicy({ scheduler: name as SchedulerName, overflow });
+    tlvs.push({ type: 'unknown', code: POLICY_TLV, value });
+  }
   const req = Buffer.from(`GET ${a.path} HTTP/1.0\r\nHost: ${a.dst}\r\n\r\n`);
   // The request rides right behind the Convert header: the converter forwards it once connected.
   first = Buffer.concat([encodeConvert(tlvs), req]);

@@ -12,7 +12,7 @@ import { TcpState } from '../tcp/state.js';
 import type { HasDeadline } from '../util/timer-queue.js';
 import { CouplingGroup } from './cc/coupling.js';
 import type { MptcpEvent } from './events.js';
-import { eligible, type Scheduler, scheduler } from './sched/index.js';
+import { eligible, type Scheduler, type SchedulerName, scheduler } from './sched/index.js';
 import { type OpportunisticHost, OpportunisticRetransmission } from './sched/opportunistic.js';
 import type { Subflow } from './subflow.js';
 import type { LocalKey } from './token.js';
@@ -471,6 +471,19 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
 
   /** Which subflows take new data (src/mptcp/sched); min-RTT unless the application says otherwise. */
   scheduler: Scheduler = scheduler('min-rtt');
+  /** The peer's address IDs (RFC 8684 3.2) on overflow uplinks, as its policy said (peerPolicy). */
+  private peerOverflow: readonly number[] = [];
+
+  /**
+   * The peer's bonding policy for this connection (a HAG learns it from the CPE's Convert policy
+   * TLV): its scheduler, and which of the peer's addresses are overflow uplinks. Applies to the
+   * subflows there are and to those that join later.
+   */
+  peerPolicy(name: SchedulerName, overflowIds: readonly number[]): void {
+    this.scheduler = scheduler(name);
+    this.peerOverflow = overflowIds;
+    for (const sf of this.subflows) sf.overflow = overflowIds.includes(sf.remoteId);
+  }
   private readonly picked: Subflow[] = [];
   /** Opportunistic retransmission and penalisation, when configured (sched/opportunistic.ts). */
   private readonly orp: OpportunisticRetransmission | undefined;
@@ -888,6 +901,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
       if (this.fallback) this.emit({ type: 'fallback', conn: this });
       this.events.onEstablished?.();
     }
+    if (this.peerOverflow.length > 0) sf.overflow = this.peerOverflow.includes(sf.remoteId);
     this.emit({ type: 'sub-established', conn: this, subflow: sf });
     this.push();
   }

@@ -37,6 +37,13 @@ export interface MeasureOptions {
   seed?: number;
   /** The connection's scheduler (default min-RTT). */
   scheduler?: SchedulerName;
+  /**
+   * How the HAG's side learns the scheduler: 'local' (set on it, as by the HAG's own default),
+   * or the CPE's policy (MptcpConnection.peerPolicy, as from the Convert policy TLV) applied when
+   * the connection is accepted ('policy-at-accept') or once every subflow has joined
+   * ('policy-after-join'). Default 'local'.
+   */
+  serverScheduling?: 'local' | 'policy-at-accept' | 'policy-after-join';
   /** Offered load in bit/s (default: as fast as the connection goes). */
   load?: number;
   /** Coupled congestion control (default: each subflow's own CUBIC). */
@@ -184,8 +191,11 @@ export function mptcpBulk(links: UplinkSpec[], dir: Direction, o: MeasureOptions
   const { net, cpe, hag, pm } = hybridNet(links, o);
   let server: MptcpConnection | undefined;
   let hagApp: BulkApp | undefined;
+  const how = o.serverScheduling ?? 'local';
+  const policy = () => server!.peerPolicy(o.scheduler ?? 'min-rtt', pm.overflowIds(conn!));
   hag.listen(443, (c) => {
     server = c;
+    if (how === 'policy-at-accept') policy();
     hagApp = new BulkApp(mptcpConn(hag, c), dir === 'down' ? BIG : 0, 2, () => net.now);
   });
   const conn = pm.connect(0, HAG, 443);
@@ -193,8 +203,12 @@ export function mptcpBulk(links: UplinkSpec[], dir: Direction, o: MeasureOptions
   if (o.scheduler) conn.scheduler = scheduler(o.scheduler);
   const cpeApp = new BulkApp(mptcpConn(cpe, conn), dir === 'up' ? BIG : 0, 1, () => net.now);
   net.runUntil(() => !!hagApp, 5000);
-  if (!hagApp) throw new Error('the connection did not establish');
-  if (o.scheduler && server) server.scheduler = scheduler(o.scheduler);
+  if (!hagApp || !server) throw new Error('the connection did not establish');
+  if (o.scheduler && how === 'local') server.scheduler = scheduler(o.scheduler);
+  if (how === 'policy-after-join') {
+    net.runUntil(() => server!.subflows.length === links.length, 5000);
+    policy();
+  }
   if (o.load) pace(net, dir === 'down' ? hagApp : cpeApp, o.load);
   const rx = dir === 'down' ? cpeApp : hagApp;
   const sender = () => (dir === 'down' ? server! : conn);

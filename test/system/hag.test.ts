@@ -58,6 +58,9 @@ uplinks:
 limits:
   handshakeTimeout: 3s
   drainTimeout: 5s
+scheduling:
+  default: min-rtt
+  rules: [{subscribers: ["2001:db8:1::/64"], scheduler: primary-first}]
 metrics: {address: 127.0.0.1, port: 9108}
 log: {level: info}
 ${extra}`;
@@ -299,6 +302,11 @@ describe('HAG over IPv6', () => {
     }
     const v6 = await once(hag, (l) => l.event === 'close' && l.client === '2001:db8:1::2', 10_000);
     expect(v6.mptcp).toBe(true);
+    // SOCKS5 carries no policy: the scheduler is the config's for the client's prefix.
+    const sched = (client: string) =>
+      hag.seen.filter((l) => l.event === 'connected' && l.client === client).map((l) => l.scheduler);
+    expect(new Set(sched('2001:db8:1::2'))).toEqual(new Set(['primary-first']));
+    expect(new Set(sched('198.18.1.2'))).toEqual(new Set(['min-rtt']));
     expect(v6.dst).toBe('[2001:db8:3::2]:8000');
     const toV6 = await once(
       hag,
@@ -331,6 +339,38 @@ describe('HAG: Convert (RFC 8803) from a client on our MPTCP core', () => {
     const sfs = r.subflows as { local: string; bytesIn: number }[];
     expect(sfs.length).toBe(2);
     for (const sf of sfs) expect(sf.bytesIn, JSON.stringify(sfs)).toBeGreaterThan(5 * MB);
+  }, 120_000);
+
+  it("the client's policy TLV sets the download's scheduler (the log says which), the download intact", async () => {
+    const r = await convertClient([
+      '--join-from',
+      '198.18.7.2',
+      '--dst',
+      '198.18.3.2:8000',
+      '--path',
+      '/file5',
+      '--cookie',
+      '0a1b2c3d4e5f6071',
+      '--policy',
+      'redundant',
+    ]);
+    expect(r.event, JSON.stringify(r)).toBe('done');
+    expect(r.sha256).toBe(sha.file5);
+    expect((r.subflows as unknown[]).length).toBe(2);
+    const c = await once(
+      hag,
+      (l) =>
+        l.event === 'connected' &&
+        l.client === '198.18.6.2' &&
+        l.dst === '198.18.3.2:8000' &&
+        l.scheduler === 'redundant',
+      10_000,
+    );
+    expect(c.proto).toBe('convert');
+    // Without the TLV the same client gets the default (test (b) above ran without one).
+    expect(
+      hag.seen.some((l) => l.event === 'connected' && l.client === '198.18.6.2' && l.scheduler === 'min-rtt'),
+    ).toBe(true);
   }, 120_000);
 
   it('(c) a destination that refuses: the client gets Error TLV "Connection Reset" (96)', async () => {

@@ -146,6 +146,7 @@ describe('CPE config', () => {
     expect(ok.value.scheduling.rules[1]).toEqual({
       ports: [],
       destinations: ['198.19.0.0/16'],
+      sources: [],
       scheduler: 'min-rtt',
     });
     const e = errors(`${BASE}scheduling:\n  rules:\n    - {ports: [53], scheduler: fastest}\n`);

@@ -103,7 +103,7 @@ describe('Convert handshake', () => {
       1000,
     );
     expect(bad.kind).toBe('unreachable');
-    expect(bad.kind !== 'ok' && bad.reason).toMatch(/^malformed Convert reply/);
+    expect(bad.kind === 'unreachable' && bad.reason).toMatch(/^malformed Convert reply/);
   });
 });
 

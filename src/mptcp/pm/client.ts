@@ -112,6 +112,22 @@ export class ClientPathManager {
     return this.subflowAddr.get(sf)?.id;
   }
 
+  /**
+   * The address IDs the peer sees on `conn`'s subflows from overflow uplinks, as a policy for the
+   * peer's sending (src/convert/policy.ts): each overflow address's ID, and 0 when the initial
+   * subflow (which signals no ID, RFC 8684 3.2) leaves from one.
+   */
+  overflowIds(conn: MptcpConnection): number[] {
+    const ids: number[] = [];
+    const first = conn.subflows[0] ? this.subflowAddr.get(conn.subflows[0])?.id : undefined;
+    for (const a of this.addrs) {
+      if (!a.overflow) continue;
+      ids.push(a.id);
+      if (a.id === first) ids.push(0);
+    }
+    return ids;
+  }
+
   /** Opens the subflows `conn` lacks: one per usable address (RFC 8684 3.2). */
   private fill(conn: MptcpConnection): void {
     if (!conn.fullyEstablished || conn.closed || conn.fallback || conn.finished) return;
@@ -130,7 +146,10 @@ export class ClientPathManager {
     if (conn.subflows.length >= this.ep.maxSubflows) return;
     const sock = this.ep.join(this.ep.now, conn, a.addr, a.id, a.backup);
     const sf = conn.subflows.find((f) => f.socket === sock);
-    if (sf) this.subflowAddr.set(sf, { id: a.id });
+    if (sf) {
+      this.subflowAddr.set(sf, { id: a.id });
+      sf.overflow = !!a.overflow;
+    }
   }
 
   /**

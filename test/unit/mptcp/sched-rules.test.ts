@@ -1,4 +1,4 @@
-// Scheduling rules: first match by destination port and prefix, else the default.
+// Scheduling rules: first match by destination port and prefix and LAN source prefix, else the default.
 import { describe, expect, it } from 'vitest';
 import { SchedulingRules } from '../../../src/mptcp/sched/index.js';
 
@@ -32,6 +32,20 @@ describe('scheduling rules', () => {
     expect(rules.pick(v4('198.18.10.7'), 80)).toBe('primary-first');
     expect(rules.pick(v4('198.18.11.7'), 443)).toBe('primary-first');
     expect(new SchedulingRules([]).pick(v4('1.2.3.4'), 1)).toBe('min-rtt');
+  });
+  it('a rule for LAN hosts matches only their connections', () => {
+    const r = new SchedulingRules(
+      [
+        { sources: ['192.168.1.50/32', 'fd00::/64'], scheduler: 'redundant' },
+        { ports: [443], scheduler: 'min-rtt' },
+      ],
+      'primary-first',
+    );
+    expect(r.pick(v4('8.8.8.8'), 443, v4('192.168.1.50'))).toBe('redundant');
+    expect(r.pick(v4('8.8.8.8'), 443, v4('192.168.1.51'))).toBe('min-rtt');
+    expect(r.pick(v4('8.8.8.8'), 80, v4('192.168.1.51'))).toBe('primary-first');
+    // No source known: a rule that names sources does not match.
+    expect(r.pick(v4('8.8.8.8'), 80)).toBe('primary-first');
   });
   it('rejects a malformed prefix', () => {
     expect(() => new SchedulingRules([{ prefixes: ['198.18.0.0/33'], scheduler: 'min-rtt' }])).toThrow(
