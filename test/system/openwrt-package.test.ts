@@ -1,0 +1,266 @@
+// The OpenWrt package (cpe/deploy/openwrt/build-ipk.sh): the .ipk built here unpacks with ar and
+// tar into the tree an OpenWrt package has (control with its fields, conffiles, maintainer
+// scripts, the procd init script with its reload and interface triggers, the UCI default config,
+// the fw4 include, the LuCI view); the launcher it ships runs the daemon's --check on a UCI config
+// from that tree; and the fw4 include is valid nftables in fw4's forward chain (nft -c in a
+// namespace of this test) and lets the core's subflows out of cpe0 where fw4's policy drops the rest.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseCpeUci } from '../../cpe/openwrt/uci-config.js';
+import { Netns } from './lib/netns.js';
+
+const ROOT = join(import.meta.dirname, '../..');
+const INCLUDE = 'usr/share/nftables.d/chain-pre/forward/30-hybrid-access.nft';
+let work: string;
+let ipk: string;
+let control: string;
+let data: string;
+const spaces: Netns[] = [];
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'ha-ipk-'));
+  const out = execFileSync('sh', ['cpe/deploy/openwrt/build-ipk.sh', '--arch', 'x86_64', join(work, 'out')], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 400_000,
+  });
+  ipk = join(work, 'out', readdirSync(join(work, 'out'))[0]);
+  expect(out).toContain(ipk);
+  for (const d of ['ar', 'control', 'data']) mkdirSync(join(work, d));
+  execFileSync('ar', ['x', ipk], { cwd: join(work, 'ar') });
+  control = join(work, 'control');
+  data = join(work, 'data');
+  execFileSync('tar', ['-xzf', join(work, 'ar/control.tar.gz'), '-C', control]);
+  execFileSync('tar', ['-xzf', join(work, 'ar/data.tar.gz'), '-C', data]);
+}, 420_000);
+
+afterAll(() => {
+  for (const n of spaces) n.cleanup();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+const mode = (p: string) => (statSync(p).mode & 0o777).toString(8);
+
+describe('the .ipk', () => {
+  it('is an ar archive of debian-binary, control.tar.gz and data.tar.gz, root-owned', () => {
+    expect(execFileSync('ar', ['t', ipk], { encoding: 'utf8' }).split('\n').filter(Boolean)).toEqual([
+      'debian-binary',
+      'control.tar.gz',
+      'data.tar.gz',
+    ]);
+    expect(readFileSync(join(work, 'ar/debian-binary'), 'utf8')).toBe('2.0\n');
+    for (const t of ['control.tar.gz', 'data.tar.gz']) {
+      const listing = execFileSync('tar', ['-tvzf', join(work, 'ar', t), '--numeric-owner'], {
+        encoding: 'utf8',
+        maxBuffer: 16 << 20,
+      });
+      for (const line of listing.split('\n').filter(Boolean)) expect(line.split(/\s+/)[1]).toBe('0/0');
+    }
+  });
+
+  it('has the control fields, conffiles and maintainer scripts opkg reads', () => {
+    const fields = new Map(
+      readFileSync(join(control, 'control'), 'utf8')
+        .split('\n')
+        .filter((l) => /^[A-Z][A-Za-z-]*: /.test(l))
+        .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]),
+    );
+    expect(fields.get('Package')).toBe('hybrid-access');
+    expect(fields.get('Version')).toMatch(/^\d+\.\d+\.\d+-[0-9a-z]+$/);
+    expect(ipk.endsWith(`hybrid-access_${fields.get('Version')}_x86_64.ipk`)).toBe(true);
+    expect(fields.get('Architecture')).toBe('x86_64');
+    expect(fields.get('Section')).toBe('net');
+    expect(fields.get('License')).toBe('Apache-2.0');
+    for (const dep of ['node', 'ip-full', 'nftables', 'kmod-tun', 'kmod-nft-tproxy', 'kmod-nft-socket'])
+      expect(fields.get('Depends')?.split(', ')).toContain(dep);
+    const du = Number(execFileSync('du', ['-sb', data], { encoding: 'utf8' }).split('\t')[0]);
+    expect(Number(fields.get('Installed-Size'))).toBe(du);
+    expect(fields.get('Description')).toMatch(/Hybrid Access/);
+    expect(readFileSync(join(control, 'conffiles'), 'utf8')).toBe('/etc/config/hybrid-access\n');
+    expect(readFileSync(join(control, 'postinst'), 'utf8')).toContain('default_postinst "$0" "$@"');
+    expect(readFileSync(join(control, 'prerm'), 'utf8')).toContain('default_prerm "$0" "$@"');
+    for (const s of ['postinst', 'prerm', 'postrm']) {
+      expect(mode(join(control, s))).toBe('755');
+      execFileSync('sh', ['-n', join(control, s)]);
+    }
+  });
+
+  it('unpacks into an OpenWrt tree: launcher, procd init, UCI default, fw4 include, LuCI view', () => {
+    const want: Record<string, string> = {
+      'usr/bin/hybrid-access': '755',
+      'etc/init.d/hybrid-access': '755',
+      'etc/config/hybrid-access': '600',
+      [INCLUDE]: '644',
+      'www/luci-static/resources/view/hybrid-access/status.js': '644',
+      'usr/share/luci/menu.d/luci-app-hybrid-access.json': '644',
+      'usr/share/rpcd/acl.d/luci-app-hybrid-access.json': '644',
+      'usr/libexec/rpcd/luci.hybrid-access': '755',
+    };
+    for (const [p, m] of Object.entries(want)) expect(`${p} ${mode(join(data, p))}`).toBe(`${p} ${m}`);
+    const [version] = readdirSync(join(data, 'usr/lib/hybrid-access'));
+    const home = join(data, 'usr/lib/hybrid-access', version);
+    for (const p of ['.unpacked', 'dist/src/cli.js', 'dist/cpe/openwrt/uci-config.js', 'node_modules/pino'])
+      expect(readdirSync(join(home, p, '..'))).toContain(p.split('/').at(-1));
+    // Only the package's init script: not the manual install's.
+    expect(readdirSync(home)).not.toContain('hybrid-access-cpe.init');
+
+    const init = readFileSync(join(data, 'etc/init.d/hybrid-access'), 'utf8');
+    expect(init.split('\n')[0]).toBe('#!/bin/sh /etc/rc.common');
+    expect(init).toMatch(/^USE_PROCD=1$/m);
+    expect(init).toContain('procd_set_param command "$PROG" cpe --config "$CONF"');
+    expect(init).toMatch(/^CONF=\/etc\/config\/hybrid-access$/m);
+    expect(init).toContain('procd_add_reload_trigger hybrid-access');
+    expect(init).toContain(
+      'procd_add_interface_trigger "interface.*" "$network" /etc/init.d/hybrid-access reload',
+    );
+    expect(init).toContain('procd_send_signal hybrid-access main HUP');
+    for (const s of [
+      'etc/init.d/hybrid-access',
+      'usr/libexec/rpcd/luci.hybrid-access',
+      'usr/bin/hybrid-access',
+    ])
+      execFileSync('sh', ['-n', join(data, s)]);
+    for (const j of [
+      'usr/share/luci/menu.d/luci-app-hybrid-access.json',
+      'usr/share/rpcd/acl.d/luci-app-hybrid-access.json',
+    ])
+      JSON.parse(readFileSync(join(data, j), 'utf8'));
+    // A LuCI view is the body of a function (it ends in `return view.extend(...)`).
+    const view = readFileSync(join(data, 'www/luci-static/resources/view/hybrid-access/status.js'), 'utf8');
+    expect(() => new Function(view)).not.toThrow();
+    expect(view).toContain("rpc.declare({ object: 'luci.hybrid-access', method: 'status' })");
+  });
+
+  it('ships the UCI default, which translates to a valid config where netifd knows the networks', () => {
+    const uci = readFileSync(join(data, 'etc/config/hybrid-access'), 'utf8');
+    expect(uci).toBe(readFileSync(join(ROOT, 'cpe/deploy/openwrt/files/hybrid-access.config'), 'utf8'));
+    expect(uci).toMatch(/^\toption enabled '0'$/m);
+    const r = parseCpeUci(uci, '/etc/config/hybrid-access', {
+      netifd: (n) =>
+        ({
+          lan: { device: 'br-lan', addresses: ['198.18.5.1/24'] },
+          wan: { device: 'eth1', addresses: [] },
+          wwan: { device: 'wwan0', addresses: [] },
+        })[n],
+      interfaceExists: (n) => n !== 'cpe0',
+    });
+    expect(r.ok, JSON.stringify(!r.ok && r.issues)).toBe(true);
+  });
+
+  it("the shipped launcher runs the daemon's check of a UCI config from the tree", () => {
+    const [version] = readdirSync(join(data, 'usr/lib/hybrid-access'));
+    const env = { ...process.env, HYBRID_ACCESS_HOME: join(data, 'usr/lib/hybrid-access') };
+    const bin = join(data, 'usr/bin/hybrid-access');
+    expect(execFileSync(bin, ['--unpack-only'], { env, encoding: 'utf8' }).trim()).toBe(
+      join(data, 'usr/lib/hybrid-access', version),
+    );
+    // No netifd here: the default's networks cannot be read, and the check says so at the line.
+    const def = spawnSync(bin, ['cpe', '--config', join(data, 'etc/config/hybrid-access'), '--check'], {
+      env,
+      encoding: 'utf8',
+    });
+    expect(def.status).toBe(2);
+    expect(def.stderr).toMatch(
+      /hybrid-access:\d+: hybrid-access\.lan\.network: netifd has no device or address for interface lan/,
+    );
+    // With devices named, in a namespace that has them: valid.
+    const ns = new Netns('hpk');
+    spaces.push(ns);
+    ns.add('r');
+    ns.sh('r', 'ip link add br-lan type veth peer name eth1');
+    const cfg = join(work, 'hybrid-access');
+    writeFileSync(
+      cfg,
+      `config lan 'lan'
+\toption device 'br-lan'
+\tlist address '198.18.5.1/24'
+config hag 'hag'
+\tlist address '198.18.100.1'
+config uplink 'dsl'
+\toption device 'eth1'
+\toption address '198.18.11.2/24'
+\toption gateway '198.18.11.1'
+\toption role 'primary'
+`,
+    );
+    const out = ns.sh(
+      'r',
+      `HYBRID_ACCESS_HOME='${env.HYBRID_ACCESS_HOME}' '${bin}' cpe --config '${cfg}' --check`,
+    );
+    expect(out).toBe(`${cfg}: valid\n`);
+  });
+});
+
+describe('the fw4 include', () => {
+  // The shape of fw4's forward chain (firewall4's ruleset template): its chain-pre includes come
+  // before the established/related accept and the zones' jumps; the policy drops the rest.
+  const fw4 = (include: string | undefined) => `table inet fw4 {
+  chain forward {
+    type filter hook forward priority filter; policy drop;
+${include ? `    include "${include}"\n` : ''}    ct state established,related accept
+    iifname "br-lan" jump forward_lan
+  }
+  chain forward_lan {
+    accept
+  }
+}
+`;
+
+  it('is valid nftables inside fw4 forward chain (nft -c)', () => {
+    const ns = new Netns('hfw');
+    spaces.push(ns);
+    ns.add('r');
+    const file = join(work, 'fw4.nft');
+    writeFileSync(file, fw4(join(data, INCLUDE)));
+    ns.sh('r', `nft -c -f '${file}'`);
+    writeFileSync(
+      join(work, 'broken.nft'),
+      readFileSync(join(data, INCLUDE), 'utf8').replace('counter accept', 'counter acept'),
+    );
+    writeFileSync(file, fw4(join(work, 'broken.nft')));
+    expect(() => ns.sh('r', `nft -c -f '${file}'`)).toThrow(/syntax error/);
+  });
+
+  it("lets the core's new TCP connections out of cpe0, where fw4's policy drops them without it", () => {
+    const ns = new Netns('hfx');
+    spaces.push(ns);
+    for (const n of ['core', 'r', 'net']) ns.add(n);
+    ns.veth('core', 'c0', 'r', 'cpe0');
+    ns.veth('r', 'wan', 'net', 'n0');
+    ns.sh('core', 'ip addr add 198.18.230.2/24 dev c0 && ip route add default via 198.18.230.1');
+    ns.sh('r', 'ip addr add 198.18.230.1/24 dev cpe0 && ip addr add 198.18.231.1/24 dev wan');
+    ns.sh('r', 'sysctl -qw net.ipv4.ip_forward=1');
+    ns.sh('net', 'ip addr add 198.18.231.2/24 dev n0 && ip route add default via 198.18.231.1');
+    ns.spawn('net', ['python3', '-m', 'http.server', '8000', '--bind', '198.18.231.2', '--directory', work]);
+    ns.sh(
+      'net',
+      'for i in $(seq 100); do curl -s -o /dev/null http://198.18.231.2:8000/ && exit 0; sleep 0.1; done; exit 1',
+    );
+    const get = () => {
+      try {
+        ns.sh('core', 'curl -sS -o /dev/null --max-time 2 http://198.18.231.2:8000/');
+        return 'ok';
+      } catch {
+        return 'dropped';
+      }
+    };
+    const file = join(work, 'fw4-live.nft');
+    writeFileSync(file, fw4(undefined));
+    ns.sh('r', `nft -f '${file}'`);
+    expect(get()).toBe('dropped');
+    writeFileSync(file, `flush ruleset\n${fw4(join(data, INCLUDE))}`);
+    ns.sh('r', `nft -f '${file}'`);
+    expect(get()).toBe('ok');
+    expect(ns.sh('r', 'nft list chain inet fw4 forward')).toMatch(/iifname "cpe0" .*counter packets [1-9]/);
+    // Only from cpe0: a new connection from the WAN side to the core stays dropped.
+    ns.spawn('core', ['python3', '-m', 'http.server', '8001', '--bind', '198.18.230.2', '--directory', work]);
+    ns.sh(
+      'core',
+      'for i in $(seq 100); do curl -s -o /dev/null http://198.18.230.2:8001/ && exit 0; sleep 0.1; done; exit 1',
+    );
+    expect(() => ns.sh('net', 'curl -sS -o /dev/null --max-time 2 http://198.18.230.2:8001/')).toThrow();
+  });
+});
