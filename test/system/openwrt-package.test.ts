@@ -3,14 +3,27 @@
 // scripts, the procd init script with its reload and interface triggers, the UCI default config,
 // the fw4 include, the LuCI view); the launcher it ships runs the daemon's --check on a UCI config
 // from that tree; and the fw4 include is valid nftables in fw4's forward chain (nft -c in a
-// namespace of this test) and lets the core's subflows out of cpe0 where fw4's policy drops the rest.
+// namespace of this test) and lets the core's subflows out of cpe0 where fw4's policy drops the rest;
+// the daemon from the package's tree on a UCI config whose primary line netifd runs (a stand-in
+// ubus answers with netifd's status JSON): address and gateway from it, a LAN download through it,
+// and a reload after netifd reports the line down.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCpeUci } from '../../cpe/openwrt/uci-config.js';
-import { Netns } from './lib/netns.js';
+import { Netns, waitFor } from './lib/netns.js';
+import { lines, once } from './lib/proc.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const INCLUDE = 'usr/share/nftables.d/chain-pre/forward/30-hybrid-access.nft';
@@ -263,4 +276,115 @@ ${include ? `    include "${include}"\n` : ''}    ct state established,related a
     );
     expect(() => ns.sh('net', 'curl -sS -o /dev/null --max-time 2 http://198.18.230.2:8001/')).toThrow();
   });
+});
+
+describe('the daemon from the package on UCI, its line run by netifd', () => {
+  it('takes address and gateway from netifd, carries a download, and follows netifd at a reload', async () => {
+    const ns = new Netns('hnd');
+    spaces.push(ns);
+    for (const n of ['lan', 'cpe', 'net']) ns.add(n);
+    ns.veth('lan', 'eth0', 'cpe', 'lan0');
+    ns.veth('cpe', 'dsl0', 'net', 'd0');
+    ns.sh('lan', 'ip addr add 198.18.232.2/24 dev eth0 && ip route add default via 198.18.232.1');
+    // What netifd would have done: the line's address on its device (no default route in main).
+    ns.sh('cpe', 'ip addr add 198.18.232.1/24 dev lan0 && ip addr add 198.18.233.2/24 dev dsl0');
+    ns.sh('net', 'ip addr add 198.18.233.1/24 dev d0');
+    writeFileSync(join(work, 'blob'), Buffer.alloc(1_000_000, 7));
+    ns.spawn('net', ['python3', '-m', 'http.server', '8000', '--bind', '198.18.233.1', '--directory', work]);
+    ns.sh(
+      'net',
+      'for i in $(seq 100); do curl -s -o /dev/null http://198.18.233.1:8000/ && exit 0; sleep 0.1; done; exit 1',
+    );
+    // The stand-in ubus: `ubus call network.interface.wan status` prints the file for wan.
+    const bin = join(work, 'bin');
+    mkdirSync(bin);
+    writeFileSync(
+      join(bin, 'ubus'),
+      `#!/bin/sh\n[ "$1" = call ] && [ "$3" = status ] || exit 1\nf="${work}/ubus-\${2#network.interface.}.json"\n[ -f "$f" ] || { echo 'Command failed: Not found' >&2; exit 4; }\ncat "$f"\n`,
+    );
+    chmodSync(join(bin, 'ubus'), 0o755);
+    const wanUp = {
+      up: true,
+      l3_device: 'dsl0',
+      proto: 'dhcp',
+      device: 'dsl0',
+      'ipv4-address': [{ address: '198.18.233.2', mask: 24 }],
+      route: [{ target: '0.0.0.0', mask: 0, nexthop: '198.18.233.1', source: '198.18.233.2/32' }],
+    };
+    writeFileSync(join(work, 'ubus-wan.json'), JSON.stringify(wanUp));
+    const suffix = `_o${ns.prefix.slice(3)}`;
+    const cfg = join(work, 'hybrid-access-netifd');
+    writeFileSync(
+      cfg,
+      `config daemon 'main'
+\toption enabled '1'
+\toption drain_timeout '1s'
+config lan 'lan'
+\toption device 'lan0'
+\tlist address '198.18.232.1/24'
+config hag 'hag'
+\tlist address '198.18.120.1'
+\toption connect_timeout '1s'
+\toption retry_after '1s'
+config uplink 'dsl'
+\toption network 'wan'
+\toption role 'primary'
+\toption probe_target '198.18.233.1'
+\toption probe_interval '300ms'
+\toption probe_timeout '300ms'
+config tun 'tun'
+\toption name 'cpeo0'
+\toption prefix '198.18.234.0/24'
+config intercept 'intercept'
+\toption port '7072'
+\toption suffix '${suffix}'
+config status 'status'
+\toption port '8082'
+`,
+    );
+    const env = {
+      ...process.env,
+      HYBRID_ACCESS_HOME: join(data, 'usr/lib/hybrid-access'),
+      PATH: `${bin}:${process.env.PATH}`,
+    };
+    delete env.HYBRID_ACCESS_TUN_ADDON;
+    const proc = ns.spawn('cpe', [join(data, 'usr/bin/hybrid-access'), 'cpe', '--config', cfg], { env });
+    const cpe = lines(proc);
+    await once(cpe, (l) => l.event === 'start' || l.event === 'start-failed', 20_000);
+    expect(
+      cpe.seen.some((l) => l.event === 'start'),
+      JSON.stringify(cpe.seen) + cpe.stderr.join('\n'),
+    ).toBe(true);
+    const taken = await once(cpe, (l) => l.event === 'uplink-netifd', 5000);
+    expect(taken).toMatchObject({
+      uplink: 'dsl',
+      network: 'wan',
+      address: '198.18.233.2',
+      gateway: '198.18.233.1',
+    });
+    expect(ns.sh('cpe', 'ip route show table 200')).toContain('default via 198.18.233.1 dev dsl0');
+    await once(cpe, (l) => l.event === 'uplink-up', 10_000);
+    // No HAG: the LAN host's download goes direct from the address netifd gave, by its gateway.
+    ns.sh('lan', `curl -sS --max-time 30 http://198.18.233.1:8000/blob -o ${work}/got`, 60_000);
+    expect(readFileSync(join(work, 'got')).length).toBe(1_000_000);
+    const open = await once(cpe, (l) => l.event === 'open', 5000);
+    expect(open).toMatchObject({ path: 'direct', via: 'dsl' });
+    const status = () =>
+      JSON.parse(ns.sh('lan', 'curl -sS --max-time 5 http://198.18.232.1:8082/status.json')).uplinks[0];
+    expect(status()).toMatchObject({ name: 'dsl', address: '198.18.233.2', usable: true });
+    // netifd reports the line down (procd's interface trigger runs reload: SIGHUP).
+    writeFileSync(
+      join(work, 'ubus-wan.json'),
+      JSON.stringify({ ...wanUp, up: false, 'ipv4-address': [], route: [] }),
+    );
+    proc.kill('SIGHUP');
+    await once(cpe, (l) => l.event === 'uplink-netifd' && l.address === undefined, 5000);
+    await once(cpe, (l) => l.event === 'reloaded', 5000);
+    expect(status()).toMatchObject({ name: 'dsl', usable: false });
+    expect(status().address).toBeUndefined();
+    proc.kill('SIGTERM');
+    await waitFor('CPE exit', () => cpe.exited !== null, 15_000);
+    expect(cpe.exited).toBe(0);
+    expect(ns.sh('cpe', 'nft list tables')).not.toContain('hybrid_access');
+  }, 120_000);
 });
