@@ -342,7 +342,7 @@ config status 'status'
 \toption port '8082'
 `,
     );
-    const env = {
+    const env: NodeJS.ProcessEnv = {
       ...process.env,
       HYBRID_ACCESS_HOME: join(data, 'usr/lib/hybrid-access'),
       PATH: `${bin}:${process.env.PATH}`,
