@@ -93,7 +93,11 @@ describe('the .ipk', () => {
     expect(Number(fields.get('Installed-Size'))).toBe(du);
     expect(fields.get('Description')).toMatch(/Hybrid Access/);
     expect(readFileSync(join(control, 'conffiles'), 'utf8')).toBe('/etc/config/hybrid-access\n');
-    expect(readFileSync(join(control, 'postinst'), 'utf8')).toContain('default_postinst "$0" "$@"');
+    const postinst = readFileSync(join(control, 'postinst'), 'utf8');
+    expect(postinst).toContain('default_postinst "$0" "$@"');
+    // fw4 takes the include, rpcd the plugin and ACL, at their reloads.
+    expect(postinst).toContain('/etc/init.d/firewall reload');
+    expect(postinst).toContain('/etc/init.d/rpcd reload');
     expect(readFileSync(join(control, 'prerm'), 'utf8')).toContain('default_prerm "$0" "$@"');
     for (const s of ['postinst', 'prerm', 'postrm']) {
       expect(mode(join(control, s))).toBe('755');

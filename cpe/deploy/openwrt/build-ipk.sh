@@ -54,7 +54,8 @@ Description: Hybrid Access CPE (TR-348): bonds the router's internet lines (DSL,
 CONTROL
 echo /etc/config/hybrid-access >"$WORK/control/conffiles"
 # As the SDK writes them: default_postinst enables and starts the init script, default_prerm
-# stops and disables it; fw4 reads its includes (the core's TUN rule) at a firewall reload.
+# stops and disables it. fw4 reads its includes (the core's TUN rule) at a firewall reload, rpcd
+# its plugins and ACLs at a reload, and LuCI rebuilds its menu once its cache is gone.
 cat >"$WORK/control/postinst" <<'SCRIPT'
 #!/bin/sh
 [ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0
@@ -62,7 +63,11 @@ cat >"$WORK/control/postinst" <<'SCRIPT'
 . "${IPKG_INSTROOT}/lib/functions.sh"
 default_postinst "$0" "$@"
 ret=$?
-[ -n "${IPKG_INSTROOT}" ] || /etc/init.d/firewall reload 2>/dev/null
+[ -n "${IPKG_INSTROOT}" ] || {
+	/etc/init.d/firewall reload 2>/dev/null
+	/etc/init.d/rpcd reload 2>/dev/null
+	rm -f /tmp/luci-indexcache*
+}
 exit $ret
 SCRIPT
 cat >"$WORK/control/prerm" <<'SCRIPT'
