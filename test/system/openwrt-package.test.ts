@@ -56,6 +56,8 @@ afterAll(() => {
 });
 
 const mode = (p: string) => (statSync(p).mode & 0o777).toString(8);
+/** The unpacked bundle's directory in the package, cpe-<version>. */
+const unpacked = () => readdirSync(join(data, 'usr/lib/hybrid-access')).filter((d) => d.startsWith('cpe-'));
 
 describe('the .ipk', () => {
   it('is an ar archive of debian-binary, control.tar.gz and data.tar.gz, root-owned', () => {
@@ -84,6 +86,7 @@ describe('the .ipk', () => {
     expect(fields.get('Package')).toBe('hybrid-access');
     expect(fields.get('Version')).toMatch(/^\d+\.\d+\.\d+-[0-9a-z]+$/);
     expect(ipk.endsWith(`hybrid-access_${fields.get('Version')}_x86_64.ipk`)).toBe(true);
+    expect(unpacked()).toEqual([`cpe-${fields.get('Version')}`]);
     expect(fields.get('Architecture')).toBe('x86_64');
     expect(fields.get('Section')).toBe('net');
     expect(fields.get('License')).toBe('Apache-2.0');
@@ -117,8 +120,11 @@ describe('the .ipk', () => {
       'usr/libexec/rpcd/luci.hybrid-access': '755',
     };
     for (const [p, m] of Object.entries(want)) expect(`${p} ${mode(join(data, p))}`).toBe(`${p} ${m}`);
-    const [version] = readdirSync(join(data, 'usr/lib/hybrid-access'));
+    expect(unpacked()).toHaveLength(1);
+    const [version] = unpacked();
     const home = join(data, 'usr/lib/hybrid-access', version);
+    // The launcher's record of the current version is the package's: it has nothing to write.
+    expect(readFileSync(join(data, 'usr/lib/hybrid-access/.cpe-current'), 'utf8')).toBe(`${version}\n`);
     for (const p of ['.unpacked', 'dist/src/cli.js', 'dist/cpe/openwrt/uci-config.js', 'node_modules/pino'])
       expect(readdirSync(join(home, p, '..'))).toContain(p.split('/').at(-1));
     // Only the package's init script: not the manual install's.
@@ -168,7 +174,7 @@ describe('the .ipk', () => {
   });
 
   it("the shipped launcher runs the daemon's check of a UCI config from the tree", () => {
-    const [version] = readdirSync(join(data, 'usr/lib/hybrid-access'));
+    const [version] = unpacked();
     const env = { ...process.env, HYBRID_ACCESS_HOME: join(data, 'usr/lib/hybrid-access') };
     const bin = join(data, 'usr/bin/hybrid-access');
     expect(execFileSync(bin, ['--unpack-only'], { env, encoding: 'utf8' }).trim()).toBe(

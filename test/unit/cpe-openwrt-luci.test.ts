@@ -70,6 +70,8 @@ const snapshot = (health: string, reason: string): Partial<StatusSnapshot> => ({
       coreAddress: '10.254.0.2',
       probeRttMs: 12,
       subflowRttMs: 14.6,
+      probeRtt: { bounds: [], counts: [], sum: 0, count: 0 },
+      subflowSrtt: { bounds: [], counts: [], sum: 0, count: 0 },
       subflows: 1,
       bytesIn: 0,
       bytesOut: 0,
