@@ -29,8 +29,14 @@ const uplink = s.object({
   /** Name in logs, the status page and metrics ("dsl", "lte"). */
   name: s.str({ pattern: /^[a-z][a-z0-9_-]{0,15}$/, what: 'a lower-case name of 1-16 characters' }),
   interface: ifname(),
-  /** static: `address` (CIDR) is configured on the interface and `gateway` given; dhcp: both come from a lease. */
-  addressing: s.optional(s.oneOf(['static', 'dhcp']), 'static'),
+  /**
+   * static: `address` (CIDR) is configured on the interface and `gateway` given; dhcp: both come from
+   * a lease; netifd: OpenWrt's netifd runs the line (DHCP, PPPoE, LTE) and its `network` interface's
+   * status gives both (cpe/openwrt/netifd.ts).
+   */
+  addressing: s.optional(s.oneOf(['static', 'dhcp', 'netifd']), 'static'),
+  /** With addressing netifd: the logical interface of /etc/config/network ("wan", "wwan"). */
+  network: s.optional(s.str({ pattern: /^[A-Za-z0-9_]{1,15}$/, what: 'a netifd interface name' }), undefined),
   address: s.optional(s.cidr(), undefined),
   gateway: s.optional(ipv4(), undefined),
   gateway6: s.optional(s.ipAddress(), undefined),
@@ -254,12 +260,21 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
     names.add(u.name);
     if (ifs.has(u.interface)) add(`${p}.interface`, `${u.interface} is already the LAN or another uplink`);
     ifs.add(u.interface);
-    if (!exists(u.interface)) add(`${p}.interface`, `no interface named ${u.interface} on this system`);
+    // netifd brings a line's device up when it connects (pppoe-wan appears then): not needed at start.
+    if (u.addressing !== 'netifd' && !exists(u.interface))
+      add(`${p}.interface`, `no interface named ${u.interface} on this system`);
     if (u.addressing === 'static') {
       if (!u.gateway && !u.gateway6) add(`${p}.gateway`, 'a static uplink needs a gateway');
-    } else if (u.gateway) {
+    } else if (u.addressing === 'dhcp' && u.gateway) {
       add(`${p}.gateway`, 'a DHCP uplink takes its gateway from the lease; leave it out');
+    } else if (u.addressing === 'netifd' && (u.gateway || u.address)) {
+      add(`${p}.${u.gateway ? 'gateway' : 'address'}`, 'a netifd uplink takes it from netifd; leave it out');
     }
+    if ((u.addressing === 'netifd') !== (u.network !== undefined))
+      add(
+        `${p}.network`,
+        u.network ? 'only for addressing: netifd' : 'addressing: netifd needs the netifd interface',
+      );
     if (!u.probe.target && !u.gateway)
       add(`${p}.probe.target`, 'needed when the uplink has no static gateway');
     if (u.quota) {

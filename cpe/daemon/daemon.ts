@@ -167,13 +167,14 @@ export class CpeDaemon {
     // What the LAN sends that is not intercepted (UDP, ICMP, bypasses) leaves by the primary uplink.
     this.rules.fixed('lan', ['iif', c.lan.interface, 'lookup', String(this.uplinks.primary.table)], 99);
     this.driver = new TunDriver(this.tun, this.ep).start();
-    this.uplinks.start(performance.now());
+    // Before the uplinks start: a netifd uplink has its address at once.
     this.uplinks.onChange = () => {
       this.uplinks.list.forEach((u, i) => {
         this.rules.set(u.name, i, u.address, u.table);
       });
       this.driver?.flush();
     };
+    this.uplinks.start(performance.now());
     const lan4 = this.lan4();
     if (c.lan.dhcp?.enabled && lan4) {
       const d = c.lan.dhcp;
@@ -407,6 +408,8 @@ export class CpeDaemon {
     this.hag.retryAfterMs = this.cfg.hag.retryAfter;
     this.hag.setAddresses(this.cfg.hag.addresses);
     this.uplinks.reconfigure(this.cfg);
+    // On OpenWrt the init script's interface trigger reloads when netifd reports a change.
+    this.uplinks.refreshNetifd();
     this.log.level = next.log.level;
     if (!same(old.bypass, next.bypass) || old.quic !== next.quic) {
       // Only the nftables table changes: it is replaced atomically (cpe/net's ruleset), while the

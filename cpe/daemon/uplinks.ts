@@ -1,7 +1,7 @@
 // The CPE's uplinks at run time: for each configured uplink its core address and path-manager
 // address id, its health (the ICMP probe's up/down events drive ClientPathManager.setUp), its
-// interface address (static, or from the uplink DHCP client, whose lease also sets the uplink's
-// routing table), its byte counters (summed from the subflows' socket stats, by which uplink each
+// interface address (static; from the uplink DHCP client, whose lease also sets the uplink's
+// routing table; or from OpenWrt's netifd, cpe/openwrt/netifd.ts), its byte counters (summed from the subflows' socket stats, by which uplink each
 // subflow leaves from) and its quota (past it the uplink carries only backup subflows, RFC 8684
 // 3.3.8, until the period ends).
 import { execFileSync } from 'node:child_process';
@@ -16,6 +16,7 @@ import { TcpState } from '../../src/tcp/state.js';
 import { applyLeaseCommands, DhcpClient, type DhcpLease, removeLeaseCommands } from '../dhcp/client.js';
 import { runPlan } from '../net/apply.js';
 import { uplinkRoute } from '../net/plan.js';
+import { type NetifdStatus, queryNetifd } from '../openwrt/netifd.js';
 import { UplinkProbe } from '../probe/probe.js';
 import {
   type CpeConfig,
@@ -92,7 +93,7 @@ export class Uplink {
 
   /** Usable for subflows: the probe has not said down (an unprobed uplink is tried), and it has an address. */
   get usable(): boolean {
-    return this.health !== 'down' && (this.cfg.addressing === 'static' || this.lease !== undefined);
+    return this.health !== 'down' && (this.cfg.addressing === 'static' || this.address !== undefined);
   }
 
   get quotaBytes(): number | undefined {
@@ -145,8 +146,43 @@ export class Uplinks {
         up: u.usable,
       });
       if (u.cfg.addressing === 'dhcp') this.startDhcp(u);
+      if (u.cfg.addressing === 'netifd') this.fromNetifd(u);
       this.startProbe(u);
     }
+  }
+
+  /** How netifd's view of an interface is read (ubus; tests give their own). */
+  netifd: (network: string) => NetifdStatus | string = queryNetifd;
+
+  /** Reads netifd's status of every netifd uplink again (at a reload: netifd reported a change). */
+  refreshNetifd(): void {
+    for (const u of this.list) if (u.cfg.addressing === 'netifd') this.fromNetifd(u);
+  }
+
+  /** netifd runs the line: the uplink takes its address and gateway (netifd has put them on the device). */
+  private fromNetifd(u: Uplink): void {
+    const network = u.cfg.network ?? u.name;
+    const s = this.netifd(network);
+    const st = typeof s === 'string' ? undefined : s;
+    if (typeof s === 'string') this.log.warn({ event: 'netifd-failed', uplink: u.name, reason: s }, s);
+    else if (s.device && s.device !== u.cfg.interface)
+      this.log.warn(
+        { event: 'netifd-device', uplink: u.name, device: s.device, interface: u.cfg.interface },
+        `${u.name}: netifd's ${network} is on ${s.device} now, not ${u.cfg.interface}: restart to follow it`,
+      );
+    const address = st?.up ? st.address?.split('/')[0] : undefined;
+    const gateway = st?.up ? st.gateway : undefined;
+    if (address === u.address && gateway === u.gateway) return;
+    const gwChanged = gateway !== u.gateway;
+    u.address = address;
+    u.gateway = gateway;
+    this.route(u);
+    if (gwChanged && !u.cfg.probe.target) this.startProbe(u);
+    this.sync(u);
+    this.log.info(
+      { event: 'uplink-netifd', uplink: u.name, network, address, gateway },
+      address ? `${u.name}: netifd's ${network} has ${address}` : `${u.name}: netifd's ${network} is down`,
+    );
   }
 
   private startProbe(u: Uplink): void {
