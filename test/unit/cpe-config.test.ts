@@ -69,11 +69,17 @@ describe('CPE config', () => {
     expect([tableOf(c, 0), tableOf(c, 1)]).toEqual([200, 201]);
     expect(c.uplinks[0].probe).toEqual({
       target: undefined,
+      targets: [],
       interval: 1000,
       timeout: 1000,
       failures: 3,
       successes: 2,
+      window: 10,
+      maxLoss: 50,
+      maxRtt: undefined,
+      hag: { interval: 5000, failures: 2 },
     });
+    expect(c.failover).toEqual({ holdDown: 30_000 });
   });
 
   it('an unknown interface: file, line and name', () => {
