@@ -48,8 +48,9 @@ const uplink = s.object({
    * gateway), a round answered by any of them is a success. Down after `failures` failed rounds in
    * a row, or when over the last `window` rounds more than `maxLoss` percent were lost or the mean
    * RTT passed `maxRtt`; up after `successes` in a row within those limits. `hag`: whether the HAG
-   * answers over this uplink (a connection every `interval`, 0 turns it off; after `failures`
-   * failures the uplink is direct-only: no subflows).
+   * answers over this uplink (a connection every `interval` unless its subflows received data
+   * since the last one; 0 turns it off; after `failures` failures the uplink is direct-only: no
+   * subflows).
    */
   probe: s.optional(
     s.object({
@@ -64,10 +65,10 @@ const uplink = s.object({
       maxRtt: s.optional(s.duration(), undefined),
       hag: s.optional(
         s.object({
-          interval: s.optional(s.duration(), 5000),
+          interval: s.optional(s.duration(), 10_000),
           failures: s.optional(s.int({ min: 1, max: 100 }), 2),
         }),
-        { interval: 5000, failures: 2 },
+        { interval: 10_000, failures: 2 },
       ),
     }),
     {
@@ -80,7 +81,7 @@ const uplink = s.object({
       window: 10,
       maxLoss: 50,
       maxRtt: undefined,
-      hag: { interval: 5000, failures: 2 },
+      hag: { interval: 10_000, failures: 2 },
     },
   ),
   /** Routing table for this uplink (default 200 + its position). */

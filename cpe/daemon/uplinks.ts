@@ -220,6 +220,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
         );
         this.sync(u);
       },
+      () => u.bytesIn,
     );
     u.hag.start();
   }

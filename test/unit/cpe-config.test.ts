@@ -77,7 +77,7 @@ describe('CPE config', () => {
       window: 10,
       maxLoss: 50,
       maxRtt: undefined,
-      hag: { interval: 5000, failures: 2 },
+      hag: { interval: 10_000, failures: 2 },
     });
     expect(c.failover).toEqual({ holdDown: 30_000 });
   });

@@ -167,3 +167,38 @@ describe('HagReach', () => {
     }
   });
 });
+
+describe('HagReach with traffic', () => {
+  it('bytes from the HAG over the uplink since the last round count as an answer: no connection', async () => {
+    vi.useFakeTimers();
+    try {
+      let bytes = 0;
+      let checks = 0;
+      const r = new HagReach(
+        async () => {
+          checks++;
+          return 'timeout';
+        },
+        1000,
+        2,
+        () => {},
+        () => bytes,
+      );
+      r.start();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(checks).toBe(1); // nothing seen yet: the first round asks
+      for (let i = 0; i < 5; i++) {
+        bytes += 1000;
+        await vi.advanceTimersByTimeAsync(1000);
+      }
+      expect(checks).toBe(1);
+      expect(r.reachable).toBe(true);
+      await vi.advanceTimersByTimeAsync(2000); // idle: it asks again, and fails twice
+      expect(checks).toBe(3);
+      expect(r.reachable).toBe(false);
+      r.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
