@@ -204,6 +204,8 @@ class FakeSocket implements ProbeSocket {
   answering = true;
   /** Targets that do not answer (the others do, while `answering`). */
   readonly silent = new Set<string>();
+  /** Targets whose sends fail (no route to them). */
+  readonly unreachable = new Set<string>();
   down = false;
   rtt = 20;
   sent = 0;
@@ -214,6 +216,7 @@ class FakeSocket implements ProbeSocket {
     this.sent++;
     this.last = packet;
     if (this.down) return done(new Error('ENETDOWN, Network is down'));
+    if (this.unreachable.has(target)) return done(new Error('EHOSTUNREACH, No route to host'));
     done(null);
     if (!this.answering || this.silent.has(target)) return;
     const reply = ipv4(target, '198.18.1.2', replyTo(packet));
@@ -337,14 +340,17 @@ describe('UplinkProbe in virtual time', () => {
     expect(p.status()).toMatchObject({ sent: 7, received: 4 });
   });
 
-  it('several targets: a round fails at once when every target reports an error', () => {
+  it('several targets: a target that errors does not fail a round another answers; all erroring fails it at once', () => {
     const { clock, socket, p, events } = probe(['198.18.1.7']);
-    socket.down = true;
+    socket.unreachable.add('198.18.1.1');
     p.start();
-    clock.advance(2100);
-    expect(events).toEqual([
-      'down@2000: 3 consecutive failures, last: send failed: ENETDOWN, Network is down',
-    ]);
+    clock.advance(1500);
+    expect(events).toEqual(['up@1020: 2 consecutive echo replies']);
+    socket.unreachable.add('198.18.1.7');
+    clock.advance(3000); // rounds at 2000, 3000, 4000 fail when sent
+    expect(events[1]).toBe(
+      'down@4000: 3 consecutive failures, last: send failed: EHOSTUNREACH, No route to host',
+    );
   });
 
   it('rejects targets of two families', () => {
