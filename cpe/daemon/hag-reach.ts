@@ -33,6 +33,13 @@ export class HagReach {
     void this.round();
   }
 
+  /** The line itself went down: what the checks said no longer holds (no verdict until the next). */
+  forget(): void {
+    this.reachable = undefined;
+    this.fails = 0;
+    this.reason = '';
+  }
+
   stop(): void {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);

@@ -210,7 +210,8 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
     const check = this.hagCheck;
     if (!check || c.interval === 0) return;
     u.hag = new HagReach(
-      () => check(u),
+      // While the probe calls the line down, a failed check says nothing about the HAG.
+      async () => (u.health === 'down' ? undefined : check(u)),
       c.interval,
       c.failures,
       (reachable, reason) => {
@@ -319,6 +320,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
     u.health = h;
     u.healthKind = kind;
     u.healthReason = reason;
+    if (h === 'down') u.hag?.forget();
     this.log.info(
       { event: h === 'up' ? 'uplink-up' : 'uplink-down', uplink: u.name, kind, reason },
       `uplink ${u.name} ${h}: ${reason}`,

@@ -121,10 +121,14 @@ describe('Uplinks: states, reasons and the switch of non-TCP traffic', () => {
     const { ups, calls, switches } = uplinks();
     const [dsl, lte] = ups.list;
     ups.setHealth(dsl, 'up', 'echo-replies', 'ok');
-    ups.setHealth(lte, 'up', 'echo-replies', 'ok');
-    // What HagReach reports after its failures (the daemon's check is a TCP connection to the HAG).
-    lte.hag = { reachable: false, reason: 'no answer from the HAG within 3000 ms' } as Uplink['hag'];
-    ups.setHealth(lte, 'down', 'echo-lost', 'x');
+    // What HagReach says after its failures (the daemon's check is a TCP connection to the HAG).
+    lte.hag = new HagReach(
+      async () => 'timeout',
+      1000,
+      1,
+      () => {},
+    );
+    lte.hag.reachable = false;
     ups.setHealth(lte, 'up', 'echo-replies', 'ok');
     expect([lte.state, lte.reason, lte.usable, lte.usableDirect]).toEqual([
       'direct-only',
@@ -200,5 +204,25 @@ describe('HagReach with traffic', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('HagReach and the probe', () => {
+  it('a line the probe calls down forgets that the HAG did not answer over it: usable again once up', () => {
+    const { ups } = uplinks();
+    const lte = ups.list[1];
+    const reach = new HagReach(
+      async () => 'timeout',
+      1000,
+      1,
+      () => {},
+    );
+    reach.reachable = false;
+    lte.hag = reach;
+    ups.setHealth(lte, 'up', 'echo-replies', 'ok');
+    expect(lte.state).toBe('direct-only');
+    ups.setHealth(lte, 'down', 'echo-lost', 'x');
+    ups.setHealth(lte, 'up', 'echo-replies', 'ok');
+    expect([lte.state, lte.usable]).toEqual(['up', true]);
   });
 });
