@@ -421,7 +421,7 @@ export class CpeDaemon {
     this.ep.fastOpen.cache = cfg.hag.method === 'convert' && cfg.hag.fastOpen ? this.tfoCache : undefined;
   }
 
-  /** SIGHUP: new HAG settings, bypasses, QUIC policy, quotas, limits and log level; returns what needs a restart. */
+  /** SIGHUP: new HAG settings, bypasses, QUIC policy, quotas, failover hold-down, limits and log level; returns what needs a restart. */
   reload(next: CpeConfig): string[] {
     const old = this.cfg;
     const restart: string[] = [];

@@ -453,8 +453,9 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
     this.sync(u);
   }
 
-  /** Takes a reloaded config's quotas and capacities (the rest of an uplink needs a restart). */
+  /** Takes a reloaded config's quotas, capacities and failover hold-down (the rest of an uplink needs a restart). */
   reconfigure(cfg: CpeConfig): void {
+    this.selector.holdDownMs = cfg.failover.holdDown;
     for (const u of this.list) {
       const next = cfg.uplinks.find((x) => x.name === u.name);
       if (!next) continue;

@@ -226,3 +226,22 @@ describe('HagReach and the probe', () => {
     expect([lte.state, lte.usable]).toEqual(['up', true]);
   });
 });
+
+describe('reload', () => {
+  it('a reloaded failover.holdDown applies to the next return', () => {
+    const { ups, switches, at } = uplinks();
+    const [dsl, lte] = ups.list;
+    ups.setHealth(lte, 'up', 'echo-replies', 'ok');
+    ups.setHealth(dsl, 'down', 'echo-lost', 'x');
+    const r = parseCpeConfig(YAML.replace('holdDown: 5s', 'holdDown: 1s'), 'cpe.yaml', {
+      interfaceExists: (n) => n !== 'cpe0',
+    });
+    if (!r.ok) throw new Error('bad config');
+    ups.reconfigure(r.value);
+    at(100);
+    ups.setHealth(dsl, 'up', 'echo-replies', 'ok');
+    at(1100);
+    ups.tick();
+    expect(switches).toEqual(['dsl->lte failover @0', 'lte->dsl return @1100']);
+  });
+});
