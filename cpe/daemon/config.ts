@@ -49,16 +49,46 @@ const uplink = s.object({
     s.object({ bytes: bytes(), period: s.optional(s.oneOf(['day', 'month']), 'month') }),
     undefined,
   ),
-  /** ICMP echo target for the health probe (default: the gateway). */
+  /**
+   * The health probe: a round of ICMP echoes every interval to the target(s) (default: the
+   * gateway), a round answered by any of them is a success. Down after `failures` failed rounds in
+   * a row, or when over the last `window` rounds more than `maxLoss` percent were lost or the mean
+   * RTT passed `maxRtt`; up after `successes` in a row within those limits. `hag`: whether the HAG
+   * answers over this uplink (a connection every `interval` unless its subflows received data
+   * since the last one; 0 turns it off; after `failures` failures the uplink is direct-only: no
+   * subflows).
+   */
   probe: s.optional(
     s.object({
       target: s.optional(s.ipAddress(), undefined),
+      targets: s.optional(s.list(s.ipAddress(), { max: 8 }), []),
       interval: s.optional(s.duration(), 1000),
       timeout: s.optional(s.duration(), 1000),
       failures: s.optional(s.int({ min: 1, max: 100 }), 3),
       successes: s.optional(s.int({ min: 1, max: 100 }), 2),
+      window: s.optional(s.int({ min: 1, max: 1000 }), 10),
+      maxLoss: s.optional(s.num({ min: 1, max: 100 }), 50),
+      maxRtt: s.optional(s.duration(), undefined),
+      hag: s.optional(
+        s.object({
+          interval: s.optional(s.duration(), 10_000),
+          failures: s.optional(s.int({ min: 1, max: 100 }), 2),
+        }),
+        { interval: 10_000, failures: 2 },
+      ),
     }),
-    { target: undefined, interval: 1000, timeout: 1000, failures: 3, successes: 2 },
+    {
+      target: undefined,
+      targets: [],
+      interval: 1000,
+      timeout: 1000,
+      failures: 3,
+      successes: 2,
+      window: 10,
+      maxLoss: 50,
+      maxRtt: undefined,
+      hag: { interval: 10_000, failures: 2 },
+    },
   ),
   /** Routing table for this uplink (default 200 + its position). */
   table: s.optional(s.int({ min: 1, max: 0x7fffffff }), undefined),
@@ -109,6 +139,11 @@ export const cpeSchema = s.object({
     /** After a failure, new connections go direct for this long before the HAG is tried again. */
     retryAfter: s.optional(s.duration(), 5000),
   }),
+  /**
+   * Non-TCP traffic and direct connections use the first usable uplink by role (primary, overflow,
+   * backup); a better one that comes back takes over again once it has been up for `holdDown`.
+   */
+  failover: s.optional(s.object({ holdDown: s.optional(s.duration(), 30_000) }), { holdDown: 30_000 }),
   bypass: s.optional(
     s.object({
       destinations: s.optional(s.list(s.cidr()), []),
@@ -275,8 +310,11 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
         `${p}.network`,
         u.network ? 'only for addressing: netifd' : 'addressing: netifd needs the netifd interface',
       );
-    if (!u.probe.target && !u.gateway)
+    if (!u.probe.target && u.probe.targets.length === 0 && !u.gateway)
       add(`${p}.probe.target`, 'needed when the uplink has no static gateway');
+    const targets = [...(u.probe.target ? [u.probe.target] : []), ...u.probe.targets];
+    if (new Set(targets.map((t) => isIP(t))).size > 1)
+      add(`${p}.probe.targets`, 'all probe targets of an uplink must be of one family (IPv4 or IPv6)');
     if (u.quota) {
       try {
         if (parseBytes(u.quota.bytes) <= 0) add(`${p}.quota.bytes`, 'must be above zero');

@@ -1,12 +1,15 @@
 // The CPE daemon: wires the packet path together. Start: the TUN (one private core address per
 // uplink), the kernel state through cpe/net (nftables TPROXY of LAN TCP, per-uplink policy routing
-// and masquerade, NAT of non-TCP on the primary, QUIC policy), the MPTCP core on the TUN with the
-// client path manager (uplinks as addresses; probes drive their health), the LAN DHCP server, the
+// and masquerade, NAT of the LAN's non-TCP on the uplinks, QUIC policy), the MPTCP core on the TUN
+// with the client path manager (uplinks as addresses; probes drive their health), the LAN's
+// non-TCP and direct traffic on the uplink the selector picks (its policy rule moved and the
+// conntrack entries NATed to the old uplink flushed on a switch), the LAN DHCP server, the
 // transparent listener (each LAN connection: cpe/daemon/intercept.ts) and the status page. Stop
 // (SIGTERM): drain, then remove everything it added. Reload (SIGHUP): what can change at run time.
 import { execFileSync } from 'node:child_process';
-import { isIP } from 'node:net';
+import net, { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { raiseFileLimit, sizeConnections } from '../../src/daemon/file-limit.js';
 import { TunDriver } from '../../src/io/tun-driver.js';
@@ -18,6 +21,7 @@ import { TfoCookieCache } from '../../src/tcp/fastopen.js';
 import { ConnStream } from '../../src/tcp/stream.js';
 import { DhcpServer } from '../dhcp/server.js';
 import { runPlan, setup, teardown } from '../net/apply.js';
+import { flushNat } from '../net/conntrack.js';
 import { type CpeNetConfig, nftRuleset } from '../net/plan.js';
 import { listenTransparent, type TransparentListener } from '../net/transparent.js';
 import { type CpeConfig, coreAddressOf, tunKernelAddress } from './config.js';
@@ -27,7 +31,7 @@ import { Interceptor } from './intercept.js';
 import { intToIpv4, ipv4ToInt, parseAddress, prefixParts } from './ip.js';
 import { SourceRules } from './source-rules.js';
 import { StatusServer, type StatusSnapshot } from './status.js';
-import { Uplinks } from './uplinks.js';
+import { type Uplink, Uplinks } from './uplinks.js';
 
 /** The CpeNetConfig (cpe/net) for this configuration. */
 export function netConfig(cfg: CpeConfig, uplinks: Uplinks): CpeNetConfig {
@@ -107,7 +111,13 @@ export class CpeDaemon {
       if (e.type === 'created') this.conns.add(e.conn);
       else if (e.type === 'closed') this.conns.delete(e.conn);
     });
-    this.uplinks = new Uplinks(cfg, this.pm, log, () => this.conns);
+    this.uplinks = new Uplinks(
+      cfg,
+      this.pm,
+      log,
+      () => this.conns,
+      (u) => this.checkHagVia(u),
+    );
     this.uplinks.now = () => performance.now();
     this.uplinks.onChange = () => this.driver?.flush();
     this.hag = new HagLink(log, (a) => this.checkHag(a), cfg.hag.retryAfter, cfg.hag.addresses);
@@ -164,8 +174,12 @@ export class CpeDaemon {
     this.uplinks.list.forEach((u, i) => {
       this.rules.set(u.name, i, u.address, u.table);
     });
-    // What the LAN sends that is not intercepted (UDP, ICMP, bypasses) leaves by the primary uplink.
-    this.rules.fixed('lan', ['iif', c.lan.interface, 'lookup', String(this.uplinks.primary.table)], 99);
+    // What the LAN sends that is not intercepted (UDP, ICMP, bypasses) leaves by the active uplink.
+    this.lanRule(this.uplinks.active);
+    this.uplinks.on('switch', (from, to) => {
+      this.lanRule(to);
+      this.flushLan(from);
+    });
     this.driver = new TunDriver(this.tun, this.ep).start();
     // Before the uplinks start: a netifd uplink has its address at once.
     this.uplinks.onChange = () => {
@@ -226,14 +240,49 @@ export class CpeDaemon {
     );
   }
 
+  /** The LAN's non-intercepted traffic leaves by uplink `u` (its table). */
+  private lanRule(u: Uplink): void {
+    this.rules.fixed('lan', ['iif', this.cfg.lan.interface, 'lookup', String(u.table)], 99);
+  }
+
+  /** Flows of the LAN NATed to `from` start over on the uplink they leave by now (cpe/net/conntrack). */
+  private flushLan(from: Uplink): void {
+    const r = flushNat(this.cfg.lan.addresses, from.address);
+    if (r.ok)
+      this.log.info(
+        { event: 'conntrack-flushed', uplink: from.name, address: from.address, deleted: r.deleted },
+        `${r.deleted} conntrack entries of LAN flows NATed to ${from.name} removed`,
+      );
+    else
+      this.log.error(
+        { event: 'conntrack-flush-failed', uplink: from.name, error: r.error },
+        `LAN flows NATed to ${from.name} stay on it until their conntrack entries expire: ${r.error}`,
+      );
+  }
+
+  /**
+   * Whether the HAG answers over uplink `u`: a kernel TCP connection from its address (its source
+   * rule routes it out of that uplink) asking the HAG something; undefined without an address.
+   */
+  private async checkHagVia(u: Uplink): Promise<true | string | undefined> {
+    if (!u.address || isIP(u.address) !== 4) return undefined;
+    const sock = net.connect({ host: this.hag.address, port: this.cfg.hag.port, localAddress: u.address });
+    return this.askHag(sock);
+  }
+
   /** Whether the HAG answers: a short MPTCP connection asking it something (HagLink's recheck). */
   private async checkHag(address: string): Promise<true | string> {
     const remote = parseAddress(address) as Uint8Array;
     const conn = this.pm.connect(performance.now(), remote, this.cfg.hag.port);
     if (!conn) return 'no usable uplink';
     const stream = new ConnStream(conn, () => this.ep.wake(conn));
-    stream.on('error', () => {});
     this.ep.wake(conn);
+    return this.askHag(stream);
+  }
+
+  /** Asks the HAG something over `stream` (hagAlive), then closes it. */
+  private async askHag(stream: Duplex): Promise<true | string> {
+    stream.on('error', () => {});
     const c = this.cfg.hag;
     const r = await hagAlive(
       stream,
@@ -265,6 +314,11 @@ export class CpeDaemon {
         backup: u.backup,
         health: u.health,
         healthReason: u.healthReason,
+        state: u.state,
+        reason: u.reason,
+        hagReachable: u.hag?.reachable,
+        active: u === this.uplinks.active,
+        probeLoss: u.probe?.status().loss,
         usable: u.usable,
         address: u.address,
         coreAddress: u.coreAddress,
@@ -289,6 +343,7 @@ export class CpeDaemon {
             : undefined,
         history: u.samples.slice(-60),
       })),
+      uplinkSwitches: this.uplinks.switches,
       connections: {
         active: sessions.length,
         bonded: sessions.filter((s) => s.path === 'bonded').length,
@@ -367,7 +422,7 @@ export class CpeDaemon {
     this.ep.fastOpen.cache = cfg.hag.method === 'convert' && cfg.hag.fastOpen ? this.tfoCache : undefined;
   }
 
-  /** SIGHUP: new HAG settings, bypasses, QUIC policy, quotas, limits and log level; returns what needs a restart. */
+  /** SIGHUP: new HAG settings, bypasses, QUIC policy, quotas, failover hold-down, limits and log level; returns what needs a restart. */
   reload(next: CpeConfig): string[] {
     const old = this.cfg;
     const restart: string[] = [];

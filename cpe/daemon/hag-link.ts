@@ -1,4 +1,4 @@
-// Whether new LAN connections are bonded through the HAG or go direct via the primary uplink.
+// Whether new LAN connections are bonded through the HAG or go direct (via the active uplink).
 // A connection that cannot reach the HAG (no usable uplink, no MPTCP handshake, no reply within
 // the timeout) marks the HAG down; while it is down every new connection goes direct at once, and
 // a check every `retryAfter` (an RFC 8803 4.2.1 Info TLV, or a SOCKS5 greeting) brings bonding back
@@ -66,7 +66,7 @@ export class HagLink {
     this.index = (this.index + 1) % this.addresses.length;
     this.log.warn(
       { event: 'hag-down', reason, address: failed, next: this.address },
-      `HAG unreachable (${reason}): new connections go direct via the primary uplink`,
+      `HAG unreachable (${reason}): new connections go direct`,
     );
     this.schedule();
   }

@@ -3,7 +3,7 @@
 // destination. Bonded: an MPTCP connection to the HAG from the path manager (its subflows on the
 // usable uplinks), the Convert Connect TLV or SOCKS5 CONNECT for the destination, the HAG's reply
 // (an error resets the LAN host, so a refusing server looks like one), then the relay. Direct:
-// when no uplink is usable or the HAG does not answer, a kernel TCP connection from the primary
+// when no uplink is usable or the HAG does not answer, a kernel TCP connection from the active
 // uplink's address. Every refusal is logged with why; every close with bytes per uplink.
 import net, { type Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -36,8 +36,9 @@ export interface Session {
   conn?: MptcpConnection;
   /** Every subflow the connection had, to report bytes per uplink at close. */
   subflows: Set<Subflow>;
-  /** Direct: bytes over the primary uplink. */
+  /** Direct: bytes over the uplink that carried direct traffic when it opened (`directVia`). */
   direct?: Socket;
+  directVia?: string;
   relay?: Relay;
 }
 
@@ -267,7 +268,7 @@ export class Interceptor {
     return { result: 'done' };
   }
 
-  /** Direct via the primary uplink: a kernel TCP connection from its address. */
+  /** Direct via the active uplink (Uplinks.directSource): a kernel TCP connection from its address. */
   private async direct(
     s: Session,
     dst: { address: string; port: number; family: 4 | 6 },
@@ -278,6 +279,7 @@ export class Interceptor {
     const sock = net.connect({ host: dst.address, port: dst.port, localAddress: src.address, noDelay: true });
     sock.allowHalfOpen = true;
     s.direct = sock;
+    s.directVia = src.uplink.name;
     const ok = await new Promise<true | string>((resolve) => {
       const t = setTimeout(
         () => resolve(`no answer within ${this.cfg.hag.connectTimeout * 3} ms`),
@@ -332,9 +334,8 @@ export class Interceptor {
       e.bytesIn += sf.socket.stats.bytesIn;
       e.bytesOut += sf.socket.stats.bytesOut;
     }
-    if (s.direct) {
-      const u = this.uplinks.primary;
-      const e = entry(u.name);
+    if (s.direct && s.directVia) {
+      const e = entry(s.directVia);
       e.bytesIn += s.direct.bytesRead;
       e.bytesOut += s.direct.bytesWritten;
     }

@@ -52,17 +52,52 @@ export function renderMetrics(s: StatusSnapshot): string {
   for (const [k, v] of Object.entries(s.mib)) mib.set({ counter: k }, v);
   const tcpMib = new MetricFamily('cpe_tcp_mib_total', 'counter', 'TCP core counters (Linux TCP MIB names).');
   for (const [k, v] of Object.entries(s.tcpMib)) tcpMib.set({ counter: k }, v);
+  // Item 2 of issue 15: what each uplink is good for now, and why; which one carries non-TCP.
+  const state = new MetricFamily(
+    'cpe_uplink_state',
+    'gauge',
+    'The uplink state, 1 for the current one: up, direct-only (the HAG does not answer over it), down, unknown.',
+  );
+  const reason = new MetricFamily(
+    'cpe_uplink_reason',
+    'gauge',
+    'Why the uplink is in its state, 1 for the current reason (ok, not-probed, no-address, echo-lost, loss-high, rtt-high, hag-unreachable).',
+  );
+  for (const x of u) {
+    for (const st of ['up', 'direct-only', 'down', 'unknown'])
+      state.set({ uplink: x.name, state: st }, x.state === st ? 1 : 0);
+    reason.set({ uplink: x.name, reason: x.reason }, 1);
+  }
   return exposition([
     buildInfoFamily('cpe'),
     perUplink(
       'cpe_uplink_up',
       'gauge',
-      'Whether the uplink is usable (probe not down, address known).',
+      'Whether the uplink is usable for subflows (probe not down, address known, the HAG answers over it).',
       (x) => (x.usable ? 1 : 0),
     ),
     perUplink('cpe_uplink_backup', 'gauge', 'Whether the uplink carries backup subflows only.', (x) =>
       x.backup ? 1 : 0,
     ),
+    state,
+    reason,
+    perUplink(
+      'cpe_uplink_active',
+      'gauge',
+      "Whether the uplink carries the LAN's non-TCP traffic and the direct connections.",
+      (x) => (x.active ? 1 : 0),
+    ),
+    perUplink(
+      'cpe_uplink_probe_loss_ratio',
+      'gauge',
+      "Share of the probe's last window of echo rounds that were lost.",
+      (x) => x.probeLoss,
+    ),
+    new MetricFamily(
+      'cpe_uplink_switches_total',
+      'counter',
+      'Moves of non-TCP and direct traffic from one uplink to another.',
+    ).set({}, s.uplinkSwitches),
     bytes,
     probeRtt,
     srtt,

@@ -2,8 +2,8 @@
 // connections (a socket bound to an uplink's address leaves by that uplink: "from ADDR lookup
 // TABLE", whatever the main table says; used when the HAG is unreachable), one per uplink with a
 // known address, replaced when a DHCP lease changes it; and the route of what the LAN sends that is
-// not intercepted (non-TCP, bypasses): "iif LAN lookup PRIMARY-TABLE", so it leaves by the primary
-// uplink, where cpe/net masquerades it. All removed at stop.
+// not intercepted (non-TCP, bypasses): "iif LAN lookup TABLE" of the uplink that carries it now
+// (replaced when failover moves it), where cpe/net masquerades it. All removed at stop.
 import { execFileSync } from 'node:child_process';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
@@ -53,10 +53,12 @@ export class SourceRules {
     }
   }
 
-  /** Adds a rule (IPv4 and IPv6) under `key` at priority offset `i`. */
+  /** Adds a rule (IPv4 and IPv6) under `key` at priority offset `i`, replacing the key's earlier one. */
   fixed(key: string, spec: string[], i: number): void {
     for (const v6 of [false, true]) {
       const r = { v6, spec: [...spec, 'priority', String(this.priority + i)] };
+      const old = this.rules.get(`${key}/${v6 ? 6 : 4}`);
+      if (old) this.del(old);
       this.del(r);
       try {
         execFileSync('ip', [...(v6 ? ['-6'] : []), 'rule', 'add', ...r.spec], {

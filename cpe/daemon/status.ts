@@ -18,6 +18,15 @@ export interface UplinkStatus {
   backup: boolean;
   health: string;
   healthReason: string;
+  /** up, direct-only (the HAG does not answer over it: no subflows), down or unknown. */
+  state: string;
+  /** Why (cpe/daemon/uplinks.ts UplinkReason): ok, not-probed, no-address, echo-lost, loss-high, rtt-high, hag-unreachable. */
+  reason: string;
+  hagReachable: boolean | undefined;
+  /** Whether it carries the LAN's non-TCP traffic and the direct connections now. */
+  active: boolean;
+  /** Share of the probe's last window of rounds that were lost. */
+  probeLoss: number | undefined;
   usable: boolean;
   address: string | undefined;
   coreAddress: string;
@@ -41,6 +50,8 @@ export interface StatusSnapshot {
   uptimeS: number;
   hag: { address: string; port: number; method: string; state: string; reason: string; since: number };
   uplinks: UplinkStatus[];
+  /** Moves of non-TCP and direct traffic between uplinks since the start. */
+  uplinkSwitches: number;
   connections: {
     active: number;
     bonded: number;

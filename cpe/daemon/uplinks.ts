@@ -1,10 +1,13 @@
 // The CPE's uplinks at run time: for each configured uplink its core address and path-manager
-// address id, its health (the ICMP probe's up/down events drive ClientPathManager.setUp), its
+// address id, its health (the ICMP probe's up/down events and whether the HAG answers over it drive
+// ClientPathManager.setUp; a line that reaches the internet but not the HAG is direct-only), its
 // interface address (static; from the uplink DHCP client, whose lease also sets the uplink's
 // routing table; or from OpenWrt's netifd, cpe/openwrt/netifd.ts), its byte counters (summed from the subflows' socket stats, by which uplink each
 // subflow leaves from) and its quota (past it the uplink carries only backup subflows, RFC 8684
-// 3.3.8, until the period ends).
+// 3.3.8, until the period ends). Which uplink carries non-TCP and direct traffic (UplinkSelector)
+// is decided here and reported as a 'switch' event; the daemon moves the kernel state.
 import { execFileSync } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { HistogramSeries, RTT_BUCKETS_SECONDS } from '../../src/daemon/exposition.js';
@@ -17,6 +20,7 @@ import { applyLeaseCommands, DhcpClient, type DhcpLease, removeLeaseCommands } f
 import { runPlan } from '../net/apply.js';
 import { uplinkRoute } from '../net/plan.js';
 import { type NetifdStatus, queryNetifd } from '../openwrt/netifd.js';
+import type { HealthReason } from '../probe/health.js';
 import { UplinkProbe } from '../probe/probe.js';
 import {
   type CpeConfig,
@@ -26,9 +30,17 @@ import {
   tableOf,
   type UplinkConfig,
 } from './config.js';
+import { type HagCheck, HagReach } from './hag-reach.js';
 import { parseAddress } from './ip.js';
+import { UplinkSelector } from './uplink-select.js';
 
 export type UplinkHealth = 'unknown' | 'up' | 'down';
+
+/** What an uplink is good for: everything, direct traffic only (the HAG does not answer over it), nothing. */
+export type UplinkState = 'up' | 'direct-only' | 'down' | 'unknown';
+
+/** Why an uplink is in its state (the status page and metrics). */
+export type UplinkReason = 'ok' | 'not-probed' | 'no-address' | HealthReason | 'hag-unreachable';
 
 export interface UplinkSample {
   t: number;
@@ -44,10 +56,14 @@ export class Uplink {
   readonly table: number;
   health: UplinkHealth = 'unknown';
   healthReason = 'not probed yet';
+  /** What the probe said last (its reason kind). */
+  healthKind: HealthReason | undefined;
   /** The uplink's own address (without prefix length), when known. */
   address: string | undefined;
   gateway: string | undefined;
   probe: UplinkProbe | undefined;
+  /** Whether the HAG answers over this uplink (undefined: not checked, or checks off). */
+  hag: HagReach | undefined;
   dhcp: DhcpClient | undefined;
   lease: DhcpLease | undefined;
   /** Bytes carried by subflows of this uplink, payload only (in: from the HAG, out: to it). */
@@ -91,9 +107,27 @@ export class Uplink {
     return this.cfg.role === 'backup' || this.quotaExceeded;
   }
 
-  /** Usable for subflows: the probe has not said down (an unprobed uplink is tried), and it has an address. */
-  get usable(): boolean {
+  /** Usable for direct traffic: the probe has not said down (an unprobed uplink is tried), and it has an address. */
+  get usableDirect(): boolean {
     return this.health !== 'down' && (this.cfg.addressing === 'static' || this.address !== undefined);
+  }
+
+  /** Usable for subflows: usable for direct traffic, and the HAG has not been found unreachable over it. */
+  get usable(): boolean {
+    return this.usableDirect && this.hag?.reachable !== false;
+  }
+
+  get state(): UplinkState {
+    if (!this.usableDirect) return 'down';
+    if (!this.usable) return 'direct-only';
+    return this.health === 'up' ? 'up' : 'unknown';
+  }
+
+  get reason(): UplinkReason {
+    if (this.cfg.addressing !== 'static' && this.address === undefined) return 'no-address';
+    if (this.health === 'unknown') return 'not-probed';
+    if (this.health === 'down') return this.healthKind ?? 'echo-lost';
+    return this.hag?.reachable === false ? 'hag-unreachable' : 'ok';
   }
 
   get quotaBytes(): number | undefined {
@@ -113,8 +147,17 @@ export function periodStart(period: 'day' | 'month', now: number): number {
     : new Date(d.getFullYear(), d.getMonth(), 1).getTime();
 }
 
-export class Uplinks {
+export interface UplinksEvents {
+  /** Non-TCP and direct traffic moves from one uplink to another. */
+  switch: [from: Uplink, to: Uplink, why: 'failover' | 'return'];
+}
+
+export class Uplinks extends EventEmitter<UplinksEvents> {
   readonly list: Uplink[];
+  /** Picks the uplink of non-TCP and direct traffic. */
+  readonly selector: UplinkSelector;
+  /** Non-TCP and direct traffic switches so far. */
+  switches = 0;
   /** Socket stats already counted, per subflow socket. */
   private readonly counted = new Map<TcpSocket, { in: number; out: number; uplink: Uplink }>();
 
@@ -123,8 +166,20 @@ export class Uplinks {
     private readonly pm: ClientPathManager,
     private readonly log: Logger,
     private readonly conns: () => Iterable<MptcpConnection>,
+    /** Asks the HAG over an uplink (HagReach); none: the HAG is not checked per uplink. */
+    private readonly hagCheck?: (u: Uplink) => ReturnType<HagCheck>,
   ) {
+    super();
     this.list = cfg.uplinks.map((u, i) => new Uplink(u, i, cfg));
+    this.selector = new UplinkSelector(
+      cfg.uplinks.map((u) => u.role),
+      cfg.failover.holdDown,
+    );
+  }
+
+  /** The uplink that carries non-TCP and direct traffic now. */
+  get active(): Uplink {
+    return this.list[this.selector.active];
   }
 
   byId(id: number): Uplink | undefined {
@@ -148,6 +203,7 @@ export class Uplinks {
       if (u.cfg.addressing === 'dhcp') this.startDhcp(u);
       if (u.cfg.addressing === 'netifd') this.fromNetifd(u);
       this.startProbe(u);
+      this.startHagReach(u);
     }
   }
 
@@ -185,22 +241,47 @@ export class Uplinks {
     );
   }
 
+  private startHagReach(u: Uplink): void {
+    const c = u.cfg.probe.hag;
+    const check = this.hagCheck;
+    if (!check || c.interval === 0) return;
+    u.hag = new HagReach(
+      // While the probe calls the line down, a failed check says nothing about the HAG.
+      async () => (u.health === 'down' ? undefined : check(u)),
+      c.interval,
+      c.failures,
+      (reachable, reason) => {
+        this.log[reachable ? 'info' : 'warn'](
+          { event: reachable ? 'uplink-hag-reachable' : 'uplink-hag-unreachable', uplink: u.name, reason },
+          `${u.name}: HAG ${reachable ? 'reachable' : 'unreachable'} over this uplink: ${reason}`,
+        );
+        this.sync(u);
+      },
+      () => u.bytesIn,
+    );
+    u.hag.start();
+  }
+
   private startProbe(u: Uplink): void {
-    const target = u.cfg.probe.target ?? u.gateway;
+    const target = u.cfg.probe.targets[0] ?? u.cfg.probe.target ?? u.gateway;
     if (!target) return; // a DHCP uplink: probed once its lease names a gateway
     u.probe?.stop();
     const p = new UplinkProbe({
       interface: u.cfg.interface,
       target,
+      targets: [...(u.cfg.probe.target ? [u.cfg.probe.target] : []), ...u.cfg.probe.targets],
       name: u.name,
       intervalMs: u.cfg.probe.interval,
       timeoutMs: u.cfg.probe.timeout,
       failuresToDown: u.cfg.probe.failures,
       successesToUp: u.cfg.probe.successes,
+      window: u.cfg.probe.window,
+      maxLoss: u.cfg.probe.maxLoss / 100,
+      maxRttMs: u.cfg.probe.maxRtt,
       logger: this.log,
     });
-    p.on('up', (info) => this.setHealth(u, 'up', info.reason));
-    p.on('down', (info) => this.setHealth(u, 'down', info.reason));
+    p.on('up', (info) => this.setHealth(u, 'up', info.kind, info.reason));
+    p.on('down', (info) => this.setHealth(u, 'down', info.kind, info.reason));
     p.on('result', (r) => {
       if (r.ok) u.probeRtt.observe(r.rttMs / 1000);
     });
@@ -269,12 +350,15 @@ export class Uplinks {
       this.log.warn({ event: 'uplink-route-failed', uplink: u.name, ...r.failure }, 'uplink route not set');
   }
 
-  private setHealth(u: Uplink, h: UplinkHealth, reason: string): void {
+  /** Sets an uplink's probe verdict (the probe's events; tests call it directly). */
+  setHealth(u: Uplink, h: UplinkHealth, kind: HealthReason, reason: string): void {
     if (u.health === h) return;
     u.health = h;
+    u.healthKind = kind;
     u.healthReason = reason;
+    if (h === 'down') u.hag?.forget();
     this.log.info(
-      { event: h === 'up' ? 'uplink-up' : 'uplink-down', uplink: u.name, reason },
+      { event: h === 'up' ? 'uplink-up' : 'uplink-down', uplink: u.name, kind, reason },
       `uplink ${u.name} ${h}: ${reason}`,
     );
     // The kernel drops an interface's routes when its link goes down: put the uplink's back.
@@ -291,7 +375,25 @@ export class Uplinks {
       overflow: u.cfg.role === 'overflow',
       up: u.usable,
     });
+    this.reselect(this.now());
     this.onChange?.();
+  }
+
+  /** Lets the selector move non-TCP and direct traffic; emits 'switch' when it does. */
+  private reselect(now: number): void {
+    const s = this.selector.step(
+      now,
+      this.list.map((u) => u.usableDirect),
+    );
+    if (!s) return;
+    const from = this.list[s.from];
+    const to = this.list[s.to];
+    this.switches++;
+    this.log.warn(
+      { event: 'uplink-switch', from: from.name, to: to.name, why: s.why, fromReason: from.reason },
+      `non-TCP and direct traffic moves from ${from.name} to ${to.name} (${s.why === 'failover' ? `${from.name} ${from.reason}` : 'hold-down over'})`,
+    );
+    this.emit('switch', from, to, s.why);
   }
 
   /** Called after any uplink changed (the daemon wakes the driver). */
@@ -323,8 +425,9 @@ export class Uplinks {
     this.counted.delete(sf.socket);
   }
 
-  /** Once a second: counters, rates, RTTs, samples, quotas. */
+  /** Once a second: counters, rates, RTTs, samples, quotas, the hold-down of a returning uplink. */
   tick(): void {
+    this.reselect(this.now());
     const rtt = new Map<Uplink, number[]>();
     for (const c of this.conns()) {
       for (const sf of c.subflows) {
@@ -386,8 +489,9 @@ export class Uplinks {
     this.sync(u);
   }
 
-  /** Takes a reloaded config's quotas and capacities (the rest of an uplink needs a restart). */
+  /** Takes a reloaded config's quotas, capacities and failover hold-down (the rest of an uplink needs a restart). */
   reconfigure(cfg: CpeConfig): void {
+    this.selector.holdDownMs = cfg.failover.holdDown;
     for (const u of this.list) {
       const next = cfg.uplinks.find((x) => x.name === u.name);
       if (!next) continue;
@@ -406,6 +510,7 @@ export class Uplinks {
     for (const u of this.list) {
       u.probe?.stop();
       u.probe = undefined;
+      u.hag?.stop();
       if (u.dhcp) {
         u.dhcp.release();
         if (u.lease) for (const cmd of removeLeaseCommands(u.cfg.interface, u.lease)) runQuiet(cmd);
@@ -415,7 +520,7 @@ export class Uplinks {
 
   /** The uplink address a direct connection to `family` leaves from (undefined: let the kernel choose). */
   directSource(family: 4 | 6): { uplink: Uplink; address: string | undefined } {
-    const p = this.primary;
+    const p = this.active;
     const a = p.address && isIP(p.address) === family ? p.address : undefined;
     return { uplink: p, address: a };
   }

@@ -42,9 +42,9 @@ export interface CpeNetConfig {
   ownAddresses?: readonly string[];
   /** UDP/443 from the LAN: pass, or drop so browsers fall back to TCP (default pass). */
   quic?: 'pass' | 'drop';
-  /** Interface of the primary uplink: non-intercepted LAN traffic is masqueraded there. */
+  /** Interface of the primary uplink. */
   primary: string;
-  /** Also masquerade IPv6 from the LAN on the primary uplink (NAT66; default false). */
+  /** Also masquerade IPv6 from the LAN (NAT66; default false). */
   nat66?: boolean;
   uplinks: readonly UplinkNet[];
   /** The TUN the core uses (opened elsewhere): addresses (CIDR) to add and bring it up. */
@@ -194,7 +194,9 @@ export function nftRuleset(cfg: CpeNetConfig): string {
     '  }',
     '  chain postrouting {',
     '    type nat hook postrouting priority srcnat; policy accept;',
-    `    ${cfg.nat66 ? '' : 'meta nfproto ipv4 '}iifname ${lan} oifname ${q(cfg.primary)} masquerade`,
+    // Non-intercepted LAN traffic is masqueraded by whichever uplink the LAN's policy rule sends it
+    // out of (the daemon moves that rule when the uplink fails), so the NAT follows at once.
+    `    ${cfg.nat66 ? '' : 'meta nfproto ipv4 '}iifname ${lan} oifname { ${cfg.uplinks.map((u) => q(u.interface)).join(', ')} } masquerade`,
     ...cfg.uplinks.flatMap((u) =>
       u.coreAddresses.map(
         (a) => `    ${fam(a) === 4 ? 'ip' : 'ip6'} saddr ${a} oifname ${q(u.interface)} masquerade`,

@@ -24,7 +24,7 @@ export interface UciOptions extends CheckOptions {
 }
 
 /** How one option becomes a setting: its YAML key (dotted, below the section's) and value kind. */
-type Kind = 'str' | 'int' | 'bool' | 'list' | 'ints' | ((v: string) => unknown);
+type Kind = 'str' | 'int' | 'num' | 'bool' | 'list' | 'ints' | ((v: string) => unknown);
 type Options = Record<string, [key: string, kind: Kind]>;
 
 const range = (v: string) => {
@@ -78,6 +78,7 @@ const SINGLE: Record<string, { key: string; options: Options }> = {
   },
   bypass: { key: 'bypass', options: { destination: ['destinations', 'list'], port: ['ports', 'ints'] } },
   scheduling: { key: 'scheduling', options: { default: ['default', 'str'] } },
+  failover: { key: 'failover', options: { hold_down: ['holdDown', 'str'] } },
   status: { key: 'status', options: { address: ['address', 'str'], port: ['port', 'int'] } },
   tun: {
     key: 'tun',
@@ -128,6 +129,12 @@ const UPLINK: Options = {
   probe_timeout: ['probe.timeout', 'str'],
   probe_failures: ['probe.failures', 'int'],
   probe_successes: ['probe.successes', 'int'],
+  probe_targets: ['probe.targets', 'list'],
+  probe_window: ['probe.window', 'int'],
+  probe_max_loss: ['probe.maxLoss', 'num'],
+  probe_max_rtt: ['probe.maxRtt', 'str'],
+  probe_hag_interval: ['probe.hag.interval', 'str'],
+  probe_hag_failures: ['probe.hag.failures', 'int'],
   table: ['table', 'int'],
   core_address: ['coreAddress', 'str'],
   congestion_control: ['congestionControl', 'str'],
@@ -135,6 +142,7 @@ const UPLINK: Options = {
 const RULE: Options = {
   port: ['ports', 'ints'],
   destination: ['destinations', 'list'],
+  source: ['sources', 'list'],
   scheduler: ['scheduler', 'str'],
 };
 
@@ -150,6 +158,7 @@ function convert(value: string | string[], kind: Kind): unknown {
   if (typeof kind === 'function') return items.map(kind);
   const one = Array.isArray(value) ? value.join(' ') : value;
   if (kind === 'int') return int(one);
+  if (kind === 'num') return /^-?\d+(\.\d+)?$/.test(one) ? Number(one) : one;
   if (kind === 'bool') return TRUE.has(one) ? true : FALSE.has(one) ? false : one;
   return one;
 }

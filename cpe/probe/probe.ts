@@ -1,13 +1,15 @@
-// Health probe for one uplink: ICMP echo (RFC 792) or ICMPv6 echo (RFC 4443) to a configured
-// target every interval, through a raw socket bound to the uplink's interface (SO_BINDTODEVICE), so
-// the echo leaves by that uplink whatever the routing says. A reply within the timeout is a success
-// (its RTT is smoothed), a timeout, an ICMP error or a send error a failure; the HealthMachine turns
-// those into 'up' and 'down' events with reasons. Clock and socket are injectable for tests.
+// Health probe for one uplink: every interval a round of ICMP echoes (RFC 792) or ICMPv6 echoes
+// (RFC 4443), one to each configured target with the round's sequence number, through a raw socket
+// bound to the uplink's interface (SO_BINDTODEVICE), so the echoes leave by that uplink whatever the
+// routing says. The first reply within the timeout makes the round a success (its RTT is smoothed):
+// one target being away does not fail a line that reaches the others. A round fails when the timeout
+// passes without a reply or every target gave an ICMP error or a send error. The HealthMachine
+// turns rounds into 'up' and 'down' events with reasons. Clock and socket are injectable for tests.
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { type Logger, pino } from 'pino';
 import { bindToDevice, raw } from '../net/raw-socket.js';
-import { type Health, type HealthConfig, HealthMachine } from './health.js';
+import { type Health, type HealthConfig, HealthMachine, type HealthReason } from './health.js';
 import { echoRequest, type Family, type IcmpResult, readV4, readV6 } from './icmp.js';
 
 export interface ProbeClock {
@@ -34,6 +36,8 @@ export interface ProbeOptions extends HealthConfig {
   interface: string;
   /** IPv4 or IPv6 address to ping. */
   target: string;
+  /** More addresses of the same family, pinged in the same rounds. */
+  targets?: readonly string[];
   /** Between echo requests, ms (default 1000). */
   intervalMs?: number;
   /** How long to wait for the reply, ms (default 1000). */
@@ -57,11 +61,13 @@ export interface ProbeStatus {
   sent: number;
   received: number;
   failed: number;
+  /** Share of the last window's rounds that were lost. */
+  loss: number;
 }
 
 export interface ProbeEvents {
-  up: [info: { name: string; reason: string; srttMs: number | undefined }];
-  down: [info: { name: string; reason: string }];
+  up: [info: { name: string; kind: HealthReason; reason: string; srttMs: number | undefined }];
+  down: [info: { name: string; kind: HealthReason; reason: string }];
   /** Every probe result. */
   result: [r: { ok: true; rttMs: number; srttMs: number } | { ok: false; reason: string }];
 }
@@ -98,10 +104,6 @@ export function rawIcmpSocket(family: Family, ifname: string): ProbeSocket {
   };
 }
 
-function sameAddress(a: string, b: string): boolean {
-  return a.toLowerCase() === b.toLowerCase();
-}
-
 export class UplinkProbe extends EventEmitter<ProbeEvents> {
   readonly name: string;
   readonly family: Family;
@@ -110,11 +112,12 @@ export class UplinkProbe extends EventEmitter<ProbeEvents> {
   readonly #log: Logger;
   readonly #clock: ProbeClock;
   readonly #id: number;
+  readonly #targets: readonly string[];
   #socket: ProbeSocket | undefined;
   #seq = 0;
   #tick: unknown;
-  /** Outstanding echo requests: sequence -> send time and timeout timer. */
-  readonly #pending = new Map<number, { at: number; timer: unknown }>();
+  /** Outstanding rounds: sequence -> send time, timeout timer, targets that have not failed yet. */
+  readonly #pending = new Map<number, { at: number; timer: unknown; left: number }>();
   #sent = 0;
   #received = 0;
   #failed = 0;
@@ -124,6 +127,9 @@ export class UplinkProbe extends EventEmitter<ProbeEvents> {
     const family = isIP(opts.target);
     if (family !== 4 && family !== 6) throw new TypeError(`probe target ${opts.target} is not an IP address`);
     this.family = family;
+    this.#targets = [...new Set([opts.target, ...(opts.targets ?? [])].map((t) => t.toLowerCase()))];
+    for (const t of this.#targets)
+      if (isIP(t) !== family) throw new TypeError(`probe target ${t} is not an IPv${family} address`);
     this.#opts = opts;
     this.name = opts.name ?? opts.interface;
     this.#log = (opts.logger ?? pino({ name: 'probe' })).child({
@@ -163,6 +169,7 @@ export class UplinkProbe extends EventEmitter<ProbeEvents> {
       sent: this.#sent,
       received: this.#received,
       failed: this.#failed,
+      loss: this.health.loss,
     };
   }
 
@@ -177,16 +184,22 @@ export class UplinkProbe extends EventEmitter<ProbeEvents> {
     const timer = this.#clock.setTimeout(() => {
       if (this.#pending.delete(seq)) this.#fail(`no echo reply within ${timeout} ms`);
     }, timeout);
-    this.#pending.set(seq, { at, timer });
+    this.#pending.set(seq, { at, timer, left: this.#targets.length });
     this.#sent++;
-    sock.send(echoRequest(this.family, this.#id, seq), this.#opts.target, (err) => {
-      if (!err) return;
-      const p = this.#pending.get(seq);
-      if (!p) return;
-      this.#clock.clearTimeout(p.timer);
-      this.#pending.delete(seq);
-      this.#fail(`send failed: ${err.message}`);
-    });
+    const packet = echoRequest(this.family, this.#id, seq);
+    for (const target of this.#targets)
+      sock.send(packet, target, (err) => {
+        if (err) this.#targetFailed(seq, `send failed: ${err.message}`);
+      });
+  }
+
+  /** One target of round `seq` failed; the round fails when none is left. */
+  #targetFailed(seq: number, reason: string): void {
+    const p = this.#pending.get(seq);
+    if (!p || --p.left > 0) return;
+    this.#clock.clearTimeout(p.timer);
+    this.#pending.delete(seq);
+    this.#fail(reason);
   }
 
   #receive(buf: Buffer, source: string): void {
@@ -201,15 +214,13 @@ export class UplinkProbe extends EventEmitter<ProbeEvents> {
     if (!p) return; // late (already timed out) or a duplicate
     if (m.kind === 'reply') {
       // RFC 792: the reply comes from the address the request was sent to.
-      if (!sameAddress(m.from, this.#opts.target)) return;
+      if (!this.#targets.includes(m.from.toLowerCase())) return;
       this.#clock.clearTimeout(p.timer);
       this.#pending.delete(m.seq);
       this.#received++;
       this.#ok(this.#clock.now() - p.at);
     } else {
-      this.#clock.clearTimeout(p.timer);
-      this.#pending.delete(m.seq);
-      this.#fail(`${m.reason} from ${m.from}`);
+      this.#targetFailed(m.seq, `${m.reason} from ${m.from}`);
     }
   }
 
@@ -218,7 +229,7 @@ export class UplinkProbe extends EventEmitter<ProbeEvents> {
     this.emit('result', { ok: true, rttMs, srttMs: this.health.srtt! });
     if (t) {
       this.#log.info({ reason: t.reason, srttMs: this.health.srtt }, `uplink ${this.name} up`);
-      this.emit('up', { name: this.name, reason: t.reason, srttMs: this.health.srtt });
+      this.emit('up', { name: this.name, kind: t.kind, reason: t.reason, srttMs: this.health.srtt });
     }
   }
 
@@ -229,7 +240,7 @@ export class UplinkProbe extends EventEmitter<ProbeEvents> {
     this.#log.debug({ reason }, 'probe failed');
     if (t) {
       this.#log.warn({ reason: t.reason }, `uplink ${this.name} down`);
-      this.emit('down', { name: this.name, reason: t.reason });
+      this.emit('down', { name: this.name, kind: t.kind, reason: t.reason });
     }
   }
 }

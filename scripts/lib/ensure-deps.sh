@@ -82,4 +82,4 @@ ha_need_npm() {
 }
 
 # Debian packages used by the system tests and the lab (prometheus: its promtool checks /metrics).
-HA_SYSTEM_DEBS=(iproute2 nftables iptables tcpdump tshark mptcpd mptcpize iperf3 socat curl python3 g++ make procps ethtool iputils-ping udhcpc isc-dhcp-client dnsmasq-base prometheus)
+HA_SYSTEM_DEBS=(iproute2 nftables iptables conntrack tcpdump tshark mptcpd mptcpize iperf3 socat curl python3 g++ make procps ethtool iputils-ping udhcpc isc-dhcp-client dnsmasq-base prometheus)

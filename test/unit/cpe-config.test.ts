@@ -69,11 +69,41 @@ describe('CPE config', () => {
     expect([tableOf(c, 0), tableOf(c, 1)]).toEqual([200, 201]);
     expect(c.uplinks[0].probe).toEqual({
       target: undefined,
+      targets: [],
       interval: 1000,
       timeout: 1000,
       failures: 3,
       successes: 2,
+      window: 10,
+      maxLoss: 50,
+      maxRtt: undefined,
+      hag: { interval: 10_000, failures: 2 },
     });
+    expect(c.failover).toEqual({ holdDown: 30_000 });
+  });
+
+  it('probe targets, loss, RTT, HAG checks and the failover hold-down are read; mixed families refused', () => {
+    const text = BASE.replace(
+      '    role: backup\n',
+      '    role: backup\n    probe: {targets: [198.18.12.9, 198.18.12.10], window: 20, maxLoss: 25, maxRtt: 400ms, hag: {interval: 0s}}\n',
+    ).concat('failover: {holdDown: 10s}\n');
+    const r = parseCpeConfig(text, 'cpe.yaml', opts);
+    if (!r.ok) throw new Error(formatIssues(r.issues));
+    expect(r.value.uplinks[1].probe).toMatchObject({
+      targets: ['198.18.12.9', '198.18.12.10'],
+      window: 20,
+      maxLoss: 25,
+      maxRtt: 400,
+      hag: { interval: 0, failures: 2 },
+    });
+    expect(r.value.failover.holdDown).toBe(10_000);
+    const e = errors(
+      BASE.replace(
+        '    role: backup\n',
+        '    role: backup\n    probe: {target: 198.18.12.1, targets: [2001:db8::1]}\n',
+      ),
+    );
+    expect(e).toMatch(/uplinks\[1\]\.probe\.targets: all probe targets of an uplink must be of one family/);
   });
 
   it('an unknown interface: file, line and name', () => {

@@ -2,6 +2,7 @@
 // with bypasses, QUIC policy, NAT, DHCP only from the LAN) and the ip(8) plans for setup and
 // teardown; config errors listed, not thrown one by one.
 import { describe, expect, it } from 'vitest';
+import { flushArgs } from '../../cpe/net/conntrack.js';
 import {
   type CpeNetConfig,
   checkConfig,
@@ -74,9 +75,12 @@ describe('nftables ruleset', () => {
     expect(nft).toContain('udp dport 67 iifname != "lan0" drop');
   });
 
-  it('masquerades the LAN (IPv4 unless nat66) on the primary uplink and each core address on its uplink', () => {
-    expect(nft).toContain('meta nfproto ipv4 iifname "lan0" oifname "dsl0" masquerade');
-    expect(nftRuleset({ ...CFG, nat66: true })).toContain('    iifname "lan0" oifname "dsl0" masquerade');
+  it('masquerades the LAN (IPv4 unless nat66) on every uplink and each core address on its uplink', () => {
+    // Whichever uplink the LAN's policy rule picks (failover moves it), its traffic is NATed there.
+    expect(nft).toContain('meta nfproto ipv4 iifname "lan0" oifname { "dsl0", "lte0" } masquerade');
+    expect(nftRuleset({ ...CFG, nat66: true })).toContain(
+      '    iifname "lan0" oifname { "dsl0", "lte0" } masquerade',
+    );
     expect(nft).toContain('ip saddr 198.18.200.2 oifname "dsl0" masquerade');
     expect(nft).toContain('ip saddr 198.18.200.3 oifname "lte0" masquerade');
     expect(nft).toContain('ip6 saddr 2001:db8:200::3 oifname "lte0" masquerade');
@@ -169,5 +173,20 @@ describe('ip(8) plans', () => {
     ]);
     expect(() => setupPlan({ ...CFG, primary: 'wan9' })).toThrow(/primary wan9 is none of the uplinks/);
     expect(checkConfig(CFG)).toEqual([]);
+  });
+});
+
+describe('conntrack flush of LAN flows NATed to an uplink', () => {
+  it('by original source (the LAN, IPv4 only) and reply destination (the NAT address)', () => {
+    expect(flushArgs(['198.18.1.1/24', '2001:db8:1::1/64'], '198.18.10.2')).toEqual([
+      ['-D', '-f', 'ipv4', '--orig-src', '198.18.1.1/24', '--reply-dst', '198.18.10.2'],
+    ]);
+  });
+
+  it("without the uplink's address: the LAN's UDP and ICMP entries", () => {
+    expect(flushArgs(['198.18.1.1/24'], undefined)).toEqual([
+      ['-D', '-f', 'ipv4', '--orig-src', '198.18.1.1/24', '-p', 'udp'],
+      ['-D', '-f', 'ipv4', '--orig-src', '198.18.1.1/24', '-p', 'icmp'],
+    ]);
   });
 });

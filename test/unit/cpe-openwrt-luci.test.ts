@@ -65,6 +65,11 @@ const snapshot = (health: string, reason: string): Partial<StatusSnapshot> => ({
       backup: false,
       health,
       healthReason: reason,
+      state: health,
+      reason: health === 'up' ? 'ok' : 'echo-lost',
+      hagReachable: true,
+      active: health === 'up',
+      probeLoss: 0,
       usable: health === 'up',
       address: '198.18.11.2',
       coreAddress: '10.254.0.2',
@@ -107,7 +112,7 @@ describe('LuCI view', () => {
       'dsl (eth1)',
       'primary',
       'down',
-      'no echo reply within 1000 ms',
+      'echo-lost: no echo reply within 1000 ms',
       '198.18.11.2',
       '↓ 12.5 Mbit/s ↑ 800 kbit/s',
       '15 ms',
@@ -119,7 +124,8 @@ describe('LuCI view', () => {
     expect(polls).toHaveLength(1);
     status = snapshot('up', '3 echo replies');
     await polls[0]();
-    expect(text(page)).toContain('3 echo replies');
+    expect(text(page)).toContain('up (in use)');
+    expect(text(page)).toContain('ok: 3 echo replies');
     expect(text(page)).not.toContain('no echo reply');
   });
 

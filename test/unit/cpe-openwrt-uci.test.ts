@@ -131,7 +131,18 @@ describe('UCI to the CPE config', () => {
       network: 'wan',
       role: 'primary',
       capacity: '100Mbit',
-      probe: { target: '198.18.200.1', interval: 500, timeout: 400, failures: 4, successes: 1 },
+      probe: {
+        target: '198.18.200.1',
+        interval: 500,
+        timeout: 400,
+        failures: 4,
+        successes: 1,
+        targets: ['198.18.200.2'],
+        window: 20,
+        maxLoss: 25.5,
+        maxRtt: 300,
+        hag: { interval: 5000, failures: 3 },
+      },
     });
     expect(lte).toMatchObject({
       name: 'lte',
@@ -149,10 +160,11 @@ describe('UCI to the CPE config', () => {
     expect(c.scheduling).toEqual({
       default: 'primary-first',
       rules: [
-        { ports: [53, 3478], destinations: [], scheduler: 'redundant' },
-        { ports: [], destinations: ['203.0.113.0/24'], scheduler: 'min-rtt' },
+        { ports: [53, 3478], destinations: [], sources: [], scheduler: 'redundant' },
+        { ports: [], destinations: ['203.0.113.0/24'], sources: ['192.168.1.50/32'], scheduler: 'min-rtt' },
       ],
     });
+    expect(c.failover).toEqual({ holdDown: 10_000 });
     expect(c.status).toEqual({ address: '198.18.5.1', port: 8081 });
     expect(c.tun).toMatchObject({ name: 'cpe1', prefix: '10.253.0.0/24' });
     expect(c.intercept).toMatchObject({ maxConnections: 2048, idleTimeout: 1_800_000 });
@@ -168,7 +180,9 @@ describe('UCI to the CPE config', () => {
       ['lte', 'netifd', 'wwan', 'wwan0', 'overflow'],
     ]);
     expect(c.uplinks[1].quota).toEqual({ bytes: '50GB', period: 'month' });
-    expect(c.scheduling.rules).toEqual([{ ports: [53, 3478], destinations: [], scheduler: 'redundant' }]);
+    expect(c.scheduling.rules).toEqual([
+      { ports: [53, 3478], destinations: [], sources: [], scheduler: 'redundant' },
+    ]);
     expect(c.status.port).toBe(8080);
     // Its YAML twin (config/cpe.yaml) says the same of the settings both have.
     const yaml = parseCpeConfig(readFileSync(join(ROOT, 'config/cpe.yaml'), 'utf8'), 'cpe.yaml', opts);

@@ -101,16 +101,63 @@ describe('health hysteresis and RTT smoothing', () => {
   it('N failures -> down, M successes -> up, with reasons', () => {
     const h = new HealthMachine({ failuresToDown: 3, successesToUp: 2 });
     expect(h.success(10)).toBeUndefined();
-    expect(h.success(10)).toEqual({ from: 'unknown', to: 'up', reason: '2 consecutive echo replies' });
+    expect(h.success(10)).toEqual({
+      from: 'unknown',
+      to: 'up',
+      kind: 'echo-replies',
+      reason: '2 consecutive echo replies',
+    });
     expect(h.failure('timeout')).toBeUndefined();
     expect(h.failure('timeout')).toBeUndefined();
     expect(h.success(10)).toBeUndefined(); // a success in between resets the count
     h.failure('a');
     h.failure('b');
-    expect(h.failure('c')).toEqual({ from: 'up', to: 'down', reason: '3 consecutive failures, last: c' });
+    expect(h.failure('c')).toEqual({
+      from: 'up',
+      to: 'down',
+      kind: 'echo-lost',
+      reason: '3 consecutive failures, last: c',
+    });
     expect(h.failure('d')).toBeUndefined(); // already down: no second event
     expect(h.success(5)).toBeUndefined();
     expect(h.success(5)?.to).toBe('up');
+  });
+
+  it('a loss rate over the window above maxLoss makes it down, though no N failures came in a row', () => {
+    const h = new HealthMachine({ failuresToDown: 3, successesToUp: 2, window: 10, maxLoss: 0.3 });
+    h.success(10);
+    expect(h.success(10)?.to).toBe('up');
+    // Every other echo lost: never 3 in a row, but 50% once the window is full.
+    const seen: (string | undefined)[] = [];
+    for (let i = 0; i < 4; i++) {
+      seen.push(h.failure('timeout')?.kind);
+      seen.push(h.success(10)?.kind);
+    }
+    expect(seen.every((k) => k === undefined)).toBe(true); // 4 of 10 lost: 40%, window full only now
+    const t = h.failure('timeout'); // 5 of 10 (the window dropped a success)
+    expect(t).toMatchObject({ to: 'down', kind: 'loss-high' });
+    expect(t?.reason).toMatch(/^50% of the last 10 echoes lost \(limit 30%\), last: timeout$/);
+    expect(h.loss).toBe(0.5);
+    // Up again only once the window's loss is back within the limit, with 2 successes in a row.
+    expect(h.success(10)).toBeUndefined(); // still 50%: the window dropped a success
+    expect(h.success(10)).toBeUndefined(); // 40%
+    let up: string | undefined;
+    for (let i = 0; i < 6 && !up; i++) up = h.success(10)?.to;
+    expect(up).toBe('up');
+    expect(h.loss).toBeLessThanOrEqual(0.3);
+  });
+
+  it('a mean RTT over the window above maxRtt makes it down, and up again when it falls', () => {
+    const h = new HealthMachine({ failuresToDown: 3, successesToUp: 2, window: 4, maxRttMs: 100 });
+    h.success(40);
+    expect(h.success(40)?.to).toBe('up');
+    expect(h.success(200)).toBeUndefined(); // mean 93
+    const t = h.success(200); // mean 120
+    expect(t).toMatchObject({ to: 'down', kind: 'rtt-high' });
+    expect(t?.reason).toBe('mean RTT 120.0 ms over the last 4 echoes (limit 100 ms)');
+    expect(h.success(40)).toBeUndefined(); // 40, 200, 200, 40: 120
+    expect(h.success(40)).toBeUndefined(); // 200, 200, 40, 40: 120
+    expect(h.success(40)).toMatchObject({ to: 'up', kind: 'echo-replies' }); // 200, 40, 40, 40: 80
   });
 
   it('smooths RTT like RFC 6298 2.3', () => {
@@ -155,6 +202,10 @@ class FakeClock implements ProbeClock {
 /** A link to the target: answers after `rtt` ms while `answering`; send fails while `down`. */
 class FakeSocket implements ProbeSocket {
   answering = true;
+  /** Targets that do not answer (the others do, while `answering`). */
+  readonly silent = new Set<string>();
+  /** Targets whose sends fail (no route to them). */
+  readonly unreachable = new Set<string>();
   down = false;
   rtt = 20;
   sent = 0;
@@ -165,8 +216,9 @@ class FakeSocket implements ProbeSocket {
     this.sent++;
     this.last = packet;
     if (this.down) return done(new Error('ENETDOWN, Network is down'));
+    if (this.unreachable.has(target)) return done(new Error('EHOSTUNREACH, No route to host'));
     done(null);
-    if (!this.answering) return;
+    if (!this.answering || this.silent.has(target)) return;
     const reply = ipv4(target, '198.18.1.2', replyTo(packet));
     this.clock.setTimeout(() => this.handler?.(reply, target), this.rtt);
   }
@@ -176,12 +228,13 @@ class FakeSocket implements ProbeSocket {
   close() {}
 }
 
-function probe() {
+function probe(targets: string[] = []) {
   const clock = new FakeClock();
   const socket = new FakeSocket(clock);
   const p = new UplinkProbe({
     interface: 'dsl0',
     target: '198.18.1.1',
+    targets,
     intervalMs: 1000,
     timeoutMs: 500,
     failuresToDown: 3,
@@ -268,6 +321,42 @@ describe('UplinkProbe in virtual time', () => {
       '198.18.1.1',
     );
     expect(p.status().received).toBe(1);
+  });
+
+  it('several targets: a round succeeds when any answers, fails when none does', () => {
+    const { clock, socket, p, events } = probe(['198.18.1.7', '198.18.1.8']);
+    socket.silent.add('198.18.1.1');
+    socket.silent.add('198.18.1.7');
+    p.start();
+    clock.advance(1500);
+    expect(socket.sent).toBe(6); // 3 targets, 2 rounds
+    expect(events).toEqual(['up@1020: 2 consecutive echo replies']);
+    socket.silent.add('198.18.1.8');
+    clock.advance(3000);
+    expect(events[1]).toBe('down@4500: 3 consecutive failures, last: no echo reply within 500 ms');
+    socket.silent.delete('198.18.1.1');
+    clock.advance(2000);
+    expect(events[2]).toBe('up@6020: 2 consecutive echo replies');
+    expect(p.status()).toMatchObject({ sent: 7, received: 4 });
+  });
+
+  it('several targets: a target that errors does not fail a round another answers; all erroring fails it at once', () => {
+    const { clock, socket, p, events } = probe(['198.18.1.7']);
+    socket.unreachable.add('198.18.1.1');
+    p.start();
+    clock.advance(1500);
+    expect(events).toEqual(['up@1020: 2 consecutive echo replies']);
+    socket.unreachable.add('198.18.1.7');
+    clock.advance(3000); // rounds at 2000, 3000, 4000 fail when sent
+    expect(events[1]).toBe(
+      'down@4000: 3 consecutive failures, last: send failed: EHOSTUNREACH, No route to host',
+    );
+  });
+
+  it('rejects targets of two families', () => {
+    expect(() => new UplinkProbe({ interface: 'x', target: '198.18.1.1', targets: ['2001:db8::1'] })).toThrow(
+      /not an IPv4 address/,
+    );
   });
 
   it('rejects a target that is not an address', () => {

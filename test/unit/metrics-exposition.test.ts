@@ -157,6 +157,11 @@ function snapshot(): StatusSnapshot {
     backup: false,
     health: 'up',
     healthReason: 'echo replies',
+    state: 'up',
+    reason: 'ok',
+    hagReachable: true,
+    active: true,
+    probeLoss: 0.1,
     usable: true,
     address: '198.18.1.2',
     coreAddress: '198.19.0.1',
@@ -179,7 +184,19 @@ function snapshot(): StatusSnapshot {
       time: 0,
       uptimeS: 1,
       hag: { address: '198.18.100.1', port: 1080, method: 'socks', state: 'up', reason: '', since: 0 },
-      uplinks: [uplink, { ...uplink, name: 'lte', quota: undefined }],
+      uplinks: [
+        uplink,
+        {
+          ...uplink,
+          name: 'lte',
+          quota: undefined,
+          state: 'direct-only',
+          reason: 'hag-unreachable',
+          active: false,
+          usable: false,
+        },
+      ],
+      uplinkSwitches: 2,
       connections: {
         active: 2,
         bonded: 1,
@@ -229,6 +246,19 @@ describe('CPE /metrics', () => {
     // The quota only where the uplink has one.
     expect(s.get('cpe_uplink_quota_bytes{uplink="dsl"}')).toBe('1000000000');
     expect(s.has('cpe_uplink_quota_bytes{uplink="lte"}')).toBe(false);
+  });
+
+  it('says what each uplink is good for and why, and which one carries non-TCP (issue 15)', () => {
+    expect(s.get('cpe_uplink_state{uplink="dsl",state="up"}')).toBe('1');
+    expect(s.get('cpe_uplink_state{uplink="dsl",state="down"}')).toBe('0');
+    expect(s.get('cpe_uplink_state{uplink="lte",state="direct-only"}')).toBe('1');
+    expect(s.get('cpe_uplink_reason{uplink="lte",reason="hag-unreachable"}')).toBe('1');
+    expect(s.get('cpe_uplink_reason{uplink="dsl",reason="ok"}')).toBe('1');
+    expect(s.get('cpe_uplink_active{uplink="dsl"}')).toBe('1');
+    expect(s.get('cpe_uplink_active{uplink="lte"}')).toBe('0');
+    expect(s.get('cpe_uplink_probe_loss_ratio{uplink="dsl"}')).toBe('0.1');
+    expect(t.get('cpe_uplink_switches_total')).toBe('counter');
+    expect(s.get('cpe_uplink_switches_total')).toBe('2');
   });
 
   it('says which build runs', () => {

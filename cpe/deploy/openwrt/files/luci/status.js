@@ -27,7 +27,11 @@ function uplinks(list) {
 		E('tr', { class: 'tr' }, [
 			E('td', { class: 'td' }, `${u.name} (${u.interface})`),
 			E('td', { class: 'td' }, u.role + (u.backup ? ', backup' : '')),
-			E('td', { class: 'td' }, [E('strong', {}, u.health), E('br'), u.healthReason]),
+			E('td', { class: 'td' }, [
+				E('strong', {}, u.state + (u.active ? ` (${_('in use')})` : '')),
+				E('br'),
+				`${u.reason}: ${u.healthReason}`,
+			]),
 			E('td', { class: 'td' }, u.address || '-'),
 			E('td', { class: 'td' }, `↓ ${rate(u.rateInBps)} ↑ ${rate(u.rateOutBps)}`),
 			E('td', { class: 'td' }, u.subflowRttMs === undefined ? '-' : `${Math.round(u.subflowRttMs)} ms`),
