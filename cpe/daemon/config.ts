@@ -7,7 +7,6 @@ import {
   type ConfigResult,
   lineFinder,
   parseConfig,
-  readConfigFile,
   s,
   thisHost,
 } from '../../src/config/index.js';
@@ -399,8 +398,4 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
 export function parseCpeConfig(text: string, file: string, opts: CheckOptions = {}): ConfigResult<CpeConfig> {
   const r = parseConfig(text, file, cpeSchema);
   return r.ok ? crossCheck(file, text, r.value, opts) : r;
-}
-
-export function loadCpeConfig(file: string, opts: CheckOptions = {}): ConfigResult<CpeConfig> {
-  return readConfigFile(file, (text, f) => parseCpeConfig(text, f, opts));
 }
