@@ -1279,6 +1279,13 @@ export class Subflow implements TcpExtension {
     this.infiniteMap = dss;
     this.infiniteOff = at;
     this.sendDelta = from - at;
+    // The answer to the peer's MP_FAIL, with the DSN it named, on the ACK before the infinite
+    // mapping: Linux's receiver waits for it and resets the subflow when none has come within
+    // TCP_RTO_MAX, 120 s (net/mptcp/pm.c mptcp_pm_mp_fail_received clears subflow->fail_tout,
+    // protocol.c mptcp_mp_fail_no_response). It must arrive before the infinite mapping, after
+    // which a fallen-back Linux socket reads no MPTCP option (options.c mptcp_incoming_options).
+    this.signal({ type: 'mp_fail', dsnHigh: f.dsnHigh, dsn: f.dsnLow });
+    c.mib.MPFailTx++;
     this.signal(dss);
     c.mib.InfiniteMapTx++;
     c.resendFrom(from);

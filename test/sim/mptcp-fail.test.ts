@@ -88,6 +88,19 @@ describe('MP_FAIL', () => {
       if (t?.tcp?.options.some((o) => o.type === 'mp_fail')) fails.push(dssOf(t)?.dataAck !== undefined);
       return 'deliver';
     });
+    // The sender answers with MP_FAIL before its infinite mapping reaches a data segment: a Linux
+    // receiver resets the subflow 120 s after its MP_FAIL unless an answer came while it still
+    // read MPTCP options, that is, before it met the infinite mapping (net/mptcp/pm.c
+    // mptcp_pm_mp_fail_received, protocol.c mptcp_mp_fail_no_response).
+    const fromSender: string[] = [];
+    net.link('dsl:cpe>hag').addMiddlebox((p) => {
+      const t = tcpPacket(p);
+      if (t?.tcp?.options.some((o) => o.type === 'mp_fail')) fromSender.push('mp_fail');
+      const d = t && dssOf(t);
+      if (t && d?.dataLen === 0 && !d.dataFin && t.tcp!.payload.length > 0)
+        fromSender.push('infinite map on data');
+      return 'deliver';
+    });
     expect(net.runUntil(() => app.ended && !!s.app?.ended, 60_000)).toBe(true);
     expect(corrupt.hits).toBe(1);
     expect(fails.length).toBeGreaterThan(0);
@@ -97,6 +110,10 @@ describe('MP_FAIL', () => {
     expect(b.mib.MPFailTx).toBe(1);
     expect(a.mib.MPFailRx).toBe(1);
     expect(a.mib.InfiniteMapTx).toBe(1);
+    expect(a.mib.MPFailTx).toBe(1);
+    expect(b.mib.MPFailRx).toBe(1);
+    expect(fromSender[0]).toBe('mp_fail');
+    expect(fromSender).toContain('infinite map on data');
     expect(conn.fallback).toBe(true);
     expect(s.conn?.fallback).toBe(true);
     // RFC 8684 3.7: the bytes that failed the checksum are discarded. Every byte the server's
@@ -133,7 +150,8 @@ describe('MP_FAIL', () => {
     expect(net.runUntil(() => app.ended && !!s.app?.ended, 60_000)).toBe(true);
     expect(corrupt.hits).toBe(1);
     expect(echoed).toBe(1);
-    expect(b.mib.MPFailRx).toBe(1);
+    // The CPE's own answer, and the rewritten ACK.
+    expect(b.mib.MPFailRx).toBe(2);
     expect(b.mib.InfiniteMapTx).toBe(0);
     expect(b.mib.InfiniteMapRx).toBe(1);
     expect(conn.fallback).toBe(true);
