@@ -263,6 +263,7 @@ const mptcpExtra = (c: MptcpConnection) => () => {
     mptcp: !c.fallback,
     subflows: c.subflows.map((sf) => ({
       local: sf.socket.tuple.local.join('.'),
+      state: sf.socket.state,
       bytesOut: sf.socket.stats.bytesOut,
       bytesIn: sf.socket.stats.bytesIn,
     })),
@@ -272,7 +273,10 @@ const mptcpExtra = (c: MptcpConnection) => () => {
     timeouts: sf?.stats.timeouts ?? 0,
   };
 };
-const mptcpDone = (c: MptcpConnection) => () => c.closed || c.finished;
+// In fallback our data ends with the subflow's FIN (RFC 8684 3.7): wait until it is acknowledged too.
+const finAcked = (s: TcpState) => s === TcpState.FinWait2 || s === TcpState.TimeWait || s === TcpState.Closed;
+const mptcpDone = (c: MptcpConnection) => () =>
+  c.closed || (c.finished && (!c.fallback || c.subflows.every((sf) => finAcked(sf.socket.state))));
 const mptcpStream = (c: MptcpConnection) => {
   // A status line on stderr every 5 s, so that a stalled run can be diagnosed from its output.
   setInterval(() => {

@@ -132,6 +132,8 @@ export class MptcpMib {
   InfiniteMapGap = 0;
   /** Fallbacks because a middlebox stripped the options in mid connection (Linux DSSFallback). */
   DSSFallback = 0;
+  /** MP_FAIL on a subflow whose data no longer lined up with its bytes: reset, not fallen back. */
+  FallbackFailed = 0;
   MPFailTx = 0;
   MPFailRx = 0;
   /** DATA_FINs sent again because no DATA_ACK covered them in time. */

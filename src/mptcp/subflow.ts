@@ -1266,19 +1266,39 @@ export class Subflow implements TcpExtension {
     const discarded = !this.carriesDataAck(seg) && failed >= c.sndUna && failed < c.sndNxt;
     const from = discarded ? failed : c.sndNxt;
     const at = this.scheduledEnd;
+    const ssn = at + 1 - this.sendSsnBase;
+    // Linux, once fallen back, does not read the infinite mapping's DSN: it numbers each subflow
+    // byte from the first (relative DSN = relative SSN; subflow.c subflow_check_data_avail), and
+    // falls back only while that holds (allow_infinite_fallback: no data sent twice at the data
+    // level, no other subflow ever). If our stream no longer lines up so (a data-level resend put
+    // bytes twice on this subflow), the bytes after the fallback would land elsewhere than sent
+    // (seen: the kernel then ended the stream at the failure): reset, as Linux's sender does
+    // (protocol.c mptcp_update_infinite_map, MPTcpExtFallbackFailed).
+    if (!discarded && from !== ssn) {
+      c.mib.FallbackFailed++;
+      this.reset(TCPRST_REASON.middleboxInterference);
+      return;
+    }
     toWire(c.local.idsn, from, this.wire);
     const dss: Dss = {
       type: 'dss',
       dataFin: false,
       dsn: this.wire.low,
       dsnHigh: this.wire.high,
-      ssn: at + 1 - this.sendSsnBase,
+      ssn,
       dataLen: 0,
     };
     if (c.checksum) dss.checksum = 0;
     this.infiniteMap = dss;
     this.infiniteOff = at;
     this.sendDelta = from - at;
+    // The answer to the peer's MP_FAIL, with the DSN it named, on the ACK before the infinite
+    // mapping: Linux's receiver waits for it and resets the subflow when none has come within
+    // TCP_RTO_MAX, 120 s (net/mptcp/pm.c mptcp_pm_mp_fail_received clears subflow->fail_tout,
+    // protocol.c mptcp_mp_fail_no_response). It must arrive before the infinite mapping, after
+    // which a fallen-back Linux socket reads no MPTCP option (options.c mptcp_incoming_options).
+    this.signal({ type: 'mp_fail', dsnHigh: f.dsnHigh, dsn: f.dsnLow });
+    c.mib.MPFailTx++;
     this.signal(dss);
     c.mib.InfiniteMapTx++;
     c.resendFrom(from);

@@ -88,6 +88,19 @@ describe('MP_FAIL', () => {
       if (t?.tcp?.options.some((o) => o.type === 'mp_fail')) fails.push(dssOf(t)?.dataAck !== undefined);
       return 'deliver';
     });
+    // The sender answers with MP_FAIL before its infinite mapping reaches a data segment: a Linux
+    // receiver resets the subflow 120 s after its MP_FAIL unless an answer came while it still
+    // read MPTCP options, that is, before it met the infinite mapping (net/mptcp/pm.c
+    // mptcp_pm_mp_fail_received, protocol.c mptcp_mp_fail_no_response).
+    const fromSender: string[] = [];
+    net.link('dsl:cpe>hag').addMiddlebox((p) => {
+      const t = tcpPacket(p);
+      if (t?.tcp?.options.some((o) => o.type === 'mp_fail')) fromSender.push('mp_fail');
+      const d = t && dssOf(t);
+      if (t && d?.dataLen === 0 && !d.dataFin && t.tcp!.payload.length > 0)
+        fromSender.push('infinite map on data');
+      return 'deliver';
+    });
     expect(net.runUntil(() => app.ended && !!s.app?.ended, 60_000)).toBe(true);
     expect(corrupt.hits).toBe(1);
     expect(fails.length).toBeGreaterThan(0);
@@ -97,6 +110,10 @@ describe('MP_FAIL', () => {
     expect(b.mib.MPFailTx).toBe(1);
     expect(a.mib.MPFailRx).toBe(1);
     expect(a.mib.InfiniteMapTx).toBe(1);
+    expect(a.mib.MPFailTx).toBe(1);
+    expect(b.mib.MPFailRx).toBe(1);
+    expect(fromSender[0]).toBe('mp_fail');
+    expect(fromSender).toContain('infinite map on data');
     expect(conn.fallback).toBe(true);
     expect(s.conn?.fallback).toBe(true);
     // RFC 8684 3.7: the bytes that failed the checksum are discarded. Every byte the server's
@@ -133,7 +150,8 @@ describe('MP_FAIL', () => {
     expect(net.runUntil(() => app.ended && !!s.app?.ended, 60_000)).toBe(true);
     expect(corrupt.hits).toBe(1);
     expect(echoed).toBe(1);
-    expect(b.mib.MPFailRx).toBe(1);
+    // The CPE's own answer, and the rewritten ACK.
+    expect(b.mib.MPFailRx).toBe(2);
     expect(b.mib.InfiniteMapTx).toBe(0);
     expect(b.mib.InfiniteMapRx).toBe(1);
     expect(conn.fallback).toBe(true);
@@ -221,6 +239,68 @@ describe('MP_FAIL from a receiver that delivered the bytes (Linux)', () => {
     // The infinite mapping named the DSN the stream goes on with: Linux's reading of it changes nothing.
     expect(rewritten).toBe(0);
     expect(sha(app, 'rx')).toBe(sha(s.app!, 'tx'));
+  });
+});
+
+describe('MP_FAIL after data went twice on the subflow (Linux cannot fall back)', () => {
+  // Linux, once fallen back, numbers the subflow's bytes from the first (relative DSN = relative
+  // SSN), whatever the infinite mapping says, and falls back only while that holds. A data-level
+  // resend on the only subflow (here: DATA_ACKs held back for a while, as Linux's do when it drops
+  // in-window data) breaks it; an MP_FAIL after that must reset the subflow, as Linux's sender
+  // does, not fall back: the receiver would put the bytes after the infinite mapping at other
+  // data sequence numbers than ours.
+  it('the subflow is reset, the connection ends with an error, no byte out of place', () => {
+    const { net, a, conn, s } = setup(77, undefined);
+    let frozen: { low: number; high?: number } | undefined;
+    let injected = false;
+    const w = { high: 0, low: 0 };
+    net.link('dsl:hag>cpe').addMiddlebox((p, ctx: MiddleboxContext) => {
+      const t = tcpPacket(p);
+      const d = t && dssOf(t);
+      if (!t || d?.dataAck === undefined) return 'deliver';
+      if (ctx.now >= 1000 && ctx.now < 2500) {
+        frozen ??= { low: d.dataAck, high: d.dataAckHigh };
+        d.dataAck = frozen.low;
+        d.dataAckHigh = frozen.high;
+        return emit(t);
+      }
+      if (injected || ctx.now < 2500 || a.mib.MPTCPRetrans === 0 || t.tcp!.payload.length > 0)
+        return 'deliver';
+      injected = true;
+      toWire(conn.local.idsn, expand32(conn.local.idsn, d.dataAck, conn.sndNxt), w);
+      t.tcp!.options.push({ type: 'mp_fail', dsnHigh: w.high, dsn: w.low });
+      return emit(t);
+    });
+    // The HAG reads an infinite mapping as Linux does: the DSN the first mapping's bytes had
+    // relative to their SSN (as in the test above).
+    let delta: number | undefined;
+    net.link('dsl:cpe>hag').addMiddlebox((p) => {
+      const t = tcpPacket(p);
+      const d = t && dssOf(t);
+      if (!t || !d || d.dsn === undefined || d.dataFin) return 'deliver';
+      const dsn = fromWire(conn.local.idsn, d.dsnHigh ?? 0, d.dsn);
+      delta ??= dsn - d.ssn!;
+      if (d.dataLen! > 0) return 'deliver';
+      toWire(conn.local.idsn, d.ssn! + delta, w);
+      d.dsnHigh = w.high;
+      d.dsn = w.low;
+      return emit(t);
+    });
+    expect(net.runUntil(() => conn.closed && !!s.conn?.closed, 60_000)).toBe(true);
+    expect(a.mib.MPTCPRetrans).toBeGreaterThan(0);
+    expect(injected).toBe(true);
+    expect(a.mib.MPFailRx).toBe(1);
+    expect(a.mib.FallbackFailed).toBe(1);
+    expect(a.mib.InfiniteMapTx).toBe(0);
+    expect(a.mib.MPRstTx).toBe(1);
+    expect(conn.fallback).toBe(false);
+    expect(conn.error).toBeDefined();
+    expect(s.conn?.fallback).toBe(false);
+    expect(s.conn?.error).toBeDefined();
+    // The HAG's application got part of the CPE's 10 MB, every byte where it was sent, and no end.
+    expect(s.app?.received).toBeLessThan(10 * MB);
+    expect(s.app?.ended).toBe(false);
+    expect(s.app?.mismatches).toBe(0);
   });
 });
 

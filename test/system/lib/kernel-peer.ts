@@ -41,6 +41,12 @@ export interface Done {
   mptcp?: boolean;
   checksum?: boolean;
   mptcpMib?: Record<string, number>;
+  /** Ours (MPTCP): each subflow's TCP state when the connection finished. */
+  subflows?: { local: string; state: string; bytesOut: number; bytesIn: number }[];
+  /** The kernel peer with --end-at-subflow-fin: whether its socket reported the end, and its subflow's. */
+  eof?: boolean;
+  subflowState?: string;
+  subflowBytesReceived?: number;
 }
 
 export interface TransferResult {
