@@ -170,8 +170,12 @@ export const hagSchema = s.object({
   ),
   metrics: s.optional(s.object({ address: s.optional(s.ipAddress(), '127.0.0.1'), port: port() }), undefined),
   log: s.optional(
-    s.object({ level: s.optional(s.oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal']), 'info') }),
-    { level: 'info' as const },
+    s.object({
+      level: s.optional(s.oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal']), 'info'),
+      // Each connection's open and close lines at info (else debug): src/daemon/logger.ts.
+      connections: s.optional(s.bool(), false),
+    }),
+    { level: 'info' as const, connections: false },
   ),
 });
 

@@ -8,6 +8,7 @@ import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import { CONVERT_ERROR, convertErrorMessage } from '../src/convert/index.js';
 import { raiseFileLimit, sizeConnections } from '../src/daemon/file-limit.js';
+import { connectionLevel } from '../src/daemon/logger.js';
 import { TunDriver } from '../src/io/tun-driver.js';
 import type { MptcpConnection } from '../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../src/mptcp/endpoint.js';
@@ -306,7 +307,7 @@ export class HagDaemon {
     // 0-RTT: the SYN's data (Convert header, Connect TLV) was taken; the handshake is still on.
     const fastOpen = first.fastOpen;
     this.metrics.fastOpen.inc({ proto, result: fastOpen });
-    this.log.info(
+    this.log[connectionLevel(this.cfg.log)](
       {
         event: 'open',
         id: session.id,
@@ -386,7 +387,7 @@ export class HagDaemon {
         `policy of ${session.client} not used: ${outcome.policyIgnored}`,
       );
     session.stream.write(outcome.reply);
-    this.log.info(
+    this.log[connectionLevel(this.cfg.log)](
       {
         event: 'connected',
         id: session.id,
@@ -418,7 +419,7 @@ export class HagDaemon {
       this.metrics.uplinkBytes.inc({ uplink: sf.uplink, direction: 'down' }, sf.bytesOut);
       this.metrics.uplinkBytes.inc({ uplink: sf.uplink, direction: 'up' }, sf.bytesIn);
     }
-    this.log.info(
+    this.log[connectionLevel(this.cfg.log)](
       {
         event: 'close',
         id: session.id,

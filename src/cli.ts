@@ -1,13 +1,19 @@
 #!/usr/bin/env node
+import { versionLine } from './build-info.js';
 // The `hybrid-access` command: dispatches to the HAG daemon (`hybrid-access hag ...`) and the CPE
 // daemon (`hybrid-access cpe ...`). Each command's code is loaded only when it runs, so a build
 // that carries one daemon (hag/deploy/build-bundle.sh ships the HAG alone) still starts.
+// --help, --version and command-line errors follow src/command-line.ts.
+import { helpText, report, usageError } from './command-line.js';
 
 const USAGE = `usage: hybrid-access <command> [options]
+       hybrid-access <command> --help
 
 commands:
   hag   the Hybrid Access Gateway (hybrid-access hag --config config/hag.yaml)
   cpe   the home router's daemon (hybrid-access cpe --config config/cpe.yaml)
+
+options:
 `;
 
 /** Imports a command's module; a build without it says so instead of a stack trace. */
@@ -30,14 +36,19 @@ async function main(argv: string[]): Promise<number> {
       return (await load(() => import('../hag/main.js'), cmd)).runHag(rest);
     case 'cpe':
       return (await load(() => import('../cpe/main.js'), cmd)).runCpe(rest);
-    case undefined:
     case '-h':
     case '--help':
-      process.stdout.write(USAGE);
-      return cmd ? 0 : 2;
+      process.stdout.write(helpText(USAGE));
+      return 0;
+    case '--version':
+      process.stdout.write(versionLine('hybrid-access'));
+      return 0;
+    case undefined:
+      return report(usageError('hybrid-access', 'no command given'));
     default:
-      process.stderr.write(`unknown command: ${cmd}\n${USAGE}`);
-      return 2;
+      return report(
+        usageError('hybrid-access', cmd.startsWith('-') ? `unknown option ${cmd}` : `unknown command ${cmd}`),
+      );
   }
 }
 

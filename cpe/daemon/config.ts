@@ -231,8 +231,12 @@ export const cpeSchema = s.object({
   ),
   drainTimeout: s.optional(s.duration(), 10_000),
   log: s.optional(
-    s.object({ level: s.optional(s.oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal']), 'info') }),
-    { level: 'info' as const },
+    s.object({
+      level: s.optional(s.oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal']), 'info'),
+      // Each connection's open and close lines at info (else debug): src/daemon/logger.ts.
+      connections: s.optional(s.bool(), false),
+    }),
+    { level: 'info' as const, connections: false },
   ),
 });
 

@@ -7,6 +7,7 @@
 // uplink's address. Every refusal is logged with why; every close with bytes per uplink.
 import net, { type Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { connectionLevel } from '../../src/daemon/logger.js';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import type { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import type { ClientPathManager } from '../../src/mptcp/pm/client.js';
@@ -259,7 +260,7 @@ export class Interceptor {
     }
     s.path = 'bonded';
     this.stats.bonded++;
-    this.log.info(
+    this.log[connectionLevel(this.cfg.log)](
       { event: 'open', id: s.id, path: 'bonded', src: s.src, dst: s.dst, mptcp: !conn.fallback },
       `open ${s.id} ${s.src} -> ${s.dst} bonded`,
     );
@@ -309,7 +310,7 @@ export class Interceptor {
     }
     s.path = 'direct';
     this.stats.direct++;
-    this.log.info(
+    this.log[connectionLevel(this.cfg.log)](
       { event: 'open', id: s.id, path: 'direct', src: s.src, dst: s.dst, via: src.uplink.name, why },
       `open ${s.id} ${s.src} -> ${s.dst} direct via ${src.uplink.name}: ${why}`,
     );
@@ -346,7 +347,7 @@ export class Interceptor {
     if (!this.sessions.delete(s.id)) return;
     if (s.conn) this.byConn.delete(s.conn);
     this.stats.closed++;
-    this.log.info(
+    this.log[connectionLevel(this.cfg.log)](
       {
         event: 'close',
         id: s.id,

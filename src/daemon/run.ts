@@ -1,10 +1,12 @@
-// The command-line life of a daemon (`hybrid-access hag|cpe`): parses --config/--check, loads and
-// validates the config (errors with file and line, exit 2), starts the daemon, and wires the
-// signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config (an invalid one is logged and
-// the running one kept); an uncaught exception stops it and exits 1. Shared by both daemons.
-import { parseArgs } from 'node:util';
-import pino, { type Logger } from 'pino';
+// The command-line life of a daemon (`hybrid-access hag|cpe`): parses --config/--check (and the
+// common --help/--version, src/command-line.ts), loads and validates the config (errors with file
+// and line, exit 2), logs through src/daemon/logger.ts, starts the daemon, and wires the signals:
+// SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config (an invalid one is logged and the
+// running one kept); an uncaught exception stops it and exits 1. Shared by both daemons.
+import type { Logger } from 'pino';
+import { parseCommandLine, report, usageError } from '../command-line.js';
 import { type ConfigResult, formatIssues } from '../config/index.js';
+import { createLogger, LOG_PRIORITIES, type LogPriority, resolveLogPriority } from './logger.js';
 
 export interface ManagedDaemon<C> {
   start(): Promise<void>;
@@ -34,28 +36,29 @@ export async function runDaemon<C extends { log: { level: string } }>(
   argv: string[],
   spec: DaemonSpec<C>,
 ): Promise<number> {
-  const usage = `usage: hybrid-access ${spec.name} --config FILE [--check]
+  const command = `hybrid-access ${spec.name}`;
+  const parsed = parseCommandLine(argv, {
+    command,
+    usage: `usage: ${command} --config FILE [--check] [--log-priority MODE]
 
-  --config FILE   ${spec.configHelp}
-  --check         validate the configuration and exit (0: valid, 2: errors listed)
-`;
-  let args: { config?: string; check?: boolean; help?: boolean };
-  try {
-    args = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string', short: 'c' },
-        check: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n${usage}`);
-    return 2;
-  }
-  if (args.help || !args.config) {
-    process.stderr.write(usage);
-    return args.help ? 0 : 2;
+  -c, --config FILE      ${spec.configHelp}
+  --check                validate the configuration and exit (0: valid, 2: errors listed)
+  --log-priority MODE    how each log line keeps its syslog priority: prefix ("<N>" before the
+                         line, for journald), stderr (warn and worse on stderr, for OpenWrt's
+                         procd), none, or auto (the default: prefix when stdout is the journal)
+`,
+    options: {
+      config: { type: 'string', short: 'c' },
+      check: { type: 'boolean' },
+      'log-priority': { type: 'string', default: 'auto' },
+    },
+  });
+  if (!parsed.ok) return report(parsed);
+  const args = parsed.values;
+  if (!args.config) return report(usageError(command, '--config FILE is required'));
+  const priority = args['log-priority'] as LogPriority | 'auto';
+  if (priority !== 'auto' && !LOG_PRIORITIES.includes(priority)) {
+    return report(usageError(command, `--log-priority must be one of auto, ${LOG_PRIORITIES.join(', ')}`));
   }
   const file = args.config;
   const loaded = spec.load(file);
@@ -68,10 +71,11 @@ export async function runDaemon<C extends { log: { level: string } }>(
     process.stdout.write(`${file}: valid\n`);
     return 0;
   }
-  const log = pino(
-    { level: loaded.value.log.level, base: { service: spec.name } },
-    pino.destination({ sync: true }),
-  );
+  const log = createLogger({
+    level: loaded.value.log.level,
+    priority: resolveLogPriority(priority),
+    base: { service: spec.name },
+  });
   const daemon = spec.create(loaded.value, log);
   try {
     await daemon.start();

@@ -80,6 +80,7 @@ tun: {name: cpeb0, prefix: 198.18.220.0/24}
 intercept: {port: 7071, suffix: ${suffix}}
 status: {port: 8081}
 drainTimeout: 1s
+log: {connections: true}
 `,
     );
     // ip netns exec and the bundle's script both exec: this process ends up being node itself.

@@ -126,6 +126,7 @@ tun: {name: cpe0, prefix: 198.18.200.0/24}
 intercept: {suffix: _d${ns.prefix.slice(4)}}
 status: {port: 8080}
 drainTimeout: 1s
+log: {connections: true}
 `,
   );
   const p = ns.spawn(

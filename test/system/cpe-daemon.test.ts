@@ -135,7 +135,7 @@ access:
   allowDestinations: [198.18.0.0/15, "2001:db8::/32"] # the test hosts' ranges
   rateLimit: {perSecond: 1000, burst: 2000}
 limits: {drainTimeout: 1s}
-log: {level: info}
+log: {level: info, connections: true}
 `;
 }
 
@@ -162,7 +162,7 @@ tun: {name: cpe0, prefix: 198.18.200.0/24}
 intercept: {port: 7070, suffix: ${suffix}}
 status: {address: 198.18.5.1, port: 8080}
 drainTimeout: 2s
-log: {level: info}
+log: {level: info, connections: true}
 ${extra}`;
 }
 

@@ -145,7 +145,7 @@ access:
   allowDestinations: [198.18.0.0/15] # the test hosts' range
 limits: {handshakeTimeout: 3s, drainTimeout: 2s}
 metrics: {address: 127.0.0.1, port: 9109}
-log: {level: info}
+log: {level: info, connections: true}
 `,
   );
   // One clock for both sides of the HAG: the client's segments in on h1, the HAG's to the server out on hs.

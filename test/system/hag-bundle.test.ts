@@ -93,7 +93,7 @@ describe('HAG one-file build', () => {
     );
     writeFileSync(
       join(work, 'hag.yaml'),
-      'tun: {name: hagb0}\nservice:\n  addresses: [198.18.110.1]\n  socks: {port: 1080}\naccess:\n  subscribers: [198.18.11.0/24]\n  allowDestinations: [198.18.0.0/15]\n',
+      'tun: {name: hagb0}\nservice:\n  addresses: [198.18.110.1]\n  socks: {port: 1080}\naccess:\n  subscribers: [198.18.11.0/24]\n  allowDestinations: [198.18.0.0/15]\nlog: {connections: true}\n',
     );
     // The addon must come from the bundle itself, not from the repository.
     const env: NodeJS.ProcessEnv = { ...process.env, HYBRID_ACCESS_HOME: join(work, 'home') };

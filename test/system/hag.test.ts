@@ -62,7 +62,7 @@ scheduling:
   default: min-rtt
   rules: [{subscribers: ["2001:db8:1::/64"], scheduler: primary-first}]
 metrics: {address: 127.0.0.1, port: 9108}
-log: {level: info}
+log: {level: info, connections: true}
 ${extra}`;
 }
 
