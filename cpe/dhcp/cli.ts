@@ -2,7 +2,8 @@
 // serves until SIGTERM/SIGINT; events go to stdout as JSON lines ({"ev": ...}) beside pino's logs.
 // Used by the system tests to run the server inside a network namespace, and handy for debugging.
 import { execFileSync } from 'node:child_process';
-import { pino } from 'pino';
+import { commandLine } from '../../src/command-line.js';
+import { createLogger } from '../../src/daemon/logger.js';
 import {
   applyLeaseCommands,
   DhcpClient,
@@ -32,7 +33,7 @@ async function client(
 ): Promise<() => Promise<void>> {
   const c = new DhcpClient({
     ...opts,
-    logger: pino({ name: 'dhcp-client', level: opts.logLevel ?? 'info' }),
+    logger: createLogger({ level: opts.logLevel ?? 'info', priority: 'none', base: { name: 'dhcp-client' } }),
   });
   let current: DhcpLease | undefined;
   const run = (cmds: string[][]) => {
@@ -60,13 +61,19 @@ async function client(
 }
 
 async function main(): Promise<void> {
-  const [role, json] = process.argv.slice(2);
+  const { positionals } = commandLine(process.argv.slice(2), {
+    command: 'cpe-dhcp',
+    usage: "usage: cpe-dhcp server|client '<json options>'\n",
+    options: {},
+    allowPositionals: true,
+  });
+  const [role, json] = positionals;
   const opts = JSON.parse(json ?? '{}');
   let stop: () => Promise<void>;
   if (role === 'server') stop = await server(opts);
   else if (role === 'client') stop = await client(opts);
   else {
-    process.stderr.write('usage: cli.js server|client <json options>\n');
+    process.stderr.write(`cpe-dhcp: unknown role ${role ?? '(none)'} (see cpe-dhcp --help)\n`);
     process.exit(2);
   }
   const end = () => {

@@ -2,7 +2,8 @@
 // CpeNetConfig>'` applies or removes the kernel state; `listen '<json {port}>'` runs a transparent
 // listener that reports each accepted connection's original destination as a JSON line and tells
 // the client too ("intercepted <address> <port>"). Used by the system tests inside namespaces.
-import { pino } from 'pino';
+import { commandLine } from '../../src/command-line.js';
+import { createLogger } from '../../src/daemon/logger.js';
 import { setup, teardown } from './apply.js';
 import type { CpeNetConfig } from './plan.js';
 import { listenTransparent } from './transparent.js';
@@ -10,10 +11,20 @@ import { listenTransparent } from './transparent.js';
 const out = (ev: string, fields: Record<string, unknown> = {}) =>
   process.stdout.write(`${JSON.stringify({ ev, ...fields })}\n`);
 
+const USAGE = `usage: cpe-net setup|teardown '<json CpeNetConfig>'
+       cpe-net listen '<json {port}>'
+`;
+
 async function main(): Promise<void> {
-  const [cmd, json] = process.argv.slice(2);
+  const { positionals } = commandLine(process.argv.slice(2), {
+    command: 'cpe-net',
+    usage: USAGE,
+    options: {},
+    allowPositionals: true,
+  });
+  const [cmd, json] = positionals;
   const cfg = JSON.parse(json ?? '{}');
-  const logger = pino({ name: 'cpe-net' });
+  const logger = createLogger({ level: 'info', priority: 'none', base: { name: 'cpe-net' } });
   if (cmd === 'setup' || cmd === 'teardown') {
     const r = (cmd === 'setup' ? setup : teardown)(cfg as CpeNetConfig, { logger });
     out(cmd, r);
@@ -31,7 +42,7 @@ async function main(): Promise<void> {
     process.on('SIGINT', end);
     return;
   }
-  process.stderr.write('usage: cli.js setup|teardown|listen <json>\n');
+  process.stderr.write(`cpe-net: unknown command ${cmd ?? '(none)'} (see cpe-net --help)\n`);
   process.exit(2);
 }
 

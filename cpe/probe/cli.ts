@@ -1,15 +1,25 @@
 // Command-line runner for one uplink probe: `node cpe/probe/cli.js '<json ProbeOptions>'` prints
 // up/down events and each result as JSON lines until SIGTERM. Used by the system tests inside
 // network namespaces, and handy for checking an uplink by hand.
-import { pino } from 'pino';
+import { commandLine } from '../../src/command-line.js';
+import { createLogger } from '../../src/daemon/logger.js';
 import { type ProbeOptions, UplinkProbe } from './probe.js';
 
 const out = (ev: string, fields: Record<string, unknown> = {}) =>
   process.stdout.write(`${JSON.stringify({ ev, ...fields })}\n`);
 
-const opts = JSON.parse(process.argv[2] ?? '{}') as ProbeOptions & { logLevel?: string };
+const { positionals } = commandLine(process.argv.slice(2), {
+  command: 'cpe-probe',
+  usage: "usage: cpe-probe '<json ProbeOptions>'\n",
+  options: {},
+  allowPositionals: true,
+});
+const opts = JSON.parse(positionals[0] ?? '{}') as ProbeOptions & { logLevel?: string };
 try {
-  const p = new UplinkProbe({ ...opts, logger: pino({ name: 'probe', level: opts.logLevel ?? 'info' }) });
+  const p = new UplinkProbe({
+    ...opts,
+    logger: createLogger({ level: opts.logLevel ?? 'info', priority: 'none', base: { name: 'probe' } }),
+  });
   p.on('up', (e) => out('up', e));
   p.on('down', (e) => out('down', e));
   p.on('result', (r) => out('result', r));

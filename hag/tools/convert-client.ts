@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
+import { commandLine } from '../../src/command-line.js';
 import {
   type ConvertTlv,
   convertErrorName,
@@ -34,7 +34,13 @@ import { ConnStream } from '../../src/tcp/stream.js';
 import { parseIp } from '../addr.js';
 import { DelayedCore } from './delayed-core.js';
 
-const { values: a } = parseArgs({
+const { values: a } = commandLine(process.argv.slice(2), {
+  command: 'convert-client',
+  usage: `usage: convert-client --addr ADDRESS --hag HOST:PORT --dst HOST:PORT [--tun cv0] [--path /]
+         [--join-from ADDRESS] [--cookie HEX] [--raw HEX] [--timeout MS] [--tfo-cache FILE] [--delay MS]
+         [--policy SCHEDULER[,overflow]]
+  An RFC 8803 Convert client on the project's MPTCP core (see the top of hag/tools/convert-client.ts).
+`,
   options: {
     tun: { type: 'string', default: 'cv0' },
     addr: { type: 'string' },

@@ -2,18 +2,17 @@
 // time in (program), (garbage collector), (idle), native code and JavaScript, and the top functions
 // by self time with file:line (scripts/bench/cpuprofile.ts).
 //   node dist/scripts/tools/cpuprofile-summary.js [--top 25] FILE.cpuprofile...
-import { parseArgs } from 'node:util';
+import { commandLine, report, usageError } from '../../src/command-line.js';
 import { formatSummary, summariseProfileFile } from '../bench/cpuprofile.js';
 import { REPO_ROOT } from '../lab-impl/lab.js';
 
-const { values, positionals } = parseArgs({
+const { values, positionals } = commandLine(process.argv.slice(2), {
+  command: 'cpuprofile-summary',
+  usage: 'usage: cpuprofile-summary [--top 25] FILE.cpuprofile...\n',
   options: { top: { type: 'string', default: '25' } },
   allowPositionals: true,
 });
-if (positionals.length === 0) {
-  console.error('usage: cpuprofile-summary [--top 25] FILE.cpuprofile...');
-  process.exit(2);
-}
+if (positionals.length === 0) process.exit(report(usageError('cpuprofile-summary', 'no profile given')));
 let failed = 0;
 for (const file of positionals) {
   try {

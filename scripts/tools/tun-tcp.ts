@@ -12,7 +12,7 @@
 // its own done line: with --fast-open the first fetches the cookie and the later ones use it.
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
+import { commandLine } from '../../src/command-line.js';
 import type { SansIo } from '../../src/driver.js';
 import { PcapWriter } from '../../src/io/pcap.js';
 import { TunDriver } from '../../src/io/tun-driver.js';
@@ -26,7 +26,12 @@ import { TcpStack } from '../../src/tcp/stack.js';
 import { TcpState } from '../../src/tcp/state.js';
 import { ConnStream, TcpStream } from '../../src/tcp/stream.js';
 
-const { values: a } = parseArgs({
+const { values: a } = commandLine(process.argv.slice(2), {
+  command: 'tun-tcp',
+  usage: `usage: tun-tcp --addr ADDRESS --peer ADDRESS/LEN (--listen PORT | --connect HOST:PORT) [--send BYTES]
+         [--mptcp [--checksum] [--join-from ADDR] [--announce ADDR]] [--fast-open] [--conns N] ...
+  A TCP endpoint of the project's stack on a TUN (see the top of scripts/tools/tun-tcp.ts).
+`,
   options: {
     tun: { type: 'string', default: 'tcp0' },
     addr: { type: 'string' },
