@@ -1,10 +1,9 @@
 #!/usr/bin/env node
-import { versionLine } from './build-info.js';
 // The `hybrid-access` command: dispatches to the HAG daemon (`hybrid-access hag ...`) and the CPE
 // daemon (`hybrid-access cpe ...`). Each command's code is loaded only when it runs, so a build
 // that carries one daemon (hag/deploy/build-bundle.sh ships the HAG alone) still starts.
 // --help, --version and command-line errors follow src/command-line.ts.
-import { helpText, report, usageError } from './command-line.js';
+import { helpText, report, usageError, versionLine } from './command-line.js';
 
 const USAGE = `usage: hybrid-access <command> [options]
        hybrid-access <command> --help

@@ -3,7 +3,7 @@
 // revision and exits 0, and a bad command line is one line on stderr and exit 2 (the usage is a
 // --help away). parseCommandLine decides without side effects; commandLine writes and exits.
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
-import { versionLine } from './build-info.js';
+import { buildInfo } from './daemon/build-info.js';
 
 export interface CommandSpec<O extends ParseArgsOptionsConfig> {
   /** How the command is typed ("hybrid-access hag"): the error lines' prefix and --version. */
@@ -26,6 +26,12 @@ export type CommandLine<O extends ParseArgsOptionsConfig> =
 const COMMON_HELP = `  -h, --help             print this help and exit
   --version              print the version and git revision and exit
 `;
+
+/** The line `--version` prints: "hybrid-access hag 0.1.0 (git cdb2385, node v24.22.3)". */
+export function versionLine(command: string): string {
+  const b = buildInfo();
+  return `${command} ${b.version} (git ${b.revision}, node ${b.node})\n`;
+}
 
 /** The usage with the options every command has. */
 export function helpText(usage: string): string {

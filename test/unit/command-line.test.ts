@@ -4,8 +4,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { buildInfo, versionLine } from '../../src/build-info.js';
-import { parseCommandLine } from '../../src/command-line.js';
+import { parseCommandLine, versionLine } from '../../src/command-line.js';
+import { buildInfo } from '../../src/daemon/build-info.js';
 import { runDaemon } from '../../src/daemon/run.js';
 
 const spec = {
