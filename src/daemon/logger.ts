@@ -5,9 +5,10 @@
 //   journald gives stdout and stderr alike the unit's SyslogLevel= (info). The default when stdout
 //   is the journal (systemd.exec(5), JOURNAL_STREAM).
 // - "stderr": warn, error and fatal on stderr, the rest on stdout: OpenWrt's procd logs a
-//   service's stdout at LOG_INFO and its stderr at LOG_ERR, and reads no prefix.
+//   service's stdout at LOG_INFO and its stderr at LOG_ERR, and reads no prefix. The default
+//   when the parent is procd (PID 1 named procd).
 // - "none": everything on stdout (a terminal, a test, a container's log).
-import { fstatSync } from 'node:fs';
+import { fstatSync, readFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 
 export const LOG_PRIORITIES = ['prefix', 'stderr', 'none'] as const;
@@ -38,13 +39,28 @@ export function stdoutIsJournal(env: NodeJS.ProcessEnv = process.env, fd = 1): b
   }
 }
 
-/** The mode asked for, or for "auto": the journal's prefix when stdout is the journal, else none. */
+/** Whether OpenWrt's procd started this process: its parent is PID 1 and PID 1 is procd. */
+export function startedByProcd(ppid = process.ppid, initName = readInitName): boolean {
+  return ppid === 1 && initName() === 'procd';
+}
+
+function readInitName(): string {
+  try {
+    return readFileSync('/proc/1/comm', 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** The mode asked for, or for "auto": prefix under journald, stderr under procd, else none. */
 export function resolveLogPriority(
   asked: LogPriority | 'auto',
   env: NodeJS.ProcessEnv = process.env,
+  procd: () => boolean = startedByProcd,
 ): LogPriority {
   if (asked !== 'auto') return asked;
-  return stdoutIsJournal(env) ? 'prefix' : 'none';
+  if (stdoutIsJournal(env)) return 'prefix';
+  return procd() ? 'stderr' : 'none';
 }
 
 /**

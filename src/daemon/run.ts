@@ -45,7 +45,8 @@ export async function runDaemon<C extends { log: { level: string } }>(
   --check                validate the configuration and exit (0: valid, 2: errors listed)
   --log-priority MODE    how each log line keeps its syslog priority: prefix ("<N>" before the
                          line, for journald), stderr (warn and worse on stderr, for OpenWrt's
-                         procd), none, or auto (the default: prefix when stdout is the journal)
+                         procd), none, or auto (the default: prefix when stdout is the journal,
+                         stderr when procd started the daemon, else none)
 `,
     options: {
       config: { type: 'string', short: 'c' },

@@ -75,6 +75,14 @@ describe('HAG one-file build', () => {
       encoding: 'utf8',
     });
     expect(out).toMatch(/valid/);
+    // The build's version and revision (package.json of the bundle), not "unknown".
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    }).trim();
+    expect(execFileSync(bundle, ['hag', '--version'], { env, encoding: 'utf8' })).toMatch(
+      new RegExp(`^hybrid-access hag \\d+\\.\\d+\\.\\d+ \\(git ${head}, node v\\d+`),
+    );
   });
 
   it('serves SOCKS5 in a namespace (plain TCP client: MPTCP fallback)', async () => {

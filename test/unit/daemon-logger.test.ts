@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import {
   createLogger,
   resolveLogPriority,
+  startedByProcd,
   stdoutIsJournal,
   syslogSeverity,
 } from '../../src/daemon/logger.js';
@@ -65,5 +66,13 @@ describe('daemon logger', () => {
     expect(resolveLogPriority('auto', { JOURNAL_STREAM: `${st.dev}:${st.ino + 1n}` })).toBe('none');
     expect(resolveLogPriority('auto', {})).toBe('none');
     expect(resolveLogPriority('stderr', journal)).toBe('stderr');
+  });
+
+  it('auto: warn and worse on stderr when procd is the parent', () => {
+    expect(resolveLogPriority('auto', {}, () => true)).toBe('stderr');
+    expect(resolveLogPriority('auto', {}, () => false)).toBe('none');
+    expect(startedByProcd(1, () => 'procd')).toBe(true);
+    expect(startedByProcd(1, () => 'systemd')).toBe(false);
+    expect(startedByProcd(4242, () => 'procd')).toBe(false);
   });
 });
