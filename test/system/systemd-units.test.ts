@@ -8,8 +8,10 @@
 // RestrictAddressFamilies=, each device it opens allowed by DevicePolicy=closed and DeviceAllow=,
 // and each file it opens for writing a device or in ReadWritePaths= (ProtectSystem=strict,
 // ProtectKernelTunables=). The HAG must create its TUN, set its routes and the forwarding
-// sysctl, relay a SOCKS5 download, log a refusal, drain on SIGTERM and remove its TUN; its log
-// lines carry level names and, by default, no per-connection lines.
+// sysctl, relay a SOCKS5 download, log a refusal, drain on SIGTERM and remove its TUN; the CPE
+// its TUN, nftables table, a DHCP lease on its uplink, the LAN's DHCP and a direct download. The
+// log lines carry level names and, by default, no per-connection lines; with stdout the
+// JOURNAL_STREAM (as systemd sets it) each line starts with its "<N>" priority.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -30,6 +32,7 @@ import { Netns, waitFor } from './lib/netns.js';
 import { type Lines, lines, once } from './lib/proc.js';
 
 const ROOT = join(import.meta.dirname, '../..');
+const ADDON = join(ROOT, 'src/io/tun-tap/build/Release/tun_tap.node');
 const UNITS = ['hag/deploy/hybrid-access-hag.service', 'cpe/deploy/hybrid-access-cpe.service'];
 /** A uid from systemd's DynamicUser= range (61184-65519) that no one on this host uses. */
 const DYNAMIC_UID = 61234;
@@ -204,7 +207,7 @@ function startAsUnit(ns: Netns, nsName: string, unit: Map<string, string[]>, tra
     {
       env: {
         PATH: `${dirname(process.execPath)}:/usr/sbin:/usr/bin:/sbin:/bin`,
-        HYBRID_ACCESS_TUN_ADDON: join(ROOT, 'src/io/tun-tap/build/Release/tun_tap.node'),
+        HYBRID_ACCESS_TUN_ADDON: ADDON,
       },
     },
   );
@@ -425,4 +428,51 @@ drainTimeout: 1s
     const t = checkTrace(unit, trace, state);
     expect(t.families).toContain('AF_PACKET');
   }, 120_000);
+
+  it('under journald (stdout is the JOURNAL_STREAM) each log line starts with its syslog priority', async () => {
+    const ns = new Netns('sdj');
+    nets.push(ns);
+    ns.add('j');
+    const config = join(work, 'hag-journal.yaml');
+    writeFileSync(
+      config,
+      'tun: {name: hagj0}\nservice: {addresses: [198.18.111.1], socks: {port: 1080}}\naccess: {subscribers: [198.18.12.0/24]}\nlimits: {drainTimeout: 1s}\n',
+    );
+    // systemd sets JOURNAL_STREAM to the device and inode of the stream it gives the service.
+    const p = ns.spawn(
+      'j',
+      [
+        'sh',
+        '-c',
+        'JOURNAL_STREAM=$(stat -L -c %d:%i /proc/$$/fd/1) exec "$@"',
+        'sh',
+        process.execPath,
+        join(dist, 'src/cli.js'),
+        'hag',
+        '--config',
+        config,
+      ],
+      { env: { ...process.env, HYBRID_ACCESS_TUN_ADDON: ADDON } },
+    );
+    let out = '';
+    let err = '';
+    p.stderr!.on('data', (b: Buffer) => {
+      err += b.toString();
+    });
+    p.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    await waitFor('the start line', () => out.includes('"event":"start"') || p.exitCode !== null, 30_000);
+    expect(out, err).toContain('"event":"start"');
+    p.kill('SIGTERM');
+    await waitFor('the stopped line', () => out.includes('"event":"stopped"'), 15_000);
+    const lines = out.trim().split('\n');
+    for (const line of lines) {
+      const m = /^<([0-7])>(\{.*\})$/.exec(line);
+      expect(m, line).not.toBeNull();
+      const level = JSON.parse(m![2]).level;
+      expect(m![1]).toBe(String({ debug: 7, info: 6, warn: 4, error: 3, fatal: 2 }[level as string]));
+    }
+    expect(lines.some((l) => l.startsWith('<6>') && l.includes('"event":"start"'))).toBe(true);
+  }, 60_000);
 });
