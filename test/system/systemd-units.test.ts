@@ -1,6 +1,6 @@
 // The systemd units (hag/deploy, cpe/deploy) run the daemons without root: `systemd-analyze
-// security --offline=yes` rates each at most 3.0, and the HAG really runs with what its unit
-// gives it. This machine's systemd is not PID 1 (no systemd-run), so the test applies the unit's
+// security --offline=yes` rates each at most 3.0, and the HAG and the CPE really run with what
+// their units give them. This machine's systemd is not PID 1 (no systemd-run), so the test applies the unit's
 // settings itself, read from the unit file: a user that is not root (DynamicUser), only the
 // ambient and bounding capabilities listed, no_new_privs and LimitNOFILE (setpriv, prlimit), in
 // network namespaces of its own. The rest of the sandbox is checked on a strace of the daemon and
