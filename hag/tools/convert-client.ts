@@ -38,7 +38,7 @@ const { values: a } = commandLine(process.argv.slice(2), {
   command: 'convert-client',
   usage: `usage: convert-client --addr ADDRESS --hag HOST:PORT --dst HOST:PORT [--tun cv0] [--path /]
          [--join-from ADDRESS] [--cookie HEX] [--raw HEX] [--timeout MS] [--tfo-cache FILE] [--delay MS]
-         [--policy SCHEDULER[,overflow]]
+         [--policy SCHEDULER[:ID,...]]
   An RFC 8803 Convert client on the project's MPTCP core (see the top of hag/tools/convert-client.ts).
 `,
   options: {
