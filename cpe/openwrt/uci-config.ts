@@ -43,6 +43,7 @@ const SINGLE: Record<string, { key: string; options: Options }> = {
     options: {
       enabled: ['', 'bool'], // read by the init script only
       log_level: ['log.level', 'str'],
+      log_connections: ['log.connections', 'bool'],
       quic: ['quic', 'str'],
       drain_timeout: ['drainTimeout', 'str'],
     },

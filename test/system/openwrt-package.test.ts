@@ -328,6 +328,7 @@ describe('the daemon from the package on UCI, its line run by netifd', () => {
       cfg,
       `config daemon 'main'
 \toption enabled '1'
+\toption log_connections '1'
 \toption drain_timeout '1s'
 config lan 'lan'
 \toption device 'lan0'

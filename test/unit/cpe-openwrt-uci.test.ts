@@ -171,6 +171,13 @@ describe('UCI to the CPE config', () => {
     expect(c.mptcp).toMatchObject({ congestion: 'olia', checksum: false });
   });
 
+  it('log_connections: per-connection lines off in the package default, on with 1', () => {
+    const text = readFileSync(join(ROOT, 'cpe/deploy/openwrt/files/hybrid-access.config'), 'utf8');
+    expect(load(text).log).toEqual({ level: 'info', connections: false });
+    const on = text.replace("option log_connections '0'", "option log_connections '1'");
+    expect(load(on).log).toEqual({ level: 'info', connections: true });
+  });
+
   it('the package default takes the LAN and the lines from netifd and leaves DHCP to dnsmasq', () => {
     const c = load(readFileSync(join(ROOT, 'cpe/deploy/openwrt/files/hybrid-access.config'), 'utf8'));
     expect(c.lan).toEqual({ interface: 'br-lan', addresses: ['198.18.5.1/24'] });
