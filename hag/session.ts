@@ -30,7 +30,8 @@ export class Session {
   dst: string | undefined;
   egress: net.Socket | undefined;
   closeReason: string | undefined;
-  private readonly seen = new Map<TcpSocket, [string, string, string]>();
+  /** Every subflow the connection has had (a few; their addresses are formatted when shown). */
+  private readonly seen: TcpSocket[] = [];
 
   constructor(
     readonly proto: Proto,
@@ -46,14 +47,8 @@ export class Session {
   observe(): number {
     let added = 0;
     for (const sf of this.conn.subflows) {
-      const s = sf.socket;
-      if (this.seen.has(s)) continue;
-      const t = s.tuple;
-      this.seen.set(s, [
-        `${formatIp(t.local)}:${t.localPort}`,
-        `${formatIp(t.remote)}:${t.remotePort}`,
-        this.uplinkOf(t.remote),
-      ]);
+      if (this.seen.includes(sf.socket)) continue;
+      this.seen.push(sf.socket);
       added++;
     }
     return added;
@@ -61,15 +56,18 @@ export class Session {
 
   subflows(): SubflowInfo[] {
     const active = new Set(this.conn.subflows.map((sf) => sf.socket));
-    return [...this.seen].map(([s, [local, remote, uplink]]) => ({
-      local,
-      remote,
-      uplink,
-      bytesIn: s.stats.bytesIn,
-      bytesOut: s.stats.bytesOut,
-      srttMs: Math.round(s.rtt.srtt * 10) / 10,
-      active: active.has(s),
-    }));
+    return this.seen.map((s) => {
+      const t = s.tuple;
+      return {
+        local: `${formatIp(t.local)}:${t.localPort}`,
+        remote: `${formatIp(t.remote)}:${t.remotePort}`,
+        uplink: this.uplinkOf(t.remote),
+        bytesIn: s.stats.bytesIn,
+        bytesOut: s.stats.bytesOut,
+        srttMs: Math.round(s.rtt.srtt * 10) / 10,
+        active: active.has(s),
+      };
+    });
   }
 
   /** Client to server bytes relayed. */

@@ -17,6 +17,8 @@ import { type OpportunisticHost, OpportunisticRetransmission } from './sched/opp
 import type { Subflow } from './subflow.js';
 import type { LocalKey } from './token.js';
 
+/** The address tables of a connection that has none. */
+const NO_ADDRS: ReadonlyMap<number, AnnouncedAddr> = new Map();
 export interface MptcpConfig {
   sendBuffer: number;
   recvBuffer: number;
@@ -361,12 +363,23 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
 
   // ------------------------------------------------------------ addresses (RFC 8684 3.4)
 
+  // The three tables are made at their first entry: most connections (fallback ones, half-open
+  // ones, clients of a HAG that announces nothing) never have one, and an empty Map is ~200 bytes.
+  private remoteAddrMap: Map<number, AnnouncedAddr> | undefined;
+  private localAddrMap: Map<number, AnnouncedAddr> | undefined;
+  private pendingMap: Map<number, AnnouncedAddr> | undefined;
   /** Addresses the peer announced (ADD_ADDR with a valid HMAC), by address ID. */
-  readonly remoteAddrs = new Map<number, AnnouncedAddr>();
+  get remoteAddrs(): ReadonlyMap<number, AnnouncedAddr> {
+    return this.remoteAddrMap ?? NO_ADDRS;
+  }
   /** Addresses we announced, by address ID. */
-  readonly localAddrs = new Map<number, AnnouncedAddr>();
+  get localAddrs(): ReadonlyMap<number, AnnouncedAddr> {
+    return this.localAddrMap ?? NO_ADDRS;
+  }
   /** Our announcements not yet echoed, by address ID. */
-  readonly pendingAnnounce = new Map<number, AnnouncedAddr>();
+  get pendingAnnounce(): ReadonlyMap<number, AnnouncedAddr> {
+    return this.pendingMap ?? NO_ADDRS;
+  }
 
   /**
    * Announces one of our addresses with ADD_ADDR (RFC 8684 3.4.1), with its HMAC; the path manager
@@ -378,8 +391,10 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     if (!sf) return false;
     const hmac = addAddrHmac(this.local.key, this.remoteKey, a.id, a.addr, a.port ?? 0);
     sf.signal({ type: 'add_addr', echo: false, addressId: a.id, address: a.addr, port: a.port, hmac });
-    this.pendingAnnounce.set(a.id, a);
-    this.localAddrs.set(a.id, a);
+    this.pendingMap ??= new Map();
+    this.pendingMap.set(a.id, a);
+    this.localAddrMap ??= new Map();
+    this.localAddrMap.set(a.id, a);
     this.mib.AddAddrTx++;
     return true;
   }
@@ -388,21 +403,22 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
   onAddAddr(sf: Subflow, a: AnnouncedAddr): void {
     this.mib.AddAddr++;
     const known = this.remoteAddrs.get(a.id);
-    this.remoteAddrs.set(a.id, a);
+    this.remoteAddrMap ??= new Map();
+    this.remoteAddrMap.set(a.id, a);
     sf.signal({ type: 'add_addr', echo: true, addressId: a.id, address: a.addr, port: a.port });
     this.mib.EchoAddTx++;
     if (!known) this.emit({ type: 'announced', conn: this, addr: a });
   }
 
   onAddAddrEcho(id: number): void {
-    if (!this.pendingAnnounce.delete(id)) return;
+    if (!this.pendingMap?.delete(id)) return;
     this.mib.EchoAdd++;
   }
 
   /** Withdraws one of our addresses (REMOVE_ADDR, 3.4.2) and closes our subflows on it. */
   removeAddress(id: number): void {
     if (this.fallback) return;
-    this.pendingAnnounce.delete(id);
+    this.pendingMap?.delete(id);
     const sf = this.subflows.find((f) => f.canSend);
     if (sf) {
       sf.signal({ type: 'remove_addr', addressIds: [id] });
@@ -416,7 +432,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     for (const id of ids) {
       this.mib.RmAddr++;
       const a = this.remoteAddrs.get(id);
-      this.remoteAddrs.delete(id);
+      this.remoteAddrMap?.delete(id);
       for (const f of [...this.subflows]) {
         if (f.remoteId !== id || f.socket.state === TcpState.Closed) continue;
         this.mib.RmSubflow++;

@@ -17,14 +17,17 @@ export const MAP_DUPLICATE = 1;
 export const MAP_FULL = 2;
 
 const FIRST_CAPACITY = 8;
+/** A subflow that never receives a mapping (fallback, a handshake that stalls) holds no arrays. */
+const NONE64 = new Float64Array(0);
+const NONE32 = new Int32Array(0);
 
 export class RecvMaps {
   /** Subflow offset (from the first data byte), DSN, length, data-level length, checksum or NO_CSUM. */
-  private offs: Float64Array = new Float64Array(FIRST_CAPACITY);
-  private dsns: Float64Array = new Float64Array(FIRST_CAPACITY);
-  private lens: Int32Array = new Int32Array(FIRST_CAPACITY);
-  private dlls: Int32Array = new Int32Array(FIRST_CAPACITY);
-  private csums: Int32Array = new Int32Array(FIRST_CAPACITY);
+  private offs: Float64Array = NONE64;
+  private dsns: Float64Array = NONE64;
+  private lens: Int32Array = NONE32;
+  private dlls: Int32Array = NONE32;
+  private csums: Int32Array = NONE32;
   /** Live mappings are [head, end). */
   private head = 0;
   private end = 0;
@@ -149,7 +152,8 @@ export class RecvMaps {
 
   /**
    * Makes room for one more at the end: moves the live mappings to the front when a quarter or
-   * more of the arrays is used up, else doubles them (up to the limit). Returns how far indices moved down.
+   * more of the arrays is used up, else doubles them (up to the limit; the first mapping allocates
+   * them). Returns how far indices moved down.
    */
   private makeRoom(): number {
     const shift = this.head;
@@ -163,7 +167,7 @@ export class RecvMaps {
       this.end -= shift;
       return shift;
     }
-    const cap = this.offs.length * 2;
+    const cap = Math.max(FIRST_CAPACITY, this.offs.length * 2);
     this.offs = grow64(this.offs, cap, shift, this.end);
     this.dsns = grow64(this.dsns, cap, shift, this.end);
     this.lens = grow32(this.lens, cap, shift, this.end);

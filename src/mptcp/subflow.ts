@@ -61,6 +61,12 @@ export interface JoinState {
  * cost 64 MB of scratch.
  */
 const SCRATCH = new Uint8Array(64 * 1024);
+/**
+ * The option parser, shared by every subflow as SCRATCH is: a view is filled and read within the
+ * handling of one segment, and a segment's handling never starts another's. One per subflow was
+ * ten objects (about 700 bytes) for each connection, idle or half-open.
+ */
+const VIEW = new MptcpOptionView();
 
 /** DSS with a 4-byte DATA_ACK and an 8-byte DSN: 22 bytes, 24 with the checksum (RFC 8684 fig. 9). */
 const DSS_MAP_LEN = 22;
@@ -77,7 +83,7 @@ const MAX_MAP_LEN = 0xffff;
 const RECV_MAP_BYTES = 512;
 
 export class Subflow implements TcpExtension {
-  private readonly view = new MptcpOptionView();
+  private readonly view = VIEW;
   private readonly wire: Wire64 = { high: 0, low: 0 };
   private readonly sendMaps: Mapping[] = [];
   /** The peer's mappings for bytes not yet read (recv-maps.ts). */

@@ -6,9 +6,11 @@
 import { NO_BYTES } from '../wire/bytes.js';
 
 // The first allocation: a connection that carries a handshake's few bytes (or one byte and
-// stalls, as a slowloris client does) holds 512 bytes, not 4 KB, per ring; a bulk flow doubles
-// past it on its first full segment.
-const MIN_ALLOC = 512;
+// stalls, as a slowloris client does) holds 64 bytes per ring, which V8 keeps inside the heap
+// object (typed arrays up to 64 bytes have no separate backing store); a larger first write is
+// sized from what arrives (the next power of two), so a bulk flow grows past it on its first
+// segment, in one step.
+const MIN_ALLOC = 64;
 
 export class ByteRing {
   private buf: Uint8Array = NO_BYTES;

@@ -102,6 +102,8 @@ export function rcvShiftFor(bytes: number): number {
 const TS_OPT_LEN = 12; // NOP NOP TIMESTAMP
 const MAX_OPTIONS = 40; // bytes of options a TCP header can hold (data offset 15 words)
 const NO_COOKIE = new Uint8Array(0);
+/** The hole Scoreboard.nextHole finds, shared by every socket: read at once where it is filled. */
+const HOLE = new Float64Array(2);
 
 /** A listener's verdict on a SYN's Fast Open option (RFC 7413 4.2.2), for acceptSyn. */
 export interface TfoSynVerdict {
@@ -231,7 +233,6 @@ export class TcpSocket {
   synDataLen = 0;
   /** Client: bytes of our SYN's data that the SYN/ACK acknowledged (where the data goes on). */
   synDataAcked = 0;
-  private readonly hole = new Float64Array(2);
   private readonly sackOrder: number[] = [];
   private windowAtLastAck = 0;
 
@@ -1268,12 +1269,13 @@ export class TcpSocket {
       this.rtxFirst = false;
       const from = Math.max(seqDiff(this.highRxt, this.sndUna), 0);
       const to = seqDiff(this.lostUntil, this.sndUna);
-      if (this.sb.nextHole(from, to, this.hole)) {
-        const start = this.hole[0];
+      if (this.sb.nextHole(from, to, HOLE)) {
+        const start = HOLE[0];
+        const holeEnd = HOLE[1];
         const dataLeft = this.sendLen - start;
         const seq = seqAdd(this.sndUna, start);
         const mss = ext ? baseMss - ext.optionSpace(seq) : baseMss;
-        let len = Math.min(this.hole[1] - start, mss, Math.max(dataLeft, 0));
+        let len = Math.min(holeEnd - start, mss, Math.max(dataLeft, 0));
         if (ext && len > 0) len = ext.limitPayload(seq, len);
         const fin = this.finQueued && seqAdd(seq, len) === finSeq && this.finSent();
         if (len > 0 || fin) {

@@ -37,6 +37,8 @@ import { TupleMap } from './tuple-map.js';
 
 const { syn: SYN, rst: RST, ack: ACK } = TCP_FLAG;
 
+/** Local addresses whose bytes the stack's tuples share (a service has a few). */
+const LOCAL_ADDRS = 16;
 /** A connection without traffic for this long gives its buffer memory back. */
 const IDLE_TRIM_MS = 1000;
 
@@ -379,7 +381,7 @@ export class TcpStack implements SansIo {
       this.cookieSynAck(now, l, scratch);
       return;
     }
-    const tuple = tupleOf(buf, srcOff, dstOff, alen, sport, dport);
+    const tuple = this.tupleOf(buf, srcOff, dstOff, alen, sport, dport);
     const sock = new TcpSocket(this.config, tuple);
     const verdict = l.onSyn ? l.onSyn(sock, this.seg) : true;
     if (verdict !== true) {
@@ -494,7 +496,7 @@ export class TcpStack implements SansIo {
     if (!this.cookiesOn(l)) return false;
     if (this.cookieMode === 'auto' && now - l.cookiesAt > (MAX_COOKIE_AGE + 1) * COOKIE_TICK_MS) return false;
     const seg = this.seg;
-    const tuple = tupleOf(buf, srcOff, dstOff, alen, sport, dport);
+    const tuple = this.tupleOf(buf, srcOff, dstOff, alen, sport, dport);
     const iss = seqAdd(seg.ack, -1);
     const irs = seqAdd(seg.seq, -1);
     const c = this.cookieSyn;
@@ -672,23 +674,42 @@ export class TcpStack implements SansIo {
       if (this.reschedule(sock)) this.active.add(sock);
     }
   }
-}
 
-/** The 4-tuple of a received packet, seen from this end, in copies of its addresses. */
-function tupleOf(
-  buf: Uint8Array,
-  srcOff: number,
-  dstOff: number,
-  alen: number,
-  sport: number,
-  dport: number,
-): FourTuple {
-  return {
-    local: copyOut(buf, dstOff, alen),
-    localPort: dport,
-    remote: copyOut(buf, srcOff, alen),
-    remotePort: sport,
-  };
+  /**
+   * The 4-tuple of a received packet, seen from this end: the remote address copied, the local
+   * one shared with every connection to that address (a server has a few: one copy, not one per
+   * connection). Tuple addresses are never written.
+   */
+  private tupleOf(
+    buf: Uint8Array,
+    srcOff: number,
+    dstOff: number,
+    alen: number,
+    sport: number,
+    dport: number,
+  ): FourTuple {
+    return {
+      local: this.localAddr(buf, dstOff, alen),
+      localPort: dport,
+      remote: copyOut(buf, srcOff, alen),
+      remotePort: sport,
+    };
+  }
+
+  /** Local addresses seen in accepted SYNs, each kept once (at most LOCAL_ADDRS of them). */
+  private readonly localAddrs: Uint8Array[] = [];
+
+  private localAddr(buf: Uint8Array, off: number, alen: number): Uint8Array {
+    for (const a of this.localAddrs) {
+      if (a.length !== alen) continue;
+      let i = 0;
+      while (i < alen && a[i] === buf[off + i]) i++;
+      if (i === alen) return a;
+    }
+    const a = copyOut(buf, off, alen);
+    if (this.localAddrs.length < LOCAL_ADDRS) this.localAddrs.push(a);
+    return a;
+  }
 }
 
 function scratchTuple(alen: number): FourTuple {
