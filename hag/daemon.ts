@@ -18,6 +18,7 @@ import { TfoCookies, type TfoServerOptions } from '../src/tcp/fastopen.js';
 import type { FourTuple } from '../src/tcp/segment.js';
 import { TcpState } from '../src/tcp/state.js';
 import { ConnStream } from '../src/tcp/stream.js';
+import { COOKIE_TICK_MS, MAX_COOKIE_AGE } from '../src/tcp/syncookie.js';
 import { formatIp, matchPrefix, parsePrefix, unmap } from './addr.js';
 import type { HagConfig } from './config.js';
 import { convertHandshake } from './convert-handler.js';
@@ -27,6 +28,7 @@ import { HagMetrics } from './metrics.js';
 import type { Outcome } from './outcome.js';
 import { DestinationPolicy, JoinPolicy, SubscriberPolicy } from './policy.js';
 import { RateLimiter } from './rate-limit.js';
+import { RefusalMemo } from './refusal-memo.js';
 import { type Proto, Session } from './session.js';
 import { socksHandshake } from './socks-handler.js';
 import { setupTun, type TunPlumbing } from './tun-setup.js';
@@ -35,6 +37,10 @@ import { setupTun, type TunPlumbing } from './tun-setup.js';
 const HANDSHAKE_MAX = 1024;
 /** A refused client gets this long to read the reply and close before it is reset. */
 const REFUSAL_LINGER_MS = 5000;
+/** How long a refused connection can come back: a SYN cookie's lifetime (src/tcp/syncookie.ts). */
+const REFUSAL_MEMO_MS = (MAX_COOKIE_AGE + 1) * COOKIE_TICK_MS;
+/** Refused connections remembered at most (about 100 bytes each). */
+const REFUSAL_MEMO_MAX = 4096;
 /** Files a connection holds: its egress socket (the MPTCP side lives in the TUN, no file). */
 export const FILES_PER_CONNECTION = 1;
 
@@ -62,6 +68,8 @@ export class HagDaemon {
   private rules: Rules;
   private readonly rate: RateLimiter;
   private readonly stoppers = new Map<number, () => void>();
+  /** Client connections refused lately, counted once however often they come back. */
+  private readonly refused = new RefusalMemo(REFUSAL_MEMO_MS, REFUSAL_MEMO_MAX);
   /** TCP Fast Open cookies of the Convert port (RFC 7413 4.1.2). */
   private readonly tfoCookies: TfoCookies;
   /** The open-file limit once raised, and the connections it holds (beyond: refused, file-limit). */
@@ -137,22 +145,7 @@ export class HagDaemon {
     const tun = this.plumbing.tun;
     this.log.info({ tun: tun.name, offload: c.tun.offload, offloads: tun.offloads }, tun.describeOffloads());
     this.driver = new TunDriver(tun, this.ep).start();
-    if (c.service.convert)
-      this.ep.listen(
-        c.service.convert.port,
-        (conn) => this.onConnection('convert', conn),
-        1024,
-        (t) => this.admitSyn('convert', t),
-        this.fastOpenServer(),
-      );
-    if (c.service.socks)
-      this.ep.listen(
-        c.service.socks.port,
-        (conn) => this.onConnection('socks', conn),
-        1024,
-        (t) => this.admitSyn('socks', t),
-        undefined, // SOCKS5 waits for the method selection anyway: no Fast Open
-      );
+    this.listen();
     this.housekeeping = setInterval(() => this.tick(), 1000);
     this.housekeeping.unref();
     if (c.metrics) {
@@ -183,6 +176,27 @@ export class HagDaemon {
       );
   }
 
+  /** Listens on the service ports (start() calls it; a simulation drives `ep` without a TUN). */
+  listen(): void {
+    const c = this.cfg;
+    if (c.service.convert)
+      this.ep.listen(
+        c.service.convert.port,
+        (conn) => this.onConnection('convert', conn),
+        1024,
+        (t, isn) => this.admitSyn('convert', t, isn),
+        this.fastOpenServer(),
+      );
+    if (c.service.socks)
+      this.ep.listen(
+        c.service.socks.port,
+        (conn) => this.onConnection('socks', conn),
+        1024,
+        (t, isn) => this.admitSyn('socks', t, isn),
+        undefined, // SOCKS5 waits for the method selection anyway: no Fast Open
+      );
+  }
+
   /**
    * TCP Fast Open on the Convert port: RFC 8803 is 0-RTT when the Connect TLV rides in the SYN
    * (RFC 7413), so that the server connection starts before the MPTCP handshake ends. By default
@@ -210,6 +224,7 @@ export class HagDaemon {
           this.metrics.srtt.observe(sf.socket.rtt.srtt / 1000);
     }
     this.rate.sweep(Date.now());
+    this.refused.sweep(Date.now());
     this.logSynFlood();
   }
 
@@ -247,13 +262,23 @@ export class HagDaemon {
     );
   }
 
+  /**
+   * Counts and logs the refusal of client connection `t` (with the client's initial sequence
+   * number `isn`) the first time only: the same connection refused again (refusal-memo.ts) is not
+   * another refused client.
+   */
+  private refuseConnection(proto: Proto, client: string, reason: string, t: FourTuple, isn: number): void {
+    const key = `${client}|${t.remotePort}|${t.localPort}|${isn}`;
+    if (this.refused.first(key, Date.now())) this.refuse(proto, client, reason, { clientPort: t.remotePort });
+  }
+
   /** At the SYN: only subscribers get a connection at all (no open proxy); others get a RST. */
-  private admitSyn(proto: Proto, t: FourTuple): boolean {
+  private admitSyn(proto: Proto, t: FourTuple, isn: number): boolean {
     const refusal = this.rules.subscribers.refusal(t.remote);
     if (refusal === undefined) return true;
     // A v4-mapped source is shown as the IPv6 address it came as, not as the IPv4 it names.
     const client = formatIp(refusal === 'v4-mapped-source' ? t.remote : unmap(t.remote));
-    this.refuse(proto, client, refusal, { clientPort: t.remotePort });
+    this.refuseConnection(proto, client, refusal, t, isn);
     return false;
   }
 
@@ -273,7 +298,7 @@ export class HagDaemon {
     if (!first) return;
     const client = formatIp(unmap(first.tuple.remote));
     const reset = (reason: string) => {
-      this.refuse(proto, client, reason, { clientPort: first.tuple.remotePort });
+      this.refuseConnection(proto, client, reason, first.tuple, first.irs);
       conn.abort();
       this.ep.wake(conn);
     };

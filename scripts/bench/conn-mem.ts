@@ -102,16 +102,7 @@ const cfg = parseHagConfig(CONFIG, 'conn-mem.yaml', {
 });
 if (!cfg.ok) throw new Error(JSON.stringify(cfg));
 const hag = new HagDaemon(cfg.value, pino({ level: 'silent' }));
-const d = hag as unknown as {
-  onConnection(proto: string, conn: unknown): void;
-  admitSyn(p: string, t: unknown): boolean;
-};
-hag.ep.listen(
-  1080,
-  (conn) => d.onConnection('socks', conn),
-  100_000,
-  (t) => d.admitSyn('socks', t),
-);
+hag.listen();
 
 const clients = new TcpStack();
 const net = new Network({ seed: 1 });

@@ -12,6 +12,7 @@ import type { CongestionControlName } from '../tcp/cc/index.js';
 import type { TcpConfig } from '../tcp/config.js';
 import type { TfoCookieCache, TfoServerOptions } from '../tcp/fastopen.js';
 import type { FourTuple, SegmentIn } from '../tcp/segment.js';
+import { seqAdd } from '../tcp/seq.js';
 import type { TcpSocket } from '../tcp/socket.js';
 import { type StackOptions, TcpStack } from '../tcp/stack.js';
 import { TimerQueue } from '../util/timer-queue.js';
@@ -26,6 +27,9 @@ import type { MptcpEvent, MptcpEventListener } from './events.js';
 import { JoinRequestTable } from './join-cookies.js';
 import { type JoinState, Subflow } from './subflow.js';
 import { type LocalKey, TokenTable } from './token.js';
+
+/** A listener's admission check: the client's 4-tuple and its initial sequence number. */
+export type Admit = (tuple: FourTuple, isn: number) => boolean;
 
 /** The cookie SYN/ACK option of a plain TCP SYN: none. */
 const NO_OPTION = new Uint8Array(0);
@@ -207,8 +211,12 @@ export class MptcpEndpoint implements SansIo {
     port: number | 'any',
     onConnection: (conn: MptcpConnection) => void,
     backlog?: number,
-    /** Whether to take a new connection from this client at all: no answers a SYN with a RST. */
-    admit?: (tuple: FourTuple) => boolean,
+    /**
+     * Whether to take a new connection from this client at all: no answers a SYN with a RST.
+     * `isn` is the client's initial sequence number: with the tuple it names the connection, so
+     * that a SYN retransmitted, or a cookie's ACK and the segments behind it, are one connection.
+     */
+    admit?: Admit,
     /** TCP Fast Open on this port (default: the endpoint's server setting). */
     fastOpen: TfoServerOptions | undefined = this.fastOpen.server,
   ): void {
@@ -219,7 +227,7 @@ export class MptcpEndpoint implements SansIo {
       onSyn: (sock, seg) => {
         // Joins name a connection already admitted and prove it with HMACs (3.2).
         if (this.isJoin(seg)) return this.acceptJoin(sock);
-        if (admit && !admit(sock.tuple)) return false;
+        if (admit && !admit(sock.tuple, seg.seq)) return false;
         const conn = this.newConnection('server');
         this.attach(conn, sock);
         this.emit({ type: 'created', conn });
@@ -291,11 +299,7 @@ export class MptcpEndpoint implements SansIo {
    * MP_CAPABLE carries (our key's token must still be free), a join from its stored request, or
    * a plain TCP connection that falls back. Refused ones draw a RST.
    */
-  private cookieAck(
-    sock: TcpSocket,
-    seg: SegmentIn,
-    admit: ((tuple: FourTuple) => boolean) | undefined,
-  ): boolean | Uint8Array {
+  private cookieAck(sock: TcpSocket, seg: SegmentIn, admit: Admit | undefined): boolean | Uint8Array {
     for (let i = 0; i < seg.mptcpCount; i++) {
       const v = this.view;
       if (v.wrap(seg.buf, seg.mptcpOff[i], seg.mptcpLen[i]) !== undefined) continue;
@@ -316,7 +320,7 @@ export class MptcpEndpoint implements SansIo {
         return true;
       }
       if (v.subtype === MPTCP_SUBTYPE.mpCapable && v.mpCapable.version === 1 && v.mpCapable.hasReceiverKey) {
-        if (admit && !admit(sock.tuple)) return false;
+        if (admit && !admit(sock.tuple, seqAdd(seg.seq, -1))) return false;
         const m = v.mpCapable;
         const key = Uint8Array.from(m.b.subarray(m.receiverKeyOff, m.receiverKeyOff + 8));
         const { token, idsn } = keyDerive(key);
@@ -331,7 +335,7 @@ export class MptcpEndpoint implements SansIo {
         return true;
       }
     }
-    if (admit && !admit(sock.tuple)) return false;
+    if (admit && !admit(sock.tuple, seqAdd(seg.seq, -1))) return false;
     const conn = this.newConnection('server');
     this.attach(conn, sock);
     this.emit({ type: 'created', conn });
