@@ -20,7 +20,7 @@ import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import { inPrefix, type Prefix, parseIp, parsePrefix } from '../../hag/addr.js';
 import { keyToken } from '../../src/crypto/keys.js';
 import type { SansIo } from '../../src/driver.js';
@@ -34,7 +34,7 @@ import { emitPacket, IPPROTO_TCP } from '../../src/wire/packet.js';
 import { TCP_FLAG } from '../../src/wire/tcp.js';
 import type { TcpOption } from '../../src/wire/tcp-options.js';
 
-const { values: a } = parseArgs({
+const { values: a } = benchArgs({
   options: {
     mode: { type: 'string' },
     tun: { type: 'string', default: 'atk0' },

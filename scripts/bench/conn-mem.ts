@@ -19,14 +19,13 @@ import type { TcpSocket } from '../../src/tcp/socket.js';
 import { TcpStack } from '../../src/tcp/stack.js';
 import { benchArgs } from './args.js';
 
-const a = benchArgs(
-  'node --expose-gc dist/scripts/bench/conn-mem.js [--conns 2000] [--half-open 2000] [--breakdown]',
-  {
+const { values: a } = benchArgs({
+  options: {
     conns: { type: 'string', default: '2000' },
     'half-open': { type: 'string', default: '2000' },
     breakdown: { type: 'boolean', default: false },
   },
-);
+});
 const N = Number(a.conns);
 const HALF = Number(a['half-open']);
 const gc = (globalThis as { gc?: () => void }).gc;

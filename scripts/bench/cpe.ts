@@ -14,9 +14,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 
-const { values: a } = parseArgs({
+const { values: a } = benchArgs({
   options: {
     role: { type: 'string', default: 'run' },
     conns: { type: 'string', default: '1000' },

@@ -18,10 +18,10 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import { cpuSeconds, holdServer, jsonLines, out, rssKiB, sh, socksConnect, waitLine } from './hag-common.js';
 
-const { values: a } = parseArgs({
+const { values: a } = benchArgs({
   options: {
     role: { type: 'string', default: 'run' },
     'rate-conns': { type: 'string', default: '5000' },

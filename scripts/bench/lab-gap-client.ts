@@ -8,9 +8,9 @@
 //     --mark-at 5000 --restore-at 11000
 import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 
-const { values: a } = parseArgs({
+const { values: a } = benchArgs({
   options: {
     url: { type: 'string' },
     seconds: { type: 'string', default: '15' },

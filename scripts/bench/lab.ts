@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_TCP_CONFIG } from '../../src/tcp/config.js';
 import { ADDR, labDown, labUp, REPO_ROOT } from '../lab-impl/lab.js';
@@ -35,7 +35,7 @@ import {
   startHttpServer,
 } from './lab-workloads.js';
 
-const { values: opt } = parseArgs({
+const { values: opt } = benchArgs({
   options: {
     profile: { type: 'string', default: 'default' },
     'unshaped-profile': { type: 'string', default: 'unshaped' },

@@ -6,10 +6,10 @@
 // Deterministic (seeded).
 //   node dist/scripts/bench/rcvbuf.js [--window 10:30] [--seed 1] [--dir down]
 //     [--buffers 128,256,512,1024,default] [--lte-delays 30] [--losses 0,0.01] [--lte-queue-ms 50]
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import { type Direction, mptcpBulk, type UplinkSpec } from '../../src/sim/hybrid.js';
 
-const { values: a } = parseArgs({
+const { values: a } = benchArgs({
   options: {
     window: { type: 'string', default: '10:30' },
     seed: { type: 'string', default: '1' },

@@ -10,12 +10,12 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import { labDown, labUp } from '../lab-impl/lab.js';
 import { startProduct } from '../lab-impl/stack.js';
 import { iperf } from './lab-workloads.js';
 
-const { values: opt } = parseArgs({
+const { values: opt } = benchArgs({
   options: {
     profile: { type: 'string', default: 'default' },
     seconds: { type: 'string', default: '8' },

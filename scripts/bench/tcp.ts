@@ -7,11 +7,11 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import type { TcpSocket } from '../../src/tcp/socket.js';
 import { TcpStack } from '../../src/tcp/stack.js';
 
-const { values: a } = parseArgs({
+const { values: a } = benchArgs({
   options: { mb: { type: 'string', default: '1000' }, 'skip-kernel': { type: 'boolean', default: false } },
 });
 const BYTES = Number(a.mb) * 1e6;
