@@ -20,7 +20,6 @@ import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { benchArgs } from './args.js';
 import { inPrefix, type Prefix, parseIp, parsePrefix } from '../../hag/addr.js';
 import { keyToken } from '../../src/crypto/keys.js';
 import type { SansIo } from '../../src/driver.js';
@@ -33,6 +32,7 @@ import { ConnStream } from '../../src/tcp/stream.js';
 import { emitPacket, IPPROTO_TCP } from '../../src/wire/packet.js';
 import { TCP_FLAG } from '../../src/wire/tcp.js';
 import type { TcpOption } from '../../src/wire/tcp-options.js';
+import { benchArgs } from './args.js';
 
 const { values: a } = benchArgs({
   options: {

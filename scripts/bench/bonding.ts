@@ -6,9 +6,9 @@
 // much faster than real time the simulation ran.
 //   node dist/scripts/bench/bonding.js [--window 10:30] [--seed 1] [--cc cubic,newreno,bbr]
 import { performance } from 'node:perf_hooks';
-import { benchArgs } from './args.js';
 import { type Direction, mptcpBulk, tcpBulk, type UplinkSpec } from '../../src/sim/hybrid.js';
 import * as cc from '../../src/tcp/cc/index.js';
+import { benchArgs } from './args.js';
 
 /** Every congestion control our TCP has (src/tcp/cc): a new one joins this benchmark by itself. */
 const ALL_CCS = cc.CONGESTION_CONTROL_NAMES;

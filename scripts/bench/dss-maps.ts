@@ -5,7 +5,7 @@
 // peer would send them; prints microseconds per segment at the counts asked for and what the
 // subflow kept and dropped.
 //   node dist/scripts/bench/dss-maps.js [--counts 5000,20000]
-import { benchArgs } from './args.js';
+
 import { keyIdsn, keyToken } from '../../src/crypto/keys.js';
 import { DEFAULT_MPTCP_CONFIG, MptcpConnection, MptcpMib } from '../../src/mptcp/connection.js';
 import { toWire, type Wire64 } from '../../src/mptcp/dsn.js';
@@ -15,6 +15,7 @@ import { SegmentIn } from '../../src/tcp/segment.js';
 import { TcpSocket } from '../../src/tcp/socket.js';
 import { emitPacket, ipReprOf, PacketView, packetLen, type TcpOption } from '../../src/wire/index.js';
 import { MPC_FLAG } from '../../src/wire/mptcp/mp-capable.js';
+import { benchArgs } from './args.js';
 
 const { values: a } = benchArgs({ options: { counts: { type: 'string', default: '5000,20000' } } });
 const counts = a.counts.split(',').map(Number);

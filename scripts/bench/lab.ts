@@ -13,11 +13,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { benchArgs } from './args.js';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_TCP_CONFIG } from '../../src/tcp/config.js';
 import { ADDR, labDown, labUp, REPO_ROOT } from '../lab-impl/lab.js';
 import { startKernelBaseline, startProduct } from '../lab-impl/stack.js';
+import { benchArgs } from './args.js';
 import { type CpuCap, type CpuCapStats, createCpuCap } from './cpu-cap.js';
 import { formatSummary, summariseProfileFile } from './cpuprofile.js';
 import {

@@ -6,8 +6,9 @@
 // Deterministic (seeded).
 //   node dist/scripts/bench/rcvbuf.js [--window 10:30] [--seed 1] [--dir down]
 //     [--buffers 128,256,512,1024,default] [--lte-delays 30] [--losses 0,0.01] [--lte-queue-ms 50]
-import { benchArgs } from './args.js';
+
 import { type Direction, mptcpBulk, type UplinkSpec } from '../../src/sim/hybrid.js';
+import { benchArgs } from './args.js';
 
 const { values: a } = benchArgs({
   options: {

@@ -10,9 +10,9 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { benchArgs } from './args.js';
 import { labDown, labUp } from '../lab-impl/lab.js';
 import { startProduct } from '../lab-impl/stack.js';
+import { benchArgs } from './args.js';
 import { iperf } from './lab-workloads.js';
 
 const { values: opt } = benchArgs({

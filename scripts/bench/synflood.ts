@@ -7,7 +7,6 @@
 // cookie counters and the wall-clock cost per flood SYN.
 //   node dist/scripts/bench/synflood.js [--rate 10000] [--seconds 30] [--clients 75] [--timeout 3000]
 import { performance } from 'node:perf_hooks';
-import { benchArgs } from './args.js';
 import { writeHeapSnapshot } from 'node:v8';
 import type { SansIo } from '../../src/driver.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
@@ -17,6 +16,7 @@ import type { TcpSocket } from '../../src/tcp/socket.js';
 import { type SynCookieMode, TcpStack } from '../../src/tcp/stack.js';
 import { emitPacket, ipReprOf } from '../../src/wire/packet.js';
 import type { TcpOption } from '../../src/wire/tcp-options.js';
+import { benchArgs } from './args.js';
 
 const { values: a } = benchArgs({
   options: {

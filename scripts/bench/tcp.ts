@@ -7,9 +7,9 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { benchArgs } from './args.js';
 import type { TcpSocket } from '../../src/tcp/socket.js';
 import { TcpStack } from '../../src/tcp/stack.js';
+import { benchArgs } from './args.js';
 
 const { values: a } = benchArgs({
   options: { mb: { type: 'string', default: '1000' }, 'skip-kernel': { type: 'boolean', default: false } },

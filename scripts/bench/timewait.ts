@@ -3,9 +3,10 @@
 // heap (after a full GC) is compared with the heap before: the bytes each closed connection still
 // holds while its subflows wait out 2 MSL, and after that. Needs --expose-gc.
 //   node --expose-gc dist/scripts/bench/timewait.js [--conns 10000] [--batch 500]
-import { benchArgs } from './args.js';
+
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import { Network } from '../../src/sim/index.js';
+import { benchArgs } from './args.js';
 
 const { values: a } = benchArgs({
   options: { conns: { type: 'string', default: '10000' }, batch: { type: 'string', default: '500' } },
