@@ -393,6 +393,14 @@ export class HagDaemon {
           detail: outcome.detail,
         });
       }
+      if (outcome.reason === 'handshake-timeout') {
+        // A client that never finished its handshake has nothing to read: it is reset (RFC 9293
+        // 3.10.4 ABORT), not closed with a FIN, so that the HAG, which would close first, keeps
+        // no TIME-WAIT for it (3.6); slowloris clients timed out by thousands cost nothing after.
+        session.stream.destroy();
+        this.finish(session, `refused: ${outcome.reason}`);
+        return;
+      }
       await this.linger(session.stream, outcome.reply);
       this.finish(session, `refused: ${outcome.reason}`);
       return;

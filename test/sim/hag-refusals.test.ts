@@ -2,7 +2,8 @@
 // its TUN): with SYN cookies, a refused client's segments still in flight each carry a valid
 // cookie and rebuild the connection, which is refused again; hag_refusals_total and the log count
 // each refused client connection once (issue 13), both when the HAG refuses it after accepting it
-// (its connection limit) and when the third ACK's source is no subscriber.
+// (its connection limit) and when the third ACK's source is no subscriber. A client that never
+// finishes its handshake is reset at the handshake timeout, and leaves no TIME-WAIT at the HAG.
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { parseHagConfig } from '../../hag/config.js';
@@ -20,11 +21,11 @@ access:
   rateLimit: { perSecond: 1000, burst: 1000 }
 uplinks: [{ name: dsl, prefixes: [198.18.0.0/16] }]
 tcp: { synCookies: always }
-limits: { handshakeTimeout: 1h, maxConnections: 1 }
+limits: { handshakeTimeout: HANDSHAKE_TIMEOUT, maxConnections: 1 }
 `;
 
-function lab() {
-  const cfg = parseHagConfig(CONFIG, 'hag.yaml', {
+function lab(handshakeTimeout = '1h') {
+  const cfg = parseHagConfig(CONFIG.replace('HANDSHAKE_TIMEOUT', handshakeTimeout), 'hag.yaml', {
     interfaceExists: () => false,
     addresses: () => ['198.19.0.1'],
   });
@@ -52,7 +53,7 @@ function lab() {
     }
     return s;
   };
-  return { hag, net, open };
+  return { hag, net, open, clients };
 }
 
 describe('HAG refusals under SYN cookies', () => {
@@ -83,5 +84,25 @@ describe('HAG refusals under SYN cookies', () => {
     expect(hag.ep.tcp.mib.SyncookiesRecv).toBeGreaterThan(1);
     expect(s.error?.code).toBe('ECONNRESET');
     expect(hag.metrics.refusals.get({ proto: 'socks', reason: 'not-subscriber' })).toBe(1);
+  });
+
+  it('reset a client whose handshake timed out, keeping no TIME-WAIT for it', async () => {
+    const { hag, net, open, clients } = lab('200ms');
+    // The greeting (5 1 0) is whole; the request that should follow never comes.
+    const t = open(Uint8Array.of(198, 18, 1, 4));
+    // Like any client, it closes its side when the HAG closes its own.
+    t.events.onEnd = () => {
+      t.close();
+      clients.wake(t);
+    };
+    const until = Date.now() + 10_000;
+    while (t.state !== TcpState.Closed && Date.now() < until) {
+      net.runFor(10);
+      await new Promise((r) => setTimeout(r, 10)); // the handshake deadline is on the wall clock
+    }
+    expect(t.error?.code).toBe('ECONNRESET');
+    net.runFor(1000);
+    expect(hag.ep.tcp.timeWaitStats.records).toBe(0);
+    expect(hag.metrics.refusals.get({ proto: 'socks', reason: 'handshake-timeout' })).toBeGreaterThan(0);
   });
 });
