@@ -23,6 +23,7 @@ import { formatIp, matchPrefix, parsePrefix, unmap } from './addr.js';
 import type { HagConfig } from './config.js';
 import { convertHandshake } from './convert-handler.js';
 import type { EgressOptions } from './egress.js';
+import { HandshakeGate } from './handshake-gate.js';
 import { HandshakeReader } from './handshake-reader.js';
 import { HagMetrics } from './metrics.js';
 import type { Outcome } from './outcome.js';
@@ -37,6 +38,12 @@ import { setupTun, type TunPlumbing } from './tun-setup.js';
 const HANDSHAKE_MAX = 1024;
 /** A refused client gets this long to read the reply and close before it is reset. */
 const REFUSAL_LINGER_MS = 5000;
+/**
+ * The smallest first message of each protocol: a SOCKS5 greeting is VER, NMETHODS and at least one
+ * method (RFC 1928 3); a Convert message starts with its 4-byte fixed header (RFC 8803 4.1).
+ */
+const FIRST_MESSAGE_BYTES: Record<Proto, number> = { socks: 3, convert: 4 };
+const ignore = () => {};
 /** How long a refused connection can come back: a SYN cookie's lifetime (src/tcp/syncookie.ts). */
 const REFUSAL_MEMO_MS = (MAX_COOKIE_AGE + 1) * COOKIE_TICK_MS;
 /** Refused connections remembered at most (about 100 bytes each). */
@@ -68,6 +75,8 @@ export class HagDaemon {
   private rules: Rules;
   private readonly rate: RateLimiter;
   private readonly stoppers = new Map<number, () => void>();
+  /** Connections before their first message (handshake-gate.ts). */
+  private readonly gate = new HandshakeGate();
   /** Client connections refused lately, counted once however often they come back. */
   private readonly refused = new RefusalMemo(REFUSAL_MEMO_MS, REFUSAL_MEMO_MAX);
   /** TCP Fast Open cookies of the Convert port (RFC 7413 4.1.2). */
@@ -315,10 +324,9 @@ export class HagDaemon {
       reset(refusal);
       return;
     }
-    const stream = new ConnStream(conn, () => this.ep.wake(conn));
-    stream.on('error', () => {}); // reported through the relay / session close
     if (!this.rate.take(client, Date.now())) {
       this.refuse(proto, client, 'rate-limited');
+      const stream = this.streamOf(conn);
       // RFC 8803 4.2.8: a converter out of resources says so ("Resource Exceeded").
       if (proto === 'convert') this.linger(stream, convertErrorMessage(CONVERT_ERROR.resourceExceeded));
       else stream.destroy();
@@ -326,7 +334,7 @@ export class HagDaemon {
     }
     // Downloads: the HAG's default for this client until its own policy (Convert) says otherwise.
     conn.scheduler = scheduler(this.rules.schedulerOf(first.tuple.remote));
-    const session = new Session(proto, client, conn, stream, this.rules.uplinkOf);
+    const session = new Session(proto, client, conn, this.rules.uplinkOf);
     this.sessions.set(session.id, session);
     this.metrics.connections.inc({ proto });
     // 0-RTT: the SYN's data (Convert header, Connect TLV) was taken; the handshake is still on.
@@ -345,12 +353,58 @@ export class HagDaemon {
       },
       `open ${session.id} ${proto} from ${client}`,
     );
-    this.run(session).catch((e) => {
+    const deadline = Date.now() + this.cfg.limits.handshakeTimeout;
+    this.gate.wait(
+      conn,
+      FIRST_MESSAGE_BYTES[proto],
+      deadline,
+      () => this.begin(session, deadline),
+      () => this.handshakeTimedOut(session),
+    );
+  }
+
+  /** The application's stream of a connection; its errors are reported by the relay or the close. */
+  private streamOf(conn: MptcpConnection): ConnStream {
+    const stream = new ConnStream(conn, () => this.ep.wake(conn));
+    stream.on('error', ignore);
+    return stream;
+  }
+
+  /** The client's first message came (or its end): the stream, the handshake and the relay. */
+  private begin(session: Session, deadline: number): void {
+    const conn = session.conn;
+    if (conn.isClosed && conn.readableBytes === 0) {
+      // Reset before its first message: nothing to read, nothing to answer.
+      this.refuse(session.proto, session.client, 'truncated-handshake', {
+        id: session.id,
+        detail: '0 bytes then end',
+      });
+      this.finish(session, 'refused: truncated-handshake');
+      return;
+    }
+    const stream = this.streamOf(conn);
+    session.stream = stream;
+    this.run(session, stream, deadline).catch((e) => {
       this.metrics.errors.inc({ kind: 'internal' });
       this.log.error({ event: 'internal-error', id: session.id, err: e }, 'session failed');
       stream.destroy();
       this.finish(session, 'internal-error');
     });
+  }
+
+  /**
+   * The handshake deadline passed before the first message: the client is reset (RFC 9293 3.10.4
+   * ABORT), as in run(), with no TIME-WAIT at the HAG.
+   */
+  private handshakeTimedOut(session: Session): void {
+    session.state = 'closing';
+    this.refuse(session.proto, session.client, 'handshake-timeout', {
+      id: session.id,
+      detail: `${session.conn.readableBytes} bytes`,
+    });
+    session.conn.abort();
+    this.ep.wake(session.conn);
+    this.finish(session, 'refused: handshake-timeout');
   }
 
   /** Sends `reply` (if any), ends our side, discards what the client still sends, and resets it if it lingers. */
@@ -362,13 +416,9 @@ export class HagDaemon {
     return closed(stream).then(() => clearTimeout(t));
   }
 
-  private async run(session: Session): Promise<void> {
+  private async run(session: Session, stream: ConnStream, deadline: number): Promise<void> {
     const cfg = this.cfg;
-    const reader = new HandshakeReader(
-      session.stream,
-      Date.now() + cfg.limits.handshakeTimeout,
-      HANDSHAKE_MAX,
-    );
+    const reader = new HandshakeReader(stream, deadline, HANDSHAKE_MAX);
     const egress = this.rules.egress;
     let outcome: Outcome;
     if (session.proto === 'convert') {
@@ -377,7 +427,7 @@ export class HagDaemon {
         egress,
       });
     } else {
-      outcome = await socksHandshake(reader, session.stream, {
+      outcome = await socksHandshake(reader, stream, {
         users: cfg.service.socks?.users ?? [],
         egress,
       });
@@ -397,17 +447,17 @@ export class HagDaemon {
         // A client that never finished its handshake has nothing to read: it is reset (RFC 9293
         // 3.10.4 ABORT), not closed with a FIN, so that the HAG, which would close first, keeps
         // no TIME-WAIT for it (3.6); slowloris clients timed out by thousands cost nothing after.
-        session.stream.destroy();
+        stream.destroy();
         this.finish(session, `refused: ${outcome.reason}`);
         return;
       }
-      await this.linger(session.stream, outcome.reply);
+      await this.linger(stream, outcome.reply);
       this.finish(session, `refused: ${outcome.reason}`);
       return;
     }
     if (this.draining) {
       outcome.socket.destroy();
-      await this.linger(session.stream);
+      await this.linger(stream);
       this.finish(session, 'draining');
       return;
     }
@@ -419,7 +469,7 @@ export class HagDaemon {
         { event: 'policy-ignored', id: session.id, client: session.client, reason: outcome.policyIgnored },
         `policy of ${session.client} not used: ${outcome.policyIgnored}`,
       );
-    session.stream.write(outcome.reply);
+    stream.write(outcome.reply);
     this.log[connectionLevel(this.cfg.log)](
       {
         event: 'connected',
@@ -433,7 +483,7 @@ export class HagDaemon {
     );
     const early = reader.detach();
     // The client's stream ended during the handshake: the relay sees it ended and ends the server.
-    const r = relay(outcome.socket, session.stream, { early, idleMs: cfg.egress.idleTimeout });
+    const r = relay(outcome.socket, stream, { early, idleMs: cfg.egress.idleTimeout });
     this.stoppers.set(session.id, r.stop);
     const end = endName(await r.done, RELAY_SIDES);
     this.stoppers.delete(session.id);
@@ -491,7 +541,13 @@ export class HagDaemon {
     }
     const left = this.sessions.size;
     for (const stop of this.stoppers.values()) stop();
-    for (const s of this.sessions.values()) s.stream.destroy();
+    for (const s of this.sessions.values()) {
+      if (s.stream) s.stream.destroy();
+      else {
+        s.conn.abort(); // still before its first message: the gate hands it over closed
+        this.ep.wake(s.conn);
+      }
+    }
     // Let the resets leave before the TUN goes.
     await new Promise((r) => setTimeout(r, left > 0 ? 200 : 0));
     this.stop();

@@ -1,4 +1,5 @@
-// One client connection through the HAG: its MPTCP connection and stream, the egress socket once
+// One client connection through the HAG: its MPTCP connection, its stream once its first message
+// came, the egress socket once
 // there is one, and the numbers logged at close and shown in the session listing (bytes each way,
 // and per subflow: addresses, bytes, smoothed RTT). Subflows are remembered as they appear, so a
 // subflow that ended before the connection still counts in the close log.
@@ -30,6 +31,8 @@ export class Session {
   dst: string | undefined;
   egress: net.Socket | undefined;
   closeReason: string | undefined;
+  /** The application's stream, made once the client has sent its first message (handshake-gate.ts). */
+  stream: ConnStream | undefined;
   /** Every subflow the connection has had (a few; their addresses are formatted when shown). */
   private readonly seen: TcpSocket[] = [];
 
@@ -37,7 +40,6 @@ export class Session {
     readonly proto: Proto,
     readonly client: string,
     readonly conn: MptcpConnection,
-    readonly stream: ConnStream,
     private readonly uplinkOf: (addr: Uint8Array) => string = () => 'other',
   ) {
     this.observe();

@@ -105,4 +105,53 @@ describe('HAG refusals under SYN cookies', () => {
     expect(hag.ep.tcp.timeWaitStats.records).toBe(0);
     expect(hag.metrics.refusals.get({ proto: 'socks', reason: 'handshake-timeout' })).toBeGreaterThan(0);
   });
+
+  it('hold a client that sent less than a first message without a stream, and go on when the rest comes', async () => {
+    const { hag, net, clients } = lab();
+    const s = clients.connect(net.now, {
+      local: Uint8Array.of(198, 18, 1, 6),
+      remote: HAG,
+      remotePort: 1080,
+    });
+    net.runUntil(() => s.state === TcpState.Established, 1000);
+    s.send(Uint8Array.of(5), 0, 1);
+    clients.wake(s);
+    net.runFor(100);
+    const [session] = hag.sessions.values();
+    expect(session.state).toBe('handshake');
+    expect(session.stream).toBeUndefined();
+    s.send(Uint8Array.of(1, 0), 0, 2);
+    clients.wake(s);
+    // The handshake runs on promises and stream events: let them run between network steps.
+    for (let i = 0; i < 100 && s.readableBytes < 2; i++) {
+      net.runFor(5);
+      await new Promise((r) => setImmediate(r));
+    }
+    const reply = new Uint8Array(2);
+    s.recv(reply);
+    expect([...reply]).toEqual([5, 0]); // RFC 1928 3: version 5, no authentication
+    expect(session.stream).toBeDefined();
+  });
+
+  it('reset a client stalled before its first message at the deadline', async () => {
+    const { hag, net, clients } = lab('200ms');
+    const s = clients.connect(net.now, {
+      local: Uint8Array.of(198, 18, 1, 7),
+      remote: HAG,
+      remotePort: 1080,
+    });
+    net.runUntil(() => s.state === TcpState.Established, 1000);
+    s.send(Uint8Array.of(5), 0, 1);
+    clients.wake(s);
+    const until = Date.now() + 10_000;
+    while (s.state !== TcpState.Closed && Date.now() < until) {
+      net.runFor(10);
+      await new Promise((r) => setTimeout(r, 10)); // the handshake deadline is on the wall clock
+    }
+    expect(s.error?.code).toBe('ECONNRESET');
+    net.runFor(1000);
+    expect(hag.sessions.size).toBe(0);
+    expect(hag.ep.tcp.timeWaitStats.records).toBe(0);
+    expect(hag.metrics.refusals.get({ proto: 'socks', reason: 'handshake-timeout' })).toBe(1);
+  });
 });
