@@ -373,11 +373,11 @@ export class HagDaemon {
   /** The client's first message came (or its end): the stream, the handshake and the relay. */
   private begin(session: Session, deadline: number): void {
     const conn = session.conn;
-    if (conn.isClosed && conn.readableBytes === 0) {
-      // Reset before its first message: nothing to read, nothing to answer.
+    if (conn.isClosed) {
+      // Reset (or aborted by a drain) before its first message: nobody to answer.
       this.refuse(session.proto, session.client, 'truncated-handshake', {
         id: session.id,
-        detail: '0 bytes then end',
+        detail: `${conn.readableBytes} bytes then reset`,
       });
       this.finish(session, 'refused: truncated-handshake');
       return;
