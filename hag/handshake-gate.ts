@@ -81,6 +81,7 @@ export class HandshakeGate {
   }
 }
 
+/** Enough to parse, or no more coming: the peer's DATA_FIN (or FIN) came, or the connection closed. */
 function ready(conn: MptcpConnection, min: number): boolean {
-  return conn.readableBytes >= min || conn.readEnded || conn.isClosed;
+  return conn.readableBytes >= min || conn.remoteFinDone || conn.isClosed;
 }

@@ -154,4 +154,23 @@ describe('HAG refusals under SYN cookies', () => {
     expect(hag.ep.tcp.timeWaitStats.records).toBe(0);
     expect(hag.metrics.refusals.get({ proto: 'socks', reason: 'handshake-timeout' })).toBe(1);
   });
+
+  it('hand a client that ends before a whole first message to the handshake, which refuses it at once', async () => {
+    const { hag, net, clients } = lab();
+    const s = clients.connect(net.now, {
+      local: Uint8Array.of(198, 18, 1, 8),
+      remote: HAG,
+      remotePort: 1080,
+    });
+    net.runUntil(() => s.state === TcpState.Established, 1000);
+    s.send(Uint8Array.of(5, 2), 0, 2); // a greeting cut short, then the FIN
+    s.close();
+    clients.wake(s);
+    const refused = () => hag.metrics.refusals.get({ proto: 'socks', reason: 'truncated-handshake' });
+    for (let i = 0; i < 100 && refused() === 0; i++) {
+      net.runFor(5);
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(refused()).toBe(1);
+  });
 });
