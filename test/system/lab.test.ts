@@ -174,19 +174,26 @@ describe('lab', () => {
   });
 
   it('does the same over IPv6', async () => {
+    const dslDelay = state.profile.links.dsl.up.delayMs + state.profile.links.dsl.down.delayMs;
+    const lteDelay = state.profile.links.lte.up.delayMs + state.profile.links.lte.down.delayMs;
     const [dsl, lte, client] = await Promise.all([
-      ping(prefix, ADDR6.cpe.dsl, 10),
-      ping(prefix, ADDR6.cpe.lte, 10),
+      ping(prefix, ADDR6.cpe.dsl, 20),
+      ping(prefix, ADDR6.cpe.lte, 20),
       inNs(prefix, 'client', ['ping', '-q', '-n', '-c', '2', '-i', '0.2', '-W', '2', ADDR6.server.hag]),
     ]);
     console.log(`IPv6 RTT over dsl ${dsl.avg} ms, over lte ${lte.avg} ms`);
-    expect(dsl.received, dsl.output).toBe(10);
-    expect(lte.received, lte.output).toBe(10);
+    expect(dsl.received, dsl.output).toBe(20);
+    expect(lte.received, lte.output).toBe(20);
     expect(client.ok, client.stdout + client.stderr).toBe(true);
-    expect(Math.abs(dsl.min - 20)).toBeLessThan(3);
-    expect(Math.abs(lte.min - 60)).toBeLessThan(3);
-    expect(dsl.avg).toBeLessThan(30);
-    expect(lte.avg).toBeLessThan(70);
+    // As over IPv4 (above): 20 echoes, the fastest within -1/+3 ms. CI failed with 10 echoes and
+    // a fastest of 23.2 ms for 20 on a host at load 12-16: the delay lines are processes that wake
+    // late on a busy host; the fastest of 20 is what the path itself does.
+    expect(dsl.min).toBeGreaterThan(dslDelay - 1);
+    expect(dsl.min).toBeLessThan(dslDelay + 3);
+    expect(lte.min).toBeGreaterThan(lteDelay - 1);
+    expect(lte.min).toBeLessThan(lteDelay + 3);
+    expect(dsl.avg).toBeLessThan(dslDelay + 10);
+    expect(lte.avg).toBeLessThan(lteDelay + 10);
   });
 
   it('carries the LTE path through carrier-grade NAT (IPv4 and IPv6): the server sees the LTE namespace address', async () => {
