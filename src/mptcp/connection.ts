@@ -505,6 +505,8 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
   private readonly picked: Subflow[] = [];
   /** Opportunistic retransmission and penalisation, when configured (sched/opportunistic.ts). */
   private readonly orp: OpportunisticRetransmission | undefined;
+  /** Since when the primaries' windows have been full with data waiting (-1: they are not). */
+  private primariesFullSince = -1;
 
   /**
    * Hands data to the subflows: first what a dead or stalled subflow held (reinjection), then new
@@ -520,11 +522,29 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     const dup = this.scheduler.duplicate && !this.fallback;
     let first = -1;
     let firstLen = 0;
-    const orp = this.fallback || dup ? undefined : this.orp;
-    const now = orp ? this.now() : 0;
+    // Not for primary-first: penalising a primary so that an overflow subflow takes more, or
+    // copying the window's left edge onto an overflow uplink, spends the volume it is there to spare.
+    const orp = this.fallback || dup || this.scheduler.name === 'primary-first' ? undefined : this.orp;
+    const delay = this.fallback ? 0 : this.scheduler.overflowDelayMs;
+    const now = orp || delay > 0 ? this.now() : 0;
+    let primaries = 0;
     for (let i = 0; i < n; i++) {
       const sf = picked[i];
       const want = Math.min(this.unscheduled, Math.max(0, this.sendRight - this.sndNxt));
+      if (delay > 0) {
+        if (!sf.overflow) primaries++;
+        else if (primaries > 0 && i > 0 && !picked[i - 1].overflow) {
+          // The first overflow subflow: are the primaries full with data waiting, and how long?
+          if (want === 0) this.primariesFullSince = -1;
+          else if (this.primariesFullSince < 0) this.primariesFullSince = now;
+        }
+        if (
+          sf.overflow &&
+          primaries > 0 &&
+          (this.primariesFullSince < 0 || now - this.primariesFullSince < delay)
+        )
+          continue;
+      }
       if (dup && first >= 0) {
         // Redundant: the same bytes the first subflow took, as far as this one's window allows.
         const m = Math.min(firstLen, this.room(sf));

@@ -46,6 +46,8 @@ export interface MeasureOptions {
   serverScheduling?: 'local' | 'policy-at-accept' | 'policy-after-join';
   /** Offered load in bit/s (default: as fast as the connection goes). */
   load?: number;
+  /** The load comes in bursts this far apart (ms; default 5: smooth). */
+  burstMs?: number;
   /** Coupled congestion control (default: each subflow's own CUBIC). */
   congestion?: 'uncoupled' | 'lia' | 'olia';
   /** The connection-level receive buffer of both endpoints, bytes (default the core's, 4 MB). */
@@ -171,13 +173,13 @@ function measure(net: Network, rx: BulkApp, o: MeasureOptions, probe: () => numb
 }
 
 /** Limits what `app` sends to `rate` bit/s, released every 5 ms. */
-export function pace(net: Network, app: BulkApp, rate: number): void {
+export function pace(net: Network, app: BulkApp, rate: number, everyMs = 5): void {
   const start = net.now;
   app.cap = 0;
   const tick = (now: number) => {
     app.cap = Math.floor(((now - start) / 1000) * (rate / 8));
     app.kick();
-    net.at(now + 5, tick);
+    net.at(now + everyMs, tick);
   };
   tick(net.now);
 }
@@ -209,7 +211,7 @@ export function mptcpBulk(links: UplinkSpec[], dir: Direction, o: MeasureOptions
     net.runUntil(() => server!.subflows.length === links.length, 5000);
     policy();
   }
-  if (o.load) pace(net, dir === 'down' ? hagApp : cpeApp, o.load);
+  if (o.load) pace(net, dir === 'down' ? hagApp : cpeApp, o.load, o.burstMs);
   const rx = dir === 'down' ? cpeApp : hagApp;
   const sender = () => (dir === 'down' ? server! : conn);
   // Payload bytes each uplink's subflows sent in the measured direction.

@@ -34,6 +34,18 @@ describe('primary-first at 12 Mbit/s over DSL 20 Mbit/s 40 ms RTT + LTE (overflo
     },
   );
 
+  it('download in bursts (150 KB every 100 ms, more than DSL takes at once): at most 3 percent on LTE', () => {
+    // A burst fills DSL's window; its next ACKs drain the rest within a round trip or two. Sent on
+    // LTE at once, as when an overflow subflow took whatever the primaries could not take right
+    // now, 7.4% of this load went on LTE.
+    const r = mptcpBulk([DSL, LTE], 'down', { ...O, burstMs: 100, serverScheduling: 'policy-at-accept' });
+    console.log(
+      `bursty download: ${(r.goodput / 1e6).toFixed(2)} Mbit/s, LTE share ${(lteShare(r) * 100).toFixed(2)}%`,
+    );
+    expect(r.goodput).toBeGreaterThan(0.97 * LOAD);
+    expect(lteShare(r)).toBeLessThanOrEqual(0.03);
+  });
+
   it('upload: the CPE joins LTE as overflow, at most 3% on LTE', () => {
     const r = mptcpBulk([DSL, LTE], 'up', O);
     console.log(

@@ -8,6 +8,7 @@ import { eligible, type Scheduler, srttOf } from './scheduler.js';
 export class MinRttScheduler implements Scheduler {
   readonly name = 'min-rtt' as const;
   readonly duplicate = false;
+  readonly overflowDelayMs = 0;
 
   select(subflows: readonly Subflow[], pending: number, out: Subflow[]): number {
     const n = eligible(subflows, out);

@@ -7,6 +7,7 @@ import { eligible, type Scheduler, srttOf } from './scheduler.js';
 export class RedundantScheduler implements Scheduler {
   readonly name = 'redundant' as const;
   readonly duplicate = true;
+  readonly overflowDelayMs = 0;
 
   select(subflows: readonly Subflow[], _pending: number, out: Subflow[]): number {
     const n = eligible(subflows, out);

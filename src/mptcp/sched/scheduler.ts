@@ -11,6 +11,11 @@ export interface Scheduler {
   /** Every selected subflow gets the same bytes (redundant), rather than each its own. */
   readonly duplicate: boolean;
   /**
+   * Overflow subflows (selected after the others) take new data only once the others have been
+   * full, with data waiting, for this long (ms); 0: whenever the others are full.
+   */
+  readonly overflowDelayMs: number;
+  /**
    * Writes into `out` the subflows that may take new data now, in the order to fill them, and
    * returns how many. `pending` is how much data waits to be scheduled.
    */
