@@ -186,7 +186,7 @@ describe('UCI to the CPE config', () => {
       ['dsl', 'netifd', 'wan', 'eth1', 'primary'],
       ['lte', 'netifd', 'wwan', 'wwan0', 'overflow'],
     ]);
-    expect(c.uplinks[1].quota).toEqual({ bytes: '50GB', period: 'month' });
+    expect(c.uplinks[1].quota).toMatchObject({ bytes: '50GB', period: 'month' });
     expect(c.scheduling.rules).toEqual([
       { ports: [53, 3478], destinations: [], sources: [], scheduler: 'redundant' },
     ]);
