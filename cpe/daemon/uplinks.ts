@@ -82,6 +82,8 @@ export class Uplink {
     'quota-exhausted': 0,
     'quota-reset': 0,
   };
+  /** The interface's counters at the start: a quota added by a reload counts from them. */
+  startCounters: InterfaceCounters | undefined;
   /** Why the interface's counters could not be read last (logged when it changes). */
   countersError: string | undefined;
   /** Per-second samples for the status page's charts (the last 120). */
@@ -224,6 +226,8 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
   /** Gives the path manager every uplink and starts probes and DHCP clients. */
   start(now: number): void {
     for (const u of this.list) {
+      const c = this.readCounters(u.cfg.interface);
+      if (typeof c !== 'string') u.startCounters = c;
       this.pm.setAddress(now, {
         id: u.id,
         addr: u.coreBytes,
@@ -506,6 +510,8 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
     const now = this.clock();
     u.quota = new QuotaMeter(q, now, typeof saved === 'string' ? undefined : saved);
     u.quotaSavedAt = now;
+    // A first quota given by a reload counts what the interface carried since the daemon started.
+    if (!saved && u.startCounters) u.quota.update(u.startCounters, now);
     if (saved && typeof saved !== 'string')
       this.log.info(
         { event: 'quota-continued', uplink: u.name, used: u.quota.used, file },
@@ -526,7 +532,9 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
     const events = m.update(c, now);
     for (const kind of events) {
       u.quotaEvents[kind]++;
-      const detail = { event: kind, uplink: u.name, used: m.used, quota: m.limit };
+      // The log keeps its older name for exhaustion (config/schema/cpe.md, "Log events").
+      const event = kind === 'quota-exhausted' ? 'quota-exceeded' : kind;
+      const detail = { event, uplink: u.name, used: m.used, quota: m.limit };
       if (kind === 'quota-reset') this.log.info(detail, `${u.name}: new quota period`);
       else if (kind === 'quota-warning')
         this.log.warn(

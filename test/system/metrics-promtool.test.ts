@@ -141,6 +141,7 @@ hag: {addresses: [${HAG}], port: 5124, connectTimeout: 2s, retryAfter: 1s}
 tun: {name: cpe0, prefix: 198.18.200.0/24}
 intercept: {port: 7070, suffix: ${suffix}}
 status: {address: 198.18.5.1, port: 8080}
+state: {directory: ${work}/state}
 drainTimeout: 1s
 log: {level: info}
 `,
