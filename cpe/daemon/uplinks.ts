@@ -529,6 +529,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
       this.log.warn({ event: 'quota-counters-unreadable', uplink: u.name, reason: err }, err);
     u.countersError = err;
     const wasExhausted = m.exhausted;
+    const key = m.counterKey;
     const events = m.update(c, now);
     for (const kind of events) {
       u.quotaEvents[kind]++;
@@ -549,7 +550,13 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
       this.emit('quota', u, kind);
     }
     if (m.exhausted !== wasExhausted) this.setPriority(u, m.exhausted);
-    if (events.length > 0 || now - u.quotaSavedAt >= (u.cfg.quota?.saveInterval ?? 60_000))
+    // Saved at once when the counters followed are new (the first reading, a reset), so that a
+    // restart knows from where the interface counted on.
+    if (
+      events.length > 0 ||
+      m.counterKey !== key ||
+      now - u.quotaSavedAt >= (u.cfg.quota?.saveInterval ?? 60_000)
+    )
       this.saveQuota(u, now);
   }
 

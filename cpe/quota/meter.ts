@@ -85,6 +85,10 @@ export class QuotaMeter {
   get exhausted(): boolean {
     return this.s.exhausted;
   }
+  /** Which counters the count follows (cpe/quota/counters.ts); undefined before the first reading. */
+  get counterKey(): string | undefined {
+    return this.s.counterKey;
+  }
 
   /** A copy of the state, for the state file. */
   state(): QuotaState {

@@ -188,12 +188,12 @@ describe('CPE uplink quota', () => {
     b.tick(1000);
     expect(b.lte.quota?.used).toBe(counted + 7);
     // Power cut: another boot, counters from zero; what came after the last save is lost, no more.
+    const savedB = loadQuotaState(quotaFile(dir, 'lte')) as { used: number };
     const c = uplinks(dir, q, a.clock.now + 60_000);
     c.lte0.key = 'boot2/3';
     c.lte0.rx = 3000;
     c.tick(1000);
     const after = c.lte.quota?.used ?? 0;
-    const savedB = loadQuotaState(quotaFile(dir, 'lte')) as { used: number };
     expect(after).toBe(savedB.used + 3000);
     expect(counted + 7 + 3000 - after).toBeLessThanOrEqual(60 * 10_000 + 7);
   });
