@@ -228,6 +228,8 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
     for (const u of this.list) {
       const c = this.readCounters(u.cfg.interface);
       if (typeof c !== 'string') u.startCounters = c;
+      // The quota's first reading now: a first start counts from here, a restart adds what came since.
+      this.checkQuota(u, this.clock());
       this.pm.setAddress(now, {
         id: u.id,
         addr: u.coreBytes,
