@@ -43,9 +43,21 @@ const uplink = s.object({
   role: s.oneOf(['primary', 'overflow', 'backup']),
   /** Nominal capacity, for the status page ("20Mbit"). */
   capacity: s.optional(rate(), undefined),
-  /** Bytes per period; past it the uplink only carries backup subflows until the period ends. */
+  /**
+   * The quota as the carrier bills it: the interface's bytes both ways per period (cpe/quota).
+   * `resetDay`: the day of the month (1-28) a month starts on, or the ISO weekday (1-7, Monday 1)
+   * a week starts on; `warnAt`: the percentage that gives the warning; `saveInterval`: how often
+   * the count is saved (a power cut loses at most that). Past `bytes` the uplink only carries
+   * backup subflows until the period ends.
+   */
   quota: s.optional(
-    s.object({ bytes: bytes(), period: s.optional(s.oneOf(['day', 'month']), 'month') }),
+    s.object({
+      bytes: bytes(),
+      period: s.optional(s.oneOf(['day', 'week', 'month']), 'month'),
+      resetDay: s.optional(s.int({ min: 1, max: 28 }), 1),
+      warnAt: s.optional(s.num({ min: 1, max: 100 }), 80),
+      saveInterval: s.optional(s.duration(), 60_000),
+    }),
     undefined,
   ),
   /**
@@ -229,6 +241,32 @@ export const cpeSchema = s.object({
     s.object({ address: s.optional(s.ipAddress(), undefined), port: s.optional(port(), 8080) }),
     { address: undefined, port: 8080 },
   ),
+  /** Where the daemon keeps what must survive a restart (the quota counts). */
+  state: s.optional(s.object({ directory: s.optional(s.str({ minLength: 1 }), '/var/lib/hybrid-access') }), {
+    directory: '/var/lib/hybrid-access',
+  }),
+  /**
+   * Events (uplink down/up, HAG unreachable/back, quota warning/exhausted/reset) handed to a
+   * command (argv, no shell; the JSON on stdin) and/or POSTed as JSON to a webhook (cpe/events).
+   */
+  events: s.optional(
+    s.object({
+      command: s.optional(s.list(s.str({ minLength: 1 }), { min: 1 }), undefined),
+      webhook: s.optional(
+        s.object({
+          url: s.str({ pattern: /^https?:\/\/[^\s/]+(\/\S*)?$/, what: 'an http:// or https:// URL' }),
+          /** Sent as the Authorization header ("Bearer ..."). */
+          authorization: s.optional(s.str({ maxLength: 4096 }), undefined),
+        }),
+        undefined,
+      ),
+      timeout: s.optional(s.duration(), 10_000),
+      retries: s.optional(s.int({ min: 0, max: 20 }), 5),
+      backoff: s.optional(s.duration(), 2000),
+      queue: s.optional(s.int({ min: 1, max: 10_000 }), 100),
+    }),
+    { command: undefined, webhook: undefined, timeout: 10_000, retries: 5, backoff: 2000, queue: 100 },
+  ),
   drainTimeout: s.optional(s.duration(), 10_000),
   log: s.optional(
     s.object({
@@ -324,6 +362,9 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
       } catch (e) {
         add(`${p}.quota.bytes`, (e as Error).message);
       }
+      if (u.quota.period === 'week' && u.quota.resetDay > 7)
+        add(`${p}.quota.resetDay`, 'a week starts on an ISO weekday: 1 (Monday) to 7 (Sunday)');
+      if (u.quota.saveInterval < 1000) add(`${p}.quota.saveInterval`, 'at least 1s');
     }
   });
   // Two uplinks on one address: the source rules and the probes could not tell them apart.

@@ -20,6 +20,7 @@ import { ClientPathManager } from '../../src/mptcp/pm/client.js';
 import { TfoCookieCache } from '../../src/tcp/fastopen.js';
 import { ConnStream } from '../../src/tcp/stream.js';
 import { DhcpServer } from '../dhcp/server.js';
+import { EventHook, type EventsConfig } from '../events/hook.js';
 import { runPlan, setup, teardown } from '../net/apply.js';
 import { flushNat } from '../net/conntrack.js';
 import { type CpeNetConfig, nftRuleset } from '../net/plan.js';
@@ -56,6 +57,22 @@ export function netConfig(cfg: CpeConfig, uplinks: Uplinks): CpeNetConfig {
   };
 }
 
+/** The hook's settings from the config's `events`. */
+export function hookConfig(cfg: CpeConfig): EventsConfig {
+  const e = cfg.events;
+  return {
+    command: e.command,
+    webhook: e.webhook && {
+      url: e.webhook.url,
+      headers: e.webhook.authorization ? { authorization: e.webhook.authorization } : {},
+    },
+    timeout: e.timeout,
+    retries: e.retries,
+    backoff: e.backoff,
+    queue: e.queue,
+  };
+}
+
 function ip(args: string[]): string | undefined {
   try {
     execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
@@ -74,6 +91,8 @@ export class CpeDaemon {
   readonly uplinks: Uplinks;
   readonly hag: HagLink;
   readonly intercept: Interceptor;
+  /** The operator's event hook (`events`); replaced at a reload that changes it. */
+  events: EventHook;
   private readonly conns = new Set<MptcpConnection>();
   private tun: Tun | undefined;
   private driver: TunDriver | undefined;
@@ -125,6 +144,34 @@ export class CpeDaemon {
       performance.now(),
     );
     this.rules = new SourceRules(cfg.intercept.rulePriority + 100, log);
+    this.events = new EventHook(hookConfig(cfg), log);
+    this.reportEvents();
+  }
+
+  /** What the uplinks and the HAG link report becomes an event for the hook (cpe/events). */
+  private reportEvents(): void {
+    this.uplinks.on('health', (u, from, reason) => {
+      // Down at every verdict of down; up only when it comes back (not the first verdict at start).
+      if (u.health === 'down')
+        this.events.emit('uplink-down', { uplink: u.name, reason, kind: u.healthKind });
+      else if (u.health === 'up' && from === 'down')
+        this.events.emit('uplink-up', { uplink: u.name, reason });
+    });
+    this.uplinks.on('quota', (u, kind) => {
+      const q = u.quota;
+      if (!q) return;
+      this.events.emit(kind, {
+        uplink: u.name,
+        used: q.used,
+        limit: q.limit,
+        share: q.used / q.limit,
+        periodStart: new Date(q.span.start).toISOString(),
+        periodEnd: new Date(q.span.end).toISOString(),
+      });
+    });
+    this.hag.on('state', (state, reason, address) =>
+      this.events.emit(state === 'up' ? 'hag-back' : 'hag-unreachable', { address, reason }),
+    );
   }
 
   get config(): CpeConfig {
@@ -333,17 +380,26 @@ export class CpeDaemon {
         rateOutBps: u.rateOut,
         capacityBps: u.capacityBps,
         quota:
-          u.quotaBytes !== undefined && u.cfg.quota
+          u.quota && u.cfg.quota
             ? {
-                bytes: u.quotaBytes,
-                used: u.quotaUsed,
+                bytes: u.quota.limit,
+                limit: u.quota.limit,
+                used: u.quota.used,
                 period: u.cfg.quota.period,
-                exceeded: u.quotaExceeded,
+                resetDay: u.cfg.quota.resetDay,
+                periodStart: u.quota.span.start,
+                periodEnd: u.quota.span.end,
+                warnAt: u.cfg.quota.warnAt,
+                warned: u.quota.warned,
+                exhausted: u.quota.exhausted,
+                exceeded: u.quota.exhausted,
+                events: { ...u.quotaEvents },
               }
             : undefined,
         history: u.samples.slice(-60),
       })),
       uplinkSwitches: this.uplinks.switches,
+      events: this.events.stats(),
       connections: {
         active: sessions.length,
         bonded: sessions.filter((s) => s.path === 'bonded').length,
@@ -382,6 +438,7 @@ export class CpeDaemon {
     if (this.tick) clearInterval(this.tick);
     this.tick = undefined;
     this.hag.stop();
+    this.events.close();
     void this.listener?.close();
     this.listener = undefined;
     this.uplinks.stop();
@@ -431,6 +488,7 @@ export class CpeDaemon {
     if (!same(old.tun, next.tun)) restart.push('tun');
     if (!same(old.mptcp, next.mptcp)) restart.push('mptcp');
     if (!same(old.status, next.status)) restart.push('status');
+    if (!same(old.state, next.state)) restart.push('state');
     const strip = (u: CpeConfig['uplinks'][number]) => ({ ...u, quota: undefined, capacity: undefined });
     if (!same(old.uplinks.map(strip), next.uplinks.map(strip)))
       restart.push('uplinks (other than quota, capacity)');
@@ -448,6 +506,7 @@ export class CpeDaemon {
       tun: old.tun,
       mptcp: old.mptcp,
       status: old.status,
+      state: old.state,
       uplinks: old.uplinks.map((u) => {
         const n = next.uplinks.find((x) => x.name === u.name);
         return n ? { ...u, quota: n.quota, capacity: n.capacity } : u;
@@ -459,6 +518,10 @@ export class CpeDaemon {
       },
     };
     this.intercept.cfg = this.cfg;
+    if (!same(old.events, next.events)) {
+      this.events.close();
+      this.events = new EventHook(hookConfig(this.cfg), this.log);
+    }
     this.useFastOpen(this.cfg);
     this.hag.retryAfterMs = this.cfg.hag.retryAfter;
     this.hag.setAddresses(this.cfg.hag.addresses);

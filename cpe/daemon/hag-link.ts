@@ -4,11 +4,17 @@
 // a check every `retryAfter` (an RFC 8803 4.2.1 Info TLV, or a SOCKS5 greeting) brings bonding back
 // as soon as the HAG answers again. With several HAG addresses, each failure moves on to the next
 // one (the check tries them in turn), so a second HAG takes over when the first is gone.
+import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 
 export type HagState = 'up' | 'down';
 
-export class HagLink {
+export interface HagLinkEvents {
+  /** The HAG became reachable again, or unreachable (with why, and the address that failed). */
+  state: [state: HagState, reason: string, address: string];
+}
+
+export class HagLink extends EventEmitter<HagLinkEvents> {
   state: HagState = 'up';
   reason = '';
   since = Date.now();
@@ -23,7 +29,9 @@ export class HagLink {
     private readonly check: (address: string) => Promise<true | string>,
     public retryAfterMs: number,
     public addresses: readonly string[],
-  ) {}
+  ) {
+    super();
+  }
 
   /** The HAG address new connections use. */
   get address(): string {
@@ -54,6 +62,7 @@ export class HagLink {
       { event: 'hag-up', address: this.address },
       `HAG ${this.address} reachable: new connections are bonded`,
     );
+    this.emit('state', 'up', '', this.address);
   }
 
   /** A connection could not reach the HAG. */
@@ -68,6 +77,7 @@ export class HagLink {
       { event: 'hag-down', reason, address: failed, next: this.address },
       `HAG unreachable (${reason}): new connections go direct`,
     );
+    this.emit('state', 'down', reason, failed);
     this.schedule();
   }
 

@@ -68,6 +68,26 @@ export function renderMetrics(s: StatusSnapshot): string {
       state.set({ uplink: x.name, state: st }, x.state === st ? 1 : 0);
     reason.set({ uplink: x.name, reason: x.reason }, 1);
   }
+  // Item 3 of issue 15: quota warnings, exhaustions and new periods; item 5: the event hook.
+  const quotaEvents = new MetricFamily(
+    'cpe_uplink_quota_events_total',
+    'counter',
+    'Quota events since the start, by kind (warning, exhausted, reset).',
+  );
+  for (const x of u)
+    if (x.quota)
+      for (const [k, v] of Object.entries(x.quota.events))
+        quotaEvents.set({ uplink: x.name, kind: k.replace('quota-', '') }, v);
+  const events = new MetricFamily(
+    'cpe_events_total',
+    'counter',
+    'Events of the hook, by target (command, webhook) and result (sent, failed, dropped: the queue was full).',
+  );
+  const eventRetries = new MetricFamily('cpe_event_retries_total', 'counter', 'Retried event deliveries.');
+  for (const [sink, st] of Object.entries(s.events)) {
+    for (const r of ['sent', 'failed', 'dropped'] as const) events.set({ sink, result: r }, st[r]);
+    eventRetries.set({ sink }, st.retries);
+  }
   return exposition([
     buildInfoFamily('cpe'),
     perUplink(
@@ -109,6 +129,30 @@ export function renderMetrics(s: StatusSnapshot): string {
       (x) => x.quota?.used,
     ),
     perUplink('cpe_uplink_quota_bytes', 'gauge', 'The quota per period.', (x) => x.quota?.bytes),
+    perUplink(
+      'cpe_uplink_quota_period_start_timestamp_seconds',
+      'gauge',
+      'When the current quota period began (Unix time).',
+      (x) => (x.quota ? x.quota.periodStart / 1000 : undefined),
+    ),
+    perUplink(
+      'cpe_uplink_quota_period_end_timestamp_seconds',
+      'gauge',
+      'When the current quota period ends (Unix time).',
+      (x) => (x.quota ? x.quota.periodEnd / 1000 : undefined),
+    ),
+    perUplink(
+      'cpe_uplink_quota_warned',
+      'gauge',
+      'Whether the warning share of the quota is used this period.',
+      (x) => (x.quota ? (x.quota.warned ? 1 : 0) : undefined),
+    ),
+    perUplink('cpe_uplink_quota_exhausted', 'gauge', 'Whether the quota is used up this period.', (x) =>
+      x.quota ? (x.quota.exhausted ? 1 : 0) : undefined,
+    ),
+    quotaEvents,
+    events,
+    eventRetries,
     new MetricFamily('cpe_hag_up', 'gauge', 'Whether new connections are bonded through the HAG.').set(
       {},
       s.hag.state === 'up' ? 1 : 0,

@@ -41,7 +41,27 @@ export interface UplinkStatus {
   rateInBps: number;
   rateOutBps: number;
   capacityBps: number | undefined;
-  quota: { bytes: number; used: number; period: string; exceeded: boolean } | undefined;
+  /**
+   * The quota as billed (the interface's bytes both ways this period); `bytes` and `exceeded` are
+   * the older names of `limit` and `exhausted`. Times in ms since the epoch; warnAt in percent.
+   */
+  quota:
+    | {
+        bytes: number;
+        limit: number;
+        used: number;
+        period: string;
+        resetDay: number;
+        periodStart: number;
+        periodEnd: number;
+        warnAt: number;
+        warned: boolean;
+        exceeded: boolean;
+        exhausted: boolean;
+        /** Warnings, exhaustions and resets since the daemon started. */
+        events: Record<'quota-warning' | 'quota-exhausted' | 'quota-reset', number>;
+      }
+    | undefined;
   history: { t: number; bytesIn: number; bytesOut: number }[];
 }
 
@@ -52,6 +72,8 @@ export interface StatusSnapshot {
   uplinks: UplinkStatus[];
   /** Moves of non-TCP and direct traffic between uplinks since the start. */
   uplinkSwitches: number;
+  /** The event hook's targets (command, webhook): events sent, failed, dropped, retries, queued. */
+  events: Record<string, { sent: number; failed: number; dropped: number; retries: number; queued: number }>;
   connections: {
     active: number;
     bonded: number;

@@ -2,9 +2,11 @@
 // address id, its health (the ICMP probe's up/down events and whether the HAG answers over it drive
 // ClientPathManager.setUp; a line that reaches the internet but not the HAG is direct-only), its
 // interface address (static; from the uplink DHCP client, whose lease also sets the uplink's
-// routing table; or from OpenWrt's netifd, cpe/openwrt/netifd.ts), its byte counters (summed from the subflows' socket stats, by which uplink each
-// subflow leaves from) and its quota (past it the uplink carries only backup subflows, RFC 8684
-// 3.3.8, until the period ends). Which uplink carries non-TCP and direct traffic (UplinkSelector)
+// routing table; or from OpenWrt's netifd, cpe/openwrt/netifd.ts), its byte counters (summed from
+// the subflows' socket stats, by which uplink each subflow leaves from) and its quota as billed
+// (cpe/quota: the interface's counters, saved in the state directory; past it the uplink carries
+// only backup subflows, RFC 8684 3.3.8, until the period ends). Health changes and quota events
+// are reported as 'health' and 'quota' events (the daemon hands them to cpe/events). Which uplink carries non-TCP and direct traffic (UplinkSelector)
 // is decided here and reported as a 'switch' event; the daemon moves the kernel state.
 import { execFileSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -22,6 +24,9 @@ import { uplinkRoute } from '../net/plan.js';
 import { type NetifdStatus, queryNetifd } from '../openwrt/netifd.js';
 import type { HealthReason } from '../probe/health.js';
 import { UplinkProbe } from '../probe/probe.js';
+import { type InterfaceCounters, readInterfaceCounters } from '../quota/counters.js';
+import { type QuotaEventKind, QuotaMeter, type QuotaSettings } from '../quota/meter.js';
+import { loadQuotaState, quotaFile, saveQuotaState } from '../quota/store.js';
 import {
   type CpeConfig,
   coreAddressOf,
@@ -69,10 +74,18 @@ export class Uplink {
   /** Bytes carried by subflows of this uplink, payload only (in: from the HAG, out: to it). */
   bytesIn = 0;
   bytesOut = 0;
-  /** Bytes counted toward the quota in the current period, and when that period started. */
-  quotaUsed = 0;
-  quotaPeriodStart: number;
-  quotaExceeded = false;
+  /** The quota as billed (none without `quota`), when it was last saved, and its events so far. */
+  quota: QuotaMeter | undefined;
+  quotaSavedAt = 0;
+  readonly quotaEvents: Record<QuotaEventKind, number> = {
+    'quota-warning': 0,
+    'quota-exhausted': 0,
+    'quota-reset': 0,
+  };
+  /** The interface's counters at the start: a quota added by a reload counts from them. */
+  startCounters: InterfaceCounters | undefined;
+  /** Why the interface's counters could not be read last (logged when it changes). */
+  countersError: string | undefined;
   /** Per-second samples for the status page's charts (the last 120). */
   readonly samples: UplinkSample[] = [];
   rateIn = 0;
@@ -95,7 +108,6 @@ export class Uplink {
     this.table = tableOf(all, index);
     this.address = cfg.address?.split('/')[0];
     this.gateway = cfg.gateway;
-    this.quotaPeriodStart = periodStart(cfg.quota?.period ?? 'month', Date.now());
   }
 
   get name(): string {
@@ -105,6 +117,10 @@ export class Uplink {
   /** Backup subflows only: its role, or the quota ran out. */
   get backup(): boolean {
     return this.cfg.role === 'backup' || this.quotaExceeded;
+  }
+
+  get quotaExceeded(): boolean {
+    return this.quota?.exhausted ?? false;
   }
 
   /** Usable for direct traffic: the probe has not said down (an unprobed uplink is tried), and it has an address. */
@@ -134,22 +150,31 @@ export class Uplink {
     return this.cfg.quota ? parseBytes(this.cfg.quota.bytes) : undefined;
   }
 
+  /** The meter's settings from the config (undefined: no quota). */
+  get quotaSettings(): QuotaSettings | undefined {
+    const q = this.cfg.quota;
+    if (!q) return undefined;
+    return {
+      interface: this.cfg.interface,
+      limit: parseBytes(q.bytes),
+      period: q.period,
+      resetDay: q.resetDay,
+      warnAt: q.warnAt / 100,
+    };
+  }
+
   get capacityBps(): number | undefined {
     return this.cfg.capacity ? parseRate(this.cfg.capacity) : undefined;
   }
 }
 
-/** When the quota period that contains `now` began (local time: midnight, or the 1st of the month). */
-export function periodStart(period: 'day' | 'month', now: number): number {
-  const d = new Date(now);
-  return period === 'day'
-    ? new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime()
-    : new Date(d.getFullYear(), d.getMonth(), 1).getTime();
-}
-
 export interface UplinksEvents {
   /** Non-TCP and direct traffic moves from one uplink to another. */
   switch: [from: Uplink, to: Uplink, why: 'failover' | 'return'];
+  /** The probe's verdict changed (`from`: the verdict before). */
+  health: [u: Uplink, from: UplinkHealth, reason: string];
+  /** The quota's period began again, its warning share or its limit was reached. */
+  quota: [u: Uplink, kind: QuotaEventKind];
 }
 
 export class Uplinks extends EventEmitter<UplinksEvents> {
@@ -158,6 +183,12 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
   readonly selector: UplinkSelector;
   /** Non-TCP and direct traffic switches so far. */
   switches = 0;
+  /** Where the quota state files are (`state.directory`). */
+  private readonly stateDir: string;
+  /** How an interface's counters are read (sysfs; tests give their own). */
+  readCounters: (ifname: string) => InterfaceCounters | string = readInterfaceCounters;
+  /** Wall-clock time, for the quota periods (tests give a fake clock). */
+  clock: () => number = Date.now;
   /** Socket stats already counted, per subflow socket. */
   private readonly counted = new Map<TcpSocket, { in: number; out: number; uplink: Uplink }>();
 
@@ -170,7 +201,9 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
     private readonly hagCheck?: (u: Uplink) => ReturnType<HagCheck>,
   ) {
     super();
+    this.stateDir = cfg.state.directory;
     this.list = cfg.uplinks.map((u, i) => new Uplink(u, i, cfg));
+    for (const u of this.list) this.openQuota(u);
     this.selector = new UplinkSelector(
       cfg.uplinks.map((u) => u.role),
       cfg.failover.holdDown,
@@ -193,6 +226,10 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
   /** Gives the path manager every uplink and starts probes and DHCP clients. */
   start(now: number): void {
     for (const u of this.list) {
+      const c = this.readCounters(u.cfg.interface);
+      if (typeof c !== 'string') u.startCounters = c;
+      // The quota's first reading now: a first start counts from here, a restart adds what came since.
+      this.checkQuota(u, this.clock());
       this.pm.setAddress(now, {
         id: u.id,
         addr: u.coreBytes,
@@ -353,6 +390,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
   /** Sets an uplink's probe verdict (the probe's events; tests call it directly). */
   setHealth(u: Uplink, h: UplinkHealth, kind: HealthReason, reason: string): void {
     if (u.health === h) return;
+    const from = u.health;
     u.health = h;
     u.healthKind = kind;
     u.healthReason = reason;
@@ -364,6 +402,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
     // The kernel drops an interface's routes when its link goes down: put the uplink's back.
     if (h === 'up') this.route(u);
     this.sync(u);
+    this.emit('health', u, from, reason);
   }
 
   /** Tells the path manager the uplink's usability and role. */
@@ -412,7 +451,6 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
     if (dIn > 0 || dOut > 0) {
       u.bytesIn += dIn;
       u.bytesOut += dOut;
-      u.quotaUsed += dIn + dOut;
     }
     seen.in = s.bytesIn;
     seen.out = s.bytesOut;
@@ -443,6 +481,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
       }
     }
     const t = Date.now();
+    const wall = this.clock();
     for (const u of this.list) {
       const r = rtt.get(u);
       u.subflows = r?.length ?? 0;
@@ -455,30 +494,84 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
       }
       u.samples.push({ t, bytesIn: u.bytesIn, bytesOut: u.bytesOut });
       if (u.samples.length > 120) u.samples.shift();
-      this.checkQuota(u, t);
+      this.checkQuota(u, wall);
     }
   }
 
-  private checkQuota(u: Uplink, t: number): void {
-    const limit = u.quotaBytes;
-    if (limit === undefined || !u.cfg.quota) return;
-    const start = periodStart(u.cfg.quota.period, t);
-    if (start !== u.quotaPeriodStart) {
-      u.quotaPeriodStart = start;
-      u.quotaUsed = 0;
-      if (u.quotaExceeded) {
-        u.quotaExceeded = false;
-        this.log.info({ event: 'quota-reset', uplink: u.name }, `${u.name}: new quota period`);
-        this.setPriority(u, false);
-      }
-    }
-    if (!u.quotaExceeded && u.quotaUsed >= limit) {
-      u.quotaExceeded = true;
-      this.log.warn(
-        { event: 'quota-exceeded', uplink: u.name, used: u.quotaUsed, quota: limit },
-        `${u.name}: quota of ${limit} bytes used up; backup only until the period ends`,
+  /** The uplink's quota meter, continuing from its state file when there is one. */
+  private openQuota(u: Uplink): void {
+    const q = u.quotaSettings;
+    if (!q) return;
+    const file = quotaFile(this.stateDir, u.name);
+    const saved = loadQuotaState(file);
+    if (typeof saved === 'string')
+      this.log.error(
+        { event: 'quota-state-unreadable', uplink: u.name, reason: saved },
+        `${saved}: counting from zero`,
       );
-      this.setPriority(u, true);
+    const now = this.clock();
+    u.quota = new QuotaMeter(q, now, typeof saved === 'string' ? undefined : saved);
+    u.quotaSavedAt = now;
+    // A first quota given by a reload counts what the interface carried since the daemon started.
+    if (!saved && u.startCounters) u.quota.update(u.startCounters, now);
+    if (saved && typeof saved !== 'string')
+      this.log.info(
+        { event: 'quota-continued', uplink: u.name, used: u.quota.used, file },
+        `${u.name}: quota count continues at ${u.quota.used} bytes`,
+      );
+  }
+
+  /** Reads the interface's counters into the quota; acts on and reports what happened; saves when due. */
+  private checkQuota(u: Uplink, now: number): void {
+    const m = u.quota;
+    if (!m) return;
+    const c = this.readCounters(u.cfg.interface);
+    const err = typeof c === 'string' ? c : undefined;
+    if (err !== u.countersError && err)
+      this.log.warn({ event: 'quota-counters-unreadable', uplink: u.name, reason: err }, err);
+    u.countersError = err;
+    const wasExhausted = m.exhausted;
+    const key = m.counterKey;
+    const events = m.update(c, now);
+    for (const kind of events) {
+      u.quotaEvents[kind]++;
+      // The log keeps its older name for exhaustion (config/schema/cpe.md, "Log events").
+      const event = kind === 'quota-exhausted' ? 'quota-exceeded' : kind;
+      const detail = { event, uplink: u.name, used: m.used, quota: m.limit };
+      if (kind === 'quota-reset') this.log.info(detail, `${u.name}: new quota period`);
+      else if (kind === 'quota-warning')
+        this.log.warn(
+          detail,
+          `${u.name}: ${Math.round(m.warnAt * 100)}% of the quota of ${m.limit} bytes used`,
+        );
+      else
+        this.log.warn(
+          detail,
+          `${u.name}: quota of ${m.limit} bytes used up; backup only until the period ends`,
+        );
+      this.emit('quota', u, kind);
+    }
+    if (m.exhausted !== wasExhausted) this.setPriority(u, m.exhausted);
+    // Saved at once when the counters followed are new (the first reading, a reset), so that a
+    // restart knows from where the interface counted on.
+    if (
+      events.length > 0 ||
+      m.counterKey !== key ||
+      now - u.quotaSavedAt >= (u.cfg.quota?.saveInterval ?? 60_000)
+    )
+      this.saveQuota(u, now);
+  }
+
+  private saveQuota(u: Uplink, now: number): void {
+    if (!u.quota) return;
+    u.quotaSavedAt = now;
+    try {
+      saveQuotaState(quotaFile(this.stateDir, u.name), u.quota.state());
+    } catch (e) {
+      this.log.error(
+        { event: 'quota-save-failed', uplink: u.name, err: e },
+        `${u.name}: quota count not saved: ${(e as Error).message}`,
+      );
     }
   }
 
@@ -495,19 +588,25 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
     for (const u of this.list) {
       const next = cfg.uplinks.find((x) => x.name === u.name);
       if (!next) continue;
+      const was = u.backup;
       u.cfg = { ...u.cfg, quota: next.quota, capacity: next.capacity };
-      // A new or changed period keeps what was counted so far in it (since the daemon started).
-      if (next.quota) u.quotaPeriodStart = periodStart(next.quota.period, Date.now());
-      this.checkQuota(u, Date.now());
-      if (u.quotaExceeded && (u.quotaBytes === undefined || u.quotaUsed < u.quotaBytes)) {
-        u.quotaExceeded = false;
-        this.setPriority(u, false);
-      }
+      const q = u.quotaSettings;
+      // A changed limit keeps what was counted in the period; a new quota continues its state file.
+      if (!q) u.quota = undefined;
+      else if (u.quota) u.quota.reconfigure(q, this.clock());
+      else this.openQuota(u);
+      if (u.quota) this.checkQuota(u, this.clock());
+      if (u.backup !== was) this.setPriority(u, u.backup);
     }
   }
 
   stop(): void {
     for (const u of this.list) {
+      // A clean exit saves the count up to now.
+      if (u.quota) {
+        u.quota.update(this.readCounters(u.cfg.interface), this.clock());
+        this.saveQuota(u, this.clock());
+      }
       u.probe?.stop();
       u.probe = undefined;
       u.hag?.stop();

@@ -1,9 +1,9 @@
 // The DHCP server's lease file: the lease table as JSON, written atomically (a temporary file in the
 // same directory, fsync, rename over the old one) so a crash leaves the old or the new file, never
 // half of one. Loading returns errors as values: a missing file is an empty table.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
-import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '../../src/util/atomic-write.js';
 import type { Lease, LeaseState } from './leases.js';
 
 const VERSION = 1;
@@ -50,25 +50,7 @@ export function loadLeases(path: string): LoadResult {
   return { ok: true, leases: d.leases as Lease[] };
 }
 
-/** Writes the leases to `path` atomically (temporary file + fsync + rename). Throws on I/O errors. */
+/** Writes the leases to `path` atomically (src/util/atomic-write.ts). Throws on I/O errors. */
 export function saveLeases(path: string, leases: readonly Lease[]): void {
-  const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.leases.tmp`);
-  const data = `${JSON.stringify({ version: VERSION, leases }, null, 1)}\n`;
-  const fd = openSync(tmp, 'w', 0o644);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    renameSync(tmp, path);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* already gone */
-    }
-    throw e;
-  }
+  writeFileAtomic(path, `${JSON.stringify({ version: VERSION, leases }, null, 1)}\n`);
 }

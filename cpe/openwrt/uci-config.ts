@@ -81,6 +81,19 @@ const SINGLE: Record<string, { key: string; options: Options }> = {
   scheduling: { key: 'scheduling', options: { default: ['default', 'str'] } },
   failover: { key: 'failover', options: { hold_down: ['holdDown', 'str'] } },
   status: { key: 'status', options: { address: ['address', 'str'], port: ['port', 'int'] } },
+  state: { key: 'state', options: { directory: ['directory', 'str'] } },
+  events: {
+    key: 'events',
+    options: {
+      command: ['command', 'list'],
+      webhook: ['webhook.url', 'str'],
+      webhook_authorization: ['webhook.authorization', 'str'],
+      timeout: ['timeout', 'str'],
+      retries: ['retries', 'int'],
+      backoff: ['backoff', 'str'],
+      queue: ['queue', 'int'],
+    },
+  },
   tun: {
     key: 'tun',
     options: {
@@ -125,6 +138,9 @@ const UPLINK: Options = {
   capacity: ['capacity', 'str'],
   quota: ['quota.bytes', 'str'],
   quota_period: ['quota.period', 'str'],
+  quota_reset_day: ['quota.resetDay', 'int'],
+  quota_warn_at: ['quota.warnAt', 'num'],
+  quota_save_interval: ['quota.saveInterval', 'str'],
   probe_target: ['probe.target', 'str'],
   probe_interval: ['probe.interval', 'str'],
   probe_timeout: ['probe.timeout', 'str'],

@@ -148,6 +148,7 @@ lan:
     ranges: [{start: 198.18.5.100, end: 198.18.5.150}]
     leaseTime: 10m
     leaseFile: ${work}/leases.json
+state: {directory: ${work}/state}
 uplinks:
   - {name: dsl, interface: dsl0, address: 198.18.11.2/24, gateway: 198.18.11.1, role: primary,
      capacity: 40Mbit, probe: {interval: 300ms, timeout: 300ms, failures: 3, successes: 2}}

@@ -141,6 +141,8 @@ hag: {addresses: [${HAG}], port: 5124, connectTimeout: 2s, retryAfter: 1s}
 tun: {name: cpe0, prefix: 198.18.200.0/24}
 intercept: {port: 7070, suffix: ${suffix}}
 status: {address: 198.18.5.1, port: 8080}
+state: {directory: ${work}/state}
+events: {command: [/bin/true]}
 drainTimeout: 1s
 log: {level: info}
 `,
@@ -196,6 +198,15 @@ describe('metrics: promtool check metrics', () => {
     const dsl = sample(text, 'cpe_uplink_probe_rtt_seconds_count{uplink="dsl"}');
     expect(sample(text, 'cpe_uplink_probe_rtt_seconds_bucket{uplink="dsl",le="+Inf"}')).toBe(dsl);
     expect(sample(text, 'cpe_mptcp_mib_total{counter="MPCapableSYNTX"}')).toBeGreaterThan(0);
+    // The quota as billed (dsl0's bytes both ways, more than the payload) and the event hook.
+    expect(sample(text, 'cpe_uplink_quota_used_bytes{uplink="dsl"}')).toBeGreaterThan(
+      sample(text, 'cpe_uplink_bytes_total{uplink="dsl",direction="in"}'),
+    );
+    expect(sample(text, 'cpe_uplink_quota_period_end_timestamp_seconds{uplink="dsl"}')).toBeGreaterThan(
+      Date.now() / 1000,
+    );
+    expect(sample(text, 'cpe_uplink_quota_events_total{uplink="dsl",kind="warning"}')).toBe(0);
+    expect(sample(text, 'cpe_events_total{sink="command",result="dropped"}')).toBe(0);
     expect(text).toMatch(
       /^hybrid_access_build_info\{version="\d+\.\d+\.\d+",revision="[0-9a-f]{7,}",node="v\d+[^"]*",daemon="cpe"\} 1$/m,
     );

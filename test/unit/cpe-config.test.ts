@@ -106,6 +106,44 @@ describe('CPE config', () => {
     expect(e).toMatch(/uplinks\[1\]\.probe\.targets: all probe targets of an uplink must be of one family/);
   });
 
+  it('quotas as billed, the state directory and the event hook are read; bad ones name the line', () => {
+    const text = BASE.replace(
+      '    role: backup\n',
+      '    role: backup\n    quota: {bytes: 20GB, period: week, resetDay: 3, warnAt: 90, saveInterval: 30s}\n',
+    ).concat(
+      'state: {directory: /srv/ha}\nevents: {command: [/usr/bin/logger, -t, ha], webhook: {url: "https://198.18.0.9/hook"}, retries: 2}\n',
+    );
+    const r = parseCpeConfig(text, 'cpe.yaml', opts);
+    if (!r.ok) throw new Error(formatIssues(r.issues));
+    expect(r.value.uplinks[1].quota).toEqual({
+      bytes: '20GB',
+      period: 'week',
+      resetDay: 3,
+      warnAt: 90,
+      saveInterval: 30_000,
+    });
+    expect(r.value.uplinks[0].quota).toBeUndefined();
+    expect(r.value.state.directory).toBe('/srv/ha');
+    expect(r.value.events).toMatchObject({
+      command: ['/usr/bin/logger', '-t', 'ha'],
+      webhook: { url: 'https://198.18.0.9/hook' },
+      retries: 2,
+      backoff: 2000,
+      queue: 100,
+    });
+    const bad = (quota: string, more = '') =>
+      errors(BASE.replace('    role: backup\n', `    role: backup\n    quota: ${quota}\n`).concat(more));
+    expect(bad('{bytes: 1GB, resetDay: 29}')).toMatch(/^cpe\.yaml:17: uplinks\[1\]\.quota\.resetDay: /m);
+    expect(bad('{bytes: 1GB, period: week, resetDay: 8}')).toMatch(
+      /^cpe\.yaml:17: uplinks\[1\]\.quota\.resetDay: a week starts on an ISO weekday/m,
+    );
+    expect(bad('{bytes: 1GB, warnAt: 0}')).toMatch(/^cpe\.yaml:17: uplinks\[1\]\.quota\.warnAt: /m);
+    expect(bad('{bytes: 1GB, saveInterval: 10ms}')).toMatch(/uplinks\[1\]\.quota\.saveInterval: at least 1s/);
+    expect(bad('{bytes: 1GB}', 'events: {webhook: {url: "ftp://x"}}\n')).toMatch(
+      /^cpe\.yaml:20: events\.webhook\.url: .*http:\/\/ or https:\/\/ URL/m,
+    );
+  });
+
   it('an unknown interface: file, line and name', () => {
     const e = errors(BASE.replace('interface: lte0', 'interface: wwan9'));
     expect(e).toMatch(/^cpe\.yaml:13: uplinks\[1\]\.interface: no interface named wwan9 on this system$/m);

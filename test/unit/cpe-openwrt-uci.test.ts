@@ -186,7 +186,7 @@ describe('UCI to the CPE config', () => {
       ['dsl', 'netifd', 'wan', 'eth1', 'primary'],
       ['lte', 'netifd', 'wwan', 'wwan0', 'overflow'],
     ]);
-    expect(c.uplinks[1].quota).toEqual({ bytes: '50GB', period: 'month' });
+    expect(c.uplinks[1].quota).toMatchObject({ bytes: '50GB', period: 'month' });
     expect(c.scheduling.rules).toEqual([
       { ports: [53, 3478], destinations: [], sources: [], scheduler: 'redundant' },
     ]);
@@ -196,6 +196,30 @@ describe('UCI to the CPE config', () => {
     if (!yaml.ok) throw new Error(JSON.stringify(yaml.issues));
     expect(c.hag).toEqual(yaml.value.hag);
     expect(c.scheduling).toEqual(yaml.value.scheduling);
+  });
+
+  it('translates the quota, state and events options', () => {
+    const c = load(
+      "config lan 'lan'\n\toption network 'lan'\nconfig hag 'hag'\n\tlist address '198.18.100.1'\n" +
+        "config uplink 'dsl'\n\toption network 'wan'\n\toption role 'primary'\n\toption probe_target '198.18.200.1'\n" +
+        "\toption quota '10GB'\n\toption quota_period 'week'\n\toption quota_reset_day '6'\n\toption quota_warn_at '75'\n\toption quota_save_interval '5m'\n" +
+        "config state 'state'\n\toption directory '/etc/hybrid-access'\n" +
+        "config events 'events'\n\tlist command '/usr/bin/logger'\n\tlist command '-t'\n\tlist command 'ha'\n" +
+        "\toption webhook 'http://198.18.0.9:8000/hook'\n\toption webhook_authorization 'Bearer x'\n\toption retries '3'\n",
+    );
+    expect(c.uplinks[0].quota).toEqual({
+      bytes: '10GB',
+      period: 'week',
+      resetDay: 6,
+      warnAt: 75,
+      saveInterval: 300_000,
+    });
+    expect(c.state.directory).toBe('/etc/hybrid-access');
+    expect(c.events).toMatchObject({
+      command: ['/usr/bin/logger', '-t', 'ha'],
+      webhook: { url: 'http://198.18.0.9:8000/hook', authorization: 'Bearer x' },
+      retries: 3,
+    });
   });
 
   it("the DHCP server runs only with option dhcp '1'", () => {

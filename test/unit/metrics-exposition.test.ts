@@ -175,7 +175,20 @@ function snapshot(): StatusSnapshot {
     rateInBps: 40_000,
     rateOutBps: 5600,
     capacityBps: undefined,
-    quota: { bytes: 1e9, used: 5700, period: 'month', exceeded: false },
+    quota: {
+      bytes: 1e9,
+      limit: 1e9,
+      used: 850e6,
+      period: 'month',
+      resetDay: 15,
+      periodStart: 1_700_000_000_000,
+      periodEnd: 1_702_592_000_000,
+      warnAt: 80,
+      warned: true,
+      exceeded: false,
+      exhausted: false,
+      events: { 'quota-warning': 1, 'quota-exhausted': 0, 'quota-reset': 2 },
+    },
     history: [],
   };
   // A JSON round trip: the snapshot as /status.json carries it still renders.
@@ -197,6 +210,7 @@ function snapshot(): StatusSnapshot {
         },
       ],
       uplinkSwitches: 2,
+      events: { webhook: { sent: 5, failed: 1, dropped: 2, retries: 3, queued: 0 } },
       connections: {
         active: 2,
         bonded: 1,
@@ -246,6 +260,21 @@ describe('CPE /metrics', () => {
     // The quota only where the uplink has one.
     expect(s.get('cpe_uplink_quota_bytes{uplink="dsl"}')).toBe('1000000000');
     expect(s.has('cpe_uplink_quota_bytes{uplink="lte"}')).toBe(false);
+  });
+
+  it('has the quota as billed: period, warning, exhaustion, their events; the event hook (issue 15)', () => {
+    expect(s.get('cpe_uplink_quota_used_bytes{uplink="dsl"}')).toBe('850000000');
+    expect(s.get('cpe_uplink_quota_period_start_timestamp_seconds{uplink="dsl"}')).toBe('1700000000');
+    expect(s.get('cpe_uplink_quota_period_end_timestamp_seconds{uplink="dsl"}')).toBe('1702592000');
+    expect(s.get('cpe_uplink_quota_warned{uplink="dsl"}')).toBe('1');
+    expect(s.get('cpe_uplink_quota_exhausted{uplink="dsl"}')).toBe('0');
+    expect(t.get('cpe_uplink_quota_events_total')).toBe('counter');
+    expect(s.get('cpe_uplink_quota_events_total{uplink="dsl",kind="warning"}')).toBe('1');
+    expect(s.get('cpe_uplink_quota_events_total{uplink="dsl",kind="reset"}')).toBe('2');
+    expect(s.has('cpe_uplink_quota_warned{uplink="lte"}')).toBe(false);
+    expect(s.get('cpe_events_total{sink="webhook",result="sent"}')).toBe('5');
+    expect(s.get('cpe_events_total{sink="webhook",result="dropped"}')).toBe('2');
+    expect(s.get('cpe_event_retries_total{sink="webhook"}')).toBe('3');
   });
 
   it('says what each uplink is good for and why, and which one carries non-TCP (issue 15)', () => {
