@@ -296,6 +296,7 @@ export class CpeDaemon {
   snapshot(): StatusSnapshot {
     const sessions = [...this.intercept.sessions.values()];
     const c = this.cfg;
+    const leases = this.dhcp?.leases;
     return {
       time: Date.now(),
       uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
@@ -354,7 +355,7 @@ export class CpeDaemon {
         directTotal: this.intercept.stats.direct,
         refused: { ...this.intercept.stats.refused },
       },
-      dhcp: this.dhcp ? { leases: this.dhcp.leases.length } : undefined,
+      dhcp: leases ? { leases: leases.length, list: leases } : undefined,
       mib: { ...this.ep.mib } as unknown as Record<string, number>,
       tcpMib: { ...this.ep.tcp.mib } as unknown as Record<string, number>,
       memoryRss: process.memoryUsage.rss(),

@@ -46,6 +46,9 @@ export interface UplinkSample {
   t: number;
   bytesIn: number;
   bytesOut: number;
+  /** The probe's and the subflows' smoothed RTT at that second, ms (absent when none). */
+  probeRttMs?: number;
+  subflowRttMs?: number;
 }
 
 export class Uplink {
@@ -453,7 +456,13 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
         u.rateIn = dt > 0 ? ((u.bytesIn - last.bytesIn) * 8) / dt : 0;
         u.rateOut = dt > 0 ? ((u.bytesOut - last.bytesOut) * 8) / dt : 0;
       }
-      u.samples.push({ t, bytesIn: u.bytesIn, bytesOut: u.bytesOut });
+      u.samples.push({
+        t,
+        bytesIn: u.bytesIn,
+        bytesOut: u.bytesOut,
+        probeRttMs: u.probe?.status().srttMs,
+        subflowRttMs: u.subflowRttMs,
+      });
       if (u.samples.length > 120) u.samples.shift();
       this.checkQuota(u, t);
     }
