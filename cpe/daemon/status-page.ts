@@ -129,8 +129,9 @@ function card(u: UplinkStatus, now: number): string {
       ? `${fmtRate(u.capacityBps)} (${Math.round(((u.rateInBps + u.rateOutBps) / u.capacityBps) * 100)}% in use)`
       : 'not configured';
   const probe =
-    (u.probeRttMs !== undefined ? `RTT ${u.probeRttMs.toFixed(1)} ms` : 'no RTT') +
-    (u.probeLoss !== undefined ? `, loss ${Math.round(u.probeLoss * 100)}%` : '');
+    (u.probeRttMs !== undefined
+      ? `${u.state === 'down' ? 'last ' : ''}RTT ${u.probeRttMs.toFixed(1)} ms`
+      : 'no RTT') + (u.probeLoss !== undefined ? `, loss ${Math.round(u.probeLoss * 100)}%` : '');
   const traffic = `${u.active ? 'carries non-TCP and direct traffic; ' : ''}${u.backup ? 'backup subflows only' : 'regular subflows'}`;
   return (
     `<section class="card" id="u-${id}" aria-labelledby="h-${id}"><h2 id="h-${id}"><span class="name">${id}</span> <small>(${esc(u.interface)}, ${esc(u.role)})</small> <span class="state ${esc(u.state)}">${esc(u.state)}</span></h2>` +
