@@ -328,6 +328,7 @@ export class CpeDaemon {
         probeRtt: u.probeRtt,
         subflowSrtt: u.subflowSrtt,
         subflows: u.subflows,
+        fallbackSubflows: u.fallbackSubflows,
         bytesIn: u.bytesIn,
         bytesOut: u.bytesOut,
         rateInBps: u.rateIn,

@@ -80,15 +80,23 @@ function stateText(u: UplinkStatus): string {
 
 function mptcpHealth(u: UplinkStatus): string {
   const rtt = u.subflowRttMs !== undefined ? `, RTT ${u.subflowRttMs.toFixed(1)} ms` : '';
-  // A subflow is an MP_JOIN the HAG answered (RFC 8684 3.2): the options get through this line.
-  if (u.subflows > 0) return `${u.subflows} subflow${u.subflows > 1 ? 's' : ''}${rtt}; options get through`;
+  const n = u.subflows;
+  const fb = u.fallbackSubflows;
+  // RFC 8684 3.7: a connection whose options were stripped goes on as plain TCP.
+  const fell = fb > 0 ? `; <b class="down">${fb} fell back to plain TCP</b>` : '';
+  // A subflow still in MPTCP had its MP_CAPABLE or MP_JOIN answered (RFC 8684 3.1, 3.2).
+  if (n > fb) return `${n} subflow${n > 1 ? 's' : ''}${rtt}; options get through${fell}`;
+  if (n > 0) return `${n} subflow${n > 1 ? 's' : ''}${rtt}${fell}: options do not get through`;
   if (u.state === 'down') return 'no subflows (line down)';
   if (u.hagReachable === false) return 'no subflows: the HAG does not answer over it';
   return `no subflows open${u.hagReachable ? '; the HAG answers over it' : ''}`;
 }
 
+/** The quota as status.json has it, with the period's bounds where the daemon reports them. */
+type Quota = NonNullable<UplinkStatus['quota']> & { periodStart?: number; periodEnd?: number };
+
 function quotaRow(u: UplinkStatus): string {
-  const q = u.quota;
+  const q: Quota | undefined = u.quota;
   if (!q) return '';
   const pct = Math.min(100, q.bytes > 0 ? (q.used / q.bytes) * 100 : 0);
   const cls = q.exceeded ? 'bar full' : pct >= 80 ? 'bar warn' : 'bar';

@@ -36,22 +36,14 @@ export interface UplinkStatus {
   probeRtt: HistogramData;
   subflowSrtt: HistogramData;
   subflows: number;
+  /** Of those, the ones whose connection fell back to plain TCP (RFC 8684 3.7: options stripped). */
+  fallbackSubflows: number;
   bytesIn: number;
   bytesOut: number;
   rateInBps: number;
   rateOutBps: number;
   capacityBps: number | undefined;
-  /** periodStart/periodEnd (ms since the epoch) where the quota's period is known. */
-  quota:
-    | {
-        bytes: number;
-        used: number;
-        period: string;
-        exceeded: boolean;
-        periodStart?: number;
-        periodEnd?: number;
-      }
-    | undefined;
+  quota: { bytes: number; used: number; period: string; exceeded: boolean } | undefined;
   /** The last 60 per-second samples: byte counters and the RTTs (ms) of that second. */
   history: { t: number; bytesIn: number; bytesOut: number; probeRttMs?: number; subflowRttMs?: number }[];
 }

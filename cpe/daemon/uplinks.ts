@@ -86,6 +86,8 @@ export class Uplink {
   readonly probeRtt = new HistogramSeries(RTT_BUCKETS_SECONDS);
   readonly subflowSrtt = new HistogramSeries(RTT_BUCKETS_SECONDS);
   subflows = 0;
+  /** Of the open subflows, those whose connection fell back to plain TCP (RFC 8684 3.7). */
+  fallbackSubflows = 0;
 
   constructor(
     public cfg: UplinkConfig,
@@ -432,12 +434,14 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
   tick(): void {
     this.reselect(this.now());
     const rtt = new Map<Uplink, number[]>();
+    for (const u of this.list) u.fallbackSubflows = 0;
     for (const c of this.conns()) {
       for (const sf of c.subflows) {
         this.count(sf);
         const u = this.byId(this.pm.addressOf(sf) ?? -1);
         // Open subflows only (not those lingering in TIME-WAIT after their connection ended).
         if (u && sf.socket.state === TcpState.Established && sf.socket.rtt.srtt > 0) {
+          if (c.fallback) u.fallbackSubflows++;
           const l = rtt.get(u) ?? [];
           l.push(sf.socket.rtt.srtt);
           rtt.set(u, l);

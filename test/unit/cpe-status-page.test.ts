@@ -30,6 +30,7 @@ function uplink(over: Partial<UplinkStatus>): UplinkStatus {
     probeRtt: hist,
     subflowSrtt: hist,
     subflows: 2,
+    fallbackSubflows: 0,
     bytesIn: 50e6,
     bytesOut: 1e6,
     rateInBps: 20e6,
@@ -79,6 +80,7 @@ function snapshot(): StatusSnapshot {
         rateInBps: 0,
         rateOutBps: 0,
         capacityBps: 30e6,
+        // With the period's bounds, as the quota work reports them.
         quota: {
           bytes: 5e9,
           used: 4.5e9,
@@ -86,7 +88,15 @@ function snapshot(): StatusSnapshot {
           exceeded: false,
           periodStart: T - 86_400_000,
           periodEnd: T + 29 * 86_400_000,
-        },
+        } as UplinkStatus['quota'],
+      }),
+      uplink({
+        name: 'wan3',
+        interface: 'eth3',
+        role: 'overflow',
+        active: false,
+        subflows: 1,
+        fallbackSubflows: 1,
       }),
     ],
     uplinkSwitches: 0,
@@ -158,6 +168,10 @@ describe('status page', () => {
 
   it('shows MPTCP health per line and the fallback counts, the uptime and the HAG', () => {
     expect(text(dsl)).toContain('2 subflows, RTT 14.2 ms; options get through');
+    const wan3 = /<section class="card" id="u-wan3"[\s\S]*?<\/section>/.exec(html)?.[0] ?? '';
+    expect(text(wan3)).toContain(
+      '1 subflow, RTT 14.2 ms; 1 fell back to plain TCP : options do not get through',
+    );
     expect(text(html)).toContain('fallbacks to TCP: 1 at the handshake, 0 mid-connection');
     expect(text(html)).toContain('up 3 h 25 min');
     expect(text(html)).toContain('bonding');
