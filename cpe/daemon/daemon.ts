@@ -343,6 +343,7 @@ export class CpeDaemon {
   snapshot(): StatusSnapshot {
     const sessions = [...this.intercept.sessions.values()];
     const c = this.cfg;
+    const leases = this.dhcp?.leases;
     return {
       time: Date.now(),
       uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
@@ -374,6 +375,7 @@ export class CpeDaemon {
         probeRtt: u.probeRtt,
         subflowSrtt: u.subflowSrtt,
         subflows: u.subflows,
+        fallbackSubflows: u.fallbackSubflows,
         bytesIn: u.bytesIn,
         bytesOut: u.bytesOut,
         rateInBps: u.rateIn,
@@ -410,7 +412,7 @@ export class CpeDaemon {
         directTotal: this.intercept.stats.direct,
         refused: { ...this.intercept.stats.refused },
       },
-      dhcp: this.dhcp ? { leases: this.dhcp.leases.length } : undefined,
+      dhcp: leases ? { leases: leases.length, list: leases } : undefined,
       mib: { ...this.ep.mib } as unknown as Record<string, number>,
       tcpMib: { ...this.ep.tcp.mib } as unknown as Record<string, number>,
       memoryRss: process.memoryUsage.rss(),

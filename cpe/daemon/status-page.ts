@@ -1,92 +1,216 @@
-// The status page's HTML: one self-contained document (no external scripts) that polls
-// /status.json every second and draws, per uplink, its state and why (down, direct-only when the
-// HAG does not answer over it), whether it carries the non-TCP and direct traffic, throughput and
-// RTT as small canvas charts, plus the HAG's state and the connection counts.
-export const STATUS_HTML = `<!doctype html>
+// The status page's HTML, rendered on the CPE from one status snapshot (the same one /status.json
+// serves), so that everything essential reads without JavaScript: the HAG's state and why, the
+// daemon's uptime and connections, and per uplink its state and why it is down, capacity, quota
+// bar and reset date, MPTCP health (subflows, their RTT, whether the options get through), and
+// throughput and RTT charts as inline SVG with axes, units and a legend; then the LAN's DHCP
+// leases. A few lines of script swap in a fresh render every second; without script a meta
+// refresh does it every 10 s. No external resource: the page works offline on a router.
+import { escapeHtml as esc } from './html.js';
+import type { StatusSnapshot, UplinkStatus } from './status.js';
+import { type ChartSeries, svgChart } from './svg-chart.js';
+
+const REASONS: Record<string, string> = {
+  'not-probed': 'not probed yet',
+  'no-address': 'no address on the interface',
+  'echo-lost': 'probe echoes lost',
+  'loss-high': 'probe loss too high',
+  'rtt-high': 'probe RTT too high',
+  'hag-unreachable': 'the HAG does not answer over it',
+};
+
+export function fmtRate(b: number): string {
+  if (b >= 1e6) return `${(b / 1e6).toFixed(b >= 1e7 ? 0 : 1)} Mbit/s`;
+  if (b >= 1e3) return `${(b / 1e3).toFixed(0)} kbit/s`;
+  return `${b.toFixed(0)} bit/s`;
+}
+
+export function fmtBytes(b: number): string {
+  if (b >= 1e9) return `${(b / 1e9).toFixed(2)} GB`;
+  if (b >= 1e6) return `${(b / 1e6).toFixed(1)} MB`;
+  return `${(b / 1e3).toFixed(0)} kB`;
+}
+
+export function fmtDuration(s: number): string {
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (d > 0) return `${d} d ${h} h`;
+  if (h > 0) return `${h} h ${m} min`;
+  return m > 0 ? `${m} min ${Math.floor(s % 60)} s` : `${Math.floor(s)} s`;
+}
+
+/** The router's local time, to the minute: 2026-12-02 14:05. */
+function fmtTime(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+function hagLine(s: StatusSnapshot): string {
+  const via = s.uplinks.find((u) => u.active)?.name ?? 'none';
+  const h = s.hag;
+  const where = `HAG ${esc(h.address)}:${h.port} (${esc(h.method)})`;
+  const state =
+    h.state === 'up'
+      ? '<b class="up">bonding</b>'
+      : `<b class="down">${h.state === 'down' ? 'unreachable' : esc(h.state)}</b>${h.reason ? `: ${esc(h.reason)}` : ''}; new connections go direct via ${esc(via)}`;
+  const since = h.since > 0 ? ` <small>since ${fmtTime(h.since)}</small>` : '';
+  return `<p id="hag">${where}: ${state}${since}; non-TCP and direct traffic via <b>${esc(via)}</b></p>`;
+}
+
+function daemonLine(s: StatusSnapshot): string {
+  const c = s.connections;
+  const m = s.mib;
+  const n = (k: string) => m[k] ?? 0;
+  // RFC 8684 3.7: a SYN/ACK or ACK without MP_CAPABLE, or DSS lost mid-connection, means plain TCP.
+  const fallbacks = n('MPCapableFallbackSYNACK') + n('MPCapableFallbackACK');
+  return (
+    `<p id="daemon">up <b class="uptime">${fmtDuration(s.uptimeS)}</b>; connections: ${c.active} open (${c.bonded} bonded, ${c.direct} direct), ${c.accepted} since start</p>` +
+    `<p id="mptcp">MPTCP: ${n('MPCapableSYNACKRX')} handshakes answered by the HAG with MP_CAPABLE; fallbacks to TCP: <b>${fallbacks}</b> at the handshake, <b>${n('DSSFallback')}</b> mid-connection; joins (MP_JOIN) answered: ${n('MPJoinSynAckRx')}, HMAC failures: ${n('MPJoinSynAckHMacFailure') + n('MPJoinAckHMacFailure')}</p>`
+  );
+}
+
+function stateText(u: UplinkStatus): string {
+  if (u.reason === 'ok') return '';
+  const why = REASONS[u.reason] ?? u.reason;
+  const detail =
+    u.state === 'down' && u.healthReason && u.healthReason !== why ? ` (${esc(u.healthReason)})` : '';
+  return `<p class="why">why: <b>${esc(u.reason)}</b>: ${esc(why)}${detail}</p>`;
+}
+
+function mptcpHealth(u: UplinkStatus): string {
+  const rtt = u.subflowRttMs !== undefined ? `, RTT ${u.subflowRttMs.toFixed(1)} ms` : '';
+  const n = u.subflows;
+  const fb = u.fallbackSubflows;
+  // RFC 8684 3.7: a connection whose options were stripped goes on as plain TCP.
+  const fell = fb > 0 ? `; <b class="down">${fb} fell back to plain TCP</b>` : '';
+  // A subflow still in MPTCP had its MP_CAPABLE or MP_JOIN answered (RFC 8684 3.1, 3.2).
+  if (n > fb) return `${n} subflow${n > 1 ? 's' : ''}${rtt}; options get through${fell}`;
+  if (n > 0) return `${n} subflow${n > 1 ? 's' : ''}${rtt}${fell}: options do not get through`;
+  if (u.state === 'down') return 'no subflows (line down)';
+  if (u.hagReachable === false) return 'no subflows: the HAG does not answer over it';
+  return `no subflows open${u.hagReachable ? '; the HAG answers over it' : ''}`;
+}
+
+/** The quota as status.json has it, with the period's bounds where the daemon reports them. */
+type Quota = NonNullable<UplinkStatus['quota']> & { periodStart?: number; periodEnd?: number };
+
+function quotaRow(u: UplinkStatus): string {
+  const q: Quota | undefined = u.quota;
+  if (!q) return '';
+  const pct = Math.min(100, q.bytes > 0 ? (q.used / q.bytes) * 100 : 0);
+  const cls = q.exceeded ? 'bar full' : pct >= 80 ? 'bar warn' : 'bar';
+  const reset =
+    q.periodEnd !== undefined ? `; resets <span class="reset">${fmtTime(q.periodEnd)}</span>` : '';
+  const from = q.periodStart !== undefined ? ` since ${fmtTime(q.periodStart)}` : '';
+  return (
+    `<tr><th>quota</th><td><div class="${cls}" role="progressbar" aria-label="${esc(u.name)} quota used" aria-valuemin="0" aria-valuemax="${q.bytes}" aria-valuenow="${Math.min(q.used, q.bytes)}"><span style="width:${pct.toFixed(1)}%"></span></div>` +
+    `<span class="quota">${fmtBytes(q.used)} of ${fmtBytes(q.bytes)} (${pct.toFixed(0)}%) this ${esc(q.period)}${from}${q.exceeded ? ', <b class="down">used up: backup only</b>' : ''}${reset}</span></td></tr>`
+  );
+}
+
+function charts(u: UplinkStatus, now: number): string {
+  const h = u.history;
+  const rin: ChartSeries = { label: 'in', color: '#1565c0', points: [] };
+  const rout: ChartSeries = { label: 'out', color: '#ef6c00', points: [] };
+  const probe: ChartSeries = { label: 'probe', color: '#2e7d32', points: [] };
+  const sf: ChartSeries = { label: 'subflows', color: '#6a1b9a', points: [] };
+  for (let i = 0; i < h.length; i++) {
+    const ago = (now - h[i].t) / 1000;
+    probe.points.push([ago, h[i].probeRttMs]);
+    sf.points.push([ago, h[i].subflowRttMs]);
+    if (i === 0) continue;
+    const dt = (h[i].t - h[i - 1].t) / 1000 || 1;
+    rin.points.push([ago, ((h[i].bytesIn - h[i - 1].bytesIn) * 8) / dt]);
+    rout.points.push([ago, ((h[i].bytesOut - h[i - 1].bytesOut) * 8) / dt]);
+  }
+  return (
+    svgChart({ title: `${u.name} throughput`, fmt: fmtRate, spanS: 60, series: [rin, rout] }) +
+    svgChart({ title: `${u.name} RTT`, fmt: (v) => `${v.toFixed(0)} ms`, spanS: 60, series: [probe, sf] })
+  );
+}
+
+function card(u: UplinkStatus, now: number): string {
+  const id = esc(u.name);
+  const capacity =
+    u.capacityBps !== undefined
+      ? `${fmtRate(u.capacityBps)} (${Math.round(((u.rateInBps + u.rateOutBps) / u.capacityBps) * 100)}% in use)`
+      : 'not configured';
+  const probe =
+    (u.probeRttMs !== undefined
+      ? `${u.state === 'down' ? 'last ' : ''}RTT ${u.probeRttMs.toFixed(1)} ms`
+      : 'no RTT') + (u.probeLoss !== undefined ? `, loss ${Math.round(u.probeLoss * 100)}%` : '');
+  const traffic = `${u.active ? 'carries non-TCP and direct traffic; ' : ''}${u.backup ? 'backup subflows only' : 'regular subflows'}`;
+  return (
+    `<section class="card" id="u-${id}" aria-labelledby="h-${id}"><h2 id="h-${id}"><span class="name">${id}</span> <small>(${esc(u.interface)}, ${esc(u.role)})</small> <span class="state ${esc(u.state)}">${esc(u.state)}</span></h2>` +
+    stateText(u) +
+    '<table>' +
+    `<tr><th>throughput</th><td class="tp">${fmtRate(u.rateInBps)} in, ${fmtRate(u.rateOutBps)} out</td></tr>` +
+    `<tr><th>capacity</th><td class="capacity">${capacity}</td></tr>` +
+    `<tr><th>carried</th><td>${fmtBytes(u.bytesIn)} in, ${fmtBytes(u.bytesOut)} out</td></tr>` +
+    `<tr><th>probe</th><td>${probe}</td></tr>` +
+    `<tr><th>MPTCP</th><td class="mptcp">${mptcpHealth(u)}</td></tr>` +
+    `<tr><th>traffic</th><td>${traffic}</td></tr>` +
+    quotaRow(u) +
+    '</table>' +
+    charts(u, now) +
+    '</section>'
+  );
+}
+
+function leases(s: StatusSnapshot): string {
+  if (!s.dhcp) return '<p id="leases">The CPE\'s DHCP server is off (another serves the LAN).</p>';
+  const rows = s.dhcp.list
+    .filter((l) => l.state === 'bound' || l.state === 'offered')
+    .sort((a, b) => a.address.localeCompare(b.address, 'en', { numeric: true }))
+    .map(
+      (l) =>
+        `<tr><td>${esc(l.hostname ?? '-')}</td><td>${esc(l.mac ?? '-')}</td><td>${esc(l.address)}</td><td>${l.state === 'offered' ? 'offered, ' : ''}${l.expiresAt > s.time ? `in ${fmtDuration((l.expiresAt - s.time) / 1000)} (${fmtTime(l.expiresAt)})` : 'expired'}</td></tr>`,
+    );
+  return (
+    `<h2>DHCP leases (${rows.length})</h2><table id="leases" class="list"><thead><tr><th>host</th><th>MAC</th><th>address</th><th>expires</th></tr></thead><tbody>` +
+    (rows.join('') || '<tr><td colspan="4">none</td></tr>') +
+    '</tbody></table>'
+  );
+}
+
+const HEAD = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Hybrid Access CPE</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<noscript><meta http-equiv="refresh" content="10"></noscript>
 <style>
-body{font:14px system-ui,sans-serif;margin:1.5em;background:#fafafa;color:#222}
-h1{font-size:1.3em;margin:0 0 .5em}
-.grid{display:flex;flex-wrap:wrap;gap:1em}
-.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.8em 1em;min-width:330px}
-.up{color:#1a7f37}.down{color:#c62828}.unknown{color:#888}.direct-only{color:#b26a00}
-table{border-collapse:collapse}td{padding:1px 8px 1px 0}
-canvas{display:block;margin-top:.4em;border:1px solid #eee}
+body{font:14px system-ui,sans-serif;margin:1.2em;background:#fafafa;color:#222}
+h1{font-size:1.3em;margin:0 0 .4em}h2{font-size:1.05em;margin:.2em 0}p{margin:.3em 0}
+.grid{display:flex;flex-wrap:wrap;gap:1em;margin:.6em 0}
+.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.6em .9em;width:340px}
+.up{color:#1a7f37}.down{color:#c62828}.unknown{color:#666}.direct-only{color:#9a5b00}
+.state{font-weight:bold}.why{color:#c62828}
+table{border-collapse:collapse}th{text-align:left;font-weight:normal;color:#555;padding:1px 8px 1px 0;vertical-align:top}td{padding:1px 8px 1px 0}
+.list th,.list td{border-bottom:1px solid #eee;padding:2px 12px 2px 0}.list th{font-weight:bold}
+.bar{width:200px;height:10px;border:1px solid #999;border-radius:3px;background:#fff;overflow:hidden}
+.bar span{display:block;height:100%;background:#1565c0}.bar.warn span{background:#ef6c00}.bar.full span{background:#c62828}
+.chart{display:block;margin-top:.4em}.chart text{font:10px sans-serif;fill:#555}.chart .t{font:bold 11px sans-serif;fill:#333}
 small{color:#666}
 </style></head><body>
-<h1>Hybrid Access CPE</h1>
-<div id="hag"></div>
-<div id="conns"></div>
-<div class="grid" id="uplinks"></div>
-<script>
-const hist = {};
-const fmtRate = (b) => b >= 1e6 ? (b / 1e6).toFixed(1) + ' Mbit/s' : (b / 1e3).toFixed(0) + ' kbit/s';
-const fmtBytes = (b) => b >= 1e9 ? (b / 1e9).toFixed(2) + ' GB' : b >= 1e6 ? (b / 1e6).toFixed(1) + ' MB' : (b / 1e3).toFixed(0) + ' kB';
-function chart(canvas, series, colors, unit) {
-  const c = canvas.getContext('2d'), w = canvas.width, h = canvas.height;
-  c.clearRect(0, 0, w, h);
-  let max = 1;
-  for (const s of series) for (const v of s) if (v > max) max = v;
-  series.forEach((s, i) => {
-    c.strokeStyle = colors[i]; c.lineWidth = 1.5; c.beginPath();
-    s.forEach((v, x) => { const px = w - (s.length - 1 - x) * (w / 120), py = h - 2 - (v / max) * (h - 14); x ? c.lineTo(px, py) : c.moveTo(px, py); });
-    c.stroke();
-  });
-  c.fillStyle = '#666'; c.font = '10px sans-serif'; c.fillText(unit(max), 3, 10);
-}
-function card(u) {
-  let el = document.getElementById('u-' + u.name);
-  if (!el) {
-    el = document.createElement('div'); el.className = 'card'; el.id = 'u-' + u.name;
-    el.innerHTML = '<b class="name"></b> <span class="state"></span><table class="t"></table>' +
-      '<small>throughput (in, out)</small><canvas class="rate" width="320" height="80"></canvas>' +
-      '<small>RTT (probe, subflows)</small><canvas class="rtt" width="320" height="60"></canvas>';
-    document.getElementById('uplinks').appendChild(el);
-  }
-  return el;
-}
-async function poll() {
-  let s;
-  try { s = await (await fetch('/status.json', { cache: 'no-store' })).json(); } catch { return; }
-  const act = (s.uplinks.find((x) => x.active) || {}).name;
-  document.getElementById('hag').innerHTML = 'HAG ' + s.hag.address + ':' + s.hag.port + ' (' + s.hag.method + '): <b class="' +
-    (s.hag.state === 'up' ? 'up' : 'down') + '">' + (s.hag.state === 'up' ? 'bonding' : 'unreachable, direct via ' + act) + '</b>' +
-    '; non-TCP and direct traffic via <b>' + act + '</b>';
-  document.getElementById('conns').textContent = 'connections: ' + s.connections.active + ' open (' + s.connections.bonded +
-    ' bonded, ' + s.connections.direct + ' direct); ' + s.connections.accepted + ' since start';
-  for (const u of s.uplinks) {
-    const el = card(u);
-    if (!hist[u.name]) {
-      // A fresh page starts its throughput charts from the daemon's per-second history.
-      const h0 = { in: [], out: [], probe: [], sf: [] }, p = u.history;
-      for (let i = 1; i < p.length; i++) {
-        const dt = (p[i].t - p[i - 1].t) / 1000 || 1;
-        h0.in.push(((p[i].bytesIn - p[i - 1].bytesIn) * 8) / dt);
-        h0.out.push(((p[i].bytesOut - p[i - 1].bytesOut) * 8) / dt);
-        h0.probe.push(0); h0.sf.push(0);
-      }
-      hist[u.name] = h0;
-    }
-    const h = hist[u.name];
-    h.in.push(u.rateInBps); h.out.push(u.rateOutBps); h.probe.push(u.probeRttMs ?? 0); h.sf.push(u.subflowRttMs ?? 0);
-    for (const k in h) if (h[k].length > 120) h[k].shift();
-    el.querySelector('.name').textContent = u.name + ' (' + u.interface + ', ' + u.role + (u.backup && u.role !== 'backup' ? ', backup now' : '') + ')';
-    const st = el.querySelector('.state'); st.className = 'state ' + u.state;
-    st.textContent = u.state + (u.reason !== 'ok' ? ' (' + u.reason + (u.state === 'down' ? ': ' + u.healthReason : '') + ')' : '') + (u.active ? ', carries non-TCP' : '');
-    el.querySelector('.t').innerHTML =
-      '<tr><td>throughput</td><td class="tp">' + fmtRate(u.rateInBps) + ' in, ' + fmtRate(u.rateOutBps) + ' out</td></tr>' +
-      '<tr><td>carried</td><td>' + fmtBytes(u.bytesIn) + ' in, ' + fmtBytes(u.bytesOut) + ' out</td></tr>' +
-      '<tr><td>RTT</td><td>' + (u.probeRttMs !== undefined ? u.probeRttMs.toFixed(1) + ' ms probe' : '-') +
-      (u.subflowRttMs !== undefined ? ', ' + u.subflowRttMs.toFixed(1) + ' ms subflows' : '') + '</td></tr>' +
-      '<tr><td>subflows</td><td>' + u.subflows + '</td></tr>' +
-      '<tr><td>probe loss</td><td>' + (u.probeLoss !== undefined ? Math.round(u.probeLoss * 100) + '%' : '-') +
-      (u.hagReachable !== undefined ? ', HAG ' + (u.hagReachable ? 'answers' : 'does not answer') + ' over it' : '') + '</td></tr>' +
-      (u.quota ? '<tr><td>quota</td><td>' + fmtBytes(u.quota.used) + ' of ' + fmtBytes(u.quota.bytes) + ' this ' + u.quota.period + (u.quota.exceeded ? ' (used up)' : '') + '</td></tr>' : '');
-    chart(el.querySelector('.rate'), [h.in, h.out], ['#1565c0', '#ef6c00'], fmtRate);
-    chart(el.querySelector('.rtt'), [h.probe, h.sf], ['#2e7d32', '#6a1b9a'], (v) => v.toFixed(0) + ' ms');
-  }
-}
-poll(); setInterval(poll, 1000);
-</script></body></html>
 `;
+
+// Swaps in a fresh server render; the page's own HTML is the only renderer.
+const SCRIPT = `<script>
+async function poll() {
+  try {
+    const r = await fetch('/', { cache: 'no-store' });
+    const d = new DOMParser().parseFromString(await r.text(), 'text/html');
+    document.getElementById('main').replaceWith(d.getElementById('main'));
+  } catch {}
+}
+setInterval(poll, 1000);
+</script>`;
+
+export function renderStatusPage(s: StatusSnapshot): string {
+  return (
+    `${HEAD}<main id="main"><h1>Hybrid Access CPE</h1>${hagLine(s)}${daemonLine(s)}` +
+    `<div class="grid" id="uplinks">${s.uplinks.map((u) => card(u, s.time)).join('')}</div>` +
+    `${leases(s)}<p><small>Updated ${fmtTime(s.time)}. The same data: <a href="/status.json">/status.json</a>, <a href="/metrics">/metrics</a></small></p></main>` +
+    `${SCRIPT}</body></html>\n`
+  );
+}

@@ -1,11 +1,11 @@
 // The CPE's status page on the LAN: GET /status.json (uplinks with state, counters, throughput,
 // RTTs, quota use and per-second history; the HAG's reachability; connections), GET /metrics (the
-// same for Prometheus, written by cpe/daemon/metrics.ts) and GET / (a small HTML page drawing live
-// throughput and RTT charts from polling /status.json). Read-only; anything but GET is refused.
+// same for Prometheus, written by cpe/daemon/metrics.ts) and GET / (the HTML page rendered from the
+// same snapshot by cpe/daemon/status-page.ts). Read-only; anything but GET is refused.
 import http from 'node:http';
 import type { HistogramData } from '../../src/daemon/exposition.js';
 import { renderMetrics } from './metrics.js';
-import { STATUS_HTML } from './status-page.js';
+import { renderStatusPage } from './status-page.js';
 
 export interface StatusSource {
   snapshot(): StatusSnapshot;
@@ -36,6 +36,8 @@ export interface UplinkStatus {
   probeRtt: HistogramData;
   subflowSrtt: HistogramData;
   subflows: number;
+  /** Of those, the ones whose connection fell back to plain TCP (RFC 8684 3.7: options stripped). */
+  fallbackSubflows: number;
   bytesIn: number;
   bytesOut: number;
   rateInBps: number;
@@ -62,7 +64,8 @@ export interface UplinkStatus {
         events: Record<'quota-warning' | 'quota-exhausted' | 'quota-reset', number>;
       }
     | undefined;
-  history: { t: number; bytesIn: number; bytesOut: number }[];
+  /** The last 60 per-second samples: byte counters and the RTTs (ms) of that second. */
+  history: { t: number; bytesIn: number; bytesOut: number; probeRttMs?: number; subflowRttMs?: number }[];
 }
 
 export interface StatusSnapshot {
@@ -84,7 +87,13 @@ export interface StatusSnapshot {
     directTotal: number;
     refused: Record<string, number>;
   };
-  dhcp: { leases: number } | undefined;
+  /** The LAN DHCP server's leases: their count, and each (expiresAt in ms since the epoch). */
+  dhcp:
+    | {
+        leases: number;
+        list: { address: string; mac: string | null; hostname?: string; state: string; expiresAt: number }[];
+      }
+    | undefined;
   mib: Record<string, number>;
   tcpMib: Record<string, number>;
   memoryRss: number;
@@ -126,7 +135,9 @@ export class StatusServer {
         .writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
         .end(renderMetrics(this.src.snapshot()));
     } else if (path === '/' || path === '/index.html') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(STATUS_HTML);
+      res
+        .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+        .end(renderStatusPage(this.src.snapshot()));
     } else {
       res.writeHead(404).end();
     }

@@ -51,6 +51,9 @@ export interface UplinkSample {
   t: number;
   bytesIn: number;
   bytesOut: number;
+  /** The probe's and the subflows' smoothed RTT at that second, ms (absent when none). */
+  probeRttMs?: number;
+  subflowRttMs?: number;
 }
 
 export class Uplink {
@@ -96,6 +99,8 @@ export class Uplink {
   readonly probeRtt = new HistogramSeries(RTT_BUCKETS_SECONDS);
   readonly subflowSrtt = new HistogramSeries(RTT_BUCKETS_SECONDS);
   subflows = 0;
+  /** Of the open subflows, those whose connection fell back to plain TCP (RFC 8684 3.7). */
+  fallbackSubflows = 0;
 
   constructor(
     public cfg: UplinkConfig,
@@ -467,12 +472,14 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
   tick(): void {
     this.reselect(this.now());
     const rtt = new Map<Uplink, number[]>();
+    for (const u of this.list) u.fallbackSubflows = 0;
     for (const c of this.conns()) {
       for (const sf of c.subflows) {
         this.count(sf);
         const u = this.byId(this.pm.addressOf(sf) ?? -1);
         // Open subflows only (not those lingering in TIME-WAIT after their connection ended).
         if (u && sf.socket.state === TcpState.Established && sf.socket.rtt.srtt > 0) {
+          if (c.fallback) u.fallbackSubflows++;
           const l = rtt.get(u) ?? [];
           l.push(sf.socket.rtt.srtt);
           rtt.set(u, l);
@@ -492,7 +499,13 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
         u.rateIn = dt > 0 ? ((u.bytesIn - last.bytesIn) * 8) / dt : 0;
         u.rateOut = dt > 0 ? ((u.bytesOut - last.bytesOut) * 8) / dt : 0;
       }
-      u.samples.push({ t, bytesIn: u.bytesIn, bytesOut: u.bytesOut });
+      u.samples.push({
+        t,
+        bytesIn: u.bytesIn,
+        bytesOut: u.bytesOut,
+        probeRttMs: u.probe?.status().srttMs,
+        subflowRttMs: u.subflowRttMs,
+      });
       if (u.samples.length > 120) u.samples.shift();
       this.checkQuota(u, wall);
     }

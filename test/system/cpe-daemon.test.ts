@@ -7,7 +7,8 @@
 // download completes; (c) the HAG stopped: a new connection goes direct via the primary uplink, and
 // bonding returns with the HAG; (d) a refusing server is a refusal to the LAN host; half-close both
 // ways; resets both ways; (f) SIGHUP switches to SOCKS5 with credentials and back; (g) a quota used
-// up makes lte backup-only; (h) ICMP is NATed on dsl and a bypass port is not intercepted; (i) the
+// up makes lte backup-only, and the status page in Chromium shows lte down with its reason and the
+// quota bar; (h) ICMP is NATed on dsl and a bypass port is not intercepted; (i) the
 // status page in headless Chromium; (e) an invalid reload is kept out, SIGTERM drains (new
 // connections go NATed meanwhile), resets what is left, removes the table, rules, routes and TUN.
 import { type ChildProcess, execFileSync } from 'node:child_process';
@@ -189,6 +190,45 @@ function status(): {
   connections: Record<string, unknown>;
 } {
   return JSON.parse(ns.sh('lan', 'curl -sS --max-time 5 http://198.18.5.1:8080/status.json'));
+}
+
+/**
+ * Opens the status page in headless Chromium (Debian's, through the project's installer; the
+ * browser runs in the LAN namespace, where the page is, through a small wrapper), waits until
+ * `ready` (code run in the page) holds, saves a screenshot under test-results/ and returns the DOM
+ * and the text of each uplink card.
+ */
+async function statusPage(
+  shotName: string,
+  ready: string,
+): Promise<{ html: string; cards: Record<string, string>; text: string }> {
+  execFileSync('bash', ['-c', '. scripts/lib/ensure-deps.sh && ha_need_debs chromium'], {
+    cwd: ROOT,
+    stdio: 'pipe',
+    timeout: 600_000,
+  });
+  const shot = join(ROOT, 'test-results', shotName);
+  mkdirSync(dirname(shot), { recursive: true });
+  const wrapper = join(work, 'chromium-in-lan');
+  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${ns.name('lan')} chromium "$@"\n`, { mode: 0o755 });
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: wrapper, args: ['--no-sandbox', '--disable-gpu'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    await page.goto('http://198.18.5.1:8080/');
+    await page.waitForFunction(ready, undefined, { timeout: 20_000 });
+    const html = await page.content();
+    const text = await page.evaluate('document.body.innerText');
+    const cards = (await page.evaluate(
+      `Object.fromEntries([...document.querySelectorAll('section.card')].map((c) => [c.id.slice(2), c.innerText]))`,
+    )) as Record<string, string>;
+    await page.screenshot({ path: shot, fullPage: true });
+    expect(statSync(shot).size).toBeGreaterThan(10_000);
+    process.stdout.write(`status page screenshot: ${shot}\n`);
+    return { html, cards, text: String(text) };
+  } finally {
+    await browser.close();
+  }
 }
 
 /** Downloads /name from the server in the lan namespace; returns curl's exit code and output. */
@@ -379,54 +419,22 @@ describe('CPE daemon: LAN host -> CPE -> HAG -> server', () => {
   });
 
   it('(i) the status page in headless Chromium shows both uplinks with throughput during a transfer', async () => {
-    // Chromium from Debian, through the project's own installer (the test machine may lack it).
-    execFileSync('bash', ['-c', '. scripts/lib/ensure-deps.sh && ha_need_debs chromium'], {
-      cwd: ROOT,
-      stdio: 'pipe',
-      timeout: 600_000,
-    });
     const done = finished(download('file50'), 120_000);
     await new Promise((res) => setTimeout(res, 1500));
-    const shot = join(ROOT, 'test-results', 'cpe-status-page.png');
-    mkdirSync(dirname(shot), { recursive: true });
-    // playwright-core drives Debian's chromium over a pipe; the browser itself runs in the LAN
-    // namespace (the status page is on the CPE's LAN address), through a small wrapper.
-    const wrapper = join(work, 'chromium-in-lan');
-    writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${ns.name('lan')} chromium "$@"\n`, {
-      mode: 0o755,
-    });
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({
-      executablePath: wrapper,
-      args: ['--no-sandbox', '--disable-gpu'],
-    });
-    let dom = '';
-    try {
-      const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
-      await page.goto('http://198.18.5.1:8080/');
-      // The page polls /status.json: wait until both uplink cards show a throughput.
-      // (A string: this code runs in the page, where `document` exists.)
-      await page.waitForFunction(
-        `['dsl', 'lte'].every((n) => /^(?!0(\\.0+)? )[\\d.]+ (k|M)bit\\/s in/.test(document.querySelector('#u-' + n + ' .tp')?.textContent ?? ''))`,
-        undefined,
-        { timeout: 20_000 },
-      );
-      dom = await page.content();
-      await page.screenshot({ path: shot });
-    } finally {
-      await browser.close();
-    }
+    // The page polls: wait until both uplink cards show a throughput.
+    const dom = await statusPage(
+      'cpe-status-page.png',
+      `['dsl', 'lte'].every((n) => /^(?!0(\\.0+)? )[\\d.]+ (k|M)bit\\/s in/.test(document.querySelector('#u-' + n + ' .tp')?.textContent ?? ''))`,
+    );
     const r = await done;
     expect(r.rc, r.err).toBe(0);
-    expect(statSync(shot).size).toBeGreaterThan(10_000);
-    process.stdout.write(`status page screenshot: ${shot}\n`);
     // Both uplink cards, each with a throughput above zero (the cell reads "12.3 Mbit/s in, ...").
     for (const name of ['dsl', 'lte']) {
-      const card = new RegExp(`id="u-${name}"[\\s\\S]*?class="tp">([\\d.]+) (k|M)bit/s in`).exec(dom);
-      expect(card, `card ${name} in ${dom.slice(0, 3000)}`).not.toBeNull();
+      const card = new RegExp(`id="u-${name}"[\\s\\S]*?class="tp">([\\d.]+) (k|M)bit/s in`).exec(dom.html);
+      expect(card, `card ${name} in ${dom.html.slice(0, 3000)}`).not.toBeNull();
       expect(Number(card?.[1])).toBeGreaterThan(0);
     }
-    expect(dom).toContain('bonding');
+    expect(dom.html).toContain('bonding');
   }, 900_000);
 
   it('(b) lte0 taken down mid-download: the download completes, sha256 equal', async () => {
@@ -567,10 +575,39 @@ describe('CPE daemon: LAN host -> CPE -> HAG -> server', () => {
     process.stdout.write(`quota used up on lte: curl ${r.out}; bytes in dsl ${d[0]}, lte ${d[1]}\n`);
     expect(d[0]).toBeGreaterThan(45 * MB);
     expect(d[1]).toBeLessThan(2 * MB);
+    // The status page in Chromium with lte taken down: its card says down and why, and shows its
+    // quota bar used up; the page has the uptime and the LAN host's DHCP lease.
+    ns.sh('cpe', 'ip link set lte0 down');
+    const lteStatus = () =>
+      status().uplinks.find((u) => u.name === 'lte') as unknown as Record<string, unknown>;
+    await waitFor('lte probed down', () => lteStatus().state === 'down', 10_000, 200);
+    const reason = String(lteStatus().reason);
+    expect(reason).not.toBe('ok');
+    const page = await statusPage(
+      'cpe-status-page-down.png',
+      `/down/.test(document.querySelector('#u-lte .state')?.textContent ?? '') && !!document.querySelector('#u-lte [role=progressbar]')`,
+    );
+    process.stdout.write(`lte card: ${JSON.stringify(page.cards.lte)}\n`);
+    expect(page.cards.lte).toMatch(/^lte \(lte0, overflow\) down\n/);
+    expect(page.cards.lte).toContain(`why: ${reason}: `);
+    expect(page.cards.lte).toMatch(/capacity\s+30 Mbit\/s/);
+    expect(page.cards.lte).toMatch(
+      /quota\s+[\d.]+ (MB|GB) of 5\.0 MB \(100%\) this day, used up: backup only/,
+    );
+    expect(page.html).toContain(
+      'aria-label="lte quota used" aria-valuemin="0" aria-valuemax="5000000" aria-valuenow="5000000"',
+    );
+    expect(page.cards.dsl).toMatch(/MPTCP\s+/);
+    expect(page.text).toMatch(/\bup \d+ (s|min)/);
+    expect(page.text).toMatch(
+      new RegExp(`DHCP leases \\(1\\)[\\s\\S]*${clientIp.replace(/\./g, '\\.')}\\s+in \\d+ min`),
+    );
+    ns.sh('cpe', 'ip link set lte0 up');
+    await waitFor('lte probed up', () => lteStatus().state !== 'down', 15_000, 200);
     writeFileSync(join(work, 'cpe.yaml'), cpeConfig());
     cpe!.p.kill('SIGHUP');
     await waitFor('lte not backup', () => status().uplinks[1].backup === false, 5000);
-  }, 120_000);
+  }, 900_000);
 
   it('(h) non-TCP leaves NATed by the primary uplink; a bypass port (reloaded) is not intercepted', async () => {
     // ICMP from the LAN host: forwarded by the kernel, masqueraded on dsl.

@@ -1,7 +1,8 @@
 // The CPE's uplink bookkeeping (cpe/daemon/uplinks.ts) with a recording path manager: per-uplink
 // byte counters from subflow socket stats (counted once, also after the subflow closed), quota
 // exhaustion (the interface's counters, cpe/quota) turning the uplink backup-only (path manager
-// flag and MP_PRIO on its open subflows, RFC 8684 3.3.8), and a reload raising the quota.
+// flag and MP_PRIO on its open subflows, RFC 8684 3.3.8), a reload raising the quota, and the
+// open subflows per uplink with those whose connection fell back to plain TCP (RFC 8684 3.7).
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { Uplinks } from '../../cpe/daemon/uplinks.js';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import type { PmAddress } from '../../src/mptcp/pm/client.js';
 import type { Subflow } from '../../src/mptcp/subflow.js';
+import { TcpState } from '../../src/tcp/state.js';
 
 const yaml = (quota: string) => `lan: {interface: lan0, addresses: [198.18.5.1/24]}
 uplinks:
@@ -92,5 +94,34 @@ describe('CPE uplinks', () => {
     expect(ups.list[1].quotaExceeded).toBe(false);
     expect(calls.at(-1)).toMatchObject({ id: 2, backup: false });
     expect(prio.at(-1)).toEqual({ sf: lte, backup: false });
+  });
+
+  it('counts open subflows per uplink, and those whose connection fell back to plain TCP', () => {
+    const owner = new Map<Subflow, number>();
+    const sf = (id: number, srtt: number) => {
+      const s = {
+        socket: { stats: { bytesIn: 0, bytesOut: 0 }, rtt: { srtt }, state: TcpState.Established },
+      };
+      owner.set(s as unknown as Subflow, id);
+      return s as unknown as Subflow;
+    };
+    const mptcp = { fallback: false, subflows: [sf(1, 20), sf(2, 40)] };
+    const plain = { fallback: true, subflows: [sf(1, 30)] };
+    const pm = { setAddress: () => {}, addressOf: (s: Subflow) => owner.get(s) };
+    const ups = new Uplinks(
+      config('{bytes: 10MB, period: day}'),
+      pm as never,
+      pino({ level: 'silent' }),
+      () => [mptcp as unknown as MptcpConnection, plain as unknown as MptcpConnection],
+    );
+    ups.tick();
+    expect(ups.list.map((u) => [u.subflows, u.fallbackSubflows])).toEqual([
+      [2, 1],
+      [1, 0],
+    ]);
+    expect(ups.list[0].subflowRttMs).toBe(25);
+    plain.fallback = false;
+    ups.tick();
+    expect(ups.list[0].fallbackSubflows).toBe(0);
   });
 });

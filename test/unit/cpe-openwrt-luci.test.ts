@@ -78,6 +78,7 @@ const snapshot = (health: string, reason: string): Partial<StatusSnapshot> => ({
       probeRtt: { bounds: [], counts: [], sum: 0, count: 0 },
       subflowSrtt: { bounds: [], counts: [], sum: 0, count: 0 },
       subflows: 1,
+      fallbackSubflows: 0,
       bytesIn: 0,
       bytesOut: 0,
       rateInBps: 12_500_000,
