@@ -405,6 +405,11 @@ export class TcpSocket {
     return this.finQueued ? 0 : this.config.sendBuffer - this.sendLen;
   }
 
+  /** Whether new data may go as super-segments of several MSS (the device cuts them). */
+  get superSegments(): boolean {
+    return this.offload.maxPacket > 0;
+  }
+
   /** Bytes queued but not yet acknowledged. */
   get sendQueued(): number {
     return this.sendLen;
