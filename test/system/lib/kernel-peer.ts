@@ -47,6 +47,8 @@ export interface Done {
   eof?: boolean;
   subflowState?: string;
   subflowBytesReceived?: number;
+  /** Our TUN driver's counters (src/io/tun-driver.ts). */
+  driver?: { packetsOut: number; superSegmentsOut: number; superPacketsIn: number; writeDrops: number };
 }
 
 export interface TransferResult {
