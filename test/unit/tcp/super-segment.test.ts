@@ -127,4 +127,28 @@ describe('TCP super-segments (TSO)', () => {
     expect(h.sock.stats.retransSegs).toBe(plain.sock.stats.retransSegs);
     expect(h.sock.sendQueued).toBe(0);
   });
+
+  it("with BBR a super-segment is at most the pacer's quantum: 1 ms at the pacing rate, at least 2 MSS", () => {
+    const h = new Harness({ congestionControl: 'bbr' }, tso());
+    h.synSent();
+    h.now = 100; // a 100 ms RTT: BBR's rate is a few hundred bytes per ms
+    h.send({ seq: R, ack: L + 1, flags: 0x02, options: [{ type: 'mss', mss: 1460 }] });
+    h.recv();
+    h.write('b'.repeat(100_000));
+    h.recv();
+    expect(h.written).toEqual([[10 * 1460, 1460]]); // the initial window, before any rate sample
+    h.at(200);
+    h.send({ seq: R + 1, ack: L + 1 + 10 * 1460, flags: 0 });
+    const rate = h.sock.cc.pacingRate; // bytes per ms, from the first delivery-rate sample
+    expect(rate).toBeGreaterThan(0);
+    expect(rate).toBeLessThan(2 * 1460);
+    h.recv();
+    expect(h.written[1]).toEqual([2 * 1460, 1460]);
+    // The rest waits for the pacer, which lets the next quantum go when it is due.
+    const due = h.sock.pollAt;
+    expect(due).toBeGreaterThan(h.now);
+    h.at(due);
+    h.recv();
+    expect(h.written[2]).toEqual([2 * 1460, 1460]);
+  });
 });
