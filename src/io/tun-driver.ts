@@ -10,6 +10,7 @@
 // get an all-zero header (complete as written).
 import { performance } from 'node:perf_hooks';
 import type { SansIo } from '../driver.js';
+import { MAX_IP_PACKET } from '../tcp/offload.js';
 import {
   SuperSegmentWriter,
   VNET_GSO_NONE,
@@ -53,7 +54,7 @@ export class TunDriver {
     this.body = this.out.subarray(this.hdr);
     const o = tun.offloads;
     if (this.hdr > 0 && o.csum && core.setOffload) {
-      core.setOffload(true, o.tso4 && o.tso6 ? 65535 - this.hdr : 0);
+      core.setOffload(true, o.tso4 && o.tso6 ? MAX_IP_PACKET : 0);
       this.writer = new SuperSegmentWriter();
     }
     core.setWaker(() => this.wake());
