@@ -20,6 +20,23 @@ export interface SansIo {
    */
   pollTransmit(now: number, buf: Uint8Array): number;
 
+  /**
+   * Optional: the device completes TCP checksums (`csum`: the core writes only the rest, see
+   * txGsoSize) and cuts TCP super-segments of up to `maxPacket` bytes into MSS pieces, copying the
+   * header with its options onto each (0: it does not cut). A driver calls it once, before the
+   * first poll, for a TUN with offloads (TUN_F_CSUM, TUN_F_TSO4/6); without the call, every
+   * packet is at most one MSS and complete.
+   */
+  setOffload?(csum: boolean, maxPacket: number): void;
+
+  /**
+   * Optional, after setOffload: for the packet pollTransmit wrote last, 0 when it is complete;
+   * otherwise it is a TCP segment whose checksum field the driver sets to the pseudo-header sum
+   * and the device completes, and this is the payload of each piece the device cuts it into (the
+   * segment's MSS; a segment of at most that much goes whole). SuperSegmentWriter does it.
+   */
+  readonly txGsoSize?: number;
+
   /** The time at which handleTimeout must next be called, or Infinity when no timer is armed. */
   pollTimeout(): number;
 

@@ -54,8 +54,11 @@ const { values: a } = commandLine(process.argv.slice(2), {
     pcap: { type: 'string' },
     'fast-open': { type: 'boolean', default: false },
     conns: { type: 'string', default: '1' },
-    /** TUN offloads: 'auto' (GRO'd super-packets in, partial checksums) or 'off' (the default). */
-    offload: { type: 'string', default: 'off' },
+    /**
+     * TUN offloads: 'auto' (the default, as the daemons: GRO'd super-packets in, super-segments
+     * and partial checksums out) or 'off' (the plain TUN).
+     */
+    offload: { type: 'string', default: 'auto' },
   },
 });
 
@@ -97,6 +100,11 @@ function filtered(core: SansIo, keep: (now: number, pkt: Uint8Array) => boolean)
     pollTimeout: () => core.pollTimeout(),
     handleTimeout: (now) => core.handleTimeout(now),
     setWaker: (w) => core.setWaker(w),
+    // Offloads pass through: a super-segment dropped here is all its pieces lost at once.
+    setOffload: core.setOffload && ((csum, maxPacket) => core.setOffload!(csum, maxPacket)),
+    get txGsoSize() {
+      return core.txGsoSize;
+    },
   };
 }
 

@@ -4,10 +4,20 @@
 // next deadline. Time is performance.now() in milliseconds. On a TUN with offloads each packet read
 // carries a virtio_net_hdr whose checksum verdict goes to the core with it (a GRO super-packet
 // too), and each packet written gets a header in front: the core writes after the header's room
-// in the reused output buffer, which stays all zero (an ordinary packet, checksum complete).
+// in the reused output buffer. With checksum offload and TSO the core is told so (setOffload):
+// its TCP segments, up to 64 KB, leave without a checksum, and the header asks the kernel for it
+// and for cutting them at the MSS the core reports (txGsoSize, SuperSegmentWriter); other packets
+// get an all-zero header (complete as written).
 import { performance } from 'node:perf_hooks';
 import type { SansIo } from '../driver.js';
-import { VNET_GSO_NONE, vnetChecksumTrusted, vnetGsoType } from '../wire/virtio-net-hdr.js';
+import { MAX_IP_PACKET } from '../tcp/offload.js';
+import {
+  SuperSegmentWriter,
+  VNET_GSO_NONE,
+  vnetChecksumTrusted,
+  vnetGsoType,
+  zeroVnetHdr,
+} from '../wire/virtio-net-hdr.js';
 import type { Tun } from './tun-tap/index.js';
 
 export class TunDriverStats {
@@ -15,6 +25,8 @@ export class TunDriverStats {
   packetsOut = 0;
   /** Packets read longer than the MTU (GRO'd super-packets, gso_type set). */
   superPacketsIn = 0;
+  /** Packets written longer than one MSS of payload (super-segments the kernel cuts). */
+  superSegmentsOut = 0;
   /** Packets the TUN refused (EAGAIN: its queue was full); the protocol recovers them. */
   writeDrops = 0;
 }
@@ -26,6 +38,8 @@ export class TunDriver {
   private readonly out: Uint8Array;
   /** The part of `out` after the header, where the core writes. */
   private readonly body: Uint8Array;
+  /** Set when the core's TCP segments leave for the kernel to checksum and cut. */
+  private readonly writer: SuperSegmentWriter | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
   private flushQueued = false;
@@ -38,6 +52,11 @@ export class TunDriver {
     this.hdr = tun.vnetHdrLen;
     this.out = new Uint8Array(this.hdr + 65536);
     this.body = this.out.subarray(this.hdr);
+    const o = tun.offloads;
+    if (this.hdr > 0 && o.csum && core.setOffload) {
+      core.setOffload(true, o.tso4 && o.tso6 ? MAX_IP_PACKET : 0);
+      this.writer = new SuperSegmentWriter();
+    }
     core.setWaker(() => this.wake());
   }
 
@@ -74,10 +93,20 @@ export class TunDriver {
   flush(): void {
     if (this.closed) return;
     const now = performance.now();
+    const hdr = this.hdr;
+    const w = this.writer;
     for (;;) {
       const n = this.core.pollTransmit(now, this.body);
       if (n === 0) break;
-      if (this.tun.write(this.out.subarray(0, this.hdr + n))) this.stats.packetsOut++;
+      if (w) {
+        const gso = this.core.txGsoSize ?? 0;
+        if (gso === 0) zeroVnetHdr(this.out, 0);
+        else if (w.write(this.out, 0, hdr, n, gso)) {
+          // Not a TCP packet: a core that reports a segment size only for TCP has a bug.
+          throw new Error(`core wrote a non-TCP packet with segment size ${gso}`);
+        } else if (this.out[1] !== VNET_GSO_NONE) this.stats.superSegmentsOut++;
+      }
+      if (this.tun.write(this.out.subarray(0, hdr + n))) this.stats.packetsOut++;
       else this.stats.writeDrops++;
     }
     this.arm();

@@ -489,6 +489,14 @@ export class MptcpEndpoint implements SansIo {
     return this.tcp.pollTransmit(now, buf);
   }
 
+  setOffload(csum: boolean, maxPacket: number): void {
+    this.tcp.setOffload(csum, maxPacket);
+  }
+
+  get txGsoSize(): number {
+    return this.tcp.txGsoSize;
+  }
+
   pollTimeout(): number {
     let t = Math.min(
       this.tcp.pollTimeout(),

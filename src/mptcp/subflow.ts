@@ -38,6 +38,12 @@ interface Mapping {
   len: number;
   /** Announced to the peer, so fixed from then on (no more data joins it). */
   sent?: boolean;
+  /**
+   * With the DSS checksum: the unfolded sum of the mapping's payload, taken when it was first
+   * sent. A part sent again carries the whole mapping with it, as every piece of a super-segment
+   * does (Linux copies a segment's mapping onto each part it retransmits).
+   */
+  sum?: number;
 }
 
 /** The MP_JOIN state of an additional subflow (RFC 8684 3.2). */
@@ -463,11 +469,14 @@ export class Subflow implements TcpExtension {
     return this.conn.fallback ? this.socket.mss : this.socket.mss - DSS_MAP_ROOM;
   }
 
-  /** Payload of a full segment after a mapping's first, which carries only the DATA_ACK. */
+  /**
+   * Payload of a full segment after a mapping's first, which carries only the DATA_ACK; or the
+   * mapping too: with the checksum, and in a super-segment (whose pieces all carry its header).
+   */
   private nextSegment(): number {
     const mss = this.socket.mss;
     if (this.conn.fallback) return mss;
-    return this.conn.checksum ? mss - DSS_MAP_ROOM : mss - DSS_ACK_LEN;
+    return this.conn.checksum || this.socket.superSegments ? mss - DSS_MAP_ROOM : mss - DSS_ACK_LEN;
   }
 
   /** The longest run of whole segments, from a mapping's start, within `len` bytes (0: none). */
@@ -624,8 +633,9 @@ export class Subflow implements TcpExtension {
     if (len === 0) return true;
     if (m === undefined || m.dsn + (off - m.off) + len !== c.dataFinDsn) return false;
     // A whole mapping with the DATA_FIN must be the one first sent: only a segment that is all of
-    // it takes the DATA_FIN along; otherwise it goes on an ACK after the data (3.3.3).
-    return this.conn.checksum || (off === m.off && len === m.len);
+    // it takes the DATA_FIN along; otherwise it goes on an ACK after the data (3.3.3). With the
+    // checksum, a mapping's first segment is all of it.
+    return this.conn.checksum ? off === m.off && (len === m.len || !m.sent) : off === m.off && len === m.len;
   }
 
   optionsLen(seq: number, len: number, flags: number, room: number): number {
@@ -763,9 +773,15 @@ export class Subflow implements TcpExtension {
     if (this.sendsMpcAck(seq)) {
       // The MP_CAPABLE's implied mapping is this segment alone (3.1): the data after it starts a
       // mapping of its own (also when this is a shorter copy sent again: the rest of what the
-      // first copy covered then goes with a DSS mapping).
-      if (len > 0) this.sealSendMaps(this.dataOff(seq) + len);
-      this.writeMpcAck(buf, off, len, payloadOff);
+      // first copy covered then goes with a DSS mapping). With the checksum a shorter copy keeps
+      // the first copy's mapping whole (its checksum covers all of it).
+      const at = this.dataOff(seq);
+      let m = len > 0 ? this.mappingAt(at) : undefined;
+      if (len > 0 && !(this.conn.checksum && m?.sum !== undefined && m.off === at)) {
+        this.sealSendMaps(at + len);
+        m = this.mappingAt(at);
+      }
+      this.writeMpcAck(buf, off, len, payloadOff, m);
       return;
     }
     const c = this.conn;
@@ -787,17 +803,22 @@ export class Subflow implements TcpExtension {
     writeU32(buf, o, this.wire.low);
     o += 4;
     if (mapped) {
-      // With the checksum, a mapping for exactly this segment's payload; otherwise the whole
-      // mapping, now fixed. Plus one for a DATA_FIN (3.3.3: without data, SSN 0).
+      // The whole mapping, now fixed (with the checksum, one per segment first sent: it is the
+      // mapping every piece of a super-segment carries, and a part sent again). Plus one for a
+      // DATA_FIN (3.3.3: without data, SSN 0).
       let dsn = c.dataFinDsn;
       let ssn = 0;
       let dll = fin ? 1 : 0;
+      let sum = 0;
       if (len > 0 && m) {
         if (!m.sent) this.announce(m, dOff, len);
-        const whole = !c.checksum;
-        dsn = whole ? m.dsn : m.dsn + (dOff - m.off);
-        ssn = (whole ? m.off : dOff) + 1 - this.sendSsnBase; // appendix B.1: after the SYN's data
-        dll += whole ? m.len : len;
+        if (c.checksum) {
+          m.sum ??= sumWords(buf, payloadOff, len);
+          sum = m.sum;
+        }
+        dsn = m.dsn;
+        ssn = m.off + 1 - this.sendSsnBase; // appendix B.1: after the SYN's data
+        dll += m.len;
       }
       toWire(c.local.idsn, dsn, this.wire);
       writeU32(buf, o, this.wire.high);
@@ -807,9 +828,9 @@ export class Subflow implements TcpExtension {
       buf[o + 13] = dll;
       o += 14;
       if (c.checksum) {
-        const sum = dssChecksum(this.wire.high, this.wire.low, ssn, dll, 0, sumWords(buf, payloadOff, len));
-        buf[o] = sum >> 8;
-        buf[o + 1] = sum;
+        const csum = dssChecksum(this.wire.high, this.wire.low, ssn, dll, 0, sum);
+        buf[o] = csum >> 8;
+        buf[o + 1] = csum;
         o += 2;
       }
     }
@@ -823,7 +844,9 @@ export class Subflow implements TcpExtension {
    * segment is cut short at a mapping's end while the window is full.
    */
   private announce(m: Mapping, off: number, len: number): void {
-    if (!this.conn.checksum && off === m.off && len === this.firstSegment() && m.len > len)
+    // With the checksum the mapping is exactly this segment, which is what the checksum covers.
+    if (this.conn.checksum) this.cutSendMap(off + len);
+    else if (off === m.off && len === this.firstSegment() && m.len > len)
       this.cutSendMap(m.off + this.segmentEnd(m.len));
     m.sent = true;
   }
@@ -856,7 +879,13 @@ export class Subflow implements TcpExtension {
   }
 
   /** MP_CAPABLE with both keys (third ACK, 20 bytes), with the data-level length on data (22/24). */
-  private writeMpcAck(buf: Uint8Array, off: number, len: number, payloadOff: number): void {
+  private writeMpcAck(
+    buf: Uint8Array,
+    off: number,
+    len: number,
+    payloadOff: number,
+    m: Mapping | undefined,
+  ): void {
     const c = this.conn;
     const optLen = len > 0 ? (c.checksum ? 24 : 22) : 20;
     buf[off] = TCPOPT_MPTCP;
@@ -867,14 +896,19 @@ export class Subflow implements TcpExtension {
     buf.set(c.remoteKey!, off + 12);
     let o = off + 20;
     if (len > 0) {
-      buf[o] = len >> 8;
-      buf[o + 1] = len;
+      // With the checksum, a shorter copy sent again keeps the first copy's length and sum.
+      const whole = c.checksum && m !== undefined && m.sum !== undefined;
+      const dll = whole ? m.len : len;
+      buf[o] = dll >> 8;
+      buf[o + 1] = dll;
       o += 2;
       if (c.checksum) {
         // The implied mapping: DSN IDSN + 1, SSN 1, this segment's length (RFC 8684 3.1), also
         // after data the SYN carried (appendix B.1: that data precedes both).
+        const payload = whole ? m.sum! : sumWords(buf, payloadOff, len);
+        if (m && m.len === len) m.sum = payload;
         toWire(c.local.idsn, 1, this.wire);
-        const sum = dssChecksum(this.wire.high, this.wire.low, 1, len, 0, sumWords(buf, payloadOff, len));
+        const sum = dssChecksum(this.wire.high, this.wire.low, 1, dll, 0, payload);
         buf[o] = sum >> 8;
         buf[o + 1] = sum;
         o += 2;

@@ -56,6 +56,8 @@ export interface MeasureOptions {
   mptcp?: Partial<MptcpConfig>;
   /** TCP settings of both endpoints (the congestion control of every subflow, say). */
   tcp?: Partial<TcpConfig>;
+  /** Both endpoints on a device with checksum offload and TSO: super-segments, cut by their node. */
+  tso?: boolean;
   /** Measurement starts after this much virtual time (slow start left behind). */
   warmupMs?: number;
   /** and ends here. */
@@ -116,6 +118,8 @@ export interface HybridOptions {
   /** More options for either endpoint (merged over the above). */
   cpe?: EndpointOptions;
   hag?: EndpointOptions;
+  /** Both endpoints on a device with checksum offload and TSO (src/sim/node.ts). */
+  tso?: boolean;
   /** The client path manager's retry backoff. */
   retryMinMs?: number;
   retryMaxMs?: number;
@@ -131,8 +135,8 @@ export function hybridNet(links: UplinkSpec[], o: HybridOptions = {}): HybridNet
   };
   const cpe = new MptcpEndpoint({ tcp: o.tcp, ...o.cpe, mptcp: { ...mptcp, ...o.cpe?.mptcp } });
   const hag = new MptcpEndpoint({ tcp: o.tcp, ...o.hag, mptcp: { ...mptcp, ...o.hag?.mptcp } });
-  net.addNode('cpe', cpe);
-  net.addNode('hag', hag);
+  net.addNode('cpe', cpe, { tso: o.tso });
+  net.addNode('hag', hag, { tso: o.tso });
   const pm = new ClientPathManager(cpe, { retryMinMs: o.retryMinMs, retryMaxMs: o.retryMaxMs });
   links.forEach((l, i) => {
     const link = net.connect('cpe', 'hag', linkConfig(l));
@@ -158,6 +162,8 @@ export interface BulkRun {
   rx: BulkApp;
   /** The sending endpoint's MPTCP counters (MPTCP runs). */
   mib?: MptcpMib;
+  /** Super-segments the sending node cut (with `tso`). */
+  superSegments?: number;
 }
 
 /** Goodput at `rx` over [warmupMs, endMs], and `probe()` sampled at both ends (its difference). */
@@ -225,7 +231,8 @@ export function mptcpBulk(links: UplinkSpec[], dir: Direction, o: MeasureOptions
       return bytes;
     });
   const m = measure(net, rx, o, perUplinkNow);
-  return { goodput: m.goodput, perUplink: m.delta, rx, mib: (dir === 'down' ? hag : cpe).mib };
+  const superSegments = net.node(dir === 'down' ? 'hag' : 'cpe').stats.superSegments;
+  return { goodput: m.goodput, perUplink: m.delta, rx, mib: (dir === 'down' ? hag : cpe).mib, superSegments };
 }
 
 /** One long plain TCP connection over the single link `link`, sending in direction `dir`. */

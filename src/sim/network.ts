@@ -6,7 +6,7 @@ import { PcapWriter } from '../io/pcap.js';
 import { parsePrefix } from '../wire/addr.js';
 import { Clock, type EventEntry, type EventTarget } from './clock.js';
 import { Link, type LinkConfig, type TapPoint } from './link.js';
-import { type NodeHost, SimNode } from './node.js';
+import { type NodeHost, type NodeOptions, SimNode } from './node.js';
 import { PacketSlab } from './slab.js';
 
 export interface NetworkOptions {
@@ -121,9 +121,9 @@ export class Network implements NodeHost {
   }
 
   /** Adds a stack under a unique name; it is polled once at the current time. */
-  addNode(name: string, stack: SansIo): SimNode {
+  addNode(name: string, stack: SansIo, opts?: NodeOptions): SimNode {
     if (this.nodeMap.has(name)) throw new Error(`node "${name}" exists already`);
-    const n = new SimNode(name, stack, this);
+    const n = new SimNode(name, stack, this, opts);
     this.nodeMap.set(name, n);
     n.wake();
     return n;

@@ -1,13 +1,17 @@
 // One simulated host: a SansIo stack driven in virtual time. It feeds the stack what its links
 // deliver, drains pollTransmit into the link its route table picks (each packet copied out of the
 // network's shared transmit buffer), keeps one timer event per stack for pollTimeout, and turns
-// the stack's waker into a poll at the current instant.
+// the stack's waker into a poll at the current instant. A node with `tso` stands for a host whose
+// core sits on a TUN with checksum offload and TSO: its TCP segments, up to 64 KB, are cut into
+// MSS pieces with complete checksums before they reach a link, as the kernel would
+// (src/wire/gso-segment.ts).
 //
 // The timer is lazy: when the stack's deadline moves later, the pending event stays and, when it
 // fires, finds the deadline not yet due and re-arms; only a deadline that moves earlier replaces
 // it. That keeps the heap small for TCP, whose retransmission deadline moves with every ACK.
 import type { SansIo } from '../driver.js';
 import { type Prefix, prefixMatches } from '../wire/addr.js';
+import { GsoSegmenter } from '../wire/gso-segment.js';
 import type { Clock, EventEntry, EventTarget } from './clock.js';
 import type { Link, LinkReceiver } from './link.js';
 import type { PacketSlab } from './slab.js';
@@ -23,6 +27,8 @@ export class NodeStats {
   /** Packets the stack transmitted, and those no route took. */
   transmitted = 0;
   noRoute = 0;
+  /** Of those, super-segments the node cut (with `tso`); `transmitted` counts their pieces. */
+  superSegments = 0;
   /** Packets delivered to the stack. */
   received = 0;
   /** handleTimeout calls. */
@@ -40,6 +46,12 @@ export interface NodeHost {
   work(now: number, who: SimNode, what: string): void;
 }
 
+/** How a node's device treats what its stack sends. */
+export interface NodeOptions {
+  /** Checksum offload and TSO: the stack may send super-segments, which the node cuts. */
+  tso?: boolean;
+}
+
 const POLL = 1;
 const TIMER = 2;
 
@@ -51,13 +63,23 @@ export class SimNode implements EventTarget, LinkReceiver {
   private pollPending = false;
   private timerEntry: EventEntry | undefined;
   private timerAt = Infinity;
+  /** With `tso`: the cutter and the piece it writes. */
+  private readonly gso: GsoSegmenter | undefined;
+  private readonly piece: Uint8Array | undefined;
 
   constructor(
     readonly name: string,
     readonly stack: SansIo,
     private readonly host: NodeHost,
+    opts: NodeOptions = {},
   ) {
     stack.setWaker(() => this.wake());
+    if (opts.tso) {
+      if (!stack.setOffload) throw new Error(`node "${name}": its stack takes no offloads`);
+      stack.setOffload(true, 0xffff);
+      this.gso = new GsoSegmenter();
+      this.piece = new Uint8Array(0x10000);
+    }
   }
 
   /** Schedules a poll of the stack at the current virtual time (once, however often called). */
@@ -133,8 +155,13 @@ export class SimNode implements EventTarget, LinkReceiver {
         );
       }
       this.host.work(now, this, 'pollTransmit');
-      this.stats.transmitted++;
       const link = this.route(buf, n);
+      const size = this.gso ? (stack.txGsoSize ?? 0) : 0;
+      if (size > 0) {
+        this.cut(now, buf, n, size, link);
+        continue;
+      }
+      this.stats.transmitted++;
       if (!link) {
         this.stats.noRoute++;
         continue;
@@ -142,6 +169,24 @@ export class SimNode implements EventTarget, LinkReceiver {
       link.send(now, this.host.slab.copy(buf, n));
     }
     this.armTimer(now);
+  }
+
+  /** What the kernel does under a TUN with TSO: the segment's pieces, checksums complete. */
+  private cut(now: number, buf: Uint8Array, n: number, size: number, link: Link | undefined): void {
+    const g = this.gso!;
+    const out = this.piece!;
+    const count = g.count(buf, n, size);
+    if (typeof count !== 'number') throw new RangeError(`node "${this.name}": ${count}`);
+    if (count > 1) this.stats.superSegments++;
+    for (let k = 0; k < count; k++) {
+      const m = g.piece(buf, n, size, k, out) as number;
+      this.stats.transmitted++;
+      if (!link) {
+        this.stats.noRoute++;
+        continue;
+      }
+      link.send(now, this.host.slab.copy(out, m));
+    }
   }
 
   private armTimer(now: number): void {

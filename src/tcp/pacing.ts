@@ -13,6 +13,28 @@ const DEPTH_SEGMENTS = 10;
 const DEPTH_MS = 1;
 const MAX_QUANTUM = 65536;
 
+/** Bytes per ms: the controller's rate, else twice cwnd per srtt. */
+function rateOf(cwnd: number, srtt: number, setRate: number): number {
+  return setRate > 0 ? setRate : (GAIN * cwnd) / srtt;
+}
+
+function depthOf(rate: number, mss: number, setRate: number): number {
+  return setRate > 0
+    ? Math.max(2 * mss, Math.min(MAX_QUANTUM, rate * DEPTH_MS))
+    : Math.max(DEPTH_SEGMENTS * mss, rate * DEPTH_MS);
+}
+
+/**
+ * The most bytes one segment may carry at this rate: the bucket's depth (with a device that cuts
+ * super-segments, a segment larger than that would wait for credit the bucket never holds; Linux
+ * sizes its TSO segments from the pacing rate the same way, tcp_tso_autosize). Infinity before
+ * the first RTT sample, when the sender does not pace.
+ */
+export function pacingQuantum(cwnd: number, srtt: number, mss: number, setRate = 0): number {
+  if (!(srtt > 0)) return Number.POSITIVE_INFINITY;
+  return depthOf(rateOf(cwnd, srtt, setRate), mss, setRate);
+}
+
 export class Pacer {
   private credit = Number.NaN;
   private last = 0;
@@ -22,11 +44,8 @@ export class Pacer {
    * they may. RTT in ms, windows in bytes; `setRate` (bytes per ms), when the controller sets one.
    */
   wait(now: number, len: number, cwnd: number, srtt: number, mss: number, setRate = 0): number {
-    const rate = setRate > 0 ? setRate : (GAIN * cwnd) / srtt; // bytes per ms
-    const depth =
-      setRate > 0
-        ? Math.max(2 * mss, Math.min(MAX_QUANTUM, rate * DEPTH_MS))
-        : Math.max(DEPTH_SEGMENTS * mss, rate * DEPTH_MS);
+    const rate = rateOf(cwnd, srtt, setRate);
+    const depth = depthOf(rate, mss, setRate);
     const c = Number.isNaN(this.credit) ? depth : Math.min(depth, this.credit + (now - this.last) * rate);
     this.last = now;
     // A byte of slack: the wake-up time is rounded, and must find the credit there.

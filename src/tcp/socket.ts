@@ -14,7 +14,8 @@ import { createCongestionController } from './cc/index.js';
 import type { TcpConfig } from './config.js';
 import type { TcpExtension } from './extension.js';
 import type { TfoCookieCache, TfoState } from './fastopen.js';
-import { Pacer } from './pacing.js';
+import { MAX_IP_PACKET, NO_OFFLOAD, type TxOffload } from './offload.js';
+import { Pacer, pacingQuantum } from './pacing.js';
 import { RateSampler } from './rate-sample.js';
 import { ByteRing } from './ring.js';
 import { RttEstimator } from './rtt.js';
@@ -235,10 +236,17 @@ export class TcpSocket {
   synDataAcked = 0;
   private readonly sackOrder: number[] = [];
   private windowAtLastAck = 0;
+  /**
+   * The segment dispatch() wrote last, when its TCP checksum is left to the device: the payload
+   * bytes of each piece the device cuts it into (its MSS); 0 when the segment is complete.
+   */
+  txGsoSize = 0;
 
   constructor(
     readonly config: TcpConfig,
     readonly tuple: FourTuple,
+    /** What the device under the stack does (checksums, super-segments); src/tcp/offload.ts. */
+    private readonly offload: Readonly<TxOffload> = NO_OFFLOAD,
   ) {
     this.sendRing = new ByteRing(config.sendBuffer);
     this.recvRing = new ByteRing(config.recvBuffer);
@@ -396,6 +404,11 @@ export class TcpSocket {
   /** Free space in the send buffer. */
   get sendSpace(): number {
     return this.finQueued ? 0 : this.config.sendBuffer - this.sendLen;
+  }
+
+  /** Whether new data may go as super-segments of several MSS (the device cuts them). */
+  get superSegments(): boolean {
+    return this.offload.maxPacket > 0;
   }
 
   /** Bytes queued but not yet acknowledged. */
@@ -1100,8 +1113,8 @@ export class TcpSocket {
           this.readable += adv;
           this.stats.bytesIn += adv;
           // RFC 5681 4.2: ACK at least every second full segment; at once when a hole fills. A
-          // GRO super-packet longer than the MSS stands for several segments (Linux: rcv_mss).
-          this.segsUnacked += n > this.mss ? 2 : 1;
+          // GRO super-packet longer than the MSS stands for the segments it was cut from.
+          this.segsUnacked += n > this.mss ? Math.ceil(n / this.mss) : 1;
           if (hadOoo || this.segsUnacked >= 2) this.ackNow = true;
           else if (this.delackAt === Number.POSITIVE_INFINITY) this.delackAt = now + this.config.delayedAckMs;
           this.events.onReadable?.();
@@ -1293,7 +1306,7 @@ export class TcpSocket {
           if (this.rtxAt === Number.POSITIVE_INFINITY) this.armRtx(now);
           this.sampler?.sent(now, seq, len, pipe, true);
           const push = len > 0 && start + len === this.sendLen ? PSH : 0;
-          return this.emit(now, buf, seq, this.rcvNxt, ACK | push | (fin ? FIN : 0), start, len, false);
+          return this.emit(now, buf, seq, this.rcvNxt, ACK | push | (fin ? FIN : 0), start, len, false, mss);
         }
       }
     }
@@ -1307,12 +1320,14 @@ export class TcpSocket {
       const sndWndLeft = seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt);
       const cwndLeft = cwnd - pipe;
       const usable = Math.min(sndWndLeft, cwndLeft);
-      let len = Math.min(unsent, mss, Math.max(usable, 0));
+      let len = Math.min(unsent, this.superSegment(mss, cwnd), Math.max(usable, 0));
       this.cwndLimited = cwndLeft < Math.min(unsent, mss);
       if (len < unsent && len < mss) {
         // Only part of a segment fits: wait unless the window is half the largest we saw.
         if (len < this.maxSndWnd / 2 || len <= 0) len = 0;
       }
+      // A super-segment is whole segments, but for the last of the data (Linux tcp_mss_split_point).
+      if (len > mss && len < unsent) len -= len % mss;
       if (
         len > 0 &&
         len < mss &&
@@ -1348,15 +1363,34 @@ export class TcpSocket {
         if (this.rtxAt === Number.POSITIVE_INFINITY) this.armRtx(now);
         if (now - this.lastSendAt > this.rtt.rto && sentData === 0) this.cc.onIdleRestart(now);
         this.lastSendAt = now;
-        this.sampler?.sent(now, seq, len, pipe, false);
+        const rs = this.sampler;
+        if (rs) {
+          // One delivery record per piece: the peer acknowledges a super-segment piece by piece.
+          for (let k = 0; k < len; k += mss)
+            rs.sent(now, seqAdd(seq, k), Math.min(mss, len - k), pipe + k, false);
+        }
         const push = len > 0 && len === unsent ? PSH : 0;
-        return this.emit(now, buf, seq, this.rcvNxt, ACK | push | (fin ? FIN : 0), off, len, false);
+        return this.emit(now, buf, seq, this.rcvNxt, ACK | push | (fin ? FIN : 0), off, len, false, mss);
       }
       this.updatePersist(now);
     } else {
       this.cwndLimited = false;
     }
     return 0;
+  }
+
+  /**
+   * The most new bytes one segment may carry: one MSS, or with a device that cuts super-segments
+   * as many whole MSS as fit its largest packet and the pacer's quantum (the congestion and peer
+   * windows and the send buffer bound it after).
+   */
+  private superSegment(mss: number, cwnd: number): number {
+    const max = this.offload.maxPacket;
+    if (max === 0) return mss;
+    const room = Math.min(max, MAX_IP_PACKET) - (this.tuple.local.length === 4 ? 20 : 40) - 20 - MAX_OPTIONS;
+    const quantum = pacingQuantum(cwnd, this.rtt.srtt, mss, this.cc.pacingRate);
+    const n = Math.floor(Math.min(room, quantum) / mss);
+    return n > 1 ? n * mss : mss;
   }
 
   /** Whether the pacer holds `len` bytes at `now`; if so its wake-up is armed. */
@@ -1366,7 +1400,10 @@ export class TcpSocket {
     return at > 0;
   }
 
-  /** Writes one segment: IP header, TCP header and options, payload from the send ring. */
+  /**
+   * Writes one segment: IP header, TCP header and options, payload from the send ring. `mss`: the
+   * payload of each piece when `len` is more (a super-segment, for a device that cuts it).
+   */
   private emit(
     now: number,
     buf: Uint8Array,
@@ -1376,6 +1413,7 @@ export class TcpSocket {
     dataOff: number,
     len: number,
     syn: boolean,
+    mss = this.mss,
   ): number {
     const t = this.tuple;
     // Options first, into their place after the headers (sizes known up front).
@@ -1406,8 +1444,15 @@ export class TcpSocket {
     if (extLen > 0) this.ext!.writeOptions(buf, o, seq, len, flags, o + extLen);
     const tcpLen = hl + len;
     writeIpHeader(buf, t.local, t.remote, tcpLen);
-    fillTcpChecksum(buf, ipHl, tcpLen, t.local, t.remote);
-    this.stats.segsOut++;
+    if (this.offload.csum) {
+      // The driver puts the pseudo-header sum, the device the rest (SuperSegmentWriter).
+      this.txGsoSize = mss;
+      this.stats.segsOut += len > mss ? Math.ceil(len / mss) : 1;
+    } else {
+      fillTcpChecksum(buf, ipHl, tcpLen, t.local, t.remote);
+      this.txGsoSize = 0;
+      this.stats.segsOut++;
+    }
     this.lastActivity = now;
     if (flags & ACK) {
       this.ackNow = false;

@@ -13,6 +13,7 @@ import { TCP_FLAG } from '../wire/tcp.js';
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.js';
 import type { TfoCookieCache, TfoServerOptions } from './fastopen.js';
 import { IsnGenerator } from './isn.js';
+import { TxOffload } from './offload.js';
 import { ReplyQueue } from './reply-queue.js';
 import {
   type FourTuple,
@@ -139,6 +140,10 @@ export interface StackOptions {
 export class TcpStack implements SansIo {
   readonly config: TcpConfig;
   readonly mib = new TcpMib();
+  /** What the device does for our segments (setOffload); shared by every socket of the stack. */
+  private readonly offload = new TxOffload();
+  /** See SansIo.txGsoSize: set by each pollTransmit. */
+  txGsoSize = 0;
   private readonly sockets = new TupleMap<TcpSocket>();
   private readonly listeners = new Map<number | 'any', Listener>();
   private readonly listenerOf = new Map<TcpSocket, Listener>();
@@ -228,7 +233,7 @@ export class TcpStack implements SansIo {
     if (this.inUse(tuple.local, tuple.localPort, tuple.remote, tuple.remotePort)) {
       throw new Error(`connection ${tuple.localPort}->${tuple.remotePort} exists`);
     }
-    const sock = new TcpSocket(config ? { ...this.config, ...config } : this.config, tuple);
+    const sock = new TcpSocket(config ? { ...this.config, ...config } : this.config, tuple, this.offload);
     sock.connect(
       now,
       this.isn.next(now, tuple.local, tuple.localPort, tuple.remote, tuple.remotePort),
@@ -382,7 +387,7 @@ export class TcpStack implements SansIo {
       return;
     }
     const tuple = this.tupleOf(buf, srcOff, dstOff, alen, sport, dport);
-    const sock = new TcpSocket(this.config, tuple);
+    const sock = new TcpSocket(this.config, tuple, this.offload);
     const verdict = l.onSyn ? l.onSyn(sock, this.seg) : true;
     if (verdict !== true) {
       // Refused: a RST, with the options the listener gave to say why (MP_TCPRST).
@@ -512,7 +517,7 @@ export class TcpStack implements SansIo {
       t.wscale = -1;
       t.sack = false;
     }
-    const sock = new TcpSocket(this.config, tuple);
+    const sock = new TcpSocket(this.config, tuple, this.offload);
     const hook = l.onCookieAck ?? l.onSyn;
     const verdictUp = hook ? hook(sock, seg) : true;
     if (verdictUp !== true) {
@@ -593,7 +598,18 @@ export class TcpStack implements SansIo {
     return true;
   }
 
+  /**
+   * The device completes TCP checksums and cuts super-segments of up to `maxPacket` bytes
+   * (src/tcp/offload.ts); every socket, also those open now, sends accordingly.
+   */
+  setOffload(csum: boolean, maxPacket: number): void {
+    this.offload.csum = csum;
+    this.offload.maxPacket = csum ? maxPacket : 0;
+  }
+
   pollTransmit(now: number, buf: Uint8Array): number {
+    // Resets, cookie SYN/ACKs and TIME-WAIT ACKs are written complete.
+    this.txGsoSize = 0;
     const reply = this.replyQueue.shift(buf);
     if (reply > 0) {
       this.mib.OutSegs++;
@@ -607,13 +623,16 @@ export class TcpStack implements SansIo {
     for (const sock of this.active) {
       this.active.delete(sock);
       const rtx = sock.stats.retransSegs;
+      const out = sock.stats.segsOut;
       const n = sock.dispatch(now, buf);
       this.mib.RetransSegs += sock.stats.retransSegs - rtx;
       const alive = this.reschedule(sock);
       if (n > 0) {
         // Round robin: a socket that sent goes to the back and is asked again later.
         if (alive) this.active.add(sock);
-        this.mib.OutSegs++;
+        // Linux counts the pieces of a super-segment (tcp_skb_pcount).
+        this.mib.OutSegs += sock.stats.segsOut - out;
+        this.txGsoSize = sock.txGsoSize;
         return n;
       }
       // Nothing now: it stays out of the active set until input, a timer or the app wakes it.

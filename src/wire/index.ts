@@ -3,6 +3,7 @@
 export * from './bytes.js';
 export * from './checksum.js';
 export * from './error.js';
+export * from './gso-segment.js';
 export * from './ipv4.js';
 export * from './ipv6.js';
 export * from './mptcp/add-addr.js';

@@ -1,12 +1,17 @@
 // Transfers between our endpoint (scripts/tools/tun-tcp.ts on a TUN, TCP or MPTCP) and a Linux
 // kernel peer (fixtures/tcp_peer.py, TCP or IPPROTO_MPTCP) in one network namespace: the kernel
-// owns 198.18.5.1 on the TUN, our stack 198.18.5.2 behind it. Shared by the interop tests.
+// owns 198.18.5.1 on the TUN, our stack 198.18.5.2 behind it. Shared by the interop tests. With
+// `routed` the kernel peer sits in a second namespace at 198.18.7.1, one veth hop away, and the
+// first forwards: the kernel then cuts our super-segments in software at the veth (its TSO and GSO
+// off) as a router does before a NIC without TSO, and tcpdump on the far end captures the pieces.
+
+import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import type { Netns } from './netns.js';
+import { type Netns, waitFor } from './netns.js';
 import { type Lines, lines, once } from './proc.js';
 
 const ROOT = join(import.meta.dirname, '../../..');
@@ -47,6 +52,8 @@ export interface Done {
   eof?: boolean;
   subflowState?: string;
   subflowBytesReceived?: number;
+  /** Our TUN driver's counters (src/io/tun-driver.ts). */
+  driver?: { packetsOut: number; superSegmentsOut: number; superPacketsIn: number; writeDrops: number };
 }
 
 export interface TransferResult {
@@ -81,12 +88,60 @@ export interface TransferOptions {
   conns?: number;
   /** Extra arguments for the kernel peer (fixtures/tcp_peer.py). */
   peerArgs?: string[];
+  /** The kernel peer one routed hop away; what it receives is captured (headers) into this file. */
+  routed?: { capture: string };
+}
+
+/** The routed peer's namespace and address (TransferOptions.routed). */
+const ROUTED_NS = 'k';
+const ROUTED_PEER = '198.18.7.1';
+
+/** Sets up the routed peer: a veth from our namespace, forwarding, and tcpdump on its end. */
+async function routePeer(ns: Netns, capture: string): Promise<ChildProcess> {
+  ns.add(ROUTED_NS);
+  ns.veth('h', 'hk', ROUTED_NS, 'kh');
+  ns.sh('h', 'ip addr add 198.18.7.254/24 dev hk && sysctl -qw net.ipv4.ip_forward=1');
+  // Software segmentation where the packet leaves (GSO in dev_hard_start_xmit), no coalescing
+  // where it arrives: the capture and the peer see the pieces.
+  ns.sh('h', 'ethtool -K hk tso off gso off >/dev/null');
+  ns.sh(ROUTED_NS, `ip addr add ${ROUTED_PEER}/24 dev kh && ip route add 198.18.5.0/24 via 198.18.7.254`);
+  ns.sh(ROUTED_NS, 'ethtool -K kh gro off >/dev/null');
+  const dump = ns.spawn(ROUTED_NS, [
+    'tcpdump',
+    '-n',
+    '-i',
+    'kh',
+    '-s',
+    '160',
+    '-B',
+    '65536',
+    '-U',
+    '-w',
+    capture,
+  ]);
+  let err = '';
+  dump.stderr!.on('data', (d) => {
+    err += d;
+  });
+  await waitFor('tcpdump to listen', () => err.includes('listening on'), 10_000, 50);
+  return dump;
+}
+
+/** Stops tcpdump and waits until it has written its file. */
+async function stopCapture(dump: ChildProcess): Promise<void> {
+  if (dump.exitCode !== null) return;
+  const exited = new Promise((resolve) => dump.once('exit', resolve));
+  dump.kill('SIGINT');
+  await exited;
 }
 
 export async function transfer(ns: Netns, dist: string, opts: TransferOptions): Promise<TransferResult> {
   ns.add('h');
-  for (const [k, v] of Object.entries(opts.sysctl ?? {})) ns.sh('h', `sysctl -qw ${k}=${v}`);
-  if (opts.setup) ns.sh('h', opts.setup);
+  const dump = opts.routed ? await routePeer(ns, opts.routed.capture) : undefined;
+  const peerNs = dump ? ROUTED_NS : 'h';
+  const peerAddr = dump ? ROUTED_PEER : '198.18.5.1';
+  for (const [k, v] of Object.entries(opts.sysctl ?? {})) ns.sh(peerNs, `sysctl -qw ${k}=${v}`);
+  if (opts.setup) ns.sh(peerNs, opts.setup);
   const agent = [
     'node',
     join(dist, 'scripts/tools/tun-tcp.js'),
@@ -111,12 +166,12 @@ export async function transfer(ns: Netns, dist: string, opts: TransferOptions): 
     oursOut = lines(ns.spawn('h', [...agent, '--listen', '5001'], { cwd: ROOT, env: ENV }));
     await once(oursOut, (l) => l.event === 'ready', 20_000);
     if (opts.afterReady) ns.sh('h', opts.afterReady);
-    kOut = lines(ns.spawn('h', [...peer, '--connect', '198.18.5.2:5001']));
+    kOut = lines(ns.spawn(peerNs, [...peer, '--connect', '198.18.5.2:5001']));
   } else {
     // The kernel listens first, on any address: the TUN's appears with our process.
-    kOut = lines(ns.spawn('h', [...peer, '--listen', '5002']));
+    kOut = lines(ns.spawn(peerNs, [...peer, '--listen', '5002']));
     await once(kOut, (l) => l.event === 'ready', 20_000);
-    oursOut = lines(ns.spawn('h', [...agent, '--connect', '198.18.5.1:5002'], { cwd: ROOT, env: ENV }));
+    oursOut = lines(ns.spawn('h', [...agent, '--connect', `${peerAddr}:5002`], { cwd: ROOT, env: ENV }));
   }
   let o: Record<string, unknown>;
   let k: Record<string, unknown>;
@@ -136,29 +191,30 @@ export async function transfer(ns: Netns, dist: string, opts: TransferOptions): 
     // A stalled transfer: what the kernel's MPTCP and TCP counted, and its sockets, to see why:
     // with their memory (skmem r: bytes held, rb: the buffer), since an MPTCP socket whose
     // out-of-order queue holds more than rb moves no data up from its subflows (their Recv-Q).
-    const mptcp = Object.entries(nstatOf(ns)).filter(([n]) => /^MPTcp|TCPOFO|Prune|Drop/.test(n));
+    const mptcp = Object.entries(nstatOf(ns, peerNs)).filter(([n]) => /^MPTcp|TCPOFO|Prune|Drop/.test(n));
     let ss = '';
     try {
-      ss = ns.sh('h', 'ss -tinmM 2>/dev/null | head -40');
+      ss = ns.sh(peerNs, 'ss -tinmM 2>/dev/null | head -40');
     } catch {}
     throw new Error(
       `${(e as Error).message}\nkernel counters: ${JSON.stringify(Object.fromEntries(mptcp))}\n${ss}`,
     );
   }
   if (o.event === 'error') throw new Error(`our endpoint failed: ${o.message}`);
+  if (dump) await stopCapture(dump);
   return {
     ours: o as unknown as Done,
     kernel: k as unknown as Done,
     oursAll: dones(oursOut) as unknown as Done[],
     kernelAll: dones(kOut) as unknown as Done[],
-    nstat: nstatOf(ns),
+    nstat: nstatOf(ns, peerNs),
   };
 }
 
-/** The namespace's nonzero kernel counters (nstat). */
-function nstatOf(ns: Netns): Record<string, number> {
+/** The kernel peer's nonzero counters (nstat). */
+function nstatOf(ns: Netns, peerNs: string): Record<string, number> {
   const nstat: Record<string, number> = {};
-  for (const line of ns.sh('h', 'nstat -az').split('\n')) {
+  for (const line of ns.sh(peerNs, 'nstat -az').split('\n')) {
     const m = /^(\S+)\s+(\d+)/.exec(line);
     if (m && m[2] !== '0') nstat[m[1]] = Number(m[2]);
   }

@@ -1,17 +1,29 @@
 // The TUN driver on a TUN with offloads (a stand-in for the addon's Tun): packets are taken from
 // the batch by offset, each with its virtio_net_hdr's checksum verdict, GRO super-packets are
-// counted, and every packet written has a zero virtio_net_hdr in front of what the core wrote.
+// counted, and every packet written has a zero virtio_net_hdr in front of what the core wrote;
+// with checksum offload and TSO the core is told, and its TCP segments go out as super-segments.
 import { describe, expect, it } from 'vitest';
 import type { SansIo } from '../../../src/driver.js';
 import { TunDriver } from '../../../src/io/tun-driver.js';
 import type { BatchHandler, Tun } from '../../../src/io/tun-tap/index.js';
 import {
+  emitPacket,
+  ipReprOf,
+  packetLen,
   VNET_F_DATA_VALID,
   VNET_F_NEEDS_CSUM,
   VNET_GSO_TCPV4,
   VNET_HDR_LEN,
+  vnetCsumOffset,
+  vnetCsumStart,
+  vnetFlags,
+  vnetGsoSize,
+  vnetGsoType,
   writeVnetHdr,
 } from '../../../src/wire/index.js';
+
+const NO_OFFLOADS = { csum: false, tso4: false, tso6: false, uso4: false, uso6: false };
+const TSO = { csum: true, tso4: true, tso6: true, uso4: false, uso6: false };
 
 class FakeTun {
   readonly vnetHdrLen: number;
@@ -19,7 +31,10 @@ class FakeTun {
   readonly slotSize: number;
   readonly written: Uint8Array[] = [];
   onBatch: BatchHandler | undefined;
-  constructor(hdr: number) {
+  constructor(
+    hdr: number,
+    readonly offloads = NO_OFFLOADS,
+  ) {
     this.vnetHdrLen = hdr;
     this.slotSize = hdr > 0 ? 65536 : 1500;
   }
@@ -56,6 +71,44 @@ class Recorder implements SansIo {
   setWaker(): void {}
 }
 
+/** A core that takes offloads: the segment size of each packet is given with it. */
+class OffloadCore extends Recorder {
+  offload: [boolean, number] | undefined;
+  txGsoSize = 0;
+  private readonly sizes: number[] = [];
+  setOffload(csum: boolean, maxPacket: number): void {
+    this.offload = [csum, maxPacket];
+  }
+  override pollTransmit(now: number, buf: Uint8Array): number {
+    this.txGsoSize = this.sizes.shift() ?? 0;
+    return super.pollTransmit(now, buf);
+  }
+  sendSized(p: Uint8Array, gsoSize: number): void {
+    this.send(p);
+    this.sizes.push(gsoSize);
+  }
+}
+
+function tcpPacket(payloadLen: number): Uint8Array {
+  const p = {
+    ip: ipReprOf(Uint8Array.of(198, 18, 0, 1), Uint8Array.of(198, 18, 0, 2)),
+    tcp: {
+      srcPort: 1,
+      dstPort: 2,
+      seq: 7,
+      ack: 9,
+      flags: 0x10,
+      window: 100,
+      urgent: 0,
+      options: [],
+      payload: new Uint8Array(payloadLen).fill(5),
+    },
+  };
+  const b = new Uint8Array(packetLen(p));
+  emitPacket(p, b);
+  return b;
+}
+
 describe('TunDriver with offloads', () => {
   it('hands each packet with its checksum verdict, counts super-packets, writes behind a zero header', () => {
     const tun = new FakeTun(VNET_HDR_LEN);
@@ -83,6 +136,35 @@ describe('TunDriver with offloads', () => {
     ]);
     expect(driver.stats.superPacketsIn).toBe(1);
     expect(tun.written).toEqual([Uint8Array.of(...new Array(VNET_HDR_LEN).fill(0), 0x45, 1, 2)]);
+  });
+
+  it('with checksum offload and TSO, tells the core and writes its TCP segments as super-segments', () => {
+    const tun = new FakeTun(VNET_HDR_LEN, TSO);
+    const core = new OffloadCore();
+    const driver = new TunDriver(tun as unknown as Tun, core);
+    expect(core.offload).toEqual([true, 65535]);
+    core.sendSized(tcpPacket(3000), 1000);
+    core.sendSized(tcpPacket(0), 1000);
+    core.sendSized(Uint8Array.of(0x45, 1, 2), 0);
+    driver.flush();
+    const [sup, ack, other] = tun.written;
+    expect([vnetFlags(sup!, 0), vnetGsoType(sup!, 0), vnetGsoSize(sup!, 0)]).toEqual([
+      VNET_F_NEEDS_CSUM,
+      VNET_GSO_TCPV4,
+      1000,
+    ]);
+    expect([vnetCsumStart(sup!, 0), vnetCsumOffset(sup!, 0)]).toEqual([20, 16]);
+    expect(sup!.length).toBe(VNET_HDR_LEN + 40 + 3000);
+    // An ACK: only the checksum is left to the kernel; a packet complete as written: zero header.
+    expect([vnetFlags(ack!, 0), vnetGsoType(ack!, 0)]).toEqual([VNET_F_NEEDS_CSUM, 0]);
+    expect(Array.from(other!)).toEqual([...new Array(VNET_HDR_LEN).fill(0), 0x45, 1, 2]);
+    expect(driver.stats.superSegmentsOut).toBe(1);
+  });
+
+  it('with checksum offload but no TSO, segments stay one MSS', () => {
+    const core = new OffloadCore();
+    new TunDriver(new FakeTun(VNET_HDR_LEN, { ...TSO, tso6: false }) as unknown as Tun, core);
+    expect(core.offload).toEqual([true, 0]);
   });
 
   // A guard of the fallback path (unchanged, so it passes before this change too).

@@ -1,11 +1,13 @@
 // smoltcp-style harness for per-segment tests: a socket in a given state, one segment in (built
 // as the peer would send it), and exactly the segments it sends out, parsed back to plain objects.
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from '../../../src/tcp/config.js';
+import type { TxOffload } from '../../../src/tcp/offload.js';
 import { SegmentIn } from '../../../src/tcp/segment.js';
 import { TcpSocket } from '../../../src/tcp/socket.js';
 import { TcpState } from '../../../src/tcp/state.js';
 import {
   emitPacket,
+  GsoSegmenter,
   ipReprOf,
   PacketView,
   packetLen,
@@ -61,15 +63,22 @@ export interface OutSeg {
 
 const view = new PacketView();
 const seg = new SegmentIn();
+const gso = new GsoSegmenter();
 
 export class Harness {
   now = 0;
   readonly sock: TcpSocket;
+  /**
+   * With an offload: each data segment the socket wrote, as [payload bytes, gso_size] (recv() returns
+   * the pieces the kernel would cut it into, checksums complete).
+   */
+  readonly written: [number, number][] = [];
 
-  constructor(cfg: Partial<TcpConfig> = {}) {
+  constructor(cfg: Partial<TcpConfig> = {}, offload?: TxOffload) {
     this.sock = new TcpSocket(
       { ...DEFAULT_TCP_CONFIG, ...PLAIN, ...cfg },
       { local: LOCAL, localPort: LOCAL_PORT, remote: REMOTE, remotePort: REMOTE_PORT },
+      offload,
     );
   }
 
@@ -81,10 +90,30 @@ export class Harness {
   /** Everything the socket sends now. */
   recv(): OutSeg[] {
     const out: OutSeg[] = [];
-    const buf = new Uint8Array(70000);
+    const raw = new Uint8Array(70000);
+    const cut = new Uint8Array(70000);
+    const pieces: Uint8Array[] = [];
     for (let i = 0; i < 1000; i++) {
-      const n = this.sock.dispatch(this.now, buf);
+      const n = this.sock.dispatch(this.now, raw);
       if (n === 0) return out;
+      const size = this.sock.txGsoSize;
+      if (size > 0) {
+        const count = gso.count(raw, n, size) as number;
+        view.wrap(raw, 0, n);
+        if (view.tcp.payloadLen > 0) this.written.push([view.tcp.payloadLen, size]);
+        for (let k = 0; k < count; k++) pieces.push(cut.slice(0, gso.piece(raw, n, size, k, cut) as number));
+      } else pieces.push(raw.slice(0, n));
+      for (;;) {
+        const next = pieces.shift();
+        if (!next) break;
+        this.parseOut(next, next.length, out);
+      }
+    }
+    throw new Error('socket keeps sending');
+  }
+
+  private parseOut(buf: Uint8Array, n: number, out: OutSeg[]): void {
+    {
       const p = parsePacket(buf, 0, n);
       if (p instanceof WireError || !p.tcp) throw new Error(`socket sent a bad packet: ${p}`);
       if (!view.wrap(buf, 0, n) && !view.tcpChecksumOk()) throw new Error('socket sent a bad checksum');
@@ -97,7 +126,6 @@ export class Harness {
         options: p.tcp.options,
       });
     }
-    throw new Error('socket keeps sending');
   }
 
   /** Advances time to `t` and runs the timers. */
