@@ -140,6 +140,11 @@ export class MptcpMib {
   DataFinRetrans = 0;
   /** The peer's connection-level window held new data back for a timeout: a probe asked for it. */
   WinProbe = 0;
+  /**
+   * Scheduler passes (MptcpConnection.push): reinjections, then new data to the subflows the
+   * scheduler picks (no Linux counterpart; compare with the TCP MIB's InSegs).
+   */
+  MPTCPSchedPasses = 0;
 }
 
 /** A data-level retransmission sends at most this much from the oldest unacknowledged byte. */
@@ -496,6 +501,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
    * it has in flight.
    */
   push(): void {
+    this.mib.MPTCPSchedPasses++;
     if (this.reinjectQ.length) this.pushReinjections();
     const picked = this.picked;
     const n = this.fallback
