@@ -21,7 +21,13 @@ import { emitMpJoin } from '../wire/mptcp/mp-join.js';
 import { emitMpTcprst, MP_TCPRST_LEN, TCPRST_REASON } from '../wire/mptcp/mp-tcprst.js';
 import { MptcpOptionView } from '../wire/mptcp/option.js';
 import { MPTCP_SUBTYPE } from '../wire/mptcp/subtype.js';
-import { DEFAULT_MPTCP_CONFIG, type MptcpConfig, MptcpConnection, MptcpMib } from './connection.js';
+import {
+  type ConnectionHost,
+  DEFAULT_MPTCP_CONFIG,
+  type MptcpConfig,
+  MptcpConnection,
+  MptcpMib,
+} from './connection.js';
 import type { MptcpEvent, MptcpEventListener } from './events.js';
 import { JoinRequestTable } from './join-cookies.js';
 import { type JoinState, Subflow } from './subflow.js';
@@ -73,7 +79,7 @@ export interface TimerSource {
   handleTimeout(now: number): void;
 }
 
-export class MptcpEndpoint implements SansIo {
+export class MptcpEndpoint implements SansIo, ConnectionHost {
   readonly tcp: TcpStack;
   readonly config: MptcpConfig;
   readonly mib = new MptcpMib();
@@ -97,7 +103,11 @@ export class MptcpEndpoint implements SansIo {
   private readonly listeners: MptcpEventListener[] = [];
   private readonly timerSources: TimerSource[] = [];
   /** Connections' data-level retransmission timers (MptcpConnection.pollAt). */
-  private readonly connTimers = new TimerQueue<MptcpConnection>();
+  readonly connTimers = new TimerQueue<MptcpConnection>();
+  /** Inside input() or handleTimeout(): connections act once at its end (see defer). */
+  private batching = false;
+  /** Connections that deferred their pass to the end of this input or poll. */
+  private readonly deferred: MptcpConnection[] = [];
   /** The time of the latest call from the driver. */
   now = 0;
 
@@ -165,20 +175,39 @@ export class MptcpEndpoint implements SansIo {
     this.listeners.push(listener);
   }
 
-  private emit(e: MptcpEvent): void {
+  emit(e: MptcpEvent): void {
     for (const l of this.listeners) l(e);
+  }
+
+  dataFinSent(conn: MptcpConnection): void {
+    this.armDataFin(conn);
+  }
+
+  subflowGone(conn: MptcpConnection, sf: Subflow): void {
+    this.bySocket.delete(sf.socket);
+    this.joins.delete(sf.socket);
+    if (conn.closed) this.tokens.release(conn.local.token);
+  }
+
+  defer(conn: MptcpConnection): boolean {
+    if (!this.batching) return false;
+    this.deferred.push(conn);
+    return true;
+  }
+
+  /** The input or poll is done: every connection it touched acts once (one scheduler pass each). */
+  private flushDeferred(): void {
+    const d = this.deferred;
+    for (let i = 0; i < d.length; i++) d[i].afterInput();
+    d.length = 0;
   }
 
   private newConnection(
     role: 'client' | 'server',
     key: LocalKey = this.tokens.allocate(undefined),
   ): MptcpConnection {
-    const conn = new MptcpConnection(role, key, this.config, this.mib);
+    const conn = new MptcpConnection(role, key, this.config, this.mib, this);
     conn.maxSubflows = this.maxSubflows;
-    conn.emit = (e) => this.emit(e);
-    conn.now = () => this.now;
-    conn.onDataFinSent = () => this.armDataFin(conn);
-    conn.onTimerArmed = (at) => this.connTimers.push(at, conn);
     this.tokens.set(key.token, conn);
     return conn;
   }
@@ -460,13 +489,6 @@ export class MptcpEndpoint implements SansIo {
   private attach(conn: MptcpConnection, sock: TcpSocket, join?: JoinState): void {
     new Subflow(conn, sock, this.tcp, join);
     this.bySocket.set(sock, conn);
-    const onClose = sock.events.onClose;
-    sock.events.onClose = (err) => {
-      this.bySocket.delete(sock);
-      this.joins.delete(sock);
-      onClose?.(err);
-      if (conn.closed) this.tokens.release(conn.local.token);
-    };
   }
 
   /** Tells the endpoint that the application acted on `conn` (wrote, read, closed): poll it. */
@@ -477,7 +499,13 @@ export class MptcpEndpoint implements SansIo {
 
   input(now: number, packet: Uint8Array, checksumVerified?: boolean): void {
     this.now = now;
-    this.tcp.input(now, packet, checksumVerified);
+    this.batching = true;
+    try {
+      this.tcp.input(now, packet, checksumVerified);
+    } finally {
+      this.batching = false;
+    }
+    this.flushDeferred();
   }
 
   pollTransmit(now: number, buf: Uint8Array): number {
@@ -497,10 +525,16 @@ export class MptcpEndpoint implements SansIo {
 
   handleTimeout(now: number): void {
     this.now = now;
-    this.tcp.handleTimeout(now);
-    if (this.dataFinTimers.size) this.dataFinTimeout(now);
-    for (let c = this.connTimers.popDue(now); c; c = this.connTimers.popDue(now)) c.retransmitTimeout(now);
-    for (const s of this.timerSources) if (s.pollTimeout() <= now) s.handleTimeout(now);
+    this.batching = true;
+    try {
+      this.tcp.handleTimeout(now);
+      if (this.dataFinTimers.size) this.dataFinTimeout(now);
+      for (let c = this.connTimers.popDue(now); c; c = this.connTimers.popDue(now)) c.retransmitTimeout(now);
+      for (const s of this.timerSources) if (s.pollTimeout() <= now) s.handleTimeout(now);
+    } finally {
+      this.batching = false;
+    }
+    this.flushDeferred();
   }
 
   setWaker(wake: () => void): void {
