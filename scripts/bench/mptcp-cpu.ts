@@ -1,11 +1,12 @@
 // CPU of the MPTCP core in the simulator: one long MPTCP connection over two simulated access
-// links (both endpoints ours, min-RTT scheduler), run in virtual time; prints the goodput, the CPU
-// seconds this process spent per simulated GB (both endpoints and the simulator together), and
-// the sending endpoint's scheduler passes (MPTCPSchedPasses) per segment it took (TCP InSegs).
+// links (both endpoints ours, min-RTT scheduler), run in virtual time, beside one plain TCP
+// connection of ours over the faster link alone in the same run (the baseline); prints each one's
+// goodput and the CPU seconds this process spent per simulated GB (both endpoints and the
+// simulator together), the ratio, and the MPTCP sender's scheduler passes (MPTCPSchedPasses).
 // Run it under `node --cpu-prof` and read the profile with scripts/cpuprofile-summary.
 //   node dist/scripts/bench/mptcp-cpu.js [--profile fast|default] [--dir down|up] [--seconds 20]
 import { parseArgs } from 'node:util';
-import { mptcpBulk, type UplinkSpec } from '../../src/sim/hybrid.js';
+import { type BulkRun, mptcpBulk, tcpBulk, type UplinkSpec } from '../../src/sim/hybrid.js';
 
 const PROFILES: Record<string, [UplinkSpec, UplinkSpec]> = {
   default: [
@@ -31,14 +32,22 @@ if (!links || (a.dir !== 'down' && a.dir !== 'up')) {
   process.exit(2);
 }
 const end = Number(a.seconds) * 1000;
-const cpu0 = process.cpuUsage();
-const r = mptcpBulk(links, a.dir, { warmupMs: 2000, endMs: end });
-const cpu = process.cpuUsage(cpu0);
-const cpuS = (cpu.user + cpu.system) / 1e6;
-const gb = r.rx.received / 1e9;
-const passes = r.mib?.MPTCPSchedPasses ?? Number.NaN;
+const dir = a.dir;
+
+/** Runs `run` and returns it with the CPU seconds it took per simulated GB received. */
+function timed(run: () => BulkRun): { r: BulkRun; perGb: number } {
+  const cpu0 = process.cpuUsage();
+  const r = run();
+  const cpu = process.cpuUsage(cpu0);
+  return { r, perGb: (cpu.user + cpu.system) / 1e6 / (r.rx.received / 1e9) };
+}
+
+const tcp = timed(() => tcpBulk(links[1], dir, { warmupMs: 2000, endMs: end }));
+const mp = timed(() => mptcpBulk(links, dir, { warmupMs: 2000, endMs: end }));
+const mbit = (r: BulkRun) => (r.goodput / 1e6).toFixed(1);
 console.log(
-  `${a.profile} ${a.dir}: ${(r.goodput / 1e6).toFixed(1)} Mbit/s simulated, ${r.rx.received} bytes in ` +
-    `${(end / 1000).toFixed(0)} s virtual; CPU ${cpuS.toFixed(2)} s, ${(cpuS / gb).toFixed(2)} s per GB; ` +
-    `sender's scheduler passes ${passes}`,
+  `${a.profile} ${dir}, ${(end / 1000).toFixed(0)} s virtual: MPTCP ${mbit(mp.r)} Mbit/s, ` +
+    `${mp.perGb.toFixed(2)} CPU s per GB; TCP over ${links[1].name} alone ${mbit(tcp.r)} Mbit/s, ` +
+    `${tcp.perGb.toFixed(2)} CPU s per GB; ratio ${(mp.perGb / tcp.perGb).toFixed(2)}; ` +
+    `MPTCP sender's scheduler passes ${mp.r.mib?.MPTCPSchedPasses}`,
 );
