@@ -57,12 +57,10 @@ export interface AnnouncedAddr {
 export interface ConnectionHost {
   /** The clock, ms. */
   readonly now: number;
-  /** The timer table of the connections' data-level retransmission timers (their pollAt). */
+  /** The timer table of the connections' timers (their pollAt; the host calls handleTimeout). */
   readonly connTimers: TimerQueue<MptcpConnection>;
   /** An event for the endpoint's listeners (path managers, logs, metrics). */
   emit(e: MptcpEvent): void;
-  /** Our DATA_FIN went out on an ACK: time its retransmission (RFC 8684 3.3.3). */
-  dataFinSent(conn: MptcpConnection): void;
   /** A subflow (or a half-open join) of `conn` closed; `conn.closed` when it was the last. */
   subflowGone(conn: MptcpConnection, sf: Subflow): void;
   /**
@@ -77,7 +75,6 @@ export class StandaloneHost implements ConnectionHost {
   now = 0;
   readonly connTimers = new TimerQueue<MptcpConnection>();
   emit(_e: MptcpEvent): void {}
-  dataFinSent(_conn: MptcpConnection): void {}
   subflowGone(_conn: MptcpConnection, _sf: Subflow): void {}
   defer(_conn: MptcpConnection): boolean {
     return false;
@@ -365,9 +362,34 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     );
   }
 
-  /** The DATA_FIN timer fired: signal it again on a subflow. */
-  resendDataFin(): void {
-    if (!this.dataFinPending) return;
+  /**
+   * The DATA_FIN's retransmission timer (RFC 8684 3.3.3 leaves it to the connection level, as
+   * Linux's MPTCP-level retransmit timer does: TCP does not retransmit the ACK it rode on): when
+   * to signal it again, and the wait, doubled each time (0: not armed).
+   */
+  private finAt = Number.POSITIVE_INFINITY;
+  private finWait = 0;
+
+  /** Our DATA_FIN went out on an ACK: time it, unless a timer runs (its backoff goes on). */
+  private armDataFin(): void {
+    if (this.finWait > 0) return;
+    let srtt = 0;
+    for (const sf of this.subflows) srtt = Math.max(srtt, sf.socket.rtt.srtt);
+    this.finWait = Math.max(300, 2 * srtt + 200);
+    this.finAt = this.now() + this.finWait;
+    this.refileTimer();
+  }
+
+  /** The DATA_FIN timer fired: signal it again on a subflow, if no DATA_ACK has covered it. */
+  private dataFinTimeout(now: number): void {
+    if (!this.dataFinPending) {
+      this.finAt = Number.POSITIVE_INFINITY;
+      this.finWait = 0;
+      return;
+    }
+    this.finWait = Math.min(this.finWait * 2, 60_000);
+    this.finAt = now + this.finWait;
+    this.mib.DataFinRetrans++;
     this.dataFinSignalled = false;
     this.push();
   }
@@ -641,7 +663,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
       orp.onWindowBlocked(this, now);
     for (const sf of this.subflows) sf.wake();
     if (
-      this.pollAt === Number.POSITIVE_INFINITY &&
+      this.rtxAt === Number.POSITIVE_INFINITY &&
       !this.fallback &&
       (this.sndNxt > this.sndUna || this.windowBlocked)
     )
@@ -653,9 +675,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
       if (sf) {
         this.dataFinSignalled = true;
         sf.ackNow();
-        // The endpoint times it: an ACK is not retransmitted by TCP; RFC 8684 3.3.3 leaves the
-        // DATA_FIN to the connection level, as Linux's MPTCP-level retransmit timer does.
-        this.host.dataFinSent(this);
+        this.armDataFin();
       }
     }
   }
@@ -832,6 +852,9 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
 
   private maybeCloseSubflows(): void {
     this.finAckedFlag = true;
+    this.finAt = Number.POSITIVE_INFINITY;
+    this.finWait = 0;
+    this.refileTimer();
     this.trimWhenFinished();
     // RFC 8684 3.3.3: once the DATA_FIN is acknowledged and the peer's DATA_FIN received, the
     // subflows close with ordinary FINs.
@@ -852,6 +875,8 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
    * it rides on a pure ACK, which a loss takes for good (Linux's MPTcpExtWinProbe; TCP's persist
    * timer, RFC 9293 3.8.6.1, does not see it, the subflow having nothing queued).
    */
+  private rtxAt = Number.POSITIVE_INFINITY;
+  /** The earlier of the connection's timers (data-level retransmission, DATA_FIN), for the host's table. */
   pollAt = Number.POSITIVE_INFINITY;
   /** Current timeout after a retransmission (backed off); 0: the subflows' RTO. */
   private rtxWait = 0;
@@ -859,8 +884,24 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
   private rtxProgressAt = 0;
 
   private armRetransmit(at: number): void {
+    this.rtxAt = at;
+    this.refileTimer();
+  }
+
+  /** Files the earlier of the timers in the host's table when it moved (stale entries are skipped there). */
+  private refileTimer(): void {
+    const at = Math.min(this.rtxAt, this.finAt);
+    if (at === this.pollAt) return;
     this.pollAt = at;
     this.host.connTimers.push(at, this);
+  }
+
+  /** The host's table says a timer of this connection is due: the DATA_FIN's, then the data's. */
+  handleTimeout(now: number): void {
+    this.pollAt = Number.POSITIVE_INFINITY;
+    if (this.finAt <= now) this.dataFinTimeout(now);
+    if (this.rtxAt <= now) this.retransmitTimeout(now);
+    this.refileTimer();
   }
 
   /** The timeout: the longest RTO of the subflows (RFC 6298), or the backed-off one. */
@@ -884,8 +925,8 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
   }
 
   /** The data-level retransmission timer fired. */
-  retransmitTimeout(now: number): void {
-    this.pollAt = Number.POSITIVE_INFINITY;
+  private retransmitTimeout(now: number): void {
+    this.rtxAt = Number.POSITIVE_INFINITY;
     const probe = this.sndNxt <= this.sndUna;
     if (this.fallback || this.closed || (probe && !this.windowBlocked)) return;
     const wait = this.retransmitWait();
@@ -1039,6 +1080,8 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     this.emit({ type: 'sub-closed', conn: this, subflow: sf, error: err });
     if (this.subflows.length === 0 && !this.closed) {
       this.closed = true;
+      this.rtxAt = Number.POSITIVE_INFINITY;
+      this.finAt = Number.POSITIVE_INFINITY;
       this.pollAt = Number.POSITIVE_INFINITY;
       this.error = this.finished ? undefined : this.peerFastclosed ? this.error : err;
       this.emit({ type: 'closed', conn: this, error: this.error });

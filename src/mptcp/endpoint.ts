@@ -102,7 +102,7 @@ export class MptcpEndpoint implements SansIo, ConnectionHost {
   private readonly admitJoin: EndpointOptions['admitJoin'];
   private readonly listeners: MptcpEventListener[] = [];
   private readonly timerSources: TimerSource[] = [];
-  /** Connections' data-level retransmission timers (MptcpConnection.pollAt). */
+  /** Connections' timers (data-level retransmission, DATA_FIN: MptcpConnection.pollAt). */
   readonly connTimers = new TimerQueue<MptcpConnection>();
   /** Inside input() or handleTimeout(): connections act once at its end (see defer). */
   private batching = false;
@@ -132,40 +132,6 @@ export class MptcpEndpoint implements SansIo, ConnectionHost {
   /** TCP Fast Open settings (the client cache is used by connect, the server side by listen). */
   fastOpen: { cache?: TfoCookieCache; server?: TfoServerOptions };
 
-  /** Connections whose DATA_FIN awaits its DATA_ACK: when to send it again, and the backoff. */
-  private readonly dataFinTimers = new Map<MptcpConnection, { at: number; wait: number }>();
-
-  private armDataFin(conn: MptcpConnection): void {
-    if (this.dataFinTimers.has(conn)) return;
-    let srtt = 0;
-    for (const sf of conn.subflows) srtt = Math.max(srtt, sf.socket.rtt.srtt);
-    const wait = Math.max(300, 2 * srtt + 200);
-    this.dataFinTimers.set(conn, { at: this.now + wait, wait });
-  }
-
-  private dataFinTimeout(now: number): void {
-    for (const [conn, t] of this.dataFinTimers) {
-      if (!conn.dataFinPending) {
-        this.dataFinTimers.delete(conn);
-        continue;
-      }
-      if (t.at > now) continue;
-      t.wait = Math.min(t.wait * 2, 60_000);
-      t.at = now + t.wait;
-      this.mib.DataFinRetrans++;
-      conn.resendDataFin();
-    }
-  }
-
-  private dataFinNext(): number {
-    let t = Number.POSITIVE_INFINITY;
-    for (const [conn, x] of this.dataFinTimers) {
-      if (!conn.dataFinPending) this.dataFinTimers.delete(conn);
-      else if (x.at < t) t = x.at;
-    }
-    return t;
-  }
-
   addTimerSource(src: TimerSource): void {
     this.timerSources.push(src);
   }
@@ -177,10 +143,6 @@ export class MptcpEndpoint implements SansIo, ConnectionHost {
 
   emit(e: MptcpEvent): void {
     for (const l of this.listeners) l(e);
-  }
-
-  dataFinSent(conn: MptcpConnection): void {
-    this.armDataFin(conn);
   }
 
   subflowGone(conn: MptcpConnection, sf: Subflow): void {
@@ -514,11 +476,7 @@ export class MptcpEndpoint implements SansIo, ConnectionHost {
   }
 
   pollTimeout(): number {
-    let t = Math.min(
-      this.tcp.pollTimeout(),
-      this.dataFinTimers.size ? this.dataFinNext() : Number.POSITIVE_INFINITY,
-      this.connTimers.peek(),
-    );
+    let t = Math.min(this.tcp.pollTimeout(), this.connTimers.peek());
     for (const s of this.timerSources) t = Math.min(t, s.pollTimeout());
     return t;
   }
@@ -528,8 +486,7 @@ export class MptcpEndpoint implements SansIo, ConnectionHost {
     this.batching = true;
     try {
       this.tcp.handleTimeout(now);
-      if (this.dataFinTimers.size) this.dataFinTimeout(now);
-      for (let c = this.connTimers.popDue(now); c; c = this.connTimers.popDue(now)) c.retransmitTimeout(now);
+      for (let c = this.connTimers.popDue(now); c; c = this.connTimers.popDue(now)) c.handleTimeout(now);
       for (const s of this.timerSources) if (s.pollTimeout() <= now) s.handleTimeout(now);
     } finally {
       this.batching = false;
