@@ -9,7 +9,7 @@ import { Assembler, MAX_RANGES } from '../tcp/assembler.js';
 import { ByteRing } from '../tcp/ring.js';
 import { TcpError } from '../tcp/socket.js';
 import { TcpState } from '../tcp/state.js';
-import type { HasDeadline } from '../util/timer-queue.js';
+import { type HasDeadline, TimerQueue } from '../util/timer-queue.js';
 import { CouplingGroup } from './cc/coupling.js';
 import type { MptcpEvent } from './events.js';
 import { eligible, type Scheduler, type SchedulerName, scheduler } from './sched/index.js';
@@ -49,6 +49,38 @@ export interface AnnouncedAddr {
   id: number;
   addr: Uint8Array;
   port?: number;
+}
+
+/**
+ * What a connection needs of its endpoint: the clock, the table its data-level timer goes in, the
+ * event stream, and a say in when it acts on input. The connection reports to it (layers talk one
+ * way): the endpoint sets nothing on the connection.
+ */
+export interface ConnectionHost {
+  /** The clock, ms. */
+  readonly now: number;
+  /** The timer table of the connections' timers (their pollAt; the host calls handleTimeout). */
+  readonly connTimers: TimerQueue<MptcpConnection>;
+  /** An event for the endpoint's listeners (path managers, logs, metrics). */
+  emit(e: MptcpEvent): void;
+  /** A subflow (or a half-open join) of `conn` closed; `conn.closed` when it was the last. */
+  subflowGone(conn: MptcpConnection, sf: Subflow): void;
+  /**
+   * Whether the host is inside an input or a poll and calls conn.afterInput() at its end: the
+   * connection then acts once, after everything the input told it. False: act now.
+   */
+  defer(conn: MptcpConnection): boolean;
+}
+
+/** A host for a connection on its own (tests, benchmarks): its own clock and timer table, no events, no deferral. */
+export class StandaloneHost implements ConnectionHost {
+  now = 0;
+  readonly connTimers = new TimerQueue<MptcpConnection>();
+  emit(_e: MptcpEvent): void {}
+  subflowGone(_conn: MptcpConnection, _sf: Subflow): void {}
+  defer(_conn: MptcpConnection): boolean {
+    return false;
+  }
 }
 
 export interface MptcpEvents {
@@ -142,6 +174,11 @@ export class MptcpMib {
   DataFinRetrans = 0;
   /** The peer's connection-level window held new data back for a timeout: a probe asked for it. */
   WinProbe = 0;
+  /**
+   * Scheduler passes (MptcpConnection.push): reinjections, then new data to the subflows the
+   * scheduler picks (no Linux counterpart; compare with the TCP MIB's InSegs).
+   */
+  MPTCPSchedPasses = 0;
 }
 
 /** A data-level retransmission sends at most this much from the oldest unacknowledged byte. */
@@ -169,10 +206,6 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
   /** Subflows this connection may have (set by the endpoint). */
   maxSubflows = Number.POSITIVE_INFINITY;
   events: MptcpEvents = {};
-  /** The endpoint's event stream (set by the endpoint). */
-  emit: (e: MptcpEvent) => void = () => {};
-  /** The endpoint's clock, ms (set by the endpoint). */
-  now: () => number = () => 0;
   /** Set when the peer did not answer MP_CAPABLE: the connection is plain TCP on its one subflow. */
   fallback = false;
   /** Whether the DSS checksum is in use (either side asked for it). */
@@ -228,12 +261,23 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     readonly local: LocalKey,
     readonly config: MptcpConfig,
     readonly mib: MptcpMib,
+    private readonly host: ConnectionHost = new StandaloneHost(),
   ) {
     this.sendRing = new ByteRing(config.sendBuffer);
     this.recvRing = new ByteRing(config.recvBuffer);
     this.ooo = new Assembler(Math.max(MAX_RANGES, Math.ceil(config.recvBuffer / 512)));
     this.checksum = config.checksum;
     this.orp = config.opportunistic ? new OpportunisticRetransmission() : undefined;
+  }
+
+  /** An event for the endpoint's listeners. */
+  emit(e: MptcpEvent): void {
+    this.host.emit(e);
+  }
+
+  /** The endpoint's clock, ms. */
+  now(): number {
+    return this.host.now;
   }
 
   // ------------------------------------------------------------ application side
@@ -313,13 +357,6 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     this.push();
   }
 
-  /**
-   * Called when the DATA_FIN went out on an ACK: the endpoint arms a timer to send it again if no
-   * DATA_ACK covers it (an ACK is not retransmitted by TCP; RFC 8684 3.3.3 leaves the DATA_FIN to
-   * the connection level, as Linux's MPTCP-level retransmit timer does).
-   */
-  onDataFinSent: () => void = () => {};
-
   /** Our DATA_FIN is out and not yet acknowledged. */
   get dataFinPending(): boolean {
     return (
@@ -327,9 +364,34 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     );
   }
 
-  /** The DATA_FIN timer fired: signal it again on a subflow. */
-  resendDataFin(): void {
-    if (!this.dataFinPending) return;
+  /**
+   * The DATA_FIN's retransmission timer (RFC 8684 3.3.3 leaves it to the connection level, as
+   * Linux's MPTCP-level retransmit timer does: TCP does not retransmit the ACK it rode on): when
+   * to signal it again, and the wait, doubled each time (0: not armed).
+   */
+  private finAt = Number.POSITIVE_INFINITY;
+  private finWait = 0;
+
+  /** Our DATA_FIN went out on an ACK: time it, unless a timer runs (its backoff goes on). */
+  private armDataFin(): void {
+    if (this.finWait > 0) return;
+    let srtt = 0;
+    for (const sf of this.subflows) srtt = Math.max(srtt, sf.socket.rtt.srtt);
+    this.finWait = Math.max(300, 2 * srtt + 200);
+    this.finAt = this.now() + this.finWait;
+    this.refileTimer();
+  }
+
+  /** The DATA_FIN timer fired: signal it again on a subflow, if no DATA_ACK has covered it. */
+  private dataFinTimeout(now: number): void {
+    if (!this.dataFinPending) {
+      this.finAt = Number.POSITIVE_INFINITY;
+      this.finWait = 0;
+      return;
+    }
+    this.finWait = Math.min(this.finWait * 2, 60_000);
+    this.finAt = now + this.finWait;
+    this.mib.DataFinRetrans++;
     this.dataFinSignalled = false;
     this.push();
   }
@@ -508,12 +570,74 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
   /** Since when the primaries' windows have been full with data waiting (-1: they are not). */
   private primariesFullSince = -1;
 
+  /** Subflows whose input record (Subflow.rx) holds what an input told them, not yet acted on. */
+  private readonly inputs: Subflow[] = [];
+  /** The connection acts at the end of the host's input or poll, or is acting now. */
+  private due = false;
+  /** Something asked for a scheduler pass since the last one. */
+  private passWanted = false;
+
+  /** A subflow recorded what a segment told it (sf.rx): the connection acts on it after the input. */
+  noteInput(sf: Subflow): void {
+    if (sf.rx.pending) return;
+    sf.rx.pending = true;
+    this.inputs.push(sf);
+    this.actSoon();
+  }
+
   /**
-   * Hands data to the subflows: first what a dead or stalled subflow held (reinjection), then new
-   * data to the subflows the scheduler picks, each up to about one congestion window ahead of what
-   * it has in flight.
+   * Asks for a scheduler pass. Inside the host's input or poll it waits for the end of it
+   * (afterInput), however often asked, so that an input runs the scheduler once; else it runs now.
    */
   push(): void {
+    this.passWanted = true;
+    this.actSoon();
+  }
+
+  private actSoon(): void {
+    if (this.due) return;
+    if (this.host.defer(this)) {
+      this.due = true;
+      return;
+    }
+    this.act();
+  }
+
+  /** The host's input or poll is done: act on what it told the subflows, with one pass. */
+  afterInput(): void {
+    this.due = false;
+    this.act();
+  }
+
+  /**
+   * Reads the subflows' input records (DATA_ACK, window, DATA_FIN), then runs the scheduler once
+   * if anything asked for it. What that wakes (the application writing into the room a DATA_ACK
+   * made) runs no pass of its own: this one follows.
+   */
+  private act(): void {
+    this.due = true;
+    const inputs = this.inputs;
+    for (let i = 0; i < inputs.length; i++) {
+      const r = inputs[i].rx;
+      if (r.dataAck >= 0) this.onDataAck(r.dataAck);
+      if (r.windowRight >= 0) this.onWindow(r.windowRight);
+      if (r.dataFin >= 0) this.onDataFin(r.dataFin);
+      r.clear();
+    }
+    inputs.length = 0;
+    this.due = false;
+    if (!this.passWanted || this.closed) return;
+    this.passWanted = false;
+    this.pass();
+  }
+
+  /**
+   * One scheduler pass: first what a dead or stalled subflow held (reinjection), then new data to
+   * the subflows the scheduler picks, each up to about one congestion window ahead of what it has
+   * in flight.
+   */
+  private pass(): void {
+    this.mib.MPTCPSchedPasses++;
     if (this.reinjectQ.length) this.pushReinjections();
     const picked = this.picked;
     const n = this.fallback
@@ -575,7 +699,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
       orp.onWindowBlocked(this, now);
     for (const sf of this.subflows) sf.wake();
     if (
-      this.pollAt === Number.POSITIVE_INFINITY &&
+      this.rtxAt === Number.POSITIVE_INFINITY &&
       !this.fallback &&
       (this.sndNxt > this.sndUna || this.windowBlocked)
     )
@@ -587,7 +711,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
       if (sf) {
         this.dataFinSignalled = true;
         sf.ackNow();
-        this.onDataFinSent();
+        this.armDataFin();
       }
     }
   }
@@ -764,6 +888,9 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
 
   private maybeCloseSubflows(): void {
     this.finAckedFlag = true;
+    this.finAt = Number.POSITIVE_INFINITY;
+    this.finWait = 0;
+    this.refileTimer();
     this.trimWhenFinished();
     // RFC 8684 3.3.3: once the DATA_FIN is acknowledged and the peer's DATA_FIN received, the
     // subflows close with ordinary FINs.
@@ -784,17 +911,33 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
    * it rides on a pure ACK, which a loss takes for good (Linux's MPTcpExtWinProbe; TCP's persist
    * timer, RFC 9293 3.8.6.1, does not see it, the subflow having nothing queued).
    */
+  private rtxAt = Number.POSITIVE_INFINITY;
+  /** The earlier of the connection's timers (data-level retransmission, DATA_FIN), for the host's table. */
   pollAt = Number.POSITIVE_INFINITY;
-  /** The endpoint files the timer (set by the endpoint). */
-  onTimerArmed: (at: number) => void = () => {};
   /** Current timeout after a retransmission (backed off); 0: the subflows' RTO. */
   private rtxWait = 0;
   /** When the DATA_ACK last moved, or the timer last acted. */
   private rtxProgressAt = 0;
 
   private armRetransmit(at: number): void {
+    this.rtxAt = at;
+    this.refileTimer();
+  }
+
+  /** Files the earlier of the timers in the host's table when it moved (stale entries are skipped there). */
+  private refileTimer(): void {
+    const at = Math.min(this.rtxAt, this.finAt);
+    if (at === this.pollAt) return;
     this.pollAt = at;
-    this.onTimerArmed(at);
+    this.host.connTimers.push(at, this);
+  }
+
+  /** The host's table says a timer of this connection is due: the DATA_FIN's, then the data's. */
+  handleTimeout(now: number): void {
+    this.pollAt = Number.POSITIVE_INFINITY;
+    if (this.finAt <= now) this.dataFinTimeout(now);
+    if (this.rtxAt <= now) this.retransmitTimeout(now);
+    this.refileTimer();
   }
 
   /** The timeout: the longest RTO of the subflows (RFC 6298), or the backed-off one. */
@@ -818,8 +961,8 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
   }
 
   /** The data-level retransmission timer fired. */
-  retransmitTimeout(now: number): void {
-    this.pollAt = Number.POSITIVE_INFINITY;
+  private retransmitTimeout(now: number): void {
+    this.rtxAt = Number.POSITIVE_INFINITY;
     const probe = this.sndNxt <= this.sndUna;
     if (this.fallback || this.closed || (probe && !this.windowBlocked)) return;
     const wait = this.retransmitWait();
@@ -962,6 +1105,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     const j = this.joining.indexOf(sf);
     if (j >= 0) {
       this.joining.splice(j, 1); // a half-open join that never was a subflow
+      this.host.subflowGone(this, sf);
       return;
     }
     const i = this.subflows.indexOf(sf);
@@ -972,10 +1116,13 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     this.emit({ type: 'sub-closed', conn: this, subflow: sf, error: err });
     if (this.subflows.length === 0 && !this.closed) {
       this.closed = true;
+      this.rtxAt = Number.POSITIVE_INFINITY;
+      this.finAt = Number.POSITIVE_INFINITY;
       this.pollAt = Number.POSITIVE_INFINITY;
       this.error = this.finished ? undefined : this.peerFastclosed ? this.error : err;
       this.emit({ type: 'closed', conn: this, error: this.error });
       this.events.onClose?.(this.error);
     }
+    this.host.subflowGone(this, sf);
   }
 }

@@ -22,7 +22,13 @@ import { emitMpJoin } from '../wire/mptcp/mp-join.js';
 import { emitMpTcprst, MP_TCPRST_LEN, TCPRST_REASON } from '../wire/mptcp/mp-tcprst.js';
 import { MptcpOptionView } from '../wire/mptcp/option.js';
 import { MPTCP_SUBTYPE } from '../wire/mptcp/subtype.js';
-import { DEFAULT_MPTCP_CONFIG, type MptcpConfig, MptcpConnection, MptcpMib } from './connection.js';
+import {
+  type ConnectionHost,
+  DEFAULT_MPTCP_CONFIG,
+  type MptcpConfig,
+  MptcpConnection,
+  MptcpMib,
+} from './connection.js';
 import type { MptcpEvent, MptcpEventListener } from './events.js';
 import { JoinRequestTable } from './join-cookies.js';
 import { type JoinState, Subflow } from './subflow.js';
@@ -77,7 +83,7 @@ export interface TimerSource {
   handleTimeout(now: number): void;
 }
 
-export class MptcpEndpoint implements SansIo {
+export class MptcpEndpoint implements SansIo, ConnectionHost {
   readonly tcp: TcpStack;
   readonly config: MptcpConfig;
   readonly mib = new MptcpMib();
@@ -100,8 +106,12 @@ export class MptcpEndpoint implements SansIo {
   private readonly admitJoin: EndpointOptions['admitJoin'];
   private readonly listeners: MptcpEventListener[] = [];
   private readonly timerSources: TimerSource[] = [];
-  /** Connections' data-level retransmission timers (MptcpConnection.pollAt). */
-  private readonly connTimers = new TimerQueue<MptcpConnection>();
+  /** Connections' timers (data-level retransmission, DATA_FIN: MptcpConnection.pollAt). */
+  readonly connTimers = new TimerQueue<MptcpConnection>();
+  /** Inside input() or handleTimeout(): connections act once at its end (see defer). */
+  private batching = false;
+  /** Connections that deferred their pass to the end of this input or poll. */
+  private readonly deferred: MptcpConnection[] = [];
   /** The time of the latest call from the driver. */
   now = 0;
 
@@ -126,40 +136,6 @@ export class MptcpEndpoint implements SansIo {
   /** TCP Fast Open settings (the client cache is used by connect, the server side by listen). */
   fastOpen: { cache?: TfoCookieCache; server?: TfoServerOptions };
 
-  /** Connections whose DATA_FIN awaits its DATA_ACK: when to send it again, and the backoff. */
-  private readonly dataFinTimers = new Map<MptcpConnection, { at: number; wait: number }>();
-
-  private armDataFin(conn: MptcpConnection): void {
-    if (this.dataFinTimers.has(conn)) return;
-    let srtt = 0;
-    for (const sf of conn.subflows) srtt = Math.max(srtt, sf.socket.rtt.srtt);
-    const wait = Math.max(300, 2 * srtt + 200);
-    this.dataFinTimers.set(conn, { at: this.now + wait, wait });
-  }
-
-  private dataFinTimeout(now: number): void {
-    for (const [conn, t] of this.dataFinTimers) {
-      if (!conn.dataFinPending) {
-        this.dataFinTimers.delete(conn);
-        continue;
-      }
-      if (t.at > now) continue;
-      t.wait = Math.min(t.wait * 2, 60_000);
-      t.at = now + t.wait;
-      this.mib.DataFinRetrans++;
-      conn.resendDataFin();
-    }
-  }
-
-  private dataFinNext(): number {
-    let t = Number.POSITIVE_INFINITY;
-    for (const [conn, x] of this.dataFinTimers) {
-      if (!conn.dataFinPending) this.dataFinTimers.delete(conn);
-      else if (x.at < t) t = x.at;
-    }
-    return t;
-  }
-
   addTimerSource(src: TimerSource): void {
     this.timerSources.push(src);
   }
@@ -169,20 +145,35 @@ export class MptcpEndpoint implements SansIo {
     this.listeners.push(listener);
   }
 
-  private emit(e: MptcpEvent): void {
+  emit(e: MptcpEvent): void {
     for (const l of this.listeners) l(e);
+  }
+
+  subflowGone(conn: MptcpConnection, sf: Subflow): void {
+    this.bySocket.delete(sf.socket);
+    this.joins.delete(sf.socket);
+    if (conn.closed) this.tokens.release(conn.local.token);
+  }
+
+  defer(conn: MptcpConnection): boolean {
+    if (!this.batching) return false;
+    this.deferred.push(conn);
+    return true;
+  }
+
+  /** The input or poll is done: every connection it touched acts once (one scheduler pass each). */
+  private flushDeferred(): void {
+    const d = this.deferred;
+    for (let i = 0; i < d.length; i++) d[i].afterInput();
+    d.length = 0;
   }
 
   private newConnection(
     role: 'client' | 'server',
     key: LocalKey = this.tokens.allocate(undefined),
   ): MptcpConnection {
-    const conn = new MptcpConnection(role, key, this.config, this.mib);
+    const conn = new MptcpConnection(role, key, this.config, this.mib, this);
     conn.maxSubflows = this.maxSubflows;
-    conn.emit = (e) => this.emit(e);
-    conn.now = () => this.now;
-    conn.onDataFinSent = () => this.armDataFin(conn);
-    conn.onTimerArmed = (at) => this.connTimers.push(at, conn);
     this.tokens.set(key.token, conn);
     return conn;
   }
@@ -464,13 +455,6 @@ export class MptcpEndpoint implements SansIo {
   private attach(conn: MptcpConnection, sock: TcpSocket, join?: JoinState): void {
     new Subflow(conn, sock, this.tcp, join);
     this.bySocket.set(sock, conn);
-    const onClose = sock.events.onClose;
-    sock.events.onClose = (err) => {
-      this.bySocket.delete(sock);
-      this.joins.delete(sock);
-      onClose?.(err);
-      if (conn.closed) this.tokens.release(conn.local.token);
-    };
   }
 
   /** Tells the endpoint that the application acted on `conn` (wrote, read, closed): poll it. */
@@ -481,7 +465,13 @@ export class MptcpEndpoint implements SansIo {
 
   input(now: number, packet: Uint8Array, checksumVerified?: boolean): void {
     this.now = now;
-    this.tcp.input(now, packet, checksumVerified);
+    this.batching = true;
+    try {
+      this.tcp.input(now, packet, checksumVerified);
+    } finally {
+      this.batching = false;
+    }
+    this.flushDeferred();
   }
 
   pollTransmit(now: number, buf: Uint8Array): number {
@@ -498,21 +488,22 @@ export class MptcpEndpoint implements SansIo {
   }
 
   pollTimeout(): number {
-    let t = Math.min(
-      this.tcp.pollTimeout(),
-      this.dataFinTimers.size ? this.dataFinNext() : Number.POSITIVE_INFINITY,
-      this.connTimers.peek(),
-    );
+    let t = Math.min(this.tcp.pollTimeout(), this.connTimers.peek());
     for (const s of this.timerSources) t = Math.min(t, s.pollTimeout());
     return t;
   }
 
   handleTimeout(now: number): void {
     this.now = now;
-    this.tcp.handleTimeout(now);
-    if (this.dataFinTimers.size) this.dataFinTimeout(now);
-    for (let c = this.connTimers.popDue(now); c; c = this.connTimers.popDue(now)) c.retransmitTimeout(now);
-    for (const s of this.timerSources) if (s.pollTimeout() <= now) s.handleTimeout(now);
+    this.batching = true;
+    try {
+      this.tcp.handleTimeout(now);
+      for (let c = this.connTimers.popDue(now); c; c = this.connTimers.popDue(now)) c.handleTimeout(now);
+      for (const s of this.timerSources) if (s.pollTimeout() <= now) s.handleTimeout(now);
+    } finally {
+      this.batching = false;
+    }
+    this.flushDeferred();
   }
 
   setWaker(wake: () => void): void {

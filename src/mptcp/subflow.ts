@@ -26,6 +26,7 @@ import { Lia } from './cc/lia.js';
 import { Olia } from './cc/olia.js';
 import type { MptcpConnection } from './connection.js';
 import { expand32, fromWire, toWire, type Wire64 } from './dsn.js';
+import { InputRecord } from './input-record.js';
 import { MAP_FULL, NO_CSUM, RecvMaps } from './recv-maps.js';
 
 const SYN = 0x02;
@@ -89,6 +90,8 @@ const MAX_MAP_LEN = 0xffff;
 const RECV_MAP_BYTES = 512;
 
 export class Subflow implements TcpExtension {
+  /** What the segment being processed told this subflow at the data level, for its connection. */
+  readonly rx = new InputRecord();
   private readonly view = VIEW;
   private readonly wire: Wire64 = { high: 0, low: 0 };
   private readonly sendMaps: Mapping[] = [];
@@ -1057,10 +1060,7 @@ export class Subflow implements TcpExtension {
       const ack = d.dataAck8
         ? fromWire(c.local.idsn, d.dataAckHigh, d.dataAckLow)
         : expand32(c.local.idsn, d.dataAckLow, c.sndNxt);
-      if (ack >= 0) {
-        c.onDataAck(ack);
-        c.onWindow(ack + this.socket.sndWnd);
-      }
+      if (ack >= 0) this.recordDataAck(ack, ack + this.socket.sndWnd);
     }
     if (!d.hasMapping) return;
     this.takeMapping(
@@ -1102,7 +1102,7 @@ export class Subflow implements TcpExtension {
       return;
     }
     if (fin) {
-      c.onDataFin(dsn + dll - 1);
+      this.recordDataFin(dsn + dll - 1);
       if (ssn === 0 && dll === 1) return; // a DATA_FIN with no data (3.3.3)
     }
     if (this.failed) {
@@ -1421,13 +1421,30 @@ export class Subflow implements TcpExtension {
     this.wake();
   }
 
-  /** Subflow-level ACK progress: in fallback it is the only acknowledgement there is (RFC 8684 3.7). */
+  /**
+   * Subflow-level ACK progress: room for more data; in fallback it is the only acknowledgement
+   * there is (RFC 8684 3.7).
+   */
   private onSubflowAck(): void {
     this.stale = false;
     if (this.infiniteOff >= 0 && this.dataOff(this.socket.sndUna) > this.infiniteOff) this.infiniteOff = -1;
     if (this.conn.fallback)
-      this.conn.onDataAck(Math.min(this.dataOff(this.socket.sndUna), this.scheduledEnd) + this.sendDelta);
-    this.conn.push();
+      this.recordDataAck(Math.min(this.dataOff(this.socket.sndUna), this.scheduledEnd) + this.sendDelta, -1);
+    else this.conn.push();
+  }
+
+  /** Records a DATA_ACK and the window's right edge (-1: none) for the connection (rx). */
+  private recordDataAck(ack: number, right: number): void {
+    const r = this.rx;
+    if (ack > r.dataAck) r.dataAck = ack;
+    if (right > r.windowRight) r.windowRight = right;
+    this.conn.noteInput(this);
+  }
+
+  /** Records the peer's DATA_FIN at `dsn` for the connection (rx). */
+  private recordDataFin(dsn: number): void {
+    this.rx.dataFin = dsn;
+    this.conn.noteInput(this);
   }
 
   /** In fallback, data sequence number = subflow send offset + this. */
@@ -1462,7 +1479,7 @@ export class Subflow implements TcpExtension {
   /** The subflow's FIN: in fallback it is the connection's end (RFC 8684 3.7). */
   private onSubflowFin(): void {
     this.pull();
-    if (this.conn.fallback) this.conn.onDataFin(this.readOff + this.fallbackDelta);
+    if (this.conn.fallback) this.recordDataFin(this.readOff + this.fallbackDelta);
   }
 
   receiveWindow(): number {

@@ -43,33 +43,27 @@ export class ConnStream extends Duplex {
     private readonly wake: () => void,
   ) {
     super({ allowHalfOpen: true });
-    const ev = conn.events;
-    const prev = { ...ev };
-    ev.onEstablished = () => {
-      prev.onEstablished?.();
-      this.emit('connect');
-      this.flushPending();
-    };
-    ev.onReadable = () => {
-      prev.onReadable?.();
-      if (this.wantRead) this.pull();
-    };
-    ev.onEnd = () => {
-      prev.onEnd?.();
-      if (this.wantRead) this.pull();
-    };
-    ev.onWritable = () => {
-      prev.onWritable?.();
-      this.flushPending();
-    };
-    ev.onClose = (err) => {
-      prev.onClose?.(err);
-      if (err) this.destroy(err);
-      else {
-        this.pull();
-        if (this.pending) this.pending.cb(new Error('connection closed before the data was sent'));
-        this.pending = undefined;
-      }
+    // The stream is the connection's application: its events are the stream's alone.
+    conn.events = {
+      onEstablished: () => {
+        this.emit('connect');
+        this.flushPending();
+      },
+      onReadable: () => {
+        if (this.wantRead) this.pull();
+      },
+      onEnd: () => {
+        if (this.wantRead) this.pull();
+      },
+      onWritable: () => this.flushPending(),
+      onClose: (err) => {
+        if (err) this.destroy(err);
+        else {
+          this.pull();
+          if (this.pending) this.pending.cb(new Error('connection closed before the data was sent'));
+          this.pending = undefined;
+        }
+      },
     };
   }
 

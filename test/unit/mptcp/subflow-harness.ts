@@ -3,14 +3,16 @@
 // SYN/ACK, then one segment in (built as the server would send it, with its DSS option) and what
 // the subflow recorded (mappings kept, MIB counters) and delivered to the connection out.
 // ServerSubflowHarness: the same for a server subflow, whose first data comes with the MP_CAPABLE.
+// As the endpoint does, the harness lets the connection act once after each segment (HarnessHost).
 import { type Idsn, keyIdsn, keyToken } from '../../../src/crypto/keys.js';
 import {
   DEFAULT_MPTCP_CONFIG,
   type MptcpConfig,
   MptcpConnection,
   MptcpMib,
+  StandaloneHost,
 } from '../../../src/mptcp/connection.js';
-import { toWire, type Wire64 } from '../../../src/mptcp/dsn.js';
+import { fromWire, toWire, type Wire64 } from '../../../src/mptcp/dsn.js';
 import { Subflow } from '../../../src/mptcp/subflow.js';
 import type { TcpConfig } from '../../../src/tcp/config.js';
 import { dssChecksum, sumWords } from '../../../src/wire/checksum.js';
@@ -33,10 +35,34 @@ export interface MapSpec {
   bytes?: Uint8Array;
 }
 
+/** The endpoint's part: inside a segment's input the connection waits, and acts once after it. */
+class HarnessHost extends StandaloneHost {
+  inInput = false;
+  private readonly waiting: MptcpConnection[] = [];
+
+  override defer(conn: MptcpConnection): boolean {
+    if (!this.inInput) return false;
+    this.waiting.push(conn);
+    return true;
+  }
+
+  /** Runs `input` as the endpoint runs a packet's: connections act once at its end. */
+  input(input: () => void): void {
+    this.inInput = true;
+    try {
+      input();
+    } finally {
+      this.inInput = false;
+    }
+    for (const c of this.waiting.splice(0)) c.afterInput();
+  }
+}
+
 /** What both ends' harnesses share: the segments the peer sends and what the connection got. */
 abstract class PeerHarness {
   readonly tcp: Harness;
   readonly mib = new MptcpMib();
+  readonly host = new HarnessHost();
   readonly conn: MptcpConnection;
   readonly sf: Subflow;
   /** The peer's IDSN, that its DSNs count from. */
@@ -53,7 +79,7 @@ abstract class PeerHarness {
     this.tcp = new Harness(tcp);
     this.peerIdsn = keyIdsn(peerKey);
     const local = { key, token: keyToken(key), idsn: keyIdsn(key) };
-    this.conn = new MptcpConnection(role, local, { ...DEFAULT_MPTCP_CONFIG, ...mptcp }, this.mib);
+    this.conn = new MptcpConnection(role, local, { ...DEFAULT_MPTCP_CONFIG, ...mptcp }, this.mib, this.host);
     this.sf = new Subflow(this.conn, this.tcp.sock, { wake: () => {} });
   }
 
@@ -76,9 +102,47 @@ abstract class PeerHarness {
     return { ...d, ...extra };
   }
 
-  /** One segment from the peer: `payload` at subflow offset `off`, with these options. */
-  segment(off: number, payload: Uint8Array, options: TcpOption[] = []): void {
-    this.tcp.send({ seq: REMOTE_ISS + 1 + off, ack: LOCAL_ISS + 1, flags: ACK | PSH, payload, options });
+  /**
+   * One segment from the peer: `payload` at subflow offset `off`, with these options, that
+   * acknowledges the first `acked` bytes we sent on the subflow (window `window`).
+   */
+  segment(off: number, payload: Uint8Array, options: TcpOption[] = [], acked = 0, window = 65535): void {
+    const seg = {
+      seq: REMOTE_ISS + 1 + off,
+      ack: LOCAL_ISS + 1 + acked,
+      flags: ACK | PSH,
+      payload,
+      options,
+      window,
+    };
+    this.host.input(() => this.tcp.send(seg));
+  }
+
+  /** The peer's DSS with only a DATA_ACK: it has received our data before relative DSN `dsn`. */
+  dataAck(dsn: number): Dss {
+    const w = toWire(this.conn.local.idsn, dsn);
+    return { type: 'dss', dataFin: false, dataAck: w.low, dataAckHigh: w.high };
+  }
+
+  /** Our DSS options in `segs` with their DSNs relative to our IDSN (undefined where none). */
+  ourDss(
+    segs: OutSeg[],
+  ): (
+    | { dataAck?: number; dsn?: number; ssn?: number; len?: number; fin: boolean; csum?: number }
+    | undefined
+  )[] {
+    return segs.map((s) => {
+      const d = s.options.find((o) => o.type === 'dss');
+      if (!d) return undefined;
+      return {
+        dataAck: d.dataAck,
+        dsn: d.dsn === undefined ? undefined : fromWire(this.conn.local.idsn, d.dsnHigh ?? 0, d.dsn),
+        ssn: d.ssn,
+        len: d.dataLen,
+        fin: d.dataFin,
+        csum: d.checksum,
+      };
+    });
   }
 
   /** What the connection has for its application now. */
@@ -90,18 +154,19 @@ abstract class PeerHarness {
 }
 
 export class SubflowHarness extends PeerHarness {
-  constructor(opts: { checksum?: boolean; recvBuffer?: number; connRecvBuffer?: number } = {}) {
+  /** `mpCapable` false: the server's SYN/ACK has no MP_CAPABLE (a peer without MPTCP, RFC 8684 3.7). */
+  constructor(
+    opts: { checksum?: boolean; recvBuffer?: number; connRecvBuffer?: number; mpCapable?: boolean } = {},
+  ) {
     super('client', CLIENT_KEY, SERVER_KEY, opts.recvBuffer ? { recvBuffer: opts.recvBuffer } : {}, {
       checksum: opts.checksum ?? false,
       ...(opts.connRecvBuffer ? { recvBuffer: opts.connRecvBuffer } : {}),
     });
     const flags = MPC_FLAG.hmacSha256 | (opts.checksum ? MPC_FLAG.checksum : 0);
-    this.tcp.established({
-      options: [
-        { type: 'mss', mss: 1460 },
-        { type: 'mp_capable', version: 1, flags, senderKey: SERVER_KEY },
-      ],
-    });
+    const options: TcpOption[] = [{ type: 'mss', mss: 1460 }];
+    if (opts.mpCapable !== false)
+      options.push({ type: 'mp_capable', version: 1, flags, senderKey: SERVER_KEY });
+    this.tcp.established({ options });
   }
 
   /** A data segment that carries its own mapping. */
