@@ -7,60 +7,21 @@
 // each core address leaves by its own uplink; teardown (twice) leaves no table, rule or route.
 // A second test replaces the veth stand-in by a real TUN (opened by a small python "core"): packets
 // written into it leave by the uplink of their source address and the replies come back into it.
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CpeNetConfig } from '../../cpe/net/plan.js';
 import { Netns } from './lib/netns.js';
 import { type Lines, lines, once } from './lib/proc.js';
+import { stageCpe } from './lib/stage.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const addon = join(repo, 'src/io/tun-tap/build/Release/tun_tap.node');
 
-/** Transpiles cpe/ and the TUN wrapper into a temporary folder (same layout) as ES modules. */
-function stage(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'cpe-net-stage-'));
-  const walk = (d: string): string[] =>
-    readdirSync(d).flatMap((f) => {
-      const p = join(d, f);
-      return statSync(p).isDirectory() ? walk(p) : p.endsWith('.ts') && !p.endsWith('.d.ts') ? [p] : [];
-    });
-  for (const file of [
-    ...walk(join(repo, 'cpe')),
-    join(repo, 'src/io/tun-tap/index.ts'),
-    join(repo, 'src/io/tun-tap/raw-socket.ts'),
-  ]) {
-    const js = ts.transpileModule(readFileSync(file, 'utf8'), {
-      compilerOptions: {
-        module: ts.ModuleKind.ESNext,
-        target: ts.ScriptTarget.ES2022,
-        verbatimModuleSyntax: true,
-      },
-    }).outputText;
-    const outFile = join(dir, relative(repo, file)).replace(/\.ts$/, '.js');
-    mkdirSync(dirname(outFile), { recursive: true });
-    writeFileSync(outFile, js);
-  }
-  writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
-  symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'));
-  // The addon (raw sockets, link-layer sends) where the staged src/io/tun-tap/index.js looks for it.
-  symlinkSync(join(repo, 'src/io/tun-tap/build'), join(dir, 'src/io/tun-tap/build'));
-  return dir;
-}
+const stage = () => stageCpe('cpe-net-stage');
 
 const n = 20 + Math.floor(Math.random() * 190);
 const h = (k: number) => (n + k).toString(16);

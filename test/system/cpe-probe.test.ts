@@ -3,56 +3,14 @@
 // target; the kernel's own route to the target points at lte0, so only SO_BINDTODEVICE makes the
 // dsl0 probe leave by dsl0. IPv4 and IPv6 probes go down when dsl0 goes down and when the target
 // stops answering echoes, and up again when each comes back.
-import {
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Netns } from './lib/netns.js';
 import { type Lines, lines, once } from './lib/proc.js';
+import { stageCpe } from './lib/stage.js';
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-/** Transpiles cpe/ and the TUN wrapper into a temporary folder (same layout) as ES modules. */
-function stage(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'cpe-probe-stage-'));
-  const walk = (d: string): string[] =>
-    readdirSync(d).flatMap((f) => {
-      const p = join(d, f);
-      return statSync(p).isDirectory() ? walk(p) : p.endsWith('.ts') && !p.endsWith('.d.ts') ? [p] : [];
-    });
-  for (const file of [
-    ...walk(join(repo, 'cpe')),
-    join(repo, 'src/io/tun-tap/index.ts'),
-    join(repo, 'src/io/tun-tap/raw-socket.ts'),
-  ]) {
-    const js = ts.transpileModule(readFileSync(file, 'utf8'), {
-      compilerOptions: {
-        module: ts.ModuleKind.ESNext,
-        target: ts.ScriptTarget.ES2022,
-        verbatimModuleSyntax: true,
-      },
-    }).outputText;
-    const outFile = join(dir, relative(repo, file)).replace(/\.ts$/, '.js');
-    mkdirSync(dirname(outFile), { recursive: true });
-    writeFileSync(outFile, js);
-  }
-  writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
-  symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'));
-  // The addon (raw sockets, link-layer sends) where the staged src/io/tun-tap/index.js looks for it.
-  symlinkSync(join(repo, 'src/io/tun-tap/build'), join(dir, 'src/io/tun-tap/build'));
-  return dir;
-}
+const stage = () => stageCpe('cpe-probe-stage');
 
 let dist: string;
 let ns: Netns;
