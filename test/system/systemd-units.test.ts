@@ -17,12 +17,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import {
   chmodSync,
   chownSync,
+  copyFileSync,
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
   rmSync,
-  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,7 +33,9 @@ import { Netns, waitFor } from './lib/netns.js';
 import { type Lines, lines, once } from './lib/proc.js';
 
 const ROOT = join(import.meta.dirname, '../..');
-const ADDON = join(ROOT, 'src/io/tun-tap/build/Release/tun_tap.node');
+const ADDON_BUILT = join(ROOT, 'src/io/tun-tap/build/Release/tun_tap.node');
+/** The addon as the daemons load it here: a copy in the test's folder (see beforeAll). */
+let ADDON = '';
 const UNITS = ['hag/deploy/hybrid-access-hag.service', 'cpe/deploy/hybrid-access-cpe.service'];
 /** A uid from systemd's DynamicUser= range (61184-65519) that no one on this host uses. */
 const DYNAMIC_UID = 61234;
@@ -145,7 +148,19 @@ beforeAll(() => {
       throw new Error(`tsc failed:\n${out}`);
     process.stderr.write(`tsc reported errors (ignored here):\n${out}`);
   }
-  symlinkSync(join(ROOT, 'node_modules'), join(dist, 'node_modules'));
+  // The daemons run as a user that may not read the checkout (CI clones into a mktemp directory,
+  // mode 0700: 'Cannot find package yaml'): what they load is copied into this world-readable
+  // folder, the run-time packages as the one-file build takes them.
+  const deps = execFileSync(
+    process.execPath,
+    [join(ROOT, 'scripts/lib/runtime-deps.mjs'), ROOT, 'pino', 'yaml'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  for (const d of deps.trim().split('\n')) cpSync(join(ROOT, d), join(dist, d), { recursive: true });
+  ADDON = join(work, 'tun_tap.node');
+  copyFileSync(ADDON_BUILT, ADDON);
 }, 240_000);
 
 afterAll(() => {
