@@ -44,8 +44,11 @@ esac
 if [ "$ARCH" = "$(uname -m)" ]; then
   ADDON=$ROOT/src/io/tun-tap/build/Release/tun_tap.node
   [ -f "$ADDON" ] || { echo "error: $ADDON is missing: run npm install (it builds the addon)" >&2; exit 1; }
+  # The one in build/Release: this machine's, or the target's where an SDK cross-built it there.
+  TARGET="the addon in src/io/tun-tap/build/Release"
 else
   ADDON=$(bash "$ROOT/scripts/lib/cross-addon.sh" "$ARCH")
+  TARGET="$ARCH Linux with glibc"
 fi
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
@@ -80,7 +83,7 @@ mkdir -p "$(dirname "$OUT")"
 {
   cat <<HEAD
 #!/bin/sh
-# hybrid-access $VERSION, the $ROLE as one file for $ARCH Linux with glibc (scripts/lib/build-bundle.sh).
+# hybrid-access $VERSION, the $ROLE as one file for $TARGET (scripts/lib/build-bundle.sh).
 # Needs Node >= 22, tar, gzip.
 # Unpacks itself once into \${HYBRID_ACCESS_HOME:-/opt/hybrid-access}/$ROLE-$VERSION, then runs
 #   node .../dist/src/cli.js "\$@"       e.g.  hybrid-access $ROLE --config /etc/hybrid-access/$ROLE.yaml
@@ -113,4 +116,4 @@ HEAD
   cat "$STAGE/payload.tgz"
 } >"$OUT"
 chmod 755 "$OUT"
-echo "$OUT ($(du -h "$OUT" | cut -f1), $ROLE $VERSION, $ARCH)"
+echo "$OUT ($(du -h "$OUT" | cut -f1), $ROLE $VERSION, for $TARGET)"
