@@ -8,13 +8,21 @@
 # then execs node on it.
 #
 # Why not a bundler: esbuild and the like are not among our dependencies, and tsc's output plus the
-# exact packages from the lock file is what the tests ran. The addon is native code for the machine
-# that runs this script (architecture and C library); N-API keeps it working across Node versions.
-#   usage: scripts/lib/build-bundle.sh cpe|hag OUTPUT   (from the repository root; the wrappers
-#          cpe/deploy/build-bundle.sh and hag/deploy/build-bundle.sh pass ROLE)
+# exact packages from the lock file is what the tests ran. The addon is the only native code: by
+# default the one npm install built for this machine (architecture and C library); with
+# --arch aarch64 (or HA_ARCH=aarch64) one cross-built by scripts/lib/cross-addon.sh, for the same
+# C library (glibc). Everything else is JavaScript; N-API keeps the addon working across Node versions.
+#   usage: scripts/lib/build-bundle.sh [--arch ARCH] cpe|hag OUTPUT   (from the repository root; the
+#          wrappers cpe/deploy/build-bundle.sh and hag/deploy/build-bundle.sh pass ROLE)
 set -eu
-ROLE=${1:?usage: build-bundle.sh cpe|hag OUTPUT}
-OUT=${2:?usage: build-bundle.sh cpe|hag OUTPUT}
+USAGE="usage: build-bundle.sh [--arch x86_64|aarch64] cpe|hag OUTPUT"
+ARCH=${HA_ARCH:-$(uname -m)}
+if [ "${1:-}" = "--arch" ]; then
+  ARCH=${2:?$USAGE}
+  shift 2
+fi
+ROLE=${1:?$USAGE}
+OUT=${2:?$USAGE}
 ROOT=$(pwd)
 case $ROLE in
   # The CPE carries hag/ too: the one `hybrid-access` command carries both daemons' config code.
@@ -33,8 +41,15 @@ case $ROLE in
        FLAGS="--max-semi-space-size=2 --heap-growing-percent=50" ;;
   *) echo "error: role must be cpe or hag, not '$ROLE'" >&2; exit 2 ;;
 esac
-ADDON=$ROOT/src/io/tun-tap/build/Release/tun_tap.node
-[ -f "$ADDON" ] || { echo "error: $ADDON is missing: run npm install (it builds the addon)" >&2; exit 1; }
+if [ "$ARCH" = "$(uname -m)" ]; then
+  ADDON=$ROOT/src/io/tun-tap/build/Release/tun_tap.node
+  [ -f "$ADDON" ] || { echo "error: $ADDON is missing: run npm install (it builds the addon)" >&2; exit 1; }
+  # The one in build/Release: this machine's, or the target's where an SDK cross-built it there.
+  TARGET="the addon in src/io/tun-tap/build/Release"
+else
+  ADDON=$(bash "$ROOT/scripts/lib/cross-addon.sh" "$ARCH")
+  TARGET="$ARCH Linux with glibc"
+fi
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
 
@@ -68,7 +83,8 @@ mkdir -p "$(dirname "$OUT")"
 {
   cat <<HEAD
 #!/bin/sh
-# hybrid-access $VERSION, the $ROLE as one file (scripts/lib/build-bundle.sh). Needs Node >= 22, tar, gzip.
+# hybrid-access $VERSION, the $ROLE as one file for $TARGET (scripts/lib/build-bundle.sh).
+# Needs Node >= 22, tar, gzip.
 # Unpacks itself once into \${HYBRID_ACCESS_HOME:-/opt/hybrid-access}/$ROLE-$VERSION, then runs
 #   node .../dist/src/cli.js "\$@"       e.g.  hybrid-access $ROLE --config /etc/hybrid-access/$ROLE.yaml
 set -eu
@@ -100,4 +116,4 @@ HEAD
   cat "$STAGE/payload.tgz"
 } >"$OUT"
 chmod 755 "$OUT"
-echo "$OUT ($(du -h "$OUT" | cut -f1), $ROLE $VERSION)"
+echo "$OUT ($(du -h "$OUT" | cut -f1), $ROLE $VERSION, for $TARGET)"

