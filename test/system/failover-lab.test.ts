@@ -7,15 +7,14 @@
 // shown direct-only (hag-unreachable), no subflow on it while a download runs. (c) HAG stopped
 // while DSL is down: a new LAN TCP connection goes direct over LTE. (d) The CPE stopped leaves no
 // rule, route or nftables table; afterAll removes the lab, also on failure.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCpeConfig } from '../../cpe/daemon/config.js';
-import { ADDR, labDown, labFault, labUp, nsName, REPO_ROOT, runDir } from '../../scripts/lab-impl/lab.js';
+import { ADDR, labDown, labFault, labUp, REPO_ROOT } from '../../scripts/lab-impl/lab.js';
 import {
   type Daemon,
   type Product,
@@ -23,9 +22,9 @@ import {
   startProduct,
   uplinkBytes,
 } from '../../scripts/lab-impl/stack.js';
+import { compileTree, labShell, serveFiles } from './lib/lab-run.js';
 import { requireRoot } from './lib/netns.js';
 
-const run = promisify(execFile);
 const prefix = `fo${randomBytes(3).toString('hex')}`;
 const FLOWS = join(REPO_ROOT, 'test/system/fixtures/udp_flows.py');
 /** The NAT addresses the server sees: DSL's own, LTE's carrier NAT. */
@@ -49,29 +48,7 @@ const probe = labCfg.uplinks[0].probe;
 const DETECTION_MS = probe.failures * probe.interval + probe.timeout;
 const HOLD_DOWN_MS = (labCfg as { failover?: { holdDown: number } }).failover?.holdDown ?? 0;
 
-/** Compiles the tree into `dir`, as e2e-lab.test.ts does (errors outside the daemons are tolerated). */
-function compile(dir: string): void {
-  try {
-    execFileSync('npx', ['tsc', '-p', join(REPO_ROOT, 'tsconfig.build.json'), '--outDir', dir], {
-      cwd: REPO_ROOT,
-      stdio: 'pipe',
-    });
-  } catch (e) {
-    const out = String((e as { stdout?: Buffer }).stdout ?? '');
-    const ours = out
-      .split('\n')
-      .filter((l) => /^(hag\/|cpe\/daemon|cpe\/net|cpe\/probe|cpe\/main|src\/cli|scripts\/lab-impl)/.test(l));
-    if (ours.length > 0 || !out.includes('error TS')) throw new Error(`tsc failed:\n${out}`);
-  }
-}
-
-async function inNs(ns: string, cmd: string, timeoutMs = 60_000): Promise<string> {
-  const r = await run('ip', ['netns', 'exec', nsName(prefix, ns as 'cpe'), 'sh', '-c', cmd], {
-    timeout: timeoutMs,
-    maxBuffer: 64 << 20,
-  });
-  return r.stdout;
-}
+const inNs = labShell(prefix);
 
 interface UplinkView {
   name: string;
@@ -152,29 +129,11 @@ beforeAll(async () => {
   requireRoot();
   work = mkdtempSync(join(tmpdir(), 'failover-lab-'));
   const dist = join(work, 'dist');
-  compile(dist);
-  symlinkSync(join(REPO_ROOT, 'node_modules'), join(dist, 'node_modules'));
+  compileTree(dist);
   await labUp('default', prefix);
-  const dir = join(runDir(prefix), 'www');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'f20'), randomBytes(20_000_000));
-  writeFileSync(join(dir, 'f1'), randomBytes(1_000_000));
   responder = spawnIn(prefix, 'server', 'UDP responder', ['python3', '-u', FLOWS, 'serve', ADDR.server.hag]);
   await responder.waitFor('ready', (l) => l === 'ready');
-  www = spawnIn(prefix, 'server', 'http server', [
-    'python3',
-    '-m',
-    'http.server',
-    '8000',
-    '--bind',
-    ADDR.server.hag,
-    '--directory',
-    dir,
-  ]);
-  await inNs(
-    'server',
-    `for i in $(seq 100); do curl -sf -o /dev/null http://${ADDR.server.hag}:8000/f1 && exit 0; sleep 0.1; done; exit 1`,
-  );
+  www = (await serveFiles(prefix, { f1: 1_000_000, f20: 20_000_000 }, ADDR.server.hag)).www;
   product = await startProduct(prefix, { distDir: dist });
   await waitStatus(
     'both uplinks up',

@@ -1,30 +1,13 @@
-// The home's policy reaches the downloads (issue 14), end to end on the lab (default profile: DSL
-// 20 Mbit/s 10 ms, LTE 40 Mbit/s 30 ms, LTE the overflow uplink), the HAG's config never touched:
-// (b) the CPE reloaded to primary-first: a bulk download still overflows to LTE (the primaries
-//     full for a second, src/mptcp/sched/primary-first.ts);
-// (c) LTE's quota used up (a reload with a small quota) during a bulk download: LTE carries
-//     nothing more while DSL is up (MP_PRIO tells the HAG), and the download completes intact.
-// Not here yet: the issue's application-limited download (curl --limit-rate) with at most 3% on
-// LTE: measured 28-30% (the LAN host's and the CPE's buffers fill at line rate first), and such a
-// download can stall (being fixed apart).
-import { execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADDR, labDown, labUp, nsName, REPO_ROOT, runDir } from '../../scripts/lab-impl/lab.js';
-import {
-  type Daemon,
-  type Product,
-  spawnIn,
-  startProduct,
-  uplinkBytes,
-} from '../../scripts/lab-impl/stack.js';
+import { ADDR, labDown, labUp, runDir } from '../../scripts/lab-impl/lab.js';
+import { type Daemon, type Product, startProduct, uplinkBytes } from '../../scripts/lab-impl/stack.js';
+import { compileTree, labShell, serveFiles } from './lib/lab-run.js';
 import { requireRoot } from './lib/netns.js';
 
-const run = promisify(execFile);
 const prefix = `pol${randomBytes(3).toString('hex')}`;
 const MB = 1_000_000;
 const sha: Record<string, string> = {};
@@ -32,12 +15,7 @@ let product: Product | undefined;
 let www: Daemon | undefined;
 let work: string | undefined;
 
-async function inNs(ns: string, cmd: string, timeoutMs = 90_000): Promise<string> {
-  const r = await run('ip', ['netns', 'exec', nsName(prefix, ns as 'cpe'), 'sh', '-c', cmd], {
-    timeout: timeoutMs,
-  });
-  return r.stdout;
-}
+const inNs = labShell(prefix, 90_000);
 
 /** Downloads /name in the client namespace (curl options `opts`); checks sha256; returns the LTE share of the uplinks' received bytes. */
 async function download(name: string, opts = ''): Promise<{ lteShare: number; lte: number; dsl: number }> {
@@ -71,36 +49,11 @@ beforeAll(async () => {
   requireRoot();
   work = mkdtempSync(join(tmpdir(), 'policy-lab-'));
   const dist = join(work, 'dist');
-  execFileSync('npx', ['tsc', '-p', join(REPO_ROOT, 'tsconfig.build.json'), '--outDir', dist], {
-    cwd: REPO_ROOT,
-    stdio: 'pipe',
-  });
-  symlinkSync(join(REPO_ROOT, 'node_modules'), join(dist, 'node_modules'));
+  compileTree(dist);
   await labUp('default', prefix);
-  const dir = join(runDir(prefix), 'www');
-  mkdirSync(dir, { recursive: true });
-  for (const [name, size] of [
-    ['f16', 16 * MB],
-    ['f40', 40 * MB],
-  ] as const) {
-    const data = randomBytes(size);
-    writeFileSync(join(dir, name), data);
-    sha[name] = createHash('sha256').update(data).digest('hex');
-  }
-  www = spawnIn(prefix, 'server', 'http server', [
-    'python3',
-    '-m',
-    'http.server',
-    '8000',
-    '--bind',
-    '::',
-    '--directory',
-    dir,
-  ]);
-  await inNs(
-    'server',
-    `for i in $(seq 100); do curl -sf -o /dev/null http://${ADDR.server.hag}:8000/f16 && exit 0; sleep 0.1; done; exit 1`,
-  );
+  const served = await serveFiles(prefix, { f16: 16 * MB, f40: 40 * MB });
+  www = served.www;
+  Object.assign(sha, served.sha);
   product = await startProduct(prefix, { distDir: dist });
   writeFileSync(join(runDir(prefix), 'cpe.base.yaml'), readFileSync(join(runDir(prefix), 'cpe.yaml')));
   // Both uplinks usable (probes every 300 ms, 2 successes) before the first download.

@@ -1,0 +1,78 @@
+// What the end-to-end tests on the lab (scripts/lab-impl) share: the tree compiled into a folder of
+// the test's own (type errors in files others are editing are tolerated, not in what the lab
+// runs), a shell command in one of the lab's namespaces, and the lab's web server in the server
+// namespace with random files of given sizes (and their sha256, for the checks).
+import { execFile, execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ADDR, nsName, REPO_ROOT, runDir } from '../../../scripts/lab-impl/lab.js';
+import { type Daemon, spawnIn } from '../../../scripts/lab-impl/stack.js';
+
+const run = promisify(execFile);
+
+/** What the lab runs: a type error there fails the test; elsewhere it is reported and tolerated. */
+const LAB_FILES = /^(hag\/|cpe\/|src\/|scripts\/lab-impl)/;
+
+/** Compiles the tree into `dir` and links node_modules beside it. */
+export function compileTree(dir: string): void {
+  try {
+    execFileSync('npx', ['tsc', '-p', join(REPO_ROOT, 'tsconfig.build.json'), '--outDir', dir], {
+      cwd: REPO_ROOT,
+      stdio: 'pipe',
+    });
+  } catch (e) {
+    const out = String((e as { stdout?: Buffer }).stdout ?? '');
+    const ours = out.split('\n').filter((l) => LAB_FILES.test(l));
+    if (ours.length > 0 || !out.includes('error TS')) throw new Error(`tsc failed:\n${out}`);
+    process.stderr.write(`tsc reported errors elsewhere (ignored here):\n${out}`);
+  }
+  symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
+}
+
+/** A function that runs `cmd` with sh in namespace `ns` of the lab `prefix`; resolves to its stdout. */
+export function labShell(prefix: string, defaultTimeoutMs = 60_000) {
+  return async (ns: string, cmd: string, timeoutMs = defaultTimeoutMs): Promise<string> => {
+    const r = await run('ip', ['netns', 'exec', nsName(prefix, ns as 'cpe'), 'sh', '-c', cmd], {
+      timeout: timeoutMs,
+      maxBuffer: 64 << 20,
+    });
+    return r.stdout;
+  };
+}
+
+/**
+ * Writes random files of the given sizes into the lab's www folder and serves them on port 8000
+ * of the server namespace (bound to `bind`); resolves once the first one is served.
+ */
+export async function serveFiles(
+  prefix: string,
+  files: Record<string, number>,
+  bind = '::',
+): Promise<{ www: Daemon; sha: Record<string, string> }> {
+  const dir = join(runDir(prefix), 'www');
+  mkdirSync(dir, { recursive: true });
+  const sha: Record<string, string> = {};
+  for (const [name, size] of Object.entries(files)) {
+    const data = randomBytes(size);
+    writeFileSync(join(dir, name), data);
+    sha[name] = createHash('sha256').update(data).digest('hex');
+  }
+  const www = spawnIn(prefix, 'server', 'http server', [
+    'python3',
+    '-m',
+    'http.server',
+    '8000',
+    '--bind',
+    bind,
+    '--directory',
+    dir,
+  ]);
+  const first = Object.keys(files)[0];
+  await labShell(prefix)(
+    'server',
+    `for i in $(seq 100); do curl -sf -o /dev/null http://${ADDR.server.hag}:8000/${first} && exit 0; sleep 0.1; done; exit 1`,
+  );
+  return { www, sha };
+}
