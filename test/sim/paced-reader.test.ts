@@ -49,12 +49,12 @@ describe('a receiver-paced download (the reader takes 1 MB/s)', () => {
         const m = r.mib;
         console.log(
           `seed ${seed}, ${recvBuffer / 1024} KB: ${r.app.received} bytes by ${r.now} ms, ` +
-            `DSSNoMatchTCP ${m.DSSNoMatchTCP}, DSSOutOfWindow ${m.DSSOutOfWindow}`,
+            `DSSNoMatchTCP ${m.DSSNoMatchTCP}, NoDSSInWindow ${m.NoDSSInWindow}`,
         );
         expect(r.app.received, `seed ${seed}`).toBe(16 * MB);
         expect(r.app.mismatches, `seed ${seed}`).toBe(0);
         // The HAG was never offered more than the CPE's connection could take.
-        expect(m.DSSOutOfWindow, `seed ${seed}`).toBe(0);
+        expect(m.NoDSSInWindow, `seed ${seed}`).toBe(0);
       }
     });
   }
