@@ -147,12 +147,14 @@ export class MptcpMib {
   /** Mappings dropped because they do not describe the segment they came on (Linux DSSNoMatchTCP). */
   DSSNoMatchTCP = 0;
   /**
-   * Mappings dropped because they start beyond what the subflow can still receive or beyond the
-   * connection's receive window / because the subflow already keeps as many as it may (no Linux
-   * counterpart: Linux keeps one mapping per queued segment).
+   * Mappings dropped because they start beyond what the subflow can still receive / because the
+   * subflow already keeps as many as it may (no Linux counterpart: Linux keeps one mapping per
+   * queued segment).
    */
   DSSOutOfWindow = 0;
   DSSMapsDropped = 0;
+  /** Data a subflow delivered beyond the connection's receive window, dropped (Linux NoDSSInWindow). */
+  NoDSSInWindow = 0;
   /**
    * Checksummed mappings whose first bytes had gone under another mapping, so that they could
    * not be verified (no Linux counterpart).
@@ -1029,6 +1031,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     }
     const rel = start - this.rcvNxt;
     const room = this.config.recvBuffer - this.readable;
+    if (rel + n > room) this.mib.NoDSSInWindow++;
     if (rel >= room) return;
     n = Math.min(n, room - rel);
     if (rel === 0) {

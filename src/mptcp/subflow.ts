@@ -1152,8 +1152,11 @@ export class Subflow implements TcpExtension {
   /**
    * Keeps a mapping for subflow bytes [off, off+len) if it can be one (RFC 8684 3.3.1): it must
    * cover the first byte of the data segment it came on (Linux's DSS/TCP mismatch check), start
-   * inside what the subflow can still receive and inside the connection's receive window (what a
-   * sender may send, with a mapping's length of slack), and there must be room for it.
+   * inside what the subflow can still receive (TCP takes none of its segment otherwise), and there
+   * must be room for it. A mapping beyond the connection's window is kept all the same: TCP takes
+   * its bytes whatever their DSN, and without it they would wait at the subflow's head for good;
+   * the connection drops what lies beyond its window (3.3.4) and the data level sends it again
+   * (3.3.6), as Linux does (MPTcpExtNoDSSInWindow).
    */
   private addRecvMap(
     off: number,
@@ -1171,10 +1174,7 @@ export class Subflow implements TcpExtension {
       c.mib.DSSNoMatchTCP++;
       return;
     }
-    if (
-      off >= this.readOff + this.socket.config.recvBuffer ||
-      dsn >= c.rcvNxt + c.receiveWindow + MAX_MAP_LEN
-    ) {
+    if (off >= this.readOff + this.socket.config.recvBuffer) {
       c.mib.DSSOutOfWindow++;
       return;
     }

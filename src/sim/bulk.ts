@@ -10,7 +10,7 @@ import { TcpState } from '../tcp/state.js';
 /** What the application sees of a connection: a TCP socket or an MPTCP connection. */
 export interface ByteConn {
   send(data: Uint8Array, off: number, len: number): number;
-  recv(dst: Uint8Array): number;
+  recv(dst: Uint8Array, off?: number, max?: number): number;
   close(): void;
   readonly readEnded: boolean;
   events: {
@@ -111,6 +111,9 @@ export class BulkApp {
   /** Bytes the application may have sent so far (an offered load below the link rate: pace()). */
   cap = Number.POSITIVE_INFINITY;
 
+  /** Bytes the application may have read so far (a reader slower than the link: paceReads()). */
+  readCap = Number.POSITIVE_INFINITY;
+
   /** Sends what the window and `cap` allow now. */
   kick(): void {
     this.pump();
@@ -135,9 +138,16 @@ export class BulkApp {
     if (moved) this.wake();
   }
 
+  /** Reads what has arrived, up to `readCap`. */
+  read(): void {
+    this.drain();
+  }
+
   private drain(): void {
     for (;;) {
-      const n = this.sock.recv(this.rxBuf);
+      const room = Math.min(this.rxBuf.length, this.readCap - this.received);
+      if (room <= 0) break;
+      const n = this.sock.recv(this.rxBuf, 0, room);
       if (n === 0) break;
       const now = this.clock();
       if (this.firstRxAt < 0) this.firstRxAt = now;

@@ -190,6 +190,18 @@ export function pace(net: Network, app: BulkApp, rate: number, everyMs = 5): voi
   tick(net.now);
 }
 
+/** Lets `app` read at most `rate` bit/s from now on (a receiving application slower than the path). */
+export function paceReads(net: Network, app: BulkApp, rate: number, everyMs = 5): void {
+  const start = net.now;
+  const base = app.received;
+  const tick = (now: number) => {
+    app.readCap = base + Math.floor(((now - start) / 1000) * (rate / 8));
+    app.read();
+    net.at(now + everyMs, tick);
+  };
+  tick(net.now);
+}
+
 function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
   return { conn: c, wake: () => ep.wake(c), canClose: () => c.established };
 }

@@ -1463,12 +1463,18 @@ export class TcpSocket {
     return ipHl + tcpLen;
   }
 
-  /** The window field: scaled, never shrinking the right edge (RFC 9293 3.8.6.2.2, RFC 7323 2.4). */
+  /**
+   * The window field: scaled, never shrinking the right edge (RFC 9293 3.8.6.2.2, RFC 7323 2.4).
+   * Under a connection-level window (MPTCP) the field is that window, relative to the DATA_ACK
+   * beside it, and the right edge that must not shrink is the connection's (RFC 8684 3.3.4), which
+   * `ext` keeps: holding this subflow's own edge would offer the peer, after data came on another
+   * subflow, what the connection cannot take. rcvAdvRight still bounds what this subflow accepts.
+   */
   private advertiseWindow(syn: boolean): number {
     const wnd = this.rcvWindow();
     if (syn) return Math.min(wnd, 0xffff);
     let right = seqAdd(this.rcvNxt, wnd);
-    if (seqLt(right, this.rcvAdvRight)) right = this.rcvAdvRight;
+    if (!this.ext && seqLt(right, this.rcvAdvRight)) right = this.rcvAdvRight;
     let field = seqDiff(right, this.rcvNxt) >>> this.rcvShift;
     if (field > 0xffff) field = 0xffff;
     this.rcvAdvRight = seqMax(this.rcvAdvRight, seqAdd(this.rcvNxt, field << this.rcvShift));

@@ -66,13 +66,19 @@ describe('subflow receive: mappings (RFC 8684 3.3.1)', () => {
     expect(h.conn.readableBytes).toBe(0);
   });
 
-  it('a mapping that starts beyond the connection receive window is dropped and counted (DSSOutOfWindow)', () => {
+  it('a mapping beyond the connection receive window is kept: its bytes are dropped there (NoDSSInWindow) and the subflow goes on', () => {
     const h = new SubflowHarness({ connRecvBuffer: 64 * 1024 });
     const far = 1 + 64 * 1024 + 0x10000;
+    // TCP takes the segment whatever its DSN: without its mapping the bytes would block the
+    // subflow's head for good, and the next segment, in the window, would never be delivered.
     h.mapped(0, bytes(100), far);
-    expect(h.sf.keptMappings).toBe(0);
-    expect(h.mib.DSSOutOfWindow).toBe(1);
+    expect(h.mib.DSSOutOfWindow).toBe(0);
+    expect(h.mib.NoDSSInWindow).toBe(1);
     expect(h.conn.readableBytes).toBe(0);
+    const p = bytes(200);
+    h.mapped(100, p, 1);
+    expect(eq(h.delivered(), p)).toBe(true);
+    expect(h.sf.keptMappings).toBe(0);
   });
 
   it('mappings for data not yet received are bounded: the ones past the bound are dropped and counted', () => {
