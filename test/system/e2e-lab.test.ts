@@ -1,3 +1,10 @@
+// End to end on the lab (scripts/lab-impl, the same code as scripts/lab, scripts/demo and
+// scripts/bench-lab), as root: a lab with a prefix unique to this run, the HAG and CPE daemons
+// started with config/lab/, and the LAN host downloading from the server through them:
+// (a) a 20 MB file over both uplinks, sha256 equal, both uplinks carried part of it;
+// (b) DSL taken down while a download runs: it completes over LTE, sha256 equal; DSL back up, the
+//     next download uses it again; (c) IPv6 from the LAN host; (d) the kernel-MPTCP baseline of the
+//     benchmark carries a download over two subflows. afterAll removes everything, also on failure.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,3 +1,12 @@
+// The home's policy reaches the downloads (issue 14), end to end on the lab (default profile: DSL
+// 20 Mbit/s 10 ms, LTE 40 Mbit/s 30 ms, LTE the overflow uplink), the HAG's config never touched:
+// (b) the CPE reloaded to primary-first: a bulk download still overflows to LTE (the primaries
+//     full for a second, src/mptcp/sched/primary-first.ts);
+// (c) LTE's quota used up (a reload with a small quota) during a bulk download: LTE carries
+//     nothing more while DSL is up (MP_PRIO tells the HAG), and the download completes intact.
+// Not here yet: the issue's application-limited download (curl --limit-rate) with at most 3% on
+// LTE: measured 28-30% (the LAN host's and the CPE's buffers fill at line rate first); that such a
+// download completes is test/system/stall-lab.test.ts.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -3,18 +3,16 @@
 // --limit-rate 1M, so that the CPE's connection-level receive buffer fills and opens only as curl
 // reads. It stalled in about 3 of 8 runs (a subflow's window offered beyond the connection's, RFC
 // 8684 3.3.4; test/sim/paced-reader.test.ts). Five runs must all complete, intact.
-import { execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADDR, labDown, labUp, nsName, REPO_ROOT, runDir } from '../../scripts/lab-impl/lab.js';
-import { type Daemon, type Product, spawnIn, startProduct } from '../../scripts/lab-impl/stack.js';
+import { ADDR, labDown, labUp, runDir } from '../../scripts/lab-impl/lab.js';
+import { type Daemon, type Product, startProduct } from '../../scripts/lab-impl/stack.js';
+import { compileTree, labShell, serveFiles } from './lib/lab-run.js';
 import { requireRoot } from './lib/netns.js';
 
-const run = promisify(execFile);
 const prefix = `stl${randomBytes(3).toString('hex')}`;
 const MB = 1_000_000;
 const RUNS = 5;
@@ -23,40 +21,17 @@ let product: Product | undefined;
 let www: Daemon | undefined;
 let work: string | undefined;
 
-async function inNs(ns: 'client' | 'server', cmd: string, timeoutMs = 90_000): Promise<string> {
-  const r = await run('ip', ['netns', 'exec', nsName(prefix, ns), 'sh', '-c', cmd], { timeout: timeoutMs });
-  return r.stdout;
-}
+const inNs = labShell(prefix, 90_000);
 
 beforeAll(async () => {
   requireRoot();
   work = mkdtempSync(join(tmpdir(), 'stall-lab-'));
   const dist = join(work, 'dist');
-  execFileSync('npx', ['tsc', '-p', join(REPO_ROOT, 'tsconfig.build.json'), '--outDir', dist], {
-    cwd: REPO_ROOT,
-    stdio: 'pipe',
-  });
-  symlinkSync(join(REPO_ROOT, 'node_modules'), join(dist, 'node_modules'));
+  compileTree(dist);
   await labUp('default', prefix);
-  const dir = join(runDir(prefix), 'www');
-  mkdirSync(dir, { recursive: true });
-  const data = randomBytes(16 * MB);
-  writeFileSync(join(dir, 'f16'), data);
-  sha = createHash('sha256').update(data).digest('hex');
-  www = spawnIn(prefix, 'server', 'http server', [
-    'python3',
-    '-m',
-    'http.server',
-    '8000',
-    '--bind',
-    '::',
-    '--directory',
-    dir,
-  ]);
-  await inNs(
-    'server',
-    `for i in $(seq 100); do curl -sf -o /dev/null http://${ADDR.server.hag}:8000/f16 && exit 0; sleep 0.1; done; exit 1`,
-  );
+  const served = await serveFiles(prefix, { f16: 16 * MB });
+  www = served.www;
+  sha = served.sha.f16;
   product = await startProduct(prefix, { distDir: dist });
   // Both uplinks usable before the first download (the stall needs both subflows).
   await product.cpe.waitFor(
