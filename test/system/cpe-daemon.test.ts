@@ -592,7 +592,7 @@ describe('CPE daemon: LAN host -> CPE -> HAG -> server', () => {
     expect(page.cards.lte).toContain(`why: ${reason}: `);
     expect(page.cards.lte).toMatch(/capacity\s+30 Mbit\/s/);
     expect(page.cards.lte).toMatch(
-      /quota\s+[\d.]+ (MB|GB) of 5\.0 MB \(100%\) this day, used up: backup only/,
+      /quota\s+[\d.]+ (MB|GB) of 5\.0 MB \(100%\) this day since \d{4}-\d\d-\d\d 00:00, used up: backup only; resets \d{4}-\d\d-\d\d 00:00/,
     );
     expect(page.html).toContain(
       'aria-label="lte quota used" aria-valuemin="0" aria-valuemax="5000000" aria-valuenow="5000000"',
