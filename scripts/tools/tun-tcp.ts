@@ -140,10 +140,14 @@ function blackhole(core: SansIo, spec: string | undefined): SansIo {
   });
 }
 
+/** The --pcap writer, flushed before each done line: the test reads the file when it sees one. */
+let capture: PcapWriter | undefined;
+
 /** --pcap FILE: every packet in and out, headers only (160 bytes), for tshark. */
 function captured(core: SansIo, path: string | undefined): SansIo {
   if (!path) return core;
   const pcap = new PcapWriter(path);
+  capture = pcap;
   process.on('exit', () => pcap.close());
   const t0 = Date.now() - performance.now();
   return filtered(core, (now, pkt) => {
@@ -218,6 +222,9 @@ function run(
       setTimeout(finish, 20);
       return;
     }
+    // With super-segments a 2 MB transfer is a few dozen packets, under the writer's 64 KB buffer:
+    // without this the file was still empty when the test read it.
+    capture?.flush();
     out({
       event: 'done',
       received,
