@@ -50,6 +50,7 @@ export function netConfig(cfg: CpeConfig, uplinks: Uplinks): CpeNetConfig {
       table: u.table,
       gateway: u.gateway,
       gateway6: u.cfg.gateway6,
+      subnet: u.subnet,
       coreAddresses: [u.coreAddress],
     })),
     tun: { interface: cfg.tun.name, addresses: [tunKernelAddress(cfg)] },

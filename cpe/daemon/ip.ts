@@ -18,6 +18,12 @@ export function prefixParts(cidr: string): { base: string; len: number } {
   return { base, len: len === undefined ? (isIP(base) === 6 ? 128 : 32) : Number(len) };
 }
 
+/** The IPv4 network an address with prefix length lies in: ("192.168.1.153", 24) -> "192.168.1.0/24". */
+export function networkOf(a: string, len: number): string {
+  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  return `${intToIpv4((ipv4ToInt(a) & mask) >>> 0)}/${len}`;
+}
+
 /** Whether IPv4 address `a` lies in IPv4 prefix `cidr` (false for other families). */
 export function inPrefix(a: string, cidr: string): boolean {
   const { base, len } = prefixParts(cidr);

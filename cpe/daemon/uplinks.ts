@@ -36,7 +36,7 @@ import {
   type UplinkConfig,
 } from './config.js';
 import { type HagCheck, HagReach } from './hag-reach.js';
-import { parseAddress } from './ip.js';
+import { networkOf, parseAddress } from './ip.js';
 import { UplinkSelector } from './uplink-select.js';
 
 export type UplinkHealth = 'unknown' | 'up' | 'down';
@@ -166,6 +166,15 @@ export class Uplink {
       resetDay: q.resetDay,
       warnAt: q.warnAt / 100,
     };
+  }
+
+  /** A DHCP uplink's leased IPv4 subnet and address: its route goes into the uplink's table only
+   * (the lease's address is added without the main table's prefix route). Static addresses are
+   * the operator's, with their routes; netifd routes its lines itself. */
+  get subnet(): { prefix: string; source: string } | undefined {
+    const l = this.lease;
+    if (!l || isIP(l.address) !== 4) return undefined;
+    return { prefix: networkOf(l.address, l.prefixLength), source: l.address };
   }
 
   get capacityBps(): number | undefined {
@@ -359,7 +368,8 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
   }
 
   private onLease(u: Uplink, lease: DhcpLease): void {
-    for (const cmd of applyLeaseCommands(u.cfg.interface, lease, u.lease)) runQuiet(cmd);
+    for (const cmd of applyLeaseCommands(u.cfg.interface, lease, u.lease, { noPrefixRoute: true }))
+      runQuiet(cmd);
     const gwChanged = lease.routers[0] !== u.gateway;
     u.lease = lease;
     u.address = lease.address;
@@ -374,9 +384,9 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
     );
   }
 
-  /** The default route(s) of the uplink's table (cpe/net's uplinkRoute). */
+  /** The subnet and default route(s) of the uplink's table (cpe/net's uplinkRoute). */
   private route(u: Uplink): void {
-    if (!u.gateway && !u.cfg.gateway6) return;
+    if (!u.gateway && !u.cfg.gateway6 && !u.subnet) return;
     const r = runPlan(
       uplinkRoute({
         name: u.name,
@@ -384,6 +394,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
         table: u.table,
         gateway: u.gateway,
         gateway6: u.cfg.gateway6,
+        subnet: u.subnet,
         coreAddresses: [u.coreAddress],
       }),
       { logger: this.log },

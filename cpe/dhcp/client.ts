@@ -388,9 +388,16 @@ export class DhcpClient extends EventEmitter<DhcpClientEvents> {
 
 /**
  * ip(8) commands that put a lease on the interface (address with the lease's lifetime, replacing the
- * previous one if it changed). Routes are left to cpe/net (policy routing per uplink).
+ * previous one if it changed). Other routes are left to cpe/net (policy routing per uplink); with
+ * `noPrefixRoute` the kernel adds no route to the subnet in the main table either (the daemon puts
+ * it in the uplink's table: two uplinks on the same subnet would collide in main).
  */
-export function applyLeaseCommands(ifname: string, lease: DhcpLease, previous?: DhcpLease): string[][] {
+export function applyLeaseCommands(
+  ifname: string,
+  lease: DhcpLease,
+  previous?: DhcpLease,
+  opts: { noPrefixRoute?: boolean } = {},
+): string[][] {
   const cmds: string[][] = [];
   if (previous && previous.address !== lease.address) {
     cmds.push(['ip', 'addr', 'del', `${previous.address}/${previous.prefixLength}`, 'dev', ifname]);
@@ -407,6 +414,7 @@ export function applyLeaseCommands(ifname: string, lease: DhcpLease, previous?: 
     lft,
     'preferred_lft',
     lft,
+    ...(opts.noPrefixRoute ? ['noprefixroute'] : []),
   ]);
   return cmds;
 }

@@ -15,6 +15,9 @@ export interface UplinkNet {
   /** IPv4 gateway; without it (e.g. DHCP not bound yet) the default route is added later with uplinkRoute(). */
   gateway?: string;
   gateway6?: string;
+  /** The uplink's IPv4 subnet and its own address there: the subnet's route goes into this table
+   * (src `source`), not the main one, where uplinks behind boxes with the same subnet would collide. */
+  subnet?: { prefix: string; source: string };
   /** The core's private source addresses for this uplink (on the TUN side), IPv4 and/or IPv6. */
   coreAddresses: readonly string[];
 }
@@ -118,6 +121,11 @@ export function checkConfig(cfg: CpeNetConfig): string[] {
     tables.add(u.table);
     if (u.gateway !== undefined && isIP(u.gateway) !== 4)
       errs.push(`uplinks[${i}].gateway ${u.gateway} is not IPv4`);
+    if (u.subnet) {
+      addr(`uplinks[${i}].subnet.prefix`, u.subnet.prefix, true);
+      if (isIP(u.subnet.source) !== 4)
+        errs.push(`uplinks[${i}].subnet.source ${u.subnet.source} is not IPv4`);
+    }
     if (u.gateway6 !== undefined && isIP(u.gateway6) !== 6)
       errs.push(`uplinks[${i}].gateway6 ${u.gateway6} is not IPv6`);
     for (const a of u.coreAddresses) addr(`uplinks[${i}].coreAddresses`, a, false);
@@ -231,9 +239,30 @@ function rules(cfg: CpeNetConfig): { v6: boolean; spec: string[] }[] {
 
 const ip = (v6: boolean, ...args: string[]) => (v6 ? ['ip', '-6', ...args] : ['ip', ...args]);
 
-/** The default route(s) of one uplink's table; call again when DHCP gives a new gateway. */
+/** The subnet and default route(s) of one uplink's table; call again when DHCP gives a new lease. */
 export function uplinkRoute(u: UplinkNet): Cmd[] {
   const cmds: Cmd[] = [];
+  // First the subnet: the kernel checks that the default route's gateway is reachable on the
+  // interface, looking in this table first.
+  if (u.subnet)
+    cmds.push({
+      argv: ip(
+        false,
+        'route',
+        'replace',
+        u.subnet.prefix,
+        'dev',
+        u.interface,
+        'proto',
+        'kernel',
+        'scope',
+        'link',
+        'src',
+        u.subnet.source,
+        'table',
+        String(u.table),
+      ),
+    });
   if (u.gateway)
     cmds.push({
       argv: ip(

@@ -4,7 +4,7 @@
 // expiry and on NAK (RFC 2131 4.1, 4.3.2, 4.4).
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { type Clock, DhcpClient, type DhcpLease } from '../../cpe/dhcp/client.js';
+import { applyLeaseCommands, type Clock, DhcpClient, type DhcpLease } from '../../cpe/dhcp/client.js';
 import type { ClientTransport } from '../../cpe/dhcp/raw-udp.js';
 import {
   BOOTREPLY,
@@ -214,5 +214,28 @@ describe('DHCP client state machine', () => {
     expect([r.src, r.dst, r.msg.ciaddr]).toEqual(['198.18.1.50', '198.18.1.1', '198.18.1.50']);
     expect(optIp(r.msg, Opt.SERVER_ID)).toBe('198.18.1.1');
     expect(s.client.state).toBe('stopped');
+  });
+});
+
+describe('applyLeaseCommands', () => {
+  const lease = { address: '192.168.1.153', prefixLength: 24, leaseTime: 600 } as DhcpLease;
+  it("puts the address on with its lifetime; for the daemon without the main table's subnet route", () => {
+    const add = [
+      'ip',
+      'addr',
+      'replace',
+      '192.168.1.153/24',
+      'dev',
+      'dsl0',
+      'valid_lft',
+      '600',
+      'preferred_lft',
+      '600',
+    ];
+    expect(applyLeaseCommands('dsl0', lease)).toEqual([add]);
+    // Two uplinks on the same subnet (two boxes of one make) would collide there: cpe/net routes it per uplink.
+    expect(applyLeaseCommands('dsl0', lease, undefined, { noPrefixRoute: true })).toEqual([
+      [...add, 'noprefixroute'],
+    ]);
   });
 });

@@ -127,6 +127,27 @@ describe('ip(8) plans', () => {
     ]);
   });
 
+  it("an uplink behind a box with another uplink's subnet: its subnet route in its own table, before the default", () => {
+    // Two boxes handing out 192.168.1.0/24 via 192.168.1.1: in main the two subnet routes collide.
+    const lte = {
+      ...CFG.uplinks[1],
+      gateway: '192.168.1.1',
+      subnet: { prefix: '192.168.1.0/24', source: '192.168.1.152' },
+    };
+    expect(argv(uplinkRoute(lte))).toEqual([
+      'ip route replace 192.168.1.0/24 dev lte0 proto kernel scope link src 192.168.1.152 table 202',
+      'ip route replace default via 192.168.1.1 dev lte0 table 202',
+    ]);
+    const bad = {
+      ...CFG,
+      uplinks: [CFG.uplinks[0], { ...lte, subnet: { prefix: '192.168.1/24', source: '::1' } }],
+    };
+    expect(checkConfig(bad)).toEqual([
+      'uplinks[1].subnet.prefix: "192.168.1/24" is not an IP address or prefix',
+      'uplinks[1].subnet.source ::1 is not IPv4',
+    ]);
+  });
+
   it('teardown: table deleted in a way that works when absent; rules removed repeatedly; tables flushed', () => {
     const cmds = teardownPlan(CFG);
     expect(cmds[0]).toEqual({
