@@ -7,12 +7,12 @@
 // where the two would collide), both leases taken, a download bonded over both, one box unplugged
 // mid-transfer without losing the download, and nothing left behind at SIGTERM.
 import type { ChildProcess } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileTree } from './lib/lab-run.js';
 import { Netns, waitFor } from './lib/netns.js';
 import { type Lines, lines, once } from './lib/proc.js';
 
@@ -27,19 +27,6 @@ let work: string;
 let dist: string;
 let cpe: { p: ChildProcess; l: Lines };
 let sha = '';
-
-function compile(dir: string): void {
-  try {
-    execFileSync('npx', ['tsc', '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', dir], {
-      cwd: ROOT,
-      stdio: 'pipe',
-    });
-  } catch (e) {
-    const out = String((e as { stdout?: Buffer }).stdout ?? '');
-    if (out.split('\n').some((l) => /^(cpe\/|src\/cli)/.test(l)) || !out.includes('error TS'))
-      throw new Error(`tsc failed:\n${out}`);
-  }
-}
 
 function status() {
   return JSON.parse(ns.sh('lan', 'curl -sS --max-time 5 http://198.18.25.1:8080/status.json')) as {
@@ -82,8 +69,7 @@ beforeAll(async () => {
   ns = new Netns('cpnb');
   work = mkdtempSync(join(tmpdir(), 'cpe-natboxes-'));
   dist = join(work, 'dist');
-  compile(dist);
-  symlinkSync(join(ROOT, 'node_modules'), join(dist, 'node_modules'));
+  compileTree(dist);
   const data = randomBytes(30 * MB);
   writeFileSync(join(work, 'file30'), data);
   sha = createHash('sha256').update(data).digest('hex');
