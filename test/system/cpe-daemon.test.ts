@@ -558,7 +558,13 @@ describe('CPE daemon: LAN host -> CPE -> HAG -> server', () => {
 
   it('(g) a used-up quota (reloaded): lte becomes backup-only and dsl carries the next download', async () => {
     writeFileSync(join(work, 'cpe.yaml'), cpeConfig(undefined, ', quota: {bytes: 5MB, period: day}'));
+    const reloads = cpe!.l.seen.filter((l) => l.event === 'reloaded').length;
     cpe!.p.kill('SIGHUP');
+    await waitFor('reloaded', () => cpe!.l.seen.filter((l) => l.event === 'reloaded').length > reloads, 5000);
+    // Standing alone: whatever earlier cases carried over lte (a quota added by a reload counts from
+    // the daemon's start), a bonded 50 MB download takes lte past 5 MB.
+    const first = await finished(download('file50'), 120_000);
+    expect(first.rc, first.err).toBe(0);
     const q = await once(cpe!.l, (l) => l.event === 'quota-exceeded' && l.uplink === 'lte', 5000);
     expect(q.quota).toBe(5_000_000);
     const st = JSON.parse(ns.sh('lan', 'curl -sS --max-time 5 http://198.18.5.1:8080/status.json'));
