@@ -219,21 +219,18 @@ export class CpeDaemon {
     const r = setup(this.net, { logger: this.log });
     if (!r.ok) throw new Error(`network setup failed: ${r.failure.command}: ${r.failure.error}`);
     this.netUp = true;
-    this.uplinks.list.forEach((u, i) => {
-      this.rules.set(u.name, i, u.address, u.table);
-    });
+    this.sourceRules();
     // What the LAN sends that is not intercepted (UDP, ICMP, bypasses) leaves by the active uplink.
     this.lanRule(this.uplinks.active);
     this.uplinks.on('switch', (from, to) => {
       this.lanRule(to);
+      this.sourceRules();
       this.flushLan(from);
     });
     this.driver = new TunDriver(this.tun, this.ep).start();
     // Before the uplinks start: a netifd uplink has its address at once.
     this.uplinks.onChange = () => {
-      this.uplinks.list.forEach((u, i) => {
-        this.rules.set(u.name, i, u.address, u.table);
-      });
+      this.sourceRules();
       this.driver?.flush();
     };
     this.uplinks.start(performance.now());
@@ -288,6 +285,24 @@ export class CpeDaemon {
     );
   }
 
+  /**
+   * The uplinks' source rules, the active uplink's first: where two uplinks have the same address
+   * (two NAT boxes that gave out the same lease) a socket bound to it leaves by the active one, so
+   * the direct connections (Interceptor, Uplinks.directSource) follow a failover.
+   */
+  private sourceRules(): void {
+    const active = this.uplinks.active;
+    this.uplinks.list.forEach((u, i) => {
+      this.rules.set(u.name, u === active ? 0 : i + 1, u.address, u.table);
+    });
+  }
+
+  /** The uplink a socket bound to `address` leaves by (the first of the source rules for it). */
+  private routedBy(address: string): Uplink | undefined {
+    const active = this.uplinks.active;
+    return active.address === address ? active : this.uplinks.list.find((u) => u.address === address);
+  }
+
   /** The LAN's non-intercepted traffic leaves by uplink `u` (its table). */
   private lanRule(u: Uplink): void {
     this.rules.fixed('lan', ['iif', this.cfg.lan.interface, 'lookup', String(u.table)], 99);
@@ -314,6 +329,8 @@ export class CpeDaemon {
    */
   private async checkHagVia(u: Uplink): Promise<true | string | undefined> {
     if (!u.address || isIP(u.address) !== 4) return undefined;
+    // An address shared with the active uplink leaves by that one: no check of this one with it.
+    if (this.routedBy(u.address) !== u) return undefined;
     const sock = net.connect({ host: this.hag.address, port: this.cfg.hag.port, localAddress: u.address });
     return this.askHag(sock);
   }

@@ -3,7 +3,8 @@
 // TABLE", whatever the main table says; used when the HAG is unreachable), one per uplink with a
 // known address, replaced when a DHCP lease changes it; and the route of what the LAN sends that is
 // not intercepted (non-TCP, bypasses): "iif LAN lookup TABLE" of the uplink that carries it now
-// (replaced when failover moves it), where cpe/net masquerades it. All removed at stop.
+// (replaced when failover moves it), where cpe/net masquerades it. The caller orders the source
+// rules (two uplinks may share an address). All removed at stop.
 import { execFileSync } from 'node:child_process';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
@@ -20,7 +21,7 @@ export class SourceRules {
   /** Makes `address` (or nothing) the source rule of uplink `name` at priority offset `i`. */
   set(name: string, i: number, address: string | undefined, table: number): void {
     const old = this.rules.get(name);
-    if (old && address && old.spec[1] === address) return;
+    if (old && address && old.spec[1] === address && old.spec[5] === String(this.priority + i)) return;
     if (old) this.del(old);
     this.rules.delete(name);
     if (!address) return;

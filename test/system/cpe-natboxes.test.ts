@@ -5,14 +5,16 @@
 //   (router, the HAG 198.18.100.1) ── s (HTTP server 198.18.3.2)
 // Each uplink's connected and default routes must be in its own routing table only (none in main,
 // where the two would collide), both leases taken, a download bonded over both, one box unplugged
-// mid-transfer without losing the download, and nothing left behind at SIGTERM; with the boxes
-// giving the two uplinks different addresses, and the same one.
+// mid-transfer without losing the download, with box A unplugged and the HAG stopped a new
+// connection goes direct by box B, and nothing left behind at SIGTERM; with the boxes giving the
+// two uplinks different addresses, and the same one.
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NATBOX, natboxDhcpArgv } from '../../scripts/lab-impl/natbox.js';
 import { compileTree } from './lib/lab-run.js';
 import { Netns, waitFor } from './lib/netns.js';
 import { type Lines, lines, once } from './lib/proc.js';
@@ -27,43 +29,31 @@ let ns: Netns;
 let work: string;
 let dist: string;
 let cpe: { p: ChildProcess; l: Lines };
+let hagProc: ChildProcess;
+let www: Lines;
 let sha = '';
 
 function status() {
   return JSON.parse(ns.sh('lan', 'curl -sS --max-time 5 http://198.18.25.1:8080/status.json')) as {
-    uplinks: { name: string; address?: string; bytesIn: number; health: string }[];
+    uplinks: { name: string; address?: string; bytesIn: number; health: string; active: boolean }[];
+    hag: { state: string };
   };
 }
 
-/** A consumer router: LAN port `lanIf` 192.168.1.1/24 with dnsmasq, NAT out of `wanIf`. */
+/** A consumer router (scripts/lab-impl/natbox.ts): LAN port `lanIf` with dnsmasq, NAT out of `wanIf`. */
 function box(name: string, lanIf: string, wanIf: string, wan: string, wanGw: string): void {
   ns.sh(
     name,
     [
       'sysctl -qw net.ipv4.ip_forward=1',
-      `ip addr add 192.168.1.1/24 dev ${lanIf}`,
+      `ip addr add ${NATBOX.gateway}/${NATBOX.prefixLen} dev ${lanIf}`,
       `ip addr add ${wan}/24 dev ${wanIf}`,
       `ip route add default via ${wanGw}`,
       `nft add table ip box && nft 'add chain ip box post { type nat hook postrouting priority srcnat; }'`,
       `nft add rule ip box post oifname ${wanIf} masquerade`,
     ].join(' && '),
   );
-  ns.spawn(name, [
-    'dnsmasq',
-    '--no-daemon',
-    '--conf-file=/dev/null',
-    '--port=0',
-    `--interface=${lanIf}`,
-    '--bind-interfaces',
-    '--dhcp-authoritative',
-    '--user=root',
-    `--pid-file=${join(work, `${name}.pid`)}`,
-    `--dhcp-leasefile=${join(work, `${name}.leases`)}`,
-    // The same range on both boxes, as every box of one make has.
-    '--dhcp-range=192.168.1.100,192.168.1.199,255.255.255.0,600',
-    '--dhcp-option=option:router,192.168.1.1',
-    '--log-dhcp',
-  ]);
+  ns.spawn(name, natboxDhcpArgv(lanIf, work, name));
 }
 
 /** Builds the topology; box B's client gets `lteMac`, box A's 02:00:00:00:0a:01. */
@@ -103,7 +93,11 @@ async function setup(lteMac: string): Promise<void> {
     ].join(' && '),
   );
   ns.sh('s', 'ip addr add 198.18.3.2/24 dev s0 && ip route add default via 198.18.3.1');
-  ns.spawn('s', ['python3', '-m', 'http.server', '8000', '--bind', '198.18.3.2', '--directory', work]);
+  writeFileSync(join(work, 'file1'), randomBytes(MB));
+  // Its access log (stderr) names who connected: box A's or box B's WAN address.
+  www = lines(
+    ns.spawn('s', ['python3', '-m', 'http.server', '8000', '--bind', '198.18.3.2', '--directory', work]),
+  );
   ns.sh(
     's',
     'for i in $(seq 100); do curl -s -o /dev/null http://198.18.3.2:8000/ && exit 0; sleep 0.1; done; exit 1',
@@ -117,11 +111,11 @@ access: {subscribers: [198.18.11.0/24, 198.18.12.0/24], allowDestinations: [198.
 limits: {drainTimeout: 1s}
 `,
   );
-  const hp = ns.spawn('h', ['node', join(dist, 'src/cli.js'), 'hag', '--config', join(work, 'hag.yaml')], {
+  hagProc = ns.spawn('h', ['node', join(dist, 'src/cli.js'), 'hag', '--config', join(work, 'hag.yaml')], {
     cwd: ROOT,
     env: ENV,
   });
-  const hag = lines(hp);
+  const hag = lines(hagProc);
   await once(hag, (l) => l.event === 'start' || l.event === 'start-failed', 20_000);
   writeFileSync(
     join(work, 'cpe.yaml'),
@@ -134,6 +128,7 @@ tun: {name: cpe0, prefix: 198.18.200.0/24}
 intercept: {suffix: _n${ns.prefix.slice(4)}}
 status: {port: 8080}
 drainTimeout: 1s
+log: {level: info, connections: true}
 `,
   );
   const p = ns.spawn('cpe', ['node', join(dist, 'src/cli.js'), 'cpe', '--config', join(work, 'cpe.yaml')], {
@@ -252,6 +247,36 @@ describe.each([
     expect(d[1]).toBeGreaterThan(15 * MB);
     expect(status().uplinks[0].health).toBe('down');
   }, 120_000);
+
+  it('box A unplugged and the HAG stopped: a new LAN connection goes direct and leaves by box B', async () => {
+    ns.sh('boxa', 'ip link set a0 down');
+    await waitFor(
+      'lte carries the direct traffic',
+      () => {
+        const u = status().uplinks;
+        return u[0].health === 'down' && u[1].active;
+      },
+      15_000,
+      200,
+    );
+    hagProc.kill('SIGTERM');
+    await waitFor('HAG exit', () => hagProc.exitCode !== null || hagProc.signalCode !== null, 15_000);
+    const seen = cpe.l.seen.length;
+    const log = www.stderr.length;
+    ns.sh('lan', `curl -sS --max-time 30 http://198.18.3.2:8000/file1 -o ${work}/got1`, 40_000);
+    expect(statSync(join(work, 'got1')).size).toBe(MB);
+    await waitFor('the open line', () => cpe.l.seen.slice(seen).some((l) => l.event === 'open'), 5000);
+    const open = cpe.l.seen.slice(seen).find((l) => l.event === 'open');
+    expect(open).toMatchObject({ path: 'direct', via: 'lte' });
+    expect(String(open?.why)).toMatch(/HAG unreachable/);
+    // The server saw box B's WAN address: the connection left by lte0 (with one address on both
+    // uplinks, the source rule of the active uplink comes first).
+    await waitFor('the request in the access log', () =>
+      www.stderr.slice(log).some((l) => l.includes('GET /file1')),
+    );
+    expect(www.stderr.slice(log).find((l) => l.includes('GET /file1'))).toMatch(/^198\.18\.12\.2 /);
+    ns.sh('boxa', 'ip link set a0 up');
+  }, 90_000);
 
   it('SIGTERM leaves no address, route, rule or table behind', async () => {
     cpe.p.kill('SIGTERM');
