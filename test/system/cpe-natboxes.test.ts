@@ -5,8 +5,8 @@
 //   (router, the HAG 198.18.100.1) ── s (HTTP server 198.18.3.2)
 // Each uplink's connected and default routes must be in its own routing table only (none in main,
 // where the two would collide), both leases taken, a download bonded over both, one box unplugged
-// mid-transfer without losing the download, with box A unplugged and the HAG stopped a new
-// connection goes direct by box B, and nothing left behind at SIGTERM; with the boxes giving the
+// mid-transfer without losing the download, with box A hung (carrier and lease kept) and the HAG
+// stopped a new connection goes direct by box B, and nothing left behind at SIGTERM; with the boxes giving the
 // two uplinks different addresses, and the same one.
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -15,20 +15,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NATBOX, natboxDhcpArgv } from '../../scripts/lab-impl/natbox.js';
+import { type RunningDaemon, startDaemon } from './lib/daemon-in-netns.js';
 import { compileTree } from './lib/lab-run.js';
 import { Netns, waitFor } from './lib/netns.js';
-import { type Lines, lines, once } from './lib/proc.js';
+import { type Lines, lines } from './lib/proc.js';
 
-const ROOT = join(import.meta.dirname, '../..');
-const ENV = {
-  ...process.env,
-  HYBRID_ACCESS_TUN_ADDON: join(ROOT, 'src/io/tun-tap/build/Release/tun_tap.node'),
-};
 const MB = 1_000_000;
 let ns: Netns;
 let work: string;
 let dist: string;
-let cpe: { p: ChildProcess; l: Lines };
+let cpe: RunningDaemon;
 let hagProc: ChildProcess;
 let www: Lines;
 let sha = '';
@@ -111,12 +107,7 @@ access: {subscribers: [198.18.11.0/24, 198.18.12.0/24], allowDestinations: [198.
 limits: {drainTimeout: 1s}
 `,
   );
-  hagProc = ns.spawn('h', ['node', join(dist, 'src/cli.js'), 'hag', '--config', join(work, 'hag.yaml')], {
-    cwd: ROOT,
-    env: ENV,
-  });
-  const hag = lines(hagProc);
-  await once(hag, (l) => l.event === 'start' || l.event === 'start-failed', 20_000);
+  hagProc = (await startDaemon(ns, 'h', 'hag', dist, join(work, 'hag.yaml'))).p;
   writeFileSync(
     join(work, 'cpe.yaml'),
     `lan: {interface: lan0, addresses: [198.18.25.1/24]}
@@ -131,14 +122,7 @@ drainTimeout: 1s
 log: {level: info, connections: true}
 `,
   );
-  const p = ns.spawn('cpe', ['node', join(dist, 'src/cli.js'), 'cpe', '--config', join(work, 'cpe.yaml')], {
-    cwd: ROOT,
-    env: ENV,
-  });
-  cpe = { p, l: lines(p) };
-  await once(cpe.l, (l) => l.event === 'start' || l.event === 'start-failed', 20_000);
-  if (!cpe.l.seen.some((l) => l.event === 'start'))
-    throw new Error(JSON.stringify(cpe.l.seen) + cpe.l.stderr.join('\n'));
+  cpe = await startDaemon(ns, 'cpe', 'cpe', dist, join(work, 'cpe.yaml'));
 }
 
 function cleanup(): void {
@@ -248,8 +232,14 @@ describe.each([
     expect(status().uplinks[0].health).toBe('down');
   }, 120_000);
 
-  it('box A unplugged and the HAG stopped: a new LAN connection goes direct and leaves by box B', async () => {
-    ns.sh('boxa', 'ip link set a0 down');
+  it('box A hung and the HAG stopped: a new LAN connection goes direct and leaves by box B', async () => {
+    // Box A hangs: its port keeps the carrier and dsl0 its lease (and source rule), but nothing
+    // it receives gets an answer (unplugged, the lease would go and its rule with it).
+    await waitFor('both uplinks up', () => status().uplinks.every((u) => u.health === 'up'), 30_000, 200);
+    const [a, b] = status().uplinks.map((u) => u.address);
+    expect(a === b).toBe(same);
+    const hang = `nft add table ip hung && nft 'add chain ip hung in { type filter hook prerouting priority -300; policy drop; }'`;
+    ns.sh('boxa', hang);
     await waitFor(
       'lte carries the direct traffic',
       () => {
@@ -275,7 +265,7 @@ describe.each([
       www.stderr.slice(log).some((l) => l.includes('GET /file1')),
     );
     expect(www.stderr.slice(log).find((l) => l.includes('GET /file1'))).toMatch(/^198\.18\.12\.2 /);
-    ns.sh('boxa', 'ip link set a0 up');
+    ns.sh('boxa', 'nft delete table ip hung');
   }, 90_000);
 
   it('SIGTERM leaves no address, route, rule or table behind', async () => {
