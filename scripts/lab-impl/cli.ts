@@ -14,6 +14,7 @@ import {
   NAMESPACES,
   nsName,
 } from './lab.js';
+import { NATBOX } from './natbox.js';
 import { LINK_NAMES, type LinkName, ProfileError } from './profiles.js';
 
 const USAGE = `usage: scripts/lab <command> [options]
@@ -96,10 +97,15 @@ async function main(argv: string[]): Promise<number> {
         return `${l} ${lp.down.rateBps / 1e6}/${lp.up.rateBps / 1e6} Mbit/s down/up, ${lp.up.delayMs} ms one way`;
       };
       console.log(`lab "${p.prefix}" up, profile ${p.profile}: ${fmt('dsl')}; ${fmt('lte')}`);
+      const uplinks = state.profile.natboxes
+        ? `dsl0 and lte0 by DHCP from two NAT boxes (${NATBOX.subnet} via ${NATBOX.gateway} on both)`
+        : `${ADDR.cpe.dsl} (dsl) ${ADDR.cpe.lte} (lte)`;
+      console.log(`  cpe ${uplinks}, server ${ADDR.server.hag}, client ${ADDR.client.lan}`);
       console.log(
-        `  cpe ${ADDR.cpe.dsl} (dsl) ${ADDR.cpe.lte} (lte), server ${ADDR.server.hag}, client ${ADDR.client.lan}`,
+        state.profile.natboxes
+          ? '  the uplinks have addresses once the CPE daemon (config/lab/cpe-natboxes.yaml) took the leases'
+          : `  e.g. scripts/lab exec cpe ping -I ${ADDR.cpe.dsl} ${ADDR.server.hag}`,
       );
-      console.log(`  e.g. scripts/lab exec cpe ping -I ${ADDR.cpe.dsl} ${ADDR.server.hag}`);
       return 0;
     }
     case 'down': {

@@ -1,6 +1,7 @@
 // The lab: six network namespaces (<prefix>-client, -cpe, -dsl, -lte, -hag, -server), their veth
 // links and addresses (IPv4 and IPv6), policy routing, NAT, tbf rate limits and one delay-line
-// process per access link; plus faults (link down/up, loss bursts), status and teardown. Used by
+// process per access link (with a natboxes profile the dsl and lte namespaces are also two NAT
+// boxes handing the CPE 192.168.1.x by DHCP, scripts/lab-impl/natbox.ts); plus faults (link down/up, loss bursts), status and teardown. Used by
 // scripts/lab (the CLI) and by the tests, which give each run its own prefix. Everything it creates
 // lives in those namespaces or in /run/hybrid-access-lab/<prefix>/, and labDown() removes all of it.
 //
@@ -27,6 +28,7 @@ import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DelayLineProcessConfig } from './delay-line-main.js';
+import { NATBOX, natboxDhcpArgv } from './natbox.js';
 import { formatRate, type LabProfile, LINK_NAMES, type LinkName, loadProfile } from './profiles.js';
 
 export const NAMESPACES = ['client', 'cpe', 'dsl', 'lte', 'hag', 'server'] as const;
@@ -364,35 +366,49 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
   );
 
   // The CPE: a router with one address per uplink; traffic from each address leaves by its uplink;
-  // everything else (the LAN) goes out over DSL, masqueraded.
+  // everything else (the LAN) goes out over DSL, masqueraded. Behind NAT boxes the uplinks have no
+  // address until the CPE daemon takes the boxes' DHCP leases (and sets up its own routing).
   ipBatch(n('cpe'), [
     `addr add ${ADDR.cpe.lan}/24 dev lan0`,
-    `addr add ${ADDR.cpe.dsl}/24 dev dsl0`,
-    `addr add ${ADDR.cpe.lte}/24 dev lte0`,
     'link set lan0 up',
     'link set dsl0 up',
     'link set lte0 up',
-    `route add default via ${ADDR.dsl.cpe} dev dsl0`,
-    `route add default via ${ADDR.dsl.cpe} dev dsl0 table 10`,
-    `route add default via ${ADDR.lte.cpe} dev lte0 table 20`,
-    `rule add from ${ADDR.cpe.dsl} lookup 10 pref 1010`,
-    `rule add from ${ADDR.cpe.lte} lookup 20 pref 1020`,
+    ...(profile.natboxes
+      ? []
+      : [
+          `addr add ${ADDR.cpe.dsl}/24 dev dsl0`,
+          `addr add ${ADDR.cpe.lte}/24 dev lte0`,
+          `route add default via ${ADDR.dsl.cpe} dev dsl0`,
+          `route add default via ${ADDR.dsl.cpe} dev dsl0 table 10`,
+          `route add default via ${ADDR.lte.cpe} dev lte0 table 20`,
+          `rule add from ${ADDR.cpe.dsl} lookup 10 pref 1010`,
+          `rule add from ${ADDR.cpe.lte} lookup 20 pref 1020`,
+        ]),
   ]);
   ipBatch(
     n('cpe'),
     [
       `addr add ${ADDR6.cpe.lan}/64 dev lan0 nodad`,
-      `addr add ${ADDR6.cpe.dsl}/64 dev dsl0 nodad`,
-      `addr add ${ADDR6.cpe.lte}/64 dev lte0 nodad`,
-      `route add default via ${ADDR6.dsl.cpe} dev dsl0`,
-      `route add default via ${ADDR6.dsl.cpe} dev dsl0 table 10`,
-      `route add default via ${ADDR6.lte.cpe} dev lte0 table 20`,
-      `rule add from ${ADDR6.cpe.dsl} lookup 10 pref 1010`,
-      `rule add from ${ADDR6.cpe.lte} lookup 20 pref 1020`,
+      ...(profile.natboxes
+        ? []
+        : [
+            `addr add ${ADDR6.cpe.dsl}/64 dev dsl0 nodad`,
+            `addr add ${ADDR6.cpe.lte}/64 dev lte0 nodad`,
+            `route add default via ${ADDR6.dsl.cpe} dev dsl0`,
+            `route add default via ${ADDR6.dsl.cpe} dev dsl0 table 10`,
+            `route add default via ${ADDR6.lte.cpe} dev lte0 table 20`,
+            `rule add from ${ADDR6.cpe.dsl} lookup 10 pref 1010`,
+            `rule add from ${ADDR6.cpe.lte} lookup 20 pref 1020`,
+          ]),
     ],
     '-6',
   );
-  sysctls(n('cpe'), ['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+  sysctls(n('cpe'), [
+    'net.ipv4.ip_forward=1',
+    'net.ipv6.conf.all.forwarding=1',
+    // Two uplinks in one subnet (NAT boxes): each one's routes are in its own table only.
+    ...(profile.natboxes ? ['net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0'] : []),
+  ]);
   for (const dev of ['dsl0', 'lte0']) {
     nsExec(n('cpe'), [
       'ip6tables',
@@ -461,7 +477,10 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
     const ns = n(link);
     const lp = profile.links[link];
     ipBatch(ns, [
-      `addr add ${ADDR[link].cpe}/24 dev cpe`,
+      // A NAT box's LAN port, or the access network's side facing the CPE.
+      profile.natboxes
+        ? `addr add ${NATBOX.gateway}/${NATBOX.prefixLen} dev cpe`
+        : `addr add ${ADDR[link].cpe}/24 dev cpe`,
       `addr add ${ADDR[link].hag}/24 dev hag`,
       'link set cpe up',
       'link set hag up',
@@ -487,21 +506,36 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
       // fault down/up: keep the IPv6 addresses while the link is down (IPv4 keeps them anyway).
       'net.ipv6.conf.all.keep_addr_on_down=1',
     ]);
-    if (link === 'lte') {
-      // Carrier-grade NAT towards the HAG. Conntrack sees each packet twice (before and after the
-      // delay line); only the HAG-side pass is tracked, so the NAT is decided where it applies.
-      for (const [cmd, lan] of [
-        ['iptables', '198.18.20.0/24'],
-        ['ip6tables', '2001:db8:20::/64'],
-      ]) {
-        const ipt = (...args: string[]) => nsExec(ns, [cmd, ...args]);
-        // Without a delay line (unshaped) each packet passes once and all of them are tracked.
-        if (needsDelayLine(lp)) {
-          ipt('-t', 'raw', '-A', 'PREROUTING', '-i', 'cpe', '-j', 'CT', '--notrack');
-          ipt('-t', 'raw', '-A', 'PREROUTING', '-i', 'dly-down', '-j', 'CT', '--notrack');
-        }
-        ipt('-t', 'nat', '-A', 'POSTROUTING', '-s', lan, '-o', 'hag', '-j', 'MASQUERADE');
+    // Towards the HAG: the LTE carrier's NAT, or the NAT box's (both links). Conntrack sees each
+    // packet twice (before and after the delay line); only the HAG-side pass is tracked, so the
+    // NAT is decided where it applies.
+    const nat: [string, string][] = profile.natboxes
+      ? [['iptables', NATBOX.subnet]]
+      : link === 'lte'
+        ? [
+            ['iptables', '198.18.20.0/24'],
+            ['ip6tables', '2001:db8:20::/64'],
+          ]
+        : [];
+    for (const [cmd, lan] of nat) {
+      const ipt = (...args: string[]) => nsExec(ns, [cmd, ...args]);
+      // Without a delay line (unshaped) each packet passes once and all of them are tracked.
+      if (needsDelayLine(lp)) {
+        ipt('-t', 'raw', '-A', 'PREROUTING', '-i', 'cpe', '-j', 'CT', '--notrack');
+        ipt('-t', 'raw', '-A', 'PREROUTING', '-i', 'dly-down', '-j', 'CT', '--notrack');
       }
+      ipt('-t', 'nat', '-A', 'POSTROUTING', '-s', lan, '-o', 'hag', '-j', 'MASQUERADE');
+    }
+
+    if (profile.natboxes) {
+      // The box's DHCP server; labDown stops it with everything else running in the namespace.
+      const logFd = openSync(join(runDir(prefix), `${link}-dhcp.log`), 'a');
+      const argv = natboxDhcpArgv('cpe', runDir(prefix), `${link}-box`);
+      spawn('ip', ['netns', 'exec', ns, ...argv], {
+        detached: true,
+        stdio: ['ignore', logFd, logFd],
+      }).unref();
+      closeSync(logFd);
     }
 
     const socket = join(runDir(prefix), `${link}.sock`);

@@ -32,6 +32,11 @@ export interface LabProfile {
   name: string;
   seed: number;
   links: Record<LinkName, LinkProfile>;
+  /**
+   * The access links end in two consumer routers (scripts/lab-impl/natbox.ts) that hand the CPE's
+   * uplinks the same subnet and gateway by DHCP behind their own NAT, instead of fixed addresses.
+   */
+  natboxes: boolean;
 }
 
 export class ProfileError extends Error {
@@ -39,7 +44,7 @@ export class ProfileError extends Error {
 }
 
 const LINK_KEYS = new Set(['rate', 'delay', 'jitter', 'loss', 'reorder']);
-const PROFILE_KEYS = new Set(['seed', ...LINK_NAMES]);
+const PROFILE_KEYS = new Set(['seed', 'natboxes', ...LINK_NAMES]);
 
 /** Parses and validates every profile of a profiles file (text given, file name for messages). */
 export function parseProfiles(text: string, file: string): Map<string, LabProfile> {
@@ -93,6 +98,9 @@ export function parseProfiles(text: string, file: string): Map<string, LabProfil
       }
       seed = v as number;
     }
+    const natNode = pmap.get('natboxes', true) as Node | undefined;
+    const natboxes = natNode === undefined ? false : isScalar(natNode) ? natNode.value : undefined;
+    if (typeof natboxes !== 'boolean') fail(natNode, `${path}.natboxes`, 'expected true or false');
     const links = {} as Record<LinkName, LinkProfile>;
     for (const link of LINK_NAMES) {
       const lnode = pmap.get(link, true) as Node | undefined;
@@ -100,7 +108,7 @@ export function parseProfiles(text: string, file: string): Map<string, LabProfil
         fail(pnode, `${path}.${link}`, 'missing (every profile describes dsl and lte)');
       links[link] = parseLink(lnode as Node, `${path}.${link}`, fail);
     }
-    out.set(name, { name, seed, links });
+    out.set(name, { name, seed, links, natboxes: natboxes as boolean });
   }
   if (out.size === 0) fail(profilesNode, 'profiles', 'no profiles defined');
   return out;

@@ -7,7 +7,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ADDR, LabError, nsName, REPO_ROOT, runDir } from './lab.js';
+import { ADDR, LabError, nsName, REPO_ROOT, readState, runDir } from './lab.js';
 
 /** The HAG's service address (routed into its TUN) and the kernel baseline's relay address. */
 export const HAG_SERVICE = '198.18.100.1';
@@ -185,7 +185,8 @@ export async function startProduct(
       cli,
       'cpe',
       '--config',
-      labConfig(prefix, 'cpe.yaml'),
+      // Behind the natboxes profile's boxes the uplinks take DHCP leases (config/lab/cpe-natboxes.yaml).
+      labConfig(prefix, readState(prefix)?.profile.natboxes ? 'cpe-natboxes.yaml' : 'cpe.yaml'),
     ]);
     started.push(cpe);
     const c = await cpe.waitFor('its start', (x) => /"event":"(start|start-failed|crash)"/.test(x), 30_000);
