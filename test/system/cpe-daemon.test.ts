@@ -13,18 +13,16 @@
 // connections go NATed meanwhile), resets what is left, removes the table, rules, routes and TUN.
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningDaemon, spawnDaemon, startDaemon, started } from './lib/daemon-in-netns.js';
+import { compileTree } from './lib/lab-run.js';
 import { Netns, waitFor } from './lib/netns.js';
 import { type Lines, lines, once } from './lib/proc.js';
 
 const ROOT = join(import.meta.dirname, '../..');
-const ENV = {
-  ...process.env,
-  HYBRID_ACCESS_TUN_ADDON: join(ROOT, 'src/io/tun-tap/build/Release/tun_tap.node'),
-};
 const HAG = '198.18.100.1';
 const SERVER = '198.18.3.2';
 const SERVER6 = '2001:db8:3::2';
@@ -99,8 +97,8 @@ let ns: Netns;
 let work: string;
 let dist: string;
 let suffix: string;
-let hag: { p: ChildProcess; l: Lines } | undefined;
-let cpe: { p: ChildProcess; l: Lines } | undefined;
+let hag: RunningDaemon | undefined;
+let cpe: RunningDaemon | undefined;
 let clientIp = '';
 let serverTools: Lines;
 
@@ -108,20 +106,6 @@ function lanTool(args: string): string {
   return ns.sh('lan', `python3 ${work}/tcp_tools.py ${args}`, 60_000).trim();
 }
 const sha: Record<string, string> = {};
-
-function compile(dir: string): void {
-  try {
-    execFileSync('npx', ['tsc', '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', dir], {
-      cwd: ROOT,
-      stdio: 'pipe',
-    });
-  } catch (e) {
-    const out = String((e as { stdout?: Buffer }).stdout ?? '');
-    const ours = out.split('\n').filter((l) => /^(cpe\/daemon|cpe\/main|src\/cli)/.test(l));
-    if (ours.length > 0 || !out.includes('error TS')) throw new Error(`tsc failed:\n${out}`);
-    process.stderr.write(`tsc reported errors outside the CPE daemon (ignored here):\n${out}`);
-  }
-}
 
 function hagConfig(): string {
   return `# written by test/system/cpe-daemon.test.ts
@@ -168,12 +152,9 @@ log: {level: info, connections: true}
 ${extra}`;
 }
 
-function startHag(): void {
-  const p = ns.spawn('h', ['node', join(dist, 'src/cli.js'), 'hag', '--config', join(work, 'hag.yaml')], {
-    cwd: ROOT,
-    env: ENV,
-  });
-  hag = { p, l: lines(p) };
+function startHag(): Promise<RunningDaemon> {
+  hag = spawnDaemon(ns, 'h', 'hag', dist, join(work, 'hag.yaml'));
+  return started(hag);
 }
 
 function status(): {
@@ -270,8 +251,7 @@ beforeAll(async () => {
   suffix = `_t${ns.prefix.slice(3)}`;
   work = mkdtempSync(join(tmpdir(), 'cpe-daemon-test-'));
   dist = join(work, 'dist');
-  compile(dist);
-  symlinkSync(join(ROOT, 'node_modules'), join(dist, 'node_modules'));
+  compileTree(dist);
   for (const [name, size] of [
     ['file1', 1 * MB],
     ['file50', 50 * MB],
@@ -326,25 +306,12 @@ beforeAll(async () => {
   );
 
   writeFileSync(join(work, 'hag.yaml'), hagConfig());
-  startHag();
-  await once(hag!.l, (l) => l.event === 'start' || l.event === 'start-failed', 20_000);
-  if (hag!.l.seen.some((l) => l.event === 'start-failed')) throw new Error(JSON.stringify(hag!.l.seen));
+  await startHag();
 
   writeFileSync(join(work, 'cpe.yaml'), cpeConfig());
   // The V8 flags of the one-file build's launcher (cpe/deploy/build-bundle.sh): run as deployed.
   const flags = ['--max-semi-space-size=1', '--optimize-for-size'];
-  const p = ns.spawn(
-    'cpe',
-    ['node', ...flags, join(dist, 'src/cli.js'), 'cpe', '--config', join(work, 'cpe.yaml')],
-    {
-      cwd: ROOT,
-      env: ENV,
-    },
-  );
-  cpe = { p, l: lines(p) };
-  await once(cpe.l, (l) => l.event === 'start' || l.event === 'start-failed' || l.event === 'crash', 20_000);
-  if (!cpe.l.seen.some((l) => l.event === 'start'))
-    throw new Error(JSON.stringify(cpe.l.seen) + cpe.l.stderr.join('\n'));
+  cpe = await startDaemon(ns, 'cpe', 'cpe', dist, join(work, 'cpe.yaml'), flags);
 
   // The LAN host takes its address from our DHCP server.
   const script = join(work, 'udhcpc.sh');
@@ -668,8 +635,7 @@ describe('CPE daemon: LAN host -> CPE -> HAG -> server', () => {
     expect(String(open.why)).toMatch(/HAG unreachable/);
     expect(status().hag.state).toBe('down');
     // The HAG is back: the checker finds it and new connections are bonded again.
-    startHag();
-    await once(hag!.l, (l) => l.event === 'start', 20_000);
+    await startHag();
     await waitFor('HAG up again', () => status().hag.state === 'up', 15_000, 200);
     const bondedBefore = cpe!.l.seen.filter((l) => l.event === 'open' && l.path === 'bonded').length;
     const r2 = await finished(download('file1'), 60_000);
