@@ -5,16 +5,15 @@
 // a 20 MB download from the server is bonded over both (bytes on each uplink interface); the DSL
 // box unplugged mid-transfer (scripts/lab fault dsl down) keeps it, sha256 equal. afterAll removes
 // the lab, also on failure.
-import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADDR, labDown, labFault, labUp } from '../../scripts/lab-impl/lab.js';
+import { ADDR, labFault, labUp } from '../../scripts/lab-impl/lab.js';
 import { NATBOX } from '../../scripts/lab-impl/natbox.js';
 import { type Daemon, type Product, startProduct, uplinkBytes } from '../../scripts/lab-impl/stack.js';
-import { compileTree, labShell, serveFiles } from './lib/lab-run.js';
+import { compileTree, endLab, labShell, serveFiles } from './lib/lab-run.js';
 import { requireRoot, waitFor } from './lib/netns.js';
 
 const prefix = `nb${randomBytes(3).toString('hex')}`;
@@ -62,17 +61,7 @@ beforeAll(async () => {
   product = await startProduct(prefix, { distDir: dist });
 }, 180_000);
 
-afterAll(async () => {
-  try {
-    await product?.stop();
-    await www?.stop('SIGKILL');
-  } finally {
-    labDown(prefix);
-    if (work) rmSync(work, { recursive: true, force: true });
-  }
-  const left = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  expect(left).not.toContain(`${prefix}-`);
-}, 30_000);
+afterAll(() => endLab(prefix, product, [www], work), 30_000);
 
 describe('lab, natboxes profile: two NAT boxes with the same subnet and gateway', () => {
   it('both uplinks take a lease from their box: same subnet, same gateway', async () => {

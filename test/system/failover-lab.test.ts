@@ -7,14 +7,13 @@
 // shown direct-only (hag-unreachable), no subflow on it while a download runs. (c) HAG stopped
 // while DSL is down: a new LAN TCP connection goes direct over LTE. (d) The CPE stopped leaves no
 // rule, route or nftables table; afterAll removes the lab, also on failure.
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCpeConfig } from '../../cpe/daemon/config.js';
-import { ADDR, labDown, labFault, labUp, REPO_ROOT } from '../../scripts/lab-impl/lab.js';
+import { ADDR, labFault, labUp, REPO_ROOT } from '../../scripts/lab-impl/lab.js';
 import {
   type Daemon,
   type Product,
@@ -22,7 +21,7 @@ import {
   startProduct,
   uplinkBytes,
 } from '../../scripts/lab-impl/stack.js';
-import { compileTree, labShell, serveFiles } from './lib/lab-run.js';
+import { compileTree, endLab, labShell, serveFiles } from './lib/lab-run.js';
 import { requireRoot } from './lib/netns.js';
 
 const prefix = `fo${randomBytes(3).toString('hex')}`;
@@ -142,18 +141,7 @@ beforeAll(async () => {
   );
 }, 180_000);
 
-afterAll(async () => {
-  try {
-    await product?.stop();
-    await responder?.stop('SIGKILL');
-    await www?.stop('SIGKILL');
-  } finally {
-    labDown(prefix);
-    if (work) rmSync(work, { recursive: true, force: true });
-  }
-  const left = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  expect(left).not.toContain(`${prefix}-`);
-}, 30_000);
+afterAll(() => endLab(prefix, product, [responder, www], work), 30_000);
 
 describe('the whole home survives a line failure (lab, default profile)', () => {
   it('(a) DSL down: DNS, a UDP stream and a ping go on over LTE; DSL back: they return after the hold-down', async () => {

@@ -7,26 +7,23 @@
 // daemons' one-second ticks) fill the counters and the RTT histograms (probe RTT, subflow SRTT)
 // before both endpoints are scraped;
 // the scrapes are kept in test-results/metrics-{cpe,hag}.txt.
-import { type ChildProcess, execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningDaemon, startDaemon } from './lib/daemon-in-netns.js';
+import { compileTree } from './lib/lab-run.js';
 import { Netns, waitFor } from './lib/netns.js';
-import { type Lines, lines, once } from './lib/proc.js';
 
 const ROOT = join(import.meta.dirname, '../..');
-const ENV = {
-  ...process.env,
-  HYBRID_ACCESS_TUN_ADDON: join(ROOT, 'src/io/tun-tap/build/Release/tun_tap.node'),
-};
 const HAG = '198.18.100.1';
 const SERVER = '198.18.3.2';
 
 let ns: Netns;
 let work: string;
-let cpe: { p: ChildProcess; l: Lines } | undefined;
+let cpe: RunningDaemon | undefined;
 
 const hagMetrics = () => ns.sh('h', 'curl -sS --max-time 5 http://127.0.0.1:9108/metrics');
 const cpeMetrics = () => ns.sh('lan', 'curl -sS --max-time 5 http://198.18.5.1:8080/metrics');
@@ -58,15 +55,7 @@ beforeAll(async () => {
   const suffix = `_t${ns.prefix.slice(3)}`;
   work = mkdtempSync(join(tmpdir(), 'metrics-promtool-'));
   const dist = join(work, 'dist');
-  try {
-    execFileSync('npx', ['tsc', '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', dist], {
-      cwd: ROOT,
-      stdio: 'pipe',
-    });
-  } catch (e) {
-    throw new Error(`tsc failed:\n${String((e as { stdout?: Buffer }).stdout ?? '')}`);
-  }
-  symlinkSync(join(ROOT, 'node_modules'), join(dist, 'node_modules'));
+  compileTree(dist);
   writeFileSync(join(work, 'file'), randomBytes(1_500_000));
 
   for (const n of ['lan', 'cpe', 'h', 's']) ns.add(n);
@@ -120,13 +109,7 @@ metrics: {address: 127.0.0.1, port: 9108}
 log: {level: info}
 `,
   );
-  const hp = ns.spawn('h', ['node', join(dist, 'src/cli.js'), 'hag', '--config', join(work, 'hag.yaml')], {
-    cwd: ROOT,
-    env: ENV,
-  });
-  const hag = lines(hp);
-  await once(hag, (l) => l.event === 'start' || l.event === 'start-failed', 20_000);
-  if (!hag.seen.some((l) => l.event === 'start')) throw new Error(JSON.stringify(hag.seen));
+  await startDaemon(ns, 'h', 'hag', dist, join(work, 'hag.yaml'));
 
   writeFileSync(
     join(work, 'cpe.yaml'),
@@ -147,14 +130,7 @@ drainTimeout: 1s
 log: {level: info}
 `,
   );
-  const p = ns.spawn('cpe', ['node', join(dist, 'src/cli.js'), 'cpe', '--config', join(work, 'cpe.yaml')], {
-    cwd: ROOT,
-    env: ENV,
-  });
-  cpe = { p, l: lines(p) };
-  await once(cpe.l, (l) => l.event === 'start' || l.event === 'start-failed' || l.event === 'crash', 20_000);
-  if (!cpe.l.seen.some((l) => l.event === 'start'))
-    throw new Error(JSON.stringify(cpe.l.seen) + cpe.l.stderr.join('\n'));
+  cpe = await startDaemon(ns, 'cpe', 'cpe', dist, join(work, 'cpe.yaml'));
   await waitFor(
     'both uplinks up and the HAG reachable',
     () => {

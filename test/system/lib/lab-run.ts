@@ -1,14 +1,15 @@
 // What the end-to-end tests on the lab (scripts/lab-impl) share: the tree compiled into a folder of
 // the test's own (type errors in files others are editing are tolerated, not in what the lab
-// runs), a shell command in one of the lab's namespaces, and the lab's web server in the server
-// namespace with random files of given sizes (and their sha256, for the checks).
+// runs), a shell command in one of the lab's namespaces, the lab's web server in the server
+// namespace with random files of given sizes (and their sha256, for the checks), and the end of a
+// lab test (everything stopped and removed, no namespace left).
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ADDR, nsName, REPO_ROOT, runDir } from '../../../scripts/lab-impl/lab.js';
-import { type Daemon, spawnIn } from '../../../scripts/lab-impl/stack.js';
+import { ADDR, labDown, nsName, REPO_ROOT, runDir } from '../../../scripts/lab-impl/lab.js';
+import { type Daemon, type Product, spawnIn } from '../../../scripts/lab-impl/stack.js';
 
 const run = promisify(execFile);
 
@@ -75,4 +76,25 @@ export async function serveFiles(
     `for i in $(seq 100); do curl -sf -o /dev/null http://${ADDR.server.hag}:8000/${first} && exit 0; sleep 0.1; done; exit 1`,
   );
   return { www, sha };
+}
+
+/**
+ * The end of a lab test (its afterAll): stops the product and the other daemons, removes the lab
+ * and the test's work folder (also when a stop fails), then fails if a namespace of the lab is left.
+ */
+export async function endLab(
+  prefix: string,
+  product: Product | undefined,
+  daemons: (Daemon | undefined)[],
+  work: string | undefined,
+): Promise<void> {
+  try {
+    await product?.stop();
+    for (const d of daemons) await d?.stop('SIGKILL');
+  } finally {
+    labDown(prefix);
+    if (work) rmSync(work, { recursive: true, force: true });
+  }
+  const left = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+  if (left.includes(`${prefix}-`)) throw new Error(`namespaces of lab ${prefix} left behind:\n${left}`);
 }
