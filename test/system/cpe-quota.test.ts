@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpeStatus, type RunningDaemon, spawnDaemon, startDaemon, started } from './lib/daemon-in-netns.js';
+import { ifaceBytes, within1pct } from './lib/iface-bytes.js';
 import { compileTree } from './lib/lab-run.js';
 import { Netns, waitFor } from './lib/netns.js';
 import { type Lines, lines, once } from './lib/proc.js';
@@ -52,15 +53,7 @@ drainTimeout: 1s
 `;
 }
 
-/** rx + tx of lte0 as the kernel counts them. */
-function counters(): number {
-  const [rx, tx] = ns
-    .sh('cpe', 'cat /sys/class/net/lte0/statistics/rx_bytes /sys/class/net/lte0/statistics/tx_bytes')
-    .trim()
-    .split('\n')
-    .map(Number);
-  return rx + tx;
-}
+const counters = () => ifaceBytes(ns, 'cpe', 'lte0');
 
 function lteLink(): void {
   ns.veth('cpe', 'lte0', 'h', 'l1');
@@ -82,16 +75,26 @@ function quota(): { used: number; exceeded: boolean; warned?: boolean } {
   return q;
 }
 
-/** The count once the daemon has read the counters as they are now (its tick is once a second). */
+/**
+ * The count once the daemon has read the counters as they are now: after it changed twice (its
+ * tick is once a second; the probes' echoes alone move the count at every tick).
+ */
 async function settled(): Promise<number> {
-  await new Promise((r) => setTimeout(r, 2200));
-  return quota().used;
+  let last = quota().used;
+  let changes = 0;
+  await waitFor(
+    'two quota ticks',
+    () => {
+      const u = quota().used;
+      if (u !== last) changes++;
+      last = u;
+      return changes >= 2;
+    },
+    10_000,
+    100,
+  );
+  return last;
 }
-
-const within1pct = (counted: number, expected: number) => {
-  process.stdout.write(`quota counted ${counted} bytes, interface counters ${expected}\n`);
-  expect(Math.abs(counted - expected)).toBeLessThanOrEqual(expected * 0.01);
-};
 
 function saved(): { used: number; lastRx: number; lastTx: number } {
   return JSON.parse(readFileSync(join(work, 'state/quota-lte.json'), 'utf8')).state;
