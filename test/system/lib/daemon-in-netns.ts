@@ -46,15 +46,8 @@ export async function started(d: RunningDaemon, timeoutMs = 20_000): Promise<Run
 }
 
 /** spawnDaemon, then started(). */
-export function startDaemon(
-  ns: Netns,
-  where: string,
-  kind: 'cpe' | 'hag',
-  dist: string,
-  config: string,
-  nodeArgs: string[] = [],
-): Promise<RunningDaemon> {
-  return started(spawnDaemon(ns, where, kind, dist, config, nodeArgs));
+export function startDaemon(...args: Parameters<typeof spawnDaemon>): Promise<RunningDaemon> {
+  return started(spawnDaemon(...args));
 }
 
 /** The CPE's /status.json at `url`, fetched with curl from namespace `from`. */
