@@ -33,6 +33,7 @@ import {
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.js';
 import { isSynchronized, TcpState } from './state.js';
 import { TimeWaitRecord, TW, timeWaitAction } from './time-wait.js';
+import { SocketTimers } from './timers.js';
 
 const { fin: FIN, syn: SYN, rst: RST, psh: PSH, ack: ACK } = TCP_FLAG;
 
@@ -198,19 +199,11 @@ export class TcpSocket {
   private cwndLimited = false;
   private lastSendAt = 0;
 
-  // Timers: absolute deadlines, Infinity when off.
-  private rtxAt = Number.POSITIVE_INFINITY;
-  private delackAt = Number.POSITIVE_INFINITY;
-  private persistAt = Number.POSITIVE_INFINITY;
-  /** New data waits for the pacer until then (a burst being spread). */
-  private paceAt = Number.POSITIVE_INFINITY;
+  /** Every timer of the connection, in one table. */
+  private readonly timers = new SocketTimers();
   private readonly pacer = new Pacer();
   /** Per-segment delivery records, for a controller that takes rate samples (BBR); see sampler. */
   private rs: RateSampler | undefined;
-  private persistBackoff = 0;
-  private keepaliveAt = Number.POSITIVE_INFINITY;
-  private keepaliveSent = 0;
-  private timeWaitAt = Number.POSITIVE_INFINITY;
 
   // Pending control output.
   private ackNow = false;
@@ -525,14 +518,7 @@ export class TcpSocket {
 
   /** The earliest deadline, or Infinity. */
   get pollAt(): number {
-    return Math.min(
-      this.rtxAt,
-      this.delackAt,
-      this.persistAt,
-      this.keepaliveAt,
-      this.timeWaitAt,
-      this.paceAt,
-    );
+    return this.timers.next;
   }
 
   /** True when the socket is finished and the stack may forget it (after its last RST went out). */
@@ -541,37 +527,37 @@ export class TcpSocket {
   }
 
   handleTimeout(now: number): void {
-    if (now >= this.timeWaitAt) {
-      this.timeWaitAt = Number.POSITIVE_INFINITY;
+    if (now >= this.timers.timeWait) {
+      this.timers.timeWait = Number.POSITIVE_INFINITY;
       this.enterClosed(undefined);
       return;
     }
-    if (now >= this.rtxAt) this.onRetransmitTimeout(now);
-    if (now >= this.paceAt) this.paceAt = Number.POSITIVE_INFINITY;
-    if (now >= this.delackAt) {
-      this.delackAt = Number.POSITIVE_INFINITY;
+    if (now >= this.timers.rtx) this.onRetransmitTimeout(now);
+    if (now >= this.timers.pace) this.timers.pace = Number.POSITIVE_INFINITY;
+    if (now >= this.timers.delack) {
+      this.timers.delack = Number.POSITIVE_INFINITY;
       this.ackNow = true;
     }
-    if (now >= this.persistAt) {
+    if (now >= this.timers.persist) {
       // RFC 9293 3.8.6.1: probe the zero window, backing off, without ever giving up on our own.
       this.probeNow = true;
-      this.persistBackoff = Math.min(this.persistBackoff + 1, 10);
-      this.persistAt = now + Math.min(this.rtt.rto * 2 ** this.persistBackoff, 60_000);
+      this.timers.persistBackoff = Math.min(this.timers.persistBackoff + 1, 10);
+      this.timers.persist = now + Math.min(this.rtt.rto * 2 ** this.timers.persistBackoff, 60_000);
     }
-    if (now >= this.keepaliveAt) {
-      if (this.keepaliveSent >= this.config.keepaliveProbes) {
+    if (now >= this.timers.keepalive) {
+      if (this.timers.keepaliveSent >= this.config.keepaliveProbes) {
         this.enterClosed(new TcpError('ETIMEDOUT', 'keepalive probes unanswered'));
         return;
       }
-      this.keepaliveSent++;
+      this.timers.keepaliveSent++;
       this.probeNow = true;
-      this.keepaliveAt = now + this.config.keepaliveIntervalMs;
+      this.timers.keepalive = now + this.config.keepaliveIntervalMs;
     }
   }
 
   /** RFC 6298 section 5.4-5.6 and RFC 5681 section 3.1: back off, collapse the window, resend. */
   private onRetransmitTimeout(now: number): void {
-    this.rtxAt = Number.POSITIVE_INFINITY;
+    this.timers.rtx = Number.POSITIVE_INFINITY;
     this.retries++;
     this.stats.timeouts++;
     const handshake = this.state === TcpState.SynSent || this.state === TcpState.SynReceived;
@@ -613,13 +599,13 @@ export class TcpSocket {
   }
 
   private armRtx(now: number): void {
-    this.rtxAt = now + this.rtt.rto;
+    this.timers.rtx = now + this.rtt.rto;
   }
 
   private armKeepalive(now: number): void {
     if (this.config.keepaliveIdleMs > 0 && this.state === TcpState.Established) {
-      this.keepaliveAt = now + this.config.keepaliveIdleMs;
-      this.keepaliveSent = 0;
+      this.timers.keepalive = now + this.config.keepaliveIdleMs;
+      this.timers.keepaliveSent = 0;
     }
   }
 
@@ -711,7 +697,7 @@ export class TcpSocket {
     const wnd = Math.max(seqDiff(this.rcvAdvRight, this.rcvNxt), 0);
     switch (timeWaitAction(seg, this.rcvNxt, wnd, this.tsOk, this.tsRecent)) {
       case TW.restart:
-        this.timeWaitAt = now + this.config.timeWaitMs;
+        this.timers.timeWait = now + this.config.timeWaitMs;
         this.ackNow = true;
         return;
       case TW.ack:
@@ -742,7 +728,7 @@ export class TcpSocket {
       this.tsRecent,
       this.tsOffset,
       this.config.timeWaitMs,
-      this.timeWaitAt,
+      this.timers.timeWait,
     );
     this.enterClosed(undefined);
     return rec;
@@ -839,7 +825,7 @@ export class TcpSocket {
       this.rtt.sample(now, (tsClock(now, this.tsOffset) - seg.tsecr) >>> 0);
     }
     this.retries = 0;
-    this.rtxAt = Number.POSITIVE_INFINITY;
+    this.timers.rtx = Number.POSITIVE_INFINITY;
   }
 
   private established(now: number): void {
@@ -957,7 +943,7 @@ export class TcpSocket {
       this.cc.onAck(now, dataAcked, inFlightBefore, this.cwndLimited, this.rtt);
     }
     // RFC 6298 5.2/5.3: stop the timer when all is acknowledged, else restart it.
-    if (this.sndUna === this.sndNxt) this.rtxAt = Number.POSITIVE_INFINITY;
+    if (this.sndUna === this.sndNxt) this.timers.rtx = Number.POSITIVE_INFINITY;
     else this.armRtx(now);
     if (dataAcked > 0) this.events.onWritable?.();
   }
@@ -1073,12 +1059,12 @@ export class TcpSocket {
   private updatePersist(now: number): void {
     const waiting = this.sendLen > seqDiff(this.sndNxt, this.sndUna) || (this.finQueued && !this.finSent());
     if (this.sndWnd === 0 && waiting && this.sndNxt === this.sndUna) {
-      if (this.persistAt === Number.POSITIVE_INFINITY) {
-        this.persistBackoff = 0;
-        this.persistAt = now + this.rtt.rto;
+      if (this.timers.persist === Number.POSITIVE_INFINITY) {
+        this.timers.persistBackoff = 0;
+        this.timers.persist = now + this.rtt.rto;
       }
     } else {
-      this.persistAt = Number.POSITIVE_INFINITY;
+      this.timers.persist = Number.POSITIVE_INFINITY;
     }
   }
 
@@ -1116,7 +1102,8 @@ export class TcpSocket {
           // GRO super-packet longer than the MSS stands for the segments it was cut from.
           this.segsUnacked += n > this.mss ? Math.ceil(n / this.mss) : 1;
           if (hadOoo || this.segsUnacked >= 2) this.ackNow = true;
-          else if (this.delackAt === Number.POSITIVE_INFINITY) this.delackAt = now + this.config.delayedAckMs;
+          else if (this.timers.delack === Number.POSITIVE_INFINITY)
+            this.timers.delack = now + this.config.delayedAckMs;
           this.events.onReadable?.();
         } else if (this.ooo.add(off, end)) {
           this.recvRing.copyIn(this.readable + off, seg.buf, seg.payloadOff + skip, n);
@@ -1137,7 +1124,7 @@ export class TcpSocket {
       switch (this.state) {
         case TcpState.Established:
           this.state = TcpState.CloseWait;
-          this.keepaliveAt = Number.POSITIVE_INFINITY;
+          this.timers.keepalive = Number.POSITIVE_INFINITY;
           break;
         case TcpState.FinWait1:
           // Our FIN not yet acknowledged (else we would be in FIN-WAIT-2): simultaneous close.
@@ -1153,10 +1140,8 @@ export class TcpSocket {
 
   private enterTimeWait(now: number): void {
     this.state = TcpState.TimeWait;
-    this.rtxAt = Number.POSITIVE_INFINITY;
-    this.persistAt = Number.POSITIVE_INFINITY;
-    this.keepaliveAt = Number.POSITIVE_INFINITY;
-    this.timeWaitAt = now + this.config.timeWaitMs;
+    this.timers.stopSending();
+    this.timers.timeWait = now + this.config.timeWaitMs;
     // Nothing more will be sent, and nothing more accepted: TIME-WAIT needs no buffers (a server
     // closing thousands of connections a minute would hold them for the whole 2 MSL otherwise).
     this.trimMemory();
@@ -1167,11 +1152,7 @@ export class TcpSocket {
     if (this.state === TcpState.Closed) return;
     this.state = TcpState.Closed;
     this.error = err;
-    this.rtxAt = Number.POSITIVE_INFINITY;
-    this.delackAt = Number.POSITIVE_INFINITY;
-    this.persistAt = Number.POSITIVE_INFINITY;
-    this.keepaliveAt = Number.POSITIVE_INFINITY;
-    this.timeWaitAt = Number.POSITIVE_INFINITY;
+    this.timers.stopAll();
     this.ackNow = false;
     this.synNow = false;
     this.probeNow = false;
@@ -1220,7 +1201,7 @@ export class TcpSocket {
         this.synSentOnce = true;
         this.sndNxt = seqMax(this.sndNxt, seqAdd(this.iss, 1 + len));
         this.lastSendAt = now;
-        if (this.rtxAt === Number.POSITIVE_INFINITY) this.armRtx(now);
+        if (this.timers.rtx === Number.POSITIVE_INFINITY) this.armRtx(now);
         return this.emit(now, buf, this.iss, 0, SYN, 0, len, true);
       }
       case TcpState.SynReceived:
@@ -1229,7 +1210,7 @@ export class TcpSocket {
         this.sndNxt = seqAdd(this.iss, 1);
         this.lastSendAt = now;
         this.rcvAdvRight = seqAdd(this.rcvNxt, this.rcvWindow());
-        if (this.rtxAt === Number.POSITIVE_INFINITY) this.armRtx(now);
+        if (this.timers.rtx === Number.POSITIVE_INFINITY) this.armRtx(now);
         return this.emit(now, buf, this.iss, this.rcvNxt, SYN | ACK, 0, 0, true);
       default:
         break;
@@ -1303,7 +1284,7 @@ export class TcpSocket {
           this.rtxLastNxt = this.sndNxt;
           this.stats.retransSegs++;
           this.stats.retransBytes += len;
-          if (this.rtxAt === Number.POSITIVE_INFINITY) this.armRtx(now);
+          if (this.timers.rtx === Number.POSITIVE_INFINITY) this.armRtx(now);
           this.sampler?.sent(now, seq, len, pipe, true);
           const push = len > 0 && start + len === this.sendLen ? PSH : 0;
           return this.emit(now, buf, seq, this.rcvNxt, ACK | push | (fin ? FIN : 0), start, len, false, mss);
@@ -1360,7 +1341,7 @@ export class TcpSocket {
           this.rttSeq = seq;
           this.rttSentAt = now;
         }
-        if (this.rtxAt === Number.POSITIVE_INFINITY) this.armRtx(now);
+        if (this.timers.rtx === Number.POSITIVE_INFINITY) this.armRtx(now);
         if (now - this.lastSendAt > this.rtt.rto && sentData === 0) this.cc.onIdleRestart(now);
         this.lastSendAt = now;
         const rs = this.sampler;
@@ -1396,7 +1377,7 @@ export class TcpSocket {
   /** Whether the pacer holds `len` bytes at `now`; if so its wake-up is armed. */
   private paceHeld(now: number, len: number, cwnd: number, mss: number): boolean {
     const at = this.pacer.wait(now, len, cwnd, this.rtt.srtt, mss, this.cc.pacingRate);
-    this.paceAt = at > 0 ? at : Number.POSITIVE_INFINITY;
+    this.timers.pace = at > 0 ? at : Number.POSITIVE_INFINITY;
     return at > 0;
   }
 
@@ -1457,7 +1438,7 @@ export class TcpSocket {
     if (flags & ACK) {
       this.ackNow = false;
       this.segsUnacked = 0;
-      this.delackAt = Number.POSITIVE_INFINITY;
+      this.timers.delack = Number.POSITIVE_INFINITY;
       this.lastAckSent = ack;
     }
     return ipHl + tcpLen;
