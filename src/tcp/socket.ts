@@ -17,9 +17,11 @@ import type { TfoCookieCache, TfoState } from './fastopen.js';
 import { MAX_IP_PACKET, NO_OFFLOAD, type TxOffload } from './offload.js';
 import { Pacer, pacingQuantum } from './pacing.js';
 import { RateSampler } from './rate-sample.js';
+import { AckIn, type LossRecovery, Phase } from './recovery/loss-recovery.js';
+import { RenoRecovery } from './recovery/reno.js';
+import { SackRecovery } from './recovery/sack.js';
 import { ByteRing } from './ring.js';
 import { RttEstimator } from './rtt.js';
-import { DUP_THRESH, Scoreboard } from './scoreboard.js';
 import {
   type FourTuple,
   fillTcpChecksum,
@@ -178,18 +180,8 @@ export class TcpSocket {
   // Loss recovery.
   readonly rtt: RttEstimator;
   cc: CongestionController;
-  private readonly sb = new Scoreboard();
-  private dupAcks = 0;
-  private recovery: 'none' | 'fast' | 'rto' = 'none';
-  /** RFC 6675 5 step 4.3: the first retransmission of a recovery goes out whatever the pipe. */
-  private rtxFirst = false;
-  private recoveryPoint = 0;
-  /** Bytes below this sequence number that are not SACKed are lost (RFC 6675 IsLost, or RTO). */
-  private lostUntil = 0;
-  /** Highest sequence number retransmitted in this recovery (RFC 6675 HighRxt). */
-  private highRxt = 0;
-  /** snd.nxt when the latest retransmission went out (to detect a lost retransmission). */
-  private rtxLastNxt = 0;
+  /** SACK (RFC 6675) or NewReno (RFC 6582) recovery, chosen when the options are negotiated. */
+  private rec: LossRecovery = new RenoRecovery();
   private retries = 0;
   /** Retransmissions of our SYN/ACK before a SYN-RECEIVED connection gives up. */
   private synAckRetries: number;
@@ -386,6 +378,7 @@ export class TcpSocket {
       this.rcvShift = 0;
     }
     this.sackOk = this.config.sack && sack;
+    if (this.rec.sack !== this.sackOk) this.rec = this.sackOk ? new SackRecovery() : new RenoRecovery();
     this.tsOk = this.config.timestamps && ts;
     if (this.tsOk) this.tsRecent = tsval;
     this.mss = Math.max(64, Math.min(this.peerMss, this.ourMss) - (this.tsOk ? TS_OPT_LEN : 0));
@@ -586,16 +579,8 @@ export class TcpSocket {
     if (this.sndNxt === this.sndUna) return;
     this.events.onTimeout?.(this.retries);
     this.cc.onRetransmissionTimeout(now, this.pipe());
-    // Everything outstanding is presumed lost; SACK information may be reneged (RFC 2018 8).
-    this.rs?.markLost(
-      this.sb.holeBytes(Math.max(seqDiff(this.lostUntil, this.sndUna), 0), seqDiff(this.sndNxt, this.sndUna)),
-    );
-    this.sb.clear();
-    this.recovery = 'rto';
-    this.recoveryPoint = this.sndNxt;
-    this.lostUntil = this.sndNxt;
-    this.highRxt = this.sndUna;
-    this.dupAcks = 0;
+    const lost = this.rec.onRto(this.sndUna, this.sndNxt);
+    this.rs?.markLost(lost);
   }
 
   private armRtx(now: number): void {
@@ -867,7 +852,7 @@ export class TcpSocket {
     }
 
     const inFlightBefore = this.pipe();
-    const lostUntilBefore = this.lostUntil;
+    const lostUntilBefore = this.rec.lostUntil;
     const rs = this.sampler;
     if (rs) this.beginRateSample(rs, inFlightBefore);
     const acked = seqDiff(ack, this.sndUna);
@@ -886,7 +871,7 @@ export class TcpSocket {
       this.sndWl2 = ack;
       if (this.sndWnd > this.maxSndWnd) this.maxSndWnd = this.sndWnd;
     }
-    this.updateLoss(now, acked);
+    this.updateLoss(now);
     if (rs) this.endRateSample(now, rs, lostUntilBefore, inFlightBefore);
     this.updatePersist(now);
 
@@ -917,10 +902,8 @@ export class TcpSocket {
     const dataAcked = Math.min(ackedSeq, this.sendLen);
     this.sendRing.advance(dataAcked);
     this.sendLen -= dataAcked;
-    this.sb.advance(ackedSeq);
     this.sndUna = seg.ack;
     this.stats.bytesOut += dataAcked;
-    this.dupAcks = 0;
     this.retries = 0;
 
     // RTT (RFC 7323 section 4.1 with timestamps; else Karn's rule on one timed segment, RFC 6298 3).
@@ -931,17 +914,9 @@ export class TcpSocket {
       this.rttSeq = -1;
     }
 
-    if (this.recovery === 'fast') {
-      if (seqGe(seg.ack, this.recoveryPoint)) this.exitRecovery(now);
-      else if (!this.sackOk) {
-        // RFC 6582 3.2 step 5: a partial ACK retransmits the next unacknowledged segment at once.
-        this.lostUntil = seqMax(this.lostUntil, seqAdd(this.sndUna, this.mss));
-        this.rtxFirst = true;
-      }
-    } else {
-      if (this.recovery === 'rto' && seqGe(seg.ack, this.recoveryPoint)) this.recovery = 'none';
-      this.cc.onAck(now, dataAcked, inFlightBefore, this.cwndLimited, this.rtt);
-    }
+    const r = this.rec.onNewAck(ackedSeq, seg.ack, this.mss);
+    if (r === AckIn.grow) this.cc.onAck(now, dataAcked, inFlightBefore, this.cwndLimited, this.rtt);
+    else if (r === AckIn.ended) this.cc.onRecoveryEnd(now);
     // RFC 6298 5.2/5.3: stop the timer when all is acknowledged, else restart it.
     if (this.sndUna === this.sndNxt) this.timers.rtx = Number.POSITIVE_INFINITY;
     else this.armRtx(now);
@@ -953,7 +928,7 @@ export class TcpSocket {
     // outstanding, and does not change the window (RFC 6675 also counts ACKs with new SACK info).
     if (seg.len > 0 || seg.flags & (SYN | FIN) || this.sndNxt === this.sndUna) return;
     if (seg.window << this.sndShift !== this.sndWnd && seg.sackCount === 0) return;
-    this.dupAcks++;
+    this.rec.countDupAck();
     this.stats.dupAcksIn++;
     void now;
   }
@@ -964,7 +939,7 @@ export class TcpSocket {
       const left = u32(seg.buf, seg.sackOff + i * 8);
       const right = u32(seg.buf, seg.sackOff + i * 8 + 4);
       // RFC 2883 D-SACK blocks lie below snd.una; they are ignored here.
-      this.sb.add(seqDiff(left, this.sndUna), seqDiff(right, this.sndUna), outstanding);
+      this.rec.addSack(seqDiff(left, this.sndUna), seqDiff(right, this.sndUna), outstanding);
       this.rs?.sacked(now, left, right);
     }
   }
@@ -982,7 +957,7 @@ export class TcpSocket {
    */
   private beginRateSample(rs: RateSampler, inFlight: number): void {
     rs.begin();
-    if (this.unsentBytes === 0 && inFlight < this.cc.window && !seqGt(this.lostUntil, this.highRxt)) {
+    if (this.unsentBytes === 0 && inFlight < this.cc.window && !this.rec.lostPending) {
       rs.markAppLimited(inFlight);
     }
   }
@@ -990,70 +965,36 @@ export class TcpSocket {
   /** End of an ACK: the bytes it marked lost, then the rate sample to the controller. */
   private endRateSample(now: number, rs: RateSampler, lostUntilBefore: number, inFlightBefore: number): void {
     const from = Math.max(seqDiff(lostUntilBefore, this.sndUna), 0);
-    const to = seqDiff(this.lostUntil, this.sndUna);
-    if (to > from) rs.markLost(this.sb.holeBytes(from, to));
+    const to = seqDiff(this.rec.lostUntil, this.sndUna);
+    if (to > from) rs.markLost(this.rec.holeBytes(from, to));
     if (rs.generate(now, this.rtt.minRtt) || rs.newlyLost > 0) {
       this.cc.onRateSample?.(now, rs, inFlightBefore, this.pipe(), this.rtt);
     }
   }
 
   /** Enters or advances loss recovery after an ACK (RFC 6675 section 5, RFC 6582). */
-  private updateLoss(now: number, acked: number): void {
-    const boundary = this.sackOk ? this.sb.lostBoundary(this.mss) : 0;
-    if (this.recovery === 'none') {
-      const lost = this.dupAcks >= 3 || boundary > 0;
-      if (!lost || this.sndNxt === this.sndUna) return;
+  private updateLoss(now: number): void {
+    const rec = this.rec;
+    if (rec.phase === Phase.none) {
+      const boundary = rec.lossDetected(this.mss);
+      if (boundary < 0 || this.sndNxt === this.sndUna) return;
       // RFC 6675 section 5 step 4: enter fast recovery, retransmit the first unacknowledged segment.
-      this.recovery = 'fast';
       this.stats.fastRecoveries++;
-      this.recoveryPoint = this.sndNxt;
       this.cc.onCongestionEvent(now, this.pipe());
-      this.highRxt = this.sndUna;
-      this.lostUntil = seqAdd(this.sndUna, Math.max(boundary, Math.min(this.mss, this.sendLen)));
+      rec.enterFast(this.sndUna, this.sndNxt, boundary, Math.min(this.mss, this.sendLen));
       this.rttSeq = -1;
-      this.rtxFirst = true;
       return;
     }
-    if (boundary > 0) this.lostUntil = seqMax(this.lostUntil, seqAdd(this.sndUna, boundary));
-    if (seqLt(this.highRxt, this.sndUna)) this.highRxt = this.sndUna;
-    // A lost retransmission: data sent after the latest retransmission has been SACKed (more than
-    // DupThresh - 1 segments of it) while holes below HighRxt remain. On a path that does not
-    // reorder, those retransmissions are lost too: retransmit them again rather than wait for the
-    // RTO (the idea of RACK, RFC 8985, and of Linux's lost-retransmit marking).
-    if (
-      this.sackOk &&
-      seqGt(this.highRxt, this.sndUna) &&
-      seqGt(this.rtxLastNxt, this.sndUna) &&
-      this.sb.sackedAbove(seqDiff(this.rtxLastNxt, this.sndUna)) > (DUP_THRESH - 1) * this.mss
-    ) {
+    const lost = rec.progress(this.sndUna, this.sndNxt, this.mss);
+    if (lost >= 0) {
       this.stats.lostRetransmits++;
-      this.rs?.markLost(this.sb.holeBytes(0, seqDiff(this.highRxt, this.sndUna)));
-      this.highRxt = this.sndUna;
-      this.rtxLastNxt = this.sndNxt;
+      this.rs?.markLost(lost);
     }
-    void acked;
   }
 
-  private exitRecovery(now: number): void {
-    this.recovery = 'none';
-    this.lostUntil = this.sndUna;
-    this.highRxt = this.sndUna;
-    this.cc.onRecoveryEnd(now);
-  }
-
-  /**
-   * RFC 6675 "pipe": outstanding bytes not SACKed, less the lost ones not yet retransmitted.
-   */
+  /** RFC 6675 "pipe": outstanding bytes not SACKed, less the lost ones not yet retransmitted. */
   pipe(): number {
-    const outstanding = seqDiff(this.sndNxt, this.sndUna);
-    if (outstanding <= 0) return 0;
-    let p = outstanding - this.sb.sacked;
-    if (seqGt(this.lostUntil, this.sndUna)) {
-      const from = Math.max(seqDiff(this.highRxt, this.sndUna), 0);
-      const to = seqDiff(this.lostUntil, this.sndUna);
-      p -= this.sb.holeBytes(from, to);
-    }
-    return Math.max(p, 0);
+    return this.rec.pipe(this.sndUna, this.sndNxt);
   }
 
   private updatePersist(now: number): void {
@@ -1258,12 +1199,10 @@ export class TcpSocket {
     const ext = this.ext;
 
     // (1) Lost bytes above HighRxt (RFC 6675 section 6.1, rule 1; after an RTO, go-back-N).
-    if (seqGt(this.lostUntil, this.sndUna) && (pipe < cwnd || this.rtxFirst)) {
-      const first = this.rtxFirst;
-      this.rtxFirst = false;
-      const from = Math.max(seqDiff(this.highRxt, this.sndUna), 0);
-      const to = seqDiff(this.lostUntil, this.sndUna);
-      if (this.sb.nextHole(from, to, HOLE)) {
+    const rec = this.rec;
+    if (rec.mayRetransmit(this.sndUna, pipe, cwnd)) {
+      const first = rec.takeFirst();
+      if (rec.nextHole(this.sndUna, HOLE)) {
         const start = HOLE[0];
         const holeEnd = HOLE[1];
         const dataLeft = this.sendLen - start;
@@ -1277,11 +1216,10 @@ export class TcpSocket {
           // them into the queue that just overflowed is lost again, and with no new data behind
           // it the loss shows only at the RTO.
           if (this.cc.pacingRate && len > 0 && this.paceHeld(now, len, cwnd, mss)) {
-            this.rtxFirst = first;
+            rec.keepFirst(first);
             return 0;
           }
-          this.highRxt = seqAdd(seq, len + (fin ? 1 : 0));
-          this.rtxLastNxt = this.sndNxt;
+          rec.retransmitted(seqAdd(seq, len + (fin ? 1 : 0)), this.sndNxt);
           this.stats.retransSegs++;
           this.stats.retransBytes += len;
           if (this.timers.rtx === Number.POSITIVE_INFINITY) this.armRtx(now);
@@ -1337,7 +1275,7 @@ export class TcpSocket {
           this.finOut = true;
           this.finSeqNo = seqAdd(seq, len);
         }
-        if (this.rttSeq < 0 && !this.tsOk && this.recovery === 'none') {
+        if (this.rttSeq < 0 && !this.tsOk && rec.phase === Phase.none) {
           this.rttSeq = seq;
           this.rttSentAt = now;
         }
@@ -1555,8 +1493,6 @@ export class TcpSocket {
     // TIME-WAIT sends nothing but ACKs (above).
     if (!isSynchronized(this.state) || this.state === TcpState.TimeWait) return false;
     const sentData = seqDiff(this.sndNxt, this.sndUna);
-    return (
-      this.sendLen > sentData || (this.finQueued && !this.finSent()) || seqGt(this.lostUntil, this.sndUna)
-    );
+    return this.sendLen > sentData || (this.finQueued && !this.finSent()) || this.rec.hasLost(this.sndUna);
   }
 }
