@@ -8,7 +8,6 @@
 import { u32 } from '../wire/bytes.js';
 import { TCP_FLAG } from '../wire/tcp.js';
 import { TCPOPT } from '../wire/tcp-options.js';
-import { Assembler } from './assembler.js';
 import type { CongestionController } from './cc/congestion.js';
 import { createCongestionController } from './cc/index.js';
 import type { TcpConfig } from './config.js';
@@ -17,6 +16,7 @@ import type { TfoCookieCache, TfoState } from './fastopen.js';
 import { MAX_IP_PACKET, NO_OFFLOAD, type TxOffload } from './offload.js';
 import { Pacer, pacingQuantum } from './pacing.js';
 import { RateSampler } from './rate-sample.js';
+import { Receiver, RX_ACK, RX_READABLE } from './receiver.js';
 import { AckIn, type LossRecovery, Phase } from './recovery/loss-recovery.js';
 import { RenoRecovery } from './recovery/reno.js';
 import { SackRecovery } from './recovery/sack.js';
@@ -32,7 +32,7 @@ import {
   writeTcpHeader,
   writeTimestamps,
 } from './segment.js';
-import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.js';
+import { seqAdd, seqDiff, seqGt, seqLe, seqLt, seqMax } from './seq.js';
 import { isSynchronized, TcpState } from './state.js';
 import { TimeWaitRecord, TW, timeWaitAction } from './time-wait.js';
 import { SocketTimers } from './timers.js';
@@ -142,14 +142,8 @@ export class TcpSocket {
   /** Our shift for windows we receive (the peer's WS option). */
   private sndShift = 0;
 
-  // Receive sequence space.
-  irs = 0;
-  rcvNxt = 0;
-  /** Right edge of the window we last advertised (never moved left, RFC 9293 3.8.6.2.2). */
-  private rcvAdvRight = 0;
-  /** Shift applied to windows we send (our WS option). */
-  private rcvShift = 0;
-  private lastAckSent = 0;
+  /** Receive sequence space, receive buffer, reassembly, advertised window, ACK decision. */
+  private readonly rcv: Receiver;
 
   // Negotiated options.
   /** Payload bytes per segment, options excluded. */
@@ -169,13 +163,6 @@ export class TcpSocket {
   /** Whether our FIN went out, and its sequence number. */
   private finOut = false;
   private finSeqNo = 0;
-  private readonly recvRing: ByteRing;
-  /** In-order bytes waiting for the application. */
-  private readable = 0;
-  private readonly ooo = new Assembler();
-  /** Sequence number of a FIN seen beyond rcvNxt, or -1. */
-  private finRcvSeq = -1;
-  private remoteFinDone = false;
 
   // Loss recovery.
   readonly rtt: RttEstimator;
@@ -199,7 +186,6 @@ export class TcpSocket {
 
   // Pending control output.
   private ackNow = false;
-  private segsUnacked = 0;
   private probeNow = false;
   private rstNow = false;
   private synNow = false;
@@ -219,8 +205,6 @@ export class TcpSocket {
   synDataLen = 0;
   /** Client: bytes of our SYN's data that the SYN/ACK acknowledged (where the data goes on). */
   synDataAcked = 0;
-  private readonly sackOrder: number[] = [];
-  private windowAtLastAck = 0;
   /**
    * The segment dispatch() wrote last, when its TCP checksum is left to the device: the payload
    * bytes of each piece the device cuts it into (its MSS); 0 when the segment is complete.
@@ -234,13 +218,22 @@ export class TcpSocket {
     private readonly offload: Readonly<TxOffload> = NO_OFFLOAD,
   ) {
     this.sendRing = new ByteRing(config.sendBuffer);
-    this.recvRing = new ByteRing(config.recvBuffer);
+    this.rcv = new Receiver(config.recvBuffer, rcvShiftFor(config.recvBuffer), this.stats);
     this.rtt = new RttEstimator({ minRto: config.minRtoMs });
     this.synAckRetries = config.synAckRetries;
     const ipHeader = tuple.local.length === 4 ? 20 : 40;
     this.mss = Math.min(536, config.mtu - ipHeader - 20);
     this.cc = createCongestionController(config.congestionControl, this.mss);
-    this.rcvShift = rcvShiftFor(config.recvBuffer);
+  }
+
+  /** The peer's initial sequence number. */
+  get irs(): number {
+    return this.rcv.irs;
+  }
+
+  /** The next sequence number we expect (RFC 9293 RCV.NXT). */
+  get rcvNxt(): number {
+    return this.rcv.nxt;
   }
 
   /** The MSS we announce: our MTU less the IP and TCP headers (RFC 9293 section 3.7.1). */
@@ -276,8 +269,7 @@ export class TcpSocket {
    */
   acceptSyn(now: number, seg: SegmentIn, iss: number, fastOpen?: TfoSynVerdict): void {
     this.initSend(iss);
-    this.irs = seg.seq;
-    this.rcvNxt = seqAdd(seg.seq, 1);
+    this.rcv.start(seg.seq);
     this.takeSynOptions(seg);
     // RFC 7413 4.2.2: a SYN with a valid cookie has its data taken (the extension sees how much).
     if (fastOpen?.accept && seg.len > 0) this.synDataLen = Math.min(seg.len, this.config.recvBuffer);
@@ -293,11 +285,7 @@ export class TcpSocket {
     if (this.synDataLen > 0) {
       // RFC 7413 4.2.2: the data goes to the application at once, before the handshake ends; the
       // SYN/ACK acknowledges it.
-      const n = this.synDataLen;
-      this.recvRing.copyIn(0, seg.buf, seg.payloadOff, n);
-      this.readable = n;
-      this.rcvNxt = seqAdd(this.rcvNxt, n);
-      this.stats.bytesIn += n;
+      this.rcv.takeSynData(seg, this.synDataLen);
       this.events.onReadable?.();
     }
   }
@@ -343,13 +331,12 @@ export class TcpSocket {
   ): void {
     this.initSend(iss);
     this.sndNxt = seqAdd(iss, 1);
-    this.irs = seqAdd(seg.seq, -1);
-    this.rcvNxt = seg.seq;
+    this.rcv.start(seqAdd(seg.seq, -1));
     this.negotiate(peerMss, wscale, sack, seg.hasTs, seg.tsval);
     this.ext?.onSyn(seg, false);
     this.state = TcpState.SynReceived;
     // What the SYN/ACK advertised (never scaled, RFC 7323 2.2).
-    this.rcvAdvRight = seqAdd(this.rcvNxt, Math.min(this.rcvWindow(), 0xffff));
+    this.rcv.advRight = seqAdd(this.rcv.nxt, Math.min(this.rcvWindow(), 0xffff));
     // When the SYN/ACK left is unknown: only the timestamp echo may give an RTT sample.
     this.retries = 1;
     this.lastSendAt = now;
@@ -375,7 +362,7 @@ export class TcpSocket {
       this.sndShift = Math.min(wscale, 14);
     } else {
       this.sndShift = 0;
-      this.rcvShift = 0;
+      this.rcv.shift = 0;
     }
     this.sackOk = this.config.sack && sack;
     if (this.rec.sack !== this.sackOk) this.rec = this.sackOk ? new SackRecovery() : new RenoRecovery();
@@ -432,26 +419,23 @@ export class TcpSocket {
 
   /** In-order bytes ready to read. */
   get readableBytes(): number {
-    return this.readable;
+    return this.rcv.readable;
   }
 
   /** True once the peer's FIN has been received and every byte before it read. */
   get readEnded(): boolean {
-    return this.remoteFinDone && this.readable === 0;
+    return this.rcv.finDone && this.rcv.readable === 0;
   }
 
   /** Copies up to `max` in-order bytes to dst[off...]; returns how many. */
   recv(dst: Uint8Array, off = 0, max = dst.length - off): number {
-    const n = Math.min(max, this.readable);
+    const n = this.rcv.read(dst, off, max);
     if (n <= 0) return 0;
-    this.recvRing.copyOut(0, dst, off, n);
-    this.recvRing.advance(n);
-    this.readable -= n;
     // Window update (RFC 9293 3.8.6.2.2): tell the peer once the window opened by a useful amount.
     const win = this.rcvWindow();
     if (
       isSynchronized(this.state) &&
-      win - this.windowAtLastAck >= Math.min(this.config.recvBuffer / 2, 2 * this.mss)
+      win - this.rcv.windowAtLastAck >= Math.min(this.config.recvBuffer / 2, 2 * this.mss)
     ) {
       this.ackNow = true;
     }
@@ -596,9 +580,9 @@ export class TcpSocket {
 
   // ---------------------------------------------------------------- receive path
 
-  /** Bytes the receive buffer can still take beyond rcvNxt. */
+  /** Bytes the receive buffer can still take beyond rcv.nxt (under MPTCP, the connection's too). */
   private rcvWindow(): number {
-    const own = this.config.recvBuffer - this.readable;
+    const own = this.rcv.space;
     return this.ext ? Math.min(own, Math.max(0, this.ext.receiveWindow())) : own;
   }
 
@@ -630,23 +614,23 @@ export class TcpSocket {
       this.state === TcpState.SynReceived &&
       flags & SYN &&
       !(flags & (ACK | RST)) &&
-      seg.seq === this.irs
+      seg.seq === this.rcv.irs
     ) {
       this.synNow = true;
       return;
     }
 
     // First check: sequence number acceptability (RFC 9293 3.10.7.4, the four cases).
-    if (!this.acceptable(seg)) {
+    if (!this.rcv.acceptable(seg)) {
       if (!(flags & RST)) this.ackNow = true;
       this.stats.badSegsDropped++;
       return;
     }
 
-    // Second check: RST (RFC 5961 section 3.2): exactly rcvNxt resets, elsewhere in the window
+    // Second check: RST (RFC 5961 section 3.2): exactly rcv.nxt resets, elsewhere in the window
     // draws a challenge ACK.
     if (flags & RST) {
-      if (seg.seq !== this.rcvNxt) {
+      if (seg.seq !== this.rcv.nxt) {
         this.challengeAck();
         return;
       }
@@ -663,7 +647,7 @@ export class TcpSocket {
     }
 
     // RFC 7323 section 4.3: remember the timestamp of the segment that advances the left edge.
-    if (this.tsOk && seg.hasTs && seqLe(seg.seq, this.lastAckSent)) this.tsRecent = seg.tsval;
+    if (this.tsOk && seg.hasTs && seqLe(seg.seq, this.rcv.lastAckSent)) this.tsRecent = seg.tsval;
 
     // Fifth check: the ACK field.
     if (!(flags & ACK)) return;
@@ -679,8 +663,8 @@ export class TcpSocket {
 
   /** TIME-WAIT: the judgement of src/tcp/time-wait.ts (a SYN cannot reopen a socket: dropped). */
   private inputTimeWait(now: number, seg: SegmentIn): void {
-    const wnd = Math.max(seqDiff(this.rcvAdvRight, this.rcvNxt), 0);
-    switch (timeWaitAction(seg, this.rcvNxt, wnd, this.tsOk, this.tsRecent)) {
+    const wnd = this.rcv.advertised;
+    switch (timeWaitAction(seg, this.rcv.nxt, wnd, this.tsOk, this.tsRecent)) {
       case TW.restart:
         this.timers.timeWait = now + this.config.timeWaitMs;
         this.ackNow = true;
@@ -702,13 +686,13 @@ export class TcpSocket {
    * whatever rides on it (MPTCP subflow, stream) can go; the record answers for the 4-tuple.
    */
   handOverTimeWait(): TimeWaitRecord {
-    const wnd = Math.max(seqDiff(this.rcvAdvRight, this.rcvNxt), 0);
+    const wnd = this.rcv.advertised;
     const rec = new TimeWaitRecord(
       this.tuple,
       this.sndNxt,
-      this.rcvNxt,
+      this.rcv.nxt,
       wnd,
-      Math.min(wnd >>> this.rcvShift, 0xffff),
+      Math.min(wnd >>> this.rcv.shift, 0xffff),
       this.tsOk,
       this.tsRecent,
       this.tsOffset,
@@ -717,16 +701,6 @@ export class TcpSocket {
     );
     this.enterClosed(undefined);
     return rec;
-  }
-
-  /** RFC 9293 3.10.7.4: is any part of the segment inside the receive window? */
-  private acceptable(seg: SegmentIn): boolean {
-    const wnd = Math.max(seqDiff(this.rcvAdvRight, this.rcvNxt), 0);
-    const len = seg.seqLen;
-    const inWnd = (s: number) => seqGe(s, this.rcvNxt) && seqLt(s, seqAdd(this.rcvNxt, wnd));
-    if (len === 0) return wnd === 0 ? seg.seq === this.rcvNxt : inWnd(seg.seq);
-    if (wnd === 0) return false;
-    return inWnd(seg.seq) || inWnd(seqAdd(seg.seq, len - 1));
   }
 
   private challengeAck(): void {
@@ -751,14 +725,13 @@ export class TcpSocket {
       return;
     }
     if (!(flags & SYN)) return;
-    this.irs = seg.seq;
-    this.rcvNxt = seqAdd(seg.seq, 1);
+    this.rcv.start(seg.seq);
     this.takeSynOptions(seg);
     // What the SYN/ACK acknowledged of our SYN's data is settled before the extension sees it (an
     // MPTCP subflow numbers its data after what the SYN delivered, RFC 8684 appendix B.1).
     if (ackOk && this.tfoCache) this.fastOpenSynAck(seg);
     this.ext?.onSyn(seg, (flags & ACK) !== 0);
-    this.rcvAdvRight = seqAdd(this.rcvNxt, this.rcvWindow());
+    this.rcv.advRight = seqAdd(this.rcv.nxt, this.rcvWindow());
     if (ackOk) {
       this.sndUna = seg.ack;
       this.sndWnd = seg.window; // RFC 7323 2.2: the window of a SYN/ACK is never scaled
@@ -1017,50 +990,17 @@ export class TcpSocket {
   private processData(now: number, seg: SegmentIn): void {
     const s = this.state;
     const canReceive = s === TcpState.Established || s === TcpState.FinWait1 || s === TcpState.FinWait2;
-    if (seg.flags & FIN && !this.remoteFinDone) {
-      const fs = seqAdd(seg.seq, seg.len);
-      if (this.finRcvSeq < 0) this.finRcvSeq = fs;
-    }
+    const rcv = this.rcv;
+    if (seg.flags & FIN) rcv.noteFin(seg);
     if (canReceive && seg.len > 0) {
-      let off = seqDiff(seg.seq, this.rcvNxt);
-      let skip = 0;
-      if (off < 0) {
-        skip = -off;
-        off = 0;
-      }
-      const wnd = this.rcvWindow();
-      const end = Math.min(seqDiff(seg.seq, this.rcvNxt) + seg.len, wnd);
-      const n = end - off;
-      if (n > 0) {
-        const hadOoo = !this.ooo.isEmpty;
-        if (off === 0) {
-          this.recvRing.copyIn(this.readable, seg.buf, seg.payloadOff + skip, n);
-          const adv = this.ooo.advance(n);
-          this.rcvNxt = seqAdd(this.rcvNxt, adv);
-          this.readable += adv;
-          this.stats.bytesIn += adv;
-          // RFC 5681 4.2: ACK at least every second full segment; at once when a hole fills. A
-          // GRO super-packet longer than the MSS stands for the segments it was cut from.
-          this.segsUnacked += n > this.mss ? Math.ceil(n / this.mss) : 1;
-          if (hadOoo || this.segsUnacked >= 2) this.ackNow = true;
-          else if (this.timers.delack === Number.POSITIVE_INFINITY)
-            this.timers.delack = now + this.config.delayedAckMs;
-          this.events.onReadable?.();
-        } else if (this.ooo.add(off, end)) {
-          this.recvRing.copyIn(this.readable + off, seg.buf, seg.payloadOff + skip, n);
-          this.stats.oooSegsIn++;
-          this.ackNow = true; // RFC 5681 4.2: an out-of-order segment is acknowledged at once
-        } else {
-          this.ackNow = true;
-        }
-      } else {
-        this.ackNow = true; // a duplicate: acknowledge (RFC 9293 3.10.7.4)
-      }
+      const rx = rcv.take(seg, this.rcvWindow(), this.mss);
+      if (rx & RX_ACK) this.ackNow = true;
+      else if (this.timers.delack === Number.POSITIVE_INFINITY)
+        this.timers.delack = now + this.config.delayedAckMs;
+      if (rx & RX_READABLE) this.events.onReadable?.();
     }
-    // FIN at rcvNxt: every byte before it has arrived.
-    if (this.finRcvSeq >= 0 && !this.remoteFinDone && this.finRcvSeq === this.rcvNxt) {
-      this.remoteFinDone = true;
-      this.rcvNxt = seqAdd(this.rcvNxt, 1);
+    // FIN at rcv.nxt: every byte before it has arrived.
+    if (rcv.takeFin()) {
       this.ackNow = true;
       switch (this.state) {
         case TcpState.Established:
@@ -1126,7 +1066,7 @@ export class TcpSocket {
     }
     if (this.rstNow) {
       this.rstNow = false;
-      return this.emit(now, buf, this.sndNxt, this.rcvNxt, RST | ACK, 0, 0, false);
+      return this.emit(now, buf, this.sndNxt, this.rcv.nxt, RST | ACK, 0, 0, false);
     }
     switch (this.state) {
       case TcpState.Closed:
@@ -1150,9 +1090,9 @@ export class TcpSocket {
         this.synNow = false;
         this.sndNxt = seqAdd(this.iss, 1);
         this.lastSendAt = now;
-        this.rcvAdvRight = seqAdd(this.rcvNxt, this.rcvWindow());
+        this.rcv.advRight = seqAdd(this.rcv.nxt, this.rcvWindow());
         if (this.timers.rtx === Number.POSITIVE_INFINITY) this.armRtx(now);
-        return this.emit(now, buf, this.iss, this.rcvNxt, SYN | ACK, 0, 0, true);
+        return this.emit(now, buf, this.iss, this.rcv.nxt, SYN | ACK, 0, 0, true);
       default:
         break;
     }
@@ -1161,16 +1101,16 @@ export class TcpSocket {
       // An ACK without data, before any data: the layer above has an option to send that does
       // not fit beside a data mapping (MPTCP's ADD_ADDR).
       this.pureAckNow = false;
-      return this.emit(now, buf, this.sndNxt, this.rcvNxt, ACK, 0, 0, false);
+      return this.emit(now, buf, this.sndNxt, this.rcv.nxt, ACK, 0, 0, false);
     }
     const n = this.dispatchData(now, buf);
     if (n > 0) return n;
     if (this.probeNow) {
       // Zero-window probe or keepalive: an old sequence number elicits an ACK (RFC 9293 3.8.4).
       this.probeNow = false;
-      return this.emit(now, buf, seqAdd(this.sndUna, -1), this.rcvNxt, ACK, 0, 0, false);
+      return this.emit(now, buf, seqAdd(this.sndUna, -1), this.rcv.nxt, ACK, 0, 0, false);
     }
-    if (this.ackNow) return this.emit(now, buf, this.sndNxt, this.rcvNxt, ACK, 0, 0, false);
+    if (this.ackNow) return this.emit(now, buf, this.sndNxt, this.rcv.nxt, ACK, 0, 0, false);
     return 0;
   }
 
@@ -1195,7 +1135,7 @@ export class TcpSocket {
     const finSeq = this.finSeq();
     // RFC 9293 3.7.1: options other than timestamps (already in this.mss) take payload room; the
     // extension's depend on where the segment starts.
-    const baseMss = this.mss - this.sackOptionLen();
+    const baseMss = this.sackOk ? this.mss - this.rcv.sackOptionLen(this.maxSackBlocks()) : this.mss;
     const ext = this.ext;
 
     // (1) Lost bytes above HighRxt (RFC 6675 section 6.1, rule 1; after an RTO, go-back-N).
@@ -1225,7 +1165,7 @@ export class TcpSocket {
           if (this.timers.rtx === Number.POSITIVE_INFINITY) this.armRtx(now);
           this.sampler?.sent(now, seq, len, pipe, true);
           const push = len > 0 && start + len === this.sendLen ? PSH : 0;
-          return this.emit(now, buf, seq, this.rcvNxt, ACK | push | (fin ? FIN : 0), start, len, false, mss);
+          return this.emit(now, buf, seq, this.rcv.nxt, ACK | push | (fin ? FIN : 0), start, len, false, mss);
         }
       }
     }
@@ -1289,7 +1229,7 @@ export class TcpSocket {
             rs.sent(now, seqAdd(seq, k), Math.min(mss, len - k), pipe + k, false);
         }
         const push = len > 0 && len === unsent ? PSH : 0;
-        return this.emit(now, buf, seq, this.rcvNxt, ACK | push | (fin ? FIN : 0), off, len, false, mss);
+        return this.emit(now, buf, seq, this.rcv.nxt, ACK | push | (fin ? FIN : 0), off, len, false, mss);
       }
       this.updatePersist(now);
     } else {
@@ -1350,10 +1290,10 @@ export class TcpSocket {
       // 40 option bytes (RFC 9293 3.1: data offset at most 15 words), as Linux does.
       if (this.ext) extLen = this.ext.optionsLen(seq, len, flags, MAX_OPTIONS - (this.tsOk ? TS_OPT_LEN : 0));
       if (this.tsOk) o = this.writeTs(now, buf, o);
-      if (this.sackOk && !this.ooo.isEmpty) {
+      if (this.sackOk && this.rcv.hasOoo) {
         const room = MAX_OPTIONS - (o - ipHl - 20) - extLen;
         const blocks = Math.min(this.maxSackBlocks(), (room - 4) >> 3);
-        if (blocks > 0) o = this.writeSack(buf, o, blocks);
+        if (blocks > 0) o = this.rcv.writeSack(buf, o, blocks);
       }
     }
     const hl = o + extLen - ipHl;
@@ -1375,9 +1315,8 @@ export class TcpSocket {
     this.lastActivity = now;
     if (flags & ACK) {
       this.ackNow = false;
-      this.segsUnacked = 0;
       this.timers.delack = Number.POSITIVE_INFINITY;
-      this.lastAckSent = ack;
+      this.rcv.acked(ack);
     }
     return ipHl + tcpLen;
   }
@@ -1387,18 +1326,10 @@ export class TcpSocket {
    * Under a connection-level window (MPTCP) the field is that window, relative to the DATA_ACK
    * beside it, and the right edge that must not shrink is the connection's (RFC 8684 3.3.4), which
    * `ext` keeps: holding this subflow's own edge would offer the peer, after data came on another
-   * subflow, what the connection cannot take. rcvAdvRight still bounds what this subflow accepts.
+   * subflow, what the connection cannot take. rcv.advRight still bounds what this subflow accepts.
    */
   private advertiseWindow(syn: boolean): number {
-    const wnd = this.rcvWindow();
-    if (syn) return Math.min(wnd, 0xffff);
-    let right = seqAdd(this.rcvNxt, wnd);
-    if (!this.ext && seqLt(right, this.rcvAdvRight)) right = this.rcvAdvRight;
-    let field = seqDiff(right, this.rcvNxt) >>> this.rcvShift;
-    if (field > 0xffff) field = 0xffff;
-    this.rcvAdvRight = seqMax(this.rcvAdvRight, seqAdd(this.rcvNxt, field << this.rcvShift));
-    this.windowAtLastAck = field << this.rcvShift;
-    return field;
+    return this.rcv.advertise(this.rcvWindow(), syn, !this.ext);
   }
 
   /** SYN options (writeSynOptionList), then the Fast Open option. */
@@ -1415,7 +1346,7 @@ export class TcpSocket {
       ts,
       tsval,
       this.tsRecent,
-      ws ? this.rcvShift : -1,
+      ws ? this.rcv.shift : -1,
     );
     const fo = this.tfoOptOut;
     if (fo) {
@@ -1439,51 +1370,20 @@ export class TcpSocket {
     return writeTimestamps(buf, off, tsClock(now, this.tsOffset), this.tsRecent);
   }
 
-  /** Bytes the SACK option takes in the next segment (0 without out-of-order data). */
-  private sackOptionLen(): number {
-    if (!this.sackOk || this.ooo.isEmpty) return 0;
-    return 4 + 8 * Math.min(this.ooo.rangeCount, this.maxSackBlocks());
-  }
-
   /** RFC 2018 section 3: as many blocks as fit beside the timestamps (3), else 4. */
   private maxSackBlocks(): number {
     return this.tsOk ? 3 : 4;
   }
 
-  /** SACK blocks for what arrived out of order (RFC 2018 section 4), at most `max`. */
-  private writeSack(buf: Uint8Array, off: number, max: number): number {
-    const count = Math.min(this.ooo.sackOrder(this.sackOrder), max);
-    buf[off] = 1;
-    buf[off + 1] = 1;
-    buf[off + 2] = 5;
-    buf[off + 3] = 2 + 8 * count;
-    let o = off + 4;
-    for (let k = 0; k < count; k++) {
-      const i = this.sackOrder[k];
-      const left = seqAdd(this.rcvNxt, this.ooo.start(i));
-      const right = seqAdd(this.rcvNxt, this.ooo.end(i));
-      buf[o] = left >>> 24;
-      buf[o + 1] = left >>> 16;
-      buf[o + 2] = left >>> 8;
-      buf[o + 3] = left;
-      buf[o + 4] = right >>> 24;
-      buf[o + 5] = right >>> 16;
-      buf[o + 6] = right >>> 8;
-      buf[o + 7] = right;
-      o += 8;
-    }
-    return o;
-  }
-
   /** Gives buffer memory back when both directions hold no bytes (idle connections cost little). */
   trimMemory(): void {
     if (this.sendLen === 0) this.sendRing.release();
-    if (this.readable === 0 && this.ooo.isEmpty) this.recvRing.release();
+    this.rcv.trim();
   }
 
   /** Buffer memory currently held. */
   get bufferMemory(): number {
-    return this.sendRing.allocated + this.recvRing.allocated;
+    return this.sendRing.allocated + this.rcv.allocated;
   }
 
   /** Whether dispatch may have something to send now (for the stack's poll loop). */
