@@ -20,7 +20,6 @@ import { Receiver, RX_ACK, RX_READABLE } from './receiver.js';
 import { AckIn, type LossRecovery, Phase } from './recovery/loss-recovery.js';
 import { RenoRecovery } from './recovery/reno.js';
 import { SackRecovery } from './recovery/sack.js';
-import { ByteRing } from './ring.js';
 import { RttEstimator } from './rtt.js';
 import {
   type FourTuple,
@@ -32,6 +31,7 @@ import {
   writeTcpHeader,
   writeTimestamps,
 } from './segment.js';
+import { Sender } from './sender.js';
 import { seqAdd, seqDiff, seqGt, seqLe, seqLt, seqMax } from './seq.js';
 import { isSynchronized, TcpState } from './state.js';
 import { TimeWaitRecord, TW, timeWaitAction } from './time-wait.js';
@@ -130,18 +130,8 @@ export class TcpSocket {
   /** Last time a segment came in or went out (for giving idle buffers back). */
   lastActivity = 0;
 
-  // Send sequence space (RFC 9293 3.3.1). sndNxt is the highest sequence number sent so far
-  // plus one ("snd.max"): retransmissions are chosen by the scoreboard, never by rewinding.
-  iss = 0;
-  sndUna = 0;
-  sndNxt = 0;
-  sndWnd = 0;
-  private sndWl1 = 0;
-  private sndWl2 = 0;
-  private maxSndWnd = 0;
-  /** Our shift for windows we receive (the peer's WS option). */
-  private sndShift = 0;
-
+  /** Send sequence space, send buffer, the peer's window, our FIN. */
+  private readonly snd: Sender;
   /** Receive sequence space, receive buffer, reassembly, advertised window, ACK decision. */
   private readonly rcv: Receiver;
 
@@ -156,13 +146,6 @@ export class TcpSocket {
   private tsOffset = 0;
 
   // Buffers.
-  private readonly sendRing: ByteRing;
-  /** Bytes in the send ring: from sndUna (after the SYN) to the last byte the app wrote. */
-  private sendLen = 0;
-  private finQueued = false;
-  /** Whether our FIN went out, and its sequence number. */
-  private finOut = false;
-  private finSeqNo = 0;
 
   // Loss recovery.
   readonly rtt: RttEstimator;
@@ -217,13 +200,33 @@ export class TcpSocket {
     /** What the device under the stack does (checksums, super-segments); src/tcp/offload.ts. */
     private readonly offload: Readonly<TxOffload> = NO_OFFLOAD,
   ) {
-    this.sendRing = new ByteRing(config.sendBuffer);
+    this.snd = new Sender(config.sendBuffer);
     this.rcv = new Receiver(config.recvBuffer, rcvShiftFor(config.recvBuffer), this.stats);
     this.rtt = new RttEstimator({ minRto: config.minRtoMs });
     this.synAckRetries = config.synAckRetries;
     const ipHeader = tuple.local.length === 4 ? 20 : 40;
     this.mss = Math.min(536, config.mtu - ipHeader - 20);
     this.cc = createCongestionController(config.congestionControl, this.mss);
+  }
+
+  /** Our initial sequence number. */
+  get iss(): number {
+    return this.snd.iss;
+  }
+
+  /** The oldest unacknowledged sequence number (RFC 9293 SND.UNA). */
+  get sndUna(): number {
+    return this.snd.una;
+  }
+
+  /** The highest sequence number sent so far plus one (snd.max). */
+  get sndNxt(): number {
+    return this.snd.nxt;
+  }
+
+  /** The peer's window, scaled (RFC 9293 SND.WND). */
+  get sndWnd(): number {
+    return this.snd.wnd;
   }
 
   /** The peer's initial sequence number. */
@@ -275,10 +278,7 @@ export class TcpSocket {
     if (fastOpen?.accept && seg.len > 0) this.synDataLen = Math.min(seg.len, this.config.recvBuffer);
     this.ext?.onSyn(seg, false);
     if (fastOpen) this.fastOpenReply(seg, fastOpen);
-    this.sndWnd = seg.window; // never scaled in a SYN (RFC 7323 2.2)
-    this.sndWl1 = seg.seq;
-    this.sndWl2 = seg.ack;
-    this.maxSndWnd = this.sndWnd;
+    this.snd.startWindow(seg.window, seg.seq, seg.ack); // never scaled in a SYN (RFC 7323 2.2)
     this.state = TcpState.SynReceived;
     this.synNow = true;
     this.lastSendAt = now;
@@ -310,9 +310,7 @@ export class TcpSocket {
 
   /** The send sequence space starts at the ISS; the timestamp clock gets a per-connection offset. */
   private initSend(iss: number): void {
-    this.iss = iss;
-    this.sndUna = iss;
-    this.sndNxt = iss;
+    this.snd.start(iss);
     this.tsOffset = tsOffsetFor(iss);
   }
 
@@ -330,7 +328,7 @@ export class TcpSocket {
     sack: boolean,
   ): void {
     this.initSend(iss);
-    this.sndNxt = seqAdd(iss, 1);
+    this.snd.nxt = seqAdd(iss, 1);
     this.rcv.start(seqAdd(seg.seq, -1));
     this.negotiate(peerMss, wscale, sack, seg.hasTs, seg.tsval);
     this.ext?.onSyn(seg, false);
@@ -359,9 +357,9 @@ export class TcpSocket {
     this.wsOk = this.config.windowScale && wscale >= 0;
     if (this.wsOk) {
       // RFC 7323 2.3: a shift above 14 is used as 14.
-      this.sndShift = Math.min(wscale, 14);
+      this.snd.shift = Math.min(wscale, 14);
     } else {
-      this.sndShift = 0;
+      this.snd.shift = 0;
       this.rcv.shift = 0;
     }
     this.sackOk = this.config.sack && sack;
@@ -376,7 +374,7 @@ export class TcpSocket {
 
   /** Free space in the send buffer. */
   get sendSpace(): number {
-    return this.finQueued ? 0 : this.config.sendBuffer - this.sendLen;
+    return this.snd.space;
   }
 
   /** Whether new data may go as super-segments of several MSS (the device cuts them). */
@@ -386,12 +384,12 @@ export class TcpSocket {
 
   /** Bytes queued but not yet acknowledged. */
   get sendQueued(): number {
-    return this.sendLen;
+    return this.snd.len;
   }
 
   /** Bytes queued and not yet sent. */
   get unsentBytes(): number {
-    return this.sendLen - Math.min(Math.max(seqDiff(this.sndNxt, this.sndUna), 0), this.sendLen);
+    return this.snd.unsent;
   }
 
   /** TCP_NODELAY: Nagle off for this socket whatever the stack's configuration says. */
@@ -399,12 +397,8 @@ export class TcpSocket {
 
   /** Copies up to `len` bytes into the send buffer; returns how many it took. */
   send(data: Uint8Array, off = 0, len = data.length - off): number {
-    if (this.finQueued || !this.canSendState()) return 0;
-    const n = Math.min(len, this.config.sendBuffer - this.sendLen);
-    if (n <= 0) return 0;
-    this.sendRing.copyIn(this.sendLen, data, off, n);
-    this.sendLen += n;
-    return n;
+    if (this.snd.finQueued || !this.canSendState()) return 0;
+    return this.snd.write(data, off, len);
   }
 
   private canSendState(): boolean {
@@ -470,14 +464,14 @@ export class TcpSocket {
         return;
       case TcpState.SynReceived:
         // The FIN goes out once the handshake completes (RFC 9293 3.10.4).
-        this.finQueued = true;
+        this.snd.finQueued = true;
         return;
       case TcpState.Established:
-        this.finQueued = true;
+        this.snd.finQueued = true;
         this.state = TcpState.FinWait1;
         return;
       case TcpState.CloseWait:
-        this.finQueued = true;
+        this.snd.finQueued = true;
         this.state = TcpState.LastAck;
         return;
       default:
@@ -560,10 +554,10 @@ export class TcpSocket {
       this.synNow = true;
       return;
     }
-    if (this.sndNxt === this.sndUna) return;
+    if (this.snd.nxt === this.snd.una) return;
     this.events.onTimeout?.(this.retries);
     this.cc.onRetransmissionTimeout(now, this.pipe());
-    const lost = this.rec.onRto(this.sndUna, this.sndNxt);
+    const lost = this.rec.onRto(this.snd.una, this.snd.nxt);
     this.rs?.markLost(lost);
   }
 
@@ -689,7 +683,7 @@ export class TcpSocket {
     const wnd = this.rcv.advertised;
     const rec = new TimeWaitRecord(
       this.tuple,
-      this.sndNxt,
+      this.snd.nxt,
       this.rcv.nxt,
       wnd,
       Math.min(wnd >>> this.rcv.shift, 0xffff),
@@ -711,7 +705,7 @@ export class TcpSocket {
   /** SYN-SENT (RFC 9293 3.10.7.3). */
   private inputSynSent(now: number, seg: SegmentIn): void {
     const flags = seg.flags;
-    const ackOk = (flags & ACK) !== 0 && seqGt(seg.ack, this.iss) && seqLe(seg.ack, this.sndNxt);
+    const ackOk = (flags & ACK) !== 0 && seqGt(seg.ack, this.snd.iss) && seqLe(seg.ack, this.snd.nxt);
     if (flags & ACK && !ackOk) {
       if (!(flags & RST)) this.sendResetFor(seg);
       return;
@@ -733,18 +727,15 @@ export class TcpSocket {
     this.ext?.onSyn(seg, (flags & ACK) !== 0);
     this.rcv.advRight = seqAdd(this.rcv.nxt, this.rcvWindow());
     if (ackOk) {
-      this.sndUna = seg.ack;
-      this.sndWnd = seg.window; // RFC 7323 2.2: the window of a SYN/ACK is never scaled
-      this.sndWl1 = seg.seq;
-      this.sndWl2 = seg.ack;
-      this.maxSndWnd = this.sndWnd;
+      this.snd.una = seg.ack;
+      this.snd.startWindow(seg.window, seg.seq, seg.ack); // RFC 7323 2.2: a SYN/ACK's is never scaled
       this.sampleRttHandshake(now, seg);
       this.established(now);
       this.ackNow = true;
       if (seg.len > 0 || flags & FIN) this.processData(now, seg);
     } else {
       // Simultaneous open (RFC 9293 figure 7): SYN-RECEIVED, answer with SYN/ACK.
-      this.sndWnd = seg.window;
+      this.snd.wnd = seg.window;
       this.state = TcpState.SynReceived;
       this.synNow = true;
     }
@@ -757,7 +748,7 @@ export class TcpSocket {
    */
   private fastOpenSynAck(seg: SegmentIn): void {
     const cache = this.tfoCache!;
-    const acked = Math.min(Math.max(seqDiff(seg.ack, this.iss) - 1, 0), this.synDataLen);
+    const acked = Math.min(Math.max(seqDiff(seg.ack, this.snd.iss) - 1, 0), this.synDataLen);
     if (seg.tfoLen > 0) {
       cache.set(this.tuple.remote, seg.buf.subarray(seg.tfoOff, seg.tfoOff + seg.tfoLen), this.peerMss);
     } else if (this.fastOpen === 'sent' && acked < this.synDataLen) {
@@ -769,12 +760,11 @@ export class TcpSocket {
     if (this.fastOpen === 'sent' && this.synDataLen > 0) this.fastOpen = acked > 0 ? 'accepted' : 'refused';
     if (acked > 0) {
       cache.clearFailure(this.tuple.remote);
-      this.sendRing.advance(acked);
-      this.sendLen -= acked;
+      this.snd.synDataAcked(acked);
       this.stats.bytesOut += acked;
     }
     this.synDataAcked = acked;
-    if (seqLt(seg.ack, this.sndNxt)) this.sndNxt = seg.ack;
+    if (seqLt(seg.ack, this.snd.nxt)) this.snd.nxt = seg.ack;
   }
 
   private sampleRttHandshake(now: number, seg: SegmentIn): void {
@@ -800,26 +790,23 @@ export class TcpSocket {
   private processAck(now: number, seg: SegmentIn): boolean {
     const ack = seg.ack;
     if (this.state === TcpState.SynReceived) {
-      if (seqGt(ack, this.sndUna) && seqLe(ack, this.sndNxt)) {
-        this.sndUna = ack;
-        this.sndWnd = seg.window << this.sndShift;
-        this.sndWl1 = seg.seq;
-        this.sndWl2 = ack;
-        this.maxSndWnd = this.sndWnd;
+      if (seqGt(ack, this.snd.una) && seqLe(ack, this.snd.nxt)) {
+        this.snd.una = ack;
+        this.snd.startWindow(this.snd.windowOf(seg), seg.seq, ack);
         this.sampleRttHandshake(now, seg);
         this.established(now);
-        if (this.finQueued) this.state = TcpState.FinWait1;
+        if (this.snd.finQueued) this.state = TcpState.FinWait1;
       } else {
         this.sendResetFor(seg);
         return false;
       }
     }
     // RFC 5961 5.2: acceptable ACKs lie in [snd.una - max.snd.wnd, snd.nxt].
-    if (seqGt(ack, this.sndNxt)) {
+    if (seqGt(ack, this.snd.nxt)) {
       this.ackNow = true;
       return false;
     }
-    if (seqLt(ack, seqAdd(this.sndUna, -this.maxSndWnd))) {
+    if (seqLt(ack, seqAdd(this.snd.una, -this.snd.maxWnd))) {
       this.challengeAck();
       return false;
     }
@@ -828,7 +815,7 @@ export class TcpSocket {
     const lostUntilBefore = this.rec.lostUntil;
     const rs = this.sampler;
     if (rs) this.beginRateSample(rs, inFlightBefore);
-    const acked = seqDiff(ack, this.sndUna);
+    const acked = seqDiff(ack, this.snd.una);
     if (acked > 0) {
       rs?.ackedTo(now, ack);
       this.onNewAck(now, seg, acked, inFlightBefore);
@@ -838,18 +825,13 @@ export class TcpSocket {
     if (this.sackOk && seg.sackCount > 0) this.takeSack(now, seg);
 
     // Window update (RFC 9293 3.10.7.4): only from a newer segment, or a newer ACK of the same one.
-    if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack))) {
-      this.sndWnd = seg.window << this.sndShift;
-      this.sndWl1 = seg.seq;
-      this.sndWl2 = ack;
-      if (this.sndWnd > this.maxSndWnd) this.maxSndWnd = this.sndWnd;
-    }
+    this.snd.updateWindow(seg);
     this.updateLoss(now);
     if (rs) this.endRateSample(now, rs, lostUntilBefore, inFlightBefore);
     this.updatePersist(now);
 
     // FIN acknowledged: state transitions of RFC 9293 3.10.7.4 (FIN-WAIT-1, CLOSING, LAST-ACK).
-    if (this.finQueued && seqGt(this.sndUna, this.finSeq())) {
+    if (this.snd.finQueued && seqGt(this.snd.una, this.snd.finSeq)) {
       switch (this.state) {
         case TcpState.FinWait1:
           this.state = TcpState.FinWait2;
@@ -865,17 +847,9 @@ export class TcpSocket {
     return true;
   }
 
-  /** Sequence number of our FIN (the byte after the last data byte). */
-  private finSeq(): number {
-    return this.finOut ? this.finSeqNo : seqAdd(this.sndUna, this.sendLen);
-  }
-
   private onNewAck(now: number, seg: SegmentIn, ackedSeq: number, inFlightBefore: number): void {
     // Bytes of data acknowledged: the FIN takes sequence space but no buffer.
-    const dataAcked = Math.min(ackedSeq, this.sendLen);
-    this.sendRing.advance(dataAcked);
-    this.sendLen -= dataAcked;
-    this.sndUna = seg.ack;
+    const dataAcked = this.snd.acked(ackedSeq, seg.ack);
     this.stats.bytesOut += dataAcked;
     this.retries = 0;
 
@@ -891,7 +865,7 @@ export class TcpSocket {
     if (r === AckIn.grow) this.cc.onAck(now, dataAcked, inFlightBefore, this.cwndLimited, this.rtt);
     else if (r === AckIn.ended) this.cc.onRecoveryEnd(now);
     // RFC 6298 5.2/5.3: stop the timer when all is acknowledged, else restart it.
-    if (this.sndUna === this.sndNxt) this.timers.rtx = Number.POSITIVE_INFINITY;
+    if (this.snd.una === this.snd.nxt) this.timers.rtx = Number.POSITIVE_INFINITY;
     else this.armRtx(now);
     if (dataAcked > 0) this.events.onWritable?.();
   }
@@ -899,20 +873,20 @@ export class TcpSocket {
   private maybeDupAck(now: number, seg: SegmentIn): void {
     // RFC 5681 section 2: a duplicate ACK carries no data, acknowledges snd.una with data
     // outstanding, and does not change the window (RFC 6675 also counts ACKs with new SACK info).
-    if (seg.len > 0 || seg.flags & (SYN | FIN) || this.sndNxt === this.sndUna) return;
-    if (seg.window << this.sndShift !== this.sndWnd && seg.sackCount === 0) return;
+    if (seg.len > 0 || seg.flags & (SYN | FIN) || this.snd.nxt === this.snd.una) return;
+    if (this.snd.windowOf(seg) !== this.snd.wnd && seg.sackCount === 0) return;
     this.rec.countDupAck();
     this.stats.dupAcksIn++;
     void now;
   }
 
   private takeSack(now: number, seg: SegmentIn): void {
-    const outstanding = seqDiff(this.sndNxt, this.sndUna);
+    const outstanding = seqDiff(this.snd.nxt, this.snd.una);
     for (let i = 0; i < seg.sackCount; i++) {
       const left = u32(seg.buf, seg.sackOff + i * 8);
       const right = u32(seg.buf, seg.sackOff + i * 8 + 4);
       // RFC 2883 D-SACK blocks lie below snd.una; they are ignored here.
-      this.rec.addSack(seqDiff(left, this.sndUna), seqDiff(right, this.sndUna), outstanding);
+      this.rec.addSack(seqDiff(left, this.snd.una), seqDiff(right, this.snd.una), outstanding);
       this.rs?.sacked(now, left, right);
     }
   }
@@ -920,7 +894,7 @@ export class TcpSocket {
   /** The delivery-rate sampler, kept only while the controller takes rate samples (BBR). */
   private get sampler(): RateSampler | undefined {
     if (!this.cc.onRateSample) return undefined;
-    this.rs ??= new RateSampler(this.sndUna);
+    this.rs ??= new RateSampler(this.snd.una);
     return this.rs;
   }
 
@@ -937,8 +911,8 @@ export class TcpSocket {
 
   /** End of an ACK: the bytes it marked lost, then the rate sample to the controller. */
   private endRateSample(now: number, rs: RateSampler, lostUntilBefore: number, inFlightBefore: number): void {
-    const from = Math.max(seqDiff(lostUntilBefore, this.sndUna), 0);
-    const to = seqDiff(this.rec.lostUntil, this.sndUna);
+    const from = Math.max(seqDiff(lostUntilBefore, this.snd.una), 0);
+    const to = seqDiff(this.rec.lostUntil, this.snd.una);
     if (to > from) rs.markLost(this.rec.holeBytes(from, to));
     if (rs.generate(now, this.rtt.minRtt) || rs.newlyLost > 0) {
       this.cc.onRateSample?.(now, rs, inFlightBefore, this.pipe(), this.rtt);
@@ -950,15 +924,15 @@ export class TcpSocket {
     const rec = this.rec;
     if (rec.phase === Phase.none) {
       const boundary = rec.lossDetected(this.mss);
-      if (boundary < 0 || this.sndNxt === this.sndUna) return;
+      if (boundary < 0 || this.snd.nxt === this.snd.una) return;
       // RFC 6675 section 5 step 4: enter fast recovery, retransmit the first unacknowledged segment.
       this.stats.fastRecoveries++;
       this.cc.onCongestionEvent(now, this.pipe());
-      rec.enterFast(this.sndUna, this.sndNxt, boundary, Math.min(this.mss, this.sendLen));
+      rec.enterFast(this.snd.una, this.snd.nxt, boundary, Math.min(this.mss, this.snd.len));
       this.rttSeq = -1;
       return;
     }
-    const lost = rec.progress(this.sndUna, this.sndNxt, this.mss);
+    const lost = rec.progress(this.snd.una, this.snd.nxt, this.mss);
     if (lost >= 0) {
       this.stats.lostRetransmits++;
       this.rs?.markLost(lost);
@@ -967,12 +941,11 @@ export class TcpSocket {
 
   /** RFC 6675 "pipe": outstanding bytes not SACKed, less the lost ones not yet retransmitted. */
   pipe(): number {
-    return this.rec.pipe(this.sndUna, this.sndNxt);
+    return this.rec.pipe(this.snd.una, this.snd.nxt);
   }
 
   private updatePersist(now: number): void {
-    const waiting = this.sendLen > seqDiff(this.sndNxt, this.sndUna) || (this.finQueued && !this.finSent());
-    if (this.sndWnd === 0 && waiting && this.sndNxt === this.sndUna) {
+    if (this.snd.wnd === 0 && this.snd.waiting && this.snd.nxt === this.snd.una) {
       if (this.timers.persist === Number.POSITIVE_INFINITY) {
         this.timers.persistBackoff = 0;
         this.timers.persist = now + this.rtt.rto;
@@ -980,10 +953,6 @@ export class TcpSocket {
     } else {
       this.timers.persist = Number.POSITIVE_INFINITY;
     }
-  }
-
-  private finSent(): boolean {
-    return this.finOut;
   }
 
   /** Segment text and FIN (RFC 9293 3.10.7.4, seventh and eighth steps). */
@@ -1037,7 +1006,7 @@ export class TcpSocket {
     this.ackNow = false;
     this.synNow = false;
     this.probeNow = false;
-    this.sendLen = 0; // nothing of it will ever be sent or acknowledged now
+    this.snd.drop();
     this.trimMemory();
     this.events.onClose?.(err);
   }
@@ -1066,7 +1035,7 @@ export class TcpSocket {
     }
     if (this.rstNow) {
       this.rstNow = false;
-      return this.emit(now, buf, this.sndNxt, this.rcv.nxt, RST | ACK, 0, 0, false);
+      return this.emit(now, buf, this.snd.nxt, this.rcv.nxt, RST | ACK, 0, 0, false);
     }
     switch (this.state) {
       case TcpState.Closed:
@@ -1080,19 +1049,19 @@ export class TcpSocket {
         // acknowledging it is acceptable.
         const len = this.synSentOnce ? 0 : this.synData();
         this.synSentOnce = true;
-        this.sndNxt = seqMax(this.sndNxt, seqAdd(this.iss, 1 + len));
+        this.snd.nxt = seqMax(this.snd.nxt, seqAdd(this.snd.iss, 1 + len));
         this.lastSendAt = now;
         if (this.timers.rtx === Number.POSITIVE_INFINITY) this.armRtx(now);
-        return this.emit(now, buf, this.iss, 0, SYN, 0, len, true);
+        return this.emit(now, buf, this.snd.iss, 0, SYN, 0, len, true);
       }
       case TcpState.SynReceived:
         if (!this.synNow) return 0;
         this.synNow = false;
-        this.sndNxt = seqAdd(this.iss, 1);
+        this.snd.nxt = seqAdd(this.snd.iss, 1);
         this.lastSendAt = now;
         this.rcv.advRight = seqAdd(this.rcv.nxt, this.rcvWindow());
         if (this.timers.rtx === Number.POSITIVE_INFINITY) this.armRtx(now);
-        return this.emit(now, buf, this.iss, this.rcv.nxt, SYN | ACK, 0, 0, true);
+        return this.emit(now, buf, this.snd.iss, this.rcv.nxt, SYN | ACK, 0, 0, true);
       default:
         break;
     }
@@ -1101,16 +1070,16 @@ export class TcpSocket {
       // An ACK without data, before any data: the layer above has an option to send that does
       // not fit beside a data mapping (MPTCP's ADD_ADDR).
       this.pureAckNow = false;
-      return this.emit(now, buf, this.sndNxt, this.rcv.nxt, ACK, 0, 0, false);
+      return this.emit(now, buf, this.snd.nxt, this.rcv.nxt, ACK, 0, 0, false);
     }
     const n = this.dispatchData(now, buf);
     if (n > 0) return n;
     if (this.probeNow) {
       // Zero-window probe or keepalive: an old sequence number elicits an ACK (RFC 9293 3.8.4).
       this.probeNow = false;
-      return this.emit(now, buf, seqAdd(this.sndUna, -1), this.rcv.nxt, ACK, 0, 0, false);
+      return this.emit(now, buf, seqAdd(this.snd.una, -1), this.rcv.nxt, ACK, 0, 0, false);
     }
-    if (this.ackNow) return this.emit(now, buf, this.sndNxt, this.rcv.nxt, ACK, 0, 0, false);
+    if (this.ackNow) return this.emit(now, buf, this.snd.nxt, this.rcv.nxt, ACK, 0, 0, false);
     return 0;
   }
 
@@ -1121,8 +1090,8 @@ export class TcpSocket {
   private synData(): number {
     if (!this.tfoCache || !this.tfoOptOut || this.tfoOptOut.length === 0) return 0;
     const room = Math.max(0, Math.min(this.tfoMss, this.ourMss) - MAX_OPTIONS);
-    if (this.sendLen < room) this.ext?.prepareSynData?.(room - this.sendLen);
-    this.synDataLen = Math.min(this.sendLen, room);
+    if (this.snd.len < room) this.ext?.prepareSynData?.(room - this.snd.len);
+    this.synDataLen = Math.min(this.snd.len, room);
     return this.synDataLen;
   }
 
@@ -1132,7 +1101,7 @@ export class TcpSocket {
     if (s === TcpState.TimeWait || s === TcpState.FinWait2) return 0;
     const cwnd = this.cc.window;
     const pipe = this.pipe();
-    const finSeq = this.finSeq();
+    const finSeq = this.snd.finSeq;
     // RFC 9293 3.7.1: options other than timestamps (already in this.mss) take payload room; the
     // extension's depend on where the segment starts.
     const baseMss = this.sackOk ? this.mss - this.rcv.sackOptionLen(this.maxSackBlocks()) : this.mss;
@@ -1140,17 +1109,17 @@ export class TcpSocket {
 
     // (1) Lost bytes above HighRxt (RFC 6675 section 6.1, rule 1; after an RTO, go-back-N).
     const rec = this.rec;
-    if (rec.mayRetransmit(this.sndUna, pipe, cwnd)) {
+    if (rec.mayRetransmit(this.snd.una, pipe, cwnd)) {
       const first = rec.takeFirst();
-      if (rec.nextHole(this.sndUna, HOLE)) {
+      if (rec.nextHole(this.snd.una, HOLE)) {
         const start = HOLE[0];
         const holeEnd = HOLE[1];
-        const dataLeft = this.sendLen - start;
-        const seq = seqAdd(this.sndUna, start);
+        const dataLeft = this.snd.len - start;
+        const seq = seqAdd(this.snd.una, start);
         const mss = ext ? baseMss - ext.optionSpace(seq) : baseMss;
         let len = Math.min(holeEnd - start, mss, Math.max(dataLeft, 0));
         if (ext && len > 0) len = ext.limitPayload(seq, len);
-        const fin = this.finQueued && seqAdd(seq, len) === finSeq && this.finSent();
+        const fin = this.snd.finQueued && seqAdd(seq, len) === finSeq && this.snd.finOut;
         if (len > 0 || fin) {
           // With a controller that sets the rate (BBR) retransmissions are paced too: a burst of
           // them into the queue that just overflowed is lost again, and with no new data behind
@@ -1159,48 +1128,33 @@ export class TcpSocket {
             rec.keepFirst(first);
             return 0;
           }
-          rec.retransmitted(seqAdd(seq, len + (fin ? 1 : 0)), this.sndNxt);
+          rec.retransmitted(seqAdd(seq, len + (fin ? 1 : 0)), this.snd.nxt);
           this.stats.retransSegs++;
           this.stats.retransBytes += len;
           if (this.timers.rtx === Number.POSITIVE_INFINITY) this.armRtx(now);
           this.sampler?.sent(now, seq, len, pipe, true);
-          const push = len > 0 && start + len === this.sendLen ? PSH : 0;
+          const push = len > 0 && start + len === this.snd.len ? PSH : 0;
           return this.emit(now, buf, seq, this.rcv.nxt, ACK | push | (fin ? FIN : 0), start, len, false, mss);
         }
       }
     }
 
     // (2) New data within both windows (RFC 5681 / RFC 9293 3.8.6.2.1 sender-side SWS avoidance).
-    const sentData = seqDiff(this.sndNxt, this.sndUna);
-    const unsent = this.sendLen - Math.min(sentData, this.sendLen);
-    const needFin = this.finQueued && !this.finSent();
+    const snd = this.snd;
+    const sentData = seqDiff(snd.nxt, snd.una);
+    const unsent = snd.len - Math.min(sentData, snd.len);
+    const needFin = snd.finQueued && !snd.finOut;
     if (unsent > 0 || needFin) {
-      const mss = ext ? baseMss - ext.optionSpace(this.sndNxt) : baseMss;
-      const sndWndLeft = seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt);
+      const mss = ext ? baseMss - ext.optionSpace(this.snd.nxt) : baseMss;
+      const sndWndLeft = seqDiff(seqAdd(snd.una, snd.wnd), snd.nxt);
       const cwndLeft = cwnd - pipe;
       const usable = Math.min(sndWndLeft, cwndLeft);
-      let len = Math.min(unsent, this.superSegment(mss, cwnd), Math.max(usable, 0));
+      const nagle = this.config.nagle && !this.noDelay;
+      let len = snd.nextLength(unsent, usable, mss, this.superSegment(mss, cwnd), nagle, needFin);
       this.cwndLimited = cwndLeft < Math.min(unsent, mss);
-      if (len < unsent && len < mss) {
-        // Only part of a segment fits: wait unless the window is half the largest we saw.
-        if (len < this.maxSndWnd / 2 || len <= 0) len = 0;
-      }
-      // A super-segment is whole segments, but for the last of the data (Linux tcp_mss_split_point).
-      if (len > mss && len < unsent) len -= len % mss;
-      if (
-        len > 0 &&
-        len < mss &&
-        len === unsent &&
-        !needFin &&
-        this.config.nagle &&
-        !this.noDelay &&
-        sentData > 0
-      ) {
-        len = 0; // Nagle (RFC 9293 3.7.4): a small segment waits while data is unacknowledged
-      }
       // The layer above may end a segment early (at an MPTCP mapping boundary); that is not a
       // small segment in the sense of the two checks above.
-      if (ext && len > 0) len = ext.limitPayload(this.sndNxt, len);
+      if (ext && len > 0) len = ext.limitPayload(this.snd.nxt, len);
       if (len > 0 && this.rtt.srtt > 0 && this.paceHeld(now, len, cwnd, mss)) {
         // Held by the pacer, not by the application: the window is in use (RFC 7661).
         this.cwndLimited = true;
@@ -1209,12 +1163,8 @@ export class TcpSocket {
       const fin = needFin && len === unsent && usable >= len;
       if (len > 0 || (fin && unsent === 0)) {
         const off = sentData;
-        const seq = this.sndNxt;
-        this.sndNxt = seqAdd(seq, len + (fin ? 1 : 0));
-        if (fin) {
-          this.finOut = true;
-          this.finSeqNo = seqAdd(seq, len);
-        }
+        const seq = snd.nxt;
+        snd.sent(len, fin);
         if (this.rttSeq < 0 && !this.tsOk && rec.phase === Phase.none) {
           this.rttSeq = seq;
           this.rttSentAt = now;
@@ -1299,7 +1249,7 @@ export class TcpSocket {
     const hl = o + extLen - ipHl;
     const win = flags & RST ? 0 : this.advertiseWindow(syn);
     writeTcpHeader(buf, ipHl, t.localPort, t.remotePort, seq, ack, hl, flags, win);
-    if (len > 0) this.sendRing.copyOut(dataOff, buf, o + extLen, len);
+    if (len > 0) this.snd.copyOut(dataOff, buf, o + extLen, len);
     if (extLen > 0) this.ext!.writeOptions(buf, o, seq, len, flags, o + extLen);
     const tcpLen = hl + len;
     writeIpHeader(buf, t.local, t.remote, tcpLen);
@@ -1377,13 +1327,13 @@ export class TcpSocket {
 
   /** Gives buffer memory back when both directions hold no bytes (idle connections cost little). */
   trimMemory(): void {
-    if (this.sendLen === 0) this.sendRing.release();
+    this.snd.trim();
     this.rcv.trim();
   }
 
   /** Buffer memory currently held. */
   get bufferMemory(): number {
-    return this.sendRing.allocated + this.rcv.allocated;
+    return this.snd.allocated + this.rcv.allocated;
   }
 
   /** Whether dispatch may have something to send now (for the stack's poll loop). */
@@ -1392,7 +1342,6 @@ export class TcpSocket {
       return true;
     // TIME-WAIT sends nothing but ACKs (above).
     if (!isSynchronized(this.state) || this.state === TcpState.TimeWait) return false;
-    const sentData = seqDiff(this.sndNxt, this.sndUna);
-    return this.sendLen > sentData || (this.finQueued && !this.finSent()) || this.rec.hasLost(this.sndUna);
+    return this.snd.waiting || this.rec.hasLost(this.snd.una);
   }
 }
