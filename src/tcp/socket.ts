@@ -1,9 +1,11 @@
-// One TCP connection (RFC 9293): the transmission control block, the per-segment state machine of
-// section 3.10.7, and the choice of the next segment to send. Sans-IO: the stack hands it
-// segments and the time, and asks it for segments and its next deadline. Loss recovery follows
-// RFC 6675 (SACK) and RFC 6582 (NewReno without SACK) through one scoreboard; the retransmission
-// timer follows RFC 6298, timestamps and PAWS RFC 7323, the RST/SYN/ACK checks RFC 5961. TCP
-// Fast Open (RFC 7413): data in our SYN with a cached cookie, SYN data taken when the stack says.
+// One TCP connection (RFC 9293): the state machine of section 3.10.7 and the public API, over
+// parts with one job each: the send side (./sender.ts), the receive side (./receiver.ts), loss
+// recovery (./recovery: SACK RFC 6675, NewReno RFC 6582) and the timer table (./timers.ts). Here:
+// the checks of an arriving segment in their order (PAWS RFC 7323, the RST/SYN/ACK checks RFC
+// 5961), what to send next and building the segment, the retransmission timer's backoff (RFC
+// 6298). Sans-IO: the stack hands it segments and the time, and asks it for segments and its next
+// deadline. TCP Fast Open (RFC 7413): data in our SYN with a cached cookie, SYN data taken when
+// the stack says.
 
 import { u32 } from '../wire/bytes.js';
 import { TCP_FLAG } from '../wire/tcp.js';
