@@ -19,7 +19,7 @@ export class Receiver {
   irs = 0;
   nxt = 0;
   /** Right edge of the window we last advertised (never moved left, RFC 9293 3.8.6.2.2). */
-  advRight = 0;
+  private advRight = 0;
   /** Shift applied to windows we send (our WS option). */
   shift: number;
   /** The ACK field of the last ACK we sent. */
@@ -51,6 +51,11 @@ export class Receiver {
   start(irs: number): void {
     this.irs = irs;
     this.nxt = seqAdd(irs, 1);
+  }
+
+  /** A SYN/ACK, or the ACK of one, advertised `wnd` bytes beyond nxt (the right edge from there). */
+  advertisedTo(wnd: number): void {
+    this.advRight = seqAdd(this.nxt, wnd);
   }
 
   /** Bytes the receive buffer can still take beyond nxt. */

@@ -7,7 +7,7 @@
 
 import { ByteRing } from './ring.js';
 import type { SegmentIn } from './segment.js';
-import { seqAdd, seqDiff, seqLe, seqLt } from './seq.js';
+import { seqAdd, seqDiff, seqLe, seqLt, seqMax } from './seq.js';
 
 export class Sender {
   iss = 0;
@@ -39,6 +39,40 @@ export class Sender {
     this.iss = iss;
     this.una = iss;
     this.nxt = iss;
+  }
+
+  /** Our SYN went out with `dataLen` bytes of data (RFC 7413); a retransmitted one never pulls nxt back. */
+  synSent(dataLen: number): void {
+    this.nxt = seqMax(this.nxt, seqAdd(this.iss, 1 + dataLen));
+  }
+
+  /** Our SYN/ACK went out: nxt is just past our SYN. */
+  synAckSent(): void {
+    this.nxt = seqAdd(this.iss, 1);
+  }
+
+  /** The peer acknowledged our SYN (and `ack` - ISS - 1 bytes of its data). */
+  synAcked(ack: number): void {
+    this.una = ack;
+  }
+
+  /** RFC 7413 4.2.2: `n` bytes of our SYN's data were acknowledged with it; the rest goes again. */
+  synDataAcked(n: number, ack: number): void {
+    if (n > 0) {
+      this.ring.advance(n);
+      this.len -= n;
+    }
+    if (seqLt(ack, this.nxt)) this.nxt = ack;
+  }
+
+  /** The window of a simultaneous open's SYN (RFC 9293 figure 7), never scaled. */
+  peerWindow(wnd: number): void {
+    this.wnd = wnd;
+  }
+
+  /** The application closed (RFC 9293 3.10.4): a FIN follows the data. */
+  queueFin(): void {
+    this.finQueued = true;
   }
 
   /** Free space in the send buffer. */
@@ -111,12 +145,6 @@ export class Sender {
     this.len -= data;
     this.una = ack;
     return data;
-  }
-
-  /** RFC 7413 4.2.2: `n` bytes of our SYN's data were acknowledged with the SYN. */
-  synDataAcked(n: number): void {
-    this.ring.advance(n);
-    this.len -= n;
   }
 
   /**

@@ -34,7 +34,7 @@ import {
   writeTimestamps,
 } from './segment.js';
 import { Sender } from './sender.js';
-import { seqAdd, seqDiff, seqGt, seqLe, seqLt, seqMax } from './seq.js';
+import { seqAdd, seqDiff, seqGt, seqLe, seqLt } from './seq.js';
 import { isSynchronized, TcpState } from './state.js';
 import { TimeWaitRecord, TW, timeWaitAction } from './time-wait.js';
 import { SocketTimers } from './timers.js';
@@ -330,13 +330,13 @@ export class TcpSocket {
     sack: boolean,
   ): void {
     this.initSend(iss);
-    this.snd.nxt = seqAdd(iss, 1);
+    this.snd.synAckSent();
     this.rcv.start(seqAdd(seg.seq, -1));
     this.negotiate(peerMss, wscale, sack, seg.hasTs, seg.tsval);
     this.ext?.onSyn(seg, false);
     this.state = TcpState.SynReceived;
     // What the SYN/ACK advertised (never scaled, RFC 7323 2.2).
-    this.rcv.advRight = seqAdd(this.rcv.nxt, Math.min(this.rcvWindow(), 0xffff));
+    this.rcv.advertisedTo(Math.min(this.rcvWindow(), 0xffff));
     // When the SYN/ACK left is unknown: only the timestamp echo may give an RTT sample.
     this.retries = 1;
     this.lastSendAt = now;
@@ -466,14 +466,14 @@ export class TcpSocket {
         return;
       case TcpState.SynReceived:
         // The FIN goes out once the handshake completes (RFC 9293 3.10.4).
-        this.snd.finQueued = true;
+        this.snd.queueFin();
         return;
       case TcpState.Established:
-        this.snd.finQueued = true;
+        this.snd.queueFin();
         this.state = TcpState.FinWait1;
         return;
       case TcpState.CloseWait:
-        this.snd.finQueued = true;
+        this.snd.queueFin();
         this.state = TcpState.LastAck;
         return;
       default:
@@ -727,9 +727,9 @@ export class TcpSocket {
     // MPTCP subflow numbers its data after what the SYN delivered, RFC 8684 appendix B.1).
     if (ackOk && this.tfoCache) this.fastOpenSynAck(seg);
     this.ext?.onSyn(seg, (flags & ACK) !== 0);
-    this.rcv.advRight = seqAdd(this.rcv.nxt, this.rcvWindow());
+    this.rcv.advertisedTo(this.rcvWindow());
     if (ackOk) {
-      this.snd.una = seg.ack;
+      this.snd.synAcked(seg.ack);
       this.snd.startWindow(seg.window, seg.seq, seg.ack); // RFC 7323 2.2: a SYN/ACK's is never scaled
       this.sampleRttHandshake(now, seg);
       this.established(now);
@@ -737,7 +737,7 @@ export class TcpSocket {
       if (seg.len > 0 || flags & FIN) this.processData(now, seg);
     } else {
       // Simultaneous open (RFC 9293 figure 7): SYN-RECEIVED, answer with SYN/ACK.
-      this.snd.wnd = seg.window;
+      this.snd.peerWindow(seg.window);
       this.state = TcpState.SynReceived;
       this.synNow = true;
     }
@@ -762,11 +762,10 @@ export class TcpSocket {
     if (this.fastOpen === 'sent' && this.synDataLen > 0) this.fastOpen = acked > 0 ? 'accepted' : 'refused';
     if (acked > 0) {
       cache.clearFailure(this.tuple.remote);
-      this.snd.synDataAcked(acked);
       this.stats.bytesOut += acked;
     }
+    this.snd.synDataAcked(acked, seg.ack);
     this.synDataAcked = acked;
-    if (seqLt(seg.ack, this.snd.nxt)) this.snd.nxt = seg.ack;
   }
 
   private sampleRttHandshake(now: number, seg: SegmentIn): void {
@@ -793,7 +792,7 @@ export class TcpSocket {
     const ack = seg.ack;
     if (this.state === TcpState.SynReceived) {
       if (seqGt(ack, this.snd.una) && seqLe(ack, this.snd.nxt)) {
-        this.snd.una = ack;
+        this.snd.synAcked(ack);
         this.snd.startWindow(this.snd.windowOf(seg), seg.seq, ack);
         this.sampleRttHandshake(now, seg);
         this.established(now);
@@ -1051,7 +1050,7 @@ export class TcpSocket {
         // acknowledging it is acceptable.
         const len = this.synSentOnce ? 0 : this.synData();
         this.synSentOnce = true;
-        this.snd.nxt = seqMax(this.snd.nxt, seqAdd(this.snd.iss, 1 + len));
+        this.snd.synSent(len);
         this.lastSendAt = now;
         if (this.timers.rtx === Number.POSITIVE_INFINITY) this.armRtx(now);
         return this.emit(now, buf, this.snd.iss, 0, SYN, 0, len, true);
@@ -1059,9 +1058,9 @@ export class TcpSocket {
       case TcpState.SynReceived:
         if (!this.synNow) return 0;
         this.synNow = false;
-        this.snd.nxt = seqAdd(this.snd.iss, 1);
+        this.snd.synAckSent();
         this.lastSendAt = now;
-        this.rcv.advRight = seqAdd(this.rcv.nxt, this.rcvWindow());
+        this.rcv.advertisedTo(this.rcvWindow());
         if (this.timers.rtx === Number.POSITIVE_INFINITY) this.armRtx(now);
         return this.emit(now, buf, this.snd.iss, this.rcv.nxt, SYN | ACK, 0, 0, true);
       default:
