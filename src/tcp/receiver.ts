@@ -8,7 +8,7 @@ import { Assembler } from './assembler.js';
 import { ByteRing } from './ring.js';
 import type { SegmentIn } from './segment.js';
 import { seqAdd, seqDiff, seqLt, seqMax } from './seq.js';
-import type { TcpSocketStats } from './socket.js';
+import type { TcpSocketStats } from './stats.js';
 
 /** What a segment's text did (take): bit flags. */
 export const RX_ACK = 1;

@@ -36,6 +36,7 @@ import {
 import { Sender } from './sender.js';
 import { seqAdd, seqDiff, seqGt, seqLe, seqLt } from './seq.js';
 import { isSynchronized, TcpState } from './state.js';
+import { TcpSocketStats } from './stats.js';
 import { TimeWaitRecord, TW, timeWaitAction } from './time-wait.js';
 import { SocketTimers } from './timers.js';
 
@@ -70,23 +71,7 @@ export interface TcpSocketEvents {
   onTimeout?(retries: number): void;
 }
 
-/** Counters of one connection. */
-export class TcpSocketStats {
-  segsIn = 0;
-  segsOut = 0;
-  bytesIn = 0;
-  bytesOut = 0;
-  retransSegs = 0;
-  retransBytes = 0;
-  fastRecoveries = 0;
-  lostRetransmits = 0;
-  timeouts = 0;
-  dupAcksIn = 0;
-  oooSegsIn = 0;
-  challengeAcks = 0;
-  pawsDrops = 0;
-  badSegsDropped = 0;
-}
+export { TcpSocketStats } from './stats.js';
 
 /** A connection's timestamp clock offset, derived from its ISS (a SYN cookie rebuilds it). */
 export function tsOffsetFor(iss: number): number {

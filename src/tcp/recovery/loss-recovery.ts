@@ -35,7 +35,7 @@ export abstract class LossRecovery {
   /** Bytes below this sequence number that are not SACKed are lost (RFC 6675 IsLost, or RTO). */
   lostUntil = 0;
   /** Highest sequence number retransmitted in this recovery (RFC 6675 HighRxt). */
-  highRxt = 0;
+  protected highRxt = 0;
   /** snd.nxt when the latest retransmission went out (to detect a lost retransmission). */
   protected rtxLastNxt = 0;
 
