@@ -33,7 +33,7 @@ export class Lia implements CongestionController, CoupledMember {
     this.sinceLoss += acked;
     if (!cwndLimited) return; // RFC 7661
     if (this.window < this.ssthresh) {
-      this.window += Math.min(acked, 2 * this.mss); // RFC 3465 slow start, as NewReno
+      this.window += acked; // slow start as NewReno's (RFC 9406 4.2: L = infinity when paced)
       return;
     }
     this.window += this.increase(acked);

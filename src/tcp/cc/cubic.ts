@@ -2,10 +2,10 @@
 // W_cubic(t) = C * (t - K)^3 + W_max (section 4.2), concave up to the last maximum and convex
 // beyond, never below the Reno-friendly estimate W_est (section 4.3). Windows are kept in bytes
 // and converted to segments where the RFC's constants are defined per segment; t in seconds.
-// Slow start (RFC 5681 with RFC 3465 byte counting) ends early when the RTT of a round rises above
-// the previous round's by the delay threshold of HyStart++ (RFC 9406 section 4.2); unlike RFC 9406
-// it then goes straight to congestion avoidance, as Linux's HyStart does, without the
-// conservative slow-start phase.
+// Slow start (RFC 5681 with RFC 3465 byte counting, without its limit L: newreno.ts) ends early
+// when the RTT of a round rises above the previous round's by the delay threshold of HyStart++
+// (RFC 9406 section 4.2); unlike RFC 9406 it then goes straight to congestion avoidance, as
+// Linux's HyStart does, without the conservative slow-start phase.
 import type { CongestionController, RttView } from './congestion.js';
 import { initialWindow } from './newreno.js';
 
@@ -46,7 +46,7 @@ export class Cubic implements CongestionController {
     this.lastAckAt = now;
     if (!cwndLimited) return; // section 5.8 / RFC 7661
     if (this.window < this.ssthresh) {
-      this.window += Math.min(acked, 2 * this.mss);
+      this.window += acked; // RFC 9406 4.2: L = infinity for a paced sender (newreno.ts)
       this.hystart(now, rtt);
       return;
     }

@@ -92,6 +92,14 @@ describe('NewReno', () => {
     expect(cc.window).toBe(22 * MSS);
   });
 
+  it('grows by all a stretch ACK acknowledged in slow start (RFC 9406 4.2: L = infinity, paced)', () => {
+    // A receiver behind GRO acknowledges a ten-segment super-packet with one ACK.
+    for (const cc of [new NewReno(MSS), new Cubic(MSS)]) {
+      cc.onAck(0, 10 * MSS, 10 * MSS, true, rttAt(100));
+      expect(cc.window, cc.name).toBe(20 * MSS);
+    }
+  });
+
   it('falls to one segment after an RTO with ssthresh at half the flight', () => {
     const cc = new NewReno(MSS);
     cc.onRetransmissionTimeout(0, 30 * MSS);
