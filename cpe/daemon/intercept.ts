@@ -17,6 +17,7 @@ import { endName, type Relay, relay, resetSocket } from '../../src/relay/relay.j
 import { ConnStream } from '../../src/tcp/stream.js';
 import type { TransparentConnection } from '../net/transparent.js';
 import type { CpeConfig } from './config.js';
+import { FIRST_BYTES_WAIT_MS, firstBytes } from './first-bytes.js';
 import { type HagMethod, hagHandshake } from './hag-handshake.js';
 import type { HagLink } from './hag-link.js';
 import { parseAddress } from './ip.js';
@@ -190,6 +191,14 @@ export class Interceptor {
   ): Promise<{ result: 'done' | string; sent?: Buffer }> {
     const hagAddr = this.hag.address;
     const remote = parseAddress(hagAddr) as Uint8Array;
+    // RFC 8803 is 0-RTT: the LAN host's first bytes, when they come at once, ride in the SYN
+    // behind the Convert header (first-bytes.ts). SOCKS5 must wait for its reply anyway.
+    const zeroRtt = this.method.method === 'convert';
+    const first = zeroRtt ? await firstBytes(s.lan, FIRST_BYTES_WAIT_MS) : undefined;
+    if (s.lan.destroyed) {
+      this.finish(s, 'lan-gone');
+      return { result: 'done' };
+    }
     const conn = this.pm.connect(this.now(), remote, this.cfg.hag.port);
     if (!conn) return { result: 'no usable uplink' };
     // The bonding policy for this destination and LAN host (config `scheduling`), both ways: the
@@ -205,9 +214,8 @@ export class Interceptor {
     const stream = new ConnStream(conn, () => this.ep.wake(conn));
     stream.on('error', () => {});
     this.ep.wake(conn);
-    // RFC 8803 is 0-RTT: with Convert, what the LAN host sends goes right behind the Connect TLV,
-    // without waiting for the HAG's reply (a copy is kept, up to 64 KB, to replay it directly
-    // should the HAG not answer). SOCKS5 must wait for its reply.
+    // With Convert, what the LAN host sends goes right behind the Connect TLV, without waiting for
+    // the HAG's reply (a copy is kept, up to 64 KB, to replay it directly should the HAG not answer).
     const early: Buffer[] = [];
     let earlyBytes = 0;
     const onLanData = (b: Buffer) => {
@@ -216,8 +224,9 @@ export class Interceptor {
       stream.write(b);
       if (earlyBytes >= 64 * 1024) s.lan.pause();
     };
-    const zeroRtt = this.method.method === 'convert';
+    // The Convert message is written at once, and the first bytes behind it, before the SYN leaves.
     const handshake = hagHandshake(stream, dst, this.method, this.cfg.hag.connectTimeout, policy);
+    if (first) onLanData(first);
     if (zeroRtt) s.lan.on('data', onLanData);
     const r = await handshake;
     if (zeroRtt) {
