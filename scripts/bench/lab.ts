@@ -7,8 +7,11 @@
 // or reno where the namespace has no cubic) from the CPE's DSL address; both shares are printed.
 // --cpu-cap PCT confines our CPE daemon to PCT% of one core (a cgroup of the run's own, cpu-cap.ts);
 // --cpu-prof cpe|hag runs that daemon under node --cpu-prof and prints the top functions by self time.
+// Short flows: each 100 KB download's timeline from packet captures (lab-timeline.ts; --no-timeline
+// leaves them out) and the page load (lab-page.ts). --workloads picks what runs (default all).
 //   node dist/scripts/bench/lab.js [--profile default] [--seconds 10] [--short 50] [--gap-runs 3]
-//     [--no-unshaped] [--no-fairness] [--cpu-cap PCT] [--cpu-prof cpe|hag]
+//     [--no-unshaped] [--no-fairness] [--cpu-cap PCT] [--cpu-prof cpe|hag] [--pages 10]
+//     [--workloads iperf,short,page,fairness,gap] [--no-timeline]
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -16,10 +19,12 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_TCP_CONFIG } from '../../src/tcp/config.js';
 import { ADDR, labDown, labUp, REPO_ROOT } from '../lab-impl/lab.js';
-import { startKernelBaseline, startProduct } from '../lab-impl/stack.js';
+import { KERNEL_RELAY_PORT, startKernelBaseline, startProduct } from '../lab-impl/stack.js';
 import { benchArgs } from './args.js';
 import { type CpuCap, type CpuCapStats, createCpuCap } from './cpu-cap.js';
 import { formatSummary, summariseProfileFile } from './cpuprofile.js';
+import { PAGE_OBJECTS, PAGE_PARALLEL, pageLoads, startPageServer } from './lab-page.js';
+import { medianTimeline, STEPS, startCapture, type Timeline, timelines } from './lab-timeline.js';
 import {
   availableCc,
   dslFairness,
@@ -47,8 +52,16 @@ const { values: opt } = benchArgs({
     'no-fairness': { type: 'boolean', default: false },
     'cpu-cap': { type: 'string' },
     'cpu-prof': { type: 'string' },
+    pages: { type: 'string', default: '10' },
+    workloads: { type: 'string', default: 'iperf,short,page,fairness,gap' },
+    'no-timeline': { type: 'boolean', default: false },
   },
 });
+const PAGES = Number(opt.pages);
+const WORKLOADS = new Set((opt.workloads ?? '').split(','));
+const want = (w: 'iperf' | 'short' | 'page' | 'fairness' | 'gap') => WORKLOADS.has(w);
+/** Where each side's CPE connects to its HAG: ours (config/lab/cpe.yaml hag.port), the kernel relay. */
+const HAG_PORTS = { ours: 5124, kernel: KERNEL_RELAY_PORT };
 const SECONDS = Number(opt.seconds);
 const SHORT = Number(opt.short);
 const GAP_RUNS = Number(opt['gap-runs']);
@@ -72,12 +85,19 @@ interface SideResult {
   shortMedian: number;
   shortP90: number;
   shortFirstByte: number;
+  /** The median timeline of the 100 KB downloads (packet captures). */
+  timeline?: Timeline;
+  /** Each page load's time until all objects arrived, ms. */
+  page?: number[];
   /** One result per failover run. */
   gaps?: GapResult[];
   /** The bonded connection beside one kernel flow on DSL, each way. */
   fairness?: { down: FairnessResult; up: FairnessResult; cc: string };
   /** CPU seconds of the side's daemons and of the whole machine, per workload. */
-  cpu: Record<'down' | 'up' | 'short' | 'gap', { daemons: number; machine: number; seconds: number }>;
+  cpu: Record<
+    'down' | 'up' | 'short' | 'page' | 'gap',
+    { daemons: number; machine: number; seconds: number }
+  >;
   label: string;
 }
 
@@ -99,19 +119,48 @@ async function measured<T>(
   };
 }
 
-async function workloads(prefix: string, label: string, cpu: Cpu, withGap: boolean): Promise<SideResult> {
-  log(`  ${label}: iperf3 download`);
-  const down = await measured(cpu, SECONDS, () =>
-    iperf(prefix, { ns: 'client', reverse: true, seconds: SECONDS, cc: CC }),
-  );
-  log(`  ${label}: iperf3 upload`);
-  const up = await measured(cpu, SECONDS, () =>
-    iperf(prefix, { ns: 'client', reverse: false, seconds: SECONDS, cc: CC }),
-  );
-  log(`  ${label}: ${SHORT} x 100 KB`);
-  const short = await measured(cpu, 0, () => shortFlows(prefix, SHORT));
+const NO_CPU = { daemons: Number.NaN, machine: Number.NaN, seconds: Number.NaN };
+const skipped = <T>(r: T) => ({ r, cpu: NO_CPU });
+
+async function workloads(
+  prefix: string,
+  label: string,
+  cpu: Cpu,
+  withGap: boolean,
+  side: keyof typeof HAG_PORTS,
+): Promise<SideResult> {
+  let down = skipped(Number.NaN);
+  let up = skipped(Number.NaN);
+  if (want('iperf')) {
+    log(`  ${label}: iperf3 download`);
+    down = await measured(cpu, SECONDS, () =>
+      iperf(prefix, { ns: 'client', reverse: true, seconds: SECONDS, cc: CC }),
+    );
+    log(`  ${label}: iperf3 upload`);
+    up = await measured(cpu, SECONDS, () =>
+      iperf(prefix, { ns: 'client', reverse: false, seconds: SECONDS, cc: CC }),
+    );
+  }
+  let short = skipped({ total: [] as number[], firstByte: [] as number[] });
+  let timeline: Timeline | undefined;
+  if (want('short')) {
+    log(`  ${label}: ${SHORT} x 100 KB`);
+    const cap = opt['no-timeline'] ? undefined : await startCapture(prefix, side);
+    try {
+      short = await measured(cpu, 0, () => shortFlows(prefix, SHORT));
+    } finally {
+      const lines = await cap?.stop();
+      if (lines)
+        timeline = medianTimeline(timelines(lines, { port: 8000, hagPort: HAG_PORTS[side] }), percentile);
+    }
+  }
+  let page = skipped(undefined as number[] | undefined);
+  if (want('page')) {
+    log(`  ${label}: ${PAGES} page loads (${PAGE_OBJECTS} objects, ${PAGE_PARALLEL} connections)`);
+    page = await measured(cpu, 0, () => pageLoads(prefix, PAGES));
+  }
   let fairness: SideResult['fairness'];
-  if (withGap && !opt['no-fairness']) {
+  if (withGap && want('fairness') && !opt['no-fairness']) {
     const cc = await availableCc(prefix, 'cpe', FAIR_CC);
     const o = { seconds: SECONDS, cc, bondedCc: CC };
     log(`  ${label}: download beside one kernel ${cc} flow on DSL`);
@@ -121,7 +170,7 @@ async function workloads(prefix: string, label: string, cpu: Cpu, withGap: boole
     fairness = { down, up, cc };
   }
   let gap: { r: GapResult[]; cpu: SideResult['cpu']['gap'] } | undefined;
-  if (withGap) {
+  if (withGap && want('gap')) {
     log(`  ${label}: failover gap (DSL down at 5 s, up at 11 s), ${GAP_RUNS} runs`);
     gap = await measured(cpu, 20 * GAP_RUNS, async () => {
       const runs: GapResult[] = [];
@@ -140,13 +189,16 @@ async function workloads(prefix: string, label: string, cpu: Cpu, withGap: boole
     shortMedian: percentile(short.r.total, 50),
     shortP90: percentile(short.r.total, 90),
     shortFirstByte: percentile(short.r.firstByte, 50),
+    timeline,
+    page: page.r,
     gaps: gap?.r,
     fairness,
     cpu: {
       down: down.cpu,
       up: up.cpu,
       short: short.cpu,
-      gap: gap?.cpu ?? { daemons: Number.NaN, machine: Number.NaN, seconds: Number.NaN },
+      page: page.cpu,
+      gap: gap?.cpu ?? NO_CPU,
     },
   };
 }
@@ -174,10 +226,17 @@ async function runProfile(profile: string, withGap: boolean): Promise<ProfileRes
     labDown(prefix);
     throw e;
   });
+  const pageServer = want('page')
+    ? await startPageServer(prefix, www.dir).catch((e) => {
+        www.stop();
+        labDown(prefix);
+        throw e;
+      })
+    : undefined;
   try {
-    const links = { dsl: { down: 0, up: 0 }, lte: { down: 0, up: 0 } };
+    const links = { dsl: { down: Number.NaN, up: Number.NaN }, lte: { down: Number.NaN, up: Number.NaN } };
     const singleCc = new Set<string>();
-    for (const link of ['dsl', 'lte'] as const) {
+    for (const link of want('iperf') ? (['dsl', 'lte'] as const) : []) {
       log(`  single link ${link}: plain TCP each way`);
       const bind = ADDR.cpe[link];
       for (const dir of ['down', 'up'] as const) {
@@ -213,6 +272,7 @@ async function runProfile(profile: string, withGap: boolean): Promise<ProfileRes
         'our CPE and HAG daemons',
         () => product.hag.cpuSeconds() + product.cpe.cpuSeconds(),
         withGap,
+        'ours',
       );
       if (cap) capResult = { describe: cap.describe(), stats: cap.stats() };
     } finally {
@@ -232,12 +292,14 @@ async function runProfile(profile: string, withGap: boolean): Promise<ProfileRes
         'kernel MPTCP',
         () => kernel.hag.cpuSeconds() + kernel.cpe.cpuSeconds(),
         withGap,
+        'kernel',
       );
     } finally {
       await kernel.stop();
     }
     return { profile, loadBefore, links, a, b, cc, cap: capResult, cpuProfile };
   } finally {
+    pageServer?.stop();
     www.stop();
     labDown(prefix);
   }
@@ -308,6 +370,24 @@ function table(r: ProfileResult): string {
   plain(`100 KB download, median ms (${SHORT} in a row)`, r.a.shortMedian, r.b.shortMedian);
   plain('100 KB download, p90 ms', r.a.shortP90, r.b.shortP90);
   plain('  its time to first byte, median ms', r.a.shortFirstByte, r.b.shortFirstByte);
+  const ta = r.a.timeline;
+  const tb = r.b.timeline;
+  if (ta && tb) {
+    plain('  timeline (captures), ms after the LAN SYN, median:', Number.NaN, Number.NaN);
+    for (const [k, what] of STEPS) plain(`    ${what}`, ta.at[k], tb.at[k]);
+    plain("    data bytes in the CPE's SYN to the HAG", ta.synData, tb.synData);
+    plain('    bytes that came over LTE (payload)', ta.lteBytes, tb.lteBytes);
+  }
+  if (r.a.page && r.b.page) {
+    const n = r.a.page.length;
+    const med = (xs: number[]) => percentile(xs, 50);
+    plain(
+      `page load, ${PAGE_OBJECTS} objects 5-200 KB, ${PAGE_PARALLEL} conn., median ms (${n} loads)`,
+      med(r.a.page),
+      med(r.b.page),
+    );
+    plain('  page load, p90 ms', percentile(r.a.page, 90), percentile(r.b.page, 90));
+  }
   if (r.a.gaps && r.b.gaps) {
     const med = (g: GapResult[], k: 'maxGapAfterMs' | 'maxGapBeforeMs' | 'mbpsAfter' | 'mbpsRestored') =>
       percentile(
@@ -353,11 +433,17 @@ function table(r: ProfileResult): string {
     fair('down', 'download');
     fair('up', 'upload');
   }
-  for (const w of ['down', 'up', 'short', 'gap'] as const) {
+  for (const w of ['down', 'up', 'short', 'page', 'gap'] as const) {
     const a = r.a.cpu[w];
     const b = r.b.cpu[w];
     if (!Number.isFinite(a.daemons)) continue;
-    const name = { down: 'download', up: 'upload', short: '100 KB flows', gap: 'failover run' }[w];
+    const name = {
+      down: 'download',
+      up: 'upload',
+      short: '100 KB flows',
+      page: 'page loads',
+      gap: 'failover run',
+    }[w];
     plain(`CPU s, daemons, ${name}`, a.daemons, b.daemons);
     plain(`CPU s, whole host, ${name}`, a.machine, b.machine);
   }
@@ -433,7 +519,7 @@ async function main(): Promise<number> {
     [
       `hybrid-access lab benchmark, ${started.toISOString().replace(/\.\d+Z$/, 'Z')}`,
       `machine: ${machine()}`,
-      `workloads: iperf3 ${SECONDS} s each way (first second omitted); ${SHORT} sequential 100 KB curl downloads; ${opt['no-fairness'] ? '' : `fairness on DSL beside one kernel ${FAIR_CC} flow, ${SECONDS} s each way; `}failover: ${GAP_RUNS} x a 20 s HTTP download, DSL down at 5 s and up at 11 s`,
+      `workloads (${[...WORKLOADS].join(', ')}): iperf3 ${SECONDS} s each way (first second omitted); ${SHORT} sequential 100 KB curl downloads${opt['no-timeline'] ? '' : ' (each one timed in packet captures)'}; ${PAGES} page loads (${PAGE_OBJECTS} objects of 5-200 KB, HTTP/1.1, ${PAGE_PARALLEL} connections); ${opt['no-fairness'] ? '' : `fairness on DSL beside one kernel ${FAIR_CC} flow, ${SECONDS} s each way; `}failover: ${GAP_RUNS} x a 20 s HTTP download, DSL down at 5 s and up at 11 s`,
       ...(CPU_CAP !== undefined
         ? [
             `CPU budget: our CPE daemon confined to ${CPU_CAP}% of one core (cgroup cpu quota), a router-class CPU`,
