@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_TCP_CONFIG } from '../../src/tcp/config.js';
 import { ADDR, labDown, labUp, REPO_ROOT } from '../lab-impl/lab.js';
-import { KERNEL_RELAY_PORT, startKernelBaseline, startProduct } from '../lab-impl/stack.js';
+import { KERNEL_RELAY_PORT, startKernelBaseline, startProduct, uplinkBytes } from '../lab-impl/stack.js';
 import { benchArgs } from './args.js';
 import { type CpuCap, type CpuCapStats, createCpuCap } from './cpu-cap.js';
 import { formatSummary, summariseProfileFile } from './cpuprofile.js';
@@ -89,6 +89,8 @@ interface SideResult {
   timeline?: Timeline;
   /** Each page load's time until all objects arrived, ms. */
   page?: number[];
+  /** Bytes the CPE received over each uplink during the page loads (interface counters). */
+  pageBytes?: { dsl: number; lte: number };
   /** One result per failover run. */
   gaps?: GapResult[];
   /** The bonded connection beside one kernel flow on DSL, each way. */
@@ -155,9 +157,13 @@ async function workloads(
     }
   }
   let page = skipped(undefined as number[] | undefined);
+  let pageBytes: SideResult['pageBytes'];
   if (want('page')) {
     log(`  ${label}: ${PAGES} page loads (${PAGE_OBJECTS} objects, ${PAGE_PARALLEL} connections)`);
+    const b0 = uplinkBytes(prefix);
     page = await measured(cpu, 0, () => pageLoads(prefix, PAGES));
+    const b1 = uplinkBytes(prefix);
+    pageBytes = { dsl: b1.dsl.rx - b0.dsl.rx, lte: b1.lte.rx - b0.lte.rx };
   }
   let fairness: SideResult['fairness'];
   if (withGap && want('fairness') && !opt['no-fairness']) {
@@ -191,6 +197,7 @@ async function workloads(
     shortFirstByte: percentile(short.r.firstByte, 50),
     timeline,
     page: page.r,
+    pageBytes,
     gaps: gap?.r,
     fairness,
     cpu: {
@@ -387,6 +394,12 @@ function table(r: ProfileResult): string {
       med(r.b.page),
     );
     plain('  page load, p90 ms', percentile(r.a.page, 90), percentile(r.b.page, 90));
+    const pa = r.a.pageBytes;
+    const pb = r.b.pageBytes;
+    if (pa && pb) {
+      const lte = (p: { dsl: number; lte: number }) => (100 * p.lte) / (p.dsl + p.lte);
+      plain("  page loads: share of the CPE's received bytes over LTE, %", lte(pa), lte(pb));
+    }
   }
   if (r.a.gaps && r.b.gaps) {
     const med = (g: GapResult[], k: 'maxGapAfterMs' | 'maxGapBeforeMs' | 'mbpsAfter' | 'mbpsRestored') =>
