@@ -194,7 +194,22 @@ export class Subflow implements TcpExtension {
   get canSend(): boolean {
     const s = this.socket.state;
     if (this.join && !this.join.confirmed) return false;
-    return s === TcpState.Established || s === TcpState.CloseWait;
+    return s === TcpState.Established || s === TcpState.CloseWait || this.sendsEarly;
+  }
+
+  /**
+   * Server, TCP Fast Open: the initial subflow took the SYN's data and may answer before the third
+   * ACK (RFC 7413 4.2.2; RFC 8684 appendix B). Its mappings are ours alone to number (our IDSN);
+   * the DATA_ACK waits for the client's key (dssLen).
+   */
+  private get sendsEarly(): boolean {
+    return (
+      this.socket.state === TcpState.SynReceived &&
+      !this.isClient &&
+      !this.join &&
+      !this.conn.fallback &&
+      this.socket.synDataLen > 0
+    );
   }
 
   /**
@@ -294,6 +309,8 @@ export class Subflow implements TcpExtension {
         this.fallbackDelta = 1 - n;
         this.conn.receiveSynData(n);
         this.recvMaps.add(0, 1 - n, n, NO_CSUM, n);
+        // The answer may go before the handshake ends (sendsEarly): into the SYN's window.
+        this.conn.onWindow(this.conn.sndUna + this.socket.sndWnd);
       }
     }
   }
@@ -726,12 +743,14 @@ export class Subflow implements TcpExtension {
       return len > 0 && this.carriesInfiniteMap(this.dataOff(seq)) ? DSS_MAP_ROOM : 0;
     if (this.join && this.isClient && !this.join.confirmed) return 24;
     if (this.sendsMpcAck(seq)) return len > 0 ? 24 : 20;
-    if (!this.conn.remoteKey) return 0;
+    // Before the client's key (data sent early, sendsEarly) a DSS has mappings but no DATA_ACK.
+    const early = !this.conn.remoteKey;
+    if (early && !this.sendsEarly) return 0;
     const off = this.dataOff(seq);
     const m = len > 0 ? this.mappingAt(off) : undefined;
     this.layoutFin = this.carriesDataFin(off, len, m);
     this.layoutMap = m !== undefined && this.needsMapping(off, m) ? m : undefined;
-    if (!(this.layoutMap !== undefined || this.layoutFin)) return DSS_ACK_LEN;
+    if (!(this.layoutMap !== undefined || this.layoutFin)) return early ? 0 : DSS_ACK_LEN;
     return DSS_MAP_ROOM; // 22 bytes, or 24 with the checksum, padded to 24
   }
 
@@ -792,19 +811,26 @@ export class Subflow implements TcpExtension {
     const m = this.layoutMap;
     const fin = this.layoutFin;
     const mapped = (len > 0 && m !== undefined) || fin;
+    // No DATA_ACK before the client's key: its IDSN is not known yet (sendsEarly).
+    const acks = c.remoteKey !== undefined;
     let o = off;
-    const optLen = mapped ? (c.checksum ? DSS_MAP_LEN + 2 : DSS_MAP_LEN) : DSS_ACK_LEN;
+    const optLen =
+      (mapped ? (c.checksum ? DSS_MAP_LEN + 2 : DSS_MAP_LEN) : DSS_ACK_LEN) - (acks ? 0 : DSS_ACK_LEN - 4);
     buf[o] = TCPOPT_MPTCP;
     buf[o + 1] = optLen;
     buf[o + 2] = MPTCP_SUBTYPE.dss << 4;
     buf[o + 3] =
-      DSS_FLAG.dataAck | (mapped ? DSS_FLAG.mapping | DSS_FLAG.dsn8 : 0) | (fin ? DSS_FLAG.dataFin : 0);
+      (acks ? DSS_FLAG.dataAck : 0) |
+      (mapped ? DSS_FLAG.mapping | DSS_FLAG.dsn8 : 0) |
+      (fin ? DSS_FLAG.dataFin : 0);
     o += 4;
-    // DATA_ACK, 4 bytes: the low 32 bits of the 64-bit value (RFC 8684 3.3.1).
-    toWire(c.remoteIdsn, c.dataAck, this.wire);
-    c.noteWindowAdvertised();
-    writeU32(buf, o, this.wire.low);
-    o += 4;
+    if (acks) {
+      // DATA_ACK, 4 bytes: the low 32 bits of the 64-bit value (RFC 8684 3.3.1).
+      toWire(c.remoteIdsn, c.dataAck, this.wire);
+      c.noteWindowAdvertised();
+      writeU32(buf, o, this.wire.low);
+      o += 4;
+    }
     if (mapped) {
       // The whole mapping, now fixed (with the checksum, one per segment first sent: it is the
       // mapping every piece of a super-segment carries, and a part sent again). Plus one for a
@@ -1051,7 +1077,8 @@ export class Subflow implements TcpExtension {
       }
       return;
     }
-    if (this.isClient && !this.join) {
+    // A DATA_ACK shows that the server holds our key; a DSS sent before it had it has none.
+    if (this.isClient && !this.join && d.hasDataAck) {
       this.keysConfirmed = true;
       c.markFullyEstablished();
     }

@@ -34,7 +34,7 @@ import {
   writeTimestamps,
 } from './segment.js';
 import { Sender } from './sender.js';
-import { seqAdd, seqDiff, seqGt, seqLe, seqLt } from './seq.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.js';
 import { isSynchronized, TcpState } from './state.js';
 import { TcpSocketStats } from './stats.js';
 import { TimeWaitRecord, TW, timeWaitAction } from './time-wait.js';
@@ -261,11 +261,12 @@ export class TcpSocket {
     this.initSend(iss);
     this.rcv.start(seg.seq);
     this.takeSynOptions(seg);
-    // RFC 7413 4.2.2: a SYN with a valid cookie has its data taken (the extension sees how much).
+    // RFC 7413 4.2.2: a SYN with a valid cookie has its data taken (the extension sees how much,
+    // and the peer's window: it may send before the handshake ends).
     if (fastOpen?.accept && seg.len > 0) this.synDataLen = Math.min(seg.len, this.config.recvBuffer);
+    this.snd.startWindow(seg.window, seg.seq, seg.ack); // never scaled in a SYN (RFC 7323 2.2)
     this.ext?.onSyn(seg, false);
     if (fastOpen) this.fastOpenReply(seg, fastOpen);
-    this.snd.startWindow(seg.window, seg.seq, seg.ack); // never scaled in a SYN (RFC 7323 2.2)
     this.state = TcpState.SynReceived;
     this.synNow = true;
     this.lastSendAt = now;
@@ -381,6 +382,15 @@ export class TcpSocket {
 
   /** TCP_NODELAY: Nagle off for this socket whatever the stack's configuration says. */
   noDelay = false;
+
+  /**
+   * Server: whether data goes out in SYN-RECEIVED, right behind the SYN/ACK. RFC 7413 4.2.2 lets a
+   * server that took the SYN's data send before the handshake completes (as Linux does): a reply
+   * to a 0-RTT request then leaves one round trip sooner, with the initial window as its bound.
+   */
+  private get sendsEarly(): boolean {
+    return this.state === TcpState.SynReceived && this.synDataLen > 0;
+  }
 
   /** Copies up to `len` bytes into the send buffer; returns how many it took. */
   send(data: Uint8Array, off = 0, len = data.length - off): number {
@@ -754,12 +764,16 @@ export class TcpSocket {
   }
 
   private sampleRttHandshake(now: number, seg: SegmentIn): void {
-    if (this.retries === 0) this.rtt.sample(now, now - this.lastSendAt);
+    // Data sent behind the SYN/ACK (sendsEarly) moved lastSendAt: then only a timestamp times it,
+    // and that data keeps the retransmission timer running.
+    const early = seqGt(this.snd.nxt, seqAdd(this.snd.iss, 1));
+    if (this.retries === 0 && !early) this.rtt.sample(now, now - this.lastSendAt);
     else if (this.tsOk && seg.hasTs && seg.tsecr !== 0) {
       this.rtt.sample(now, (tsClock(now, this.tsOffset) - seg.tsecr) >>> 0);
     }
     this.retries = 0;
     this.timers.rtx = Number.POSITIVE_INFINITY;
+    if (early) this.armRtx(now);
   }
 
   private established(now: number): void {
@@ -776,8 +790,10 @@ export class TcpSocket {
   private processAck(now: number, seg: SegmentIn): boolean {
     const ack = seg.ack;
     if (this.state === TcpState.SynReceived) {
-      if (seqGt(ack, this.snd.una) && seqLe(ack, this.snd.nxt)) {
-        this.snd.synAcked(ack);
+      // The ACK of our SYN; data sent before the handshake ended (sendsEarly) is acked below.
+      const synAcked = seqAdd(this.snd.iss, 1);
+      if (seqGe(ack, synAcked) && seqLe(ack, this.snd.nxt)) {
+        this.snd.synAcked(synAcked);
         this.snd.startWindow(this.snd.windowOf(seg), seg.seq, ack);
         this.sampleRttHandshake(now, seg);
         this.established(now);
@@ -1041,9 +1057,12 @@ export class TcpSocket {
         return this.emit(now, buf, this.snd.iss, 0, SYN, 0, len, true);
       }
       case TcpState.SynReceived:
-        if (!this.synNow) return 0;
+        if (!this.synNow) return this.sendsEarly ? this.dispatchData(now, buf) : 0;
         this.synNow = false;
         this.snd.synAckSent();
+        // Early data (sendsEarly) counts from past our SYN, whose ACK processAck checks; data sent
+        // before a SYN/ACK sent again goes again after it (as after an RTO).
+        if (this.sendsEarly) this.snd.synAcked(this.snd.nxt);
         this.lastSendAt = now;
         this.rcv.advertisedTo(this.rcvWindow());
         if (this.timers.rtx === Number.POSITIVE_INFINITY) this.armRtx(now);
@@ -1129,7 +1148,8 @@ export class TcpSocket {
     const snd = this.snd;
     const sentData = seqDiff(snd.nxt, snd.una);
     const unsent = snd.len - Math.min(sentData, snd.len);
-    const needFin = snd.finQueued && !snd.finOut;
+    // The FIN waits for the end of the handshake (RFC 9293 3.10.4), also after early data.
+    const needFin = snd.finQueued && !snd.finOut && s !== TcpState.SynReceived;
     if (unsent > 0 || needFin) {
       const mss = ext ? baseMss - ext.optionSpace(this.snd.nxt) : baseMss;
       const sndWndLeft = seqDiff(seqAdd(snd.una, snd.wnd), snd.nxt);

@@ -1,7 +1,8 @@
 // MPTCP with TCP Fast Open (RFC 8684 appendix B, RFC 7413) in virtual time: the first connection
 // asks for a cookie; the next carries the cookie and its first bytes in the SYN with MP_CAPABLE,
 // and the server application has them one one-way delay after the SYN left, before the handshake
-// ends (0-RTT), not 1.5 RTT. The bytes after the SYN's get proper mappings, the client's key
+// ends (0-RTT), not 1.5 RTT, and its reply is at the client one RTT after the SYN left, not two.
+// The bytes after the SYN's get proper mappings, the client's key
 // reaches the server even when its third ACK is lost, and a refused cookie loses nothing. A
 // middlebox reads the numbers on the wire: SYN data is outside the data sequence space (appendix
 // B.1, as Linux does it): the byte after it is IDSN + 1 and has relative subflow sequence number 1.
@@ -77,7 +78,7 @@ function setup(
     };
     conn.events.onReadable = drain;
     drain();
-    // The reply is written at once; it leaves once the handshake has completed.
+    // The reply is written at once; after a 0-RTT SYN it leaves right behind the SYN/ACK.
     conn.send(Buffer.from('reply'));
     b.wake(conn);
   });
@@ -302,6 +303,26 @@ describe('MPTCP with TCP Fast Open (RFC 8684 appendix B)', () => {
       expect(s.conn.subflows[0].recvSsnBase).toBe(synData);
     },
   );
+
+  it("the server's reply to a 0-RTT request goes before the third ACK: at the client one RTT after the SYN (RFC 7413 4.2.2)", () => {
+    const { net, accepted, open } = setup();
+    open(Buffer.from('GET /first HTTP/1.0\r\n\r\n'));
+    expect(net.runUntil(() => accepted.length === 1, 1000)).toBe(true);
+    net.run(net.now + 200);
+    const t = net.now;
+    const c = open(Buffer.from('GET /second HTTP/1.0\r\n\r\n'));
+    expect(net.runUntil(() => c.got.length > 0, 1000)).toBe(true);
+    const at = net.now - t;
+    expect(at).toBeGreaterThanOrEqual(2 * DELAY);
+    expect(at).toBeLessThan(2 * DELAY + 2); // not 4 one-way delays: SYN, SYN/ACK, third ACK, reply
+    expect(Buffer.concat(c.got).toString()).toBe('reply');
+    // Its DSS had no DATA_ACK (the client's key was not known yet): the client confirmed its key
+    // only with the DATA_ACK that followed the third ACK, and the connection goes on normally.
+    net.run(net.now + 200);
+    expect(c.conn.fullyEstablished).toBe(true);
+    expect(accepted[1].conn.fullyEstablished).toBe(true);
+    expect(c.conn.fallback).toBe(false);
+  });
 
   it('data written after the MP_CAPABLE data: its first DSS mapping starts after the bytes the MP_CAPABLE carried', () => {
     // Issue 13 item 8b: the first mapping after a short MP_CAPABLE data segment started back at

@@ -83,13 +83,19 @@ abstract class PeerHarness {
     this.sf = new Subflow(this.conn, this.tcp.sock, { wake: () => {} });
   }
 
-  /** The DSS option of a mapping as the peer writes it. */
+  /**
+   * The DSS option of a mapping as the peer writes it once it holds both keys: with a DATA_ACK
+   * (of what we sent so far), which is what tells a client that the server has its key.
+   */
   dss(m: MapSpec, extra: Partial<Dss> = {}): Dss {
     const w: Wire64 = { high: 0, low: 0 };
     toWire(this.peerIdsn, m.dsn, w);
+    const a = toWire(this.conn.local.idsn, this.conn.sndUna);
     const d: Dss = {
       type: 'dss',
       dataFin: false,
+      dataAck: a.low,
+      dataAckHigh: a.high,
       dsnHigh: w.high,
       dsn: w.low,
       ssn: m.off + 1,
