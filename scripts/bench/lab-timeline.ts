@@ -127,7 +127,7 @@ export const STEPS = [
   ['serverSynAck', "server's SYN/ACK at the HAG"],
   ['serverRequest', 'request reaches the server'],
   ['hagFirstByte', 'first byte at the HAG (from the server)'],
-  ['cpeFirstByte', 'first byte at the CPE (from the HAG)'],
+  ['cpeFirstByte', 'first byte at the CPE (from the server, after the HAG reply)'],
   ['lanFirstByte', 'first byte at the LAN host'],
   ['lanLastByte', 'last byte at the LAN host'],
 ] as const;
@@ -144,9 +144,13 @@ export interface Timeline {
 
 /**
  * One timeline per LAN connection to the server's `port`, from the captures; `hagPort` is where the
- * CPE side connects (our HAG's Convert port, or the kernel relay's).
+ * CPE side connects (our HAG's Convert port, or the kernel relay's); `replyLen`: the length of the
+ * HAG's own reply that comes before the server's bytes (our Convert header), if any.
  */
-export function timelines(cap: Record<Captured, string[]>, o: { port: number; hagPort: number }): Timeline[] {
+export function timelines(
+  cap: Record<Captured, string[]>,
+  o: { port: number; hagPort: number; replyLen?: number },
+): Timeline[] {
   const client = parse(cap.client);
   const cpe = parse(cap.cpe).filter((s) => s.dev === 'dsl0' || s.dev === 'lte0');
   const hag = parse(cap.hag).filter((s) => s.dev === 'srv0');
@@ -178,7 +182,9 @@ export function timelines(cap: Record<Captured, string[]>, o: { port: number; ha
       serverSynAck: rel(first(egress, (s) => !s.out && s.flags === 'S.')),
       serverRequest: rel(first(egress, (s) => s.out && s.len > 0)),
       hagFirstByte: rel(first(egress, (s) => !s.out && s.len > 0)),
-      cpeFirstByte: rel(first(up, (s) => !s.out && s.sport === o.hagPort && s.len > 0)),
+      cpeFirstByte: rel(
+        first(up, (s) => !s.out && s.sport === o.hagPort && s.len > 0 && s.len !== o.replyLen),
+      ),
       lanFirstByte: rel(first(lan, (s) => !s.out && s.len > 0)),
       lanLastByte: rel(last(lan, (s) => !s.out && s.len > 0)),
     };

@@ -60,8 +60,11 @@ const { values: opt } = benchArgs({
 const PAGES = Number(opt.pages);
 const WORKLOADS = new Set((opt.workloads ?? '').split(','));
 const want = (w: 'iperf' | 'short' | 'page' | 'fairness' | 'gap') => WORKLOADS.has(w);
-/** Where each side's CPE connects to its HAG: ours (config/lab/cpe.yaml hag.port), the kernel relay. */
-const HAG_PORTS = { ours: 5124, kernel: KERNEL_RELAY_PORT };
+/**
+ * Where each side's CPE connects to its HAG: ours (config/lab/cpe.yaml hag.port), the kernel relay;
+ * and the length of the HAG's own reply before the server's bytes (ours: an empty Convert header).
+ */
+const HAG_PORTS = { ours: { hagPort: 5124, replyLen: 4 }, kernel: { hagPort: KERNEL_RELAY_PORT } };
 const SECONDS = Number(opt.seconds);
 const SHORT = Number(opt.short);
 const GAP_RUNS = Number(opt['gap-runs']);
@@ -152,8 +155,7 @@ async function workloads(
       short = await measured(cpu, 0, () => shortFlows(prefix, SHORT));
     } finally {
       const lines = await cap?.stop();
-      if (lines)
-        timeline = medianTimeline(timelines(lines, { port: 8000, hagPort: HAG_PORTS[side] }), percentile);
+      if (lines) timeline = medianTimeline(timelines(lines, { port: 8000, ...HAG_PORTS[side] }), percentile);
     }
   }
   let page = skipped(undefined as number[] | undefined);
