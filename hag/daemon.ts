@@ -463,7 +463,11 @@ export class HagDaemon {
     }
     session.egress = outcome.socket;
     session.state = 'relay';
-    if (outcome.policy) session.conn.peerPolicy(outcome.policy.scheduler, outcome.policy.overflow);
+    if (outcome.policy) {
+      session.conn.peerPolicy(outcome.policy.scheduler, outcome.policy.overflow);
+      // Our policy TLV names our CPE, which takes the answer before its third ACK (0-RTT both ways).
+      session.conn.answersEarly = true;
+    }
     if (outcome.policyIgnored)
       this.log.warn(
         { event: 'policy-ignored', id: session.id, client: session.client, reason: outcome.policyIgnored },

@@ -220,6 +220,13 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
    * server the client's third ACK): only then may subflows join.
    */
   fullyEstablished = false;
+  /**
+   * Server, TCP Fast Open: the answer may go before the client's third ACK, with a DSS that has no
+   * DATA_ACK yet (Subflow.sendsEarly). Off by default: a Linux MPTCP client falls back to TCP when
+   * the server's first data carries no DATA_ACK (its check of the first established packet); the
+   * application turns it on for a client known to take it (the HAG: a CPE that sent our policy).
+   */
+  answersEarly = false;
   private readonly onFully: (() => void)[] = [];
   closed = false;
   /** Why the connection ended, when it ended abnormally. */

@@ -199,12 +199,13 @@ export class Subflow implements TcpExtension {
 
   /**
    * Server, TCP Fast Open: the initial subflow took the SYN's data and may answer before the third
-   * ACK (RFC 7413 4.2.2; RFC 8684 appendix B). Its mappings are ours alone to number (our IDSN);
-   * the DATA_ACK waits for the client's key (dssLen).
+   * ACK (RFC 7413 4.2.2; RFC 8684 appendix B), where the application allows it (answersEarly).
+   * Its mappings are ours alone to number (our IDSN); the DATA_ACK waits for the client's key.
    */
   private get sendsEarly(): boolean {
     return (
       this.socket.state === TcpState.SynReceived &&
+      this.conn.answersEarly &&
       !this.isClient &&
       !this.join &&
       !this.conn.fallback &&

@@ -40,6 +40,8 @@ function setup(
     serverRecvBuffer?: number;
     /** What the server answers each connection with (default "reply"). */
     reply?: Uint8Array;
+    /** The server answers before the third ACK (MptcpConnection.answersEarly). */
+    answersEarly?: boolean;
   } = {},
 ) {
   const wire = wireObserver();
@@ -86,6 +88,7 @@ function setup(
     conn.events.onReadable = drain;
     drain();
     // The reply is written at once; after a 0-RTT SYN it leaves right behind the SYN/ACK.
+    conn.answersEarly = opts.answersEarly ?? false;
     const reply = opts.reply ?? Buffer.from('reply');
     let sent = 0;
     const more = () => {
@@ -319,7 +322,7 @@ describe('MPTCP with TCP Fast Open (RFC 8684 appendix B)', () => {
 
   it("the server's reply to a 0-RTT request goes before the third ACK: at the client one RTT after the SYN (RFC 7413 4.2.2)", () => {
     const reply = randomBytes(100_000);
-    const { net, accepted, open } = setup({ reply });
+    const { net, accepted, open } = setup({ reply, answersEarly: true });
     const first = open(Buffer.from('GET /first HTTP/1.0\r\n\r\n'));
     expect(net.runUntil(() => Buffer.concat(first.got).length === reply.length, 5000)).toBe(true);
     net.run(net.now + 200);
@@ -343,6 +346,17 @@ describe('MPTCP with TCP Fast Open (RFC 8684 appendix B)', () => {
     expect(c.conn.fullyEstablished).toBe(true);
     expect(accepted[1].conn.fullyEstablished).toBe(true);
     expect(c.conn.fallback).toBe(false);
+  });
+
+  it('without answersEarly the reply waits for the third ACK (a Linux client falls back to TCP otherwise)', () => {
+    const { net, accepted, open } = setup();
+    open(Buffer.from('GET /first HTTP/1.0\r\n\r\n'));
+    expect(net.runUntil(() => accepted.length === 1, 1000)).toBe(true);
+    net.run(net.now + 200);
+    const t = net.now;
+    const c = open(Buffer.from('GET /second HTTP/1.0\r\n\r\n'));
+    expect(net.runUntil(() => c.got.length > 0, 1000)).toBe(true);
+    expect(net.now - t).toBeGreaterThanOrEqual(4 * DELAY);
   });
 
   it('data written after the MP_CAPABLE data: its first DSS mapping starts after the bytes the MP_CAPABLE carried', () => {
