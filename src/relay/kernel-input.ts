@@ -5,7 +5,9 @@
 // relay takes its reads (`takeReads`), it reads nothing.
 import net from 'node:net';
 
-const SHARED = Buffer.allocUnsafe(64 * 1024);
+/** The most one read of such a socket brings. */
+export const SHARED_READ = 64 * 1024;
+const SHARED = Buffer.allocUnsafe(SHARED_READ);
 
 /** Takes `n` bytes of `buf` (a view valid only during the call); false pauses the socket. */
 export type ReadSink = (buf: Uint8Array, n: number) => boolean;

@@ -16,7 +16,7 @@
 // Resolves once both sides are closed, with why.
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { takeReads } from './kernel-input.js';
+import { SHARED_READ, takeReads } from './kernel-input.js';
 
 export type RelayEnd = 'done' | 'idle' | 'kernel-reset' | 'core-reset' | 'shutdown';
 
@@ -101,13 +101,18 @@ function endWith(src: Duplex, dst: Duplex): void {
 /** A core side that copies bytes into its send buffer at once (ConnStream.writeNow). */
 interface CopyingSide extends Duplex {
   writeNow(data: Uint8Array, off: number, len: number): number;
+  /** Present on a ConnStream: the send buffer's free bytes, and a call once it has `min` free. */
+  readonly sendSpace?: number;
+  whenRoom?(min: number, cb: () => void): void;
 }
 
 /**
  * From a kernel socket reading into the shared buffer (kernel-input.ts) to a core side that copies
- * at once: each read is copied into the connection's send buffer in the callback; what does not fit
- * is copied out and queued, and the socket paused until it is taken. False if either side is not
- * of that kind.
+ * at once: each read is copied into the connection's send buffer in the callback. When the buffer
+ * then has less room than one read (SHARED_READ), the socket is paused until it has (`whenRoom`),
+ * so that the next read fits whole: one copy, and no allocation, per read. What does not fit all
+ * the same (a side without `whenRoom`, a send buffer smaller than a read) is copied out and
+ * queued, and the socket paused until it is taken. False if either side is not of that kind.
  */
 function forwardReads(kernel: Socket, core: Duplex): boolean {
   if (typeof (core as Partial<CopyingSide>).writeNow !== 'function') return false;
@@ -118,7 +123,11 @@ function forwardReads(kernel: Socket, core: Duplex): boolean {
   const taken = takeReads(kernel, (buf, n) => {
     if (c.destroyed || c.writableEnded) return true;
     const k = c.writeNow(buf, 0, n);
-    if (k === n) return true;
+    if (k === n) {
+      if (c.whenRoom === undefined || (c.sendSpace ?? 0) >= SHARED_READ) return true;
+      c.whenRoom(SHARED_READ, resumeKernel);
+      return false;
+    }
     c.write(Buffer.from(buf.subarray(k, n)), resumeKernel);
     return false;
   });

@@ -16,6 +16,8 @@ const READ_CHUNK = 64 * 1024;
 export interface StreamConn {
   send(data: Uint8Array, off: number, len: number): number;
   recv(dst: Uint8Array): number;
+  /** Bytes the send buffer takes now. */
+  readonly sendSpace: number;
   readonly readableBytes: number;
   /** The peer finished sending and everything before its FIN was read. */
   readonly readEnded: boolean;
@@ -37,12 +39,18 @@ export class ConnStream extends Duplex {
   private pending: { chunk: Uint8Array; off: number; cb: (err?: Error | null) => void } | undefined;
   private wantRead = false;
   private ended = false;
+  /** whenRoom's waiter and the send space it waits for. */
+  private roomCb: (() => void) | undefined;
+  private roomMin = 0;
+  /** The send buffer's size (its space while still empty): the most whenRoom may wait for. */
+  private readonly sendCapacity: number;
 
   constructor(
     readonly conn: StreamConn,
     private readonly wake: () => void,
   ) {
     super({ allowHalfOpen: true });
+    this.sendCapacity = conn.sendSpace;
     // The stream is the connection's application: its events are the stream's alone.
     conn.events = {
       onEstablished: () => {
@@ -55,8 +63,12 @@ export class ConnStream extends Duplex {
       onEnd: () => {
         if (this.wantRead) this.pull();
       },
-      onWritable: () => this.flushPending(),
+      onWritable: () => {
+        this.flushPending();
+        this.roomReady();
+      },
       onClose: (err) => {
+        this.roomCb = undefined;
         if (err) this.destroy(err);
         else {
           this.pull();
@@ -78,6 +90,23 @@ export class ConnStream extends Duplex {
     const n = this.conn.send(data, off, len);
     if (n > 0) this.wake();
     return n;
+  }
+
+  /**
+   * Calls `cb` once, at the first acknowledgment after which the send buffer takes `min` bytes (a
+   * writer that holds off until a whole read of its own fits, instead of queueing the rest); at
+   * most the whole buffer.
+   */
+  whenRoom(min: number, cb: () => void): void {
+    this.roomMin = Math.min(min, this.sendCapacity);
+    this.roomCb = cb;
+  }
+
+  private roomReady(): void {
+    const cb = this.roomCb;
+    if (cb === undefined || (this.conn.sendSpace < this.roomMin && !this.conn.isClosed)) return;
+    this.roomCb = undefined;
+    cb();
   }
 
   private flushPending(): void {

@@ -248,6 +248,70 @@ describe('relay', () => {
     expect(await Promise.all([one(1), one(0x40000000)])).toEqual([true, true]);
   }, 20_000);
 
+  it('reads into the shared buffer wait for room for a whole read: no read is copied out and queued', async () => {
+    const srv = net.createServer({ allowHalfOpen: true });
+    await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
+    const accepted = new Promise<net.Socket>((res) => srv.once('connection', res));
+    const kernel = connectSharedReads({
+      port: (srv.address() as net.AddressInfo).port,
+      host: '127.0.0.1',
+      allowHalfOpen: true,
+    });
+    await new Promise((res) => kernel.once('connect', res));
+    const serverApp = await accepted;
+    serverApp.on('error', () => {});
+    srv.close();
+    open.push(kernel, serverApp);
+    // A ConnStream-like core side with a 100 KB send buffer that the peer acknowledges 16 KB at a
+    // time every millisecond (whenRoom is then asked after each acknowledgment, as ConnStream does).
+    const SIZE = 100 * 1024;
+    const got: Buffer[] = [];
+    let used = 0;
+    let queued = 0;
+    let waiter: { min: number; cb: () => void } | undefined;
+    const core = Object.assign(
+      new Duplex({
+        allowHalfOpen: true,
+        read() {},
+        write(c: Buffer, _e, cb) {
+          queued++;
+          got.push(Buffer.from(c));
+          cb();
+        },
+      }),
+      {
+        writeNow(data: Uint8Array, off: number, len: number): number {
+          const n = Math.min(len, SIZE - used);
+          used += n;
+          got.push(Buffer.from(data.subarray(off, off + n)));
+          return n;
+        },
+        whenRoom(min: number, cb: () => void) {
+          waiter = { min, cb };
+        },
+      },
+    );
+    Object.defineProperty(core, 'sendSpace', { get: () => SIZE - used });
+    const acks = setInterval(() => {
+      used = Math.max(0, used - 16 * 1024);
+      if (waiter && SIZE - used >= waiter.min) {
+        const w = waiter;
+        waiter = undefined;
+        w.cb();
+      }
+    }, 1);
+    const ended = new Promise<void>((res) => core.once('finish', () => res()));
+    const r = relay(kernel, core, { idleMs: 10_000 });
+    const sent = Buffer.alloc(2 * 1024 * 1024);
+    for (let i = 0; i < sent.length; i += 4) sent.writeUInt32BE(i, i);
+    serverApp.end(sent);
+    await ended;
+    clearInterval(acks);
+    r.stop();
+    expect(Buffer.concat(got).equals(sent)).toBe(true);
+    expect(queued).toBe(0);
+  }, 20_000);
+
   it('backpressure: a client that does not read stops the relay from reading the server', async () => {
     const { clientApp, serverApp, serverSide } = await setup();
     clientApp.pause();
