@@ -1,10 +1,11 @@
 // The relay benchmark (scripts/bench-relay), as root: on the lab, one iperf3 download and one upload
-// through our CPE and HAG for their throughput; then each again with strace attached to the daemon
+// through our CPE and HAG for their throughput and each daemon's CPU seconds per GB carried (the
+// figure to compare two builds by on a loaded host); then each again with strace attached to the daemon
 // whose relay writes to a kernel socket in that direction (the CPE toward the LAN host for the
 // download, the HAG toward the server for the upload), counting its write/writev system calls on
 // sockets (and, apart, on the TUN) per MB relayed. `--dist` runs another build (e.g. main's) on the
 // same lab scripts, to compare.
-//   node dist/scripts/bench/relay.js [--profile default] [--seconds 8] [--dist DIR]
+//   node dist/scripts/bench/relay.js [--profile default] [--seconds 8] [--dist DIR] [--no-strace]
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
@@ -21,6 +22,7 @@ const { values: opt } = benchArgs({
     seconds: { type: 'string', default: '8' },
     dist: { type: 'string' },
     prefix: { type: 'string' },
+    'no-strace': { type: 'boolean', default: false },
   },
 });
 const SECONDS = Number(opt.seconds);
@@ -102,11 +104,17 @@ async function main(): Promise<void> {
   try {
     const product = await startProduct(prefix, opt.dist ? { distDir: opt.dist } : {});
     try {
-      const down = await iperf(prefix, { ns: 'client', reverse: true, seconds: SECONDS, cc: 'bbr' });
-      const up = await iperf(prefix, { ns: 'client', reverse: false, seconds: SECONDS, cc: 'bbr' });
-      console.log(
-        `throughput: download ${(down / 1e6).toFixed(1)} Mbit/s, upload ${(up / 1e6).toFixed(1)} Mbit/s`,
-      );
+      for (const reverse of [true, false]) {
+        const cpu0 = [product.cpe.cpuSeconds(), product.hag.cpuSeconds()];
+        const bps = await iperf(prefix, { ns: 'client', reverse, seconds: SECONDS, cc: 'bbr' });
+        const gb = (bps * SECONDS) / 8e9;
+        const [cpe, hag] = [product.cpe.cpuSeconds() - cpu0[0], product.hag.cpuSeconds() - cpu0[1]];
+        console.log(
+          `${reverse ? 'download' : 'upload'}: ${(bps / 1e6).toFixed(1)} Mbit/s; daemon CPU s per GB ` +
+            `CPE ${(cpe / gb).toFixed(1)}, HAG ${(hag / gb).toFixed(1)}, both ${((cpe + hag) / gb).toFixed(1)}`,
+        );
+      }
+      if (opt['no-strace']) return;
       const dl = await traced(product.cpe.innerPid(), () =>
         iperf(prefix, { ns: 'client', reverse: true, seconds: SECONDS, cc: 'bbr' }),
       );
