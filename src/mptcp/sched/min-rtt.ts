@@ -3,7 +3,7 @@
 // idea of ECF and BLEST: never put on the slow path what the fast one would deliver first, which
 // keeps a short transfer off a 60 ms LTE path when 20 ms DSL can carry it in a round or two).
 import type { Subflow } from '../subflow.js';
-import { eligible, type Scheduler, srttOf } from './scheduler.js';
+import { byRtt, eligible, type Scheduler, sortSubflows, srttOf } from './scheduler.js';
 
 export class MinRttScheduler implements Scheduler {
   readonly name = 'min-rtt' as const;
@@ -13,7 +13,7 @@ export class MinRttScheduler implements Scheduler {
   select(subflows: readonly Subflow[], pending: number, out: Subflow[]): number {
     const n = eligible(subflows, out);
     if (n < 2) return n;
-    out.sort((a, b) => srttOf(a) - srttOf(b));
+    sortSubflows(out, n, byRtt);
     // ECF's test: the fastest subflow f needs about pending / cwnd_f more rounds of srtt_f to send
     // everything; a slower subflow s helps only if one of its RTTs is shorter than that.
     const f = out[0].socket;

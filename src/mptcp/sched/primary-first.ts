@@ -7,10 +7,15 @@
 // curl --limit-rate 1M). A primary that stays full a second is the bottleneck. Backups as
 // everywhere (scheduler.ts).
 import type { Subflow } from '../subflow.js';
-import { eligible, type Scheduler, srttOf } from './scheduler.js';
+import { byRtt, eligible, type Scheduler, sortSubflows } from './scheduler.js';
 
 /** How long the primaries must stay full before an overflow subflow takes data. */
 export const OVERFLOW_DELAY_MS = 1000;
+
+/** Primaries before overflow subflows, each by RTT. */
+function primariesFirst(a: Subflow, b: Subflow): number {
+  return Number(a.overflow) - Number(b.overflow) || byRtt(a, b);
+}
 
 export class PrimaryFirstScheduler implements Scheduler {
   readonly name = 'primary-first' as const;
@@ -19,7 +24,7 @@ export class PrimaryFirstScheduler implements Scheduler {
 
   select(subflows: readonly Subflow[], _pending: number, out: Subflow[]): number {
     const n = eligible(subflows, out);
-    if (n > 1) out.sort((a, b) => Number(a.overflow) - Number(b.overflow) || srttOf(a) - srttOf(b));
+    sortSubflows(out, n, primariesFirst);
     return n;
   }
 }

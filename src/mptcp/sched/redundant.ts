@@ -2,7 +2,7 @@
 // same bytes, and the receiver keeps whichever copy arrives first (data-level reassembly drops the
 // rest). Costs the sum of the links' volume for the latency of the fastest.
 import type { Subflow } from '../subflow.js';
-import { eligible, type Scheduler, srttOf } from './scheduler.js';
+import { byRtt, eligible, type Scheduler, sortSubflows } from './scheduler.js';
 
 export class RedundantScheduler implements Scheduler {
   readonly name = 'redundant' as const;
@@ -11,7 +11,7 @@ export class RedundantScheduler implements Scheduler {
 
   select(subflows: readonly Subflow[], _pending: number, out: Subflow[]): number {
     const n = eligible(subflows, out);
-    if (n > 1) out.sort((a, b) => srttOf(a) - srttOf(b));
+    sortSubflows(out, n, byRtt);
     return n;
   }
 }

@@ -43,6 +43,28 @@ export function eligible(subflows: readonly Subflow[], out: Subflow[]): number {
   return n;
 }
 
+/** Lower smoothed RTT first (srttOf). */
+export function byRtt(a: Subflow, b: Subflow): number {
+  return srttOf(a) - srttOf(b);
+}
+
+/**
+ * Sorts out[0, n) in place, stably, by `cmp`: an insertion sort, for the few subflows a connection
+ * has. Array.prototype.sort copies the array into a work array on every call, and this runs in
+ * every scheduler pass (the largest allocation site of the MPTCP core in a heap profile).
+ */
+export function sortSubflows(out: Subflow[], n: number, cmp: (a: Subflow, b: Subflow) => number): void {
+  for (let i = 1; i < n; i++) {
+    const x = out[i];
+    let j = i - 1;
+    while (j >= 0 && cmp(out[j], x) > 0) {
+      out[j + 1] = out[j];
+      j--;
+    }
+    out[j + 1] = x;
+  }
+}
+
 /** Smoothed RTT in ms, with a subflow that has no sample yet ranked after those that have. */
 export function srttOf(sf: Subflow): number {
   const r = sf.socket.rtt.srtt;
