@@ -3,8 +3,9 @@
 // connection of ours over the faster link alone in the same run (the baseline); prints each one's
 // goodput and the CPU seconds this process spent per simulated GB (both endpoints and the
 // simulator together), the ratio, and the MPTCP sender's scheduler passes (MPTCPSchedPasses).
+// --tso: both ends on a device with checksum offload and TSO, as the daemons' TUN (super-segments).
 // Run it under `node --cpu-prof` and read the profile with scripts/cpuprofile-summary.
-//   node dist/scripts/bench/mptcp-cpu.js [--profile fast|default] [--dir down|up] [--seconds 20]
+//   node dist/scripts/bench/mptcp-cpu.js [--profile fast|default] [--dir down|up] [--seconds 20] [--tso]
 import { parseArgs } from 'node:util';
 import { type BulkRun, mptcpBulk, tcpBulk, type UplinkSpec } from '../../src/sim/hybrid.js';
 
@@ -24,6 +25,7 @@ const { values: a } = parseArgs({
     profile: { type: 'string', default: 'fast' },
     dir: { type: 'string', default: 'down' },
     seconds: { type: 'string', default: '20' },
+    tso: { type: 'boolean', default: false },
   },
 });
 const links = PROFILES[a.profile];
@@ -42,8 +44,9 @@ function timed(run: () => BulkRun): { r: BulkRun; perGb: number } {
   return { r, perGb: (cpu.user + cpu.system) / 1e6 / (r.rx.received / 1e9) };
 }
 
-const tcp = timed(() => tcpBulk(links[1], dir, { warmupMs: 2000, endMs: end }));
-const mp = timed(() => mptcpBulk(links, dir, { warmupMs: 2000, endMs: end }));
+const tso = a.tso;
+const tcp = timed(() => tcpBulk(links[1], dir, { warmupMs: 2000, endMs: end, tso }));
+const mp = timed(() => mptcpBulk(links, dir, { warmupMs: 2000, endMs: end, tso }));
 const mbit = (r: BulkRun) => (r.goodput / 1e6).toFixed(1);
 console.log(
   `${a.profile} ${dir}, ${(end / 1000).toFixed(0)} s virtual: MPTCP ${mbit(mp.r)} Mbit/s, ` +

@@ -93,12 +93,12 @@ function linkConfig(l: UplinkSpec) {
 }
 
 /** The single-link baseline: two plain TCP stacks over `link` alone. */
-function singleLinkNet(link: UplinkSpec, seed = 1, tcp?: Partial<TcpConfig>) {
+function singleLinkNet(link: UplinkSpec, seed = 1, tcp?: Partial<TcpConfig>, tso?: boolean) {
   const net = new Network({ seed });
   const cpe = new TcpStack({ tcp });
   const hag = new TcpStack({ tcp });
-  net.addNode('cpe', cpe);
-  net.addNode('hag', hag);
+  net.addNode('cpe', cpe, { tso });
+  net.addNode('hag', hag, { tso });
   const l = net.connect('cpe', 'hag', linkConfig(link));
   net.route('cpe', { dst: '198.19.0.0/16', via: l });
   net.route('hag', { dst: '198.18.0.0/16', via: l });
@@ -249,7 +249,7 @@ export function mptcpBulk(links: UplinkSpec[], dir: Direction, o: MeasureOptions
 
 /** One long plain TCP connection over the single link `link`, sending in direction `dir`. */
 export function tcpBulk(link: UplinkSpec, dir: Direction, o: MeasureOptions = {}): BulkRun {
-  const { net, cpe, hag } = singleLinkNet(link, o.seed, o.tcp);
+  const { net, cpe, hag } = singleLinkNet(link, o.seed, o.tcp, o.tso);
   let hagApp: BulkApp | undefined;
   hag.listen({
     port: 443,
