@@ -14,6 +14,7 @@ import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.js';
 import type { TfoCookieCache, TfoServerOptions } from './fastopen.js';
 import { IsnGenerator } from './isn.js';
 import { TxOffload } from './offload.js';
+import { PollQueue } from './poll-queue.js';
 import { ReplyQueue } from './reply-queue.js';
 import {
   type FourTuple,
@@ -149,7 +150,7 @@ export class TcpStack implements SansIo {
   private readonly listenerOf = new Map<TcpSocket, Listener>();
   /** Connections handed to their listener at the SYN (Fast Open data taken). */
   private readonly acceptedEarly = new WeakSet<TcpSocket>();
-  private readonly active = new Set<TcpSocket>();
+  private readonly active = new PollQueue<TcpSocket>();
   private readonly timers = new TimerQueue<TcpSocket>();
   /** Connections in TIME-WAIT, as records without their sockets. */
   private readonly timeWait = new TimeWaitTable();
@@ -269,8 +270,9 @@ export class TcpStack implements SansIo {
   }
 
   private remove(sock: TcpSocket): void {
-    if (!this.sockets.delete(sock)) return;
+    // Also one woken after it left: the poll queue must not keep it.
     this.active.delete(sock);
+    if (!this.sockets.delete(sock)) return;
     this.leaveQueue(sock);
   }
 
@@ -620,22 +622,22 @@ export class TcpStack implements SansIo {
       this.mib.OutSegs++;
       return ack;
     }
-    for (const sock of this.active) {
-      this.active.delete(sock);
+    for (let sock = this.active.take(); sock !== undefined; sock = this.active.take()) {
       const rtx = sock.stats.retransSegs;
       const out = sock.stats.segsOut;
       const n = sock.dispatch(now, buf);
       this.mib.RetransSegs += sock.stats.retransSegs - rtx;
-      const alive = this.reschedule(sock);
+      this.reschedule(sock); // one that is gone leaves the queue (remove)
       if (n > 0) {
         // Round robin: a socket that sent goes to the back and is asked again later.
-        if (alive) this.active.add(sock);
+        this.active.rotate();
         // Linux counts the pieces of a super-segment (tcp_skb_pcount).
         this.mib.OutSegs += sock.stats.segsOut - out;
         this.txGsoSize = sock.txGsoSize;
         return n;
       }
       // Nothing now: it stays out of the active set until input, a timer or the app wakes it.
+      this.active.dropFront();
     }
     return 0;
   }
