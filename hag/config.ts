@@ -157,8 +157,10 @@ export const hagSchema = s.object({
       // SYN cookies (RFC 4987): auto uses them only while a SYN queue or the half-open bound is full.
       synCookies: s.optional(s.oneOf(['auto', 'always', 'never']), 'auto'),
       maxHalfOpen: s.optional(s.int({ min: 16, max: 1 << 20 }), 4096),
+      // How long a connection the HAG has closed waits in FIN-WAIT-2 for the peer's FIN (Linux tcp_fin_timeout).
+      finTimeout: s.optional(s.duration(), 60_000),
     }),
-    { synCookies: 'auto' as const, maxHalfOpen: 4096 },
+    { synCookies: 'auto' as const, maxHalfOpen: 4096, finTimeout: 60_000 },
   ),
   limits: s.optional(
     s.object({

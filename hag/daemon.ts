@@ -91,7 +91,12 @@ export class HagDaemon {
   ) {
     this.ep = new MptcpEndpoint({
       // No Nagle: handshake replies (SOCKS method, then reply) must not wait for an ACK; bulk data fills segments anyway.
-      tcp: { mtu: cfg.tun.mtu, nagle: false, congestionControl: cfg.mptcp.congestionControl },
+      tcp: {
+        mtu: cfg.tun.mtu,
+        nagle: false,
+        congestionControl: cfg.mptcp.congestionControl,
+        finTimeoutMs: cfg.tcp.finTimeout,
+      },
       mptcp: {
         checksum: cfg.mptcp.checksum,
         sendBuffer: cfg.mptcp.bufferBytes,

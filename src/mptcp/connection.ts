@@ -902,8 +902,8 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     this.refileTimer();
     this.trimWhenFinished();
     // RFC 8684 3.3.3: once the DATA_FIN is acknowledged and the peer's DATA_FIN received, the
-    // subflows close with ordinary FINs.
-    if (this.remoteFinDone) for (const sf of this.subflows) sf.socket.close();
+    // subflows close with ordinary FINs; nothing reads them any more (orphans: FIN-WAIT-2 is bounded).
+    if (this.remoteFinDone) for (const sf of this.subflows) sf.socket.orphan(this.now());
   }
 
   // ------------------------------------------------------------ data-level retransmission
@@ -1065,7 +1065,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     this.rcvNxt += 1;
     for (const sf of this.subflows) sf.ackNow();
     this.events.onEnd?.();
-    if (this.finAckedFlag) for (const sf of this.subflows) sf.socket.close();
+    if (this.finAckedFlag) for (const sf of this.subflows) sf.socket.orphan(this.now());
     this.trimWhenFinished();
   }
 

@@ -20,6 +20,11 @@ export interface TcpConfig {
   windowScale: boolean;
   /** TIME-WAIT duration (2 * MSL, RFC 9293 3.4.2); configurable, Linux uses 60 s. */
   timeWaitMs: number;
+  /**
+   * How long an orphaned connection (the application closed it: TcpSocket.orphan) waits in
+   * FIN-WAIT-2 for the peer's FIN before it ends silently (Linux tcp_fin_timeout, 60 s).
+   */
+  finTimeoutMs: number;
   /** Minimum RTO (RFC 6298 says 1 s; Linux and this default use 200 ms). */
   minRtoMs: number;
   /** Retransmissions of a SYN before giving up. */
@@ -45,6 +50,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   timestamps: true,
   windowScale: true,
   timeWaitMs: 60_000,
+  finTimeoutMs: 60_000,
   minRtoMs: 200,
   synRetries: 6,
   synAckRetries: 5,

@@ -153,6 +153,8 @@ export class TcpSocket {
   private readonly pacer = new Pacer();
   /** Per-segment delivery records, for a controller that takes rate samples (BBR); see sampler. */
   private rs: RateSampler | undefined;
+  /** The application has closed the socket (orphan): it reads nothing more. */
+  private orphaned = false;
 
   // Pending control output.
   private ackNow = false;
@@ -476,6 +478,28 @@ export class TcpSocket {
     }
   }
 
+  /**
+   * The application is done with the connection (close(2) where close() is shutdown(2)): it
+   * half-closes as close() does and will read nothing more. RFC 9293 3.6 lets FIN-WAIT-2 wait for
+   * ever; an orphan instead waits at most config.finTimeoutMs for the peer's FIN (Linux
+   * tcp_fin_timeout), and gives up a zero window after config.dataRetries probes.
+   */
+  orphan(now: number): void {
+    if (this.orphaned) return; // once: a second call must not push the deadline on
+    this.orphaned = true;
+    this.close();
+    if (this.state === TcpState.FinWait2) this.armFinTimeout(now);
+  }
+
+  /**
+   * Linux tcp_fin_time(): the FIN-WAIT-2 timeout of an orphan, at least 3.5 RTOs. Linux then keeps
+   * the connection as a FIN_WAIT2 time-wait socket (tcp_time_wait(sk, TCP_FIN_WAIT2, tmo)) whose
+   * expiry sends nothing; here the TIME-WAIT deadline does the same.
+   */
+  private armFinTimeout(now: number): void {
+    this.timers.timeWait = now + Math.max(this.config.finTimeoutMs, (this.rtt.rto * 7) / 2);
+  }
+
   /** Abort (RFC 9293 3.10.5): a RST to the peer, everything dropped. */
   abort(): void {
     if (isSynchronized(this.state) && this.state !== TcpState.TimeWait) this.rstNow = true;
@@ -507,10 +531,19 @@ export class TcpSocket {
       this.ackNow = true;
     }
     if (now >= this.timers.persist) {
-      // RFC 9293 3.8.6.1: probe the zero window, backing off, without ever giving up on our own.
+      // RFC 9293 3.8.6.1: probe the zero window, backing off, as long as the peer answers. As
+      // Linux's tcp_probe_timer does, give up after tcp_retries2 (dataRetries) probes in a row
+      // unanswered, and an orphan after as many probes whatever the answers.
+      const t = this.timers;
+      if ((this.orphaned ? t.persistBackoff : t.probesOut) >= this.config.dataRetries) {
+        this.rstNow = true;
+        this.enterClosed(new TcpError('ETIMEDOUT', 'zero window probes unanswered'));
+        return;
+      }
       this.probeNow = true;
-      this.timers.persistBackoff = Math.min(this.timers.persistBackoff + 1, 10);
-      this.timers.persist = now + Math.min(this.rtt.rto * 2 ** this.timers.persistBackoff, 60_000);
+      t.persistBackoff++;
+      t.probesOut++;
+      t.persist = now + Math.min(this.rtt.rto * 2 ** Math.min(t.persistBackoff, 10), 60_000);
     }
     if (now >= this.timers.keepalive) {
       if (this.timers.keepaliveSent >= this.config.keepaliveProbes) {
@@ -812,6 +845,7 @@ export class TcpSocket {
       this.challengeAck();
       return false;
     }
+    this.timers.probesOut = 0; // the peer is there (Linux tcp_ack clears icsk_probes_out the same way)
 
     const inFlightBefore = this.pipe();
     const lostUntilBefore = this.rec.lostUntil;
@@ -837,6 +871,7 @@ export class TcpSocket {
       switch (this.state) {
         case TcpState.FinWait1:
           this.state = TcpState.FinWait2;
+          if (this.orphaned) this.armFinTimeout(now);
           break;
         case TcpState.Closing:
           this.enterTimeWait(now);

@@ -11,13 +11,15 @@ export class SocketTimers {
   delack = OFF;
   /** Zero-window probe (RFC 9293 3.8.6.1). */
   persist = OFF;
-  /** Consecutive persist probes, for the backoff. */
+  /** Persist probes since the window closed: the backoff exponent (capped where it is used). */
   persistBackoff = 0;
+  /** Persist probes since an ACK last came in (Linux icsk_probes_out). */
+  probesOut = 0;
   /** Keepalive (RFC 9293 3.8.4). */
   keepalive = OFF;
   /** Keepalive probes sent without an answer. */
   keepaliveSent = 0;
-  /** End of TIME-WAIT (2 MSL). */
+  /** End of TIME-WAIT (2 MSL), or of an orphan's FIN-WAIT-2 (TcpSocket.orphan): both a silent close. */
   timeWait = OFF;
   /** New data waits for the pacer until then (a burst being spread). */
   pace = OFF;

@@ -563,3 +563,71 @@ describe('keepalive (RFC 9293 3.8.4)', () => {
     expect(h.sock.pollAt).toBe(20_000);
   });
 });
+
+describe('states that must not hang (Linux tcp_fin_timeout, tcp_retries2)', () => {
+  it('FIN-WAIT-2: after close() it waits for the FIN for ever; orphan() ends it silently after finTimeoutMs', () => {
+    const h = new Harness({ finTimeoutMs: 5000 }).established();
+    h.sock.close();
+    h.recv();
+    h.send({ seq: R + 1, ack: L + 2, flags: 0 });
+    expect(h.sock.state).toBe(TcpState.FinWait2);
+    // The application may still read (RFC 9293 3.6): no deadline.
+    expect(h.sock.pollAt).toBe(Number.POSITIVE_INFINITY);
+    h.at(1000);
+    h.sock.orphan(h.now);
+    expect(h.sock.pollAt).toBe(6000);
+    h.at(5999);
+    expect(h.sock.state).toBe(TcpState.FinWait2);
+    h.at(6000);
+    expect(h.sock.state).toBe(TcpState.Closed);
+    expect(h.sock.error).toBeUndefined();
+    expect(h.recv()).toEqual([]); // no RST: Linux's FIN_WAIT2 time-wait socket expires silently
+    expect(h.sock.isDone).toBe(true);
+  });
+
+  it('FIN-WAIT-2: an orphan that closed in ESTABLISHED gets the timeout when its FIN is acknowledged', () => {
+    const h = new Harness({ finTimeoutMs: 5000 }).established();
+    h.sock.orphan(h.now);
+    expect(h.sock.state).toBe(TcpState.FinWait1);
+    h.recv();
+    h.at(100);
+    h.send({ seq: R + 1, ack: L + 2, flags: 0 });
+    expect(h.sock.state).toBe(TcpState.FinWait2);
+    expect(h.sock.pollAt).toBe(5100);
+    // The peer's FIN in time: TIME-WAIT as usual (timeWaitMs 1000 in the harness).
+    h.at(2000);
+    h.send({ seq: R + 1, ack: L + 2, flags: FIN });
+    expect(h.sock.state).toBe(TcpState.TimeWait);
+    expect(h.sock.pollAt).toBe(3000);
+  });
+
+  it('a zero window whose probes go unanswered ends after dataRetries probes (RST, ETIMEDOUT)', () => {
+    const h = new Harness({ dataRetries: 3 }).established({ window: 0 });
+    h.write('waiting');
+    expect(h.recv()).toEqual([]);
+    for (let i = 0; i < 3; i++) {
+      h.at(h.sock.pollAt);
+      expect(h.recv().map((s) => s.flags)).toEqual([ACK]);
+    }
+    h.at(h.sock.pollAt);
+    expect(h.sock.state).toBe(TcpState.Closed);
+    expect(h.sock.error?.code).toBe('ETIMEDOUT');
+    expect(h.recv().map((s) => s.flags)).toEqual([RST | ACK]);
+  });
+
+  it('a zero window answered but never opened: probes go on, but an orphan gives up after dataRetries', () => {
+    for (const orphan of [false, true]) {
+      const h = new Harness({ dataRetries: 3 }).established({ window: 0 });
+      h.write('waiting');
+      expect(h.recv()).toEqual([]);
+      if (orphan) h.sock.orphan(h.now);
+      for (let i = 0; i < 6 && h.sock.state !== TcpState.Closed; i++) {
+        h.at(h.sock.pollAt);
+        h.recv();
+        h.send({ seq: R + 1, ack: L + 1, flags: 0, window: 0 });
+      }
+      expect(h.sock.state).toBe(orphan ? TcpState.Closed : TcpState.Established);
+      if (orphan) expect(h.sock.error?.code).toBe('ETIMEDOUT');
+    }
+  });
+});
