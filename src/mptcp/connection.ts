@@ -949,12 +949,21 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     this.refileTimer();
   }
 
-  /** The timeout: the longest RTO of the subflows (RFC 6298), or the backed-off one. */
+  /**
+   * The timeout: the longest RTO of the working subflows (RFC 6298), or the backed-off one. A
+   * stale subflow's RTO, backed off on a dead path, is not counted (Linux's
+   * mptcp_timeout_from_subflow skips subflows with stale losses) unless every subflow is stale.
+   */
   private retransmitWait(): number {
     if (this.rtxWait > 0) return this.rtxWait;
-    let rto = DATA_RTX_MIN;
-    for (const sf of this.subflows) rto = Math.max(rto, sf.socket.rtt.rto);
-    return Math.min(rto, DATA_RTX_MAX);
+    let rto = 0;
+    let anyRto = DATA_RTX_MIN;
+    for (const sf of this.subflows) {
+      const r = sf.socket.rtt.rto;
+      anyRto = Math.max(anyRto, r);
+      if (sf.canSend && !sf.stale) rto = Math.max(rto, r);
+    }
+    return Math.min(rto > 0 ? Math.max(rto, DATA_RTX_MIN) : anyRto, DATA_RTX_MAX);
   }
 
   /** New data waits and the peer's connection-level window is what holds it back. */

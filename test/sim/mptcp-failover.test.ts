@@ -76,6 +76,25 @@ describe('MPTCP failover', () => {
     expect(s.down!.maxGap).toBeLessThan(500);
   });
 
+  it("a stale subflow's backed-off RTO does not hold the data-level retransmission timer back", () => {
+    // Linux's mptcp_timeout_from_subflow counts no subflow with stale losses; with it, the timer
+    // that recovers data lost at the connection level would wait the dead path's RTO (up to 60 s).
+    const { net, a, b } = twoPaths(33, { from: 2000, to: Number.POSITIVE_INFINITY });
+    const { client } = start(net, a, b, 200 * MB, false);
+    const dsl = client.subflows.find((f) => f.socket.tuple.local[2] === 1)!;
+    const lte = client.subflows.find((f) => f.socket.tuple.local[2] === 2)!;
+    net.runFor(8000);
+    expect(dsl.stale).toBe(true);
+    expect(dsl.socket.rtt.rto).toBeGreaterThan(3000); // backed off on the dead link
+    let longest = 0;
+    for (let t = 0; t < 400; t++) {
+      net.runFor(10);
+      if (client.pollAt < Number.POSITIVE_INFINITY) longest = Math.max(longest, client.pollAt - net.now);
+    }
+    expect(longest).toBeGreaterThan(0);
+    expect(longest).toBeLessThanOrEqual(Math.max(200, lte.socket.rtt.rto) + 1);
+  });
+
   it('DSL down for 5 s: data flows on LTE meanwhile and on both once DSL is back', () => {
     const { net, a, b } = twoPaths(32, { from: 1500, to: 6500 });
     const { client, up, s } = start(net, a, b, 60 * MB, false);
