@@ -69,7 +69,10 @@ function snapshotByType(): Map<string, { n: number; bytes: number }> {
   const nodes: number[] = snap.nodes;
   for (let i = 0; i < nodes.length; i += w) {
     const t = types[nodes[i + iType]];
-    const name = t === 'object' || t === 'closure' ? `${t}:${snap.strings[nodes[i + iName]]}` : t;
+    const name =
+      t === 'object' || t === 'closure' || (process.env.CONN_MEM_NAMES ?? '').split(',').includes(t)
+        ? `${t}:${snap.strings[nodes[i + iName]].slice(0, 60)}`
+        : t;
     const e = out.get(name) ?? { n: 0, bytes: 0 };
     e.n++;
     e.bytes += nodes[i + iSize];
@@ -78,16 +81,18 @@ function snapshotByType(): Map<string, { n: number; bytes: number }> {
   return out;
 }
 
-function printDiff(
-  title: string,
-  before: Map<string, { n: number; bytes: number }>,
-  after: Map<string, { n: number; bytes: number }>,
-  per: number,
-): void {
+type ByType = Map<string, { n: number; bytes: number }>;
+
+/** Per type: what `after` holds more than `before`, less what `minus` (a second such pair) adds. */
+function printDiff(title: string, before: ByType, after: ByType, per: number, minus?: [ByType, ByType]): void {
   const rows: [string, number, number][] = [];
+  const zero = { n: 0, bytes: 0 };
   for (const [k, v] of after) {
-    const b = before.get(k) ?? { n: 0, bytes: 0 };
-    if (v.bytes - b.bytes > 0) rows.push([k, (v.n - b.n) / per, (v.bytes - b.bytes) / per]);
+    const b = before.get(k) ?? zero;
+    const m0 = minus?.[0].get(k) ?? zero;
+    const m1 = minus?.[1].get(k) ?? zero;
+    const bytes = v.bytes - b.bytes - (m1.bytes - m0.bytes);
+    if (bytes > 0) rows.push([k, (v.n - b.n - (m1.n - m0.n)) / per, bytes / per]);
   }
   rows.sort((x, y) => y[2] - x[2]);
   console.log(`${title}: per connection, by type (self size)`);
@@ -138,13 +143,15 @@ console.log(
   `${N} live connections (1 byte of a SOCKS5 greeting each, ${hag.sessions.size} sessions): ` +
     `${((live - base) / N).toFixed(0)} B of heap and array buffers each (HAG core and clients; clients alone below)`,
 );
-if (snap0) printDiff('live connections', snap0, snapshotByType(), N);
+const snapLive = snap0 ? snapshotByType() : undefined;
+if (snap0 && snapLive) printDiff('live connections', snap0, snapLive, N);
 
 // The clients' own share: the same number of client sockets against a core that never answers.
 const lone = new TcpStack();
 const net2 = new Network({ seed: 2 });
 net2.addNode('c', lone);
 const base2 = heap();
+const snapLone0 = a.breakdown ? snapshotByType() : undefined;
 for (let i = 1; i <= N; i++)
   lone.connect(net2.now, {
     local: Uint8Array.of(198, 18, 1 + (i >> 8), i & 0xff),
@@ -154,6 +161,8 @@ for (let i = 1; i <= N; i++)
 const clientOnly = heap() - base2;
 console.log(`client sockets alone: ${(clientOnly / N).toFixed(0)} B each`);
 console.log(`HAG per live connection: ${((live - base - clientOnly) / N).toFixed(0)} B`);
+if (snap0 && snapLive && snapLone0)
+  printDiff('HAG alone (live less the clients alone)', snap0, snapLive, N, [snapLone0, snapshotByType()]);
 
 // Half-open: MP_CAPABLE SYNs from sources that never answer the SYN/ACK (a flood below the cookie
 // threshold). A client endpoint makes them; its packets go to the HAG by hand, the replies nowhere.

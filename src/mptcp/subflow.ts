@@ -12,7 +12,7 @@ import type { TcpExtension } from '../tcp/extension.js';
 import type { ByteRing } from '../tcp/ring.js';
 import type { SegmentIn } from '../tcp/segment.js';
 import { seqDiff } from '../tcp/seq.js';
-import type { TcpSocket } from '../tcp/socket.js';
+import type { TcpError, TcpSocket, TcpSocketEvents } from '../tcp/socket.js';
 import { TcpState } from '../tcp/state.js';
 import type { Waker } from '../tcp/stream.js';
 import { dssChecksum, sumWords } from '../wire/checksum.js';
@@ -89,7 +89,7 @@ const MAX_MAP_LEN = 0xffff;
  */
 const RECV_MAP_BYTES = 512;
 
-export class Subflow implements TcpExtension {
+export class Subflow implements TcpExtension, TcpSocketEvents {
   /** What the segment being processed told this subflow at the data level, for its connection. */
   readonly rx = new InputRecord();
   private readonly view = VIEW;
@@ -164,21 +164,33 @@ export class Subflow implements TcpExtension {
     if (join && conn.role === 'server') conn.joining.push(this);
     else conn.subflows.push(this);
     if (join) this.backup = join.backup;
-    socket.events = {
-      onEstablished: () => {
-        if (this.resetOnEstablished !== undefined) this.reset(this.resetOnEstablished);
-        else if (!this.join || this.isClient) this.joined();
-        // else the third ACK's MP_JOIN decides, in onJoinAck.
-      },
-      onReadable: () => this.pull(),
-      onEnd: () => this.onSubflowFin(),
-      onWritable: () => this.onSubflowAck(),
-      onClose: (err) => {
-        if (this.socket.cc instanceof Lia) this.socket.cc.leave();
-        this.conn.subflowClosed(this, err);
-      },
-      onTimeout: () => this.onTimeout(),
-    };
+    // The subflow is its socket's events object: its methods, no closures per subflow.
+    socket.events = this;
+  }
+
+  // ------------------------------------------------------------ the socket's events (TcpSocketEvents)
+
+  onEstablished(): void {
+    if (this.resetOnEstablished !== undefined) this.reset(this.resetOnEstablished);
+    else if (!this.join || this.isClient) this.joined();
+    // else the third ACK's MP_JOIN decides, in onJoinAck.
+  }
+
+  onReadable(): void {
+    this.pull();
+  }
+
+  onEnd(): void {
+    this.onSubflowFin();
+  }
+
+  onWritable(): void {
+    this.onSubflowAck();
+  }
+
+  onClose(err?: TcpError): void {
+    if (this.socket.cc instanceof Lia) this.socket.cc.leave();
+    this.conn.subflowClosed(this, err);
   }
 
   /** The subflow is established and part of its connection. */
@@ -584,7 +596,7 @@ export class Subflow implements TcpExtension {
   }
 
   /** The retransmission timer fired with data outstanding: the path may be dead. */
-  private onTimeout(): void {
+  onTimeout(): void {
     if (this.conn.fallback) return;
     this.stale = true;
     this.conn.emit({ type: 'sub-stale', conn: this.conn, subflow: this });
