@@ -84,7 +84,13 @@ function snapshotByType(): Map<string, { n: number; bytes: number }> {
 type ByType = Map<string, { n: number; bytes: number }>;
 
 /** Per type: what `after` holds more than `before`, less what `minus` (a second such pair) adds. */
-function printDiff(title: string, before: ByType, after: ByType, per: number, minus?: [ByType, ByType]): void {
+function printDiff(
+  title: string,
+  before: ByType,
+  after: ByType,
+  per: number,
+  minus?: [ByType, ByType],
+): void {
   const rows: [string, number, number][] = [];
   const zero = { n: 0, bytes: 0 };
   for (const [k, v] of after) {
