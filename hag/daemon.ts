@@ -76,7 +76,10 @@ export class HagDaemon {
   private readonly rate: RateLimiter;
   private readonly stoppers = new Map<number, () => void>();
   /** Connections before their first message (handshake-gate.ts). */
-  private readonly gate = new HandshakeGate();
+  private readonly gate = new HandshakeGate<Session>({
+    go: (session, deadline) => this.begin(session, deadline),
+    expire: (session) => this.handshakeTimedOut(session),
+  });
   /** Client connections refused lately, counted once however often they come back. */
   private readonly refused = new RefusalMemo(REFUSAL_MEMO_MS, REFUSAL_MEMO_MAX);
   /** TCP Fast Open cookies of the Convert port (RFC 7413 4.1.2). */
@@ -359,13 +362,7 @@ export class HagDaemon {
       `open ${session.id} ${proto} from ${client}`,
     );
     const deadline = Date.now() + this.cfg.limits.handshakeTimeout;
-    this.gate.wait(
-      conn,
-      FIRST_MESSAGE_BYTES[proto],
-      deadline,
-      () => this.begin(session, deadline),
-      () => this.handshakeTimedOut(session),
-    );
+    this.gate.wait(conn, FIRST_MESSAGE_BYTES[proto], deadline, session);
   }
 
   /** The application's stream of a connection; its errors are reported by the relay or the close. */

@@ -3,60 +3,81 @@
 // handshake reader and parser (about 5 KB of state). A client that stalls before that, as a
 // slowloris client sending one byte of a greeting does, costs its core connection and this record;
 // at the handshake deadline it is handed back as timed out. One Node timer serves every record,
-// armed for the earliest deadline of a TimerQueue.
-import type { MptcpConnection } from '../src/mptcp/connection.js';
+// armed for the earliest deadline of a TimerQueue. The record is the connection's events object
+// while it waits, and the gate calls the daemon with the item it was given: no closures per
+// connection.
+import type { MptcpConnection, MptcpEvents } from '../src/mptcp/connection.js';
 import { TimerQueue } from '../src/util/timer-queue.js';
 
-/** A connection waiting for its first bytes. */
-class Gated {
+/** What the gate tells its owner about an item it holds; each item gets one of the two, once. */
+export interface GateOwner<T> {
+  /** The first message came (or the peer ended, or the connection closed). */
+  go(item: T, deadline: number): void;
+  /** The deadline came first. */
+  expire(item: T): void;
+}
+
+/** A connection waiting for its first bytes: its events object until then. */
+class Gated<T> implements MptcpEvents {
   pollAt: number;
   constructor(
+    readonly gate: HandshakeGate<T>,
     readonly conn: MptcpConnection,
+    readonly item: T,
     readonly min: number,
-    deadline: number,
-    readonly go: () => void,
-    readonly expire: () => void,
+    readonly deadline: number,
   ) {
     this.pollAt = deadline;
   }
+
+  onReadable(): void {
+    this.gate.check(this);
+  }
+
+  onEnd(): void {
+    this.gate.check(this);
+  }
+
+  onClose(): void {
+    this.gate.check(this);
+  }
 }
 
-export class HandshakeGate {
-  private readonly queue = new TimerQueue<Gated>();
+export class HandshakeGate<T> {
+  private readonly queue = new TimerQueue<Gated<T>>();
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
   /** Connections held now. */
   size = 0;
 
+  constructor(private readonly owner: GateOwner<T>) {}
+
   /**
-   * Calls `go` once `conn` has `min` bytes to read, its peer ended or it closed; or `expire` when
-   * `deadline` (Date.now() time) comes first. At most one of them is called, once.
+   * Calls owner.go once `conn` has `min` bytes to read, its peer ended or it closed; or
+   * owner.expire when `deadline` (Date.now() time) comes first. At most one of them, once.
    */
-  wait(conn: MptcpConnection, min: number, deadline: number, go: () => void, expire: () => void): void {
+  wait(conn: MptcpConnection, min: number, deadline: number, item: T): void {
     if (ready(conn, min)) {
-      go();
+      this.owner.go(item, deadline);
       return;
     }
-    const g = new Gated(conn, min, deadline, go, expire);
-    const check = () => {
-      if (g.pollAt === Number.POSITIVE_INFINITY || !ready(conn, min)) return;
-      this.release(g);
-      g.go();
-    };
-    conn.events.onReadable = check;
-    conn.events.onEnd = check;
-    conn.events.onClose = check;
+    const g = new Gated(this, conn, item, min, deadline);
+    conn.events = g;
     this.size++;
     this.queue.push(deadline, g);
     this.arm();
   }
 
-  private release(g: Gated): void {
+  /** A held connection's event: let it go if it is ready now. */
+  check(g: Gated<T>): void {
+    if (g.pollAt === Number.POSITIVE_INFINITY || !ready(g.conn, g.min)) return;
+    this.release(g);
+    this.owner.go(g.item, g.deadline);
+  }
+
+  private release(g: Gated<T>): void {
     g.pollAt = Number.POSITIVE_INFINITY;
-    const ev = g.conn.events;
-    ev.onReadable = undefined;
-    ev.onEnd = undefined;
-    ev.onClose = undefined;
+    if (g.conn.events === g) g.conn.events = {};
     this.size--;
   }
 
@@ -75,7 +96,7 @@ export class HandshakeGate {
     const now = Date.now();
     for (let g = this.queue.popDue(now); g; g = this.queue.popDue(now)) {
       this.release(g);
-      g.expire();
+      this.owner.expire(g.item);
     }
     if (this.queue.peek() !== Number.POSITIVE_INFINITY) this.arm();
   }

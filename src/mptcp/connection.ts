@@ -276,7 +276,6 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     this.recvRing = new ByteRing(config.recvBuffer);
     this.ooo = new Assembler(Math.max(MAX_RANGES, Math.ceil(config.recvBuffer / 512)));
     this.checksum = config.checksum;
-    this.orp = config.opportunistic ? new OpportunisticRetransmission() : undefined;
   }
 
   /** An event for the endpoint's listeners. */
@@ -555,8 +554,12 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     return this.sndUna + this.sendLen - this.sndNxt;
   }
 
-  /** The subflows' coupled congestion controllers (LIA, OLIA), when configured. */
-  readonly ccGroup = new CouplingGroup();
+  /** The subflows' coupled congestion controllers (LIA, OLIA), when configured: made at first use. */
+  get ccGroup(): CouplingGroup {
+    this.group ??= new CouplingGroup();
+    return this.group;
+  }
+  private group: CouplingGroup | undefined;
 
   /** Which subflows take new data (src/mptcp/sched); min-RTT unless the application says otherwise. */
   scheduler: Scheduler = scheduler('min-rtt');
@@ -574,8 +577,11 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     for (const sf of this.subflows) sf.overflow = overflowIds.includes(sf.remoteId);
   }
   private readonly picked: Subflow[] = [];
-  /** Opportunistic retransmission and penalisation, when configured (sched/opportunistic.ts). */
-  private readonly orp: OpportunisticRetransmission | undefined;
+  /**
+   * Opportunistic retransmission and penalisation, when configured (sched/opportunistic.ts): made
+   * when a pass first has new data for it, so a connection that sends nothing, or falls back, holds none.
+   */
+  private orp: OpportunisticRetransmission | undefined;
   /** Since when the primaries' windows have been full with data waiting (-1: they are not). */
   private primariesFullSince = -1;
 
@@ -657,7 +663,10 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     let firstLen = 0;
     // Not for primary-first: penalising a primary so that an overflow subflow takes more, or
     // copying the window's left edge onto an overflow uplink, spends the volume it is there to spare.
-    const orp = this.fallback || dup || this.scheduler.name === 'primary-first' ? undefined : this.orp;
+    const orp =
+      this.fallback || dup || this.scheduler.name === 'primary-first' || !this.config.opportunistic
+        ? undefined
+        : this.opportunistic();
     const delay = this.fallback ? 0 : this.scheduler.overflowDelayMs;
     const now = orp || delay > 0 ? this.now() : 0;
     let primaries = 0;
@@ -964,6 +973,12 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
       if (sf.canSend && !sf.stale) rto = Math.max(rto, r);
     }
     return Math.min(rto > 0 ? Math.max(rto, DATA_RTX_MIN) : anyRto, DATA_RTX_MAX);
+  }
+
+  /** The connection's opportunistic retransmission, made once there is new data to send. */
+  private opportunistic(): OpportunisticRetransmission | undefined {
+    if (!this.orp && this.unscheduled > 0) this.orp = new OpportunisticRetransmission();
+    return this.orp;
   }
 
   /** New data waits and the peer's connection-level window is what holds it back. */
