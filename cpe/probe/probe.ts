@@ -4,7 +4,7 @@
 // routing says. The first reply within the timeout makes the round a success (its RTT is smoothed):
 // one target being away does not fail a line that reaches the others. A round fails when the timeout
 // passes without a reply or every target gave an ICMP error or a send error. The HealthMachine
-// turns rounds into 'up' and 'down' events with reasons. Clock and socket are injectable for tests.
+// turns rounds into 'up' and 'down' events with reasons (a reply too can bring 'down': RTT too high). Clock and socket are injectable for tests.
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { type Logger, pino } from 'pino';
@@ -227,10 +227,19 @@ export class UplinkProbe extends EventEmitter<ProbeEvents> {
   #ok(rttMs: number): void {
     const t = this.health.success(rttMs);
     this.emit('result', { ok: true, rttMs, srttMs: this.health.srtt! });
-    if (t) {
-      this.#log.info({ reason: t.reason, srttMs: this.health.srtt }, `uplink ${this.name} up`);
-      this.emit('up', { name: this.name, kind: t.kind, reason: t.reason, srttMs: this.health.srtt });
+    if (!t) return;
+    // A reply can also make the line down: the window's mean RTT passed the limit.
+    if (t.to === 'down') {
+      this.#down(t.kind, t.reason);
+      return;
     }
+    this.#log.info({ reason: t.reason, srttMs: this.health.srtt }, `uplink ${this.name} up`);
+    this.emit('up', { name: this.name, kind: t.kind, reason: t.reason, srttMs: this.health.srtt });
+  }
+
+  #down(kind: HealthReason, reason: string): void {
+    this.#log.warn({ reason }, `uplink ${this.name} down`);
+    this.emit('down', { name: this.name, kind, reason });
   }
 
   #fail(reason: string): void {
@@ -238,9 +247,6 @@ export class UplinkProbe extends EventEmitter<ProbeEvents> {
     const t = this.health.failure(reason);
     this.emit('result', { ok: false, reason });
     this.#log.debug({ reason }, 'probe failed');
-    if (t) {
-      this.#log.warn({ reason: t.reason }, `uplink ${this.name} down`);
-      this.emit('down', { name: this.name, kind: t.kind, reason: t.reason });
-    }
+    if (t) this.#down(t.kind, t.reason);
   }
 }

@@ -270,6 +270,31 @@ describe('UplinkProbe in virtual time', () => {
     expect(socket.sent).toBe(sent);
   });
 
+  it("a reply whose RTT takes the window's mean past maxRtt is a 'down' event (rtt-high)", () => {
+    const clock = new FakeClock();
+    const socket = new FakeSocket(clock);
+    const p = new UplinkProbe({
+      interface: 'dsl0',
+      target: '198.18.1.1',
+      intervalMs: 1000,
+      timeoutMs: 500,
+      window: 4,
+      maxRttMs: 100,
+      clock,
+      socket,
+      logger: pino({ level: 'silent' }),
+    });
+    const events: string[] = [];
+    p.on('up', (e) => events.push(`up ${e.kind}`));
+    p.on('down', (e) => events.push(`down ${e.kind}`));
+    p.start();
+    clock.advance(1500);
+    socket.rtt = 300;
+    clock.advance(1000); // mean of 20, 20, 300: 113 ms
+    expect(events).toEqual(['up echo-replies', 'down rtt-high']);
+    expect(p.status().state).toBe('down');
+  });
+
   it('a reply after the timeout does not count; RTT is smoothed from the replies', () => {
     const { clock, socket, p } = probe();
     socket.rtt = 700; // slower than the 500 ms timeout
