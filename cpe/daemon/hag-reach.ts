@@ -4,7 +4,17 @@
 // reachable again; each change is reported to the owner. Bytes that came from the HAG over the
 // uplink since the last round (its subflows' counter grew) are an answer already: a busy uplink
 // costs the HAG no extra connections. A line that reaches the internet but not
-// the HAG stays usable for direct traffic and carries no subflow.
+// the HAG stays usable for direct traffic and carries no subflow. Its timers are injectable (the
+// simulation tier runs it in virtual time).
+import type { ProbeClock } from '../probe/probe.js';
+
+/** Where the rounds' timers come from (default: Node's, unref'd so they keep no daemon alive). */
+export type ReachTimers = Pick<ProbeClock, 'setTimeout' | 'clearTimeout'>;
+
+const nodeTimers: ReachTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
 
 /** What one check found: true (the HAG answered), a reason, or undefined (nothing to check with). */
 export type HagCheck = () => Promise<true | string | undefined>;
@@ -14,7 +24,7 @@ export class HagReach {
   reachable: boolean | undefined;
   reason = '';
   private fails = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
   private running = false;
   private seen = -1;
 
@@ -25,6 +35,7 @@ export class HagReach {
     private readonly report: (reachable: boolean, reason: string) => void,
     /** Bytes received from the HAG over this uplink so far (its subflows' counter). */
     private readonly received: () => number = () => 0,
+    private readonly timers: ReachTimers = nodeTimers,
   ) {}
 
   start(): void {
@@ -42,7 +53,7 @@ export class HagReach {
 
   stop(): void {
     this.running = false;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
   }
 
@@ -66,7 +77,6 @@ export class HagReach {
         this.report(false, `${this.fails} checks failed, last: ${r}`);
       }
     }
-    this.timer = setTimeout(() => void this.round(), this.intervalMs);
-    this.timer.unref();
+    this.timer = this.timers.setTimeout(() => void this.round(), this.intervalMs);
   }
 }
