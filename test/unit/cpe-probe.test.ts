@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { HealthMachine } from '../../cpe/probe/health.js';
 import { checksum, echoRequest, readV4, readV6 } from '../../cpe/probe/icmp.js';
-import { type ProbeClock, type ProbeSocket, UplinkProbe } from '../../cpe/probe/probe.js';
+import { type ProbeClock, type ProbeOptions, type ProbeSocket, UplinkProbe } from '../../cpe/probe/probe.js';
 
 function ipv4(src: string, dst: string, payload: Buffer): Buffer {
   const h = Buffer.alloc(20);
@@ -228,7 +228,7 @@ class FakeSocket implements ProbeSocket {
   close() {}
 }
 
-function probe(targets: string[] = []) {
+function probe(targets: string[] = [], more: Partial<ProbeOptions> = {}) {
   const clock = new FakeClock();
   const socket = new FakeSocket(clock);
   const p = new UplinkProbe({
@@ -242,6 +242,7 @@ function probe(targets: string[] = []) {
     clock,
     socket,
     logger: pino({ level: 'silent' }),
+    ...more,
   });
   const events: string[] = [];
   p.on('up', (e) => events.push(`up@${clock.t}: ${e.reason}`));
@@ -271,27 +272,15 @@ describe('UplinkProbe in virtual time', () => {
   });
 
   it("a reply whose RTT takes the window's mean past maxRtt is a 'down' event (rtt-high)", () => {
-    const clock = new FakeClock();
-    const socket = new FakeSocket(clock);
-    const p = new UplinkProbe({
-      interface: 'dsl0',
-      target: '198.18.1.1',
-      intervalMs: 1000,
-      timeoutMs: 500,
-      window: 4,
-      maxRttMs: 100,
-      clock,
-      socket,
-      logger: pino({ level: 'silent' }),
-    });
-    const events: string[] = [];
-    p.on('up', (e) => events.push(`up ${e.kind}`));
-    p.on('down', (e) => events.push(`down ${e.kind}`));
+    const { clock, socket, p, events } = probe([], { window: 4, maxRttMs: 100 });
     p.start();
     clock.advance(1500);
     socket.rtt = 300;
     clock.advance(1000); // mean of 20, 20, 300: 113 ms
-    expect(events).toEqual(['up echo-replies', 'down rtt-high']);
+    expect(events).toEqual([
+      'up@1020: 2 consecutive echo replies',
+      expect.stringMatching(/^down@2300: mean RTT 113.3 ms/),
+    ]);
     expect(p.status().state).toBe('down');
   });
 
