@@ -136,8 +136,13 @@ state: {directory: ${dir}}
   const cfg = r.value;
 
   const net = new Network({ seed: o.seed });
+  // What comes to an uplink's address: the HAG's answer to its check, or ICMP for its probe.
   const sockets = new Map<string, (p: Buffer, from: string) => void>();
-  const cpe = new PacketHost((p) => sockets.get(ip4(p, 16))?.(Buffer.from(p), ip4(p, 12)));
+  const hagAnswers = new Map<string, () => void>();
+  const cpe = new PacketHost((p) => {
+    if (p[9] === HAG_PROTO) hagAnswers.get(ip4(p, 16))?.();
+    else sockets.get(ip4(p, 16))?.(Buffer.from(p), ip4(p, 12));
+  });
   const far = new FarEnd();
   net.addNode('cpe', cpe);
   net.addNode('far', far.host);
@@ -187,8 +192,6 @@ state: {directory: ${dir}}
   // The uplinks are DHCP ones whose leases gave these addresses (and no gateway: the probes have
   // their targets), so that nothing here runs an ip command on the host.
   for (const u of ups.list) u.address = addressOf(u);
-  const pending = new Map<string, (ok: boolean) => void>();
-  const probeSockets = new Map<string, (p: Buffer, from: string) => void>();
   for (const u of o.probes === false ? [] : ups.list) {
     const p = u.cfg.probe;
     const pr = new UplinkProbe({
@@ -218,18 +221,17 @@ state: {directory: ${dir}}
     });
     u.probe = pr;
     pr.start();
-    probeSockets.set(addressOf(u), sockets.get(addressOf(u))!);
     if (p.hag.interval > 0) {
       // The HAG check over this uplink: a request from its address, answered within a second or not.
       const check = () =>
         new Promise<true | string>((resolve) => {
           const t = clock.setTimeout(() => {
-            pending.delete(u.name);
+            hagAnswers.delete(addressOf(u));
             resolve('no answer within 1000 ms');
           }, 1000);
-          pending.set(u.name, () => {
+          hagAnswers.set(addressOf(u), () => {
             clock.clearTimeout(t);
-            pending.delete(u.name);
+            hagAnswers.delete(addressOf(u));
             resolve(true);
           });
           cpe.send(ipv4(addressOf(u), HAG, HAG_PROTO, new Uint8Array(8)));
@@ -244,14 +246,6 @@ state: {directory: ${dir}}
       );
       u.hag.start();
     }
-  }
-  // Packets to an uplink's address: the HAG's answers to its check, or ICMP for its probe.
-  for (const u of o.probes === false ? [] : ups.list) {
-    const icmp = probeSockets.get(addressOf(u))!;
-    sockets.set(addressOf(u), (p, from) => {
-      if (p[9] === HAG_PROTO) pending.get(u.name)?.(true);
-      else icmp(p, from);
-    });
   }
   // The daemon's once-a-second tick (hold-down of a returning uplink, quotas).
   const every = o.tickMs ?? 1000;
