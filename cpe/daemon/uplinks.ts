@@ -8,7 +8,6 @@
 // only backup subflows, RFC 8684 3.3.8, until the period ends). Health changes and quota events
 // are reported as 'health' and 'quota' events (the daemon hands them to cpe/events). Which uplink carries non-TCP and direct traffic (UplinkSelector)
 // is decided here and reported as a 'switch' event; the daemon moves the kernel state.
-import { execFileSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
@@ -19,7 +18,7 @@ import type { Subflow } from '../../src/mptcp/subflow.js';
 import type { TcpSocket } from '../../src/tcp/socket.js';
 import { TcpState } from '../../src/tcp/state.js';
 import { applyLeaseCommands, DhcpClient, type DhcpLease, removeLeaseCommands } from '../dhcp/client.js';
-import { runPlan } from '../net/apply.js';
+import { type CmdExec, execCmd, runPlan } from '../net/apply.js';
 import { uplinkRoute } from '../net/plan.js';
 import { type NetifdStatus, queryNetifd } from '../openwrt/netifd.js';
 import type { HealthReason } from '../probe/health.js';
@@ -201,6 +200,8 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
   private readonly stateDir: string;
   /** How an interface's counters are read (sysfs; tests give their own). */
   readCounters: (ifname: string) => InterfaceCounters | string = readInterfaceCounters;
+  /** How the uplinks' address and route commands run (tests give a recorder: never the host's). */
+  netExec: CmdExec = execCmd;
   /** Wall-clock time, for the quota periods (tests give a fake clock). */
   clock: () => number = Date.now;
   /** Socket stats already counted, per subflow socket. */
@@ -359,7 +360,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
         { event: 'uplink-lease-lost', uplink: u.name, reason },
         `${u.name}: lease lost: ${reason}`,
       );
-      for (const cmd of removeLeaseCommands(u.cfg.interface, lease)) runQuiet(cmd);
+      for (const cmd of removeLeaseCommands(u.cfg.interface, lease)) this.runQuiet(cmd);
       u.lease = undefined;
       u.address = undefined;
       this.sync(u);
@@ -369,7 +370,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
 
   private onLease(u: Uplink, lease: DhcpLease): void {
     for (const cmd of applyLeaseCommands(u.cfg.interface, lease, u.lease, { noPrefixRoute: true }))
-      runQuiet(cmd);
+      this.runQuiet(cmd);
     const gwChanged = lease.routers[0] !== u.gateway;
     u.lease = lease;
     u.address = lease.address;
@@ -382,6 +383,11 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
       { event: 'uplink-lease', uplink: u.name, address: lease.address, gateway: u.gateway },
       `${u.name}: leased ${lease.address}`,
     );
+  }
+
+  /** A lease's address command, best effort (the interface may be gone). */
+  private runQuiet(argv: string[]): void {
+    this.netExec({ argv });
   }
 
   /** The subnet and default route(s) of the uplink's table (cpe/net's uplinkRoute). */
@@ -397,7 +403,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
         subnet: u.subnet,
         coreAddresses: [u.coreAddress],
       }),
-      { logger: this.log },
+      { logger: this.log, exec: this.netExec },
     );
     if (!r.ok)
       this.log.warn({ event: 'uplink-route-failed', uplink: u.name, ...r.failure }, 'uplink route not set');
@@ -636,7 +642,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
       u.hag?.stop();
       if (u.dhcp) {
         u.dhcp.release();
-        if (u.lease) for (const cmd of removeLeaseCommands(u.cfg.interface, u.lease)) runQuiet(cmd);
+        if (u.lease) for (const cmd of removeLeaseCommands(u.cfg.interface, u.lease)) this.runQuiet(cmd);
       }
     }
   }
@@ -649,10 +655,3 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
   }
 }
 
-function runQuiet(argv: string[]): void {
-  try {
-    execFileSync(argv[0], argv.slice(1), { stdio: 'ignore' });
-  } catch {
-    /* best effort: the interface may be gone */
-  }
-}

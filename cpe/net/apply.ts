@@ -9,7 +9,12 @@ export interface ApplyOptions {
   /** Run the commands in this network namespace (ip netns exec). */
   netns?: string;
   logger?: Logger;
+  /** Runs one command: undefined when it succeeded, else why not (default: execCmd; tests record). */
+  exec?: CmdExec;
 }
+
+/** Runs one command of a plan: undefined when it succeeded, else the error text. */
+export type CmdExec = (cmd: Cmd, netns?: string) => string | undefined;
 
 export interface CmdFailure {
   command: string;
@@ -21,7 +26,8 @@ export type ApplyResult = { ok: true; ran: number } | { ok: false; ran: number; 
 /** Most times a `repeat` command runs (duplicates left by crashed runs). */
 const MAX_REPEAT = 64;
 
-function run(cmd: Cmd, netns: string | undefined): string | undefined {
+/** Runs a command on this host (or in `netns`): stdin from the command, stderr as the error. */
+export function execCmd(cmd: Cmd, netns?: string): string | undefined {
   const argv = netns ? ['ip', 'netns', 'exec', netns, ...cmd.argv] : cmd.argv;
   try {
     execFileSync(argv[0], argv.slice(1), {
@@ -44,7 +50,7 @@ export function runPlan(cmds: readonly Cmd[], opts: ApplyOptions = {}): ApplyRes
   for (const cmd of cmds) {
     const text = cmd.argv.join(' ');
     for (let i = 0; i < (cmd.repeat ? MAX_REPEAT : 1); i++) {
-      const error = run(cmd, opts.netns);
+      const error = (opts.exec ?? execCmd)(cmd, opts.netns);
       ran++;
       if (error === undefined) continue;
       if (cmd.mayFail) break;

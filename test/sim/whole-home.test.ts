@@ -177,6 +177,7 @@ state: {directory: ${dir}}
     log,
     () => [],
   );
+  ups.netExec = () => undefined; // route commands never run on this host
   const start = o.start ?? 0;
   ups.now = () => net.now;
   ups.clock = () => start + net.now;

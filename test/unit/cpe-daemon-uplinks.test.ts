@@ -50,6 +50,7 @@ function setup(quota = '{bytes: 10MB, period: day}') {
   const ups = new Uplinks(config(quota), pm as never, pino({ level: 'silent' }), () => [
     conn as unknown as MptcpConnection,
   ]);
+  ups.netExec = () => undefined; // route commands never run on this host
   // The LTE interface's counters (what the quota counts), set by the test.
   const lte0 = { rx: 0, tx: 0, key: 'boot/3' };
   ups.readCounters = (name) => (name === 'lte0' ? { ...lte0 } : 'no such interface');
@@ -114,6 +115,7 @@ describe('CPE uplinks', () => {
       pino({ level: 'silent' }),
       () => [mptcp as unknown as MptcpConnection, plain as unknown as MptcpConnection],
     );
+    ups.netExec = () => undefined;
     ups.tick();
     expect(ups.list.map((u) => [u.subflows, u.fallbackSubflows])).toEqual([
       [2, 1],

@@ -353,6 +353,7 @@ describe('netifd interface status', () => {
     const calls: PmAddress[] = [];
     const pm = { setAddress: (_: number, a: PmAddress) => calls.push({ ...a }), addressOf: () => undefined };
     const ups = new Uplinks(c, pm as never, pino({ level: 'silent' }), () => []);
+    ups.netExec = () => undefined; // recorded nowhere, never run on this host
     // The status carries no gateway: the test adds no route to this host's tables.
     let status: NetifdStatus | string = {
       up: true,

@@ -98,6 +98,7 @@ function uplinks(
   Date.now = () => clock.now; // the Uplink's own period at construction
   const ups = new Uplinks(r.value, pm as never, pino({ level: 'silent' }), () => []);
   Date.now = saved;
+  ups.netExec = () => undefined; // route commands never run on this host
   ups.clock = () => clock.now;
   ups.readCounters = (name) => (name === 'lte0' ? { ...lte0 } : 'no such interface');
   const events: string[] = [];

@@ -79,6 +79,12 @@ function uplinks() {
   const calls: PmAddress[] = [];
   const pm = { setAddress: (_now: number, a: PmAddress) => calls.push({ ...a }), addressOf: () => undefined };
   const ups = new Uplinks(r.value, pm as never, pino({ level: 'silent' }), () => []);
+  // The uplinks' route commands are recorded, never run on this host.
+  const commands: string[] = [];
+  ups.netExec = (cmd) => {
+    commands.push(cmd.argv.join(' '));
+    return undefined;
+  };
   let t = 0;
   ups.now = () => t;
   const switches: string[] = [];
@@ -86,6 +92,7 @@ function uplinks() {
   return {
     ups,
     calls,
+    commands,
     switches,
     at: (ms: number) => {
       t = ms;
@@ -95,10 +102,15 @@ function uplinks() {
 
 describe('Uplinks: states, reasons and the switch of non-TCP traffic', () => {
   it('DSL down moves it to LTE at once; DSL up moves it back after the hold-down (on the tick)', () => {
-    const { ups, switches, at } = uplinks();
+    const { ups, commands, switches, at } = uplinks();
     const [dsl, lte] = ups.list;
     ups.setHealth(dsl, 'up', 'echo-replies', '2 consecutive echo replies');
     ups.setHealth(lte, 'up', 'echo-replies', '2 consecutive echo replies');
+    // An uplink that comes up gets its default route back, through the command seam.
+    expect(commands).toEqual([
+      `ip route replace default via 198.18.11.1 dev dsl0 table ${dsl.table}`,
+      `ip route replace default via 198.18.12.1 dev lte0 table ${lte.table}`,
+    ]);
     expect(ups.active).toBe(dsl);
     expect(ups.directSource(4)).toEqual({ uplink: dsl, address: '198.18.11.2' });
     at(1000);
