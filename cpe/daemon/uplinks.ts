@@ -654,4 +654,3 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
     return { uplink: p, address: a };
   }
 }
-
