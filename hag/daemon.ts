@@ -466,7 +466,8 @@ export class HagDaemon {
     session.egress = outcome.socket;
     session.state = 'relay';
     if (outcome.policy) {
-      session.conn.peerPolicy(outcome.policy.scheduler, outcome.policy.overflow);
+      const p = outcome.policy;
+      session.conn.peerPolicy(p.scheduler, p.overflow, p.congestion);
       // Our policy TLV names our CPE, which takes the answer before its third ACK (0-RTT both ways).
       session.conn.answersEarly = true;
     }

@@ -1,7 +1,7 @@
 // One client connection through the HAG: its MPTCP connection, its stream once its first message
 // came, the egress socket once
 // there is one, and the numbers logged at close and shown in the session listing (bytes each way,
-// and per subflow: addresses, bytes, smoothed RTT). Subflows are remembered as they appear, so a
+// and per subflow: addresses, bytes, smoothed RTT, congestion control). Subflows are remembered as they appear, so a
 // subflow that ended before the connection still counts in the close log.
 import type net from 'node:net';
 import type { MptcpConnection } from '../src/mptcp/connection.js';
@@ -19,6 +19,8 @@ export interface SubflowInfo {
   bytesIn: number;
   bytesOut: number;
   srttMs: number;
+  /** Its congestion control (the CPE's policy picks it per uplink, else the HAG's default). */
+  cc: string;
   active: boolean;
 }
 
@@ -67,6 +69,7 @@ export class Session {
         bytesIn: s.stats.bytesIn,
         bytesOut: s.stats.bytesOut,
         srttMs: Math.round(s.rtt.srtt * 10) / 10,
+        cc: s.cc.name,
         active: active.has(s),
       };
     });

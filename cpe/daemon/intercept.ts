@@ -202,13 +202,16 @@ export class Interceptor {
     const conn = this.pm.connect(this.now(), remote, this.cfg.hag.port);
     if (!conn) return { result: 'no usable uplink' };
     // The bonding policy for this destination and LAN host (config `scheduling`), both ways: the
-    // HAG gets it with the Convert message (src/convert/policy.ts) and schedules the download so.
+    // HAG gets it with the Convert message (src/convert/policy.ts) and schedules the download so,
+    // each of its subflows with the congestion control of the uplink it sends to.
     const dstBytes = parseAddress(dst.address);
     const name = dstBytes
       ? this.scheduling.pick(dstBytes, dst.port, parseAddress(src) ?? undefined)
       : this.scheduling.fallback;
     conn.scheduler = scheduler(name);
-    const policy = this.hagTakesPolicy ? { scheduler: name, overflow: this.pm.overflowIds(conn) } : undefined;
+    const policy = this.hagTakesPolicy
+      ? { scheduler: name, overflow: this.pm.overflowIds(conn), congestion: this.pm.congestionIds(conn) }
+      : undefined;
     s.conn = conn;
     this.byConn.set(conn, s);
     const stream = new ConnStream(conn, () => this.ep.wake(conn));

@@ -6,6 +6,7 @@
 import { addAddrHmac } from '../crypto/hmac.js';
 import type { Idsn } from '../crypto/keys.js';
 import { Assembler, MAX_RANGES } from '../tcp/assembler.js';
+import type { CongestionControlName } from '../tcp/cc/index.js';
 import { ByteRing } from '../tcp/ring.js';
 import { TcpError } from '../tcp/socket.js';
 import { TcpState } from '../tcp/state.js';
@@ -56,6 +57,12 @@ export interface AnnouncedAddr {
  * event stream, and a say in when it acts on input. The connection reports to it (layers talk one
  * way): the endpoint sets nothing on the connection.
  */
+/** The congestion control a peer's policy asks for on the subflows toward its address `id`. */
+export interface PeerCc {
+  id: number;
+  cc: CongestionControlName;
+}
+
 export interface ConnectionHost {
   /** The clock, ms. */
   readonly now: number;
@@ -565,16 +572,27 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
   scheduler: Scheduler = scheduler('min-rtt');
   /** The peer's address IDs (RFC 8684 3.2) on overflow uplinks, as its policy said (peerPolicy). */
   private peerOverflow: readonly number[] = [];
+  /** The congestion control the peer's policy asks for per address ID of its (peerPolicy). */
+  private peerCc: readonly PeerCc[] = [];
 
   /**
    * The peer's bonding policy for this connection (a HAG learns it from the CPE's Convert policy
-   * TLV): its scheduler, and which of the peer's addresses are overflow uplinks. Applies to the
-   * subflows there are and to those that join later.
+   * TLV): its scheduler, which of the peer's addresses are overflow uplinks, and the congestion
+   * control of our subflow toward each of its addresses. Applies to the subflows there are and to
+   * those that join later.
    */
-  peerPolicy(name: SchedulerName, overflowIds: readonly number[]): void {
+  peerPolicy(name: SchedulerName, overflowIds: readonly number[], cc: readonly PeerCc[] = []): void {
     this.scheduler = scheduler(name);
     this.peerOverflow = overflowIds;
-    for (const sf of this.subflows) sf.overflow = overflowIds.includes(sf.remoteId);
+    this.peerCc = cc;
+    for (const sf of this.subflows) {
+      sf.overflow = overflowIds.includes(sf.remoteId);
+      this.followPeerCc(sf);
+    }
+  }
+
+  private followPeerCc(sf: Subflow): void {
+    for (const c of this.peerCc) if (c.id === sf.remoteId) sf.useCongestionControl(c.cc);
   }
   private readonly picked: Subflow[] = [];
   /**
@@ -1117,6 +1135,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
       this.events.onEstablished?.();
     }
     if (this.peerOverflow.length > 0) sf.overflow = this.peerOverflow.includes(sf.remoteId);
+    this.followPeerCc(sf);
     this.emit({ type: 'sub-established', conn: this, subflow: sf });
     this.push();
   }

@@ -127,6 +127,11 @@ export class MptcpEndpoint implements SansIo, ConnectionHost {
 
   private readonly ccFor: EndpointOptions['congestionControlFor'];
 
+  /** The congestion control of the subflows this endpoint opens from `local`. */
+  congestionControlOf(local: Uint8Array): CongestionControlName {
+    return this.ccFor?.(local) ?? this.tcp.config.congestionControl;
+  }
+
   /** TCP settings of a subflow opened from `local` that differ from the stack's. */
   private subflowTcp(local: Uint8Array): Partial<TcpConfig> | undefined {
     const cc = this.ccFor?.(local);

@@ -8,6 +8,7 @@
 
 import { addAddrHmac, hmacEqual, joinAckHmac, joinSynAckHmac } from '../crypto/hmac.js';
 import { keyIdsn, keyToken } from '../crypto/keys.js';
+import type { CongestionControlName } from '../tcp/cc/index.js';
 import type { TcpExtension } from '../tcp/extension.js';
 import type { ByteRing } from '../tcp/ring.js';
 import type { SegmentIn } from '../tcp/segment.js';
@@ -583,6 +584,15 @@ export class Subflow implements TcpExtension, TcpSocketEvents {
     for (const m of this.sendMaps)
       if (dsn >= m.dsn && dsn < m.dsn + m.len && m.off + (dsn - m.dsn) >= acked) return true;
     return false;
+  }
+
+  /**
+   * The peer's policy asks for congestion control `name` on this subflow: taken when the
+   * subflows run uncoupled (LIA and OLIA couple them all, and the config chose that).
+   */
+  useCongestionControl(name: CongestionControlName): void {
+    if (this.conn.config.congestion !== 'uncoupled') return;
+    this.socket.setCongestionControl(name);
   }
 
   /** With LIA or OLIA configured, this subflow's window joins the connection's coupled group. */

@@ -6,6 +6,7 @@ import type { MptcpConfig, MptcpConnection, MptcpMib } from '../mptcp/connection
 import { type EndpointOptions, MptcpEndpoint } from '../mptcp/endpoint.js';
 import { ClientPathManager } from '../mptcp/pm/client.js';
 import { type SchedulerName, scheduler } from '../mptcp/sched/index.js';
+import type { CongestionControlName } from '../tcp/cc/index.js';
 import type { TcpConfig } from '../tcp/config.js';
 import type { TcpSocket } from '../tcp/socket.js';
 import { TcpStack } from '../tcp/stack.js';
@@ -29,6 +30,8 @@ export interface UplinkSpec {
   overflow?: boolean;
   /** Intervals of virtual time during which the link is down. */
   outages?: { from: number; to: number }[];
+  /** The CPE's congestion control on this uplink (as the CPE config's per uplink; default the TCP config's). */
+  congestionControl?: CongestionControlName;
 }
 
 export type Direction = 'down' | 'up';
@@ -39,7 +42,8 @@ export interface MeasureOptions {
   scheduler?: SchedulerName;
   /**
    * How the HAG's side learns the scheduler: 'local' (set on it, as by the HAG's own default),
-   * or the CPE's policy (MptcpConnection.peerPolicy, as from the Convert policy TLV) applied when
+   * or the CPE's policy (MptcpConnection.peerPolicy, as from the Convert policy TLV: the scheduler,
+   * the overflow uplinks, each uplink's congestion control) applied when
    * the connection is accepted ('policy-at-accept') or once every subflow has joined
    * ('policy-after-join'). Default 'local'.
    */
@@ -133,7 +137,13 @@ export function hybridNet(links: UplinkSpec[], o: HybridOptions = {}): HybridNet
     ...(o.recvBuffer ? { recvBuffer: o.recvBuffer } : {}),
     ...o.mptcp,
   };
-  const cpe = new MptcpEndpoint({ tcp: o.tcp, ...o.cpe, mptcp: { ...mptcp, ...o.cpe?.mptcp } });
+  const ccFor = (local: Uint8Array) => links[local[2] - 1]?.congestionControl;
+  const cpe = new MptcpEndpoint({
+    tcp: o.tcp,
+    congestionControlFor: ccFor,
+    ...o.cpe,
+    mptcp: { ...mptcp, ...o.cpe?.mptcp },
+  });
   const hag = new MptcpEndpoint({ tcp: o.tcp, ...o.hag, mptcp: { ...mptcp, ...o.hag?.mptcp } });
   net.addNode('cpe', cpe, { tso: o.tso });
   net.addNode('hag', hag, { tso: o.tso });
@@ -164,6 +174,8 @@ export interface BulkRun {
   mib?: MptcpMib;
   /** Super-segments the sending node cut (with `tso`). */
   superSegments?: number;
+  /** The HAG's side of the connection (MPTCP runs). */
+  hagConn?: MptcpConnection;
 }
 
 /** Goodput at `rx` over [warmupMs, endMs], and `probe()` sampled at both ends (its difference). */
@@ -212,7 +224,8 @@ export function mptcpBulk(links: UplinkSpec[], dir: Direction, o: MeasureOptions
   let server: MptcpConnection | undefined;
   let hagApp: BulkApp | undefined;
   const how = o.serverScheduling ?? 'local';
-  const policy = () => server!.peerPolicy(o.scheduler ?? 'min-rtt', pm.overflowIds(conn!));
+  const policy = () =>
+    server!.peerPolicy(o.scheduler ?? 'min-rtt', pm.overflowIds(conn!), pm.congestionIds(conn!));
   hag.listen(443, (c) => {
     server = c;
     if (how === 'policy-at-accept') policy();
@@ -244,7 +257,8 @@ export function mptcpBulk(links: UplinkSpec[], dir: Direction, o: MeasureOptions
     });
   const m = measure(net, rx, o, perUplinkNow);
   const superSegments = net.node(dir === 'down' ? 'hag' : 'cpe').stats.superSegments;
-  return { goodput: m.goodput, perUplink: m.delta, rx, mib: (dir === 'down' ? hag : cpe).mib, superSegments };
+  const mib = (dir === 'down' ? hag : cpe).mib;
+  return { goodput: m.goodput, perUplink: m.delta, rx, mib, superSegments, hagConn: server };
 }
 
 /** One long plain TCP connection over the single link `link`, sending in direction `dir`. */

@@ -11,7 +11,7 @@ import { u32 } from '../wire/bytes.js';
 import { TCP_FLAG } from '../wire/tcp.js';
 import { TCPOPT } from '../wire/tcp-options.js';
 import type { CongestionController } from './cc/congestion.js';
-import { createCongestionController } from './cc/index.js';
+import { type CongestionControlName, createCongestionController } from './cc/index.js';
 import type { TcpConfig } from './config.js';
 import type { TcpExtension } from './extension.js';
 import type { TfoCookieCache, TfoState } from './fastopen.js';
@@ -358,6 +358,17 @@ export class TcpSocket {
     if (this.tsOk) this.tsRecent = tsval;
     this.mss = Math.max(64, Math.min(this.peerMss, this.ourMss) - (this.tsOk ? TS_OPT_LEN : 0));
     this.cc = createCongestionController(this.config.congestionControl, this.mss);
+  }
+
+  /**
+   * Runs congestion control `name` from now on, as Linux's TCP_CONGESTION socket option does (for
+   * an established connection: the handshake's MSS negotiation makes one from the config): a new
+   * controller from the initial window, and new delivery records should it take rate samples.
+   */
+  setCongestionControl(name: CongestionControlName): void {
+    if (this.cc.name === name) return;
+    this.cc = createCongestionController(name, this.mss);
+    this.rs = undefined;
   }
 
   // ---------------------------------------------------------------- application side

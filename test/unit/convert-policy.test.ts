@@ -46,6 +46,52 @@ describe('policy TLV wire format', () => {
       });
   });
 
+  it('carries the congestion control per address ID after the overflow IDs; an older CPE sends none', () => {
+    const policy = {
+      scheduler: 'min-rtt',
+      overflow: [2],
+      congestion: [
+        { id: 1, cc: 'cubic' },
+        { id: 0, cc: 'cubic' },
+        { id: 2, cc: 'bbr' },
+        { id: 3, cc: 'newreno' },
+      ],
+    } as const;
+    const value = encodePolicy(policy);
+    expect([...value]).toEqual([1, 0, 1, 2, 4, 1, 0, 0, 0, 2, 2, 3, 1]);
+    const d = decodeConvert(encodeConvert([connect(80), policyTlv(value)]));
+    if (d.kind !== 'ok') throw new Error(JSON.stringify(d));
+    const t = d.message.tlvs[1];
+    expect(t.type === 'unknown' && decodePolicy(t.value)).toEqual({ kind: 'ok', policy });
+    // An older CPE's TLV: its zero padding after the overflow IDs reads as no congestion controls.
+    const old = decodeConvert(encodeConvert([connect(80), policyTlv(Uint8Array.of(1, 1, 2, 0, 2))]));
+    if (old.kind !== 'ok') throw new Error(JSON.stringify(old));
+    const o = old.message.tlvs[1];
+    expect(o.type === 'unknown' && o.value.length).toBe(6);
+    expect(o.type === 'unknown' && decodePolicy(o.value)).toEqual({
+      kind: 'ok',
+      policy: { scheduler: 'primary-first', overflow: [0, 2] },
+    });
+  });
+
+  it('a congestion-control list longer than the TLV is malformed, an unknown code is ignored', () => {
+    expect(decodePolicy(Uint8Array.of(1, 0, 0, 2, 1, 2, 0))).toEqual({
+      kind: 'malformed',
+      reason: 'policy lists 2 congestion controls in 3 bytes',
+    });
+    expect(decodePolicy(Uint8Array.of(1, 0, 1, 2, 1, 2))).toMatchObject({ kind: 'malformed' });
+    expect(decodePolicy(Uint8Array.of(1, 0, 0, 1, 1, 9, 0, 0))).toEqual({
+      kind: 'ignored',
+      reason: 'congestion control code 9',
+    });
+    expect(() =>
+      encodePolicy({ scheduler: 'min-rtt', overflow: [], congestion: [{ id: 300, cc: 'bbr' }] }),
+    ).toThrow(RangeError);
+    expect(() =>
+      encodePolicy({ scheduler: 'min-rtt', overflow: [], congestion: [{ id: 1, cc: 'vegas' as 'bbr' }] }),
+    ).toThrow(RangeError);
+  });
+
   it('malformed values are values, a newer version or scheduler is ignored, bad input to the encoder throws', () => {
     expect(decodePolicy(Uint8Array.of(1, 0))).toMatchObject({ kind: 'malformed' });
     expect(decodePolicy(Uint8Array.of(1, 1, 5, 1, 2))).toMatchObject({ kind: 'malformed' });
@@ -133,9 +179,13 @@ describe('the HAG takes the policy', () => {
   };
 
   it('returns it with the connection; a newer one is connected without it, with the reason', async () => {
-    const value = encodePolicy({ scheduler: 'redundant', overflow: [3] });
+    const congestion = [{ id: 3, cc: 'bbr' } as const];
+    const value = encodePolicy({ scheduler: 'redundant', overflow: [3], congestion });
     const o = await handshake(encodeConvert([connect(port), policyTlv(value)]));
-    expect(o).toMatchObject({ kind: 'connected', policy: { scheduler: 'redundant', overflow: [3] } });
+    expect(o).toMatchObject({
+      kind: 'connected',
+      policy: { scheduler: 'redundant', overflow: [3], congestion },
+    });
     const newer = await handshake(encodeConvert([connect(port), policyTlv(Uint8Array.of(7, 0, 0))]));
     expect(newer).toMatchObject({ kind: 'connected', policy: undefined, policyIgnored: 'policy version 7' });
   });

@@ -5,7 +5,7 @@
 // subflows reset (their data is reinjected on the others); when it comes back, every connection
 // gets its subflow on it again. Sans-IO: the endpoint drives its timers.
 import { TcpState } from '../../tcp/state.js';
-import type { AnnouncedAddr, MptcpConnection } from '../connection.js';
+import type { AnnouncedAddr, MptcpConnection, PeerCc } from '../connection.js';
 import type { MptcpEndpoint } from '../endpoint.js';
 import type { MptcpEvent } from '../events.js';
 import type { Subflow } from '../subflow.js';
@@ -126,6 +126,21 @@ export class ClientPathManager {
       if (a.id === first) ids.push(0);
     }
     return ids;
+  }
+
+  /**
+   * The congestion control of each of our addresses by the ID the peer sees on `conn` (0 for the
+   * initial subflow's), as a policy for the peer's subflows toward them (src/convert/policy.ts).
+   */
+  congestionIds(conn: MptcpConnection): PeerCc[] {
+    const out: PeerCc[] = [];
+    const first = conn.subflows[0] ? this.subflowAddr.get(conn.subflows[0])?.id : undefined;
+    for (const a of this.addrs) {
+      const cc = this.ep.congestionControlOf(a.addr);
+      out.push({ id: a.id, cc });
+      if (a.id === first) out.push({ id: 0, cc });
+    }
+    return out;
   }
 
   /** Opens the subflows `conn` lacks: one per usable address (RFC 8684 3.2). */
