@@ -1,5 +1,6 @@
 // The burst pacer (src/tcp/pacing.ts): ten segments leave at once, a burst beyond them is spread
-// at twice cwnd/srtt, and credit comes back with time.
+// at twice cwnd/srtt, and credit comes back with time; at a controller's rate a late wake-up
+// sends what it owes.
 import { describe, expect, it } from 'vitest';
 import { Pacer } from '../../../src/tcp/pacing.js';
 
@@ -28,5 +29,25 @@ describe('Pacer', () => {
     while (p.wait(0, MSS, 1 << 20, 0.1, MSS) === 0) sent += MSS;
     expect(sent).toBeGreaterThan(20e6 - 2 * MSS);
     expect(sent).toBeLessThan(21e6);
+  });
+
+  it("at a controller's rate, a sender woken 4 ms late each time still sends at that rate", () => {
+    // BBR at 40 Mbit/s (5,000 bytes per ms); the event loop of a busy host wakes the sender 4 ms
+    // after the pacer asked. With a bucket of one quantum (1 ms) it sent 5 KB per wake-up: a
+    // quarter of the rate, which BBR then measured as the path's and paced at.
+    const p = new Pacer();
+    const rate = 5000;
+    let now = 0;
+    let sent = 0;
+    while (now < 1000) {
+      let at = p.wait(now, MSS, 100 * MSS, 60, MSS, rate);
+      while (at === 0) {
+        sent += MSS;
+        at = p.wait(now, MSS, 100 * MSS, 60, MSS, rate);
+      }
+      now = at + 4;
+    }
+    expect(sent / now).toBeGreaterThan(0.95 * rate);
+    expect(sent / now).toBeLessThan(1.05 * rate);
   });
 });
