@@ -10,7 +10,7 @@
 // sampler follows snd.una (unaSeq) and counts the bytes below it (unaAbs).
 //
 // The socket drives it: begin() at the start of ACK processing, ackedTo() for the cumulative ACK,
-// sacked() per SACK block, lost() for bytes newly marked lost, then generate(); sent() after each
+// sacked() per newly SACKed range, lost() for bytes newly marked lost, then generate(); sent() after each
 // data segment goes out. The fields named like the draft's RS.* are the sample.
 
 // Fields of a record (stride F).
@@ -183,26 +183,18 @@ export class RateSampler {
   }
 
   /**
-   * A SACK block [left, right). Only its edges are walked, from each end inward until a record
-   * already delivered (a block grows at its edges), which bounds the work per ACK; a record newly
-   * covered in the middle of a block is counted when the cumulative ACK passes it.
+   * Bytes [left, right) newly SACKed (the socket passes only what its scoreboard had not yet
+   * SACKed): the records inside are delivered, so the work per ACK is bounded by the new bytes.
    */
   sacked(now: number, left: number, right: number): void {
     const l = Math.max(this.abs(left), this.unaAbs);
     const rt = this.abs(right);
     if (rt <= l) return;
     const r = this.rec;
-    const first = this.find(l);
-    let i = first;
-    for (; i < this.count; i++) {
+    for (let i = this.find(l); i < this.count; i++) {
       const o = this.at(i);
-      if (r[o + END] > rt || r[o + FLAGS] & ACKED) break;
-      if (r[o + START] >= l) this.deliver(o, now);
-    }
-    for (let j = this.find(rt) - 1; j > i; j--) {
-      const o = this.at(j);
-      if (r[o + FLAGS] & ACKED || r[o + START] < l) break;
-      if (r[o + END] <= rt) this.deliver(o, now);
+      if (r[o + START] >= rt) break;
+      if (r[o + START] >= l && r[o + END] <= rt) this.deliver(o, now);
     }
   }
 

@@ -934,8 +934,25 @@ export class TcpSocket {
       const left = u32(seg.buf, seg.sackOff + i * 8);
       const right = u32(seg.buf, seg.sackOff + i * 8 + 4);
       // RFC 2883 D-SACK blocks lie below snd.una; they are ignored here.
-      this.rec.addSack(seqDiff(left, this.snd.una), seqDiff(right, this.snd.una), outstanding);
-      this.rs?.sacked(now, left, right);
+      const from = seqDiff(left, this.snd.una);
+      const to = seqDiff(right, this.snd.una);
+      if (this.rs) this.sampleSacked(now, this.rs, from, Math.min(to, outstanding));
+      this.rec.addSack(from, to, outstanding);
+    }
+  }
+
+  /**
+   * The rate sampler is told the bytes a SACK block newly covers: the scoreboard's holes inside
+   * it, before the block is added. A block that merges two older ones (a retransmission filled
+   * the hole between them) then counts that retransmission as delivered now, not at the
+   * cumulative ACK much later, which would credit its bytes to a later, shorter interval.
+   */
+  private sampleSacked(now: number, rs: RateSampler, from: number, to: number): void {
+    let x = Math.max(from, 0);
+    while (x < to && this.rec.unsackedIn(x, to, HOLE)) {
+      const end = HOLE[1];
+      rs.sacked(now, seqAdd(this.snd.una, HOLE[0]), seqAdd(this.snd.una, end));
+      x = end;
     }
   }
 

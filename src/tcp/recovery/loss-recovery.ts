@@ -78,6 +78,14 @@ export abstract class LossRecovery {
     return this.sb.holeBytes(from, to);
   }
 
+  /**
+   * The first un-SACKed range at or above offset `from` and below `to`, into out[0], out[1]
+   * (Scoreboard.nextHole): asked before addSack, what a block over [from, to) newly SACKs.
+   */
+  unsackedIn(from: number, to: number, out: Float64Array): boolean {
+    return this.sb.nextHole(from, to, out);
+  }
+
   /** One SACK block (RFC 2018), offsets from snd.una; `outstanding` bounds it. */
   addSack(start: number, end: number, outstanding: number): void {
     this.sb.add(start, end, outstanding);
