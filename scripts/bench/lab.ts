@@ -328,8 +328,9 @@ function summariseProfiles(dir: string, daemon: string): string {
 }
 
 /**
- * The congestion control of each side: ours from the lab's daemon configs (mptcp.congestionControl,
- * an uplink's congestionControl; the core's default where they set none), the kernel's from each
+ * The congestion control of each side: ours from the lab's CPE config (mptcp.congestionControl, an
+ * uplink's congestionControl; the core's default where they set none), which the HAG's subflow
+ * toward each uplink follows (the Convert policy TLV; the HAG's own default otherwise), the kernel's from each
  * namespace's sysctl (the relays and the daemons' LAN and server sockets use the default), and the
  * single links' as iperf3 reported them.
  */
@@ -350,7 +351,7 @@ async function congestionControls(prefix: string, single: string[]): Promise<str
   for (const n of ['client', 'cpe', 'hag', 'server']) ns[n] = await kernelCc(prefix, n);
   return [
     `congestion control: single links iperf3 -C ${CC} (${single.join('; ')});`,
-    `  ours: subflows from the HAG (download) ${hagCc}, from the CPE (upload) ${cpeCc}, ${cpe.mptcp?.congestion ?? 'uncoupled'} (config/lab; the core's default ${core} where unset);`,
+    `  ours: subflows per uplink ${cpeCc} both ways (the CPE's config; the HAG follows it, policy TLV; its own default ${hagCc}), ${cpe.mptcp?.congestion ?? 'uncoupled'} (config/lab; the core's default ${core} where unset);`,
     `  kernel MPTCP: subflows use the namespace default, CPE ${ns.cpe} (upload), HAG ${ns.hag} (download);`,
     `  LAN and server legs: iperf3 -C ${CC} in client and server; default of client ${ns.client}, cpe ${ns.cpe}, hag ${ns.hag}, server ${ns.server}`,
   ].join('\n');

@@ -4,6 +4,8 @@
 //     full for a second, src/mptcp/sched/primary-first.ts);
 // (c) LTE's quota used up (a reload with a small quota) during a bulk download: LTE carries
 //     nothing more while DSL is up (MP_PRIO tells the HAG), and the download completes intact.
+// (d) the HAG's subflow toward each uplink runs the congestion control the CPE's config gives that
+//     uplink (config/lab/cpe.yaml: LTE bbr; the Convert policy TLV carries it; issue 19).
 // Not here yet: the issue's application-limited download (curl --limit-rate) with at most 3% on
 // LTE: measured 28-30% (the LAN host's and the CPE's buffers fill at line rate first); that such a
 // download completes is test/system/stall-lab.test.ts.
@@ -91,6 +93,25 @@ describe("the home's policy on the downloads, lab default profile, HAG config un
     const r = await download('f40');
     process.stdout.write(`bulk under primary-first: LTE share ${(r.lteShare * 100).toFixed(1)}%\n`);
     expect(r.lteShare).toBeGreaterThan(0.25);
+  }, 120_000);
+
+  it("(d) the HAG's subflows run the CPE's congestion control per uplink (LTE bbr, DSL cubic), nothing set at the HAG", async () => {
+    await reloadCpe('scheduling: {default: min-rtt}');
+    const hag = product!.hag;
+    const n = hag.lines.filter((l) => l.event === 'close').length;
+    const r = await download('f16');
+    await hag.waitFor('the close log', () => hag.lines.filter((l) => l.event === 'close').length > n, 10_000);
+    // The download's connection: the one that carried the bytes.
+    const closes = hag.lines.filter((l) => l.event === 'close').slice(n) as {
+      bytesDown?: number;
+      subflows?: { uplink: string; cc: string; bytesOut: number }[];
+    }[];
+    const conn = closes.sort((a, b) => (b.bytesDown ?? 0) - (a.bytesDown ?? 0))[0];
+    const ccs = Object.fromEntries((conn.subflows ?? []).map((sf) => [sf.uplink, sf.cc]));
+    process.stdout.write(
+      `HAG subflows: ${JSON.stringify(conn.subflows)}; LTE share ${(r.lteShare * 100).toFixed(1)}%\n`,
+    );
+    expect(ccs).toEqual({ dsl: 'cubic', lte: 'bbr' });
   }, 120_000);
 
   it("(c) LTE's quota used up during a bulk download: LTE carries nothing more, the download completes", async () => {
