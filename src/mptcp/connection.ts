@@ -12,6 +12,7 @@ import { TcpState } from '../tcp/state.js';
 import { type HasDeadline, TimerQueue } from '../util/timer-queue.js';
 import { CouplingGroup } from './cc/coupling.js';
 import type { MptcpEvent } from './events.js';
+import { RcvSpace } from './rcv-space.js';
 import { eligible, type Scheduler, type SchedulerName, scheduler } from './sched/index.js';
 import { type OpportunisticHost, OpportunisticRetransmission } from './sched/opportunistic.js';
 import type { Subflow } from './subflow.js';
@@ -261,6 +262,8 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
    * range per 512 bytes of the window, far beyond what segments of a full MSS make.
    */
   private readonly ooo: Assembler;
+  /** How much of the receive buffer the window offers: what the application reads (rcv-space.ts). */
+  private readonly rcvSpace: RcvSpace;
   /** DSN of the peer's DATA_FIN once seen, or -1. */
   private remoteFinDsn = -1;
   remoteFinDone = false;
@@ -275,6 +278,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     this.sendRing = new ByteRing(config.sendBuffer);
     this.recvRing = new ByteRing(config.recvBuffer);
     this.ooo = new Assembler(Math.max(MAX_RANGES, Math.ceil(config.recvBuffer / 512)));
+    this.rcvSpace = new RcvSpace(config.recvBuffer);
     this.checksum = config.checksum;
   }
 
@@ -325,6 +329,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     this.recvRing.copyOut(0, dst, off, n);
     this.recvRing.advance(n);
     this.readable -= n;
+    this.rcvSpace.onRead(n, this.now(), this.longestSrtt());
     if (this.readable === 0 && this.remoteFinDone) this.trimWhenFinished();
     else this.maybeWindowUpdate();
     return n;
@@ -348,7 +353,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
    */
   private maybeWindowUpdate(): void {
     const known = this.advRight - this.rcvNxt;
-    const half = this.config.recvBuffer / 2;
+    const half = this.rcvSpace.space / 2;
     if (known >= half || this.receiveWindow - known < half / 2) return;
     let best: Subflow | undefined;
     for (const sf of this.subflows) {
@@ -1041,7 +1046,14 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
 
   /** Bytes the peer may still send beyond DATA_ACK (the connection-level window, RFC 8684 3.3.4). */
   get receiveWindow(): number {
-    return this.config.recvBuffer - this.readable;
+    return Math.max(0, this.rcvSpace.space - this.readable);
+  }
+
+  /** The longest smoothed RTT of the subflows (ms; 100 before any sample). */
+  private longestSrtt(): number {
+    let r = 0;
+    for (const sf of this.subflows) if (sf.socket.rtt.srtt > r) r = sf.socket.rtt.srtt;
+    return r > 0 ? r : 100;
   }
 
   /**
@@ -1061,7 +1073,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
       n -= skip;
     }
     const rel = start - this.rcvNxt;
-    const room = this.config.recvBuffer - this.readable;
+    const room = this.receiveWindow;
     if (rel + n > room) this.mib.NoDSSInWindow++;
     if (rel >= room) return;
     n = Math.min(n, room - rel);
