@@ -5,9 +5,12 @@
 //     most 3% of the uplinks' bytes on LTE (the CPE's window follows its reader,
 //     src/mptcp/rcv-space.ts, and its LAN sockets park little unsent, cpe/net/transparent.ts);
 // (b) the CPE reloaded to primary-first: a bulk download still overflows to LTE (the primaries
-//     full for a second, src/mptcp/sched/primary-first.ts);
+//     full for a second, src/mptcp/sched/primary-first.ts); its rate 2.5-4.5 s in is printed
+//     beside min-RTT's in the same run, not asserted (the issue's 0.95 of the links' sum needs an
+//     idle host: the delay lines and both daemons share its 2 cores);
 // (c) LTE's quota used up (a reload with a small quota) during a bulk download: LTE carries
-//     nothing more while DSL is up (MP_PRIO tells the HAG), and the download completes intact.
+//     nothing more while DSL is up (MP_PRIO tells the HAG); then DSL goes down and LTE carries
+//     the rest (a backup is used when nothing else is, RFC 8684 3.3.8): the download completes.
 // (d) bytes on the wire: a bulk download's IP bytes received on the uplinks (headers and options
 //     included, Ethernet's 14 bytes a frame not: no access line bills them) at most 1.06 times
 //     its payload (the simulation's counterpart: test/sim/wire-bytes.test.ts).
@@ -18,7 +21,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADDR, labDown, labUp, REPO_ROOT, runDir } from '../../scripts/lab-impl/lab.js';
+import { ADDR, labDown, labFault, labUp, REPO_ROOT, runDir } from '../../scripts/lab-impl/lab.js';
 import { type Daemon, type Product, startProduct, uplinkBytes } from '../../scripts/lab-impl/stack.js';
 import { compileTree, labShell, serveFiles } from './lib/lab-run.js';
 import { requireRoot } from './lib/netns.js';
@@ -68,6 +71,18 @@ async function download(
   const dsl = after.dsl.rx - before.dsl.rx;
   const lte = after.lte.rx - before.lte.rx;
   return { lteShare: lte / (dsl + lte), lte, dsl, ipBytes: dsl + lte - 14 * frames };
+}
+
+/** A 40 MB download; the uplinks' rate (bit/s, Ethernet headers included, as tbf counts) 2.5-4.5 s in: past slow start and the 1 s overflow delay. */
+async function bulkRate() {
+  const dl = download('f40');
+  await new Promise((r) => setTimeout(r, 2500));
+  const a = uplinkBytes(prefix);
+  const t0 = Date.now();
+  await new Promise((r) => setTimeout(r, 2000));
+  const b = uplinkBytes(prefix);
+  const rate = ((b.dsl.rx - a.dsl.rx + b.lte.rx - a.lte.rx) * 8) / ((Date.now() - t0) / 1000);
+  return { r: await dl, rate };
 }
 
 /** Rewrites the CPE's config (the lab's copy in its run directory) and reloads it (SIGHUP). */
@@ -124,11 +139,18 @@ describe("the home's policy on the downloads, lab default profile, HAG config un
   }, 120_000);
 
   it('(b) a bulk download under primary-first (a CPE reload, nothing at the HAG) fills DSL and overflows to LTE', async () => {
+    // The same download under min-RTT first: the rate the lab gives now, against which primary-first's is read.
+    await reloadCpe('scheduling: {default: min-rtt}');
+    const base = await bulkRate();
     await reloadCpe('scheduling: {default: primary-first}');
-    const r = await download('f40');
-    process.stdout.write(`bulk under primary-first: LTE share ${(r.lteShare * 100).toFixed(1)}%\n`);
-    expect(r.lteShare).toBeGreaterThan(0.25);
-  }, 120_000);
+    const pf = await bulkRate();
+    process.stdout.write(
+      `bulk 2.5-4.5 s in: primary-first ${(pf.rate / 1e6).toFixed(1)} Mbit/s on the uplinks ` +
+        `(${(pf.rate / 60e6).toFixed(3)} of the 60 Mbit/s sum, LTE share ${(pf.r.lteShare * 100).toFixed(1)}%), ` +
+        `min-RTT ${(base.rate / 1e6).toFixed(1)} Mbit/s (${(pf.rate / base.rate).toFixed(3)}x)\n`,
+    );
+    expect(pf.r.lteShare).toBeGreaterThan(0.25);
+  }, 150_000);
 
   it("(c) LTE's quota used up during a bulk download: LTE carries nothing more, the download completes", async () => {
     await reloadCpe('scheduling: {default: min-rtt}');
@@ -144,16 +166,36 @@ describe("the home's policy on the downloads, lab default profile, HAG config un
     // What was in flight on LTE lands within an RTT or two; after that LTE must stay silent.
     await new Promise((r) => setTimeout(r, 500));
     const mid = uplinkBytes(prefix);
-    await dl;
+    await new Promise((r) => setTimeout(r, 2500));
+    const mid2 = uplinkBytes(prefix);
+    // DSL fails: the quota-exhausted LTE is all there is, and carries the rest.
+    labFault(prefix, 'dsl', 'down');
+    try {
+      await dl;
+    } finally {
+      labFault(prefix, 'dsl', 'up');
+    }
     const after = uplinkBytes(prefix);
-    const lteAfter = after.lte.rx - mid.lte.rx;
-    const dslAfter = after.dsl.rx - mid.dsl.rx;
+    const lteAfter = mid2.lte.rx - mid.lte.rx;
+    const dslAfter = mid2.dsl.rx - mid.dsl.rx;
+    const lteAlone = after.lte.rx - mid2.lte.rx;
     process.stdout.write(
-      `quota used up: LTE ${mid.lte.rx - before.lte.rx} B before, ${lteAfter} B after (DSL ${dslAfter} B after)\n`,
+      `quota used up: LTE ${mid.lte.rx - before.lte.rx} B before, ${lteAfter} B after (DSL ${dslAfter} B after); ` +
+        `DSL down: LTE ${lteAlone} B\n`,
     );
     expect(mid.lte.rx - before.lte.rx).toBeGreaterThan(1 * MB);
     // ACKs and probes of the idle LTE subflow only: under 1% of what DSL carried meanwhile.
+    expect(dslAfter).toBeGreaterThan(2 * MB);
     expect(lteAfter).toBeLessThan(0.01 * dslAfter);
+    // The rest of the 40 MB (more than 10 MB were left) came over LTE.
+    expect(lteAlone).toBeGreaterThan(5 * MB);
+    // The CPE's probes see DSL again before the next case (2 successes 300 ms apart).
+    const ups = product!.cpe.lines.filter((l) => l.event === 'uplink-up').length;
+    await product!.cpe.waitFor(
+      'DSL up again',
+      () => product!.cpe.lines.filter((l) => l.event === 'uplink-up').length > ups,
+      20_000,
+    );
   }, 150_000);
 
   it('(d) a bulk download takes at most 1.06 times its payload on the uplinks (IP bytes)', async () => {
