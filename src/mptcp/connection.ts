@@ -1073,7 +1073,9 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
       n -= skip;
     }
     const rel = start - this.rcvNxt;
-    const room = this.receiveWindow;
+    // What the buffer holds, not only what the window offered (rcv-space.ts): lenient in what we
+    // accept, as the ring is the buffer's size anyway.
+    const room = this.config.recvBuffer - this.readable;
     if (rel + n > room) this.mib.NoDSSInWindow++;
     if (rel >= room) return;
     n = Math.min(n, room - rel);
