@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { BulkApp } from '../../src/sim/bulk.js';
-import { hybridNet, type UplinkSpec } from '../../src/sim/hybrid.js';
+import { hybridNet, paceReads, type UplinkSpec } from '../../src/sim/hybrid.js';
 
 const DSL: UplinkSpec = { name: 'dsl', rate: 20e6, delay: 10, jitter: 1 };
 const LTE: UplinkSpec = { name: 'lte', rate: 40e6, delay: 30, jitter: 1, overflow: true };
@@ -36,13 +36,7 @@ function bufferedDownload(seed: number, downstream: number, readRate: number, by
     () => net.now,
   );
   app.expectFrom(2);
-  const start = net.now;
-  const tick = (now: number) => {
-    app.readCap = downstream + Math.floor(((now - start) / 1000) * (readRate / 8));
-    app.read();
-    if (app.received < bytes) net.at(now + 5, tick);
-  };
-  tick(start);
+  paceReads(net, app, readRate, 5, downstream);
   net.runUntil(() => app.received >= bytes, 1000 + (2 * bytes * 8 * 1000) / readRate);
   const per = [0, 0];
   for (const sf of server!.subflows) per[sf.socket.tuple.remote[2] - 1] += sf.socket.stats.bytesOut;

@@ -11,6 +11,7 @@
 // (c) LTE's quota used up (a reload with a small quota) during a bulk download: LTE carries
 //     nothing more while DSL is up (MP_PRIO tells the HAG); then DSL goes down and LTE carries
 //     the rest (a backup is used when nothing else is, RFC 8684 3.3.8): the download completes.
+// (e) the HAG restarted with nothing changed in its config, the CPE's policy reloaded: (a) again.
 // (d) bytes on the wire: a bulk download's IP bytes received on the uplinks (headers and options
 //     included, Ethernet's 14 bytes a frame not: no access line bills them) at most 1.06 times
 //     its payload (the simulation's counterpart: test/sim/wire-bytes.test.ts).
@@ -22,7 +23,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADDR, labDown, labFault, labUp, REPO_ROOT, runDir } from '../../scripts/lab-impl/lab.js';
-import { type Daemon, type Product, startProduct, uplinkBytes } from '../../scripts/lab-impl/stack.js';
+import {
+  type Daemon,
+  type Product,
+  spawnIn,
+  startProduct,
+  uplinkBytes,
+} from '../../scripts/lab-impl/stack.js';
 import { compileTree, labShell, serveFiles } from './lib/lab-run.js';
 import { requireRoot } from './lib/netns.js';
 
@@ -32,6 +39,8 @@ const sha: Record<string, string> = {};
 let product: Product | undefined;
 let www: Daemon | undefined;
 let work: string | undefined;
+/** The HAG started again by (e), with the same config file. */
+let hag2: Daemon | undefined;
 
 const inNs = labShell(prefix, 90_000);
 const PACED_GET = join(REPO_ROOT, 'test/system/fixtures/paced-get.py');
@@ -121,6 +130,7 @@ beforeAll(async () => {
 afterAll(async () => {
   try {
     await product?.stop();
+    await hag2?.stop();
     await www?.stop('SIGKILL');
   } finally {
     labDown(prefix);
@@ -207,5 +217,24 @@ describe("the home's policy on the downloads, lab default profile, HAG config un
         `(${l2.toFixed(4)} x with Ethernet headers)\n`,
     );
     expect(r.ipBytes).toBeLessThanOrEqual(1.06 * 16 * MB);
+  }, 120_000);
+
+  it('(e) the HAG restarted, its config unchanged; the CPE reloaded to primary-first: (a) holds again', async () => {
+    await product!.hag.stop();
+    const cli = join(work!, 'dist', 'src/cli.js');
+    hag2 = spawnIn(prefix, 'hag', 'HAG', ['node', cli, 'hag', '--config', join(runDir(prefix), 'hag.yaml')]);
+    await hag2.waitFor('its start', (l) => /"event":"start"/.test(l), 30_000);
+    await reloadCpe('scheduling: {default: primary-first}');
+    // If the CPE saw the HAG gone, it sends new connections direct until its next check finds it.
+    const cpe = product!.cpe;
+    const lastHagEvent = () =>
+      cpe.lines.filter((l) => l.event === 'hag-up' || l.event === 'hag-down').at(-1)?.event;
+    await cpe.waitFor('the HAG reachable', () => lastHagEvent() !== 'hag-down', 20_000);
+    const r = await download('f16', 'paced');
+    process.stdout.write(
+      `after a HAG restart, paced 8 Mbit/s: LTE share ${(r.lteShare * 100).toFixed(2)}%\n`,
+    );
+    expect(hag2.lines.some((l) => l.event === 'connected' && l.scheduler === 'primary-first')).toBe(true);
+    expect(r.lteShare).toBeLessThanOrEqual(0.03);
   }, 120_000);
 });
