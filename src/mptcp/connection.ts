@@ -13,6 +13,7 @@ import { TcpState } from '../tcp/state.js';
 import { type HasDeadline, TimerQueue } from '../util/timer-queue.js';
 import { CouplingGroup } from './cc/coupling.js';
 import type { MptcpEvent } from './events.js';
+import { RcvSpace } from './rcv-space.js';
 import { eligible, type Scheduler, type SchedulerName, scheduler } from './sched/index.js';
 import { type OpportunisticHost, OpportunisticRetransmission } from './sched/opportunistic.js';
 import type { Subflow } from './subflow.js';
@@ -268,6 +269,8 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
    * range per 512 bytes of the window, far beyond what segments of a full MSS make.
    */
   private readonly ooo: Assembler;
+  /** How much of the receive buffer the window offers: what the application reads (rcv-space.ts). */
+  private readonly rcvSpace: RcvSpace;
   /** DSN of the peer's DATA_FIN once seen, or -1. */
   private remoteFinDsn = -1;
   remoteFinDone = false;
@@ -282,6 +285,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     this.sendRing = new ByteRing(config.sendBuffer);
     this.recvRing = new ByteRing(config.recvBuffer);
     this.ooo = new Assembler(Math.max(MAX_RANGES, Math.ceil(config.recvBuffer / 512)));
+    this.rcvSpace = new RcvSpace(config.recvBuffer);
     this.checksum = config.checksum;
   }
 
@@ -332,6 +336,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     this.recvRing.copyOut(0, dst, off, n);
     this.recvRing.advance(n);
     this.readable -= n;
+    this.rcvSpace.onRead(n, this.now(), this.longestSrtt());
     if (this.readable === 0 && this.remoteFinDone) this.trimWhenFinished();
     else this.maybeWindowUpdate();
     return n;
@@ -355,7 +360,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
    */
   private maybeWindowUpdate(): void {
     const known = this.advRight - this.rcvNxt;
-    const half = this.config.recvBuffer / 2;
+    const half = this.rcvSpace.space / 2;
     if (known >= half || this.receiveWindow - known < half / 2) return;
     let best: Subflow | undefined;
     for (const sf of this.subflows) {
@@ -1059,7 +1064,14 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
 
   /** Bytes the peer may still send beyond DATA_ACK (the connection-level window, RFC 8684 3.3.4). */
   get receiveWindow(): number {
-    return this.config.recvBuffer - this.readable;
+    return Math.max(0, this.rcvSpace.space - this.readable);
+  }
+
+  /** The longest smoothed RTT of the subflows (ms; 100 before any sample). */
+  private longestSrtt(): number {
+    let r = 0;
+    for (const sf of this.subflows) if (sf.socket.rtt.srtt > r) r = sf.socket.rtt.srtt;
+    return r > 0 ? r : 100;
   }
 
   /**
@@ -1079,6 +1091,8 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
       n -= skip;
     }
     const rel = start - this.rcvNxt;
+    // What the buffer holds, not only what the window offered (rcv-space.ts): lenient in what we
+    // accept, as the ring is the buffer's size anyway.
     const room = this.config.recvBuffer - this.readable;
     if (rel + n > room) this.mib.NoDSSInWindow++;
     if (rel >= room) return;

@@ -202,10 +202,14 @@ export function pace(net: Network, app: BulkApp, rate: number, everyMs = 5): voi
   tick(net.now);
 }
 
-/** Lets `app` read at most `rate` bit/s from now on (a receiving application slower than the path). */
-export function paceReads(net: Network, app: BulkApp, rate: number, everyMs = 5): void {
+/**
+ * Lets `app` read at most `rate` bit/s from now on (a receiving application slower than the path),
+ * and `ahead` bytes at once first (buffers beyond the receiver that fill before it reads: a relay's
+ * socket, the LAN host's kernel).
+ */
+export function paceReads(net: Network, app: BulkApp, rate: number, everyMs = 5, ahead = 0): void {
   const start = net.now;
-  const base = app.received;
+  const base = app.received + ahead;
   const tick = (now: number) => {
     app.readCap = base + Math.floor(((now - start) / 1000) * (rate / 8));
     app.read();
