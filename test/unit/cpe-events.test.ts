@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseCpeConfig } from '../../cpe/daemon/config.js';
 import { CpeDaemon, hookConfig } from '../../cpe/daemon/daemon.js';
 import { EventHook, type EventsConfig } from '../../cpe/events/hook.js';
+import { NODE_COMMAND } from './lib/node-command.js';
 
 const log = pino({ level: 'silent' });
 
@@ -48,9 +49,11 @@ afterEach(() => {
   }
 });
 
+// The delivery timeout is far above a command's run time anywhere: a Node that starts under qemu-user
+// on a loaded host (the aarch64 tier) takes 2 s. No test here is about the timeout.
 function hook(c: Partial<EventsConfig>): EventHook {
   const h = new EventHook(
-    { command: undefined, webhook: undefined, timeout: 2000, retries: 3, backoff: 10, queue: 10, ...c },
+    { command: undefined, webhook: undefined, timeout: 30_000, retries: 3, backoff: 10, queue: 10, ...c },
     log,
   );
   hooks.push(h);
@@ -92,11 +95,11 @@ describe('event hook', () => {
   it('a full queue drops the oldest waiting event, counted; emit never waits', async () => {
     const w = await webhook(() => 'hold');
     const h = hook({ webhook: { url: w.url, headers: {} }, queue: 2 });
-    const t0 = performance.now();
     for (const e of ['uplink-down', 'uplink-up', 'quota-warning', 'quota-exhausted', 'quota-reset'] as const)
       h.emit(e);
-    expect(performance.now() - t0).toBeLessThan(50);
-    expect(h.stats().webhook).toMatchObject({ dropped: 2, queued: 2 });
+    // emit returned each time before any delivery: nothing sent, all queued or dropped. (Not a time
+    // bound: under qemu-user on a loaded host these five calls take over 50 ms.)
+    expect(h.stats().webhook).toMatchObject({ dropped: 2, queued: 2, sent: 0 });
     await until(() => w.held.length === 1);
     for (;;) {
       const r = w.held.shift();
@@ -111,7 +114,7 @@ describe('event hook', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'ha-events-')), 'events.txt');
     const script =
       "const fs = require('fs'); fs.appendFileSync(process.argv[1], process.env.HYBRID_ACCESS_EVENT + ' ' + fs.readFileSync(0, 'utf8') + '\\n')";
-    const h = hook({ command: [process.execPath, '-e', script, file] });
+    const h = hook({ command: [NODE_COMMAND, '-e', script, file] });
     h.emit('quota-warning', { uplink: 'lte', used: 80 });
     h.emit('uplink-up', { uplink: 'dsl; rm -rf /' });
     await until(() => h.stats().command.sent === 2);
@@ -126,7 +129,7 @@ describe('event hook', () => {
   });
 
   it('a failing command is retried, then counted failed', async () => {
-    const h = hook({ command: [process.execPath, '-e', 'process.exit(3)'], retries: 2 });
+    const h = hook({ command: [NODE_COMMAND, '-e', 'process.exit(3)'], retries: 2 });
     h.emit('hag-back');
     await until(() => h.stats().command.failed === 1);
     expect(h.stats().command).toMatchObject({ retries: 2, sent: 0 });

@@ -11,6 +11,7 @@ import {
   targetFileLimit,
 } from '../../src/daemon/file-limit.js';
 import { addonCandidates } from '../../src/io/tun-tap/index.js';
+import { NODE_COMMAND } from './lib/node-command.js';
 
 describe('file limit', () => {
   it('keeps a reserve of 64 files or 5% of the limit, whichever is more', () => {
@@ -54,7 +55,7 @@ describe('file limit', () => {
     // (Node itself raises the soft limit at start: lower it first, then raise it again.)
     const js = `const a = require(${JSON.stringify(addon)}); a.setFileLimit(100); const b = a.getFileLimit();
       a.setFileLimit(b.hard); process.stdout.write(JSON.stringify([b, a.getFileLimit()]));`;
-    const r = spawnSync('prlimit', ['--nofile=300:300', process.execPath, '-e', js], { encoding: 'utf8' });
+    const r = spawnSync('prlimit', ['--nofile=300:300', NODE_COMMAND, '-e', js], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual([
       { soft: 100, hard: 300 },
