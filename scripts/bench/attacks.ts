@@ -19,7 +19,7 @@
 // holding server (--role hold).
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -28,6 +28,14 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { benchArgs } from './args.js';
 import { cpuSeconds, holdServer, jsonLines, out, rssKiB, sh, socksConnect, waitLine } from './hag-common.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
+/** The HAG's V8 flags as its launcher takes them (scripts/lib/build-bundle.sh): the words of hag/deploy/node-flags. */
+const HAG_NODE_FLAGS = readFileSync(join(ROOT, 'hag/deploy/node-flags'), 'utf8')
+  .split('\n')
+  .filter((l) => !l.startsWith('#'))
+  .join(' ')
+  .trim();
 
 const { values: a } = benchArgs({
   options: {
@@ -38,8 +46,8 @@ const { values: a } = benchArgs({
     'probe-rate': { type: 'string', default: '20' },
     prefix: { type: 'string' },
     json: { type: 'string' },
-    /** V8 flags for the HAG, as its one-file build's launcher (hag/deploy/build-bundle.sh) passes them. */
-    'hag-node-flags': { type: 'string', default: '--max-semi-space-size=2 --heap-growing-percent=50' },
+    /** V8 flags for the HAG; by default those its one-file build's launcher passes (hag/deploy/node-flags). */
+    'hag-node-flags': { type: 'string', default: HAG_NODE_FLAGS },
     /** Extra node flags for the HAG only (e.g. --trace-gc, --heap-prof); its log is in the work dir. */
     'hag-node-options': { type: 'string', default: '' },
     // roles
@@ -157,7 +165,6 @@ function slowloris(): void {
 
 // ------------------------------------------------------------------ orchestration
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SELF = fileURLToPath(import.meta.url);
 const ATTACKER = join(dirname(SELF), 'attacker.js');
 const step = (what: string) => process.stderr.write(`bench-attacks: ${what}\n`);

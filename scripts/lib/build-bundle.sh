@@ -34,11 +34,8 @@ case $ROLE in
   # A cli.ts that carries one daemon still starts (src/cli.ts).
   hag) TREES="src hag" RUNS='^(hag/|src/)' EXAMPLE=config/hag.yaml
        UNITS="hag/deploy/hybrid-access-hag.service"
-       # Under a stream of connections that live seconds (2,000 slowloris clients,
-       # scripts/bench-attacks) V8's young generation grows to 64 MB a semi-space and old space
-       # waits for 3x its live size before a major GC: peak RSS 404 MB. Semi-spaces capped at 2 MB
-       # and old space let grow 1.5x: 153 MB.
-       FLAGS="--max-semi-space-size=2 --heap-growing-percent=50" ;;
+       # hag/deploy/node-flags says why; scripts/bench-attacks takes the same file.
+       FLAGS=$(grep -v '^#' hag/deploy/node-flags | tr '\n' ' ' | sed 's/ *$//') ;;
   *) echo "error: role must be cpe or hag, not '$ROLE'" >&2; exit 2 ;;
 esac
 if [ "$ARCH" = "$(uname -m)" ]; then
