@@ -39,6 +39,17 @@ afterAll(() => {
 });
 
 describe('HAG one-file build', () => {
+  it('passes the V8 flags of hag/deploy/node-flags, the ones bench-attacks measures', () => {
+    const words = readFileSync(join(ROOT, 'hag/deploy/node-flags'), 'utf8')
+      .split('\n')
+      .filter((l) => !l.startsWith('#'))
+      .join(' ')
+      .trim();
+    expect(words).toContain('--single-threaded');
+    const launcher = readFileSync(bundle, 'latin1').split('\n__PAYLOAD_FOLLOWS__\n')[0];
+    expect(launcher).toContain(`FLAGS=\${HYBRID_ACCESS_NODE_FLAGS-"${words}"}`);
+  });
+
   it('unpacks once into its home, prunes older HAG versions but the last one run, and checks a config', () => {
     const home = join(work, 'home');
     const env = { ...process.env, HYBRID_ACCESS_HOME: home };
