@@ -4,9 +4,8 @@
 // Subflow extensions. Under SYN cookies (the TCP stack's SYN queue full) an MP_CAPABLE SYN is
 // answered without state and the connection is rebuilt from the third ACK, which carries both
 // keys (RFC 8684 3.1); a join keeps a bounded request (join-cookies.ts).
-import { randomInt } from 'node:crypto';
 import { joinSynAckHmac } from '../crypto/hmac.js';
-import { KEY_LEN, keyDerive, randomKeyInto } from '../crypto/keys.js';
+import { KEY_LEN, keyDerive, randomKey, randomKeyInto } from '../crypto/keys.js';
 import type { SansIo } from '../driver.js';
 import type { CongestionControlName } from '../tcp/cc/index.js';
 import type { TcpConfig } from '../tcp/config.js';
@@ -15,6 +14,7 @@ import type { FourTuple, SegmentIn } from '../tcp/segment.js';
 import { seqAdd } from '../tcp/seq.js';
 import type { TcpSocket } from '../tcp/socket.js';
 import { type StackOptions, TcpStack } from '../tcp/stack.js';
+import { type RandomFill, randomU32, systemRandom } from '../util/random.js';
 import { TimerQueue } from '../util/timer-queue.js';
 import { bytesEqual } from '../wire/bytes.js';
 import { emitMpCapable, MPC_FLAG, type MpCapable } from '../wire/mptcp/mp-capable.js';
@@ -46,6 +46,11 @@ export interface EndpointOptions {
   stack?: Pick<StackOptions, 'maxHalfOpen' | 'synCookies' | 'cookies'>;
   mptcp?: Partial<MptcpConfig>;
   /**
+   * Where keys, join nonces and the stack's secrets are drawn from (default the system's CSPRNG;
+   * a simulation passes a stream of its seed so that its runs repeat).
+   */
+  random?: RandomFill;
+  /**
    * Subflows a connection may have (RFC 8684 3.2 leaves the limit to the implementation): a join
    * the peer opens counts once its third ACK has proven it.
    */
@@ -73,10 +78,6 @@ export interface EndpointOptions {
   congestionControlFor?: (local: Uint8Array) => CongestionControlName | undefined;
 }
 
-function nonce(): number {
-  return randomInt(0, 0x1_0000_0000);
-}
-
 /** Something with timers of its own that the endpoint drives (a path manager). */
 export interface TimerSource {
   pollTimeout(): number;
@@ -87,7 +88,11 @@ export class MptcpEndpoint implements SansIo, ConnectionHost {
   readonly tcp: TcpStack;
   readonly config: MptcpConfig;
   readonly mib = new MptcpMib();
-  readonly tokens = new TokenTable<MptcpConnection | undefined>();
+  readonly tokens: TokenTable<MptcpConnection | undefined>;
+  /** Draws join nonces (EndpointOptions.random). */
+  private readonly random: RandomFill;
+  /** Draws a cookie SYN/ACK's key: the system's from a pool, without allocating, by default. */
+  private readonly fillKey: RandomFill;
   private readonly bySocket = new Map<TcpSocket, MptcpConnection>();
   private readonly joins = new Set<TcpSocket>();
   /** Joins answered from a SYN cookie, waiting for their third ACK. */
@@ -116,7 +121,11 @@ export class MptcpEndpoint implements SansIo, ConnectionHost {
   now = 0;
 
   constructor(opts: EndpointOptions = {}) {
-    this.tcp = new TcpStack({ ...opts.stack, tcp: opts.tcp });
+    const random = opts.random;
+    this.random = random ?? systemRandom;
+    this.fillKey = random ?? randomKeyInto;
+    this.tokens = new TokenTable(random ? () => random(new Uint8Array(KEY_LEN)) : randomKey);
+    this.tcp = new TcpStack({ random, ...opts.stack, tcp: opts.tcp });
     this.config = { ...DEFAULT_MPTCP_CONFIG, ...opts.mptcp };
     this.maxSubflows = opts.maxSubflows ?? 8;
     this.maxHalfOpenJoins = opts.maxHalfOpenJoins ?? this.maxSubflows;
@@ -255,7 +264,7 @@ export class MptcpEndpoint implements SansIo, ConnectionHost {
         localId: target.localId,
         remoteId: v.addressId,
         backup: v.backup,
-        nonceLocal: nonce(),
+        nonceLocal: randomU32(this.random),
         nonceRemote: v.nonce,
         confirmed: false,
       };
@@ -285,7 +294,7 @@ export class MptcpEndpoint implements SansIo, ConnectionHost {
     // The stack copies the option into the SYN/ACK at once: one buffer serves every cookie SYN.
     const opt = this.cookieOpt;
     opt.flags = MPC_FLAG.hmacSha256 | (checksum ? MPC_FLAG.checksum : 0);
-    randomKeyInto(opt.senderKey);
+    this.fillKey(opt.senderKey);
     emitMpCapable(opt, this.cookieOptBuf, 0);
     return this.cookieOptBuf;
   }
@@ -379,7 +388,7 @@ export class MptcpEndpoint implements SansIo, ConnectionHost {
       localId,
       remoteId: v.addressId,
       backup: v.backup,
-      nonceLocal: nonce(),
+      nonceLocal: randomU32(this.random),
       nonceRemote: v.nonce,
       confirmed: false,
     };
@@ -450,7 +459,7 @@ export class MptcpEndpoint implements SansIo, ConnectionHost {
       localId,
       remoteId: remote?.id ?? 0,
       backup,
-      nonceLocal: nonce(),
+      nonceLocal: randomU32(this.random),
       nonceRemote: 0,
       confirmed: false,
     });

@@ -99,8 +99,8 @@ function linkConfig(l: UplinkSpec) {
 /** The single-link baseline: two plain TCP stacks over `link` alone. */
 function singleLinkNet(link: UplinkSpec, seed = 1, tcp?: Partial<TcpConfig>, tso?: boolean) {
   const net = new Network({ seed });
-  const cpe = new TcpStack({ tcp });
-  const hag = new TcpStack({ tcp });
+  const cpe = new TcpStack({ tcp, random: net.random('cpe') });
+  const hag = new TcpStack({ tcp, random: net.random('hag') });
   net.addNode('cpe', cpe, { tso });
   net.addNode('hag', hag, { tso });
   const l = net.connect('cpe', 'hag', linkConfig(link));
@@ -140,11 +140,17 @@ export function hybridNet(links: UplinkSpec[], o: HybridOptions = {}): HybridNet
   const ccFor = (local: Uint8Array) => links[local[2] - 1]?.congestionControl;
   const cpe = new MptcpEndpoint({
     tcp: o.tcp,
+    random: net.random('cpe'),
     congestionControlFor: ccFor,
     ...o.cpe,
     mptcp: { ...mptcp, ...o.cpe?.mptcp },
   });
-  const hag = new MptcpEndpoint({ tcp: o.tcp, ...o.hag, mptcp: { ...mptcp, ...o.hag?.mptcp } });
+  const hag = new MptcpEndpoint({
+    tcp: o.tcp,
+    random: net.random('hag'),
+    ...o.hag,
+    mptcp: { ...mptcp, ...o.hag?.mptcp },
+  });
   net.addNode('cpe', cpe, { tso: o.tso });
   net.addNode('hag', hag, { tso: o.tso });
   const pm = new ClientPathManager(cpe, { retryMinMs: o.retryMinMs, retryMaxMs: o.retryMaxMs });

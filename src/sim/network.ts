@@ -3,10 +3,12 @@
 // comes from one seed, split into a stream per link and feature, so a run is reproducible.
 import type { SansIo } from '../driver.js';
 import { PcapWriter } from '../io/pcap.js';
+import type { RandomFill } from '../util/random.js';
 import { parsePrefix } from '../wire/addr.js';
 import { Clock, type EventEntry, type EventTarget } from './clock.js';
 import { Link, type LinkConfig, type TapPoint } from './link.js';
 import { type NodeHost, type NodeOptions, SimNode } from './node.js';
+import { Rng } from './rng.js';
 import { PacketSlab } from './slab.js';
 
 export interface NetworkOptions {
@@ -105,6 +107,16 @@ export class Network implements NodeHost {
     this.seed = (opts.seed ?? 1) >>> 0;
     this.clock = new Clock(opts.start ?? 0);
     this.maxWork = opts.maxWorkPerInstant ?? 1_000_000;
+  }
+
+  /**
+   * The random source of the stack or endpoint named `label` (StackOptions.random,
+   * EndpointOptions.random): a stream of the run's seed, so that ISNs, MPTCP keys and, from the
+   * ISS, BBR's probe timing repeat with the seed.
+   */
+  random(label: string): RandomFill {
+    const rng = Rng.derive(this.seed, `secrets:${label}`);
+    return (out) => rng.fill(out);
   }
 
   /** Current virtual time in ms. */

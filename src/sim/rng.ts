@@ -86,6 +86,15 @@ export class Rng {
     return result;
   }
 
+  /** Fills `out` with bytes of the stream and returns it (a RandomFill for seeded secrets). */
+  fill(out: Uint8Array): Uint8Array {
+    for (let i = 0; i < out.length; i += 4) {
+      const v = this.nextU32();
+      for (let k = 0; k < 4 && i + k < out.length; k++) out[i + k] = v >>> (24 - 8 * k);
+    }
+    return out;
+  }
+
   /** Uniform in [0, 1), 32 bits of resolution. */
   next(): number {
     return this.nextU32() * TWO_POW_MINUS_32;

@@ -78,6 +78,18 @@ export function tsOffsetFor(iss: number): number {
   return Math.imul(iss, 0x9e3779b1) >>> 0;
 }
 
+/**
+ * The seed of a connection's congestion-control random stream, from its ISS: per connection (no
+ * draw shared across a process) and as unpredictable as the ISS (RFC 6528), while a simulation
+ * whose ISN secret comes from its seed repeats. Murmur3's finalizer mixes the 32 bits.
+ */
+export function ccSeedFor(iss: number): number {
+  let h = (iss ^ 0x2545f491) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
 /** TSval at `now` of the connection whose ISS is `iss`. */
 export function tsvalFor(now: number, iss: number): number {
   return tsClock(now, tsOffsetFor(iss));
@@ -195,7 +207,7 @@ export class TcpSocket {
     this.synAckRetries = config.synAckRetries;
     const ipHeader = tuple.local.length === 4 ? 20 : 40;
     this.mss = Math.min(536, config.mtu - ipHeader - 20);
-    this.cc = createCongestionController(config.congestionControl, this.mss);
+    this.cc = this.newCc(config.congestionControl);
   }
 
   /** Our initial sequence number. */
@@ -295,7 +307,7 @@ export class TcpSocket {
     if (base + ext + fo <= MAX_OPTIONS) return;
     this.tsOk = false;
     this.mss = Math.max(64, Math.min(this.peerMss, this.ourMss));
-    this.cc = createCongestionController(this.config.congestionControl, this.mss);
+    this.cc = this.newCc(this.config.congestionControl);
   }
 
   /** The send sequence space starts at the ISS; the timestamp clock gets a per-connection offset. */
@@ -357,7 +369,7 @@ export class TcpSocket {
     this.tsOk = this.config.timestamps && ts;
     if (this.tsOk) this.tsRecent = tsval;
     this.mss = Math.max(64, Math.min(this.peerMss, this.ourMss) - (this.tsOk ? TS_OPT_LEN : 0));
-    this.cc = createCongestionController(this.config.congestionControl, this.mss);
+    this.cc = this.newCc(this.config.congestionControl);
   }
 
   /**
@@ -367,8 +379,13 @@ export class TcpSocket {
    */
   setCongestionControl(name: CongestionControlName): void {
     if (this.cc.name === name) return;
-    this.cc = createCongestionController(name, this.mss);
+    this.cc = this.newCc(name);
     this.rs = undefined;
+  }
+
+  /** A controller for this connection, its random stream seeded from the ISS (ccSeedFor). */
+  private newCc(name: CongestionControlName): CongestionController {
+    return createCongestionController(name, this.mss, ccSeedFor(this.snd.iss));
   }
 
   // ---------------------------------------------------------------- application side

@@ -6,6 +6,7 @@
 // (src/tcp/syncookie.ts), a bounded share of a queue per source address, and fewer SYN/ACK
 // retransmissions for half-open connections while a queue is more than half full.
 import type { SansIo } from '../driver.js';
+import { type RandomFill, randomU32, systemRandom } from '../util/random.js';
 import { TimerQueue } from '../util/timer-queue.js';
 import { copyOut, u32 } from '../wire/bytes.js';
 import { PacketView } from '../wire/packet.js';
@@ -133,6 +134,11 @@ export interface StackOptions {
   /** Verify TCP checksums on input (default true); a packet whose driver vouches for it is not checked. */
   verifyChecksums?: boolean;
   isn?: IsnGenerator;
+  /**
+   * Where the ISN and cookie secrets (unless given) and the first ephemeral port are drawn from
+   * (default the system's CSPRNG; a simulation passes a stream of its seed).
+   */
+  random?: RandomFill;
   /** SYN cookies (default 'auto': only while a SYN queue or the half-open bound is full). */
   synCookies?: SynCookieMode;
   cookies?: SynCookies;
@@ -170,17 +176,19 @@ export class TcpStack implements SansIo {
   /** Next sweep that gives the buffers of idle connections back (Infinity when none holds any). */
   private trimAt = Number.POSITIVE_INFINITY;
   private waker: () => void = () => {};
-  private nextPort = 32768 + Math.floor(Math.random() * 28000);
+  private nextPort: number;
   /** Resets and cookie SYN/ACKs for segments without a connection, waiting to go out (bounded). */
   private readonly replyQueue = new ReplyQueue(REPLY_QUEUE_MAX);
 
   constructor(opts: StackOptions = {}) {
     this.config = { ...DEFAULT_TCP_CONFIG, ...opts.tcp };
-    this.isn = opts.isn ?? new IsnGenerator();
+    const random = opts.random ?? systemRandom;
+    this.isn = opts.isn ?? new IsnGenerator(random(new Uint8Array(16)));
+    this.nextPort = 32768 + (randomU32(random) % 28000);
     this.maxHalfOpen = opts.maxHalfOpen ?? 4096;
     this.verifyChecksums = opts.verifyChecksums ?? true;
     this.cookieMode = opts.synCookies ?? 'auto';
-    this.cookies = opts.cookies ?? new SynCookies();
+    this.cookies = opts.cookies ?? new SynCookies(undefined, undefined, random);
   }
 
   setWaker(wake: () => void): void {

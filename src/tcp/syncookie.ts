@@ -11,8 +11,8 @@
 // 6 bits of the SYN/ACK's TSval (4 bits shift + 1, 0 for none; 1 bit SACK), which the client
 // echoes in TSecr; without timestamps the rebuilt connection has neither (RFC 4987 3.6 names this
 // cost). Those bits are not in the MAC: a client can only choose its own connection's options.
-import { randomBytes } from 'node:crypto';
 import { type SipKey, sipHash24, sipKey } from '../crypto/siphash.js';
+import { type RandomFill, systemRandom } from '../util/random.js';
 
 /** Peer MSS values a cookie can name (the largest not above the SYN's MSS is used). */
 export const COOKIE_MSS_TABLE: readonly number[] = [64, 536, 1220, 1300, 1380, 1420, 1440, 1460];
@@ -48,14 +48,15 @@ export class SynCookies {
   private rotateAt = Number.NaN;
   private readonly msg = Buffer.alloc(16 + 16 + 4 + 4 + 4 + 1);
 
-  /** `rotateMs` 0: the secret is only changed by rotate(). */
+  /** `rotateMs` 0: the secret is only changed by rotate(). New secrets are drawn from `random`. */
   constructor(
     secret?: Uint8Array,
     private readonly rotateMs = COOKIE_ROTATE_MS,
+    private readonly random: RandomFill = systemRandom,
   ) {
     if (rotateMs !== 0 && rotateMs <= MAX_COOKIE_AGE * COOKIE_TICK_MS)
       throw new RangeError('cookie secrets must outlive the cookies they made');
-    this.secret = sipKey(secret ?? randomBytes(16));
+    this.secret = sipKey(secret ?? random(new Uint8Array(16)));
   }
 
   /** Replaces the secret every rotateMs of the time the stack passes in (no clock read here). */
@@ -71,7 +72,7 @@ export class SynCookies {
   /** A new secret; cookies made under the old one stay valid until they expire. */
   rotate(secret?: Uint8Array): void {
     this.previous = this.secret;
-    this.secret = sipKey(secret ?? randomBytes(16));
+    this.secret = sipKey(secret ?? this.random(new Uint8Array(16)));
   }
 
   /** The MSS table index for a SYN's MSS option value. */

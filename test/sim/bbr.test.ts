@@ -40,8 +40,8 @@ function bulk(
   const seed = o.seed ?? 1;
   const net = new Network({ seed });
   const tcp = { sendBuffer: 4 << 20, recvBuffer: 4 << 20, congestionControl: cc };
-  const a = new TcpStack({ tcp });
-  const b = new TcpStack({ tcp });
+  const a = new TcpStack({ tcp, random: net.random('a') });
+  const b = new TcpStack({ tcp, random: net.random('b') });
   net.addNode('a', a);
   net.addNode('b', b);
   const l = net.connect('a', 'b', { name: 'link', ...link });

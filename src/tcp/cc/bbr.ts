@@ -68,8 +68,6 @@ const enum AckPhase {
   ProbeStopping,
 }
 
-let seedCounter = 0x2545f491;
-
 export class Bbr implements CongestionController, PathEstimate {
   readonly name = 'bbr';
   window: number;
@@ -147,9 +145,13 @@ export class Bbr implements CongestionController, PathEstimate {
   private cwndLimited = false;
   private rng: number;
 
+  /**
+   * `seed` starts the connection's random stream (the probe timing of 5.3.3.8, PickProbeWait): the socket derives
+   * it from the connection's own ISS, so one run's draws never depend on other connections.
+   */
   constructor(
     private mss: number,
-    seed = seedCounter++,
+    seed: number,
   ) {
     this.window = initialWindow(mss);
     this.rng = seed >>> 0 || 1;

@@ -10,14 +10,19 @@ export type CongestionControlName = 'cubic' | 'newreno' | 'bbr';
 /** The names, for configuration schemas. */
 export const CONGESTION_CONTROL_NAMES: readonly CongestionControlName[] = ['cubic', 'newreno', 'bbr'];
 
-export function createCongestionController(name: CongestionControlName, mss: number): CongestionController {
+/** `seed` starts the random stream of a controller that draws random numbers (BBR's probe timing). */
+export function createCongestionController(
+  name: CongestionControlName,
+  mss: number,
+  seed: number,
+): CongestionController {
   switch (name) {
     case 'cubic':
       return new Cubic(mss);
     case 'newreno':
       return new NewReno(mss);
     case 'bbr':
-      return new Bbr(mss);
+      return new Bbr(mss, seed);
     default:
       throw new Error(`unknown congestion control "${name}" (cubic, newreno, bbr)`);
   }

@@ -199,9 +199,11 @@ describe('CUBIC (RFC 9438)', () => {
   });
 
   it('is chosen by name', () => {
-    expect(createCongestionController('cubic', MSS).name).toBe('cubic');
-    expect(createCongestionController('newreno', MSS).name).toBe('newreno');
-    expect(createCongestionController('bbr', MSS).name).toBe('bbr');
-    expect(() => createCongestionController('vegas' as 'cubic', MSS)).toThrow(/unknown congestion control/);
+    expect(createCongestionController('cubic', MSS, 1).name).toBe('cubic');
+    expect(createCongestionController('newreno', MSS, 1).name).toBe('newreno');
+    expect(createCongestionController('bbr', MSS, 1).name).toBe('bbr');
+    expect(() => createCongestionController('vegas' as 'cubic', MSS, 1)).toThrow(
+      /unknown congestion control/,
+    );
   });
 });
