@@ -78,18 +78,6 @@ export function tsOffsetFor(iss: number): number {
   return Math.imul(iss, 0x9e3779b1) >>> 0;
 }
 
-/**
- * The seed of a connection's congestion-control random stream, from its ISS: per connection (no
- * draw shared across a process) and as unpredictable as the ISS (RFC 6528), while a simulation
- * whose ISN secret comes from its seed repeats. Murmur3's finalizer mixes the 32 bits.
- */
-export function ccSeedFor(iss: number): number {
-  let h = (iss ^ 0x2545f491) >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
 /** TSval at `now` of the connection whose ISS is `iss`. */
 export function tsvalFor(now: number, iss: number): number {
   return tsClock(now, tsOffsetFor(iss));
@@ -200,6 +188,8 @@ export class TcpSocket {
     readonly tuple: FourTuple,
     /** What the device under the stack does (checksums, super-segments); src/tcp/offload.ts. */
     private readonly offload: Readonly<TxOffload> = NO_OFFLOAD,
+    /** Seeds the controller's random stream (BBR's probe timing): the stack draws one per connection. */
+    private readonly ccSeed = 1,
   ) {
     this.snd = new Sender(config.sendBuffer);
     this.rcv = new Receiver(config.recvBuffer, rcvShiftFor(config.recvBuffer), this.stats);
@@ -383,9 +373,9 @@ export class TcpSocket {
     this.rs = undefined;
   }
 
-  /** A controller for this connection, its random stream seeded from the ISS (ccSeedFor). */
+  /** A controller for this connection (each one made for it starts the same random stream). */
   private newCc(name: CongestionControlName): CongestionController {
-    return createCongestionController(name, this.mss, ccSeedFor(this.snd.iss));
+    return createCongestionController(name, this.mss, this.ccSeed);
   }
 
   // ---------------------------------------------------------------- application side

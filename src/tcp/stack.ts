@@ -163,6 +163,8 @@ export class TcpStack implements SansIo {
   private readonly view = new PacketView();
   private readonly seg = new SegmentIn();
   private readonly isn: IsnGenerator;
+  /** StackOptions.random: also each connection's congestion-control seed. */
+  private readonly random: RandomFill;
   private readonly maxHalfOpen: number;
   private readonly verifyChecksums: boolean;
   private halfOpen = 0;
@@ -183,6 +185,7 @@ export class TcpStack implements SansIo {
   constructor(opts: StackOptions = {}) {
     this.config = { ...DEFAULT_TCP_CONFIG, ...opts.tcp };
     const random = opts.random ?? systemRandom;
+    this.random = random;
     this.isn = opts.isn ?? new IsnGenerator(random(new Uint8Array(16)));
     this.nextPort = 32768 + (randomU32(random) % 28000);
     this.maxHalfOpen = opts.maxHalfOpen ?? 4096;
@@ -242,7 +245,12 @@ export class TcpStack implements SansIo {
     if (this.inUse(tuple.local, tuple.localPort, tuple.remote, tuple.remotePort)) {
       throw new Error(`connection ${tuple.localPort}->${tuple.remotePort} exists`);
     }
-    const sock = new TcpSocket(config ? { ...this.config, ...config } : this.config, tuple, this.offload);
+    const sock = new TcpSocket(
+      config ? { ...this.config, ...config } : this.config,
+      tuple,
+      this.offload,
+      randomU32(this.random),
+    );
     sock.connect(
       now,
       this.isn.next(now, tuple.local, tuple.localPort, tuple.remote, tuple.remotePort),
@@ -397,7 +405,7 @@ export class TcpStack implements SansIo {
       return;
     }
     const tuple = this.tupleOf(buf, srcOff, dstOff, alen, sport, dport);
-    const sock = new TcpSocket(this.config, tuple, this.offload);
+    const sock = new TcpSocket(this.config, tuple, this.offload, randomU32(this.random));
     const verdict = l.onSyn ? l.onSyn(sock, this.seg) : true;
     if (verdict !== true) {
       // Refused: a RST, with the options the listener gave to say why (MP_TCPRST).
@@ -527,7 +535,7 @@ export class TcpStack implements SansIo {
       t.wscale = -1;
       t.sack = false;
     }
-    const sock = new TcpSocket(this.config, tuple, this.offload);
+    const sock = new TcpSocket(this.config, tuple, this.offload, randomU32(this.random));
     const hook = l.onCookieAck ?? l.onSyn;
     const verdictUp = hook ? hook(sock, seg) : true;
     if (verdictUp !== true) {

@@ -1,5 +1,5 @@
 // The source a TCP stack or an MPTCP endpoint draws its secrets and nonces from (ISN and SYN-cookie
-// secrets, the first ephemeral port, MPTCP keys and join nonces): the system's CSPRNG unless the
+// secrets, the first ephemeral port, congestion-control seeds, MPTCP keys and join nonces): the system's CSPRNG unless the
 // owner passes another, as a simulation does with a stream from its seed so that its runs repeat.
 import { randomFillSync } from 'node:crypto';
 

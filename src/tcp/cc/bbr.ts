@@ -146,8 +146,8 @@ export class Bbr implements CongestionController, PathEstimate {
   private rng: number;
 
   /**
-   * `seed` starts the connection's random stream (the probe timing of 5.3.3.8, PickProbeWait): the socket derives
-   * it from the connection's own ISS, so one run's draws never depend on other connections.
+   * `seed` starts the connection's random stream (the probe timing of 5.3.3.8, PickProbeWait): the
+   * stack draws one per connection from its random source, seeded in a simulation.
    */
   constructor(
     private mss: number,
