@@ -865,11 +865,12 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
 
   /**
    * Queues what `sf` carries that the peer has not acknowledged at the data level, to go again on
-   * the other subflows (RFC 8684 3.3.6): the subflow died, stalled, or its link went down.
+   * the other subflows (RFC 8684 3.3.6): the subflow died, stalled, or its link went down. With
+   * `lostOnly` (its first retransmission timeout) not what its peer SACKed (Subflow.takeOutstanding).
    */
-  reinjectFrom(sf: Subflow): void {
+  reinjectFrom(sf: Subflow, lostOnly = false): void {
     if (this.fallback) return;
-    sf.takeOutstanding(this.sndUna, (dsn, len) => this.reinjectQ.push({ dsn, len, from: sf }));
+    sf.takeOutstanding(this.sndUna, (dsn, len) => this.reinjectQ.push({ dsn, len, from: sf }), lostOnly);
     // The DATA_FIN may have left on that subflow only: signal it again.
     this.dataFinSignalled = false;
     this.push();

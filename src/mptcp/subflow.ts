@@ -69,6 +69,8 @@ export interface JoinState {
  * cost 64 MB of scratch.
  */
 const SCRATCH = new Uint8Array(64 * 1024);
+/** An un-SACKed range TcpSocket.unsackedIn finds (takeOutstanding): read at once. */
+const HOLE = new Float64Array(2);
 /**
  * The option parser, shared by every subflow as SCRATCH is: a view is filled and read within the
  * handling of one segment, and a segment's handling never starts another's. One per subflow was
@@ -555,27 +557,51 @@ export class Subflow implements TcpExtension, TcpSocketEvents {
    * Hands the DSN ranges this subflow carries that are not yet acknowledged at the data level
    * (from `dataUna` on) to `out`: for reinjection (3.3.6).
    */
-  takeOutstanding(dataUna: number, out: (dsn: number, len: number) => void): void {
+  takeOutstanding(dataUna: number, out: (dsn: number, len: number) => void, lostOnly = false): void {
     // Everything not DATA_ACKed goes, also what the subflow's peer acknowledged: a peer whose
     // subflow stalls may never move that data up to its connection (seen with Linux: its
     // DATA_ACK stayed put while our other subflow sat idle). A closed subflow hands back all of
     // it again; a stalled one each range once.
+    // `lostOnly` (a first RTO, the path perhaps only congested): not the ranges above snd.una the
+    // peer SACKed. They have arrived, and move up once the subflow's own retransmission fills
+    // the hole below them; sending them again on another uplink (a tail loss after a queue
+    // overflow: up to a window behind one hole) is the waste of issue 14. They stay for a later
+    // call, which takes everything (Linux waits stale_loss_cnt RTOs before it reinjects at all).
     const closed = this.socket.state === TcpState.Closed;
     const from = closed ? 0 : this.reinjectedEnd;
+    const una = lostOnly ? this.dataOff(this.socket.sndUna) : Number.POSITIVE_INFINITY;
     for (const m of this.sendMaps) {
       const a = Math.max(m.off, from);
       const b = m.off + m.len;
       if (a >= b) continue;
-      let dsn = m.dsn + (a - m.off);
-      let len = b - a;
-      if (dsn < dataUna) {
-        const cut = Math.min(len, dataUna - dsn);
-        dsn += cut;
-        len -= cut;
-      }
-      if (len > 0) out(dsn, len);
+      // What lies below snd.una, then the holes above it (RFC 6675's scoreboard).
+      if (a < una) this.emitOutstanding(m, a, Math.min(b, una), dataUna, out);
+      for (
+        let x = Math.max(a, una) - una;
+        x < b - una && this.socket.unsackedIn(x, b - una, HOLE);
+        x = HOLE[1]
+      )
+        this.emitOutstanding(m, una + HOLE[0], una + HOLE[1], dataUna, out);
     }
-    this.reinjectedEnd = Math.max(this.reinjectedEnd, this.scheduledEnd);
+    if (!lostOnly) this.reinjectedEnd = Math.max(this.reinjectedEnd, this.scheduledEnd);
+  }
+
+  /** Hands subflow offsets [a, b) of mapping `m`, less what is DATA_ACKed, to `out`. */
+  private emitOutstanding(
+    m: Mapping,
+    a: number,
+    b: number,
+    dataUna: number,
+    out: (dsn: number, len: number) => void,
+  ): void {
+    let dsn = m.dsn + (a - m.off);
+    let len = b - a;
+    if (dsn < dataUna) {
+      const cut = Math.min(len, dataUna - dsn);
+      dsn += cut;
+      len -= cut;
+    }
+    if (len > 0) out(dsn, len);
   }
 
   /** Whether this subflow carries data sequence number `dsn` and its peer has not yet acknowledged it. */
@@ -606,11 +632,11 @@ export class Subflow implements TcpExtension, TcpSocketEvents {
   }
 
   /** The retransmission timer fired with data outstanding: the path may be dead. */
-  onTimeout(): void {
+  onTimeout(retries: number): void {
     if (this.conn.fallback) return;
     this.stale = true;
     this.conn.emit({ type: 'sub-stale', conn: this.conn, subflow: this });
-    this.conn.reinjectFrom(this);
+    this.conn.reinjectFrom(this, retries === 1);
   }
 
   /** Subflow data offset of sequence number `seq` (the first data byte is offset 0). */

@@ -385,6 +385,14 @@ export class TcpSocket {
     return this.snd.space;
   }
 
+  /**
+   * The first range at or above offset `from` and below `to` (offsets from snd.una) the peer has
+   * not SACKed, into out[0], out[1] (Scoreboard.nextHole); false when there is none.
+   */
+  unsackedIn(from: number, to: number, out: Float64Array): boolean {
+    return this.rec.unsackedIn(from, to, out);
+  }
+
   /** Whether new data may go as super-segments of several MSS (the device cuts them). */
   get superSegments(): boolean {
     return this.offload.maxPacket > 0;
