@@ -185,6 +185,11 @@ export class MptcpMib {
   /** The peer's connection-level window held new data back for a timeout: a probe asked for it. */
   WinProbe = 0;
   /**
+   * A subflow sent by the connection-level window where its own last window was smaller (Linux's
+   * MPTcpExtSndWndShared; RFC 8684 3.3.4: the window is shared by the subflows).
+   */
+  SndWndShared = 0;
+  /**
    * Scheduler passes (MptcpConnection.push): reinjections, then new data to the subflows the
    * scheduler picks (no Linux counterpart; compare with the TCP MIB's InSegs).
    */

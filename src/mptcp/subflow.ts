@@ -1561,6 +1561,23 @@ export class Subflow implements TcpExtension, TcpSocketEvents {
   receiveWindow(): number {
     return this.conn.fallback ? Number.POSITIVE_INFINITY : this.conn.receiveWindow;
   }
+
+  /**
+   * The connection-level window is shared by the subflows (RFC 8684 3.3.4): all this subflow
+   * holds went in below the peer's connection-level right edge, which never moves left, so all of
+   * it may go whatever window this subflow's own last ACK carried. That one can be older than the
+   * edge another subflow brought, or smaller than a segment; TCP's sender-side SWS avoidance then
+   * waits for a wider one, with no persist timer (the window is not zero) and nothing in flight
+   * to bring it: a download stalled for good in the lab that way. Linux shares it too
+   * (MPTcpExtSndWndShared). In fallback the subflow's window is the only one (3.7).
+   */
+  sendWindow(): number {
+    if (this.conn.fallback) return 0;
+    const held = this.scheduledEnd - Math.max(0, this.dataOff(this.socket.sndUna));
+    if (held <= this.socket.sndWnd) return 0;
+    this.conn.mib.SndWndShared++;
+    return held;
+  }
 }
 
 function writeU32(b: Uint8Array, o: number, v: number): void {

@@ -53,6 +53,12 @@ export interface TcpExtension {
   /** Bytes the receiver can take (a connection-level window), or Infinity to use the socket's. */
   receiveWindow(): number;
 
+  /**
+   * Bytes from SND.UNA that the layer above lets go whatever the peer's window on this connection
+   * says (MPTCP: the connection-level window, shared by the subflows), or 0 for the socket's own.
+   */
+  sendWindow?(): number;
+
   /** Bytes of options writeSynOptions will write (TCP Fast Open needs to know what room is left). */
   synOptionsLen?(synAck: boolean): number;
 

@@ -1230,7 +1230,9 @@ export class TcpSocket {
     const needFin = snd.finQueued && !snd.finOut && s !== TcpState.SynReceived;
     if (unsent > 0 || needFin) {
       const mss = ext ? baseMss - ext.optionSpace(this.snd.nxt) : baseMss;
-      const sndWndLeft = seqDiff(seqAdd(snd.una, snd.wnd), snd.nxt);
+      // Under MPTCP the connection-level window may reach further than this subflow's last one.
+      const shared = ext?.sendWindow ? ext.sendWindow() : 0;
+      const sndWndLeft = seqDiff(seqAdd(snd.una, Math.max(shared, snd.wnd)), snd.nxt);
       const cwndLeft = cwnd - pipe;
       const usable = Math.min(sndWndLeft, cwndLeft);
       const nagle = this.config.nagle && !this.noDelay;

@@ -112,6 +112,34 @@ describe('subflow: the peer acknowledges (RFC 8684 3.3.2, 3.3.4)', () => {
   });
 });
 
+describe('subflow: the connection-level window is shared (RFC 8684 3.3.4)', () => {
+  it("data the connection's window admits goes although this subflow's last window is smaller than a segment", () => {
+    // The lab's stall: the peer's connection-level right edge lies far ahead (a wider window came
+    // earlier, or on another subflow), while this subflow's last ACK carried a window of 700 bytes.
+    // The subflow's TCP sender must not hold the data back by that window (sender-side SWS
+    // avoidance waits for a full segment, and no persist timer runs for a window that is not
+    // zero): nothing was in flight, so no ACK would ever have come to widen it.
+    const h = confirmed();
+    h.conn.send(bytes(10_000));
+    const sent = h.out().reduce((n, s) => n + s.payload.length, 0);
+    expect(sent).toBe(10_000);
+    h.segment(0, new Uint8Array(0), [h.dataAck(1 + sent)], sent, 700);
+    expect(h.conn.sndWndRight).toBe(1 + 65_535);
+    h.conn.send(bytes(20_000));
+    h.host.input(() => h.sf.wake());
+    let out = h.out();
+    // Nor does it wait for a timer: nothing would come in the next minute either.
+    for (let t = 1000; out.length === 0 && t <= 60_000; t += 1000) {
+      h.tcp.at(t);
+      out = h.out();
+    }
+    expect(out.length).toBeGreaterThan(0);
+    expect(h.tcp.now).toBe(0);
+    expect(h.ourDss(out)[0]).toMatchObject({ dsn: 1 + sent });
+    expect(h.mib.SndWndShared).toBeGreaterThan(0);
+  });
+});
+
 describe('subflow: fallback to plain TCP (RFC 8684 3.7)', () => {
   it("no MP_CAPABLE in the SYN/ACK: no MPTCP option goes out; the subflow's ACK is the data ACK", () => {
     const h = new SubflowHarness({ mpCapable: false });
