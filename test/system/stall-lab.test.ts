@@ -69,6 +69,11 @@ describe('a receiver-paced download through CPE and HAG (lab default profile)', 
         expect(createHash('sha256').update(readFileSync(out)).digest('hex'), `run ${i + 1}`).toBe(sha);
         rmSync(out);
       }
+      // How often the HAG's subflows sent by the shared connection-level window (RFC 8684 3.3.4)
+      // where their own last window held the data back, and probed a closed one.
+      const metrics = await inNs('hag', 'curl -s http://127.0.0.1:9108/metrics');
+      const counter = (name: string) => metrics.match(new RegExp(`counter="${name}"\\} (\\d+)`))?.[1];
+      process.stdout.write(`HAG SndWndShared ${counter('SndWndShared')}, WinProbe ${counter('WinProbe')}\n`);
     },
     RUNS * 90_000,
   );
