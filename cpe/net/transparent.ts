@@ -3,7 +3,7 @@
 // TPROXY can hand them LAN connections to any address. Each accepted socket's localAddress and
 // localPort are the connection's original destination.
 import { createServer, type Server, type Socket } from 'node:net';
-import { setNotSentLowat, setTransparent } from '../../src/io/tun-tap/index.js';
+import { setTransparent } from '../../src/io/tun-tap/index.js';
 
 export interface TransparentConnection {
   socket: Socket;
@@ -24,9 +24,6 @@ export interface TransparentListener {
   servers: Server[];
   close(): Promise<void>;
 }
-
-/** TCP_NOTSENT_LOWAT of the LAN connections, bytes: a few ms of a gigabit LAN. */
-const NOTSENT_LOWAT = 128 * 1024;
 
 /** IPv4-mapped IPv6 ("::ffff:198.18.0.1") back to IPv4. */
 function plain(address: string): string {
@@ -57,16 +54,6 @@ function listenOne(
         try {
           // The listener's fd exists now; TPROXY only hands connections to transparent sockets.
           setTransparent(server, family);
-          // Inherited by every accepted LAN connection: the relay parks at most this much unsent
-          // data in the kernel for a LAN host that reads slowly, so that the backpressure reaches
-          // the MPTCP receive window at once. Unbounded, the send buffer's autotuning held 2.4 MB
-          // for a host reading 1 MB/s (lab, ss -tmi), which the HAG filled at line rate and,
-          // under primary-first, with LTE (issue 14).
-          try {
-            setNotSentLowat(server, NOTSENT_LOWAT);
-          } catch {
-            // A kernel without it (before 3.12) relays as before, with the kernel's buffering.
-          }
         } catch (e) {
           server.close();
           reject(e);

@@ -308,19 +308,6 @@ export function setTransparent(target: SocketTarget, family?: 4 | 6, on = true):
   }
 }
 
-/**
- * Sets TCP_NOTSENT_LOWAT: the socket is writable only while it holds fewer than `bytes` unsent
- * (tcp(7)); connections a listener accepts inherit it. Bounds what a relay parks in the kernel.
- */
-export function setNotSentLowat(target: SocketTarget, bytes: number): void {
-  const fd = socketFd(target);
-  try {
-    loadAddon().setNotSentLowat(fd, bytes);
-  } catch (e) {
-    throw toTunError(e, {});
-  }
-}
-
 /** Reads back IP_TRANSPARENT / IPV6_TRANSPARENT. */
 export function getTransparent(target: SocketTarget, family?: 4 | 6): boolean {
   const fd = socketFd(target);
@@ -420,7 +407,6 @@ interface NativeAddon {
   ) => NativeTun;
   setTransparent(fd: number, family: number, on: boolean): void;
   getTransparent(fd: number, family: number): boolean;
-  setNotSentLowat(fd: number, bytes: number): void;
   RawSocket: new (family: 4 | 6, protocol: number, bufferSize: number) => NativeRawSocket;
   sendLinkBroadcast(ifname: string, packet: Uint8Array): number;
   getFileLimit(): FileLimit;

@@ -15,7 +15,6 @@
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -402,16 +401,6 @@ void SetTransparent(const Napi::CallbackInfo& info) {
   if (rc < 0) throw SystemError(env, errno, "setsockopt", family == 6 ? "IPV6_TRANSPARENT" : "IP_TRANSPARENT");
 }
 
-// setNotSentLowat(fd, bytes): TCP_NOTSENT_LOWAT, the unsent bytes above which the socket stops
-// being writable (connections accepted by a listener inherit it).
-void SetNotSentLowat(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  int bytes = info[1].As<Napi::Number>().Int32Value();
-  if (setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &bytes, sizeof bytes) < 0)
-    throw SystemError(env, errno, "setsockopt", "TCP_NOTSENT_LOWAT");
-}
-
 // getTransparent(fd, family): the socket's current transparent flag (for checks and diagnostics).
 Napi::Value GetTransparent(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -464,7 +453,6 @@ void InitFileLimit(Napi::Env env, Napi::Object exports);  // at the end of the f
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("TunDevice", TunDevice::Init(env));
   exports.Set("setTransparent", Napi::Function::New(env, SetTransparent, "setTransparent"));
-  exports.Set("setNotSentLowat", Napi::Function::New(env, SetNotSentLowat, "setNotSentLowat"));
   exports.Set("getTransparent", Napi::Function::New(env, GetTransparent, "getTransparent"));
   InitRawSocket(env, exports);
   exports.Set("sendLinkBroadcast", Napi::Function::New(env, SendLinkBroadcast, "sendLinkBroadcast"));
