@@ -4,7 +4,7 @@
 // sha256 of what was received and sent, and timings). Run as root inside a network namespace:
 //   node dist/scripts/tools/tun-tcp.js --tun tcp0 --addr 198.18.5.2 --peer 198.18.5.1/24 \
 //     --listen 5001 --send 1000000 [--loss 0.01] [--seed 1] [--cc cubic] [--no-sack] ...
-//     [--mptcp [--checksum] [--join-from ADDR] [--announce ADDR]] [--blackhole ADDR@MS] [--pcap FILE]
+//     [--mptcp [--checksum] [--join-from ADDR] [--announce ADDR]] [--blackhole ADDR@MS|ADDR#N] [--pcap FILE]
 //     [--fast-open] [--conns N]
 // --fast-open: TCP Fast Open (RFC 7413): a listener hands out and takes cookies, a client caches
 // them and puts its first bytes in the SYN once it has one. --conns N: N connections one after
@@ -124,19 +124,33 @@ function lossy(core: SansIo, p: number, seed: number): SansIo {
 /**
  * --blackhole ADDR@MS: from MS ms after the first packet from or to ADDR on, every packet from or
  * to ADDR is dropped both ways, as if that address's link died (failover tests).
+ * --blackhole ADDR#N: the same from the Nth packet carrying TCP payload from ADDR on (that packet
+ * is the first one lost): when ADDR is ours, data we sent there is surely lost in flight, however
+ * fast the transfer or slow the host.
  */
 function blackhole(core: SansIo, spec: string | undefined): SansIo {
   if (!spec) return core;
-  const [addr, ms] = spec.split('@');
+  const byCount = spec.includes('#');
+  const [addr, n] = spec.split(byCount ? '#' : '@');
   const b = ip4(addr);
-  const after = Number(ms);
+  const after = Number(n);
   let start = -1;
+  let sent = 0;
+  let dead = false;
   return filtered(core, (now, p) => {
     if (p[0] >> 4 !== 4) return true;
     const is = (o: number) => p[o] === b[0] && p[o + 1] === b[1] && p[o + 2] === b[2] && p[o + 3] === b[3];
     if (!is(12) && !is(16)) return true;
+    if (dead) return false;
+    if (byCount) {
+      const ihl = (p[0] & 15) * 4;
+      const payload = ((p[2] << 8) | p[3]) - ihl - (p[ihl + 12] >> 4) * 4;
+      if (p[9] === 6 && is(12) && payload > 0 && ++sent >= after) dead = true;
+      return !dead;
+    }
     if (start < 0) start = now; // the clock starts with the address's first packet
-    return now - start < after;
+    dead = now - start >= after;
+    return !dead;
   });
 }
 

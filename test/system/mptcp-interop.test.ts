@@ -245,10 +245,10 @@ describe('MPTCP interop with the Linux kernel, two subflows (RFC 8684 3.2)', () 
       ourRole: 'client',
       bytes: 50 * MB,
       mptcp: true,
-      // The second path dies 150 ms after its first packet. With super-segments 50 MB each way
-      // can be over in about 400 ms: a death at 400 ms came after the transfer in CI (nothing to
-      // move, MPTCPRetrans 0).
-      args: [...peers, '--join-from', '198.18.6.2', '--blackhole', '198.18.6.2@150'],
+      // The second path dies at the 20th packet of data we send on it: that packet and what
+      // follows it are lost in flight. (A death at a time, 150 ms after the path's first packet,
+      // came after the subflow's last data on a loaded CI host: nothing to move, MPTCPRetrans 0.)
+      args: [...peers, '--join-from', '198.18.6.2', '--blackhole', '198.18.6.2#20'],
       timeoutMs: 90_000,
     });
     expectIntact(r, 50 * MB);
@@ -267,12 +267,15 @@ describe('MPTCP interop with the Linux kernel, two subflows (RFC 8684 3.2)', () 
       ourRole: 'server',
       bytes: 50 * MB,
       mptcp: true,
-      args: [...peers, '--blackhole', '198.18.6.1@400'],
+      // The kernel's second path dies at the 20th packet of data it sends on it (see above).
+      args: [...peers, '--blackhole', '198.18.6.1#20'],
       afterReady: 'ip mptcp endpoint add 198.18.6.1 dev tcp0 subflow',
       timeoutMs: 90_000,
     });
     expectIntact(r, 50 * MB);
     expect(r.ours.mptcpMib?.MPJoinAckRx).toBe(1);
+    // The kernel sent again on its first subflow what the dead one held.
+    expect(r.nstat.MPTcpExtMPTCPRetrans ?? 0).toBeGreaterThan(0);
     console.log(
       `path death (kernel client): ours reinjected ${r.ours.mptcpMib?.MPTCPReinjectBytes} bytes, kernel MPTCPRetrans ${r.nstat.MPTcpExtMPTCPRetrans ?? 0}`,
     );
