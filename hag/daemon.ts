@@ -4,6 +4,7 @@
 // session per connection (handshake, egress, relay), pino logs for every open, close and refusal,
 // the metrics/session HTTP endpoint, config reload and graceful drain.
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -221,6 +222,12 @@ export class HagDaemon {
       throw new Error(`transparent mode: ${r.failure.command} failed: ${r.failure.error}`);
     }
     this.divert = d;
+    const rpf = readSysctl('/proc/sys/net/ipv4/conf/all/rp_filter');
+    if (rpf !== undefined && rpf !== '0')
+      this.log.warn(
+        { event: 'rp-filter', value: rpf },
+        `net.ipv4.conf.all.rp_filter is ${rpf}: the core's replies in transparent mode (from the servers' addresses, out of ${tun}) are dropped; set it to 0`,
+      );
   }
 
   /** Listens on the service ports (start() calls it; a simulation drives `ep` without a TUN). */
@@ -789,6 +796,14 @@ export class HagDaemon {
     g.coreBuffers.set({}, this.ep.tcp.bufferMemory);
     g.draining.set({}, this.draining ? 1 : 0);
     return this.metrics.render();
+  }
+}
+
+function readSysctl(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
   }
 }
 

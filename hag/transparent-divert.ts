@@ -62,9 +62,11 @@ export function divertSetup(c: DivertConfig): Cmd[] {
       { argv: ['ip', f, 'route', 'replace', 'default', 'dev', c.tun, 'table', String(c.table)] },
       { argv: ['ip', f, 'rule', 'add', ...rule] },
     ]),
-    // The core's replies have the servers' addresses as source, which the reverse path through
-    // the TUN does not hold: loose reverse-path filtering on the TUN (RFC 3704 feasible paths).
-    { argv: ['sysctl', '-q', '-w', `net.ipv4.conf.${c.tun.replaceAll('.', '/')}.rp_filter=2`] },
+    // The core's replies have the servers' addresses as source, which no route through the TUN
+    // holds; and the TUN has no IPv4 address, which fails even loose reverse-path filtering
+    // (Linux __fib_validate_source): none on the TUN (the kernel takes the larger of it and
+    // net.ipv4.conf.all.rp_filter, which must be 0: the daemon warns otherwise).
+    { argv: ['sysctl', '-q', '-w', `net.ipv4.conf.${c.tun.replaceAll('.', '/')}.rp_filter=0`] },
     { argv: ['nft', '-f', '-'], stdin: `${divertRules(c)}\n` },
   ];
 }

@@ -262,15 +262,14 @@ function connected(stream: Duplex, timeoutMs: number): Promise<HandshakeResult> 
   });
 }
 
-/** RFC 8803 4.2.1: an Info TLV alone asks the converter what it supports; any valid reply means it is alive. */
+/**
+ * RFC 8803 4.2.1: an Info TLV alone asks the converter what it supports; any valid reply means it
+ * is alive. Method transparent has no protocol of its own to ask: the HAG's Convert port answers
+ * (a bare handshake would be a client that sent nothing, a refusal in the HAG's logs).
+ */
 export async function hagAlive(stream: Duplex, m: HagMethod, timeoutMs: number): Promise<true | string> {
-  if (m.method === 'transparent') {
-    // No protocol to ask: a HAG that completes a handshake on its address and port is alive.
-    const r = await connected(stream, timeoutMs);
-    return r.kind === 'ok' ? true : 'reason' in r ? r.reason : r.kind;
-  }
   const reader = new Reader(stream, timeoutMs);
-  if (m.method === 'convert') {
+  if (m.method === 'convert' || m.method === 'transparent') {
     stream.write(encodeConvert([{ type: 'info' }]));
     const r = await reader.read((b) => {
       const d = decodeConvert(b);

@@ -191,12 +191,10 @@ describe('method transparent', () => {
     });
   });
 
-  it('the liveness check: a completed handshake with the HAG', async () => {
-    const { d, written } = peer();
-    const alive = hagAlive(d, { method: 'transparent' }, 1000);
-    d.emit('connect');
-    expect(await alive).toBe(true);
-    expect(written).toEqual([]);
-    expect(await hagAlive(peer().d, { method: 'transparent' }, 30)).toBe('no handshake within 30 ms');
+  it("the liveness check asks the HAG's Convert port (an Info TLV)", async () => {
+    const { d, written } = peer((_c, _a, push) => push(encodeConvert([])));
+    expect(await hagAlive(d, { method: 'transparent' }, 1000)).toBe(true);
+    const m = decodeConvert(Buffer.concat(written));
+    expect(m.kind === 'ok' && m.message.tlvs).toEqual([{ type: 'info' }]);
   });
 });
