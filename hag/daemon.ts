@@ -165,6 +165,7 @@ export class HagDaemon {
       addresses: c.service.addresses,
       forwarding: c.tun.forwarding,
       offload: c.tun.offload,
+      reversePathFilter: c.service.transparent ? false : undefined,
     });
     const tun = this.plumbing.tun;
     this.log.info({ tun: tun.name, offload: c.tun.offload, offloads: tun.offloads }, tun.describeOffloads());
@@ -222,11 +223,11 @@ export class HagDaemon {
       throw new Error(`transparent mode: ${r.failure.command} failed: ${r.failure.error}`);
     }
     this.divert = d;
-    const rpf = readSysctl('/proc/sys/net/ipv4/conf/all/rp_filter');
-    if (rpf !== undefined && rpf !== '0')
+    const all = readSysctl('/proc/sys/net/ipv4/conf/all/rp_filter');
+    if (!this.plumbing?.rpFilterOff || (all !== undefined && all !== '0'))
       this.log.warn(
-        { event: 'rp-filter', value: rpf },
-        `net.ipv4.conf.all.rp_filter is ${rpf}: the core's replies in transparent mode (from the servers' addresses, out of ${tun}) are dropped; set it to 0`,
+        { event: 'rp-filter', all, tun: this.plumbing?.rpFilterOff ? '0' : 'not set' },
+        `reverse-path filtering drops the core's replies in transparent mode (from the servers' addresses, out of ${tun}): net.ipv4.conf.all.rp_filter and net.ipv4.conf.${tun}.rp_filter must be 0`,
       );
   }
 

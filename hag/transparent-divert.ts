@@ -4,7 +4,8 @@
 // 30) to an address not of this host, and stores the mark in its conntrack entry; each later
 // packet of that flow in the same direction gets the mark back from conntrack. A policy rule sends
 // marked packets to a routing table whose default route is the TUN. The core's replies come out of
-// the TUN and are routed by the main table (not marked: they are the flow's reply direction).
+// the TUN and are routed by the main table (not marked: they are the flow's reply direction); the
+// TUN takes them without reverse-path filtering (tun-setup.ts, reversePathFilter).
 // Plain TCP, UDP and the rest are never marked and are forwarded unchanged. Why this and not
 // TPROXY or NFQUEUE: the core takes packets, not sockets, and must see the SYN's own options;
 // one mark per flow in conntrack costs the kernel one lookup it does anyway, and
@@ -62,11 +63,6 @@ export function divertSetup(c: DivertConfig): Cmd[] {
       { argv: ['ip', f, 'route', 'replace', 'default', 'dev', c.tun, 'table', String(c.table)] },
       { argv: ['ip', f, 'rule', 'add', ...rule] },
     ]),
-    // The core's replies have the servers' addresses as source, which no route through the TUN
-    // holds; and the TUN has no IPv4 address, which fails even loose reverse-path filtering
-    // (Linux __fib_validate_source): none on the TUN (the kernel takes the larger of it and
-    // net.ipv4.conf.all.rp_filter, which must be 0: the daemon warns otherwise).
-    { argv: ['sysctl', '-q', '-w', `net.ipv4.conf.${c.tun.replaceAll('.', '/')}.rp_filter=0`] },
     { argv: ['nft', '-f', '-'], stdin: `${divertRules(c)}\n` },
   ];
 }

@@ -179,6 +179,8 @@ describe('transparent mode on the lab: the HAG on the path', () => {
 
   it('(e) the HAG stopped leaves no nftables table, rule or route of transparent mode', async () => {
     expect(await inNs('hag', 'nft list tables')).toContain('hybrid_access_hag');
+    // The lab's HAG namespace filters no reverse path: no warning about it.
+    expect(product?.hag.lines.filter((l) => l.event === 'rp-filter')).toEqual([]);
     await product?.hag.stop();
     expect(await inNs('hag', 'nft list tables')).not.toContain('hybrid_access_hag');
     expect(await inNs('hag', 'ip rule; ip -6 rule')).not.toContain('fwmark');
