@@ -455,8 +455,7 @@ export class HagDaemon {
     const stream = this.streamOf(session.conn);
     session.stream = stream;
     const address = unmap(t.local);
-    session.dst =
-      address.length === 16 ? `[${formatIp(address)}]:${t.localPort}` : `${formatIp(address)}:${t.localPort}`;
+    session.dst = `${formatIp(address)}:${t.localPort}`; // named as the Convert handler names it
     const e = await connectEgress({ address }, t.localPort, this.rules.egress);
     if (!e.ok) {
       session.state = 'closing';
