@@ -7,13 +7,14 @@
 // from a non-subscriber on the path (the DSL access router) is reset, logged and counted; (d) a
 // kernel-MPTCP client (mptcpize curl, an `ip mptcp` subflow endpoint on LTE) in the CPE namespace
 // downloads through the HAG over two subflows; (e) the HAG stopped removes its nftables table,
-// rules and routes. afterAll removes the lab, also on failure.
+// rules and routes; (f) IPv6 from the LAN host goes direct. afterAll removes the lab, also on
+// failure.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADDR, labFault, labUp, runDir } from '../../scripts/lab-impl/lab.js';
+import { ADDR, ADDR6, labFault, labUp, runDir } from '../../scripts/lab-impl/lab.js';
 import { type Daemon, type Product, startProduct, uplinkBytes } from '../../scripts/lab-impl/stack.js';
 import { compileTree, endLab, labShell, serveFiles } from './lib/lab-run.js';
 import { requireRoot } from './lib/netns.js';
@@ -175,6 +176,21 @@ describe('transparent mode on the lab: the HAG on the path', () => {
     expect(close.reason).toBe('done');
     expect(bytes.dsl).toBeGreaterThan(MB / 10);
     expect(bytes.lte).toBeGreaterThan(MB / 10);
+  }, 30_000);
+
+  it("(f) IPv6 from the LAN host goes direct (the core's uplink addresses are IPv4) and arrives", async () => {
+    const out = join(runDir(prefix), 'got-v6');
+    const r = await inNs(
+      'client',
+      `curl -sS --max-time 20 -o ${out} -w '%{http_code}' http://[${ADDR6.server.hag}]:8000/f1`,
+    );
+    expect(r).toBe('200');
+    expect(createHash('sha256').update(readFileSync(out)).digest('hex')).toBe(sha.f1);
+    const open = product?.cpe.lines.find(
+      (l) => l.event === 'open' && String(l.dst).includes(ADDR6.server.hag),
+    );
+    expect(open?.path).toBe('direct');
+    expect(open?.why).toBe('IPv6 destination in method transparent');
   }, 30_000);
 
   it('(e) the HAG stopped leaves no nftables table, rule or route of transparent mode', async () => {
