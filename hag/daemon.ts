@@ -1,6 +1,7 @@
 // The HAG daemon: the TUN and its routes, the userspace MPTCP core in the server role on the
-// Convert and SOCKS ports (and, in transparent mode, for MPTCP SYNs to any destination that the
-// kernel diverts into the TUN: hag/transparent-divert.ts), admission (subscriber prefixes, connection limit, per-client rate), a
+// Convert and SOCKS ports (and in transparent mode for the MPTCP SYNs to any destination that the
+// kernel diverts into the TUN, hag/transparent-divert.ts), admission (subscriber prefixes,
+// connection limit, per-client rate, in transparent mode the destination policy at the SYN), a
 // session per connection (handshake, egress, relay), pino logs for every open, close and refusal,
 // the metrics/session HTTP endpoint, config reload and graceful drain.
 import { once } from 'node:events';
@@ -385,8 +386,7 @@ export class HagDaemon {
     const client = formatIp(unmap(first.tuple.remote));
     const reset = (reason: string) => {
       this.refuseConnection(proto, client, reason, first.tuple, first.irs);
-      conn.abort();
-      this.ep.wake(conn);
+      this.resetNow(conn);
     };
     // Only subscribers may use the HAG (no open proxy).
     const refusal = this.draining
@@ -518,8 +518,7 @@ export class HagDaemon {
       id: session.id,
       detail: `${session.conn.readableBytes} bytes`,
     });
-    session.conn.abort();
-    this.ep.wake(session.conn);
+    this.resetNow(session.conn);
     this.finish(session, 'refused: handshake-timeout');
   }
 
