@@ -30,8 +30,16 @@ export function crossCheck(
   const issues: ConfigIssue[] = [];
   const where = lineFinder(yaml);
   const add = (path: string, message: string) => issues.push({ file, line: where(path), path, message });
-  const { convert, socks } = c.service;
-  if (!convert && !socks) add('service', 'enable at least one of convert and socks');
+  const { convert, socks, transparent } = c.service;
+  if (!convert && !socks && !transparent)
+    add('service', 'enable at least one of convert, socks and transparent');
+  if (transparent && !c.tun.forwarding)
+    add('tun.forwarding', 'service.transparent needs it: the traffic not diverted is forwarded');
+  transparent?.interfaces.forEach((name, i) => {
+    const at = `service.transparent.interfaces[${i}]`;
+    if (name === c.tun.name)
+      add(at, `${name} is the HAG's TUN; name the interfaces the subscribers arrive on`);
+  });
   if (convert && socks && convert.port === socks.port)
     add('service.socks.port', `must differ from service.convert.port (both ${socks.port})`);
 
@@ -60,6 +68,7 @@ export function crossCheck(
   const unauthenticated = [
     socks && socks.users.length === 0 ? 'service.socks has no users' : '',
     convert && convert.cookies.length === 0 ? 'service.convert has no cookies' : '',
+    transparent ? 'service.transparent asks for none' : '',
   ].filter(Boolean);
   subs.forEach((p, i) => {
     const path = `access.subscribers[${i}]`;

@@ -13,6 +13,8 @@ import { CONGESTION_CONTROL_NAMES } from '../src/tcp/cc/index.js';
 import { crossCheck } from './config-check.js';
 
 const port = () => s.int({ min: 1, max: 65535 });
+const ifname = () =>
+  s.str({ pattern: /^[A-Za-z0-9_.-]{1,15}$/, what: 'an interface name of 1-15 characters' });
 
 const user = s.object({
   username: s.str({ maxLength: 255 }),
@@ -28,10 +30,7 @@ const cookie = s.object({
 export const hagSchema = s.object({
   tun: s.optional(
     s.object({
-      name: s.optional(
-        s.str({ pattern: /^[A-Za-z0-9_.-]{1,15}$/, what: 'an interface name of 1-15 characters' }),
-        'hag0',
-      ),
+      name: s.optional(ifname(), 'hag0'),
       mtu: s.optional(s.int({ min: 1280, max: 9000 }), 1500),
       /** Set net.ipv4.ip_forward / net.ipv6.conf.all.forwarding: replies leave the TUN through the kernel. */
       forwarding: s.optional(s.bool(), true),
@@ -74,6 +73,22 @@ export const hagSchema = s.object({
         port: port(),
         /** RFC 1929 users; when any is set, username/password authentication is required. */
         users: s.optional(s.list(user), []),
+      }),
+      undefined,
+    ),
+    /**
+     * Transparent mode (a HAG on the path of the subscribers' uplinks): MPTCP SYNs to any
+     * destination are diverted into the TUN (hag/transparent-divert.ts), terminated by the core
+     * and relayed to that destination over plain TCP; everything else is forwarded unchanged.
+     */
+    transparent: s.optional(
+      s.object({
+        /** Interfaces the subscribers' uplinks arrive on; empty: every interface but the TUN. */
+        interfaces: s.optional(s.list(ifname()), []),
+        /** Packet and conntrack mark of the diverted flows, and the routing table into the TUN. */
+        mark: s.optional(s.int({ min: 1, max: 0x7fffffff }), 0x4841),
+        table: s.optional(s.int({ min: 1, max: 0x7fffffff }), 4841),
+        rulePriority: s.optional(s.int({ min: 1, max: 32000 }), 10000),
       }),
       undefined,
     ),

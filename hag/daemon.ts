@@ -1,12 +1,17 @@
 // The HAG daemon: the TUN and its routes, the userspace MPTCP core in the server role on the
-// Convert and SOCKS ports, admission (subscriber prefixes, connection limit, per-client rate), a
+// Convert and SOCKS ports (and in transparent mode for the MPTCP SYNs to any destination that the
+// kernel diverts into the TUN, hag/transparent-divert.ts), admission (subscriber prefixes,
+// connection limit, per-client rate, in transparent mode the destination policy at the SYN), a
 // session per connection (handshake, egress, relay), pino logs for every open, close and refusal,
 // the metrics/session HTTP endpoint, config reload and graceful drain.
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import type net from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import { CONVERT_ERROR, convertErrorMessage } from '../src/convert/index.js';
+import { runPlan } from '../src/daemon/command-plan.js';
 import { raiseFileLimit, sizeConnections } from '../src/daemon/file-limit.js';
 import { connectionLevel } from '../src/daemon/logger.js';
 import { TunDriver } from '../src/io/tun-driver.js';
@@ -19,10 +24,10 @@ import type { FourTuple } from '../src/tcp/segment.js';
 import { TcpState } from '../src/tcp/state.js';
 import { ConnStream } from '../src/tcp/stream.js';
 import { COOKIE_TICK_MS, MAX_COOKIE_AGE } from '../src/tcp/syncookie.js';
-import { formatIp, matchPrefix, parsePrefix, unmap } from './addr.js';
+import { formatIp, matchPrefix, parseIp, parsePrefix, unmap } from './addr.js';
 import type { HagConfig } from './config.js';
 import { convertHandshake } from './convert-handler.js';
-import type { EgressOptions } from './egress.js';
+import { connectEgress, type EgressOptions } from './egress.js';
 import { HandshakeGate } from './handshake-gate.js';
 import { HandshakeReader } from './handshake-reader.js';
 import { HagMetrics } from './metrics.js';
@@ -32,6 +37,7 @@ import { RateLimiter } from './rate-limit.js';
 import { RefusalMemo } from './refusal-memo.js';
 import { type Proto, Session } from './session.js';
 import { socksHandshake } from './socks-handler.js';
+import { type DivertConfig, divertSetup, divertTeardown } from './transparent-divert.js';
 import { setupTun, type TunPlumbing } from './tun-setup.js';
 
 /** Longest handshake message kept while parsing (Convert: 1020 bytes; SOCKS5 messages: < 600). */
@@ -42,7 +48,7 @@ const REFUSAL_LINGER_MS = 5000;
  * The smallest first message of each protocol: a SOCKS5 greeting is VER, NMETHODS and at least one
  * method (RFC 1928 3); a Convert message starts with its 4-byte fixed header (RFC 8803 4.1).
  */
-const FIRST_MESSAGE_BYTES: Record<Proto, number> = { socks: 3, convert: 4 };
+const FIRST_MESSAGE_BYTES: Record<Exclude<Proto, 'transparent'>, number> = { socks: 3, convert: 4 };
 const ignore = () => {};
 /** How long a refused connection can come back: a SYN cookie's lifetime (src/tcp/syncookie.ts). */
 const REFUSAL_MEMO_MS = (MAX_COOKIE_AGE + 1) * COOKIE_TICK_MS;
@@ -69,6 +75,8 @@ export class HagDaemon {
   readonly sessions = new Map<number, Session>();
   readonly ep: MptcpEndpoint;
   private plumbing: TunPlumbing | undefined;
+  /** Transparent mode's nftables table and policy routing, while set up. */
+  private divert: DivertConfig | undefined;
   private driver: TunDriver | undefined;
   private http: http.Server | undefined;
   private housekeeping: NodeJS.Timeout | undefined;
@@ -158,9 +166,11 @@ export class HagDaemon {
       addresses: c.service.addresses,
       forwarding: c.tun.forwarding,
       offload: c.tun.offload,
+      reversePathFilter: c.service.transparent ? false : undefined,
     });
     const tun = this.plumbing.tun;
     this.log.info({ tun: tun.name, offload: c.tun.offload, offloads: tun.offloads }, tun.describeOffloads());
+    if (c.service.transparent) this.setupDivert(tun.name, c.service.transparent);
     this.driver = new TunDriver(tun, this.ep).start();
     this.listen();
     this.housekeeping = setInterval(() => this.tick(), 1000);
@@ -182,6 +192,7 @@ export class HagDaemon {
         addresses: c.service.addresses,
         convertPort: c.service.convert?.port,
         socksPort: c.service.socks?.port,
+        transparent: c.service.transparent ? { interfaces: c.service.transparent.interfaces } : undefined,
         metrics: c.metrics ? `${c.metrics.address}:${c.metrics.port}` : undefined,
       },
       'HAG started',
@@ -193,9 +204,48 @@ export class HagDaemon {
       );
   }
 
+  /**
+   * Transparent mode: MPTCP SYNs that pass through this host go into the TUN (a failure undoes
+   * what was done and stops the start, naming the command).
+   */
+  private setupDivert(tun: string, t: NonNullable<HagConfig['service']['transparent']>): void {
+    const d: DivertConfig = {
+      tun,
+      interfaces: t.interfaces,
+      mark: t.mark,
+      table: t.table,
+      rulePriority: t.rulePriority,
+      ipv6: true,
+    };
+    const r = runPlan(divertSetup(d), { logger: this.log, module: 'transparent' });
+    if (!r.ok) {
+      runPlan(divertTeardown(d), { logger: this.log, module: 'transparent' });
+      this.plumbing?.teardown();
+      throw new Error(`transparent mode: ${r.failure.command} failed: ${r.failure.error}`);
+    }
+    this.divert = d;
+    const all = readSysctl('/proc/sys/net/ipv4/conf/all/rp_filter');
+    if (!this.plumbing?.rpFilterOff || (all !== undefined && all !== '0'))
+      this.log.warn(
+        { event: 'rp-filter', all, tun: this.plumbing?.rpFilterOff ? '0' : 'not set' },
+        `reverse-path filtering drops the core's replies in transparent mode (from the servers' addresses, out of ${tun}): net.ipv4.conf.all.rp_filter and net.ipv4.conf.${tun}.rp_filter must be 0`,
+      );
+  }
+
   /** Listens on the service ports (start() calls it; a simulation drives `ep` without a TUN). */
   listen(): void {
     const c = this.cfg;
+    // On the path, a service port is the HAG's on its service addresses only: the same port of
+    // any other address is a server's, for the transparent listener.
+    const own = c.service.transparent ? c.service.addresses.map((a) => parseIp(a)!) : undefined;
+    if (c.service.transparent)
+      this.ep.listen(
+        'any',
+        (conn) => this.onConnection('transparent', conn),
+        1024,
+        (t, isn) => this.admitSyn('transparent', t, isn),
+        undefined, // the SYN's data would make the HAG dial before the client proved its address
+      );
     if (c.service.convert)
       this.ep.listen(
         c.service.convert.port,
@@ -203,6 +253,7 @@ export class HagDaemon {
         1024,
         (t, isn) => this.admitSyn('convert', t, isn),
         this.fastOpenServer(),
+        own,
       );
     if (c.service.socks)
       this.ep.listen(
@@ -211,6 +262,7 @@ export class HagDaemon {
         1024,
         (t, isn) => this.admitSyn('socks', t, isn),
         undefined, // SOCKS5 waits for the method selection anyway: no Fast Open
+        own,
       );
   }
 
@@ -289,10 +341,19 @@ export class HagDaemon {
     if (this.refused.first(key, Date.now())) this.refuse(proto, client, reason, { clientPort: t.remotePort });
   }
 
-  /** At the SYN: only subscribers get a connection at all (no open proxy); others get a RST. */
+  /**
+   * At the SYN: only subscribers get a connection at all (no open proxy); others get a RST. In
+   * transparent mode the SYN names the destination: one the policy refuses is reset at once.
+   */
   private admitSyn(proto: Proto, t: FourTuple, isn: number): boolean {
     const refusal = this.rules.subscribers.refusal(t.remote);
-    if (refusal === undefined) return true;
+    if (refusal === undefined) {
+      if (proto !== 'transparent') return true;
+      const v = this.rules.egress.policy.check(t.local);
+      if (v.ok) return true;
+      this.refuseConnection(proto, formatIp(unmap(t.remote)), 'forbidden-destination', t, isn);
+      return false;
+    }
     // A v4-mapped source is shown as the IPv6 address it came as, not as the IPv4 it names.
     const client = formatIp(refusal === 'v4-mapped-source' ? t.remote : unmap(t.remote));
     this.refuseConnection(proto, client, refusal, t, isn);
@@ -305,9 +366,18 @@ export class HagDaemon {
    */
   private admitJoin(t: FourTuple): boolean {
     if (this.rules.joins.allows(t.remote)) return true;
-    const proto: Proto = t.localPort === this.cfg.service.socks?.port ? 'socks' : 'convert';
-    this.refuse(proto, formatIp(unmap(t.remote)), 'join-not-subscriber', { clientPort: t.remotePort });
+    this.refuse(this.protoOf(t), formatIp(unmap(t.remote)), 'join-not-subscriber', {
+      clientPort: t.remotePort,
+    });
     return false;
+  }
+
+  /** The service a subflow's 4-tuple belongs to (its port on a service address, else transparent). */
+  private protoOf(t: FourTuple): Proto {
+    const s = this.cfg.service;
+    const local = formatIp(unmap(t.local));
+    if (s.transparent && !s.addresses.some((a) => formatIp(parseIp(a)!) === local)) return 'transparent';
+    return t.localPort === s.socks?.port ? 'socks' : 'convert';
   }
 
   private onConnection(proto: Proto, conn: MptcpConnection): void {
@@ -316,8 +386,7 @@ export class HagDaemon {
     const client = formatIp(unmap(first.tuple.remote));
     const reset = (reason: string) => {
       this.refuseConnection(proto, client, reason, first.tuple, first.irs);
-      conn.abort();
-      this.ep.wake(conn);
+      this.resetNow(conn);
     };
     // Only subscribers may use the HAG (no open proxy).
     const refusal = this.draining
@@ -335,8 +404,10 @@ export class HagDaemon {
     if (!this.rate.take(client, Date.now())) {
       this.refuse(proto, client, 'rate-limited');
       const stream = this.streamOf(conn);
-      // RFC 8803 4.2.8: a converter out of resources says so ("Resource Exceeded").
-      if (proto === 'convert') this.linger(stream, convertErrorMessage(CONVERT_ERROR.resourceExceeded));
+      // RFC 8803 4.2.8: a converter out of resources says so ("Resource Exceeded"); a transparent
+      // client sees the reset a server out of resources would give.
+      if (proto === 'transparent') this.resetNow(conn);
+      else if (proto === 'convert') this.linger(stream, convertErrorMessage(CONVERT_ERROR.resourceExceeded));
       else stream.destroy();
       return;
     }
@@ -361,8 +432,56 @@ export class HagDaemon {
       },
       `open ${session.id} ${proto} from ${client}`,
     );
+    if (proto === 'transparent') {
+      this.transparent(session, first.tuple).catch((e) => this.failed(session, e));
+      return;
+    }
     const deadline = Date.now() + this.cfg.limits.handshakeTimeout;
     this.gate.wait(conn, FIRST_MESSAGE_BYTES[proto], deadline, session);
+  }
+
+  /** Resets a connection now (RFC 9293 3.10.4 ABORT). */
+  private resetNow(conn: MptcpConnection): void {
+    conn.abort();
+    this.ep.wake(conn);
+  }
+
+  /**
+   * Transparent mode: the destination is the address and port the client's SYN went to; no
+   * handshake. The server is dialled at once (a server may speak first); if it cannot be
+   * reached, the client is reset, as the server's own refusal would have done.
+   */
+  private async transparent(session: Session, t: FourTuple): Promise<void> {
+    const stream = this.streamOf(session.conn);
+    session.stream = stream;
+    const address = unmap(t.local);
+    session.dst = `${formatIp(address)}:${t.localPort}`; // named as the Convert handler names it
+    const e = await connectEgress({ address }, t.localPort, this.rules.egress);
+    if (!e.ok) {
+      session.state = 'closing';
+      this.refuse('transparent', session.client, e.failure, {
+        id: session.id,
+        dst: session.dst,
+        detail: e.detail,
+      });
+      stream.destroy();
+      this.finish(session, `refused: ${e.failure}`);
+      return;
+    }
+    if (this.draining || session.conn.isClosed) {
+      e.socket.destroy();
+      stream.destroy();
+      this.finish(session, this.draining ? 'draining' : 'client-reset');
+      return;
+    }
+    await this.relayTo(session, stream, e.socket, Buffer.alloc(0));
+  }
+
+  private failed(session: Session, e: unknown): void {
+    this.metrics.errors.inc({ kind: 'internal' });
+    this.log.error({ event: 'internal-error', id: session.id, err: e }, 'session failed');
+    session.stream?.destroy();
+    this.finish(session, 'internal-error');
   }
 
   /** The application's stream of a connection; its errors are reported by the relay or the close. */
@@ -386,12 +505,7 @@ export class HagDaemon {
     }
     const stream = this.streamOf(conn);
     session.stream = stream;
-    this.run(session, stream, deadline).catch((e) => {
-      this.metrics.errors.inc({ kind: 'internal' });
-      this.log.error({ event: 'internal-error', id: session.id, err: e }, 'session failed');
-      stream.destroy();
-      this.finish(session, 'internal-error');
-    });
+    this.run(session, stream, deadline).catch((e) => this.failed(session, e));
   }
 
   /**
@@ -404,8 +518,7 @@ export class HagDaemon {
       id: session.id,
       detail: `${session.conn.readableBytes} bytes`,
     });
-    session.conn.abort();
-    this.ep.wake(session.conn);
+    this.resetNow(session.conn);
     this.finish(session, 'refused: handshake-timeout');
   }
 
@@ -463,8 +576,6 @@ export class HagDaemon {
       this.finish(session, 'draining');
       return;
     }
-    session.egress = outcome.socket;
-    session.state = 'relay';
     if (outcome.policy) {
       const p = outcome.policy;
       session.conn.peerPolicy(p.scheduler, p.overflow, p.congestion);
@@ -477,20 +588,31 @@ export class HagDaemon {
         `policy of ${session.client} not used: ${outcome.policyIgnored}`,
       );
     stream.write(outcome.reply);
+    await this.relayTo(session, stream, outcome.socket, reader.detach());
+  }
+
+  /** The server is connected: the relay between it and the client, until either ends. */
+  private async relayTo(
+    session: Session,
+    stream: ConnStream,
+    egress: net.Socket,
+    early: Buffer,
+  ): Promise<void> {
+    session.egress = egress;
+    session.state = 'relay';
     this.log[connectionLevel(this.cfg.log)](
       {
         event: 'connected',
         id: session.id,
         proto: session.proto,
         client: session.client,
-        dst: outcome.dst,
+        dst: session.dst,
         scheduler: session.conn.scheduler.name,
       },
-      `connected ${session.id} to ${outcome.dst}`,
+      `connected ${session.id} to ${session.dst}`,
     );
-    const early = reader.detach();
     // The client's stream ended during the handshake: the relay sees it ended and ends the server.
-    const r = relay(outcome.socket, stream, { early, idleMs: cfg.egress.idleTimeout });
+    const r = relay(egress, stream, { early, idleMs: this.cfg.egress.idleTimeout });
     this.stoppers.set(session.id, r.stop);
     const end = endName(await r.done, RELAY_SIDES);
     this.stoppers.delete(session.id);
@@ -567,6 +689,8 @@ export class HagDaemon {
     this.http?.close();
     this.http?.closeAllConnections();
     this.driver?.close();
+    if (this.divert) runPlan(divertTeardown(this.divert), { logger: this.log, module: 'transparent' });
+    this.divert = undefined;
     this.plumbing?.teardown();
   }
 
@@ -584,6 +708,7 @@ export class HagDaemon {
     if (!same(old.service.addresses, next.service.addresses)) restart.push('service.addresses');
     if (old.service.convert?.port !== next.service.convert?.port) restart.push('service.convert.port');
     if (old.service.socks?.port !== next.service.socks?.port) restart.push('service.socks.port');
+    if (!same(old.service.transparent, next.service.transparent)) restart.push('service.transparent');
     if (!same(old.mptcp, next.mptcp)) restart.push('mptcp');
     if (!same(old.metrics, next.metrics)) restart.push('metrics');
     // Settings that need a restart keep their old values; the rest apply to new connections.
@@ -602,6 +727,7 @@ export class HagDaemon {
           old.service.socks && next.service.socks
             ? { ...next.service.socks, port: old.service.socks.port }
             : old.service.socks,
+        transparent: old.service.transparent,
       },
     };
     const key = next.service.convert?.fastOpen.key;
@@ -669,6 +795,14 @@ export class HagDaemon {
     g.coreBuffers.set({}, this.ep.tcp.bufferMemory);
     g.draining.set({}, this.draining ? 1 : 0);
     return this.metrics.render();
+  }
+}
+
+function readSysctl(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
   }
 }
 

@@ -9,7 +9,8 @@ import type { TcpSocket } from '../src/tcp/socket.js';
 import type { ConnStream } from '../src/tcp/stream.js';
 import { formatIp } from './addr.js';
 
-export type Proto = 'convert' | 'socks';
+/** How the client reached the HAG: RFC 8803 Convert, SOCKS5, or its SYN to the server's address (on the path). */
+export type Proto = 'convert' | 'socks' | 'transparent';
 
 export interface SubflowInfo {
   local: string;

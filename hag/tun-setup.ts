@@ -1,6 +1,8 @@
 // The HAG's packet plumbing in the kernel: the TUN device, a host route per service address into
 // it (the kernel then hands the core every packet for those addresses), and IP forwarding so the
-// core's replies leave through the kernel's routing. Everything added is removed by `teardown()`.
+// core's replies leave through the kernel's routing (in transparent mode without reverse-path
+// filtering on the TUN). Everything added is removed by `teardown()` (the TUN's own settings go
+// with it).
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
@@ -10,6 +12,8 @@ export interface TunPlumbing {
   tun: Tun;
   /** Removes the routes and closes the TUN (which deletes the interface). Safe to call twice. */
   teardown(): void;
+  /** Reverse-path filtering was turned off on the TUN (reversePathFilter: false). */
+  rpFilterOff: boolean;
 }
 
 function ip(args: string[]): void {
@@ -37,10 +41,18 @@ export function setupTun(opts: {
   addresses: readonly string[];
   forwarding: boolean;
   offload?: 'auto' | 'off';
+  /**
+   * false: no reverse-path filtering of what the core sends (transparent mode: its replies come
+   * from the servers' addresses, which no route through the TUN holds, and a TUN without an IPv4
+   * address fails even the loose check, Linux __fib_validate_source). The kernel applies the
+   * larger of this and net.ipv4.conf.all.rp_filter. Returns whether it was set.
+   */
+  reversePathFilter?: boolean;
 }): TunPlumbing {
   const tun = Tun.open({ name: opts.name, mtu: opts.mtu, offload: opts.offload });
   const routes: string[][] = [];
   let closed = false;
+  let rpFilterOff = false;
   const teardown = () => {
     if (closed) return;
     closed = true;
@@ -61,6 +73,8 @@ export function setupTun(opts: {
       ip(args);
       routes.push(r[0] === '-6' ? r.slice(1) : r);
     }
+    if (opts.reversePathFilter === false)
+      rpFilterOff = sysctl(`/proc/sys/net/ipv4/conf/${tun.name}/rp_filter`, '0') !== undefined;
     if (opts.forwarding) {
       sysctl('/proc/sys/net/ipv4/ip_forward', '1');
       if (opts.addresses.some((a) => isIPv6(a))) sysctl('/proc/sys/net/ipv6/conf/all/forwarding', '1');
@@ -69,5 +83,5 @@ export function setupTun(opts: {
     teardown();
     throw e;
   }
-  return { tun, teardown };
+  return { tun, teardown, rpFilterOff };
 }

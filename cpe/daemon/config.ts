@@ -131,7 +131,11 @@ export const cpeSchema = s.object({
   hag: s.object({
     addresses: s.list(s.ipAddress(), { min: 1 }),
     port: s.optional(port(), 5124),
-    method: s.optional(s.oneOf(['convert', 'socks5']), 'convert'),
+    /**
+     * convert (RFC 8803), socks5 (RFC 1928), or transparent: the MPTCP connection goes to the LAN
+     * host's destination itself and a HAG on the path of the uplinks terminates it (no header).
+     */
+    method: s.optional(s.oneOf(['convert', 'socks5', 'transparent']), 'convert'),
     /** RFC 8803 4.2.5 Cookie TLV (hex), when the HAG asks for one. */
     cookie: s.optional(
       s.str({ pattern: /^([0-9a-fA-F]{2}){4,64}$/, what: 'a hex string of 4 to 64 bytes' }),
@@ -434,6 +438,11 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
     add('hag.password', 'a username needs a password');
   if (c.hag.method === 'convert' && c.hag.username !== undefined)
     add('hag.username', 'credentials are for method socks5; Convert uses hag.cookie');
+  if (c.hag.method === 'transparent' && (c.hag.username !== undefined || c.hag.cookie !== undefined))
+    add(
+      c.hag.username !== undefined ? 'hag.username' : 'hag.cookie',
+      'method transparent sends no handshake: credentials and cookies are for socks5 and convert',
+    );
   for (const a of c.hag.addresses)
     if (isIP(a) === 6)
       add('hag.addresses', `${a}: the core's uplink addresses are IPv4; give an IPv4 HAG address`);

@@ -1,7 +1,8 @@
 // The CPE's side of the handshake with the HAG over a fresh MPTCP connection: the Convert header
 // with a Connect TLV (RFC 8803 4.2.2) naming the LAN client's original destination, or the SOCKS5
 // greeting, optional RFC 1929 credentials and CONNECT (RFC 1928). It reads the HAG's answer and
-// says what it was, as a value: go ahead (with any bytes that came after the reply), refused by the
+// says what it was, as a value (method transparent has no handshake: the MPTCP connection went to
+// the destination itself, and its handshake completing is the answer): go ahead (with any bytes that came after the reply), refused by the
 // HAG for this destination (the LAN client is reset), or the HAG not answering (go direct).
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -30,7 +31,7 @@ import {
 import { parseAddress } from './ip.js';
 
 export interface HagMethod {
-  method: 'convert' | 'socks5';
+  method: 'convert' | 'socks5' | 'transparent';
   cookie?: string;
   username?: string;
   password?: string;
@@ -119,6 +120,7 @@ export async function hagHandshake(
   timeoutMs: number,
   policy?: BondingPolicy,
 ): Promise<HandshakeResult> {
+  if (m.method === 'transparent') return connected(stream, timeoutMs);
   const reader = new Reader(stream, timeoutMs);
   try {
     const r =
@@ -232,10 +234,42 @@ async function socks(
   return { kind: 'ok', early: Buffer.alloc(0) };
 }
 
-/** RFC 8803 4.2.1: an Info TLV alone asks the converter what it supports; any valid reply means it is alive. */
+/**
+ * Method transparent: the connection's handshake with the destination (a HAG on the path answers
+ * it) completes (ok), is reset (refused: the server's, or the HAG's access rules', RST), or does
+ * not complete in time (unreachable).
+ */
+function connected(stream: Duplex, timeoutMs: number): Promise<HandshakeResult> {
+  return new Promise((resolve) => {
+    const done = (r: HandshakeResult) => {
+      clearTimeout(timer);
+      stream.off('connect', onConnect);
+      stream.off('error', onError);
+      stream.off('close', onClose);
+      resolve(r);
+    };
+    const onConnect = () => done({ kind: 'ok', early: Buffer.alloc(0) });
+    const onError = (e: Error) => done({ kind: 'refused', reason: `reset by the destination: ${e.message}` });
+    const onClose = () => done({ kind: 'refused', reason: 'closed before it was established' });
+    const timer = setTimeout(
+      () => done({ kind: 'unreachable', reason: `no handshake within ${Math.round(timeoutMs)} ms` }),
+      timeoutMs,
+    );
+    timer.unref();
+    stream.once('connect', onConnect);
+    stream.once('error', onError);
+    stream.once('close', onClose);
+  });
+}
+
+/**
+ * RFC 8803 4.2.1: an Info TLV alone asks the converter what it supports; any valid reply means it
+ * is alive. Method transparent has no protocol of its own to ask: the HAG's Convert port answers
+ * (a bare handshake would be a client that sent nothing, a refusal in the HAG's logs).
+ */
 export async function hagAlive(stream: Duplex, m: HagMethod, timeoutMs: number): Promise<true | string> {
   const reader = new Reader(stream, timeoutMs);
-  if (m.method === 'convert') {
+  if (m.method === 'convert' || m.method === 'transparent') {
     stream.write(encodeConvert([{ type: 'info' }]));
     const r = await reader.read((b) => {
       const d = decodeConvert(b);

@@ -2,7 +2,8 @@
 // the LAN host's TCP (nftables TPROXY); the accepted socket's local address is the original
 // destination. Bonded: an MPTCP connection to the HAG from the path manager (its subflows on the
 // usable uplinks), the Convert Connect TLV or SOCKS5 CONNECT for the destination, the HAG's reply
-// (an error resets the LAN host, so a refusing server looks like one), then the relay. Direct:
+// (an error resets the LAN host, so a refusing server looks like one), then the relay; in method
+// transparent the MPTCP connection goes to the destination itself (a HAG on the path ends it). Direct:
 // when no uplink is usable or the HAG does not answer, a kernel TCP connection from the active
 // uplink's address. Every refusal is logged with why; every close with bytes per uplink.
 import net, { type Socket } from 'node:net';
@@ -190,7 +191,10 @@ export class Interceptor {
     src: string,
   ): Promise<{ result: 'done' | string; sent?: Buffer }> {
     const hagAddr = this.hag.address;
-    const remote = parseAddress(hagAddr) as Uint8Array;
+    const transparent = this.method.method === 'transparent';
+    // Transparent: to the destination (the core's uplink addresses are IPv4: IPv6 goes direct).
+    const remote = parseAddress(transparent ? dst.address : hagAddr) as Uint8Array;
+    if (transparent && remote.length !== 4) return { result: 'IPv6 destination in method transparent' };
     // RFC 8803 is 0-RTT: the LAN host's first bytes, when they come at once, ride in the SYN
     // behind the Convert header (first-bytes.ts). SOCKS5 must wait for its reply anyway.
     const zeroRtt = this.method.method === 'convert';
@@ -199,7 +203,7 @@ export class Interceptor {
       this.finish(s, 'lan-gone');
       return { result: 'done' };
     }
-    const conn = this.pm.connect(this.now(), remote, this.cfg.hag.port);
+    const conn = this.pm.connect(this.now(), remote, transparent ? dst.port : this.cfg.hag.port);
     if (!conn) return { result: 'no usable uplink' };
     // The bonding policy for this destination and LAN host (config `scheduling`), both ways: the
     // HAG gets it with the Convert message (src/convert/policy.ts) and schedules the download so,
@@ -209,9 +213,10 @@ export class Interceptor {
       ? this.scheduling.pick(dstBytes, dst.port, parseAddress(src) ?? undefined)
       : this.scheduling.fallback;
     conn.scheduler = scheduler(name);
-    const policy = this.hagTakesPolicy
-      ? { scheduler: name, overflow: this.pm.overflowIds(conn), congestion: this.pm.congestionIds(conn) }
-      : undefined;
+    const policy =
+      this.hagTakesPolicy && !transparent
+        ? { scheduler: name, overflow: this.pm.overflowIds(conn), congestion: this.pm.congestionIds(conn) }
+        : undefined;
     s.conn = conn;
     this.byConn.set(conn, s);
     const stream = new ConnStream(conn, () => this.ep.wake(conn));
@@ -273,7 +278,15 @@ export class Interceptor {
     s.path = 'bonded';
     this.stats.bonded++;
     this.log[connectionLevel(this.cfg.log)](
-      { event: 'open', id: s.id, path: 'bonded', src: s.src, dst: s.dst, mptcp: !conn.fallback },
+      {
+        event: 'open',
+        id: s.id,
+        path: 'bonded',
+        method: this.method.method,
+        src: s.src,
+        dst: s.dst,
+        mptcp: !conn.fallback,
+      },
       `open ${s.id} ${s.src} -> ${s.dst} bonded`,
     );
     s.relay = relay(s.lan, stream, { early: r.early, idleMs: this.cfg.intercept.idleTimeout });

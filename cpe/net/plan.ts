@@ -61,12 +61,9 @@ export interface CpeNetConfig {
 
 /** One command: argv, optional stdin; `mayFail` when it removes something that may not exist; `repeat`
  * to run it until it fails (removing duplicates left by earlier runs). */
-export interface Cmd {
-  argv: string[];
-  stdin?: string;
-  mayFail?: boolean;
-  repeat?: boolean;
-}
+import type { Cmd } from '../../src/daemon/command-plan.js';
+
+export type { Cmd };
 
 export function tableName(cfg: Pick<CpeNetConfig, 'suffix'>): string {
   const name = `hybrid_access${cfg.suffix ?? ''}`;

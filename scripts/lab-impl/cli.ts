@@ -106,6 +106,10 @@ async function main(argv: string[]): Promise<number> {
           ? '  the uplinks have addresses once the CPE daemon (config/lab/cpe-natboxes.yaml) took the leases'
           : `  e.g. scripts/lab exec cpe ping -I ${ADDR.cpe.dsl} ${ADDR.server.hag}`,
       );
+      if (state.profile.transparent)
+        console.log(
+          '  transparent: the daemons (scripts/demo, startProduct) run with HAG service.transparent and CPE hag.method transparent',
+        );
       return 0;
     }
     case 'down': {

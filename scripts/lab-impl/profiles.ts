@@ -37,6 +37,12 @@ export interface LabProfile {
    * uplinks the same subnet and gateway by DHCP behind their own NAT, instead of fixed addresses.
    */
   natboxes: boolean;
+  /**
+   * The daemons run in transparent mode: the HAG namespace, the only way from either access link
+   * to the server, diverts MPTCP SYNs to any destination into its core (HAG service.transparent),
+   * and the CPE opens its MPTCP connections to the LAN hosts' destinations (hag.method transparent).
+   */
+  transparent: boolean;
 }
 
 export class ProfileError extends Error {
@@ -44,7 +50,7 @@ export class ProfileError extends Error {
 }
 
 const LINK_KEYS = new Set(['rate', 'delay', 'jitter', 'loss', 'reorder']);
-const PROFILE_KEYS = new Set(['seed', 'natboxes', ...LINK_NAMES]);
+const PROFILE_KEYS = new Set(['seed', 'natboxes', 'transparent', ...LINK_NAMES]);
 
 /** Parses and validates every profile of a profiles file (text given, file name for messages). */
 export function parseProfiles(text: string, file: string): Map<string, LabProfile> {
@@ -101,6 +107,9 @@ export function parseProfiles(text: string, file: string): Map<string, LabProfil
     const natNode = pmap.get('natboxes', true) as Node | undefined;
     const natboxes = natNode === undefined ? false : isScalar(natNode) ? natNode.value : undefined;
     if (typeof natboxes !== 'boolean') fail(natNode, `${path}.natboxes`, 'expected true or false');
+    const tNode = pmap.get('transparent', true) as Node | undefined;
+    const transparent = tNode === undefined ? false : isScalar(tNode) ? tNode.value : undefined;
+    if (typeof transparent !== 'boolean') fail(tNode, `${path}.transparent`, 'expected true or false');
     const links = {} as Record<LinkName, LinkProfile>;
     for (const link of LINK_NAMES) {
       const lnode = pmap.get(link, true) as Node | undefined;
@@ -108,7 +117,7 @@ export function parseProfiles(text: string, file: string): Map<string, LabProfil
         fail(pnode, `${path}.${link}`, 'missing (every profile describes dsl and lte)');
       links[link] = parseLink(lnode as Node, `${path}.${link}`, fail);
     }
-    out.set(name, { name, seed, links, natboxes: natboxes as boolean });
+    out.set(name, { name, seed, links, natboxes: natboxes as boolean, transparent: transparent as boolean });
   }
   if (out.size === 0) fail(profilesNode, 'profiles', 'no profiles defined');
   return out;

@@ -7,6 +7,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { parseDocument } from 'yaml';
 import { ADDR, LabError, nsName, REPO_ROOT, readState, runDir } from './lab.js';
 
 /** The HAG's service address (routed into its TUN) and the kernel baseline's relay address. */
@@ -146,14 +147,40 @@ export interface Product {
   stop(): Promise<void>;
 }
 
-/** Writes a config/lab file into the lab's run directory with {{RUN_DIR}} and {{PREFIX}} filled in. */
+/**
+ * Writes a config/lab file into the lab's run directory with {{RUN_DIR}} and {{PREFIX}} filled in;
+ * in a transparent profile, with the daemons' transparent settings (transparentEdits).
+ */
 function labConfig(prefix: string, name: string): string {
-  const text = readFileSync(join(REPO_ROOT, 'config/lab', name), 'utf8')
+  let text = readFileSync(join(REPO_ROOT, 'config/lab', name), 'utf8')
     .replaceAll('{{RUN_DIR}}', runDir(prefix))
     .replaceAll('{{PREFIX}}', prefix);
+  if (readState(prefix)?.profile.transparent) text = transparentEdits(name, text);
   const file = join(runDir(prefix), name);
   writeFileSync(file, text);
   return file;
+}
+
+/** The HAG's interfaces toward the access links, where subscribers' MPTCP SYNs arrive. */
+export const HAG_ACCESS_INTERFACES = ['dsl0', 'lte0'];
+
+/**
+ * A lab config in transparent mode: the HAG terminates MPTCP SYNs arriving over either access
+ * link (service.transparent), the CPE connects to the destinations themselves (hag.method
+ * transparent). The subscribers are the CPE's own addresses only, so that an access network's
+ * router (198.18.11.1, the DSL namespace) is a non-subscriber on the path.
+ */
+export function transparentEdits(name: string, text: string): string {
+  const doc = parseDocument(text);
+  if (name === 'hag.yaml') {
+    doc.setIn(['service', 'transparent'], doc.createNode({ interfaces: HAG_ACCESS_INTERFACES }));
+    const subs = (doc.getIn(['access', 'subscribers']) as { toJSON(): string[] }).toJSON();
+    doc.setIn(
+      ['access', 'subscribers'],
+      subs.filter((s) => s !== `${ADDR.dsl.hag}/32`),
+    );
+  } else doc.setIn(['hag', 'method'], 'transparent');
+  return doc.toString();
 }
 
 /**

@@ -224,10 +224,13 @@ export class MptcpEndpoint implements SansIo, ConnectionHost {
     admit?: Admit,
     /** TCP Fast Open on this port (default: the endpoint's server setting). */
     fastOpen: TfoServerOptions | undefined = this.fastOpen.server,
+    /** A port listener for these local addresses only (others reach the 'any' listener). */
+    addresses?: readonly Uint8Array[],
   ): void {
     this.tcp.listen({
       port,
       backlog,
+      addresses,
       fastOpen,
       onSyn: (sock, seg) => {
         // Joins name a connection already admitted and prove it with HMACs (3.2).

@@ -8,7 +8,7 @@
 import type { SansIo } from '../driver.js';
 import { type RandomFill, randomU32, systemRandom } from '../util/random.js';
 import { TimerQueue } from '../util/timer-queue.js';
-import { copyOut, u32 } from '../wire/bytes.js';
+import { bytesEqualAt, copyOut, u32 } from '../wire/bytes.js';
 import { PacketView } from '../wire/packet.js';
 import { TCP_FLAG } from '../wire/tcp.js';
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.js';
@@ -92,6 +92,11 @@ export interface ListenOptions {
   port: number | 'any';
   /** Connections in the SYN queue and not yet accepted (default 128). */
   backlog?: number;
+  /**
+   * A port listener for connections to these local addresses only; to others the 'any' listener
+   * answers (a HAG on the path owns its service ports, not the same port of every server).
+   */
+  addresses?: readonly Uint8Array[];
   onAccept(sock: TcpSocket): void;
   /**
    * Called with a new connection before it answers the SYN (its options are in `seg`): a protocol
@@ -355,7 +360,7 @@ export class TcpStack implements SansIo {
     if (tw && !this.timeWait.input(now, seg, tw)) return;
     const synAckRst = seg.flags & (SYN | ACK | RST);
     if (synAckRst === SYN || synAckRst === ACK) {
-      const l = this.listeners.get(t.dstPort) ?? this.listeners.get('any');
+      const l = this.listenerFor(packet, ip.dstOff, alen, t.dstPort);
       if (l && synAckRst === SYN) {
         this.passiveOpen(now, l, packet, ip.srcOff, ip.dstOff, alen, t.srcPort, t.dstPort);
         return;
@@ -363,6 +368,14 @@ export class TcpStack implements SansIo {
       if (l && this.cookieAck(now, l, packet, ip.srcOff, ip.dstOff, alen, t.srcPort, t.dstPort)) return;
     }
     this.queueReset(packet, ip.srcOff, ip.dstOff, alen, t.srcPort, t.dstPort);
+  }
+
+  /** The listener of a SYN (or cookie ACK) to this address and port: its port's, else 'any'. */
+  private listenerFor(buf: Uint8Array, dstOff: number, alen: number, port: number): Listener | undefined {
+    const l = this.listeners.get(port);
+    if (l?.addresses === undefined) return l ?? this.listeners.get('any');
+    for (const a of l.addresses) if (a.length === alen && bytesEqualAt(a, buf, dstOff)) return l;
+    return this.listeners.get('any');
   }
 
   private passiveOpen(

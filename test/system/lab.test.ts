@@ -356,6 +356,17 @@ describe('lab profiles', () => {
     expect(link('lossy', 'lte')).toEqual([30e6, 30e6, 40, 5, 1]);
   });
 
+  it('has the transparent profile: the default links, the daemons in transparent mode', () => {
+    const t = loadProfile(PROFILES, 'transparent');
+    expect([t.transparent, loadProfile(PROFILES, 'default').transparent]).toEqual([true, false]);
+    expect(t.links).toEqual(loadProfile(PROFILES, 'default').links);
+    const bad =
+      'profiles:\n  a:\n    transparent: yes\n    dsl: {rate: 2mbit, delay: 1ms}\n    lte: {rate: 1mbit, delay: 1ms}\n';
+    expect(() => parseProfiles(bad, 'p.yaml')).toThrow(
+      'p.yaml:3: profiles.a.transparent: expected true or false',
+    );
+  });
+
   it('reads asymmetric rates, jitter, loss and the seed', () => {
     const p = parseProfiles(
       'profiles:\n  x:\n    seed: 9\n    dsl: {rate: {down: 16mbit, up: 2mbit}, delay: 12ms}\n' +

@@ -56,6 +56,14 @@ describe('CPE config', () => {
     expect(r.value.uplinks.map((u) => u.role)).toEqual(['primary', 'overflow']);
   });
 
+  it('hag.method transparent: accepted, without credentials or a cookie', () => {
+    const r = parseCpeConfig(`${BASE}  method: transparent\n`, 'cpe.yaml', opts);
+    expect(r.ok && r.value.hag.method).toBe('transparent');
+    expect(errors(`${BASE}  method: transparent\n  cookie: 0a0b0c0d\n`)).toBe(
+      'cpe.yaml:20: hag.cookie: method transparent sends no handshake: credentials and cookies are for socks5 and convert',
+    );
+  });
+
   it('fills defaults and derives core addresses, tables and the TUN address', () => {
     const r = parseCpeConfig(BASE, 'cpe.yaml', opts);
     if (!r.ok) throw new Error(formatIssues(r.issues));

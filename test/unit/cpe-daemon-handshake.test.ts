@@ -1,7 +1,8 @@
 // The CPE's handshake with the HAG (cpe/daemon/hag-handshake.ts) against a scripted peer: the
 // Convert Connect TLV it sends (IPv4 as IPv4-mapped, IPv6, a cookie), go-ahead with early bytes,
 // Error TLVs as refusals, silence, a close, a malformed reply as "unreachable"; SOCKS5 without and
-// with credentials, refused credentials, failure replies; the liveness check.
+// with credentials, refused credentials, failure replies; the liveness check. Method transparent:
+// no bytes at all, the connection's own handshake is the answer.
 import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { hagAlive, hagHandshake } from '../../cpe/daemon/hag-handshake.js';
@@ -170,5 +171,30 @@ describe('HAG liveness check', () => {
   it('SOCKS5: a method selection means alive', async () => {
     const { d } = peer((_c, _a, push) => push(encodeMethodSelection(0)));
     expect(await hagAlive(d, { method: 'socks5' }, 1000)).toBe(true);
+  });
+});
+
+describe('method transparent', () => {
+  it('sends nothing; established is the go-ahead, a reset a refusal, silence unreachable', async () => {
+    const ok = peer();
+    const r = hagHandshake(ok.d, dst4, { method: 'transparent' }, 1000);
+    ok.d.emit('connect');
+    expect(await r).toEqual({ kind: 'ok', early: Buffer.alloc(0) });
+    expect(ok.written).toEqual([]);
+    const reset = peer();
+    const refused = hagHandshake(reset.d, dst4, { method: 'transparent' }, 1000);
+    reset.d.destroy(new Error('connection reset'));
+    expect(await refused).toEqual({ kind: 'refused', reason: 'reset by the destination: connection reset' });
+    expect(await hagHandshake(peer().d, dst4, { method: 'transparent' }, 30)).toEqual({
+      kind: 'unreachable',
+      reason: 'no handshake within 30 ms',
+    });
+  });
+
+  it("the liveness check asks the HAG's Convert port (an Info TLV)", async () => {
+    const { d, written } = peer((_c, _a, push) => push(encodeConvert([])));
+    expect(await hagAlive(d, { method: 'transparent' }, 1000)).toBe(true);
+    const m = decodeConvert(Buffer.concat(written));
+    expect(m.kind === 'ok' && m.message.tlvs).toEqual([{ type: 'info' }]);
   });
 });

@@ -45,6 +45,35 @@ describe('HAG config', () => {
     expect(r.value.metrics).toBeUndefined();
   });
 
+  it('service.transparent: defaults, alone is enough, needs forwarding, never the TUN, no open proxy', () => {
+    const svc = 'service:\n  addresses: [198.18.100.1]\n';
+    const subs = 'access:\n  subscribers: [198.18.0.0/18]\n';
+    const r = parseHagConfig(`${svc}  transparent: {}\n${subs}`, 't.yaml', HOST);
+    if (!r.ok) throw new Error(formatIssues(r.issues));
+    expect(r.value.service.transparent).toEqual({
+      interfaces: [],
+      mark: 0x4841,
+      table: 4841,
+      rulePriority: 10000,
+    });
+    const bad = parseHagConfig(
+      `tun: {forwarding: false}\n${svc}  transparent:\n    interfaces: [dsl0, hag0]\naccess:\n  subscribers: [0.0.0.0/2]\n`,
+      'b.yaml',
+      HOST,
+    );
+    expect(!bad.ok && formatIssues(bad.issues)).toBe(
+      [
+        'b.yaml:1: tun.forwarding: service.transparent needs it: the traffic not diverted is forwarded',
+        "b.yaml:5: service.transparent.interfaces[1]: hag0 is the HAG's TUN; name the interfaces the subscribers arrive on",
+        "b.yaml:7: access.subscribers[0]: 0.0.0.0/2 lets nearly anyone on the internet in while service.transparent asks for none: an open proxy. Narrow it to the subscribers' ranges (/8 or longer), require credentials, or set access.openProxy: true",
+      ].join('\n'),
+    );
+    const none = parseHagConfig(`${svc}${subs}`, 'n.yaml', HOST);
+    expect(!none.ok && formatIssues(none.issues)).toBe(
+      'n.yaml:2: service: enable at least one of convert, socks and transparent',
+    );
+  });
+
   it("access.joins is 'subscribers' or 'any'", () => {
     const base =
       'service:\n  addresses: [198.18.100.1]\n  socks: {port: 1080}\naccess:\n  subscribers: [198.18.0.0/18]\n';
@@ -104,7 +133,7 @@ describe('HAG config', () => {
       HOST,
     );
     expect(!r2.ok && formatIssues(r2.issues)).toBe(
-      'c.yaml:2: service: enable at least one of convert and socks',
+      'c.yaml:2: service: enable at least one of convert, socks and transparent',
     );
   });
 });

@@ -270,4 +270,18 @@ describe('TcpStack', () => {
     p.run(() => seen.length === 2, 5000);
     expect(seen.sort()).toEqual(['198.18.2.1:22', '198.19.7.7:8443']);
   });
+
+  it('a port listener scoped to its addresses leaves that port of other addresses to the any listener', () => {
+    const p = new Pair();
+    const seen: string[] = [];
+    const note = (who: string) => (s: TcpSocket) =>
+      seen.push(`${who} ${s.tuple.local.join('.')}:${s.tuple.localPort}`);
+    p.b.listen({ port: 5124, addresses: [B_ADDR], onAccept: note('port') });
+    p.b.listen({ port: 'any', onAccept: note('any') });
+    const other = Uint8Array.of(198, 19, 7, 7);
+    p.a.connect(0, { local: A_ADDR, remote: other, remotePort: 5124 });
+    p.a.connect(0, { local: A_ADDR, remote: B_ADDR, remotePort: 5124 });
+    p.run(() => seen.length === 2, 5000);
+    expect(seen.sort()).toEqual(['any 198.19.7.7:5124', 'port 198.18.2.1:5124']);
+  });
 });
