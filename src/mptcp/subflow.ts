@@ -1579,8 +1579,12 @@ export class Subflow implements TcpExtension, TcpSocketEvents {
     if (this.conn.fallback || s.sndNxt !== s.sndUna) return 0;
     const held = this.scheduledEnd - Math.max(0, this.dataOff(this.socket.sndUna));
     if (held <= this.socket.sndWnd) return 0;
-    this.conn.mib.SndWndShared++;
     return held;
+  }
+
+  /** A segment went by the connection-level window (sendWindow): Linux's MPTcpExtSndWndShared. */
+  sentPastWindow(): void {
+    this.conn.mib.SndWndShared++;
   }
 }
 
