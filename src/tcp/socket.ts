@@ -132,8 +132,6 @@ export class TcpSocket {
   private tsRecent = 0;
   private tsOffset = 0;
 
-  // Buffers.
-
   // Loss recovery.
   readonly rtt: RttEstimator;
   cc: CongestionController;
