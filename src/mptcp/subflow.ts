@@ -1128,9 +1128,12 @@ export class Subflow implements TcpExtension, TcpSocketEvents {
       return;
     }
     // A DATA_ACK shows that the server holds our key; a DSS sent before it had it has none.
-    if (this.isClient && !this.join && d.hasDataAck) {
+    if (this.isClient && !this.join && d.hasDataAck && !this.keysConfirmed) {
       this.keysConfirmed = true;
       c.markFullyEstablished();
+      // Our ACKs until now carried MP_CAPABLE, no DATA_ACK (3.1): data the server sent before it
+      // had our key (TCP Fast Open, appendix B) is acknowledged at the data level only now.
+      if (c.dataAck > 1) this.ackNow();
     }
     if (this.join && !this.join.confirmed && !this.isClient) return; // no data before the join is proven
     if (d.hasDataAck) {

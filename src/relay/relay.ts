@@ -124,7 +124,8 @@ function forwardReads(kernel: Socket, core: Duplex): boolean {
     if (c.destroyed || c.writableEnded) return true;
     const k = c.writeNow(buf, 0, n);
     if (k === n) {
-      if (c.whenRoom === undefined || (c.sendSpace ?? 0) >= SHARED_READ) return true;
+      // A side that cannot say its room is not waited on: the next read queues what does not fit.
+      if (c.whenRoom === undefined || c.sendSpace === undefined || c.sendSpace >= SHARED_READ) return true;
       c.whenRoom(SHARED_READ, resumeKernel);
       return false;
     }

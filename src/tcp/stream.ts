@@ -92,6 +92,11 @@ export class ConnStream extends Duplex {
     return n;
   }
 
+  /** The connection's send buffer's free bytes (what writeNow takes now). */
+  get sendSpace(): number {
+    return this.conn.sendSpace;
+  }
+
   /**
    * Calls `cb` once, at the first acknowledgment after which the send buffer takes `min` bytes (a
    * writer that holds off until a whole read of its own fits, instead of queueing the rest); at

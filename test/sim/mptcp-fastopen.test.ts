@@ -348,6 +348,23 @@ describe('MPTCP with TCP Fast Open (RFC 8684 appendix B)', () => {
     expect(c.conn.fallback).toBe(false);
   });
 
+  it('a short reply sent before the third ACK, then nothing: the client acknowledges it at the data level, no retransmission', () => {
+    // The client's ACKs before it knows the server has its key carry MP_CAPABLE, no DATA_ACK
+    // (RFC 8684 3.1). A reply that ends there (an HTTP header the server sends before its body, a
+    // greeting) was acknowledged at the data level only by the next data, or sent again at the
+    // server's data-level retransmission timeout (1 s), which the lab's captures showed.
+    const { net, accepted, open } = setup({ reply: Buffer.alloc(208, 7), answersEarly: true });
+    const first = open(Buffer.from('GET /first HTTP/1.0\r\n\r\n'));
+    expect(net.runUntil(() => Buffer.concat(first.got).length === 208, 5000)).toBe(true);
+    net.run(net.now + 200);
+    const c = open(Buffer.from('GET /second HTTP/1.0\r\n\r\n'));
+    expect(net.runUntil(() => Buffer.concat(c.got).length === 208, 1000)).toBe(true);
+    net.run(net.now + 1500);
+    const server = accepted[1].conn;
+    expect(server.mib.MPTCPRetrans).toBe(0);
+    expect(server.sendSpace).toBe(accepted[0].conn.sendSpace); // nothing left unacknowledged
+  });
+
   it('without answersEarly the reply waits for the third ACK (a Linux client falls back to TCP otherwise)', () => {
     const { net, accepted, open } = setup();
     open(Buffer.from('GET /first HTTP/1.0\r\n\r\n'));

@@ -9,6 +9,8 @@ import { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectSharedReads } from '../../src/relay/kernel-input.js';
 import { endName, relay } from '../../src/relay/relay.js';
+import { ConnStream } from '../../src/tcp/stream.js';
+import { fakeConn } from './lib/fake-conn.js';
 
 /**
  * A connected pair of loopback sockets: [ours (accepted), peer (connected by `connect`: the relay's
@@ -298,6 +300,35 @@ describe('relay', () => {
     expect(Buffer.concat(got).equals(sent)).toBe(true);
     expect(queued).toBe(0);
   }, 20_000);
+
+  it('a ConnStream with room keeps reading: a header and a body written apart both reach it, no acknowledgment needed', async () => {
+    // The HAG's relay paused its server socket after every read until the next DATA_ACK, as if the
+    // connection's send buffer were full: ConnStream did not tell its room (sendSpace). A server's
+    // HTTP header and body read apart then waited for the ACK of the header; with 0-RTT that came
+    // after the connection's 1 s retransmission timeout (lab: 100 KB downloads in 1170 ms).
+    const srv = net.createServer({ allowHalfOpen: true });
+    await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
+    const accepted = new Promise<net.Socket>((res) => srv.once('connection', res));
+    const kernel = connectSharedReads({
+      port: (srv.address() as net.AddressInfo).port,
+      host: '127.0.0.1',
+      allowHalfOpen: true,
+    });
+    await new Promise((res) => kernel.once('connect', res));
+    const serverApp = await accepted;
+    serverApp.on('error', () => {});
+    srv.close();
+    open.push(kernel, serverApp);
+    const conn = fakeConn(4 << 20);
+    const core = new ConnStream(conn, () => {});
+    const r = relay(kernel, core, { idleMs: 10_000 });
+    serverApp.write(Buffer.alloc(204, 1));
+    for (let i = 0; i < 100 && conn.sent < 204; i++) await new Promise((res) => setTimeout(res, 10));
+    serverApp.write(Buffer.alloc(100_000, 2));
+    for (let i = 0; i < 200 && conn.sent < 100_204; i++) await new Promise((res) => setTimeout(res, 10));
+    r.stop();
+    expect(conn.sent).toBe(100_204);
+  });
 
   it('backpressure: a client that does not read stops the relay from reading the server', async () => {
     const { clientApp, serverApp, serverSide } = await setup();

@@ -2,34 +2,8 @@
 // the first acknowledgment after which the buffer takes what it asked for (at most the buffer's
 // size), and not before.
 import { describe, expect, it } from 'vitest';
-import { ConnStream, type StreamConn } from '../../../src/tcp/stream.js';
-
-/** A connection with a send buffer of `size` bytes of which `used` are unacknowledged. */
-function fakeConn(size: number): StreamConn & { used: number; ack(n: number): void } {
-  const c = {
-    used: 0,
-    get sendSpace() {
-      return size - c.used;
-    },
-    send(_d: Uint8Array, _off: number, len: number) {
-      const n = Math.min(len, size - c.used);
-      c.used += n;
-      return n;
-    },
-    recv: () => 0,
-    readableBytes: 0,
-    readEnded: false,
-    isClosed: false,
-    close() {},
-    abort() {},
-    events: {} as StreamConn['events'],
-    ack(n: number) {
-      c.used -= n;
-      c.events.onWritable?.();
-    },
-  };
-  return c;
-}
+import { ConnStream } from '../../../src/tcp/stream.js';
+import { fakeConn } from '../lib/fake-conn.js';
 
 describe('ConnStream.whenRoom', () => {
   it('calls once the send buffer has the room asked for, after an acknowledgment', () => {
@@ -56,5 +30,13 @@ describe('ConnStream.whenRoom', () => {
     expect(calls).toBe(0);
     conn.ack(8_192);
     expect(calls).toBe(1);
+  });
+
+  it("reports the connection's send space, which the relay asks before it waits for room", () => {
+    const conn = fakeConn(100_000);
+    const s = new ConnStream(conn, () => {});
+    expect(s.sendSpace).toBe(100_000);
+    s.writeNow(new Uint8Array(30_000), 0, 30_000);
+    expect(s.sendSpace).toBe(70_000);
   });
 });
