@@ -306,18 +306,8 @@ describe('relay', () => {
     // connection's send buffer were full: ConnStream did not tell its room (sendSpace). A server's
     // HTTP header and body read apart then waited for the ACK of the header; with 0-RTT that came
     // after the connection's 1 s retransmission timeout (lab: 100 KB downloads in 1170 ms).
-    const srv = net.createServer({ allowHalfOpen: true });
-    await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
-    const accepted = new Promise<net.Socket>((res) => srv.once('connection', res));
-    const kernel = connectSharedReads({
-      port: (srv.address() as net.AddressInfo).port,
-      host: '127.0.0.1',
-      allowHalfOpen: true,
-    });
-    await new Promise((res) => kernel.once('connect', res));
-    const serverApp = await accepted;
+    const [serverApp, kernel] = await pair(connectSharedReads);
     serverApp.on('error', () => {});
-    srv.close();
     open.push(kernel, serverApp);
     const conn = fakeConn(4 << 20);
     const core = new ConnStream(conn, () => {});
