@@ -19,23 +19,20 @@
 // holding server (--role hold).
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { nodeFlags } from '../lib/node-flags.js';
 import { benchArgs } from './args.js';
 import { cpuSeconds, holdServer, jsonLines, out, rssKiB, sh, socksConnect, waitLine } from './hag-common.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
-/** The HAG's V8 flags as its launcher takes them (scripts/lib/build-bundle.sh): the words of hag/deploy/node-flags. */
-const HAG_NODE_FLAGS = readFileSync(join(ROOT, 'hag/deploy/node-flags'), 'utf8')
-  .split('\n')
-  .filter((l) => !l.startsWith('#'))
-  .join(' ')
-  .trim();
+/** The HAG's V8 flags as its launcher takes them (scripts/lib/build-bundle.sh): hag/deploy/node-flags. */
+const HAG_NODE_FLAGS = nodeFlags(ROOT, 'hag');
 
 const { values: a } = benchArgs({
   options: {

@@ -14,19 +14,20 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { nodeFlags } from '../lib/node-flags.js';
 import { benchArgs } from './args.js';
 
+const SELF = fileURLToPath(import.meta.url);
+const ROOT = join(dirname(SELF), '../../..');
 const { values: a } = benchArgs({
   options: {
     role: { type: 'string', default: 'run' },
     conns: { type: 'string', default: '1000' },
     dst: { type: 'string', default: '198.18.3.2:9000' },
-    /** V8 flags for the CPE daemon, as its one-file build's launcher passes them. */
-    'node-flags': { type: 'string', default: '--max-semi-space-size=1 --optimize-for-size' },
+    /** V8 flags for the CPE daemon; by default those its one-file build's launcher passes (cpe/deploy/node-flags). */
+    'node-flags': { type: 'string', default: nodeFlags(ROOT, 'cpe') },
   },
 });
-const SELF = fileURLToPath(import.meta.url);
-const ROOT = join(dirname(SELF), '../../..');
 
 function out(o: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(o)}\n`);

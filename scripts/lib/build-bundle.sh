@@ -27,17 +27,15 @@ ROOT=$(pwd)
 case $ROLE in
   # The CPE carries hag/ too: the one `hybrid-access` command carries both daemons' config code.
   cpe) TREES="src cpe hag" RUNS='^(cpe/|src/|hag/(addr|main|config|daemon))' EXAMPLE=config/cpe.yaml
-       UNITS="cpe/deploy/hybrid-access-cpe.init cpe/deploy/hybrid-access-cpe.service"
-       # A router's memory is small: V8's young generation at 1 MB and its size-over-speed mode keep
-       # the CPE under 64 MB idle and 128 MB with 1,000 connections (scripts/bench-cpe).
-       FLAGS="--max-semi-space-size=1 --optimize-for-size" ;;
+       UNITS="cpe/deploy/hybrid-access-cpe.init cpe/deploy/hybrid-access-cpe.service" ;;
   # A cli.ts that carries one daemon still starts (src/cli.ts).
   hag) TREES="src hag" RUNS='^(hag/|src/)' EXAMPLE=config/hag.yaml
-       UNITS="hag/deploy/hybrid-access-hag.service"
-       # hag/deploy/node-flags says why; scripts/bench-attacks takes the same file.
-       FLAGS=$(grep -v '^#' hag/deploy/node-flags | tr '\n' ' ' | sed 's/ *$//') ;;
+       UNITS="hag/deploy/hybrid-access-hag.service" ;;
   *) echo "error: role must be cpe or hag, not '$ROLE'" >&2; exit 2 ;;
 esac
+# The role's V8 flags: ROLE/deploy/node-flags says why; its benchmark (bench-cpe, bench-attacks)
+# reads the same file (scripts/lib/node-flags.ts).
+FLAGS=$(grep -v '^#' "$ROLE/deploy/node-flags" | tr '\n' ' ' | sed 's/ *$//')
 if [ "$ARCH" = "$(uname -m)" ]; then
   ADDON=$ROOT/src/io/tun-tap/build/Release/tun_tap.node
   [ -f "$ADDON" ] || { echo "error: $ADDON is missing: run npm install (it builds the addon)" >&2; exit 1; }

@@ -16,6 +16,7 @@ import { seqDiff } from '../tcp/seq.js';
 import type { TcpError, TcpSocket, TcpSocketEvents } from '../tcp/socket.js';
 import { TcpState } from '../tcp/state.js';
 import type { Waker } from '../tcp/stream.js';
+import { setU32 } from '../wire/bytes.js';
 import { dssChecksum, sumWords } from '../wire/checksum.js';
 import { DSS_FLAG, type Dss } from '../wire/mptcp/dss.js';
 import { MPC_FLAG } from '../wire/mptcp/mp-capable.js';
@@ -375,10 +376,10 @@ export class Subflow implements TcpExtension, TcpSocketEvents {
     buf[off + 3] = j.localId;
     if (synAck) {
       buf.set(joinSynAckHmac(c.local.key, c.remoteKey, j.nonceLocal, j.nonceRemote), off + 4);
-      writeU32(buf, off + 12, j.nonceLocal);
+      setU32(buf, off + 12, j.nonceLocal);
     } else {
-      writeU32(buf, off + 4, keyToken(c.remoteKey));
-      writeU32(buf, off + 8, j.nonceLocal);
+      setU32(buf, off + 4, keyToken(c.remoteKey));
+      setU32(buf, off + 8, j.nonceLocal);
       c.mib.MPJoinSynTx++;
     }
     return len;
@@ -877,7 +878,7 @@ export class Subflow implements TcpExtension, TcpSocketEvents {
       // DATA_ACK, 4 bytes: the low 32 bits of the 64-bit value (RFC 8684 3.3.1).
       toWire(c.remoteIdsn, c.dataAck, this.wire);
       c.noteWindowAdvertised();
-      writeU32(buf, o, this.wire.low);
+      setU32(buf, o, this.wire.low);
       o += 4;
     }
     if (mapped) {
@@ -899,9 +900,9 @@ export class Subflow implements TcpExtension, TcpSocketEvents {
         dll += m.len;
       }
       toWire(c.local.idsn, dsn, this.wire);
-      writeU32(buf, o, this.wire.high);
-      writeU32(buf, o + 4, this.wire.low);
-      writeU32(buf, o + 8, ssn);
+      setU32(buf, o, this.wire.high);
+      setU32(buf, o + 4, this.wire.low);
+      setU32(buf, o + 8, ssn);
       buf[o + 12] = dll >> 8;
       buf[o + 13] = dll;
       o += 14;
@@ -1582,14 +1583,11 @@ export class Subflow implements TcpExtension, TcpSocketEvents {
     if (this.conn.fallback || s.sndNxt !== s.sndUna) return 0;
     const held = this.scheduledEnd - Math.max(0, this.dataOff(this.socket.sndUna));
     if (held <= this.socket.sndWnd) return 0;
-    this.conn.mib.SndWndShared++;
     return held;
   }
-}
 
-function writeU32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v >>> 24;
-  b[o + 1] = v >>> 16;
-  b[o + 2] = v >>> 8;
-  b[o + 3] = v;
+  /** A segment went by the connection-level window (sendWindow): Linux's MPTcpExtSndWndShared. */
+  sentPastWindow(): void {
+    this.conn.mib.SndWndShared++;
+  }
 }

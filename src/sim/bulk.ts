@@ -3,6 +3,8 @@
 // both directions and the times of the first and last byte received. Synchronous (no Node
 // streams), so that virtual time is all that passes.
 import { createHash, type Hash } from 'node:crypto';
+import type { MptcpConnection } from '../mptcp/connection.js';
+import type { MptcpEndpoint } from '../mptcp/endpoint.js';
 import type { TcpSocket } from '../tcp/socket.js';
 import type { TcpStack } from '../tcp/stack.js';
 import { TcpState } from '../tcp/state.js';
@@ -32,6 +34,14 @@ export function tcpConn(
     wake: () => stack.wake(sock),
     canClose: () => sock.state === TcpState.Established || sock.state === TcpState.CloseWait,
   };
+}
+
+/** An MPTCP connection as a ByteConn, with the endpoint to wake after each action. */
+export function mptcpConn(
+  ep: MptcpEndpoint,
+  c: MptcpConnection,
+): { conn: ByteConn; wake: () => void; canClose: () => boolean } {
+  return { conn: c, wake: () => ep.wake(c), canClose: () => c.established };
 }
 
 /** A prime-length block of pseudo-random bytes; the stream repeats it at no segment alignment. */

@@ -10,7 +10,7 @@ import type { CongestionControlName } from '../tcp/cc/index.js';
 import type { TcpConfig } from '../tcp/config.js';
 import type { TcpSocket } from '../tcp/socket.js';
 import { TcpStack } from '../tcp/stack.js';
-import { BulkApp, tcpConn } from './bulk.js';
+import { BulkApp, mptcpConn, tcpConn } from './bulk.js';
 import { Network } from './network.js';
 
 export interface UplinkSpec {
@@ -222,10 +222,6 @@ export function paceReads(net: Network, app: BulkApp, rate: number, everyMs = 5,
     net.at(now + everyMs, tick);
   };
   tick(net.now);
-}
-
-function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
-  return { conn: c, wake: () => ep.wake(c), canClose: () => c.established };
 }
 
 /** One long MPTCP connection over all `links`, sending in direction `dir`. */

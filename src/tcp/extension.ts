@@ -56,8 +56,12 @@ export interface TcpExtension {
   /**
    * Bytes from SND.UNA that the layer above lets go whatever the peer's window on this connection
    * says (MPTCP: the connection-level window, shared by the subflows), or 0 for the socket's own.
+   * Asked before each segment of new data, which the congestion window or the pacer may still hold.
    */
   sendWindow?(): number;
+
+  /** A segment of new data went out past the peer's window on this connection: sendWindow() let it. */
+  sentPastWindow?(): void;
 
   /** Bytes of options writeSynOptions will write (TCP Fast Open needs to know what room is left). */
   synOptionsLen?(synAck: boolean): number;

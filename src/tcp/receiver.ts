@@ -4,6 +4,7 @@
 // (RFC 2018), and when an ACK is due (RFC 5681 4.2). The socket owns the state machine and
 // sends the ACKs; this module tells it what a segment did.
 
+import { setU32 } from '../wire/bytes.js';
 import { Assembler } from './assembler.js';
 import { ByteRing } from './ring.js';
 import type { SegmentIn } from './segment.js';
@@ -188,16 +189,8 @@ export class Receiver {
     let o = off + 4;
     for (let k = 0; k < count; k++) {
       const i = this.sackOrder[k];
-      const left = seqAdd(this.nxt, this.ooo.start(i));
-      const right = seqAdd(this.nxt, this.ooo.end(i));
-      buf[o] = left >>> 24;
-      buf[o + 1] = left >>> 16;
-      buf[o + 2] = left >>> 8;
-      buf[o + 3] = left;
-      buf[o + 4] = right >>> 24;
-      buf[o + 5] = right >>> 16;
-      buf[o + 6] = right >>> 8;
-      buf[o + 7] = right;
+      setU32(buf, o, seqAdd(this.nxt, this.ooo.start(i)));
+      setU32(buf, o + 4, seqAdd(this.nxt, this.ooo.end(i)));
       o += 8;
     }
     return o;

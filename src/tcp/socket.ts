@@ -132,8 +132,6 @@ export class TcpSocket {
   private tsRecent = 0;
   private tsOffset = 0;
 
-  // Buffers.
-
   // Loss recovery.
   readonly rtt: RttEstimator;
   cc: CongestionController;
@@ -1251,6 +1249,8 @@ export class TcpSocket {
         const off = sentData;
         const seq = snd.nxt;
         snd.sent(len, fin);
+        // Past the peer's window on this connection: only the layer above's window let it go.
+        if (shared > snd.wnd && seqGt(seqAdd(seq, len), seqAdd(snd.una, snd.wnd))) ext!.sentPastWindow?.();
         if (this.rttSeq < 0 && !this.tsOk && rec.phase === Phase.none) {
           this.rttSeq = seq;
           this.rttSentAt = now;

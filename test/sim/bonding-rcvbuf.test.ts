@@ -8,7 +8,7 @@
 // arrive intact.
 import { describe, expect, it } from 'vitest';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
-import { BulkApp } from '../../src/sim/bulk.js';
+import { BulkApp, mptcpConn } from '../../src/sim/bulk.js';
 import { hybridNet, mptcpBulk, type UplinkSpec } from '../../src/sim/hybrid.js';
 
 const DSL: UplinkSpec = { name: 'dsl', rate: 20e6, delay: 10 };
@@ -79,20 +79,10 @@ describe('receive buffer, DSL 20 Mbit/s 10 ms + LTE 40 Mbit/s 30 or 100 ms', () 
     const { net, cpe, hag, pm } = hybridNet([DSL, lte], { recvBuffer: 256 * KB, seed: 3 });
     let tx: BulkApp | undefined;
     hag.listen(443, (c: MptcpConnection) => {
-      tx = new BulkApp(
-        { conn: c, wake: () => hag.wake(c), canClose: () => c.established },
-        bytes,
-        2,
-        () => net.now,
-      );
+      tx = new BulkApp(mptcpConn(hag, c), bytes, 2, () => net.now);
     });
     const conn = pm.connect(0, HAG, 443)!;
-    const rx = new BulkApp(
-      { conn, wake: () => cpe.wake(conn), canClose: () => conn.established },
-      0,
-      1,
-      () => net.now,
-    );
+    const rx = new BulkApp(mptcpConn(cpe, conn), 0, 1, () => net.now);
     net.runUntil(() => rx.ended, 60_000);
     const mib = hag.mib;
     console.log(

@@ -9,9 +9,7 @@ import { Network } from '../../src/sim/index.js';
 import { fixTransportChecksum, type Middlebox } from '../../src/sim/middlebox.js';
 import { TcpState } from '../../src/tcp/state.js';
 import { TCP_FLAG } from '../../src/wire/tcp.js';
-
-const A = Uint8Array.of(198, 18, 0, 1);
-const B = Uint8Array.of(198, 19, 0, 1);
+import { helloAndClose } from './nodes.js';
 
 describe('FIN-WAIT-2 of an orphaned subflow', () => {
   it('ends silently finTimeoutMs after our FIN was acknowledged when the peer never sends its FIN', () => {
@@ -49,14 +47,7 @@ describe('FIN-WAIT-2 of an orphaned subflow', () => {
         serverClosedAt = net.now;
       };
     });
-    const c = a.connect(net.now, { local: A, remote: B, remotePort: 80 });
-    c.events.onEstablished = () => {
-      c.send(Buffer.from('hello'));
-      c.close();
-      a.wake(c);
-    };
-    c.events.onReadable = () => c.recv(new Uint8Array(64));
-    a.wake(c);
+    helloAndClose(a, net.now);
     // Both DATA_FINs through, the server's subflow FIN acknowledged: FIN-WAIT-2, the client silent.
     const sf = () => server?.subflows[0]?.socket;
     net.runUntil(() => sf()?.state === TcpState.FinWait2, 5_000);

@@ -7,7 +7,7 @@ import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import { ClientPathManager } from '../../src/mptcp/pm/client.js';
 import { ServerPathManager } from '../../src/mptcp/pm/server.js';
-import { BulkApp } from '../../src/sim/bulk.js';
+import { BulkApp, mptcpConn } from '../../src/sim/bulk.js';
 import {
   dropMatching,
   fixTransportChecksum,
@@ -20,10 +20,6 @@ const DSL = Uint8Array.of(198, 18, 1, 2);
 const HAG1 = Uint8Array.of(198, 19, 0, 1);
 const HAG2 = Uint8Array.of(198, 19, 0, 2);
 const MB = 1_000_000;
-
-function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
-  return { conn: c, wake: () => ep.wake(c), canClose: () => c.established };
-}
 
 function setup(seed: number, up?: Middlebox, down?: Middlebox, bytes = 10 * MB) {
   const net = new Network({ seed });

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { expand32, fromWire, toWire } from '../../src/mptcp/dsn.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
-import { BulkApp } from '../../src/sim/bulk.js';
+import { BulkApp, mptcpConn } from '../../src/sim/bulk.js';
 import { hybridNet } from '../../src/sim/hybrid.js';
 import { corruptTcpPayload, type MiddleboxContext, Network, stripTcpOption } from '../../src/sim/index.js';
 import { WireError } from '../../src/wire/error.js';
@@ -23,9 +23,6 @@ const LTE = Uint8Array.of(198, 18, 2, 2);
 const HAG = Uint8Array.of(198, 19, 0, 1);
 const MB = 1_000_000;
 
-function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
-  return { conn: c, wake: () => ep.wake(c), canClose: () => c.established };
-}
 const sha = (x: BulkApp, d: 'tx' | 'rx') => (d === 'tx' ? x.txHash : x.rxHash).copy().digest('hex');
 
 /** The packet parsed whole, or undefined when it is not TCP. */

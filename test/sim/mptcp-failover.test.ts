@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import type { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
-import { BulkApp } from '../../src/sim/bulk.js';
+import { BulkApp, mptcpConn } from '../../src/sim/bulk.js';
 import { hybridNet } from '../../src/sim/hybrid.js';
 import type { Network } from '../../src/sim/index.js';
 
@@ -13,10 +13,6 @@ const DSL = Uint8Array.of(198, 18, 1, 2);
 const LTE = Uint8Array.of(198, 18, 2, 2);
 const HAG = Uint8Array.of(198, 19, 0, 1);
 const MB = 1_000_000;
-
-function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
-  return { conn: c, wake: () => ep.wake(c), canClose: () => c.established };
-}
 
 function sha(app: BulkApp, dir: 'tx' | 'rx'): string {
   return (dir === 'tx' ? app.txHash : app.rxHash).copy().digest('hex');

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { keyIdsn } from '../../src/crypto/keys.js';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
-import { BulkApp } from '../../src/sim/bulk.js';
+import { BulkApp, mptcpConn } from '../../src/sim/bulk.js';
 import { type Middlebox, Network } from '../../src/sim/index.js';
 import { TfoCookieCache, TfoCookies } from '../../src/tcp/fastopen.js';
 import { TcpState } from '../../src/tcp/state.js';
@@ -499,14 +499,7 @@ describe('MPTCP with TCP Fast Open (RFC 8684 appendix B)', () => {
     const apps: BulkApp[] = [];
     const MB = 1_000_000;
     b.listen(5001, (c) => {
-      apps.push(
-        new BulkApp(
-          { conn: c, wake: () => b.wake(c), canClose: () => c.established },
-          5 * MB,
-          2,
-          () => net.now,
-        ),
-      );
+      apps.push(new BulkApp(mptcpConn(b, c), 5 * MB, 2, () => net.now));
     });
     // The first connection only fetches the cookie.
     a.connect(net.now, { local: A1, remote: B, remotePort: 5001 });

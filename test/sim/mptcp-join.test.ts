@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { type EndpointOptions, MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import type { Subflow } from '../../src/mptcp/subflow.js';
-import { BulkApp } from '../../src/sim/bulk.js';
+import { BulkApp, mptcpConn } from '../../src/sim/bulk.js';
 import { fixTransportChecksum, type Middlebox, Network } from '../../src/sim/index.js';
 import { TcpState } from '../../src/tcp/state.js';
 import { TCPRST_REASON } from '../../src/wire/mptcp/mp-tcprst.js';
@@ -16,10 +16,6 @@ const A2 = Uint8Array.of(198, 18, 2, 2);
 const A3 = Uint8Array.of(198, 18, 3, 2);
 const B = Uint8Array.of(198, 19, 0, 1);
 const MB = 1_000_000;
-
-function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
-  return { conn: c, wake: () => ep.wake(c), canClose: () => c.established };
-}
 
 /** Client `a` with addresses on two links to server `b` (DSL-like and LTE-like). */
 function twoPaths(

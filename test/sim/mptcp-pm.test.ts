@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import type { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import type { MptcpEvent } from '../../src/mptcp/events.js';
-import { BulkApp } from '../../src/sim/bulk.js';
+import { BulkApp, mptcpConn } from '../../src/sim/bulk.js';
 import { hybridNet, type UplinkSpec } from '../../src/sim/hybrid.js';
 import type { Network } from '../../src/sim/index.js';
 
@@ -16,10 +16,6 @@ const LINKS: UplinkSpec[] = [
   { name: 'dsl', rate: 20e6, delay: 10 },
   { name: 'lte', rate: 40e6, delay: 30 },
 ];
-
-function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
-  return { conn: c, wake: () => ep.wake(c), canClose: () => c.established };
-}
 
 function sha(app: BulkApp, dir: 'tx' | 'rx'): string {
   return (dir === 'tx' ? app.txHash : app.rxHash).copy().digest('hex');

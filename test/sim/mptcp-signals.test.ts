@@ -3,8 +3,7 @@
 // back (3.3.8), each asserting the counters and what the applications saw.
 import { describe, expect, it } from 'vitest';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
-import type { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
-import { BulkApp } from '../../src/sim/bulk.js';
+import { BulkApp, mptcpConn } from '../../src/sim/bulk.js';
 import { hybridNet, type UplinkSpec } from '../../src/sim/hybrid.js';
 import { TCPRST_REASON } from '../../src/wire/mptcp/mp-tcprst.js';
 
@@ -16,10 +15,6 @@ const LINKS: UplinkSpec[] = [
   { name: 'dsl', rate: 20e6, delay: 10 },
   { name: 'lte', rate: 40e6, delay: 30 },
 ];
-
-function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
-  return { conn: c, wake: () => ep.wake(c), canClose: () => c.established };
-}
 
 function setup(seed: number, hagMaxSubflows = 8) {
   const { net, cpe: a, hag: b, pm } = hybridNet(LINKS, { seed, hag: { maxSubflows: hagMaxSubflows } });

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { SansIo } from '../../src/driver.js';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
-import { BulkApp, tcpConn } from '../../src/sim/bulk.js';
+import { BulkApp, mptcpConn, tcpConn } from '../../src/sim/bulk.js';
 import { type DuplexConfig, type Middlebox, Network } from '../../src/sim/index.js';
 import { TcpStack } from '../../src/tcp/stack.js';
 import { WireError } from '../../src/wire/error.js';
@@ -16,10 +16,6 @@ import { parseTcpOptions } from '../../src/wire/tcp-options.js';
 const A = Uint8Array.of(198, 18, 0, 1);
 const B = Uint8Array.of(198, 19, 0, 1);
 const MB = 1_000_000;
-
-function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
-  return { conn: c, wake: () => ep.wake(c), canClose: () => c.established };
-}
 
 function net2(link: DuplexConfig, a: SansIo, b: SansIo, seed: number, tso = false): Network {
   const net = new Network({ seed });

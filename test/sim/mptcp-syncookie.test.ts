@@ -8,7 +8,7 @@ import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import { JoinRequestTable } from '../../src/mptcp/join-cookies.js';
 import type { JoinState } from '../../src/mptcp/subflow.js';
-import { BulkApp, tcpConn } from '../../src/sim/bulk.js';
+import { BulkApp, mptcpConn, tcpConn } from '../../src/sim/bulk.js';
 import { type Middlebox, Network } from '../../src/sim/index.js';
 import { TfoCookieCache, TfoCookies } from '../../src/tcp/fastopen.js';
 import { TcpStack } from '../../src/tcp/stack.js';
@@ -19,10 +19,6 @@ const A1 = Uint8Array.of(198, 18, 1, 2);
 const A2 = Uint8Array.of(198, 18, 2, 2);
 const B = Uint8Array.of(198, 19, 0, 1);
 const MB = 1_000_000;
-
-function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
-  return { conn: c, wake: () => ep.wake(c), canClose: () => c.established };
-}
 
 /** The sender key of the MP_CAPABLE in a SYN/ACK, if the packet is one. */
 function synAckKey(pkt: Uint8Array, optOff: number, optLen: number): Uint8Array | undefined {

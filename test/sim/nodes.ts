@@ -1,6 +1,9 @@
 // Trivial SansIo nodes and packet builders for testing the simulator itself: a paced UDP/IPv4
-// sender, a sink that records arrivals, and a node that replays scripted packets at given times.
+// sender, a sink that records arrivals, and a node that replays scripted packets at given times;
+// and the shortest MPTCP client of the connection-lifetime tests (a few bytes, then close).
 import type { SansIo } from '../../src/driver.js';
+import type { MptcpConnection } from '../../src/mptcp/connection.js';
+import type { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import { parseIp } from '../../src/wire/addr.js';
 import { setU16, setU32, u32 } from '../../src/wire/bytes.js';
 import { finish, internetChecksum, pseudoSumV4, sumWords } from '../../src/wire/checksum.js';
@@ -111,6 +114,22 @@ export function tcpPacket(o: {
     buf,
   );
   return buf.slice(0, n);
+}
+
+/**
+ * An MPTCP connection from A to B port 80 on `ep` that sends "hello" once established, closes,
+ * and reads (and drops) whatever comes back.
+ */
+export function helloAndClose(ep: MptcpEndpoint, now: number): MptcpConnection {
+  const c = ep.connect(now, { local: parseIp(A), remote: parseIp(B), remotePort: 80 });
+  c.events.onEstablished = () => {
+    c.send(Buffer.from('hello'));
+    c.close();
+    ep.wake(c);
+  };
+  c.events.onReadable = () => c.recv(new Uint8Array(64));
+  ep.wake(c);
+  return c;
 }
 
 /** Sends `count` datagrams of `size` bytes, one every `interval` ms from `start` (0: all at once). */

@@ -5,7 +5,7 @@
 // advertisement is older. Every byte must arrive, intact, at the reader's pace.
 import { describe, expect, it } from 'vitest';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
-import { BulkApp } from '../../src/sim/bulk.js';
+import { BulkApp, mptcpConn } from '../../src/sim/bulk.js';
 import { hybridNet, paceReads, type UplinkSpec } from '../../src/sim/hybrid.js';
 
 const DSL: UplinkSpec = { name: 'dsl', rate: 20e6, delay: 10 };
@@ -18,21 +18,11 @@ function pacedDownload(seed: number, recvBuffer: number, bytes: number, readRate
   const { net, cpe, hag, pm } = hybridNet([DSL, LTE], { seed, recvBuffer });
   let server: BulkApp | undefined;
   hag.listen(443, (c: MptcpConnection) => {
-    server = new BulkApp(
-      { conn: c, wake: () => hag.wake(c), canClose: () => c.established },
-      bytes,
-      2,
-      () => net.now,
-    );
+    server = new BulkApp(mptcpConn(hag, c), bytes, 2, () => net.now);
   });
   const conn = pm.connect(0, HAG, 443);
   if (!conn) throw new Error('no usable uplink');
-  const app = new BulkApp(
-    { conn, wake: () => cpe.wake(conn), canClose: () => conn.established },
-    0,
-    1,
-    () => net.now,
-  );
+  const app = new BulkApp(mptcpConn(cpe, conn), 0, 1, () => net.now);
   app.expectFrom(2);
   paceReads(net, app, readRate);
   // Twice the time the reader needs, and the handshake.

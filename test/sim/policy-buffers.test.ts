@@ -8,7 +8,7 @@
 // window followed its reader (src/mptcp/rcv-space.ts): 1.4% and 6.7%.
 import { describe, expect, it } from 'vitest';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
-import { BulkApp } from '../../src/sim/bulk.js';
+import { BulkApp, mptcpConn } from '../../src/sim/bulk.js';
 import { hybridNet, paceReads, type UplinkSpec } from '../../src/sim/hybrid.js';
 
 const DSL: UplinkSpec = { name: 'dsl', rate: 20e6, delay: 10, jitter: 1 };
@@ -29,12 +29,7 @@ function bufferedDownload(seed: number, downstream: number, readRate: number, by
   });
   const conn = pm.connect(0, HAG, 443);
   if (!conn) throw new Error('no usable uplink');
-  const app = new BulkApp(
-    { conn, wake: () => cpe.wake(conn), canClose: () => conn.established },
-    0,
-    1,
-    () => net.now,
-  );
+  const app = new BulkApp(mptcpConn(cpe, conn), 0, 1, () => net.now);
   app.expectFrom(2);
   paceReads(net, app, readRate, 5, downstream);
   net.runUntil(() => app.received >= bytes, 1000 + (2 * bytes * 8 * 1000) / readRate);

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { SansIo } from '../../src/driver.js';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
-import { BulkApp, tcpConn } from '../../src/sim/bulk.js';
+import { BulkApp, mptcpConn, tcpConn } from '../../src/sim/bulk.js';
 import { Network } from '../../src/sim/index.js';
 import { Rng } from '../../src/sim/rng.js';
 import type { TcpSocket } from '../../src/tcp/socket.js';
@@ -66,10 +66,6 @@ class SynFlood implements SansIo {
 
   handleTimeout(): void {}
   setWaker(): void {}
-}
-
-function mptcpConn(ep: MptcpEndpoint, c: MptcpConnection) {
-  return { conn: c, wake: () => ep.wake(c), canClose: () => c.established };
 }
 
 describe('SYN flood', () => {

@@ -6,9 +6,8 @@ import { describe, expect, it } from 'vitest';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import { Network } from '../../src/sim/index.js';
+import { helloAndClose } from './nodes.js';
 
-const A = Uint8Array.of(198, 18, 0, 1);
-const B = Uint8Array.of(198, 19, 0, 1);
 const N = 300;
 
 describe('closed MPTCP connections in TIME-WAIT', () => {
@@ -38,15 +37,8 @@ describe('closed MPTCP connections in TIME-WAIT', () => {
     );
     const closedAt: number[] = [];
     const clients = Array.from({ length: N }, () => {
-      const c = a.connect(net.now, { local: A, remote: B, remotePort: 80 });
+      const c = helloAndClose(a, net.now);
       c.events.onClose = () => closedAt.push(net.now);
-      c.events.onEstablished = () => {
-        c.send(Buffer.from('hello'));
-        c.close();
-        a.wake(c);
-      };
-      c.events.onReadable = () => c.recv(new Uint8Array(64));
-      a.wake(c);
       return c;
     });
     const done = () =>

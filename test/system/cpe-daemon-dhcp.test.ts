@@ -14,6 +14,7 @@ import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nodeFlags } from '../../scripts/lib/node-flags.js';
 import { Netns, waitFor } from './lib/netns.js';
 import { type Lines, lines, once } from './lib/proc.js';
 
@@ -133,8 +134,7 @@ log: {connections: true}
     'cpe',
     [
       'node',
-      '--max-semi-space-size=1',
-      '--optimize-for-size',
+      ...nodeFlags(ROOT, 'cpe').split(' '),
       join(dist, 'src/cli.js'),
       'cpe',
       '--config',

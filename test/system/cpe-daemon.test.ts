@@ -17,6 +17,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nodeFlags } from '../../scripts/lib/node-flags.js';
 import { type RunningDaemon, spawnDaemon, startDaemon, started } from './lib/daemon-in-netns.js';
 import { compileTree } from './lib/lab-run.js';
 import { Netns, waitFor } from './lib/netns.js';
@@ -309,8 +310,8 @@ beforeAll(async () => {
   await startHag();
 
   writeFileSync(join(work, 'cpe.yaml'), cpeConfig());
-  // The V8 flags of the one-file build's launcher (cpe/deploy/build-bundle.sh): run as deployed.
-  const flags = ['--max-semi-space-size=1', '--optimize-for-size'];
+  // The V8 flags of the one-file build's launcher (cpe/deploy/node-flags): run as deployed.
+  const flags = nodeFlags(ROOT, 'cpe').split(' ');
   cpe = await startDaemon(ns, 'cpe', 'cpe', dist, join(work, 'cpe.yaml'), flags);
 
   // The LAN host takes its address from our DHCP server.

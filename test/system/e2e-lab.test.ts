@@ -6,11 +6,11 @@
 //     next download uses it again; (c) IPv6 from the LAN host; (d) the kernel-MPTCP baseline of the
 //     benchmark carries a download over two subflows. afterAll removes everything, also on failure.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADDR, ADDR6, labDown, labFault, labUp, runDir } from '../../scripts/lab-impl/lab.js';
+import { ADDR, ADDR6, labFault, labUp, runDir } from '../../scripts/lab-impl/lab.js';
 import {
   type Daemon,
   type Product,
@@ -18,7 +18,7 @@ import {
   startProduct,
   uplinkBytes,
 } from '../../scripts/lab-impl/stack.js';
-import { compileTree, labShell, serveFiles } from './lib/lab-run.js';
+import { compileTree, endLab, labShell, serveFiles } from './lib/lab-run.js';
 import { requireRoot } from './lib/netns.js';
 
 const prefix = `e2e${randomBytes(3).toString('hex')}`;
@@ -56,15 +56,7 @@ beforeAll(async () => {
   await new Promise((r) => setTimeout(r, 1500));
 }, 90_000);
 
-afterAll(async () => {
-  try {
-    await product?.stop();
-    await www?.stop('SIGKILL');
-  } finally {
-    labDown(prefix);
-    if (work) rmSync(work, { recursive: true, force: true });
-  }
-}, 30_000);
+afterAll(() => endLab(prefix, product, [www], work), 30_000);
 
 describe('end to end on the lab: LAN host -> CPE -> DSL + LTE -> HAG -> server', () => {
   it('(a) 20 MB bonded over both uplinks, sha256 equal', async () => {

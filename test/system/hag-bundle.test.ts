@@ -15,6 +15,7 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nodeFlags } from '../../scripts/lib/node-flags.js';
 import { Netns } from './lib/netns.js';
 import { lines, once } from './lib/proc.js';
 
@@ -40,11 +41,7 @@ afterAll(() => {
 
 describe('HAG one-file build', () => {
   it('passes the V8 flags of hag/deploy/node-flags, the ones bench-attacks measures', () => {
-    const words = readFileSync(join(ROOT, 'hag/deploy/node-flags'), 'utf8')
-      .split('\n')
-      .filter((l) => !l.startsWith('#'))
-      .join(' ')
-      .trim();
+    const words = nodeFlags(ROOT, 'hag');
     expect(words).toContain('--single-threaded');
     const launcher = readFileSync(bundle, 'latin1').split('\n__PAYLOAD_FOLLOWS__\n')[0];
     expect(launcher).toContain(`FLAGS=\${HYBRID_ACCESS_NODE_FLAGS-"${words}"}`);

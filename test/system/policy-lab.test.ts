@@ -21,11 +21,11 @@
 // curl --limit-rate is no such reader: 7.88 reads in bursts (16 MB at "1M" in 6.3-14.3 s here),
 // and that such a download completes is test/system/stall-lab.test.ts.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADDR, labDown, labFault, labUp, REPO_ROOT, runDir } from '../../scripts/lab-impl/lab.js';
+import { ADDR, labFault, labUp, REPO_ROOT, runDir } from '../../scripts/lab-impl/lab.js';
 import {
   type Daemon,
   type Product,
@@ -33,7 +33,7 @@ import {
   startProduct,
   uplinkBytes,
 } from '../../scripts/lab-impl/stack.js';
-import { compileTree, labShell, serveFiles } from './lib/lab-run.js';
+import { compileTree, endLab, labShell, serveFiles } from './lib/lab-run.js';
 import { requireRoot } from './lib/netns.js';
 
 const prefix = `pol${randomBytes(3).toString('hex')}`;
@@ -130,16 +130,7 @@ beforeAll(async () => {
     .catch(() => {});
 }, 120_000);
 
-afterAll(async () => {
-  try {
-    await product?.stop();
-    await hag2?.stop();
-    await www?.stop('SIGKILL');
-  } finally {
-    labDown(prefix);
-    if (work) rmSync(work, { recursive: true, force: true });
-  }
-}, 30_000);
+afterAll(() => endLab(prefix, product, [hag2, www], work), 30_000);
 
 describe("the home's policy on the downloads, lab default profile, HAG config unchanged", () => {
   it('(a) an application-limited 8 Mbit/s download under primary-first: intact, its LTE share printed', async () => {

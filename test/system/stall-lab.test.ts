@@ -8,9 +8,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADDR, labDown, labUp, runDir } from '../../scripts/lab-impl/lab.js';
+import { ADDR, labUp, runDir } from '../../scripts/lab-impl/lab.js';
 import { type Daemon, type Product, startProduct } from '../../scripts/lab-impl/stack.js';
-import { compileTree, labShell, serveFiles } from './lib/lab-run.js';
+import { compileTree, endLab, labShell, serveFiles } from './lib/lab-run.js';
 import { requireRoot } from './lib/netns.js';
 
 const prefix = `stl${randomBytes(3).toString('hex')}`;
@@ -41,15 +41,7 @@ beforeAll(async () => {
   );
 }, 120_000);
 
-afterAll(async () => {
-  try {
-    await product?.stop();
-    await www?.stop('SIGKILL');
-  } finally {
-    labDown(prefix);
-    if (work) rmSync(work, { recursive: true, force: true });
-  }
-}, 30_000);
+afterAll(() => endLab(prefix, product, [www], work), 30_000);
 
 describe('a receiver-paced download through CPE and HAG (lab default profile)', () => {
   it(

@@ -12,12 +12,17 @@ import { endName, relay } from '../../src/relay/relay.js';
 import { ConnStream } from '../../src/tcp/stream.js';
 import { fakeConn } from './lib/fake-conn.js';
 
-/** A connected pair of loopback sockets: [ours, peer]. */
-async function pair(): Promise<[net.Socket, net.Socket]> {
+/**
+ * A connected pair of loopback sockets: [ours (accepted), peer (connected by `connect`: the relay's
+ * kernel socket where that is connectSharedReads)].
+ */
+async function pair(
+  connect: (o: net.TcpNetConnectOpts) => net.Socket = net.connect,
+): Promise<[net.Socket, net.Socket]> {
   const srv = net.createServer({ allowHalfOpen: true });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const accepted = new Promise<net.Socket>((r) => srv.once('connection', r));
-  const c = net.connect({
+  const c = connect({
     port: (srv.address() as net.AddressInfo).port,
     host: '127.0.0.1',
     allowHalfOpen: true,
@@ -202,19 +207,9 @@ describe('relay', () => {
   it('reads into the shared buffer reach copying core sides whole, through full send buffers', async () => {
     // Two connections at once: each one's reads overwrite the buffer the other's just used.
     const one = async (seed: number) => {
-      const srv = net.createServer({ allowHalfOpen: true });
-      await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
-      const accepted = new Promise<net.Socket>((res) => srv.once('connection', res));
-      const kernel = connectSharedReads({
-        port: (srv.address() as net.AddressInfo).port,
-        host: '127.0.0.1',
-        allowHalfOpen: true,
-      });
-      await new Promise((res) => kernel.once('connect', res));
-      const serverApp = await accepted;
+      const [serverApp, kernel] = await pair(connectSharedReads);
       // stop() below resets the relay's kernel socket: this end then reads ECONNRESET, as meant.
       serverApp.on('error', () => {});
-      srv.close();
       open.push(kernel, serverApp);
       // The core side's send buffer takes at most 3000 bytes at once and nothing every third call;
       // the rest waits in write(), as a ConnStream's does.
@@ -253,18 +248,8 @@ describe('relay', () => {
   }, 20_000);
 
   it('reads into the shared buffer wait for room for a whole read: no read is copied out and queued', async () => {
-    const srv = net.createServer({ allowHalfOpen: true });
-    await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
-    const accepted = new Promise<net.Socket>((res) => srv.once('connection', res));
-    const kernel = connectSharedReads({
-      port: (srv.address() as net.AddressInfo).port,
-      host: '127.0.0.1',
-      allowHalfOpen: true,
-    });
-    await new Promise((res) => kernel.once('connect', res));
-    const serverApp = await accepted;
+    const [serverApp, kernel] = await pair(connectSharedReads);
     serverApp.on('error', () => {});
-    srv.close();
     open.push(kernel, serverApp);
     // A ConnStream-like core side with a 100 KB send buffer that the peer acknowledges 16 KB at a
     // time every millisecond (whenRoom is then asked after each acknowledgment, as ConnStream does).
@@ -321,18 +306,8 @@ describe('relay', () => {
     // connection's send buffer were full: ConnStream did not tell its room (sendSpace). A server's
     // HTTP header and body read apart then waited for the ACK of the header; with 0-RTT that came
     // after the connection's 1 s retransmission timeout (lab: 100 KB downloads in 1170 ms).
-    const srv = net.createServer({ allowHalfOpen: true });
-    await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
-    const accepted = new Promise<net.Socket>((res) => srv.once('connection', res));
-    const kernel = connectSharedReads({
-      port: (srv.address() as net.AddressInfo).port,
-      host: '127.0.0.1',
-      allowHalfOpen: true,
-    });
-    await new Promise((res) => kernel.once('connect', res));
-    const serverApp = await accepted;
+    const [serverApp, kernel] = await pair(connectSharedReads);
     serverApp.on('error', () => {});
-    srv.close();
     open.push(kernel, serverApp);
     const conn = fakeConn(4 << 20);
     const core = new ConnStream(conn, () => {});

@@ -5,7 +5,6 @@
 // IP header too, an IPv6 one does not: raw(7), raw(7) IPv6). Needs CAP_NET_RAW.
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <vector>
@@ -17,22 +16,22 @@ namespace {
 // Datagrams handed to JS per event-loop wakeup at most, so a flood cannot starve the loop.
 constexpr int kMaxPerWakeup = 64;
 
-class RawSocket : public Napi::ObjectWrap<RawSocket> {
+class RawSocket : public PolledFd<RawSocket> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "RawSocket",
                        {
                            InstanceMethod<&RawSocket::SetOption>("setOption"),
                            InstanceMethod<&RawSocket::Send>("send"),
-                           InstanceMethod<&RawSocket::Start>("start"),
-                           InstanceMethod<&RawSocket::RefHandle>("ref"),
-                           InstanceMethod<&RawSocket::UnrefHandle>("unref"),
-                           InstanceMethod<&RawSocket::Close>("close"),
+                           StartMethod(),
+                           RefMethod(),
+                           UnrefMethod(),
+                           CloseMethod(),
                        });
   }
 
   // new RawSocket(family (4 | 6), protocol, bufferSize): the largest datagram received whole.
-  explicit RawSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RawSocket>(info) {
+  explicit RawSocket(const Napi::CallbackInfo& info) : PolledFd<RawSocket>(info) {
     Napi::Env env = info.Env();
     int family = info[0].As<Napi::Number>().Int32Value();
     int protocol = info[1].As<Napi::Number>().Int32Value();
@@ -41,26 +40,16 @@ class RawSocket : public Napi::ObjectWrap<RawSocket> {
     if (size < 64 || size > 65535) throw Napi::RangeError::New(env, "buffer size outside 64..65535");
     family_ = family == 6 ? AF_INET6 : AF_INET;
     buffer_.resize(size);
-    async_ = std::make_unique<Napi::AsyncContext>(env, "RawSocketRead");
     fd_ = socket(family_, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
     if (fd_ < 0) throw SystemError(env, errno, "socket", "SOCK_RAW");
-    uv_loop_t* loop = nullptr;
-    napi_get_uv_event_loop(env, &loop);
-    poll_ = new uv_poll_t;
-    int rc = uv_poll_init(loop, poll_, fd_);
-    if (rc < 0) {
-      delete poll_;
-      poll_ = nullptr;
-      CloseFd();
-      throw SystemError(env, -rc, "uv_poll_init");
-    }
-    poll_->data = this;
+    InitPoll(env, "RawSocketRead");
   }
 
-  // Collected without close(): nothing can be polling (a started socket holds a reference to itself).
-  ~RawSocket() override { Release(false); }
-
  private:
+  friend class PolledFd<RawSocket>;
+  static constexpr const char* kClosedLabel = "raw socket";
+  std::string PollLabel() const { return "raw socket"; }
+
   // setOption(level, name, value): an int option, or a byte one (a Uint8Array, e.g. an interface
   // name for SO_BINDTODEVICE).
   void SetOption(const Napi::CallbackInfo& info) {
@@ -104,44 +93,11 @@ class RawSocket : public Napi::ObjectWrap<RawSocket> {
     return Napi::Number::New(env, static_cast<double>(n));
   }
 
-  // start(onMessage(buffer, source), onError(err)): starts reading; a read error stops it and goes
-  // to onError. While reading, the socket keeps the process alive (unless unref()).
-  void Start(const Napi::CallbackInfo& info) {
-    CheckOpen(info.Env());
-    on_message_ = Napi::Persistent(info[0].As<Napi::Function>());
-    on_error_ = Napi::Persistent(info[1].As<Napi::Function>());
-    if (polling_) return;
-    int rc = uv_poll_start(poll_, UV_READABLE, OnPoll);
-    if (rc < 0) throw SystemError(info.Env(), -rc, "uv_poll_start");
-    polling_ = true;
-    Napi::ObjectWrap<RawSocket>::Ref();
-  }
+  // start(onMessage(buffer, source), onError(err)) is PolledFd's: a read error stops reading and
+  // goes to onError; while reading, the socket keeps the process alive (unless unref()).
 
-  void RefHandle(const Napi::CallbackInfo&) {
-    if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
-  }
-
-  void UnrefHandle(const Napi::CallbackInfo&) {
-    if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
-  }
-
-  void Close(const Napi::CallbackInfo&) { Release(true); }
-
-  static void OnPoll(uv_poll_t* handle, int status, int) {
-    auto* self = static_cast<RawSocket*>(handle->data);
-    Napi::Env env = self->Env();
-    Napi::HandleScope scope(env);
-    // Holds the JS object for the whole call, even if a callback closes the socket.
-    Napi::Object keep = self->Value();
-    (void)keep;
-    if (status < 0) {
-      self->Fail(SystemError(env, -status, "poll", "raw socket"));
-      return;
-    }
-    self->ReadSome(env);
-  }
-
-  void ReadSome(Napi::Env env) {
+  // Readable: up to kMaxPerWakeup datagrams, each to onMessage with its source address.
+  void OnReadable(Napi::Env env) {
     for (int i = 0; i < kMaxPerWakeup && polling_ && fd_ >= 0; i++) {
       sockaddr_storage from{};
       socklen_t from_len = sizeof from;
@@ -159,61 +115,15 @@ class RawSocket : public Napi::ObjectWrap<RawSocket> {
       }
       Napi::Buffer<uint8_t> data = Napi::Buffer<uint8_t>::Copy(env, buffer_.data(), static_cast<size_t>(n));
       try {
-        on_message_.MakeCallback(Value(), {data, Napi::String::New(env, name)}, *async_);
+        on_data_.MakeCallback(Value(), {data, Napi::String::New(env, name)}, *async_);
       } catch (const Napi::Error& e) {
         ReportUncaught(env, e);
       }
     }
   }
 
-  // Stops reading and reports a read/poll error to onError.
-  void Fail(const Napi::Error& e) {
-    Napi::FunctionReference on_error = std::move(on_error_);
-    StopPolling();
-    if (on_error.IsEmpty()) return;
-    try {
-      on_error.MakeCallback(Value(), {e.Value()}, *async_);
-    } catch (const Napi::Error& thrown) {
-      ReportUncaught(Env(), thrown);
-    }
-  }
-
-  void CheckOpen(Napi::Env env) {
-    if (fd_ < 0) throw SystemError(env, EBADF, "raw socket", "(closed)");
-  }
-
-  void StopPolling(bool drop_self_ref = true) {
-    if (!polling_) return;
-    polling_ = false;
-    uv_poll_stop(poll_);
-    on_message_.Reset();
-    on_error_.Reset();
-    if (drop_self_ref) Napi::ObjectWrap<RawSocket>::Unref();
-  }
-
-  // Stops polling, closes the handle (freed by libuv's close callback) and the fd. Idempotent.
-  void Release(bool drop_self_ref) {
-    StopPolling(drop_self_ref);
-    if (poll_ != nullptr) {
-      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-      poll_ = nullptr;
-    }
-    CloseFd();
-  }
-
-  void CloseFd() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
-  int fd_ = -1;
   int family_ = AF_INET;
-  bool polling_ = false;
-  uv_poll_t* poll_ = nullptr;
   std::vector<uint8_t> buffer_;
-  Napi::FunctionReference on_message_;
-  Napi::FunctionReference on_error_;
-  std::unique_ptr<Napi::AsyncContext> async_;
 };
 
 }  // namespace

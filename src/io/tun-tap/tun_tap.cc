@@ -21,7 +21,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <memory>
 #include <string>
 
 #include "addon.h"
@@ -47,7 +46,7 @@ constexpr size_t kPackedRoom = 256 * 1024;
 #define TUN_F_USO6 0x40
 #endif
 
-class TunDevice : public Napi::ObjectWrap<TunDevice> {
+class TunDevice : public PolledFd<TunDevice> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "TunDevice",
@@ -60,18 +59,18 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
                            InstanceAccessor<&TunDevice::VnetHdrLen>("vnetHdrLen"),
                            InstanceAccessor<&TunDevice::OffloadFlags>("offloads"),
                            InstanceAccessor<&TunDevice::OffloadNote>("offloadNote"),
-                           InstanceMethod<&TunDevice::Start>("start"),
+                           StartMethod(),
                            InstanceMethod<&TunDevice::Stop>("stop"),
                            InstanceMethod<&TunDevice::Write>("write"),
                            InstanceMethod<&TunDevice::WriteBatch>("writeBatch"),
-                           InstanceMethod<&TunDevice::RefHandle>("ref"),
-                           InstanceMethod<&TunDevice::UnrefHandle>("unref"),
-                           InstanceMethod<&TunDevice::Close>("close"),
+                           RefMethod(),
+                           UnrefMethod(),
+                           CloseMethod(),
                        });
   }
 
   // new TunDevice(devicePath, name, slotSize, multiQueue, offload)
-  explicit TunDevice(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunDevice>(info) {
+  explicit TunDevice(const Napi::CallbackInfo& info) : PolledFd<TunDevice>(info) {
     Napi::Env env = info.Env();
     std::string path = info[0].As<Napi::String>();
     std::string name = info[1].As<Napi::String>();
@@ -104,25 +103,14 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     batch_ = Napi::Persistent(Napi::Buffer<uint8_t>::New(env, batch_bytes_));
     lengths_ = Napi::Persistent(Napi::Uint32Array::New(env, kMaxBatch));
     offsets_ = Napi::Persistent(Napi::Uint32Array::New(env, kMaxBatch));
-    async_ = std::make_unique<Napi::AsyncContext>(env, "TunRead");
-
-    uv_loop_t* loop = nullptr;
-    napi_get_uv_event_loop(env, &loop);
-    poll_ = new uv_poll_t;
-    int rc = uv_poll_init(loop, poll_, fd_);
-    if (rc < 0) {
-      delete poll_;
-      poll_ = nullptr;
-      CloseFd();
-      throw SystemError(env, -rc, "uv_poll_init");
-    }
-    poll_->data = this;
+    InitPoll(env, "TunRead");
   }
 
-  // Collected without close(): nothing can be polling (a started device holds a reference to itself).
-  ~TunDevice() override { Release(false); }
-
  private:
+  friend class PolledFd<TunDevice>;
+  static constexpr const char* kClosedLabel = "tun";
+  std::string PollLabel() const { return name_; }
+
   Napi::Value Fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
   Napi::Value Name(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), name_); }
   Napi::Value SlotSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), slot_size_); }
@@ -191,19 +179,8 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     return err;
   }
 
-  // start(onBatch(data, lengths, count), onError(err)): starts (or resumes) reading.
-  void Start(const Napi::CallbackInfo& info) {
-    CheckOpen(info.Env());
-    on_batch_ = Napi::Persistent(info[0].As<Napi::Function>());
-    on_error_ = Napi::Persistent(info[1].As<Napi::Function>());
-    if (polling_) return;
-    int rc = uv_poll_start(poll_, UV_READABLE, OnPoll);
-    if (rc < 0) throw SystemError(info.Env(), -rc, "uv_poll_start");
-    polling_ = true;
-    // Keep the JS object alive while the kernel can call us back.
-    Napi::ObjectWrap<TunDevice>::Ref();
-  }
-
+  // start(onBatch(data, lengths, count, offsets), onError(err)) (PolledFd) starts or resumes
+  // reading; stop() pauses it.
   void Stop(const Napi::CallbackInfo&) { StopPolling(); }
 
   // write(packet): true when written, false when the kernel said EAGAIN (retry later).
@@ -238,33 +215,8 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     return Napi::Number::New(env, i);
   }
 
-  void RefHandle(const Napi::CallbackInfo&) {
-    if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
-  }
-
-  void UnrefHandle(const Napi::CallbackInfo&) {
-    if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
-  }
-
-  void Close(const Napi::CallbackInfo&) { Release(true); }
-
-  // Reading and callbacks.
-
-  static void OnPoll(uv_poll_t* handle, int status, int) {
-    auto* self = static_cast<TunDevice*>(handle->data);
-    Napi::Env env = self->Env();
-    Napi::HandleScope scope(env);
-    // Holds the JS object for the whole call, even if the callback closes the device.
-    Napi::Object keep = self->Value();
-    (void)keep;
-    if (status < 0) {
-      self->Fail(SystemError(env, -status, "poll", self->name_));
-      return;
-    }
-    self->ReadBatch(env);
-  }
-
-  void ReadBatch(Napi::Env env) {
+  // Readable: up to kMaxBatch packets into the batch buffer, handed to onBatch in one call.
+  void OnReadable(Napi::Env env) {
     Napi::Buffer<uint8_t> data = batch_.Value();
     if (data.Length() != batch_bytes_) {
       // The JS side detached (transferred) the buffer: start a fresh one.
@@ -300,24 +252,12 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     }
     if (count > 0) {
       try {
-        on_batch_.MakeCallback(Value(), {data, lengths, Napi::Number::New(env, count), offsets}, *async_);
+        on_data_.MakeCallback(Value(), {data, lengths, Napi::Number::New(env, count), offsets}, *async_);
       } catch (const Napi::Error& e) {
         ReportUncaught(env, e);
       }
     }
     if (err != 0 && fd_ >= 0) Fail(SystemError(env, err, "read", name_));
-  }
-
-  // Stops reading and reports a read/poll error to onError.
-  void Fail(const Napi::Error& e) {
-    Napi::FunctionReference on_error = std::move(on_error_);
-    StopPolling();
-    if (on_error.IsEmpty()) return;
-    try {
-      on_error.MakeCallback(Value(), {e.Value()}, *async_);
-    } catch (const Napi::Error& thrown) {
-      ReportUncaught(Env(), thrown);
-    }
   }
 
   // Helpers.
@@ -331,36 +271,6 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     }
   }
 
-  void CheckOpen(Napi::Env env) {
-    if (fd_ < 0) throw SystemError(env, EBADF, "tun", "(closed)");
-  }
-
-  void StopPolling(bool drop_self_ref = true) {
-    if (!polling_) return;
-    polling_ = false;
-    uv_poll_stop(poll_);
-    on_batch_.Reset();
-    on_error_.Reset();
-    if (drop_self_ref) Napi::ObjectWrap<TunDevice>::Unref();
-  }
-
-  // Stops polling, closes the handle (freed by libuv's close callback) and the fd. Idempotent.
-  void Release(bool drop_self_ref) {
-    StopPolling(drop_self_ref);
-    if (poll_ != nullptr) {
-      uv_close(reinterpret_cast<uv_handle_t*>(poll_),
-               [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-      poll_ = nullptr;
-    }
-    CloseFd();
-  }
-
-  void CloseFd() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
-  int fd_ = -1;
   std::string name_;
   // Largest packet read, bytes one read may fill (header + packet + 1), and the batch buffer's size.
   size_t slot_size_ = 0;
@@ -372,14 +282,9 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
   std::string offload_note_;
   bool fd_open_failed_ = false;
   double oversize_ = 0;
-  bool polling_ = false;
-  uv_poll_t* poll_ = nullptr;
   Napi::Reference<Napi::Buffer<uint8_t>> batch_;
   Napi::Reference<Napi::Uint32Array> lengths_;
   Napi::Reference<Napi::Uint32Array> offsets_;
-  Napi::FunctionReference on_batch_;
-  Napi::FunctionReference on_error_;
-  std::unique_ptr<Napi::AsyncContext> async_;
 };
 
 int SocketFamily(Napi::Env env, int fd) {

@@ -138,6 +138,25 @@ describe('subflow: the connection-level window is shared (RFC 8684 3.3.4)', () =
     expect(h.ourDss(out)[0]).toMatchObject({ dsn: 1 + sent });
     expect(h.mib.SndWndShared).toBeGreaterThan(0);
   });
+
+  it("SndWndShared counts the segments that went past the subflow's own window, not the times it was asked", () => {
+    const h = confirmed();
+    h.conn.send(bytes(10_000));
+    const sent = h.out().reduce((n, s) => n + s.payload.length, 0);
+    h.segment(0, new Uint8Array(0), [h.dataAck(1 + sent)], sent, 700);
+    h.conn.send(bytes(20_000));
+    // The TCP sender asks before each segment of new data, which the congestion window or the
+    // pacer may then still hold back: a question is no send.
+    expect(h.sf.sendWindow()).toBeGreaterThan(700);
+    expect(h.sf.sendWindow()).toBeGreaterThan(700);
+    expect(h.mib.SndWndShared).toBe(0);
+    h.host.input(() => h.sf.wake());
+    const out = h.out();
+    const own = h.tcp.sock.sndUna + 700;
+    const past = out.filter((s) => s.payload.length > 0 && s.seq + s.payload.length > own).length;
+    expect(past).toBeGreaterThan(0);
+    expect(h.mib.SndWndShared).toBe(past);
+  });
 });
 
 describe('subflow: fallback to plain TCP (RFC 8684 3.7)', () => {

@@ -177,6 +177,21 @@ export class Harness {
   }
 }
 
+/**
+ * The options of a peer's ACK that SACKs `blocks` (RFC 2018), each [from, to) in bytes from our
+ * first data byte (LOCAL_ISS + 1), after two NOPs as Linux aligns them.
+ */
+export function sackOptions(blocks: [number, number][]): TcpOption[] {
+  return [
+    { type: 'nop' },
+    { type: 'nop' },
+    {
+      type: 'sack',
+      blocks: blocks.map(([l, r]) => ({ left: LOCAL_ISS + 1 + l, right: LOCAL_ISS + 1 + r })),
+    },
+  ];
+}
+
 /** Builds the packet the peer would send and reads it as the stack would. */
 export function readSegment(s: SegSpec): SegmentIn {
   const payload = typeof s.payload === 'string' ? Buffer.from(s.payload) : (s.payload ?? new Uint8Array(0));

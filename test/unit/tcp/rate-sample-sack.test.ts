@@ -1,7 +1,7 @@
 // The socket feeds its delivery-rate sampler (src/tcp/rate-sample.ts, draft-ietf-ccwg-bbr 4.1)
 // what each SACK block newly covers, per segment, against its scoreboard.
 import { describe, expect, it } from 'vitest';
-import { Harness, LOCAL_ISS as L, REMOTE_ISS as R } from './harness.js';
+import { Harness, LOCAL_ISS as L, REMOTE_ISS as R, sackOptions } from './harness.js';
 
 describe("the sender's rate samples under SACK", () => {
   it('a SACK block that merges two (a retransmission filled the hole between them) delivers that retransmission now', () => {
@@ -20,20 +20,15 @@ describe("the sender's rate samples under SACK", () => {
     };
     h.write('y'.repeat(1000));
     expect(h.recv().length).toBe(10);
-    const sack = (blocks: [number, number][]) => [
-      { type: 'nop' as const },
-      { type: 'nop' as const },
-      { type: 'sack' as const, blocks: blocks.map(([l, r]) => ({ left: L + 1 + l, right: L + 1 + r })) },
-    ];
     // Segments at offsets 300 and 600 lost; the receiver SACKs the others as they arrive.
     h.now = 50;
     h.send({ seq: R + 1, ack: L + 301, flags: 0 });
-    h.send({ seq: R + 1, ack: L + 301, flags: 0, options: sack([[400, 600]]) });
+    h.send({ seq: R + 1, ack: L + 301, flags: 0, options: sackOptions([[400, 600]]) });
     h.send({
       seq: R + 1,
       ack: L + 301,
       flags: 0,
-      options: sack([
+      options: sackOptions([
         [700, 1000],
         [400, 600],
       ]),
@@ -43,7 +38,7 @@ describe("the sender's rate samples under SACK", () => {
     expect(rtx).toEqual([300, 600]);
     // The retransmission of 300 is lost again, that of 600 arrives: one block [400, 1000).
     h.now = 100;
-    h.send({ seq: R + 1, ack: L + 301, flags: 0, options: sack([[400, 1000]]) });
+    h.send({ seq: R + 1, ack: L + 301, flags: 0, options: sackOptions([[400, 1000]]) });
     expect(delivered.at(-1)).toBe(900);
   });
 });

@@ -3,7 +3,7 @@
 // "<state>: <event>". RFC 9293 section 3.10.7 unless another RFC is named.
 import { describe, expect, it } from 'vitest';
 import { TcpState } from '../../../src/tcp/state.js';
-import { ACK, FIN, Harness, LOCAL_ISS as L, PSH, REMOTE_ISS as R, RST, SYN } from './harness.js';
+import { ACK, FIN, Harness, LOCAL_ISS as L, PSH, REMOTE_ISS as R, RST, SYN, sackOptions } from './harness.js';
 
 const MSS = [{ type: 'mss' as const, mss: 1460 }];
 const W = 65535;
@@ -416,17 +416,12 @@ describe('retransmission (RFC 6298)', () => {
     h.write('y'.repeat(1000));
     expect(h.recv().length).toBe(10);
     // Lost: segments 1, 4 and 7 (offsets 0, 300, 600). The receiver SACKs the rest as it arrives.
-    const sack = (blocks: [number, number][]) => [
-      { type: 'nop' as const },
-      { type: 'nop' as const },
-      { type: 'sack' as const, blocks: blocks.map(([l, r]) => ({ left: L + 1 + l, right: L + 1 + r })) },
-    ];
-    h.send({ seq: R + 1, ack: L + 1, flags: 0, options: sack([[100, 300]]) });
+    h.send({ seq: R + 1, ack: L + 1, flags: 0, options: sackOptions([[100, 300]]) });
     h.send({
       seq: R + 1,
       ack: L + 1,
       flags: 0,
-      options: sack([
+      options: sackOptions([
         [400, 600],
         [100, 300],
       ]),
@@ -435,7 +430,7 @@ describe('retransmission (RFC 6298)', () => {
       seq: R + 1,
       ack: L + 1,
       flags: 0,
-      options: sack([
+      options: sackOptions([
         [700, 1000],
         [400, 600],
         [100, 300],

@@ -5,7 +5,7 @@
 // segments as the socket wrote them.
 import { describe, expect, it } from 'vitest';
 import { TxOffload } from '../../../src/tcp/offload.js';
-import { ACK, Harness, LOCAL_ISS as L, type OutSeg, PSH, REMOTE_ISS as R } from './harness.js';
+import { ACK, Harness, LOCAL_ISS as L, type OutSeg, PSH, REMOTE_ISS as R, sackOptions } from './harness.js';
 
 function tso(): TxOffload {
   const o = new TxOffload();
@@ -15,14 +15,6 @@ function tso(): TxOffload {
 }
 
 const SACK_OK = [{ type: 'mss' as const, mss: 100 }, { type: 'sack_permitted' as const }];
-
-function sack(blocks: [number, number][]) {
-  return [
-    { type: 'nop' as const },
-    { type: 'nop' as const },
-    { type: 'sack' as const, blocks: blocks.map(([l, r]) => ({ left: L + 1 + l, right: L + 1 + r })) },
-  ];
-}
 
 const at = (segs: OutSeg[]) => segs.map((s) => [s.seq - L - 1, s.payload.length, s.flags]);
 
@@ -89,10 +81,10 @@ describe('TCP super-segments (TSO)', () => {
     expect(h.recv().length).toBe(10);
     expect(h.written).toEqual([[1000, 100]]);
     // The first piece is lost; the peer SACKs the others as they arrive.
-    h.send({ seq: R + 1, ack: L + 1, flags: 0, options: sack([[100, 200]]) });
-    h.send({ seq: R + 1, ack: L + 1, flags: 0, options: sack([[100, 300]]) });
+    h.send({ seq: R + 1, ack: L + 1, flags: 0, options: sackOptions([[100, 200]]) });
+    h.send({ seq: R + 1, ack: L + 1, flags: 0, options: sackOptions([[100, 300]]) });
     expect(h.recv()).toEqual([]);
-    h.send({ seq: R + 1, ack: L + 1, flags: 0, options: sack([[100, 400]]) });
+    h.send({ seq: R + 1, ack: L + 1, flags: 0, options: sackOptions([[100, 400]]) });
     expect(at(h.recv())).toEqual([[0, 100, ACK]]);
     expect(h.written[1]).toEqual([100, 100]);
     expect(h.sock.stats.retransSegs).toBe(1);
