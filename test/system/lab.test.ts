@@ -409,48 +409,60 @@ describe('lab profiles', () => {
 });
 
 describe('lab delay line', () => {
-  /** Pushes `count` numbered packets 0.2 ms apart; resolves with the order and delays they came out with. */
-  async function through(options: Omit<DelayLineOptions, 'emit'>, count: number) {
+  /**
+   * Pushes `count` numbered packets 0.2 ms apart on a virtual clock that steps 0.1 ms, flushing
+   * the line at each step (the line's own timers never run: all of it is synchronous): the order
+   * and the delays they came out with, in virtual time, so a busy host cannot change them.
+   */
+  function through(options: Omit<DelayLineOptions, 'emit' | 'now'>, count: number) {
+    let t = 0;
     const out: { n: number; delay: number }[] = [];
     const sentAt: number[] = [];
     const line = new DelayLine({
       ...options,
-      emit: (p) => out.push({ n: p.readUInt32BE(0), delay: performance.now() - sentAt[p.readUInt32BE(0)] }),
+      now: () => t,
+      emit: (p) => out.push({ n: p.readUInt32BE(0), delay: t - sentAt[p.readUInt32BE(0)] }),
     });
-    for (let n = 0; n < count; n++) {
-      const p = Buffer.alloc(20);
-      p.writeUInt32BE(n, 0);
-      sentAt[n] = performance.now();
-      line.push(p);
-      if (n % 10 === 9) await new Promise((r) => setTimeout(r, 2));
+    const end = count * 0.2 + options.delayMs + (options.jitterMs ?? 0) + 30;
+    for (let step = 0, n = 0; step * 0.1 <= end; step++) {
+      t = step * 0.1;
+      if (step % 2 === 0 && n < count) {
+        const p = Buffer.alloc(20);
+        p.writeUInt32BE(n, 0);
+        sentAt[n] = t;
+        line.push(p);
+        n++;
+      }
+      line.flush();
     }
-    await new Promise((r) => setTimeout(r, options.delayMs + (options.jitterMs ?? 0) + 30));
     line.close();
     return { out, stats: line.stats };
   }
 
-  it('holds each packet for its delay and keeps the order, also with jitter', async () => {
-    const { out } = await through({ delayMs: 5, jitterMs: 3 }, 200);
+  it('holds each packet for its delay and keeps the order, also with jitter', () => {
+    const { out } = through({ delayMs: 5, jitterMs: 3 }, 200);
     expect(out.map((o) => o.n)).toEqual([...Array(200).keys()]);
-    // Never early; late by a few ms at most for nearly all of them (5 + 3 ms jitter), while a busy
-    // host may wake this process late now and then (14.5 ms seen once beside the e2e test).
+    // Never before its delay less the jitter (and the path's own latency and the line's slack of
+    // 0.5 ms); at most the delay plus the jitter after it (in order: a packet may wait for the one
+    // ahead of it), plus one clock step.
     for (const o of out) {
-      expect(o.delay).toBeGreaterThan(1.5);
-      expect(o.delay).toBeLessThan(50);
+      expect(o.delay).toBeGreaterThanOrEqual(5 - 3 - 0.15 - 0.5);
+      expect(o.delay).toBeLessThanOrEqual(5 + 3 + 0.1);
     }
-    const sorted = out.map((o) => o.delay).sort((a, b) => a - b);
-    expect(sorted[Math.floor(sorted.length * 0.9)]).toBeLessThan(12);
+    // The jitter is there: the delays spread over more than 2 ms.
+    const delays = out.map((o) => o.delay);
+    expect(Math.max(...delays) - Math.min(...delays)).toBeGreaterThan(2);
   });
 
-  it('reorders with jitter only when allowed', async () => {
-    const { out } = await through({ delayMs: 5, jitterMs: 3, reorder: true }, 200);
+  it('reorders with jitter only when allowed', () => {
+    const { out } = through({ delayMs: 5, jitterMs: 3, reorder: true }, 200);
     expect(out).toHaveLength(200);
     expect(out.some((o, i) => i > 0 && o.n < out[i - 1].n)).toBe(true);
   });
 
-  it('drops packets at random with a seeded PRNG: the same seed, the same losses', async () => {
-    const a = await through({ delayMs: 1, lossPercent: 20, seed: 42 }, 500);
-    const b = await through({ delayMs: 1, lossPercent: 20, seed: 42 }, 500);
+  it('drops packets at random with a seeded PRNG: the same seed, the same losses', () => {
+    const a = through({ delayMs: 1, lossPercent: 20, seed: 42 }, 500);
+    const b = through({ delayMs: 1, lossPercent: 20, seed: 42 }, 500);
     expect(a.stats.dropped).toBeGreaterThan(70);
     expect(a.stats.dropped).toBeLessThan(130);
     expect(a.out.map((o) => o.n)).toEqual(b.out.map((o) => o.n));
