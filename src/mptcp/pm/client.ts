@@ -191,7 +191,9 @@ export class ClientPathManager {
     }
     for (const r of conn.remoteAddrs.values()) {
       const src = sourceFor(a, r.addr);
-      if (src) return this.joinTo(conn, a, src, r);
+      if (!src) continue;
+      this.joinTo(conn, a, src, r);
+      return;
     }
   }
 
