@@ -189,7 +189,7 @@ export class Interceptor {
     dst: { address: string; port: number },
     src: string,
   ): Promise<{ result: 'done' | string; sent?: Buffer }> {
-    const hagAddr = this.hag.address;
+    const hagAddr = this.hag.pick((a) => this.pm.initialAddress(parseAddress(a)) !== undefined);
     const remote = parseAddress(hagAddr) as Uint8Array;
     // RFC 8803 is 0-RTT: the LAN host's first bytes, when they come at once, ride in the SYN
     // behind the Convert header (first-bytes.ts). SOCKS5 must wait for its reply anyway.

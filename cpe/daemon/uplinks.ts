@@ -28,7 +28,9 @@ import { type QuotaEventKind, QuotaMeter, type QuotaSettings } from '../quota/me
 import { loadQuotaState, quotaFile, saveQuotaState } from '../quota/store.js';
 import {
   type CpeConfig,
+  coreAddress6Of,
   coreAddressOf,
+  hasIpv4,
   parseBytes,
   parseRate,
   tableOf,
@@ -58,8 +60,15 @@ export interface UplinkSample {
 export class Uplink {
   /** Path manager address id (RFC 8684 3.4.1): 1-based position. */
   readonly id: number;
+  /** The core's IPv4 address for this uplink (unused when it has no IPv4). */
   readonly coreAddress: string;
+  /** The core's IPv6 address, when the uplink has IPv6. */
+  readonly coreAddress6: string | undefined;
+  /** Whether the uplink has IPv4 (an IPv6-only one has only `coreAddress6`). */
+  readonly ipv4: boolean;
+  /** The core's addresses for the path manager: the first family's, and the other's (RFC 8684 3.4.1). */
   readonly coreBytes: Uint8Array;
+  readonly coreBytesOther: Uint8Array | undefined;
   readonly table: number;
   health: UplinkHealth = 'unknown';
   healthReason = 'not probed yet';
@@ -108,7 +117,12 @@ export class Uplink {
   ) {
     this.id = index + 1;
     this.coreAddress = coreAddressOf(all, index);
-    this.coreBytes = parseAddress(this.coreAddress) as Uint8Array;
+    this.coreAddress6 = coreAddress6Of(all, index);
+    this.ipv4 = hasIpv4(cfg);
+    const b4 = parseAddress(this.coreAddress) as Uint8Array;
+    const b6 = this.coreAddress6 === undefined ? undefined : (parseAddress(this.coreAddress6) as Uint8Array);
+    this.coreBytes = this.ipv4 || !b6 ? b4 : b6;
+    this.coreBytesOther = this.ipv4 ? b6 : undefined;
     this.table = tableOf(all, index);
     this.address = cfg.address?.split('/')[0];
     this.gateway = cfg.gateway;
@@ -116,6 +130,11 @@ export class Uplink {
 
   get name(): string {
     return this.cfg.name;
+  }
+
+  /** The core's addresses of this uplink (policy routing and masquerade), IPv4 and/or IPv6. */
+  get coreAddresses(): string[] {
+    return [...(this.ipv4 ? [this.coreAddress] : []), ...(this.coreAddress6 ? [this.coreAddress6] : [])];
   }
 
   /** Backup subflows only: its role, or the quota ran out. */
@@ -248,6 +267,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
       this.pm.setAddress(now, {
         id: u.id,
         addr: u.coreBytes,
+        otherFamily: u.coreBytesOther,
         backup: u.backup,
         overflow: u.cfg.role === 'overflow',
         up: u.usable,
@@ -315,7 +335,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
   }
 
   private startProbe(u: Uplink): void {
-    const target = u.cfg.probe.targets[0] ?? u.cfg.probe.target ?? u.gateway;
+    const target = u.cfg.probe.targets[0] ?? u.cfg.probe.target ?? u.gateway ?? u.cfg.gateway6;
     if (!target) return; // a DHCP uplink: probed once its lease names a gateway
     u.probe?.stop();
     const p = new UplinkProbe({
@@ -401,7 +421,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
         gateway: u.gateway,
         gateway6: u.cfg.gateway6,
         subnet: u.subnet,
-        coreAddresses: [u.coreAddress],
+        coreAddresses: u.coreAddresses,
       }),
       { logger: this.log, exec: this.netExec },
     );
@@ -432,6 +452,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
     this.pm.setAddress(this.now(), {
       id: u.id,
       addr: u.coreBytes,
+      otherFamily: u.coreBytesOther,
       backup: u.backup,
       overflow: u.cfg.role === 'overflow',
       up: u.usable,
