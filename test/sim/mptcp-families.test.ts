@@ -99,6 +99,24 @@ describe('MPTCP over both IP families', () => {
     expect(lte?.socket.state).not.toBe(TcpState.Closed);
   });
 
+  it('DSL down and up again: its IPv4 subflow comes back to the first address, though the first subflow is gone', () => {
+    const { net, pm, conn, app, s } = setup(74, HAG4, { from: 1500, to: 3000 }, 40 * MB);
+    net.at(1500, (now) => pm.setUp(now, 1, false));
+    net.at(3000, (now) => pm.setUp(now, 1, true));
+    net.run(1400);
+    expect(both(conn)).toBe(true);
+    net.run(2900);
+    expect(conn.subflows.filter((f) => f.canSend).map((f) => f.socket.tuple.local)).toEqual([LTE6]);
+    expect(
+      net.runUntil(() => conn.subflows.some((f) => f.canSend && f.socket.tuple.local.length === 4), 6000),
+    ).toBe(true);
+    const dsl = conn.subflows.find((f) => f.socket.tuple.local.length === 4)!;
+    expect(dsl.socket.tuple.remote).toEqual(HAG4);
+    expect(net.runUntil(() => app.ended && !!s.app?.ended, 120_000)).toBe(true);
+    expect(sha(app, 'rx')).toBe(sha(s.app!, 'tx'));
+    expect(dsl.socket.stats.bytesIn).toBeGreaterThan(2 * MB);
+  });
+
   it('begun over IPv6 on LTE (no IPv4 path to pick first): the DSL joins the announced IPv4 address', () => {
     const { net, pm, conn, app, s } = setup(73, HAG6);
     expect(pm.addressOf(conn.subflows[0])).toBe(2);

@@ -56,6 +56,8 @@ export function sourceFor(a: PmAddress, remote: Uint8Array): Uint8Array | undefi
 export class ClientPathManager {
   private readonly addrs: PmAddress[] = [];
   private readonly conns = new Set<MptcpConnection>();
+  /** The server address and port each connection began with (its first subflow may be gone). */
+  private readonly origin = new WeakMap<MptcpConnection, { addr: Uint8Array; port: number }>();
   /** Which address each of our subflows leaves from. */
   private readonly subflowAddr = new WeakMap<Subflow, PmSubflow>();
   private readonly retries: Retry[] = [];
@@ -117,6 +119,7 @@ export class ClientPathManager {
     if (!first || !local) return undefined;
     const conn = this.ep.connect(now, { local, remote, remotePort });
     this.conns.add(conn);
+    this.origin.set(conn, { addr: remote, port: remotePort });
     const sf = conn.subflows[0];
     this.subflowAddr.set(sf, { id: first.id });
     sf.backup = first.backup;
@@ -182,11 +185,11 @@ export class ClientPathManager {
    * subflow (the uplink waits for an announcement).
    */
   private open(conn: MptcpConnection, a: PmAddress): void {
-    const first = conn.subflows[0]?.socket;
-    if (!first || conn.subflows.length >= this.ep.maxSubflows) return;
-    const local = sourceFor(a, first.tuple.remote);
+    const origin = this.origin.get(conn);
+    if (!origin || conn.subflows.length >= this.ep.maxSubflows) return;
+    const local = sourceFor(a, origin.addr);
     if (local) {
-      this.attach(conn, a, this.ep.join(this.ep.now, conn, local, a.id, a.backup));
+      this.joinTo(conn, a, local, { id: 0, addr: origin.addr, port: origin.port });
       return;
     }
     for (const r of conn.remoteAddrs.values()) {
@@ -198,7 +201,7 @@ export class ClientPathManager {
   }
 
   private joinTo(conn: MptcpConnection, a: PmAddress, local: Uint8Array, remote: AnnouncedAddr): void {
-    const port = remote.port ?? conn.subflows[0].socket.tuple.remotePort;
+    const port = remote.port ?? this.origin.get(conn)?.port ?? conn.subflows[0].socket.tuple.remotePort;
     this.attach(conn, a, this.ep.join(this.ep.now, conn, local, a.id, a.backup, { ...remote, port }));
   }
 
@@ -219,8 +222,9 @@ export class ClientPathManager {
   private joinAnnounced(conn: MptcpConnection, remote: AnnouncedAddr): void {
     if (conn.closed || conn.fallback || conn.subflows.length >= this.ep.maxSubflows) return;
     const first = conn.subflows[0];
-    if (!first) return;
-    if (first.socket.tuple.remote.length !== remote.addr.length) {
+    const origin = this.origin.get(conn);
+    if (!first || !origin) return;
+    if (origin.addr.length !== remote.addr.length) {
       this.fill(conn);
       return;
     }
