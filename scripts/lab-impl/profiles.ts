@@ -26,6 +26,9 @@ export interface LinkProfile {
   down: DirectionProfile;
   /** Jitter may reorder packets (otherwise each packet leaves no earlier than the one before it). */
   reorder: boolean;
+  /** The IP families the link carries (`families`, default both): an IPv6-only LTE has ipv4 false. */
+  ipv4: boolean;
+  ipv6: boolean;
 }
 
 export interface LabProfile {
@@ -37,14 +40,16 @@ export interface LabProfile {
    * uplinks the same subnet and gateway by DHCP behind their own NAT, instead of fixed addresses.
    */
   natboxes: boolean;
+  /** The CPE daemon's config in config/lab/ (`cpeConfig`; default cpe.yaml, cpe-natboxes.yaml with natboxes). */
+  cpeConfig?: string;
 }
 
 export class ProfileError extends Error {
   override readonly name = 'ProfileError';
 }
 
-const LINK_KEYS = new Set(['rate', 'delay', 'jitter', 'loss', 'reorder']);
-const PROFILE_KEYS = new Set(['seed', 'natboxes', ...LINK_NAMES]);
+const LINK_KEYS = new Set(['rate', 'delay', 'jitter', 'loss', 'reorder', 'families']);
+const PROFILE_KEYS = new Set(['seed', 'natboxes', 'cpeConfig', ...LINK_NAMES]);
 
 /** Parses and validates every profile of a profiles file (text given, file name for messages). */
 export function parseProfiles(text: string, file: string): Map<string, LabProfile> {
@@ -101,6 +106,13 @@ export function parseProfiles(text: string, file: string): Map<string, LabProfil
     const natNode = pmap.get('natboxes', true) as Node | undefined;
     const natboxes = natNode === undefined ? false : isScalar(natNode) ? natNode.value : undefined;
     if (typeof natboxes !== 'boolean') fail(natNode, `${path}.natboxes`, 'expected true or false');
+    const cpeNode = pmap.get('cpeConfig', true) as Node | undefined;
+    const cpeConfig = cpeNode === undefined ? undefined : isScalar(cpeNode) ? cpeNode.value : null;
+    if (
+      cpeConfig !== undefined &&
+      (typeof cpeConfig !== 'string' || !/^[A-Za-z0-9_.-]+\.yaml$/.test(cpeConfig))
+    )
+      fail(cpeNode, `${path}.cpeConfig`, 'expected a file name in config/lab/ ending in .yaml');
     const links = {} as Record<LinkName, LinkProfile>;
     for (const link of LINK_NAMES) {
       const lnode = pmap.get(link, true) as Node | undefined;
@@ -108,7 +120,13 @@ export function parseProfiles(text: string, file: string): Map<string, LabProfil
         fail(pnode, `${path}.${link}`, 'missing (every profile describes dsl and lte)');
       links[link] = parseLink(lnode as Node, `${path}.${link}`, fail);
     }
-    out.set(name, { name, seed, links, natboxes: natboxes as boolean });
+    out.set(name, {
+      name,
+      seed,
+      links,
+      natboxes: natboxes as boolean,
+      ...(cpeConfig === undefined ? {} : { cpeConfig: cpeConfig as string }),
+    });
   }
   if (out.size === 0) fail(profilesNode, 'profiles', 'no profiles defined');
   return out;
@@ -161,8 +179,22 @@ function parseLink(node: Node, path: string, fail: Fail): LinkProfile {
     if (typeof v !== 'boolean') fail(reorderNode, `${path}.reorder`, 'expected true or false');
     reorder = v as boolean;
   }
+  const famNode = map.get('families', true) as Node | undefined;
+  let families = ['ipv4', 'ipv6'];
+  if (famNode !== undefined) {
+    const v = (famNode as { toJSON?: () => unknown }).toJSON?.();
+    if (!Array.isArray(v) || v.length === 0 || v.some((f) => f !== 'ipv4' && f !== 'ipv6'))
+      fail(famNode, `${path}.families`, 'expected a list of ipv4 and/or ipv6');
+    families = v as string[];
+  }
   const dir = (rateBps: number): DirectionProfile => ({ rateBps, delayMs, jitterMs, lossPercent });
-  return { up: dir(up), down: dir(down), reorder };
+  return {
+    up: dir(up),
+    down: dir(down),
+    reorder,
+    ipv4: families.includes('ipv4'),
+    ipv6: families.includes('ipv6'),
+  };
 }
 
 const RATE_UNITS: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 };

@@ -8,6 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ADDR, LabError, nsName, REPO_ROOT, readState, runDir } from './lab.js';
+import type { LabProfile } from './profiles.js';
 
 /** The HAG's service address (routed into its TUN) and the kernel baseline's relay address. */
 export const HAG_SERVICE = '198.18.100.1';
@@ -156,6 +157,11 @@ function labConfig(prefix: string, name: string): string {
   return file;
 }
 
+/** The CPE config (in config/lab/) of a lab profile: its `cpeConfig`, else by natboxes. */
+export function cpeConfigOf(profile: LabProfile | undefined): string {
+  return profile?.cpeConfig ?? (profile?.natboxes ? 'cpe-natboxes.yaml' : 'cpe.yaml');
+}
+
 /**
  * Starts the HAG and the CPE daemons on a lab that is up; the LAN's TCP then goes through them.
  * `distDir`: where tsc put the build (default dist/ of the repository); `nodeArgs`: options for
@@ -185,8 +191,9 @@ export async function startProduct(
       cli,
       'cpe',
       '--config',
-      // Behind the natboxes profile's boxes the uplinks take DHCP leases (config/lab/cpe-natboxes.yaml).
-      labConfig(prefix, readState(prefix)?.profile.natboxes ? 'cpe-natboxes.yaml' : 'cpe.yaml'),
+      // The profile's CPE config; behind the natboxes profile's boxes the uplinks take DHCP leases
+      // (config/lab/cpe-natboxes.yaml).
+      labConfig(prefix, cpeConfigOf(readState(prefix)?.profile)),
     ]);
     started.push(cpe);
     const c = await cpe.waitFor('its start', (x) => /"event":"(start|start-failed|crash)"/.test(x), 30_000);
