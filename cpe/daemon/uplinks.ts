@@ -107,6 +107,8 @@ export class Uplink {
   readonly probeRtt = new HistogramSeries(RTT_BUCKETS_SECONDS);
   readonly subflowSrtt = new HistogramSeries(RTT_BUCKETS_SECONDS);
   subflows = 0;
+  /** Of the open subflows, those over IPv6 (RFC 8684 3.4.1: either family). */
+  subflows6 = 0;
   /** Of the open subflows, those whose connection fell back to plain TCP (RFC 8684 3.7). */
   fallbackSubflows = 0;
 
@@ -130,6 +132,11 @@ export class Uplink {
 
   get name(): string {
     return this.cfg.name;
+  }
+
+  /** The IP families the uplink has. */
+  get families(): ('ipv4' | 'ipv6')[] {
+    return [...(this.ipv4 ? ['ipv4' as const] : []), ...(this.coreAddress6 ? ['ipv6' as const] : [])];
   }
 
   /** The core's addresses of this uplink (policy routing and masquerade), IPv4 and/or IPv6. */
@@ -510,7 +517,10 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
   tick(): void {
     this.reselect(this.now());
     const rtt = new Map<Uplink, number[]>();
-    for (const u of this.list) u.fallbackSubflows = 0;
+    for (const u of this.list) {
+      u.fallbackSubflows = 0;
+      u.subflows6 = 0;
+    }
     for (const c of this.conns()) {
       for (const sf of c.subflows) {
         this.count(sf);
@@ -518,6 +528,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
         // Open subflows only (not those lingering in TIME-WAIT after their connection ended).
         if (u && sf.socket.state === TcpState.Established && sf.socket.rtt.srtt > 0) {
           if (c.fallback) u.fallbackSubflows++;
+          if (sf.socket.tuple.local.length === 16) u.subflows6++;
           const l = rtt.get(u) ?? [];
           l.push(sf.socket.rtt.srtt);
           rtt.set(u, l);

@@ -27,6 +27,10 @@ interface UplinkView {
   name: string;
   health: string;
   state: string;
+  families?: string[];
+  subflows6?: number;
+  probeRttMs?: number;
+  quota?: { used: number };
 }
 
 async function uplinks(): Promise<UplinkView[]> {
@@ -62,7 +66,10 @@ afterAll(() => endLab(prefix, product, [www], work), 30_000);
 describe('lab, lte-ipv6only profile: an IPv4-only DSL and an IPv6-only LTE', () => {
   it('a download over an IPv4 subflow on DSL and an IPv6 one on LTE; DSL down and up mid-transfer keeps it', async () => {
     // Both lines up, the HAG reachable over each (LTE's check asks the HAG's IPv6 address).
-    await waitUplinks('both uplinks up', (u) => u.every((x) => x.state === 'up'), 30_000);
+    const up = await waitUplinks('both uplinks up', (u) => u.every((x) => x.state === 'up'), 30_000);
+    // The status: LTE has IPv6 only, and its probe (ICMPv6 to its gateway6) answered.
+    expect(up.map((u) => u.families)).toEqual([['ipv4'], ['ipv6']]);
+    expect(up[1].probeRttMs).toBeGreaterThan(0);
     const rx = () => {
       const b = uplinkBytes(prefix);
       return { dsl: b.dsl.rx, lte: b.lte.rx };
@@ -85,6 +92,11 @@ describe('lab, lte-ipv6only profile: an IPv4-only DSL and an IPv6-only LTE', () 
       await waitUplinks('DSL seen down', (u) => u[0].health === 'down', 10_000);
       await waitFor('5 MB more over LTE alone', () => size() > 15 * MB || size() >= 40 * MB, 30_000, 50);
       b2 = rx();
+      // The status page's data and /metrics count LTE's IPv6 subflow.
+      expect((await uplinks())[1].subflows6).toBeGreaterThanOrEqual(1);
+      const metrics = await inNs('cpe', `curl -sS --max-time 5 http://${ADDR.cpe.lan}:8080/metrics`);
+      expect(metrics).toMatch(/^cpe_uplink_family_subflows\{uplink="lte",family="ipv6"\} [1-9]/m);
+      expect(metrics).toMatch(/^cpe_uplink_family\{uplink="lte",family="ipv6"\} 1$/m);
     } finally {
       labFault(prefix, 'dsl', 'up');
     }
@@ -104,6 +116,8 @@ describe('lab, lte-ipv6only profile: an IPv4-only DSL and an IPv6-only LTE', () 
     // DSL back: its IPv4 subflow joins again (to the address the connection began with) and carries data.
     expect(after.dsl).toBeGreaterThan(1 * MB);
     // The HAG's log of the connection: the initial subflow over IPv4 from dsl, the join over IPv6 from lte.
+    // LTE's quota counted its interface's bytes (IPv6 ones).
+    expect((await uplinks())[1].quota?.used).toBeGreaterThan(20 * MB);
     const isDownload = (l: Record<string, unknown>) =>
       l.event === 'close' && (l.bytesDown as number) >= 40 * MB;
     await waitFor("the HAG to log the download's close", () => !!product?.hag.lines.some(isDownload), 15_000);

@@ -99,9 +99,15 @@ describe('CPE uplinks', () => {
 
   it('counts open subflows per uplink, and those whose connection fell back to plain TCP', () => {
     const owner = new Map<Subflow, number>();
+    // The LTE subflow is an IPv6 one (a 16-byte local address).
     const sf = (id: number, srtt: number) => {
       const s = {
-        socket: { stats: { bytesIn: 0, bytesOut: 0 }, rtt: { srtt }, state: TcpState.Established },
+        socket: {
+          stats: { bytesIn: 0, bytesOut: 0 },
+          rtt: { srtt },
+          state: TcpState.Established,
+          tuple: { local: new Uint8Array(id === 2 ? 16 : 4) },
+        },
       };
       owner.set(s as unknown as Subflow, id);
       return s as unknown as Subflow;
@@ -122,6 +128,7 @@ describe('CPE uplinks', () => {
       [1, 0],
     ]);
     expect(ups.list[0].subflowRttMs).toBe(25);
+    expect(ups.list.map((u) => u.subflows6)).toEqual([0, 1]);
     plain.fallback = false;
     ups.tick();
     expect(ups.list[0].fallbackSubflows).toBe(0);
