@@ -32,11 +32,12 @@ const uplink = s.object({
   interface: ifname(),
   /**
    * static: `address` (CIDR, IPv4 or IPv6) is configured on the interface and `gateway` and/or
-   * `gateway6` given (only `gateway6`: an IPv6-only line); dhcp: both come from
+   * `gateway6` given (only `gateway6`: an IPv6-only line); slaac: an IPv6-only line whose address
+   * and IPv6 gateway come from router advertisements (RFC 4862; cpe/net/slaac.ts); dhcp: both come from
    * a lease; netifd: OpenWrt's netifd runs the line (DHCP, PPPoE, LTE) and its `network` interface's
    * status gives both (cpe/openwrt/netifd.ts).
    */
-  addressing: s.optional(s.oneOf(['static', 'dhcp', 'netifd']), 'static'),
+  addressing: s.optional(s.oneOf(['static', 'dhcp', 'netifd', 'slaac']), 'static'),
   /** With addressing netifd: the logical interface of /etc/config/network ("wan", "wwan"). */
   network: s.optional(s.str({ pattern: /^[A-Za-z0-9_]{1,15}$/, what: 'a netifd interface name' }), undefined),
   address: s.optional(s.cidr(), undefined),
@@ -328,12 +329,13 @@ export function coreAddressOf(cfg: CpeConfig, i: number): string {
 
 /** Whether uplink `u` has IPv4: a lease or netifd gives it, or a static IPv4 gateway or address. */
 export function hasIpv4(u: UplinkConfig): boolean {
+  if (u.addressing === 'slaac') return false;
   return u.addressing !== 'static' || u.gateway !== undefined || isIP(u.address?.split('/')[0] ?? '') === 4;
 }
 
-/** Whether uplink `u` has IPv6: an IPv6 gateway (static). */
+/** Whether uplink `u` has IPv6: an IPv6 gateway (static), or router advertisements (slaac). */
 export function hasIpv6(u: UplinkConfig): boolean {
-  return u.gateway6 !== undefined;
+  return u.gateway6 !== undefined || u.addressing === 'slaac';
 }
 
 /** The `n`th address of IPv6 prefix `cidr` (n < 2^32). */
@@ -389,13 +391,26 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
       add(`${p}.gateway`, 'a DHCP uplink takes its gateway from the lease; leave it out');
     } else if (u.addressing === 'netifd' && (u.gateway || u.address)) {
       add(`${p}.${u.gateway ? 'gateway' : 'address'}`, 'a netifd uplink takes it from netifd; leave it out');
+    } else if (u.addressing === 'slaac' && (u.gateway || u.gateway6 || u.address)) {
+      const k = u.gateway ? 'gateway' : u.gateway6 ? 'gateway6' : 'address';
+      add(
+        `${p}.${k}`,
+        'a slaac uplink takes its address and gateway from router advertisements; leave it out',
+      );
     }
     if ((u.addressing === 'netifd') !== (u.network !== undefined))
       add(
         `${p}.network`,
         u.network ? 'only for addressing: netifd' : 'addressing: netifd needs the netifd interface',
       );
-    if (!u.probe.target && u.probe.targets.length === 0 && !u.gateway && !u.gateway6)
+    // A slaac uplink is probed at the router its RAs name, once known.
+    if (
+      !u.probe.target &&
+      u.probe.targets.length === 0 &&
+      !u.gateway &&
+      !u.gateway6 &&
+      u.addressing !== 'slaac'
+    )
       add(`${p}.probe.target`, 'needed when the uplink has no static gateway');
     if (u.address && isIP(u.address.split('/')[0]) === 6 && !u.gateway6)
       add(`${p}.gateway6`, 'an uplink with an IPv6 address needs gateway6');

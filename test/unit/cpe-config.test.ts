@@ -298,6 +298,23 @@ describe('CPE config', () => {
     );
   });
 
+  it('addressing slaac: an IPv6-only uplink without static addresses; a static address or gateway refused', () => {
+    const slaac = BASE.replace(
+      'address: 198.18.12.2/24\n    gateway: 198.18.12.1',
+      'addressing: slaac',
+    ).replace('addresses: [198.18.100.1]', 'addresses: [198.18.100.1, "2001:db8:100::1"]');
+    const r = parseCpeConfig(slaac, 'cpe.yaml', opts);
+    expect(r.ok ? [] : formatIssues(r.issues)).toEqual([]);
+    if (!r.ok) return;
+    expect([hasIpv4(r.value.uplinks[1]), hasIpv6(r.value.uplinks[1])]).toEqual([false, true]);
+    expect(coreAddress6Of(r.value, 1)).toBe('fd48:4143:5045::3');
+    expect(
+      errors(slaac.replace('addressing: slaac', 'addressing: slaac\n    gateway6: "2001:db8:12::1"')),
+    ).toMatch(
+      /uplinks\[1\]\.gateway6: a slaac uplink takes its address and gateway from router advertisements/,
+    );
+  });
+
   it('two uplinks with one address', () => {
     expect(errors(BASE.replace('address: 198.18.12.2/24', 'address: 198.18.11.2/25'))).toBe(
       "cpe.yaml:14: uplinks[1].address: 198.18.11.2 is also uplinks[0]'s address",
