@@ -55,7 +55,7 @@ export function netConfig(cfg: CpeConfig, uplinks: Uplinks): CpeNetConfig {
       interface: u.cfg.interface,
       table: u.table,
       gateway: u.gateway,
-      gateway6: u.cfg.gateway6,
+      gateway6: u.gateway6,
       subnet: u.subnet,
       coreAddresses: u.coreAddresses,
     })),

@@ -20,6 +20,7 @@ import { TcpState } from '../../src/tcp/state.js';
 import { applyLeaseCommands, DhcpClient, type DhcpLease, removeLeaseCommands } from '../dhcp/client.js';
 import { type CmdExec, execCmd, runPlan } from '../net/apply.js';
 import { uplinkRoute } from '../net/plan.js';
+import { readSlaac, type SlaacState, slaacSysctls } from '../net/slaac.js';
 import { type NetifdStatus, queryNetifd } from '../openwrt/netifd.js';
 import type { HealthReason } from '../probe/health.js';
 import { UplinkProbe } from '../probe/probe.js';
@@ -77,6 +78,8 @@ export class Uplink {
   /** The uplink's own address (without prefix length), when known. */
   address: string | undefined;
   gateway: string | undefined;
+  /** The IPv6 gateway: static, or the router of a slaac uplink's RAs. */
+  gateway6: string | undefined;
   probe: UplinkProbe | undefined;
   /** Whether the HAG answers over this uplink (undefined: not checked, or checks off). */
   hag: HagReach | undefined;
@@ -128,6 +131,7 @@ export class Uplink {
     this.table = tableOf(all, index);
     this.address = cfg.address?.split('/')[0];
     this.gateway = cfg.gateway;
+    this.gateway6 = cfg.gateway6;
   }
 
   get name(): string {
@@ -281,6 +285,10 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
       });
       if (u.cfg.addressing === 'dhcp') this.startDhcp(u);
       if (u.cfg.addressing === 'netifd') this.fromNetifd(u);
+      if (u.cfg.addressing === 'slaac') {
+        this.runQuiet(slaacSysctls(u.cfg.interface).argv);
+        this.fromSlaac(u);
+      }
       this.startProbe(u);
       this.startHagReach(u);
     }
@@ -320,6 +328,36 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
     );
   }
 
+  /** How a slaac uplink's state is read (ip -j; tests give their own). */
+  slaac: (ifname: string) => SlaacState | string = readSlaac;
+
+  /**
+   * A slaac uplink (RFC 4862): takes the global address the kernel configured from the RAs and the
+   * RA's router as its IPv6 gateway (its table's default route, the probe's target); checked at
+   * start and every tick, since RAs come and go.
+   */
+  private fromSlaac(u: Uplink): void {
+    const st = this.slaac(u.cfg.interface);
+    if (typeof st === 'string') {
+      if (u.address !== undefined)
+        this.log.warn({ event: 'uplink-slaac-failed', uplink: u.name, reason: st }, `${u.name}: ${st}`);
+      return;
+    }
+    if (st.address === u.address && st.router === u.gateway6) return;
+    const gwChanged = st.router !== u.gateway6;
+    u.address = st.address;
+    u.gateway6 = st.router;
+    this.route(u);
+    if (gwChanged && !u.cfg.probe.target && u.cfg.probe.targets.length === 0) this.startProbe(u);
+    this.sync(u);
+    this.log.info(
+      { event: 'uplink-slaac', uplink: u.name, address: st.address, router: st.router },
+      st.address
+        ? `${u.name}: ${st.address} from router advertisements (router ${st.router ?? 'none'})`
+        : `${u.name}: no address from router advertisements`,
+    );
+  }
+
   private startHagReach(u: Uplink): void {
     const c = u.cfg.probe.hag;
     const check = this.hagCheck;
@@ -342,7 +380,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
   }
 
   private startProbe(u: Uplink): void {
-    const target = u.cfg.probe.targets[0] ?? u.cfg.probe.target ?? u.gateway ?? u.cfg.gateway6;
+    const target = u.cfg.probe.targets[0] ?? u.cfg.probe.target ?? u.gateway ?? u.gateway6;
     if (!target) return; // a DHCP uplink: probed once its lease names a gateway
     u.probe?.stop();
     const p = new UplinkProbe({
@@ -419,14 +457,14 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
 
   /** The subnet and default route(s) of the uplink's table (cpe/net's uplinkRoute). */
   private route(u: Uplink): void {
-    if (!u.gateway && !u.cfg.gateway6 && !u.subnet) return;
+    if (!u.gateway && !u.gateway6 && !u.subnet) return;
     const r = runPlan(
       uplinkRoute({
         name: u.name,
         interface: u.cfg.interface,
         table: u.table,
         gateway: u.gateway,
-        gateway6: u.cfg.gateway6,
+        gateway6: u.gateway6,
         subnet: u.subnet,
         coreAddresses: u.coreAddresses,
       }),
@@ -515,6 +553,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
 
   /** Once a second: counters, rates, RTTs, samples, quotas, the hold-down of a returning uplink. */
   tick(): void {
+    for (const u of this.list) if (u.cfg.addressing === 'slaac') this.fromSlaac(u);
     this.reselect(this.now());
     const rtt = new Map<Uplink, number[]>();
     for (const u of this.list) {
