@@ -371,6 +371,8 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
   // A link of one family (a profile's `families`) has no address, route or rule of the other.
   const links4 = LINK_NAMES.filter((l) => profile.links[l].ipv4 !== false);
   const links6 = LINK_NAMES.filter((l) => profile.links[l].ipv6 !== false);
+  // A link with `ra` advertises its prefix: the CPE configures its side itself (SLAAC).
+  const static6 = links6.filter((l) => profile.links[l].ra !== true);
   const table = (l: LinkName) => (l === 'dsl' ? 10 : 20);
   ipBatch(n('cpe'), [
     `addr add ${ADDR.cpe.lan}/24 dev lan0`,
@@ -393,10 +395,10 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
       ...(profile.natboxes
         ? []
         : [
-            ...links6.map((l) => `addr add ${ADDR6.cpe[l]}/64 dev ${l}0 nodad`),
-            ...links6.slice(0, 1).map((l) => `route add default via ${ADDR6[l].cpe} dev ${l}0`),
-            ...links6.map((l) => `route add default via ${ADDR6[l].cpe} dev ${l}0 table ${table(l)}`),
-            ...links6.map((l) => `rule add from ${ADDR6.cpe[l]} lookup ${table(l)} pref 10${table(l)}`),
+            ...static6.map((l) => `addr add ${ADDR6.cpe[l]}/64 dev ${l}0 nodad`),
+            ...static6.slice(0, 1).map((l) => `route add default via ${ADDR6[l].cpe} dev ${l}0`),
+            ...static6.map((l) => `route add default via ${ADDR6[l].cpe} dev ${l}0 table ${table(l)}`),
+            ...static6.map((l) => `rule add from ${ADDR6.cpe[l]} lookup ${table(l)} pref 10${table(l)}`),
           ]),
     ],
     '-6',
@@ -528,6 +530,17 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
       ipt('-t', 'nat', '-A', 'POSTROUTING', '-s', lan, '-o', 'hag', '-j', 'MASQUERADE');
     }
 
+    if (lp.ra === true) {
+      // The access network's router advertisements (dnsmasq, RA only): the CPE's side of the link
+      // configures itself from them (SLAAC, RFC 4862); labDown stops it with the namespace.
+      const logFd = openSync(join(runDir(prefix), `${link}-ra.log`), 'a');
+      spawn('ip', ['netns', 'exec', ns, ...raArgv('cpe', runDir(prefix), `${link}-ra`)], {
+        detached: true,
+        stdio: ['ignore', logFd, logFd],
+      }).unref();
+      closeSync(logFd);
+    }
+
     if (profile.natboxes) {
       // The box's DHCP server; labDown stops it with everything else running in the namespace.
       const logFd = openSync(join(runDir(prefix), `${link}-dhcp.log`), 'a');
@@ -582,6 +595,25 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
   const state: LabState = { prefix, profile, delayLines, startedAt: new Date().toISOString() };
   writeState(state);
   return state;
+}
+
+/** dnsmasq sending router advertisements of the link's IPv6 prefix on `dev` (no DNS, no DHCP). */
+function raArgv(dev: string, dir: string, name: string): string[] {
+  return [
+    'dnsmasq',
+    '--no-daemon',
+    '--conf-file=/dev/null',
+    '--port=0',
+    `--interface=${dev}`,
+    '--bind-interfaces',
+    '--user=root',
+    `--pid-file=${dir}/${name}.pid`,
+    '--enable-ra',
+    // An RA every 2 s: the CPE takes them only once its daemon has set accept_ra (it forwards).
+    `--ra-param=${dev},2`,
+    // The prefix of the interface's own address (constructor), advertised for SLAAC only.
+    `--dhcp-range=::,constructor:${dev},ra-only,64,1h`,
+  ];
 }
 
 /** Rates from this one up are not shaped (no tbf). */

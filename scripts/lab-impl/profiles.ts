@@ -29,6 +29,8 @@ export interface LinkProfile {
   /** The IP families the link carries (`families`, default both): an IPv6-only LTE has ipv4 false. */
   ipv4: boolean;
   ipv6: boolean;
+  /** `ra: true`: the link's router advertises its IPv6 prefix (dnsmasq) and the CPE's side has no static IPv6 address (SLAAC). */
+  ra: boolean;
 }
 
 export interface LabProfile {
@@ -48,7 +50,7 @@ export class ProfileError extends Error {
   override readonly name = 'ProfileError';
 }
 
-const LINK_KEYS = new Set(['rate', 'delay', 'jitter', 'loss', 'reorder', 'families']);
+const LINK_KEYS = new Set(['rate', 'delay', 'jitter', 'loss', 'reorder', 'families', 'ra']);
 const PROFILE_KEYS = new Set(['seed', 'natboxes', 'cpeConfig', ...LINK_NAMES]);
 
 /** Parses and validates every profile of a profiles file (text given, file name for messages). */
@@ -187,8 +189,14 @@ function parseLink(node: Node, path: string, fail: Fail): LinkProfile {
       fail(famNode, `${path}.families`, 'expected a list of ipv4 and/or ipv6');
     families = v as string[];
   }
+  const raNode = map.get('ra', true) as Node | undefined;
+  const ra = raNode === undefined ? false : isScalar(raNode) ? raNode.value : undefined;
+  if (typeof ra !== 'boolean') fail(raNode, `${path}.ra`, 'expected true or false');
+  if (ra && !families.includes('ipv6'))
+    fail(raNode, `${path}.ra`, 'router advertisements need ipv6 in families');
   const dir = (rateBps: number): DirectionProfile => ({ rateBps, delayMs, jitterMs, lossPercent });
   return {
+    ra: ra as boolean,
     up: dir(up),
     down: dir(down),
     reorder,
