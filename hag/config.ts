@@ -164,8 +164,19 @@ export const hagSchema = s.object({
       bufferBytes: s.optional(s.int({ min: 65536, max: 64 << 20 }), 4 << 20),
       /** Congestion control of every subflow (and plain TCP connection): cubic, newreno or bbr. */
       congestionControl: s.optional(s.oneOf(CONGESTION_CONTROL_NAMES), 'cubic'),
+      /**
+       * ADD_ADDR (RFC 8684 3.4.1): other-family announces the service addresses of the family a
+       * connection did not begin with (a CPE's IPv6-only line joins the IPv6 one), none announces nothing.
+       */
+      announce: s.optional(s.oneOf(['other-family', 'none']), 'other-family'),
     }),
-    { maxSubflows: 8, checksum: false, bufferBytes: 4 << 20, congestionControl: 'cubic' as const },
+    {
+      maxSubflows: 8,
+      checksum: false,
+      bufferBytes: 4 << 20,
+      congestionControl: 'cubic' as const,
+      announce: 'other-family' as const,
+    },
   ),
   tcp: s.optional(
     s.object({

@@ -17,6 +17,7 @@ import { connectionLevel } from '../src/daemon/logger.js';
 import { TunDriver } from '../src/io/tun-driver.js';
 import type { MptcpConnection } from '../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../src/mptcp/endpoint.js';
+import { ServerPathManager } from '../src/mptcp/pm/server.js';
 import { type SchedulerName, scheduler } from '../src/mptcp/sched/index.js';
 import { endName, relay } from '../src/relay/relay.js';
 import { TfoCookies, type TfoServerOptions } from '../src/tcp/fastopen.js';
@@ -24,7 +25,8 @@ import type { FourTuple } from '../src/tcp/segment.js';
 import { TcpState } from '../src/tcp/state.js';
 import { ConnStream } from '../src/tcp/stream.js';
 import { COOKIE_TICK_MS, MAX_COOKIE_AGE } from '../src/tcp/syncookie.js';
-import { formatIp, matchPrefix, parseIp, parsePrefix, unmap } from './addr.js';
+import { parseIp } from '../src/wire/addr.js';
+import { formatIp, matchPrefix, parsePrefix, unmap } from './addr.js';
 import type { HagConfig } from './config.js';
 import { convertHandshake } from './convert-handler.js';
 import { connectEgress, type EgressOptions } from './egress.js';
@@ -74,6 +76,8 @@ export class HagDaemon {
   readonly metrics = new HagMetrics();
   readonly sessions = new Map<number, Session>();
   readonly ep: MptcpEndpoint;
+  /** Announces the service addresses of the other family (`mptcp.announce`); none with 'none'. */
+  readonly spm: ServerPathManager | undefined;
   private plumbing: TunPlumbing | undefined;
   /** Transparent mode's nftables table and policy routing, while set up. */
   private divert: DivertConfig | undefined;
@@ -117,6 +121,12 @@ export class HagDaemon {
       admitJoin: (t) => this.admitJoin(t),
       stack: { synCookies: cfg.tcp.synCookies, maxHalfOpen: cfg.tcp.maxHalfOpen },
     });
+    // RFC 8684 3.4.1: ADD_ADDR of the service addresses, ID = position + 1 (the initial subflow's is 0).
+    if (cfg.mptcp.announce === 'other-family')
+      this.spm = new ServerPathManager(this.ep, {
+        addresses: cfg.service.addresses.map((a, i) => ({ id: i + 1, addr: parseIp(a) })),
+        announce: 'other-family',
+      });
     const key = cfg.service.convert?.fastOpen.key;
     this.tfoCookies = new TfoCookies(key ? Buffer.from(key, 'hex') : undefined);
     this.rules = this.makeRules(cfg);

@@ -11,12 +11,14 @@ import {
   thisHost,
 } from '../../src/config/index.js';
 import { CONGESTION_CONTROL_NAMES } from '../../src/tcp/cc/index.js';
+import { formatIp, parsePrefix, prefixMatches } from '../../src/wire/addr.js';
 import { inPrefix, intToIpv4, ipv4ToInt, prefixParts } from './ip.js';
 
 const port = () => s.int({ min: 1, max: 65535 });
 const ifname = () =>
   s.str({ pattern: /^[A-Za-z0-9_.:-]{1,15}$/, what: 'an interface name of 1-15 characters' });
 const ipv4 = () => s.refine(s.ipAddress(), (v) => (isIP(v) === 4 ? undefined : 'expected an IPv4 address'));
+const ipv6 = () => s.refine(s.ipAddress(), (v) => (isIP(v) === 6 ? undefined : 'expected an IPv6 address'));
 const mac = () => s.str({ pattern: /^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$/, what: 'a MAC address' });
 /** A byte count: an integer, or a number with a unit ("500MB", "20GB"; decimal units). */
 const bytes = () =>
@@ -29,16 +31,19 @@ const uplink = s.object({
   name: s.str({ pattern: /^[a-z][a-z0-9_-]{0,15}$/, what: 'a lower-case name of 1-16 characters' }),
   interface: ifname(),
   /**
-   * static: `address` (CIDR) is configured on the interface and `gateway` given; dhcp: both come from
+   * static: `address` (CIDR, IPv4 or IPv6) is configured on the interface and `gateway` and/or
+   * `gateway6` given (only `gateway6`: an IPv6-only line); slaac: an IPv6-only line whose address
+   * and IPv6 gateway come from router advertisements (RFC 4862; cpe/net/slaac.ts); dhcp: both come from
    * a lease; netifd: OpenWrt's netifd runs the line (DHCP, PPPoE, LTE) and its `network` interface's
    * status gives both (cpe/openwrt/netifd.ts).
    */
-  addressing: s.optional(s.oneOf(['static', 'dhcp', 'netifd']), 'static'),
+  addressing: s.optional(s.oneOf(['static', 'dhcp', 'netifd', 'slaac']), 'static'),
   /** With addressing netifd: the logical interface of /etc/config/network ("wan", "wwan"). */
   network: s.optional(s.str({ pattern: /^[A-Za-z0-9_]{1,15}$/, what: 'a netifd interface name' }), undefined),
   address: s.optional(s.cidr(), undefined),
   gateway: s.optional(ipv4(), undefined),
-  gateway6: s.optional(s.ipAddress(), undefined),
+  /** The IPv6 gateway: the uplink has IPv6, and the core an IPv6 address routed out of it. */
+  gateway6: s.optional(ipv6(), undefined),
   /** primary: carries the initial subflow and direct traffic; overflow: a regular subflow; backup: RFC 8684 3.3.8 backup subflows only. */
   role: s.oneOf(['primary', 'overflow', 'backup']),
   /** Nominal capacity, for the status page ("20Mbit"). */
@@ -105,6 +110,8 @@ const uplink = s.object({
   table: s.optional(s.int({ min: 1, max: 0x7fffffff }), undefined),
   /** The core's private source address for this uplink (default: the TUN prefix's .2, .3, ...). */
   coreAddress: s.optional(ipv4(), undefined),
+  /** The core's private IPv6 source address for this uplink, when it has IPv6 (default: `tun.prefix6` ::2, ::3, ...). */
+  coreAddress6: s.optional(ipv6(), undefined),
   /** Congestion control of the subflows sent over this uplink (default `mptcp.congestionControl`). */
   congestionControl: s.optional(s.oneOf(CONGESTION_CONTROL_NAMES), undefined),
 });
@@ -173,10 +180,18 @@ export const cpeSchema = s.object({
       mtu: s.optional(s.int({ min: 1280, max: 9000 }), 1500),
       /** IPv4 prefix of the core's private addresses; the kernel's side of the TUN takes its .1. */
       prefix: s.optional(s.cidr(), '10.254.0.0/24'),
+      /** IPv6 prefix of the core's private addresses (uplinks with IPv6); the kernel's side takes ::1. */
+      prefix6: s.optional(s.cidr(), 'fd48:4143:5045::/64'),
       /** TUN offloads (checksum, TSO, GRO'd reads): 'auto' probes them at start, 'off' forces the plain TUN. */
       offload: s.optional(s.oneOf(['auto', 'off']), 'auto'),
     }),
-    { name: 'cpe0', mtu: 1500, prefix: '10.254.0.0/24', offload: 'auto' as const },
+    {
+      name: 'cpe0',
+      mtu: 1500,
+      prefix: '10.254.0.0/24',
+      prefix6: 'fd48:4143:5045::/64',
+      offload: 'auto' as const,
+    },
   ),
   intercept: s.optional(
     s.object({
@@ -316,6 +331,37 @@ export function coreAddressOf(cfg: CpeConfig, i: number): string {
   return intToIpv4(ipv4ToInt(base) + 2 + i);
 }
 
+/** Whether uplink `u` has IPv4: a lease or netifd gives it, or a static IPv4 gateway or address. */
+export function hasIpv4(u: UplinkConfig): boolean {
+  if (u.addressing === 'slaac') return false;
+  return u.addressing !== 'static' || u.gateway !== undefined || isIP(u.address?.split('/')[0] ?? '') === 4;
+}
+
+/** Whether uplink `u` has IPv6: an IPv6 gateway (static), or router advertisements (slaac). */
+export function hasIpv6(u: UplinkConfig): boolean {
+  return u.gateway6 !== undefined || u.addressing === 'slaac';
+}
+
+/** The `n`th address of IPv6 prefix `cidr` (n < 2^32). */
+function nthIpv6(cidr: string, n: number): string {
+  const b = parsePrefix(cidr).bytes;
+  const v = new DataView(b.buffer);
+  v.setUint32(12, (v.getUint32(12) + n) >>> 0);
+  return formatIp(b);
+}
+
+/** The core's private IPv6 address of uplink `i`, when it has IPv6. */
+export function coreAddress6Of(cfg: CpeConfig, i: number): string | undefined {
+  const u = cfg.uplinks[i];
+  if (!hasIpv6(u)) return undefined;
+  return u.coreAddress6 ?? nthIpv6(cfg.tun.prefix6, 2 + i);
+}
+
+/** The kernel's IPv6 address on the TUN (CIDR): the prefix6's ::1. */
+export function tunKernelAddress6(cfg: CpeConfig): string {
+  return `${nthIpv6(cfg.tun.prefix6, 1)}/${prefixParts(cfg.tun.prefix6).len}`;
+}
+
 /** The kernel's address on the TUN (CIDR): the prefix's .1. */
 export function tunKernelAddress(cfg: CpeConfig): string {
   const { base, len } = prefixParts(cfg.tun.prefix);
@@ -349,14 +395,29 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
       add(`${p}.gateway`, 'a DHCP uplink takes its gateway from the lease; leave it out');
     } else if (u.addressing === 'netifd' && (u.gateway || u.address)) {
       add(`${p}.${u.gateway ? 'gateway' : 'address'}`, 'a netifd uplink takes it from netifd; leave it out');
+    } else if (u.addressing === 'slaac' && (u.gateway || u.gateway6 || u.address)) {
+      const k = u.gateway ? 'gateway' : u.gateway6 ? 'gateway6' : 'address';
+      add(
+        `${p}.${k}`,
+        'a slaac uplink takes its address and gateway from router advertisements; leave it out',
+      );
     }
     if ((u.addressing === 'netifd') !== (u.network !== undefined))
       add(
         `${p}.network`,
         u.network ? 'only for addressing: netifd' : 'addressing: netifd needs the netifd interface',
       );
-    if (!u.probe.target && u.probe.targets.length === 0 && !u.gateway)
+    // A slaac uplink is probed at the router its RAs name, once known.
+    if (
+      !u.probe.target &&
+      u.probe.targets.length === 0 &&
+      !u.gateway &&
+      !u.gateway6 &&
+      u.addressing !== 'slaac'
+    )
       add(`${p}.probe.target`, 'needed when the uplink has no static gateway');
+    if (u.address && isIP(u.address.split('/')[0]) === 6 && !u.gateway6)
+      add(`${p}.gateway6`, 'an uplink with an IPv6 address needs gateway6');
     const targets = [...(u.probe.target ? [u.probe.target] : []), ...u.probe.targets];
     if (new Set(targets.map((t) => isIP(t))).size > 1)
       add(`${p}.probe.targets`, 'all probe targets of an uplink must be of one family (IPv4 or IPv6)');
@@ -443,9 +504,28 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
       c.hag.username !== undefined ? 'hag.username' : 'hag.cookie',
       'method transparent sends no handshake: credentials and cookies are for socks5 and convert',
     );
-  for (const a of c.hag.addresses)
-    if (isIP(a) === 6)
-      add('hag.addresses', `${a}: the core's uplink addresses are IPv4; give an IPv4 HAG address`);
+  // The core's IPv6 addresses: in tun.prefix6 (the kernel routes it into the TUN), distinct.
+  const p6 = c.tun.prefix6;
+  if (isIP(p6.split('/')[0]) !== 6 || prefixParts(p6).len > 120)
+    add('tun.prefix6', 'must be an IPv6 prefix of /120 or wider');
+  else {
+    const net6 = parsePrefix(p6);
+    const seen6 = new Set<string>([tunKernelAddress6(c).split('/')[0]]);
+    c.uplinks.forEach((_, i) => {
+      const a = coreAddress6Of(c, i);
+      if (a === undefined) return;
+      if (!prefixMatches(net6, parsePrefix(a).bytes, 0))
+        add(`uplinks[${i}].coreAddress6`, `${a} is outside tun.prefix6 ${p6}`);
+      if (seen6.has(a)) add(`uplinks[${i}].coreAddress6`, `${a} is used twice`);
+      seen6.add(a);
+    });
+  }
+  // A HAG address of a family no uplink has could never be reached.
+  for (const a of c.hag.addresses) {
+    const v6 = isIP(a) === 6;
+    if (!c.uplinks.some((u) => (v6 ? hasIpv6(u) : hasIpv4(u))))
+      add('hag.addresses', `${a}: no uplink has IPv${v6 ? 6 : 4} (${v6 ? 'gateway6' : 'gateway'})`);
+  }
   return issues.length ? { ok: false, issues } : { ok: true, value: c };
 }
 

@@ -25,7 +25,13 @@ import { runPlan, setup, teardown } from '../net/apply.js';
 import { flushNat } from '../net/conntrack.js';
 import { type CpeNetConfig, nftRuleset } from '../net/plan.js';
 import { listenTransparent, type TransparentListener } from '../net/transparent.js';
-import { type CpeConfig, coreAddressOf, tunKernelAddress } from './config.js';
+import {
+  type CpeConfig,
+  coreAddress6Of,
+  coreAddressOf,
+  tunKernelAddress,
+  tunKernelAddress6,
+} from './config.js';
 import { hagAlive } from './hag-handshake.js';
 import { HagLink } from './hag-link.js';
 import { Interceptor } from './intercept.js';
@@ -49,11 +55,17 @@ export function netConfig(cfg: CpeConfig, uplinks: Uplinks): CpeNetConfig {
       interface: u.cfg.interface,
       table: u.table,
       gateway: u.gateway,
-      gateway6: u.cfg.gateway6,
+      gateway6: u.gateway6,
       subnet: u.subnet,
-      coreAddresses: [u.coreAddress],
+      coreAddresses: u.coreAddresses,
     })),
-    tun: { interface: cfg.tun.name, addresses: [tunKernelAddress(cfg)] },
+    tun: {
+      interface: cfg.tun.name,
+      addresses: [
+        tunKernelAddress(cfg),
+        ...(uplinks.list.some((u) => u.coreAddress6) ? [tunKernelAddress6(cfg)] : []),
+      ],
+    },
     rulePriority: cfg.intercept.rulePriority,
   };
 }
@@ -113,7 +125,13 @@ export class CpeDaemon {
     readonly log: Logger,
   ) {
     // Per uplink congestion control: its subflows leave from its core address.
-    const ccByAddress = new Map(cfg.uplinks.map((u, i) => [coreAddressOf(cfg, i), u.congestionControl]));
+    const ccByAddress = new Map(
+      cfg.uplinks.flatMap((u, i) =>
+        [coreAddressOf(cfg, i), coreAddress6Of(cfg, i)]
+          .filter((a) => a !== undefined)
+          .map((a) => [(parseAddress(a) as Uint8Array).join('.'), u.congestionControl] as const),
+      ),
+    );
     this.ep = new MptcpEndpoint({
       tcp: { mtu: cfg.tun.mtu, congestionControl: cfg.mptcp.congestionControl },
       congestionControlFor: (local) => ccByAddress.get(local.join('.')),
@@ -328,10 +346,14 @@ export class CpeDaemon {
    * rule routes it out of that uplink) asking the HAG something; undefined without an address.
    */
   private async checkHagVia(u: Uplink): Promise<true | string | undefined> {
-    if (!u.address || isIP(u.address) !== 4) return undefined;
+    if (!u.address) return undefined;
     // An address shared with the active uplink leaves by that one: no check of this one with it.
     if (this.routedBy(u.address) !== u) return undefined;
-    const sock = net.connect({ host: this.hag.address, port: this.cfg.hag.port, localAddress: u.address });
+    // A HAG address of the uplink's address's family (an IPv6-only line asks the HAG's IPv6 one).
+    const fam = isIP(u.address);
+    const host = [this.hag.address, ...this.cfg.hag.addresses].find((a) => isIP(a) === fam);
+    if (!host) return undefined;
+    const sock = net.connect({ host, port: this.cfg.hag.port, localAddress: u.address });
     return this.askHag(sock);
   }
 
@@ -388,6 +410,9 @@ export class CpeDaemon {
         usable: u.usable,
         address: u.address,
         coreAddress: u.coreAddress,
+        families: u.families,
+        coreAddresses: u.coreAddresses,
+        subflows6: u.subflows6,
         probeRttMs: u.probe?.status().srttMs,
         subflowRttMs: u.subflowRttMs,
         probeRtt: u.probeRtt,

@@ -38,6 +38,18 @@ export class HagLink extends EventEmitter<HagLinkEvents> {
     return this.addresses[this.index % this.addresses.length];
   }
 
+  /**
+   * The address new connections use, or the first after it that `fits` (an address of a family
+   * some usable uplink has: an IPv6-only line reaches only the HAG's IPv6 address); none fits: it.
+   */
+  pick(fits: (address: string) => boolean): string {
+    for (let i = 0; i < this.addresses.length; i++) {
+      const a = this.addresses[(this.index + i) % this.addresses.length];
+      if (fits(a)) return a;
+    }
+    return this.address;
+  }
+
   /** A reload gave another list: start from its first address. */
   setAddresses(list: readonly string[]): void {
     if (list.join() === this.addresses.join()) return;

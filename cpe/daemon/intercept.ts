@@ -190,9 +190,9 @@ export class Interceptor {
     dst: { address: string; port: number },
     src: string,
   ): Promise<{ result: 'done' | string; sent?: Buffer }> {
-    const hagAddr = this.hag.address;
+    const hagAddr = this.hag.pick((a) => this.pm.initialAddress(parseAddress(a)) !== undefined);
     const transparent = this.method.method === 'transparent';
-    // Transparent: to the destination (the core's uplink addresses are IPv4: IPv6 goes direct).
+    // Transparent: to the destination; IPv6 destinations go direct (not tested through the HAG).
     const remote = parseAddress(transparent ? dst.address : hagAddr) as Uint8Array;
     if (transparent && remote.length !== 4) return { result: 'IPv6 destination in method transparent' };
     // RFC 8803 is 0-RTT: the LAN host's first bytes, when they come at once, ride in the SYN

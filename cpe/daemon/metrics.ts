@@ -34,6 +34,24 @@ export function renderMetrics(s: StatusSnapshot): string {
     'cpe_uplink_subflow_srtt_seconds',
     "Smoothed RTT (RFC 6298) of the uplink's open subflows, each sampled once a second.",
   );
+  // Issue 16: IPv6 uplinks. The families each uplink has, and its open subflows by family.
+  const family = new MetricFamily(
+    'cpe_uplink_family',
+    'gauge',
+    'The IP families the uplink has (1 per family): an IPv6-only line has only ipv6.',
+  );
+  const subflowsFamily = new MetricFamily(
+    'cpe_uplink_family_subflows',
+    'gauge',
+    'Open subflows on the uplink, by IP family.',
+  );
+  for (const x of u) {
+    for (const fam of x.families ?? []) family.set({ uplink: x.name, family: fam }, 1);
+    if (x.subflows6 !== undefined) {
+      subflowsFamily.set({ uplink: x.name, family: 'ipv4' }, x.subflows - x.subflows6);
+      subflowsFamily.set({ uplink: x.name, family: 'ipv6' }, x.subflows6);
+    }
+  }
   for (const x of u) {
     bytes.set({ uplink: x.name, direction: 'in' }, x.bytesIn);
     bytes.set({ uplink: x.name, direction: 'out' }, x.bytesOut);
@@ -122,6 +140,8 @@ export function renderMetrics(s: StatusSnapshot): string {
     probeRtt,
     srtt,
     perUplink('cpe_uplink_subflows', 'gauge', 'Open subflows on the uplink.', (x) => x.subflows),
+    family,
+    subflowsFamily,
     perUplink(
       'cpe_uplink_quota_used_bytes',
       'gauge',

@@ -92,6 +92,16 @@ function mptcpHealth(u: UplinkStatus): string {
   return `no subflows open${u.hagReachable ? '; the HAG answers over it' : ''}`;
 }
 
+/** The families the uplink has (an IPv6-only LTE), and how many of its subflows are IPv6. */
+function ipRow(u: UplinkStatus): string {
+  const f = u.families;
+  if (!f) return '';
+  const names = f.map((x) => (x === 'ipv4' ? 'IPv4' : 'IPv6'));
+  const only = names.length === 1 ? ' only' : '';
+  const six = u.subflows6 ? `; ${u.subflows6} subflow${u.subflows6 > 1 ? 's' : ''} over IPv6` : '';
+  return `<tr><th>IP</th><td class="ip">${names.join(' and ')}${only}${six}</td></tr>`;
+}
+
 /** The quota as status.json has it, with the period's bounds where the daemon reports them. */
 type Quota = NonNullable<UplinkStatus['quota']> & { periodStart?: number; periodEnd?: number };
 
@@ -150,6 +160,7 @@ function card(u: UplinkStatus, now: number): string {
     `<tr><th>carried</th><td>${fmtBytes(u.bytesIn)} in, ${fmtBytes(u.bytesOut)} out</td></tr>` +
     `<tr><th>probe</th><td>${probe}</td></tr>` +
     `<tr><th>MPTCP</th><td class="mptcp">${mptcpHealth(u)}</td></tr>` +
+    ipRow(u) +
     `<tr><th>traffic</th><td>${traffic}</td></tr>` +
     quotaRow(u) +
     '</table>' +

@@ -29,7 +29,13 @@ export interface UplinkStatus {
   probeLoss: number | undefined;
   usable: boolean;
   address: string | undefined;
+  /** The core's IPv4 address for the uplink (unused by an IPv6-only one: see coreAddresses). */
   coreAddress: string;
+  /** The IP families the uplink has, and the core's addresses on it (one per family). */
+  families?: string[];
+  coreAddresses?: string[];
+  /** Of the open subflows, those over IPv6. */
+  subflows6?: number;
   probeRttMs: number | undefined;
   subflowRttMs: number | undefined;
   /** Histograms (seconds) of the probe's RTTs and of the subflows' SRTT sampled each second. */

@@ -20,6 +20,7 @@ import { TcpState } from '../../src/tcp/state.js';
 import { applyLeaseCommands, DhcpClient, type DhcpLease, removeLeaseCommands } from '../dhcp/client.js';
 import { type CmdExec, execCmd, runPlan } from '../net/apply.js';
 import { uplinkRoute } from '../net/plan.js';
+import { readSlaac, type SlaacState, slaacSysctls } from '../net/slaac.js';
 import { type NetifdStatus, queryNetifd } from '../openwrt/netifd.js';
 import type { HealthReason } from '../probe/health.js';
 import { UplinkProbe } from '../probe/probe.js';
@@ -28,7 +29,9 @@ import { type QuotaEventKind, QuotaMeter, type QuotaSettings } from '../quota/me
 import { loadQuotaState, quotaFile, saveQuotaState } from '../quota/store.js';
 import {
   type CpeConfig,
+  coreAddress6Of,
   coreAddressOf,
+  hasIpv4,
   parseBytes,
   parseRate,
   tableOf,
@@ -58,8 +61,15 @@ export interface UplinkSample {
 export class Uplink {
   /** Path manager address id (RFC 8684 3.4.1): 1-based position. */
   readonly id: number;
+  /** The core's IPv4 address for this uplink (unused when it has no IPv4). */
   readonly coreAddress: string;
+  /** The core's IPv6 address, when the uplink has IPv6. */
+  readonly coreAddress6: string | undefined;
+  /** Whether the uplink has IPv4 (an IPv6-only one has only `coreAddress6`). */
+  readonly ipv4: boolean;
+  /** The core's addresses for the path manager: the first family's, and the other's (RFC 8684 3.4.1). */
   readonly coreBytes: Uint8Array;
+  readonly coreBytesOther: Uint8Array | undefined;
   readonly table: number;
   health: UplinkHealth = 'unknown';
   healthReason = 'not probed yet';
@@ -68,6 +78,8 @@ export class Uplink {
   /** The uplink's own address (without prefix length), when known. */
   address: string | undefined;
   gateway: string | undefined;
+  /** The IPv6 gateway: static, or the router of a slaac uplink's RAs. */
+  gateway6: string | undefined;
   probe: UplinkProbe | undefined;
   /** Whether the HAG answers over this uplink (undefined: not checked, or checks off). */
   hag: HagReach | undefined;
@@ -98,6 +110,8 @@ export class Uplink {
   readonly probeRtt = new HistogramSeries(RTT_BUCKETS_SECONDS);
   readonly subflowSrtt = new HistogramSeries(RTT_BUCKETS_SECONDS);
   subflows = 0;
+  /** Of the open subflows, those over IPv6 (RFC 8684 3.4.1: either family). */
+  subflows6 = 0;
   /** Of the open subflows, those whose connection fell back to plain TCP (RFC 8684 3.7). */
   fallbackSubflows = 0;
 
@@ -108,14 +122,30 @@ export class Uplink {
   ) {
     this.id = index + 1;
     this.coreAddress = coreAddressOf(all, index);
-    this.coreBytes = parseAddress(this.coreAddress) as Uint8Array;
+    this.coreAddress6 = coreAddress6Of(all, index);
+    this.ipv4 = hasIpv4(cfg);
+    const b4 = parseAddress(this.coreAddress) as Uint8Array;
+    const b6 = this.coreAddress6 === undefined ? undefined : (parseAddress(this.coreAddress6) as Uint8Array);
+    this.coreBytes = this.ipv4 || !b6 ? b4 : b6;
+    this.coreBytesOther = this.ipv4 ? b6 : undefined;
     this.table = tableOf(all, index);
     this.address = cfg.address?.split('/')[0];
     this.gateway = cfg.gateway;
+    this.gateway6 = cfg.gateway6;
   }
 
   get name(): string {
     return this.cfg.name;
+  }
+
+  /** The IP families the uplink has. */
+  get families(): ('ipv4' | 'ipv6')[] {
+    return [...(this.ipv4 ? ['ipv4' as const] : []), ...(this.coreAddress6 ? ['ipv6' as const] : [])];
+  }
+
+  /** The core's addresses of this uplink (policy routing and masquerade), IPv4 and/or IPv6. */
+  get coreAddresses(): string[] {
+    return [...(this.ipv4 ? [this.coreAddress] : []), ...(this.coreAddress6 ? [this.coreAddress6] : [])];
   }
 
   /** Backup subflows only: its role, or the quota ran out. */
@@ -248,12 +278,17 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
       this.pm.setAddress(now, {
         id: u.id,
         addr: u.coreBytes,
+        otherFamily: u.coreBytesOther,
         backup: u.backup,
         overflow: u.cfg.role === 'overflow',
         up: u.usable,
       });
       if (u.cfg.addressing === 'dhcp') this.startDhcp(u);
       if (u.cfg.addressing === 'netifd') this.fromNetifd(u);
+      if (u.cfg.addressing === 'slaac') {
+        this.runQuiet(slaacSysctls(u.cfg.interface).argv);
+        this.fromSlaac(u);
+      }
       this.startProbe(u);
       this.startHagReach(u);
     }
@@ -293,6 +328,36 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
     );
   }
 
+  /** How a slaac uplink's state is read (ip -j; tests give their own). */
+  slaac: (ifname: string) => SlaacState | string = readSlaac;
+
+  /**
+   * A slaac uplink (RFC 4862): takes the global address the kernel configured from the RAs and the
+   * RA's router as its IPv6 gateway (its table's default route, the probe's target); checked at
+   * start and every tick, since RAs come and go.
+   */
+  private fromSlaac(u: Uplink): void {
+    const st = this.slaac(u.cfg.interface);
+    if (typeof st === 'string') {
+      if (u.address !== undefined)
+        this.log.warn({ event: 'uplink-slaac-failed', uplink: u.name, reason: st }, `${u.name}: ${st}`);
+      return;
+    }
+    if (st.address === u.address && st.router === u.gateway6) return;
+    const gwChanged = st.router !== u.gateway6;
+    u.address = st.address;
+    u.gateway6 = st.router;
+    this.route(u);
+    if (gwChanged && !u.cfg.probe.target && u.cfg.probe.targets.length === 0) this.startProbe(u);
+    this.sync(u);
+    this.log.info(
+      { event: 'uplink-slaac', uplink: u.name, address: st.address, router: st.router },
+      st.address
+        ? `${u.name}: ${st.address} from router advertisements (router ${st.router ?? 'none'})`
+        : `${u.name}: no address from router advertisements`,
+    );
+  }
+
   private startHagReach(u: Uplink): void {
     const c = u.cfg.probe.hag;
     const check = this.hagCheck;
@@ -315,7 +380,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
   }
 
   private startProbe(u: Uplink): void {
-    const target = u.cfg.probe.targets[0] ?? u.cfg.probe.target ?? u.gateway;
+    const target = u.cfg.probe.targets[0] ?? u.cfg.probe.target ?? u.gateway ?? u.gateway6;
     if (!target) return; // a DHCP uplink: probed once its lease names a gateway
     u.probe?.stop();
     const p = new UplinkProbe({
@@ -392,16 +457,16 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
 
   /** The subnet and default route(s) of the uplink's table (cpe/net's uplinkRoute). */
   private route(u: Uplink): void {
-    if (!u.gateway && !u.cfg.gateway6 && !u.subnet) return;
+    if (!u.gateway && !u.gateway6 && !u.subnet) return;
     const r = runPlan(
       uplinkRoute({
         name: u.name,
         interface: u.cfg.interface,
         table: u.table,
         gateway: u.gateway,
-        gateway6: u.cfg.gateway6,
+        gateway6: u.gateway6,
         subnet: u.subnet,
-        coreAddresses: [u.coreAddress],
+        coreAddresses: u.coreAddresses,
       }),
       { logger: this.log, exec: this.netExec },
     );
@@ -432,6 +497,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
     this.pm.setAddress(this.now(), {
       id: u.id,
       addr: u.coreBytes,
+      otherFamily: u.coreBytesOther,
       backup: u.backup,
       overflow: u.cfg.role === 'overflow',
       up: u.usable,
@@ -487,9 +553,13 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
 
   /** Once a second: counters, rates, RTTs, samples, quotas, the hold-down of a returning uplink. */
   tick(): void {
+    for (const u of this.list) if (u.cfg.addressing === 'slaac') this.fromSlaac(u);
     this.reselect(this.now());
     const rtt = new Map<Uplink, number[]>();
-    for (const u of this.list) u.fallbackSubflows = 0;
+    for (const u of this.list) {
+      u.fallbackSubflows = 0;
+      u.subflows6 = 0;
+    }
     for (const c of this.conns()) {
       for (const sf of c.subflows) {
         this.count(sf);
@@ -497,6 +567,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
         // Open subflows only (not those lingering in TIME-WAIT after their connection ended).
         if (u && sf.socket.state === TcpState.Established && sf.socket.rtt.srtt > 0) {
           if (c.fallback) u.fallbackSubflows++;
+          if (sf.socket.tuple.local.length === 16) u.subflows6++;
           const l = rtt.get(u) ?? [];
           l.push(sf.socket.rtt.srtt);
           rtt.set(u, l);

@@ -368,6 +368,12 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
   // The CPE: a router with one address per uplink; traffic from each address leaves by its uplink;
   // everything else (the LAN) goes out over DSL, masqueraded. Behind NAT boxes the uplinks have no
   // address until the CPE daemon takes the boxes' DHCP leases (and sets up its own routing).
+  // A link of one family (a profile's `families`) has no address, route or rule of the other.
+  const links4 = LINK_NAMES.filter((l) => profile.links[l].ipv4 !== false);
+  const links6 = LINK_NAMES.filter((l) => profile.links[l].ipv6 !== false);
+  // A link with `ra` advertises its prefix: the CPE configures its side itself (SLAAC).
+  const static6 = links6.filter((l) => profile.links[l].ra !== true);
+  const table = (l: LinkName) => (l === 'dsl' ? 10 : 20);
   ipBatch(n('cpe'), [
     `addr add ${ADDR.cpe.lan}/24 dev lan0`,
     'link set lan0 up',
@@ -376,13 +382,10 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
     ...(profile.natboxes
       ? []
       : [
-          `addr add ${ADDR.cpe.dsl}/24 dev dsl0`,
-          `addr add ${ADDR.cpe.lte}/24 dev lte0`,
-          `route add default via ${ADDR.dsl.cpe} dev dsl0`,
-          `route add default via ${ADDR.dsl.cpe} dev dsl0 table 10`,
-          `route add default via ${ADDR.lte.cpe} dev lte0 table 20`,
-          `rule add from ${ADDR.cpe.dsl} lookup 10 pref 1010`,
-          `rule add from ${ADDR.cpe.lte} lookup 20 pref 1020`,
+          ...links4.map((l) => `addr add ${ADDR.cpe[l]}/24 dev ${l}0`),
+          ...links4.slice(0, 1).map((l) => `route add default via ${ADDR[l].cpe} dev ${l}0`),
+          ...links4.map((l) => `route add default via ${ADDR[l].cpe} dev ${l}0 table ${table(l)}`),
+          ...links4.map((l) => `rule add from ${ADDR.cpe[l]} lookup ${table(l)} pref 10${table(l)}`),
         ]),
   ]);
   ipBatch(
@@ -392,13 +395,10 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
       ...(profile.natboxes
         ? []
         : [
-            `addr add ${ADDR6.cpe.dsl}/64 dev dsl0 nodad`,
-            `addr add ${ADDR6.cpe.lte}/64 dev lte0 nodad`,
-            `route add default via ${ADDR6.dsl.cpe} dev dsl0`,
-            `route add default via ${ADDR6.dsl.cpe} dev dsl0 table 10`,
-            `route add default via ${ADDR6.lte.cpe} dev lte0 table 20`,
-            `rule add from ${ADDR6.cpe.dsl} lookup 10 pref 1010`,
-            `rule add from ${ADDR6.cpe.lte} lookup 20 pref 1020`,
+            ...static6.map((l) => `addr add ${ADDR6.cpe[l]}/64 dev ${l}0 nodad`),
+            ...static6.slice(0, 1).map((l) => `route add default via ${ADDR6[l].cpe} dev ${l}0`),
+            ...static6.map((l) => `route add default via ${ADDR6[l].cpe} dev ${l}0 table ${table(l)}`),
+            ...static6.map((l) => `rule add from ${ADDR6.cpe[l]} lookup ${table(l)} pref 10${table(l)}`),
           ]),
     ],
     '-6',
@@ -441,21 +441,19 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
   // The HAG: a router; the CPE's DSL addresses are routed back over DSL, LTE arrives NATed by the
   // carrier (its address is on the lte0 subnet).
   ipBatch(n('hag'), [
-    `addr add ${ADDR.hag.dsl}/24 dev dsl0`,
-    `addr add ${ADDR.hag.lte}/24 dev lte0`,
+    ...links4.map((l) => `addr add ${ADDR.hag[l]}/24 dev ${l}0`),
     `addr add ${ADDR.hag.server}/24 dev srv0`,
     'link set dsl0 up',
     'link set lte0 up',
     'link set srv0 up',
-    `route add 198.18.10.0/24 via ${ADDR.dsl.hag} dev dsl0`,
+    ...(links4.includes('dsl') ? [`route add 198.18.10.0/24 via ${ADDR.dsl.hag} dev dsl0`] : []),
   ]);
   ipBatch(
     n('hag'),
     [
-      `addr add ${ADDR6.hag.dsl}/64 dev dsl0 nodad`,
-      `addr add ${ADDR6.hag.lte}/64 dev lte0 nodad`,
+      ...links6.map((l) => `addr add ${ADDR6.hag[l]}/64 dev ${l}0 nodad`),
       `addr add ${ADDR6.hag.server}/64 dev srv0 nodad`,
-      `route add 2001:db8:10::/64 via ${ADDR6.dsl.hag} dev dsl0`,
+      ...(links6.includes('dsl') ? [`route add 2001:db8:10::/64 via ${ADDR6.dsl.hag} dev dsl0`] : []),
     ],
     '-6',
   );
@@ -476,25 +474,30 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
   for (const link of LINK_NAMES) {
     const ns = n(link);
     const lp = profile.links[link];
+    const has4 = lp.ipv4 !== false;
+    const has6 = lp.ipv6 !== false;
     ipBatch(ns, [
       // A NAT box's LAN port, or the access network's side facing the CPE.
-      profile.natboxes
-        ? `addr add ${NATBOX.gateway}/${NATBOX.prefixLen} dev cpe`
-        : `addr add ${ADDR[link].cpe}/24 dev cpe`,
-      `addr add ${ADDR[link].hag}/24 dev hag`,
+      ...(profile.natboxes
+        ? [`addr add ${NATBOX.gateway}/${NATBOX.prefixLen} dev cpe`]
+        : has4
+          ? [`addr add ${ADDR[link].cpe}/24 dev cpe`]
+          : []),
+      ...(has4 ? [`addr add ${ADDR[link].hag}/24 dev hag`] : []),
       'link set cpe up',
       'link set hag up',
-      ...linkRoutes(link),
+      ...(has4 ? linkRoutes(link) : []),
     ]);
-    ipBatch(
-      ns,
-      [
-        `addr add ${ADDR6[link].cpe}/64 dev cpe nodad`,
-        `addr add ${ADDR6[link].hag}/64 dev hag nodad`,
-        ...linkRoutes6(link),
-      ],
-      '-6',
-    );
+    if (has6)
+      ipBatch(
+        ns,
+        [
+          `addr add ${ADDR6[link].cpe}/64 dev cpe nodad`,
+          `addr add ${ADDR6[link].hag}/64 dev hag nodad`,
+          ...linkRoutes6(link),
+        ],
+        '-6',
+      );
     // 10gbit or more means unshaped (the profile "unshaped", for the ceiling): no tbf at all.
     if (lp.up.rateBps < UNSHAPED_BPS) tbf(ns, 'hag', lp.up.rateBps);
     if (lp.down.rateBps < UNSHAPED_BPS) tbf(ns, 'cpe', lp.down.rateBps);
@@ -512,10 +515,10 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
     const nat: [string, string][] = profile.natboxes
       ? [['iptables', NATBOX.subnet]]
       : link === 'lte'
-        ? [
-            ['iptables', '198.18.20.0/24'],
-            ['ip6tables', '2001:db8:20::/64'],
-          ]
+        ? ([
+            ...(has4 ? [['iptables', '198.18.20.0/24']] : []),
+            ...(has6 ? [['ip6tables', '2001:db8:20::/64']] : []),
+          ] as [string, string][])
         : [];
     for (const [cmd, lan] of nat) {
       const ipt = (...args: string[]) => nsExec(ns, [cmd, ...args]);
@@ -525,6 +528,17 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
         ipt('-t', 'raw', '-A', 'PREROUTING', '-i', 'dly-down', '-j', 'CT', '--notrack');
       }
       ipt('-t', 'nat', '-A', 'POSTROUTING', '-s', lan, '-o', 'hag', '-j', 'MASQUERADE');
+    }
+
+    if (lp.ra === true) {
+      // The access network's router advertisements (dnsmasq, RA only): the CPE's side of the link
+      // configures itself from them (SLAAC, RFC 4862); labDown stops it with the namespace.
+      const logFd = openSync(join(runDir(prefix), `${link}-ra.log`), 'a');
+      spawn('ip', ['netns', 'exec', ns, ...raArgv('cpe', runDir(prefix), `${link}-ra`)], {
+        detached: true,
+        stdio: ['ignore', logFd, logFd],
+      }).unref();
+      closeSync(logFd);
     }
 
     if (profile.natboxes) {
@@ -581,6 +595,25 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
   const state: LabState = { prefix, profile, delayLines, startedAt: new Date().toISOString() };
   writeState(state);
   return state;
+}
+
+/** dnsmasq sending router advertisements of the link's IPv6 prefix on `dev` (no DNS, no DHCP). */
+function raArgv(dev: string, dir: string, name: string): string[] {
+  return [
+    'dnsmasq',
+    '--no-daemon',
+    '--conf-file=/dev/null',
+    '--port=0',
+    `--interface=${dev}`,
+    '--bind-interfaces',
+    '--user=root',
+    `--pid-file=${dir}/${name}.pid`,
+    '--enable-ra',
+    // An RA every 2 s: the CPE takes them only once its daemon has set accept_ra (it forwards).
+    `--ra-param=${dev},2`,
+    // The prefix of the interface's own address (constructor), advertised for SLAAC only.
+    `--dhcp-range=::,constructor:${dev},ra-only,64,1h`,
+  ];
 }
 
 /** Rates from this one up are not shaped (no tbf). */
@@ -724,9 +757,10 @@ export function labFault(prefix: string, link: LinkName, state: 'down' | 'up'): 
   if (state === 'down') {
     ipBatch(ns, ['link set cpe down', 'link set hag down']);
   } else {
-    // An interface going down loses its routes: put them back.
-    ipBatch(ns, ['link set cpe up', 'link set hag up', ...linkRoutes(link)]);
-    ipBatch(ns, linkRoutes6(link), '-6');
+    // An interface going down loses its routes: put them back (those of the families it carries).
+    const lp = readState(prefix)?.profile.links[link];
+    ipBatch(ns, ['link set cpe up', 'link set hag up', ...(lp?.ipv4 !== false ? linkRoutes(link) : [])]);
+    if (lp?.ipv6 !== false) ipBatch(ns, linkRoutes6(link), '-6');
   }
 }
 

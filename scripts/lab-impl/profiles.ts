@@ -26,6 +26,11 @@ export interface LinkProfile {
   down: DirectionProfile;
   /** Jitter may reorder packets (otherwise each packet leaves no earlier than the one before it). */
   reorder: boolean;
+  /** The IP families the link carries (`families`, default both): an IPv6-only LTE has ipv4 false. */
+  ipv4: boolean;
+  ipv6: boolean;
+  /** `ra: true`: the link's router advertises its IPv6 prefix (dnsmasq) and the CPE's side has no static IPv6 address (SLAAC). */
+  ra: boolean;
 }
 
 export interface LabProfile {
@@ -43,14 +48,16 @@ export interface LabProfile {
    * and the CPE opens its MPTCP connections to the LAN hosts' destinations (hag.method transparent).
    */
   transparent: boolean;
+  /** The CPE daemon's config in config/lab/ (`cpeConfig`; default cpe.yaml, cpe-natboxes.yaml with natboxes). */
+  cpeConfig?: string;
 }
 
 export class ProfileError extends Error {
   override readonly name = 'ProfileError';
 }
 
-const LINK_KEYS = new Set(['rate', 'delay', 'jitter', 'loss', 'reorder']);
-const PROFILE_KEYS = new Set(['seed', 'natboxes', 'transparent', ...LINK_NAMES]);
+const LINK_KEYS = new Set(['rate', 'delay', 'jitter', 'loss', 'reorder', 'families', 'ra']);
+const PROFILE_KEYS = new Set(['seed', 'natboxes', 'transparent', 'cpeConfig', ...LINK_NAMES]);
 
 /** Parses and validates every profile of a profiles file (text given, file name for messages). */
 export function parseProfiles(text: string, file: string): Map<string, LabProfile> {
@@ -110,6 +117,13 @@ export function parseProfiles(text: string, file: string): Map<string, LabProfil
     const tNode = pmap.get('transparent', true) as Node | undefined;
     const transparent = tNode === undefined ? false : isScalar(tNode) ? tNode.value : undefined;
     if (typeof transparent !== 'boolean') fail(tNode, `${path}.transparent`, 'expected true or false');
+    const cpeNode = pmap.get('cpeConfig', true) as Node | undefined;
+    const cpeConfig = cpeNode === undefined ? undefined : isScalar(cpeNode) ? cpeNode.value : null;
+    if (
+      cpeConfig !== undefined &&
+      (typeof cpeConfig !== 'string' || !/^[A-Za-z0-9_.-]+\.yaml$/.test(cpeConfig))
+    )
+      fail(cpeNode, `${path}.cpeConfig`, 'expected a file name in config/lab/ ending in .yaml');
     const links = {} as Record<LinkName, LinkProfile>;
     for (const link of LINK_NAMES) {
       const lnode = pmap.get(link, true) as Node | undefined;
@@ -117,7 +131,14 @@ export function parseProfiles(text: string, file: string): Map<string, LabProfil
         fail(pnode, `${path}.${link}`, 'missing (every profile describes dsl and lte)');
       links[link] = parseLink(lnode as Node, `${path}.${link}`, fail);
     }
-    out.set(name, { name, seed, links, natboxes: natboxes as boolean, transparent: transparent as boolean });
+    out.set(name, {
+      name,
+      seed,
+      links,
+      natboxes: natboxes as boolean,
+      transparent: transparent as boolean,
+      ...(cpeConfig === undefined ? {} : { cpeConfig: cpeConfig as string }),
+    });
   }
   if (out.size === 0) fail(profilesNode, 'profiles', 'no profiles defined');
   return out;
@@ -170,8 +191,28 @@ function parseLink(node: Node, path: string, fail: Fail): LinkProfile {
     if (typeof v !== 'boolean') fail(reorderNode, `${path}.reorder`, 'expected true or false');
     reorder = v as boolean;
   }
+  const famNode = map.get('families', true) as Node | undefined;
+  let families = ['ipv4', 'ipv6'];
+  if (famNode !== undefined) {
+    const v = (famNode as { toJSON?: () => unknown }).toJSON?.();
+    if (!Array.isArray(v) || v.length === 0 || v.some((f) => f !== 'ipv4' && f !== 'ipv6'))
+      fail(famNode, `${path}.families`, 'expected a list of ipv4 and/or ipv6');
+    families = v as string[];
+  }
+  const raNode = map.get('ra', true) as Node | undefined;
+  const ra = raNode === undefined ? false : isScalar(raNode) ? raNode.value : undefined;
+  if (typeof ra !== 'boolean') fail(raNode, `${path}.ra`, 'expected true or false');
+  if (ra && !families.includes('ipv6'))
+    fail(raNode, `${path}.ra`, 'router advertisements need ipv6 in families');
   const dir = (rateBps: number): DirectionProfile => ({ rateBps, delayMs, jitterMs, lossPercent });
-  return { up: dir(up), down: dir(down), reorder };
+  return {
+    ra: ra as boolean,
+    up: dir(up),
+    down: dir(down),
+    reorder,
+    ipv4: families.includes('ipv4'),
+    ipv6: families.includes('ipv6'),
+  };
 }
 
 const RATE_UNITS: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 };

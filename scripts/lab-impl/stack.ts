@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseDocument } from 'yaml';
 import { ADDR, LabError, nsName, REPO_ROOT, readState, runDir } from './lab.js';
+import type { LabProfile } from './profiles.js';
 
 /** The HAG's service address (routed into its TUN) and the kernel baseline's relay address. */
 export const HAG_SERVICE = '198.18.100.1';
@@ -183,6 +184,11 @@ export function transparentEdits(name: string, text: string): string {
   return doc.toString();
 }
 
+/** The CPE config (in config/lab/) of a lab profile: its `cpeConfig`, else by natboxes. */
+export function cpeConfigOf(profile: LabProfile | undefined): string {
+  return profile?.cpeConfig ?? (profile?.natboxes ? 'cpe-natboxes.yaml' : 'cpe.yaml');
+}
+
 /**
  * Starts the HAG and the CPE daemons on a lab that is up; the LAN's TCP then goes through them.
  * `distDir`: where tsc put the build (default dist/ of the repository); `nodeArgs`: options for
@@ -212,8 +218,9 @@ export async function startProduct(
       cli,
       'cpe',
       '--config',
-      // Behind the natboxes profile's boxes the uplinks take DHCP leases (config/lab/cpe-natboxes.yaml).
-      labConfig(prefix, readState(prefix)?.profile.natboxes ? 'cpe-natboxes.yaml' : 'cpe.yaml'),
+      // The profile's CPE config; behind the natboxes profile's boxes the uplinks take DHCP leases
+      // (config/lab/cpe-natboxes.yaml).
+      labConfig(prefix, cpeConfigOf(readState(prefix)?.profile)),
     ]);
     started.push(cpe);
     const c = await cpe.waitFor('its start', (x) => /"event":"(start|start-failed|crash)"/.test(x), 30_000);

@@ -5,7 +5,11 @@
 //   node dist/scripts/tools/tun-tcp.js --tun tcp0 --addr 198.18.5.2 --peer 198.18.5.1/24 \
 //     --listen 5001 --send 1000000 [--loss 0.01] [--seed 1] [--cc cubic] [--no-sack] ...
 //     [--mptcp [--checksum] [--join-from ADDR] [--announce ADDR]] [--blackhole ADDR@MS|ADDR#N] [--pcap FILE]
-//     [--fast-open] [--conns N]
+//     [--fast-open] [--conns N] [--uplinks ADDR,ADDR...]
+// Addresses may be IPv4 or IPv6 (--connect [2001:db8::1]:5002). --uplinks: a client whose
+// subflows the CPE's path manager opens (src/mptcp/pm/client.ts), one uplink per address: the
+// connection leaves from the first of the server's family, the others join the server's address
+// or one it announces of their own family (RFC 8684 3.4.1); instead of --addr and --join-from.
 // --fast-open: TCP Fast Open (RFC 7413): a listener hands out and takes cookies, a client caches
 // them and puts its first bytes in the SYN once it has one. --conns N: N connections one after
 // the other (a client opens the next when the last is done; a server exits after N), each with
@@ -19,12 +23,14 @@ import { TunDriver } from '../../src/io/tun-driver.js';
 import { configureLink, Tun } from '../../src/io/tun-tap/index.js';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
+import { ClientPathManager } from '../../src/mptcp/pm/client.js';
 import { ServerPathManager } from '../../src/mptcp/pm/server.js';
 import { TfoCookieCache, TfoCookies } from '../../src/tcp/fastopen.js';
 import type { TcpSocket } from '../../src/tcp/socket.js';
 import { TcpStack } from '../../src/tcp/stack.js';
 import { TcpState } from '../../src/tcp/state.js';
 import { ConnStream, TcpStream } from '../../src/tcp/stream.js';
+import { formatIp, parseIp } from '../../src/wire/addr.js';
 
 const { values: a } = commandLine(process.argv.slice(2), {
   command: 'tun-tcp',
@@ -48,6 +54,7 @@ const { values: a } = commandLine(process.argv.slice(2), {
     mtu: { type: 'string', default: '1500' },
     mptcp: { type: 'boolean', default: false },
     'join-from': { type: 'string' },
+    uplinks: { type: 'string' },
     checksum: { type: 'boolean', default: false },
     announce: { type: 'string' },
     blackhole: { type: 'string' },
@@ -62,9 +69,8 @@ const { values: a } = commandLine(process.argv.slice(2), {
   },
 });
 
-function ip4(s: string): Uint8Array {
-  return Uint8Array.from(s.split('.').map(Number));
-}
+/** An IPv4 or IPv6 address's bytes. */
+const ip4 = parseIp;
 
 function out(obj: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(obj)}\n`);
@@ -189,6 +195,10 @@ const ep = a.mptcp
   : undefined;
 // Server: announce another of our addresses with ADD_ADDR (RFC 8684 3.4.1), address ID 1.
 if (ep && a.announce) new ServerPathManager(ep, { addresses: [{ id: 1, addr: ip4(a.announce) }] });
+// --uplinks: the CPE's path manager, one uplink (address ID 1, 2, ...) per address.
+const pm = ep && a.uplinks ? new ClientPathManager(ep) : undefined;
+for (const [i, u] of (a.uplinks?.split(',') ?? []).entries())
+  pm?.setAddress(0, { id: i + 1, addr: ip4(u), backup: false, up: true });
 const stack = ep ? ep.tcp : new TcpStack({ tcp: tcpConfig });
 const core: SansIo = ep ?? stack;
 const tun = Tun.open({
@@ -296,7 +306,8 @@ const mptcpExtra = (c: MptcpConnection) => () => {
   return {
     mptcp: !c.fallback,
     subflows: c.subflows.map((sf) => ({
-      local: sf.socket.tuple.local.join('.'),
+      local: formatIp(sf.socket.tuple.local),
+      remote: formatIp(sf.socket.tuple.remote),
       state: sf.socket.state,
       bytesOut: sf.socket.stats.bytesOut,
       bytesIn: sf.socket.stats.bytesIn,
@@ -357,11 +368,19 @@ if (a.listen) {
     });
   }
 } else if (a.connect) {
-  const [host, port] = a.connect.split(':');
+  const colon = a.connect.lastIndexOf(':');
+  const host = a.connect.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  const port = a.connect.slice(colon + 1);
   out({ event: 'ready', tun: tun.name });
   const t = { local, remote: ip4(host), remotePort: Number(port) };
   const open = (): void => {
-    if (ep) {
+    if (ep && pm) {
+      const c = pm.connect(performance.now(), t.remote, t.remotePort);
+      if (!c) throw new Error(`no --uplinks address of ${host}'s family`);
+      const s = mptcpStream(c);
+      s.on('connect', () => out({ event: 'connected', mptcp: !c.fallback }));
+      run(s, mptcpDone(c), mptcpExtra(c), open);
+    } else if (ep) {
       const c = ep.connect(performance.now(), t);
       const s = mptcpStream(c);
       s.on('connect', () => {

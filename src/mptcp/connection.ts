@@ -807,14 +807,20 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
   /**
    * Client: the SYN/ACK acknowledged `acked` of the `sent` bytes our SYN carried. What it did not
    * take goes again as ordinary data, which starts at DSN 1 (appendix B.1): every DSN we gave
-   * moves up by the difference.
+   * moves up by the difference. What it took is the server's (RFC 7413 4.2.2): outside the data
+   * sequence space, no DSS can describe it, so it is done with here rather than at the first
+   * DATA_ACK. Kept, it was sent again when that DATA_ACK was late (a server's first segment after
+   * the handshake can be an ADD_ADDR with no room for one, 3.4.1): on the initial subflow before
+   * the server confirmed our key, with MP_CAPABLE, which says DSN 1, so the server took it twice.
    */
   synDataSettled(sf: Subflow, sent: number, acked: number): void {
     const shift = sent - acked;
-    if (shift <= 0) return;
-    this.sndUna += shift;
-    this.sndNxt += shift;
-    sf.shiftSendMaps(shift);
+    if (shift > 0) {
+      this.sndUna += shift;
+      this.sndNxt += shift;
+      sf.shiftSendMaps(shift);
+    }
+    if (acked > 0) this.onDataAck(1);
   }
 
   /**

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { keyIdsn } from '../../src/crypto/keys.js';
 import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
+import { ServerPathManager } from '../../src/mptcp/pm/server.js';
 import { BulkApp, mptcpConn } from '../../src/sim/bulk.js';
 import { type Middlebox, Network } from '../../src/sim/index.js';
 import { TfoCookieCache, TfoCookies } from '../../src/tcp/fastopen.js';
@@ -436,6 +437,31 @@ describe('MPTCP with TCP Fast Open (RFC 8684 appendix B)', () => {
     const f = flowOf(c.conn);
     expect(f.synAcked).toBeGreaterThan(0);
     expectWire(f, { checksum: false, total: up.length });
+  });
+
+  it("the server's first segment after the handshake is an IPv6 ADD_ADDR (no room for a DATA_ACK) and then it is silent: the SYN's data reaches it once", () => {
+    // RFC 8684 3.4.1: an IPv6 ADD_ADDR with its HMAC and timestamps fill the option space, so the
+    // DATA_ACK that would free the SYN's bytes stays off that segment. The client must not send
+    // them again: on the initial subflow, before the key is confirmed, they would go with
+    // MP_CAPABLE, which says DSN 1, and the server would take them twice (seen on the lab).
+    const { b, net, accepted, open } = setup({ answersEarly: true, reply: Buffer.from('hi') });
+    const six = Uint8Array.from([0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 1]);
+    new ServerPathManager(b, {
+      addresses: [
+        { id: 1, addr: B },
+        { id: 2, addr: six },
+      ],
+      announce: 'other-family',
+    });
+    open(Buffer.from('GET /first HTTP/1.0\r\n\r\n'));
+    expect(net.runUntil(() => accepted.length === 1, 1000)).toBe(true);
+    net.run(net.now + 200);
+    const req = Buffer.from('GET /second HTTP/1.0\r\n\r\n');
+    const c = open(req);
+    net.run(net.now + 4000); // past the data-level retransmission timeout
+    expect(c.conn.subflows[0].socket.synDataLen).toBe(req.length);
+    expect(b.mib.AddAddrTx).toBeGreaterThanOrEqual(2);
+    expect(received(accepted[1]).toString()).toBe(req.toString());
   });
 
   it('a cookie the server no longer takes: the SYN data is ignored, sent again after the handshake, delivered once', () => {

@@ -6,12 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import {
+  coreAddress6Of,
   coreAddressOf,
+  hasIpv4,
+  hasIpv6,
   parseBytes,
   parseCpeConfig,
   parseRate,
   tableOf,
   tunKernelAddress,
+  tunKernelAddress6,
 } from '../../cpe/daemon/config.js';
 import { runCpe } from '../../cpe/main.js';
 import { formatIssues } from '../../src/config/index.js';
@@ -71,7 +75,13 @@ describe('CPE config', () => {
     expect(c.hag.port).toBe(5124);
     expect(c.hag.fastOpen).toBe(true); // TCP Fast Open to the HAG with Convert
     expect(c.quic).toBe('pass');
-    expect(c.tun).toEqual({ name: 'cpe0', mtu: 1500, prefix: '10.254.0.0/24', offload: 'auto' });
+    expect(c.tun).toEqual({
+      name: 'cpe0',
+      mtu: 1500,
+      prefix: '10.254.0.0/24',
+      prefix6: 'fd48:4143:5045::/64',
+      offload: 'auto',
+    });
     expect(tunKernelAddress(c)).toBe('10.254.0.1/24');
     expect([coreAddressOf(c, 0), coreAddressOf(c, 1)]).toEqual(['10.254.0.2', '10.254.0.3']);
     expect([tableOf(c, 0), tableOf(c, 1)]).toEqual([200, 201]);
@@ -247,6 +257,69 @@ describe('CPE config', () => {
     );
     expect(errors(`${BASE}tun: {prefix: 198.18.0.0/16}\n`)).toMatch(
       /tun\.prefix: 198\.18\.0\.0\/16 overlaps lan/,
+    );
+  });
+
+  it('IPv6: an IPv6-only uplink, a dual-stack one, IPv6 HAG addresses and the core IPv6 addresses', () => {
+    const v6only = BASE.replace(
+      'address: 198.18.12.2/24\n    gateway: 198.18.12.1',
+      'address: "2001:db8:12::2/64"\n    gateway6: "2001:db8:12::1"',
+    )
+      .replace('gateway: 198.18.11.1', 'gateway: 198.18.11.1\n    gateway6: "2001:db8:11::1"')
+      .replace('addresses: [198.18.100.1]', 'addresses: [198.18.100.1, "2001:db8:100::1"]');
+    const r = parseCpeConfig(v6only, 'cpe.yaml', opts);
+    expect(r.ok ? [] : formatIssues(r.issues)).toEqual([]);
+    if (!r.ok) return;
+    expect(r.value.uplinks.map((u) => [hasIpv4(u), hasIpv6(u)])).toEqual([
+      [true, true],
+      [false, true],
+    ]);
+    expect(r.value.tun.prefix6).toBe('fd48:4143:5045::/64');
+    expect(tunKernelAddress6(r.value)).toBe('fd48:4143:5045::1/64');
+    expect([coreAddress6Of(r.value, 0), coreAddress6Of(r.value, 1)]).toEqual([
+      'fd48:4143:5045::2',
+      'fd48:4143:5045::3',
+    ]);
+    // Without gateway6 an uplink has no IPv6 core address.
+    const base = parseCpeConfig(BASE, 'cpe.yaml', opts);
+    expect(base.ok && coreAddress6Of(base.value, 0)).toBe(undefined);
+  });
+
+  it('IPv6 mistakes: a HAG address of a family no uplink has, an IPv6 address without gateway6, a core address outside tun.prefix6', () => {
+    expect(errors(BASE.replace('addresses: [198.18.100.1]', 'addresses: ["2001:db8:100::1"]'))).toMatch(
+      /hag\.addresses: 2001:db8:100::1: no uplink has IPv6 \(gateway6\)/,
+    );
+    expect(errors(BASE.replace('address: 198.18.12.2/24', 'address: "2001:db8:12::2/64"'))).toMatch(
+      /uplinks\[1\]\.gateway6: an uplink with an IPv6 address needs gateway6/,
+    );
+    expect(
+      errors(
+        BASE.replace(
+          'role: backup',
+          'role: backup\n    gateway6: "2001:db8:12::1"\n    coreAddress6: "fd00::9"',
+        ),
+      ),
+    ).toMatch(/uplinks\[1\]\.coreAddress6: fd00::9 is outside tun\.prefix6/);
+    expect(errors(`${BASE}tun: {prefix6: 10.9.0.0/24}\n`)).toMatch(/tun\.prefix6: must be an IPv6 prefix/);
+    expect(errors(BASE.replace('role: backup', 'role: backup\n    gateway6: 198.18.12.1'))).toMatch(
+      /gateway6: expected an IPv6 address/,
+    );
+  });
+
+  it('addressing slaac: an IPv6-only uplink without static addresses; a static address or gateway refused', () => {
+    const slaac = BASE.replace(
+      'address: 198.18.12.2/24\n    gateway: 198.18.12.1',
+      'addressing: slaac',
+    ).replace('addresses: [198.18.100.1]', 'addresses: [198.18.100.1, "2001:db8:100::1"]');
+    const r = parseCpeConfig(slaac, 'cpe.yaml', opts);
+    expect(r.ok ? [] : formatIssues(r.issues)).toEqual([]);
+    if (!r.ok) return;
+    expect([hasIpv4(r.value.uplinks[1]), hasIpv6(r.value.uplinks[1])]).toEqual([false, true]);
+    expect(coreAddress6Of(r.value, 1)).toBe('fd48:4143:5045::3');
+    expect(
+      errors(slaac.replace('addressing: slaac', 'addressing: slaac\n    gateway6: "2001:db8:12::1"')),
+    ).toMatch(
+      /uplinks\[1\]\.gateway6: a slaac uplink takes its address and gateway from router advertisements/,
     );
   });
 

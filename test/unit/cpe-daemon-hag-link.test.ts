@@ -60,4 +60,12 @@ describe('HAG link', () => {
     expect(link.address).toBe('198.18.100.1');
     link.stop();
   });
+
+  it('pick: the address in use, or the next one that fits (an address family a usable uplink has)', () => {
+    const link = new HagLink(log, async () => 'x', 1000, ['198.18.100.1', '2001:db8:100::1']);
+    expect(link.pick(() => true)).toBe('198.18.100.1');
+    expect(link.pick((a) => a.includes(':'))).toBe('2001:db8:100::1');
+    expect(link.pick(() => false)).toBe('198.18.100.1');
+    link.stop();
+  });
 });

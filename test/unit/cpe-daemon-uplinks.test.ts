@@ -99,9 +99,15 @@ describe('CPE uplinks', () => {
 
   it('counts open subflows per uplink, and those whose connection fell back to plain TCP', () => {
     const owner = new Map<Subflow, number>();
+    // The LTE subflow is an IPv6 one (a 16-byte local address).
     const sf = (id: number, srtt: number) => {
       const s = {
-        socket: { stats: { bytesIn: 0, bytesOut: 0 }, rtt: { srtt }, state: TcpState.Established },
+        socket: {
+          stats: { bytesIn: 0, bytesOut: 0 },
+          rtt: { srtt },
+          state: TcpState.Established,
+          tuple: { local: new Uint8Array(id === 2 ? 16 : 4) },
+        },
       };
       owner.set(s as unknown as Subflow, id);
       return s as unknown as Subflow;
@@ -122,8 +128,43 @@ describe('CPE uplinks', () => {
       [1, 0],
     ]);
     expect(ups.list[0].subflowRttMs).toBe(25);
+    expect(ups.list.map((u) => u.subflows6)).toEqual([0, 1]);
     plain.fallback = false;
     ups.tick();
     expect(ups.list[0].fallbackSubflows).toBe(0);
+  });
+
+  it('IPv6: an IPv6-only uplink gives the path manager its IPv6 core address, a dual-stack one both', () => {
+    const text = `lan: {interface: lan0, addresses: [198.18.5.1/24]}
+uplinks:
+  - {name: dsl, interface: dsl0, address: 198.18.11.2/24, gateway: 198.18.11.1, gateway6: "2001:db8:11::1", role: primary}
+  - {name: lte, interface: lte0, address: "2001:db8:12::2/64", gateway6: "2001:db8:12::1", role: overflow}
+  - {name: sat, interface: wan, address: 198.18.13.2/24, gateway: 198.18.13.1, role: backup}
+hag: {addresses: [198.18.100.1, "2001:db8:100::1"]}
+state: {directory: ${mkdtempSync(join(tmpdir(), 'ha-uplinks-'))}}
+`;
+    const r = parseCpeConfig(text, 'cpe.yaml', { interfaceExists: (n) => n !== 'cpe0' });
+    if (!r.ok) throw new Error(JSON.stringify(r.issues));
+    const calls: PmAddress[] = [];
+    const pm = {
+      setAddress: (_now: number, a: PmAddress) => calls.push({ ...a }),
+      addressOf: () => undefined,
+    };
+    const ups = new Uplinks(r.value, pm as never, pino({ level: 'silent' }), () => []);
+    ups.netExec = () => undefined;
+    ups.start(0);
+    ups.stop();
+    const v6 = (last: number) =>
+      Uint8Array.from([...[0xfd, 0x48, 0x41, 0x43, 0x50, 0x45], ...new Array(9).fill(0), last]);
+    const byId = (id: number) => calls.find((c) => c.id === id);
+    expect(byId(1)).toMatchObject({ addr: Uint8Array.of(10, 254, 0, 2), otherFamily: v6(2) });
+    expect(byId(2)).toMatchObject({ addr: v6(3), otherFamily: undefined });
+    expect(byId(3)).toMatchObject({ addr: Uint8Array.of(10, 254, 0, 4), otherFamily: undefined });
+    // Policy routing and masquerade (cpe/net) get each uplink's core addresses of its families.
+    expect(ups.list.map((u) => u.coreAddresses)).toEqual([
+      ['10.254.0.2', 'fd48:4143:5045::2'],
+      ['fd48:4143:5045::3'],
+      ['10.254.0.4'],
+    ]);
   });
 });

@@ -67,6 +67,9 @@ function snapshot(): StatusSnapshot {
         name: 'lte',
         interface: 'lte0',
         role: 'overflow',
+        families: ['ipv6'],
+        coreAddresses: ['fd48:4143:5045::3'],
+        subflows6: 0,
         backup: true,
         health: 'down',
         healthReason: 'no echo reply within 300 ms',
@@ -159,6 +162,23 @@ describe('status page', () => {
     expect(text(lte)).toMatch(/capacity 30 Mbit\/s/);
     expect(text(dsl)).toMatch(/capacity 40 Mbit\/s \(53% in use\)/);
     expect(text(dsl)).not.toContain('why:');
+  });
+
+  it('names the IP families of a line (an IPv6-only LTE) and its subflows over IPv6', () => {
+    expect(text(lte)).toContain('IP IPv6 only');
+    const both = renderStatusPage({
+      ...snapshot(),
+      uplinks: [
+        uplink({
+          families: ['ipv4', 'ipv6'],
+          coreAddresses: ['10.254.0.2', 'fd48:4143:5045::2'],
+          subflows: 3,
+          subflows6: 2,
+        }),
+      ],
+    });
+    expect(text(both)).toContain('IP IPv4 and IPv6; 2 subflows over IPv6');
+    expect(text(dsl)).not.toContain('IPv6'); // a status without families (older daemons): no row
   });
 
   it('draws the quota as a progress bar with its share and reset date', () => {

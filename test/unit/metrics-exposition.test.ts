@@ -203,6 +203,10 @@ function snapshot(): StatusSnapshot {
           ...uplink,
           name: 'lte',
           quota: undefined,
+          families: ['ipv6'],
+          coreAddresses: ['fd48:4143:5045::3'],
+          subflows: 1,
+          subflows6: 1,
           state: 'direct-only',
           reason: 'hag-unreachable',
           active: false,
@@ -248,6 +252,15 @@ describe('CPE /metrics', () => {
     expect(s.get('cpe_connections_active{path="bonded"}')).toBe('1');
     expect(s.get('cpe_connections_total{path="bonded"}')).toBe('3');
     expect(t.has('cpe_connections')).toBe(false);
+  });
+
+  it('names the IP families of each uplink and counts its subflows by family (an IPv6-only LTE)', () => {
+    expect(s.get('cpe_uplink_family{uplink="lte",family="ipv6"}')).toBe('1');
+    expect(s.get('cpe_uplink_family{uplink="lte",family="ipv4"}')).toBeUndefined();
+    expect(s.get('cpe_uplink_family_subflows{uplink="lte",family="ipv6"}')).toBe('1');
+    expect(s.get('cpe_uplink_family_subflows{uplink="lte",family="ipv4"}')).toBe('0');
+    // A status without families (an older daemon's) gives no such series.
+    expect(s.get('cpe_uplink_family{uplink="dsl",family="ipv4"}')).toBeUndefined();
   });
 
   it('has RTT histograms per uplink, in seconds', () => {

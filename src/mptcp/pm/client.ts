@@ -3,7 +3,12 @@
 // The initial subflow leaves from the first usable primary uplink. A subflow that fails while its
 // uplink is up is opened again with exponential backoff; an uplink that goes down has its
 // subflows reset (their data is reinjected on the others); when it comes back, every connection
-// gets its subflow on it again. Sans-IO: the endpoint drives its timers.
+// gets its subflow on it again. An uplink may have an address of each family (RFC 8684 3.4.1 allows
+// subflows of either family in one connection): a subflow goes to the server address the
+// connection started with when the uplink has that family, else to an address of its own family
+// the server announced (an IPv6-only LTE joins the HAG's IPv6 address of a connection begun over
+// IPv4 on DSL). Sans-IO: the endpoint drives its timers.
+import type { TcpSocket } from '../../tcp/socket.js';
 import { TcpState } from '../../tcp/state.js';
 import type { AnnouncedAddr, MptcpConnection, PeerCc } from '../connection.js';
 import type { MptcpEndpoint } from '../endpoint.js';
@@ -13,8 +18,10 @@ import type { Subflow } from '../subflow.js';
 export interface PmAddress {
   /** Address ID (RFC 8684 3.4.1), 1-255, unique per endpoint; the initial subflow signals 0. */
   id: number;
-  /** The core's source address for this uplink. */
+  /** The core's source address for this uplink (IPv4 or IPv6). */
   addr: Uint8Array;
+  /** Its source address of the other family, when the uplink has both. */
+  otherFamily?: Uint8Array;
   /** Subflows from this uplink are backup subflows (RFC 8684 3.3.8). */
   backup: boolean;
   /** An overflow uplink: the primary-first scheduler fills it after the primaries. */
@@ -40,9 +47,17 @@ interface PmSubflow {
   id: number;
 }
 
+/** The address of `a` of the family of `remote` (4 or 16 bytes), if it has one. */
+export function sourceFor(a: PmAddress, remote: Uint8Array): Uint8Array | undefined {
+  if (a.addr.length === remote.length) return a.addr;
+  return a.otherFamily?.length === remote.length ? a.otherFamily : undefined;
+}
+
 export class ClientPathManager {
   private readonly addrs: PmAddress[] = [];
   private readonly conns = new Set<MptcpConnection>();
+  /** The server address and port each connection began with (its first subflow may be gone). */
+  private readonly origin = new WeakMap<MptcpConnection, { addr: Uint8Array; port: number }>();
   /** Which address each of our subflows leaves from. */
   private readonly subflowAddr = new WeakMap<Subflow, PmSubflow>();
   private readonly retries: Retry[] = [];
@@ -88,17 +103,23 @@ export class ClientPathManager {
     }
   }
 
-  /** The address a new connection's initial subflow leaves from: the first usable primary. */
-  initialAddress(): PmAddress | undefined {
-    return this.addrs.find((a) => a.up && !a.backup) ?? this.addrs.find((a) => a.up);
+  /**
+   * The address a new connection's initial subflow leaves from: the first usable primary (with
+   * `remote`, the first that has an address of its family).
+   */
+  initialAddress(remote?: Uint8Array): PmAddress | undefined {
+    const fits = (a: PmAddress) => a.up && (!remote || sourceFor(a, remote) !== undefined);
+    return this.addrs.find((a) => fits(a) && !a.backup) ?? this.addrs.find(fits);
   }
 
-  /** Opens a connection to `remote`, or undefined when no uplink is usable. */
+  /** Opens a connection to `remote`, or undefined when no uplink of its family is usable. */
   connect(now: number, remote: Uint8Array, remotePort: number): MptcpConnection | undefined {
-    const first = this.initialAddress();
-    if (!first) return undefined;
-    const conn = this.ep.connect(now, { local: first.addr, remote, remotePort });
+    const first = this.initialAddress(remote);
+    const local = first && sourceFor(first, remote);
+    if (!first || !local) return undefined;
+    const conn = this.ep.connect(now, { local, remote, remotePort });
     this.conns.add(conn);
+    this.origin.set(conn, { addr: remote, port: remotePort });
     const sf = conn.subflows[0];
     this.subflowAddr.set(sf, { id: first.id });
     sf.backup = first.backup;
@@ -136,7 +157,8 @@ export class ClientPathManager {
     const out: PeerCc[] = [];
     const first = conn.subflows[0] ? this.subflowAddr.get(conn.subflows[0])?.id : undefined;
     for (const a of this.addrs) {
-      const cc = this.ep.congestionControlOf(a.addr);
+      const cc =
+        this.ep.congestionControlOf(a.addr) ?? (a.otherFamily && this.ep.congestionControlOf(a.otherFamily));
       out.push({ id: a.id, cc });
       if (a.id === first) out.push({ id: 0, cc });
     }
@@ -157,9 +179,33 @@ export class ClientPathManager {
     return conn.subflows.some((sf) => this.subflowAddr.get(sf)?.id === id);
   }
 
+  /**
+   * Opens `a`'s subflow on `conn`: to the server address the connection began with when `a` has
+   * its family, else to an announced address of a family `a` has (RFC 8684 3.4.1); none: no
+   * subflow (the uplink waits for an announcement).
+   */
   private open(conn: MptcpConnection, a: PmAddress): void {
-    if (conn.subflows.length >= this.ep.maxSubflows) return;
-    const sock = this.ep.join(this.ep.now, conn, a.addr, a.id, a.backup);
+    const origin = this.origin.get(conn);
+    if (!origin || conn.subflows.length >= this.ep.maxSubflows) return;
+    const local = sourceFor(a, origin.addr);
+    if (local) {
+      this.joinTo(conn, a, local, { id: 0, addr: origin.addr, port: origin.port });
+      return;
+    }
+    for (const r of conn.remoteAddrs.values()) {
+      const src = sourceFor(a, r.addr);
+      if (!src) continue;
+      this.joinTo(conn, a, src, r);
+      return;
+    }
+  }
+
+  private joinTo(conn: MptcpConnection, a: PmAddress, local: Uint8Array, remote: AnnouncedAddr): void {
+    const port = remote.port ?? this.origin.get(conn)?.port ?? conn.subflows[0].socket.tuple.remotePort;
+    this.attach(conn, a, this.ep.join(this.ep.now, conn, local, a.id, a.backup, { ...remote, port }));
+  }
+
+  private attach(conn: MptcpConnection, a: PmAddress, sock: TcpSocket): void {
     const sf = conn.subflows.find((f) => f.socket === sock);
     if (sf) {
       this.subflowAddr.set(sf, { id: a.id });
@@ -168,26 +214,24 @@ export class ClientPathManager {
   }
 
   /**
-   * The server announced another address (ADD_ADDR, RFC 8684 3.4.1): one subflow to it from the
-   * initial subflow's uplink, as Linux does with add_addr_accepted.
+   * The server announced another address (ADD_ADDR, RFC 8684 3.4.1): of the initial subflow's
+   * family, one subflow to it from the initial subflow's uplink, as Linux does with
+   * add_addr_accepted; of the other family, the uplinks that could not reach the first address
+   * (they lack its family) join it.
    */
   private joinAnnounced(conn: MptcpConnection, remote: AnnouncedAddr): void {
     if (conn.closed || conn.fallback || conn.subflows.length >= this.ep.maxSubflows) return;
     const first = conn.subflows[0];
-    const id = first ? this.subflowAddr.get(first)?.id : undefined;
-    const a = this.addrs.find((x) => x.id === id && x.up);
-    if (!first || !a || a.addr.length !== remote.addr.length) return;
-    const port = remote.port ?? first.socket.tuple.remotePort;
-    const sock = this.ep.join(this.ep.now, conn, a.addr, a.id, a.backup, {
-      addr: remote.addr,
-      port,
-      id: remote.id,
-    });
-    const sf = conn.subflows.find((f) => f.socket === sock);
-    if (sf) {
-      this.subflowAddr.set(sf, { id: a.id });
-      sf.overflow = !!a.overflow;
+    const origin = this.origin.get(conn);
+    if (!first || !origin) return;
+    if (origin.addr.length !== remote.addr.length) {
+      this.fill(conn);
+      return;
     }
+    const id = this.subflowAddr.get(first)?.id;
+    const a = this.addrs.find((x) => x.id === id && x.up);
+    const local = a && sourceFor(a, remote.addr);
+    if (a && local) this.joinTo(conn, a, local, remote);
   }
 
   /** The uplink went down: reset its subflows, so that what they held goes on the others. */

@@ -1,7 +1,10 @@
 // The server path manager (RFC 8684 3.4, Linux's "signal" endpoints): a HAG with several service
 // addresses announces them with ADD_ADDR on every connection once it is fully established, sends
 // an announcement again when its echo does not come back in time, and accepts the joins that
-// follow (the endpoint does that). Sans-IO: the endpoint drives its timers.
+// follow (the endpoint does that). With `announce: 'other-family'` it announces only the addresses
+// of the family the connection did not begin with: a client that lacks that family on some path
+// joins them (RFC 8684 3.4.1 allows either family), and one that has it opens no second subflow
+// on a path it already uses. Sans-IO: the endpoint drives its timers.
 import type { AnnouncedAddr, MptcpConnection } from '../connection.js';
 import type { MptcpEndpoint } from '../endpoint.js';
 
@@ -12,6 +15,8 @@ export interface ServerPmOptions {
   retransmitMs?: number;
   /** Announcements sent again at most this many times (default 3). */
   maxRetransmits?: number;
+  /** Which addresses a connection gets: all (default), or those of the family it did not begin with. */
+  announce?: 'all' | 'other-family';
 }
 
 interface Pending {
@@ -26,6 +31,7 @@ export class ServerPathManager {
   private readonly pending: Pending[] = [];
   private readonly retransmitMs: number;
   private readonly maxRetransmits: number;
+  private readonly otherFamily: boolean;
 
   constructor(
     private readonly ep: MptcpEndpoint,
@@ -34,6 +40,7 @@ export class ServerPathManager {
     this.addrs = opts.addresses.map((a) => ({ ...a }));
     this.retransmitMs = opts.retransmitMs ?? 1000;
     this.maxRetransmits = opts.maxRetransmits ?? 3;
+    this.otherFamily = opts.announce === 'other-family';
     ep.on((e) => {
       if (e.type === 'created' && e.conn.role === 'server') {
         const conn = e.conn;
@@ -53,7 +60,9 @@ export class ServerPathManager {
 
   private announceAll(conn: MptcpConnection): void {
     if (conn.fallback || conn.closed) return;
+    const began = conn.subflows[0]?.socket.tuple.local.length;
     for (const a of this.addrs) {
+      if (this.otherFamily && a.addr.length === began) continue;
       if (conn.announce(a))
         this.pending.push({ conn, addr: a, at: this.ep.now + this.retransmitMs, tries: 0 });
     }

@@ -47,7 +47,7 @@ export interface Done {
   checksum?: boolean;
   mptcpMib?: Record<string, number>;
   /** Ours (MPTCP): each subflow's TCP state when the connection finished. */
-  subflows?: { local: string; state: string; bytesOut: number; bytesIn: number }[];
+  subflows?: { local: string; remote?: string; state: string; bytesOut: number; bytesIn: number }[];
   /** The kernel peer with --end-at-subflow-fin: whether its socket reported the end, and its subflow's. */
   eof?: boolean;
   subflowState?: string;
@@ -90,6 +90,8 @@ export interface TransferOptions {
   peerArgs?: string[];
   /** The kernel peer one routed hop away; what it receives is captured (headers) into this file. */
   routed?: { capture: string };
+  /** Our client connects here (HOST:PORT, [IPv6]:PORT) instead of the kernel's 198.18.5.1:5002. */
+  connectTo?: string;
 }
 
 /** The routed peer's namespace and address (TransferOptions.routed). */
@@ -171,7 +173,8 @@ export async function transfer(ns: Netns, dist: string, opts: TransferOptions): 
     // The kernel listens first, on any address: the TUN's appears with our process.
     kOut = lines(ns.spawn(peerNs, [...peer, '--listen', '5002']));
     await once(kOut, (l) => l.event === 'ready', 20_000);
-    oursOut = lines(ns.spawn('h', [...agent, '--connect', `${peerAddr}:5002`], { cwd: ROOT, env: ENV }));
+    const to = opts.connectTo ?? `${peerAddr}:5002`;
+    oursOut = lines(ns.spawn('h', [...agent, '--connect', to], { cwd: ROOT, env: ENV }));
   }
   let o: Record<string, unknown>;
   let k: Record<string, unknown>;
