@@ -6,21 +6,16 @@
 // from lte, both carrying data; DSL goes down and up mid-transfer and the download goes on,
 // sha256 equal. afterAll removes the lab, also on failure.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADDR, labFault, labUp } from '../../scripts/lab-impl/lab.js';
-import { type Daemon, type Product, startProduct, uplinkBytes } from '../../scripts/lab-impl/stack.js';
-import { compileTree, endLab, labShell, serveFiles } from './lib/lab-run.js';
-import { requireRoot, waitFor } from './lib/netns.js';
+import { ADDR, labFault } from '../../scripts/lab-impl/lab.js';
+import { uplinkBytes } from '../../scripts/lab-impl/stack.js';
+import { cpeUplinks, endLab, type LabTest, labShell, startLab, waitUplinks } from './lib/lab-run.js';
+import { waitFor } from './lib/netns.js';
 
 const prefix = `v6${randomBytes(3).toString('hex')}`;
 const MB = 1_000_000;
-let product: Product | undefined;
-let www: Daemon | undefined;
-let work: string | undefined;
-let sha: Record<string, string> = {};
+const lab: LabTest = { sha: {} };
 const inNs = labShell(prefix);
 
 interface UplinkView {
@@ -33,40 +28,20 @@ interface UplinkView {
   quota?: { used: number };
 }
 
-async function uplinks(): Promise<UplinkView[]> {
-  const text = await inNs('cpe', `curl -sS --max-time 5 http://${ADDR.cpe.lan}:8080/status.json`);
-  return (JSON.parse(text) as { uplinks: UplinkView[] }).uplinks;
-}
+beforeAll(() => startLab(lab, prefix, 'lte-ipv6only', { f40: 40 * MB }), 180_000);
 
-async function waitUplinks(what: string, pred: (u: UplinkView[]) => boolean, timeoutMs: number) {
-  const end = Date.now() + timeoutMs;
-  let last: UplinkView[] = [];
-  while (Date.now() < end) {
-    last = await uplinks();
-    if (pred(last)) return last;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`no ${what} within ${timeoutMs} ms: ${JSON.stringify(last)}\n${product?.cpe.tail(30)}`);
-}
-
-beforeAll(async () => {
-  requireRoot();
-  work = mkdtempSync(join(tmpdir(), 'ipv6-lab-'));
-  const dist = join(work, 'dist');
-  compileTree(dist);
-  await labUp('lte-ipv6only', prefix);
-  const served = await serveFiles(prefix, { f40: 40 * MB }, ADDR.server.hag);
-  www = served.www;
-  sha = served.sha;
-  product = await startProduct(prefix, { distDir: dist });
-}, 180_000);
-
-afterAll(() => endLab(prefix, product, [www], work), 30_000);
+afterAll(() => endLab(prefix, lab.product, [lab.www], lab.work), 30_000);
 
 describe('lab, lte-ipv6only profile: an IPv4-only DSL and an IPv6-only LTE', () => {
   it('a download over an IPv4 subflow on DSL and an IPv6 one on LTE; DSL down and up mid-transfer keeps it', async () => {
     // Both lines up, the HAG reachable over each (LTE's check asks the HAG's IPv6 address).
-    const up = await waitUplinks('both uplinks up', (u) => u.every((x) => x.state === 'up'), 30_000);
+    const up = await waitUplinks<UplinkView>(
+      lab,
+      prefix,
+      'both uplinks up',
+      (u) => u.every((x) => x.state === 'up'),
+      30_000,
+    );
     // The status: LTE has IPv6 only, and its probe (ICMPv6 to its gateway6) answered.
     expect(up.map((u) => u.families)).toEqual([['ipv4'], ['ipv6']]);
     expect(up[1].probeRttMs).toBeGreaterThan(0);
@@ -75,7 +50,7 @@ describe('lab, lte-ipv6only profile: an IPv4-only DSL and an IPv6-only LTE', () 
       return { dsl: b.dsl.rx, lte: b.lte.rx };
     };
     const b0 = rx();
-    const out = `${work}/got`;
+    const out = `${lab.work}/got`;
     const dl = inNs('client', `curl -sS --max-time 90 -o ${out} http://${ADDR.server.hag}:8000/f40`, 120_000);
     const size = () => {
       try {
@@ -89,11 +64,11 @@ describe('lab, lte-ipv6only profile: an IPv4-only DSL and an IPv6-only LTE', () 
     labFault(prefix, 'dsl', 'down');
     let b2 = b1;
     try {
-      await waitUplinks('DSL seen down', (u) => u[0].health === 'down', 10_000);
+      await waitUplinks<UplinkView>(lab, prefix, 'DSL seen down', (u) => u[0].health === 'down', 10_000);
       await waitFor('5 MB more over LTE alone', () => size() > 15 * MB || size() >= 40 * MB, 30_000, 50);
       b2 = rx();
       // The status page's data and /metrics count LTE's IPv6 subflow.
-      expect((await uplinks())[1].subflows6).toBeGreaterThanOrEqual(1);
+      expect((await cpeUplinks<UplinkView>(prefix))[1].subflows6).toBeGreaterThanOrEqual(1);
       const metrics = await inNs('cpe', `curl -sS --max-time 5 http://${ADDR.cpe.lan}:8080/metrics`);
       expect(metrics).toMatch(/^cpe_uplink_family_subflows\{uplink="lte",family="ipv6"\} [1-9]/m);
       expect(metrics).toMatch(/^cpe_uplink_family\{uplink="lte",family="ipv6"\} 1$/m);
@@ -102,7 +77,7 @@ describe('lab, lte-ipv6only profile: an IPv4-only DSL and an IPv6-only LTE', () 
     }
     await dl;
     const b3 = rx();
-    expect(createHash('sha256').update(readFileSync(out)).digest('hex')).toBe(sha.f40);
+    expect(createHash('sha256').update(readFileSync(out)).digest('hex')).toBe(lab.sha.f40);
     const before = { dsl: b1.dsl - b0.dsl, lte: b1.lte - b0.lte };
     const during = { dsl: b2.dsl - b1.dsl, lte: b2.lte - b1.lte };
     const after = { dsl: b3.dsl - b2.dsl, lte: b3.lte - b2.lte };
@@ -117,11 +92,15 @@ describe('lab, lte-ipv6only profile: an IPv4-only DSL and an IPv6-only LTE', () 
     expect(after.dsl).toBeGreaterThan(1 * MB);
     // The HAG's log of the connection: the initial subflow over IPv4 from dsl, the join over IPv6 from lte.
     // LTE's quota counted its interface's bytes (IPv6 ones).
-    expect((await uplinks())[1].quota?.used).toBeGreaterThan(20 * MB);
+    expect((await cpeUplinks<UplinkView>(prefix))[1].quota?.used).toBeGreaterThan(20 * MB);
     const isDownload = (l: Record<string, unknown>) =>
       l.event === 'close' && (l.bytesDown as number) >= 40 * MB;
-    await waitFor("the HAG to log the download's close", () => !!product?.hag.lines.some(isDownload), 15_000);
-    const close = product?.hag.lines.find(isDownload) as {
+    await waitFor(
+      "the HAG to log the download's close",
+      () => !!lab.product?.hag.lines.some(isDownload),
+      15_000,
+    );
+    const close = lab.product?.hag.lines.find(isDownload) as {
       subflows: { remote: string; uplink: string; bytesOut: number }[];
     };
     const dsl = close.subflows.filter((sf) => sf.uplink === 'dsl');

@@ -4,40 +4,25 @@
 // kernel take the RAs and uses the address it configured and the RA's router. A LAN host's 20 MB
 // download is bonded over an IPv4 subflow on DSL and an IPv6 one on LTE, sha256 equal.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADDR, labUp } from '../../scripts/lab-impl/lab.js';
-import { type Daemon, type Product, startProduct, uplinkBytes } from '../../scripts/lab-impl/stack.js';
-import { compileTree, endLab, labShell, serveFiles } from './lib/lab-run.js';
-import { requireRoot, waitFor } from './lib/netns.js';
+import { ADDR } from '../../scripts/lab-impl/lab.js';
+import { uplinkBytes } from '../../scripts/lab-impl/stack.js';
+import { endLab, type LabTest, labShell, startLab } from './lib/lab-run.js';
+import { waitFor } from './lib/netns.js';
 
 const prefix = `sl${randomBytes(3).toString('hex')}`;
 const MB = 1_000_000;
-let product: Product | undefined;
-let www: Daemon | undefined;
-let work: string | undefined;
-let sha: Record<string, string> = {};
+const lab: LabTest = { sha: {} };
 const inNs = labShell(prefix);
 
-beforeAll(async () => {
-  requireRoot();
-  work = mkdtempSync(join(tmpdir(), 'slaac-lab-'));
-  const dist = join(work, 'dist');
-  compileTree(dist);
-  await labUp('lte-slaac', prefix);
-  const served = await serveFiles(prefix, { f20: 20 * MB }, ADDR.server.hag);
-  www = served.www;
-  sha = served.sha;
-  product = await startProduct(prefix, { distDir: dist });
-}, 180_000);
+beforeAll(() => startLab(lab, prefix, 'lte-slaac', { f20: 20 * MB }), 180_000);
 
-afterAll(() => endLab(prefix, product, [www], work), 30_000);
+afterAll(() => endLab(prefix, lab.product, [lab.www], lab.work), 30_000);
 
 describe('lab, lte-slaac profile: LTE configured by router advertisements', () => {
   it('LTE takes an address from the RAs; a download is bonded over DSL (IPv4) and LTE (IPv6)', async () => {
-    const slaac = () => product?.cpe.lines.find((l) => l.event === 'uplink-slaac' && l.address);
+    const slaac = () => lab.product?.cpe.lines.find((l) => l.event === 'uplink-slaac' && l.address);
     await waitFor('an address from the RAs', () => !!slaac(), 20_000, 100);
     const s = slaac() as { address: string; router: string };
     expect(s.address).toMatch(/^2001:db8:20:0:/);
@@ -48,25 +33,35 @@ describe('lab, lte-slaac profile: LTE configured by router advertisements', () =
     };
     const end = Date.now() + 20_000;
     while (!(await up())) {
-      if (Date.now() > end) throw new Error(`uplinks not up:\n${product?.cpe.tail(30)}`);
+      if (Date.now() > end) throw new Error(`uplinks not up:\n${lab.product?.cpe.tail(30)}`);
       await new Promise((r) => setTimeout(r, 200));
     }
     const b0 = uplinkBytes(prefix);
-    await inNs('client', `curl -sS --max-time 60 -o ${work}/got http://${ADDR.server.hag}:8000/f20`, 90_000);
+    await inNs(
+      'client',
+      `curl -sS --max-time 60 -o ${lab.work}/got http://${ADDR.server.hag}:8000/f20`,
+      90_000,
+    );
     const b1 = uplinkBytes(prefix);
     expect(
       createHash('sha256')
-        .update(readFileSync(`${work}/got`))
+        .update(readFileSync(`${lab.work}/got`))
         .digest('hex'),
-    ).toBe(sha.f20);
+    ).toBe(lab.sha.f20);
     const d = { dsl: b1.dsl.rx - b0.dsl.rx, lte: b1.lte.rx - b0.lte.rx };
     process.stdout.write(`slaac lab: ${s.address} via ${s.router}; bytes in dsl0 ${d.dsl}, lte0 ${d.lte}\n`);
     expect(d.dsl).toBeGreaterThan(2 * MB);
     expect(d.lte).toBeGreaterThan(2 * MB);
     const isDownload = (l: Record<string, unknown>) =>
       l.event === 'close' && (l.bytesDown as number) >= 20 * MB;
-    await waitFor("the HAG to log the download's close", () => !!product?.hag.lines.some(isDownload), 15_000);
-    const close = product?.hag.lines.find(isDownload) as { subflows: { remote: string; uplink: string }[] };
+    await waitFor(
+      "the HAG to log the download's close",
+      () => !!lab.product?.hag.lines.some(isDownload),
+      15_000,
+    );
+    const close = lab.product?.hag.lines.find(isDownload) as {
+      subflows: { remote: string; uplink: string }[];
+    };
     expect(close.subflows.find((sf) => sf.uplink === 'lte')?.remote).toMatch(/^2001:db8:21::1:/);
   }, 120_000);
 });

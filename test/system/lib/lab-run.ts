@@ -2,14 +2,17 @@
 // the test's own (type errors in files others are editing are tolerated, not in what the lab
 // runs), a shell command in one of the lab's namespaces, the lab's web server in the server
 // namespace with random files of given sizes (and their sha256, for the checks), and the end of a
-// lab test (everything stopped and removed, no namespace left).
+// lab test (everything stopped and removed, no namespace left); startLab for the usual beforeAll,
+// and the CPE's uplinks as its status page tells them.
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ADDR, labDown, nsName, REPO_ROOT, runDir } from '../../../scripts/lab-impl/lab.js';
-import { type Daemon, type Product, spawnIn } from '../../../scripts/lab-impl/stack.js';
+import { ADDR, labDown, labUp, nsName, REPO_ROOT, runDir } from '../../../scripts/lab-impl/lab.js';
+import { type Daemon, type Product, spawnIn, startProduct } from '../../../scripts/lab-impl/stack.js';
+import { requireRoot } from './netns.js';
 
 const run = promisify(execFile);
 
@@ -97,4 +100,52 @@ export async function endLab(
   }
   const left = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
   if (left.includes(`${prefix}-`)) throw new Error(`namespaces of lab ${prefix} left behind:\n${left}`);
+}
+
+/** A lab test's set-up, filled in step by step by startLab: endLab removes what exists if a step failed. */
+export interface LabTest {
+  work?: string;
+  www?: Daemon;
+  sha: Record<string, string>;
+  product?: Product;
+}
+
+/**
+ * A lab test's beforeAll: the tree compiled into a work folder of its own, the lab up with
+ * `profile`, `files` served (their sha256 in t.sha), the HAG and CPE daemons started.
+ */
+export async function startLab(t: LabTest, prefix: string, profile: string, files: Record<string, number>) {
+  requireRoot();
+  t.work = mkdtempSync(join(tmpdir(), `${profile}-lab-`));
+  const dist = join(t.work, 'dist');
+  compileTree(dist);
+  await labUp(profile, prefix);
+  const served = await serveFiles(prefix, files, ADDR.server.hag);
+  t.www = served.www;
+  t.sha = served.sha;
+  t.product = await startProduct(prefix, { distDir: dist });
+}
+
+/** The CPE's uplinks as its status page (status.json) shows them, typed as the test reads them. */
+export async function cpeUplinks<U>(prefix: string): Promise<U[]> {
+  const text = await labShell(prefix)('cpe', `curl -sS --max-time 5 http://${ADDR.cpe.lan}:8080/status.json`);
+  return (JSON.parse(text) as { uplinks: U[] }).uplinks;
+}
+
+/** Polls cpeUplinks every 200 ms until `pred` holds; fails with the last view and the CPE's log. */
+export async function waitUplinks<U>(
+  t: LabTest,
+  prefix: string,
+  what: string,
+  pred: (u: U[]) => boolean,
+  timeoutMs: number,
+) {
+  const end = Date.now() + timeoutMs;
+  let last: U[] = [];
+  while (Date.now() < end) {
+    last = await cpeUplinks<U>(prefix);
+    if (pred(last)) return last;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no ${what} within ${timeoutMs} ms: ${JSON.stringify(last)}\n${t.product?.cpe.tail(30)}`);
 }
