@@ -101,7 +101,7 @@ function endWith(src: Duplex, dst: Duplex): void {
 /** A core side that copies bytes into its send buffer at once (ConnStream.writeNow). */
 interface CopyingSide extends Duplex {
   writeNow(data: Uint8Array, off: number, len: number): number;
-  /** Present on a ConnStream: the send buffer's free bytes, and a call once it has `min` free. */
+  /** Present on a ConnStream, both or neither: the send buffer's free bytes, and a call once it has `min` free. */
   readonly sendSpace?: number;
   whenRoom?(min: number, cb: () => void): void;
 }
@@ -117,6 +117,9 @@ interface CopyingSide extends Duplex {
 function forwardReads(kernel: Socket, core: Duplex): boolean {
   if (typeof (core as Partial<CopyingSide>).writeNow !== 'function') return false;
   const c = core as CopyingSide;
+  // A side that waits for room must say how much it has: read as none, it would never be resumed.
+  if (c.whenRoom !== undefined && typeof c.sendSpace !== 'number')
+    throw new TypeError('relay: a core side with whenRoom() must have a sendSpace');
   const resumeKernel = () => {
     if (!kernel.destroyed) kernel.resume();
   };
@@ -124,8 +127,7 @@ function forwardReads(kernel: Socket, core: Duplex): boolean {
     if (c.destroyed || c.writableEnded) return true;
     const k = c.writeNow(buf, 0, n);
     if (k === n) {
-      // A side that cannot say its room is not waited on: the next read queues what does not fit.
-      if (c.whenRoom === undefined || c.sendSpace === undefined || c.sendSpace >= SHARED_READ) return true;
+      if (c.whenRoom === undefined || (c.sendSpace as number) >= SHARED_READ) return true;
       c.whenRoom(SHARED_READ, resumeKernel);
       return false;
     }
