@@ -7,6 +7,7 @@
 // malformed input gives a typed error value (the checks of RFC 4861 6.1.1 and 6.1.2 that the
 // ICMPv6 body allows; the IP hop limit of 255 is not visible here).
 import { formatIp, tryParseIp } from '../../src/wire/addr.js';
+import { hwAddrBytes, hwAddrText } from '../net/hw-addr.js';
 
 /** ICMPv6 types (RFC 4861 4.1, 4.2). */
 export const ROUTER_SOLICITATION = 133;
@@ -59,15 +60,14 @@ export type NdError =
 export type RaResult = { ok: true; ra: RouterAdvertisement } | { ok: false; error: NdError };
 export type RsResult = { ok: true; sourceLinkLayer?: string } | { ok: false; error: NdError };
 
-const macBytes = (mac: string): number[] => {
-  const parts = mac.split(/[:-]/);
-  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p)))
-    throw new TypeError(`not a MAC address: ${mac}`);
-  return parts.map((p) => parseInt(p, 16));
-};
+/** A 6-byte MAC's bytes (the source link-layer address option on Ethernet, RFC 2464 6). */
+function macBytes(mac: string): Buffer {
+  const b = hwAddrBytes(mac);
+  if (b.length !== 6) throw new TypeError(`not a MAC address: ${mac}`);
+  return b;
+}
 
-const macText = (b: Uint8Array, off: number): string =>
-  Array.from(b.subarray(off, off + 6), (x) => x.toString(16).padStart(2, '0')).join(':');
+const macText = (b: Uint8Array, off: number): string => hwAddrText(b, off, 6);
 
 /** A domain name in DNS wire form (RFC 1035 3.1: length-prefixed labels, a zero at the end). */
 function encodeName(name: string): number[] {
