@@ -43,8 +43,8 @@ export class LanAdvertiser {
   private sock: RawSocket | undefined;
   private timer: NodeJS.Timeout | undefined;
   private schedule: RaSchedule | undefined;
-  private message: Buffer;
-  private final: Buffer;
+  private readonly message: Buffer;
+  private readonly final: Buffer;
   private readonly to: string;
   private refusalLoggedAt = Number.NEGATIVE_INFINITY;
   private refusalsUnlogged = 0;
