@@ -29,6 +29,8 @@ export const raw = {
     IPV6_UNICAST_HOPS: 16,
     IPV6_MULTICAST_HOPS: 18,
     IPV6_MULTICAST_LOOP: 19,
+    /** Each datagram read comes with the hop limit it arrived with (RawSocket's 'message'). */
+    IPV6_RECVHOPLIMIT: 51,
     /** At level IPPROTO_ICMPV6: struct icmp6_filter, 256 bits in host order, a set bit blocks that type. */
     ICMP6_FILTER: 1,
   },

@@ -2,10 +2,11 @@
 // interface sends the advertisement (cpe/ra/wire.ts) to all-nodes (ff02::1) when the schedule
 // (cpe/ra/schedule.ts) says so, and takes the hosts' router solicitations (the kernel joined
 // all-routers, ff02::2, since the CPE forwards; the socket's ICMPv6 filter passes only type 133).
-// RFC 4861 6.1.2 and 7.1.2: hop limit 255 both ways, so hosts can tell the message is from their
-// link; the kernel picks the interface's link-local address as the source (RFC 6724 rule 2, the
-// scope of ff02::1) and fills in the checksum. At stop, one last advertisement with router
-// lifetime 0 (6.2.5) tells hosts to stop using the CPE as their default router.
+// RFC 4861 6.1.1 and 6.1.2: hop limit 255 both ways (the socket reads each solicitation's), so
+// either end can tell the message is from its link. The kernel picks the interface's link-local
+// address as the source (RFC 6724 rule 2, the scope of ff02::1) and fills in the checksum. At
+// stop, one last advertisement with router lifetime 0 (6.2.5) tells hosts to stop using the CPE
+// as their default router.
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { bindToDevice, type RawSocket, raw } from '../net/raw-socket.js';
@@ -67,6 +68,7 @@ export class LanAdvertiser {
       sock.setOption(IPPROTO_IPV6, opt.IPV6_MULTICAST_HOPS, 255);
       sock.setOption(IPPROTO_IPV6, opt.IPV6_UNICAST_HOPS, 255);
       sock.setOption(IPPROTO_IPV6, opt.IPV6_MULTICAST_LOOP, 0);
+      sock.setOption(IPPROTO_IPV6, opt.IPV6_RECVHOPLIMIT, 1);
       // Block every ICMPv6 type but router solicitations (linux/icmpv6.h: a set bit blocks).
       const filter = new Uint32Array(8).fill(0xffffffff);
       filter[ROUTER_SOLICITATION >> 5] &= ~(1 << (ROUTER_SOLICITATION & 31));
@@ -76,7 +78,7 @@ export class LanAdvertiser {
       throw e;
     }
     sock.unref();
-    sock.on('message', (data, source) => this.onSolicitation(data, source));
+    sock.on('message', (data, source, hopLimit) => this.onSolicitation(data, source, hopLimit));
     sock.on('error', (err) =>
       o.log.error({ event: 'ra-socket-error', interface: o.interface, err }, 'router solicitations unread'),
     );
@@ -96,11 +98,12 @@ export class LanAdvertiser {
     this.arm();
   }
 
-  private onSolicitation(data: Buffer, source: string): void {
-    const r = parseRs(data, source);
-    if (!r.ok) {
+  private onSolicitation(data: Buffer, source: string, hopLimit: number | undefined): void {
+    // RFC 4861 6.1.1: a solicitation whose IP hop limit is not 255 did not start on this link.
+    const r = hopLimit === 255 ? parseRs(data, source) : undefined;
+    if (!r?.ok) {
       this.stats.refused++;
-      this.refused(source, describeNdError(r.error));
+      this.refused(source, r ? describeNdError(r.error) : `IP hop limit ${hopLimit}, not 255`);
       return;
     }
     this.stats.solicitations++;

@@ -4,7 +4,7 @@
 // server. (a) The host forms an address in the prefix and takes the CPE's link-local address as
 // its default router; a router solicitation from the host is answered with an RA that tshark (an
 // independent decoder) reads as hop limit 255, the prefix with L and A, RDNSS 2001:db8:1::1 and
-// the CPE's MAC, checksum good. (b) The host's IPv6 download from the server's IPv6 address is
+// the CPE's MAC, checksum good; one with IP hop limit 64 is refused (RFC 4861 6.1.1). (b) The host's IPv6 download from the server's IPv6 address is
 // intercepted and bonded: both uplinks carry data, sha256 equal, the CPE's open line names the
 // SLAAC address. (c) The CPE's stop sends router lifetime 0: the host drops its default route.
 import { createHash, randomBytes } from 'node:crypto';
@@ -70,10 +70,12 @@ describe('lab, lan-slaac profile: the LAN host configures itself from the CPE', 
       'icmpv6.opt.rdnss',
       'icmpv6.opt.linkaddr',
     ];
+    // Two solicitations: one with hop limit 64 (RFC 4861 6.1.1: not from the link, ignored), one with 255.
     const rs =
       'import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6); ' +
-      's.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255); ' +
-      "s.sendto(bytes([133, 0, 0, 0, 0, 0, 0, 0]), ('ff02::2', 0, 0, socket.if_nametoindex('eth0')))";
+      "to = ('ff02::2', 0, 0, socket.if_nametoindex('eth0')); rs = bytes([133, 0, 0, 0, 0, 0, 0, 0]); " +
+      's.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 64); s.sendto(rs, to); ' +
+      's.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255); s.sendto(rs, to)';
     const before = await raStats();
     const [err, txt] = [`${lab.work}/tshark.err`, `${lab.work}/ra.txt`];
     const out = await inNs(
@@ -97,7 +99,11 @@ describe('lab, lan-slaac profile: the LAN host configures itself from the CPE', 
       lladdr: mac,
     });
     expect([l, a].map((f) => f === 'True' || f === '1')).toEqual([true, true]);
-    expect((await raStats()).solicitations).toBeGreaterThan(before.solicitations);
+    const after = await raStats();
+    expect(after.solicitations - before.solicitations).toBeGreaterThanOrEqual(1);
+    expect(after.refused - before.refused).toBe(1);
+    const refusal = lab.product?.cpe.lines.find((x) => x.event === 'ra-refused');
+    expect(refusal?.reason).toBe('IP hop limit 64, not 255');
   }, 60_000);
 
   it('(b) the host IPv6 download from an IPv6 server is bonded over both uplinks', async () => {
@@ -137,7 +143,7 @@ describe('lab, lan-slaac profile: the LAN host configures itself from the CPE', 
 });
 
 /** The CPE's RA counters from its status page. */
-async function raStats(): Promise<{ sent: number; solicitations: number }> {
+async function raStats(): Promise<{ sent: number; solicitations: number; refused: number }> {
   const text = await inNs('cpe', `curl -sS --max-time 5 http://${ADDR.cpe.lan}:8080/status.json`);
-  return (JSON.parse(text) as { ra: { sent: number; solicitations: number } }).ra;
+  return (JSON.parse(text) as { ra: { sent: number; solicitations: number; refused: number } }).ra;
 }
