@@ -106,6 +106,20 @@ export function renderMetrics(s: StatusSnapshot): string {
     for (const r of ['sent', 'failed', 'dropped'] as const) events.set({ sink, result: r }, st[r]);
     eventRetries.set({ sink }, st.retries);
   }
+  // Issue 16 item 3: the LAN's router advertisements (lan.ra), when on.
+  const ra = new MetricFamily(
+    'cpe_lan_ra_total',
+    'counter',
+    'Router advertisements sent on the LAN, solicitations answered and refused, sends that failed.',
+  );
+  if (s.ra)
+    for (const [kind, v] of [
+      ['sent', s.ra.sent],
+      ['solicitation', s.ra.solicitations],
+      ['refused', s.ra.refused],
+      ['send-failed', s.ra.sendFailures],
+    ] as const)
+      ra.set({ kind }, v);
   return exposition([
     buildInfoFamily('cpe'),
     perUplink(
@@ -180,6 +194,7 @@ export function renderMetrics(s: StatusSnapshot): string {
     connections,
     opened,
     refusals,
+    ra,
     mib,
     tcpMib,
     new MetricFamily('cpe_resident_memory_bytes', 'gauge', 'Resident set size.').set({}, s.memoryRss),

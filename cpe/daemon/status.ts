@@ -100,6 +100,8 @@ export interface StatusSnapshot {
         list: { address: string; mac: string | null; hostname?: string; state: string; expiresAt: number }[];
       }
     | undefined;
+  /** The LAN's router advertisements (lan.ra): sent, solicitations answered, refused, send failures. */
+  ra?: { sent: number; solicitations: number; refused: number; sendFailures: number };
   mib: Record<string, number>;
   tcpMib: Record<string, number>;
   memoryRss: number;
