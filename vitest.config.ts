@@ -2,11 +2,29 @@
 // need root and network namespaces and are selected by the same config (they fail, never skip,
 // when their requirements are missing).
 //
+// Two groups, one after the other (sequence.groupOrder):
+// - first, the work that is CPU only and keeps no wall-clock bound: the unit tier, the simulation
+//   tier (virtual time) and the system tests that build and unpack releases (bundles, the OpenWrt
+//   package, the systemd units, the aarch64 release with the unit tier under qemu). Two files at a
+//   time, one per core of the 2-core CI machine: the aarch64 file alone is about 210 s of one
+//   core, and the rest fits beside it.
+// - then the system tests that move traffic through namespaces and delay lines and measure it,
+//   one file at a time, so that no other file's load stretches their timings.
+//
 // The simulation tier runs in virtual time: a test's wall time is its CPU time, which a loaded
 // host stretches (a full suite beside other work took 29 minutes instead of 7, and a sim test
 // that takes 20 s passed 60). Its timeout only guards against a hang, so it is generous; the other
 // tiers keep 60 s (system tests set their own where they need more).
 import { defineConfig } from 'vitest/config';
+
+/** System tests that only build, unpack and check releases: CPU work, no timing measured. */
+const BUILDS = [
+  'test/system/aarch64-release.test.ts',
+  'test/system/cpe-daemon-bundle.test.ts',
+  'test/system/hag-bundle.test.ts',
+  'test/system/openwrt-package.test.ts',
+  'test/system/systemd-units.test.ts',
+];
 
 export default defineConfig({
   test: {
@@ -15,10 +33,34 @@ export default defineConfig({
     pool: 'forks',
     reporters: ['default'],
     projects: [
-      { extends: true, test: { name: 'sim', include: ['test/sim/**/*.test.ts'], testTimeout: 600_000 } },
       {
         extends: true,
-        test: { name: 'unit+system', include: ['test/unit/**/*.test.ts', 'test/system/**/*.test.ts'] },
+        test: {
+          name: 'sim',
+          include: ['test/sim/**/*.test.ts'],
+          testTimeout: 600_000,
+          maxWorkers: 2,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts', ...BUILDS],
+          maxWorkers: 2,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'system',
+          include: ['test/system/**/*.test.ts'],
+          exclude: BUILDS,
+          maxWorkers: 1,
+          sequence: { groupOrder: 1 },
+        },
       },
     ],
   },

@@ -122,7 +122,7 @@ describe('CPE release for aarch64 under qemu-user', () => {
           'node_modules/vitest/vitest.mjs',
           'run',
           '--project',
-          'unit+system',
+          'unit',
           '--pool=threads',
           `--testTimeout=${QEMU_TEST_TIMEOUT}`,
           `--hookTimeout=${QEMU_TEST_TIMEOUT}`,
