@@ -133,6 +133,36 @@ function snapshot(): StatusSnapshot {
         { address: '198.18.5.100', mac: null, state: 'declined', expiresAt: T + 540_000 },
       ],
     },
+    inbound: {
+      control: { state: 'up', reason: '', since: 0, hag: '198.18.100.1', port: 5125 },
+      forwards: [
+        {
+          name: 'web',
+          public: '8080',
+          host: '198.18.5.10',
+          port: 80,
+          state: 'open',
+          active: 1,
+          connections: 7,
+          failed: 1,
+        },
+        {
+          name: 'ssh',
+          public: '2222',
+          host: '198.18.5.10',
+          port: 22,
+          state: 'refused',
+          reason: 'not-allowed',
+          active: 0,
+          connections: 0,
+          failed: 0,
+        },
+      ],
+      active: 1,
+      accepted: 7,
+      closed: 6,
+      failed: { 'lan-refused': 1 },
+    },
     mib: { MPCapableSYNACKRX: 40, MPCapableFallbackSYNACK: 1, DSSFallback: 0, MPJoinSynAckRx: 38 },
     tcpMib: {},
     memoryRss: 0,
@@ -222,6 +252,14 @@ describe('status page', () => {
     expect(dsl).toContain('>probe<');
     expect(niceMax(13)).toBe(20);
     expect(niceMax(0)).toBe(1);
+  });
+
+  it('lists the port forwards: the control connection, each state with why, the connections', () => {
+    const fwd = /<h2>Port forwarding[\s\S]*?<\/table>/.exec(html)?.[0] ?? '';
+    expect(text(fwd)).toContain('control connection to the HAG: up to 198.18.100.1:5125');
+    expect(text(fwd)).toMatch(/web 8080 198\.18\.5\.10:80 open 1 open, 7 in all, 1 failed/);
+    expect(text(fwd)).toMatch(/ssh 2222 198\.18\.5\.10:22 refused: not-allowed/);
+    expect(renderStatusPage({ ...snapshot(), inbound: undefined })).not.toContain('Port forwarding');
   });
 
   it('reads without script and links the data it is made of', () => {

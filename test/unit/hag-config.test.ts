@@ -256,6 +256,45 @@ uplinks:
     ]);
   });
 
+  it('service.inbound: defaults, port ranges, and its mistakes with their lines', () => {
+    const ok = BASE.replace(
+      '  socks:',
+      '  inbound: {port: 5125, listen: [198.18.3.1], allow: [{subscribers: [198.18.1.0/25], ports: [8080, "9000-9009"]}]}\n  socks:',
+    );
+    const r = parseHagConfig(ok, 'h.yaml', host);
+    if (!r.ok) throw new Error(formatIssues(r.issues));
+    expect(r.value.service.inbound).toEqual({
+      port: 5125,
+      listen: ['198.18.3.1'],
+      allow: [
+        {
+          subscribers: ['198.18.1.0/25'],
+          ports: [
+            { first: 8080, last: 8080 },
+            { first: 9000, last: 9009 },
+          ],
+        },
+      ],
+      maxPorts: 64,
+      attachTimeout: 10_000,
+      idleTimeout: 120_000,
+    });
+    const bad = BASE.replace(
+      '  socks:',
+      '  inbound:\n    port: 5124\n    listen: [198.18.3.9, 198.18.100.1]\n    allow:\n      - {subscribers: [198.18.2.0/24], ports: ["9009-9000", 70000]}\n  socks:',
+    );
+    expect(errors(bad)).toEqual([
+      'h.yaml:9: service.inbound.allow[0].ports[0]: expected a port 1-65535 or a range such as "27015-27030", got "9009-9000"',
+      'h.yaml:9: service.inbound.allow[0].ports[1]: expected a port 1-65535 or a range such as "27015-27030", got 70000',
+    ]);
+    expect(errors(bad.replace('"9009-9000", 70000', '9000'))).toEqual([
+      'h.yaml:6: service.inbound.port: must differ from the convert and socks ports (5124)',
+      'h.yaml:7: service.inbound.listen[0]: 198.18.3.9 is not an address of this host',
+      "h.yaml:7: service.inbound.listen[1]: 198.18.100.1 is a service address (the core's); name an address of this host",
+      'h.yaml:9: service.inbound.allow[0].subscribers[0]: 198.18.2.0/24 is not inside access.subscribers',
+    ]);
+  });
+
   it('access.allowDestinations: each prefix inside a range refused by default', () => {
     const allow = (list: string) =>
       BASE.replace('internalNetworks: [203.0.113.0/24]', `allowDestinations: [${list}]`);

@@ -226,6 +226,36 @@ function snapshot(): StatusSnapshot {
         refused: { 'too-many-connections': 1 },
       },
       dhcp: undefined,
+      inbound: {
+        control: { state: 'up', reason: '', since: 0, hag: '198.18.100.1', port: 5125 },
+        forwards: [
+          {
+            name: 'web',
+            public: '8080',
+            host: '198.18.5.10',
+            port: 80,
+            state: 'open',
+            active: 1,
+            connections: 7,
+            failed: 1,
+          },
+          {
+            name: 'ssh',
+            public: '2222',
+            host: '198.18.5.10',
+            port: 22,
+            state: 'refused',
+            reason: 'not-allowed',
+            active: 0,
+            connections: 0,
+            failed: 0,
+          },
+        ],
+        active: 1,
+        accepted: 7,
+        closed: 6,
+        failed: { 'lan-refused': 1 },
+      },
       mib: { MPCapableSYNTX: 3 },
       tcpMib: { ActiveOpens: 4 },
       memoryRss: 1 << 20,
@@ -301,6 +331,16 @@ describe('CPE /metrics', () => {
     expect(s.get('cpe_uplink_probe_loss_ratio{uplink="dsl"}')).toBe('0.1');
     expect(t.get('cpe_uplink_switches_total')).toBe('counter');
     expect(s.get('cpe_uplink_switches_total')).toBe('2');
+  });
+
+  it('shows the inbound control connection, each forward with its state, and the inbound connections (issue 18)', () => {
+    expect(s.get('cpe_inbound_control_up')).toBe('1');
+    expect(s.get('cpe_inbound_forward_state{forward="web",state="open",reason=""}')).toBe('1');
+    expect(s.get('cpe_inbound_forward_state{forward="ssh",state="refused",reason="not-allowed"}')).toBe('1');
+    expect(s.get('cpe_inbound_connections_active{forward="web"}')).toBe('1');
+    expect(s.get('cpe_inbound_connections_total{forward="web"}')).toBe('7');
+    expect(s.get('cpe_inbound_failures_total{reason="lan-refused"}')).toBe('1');
+    expect(t.get('cpe_inbound_connections_total')).toBe('counter');
   });
 
   it('says which build runs', () => {
