@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { StatusSnapshot, UplinkStatus } from '../../cpe/daemon/status.js';
 import { renderStatusPage } from '../../cpe/daemon/status-page.js';
 import { niceMax } from '../../cpe/daemon/svg-chart.js';
+import { INBOUND_STATUS } from './lib/inbound-status.js';
 
 const T = Date.UTC(2026, 11, 2, 12, 0, 0);
 const hist = { buckets: [], counts: [], sum: 0, count: 0 } as unknown as UplinkStatus['probeRtt'];
@@ -133,36 +134,7 @@ function snapshot(): StatusSnapshot {
         { address: '198.18.5.100', mac: null, state: 'declined', expiresAt: T + 540_000 },
       ],
     },
-    inbound: {
-      control: { state: 'up', reason: '', since: 0, hag: '198.18.100.1', port: 5125 },
-      forwards: [
-        {
-          name: 'web',
-          public: '8080',
-          host: '198.18.5.10',
-          port: 80,
-          state: 'open',
-          active: 1,
-          connections: 7,
-          failed: 1,
-        },
-        {
-          name: 'ssh',
-          public: '2222',
-          host: '198.18.5.10',
-          port: 22,
-          state: 'refused',
-          reason: 'not-allowed',
-          active: 0,
-          connections: 0,
-          failed: 0,
-        },
-      ],
-      active: 1,
-      accepted: 7,
-      closed: 6,
-      failed: { 'lan-refused': 1 },
-    },
+    inbound: INBOUND_STATUS,
     mib: { MPCapableSYNACKRX: 40, MPCapableFallbackSYNACK: 1, DSSFallback: 0, MPJoinSynAckRx: 38 },
     tcpMib: {},
     memoryRss: 0,

@@ -16,6 +16,7 @@ import {
   MetricFamily,
   RTT_BUCKETS_SECONDS,
 } from '../../src/daemon/exposition.js';
+import { INBOUND_STATUS } from './lib/inbound-status.js';
 
 /** name{labels} -> value, for the sample lines of an exposition. */
 function samples(text: string): Map<string, string> {
@@ -226,36 +227,7 @@ function snapshot(): StatusSnapshot {
         refused: { 'too-many-connections': 1 },
       },
       dhcp: undefined,
-      inbound: {
-        control: { state: 'up', reason: '', since: 0, hag: '198.18.100.1', port: 5125 },
-        forwards: [
-          {
-            name: 'web',
-            public: '8080',
-            host: '198.18.5.10',
-            port: 80,
-            state: 'open',
-            active: 1,
-            connections: 7,
-            failed: 1,
-          },
-          {
-            name: 'ssh',
-            public: '2222',
-            host: '198.18.5.10',
-            port: 22,
-            state: 'refused',
-            reason: 'not-allowed',
-            active: 0,
-            connections: 0,
-            failed: 0,
-          },
-        ],
-        active: 1,
-        accepted: 7,
-        closed: 6,
-        failed: { 'lan-refused': 1 },
-      },
+      inbound: INBOUND_STATUS,
       mib: { MPCapableSYNTX: 3 },
       tcpMib: { ActiveOpens: 4 },
       memoryRss: 1 << 20,
