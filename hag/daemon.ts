@@ -743,6 +743,9 @@ export class HagDaemon {
       { event: 'drain', open: this.sessions.size, timeoutMs: this.cfg.limits.drainTimeout },
       'draining',
     );
+    // Control connections of inbound forwarding are no work to wait for: closed at once (their
+    // public ports with them), so that their CPEs register again elsewhere or after the restart.
+    this.inbound?.stop();
     if (this.sessions.size > 0) {
       await new Promise<void>((resolve) => {
         this.drained = resolve;
@@ -751,7 +754,6 @@ export class HagDaemon {
     }
     const left = this.sessions.size;
     for (const stop of this.stoppers.values()) stop();
-    this.inbound?.stop();
     for (const s of this.sessions.values()) {
       if (s.stream) s.stream.destroy();
       else {

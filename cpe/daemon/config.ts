@@ -172,7 +172,7 @@ export const cpeSchema = s.object({
       port: s.optional(port(), 5125),
       /** A PING on the control connection this often (keeps the carriers' NAT mappings); 3 unanswered: reconnect. */
       keepalive: s.optional(s.duration(), 30_000),
-      /** Wait before the control connection is tried again after a failure (doubling up to 1 min). */
+      /** Wait before the control connection is tried again after a failure (doubling up to 15 s). */
       retry: s.optional(s.duration(), 2000),
       forwards: s.list(
         s.object({

@@ -4,7 +4,7 @@
 // ranges, and over which the HAG announces each client connection (INCOMING). It pings every
 // keepalive (the carriers' NAT mappings of its subflows stay, and a HAG gone silent is noticed:
 // three pings unanswered end it) and, once it ends or fails, is opened again after `retry`
-// (doubling, up to a minute). It reports to its owner; it never acts on a forward itself.
+// (doubling, up to 15 s). It reports to its owner; it never acts on a forward itself.
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { encodeInbound, INBOUND_VERSION, InboundReader, type PortRange } from '../../src/inbound/index.js';
@@ -14,7 +14,7 @@ import { ConnStream } from '../../src/tcp/stream.js';
 import type { HagLink } from './hag-link.js';
 import { parseAddress } from './ip.js';
 
-const RETRY_MAX_MS = 60_000;
+const RETRY_MAX_MS = 15_000;
 
 export interface Incoming {
   ticket: Uint8Array;

@@ -7,7 +7,8 @@
 // DSL down and up mid-transfer, sha256 equal; the status page, /metrics and the HAG's sessions
 // show it; (b) a forward the HAG does not allow (2222) is refused, logged and counted at the HAG,
 // shown refused on the CPE, and its port is closed; (c) a forward whose LAN port has no server
-// resets the client, and the CPE's REJECT is counted at the HAG. afterAll removes the lab.
+// resets the client, and the CPE's REJECT is counted at the HAG; (d) the HAG restarted, the CPE
+// registers its forwards again and they work. afterAll removes the lab.
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +22,7 @@ const MB = 1_000_000;
 const PUBLIC = ADDR.hag.server;
 const t: LabTest = { sha: {} };
 let lanWww: Daemon | undefined;
+let hagAgain: Daemon | undefined;
 
 const inNs = labShell(prefix);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -88,7 +90,7 @@ beforeAll(async () => {
   await waitInbound('registered forwards', (v) => forward(v, 'web')?.state === 'open', 30_000);
 }, 120_000);
 
-afterAll(() => endLab(prefix, t.product, [t.www, lanWww], t.work), 30_000);
+afterAll(() => endLab(prefix, t.product, [t.www, lanWww, hagAgain], t.work), 30_000);
 
 describe('inbound port forwarding through the bond, LTE behind carrier NAT', () => {
   it('(a) 50 MB from the LAN host via the HAG public port, both uplinks, DSL down and up, sha256 equal', async () => {
@@ -190,4 +192,25 @@ describe('inbound port forwarding through the bond, LTE behind carrier NAT', () 
     );
     expect(ok).toBe('200');
   }, 30_000);
+
+  it('(d) the HAG restarted: the CPE registers its forwards again, and they work', async () => {
+    await t.product?.hag.stop(); // SIGTERM: the HAG drains, its control connections closed at once
+    await waitInbound('the control connection down', (v) => v.control.state !== 'up', 10_000);
+    hagAgain = spawnIn(prefix, 'hag', 'HAG (again)', [
+      'node',
+      join(t.work ?? '', 'dist', 'src/cli.js'),
+      'hag',
+      '--config',
+      join(runDir(prefix), 'hag.yaml'),
+    ]);
+    await hagAgain.waitFor('its start', (l) => l.includes('"event":"start"'), 30_000);
+    await waitInbound('forwards registered again', (v) => forward(v, 'web')?.state === 'open', 30_000);
+    const out = join(runDir(prefix), 'got-f1');
+    const r = await inNs(
+      'server',
+      `curl -sS --max-time 10 -o ${out} -w '%{http_code}' http://${PUBLIC}:8080/f1`,
+    );
+    expect(r).toBe('200');
+    expect(createHash('sha256').update(readFileSync(out)).digest('hex')).toBe(t.sha.f1);
+  }, 60_000);
 });
