@@ -40,6 +40,8 @@ interface Control {
   /** Public port -> the index of its range in the REGISTER. */
   ports: Map<number, number>;
   servers: net.Server[];
+  /** Its clients waiting for an attach connection. */
+  pending: number;
   idle: NodeJS.Timeout | undefined;
   closed: boolean;
   end: (reason: string) => void;
@@ -61,6 +63,13 @@ export interface InboundHost {
   metrics: HagMetrics;
   refuse(client: string, reason: string, extra: Record<string, unknown>): void;
 }
+
+/**
+ * Clients one control connection may have waiting for their attach connections: a flood of
+ * connections to a forwarded port is reset beyond it (`too-many-pending`) instead of growing the
+ * table and the CPE's work without bound.
+ */
+const MAX_PENDING_PER_CONTROL = 256;
 
 const rangeText = (r: PortRange) => (r.first === r.last ? `${r.first}` : `${r.first}-${r.last}`);
 const peerText = (a: string, p: number) => (a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`);
@@ -118,11 +127,15 @@ export class InboundService {
       stream,
       ports: new Map(),
       servers: [],
+      pending: 0,
       idle: undefined,
       closed: false,
       end: (reason) => this.close(ctl, reason, end),
     };
     this.controls.add(ctl);
+    // Its end may come while the ports are opened (a reset closes at once; a FIN once read).
+    stream.once('end', () => ctl.end('cpe-closed'));
+    stream.once('close', () => ctl.end('cpe-closed'));
     const status = await this.open(ctl, ranges);
     if (ctl.closed) return ended;
     stream.write(encodeInbound({ type: 'registered', status }));
@@ -159,8 +172,6 @@ export class InboundService {
     };
     ctl.idle = setTimeout(() => ctl.end('idle'), this.cfg.idleTimeout);
     stream.on('data', onData);
-    stream.once('end', () => ctl.end('cpe-closed'));
-    stream.once('close', () => ctl.end('cpe-closed'));
     if (rest.length > 0) onData(rest);
     stream.resume();
     return ended;
@@ -239,10 +250,12 @@ export class InboundService {
     socket.on('error', () => {});
     const address = unmap(parseIp(socket.remoteAddress ?? '') ?? new Uint8Array(4));
     const peer = peerText(formatIp(address), socket.remotePort ?? 0);
-    if (ctl.closed) {
+    if (ctl.closed || ctl.pending >= MAX_PENDING_PER_CONTROL) {
+      if (!ctl.closed) this.host.metrics.inbound.inc({ result: 'too-many-pending' });
       resetSocket(socket);
       return;
     }
+    ctl.pending++;
     const ticket = randomBytes(16);
     const hex = ticket.toString('hex');
     const timer = setTimeout(() => this.drop(hex, 'attach-timeout'), this.cfg.attachTimeout);
@@ -269,6 +282,7 @@ export class InboundService {
     const p = this.pending.get(hex);
     if (!p) return undefined;
     this.pending.delete(hex);
+    p.control.pending--;
     clearTimeout(p.timer);
     this.host.metrics.inbound.inc({ result: 'paired' });
     return p;
@@ -286,6 +300,7 @@ export class InboundService {
     const p = this.pending.get(hex);
     if (!p) return;
     this.pending.delete(hex);
+    p.control.pending--;
     clearTimeout(p.timer);
     resetSocket(p.socket);
     this.host.metrics.inbound.inc({ result: why.split(':')[0] });

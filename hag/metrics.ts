@@ -45,7 +45,7 @@ export class HagMetrics {
   readonly inbound = new Family(
     'hag_inbound_connections_total',
     'counter',
-    'Client connections to forwarded public ports (service.inbound), by result (offered: announced to the CPE; paired: its attach connection came; attach-timeout, cpe-rejected, client-gone, control-closed: reset).',
+    'Client connections to forwarded public ports (service.inbound), by result (offered: announced to the CPE; paired: its attach connection came; attach-timeout, cpe-rejected, client-gone, control-closed: reset; too-many-pending: reset at once, 256 already waiting).',
   );
   readonly reloads = new Family(
     'hag_config_reloads_total',

@@ -201,6 +201,16 @@ describe('HAG inbound service', () => {
     ]);
   });
 
+  it('a control reset while its ports are being opened: nothing is left listening', async () => {
+    const { svc } = service();
+    const { s, ended } = control(svc, [{ first: BASE, last: BASE + 3 }]);
+    s.destroy(); // before the listeners are up
+    expect(await ended).toBe('cpe-closed');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(svc.counts).toEqual({ controls: 0, ports: 0, pending: 0 });
+    expect(await client(BASE + 3).end).toBe('ECONNREFUSED');
+  });
+
   it('the same CPE instance reconnecting replaces its old control; a stray message ends a control', async () => {
     const { svc, refusals } = service();
     const old = control(svc, [{ first: BASE, last: BASE }], 1, owner(9));
