@@ -483,13 +483,21 @@ export class CpeDaemon {
   /** SIGTERM: stop accepting, let open connections finish (up to drainTimeout), reset the rest, tear down. */
   async drain(): Promise<void> {
     this.log.info(
-      { event: 'drain', open: this.intercept.sessions.size, timeoutMs: this.cfg.drainTimeout },
+      {
+        event: 'drain',
+        open: this.intercept.sessions.size,
+        inbound: this.inbound?.sessions.size,
+        timeoutMs: this.cfg.drainTimeout,
+      },
       'draining',
     );
     const closing = this.listener?.close();
-    if (this.inbound) this.inbound.draining = true;
-    const left = await this.intercept.drain(this.cfg.drainTimeout);
+    const [lanLeft, inboundLeft] = await Promise.all([
+      this.intercept.drain(this.cfg.drainTimeout),
+      this.inbound?.drain(this.cfg.drainTimeout) ?? 0,
+    ]);
     this.inbound?.stop();
+    const left = lanLeft + inboundLeft;
     // Let the resets leave before the TUN goes.
     await new Promise((r) => setTimeout(r, left > 0 ? 200 : 0));
     await Promise.race([closing, new Promise((r) => setTimeout(r, 500))]);

@@ -88,6 +88,7 @@ export class InboundForwarder {
   private readonly control: InboundControl;
   private readonly stats = { accepted: 0, closed: 0, failed: {} as Record<string, number> };
   draining = false;
+  private drained: (() => void) | undefined;
 
   constructor(
     private readonly cfg: CpeConfig,
@@ -266,6 +267,7 @@ export class InboundForwarder {
       },
       `inbound close ${s.id} ${s.peer}: ${reason}`,
     );
+    if (this.draining && this.sessions.size === 0) this.drained?.();
   }
 
   status(): InboundStatus {
@@ -280,7 +282,22 @@ export class InboundForwarder {
     };
   }
 
-  /** Stops taking inbound connections; resets the open ones (the daemon's drain has waited for them). */
+  /**
+   * SIGTERM: the control connection closes (the HAG closes the public ports), the open inbound
+   * connections get up to `timeoutMs` to finish; returns how many were left (then reset by stop()).
+   */
+  async drain(timeoutMs: number): Promise<number> {
+    this.draining = true;
+    this.control.stop();
+    if (this.sessions.size > 0)
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+        setTimeout(resolve, timeoutMs).unref();
+      });
+    return this.sessions.size;
+  }
+
+  /** Stops taking inbound connections and resets the open ones. */
   stop(): void {
     this.draining = true;
     this.control.stop();
