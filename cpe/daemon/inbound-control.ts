@@ -5,7 +5,6 @@
 // keepalive (the carriers' NAT mappings of its subflows stay, and a HAG gone silent is noticed:
 // three pings unanswered end it) and, once it ends or fails, is opened again after `retry`
 // (doubling, up to 15 s). It reports to its owner; it never acts on a forward itself.
-import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { encodeInbound, INBOUND_VERSION, InboundReader, type PortRange } from '../../src/inbound/index.js';
 import type { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
@@ -43,6 +42,8 @@ export interface ControlOptions {
   ranges: PortRange[];
   /** This CPE instance's random id: a HAG that still holds an older control of ours replaces it. */
   owner: Uint8Array;
+  /** The clock (ms): the daemon's performance.now(). */
+  now: () => number;
 }
 
 export type ControlState = 'connecting' | 'up' | 'down' | 'stopped';
@@ -77,7 +78,7 @@ export class InboundControl {
     this.timer = undefined;
     if (this.state === 'stopped') return;
     const hag = this.hagLink.pick((a) => this.pm.initialAddress(parseAddress(a) as Uint8Array) !== undefined);
-    const conn = this.pm.connect(performance.now(), parseAddress(hag) as Uint8Array, this.opts.port);
+    const conn = this.pm.connect(this.opts.now(), parseAddress(hag) as Uint8Array, this.opts.port);
     if (!conn) {
       this.fail('no usable uplink');
       return;
@@ -89,7 +90,7 @@ export class InboundControl {
     const reader = new InboundReader();
     stream.on('error', () => {});
     stream.on('data', (d: Buffer) => {
-      this.lastHeard = performance.now();
+      this.lastHeard = this.opts.now();
       reader.push(d);
       for (let m = reader.next(); m && this.stream === stream; m = reader.next()) {
         if (m.type === 'registered') this.registered(m.status);
@@ -133,7 +134,7 @@ export class InboundControl {
 
   /** A ping, unless three went unanswered: then the HAG is gone. */
   private keepalive(): void {
-    if (performance.now() - this.lastHeard > 3 * this.opts.keepaliveMs + 1000) {
+    if (this.opts.now() - this.lastHeard > 3 * this.opts.keepaliveMs + 1000) {
       this.fail('no answer to 3 keepalives');
       return;
     }

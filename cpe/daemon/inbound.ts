@@ -118,6 +118,7 @@ export class InboundForwarder {
         timeoutMs: cfg.hag.connectTimeout,
         ranges: inbound.forwards.map((f) => f.public),
         owner: randomBytes(16),
+        now,
       },
       ep,
       pm,
