@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADDR, labFault, runDir } from '../../scripts/lab-impl/lab.js';
 import { type Daemon, spawnIn, uplinkBytes } from '../../scripts/lab-impl/stack.js';
-import { endLab, type LabTest, labShell, startLab } from './lib/lab-run.js';
+import { endLab, type LabTest, labShell, serveLanFiles, startLab } from './lib/lab-run.js';
 
 const prefix = `ib${randomBytes(3).toString('hex')}`;
 const MB = 1_000_000;
@@ -72,20 +72,7 @@ const forward = (v: InboundView, name: string) => v.forwards.find((f) => f.name 
 beforeAll(async () => {
   await startLab(t, prefix, 'inbound', { f1: MB, f50: 50 * MB });
   // The LAN host's web server: the same files, on its own address (the forwards' LAN port 8000).
-  lanWww = spawnIn(prefix, 'client', 'LAN web server', [
-    'python3',
-    '-m',
-    'http.server',
-    '8000',
-    '--bind',
-    ADDR.client.lan,
-    '--directory',
-    join(runDir(prefix), 'www'),
-  ]);
-  await inNs(
-    'client',
-    `for i in $(seq 100); do curl -sf -o /dev/null http://${ADDR.client.lan}:8000/f1 && exit 0; sleep 0.1; done; exit 1`,
-  );
+  lanWww = await serveLanFiles(prefix, 'f1');
   // The control connection registers once an uplink is up (probes: about a second).
   await waitInbound('registered forwards', (v) => forward(v, 'web')?.state === 'open', 30_000);
 }, 120_000);
