@@ -114,8 +114,9 @@ export class InboundService {
     rest: Buffer,
   ): Promise<string> {
     const ownerHex = Buffer.from(owner).toString('hex');
-    // The same CPE instance again (it reconnected before the HAG saw its old connection end).
-    for (const c of this.controls) if (c.owner === ownerHex && c.client === client) c.end('replaced');
+    // The same CPE again (restarted, or come back from another address) before the HAG saw its old
+    // connection end: the id is a secret only it and the HAG know.
+    for (const c of this.controls) if (c.owner === ownerHex) c.end('replaced');
     let end!: (reason: string) => void;
     const ended = new Promise<string>((resolve) => {
       end = resolve;

@@ -40,7 +40,7 @@ export interface ControlOptions {
   /** How long the HAG may take to answer the registration. */
   timeoutMs: number;
   ranges: PortRange[];
-  /** This CPE instance's random id: a HAG that still holds an older control of ours replaces it. */
+  /** This CPE's id (inbound-id.ts): a HAG that still holds an older control of ours replaces it. */
   owner: Uint8Array;
   /** The clock (ms): the daemon's performance.now(). */
   now: () => number;

@@ -6,7 +6,6 @@
 // is ATTACH(ticket), its subflows on every usable uplink like outbound traffic, and relays the two.
 // Each forward's state (pending, open, refused by the HAG with why) and its connections are
 // counted for the status page and /metrics; every open, close and failure is logged.
-import { randomBytes } from 'node:crypto';
 import net, { type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { connectionLevel } from '../../src/daemon/logger.js';
@@ -28,6 +27,7 @@ import { formatIp } from '../../src/wire/addr.js';
 import type { CpeConfig } from './config.js';
 import type { HagLink } from './hag-link.js';
 import { InboundControl, type Incoming } from './inbound-control.js';
+import { loadInboundId } from './inbound-id.js';
 import { parseAddress } from './ip.js';
 import { subflowBytes } from './uplink-bytes.js';
 import type { Uplinks } from './uplinks.js';
@@ -117,7 +117,7 @@ export class InboundForwarder {
         retryMs: inbound.retry,
         timeoutMs: cfg.hag.connectTimeout,
         ranges: inbound.forwards.map((f) => f.public),
-        owner: randomBytes(16),
+        owner: loadInboundId(cfg.state.directory, log),
         now,
       },
       ep,

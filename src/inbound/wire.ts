@@ -32,7 +32,7 @@ export const INBOUND_HEADER_BYTES = 3;
 export const INBOUND_MAX_BODY = 512;
 /** Forwards (port ranges) one REGISTER may carry. */
 export const INBOUND_MAX_FORWARDS = 64;
-/** Bytes of a ticket and of a CPE's instance id (random). */
+/** Bytes of a ticket and of a CPE's id (random, kept across its restarts: cpe/daemon/inbound-id.ts). */
 export const TICKET_BYTES = 16;
 export const OWNER_BYTES = 16;
 

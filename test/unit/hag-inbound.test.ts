@@ -2,7 +2,7 @@
 // connection (a stand-in stream) registers ranges and gets a status for each (open, not allowed,
 // overlapping, too many, in use by another CPE); a client of an open port is announced with a
 // ticket that pairs once; a REJECT, the attach timeout and the control's end reset the waiting
-// client; the control's end frees its ports; the same CPE instance reconnecting replaces its old
+// client; the control's end frees its ports; the same CPE (its id) reconnecting replaces its old
 // control. Also the rule table (InboundPolicy) alone.
 import net from 'node:net';
 import { Duplex } from 'node:stream';
@@ -211,11 +211,23 @@ describe('HAG inbound service', () => {
     expect(await client(BASE + 3).end).toBe('ECONNREFUSED');
   });
 
-  it('the same CPE instance reconnecting replaces its old control; a stray message ends a control', async () => {
+  it('the same CPE (its id) reconnecting, from any address, replaces its old control; a stray message ends a control', async () => {
     const { svc, refusals } = service();
     const old = control(svc, [{ first: BASE, last: BASE }], 1, owner(9));
     await old.s.waitFor('registered');
-    const again = control(svc, [{ first: BASE, last: BASE }], 2, owner(9));
+    // The same CPE again, from another address (its LTE line's NAT, say).
+    const s2 = new FakeStream();
+    const again = {
+      s: s2,
+      ended: svc.control(
+        2,
+        '198.18.10.77',
+        s2 as unknown as ConnStream,
+        owner(9),
+        [{ first: BASE, last: BASE }],
+        Buffer.alloc(0),
+      ),
+    };
     expect(await old.ended).toBe('replaced');
     expect(((await again.s.waitFor('registered')) as { status: number[] }).status).toEqual([
       FORWARD_STATUS.ok,
