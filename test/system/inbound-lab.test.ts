@@ -126,6 +126,16 @@ describe('inbound port forwarding through the bond, LTE behind carrier NAT', () 
         `subflows sent dsl ${close?.uplinks?.dsl?.bytesOut} B, lte ${close?.uplinks?.lte?.bytesOut} B\n`,
     );
     expect(close?.reason).toBe('done');
+    // The attach connection's ATTACH rode in its SYN (TCP Fast Open with the cookie the control
+    // connection fetched): the HAG paired it before the handshake ended.
+    const opens = ((t.product?.hag.lines ?? []) as (LogLine & { zeroRtt?: boolean; id?: number })[]).filter(
+      (l) => l.event === 'open' && l.proto === 'inbound',
+    );
+    expect(opens.length).toBeGreaterThanOrEqual(2);
+    expect(
+      opens.slice(1).every((l) => l.zeroRtt),
+      JSON.stringify(opens),
+    ).toBe(true);
     expect(close?.uplinks?.dsl?.bytesOut).toBeGreaterThan(2 * MB);
     expect(close?.uplinks?.lte?.bytesOut).toBeGreaterThan(10 * MB);
     expect(tx.dsl).toBeGreaterThan(2 * MB);
