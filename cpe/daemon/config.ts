@@ -11,7 +11,8 @@ import {
   thisHost,
 } from '../../src/config/index.js';
 import { CONGESTION_CONTROL_NAMES } from '../../src/tcp/cc/index.js';
-import { formatIp, parsePrefix, prefixMatches } from '../../src/wire/addr.js';
+import { formatIp, parseIp, parsePrefix, prefixMatches } from '../../src/wire/addr.js';
+import type { RouterAdvertisement } from '../ra/wire.js';
 import { inPrefix, intToIpv4, ipv4ToInt, prefixParts } from './ip.js';
 
 const port = () => s.int({ min: 1, max: 65535 });
@@ -20,6 +21,12 @@ const ifname = () =>
 const ipv4 = () => s.refine(s.ipAddress(), (v) => (isIP(v) === 4 ? undefined : 'expected an IPv4 address'));
 const ipv6 = () => s.refine(s.ipAddress(), (v) => (isIP(v) === 6 ? undefined : 'expected an IPv6 address'));
 const mac = () => s.str({ pattern: /^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$/, what: 'a MAC address' });
+const domainName = () =>
+  s.str({
+    pattern:
+      /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/,
+    what: 'a domain name',
+  });
 /** A byte count: an integer, or a number with a unit ("500MB", "20GB"; decimal units). */
 const bytes = () =>
   s.str({ pattern: /^\d+(\.\d+)?\s*(B|KB|MB|GB|TB)?$/i, what: 'a size such as "500MB" or "20GB"' });
@@ -130,6 +137,33 @@ export const cpeSchema = s.object({
         dns: s.optional(s.list(s.ipAddress()), undefined),
         domain: s.optional(s.str({ maxLength: 253 }), undefined),
         leaseFile: s.optional(s.str(), '/var/lib/hybrid-access/dhcp-leases.json'),
+      }),
+      undefined,
+    ),
+    /**
+     * Router advertisements on the LAN (cpe/ra; RFC 4861, RFC 4862 SLAAC, RFC 8106 RDNSS/DNSSL):
+     * LAN hosts configure their IPv6 addresses in `prefixes` (default: the /64s of the IPv6
+     * `addresses`) and take the CPE as their default router and DNS server. Leave it out (or
+     * `enabled: false`) where another daemon sends them (OpenWrt's odhcpd).
+     */
+    ra: s.optional(
+      s.object({
+        enabled: s.optional(s.bool(), true),
+        prefixes: s.optional(s.list(s.cidr(), { min: 1, max: 8 }), undefined),
+        /** MaxRtrAdvInterval (RFC 4861 6.2.1, 4s..1800s); MinRtrAdvInterval is a third of it. */
+        interval: s.optional(s.duration(), 600_000),
+        /** How long hosts keep the CPE as a default router (0: never one); default 3 x interval. */
+        routerLifetime: s.optional(s.duration(), undefined),
+        validLifetime: s.optional(s.duration(), 2_592_000_000),
+        preferredLifetime: s.optional(s.duration(), 604_800_000),
+        /** RDNSS (RFC 8106 5.1): default the CPE's LAN address in the first prefix; [] sends none. */
+        dns: s.optional(s.list(ipv6(), { max: 8 }), undefined),
+        /** DNSSL (RFC 8106 5.2): the search domains handed out; none by default. */
+        domains: s.optional(s.list(domainName(), { max: 8 }), undefined),
+        /** Lifetime of the RDNSS and DNSSL options; default 3 x interval (RFC 8106 5.1). */
+        dnsLifetime: s.optional(s.duration(), undefined),
+        /** The MTU option (RFC 4861 4.6.4), when the LAN's MTU is not the link's default. */
+        mtu: s.optional(s.int({ min: 1280, max: 65535 }), undefined),
       }),
       undefined,
     ),
@@ -402,6 +436,114 @@ export function tableOf(cfg: CpeConfig, i: number): number {
   return cfg.uplinks[i].table ?? 200 + i;
 }
 
+const v6Lan = (c: CpeConfig) =>
+  c.lan.addresses.filter((a) => isIP(a.split('/')[0]) === 6 && !/^fe[89ab]/i.test(a));
+
+/** Whether IPv6 prefix (or address) `cidr` lies inside the network `a` (an address with its length). */
+function inside(cidr: string, a: string): boolean {
+  const net = parsePrefix(a);
+  const p = parsePrefix(cidr);
+  return (
+    p.bytes.length === 16 && net.bytes.length === 16 && net.len <= p.len && prefixMatches(net, p.bytes, 0)
+  );
+}
+
+/** The prefixes the LAN's router advertisements carry: `lan.ra.prefixes`, else the /64s of the IPv6 LAN addresses. */
+export function raPrefixesOf(c: CpeConfig): string[] {
+  if (c.lan.ra?.prefixes) return c.lan.ra.prefixes;
+  return v6Lan(c)
+    .filter((a) => prefixParts(a).len === 64)
+    .map((a) => {
+      const p = parsePrefix(a);
+      return `${formatIp(p.bytes)}/${p.len}`;
+    });
+}
+
+/** What the LAN's router advertisements say and how often (cpe/ra/advertiser.ts); undefined when off. */
+export function lanAdvertisement(
+  c: CpeConfig,
+): { interface: string; ra: RouterAdvertisement; minInterval: number; maxInterval: number } | undefined {
+  const r = c.lan.ra;
+  if (!r?.enabled) return undefined;
+  const prefixes = raPrefixesOf(c);
+  const sec = (ms: number) => Math.floor(ms / 1000);
+  const own =
+    v6Lan(c).find((a) => prefixes.length > 0 && inside(a.split('/')[0], prefixes[0])) ?? v6Lan(c)[0];
+  const dns = r.dns ?? (own ? [own.split('/')[0]] : []);
+  const dnsLifetime = sec(r.dnsLifetime ?? 3 * r.interval);
+  return {
+    interface: c.lan.interface,
+    // RFC 4861 6.2.1: MinRtrAdvInterval defaults to 0.33 x MaxRtrAdvInterval (at least 3 s).
+    minInterval: Math.max(3000, Math.round(r.interval / 3)),
+    maxInterval: r.interval,
+    ra: {
+      curHopLimit: 64,
+      managed: false,
+      other: false,
+      routerLifetime: sec(r.routerLifetime ?? 3 * r.interval),
+      reachableTime: 0,
+      retransTimer: 0,
+      mtu: r.mtu,
+      prefixes: prefixes.map((p) => ({
+        prefix: formatIp(parsePrefix(p).bytes),
+        length: parsePrefix(p).len,
+        onLink: true,
+        autonomous: true,
+        validLifetime: sec(r.validLifetime),
+        preferredLifetime: sec(r.preferredLifetime),
+      })),
+      dns: dns.length ? { servers: dns, lifetime: dnsLifetime } : undefined,
+      domains: r.domains?.length ? { names: r.domains, lifetime: dnsLifetime } : undefined,
+    },
+  };
+}
+
+/** Why `p` cannot be advertised for SLAAC on this LAN, or undefined. */
+function raPrefixProblem(c: CpeConfig, p: string): string | undefined {
+  const [a, len] = [p.split('/')[0], prefixParts(p).len];
+  if (isIP(a) !== 6) return `${p} is not an IPv6 prefix`;
+  // RFC 4862 5.5.3 (d): prefix and interface identifier (64 bits, RFC 4291 2.5.1) make 128.
+  if (len !== 64) return `${p}: SLAAC needs a /64 (RFC 4862 5.5.3, 64-bit interface identifiers)`;
+  // RFC 4861 6.2.1: the link-local prefix is not advertised; multicast is no prefix of a link.
+  if (/^f[ef]/i.test(a)) return `${p} is link-local or multicast, not a prefix to advertise`;
+  const net = formatIp(parsePrefix(p).bytes);
+  if (net !== formatIp(parseIp(a))) return `${p} has host bits set (the prefix is ${net}/64)`;
+  if (!v6Lan(c).some((x) => inside(p, x)))
+    return `${p} is not on the LAN: no IPv6 lan.addresses entry covers it (the CPE would not route it)`;
+  return undefined;
+}
+
+/** The checks of lan.ra (RFC 4861 6.2.1 limits, RFC 4862 SLAAC prefixes, RFC 8106 lifetimes). */
+function checkRa(c: CpeConfig, add: (path: string, message: string) => void): void {
+  const r = c.lan.ra;
+  if (!r?.enabled) return;
+  const prefixes = raPrefixesOf(c);
+  if (prefixes.length === 0)
+    add('lan.ra', 'router advertisements need an IPv6 /64 in lan.addresses (or lan.ra.prefixes)');
+  prefixes.forEach((p, i) => {
+    const why = raPrefixProblem(c, p);
+    if (why) add(r.prefixes ? `lan.ra.prefixes[${i}]` : 'lan.addresses', why);
+  });
+  if (r.interval < 4000 || r.interval > 1_800_000)
+    add('lan.ra.interval', 'between 4s and 1800s (RFC 4861 6.2.1 MaxRtrAdvInterval)');
+  const rl = r.routerLifetime;
+  if (rl !== undefined && rl !== 0 && (rl < r.interval || rl > 9_000_000))
+    add('lan.ra.routerLifetime', '0, or between lan.ra.interval and 9000s (RFC 4861 6.2.1)');
+  const MAX_S = 0xffffffff * 1000;
+  if (r.validLifetime < 1000 || r.validLifetime > MAX_S)
+    add('lan.ra.validLifetime', 'between 1s and 2^32-1 s');
+  if (r.preferredLifetime > r.validLifetime)
+    add(
+      'lan.ra.preferredLifetime',
+      'at most lan.ra.validLifetime (RFC 4862 5.5.3 c: else hosts ignore the prefix)',
+    );
+  if (r.dnsLifetime !== undefined && (r.dnsLifetime < r.interval || r.dnsLifetime > MAX_S))
+    add(
+      'lan.ra.dnsLifetime',
+      'at least lan.ra.interval, or hosts forget the DNS servers between advertisements (RFC 8106 5.1)',
+    );
+}
+
 function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions): ConfigResult<CpeConfig> {
   const issues: ConfigIssue[] = [];
   const where = lineFinder(text);
@@ -525,6 +667,7 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
     });
     if (c.lan.dhcp.leaseTime < 60_000) add('lan.dhcp.leaseTime', 'at least 60s');
   }
+  checkRa(c, add);
   if (c.hag.method === 'socks5' && c.hag.username !== undefined && c.hag.password === undefined)
     add('hag.password', 'a username needs a password');
   if (c.hag.method === 'convert' && c.hag.username !== undefined)

@@ -26,10 +26,12 @@ import { runPlan, setup, teardown } from '../net/apply.js';
 import { flushNat } from '../net/conntrack.js';
 import { type CpeNetConfig, nftRuleset } from '../net/plan.js';
 import { listenTransparent, type TransparentListener } from '../net/transparent.js';
+import { LanAdvertiser } from '../ra/advertiser.js';
 import {
   type CpeConfig,
   coreAddress6Of,
   coreAddressOf,
+  lanAdvertisement,
   tunKernelAddress,
   tunKernelAddress6,
 } from './config.js';
@@ -117,6 +119,7 @@ export class CpeDaemon {
   private netUp = false;
   private rules: SourceRules;
   private dhcp: DhcpServer | undefined;
+  private ra: LanAdvertiser | undefined;
   private listener: TransparentListener | undefined;
   private status: StatusServer | undefined;
   private tick: NodeJS.Timeout | undefined;
@@ -285,6 +288,12 @@ export class CpeDaemon {
         logger: this.log,
       });
       this.dhcp.on('error', (e) => this.log.error({ event: 'dhcp-error', err: e }, 'DHCP server error'));
+    }
+    // Router advertisements once the CPE forwards (cpe/net's setup): hosts take it as their router.
+    const adv = lanAdvertisement(c);
+    if (adv) {
+      this.ra = new LanAdvertiser({ ...adv, log: this.log, now: () => performance.now() });
+      this.ra.start();
     }
     this.listener = await listenTransparent({ port: c.intercept.port }, (conn) =>
       this.intercept.handle(conn),
@@ -473,6 +482,7 @@ export class CpeDaemon {
       },
       dhcp: leases ? { leases: leases.length, list: leases } : undefined,
       inbound: this.inbound?.status(),
+      ra: this.ra && { ...this.ra.stats },
       mib: { ...this.ep.mib } as unknown as Record<string, number>,
       tcpMib: { ...this.ep.tcp.mib } as unknown as Record<string, number>,
       memoryRss: process.memoryUsage.rss(),
@@ -516,6 +526,8 @@ export class CpeDaemon {
     this.listener = undefined;
     this.uplinks.stop();
     this.status?.close();
+    this.ra?.stop();
+    this.ra = undefined;
     if (this.dhcp) await this.dhcp.close().catch(() => {});
     this.dhcp = undefined;
     this.driver?.close();

@@ -108,6 +108,20 @@ export function renderMetrics(s: StatusSnapshot): string {
   }
   // Issue 18: inbound port forwarding through the HAG.
   const inbound = inboundFamilies(s);
+  // Issue 16 item 3: the LAN's router advertisements (lan.ra), when on.
+  const ra = new MetricFamily(
+    'cpe_lan_ra_total',
+    'counter',
+    'Router advertisements sent on the LAN, solicitations answered and refused, sends that failed.',
+  );
+  if (s.ra)
+    for (const [kind, v] of [
+      ['sent', s.ra.sent],
+      ['solicitation', s.ra.solicitations],
+      ['refused', s.ra.refused],
+      ['send-failed', s.ra.sendFailures],
+    ] as const)
+      ra.set({ kind }, v);
   return exposition([
     buildInfoFamily('cpe'),
     ...inbound,
@@ -183,6 +197,7 @@ export function renderMetrics(s: StatusSnapshot): string {
     connections,
     opened,
     refusals,
+    ra,
     mib,
     tcpMib,
     new MetricFamily('cpe_resident_memory_bytes', 'gauge', 'Resident set size.').set({}, s.memoryRss),

@@ -103,6 +103,8 @@ export interface StatusSnapshot {
     | undefined;
   /** Inbound port forwarding (config `inbound`): the control connection, each forward, the connections. */
   inbound?: InboundStatus;
+  /** The LAN's router advertisements (lan.ra): sent, solicitations answered, refused, send failures. */
+  ra?: { sent: number; solicitations: number; refused: number; sendFailures: number };
   mib: Record<string, number>;
   tcpMib: Record<string, number>;
   memoryRss: number;

@@ -2,6 +2,7 @@
 // Parsing never throws and never reads out of bounds: malformed input gives a typed error value.
 // Options are kept as raw bytes keyed by code; the typed getters below decode the ones the CPE uses.
 import { isIPv4 } from 'node:net';
+import { hwAddrBytes, hwAddrText } from '../net/hw-addr.js';
 
 export const BOOTREQUEST = 1;
 export const BOOTREPLY = 2;
@@ -202,7 +203,7 @@ export function parse(bytes: Uint8Array): ParseResult {
     yiaddr: ipAt(buf, 16),
     siaddr: ipAt(buf, 20),
     giaddr: ipAt(buf, 24),
-    chaddr: [...buf.subarray(28, 28 + hlen)].map((b) => b.toString(16).padStart(2, '0')).join(':'),
+    chaddr: hwAddrText(buf, 28, hlen),
     sname,
     file,
     options,
@@ -244,12 +245,6 @@ function ipBytes(ip: string): Buffer {
   return Buffer.from(ip.split('.').map(Number));
 }
 
-function macBytes(mac: string): Buffer {
-  const hex = mac.replace(/[:-]/g, '');
-  if (!/^([0-9a-fA-F]{2}){0,16}$/.test(hex)) throw new TypeError(`not a hardware address: ${mac}`);
-  return Buffer.from(hex, 'hex');
-}
-
 /** RFC 1542 2.1: a BOOTP/DHCP message is at least 300 octets; relays and old clients drop shorter ones. */
 const MIN_LEN = 300;
 
@@ -258,7 +253,7 @@ export function emit(msg: DhcpMessage): Buffer {
   const head = Buffer.alloc(FIXED_LEN + 4);
   head[0] = msg.op;
   head[1] = msg.htype;
-  const mac = macBytes(msg.chaddr);
+  const mac = hwAddrBytes(msg.chaddr);
   head[2] = mac.length;
   head[3] = msg.hops;
   head.writeUInt32BE(msg.xid >>> 0, 4);

@@ -19,10 +19,21 @@ export const raw = {
   AddressFamily: { IPv4: 4, IPv6: 6 },
   /** IANA protocol numbers. */
   Protocol: { None: 0, ICMP: 1, TCP: 6, UDP: 17, ICMPv6: 58 },
-  /** Linux socket levels (SOL_SOCKET, IPPROTO_IP, IPPROTO_IPV6). */
-  SocketLevel: { SOL_SOCKET: 1, IPPROTO_IP: 0, IPPROTO_IPV6: 41 },
-  /** Linux option names (asm-generic/socket.h, linux/in.h, linux/in6.h). */
-  SocketOption: { SO_BROADCAST: 6, IP_HDRINCL: 3, SO_RCVBUF: 8, IPV6_UNICAST_HOPS: 16 },
+  /** Linux socket levels (SOL_SOCKET, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_ICMPV6). */
+  SocketLevel: { SOL_SOCKET: 1, IPPROTO_IP: 0, IPPROTO_IPV6: 41, IPPROTO_ICMPV6: 58 },
+  /** Linux option names (asm-generic/socket.h, linux/in.h, linux/in6.h, linux/icmpv6.h). */
+  SocketOption: {
+    SO_BROADCAST: 6,
+    IP_HDRINCL: 3,
+    SO_RCVBUF: 8,
+    IPV6_UNICAST_HOPS: 16,
+    IPV6_MULTICAST_HOPS: 18,
+    IPV6_MULTICAST_LOOP: 19,
+    /** Each datagram read comes with the hop limit it arrived with (RawSocket's 'message'). */
+    IPV6_RECVHOPLIMIT: 51,
+    /** At level IPPROTO_ICMPV6: struct icmp6_filter, 256 bits in host order, a set bit blocks that type. */
+    ICMP6_FILTER: 1,
+  },
 } as const;
 
 /** Binds a raw socket to one interface; throws an Error naming the interface if the kernel refuses. */

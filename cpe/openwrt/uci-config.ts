@@ -61,6 +61,10 @@ const SINGLE: Record<string, { key: string; options: Options }> = {
       dns: ['dhcp.dns', 'list'],
       domain: ['dhcp.domain', 'str'],
       lease_file: ['dhcp.leaseFile', 'str'],
+      // Router advertisements: odhcpd sends them unless its ra is off for the LAN and this is '1'.
+      ra: ['ra.enabled', 'bool'],
+      ra_interval: ['ra.interval', 'str'],
+      ra_dns: ['ra.dns', 'list'],
     },
   },
   hag: {
@@ -330,7 +334,8 @@ export function translateUci(
 
 /**
  * The LAN's device and addresses from netifd when not given; the DHCP server only with option dhcp
- * (on OpenWrt dnsmasq serves the LAN).
+ * '1' (on OpenWrt dnsmasq serves the LAN), the router advertisements only with option ra '1'
+ * (odhcpd sends them).
  */
 function lanFromNetifd(
   s: UciSection,
@@ -351,9 +356,11 @@ function lanFromNetifd(
         message: `netifd has no device or address for interface ${network.value}: give option device and list address`,
       });
   }
-  const dhcp = lan.dhcp as { enabled?: unknown } | undefined;
-  if (dhcp && dhcp.enabled !== true) delete lan.dhcp;
-  else if (dhcp) delete dhcp.enabled;
+  for (const key of ['dhcp', 'ra'] as const) {
+    const part = lan[key] as { enabled?: unknown } | undefined;
+    if (part && part.enabled !== true) delete lan[key];
+    else if (part) delete part.enabled;
+  }
 }
 
 /** Parses /etc/config/hybrid-access (named `file` in messages) into the CPE's configuration. */

@@ -78,6 +78,8 @@ export interface IperfOptions {
   cc?: string;
   /** The server's port (default the next free one of this run). */
   port?: number;
+  /** The server's address (default its IPv4 one; ADDR6.server.hag for the IPv6 variant). */
+  server?: string;
 }
 
 export interface IperfResult {
@@ -90,7 +92,7 @@ export interface IperfResult {
 
 /**
  * One iperf3 flow for `seconds` (first second left out): from `ns` (bound to `bind` if given) to the
- * server; `reverse` for server → client. The receiver's rate in bit/s. Congestion control: `cc`.
+ * server (its IPv4 address, or `server`; iperf3's server listens on both families); `reverse` for server → client. The receiver's rate in bit/s. Congestion control: `cc`.
  */
 export async function iperf(prefix: string, o: IperfOptions): Promise<number> {
   return (await iperfRun(prefix, o)).bps;
@@ -114,7 +116,7 @@ export async function iperfRun(prefix: string, o: IperfOptions): Promise<IperfRe
       'iperf3',
       '-J',
       '-c',
-      ADDR.server.hag,
+      o.server ?? ADDR.server.hag,
       '-p',
       String(port),
       '-t',

@@ -359,11 +359,15 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
     'link set eth0 up',
     `route add default via ${ADDR.cpe.lan}`,
   ]);
-  ipBatch(
-    n('client'),
-    [`addr add ${ADDR6.client.lan}/64 dev eth0 nodad`, `route add default via ${ADDR6.cpe.lan}`],
-    '-6',
-  );
+  // With lanSlaac the LAN host configures itself from the CPE daemon's router advertisements.
+  if (profile.lanSlaac)
+    sysctls(n('client'), ['net.ipv6.conf.eth0.accept_ra=1', 'net.ipv6.conf.eth0.autoconf=1']);
+  else
+    ipBatch(
+      n('client'),
+      [`addr add ${ADDR6.client.lan}/64 dev eth0 nodad`, `route add default via ${ADDR6.cpe.lan}`],
+      '-6',
+    );
 
   // The CPE: a router with one address per uplink; traffic from each address leaves by its uplink;
   // everything else (the LAN) goes out over DSL, masqueraded. Behind NAT boxes the uplinks have no

@@ -50,6 +50,11 @@ export interface LabProfile {
   transparent: boolean;
   /** The CPE daemon's config in config/lab/ (`cpeConfig`; default cpe.yaml, cpe-natboxes.yaml with natboxes). */
   cpeConfig?: string;
+  /**
+   * `lanSlaac: true`: the LAN host has no static IPv6 address; it configures itself (SLAAC,
+   * RDNSS) from the router advertisements of the CPE daemon, whose config gets `lan.ra` on.
+   */
+  lanSlaac: boolean;
 }
 
 export class ProfileError extends Error {
@@ -57,7 +62,7 @@ export class ProfileError extends Error {
 }
 
 const LINK_KEYS = new Set(['rate', 'delay', 'jitter', 'loss', 'reorder', 'families', 'ra']);
-const PROFILE_KEYS = new Set(['seed', 'natboxes', 'transparent', 'cpeConfig', ...LINK_NAMES]);
+const PROFILE_KEYS = new Set(['seed', 'natboxes', 'transparent', 'cpeConfig', 'lanSlaac', ...LINK_NAMES]);
 
 /** Parses and validates every profile of a profiles file (text given, file name for messages). */
 export function parseProfiles(text: string, file: string): Map<string, LabProfile> {
@@ -117,6 +122,9 @@ export function parseProfiles(text: string, file: string): Map<string, LabProfil
     const tNode = pmap.get('transparent', true) as Node | undefined;
     const transparent = tNode === undefined ? false : isScalar(tNode) ? tNode.value : undefined;
     if (typeof transparent !== 'boolean') fail(tNode, `${path}.transparent`, 'expected true or false');
+    const lsNode = pmap.get('lanSlaac', true) as Node | undefined;
+    const lanSlaac = lsNode === undefined ? false : isScalar(lsNode) ? lsNode.value : undefined;
+    if (typeof lanSlaac !== 'boolean') fail(lsNode, `${path}.lanSlaac`, 'expected true or false');
     const cpeNode = pmap.get('cpeConfig', true) as Node | undefined;
     const cpeConfig = cpeNode === undefined ? undefined : isScalar(cpeNode) ? cpeNode.value : null;
     if (
@@ -137,6 +145,7 @@ export function parseProfiles(text: string, file: string): Map<string, LabProfil
       links,
       natboxes: natboxes as boolean,
       transparent: transparent as boolean,
+      lanSlaac: lanSlaac as boolean,
       ...(cpeConfig === undefined ? {} : { cpeConfig: cpeConfig as string }),
     });
   }

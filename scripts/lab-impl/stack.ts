@@ -150,13 +150,16 @@ export interface Product {
 
 /**
  * Writes a config/lab file into the lab's run directory with {{RUN_DIR}} and {{PREFIX}} filled in;
- * in a transparent profile, with the daemons' transparent settings (transparentEdits).
+ * in a transparent profile, with the daemons' transparent settings (transparentEdits); in a
+ * lanSlaac one, with the CPE's router advertisements on (lanSlaacEdits).
  */
 function labConfig(prefix: string, name: string): string {
   let text = readFileSync(join(REPO_ROOT, 'config/lab', name), 'utf8')
     .replaceAll('{{RUN_DIR}}', runDir(prefix))
     .replaceAll('{{PREFIX}}', prefix);
-  if (readState(prefix)?.profile.transparent) text = transparentEdits(name, text);
+  const profile = readState(prefix)?.profile;
+  if (profile?.transparent) text = transparentEdits(name, text);
+  if (profile?.lanSlaac && name.startsWith('cpe')) text = lanSlaacEdits(text);
   const file = join(runDir(prefix), name);
   writeFileSync(file, text);
   return file;
@@ -181,6 +184,13 @@ export function transparentEdits(name: string, text: string): string {
       subs.filter((s) => s !== `${ADDR.dsl.hag}/32`),
     );
   } else doc.setIn(['hag', 'method'], 'transparent');
+  return doc.toString();
+}
+
+/** A lab CPE config with its router advertisements on (lan.ra.enabled), for a lanSlaac profile. */
+export function lanSlaacEdits(text: string): string {
+  const doc = parseDocument(text);
+  doc.setIn(['lan', 'ra', 'enabled'], true);
   return doc.toString();
 }
 

@@ -180,15 +180,23 @@ function status(): {
  * `ready` (code run in the page) holds, saves a screenshot under test-results/ and returns the DOM
  * and the text of each uplink card.
  */
-async function statusPage(
-  shotName: string,
-  ready: string,
-): Promise<{ html: string; cards: Record<string, string>; text: string }> {
+/**
+ * Chromium installed (Debian's package, on a fresh machine an install of a minute or more). A
+ * case calls it before it starts the transfer its page must show, not inside it.
+ */
+function needChromium(): void {
   execFileSync('bash', ['-c', '. scripts/lib/ensure-deps.sh && ha_need_debs chromium'], {
     cwd: ROOT,
     stdio: 'pipe',
     timeout: 600_000,
   });
+}
+
+async function statusPage(
+  shotName: string,
+  ready: string,
+): Promise<{ html: string; cards: Record<string, string>; text: string }> {
+  needChromium();
   const shot = join(ROOT, 'test-results', shotName);
   mkdirSync(dirname(shot), { recursive: true });
   const wrapper = join(work, 'chromium-in-lan');
@@ -387,6 +395,7 @@ describe('CPE daemon: LAN host -> CPE -> HAG -> server', () => {
   });
 
   it('(i) the status page in headless Chromium shows both uplinks with throughput during a transfer', async () => {
+    needChromium();
     const done = finished(download('file50'), 120_000);
     await new Promise((res) => setTimeout(res, 1500));
     // The page polls: wait until both uplink cards show a throughput.

@@ -1,6 +1,7 @@
 // System test of the addon's raw IP sockets (src/io/tun-tap/raw-socket.ts, raw_socket.cc), as root,
 // on loopback only: ICMP and ICMPv6 echoes bound to lo reach the kernel and its replies come back
-// as 'message' events with the source address (over IPv4 with the IP header, over IPv6 without);
+// as 'message' events with the source address (over IPv4 with the IP header, over IPv6 without)
+// and, with IPV6_RECVHOPLIMIT, the hop limit;
 // kernel refusals are errors with the errno's code; a closed socket emits 'close' once and its
 // sends fail with EBADF.
 import { once } from 'node:events';
@@ -36,6 +37,11 @@ function reply(s: RawSocket, parse: (buf: Buffer, src: string) => ReturnType<typ
   });
 }
 
+/** Waits until `hops` has `n` entries (the replies' events). */
+async function waitHops(hops: unknown[], n: number): Promise<void> {
+  for (let i = 0; i < 200 && hops.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+}
+
 beforeAll(() => requireRoot());
 afterEach(() => {
   for (const s of open.splice(0)) s.close();
@@ -49,6 +55,24 @@ describe('raw sockets of the addon', () => {
     const pkt = echoRequest(4, id, 7);
     expect(await send(s, pkt, '127.0.0.1')).toEqual({ err: null, bytes: pkt.length });
     expect(await got).toEqual({ seq: 7, source: '127.0.0.1' });
+  });
+
+  it('with IPV6_RECVHOPLIMIT each datagram comes with its hop limit; without it, none', async () => {
+    const s = socket(6);
+    bindToDevice(s, 'lo');
+    const hops: (number | undefined)[] = [];
+    s.on('message', (buf, src, hopLimit) => {
+      const r = readV6(buf, src);
+      if (r.ok && r.read.kind === 'reply' && r.read.id === id) hops.push(hopLimit);
+    });
+    const { IPPROTO_IPV6 } = raw.SocketLevel;
+    // The kernel's echo reply leaves with the default hop limit (64) over lo.
+    await send(s, echoRequest(6, id, 1), '::1');
+    await waitHops(hops, 1);
+    s.setOption(IPPROTO_IPV6, raw.SocketOption.IPV6_RECVHOPLIMIT, 1);
+    await send(s, echoRequest(6, id, 2), '::1');
+    await waitHops(hops, 2);
+    expect(hops).toEqual([undefined, 64]);
   });
 
   it('ICMPv6 echo to ::1 (the kernel fills the checksum): the reply arrives without an IP header', async () => {

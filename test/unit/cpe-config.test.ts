@@ -10,6 +10,7 @@ import {
   coreAddressOf,
   hasIpv4,
   hasIpv6,
+  lanAdvertisement,
   parseBytes,
   parseCpeConfig,
   parseRate,
@@ -406,6 +407,102 @@ describe('CPE config', () => {
     expect(parseBytes('1234')).toBe(1234);
     expect(parseRate('20Mbit')).toBe(20e6);
     expect(parseRate('500kbit')).toBe(500e3);
+  });
+});
+
+describe('CPE config: lan.ra, the LAN router advertisements', () => {
+  // The LAN gets an IPv6 /64 beside its IPv4 address, and ra from `ra`.
+  const withRa = (ra: string, addresses = '[198.18.5.1/24, "2001:db8:5::1/64"]') =>
+    BASE.replace('  addresses: [198.18.5.1/24]\n', `  addresses: ${addresses}\n  ra: ${ra}\n`);
+
+  it('off unless given; given, the LAN /64, the CPE as DNS server, RFC 4861 6.2.1 defaults', () => {
+    const off = parseCpeConfig(BASE, 'cpe.yaml', opts);
+    expect(off.ok && lanAdvertisement(off.value)).toBe(undefined);
+    const disabled = parseCpeConfig(withRa('{enabled: false}'), 'cpe.yaml', opts);
+    expect(disabled.ok && lanAdvertisement(disabled.value)).toBe(undefined);
+    const r = parseCpeConfig(withRa('{}'), 'cpe.yaml', opts);
+    if (!r.ok) throw new Error(formatIssues(r.issues));
+    expect(lanAdvertisement(r.value)).toEqual({
+      interface: 'lan0',
+      minInterval: 200_000,
+      maxInterval: 600_000,
+      ra: {
+        curHopLimit: 64,
+        managed: false,
+        other: false,
+        routerLifetime: 1800,
+        reachableTime: 0,
+        retransTimer: 0,
+        mtu: undefined,
+        prefixes: [
+          {
+            prefix: '2001:db8:5::',
+            length: 64,
+            onLink: true,
+            autonomous: true,
+            validLifetime: 2_592_000,
+            preferredLifetime: 604_800,
+          },
+        ],
+        dns: { servers: ['2001:db8:5::1'], lifetime: 1800 },
+        domains: undefined,
+      },
+    });
+  });
+
+  it('reads prefixes, interval, lifetimes, DNS servers, domains and the MTU', () => {
+    const r = parseCpeConfig(
+      withRa(
+        '{prefixes: ["2001:db8:5::/64"], interval: 30s, routerLifetime: 0s, validLifetime: 2h, preferredLifetime: 1h, dns: ["2001:db8:5::53"], domains: [home.example], dnsLifetime: 60s, mtu: 1492}',
+      ),
+      'cpe.yaml',
+      opts,
+    );
+    if (!r.ok) throw new Error(formatIssues(r.issues));
+    const a = lanAdvertisement(r.value);
+    expect([a?.minInterval, a?.maxInterval, a?.ra.routerLifetime, a?.ra.mtu]).toEqual([
+      10_000, 30_000, 0, 1492,
+    ]);
+    expect(a?.ra.prefixes[0]).toMatchObject({ validLifetime: 7200, preferredLifetime: 3600 });
+    expect(a?.ra.dns).toEqual({ servers: ['2001:db8:5::53'], lifetime: 60 });
+    expect(a?.ra.domains).toEqual({ names: ['home.example'], lifetime: 60 });
+    const none = parseCpeConfig(withRa('{dns: []}'), 'cpe.yaml', opts);
+    expect(none.ok && lanAdvertisement(none.value)?.ra.dns).toBe(undefined);
+  });
+
+  it.each([
+    ['{}', '[198.18.5.1/24]', 'cpe.yaml:4: lan.ra: router advertisements need an IPv6 /64 in lan.addresses'],
+    ['{}', '[198.18.5.1/24, "2001:db8:5::1/56"]', 'lan.ra: router advertisements need an IPv6 /64'],
+    [
+      '{prefixes: ["2001:db8:5::/56"]}',
+      undefined,
+      'cpe.yaml:4: lan.ra.prefixes[0]: 2001:db8:5::/56: SLAAC needs a /64',
+    ],
+    [
+      '{prefixes: ["2001:db8:5::1/64"]}',
+      undefined,
+      'lan.ra.prefixes[0]: 2001:db8:5::1/64 has host bits set (the prefix is 2001:db8:5::/64)',
+    ],
+    ['{prefixes: ["2001:db8:9::/64"]}', undefined, 'lan.ra.prefixes[0]: 2001:db8:9::/64 is not on the LAN'],
+    ['{prefixes: ["fe80::/64"]}', undefined, 'lan.ra.prefixes[0]: fe80::/64 is link-local or multicast'],
+    ['{prefixes: [198.18.5.0/24]}', undefined, 'lan.ra.prefixes[0]: 198.18.5.0/24 is not an IPv6 prefix'],
+    ['{interval: 2s}', undefined, 'lan.ra.interval: between 4s and 1800s (RFC 4861 6.2.1 MaxRtrAdvInterval)'],
+    [
+      '{interval: 60s, routerLifetime: 30s}',
+      undefined,
+      'lan.ra.routerLifetime: 0, or between lan.ra.interval and 9000s',
+    ],
+    [
+      '{validLifetime: 1h, preferredLifetime: 2h}',
+      undefined,
+      'lan.ra.preferredLifetime: at most lan.ra.validLifetime',
+    ],
+    ['{interval: 60s, dnsLifetime: 30s}', undefined, 'lan.ra.dnsLifetime: at least lan.ra.interval'],
+    ['{dns: [198.18.5.1]}', undefined, 'lan.ra.dns[0]: expected an IPv6 address'],
+    ['{domains: ["bad..name"]}', undefined, 'lan.ra.domains[0]'],
+    ['{mtu: 1000}', undefined, 'lan.ra.mtu'],
+  ])('refuses lan.ra %s (addresses %s): %s', (ra, addresses, message) => {
+    expect(errors(withRa(ra, addresses))).toContain(message);
   });
 });
 

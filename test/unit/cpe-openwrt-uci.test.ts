@@ -234,6 +234,20 @@ describe('UCI to the CPE config', () => {
     });
   });
 
+  it("router advertisements only with option ra '1' (odhcpd sends them otherwise)", () => {
+    const base =
+      "config lan 'lan'\n\toption network 'lan'\n\tlist address '198.18.5.1/24'\n\tlist address '2001:db8:5::1/64'\n\toption ra_interval '60s'\n";
+    const rest =
+      "config hag 'hag'\n\tlist address '198.18.100.1'\nconfig uplink 'dsl'\n\toption network 'wan'\n\toption role 'primary'\n\toption probe_target '198.18.200.1'\n";
+    expect(load(base + rest).lan.ra).toBeUndefined();
+    expect(load(`${base}\toption ra '0'\n${rest}`).lan.ra).toBeUndefined();
+    expect(load(`${base}\toption ra '1'\n\tlist ra_dns '2001:db8:5::53'\n${rest}`).lan.ra).toMatchObject({
+      enabled: true,
+      interval: 60_000,
+      dns: ['2001:db8:5::53'],
+    });
+  });
+
   it('reports problems of the schema at the UCI line and option (errors.uci)', () => {
     expect(issues(fixture('errors.uci'))).toEqual([
       '20: hybrid-access.lte.probe_failures: expected an integer 1-100, got 0',

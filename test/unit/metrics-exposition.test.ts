@@ -228,6 +228,7 @@ function snapshot(): StatusSnapshot {
       },
       dhcp: undefined,
       inbound: INBOUND_STATUS,
+      ra: { sent: 7, solicitations: 2, refused: 1, sendFailures: 0 },
       mib: { MPCapableSYNTX: 3 },
       tcpMib: { ActiveOpens: 4 },
       memoryRss: 1 << 20,
@@ -263,6 +264,14 @@ describe('CPE /metrics', () => {
     expect(s.get('cpe_uplink_family_subflows{uplink="lte",family="ipv4"}')).toBe('0');
     // A status without families (an older daemon's) gives no such series.
     expect(s.get('cpe_uplink_family{uplink="dsl",family="ipv4"}')).toBeUndefined();
+  });
+
+  it("counts the LAN's router advertisements by kind (lan.ra)", () => {
+    expect(t.get('cpe_lan_ra_total')).toBe('counter');
+    expect(s.get('cpe_lan_ra_total{kind="sent"}')).toBe('7');
+    expect(s.get('cpe_lan_ra_total{kind="solicitation"}')).toBe('2');
+    expect(s.get('cpe_lan_ra_total{kind="refused"}')).toBe('1');
+    expect(s.get('cpe_lan_ra_total{kind="send-failed"}')).toBe('0');
   });
 
   it('has RTT histograms per uplink, in seconds', () => {

@@ -373,7 +373,10 @@ function ip(args: string[]): void {
 export interface NativeRawSocket {
   setOption(level: number, name: number, value: number | Uint8Array): void;
   send(data: Uint8Array, offset: number, length: number, address: string): number;
-  start(onMessage: (data: Buffer, source: string) => void, onError: (err: Error) => void): void;
+  start(
+    onMessage: (data: Buffer, source: string, hopLimit: number | undefined) => void,
+    onError: (err: Error) => void,
+  ): void;
   ref(): void;
   unref(): void;
   close(): void;

@@ -1,6 +1,7 @@
 // A raw IPv4 or IPv6 socket from the project's addon (raw_socket.cc), as an event emitter:
-// 'message' with each datagram received (a fresh Buffer; over IPv4 it starts with the IP header)
-// and its source address, 'error' when reading fails (reading then stops), 'close'. Sends are one
+// 'message' with each datagram received (a fresh Buffer; over IPv4 it starts with the IP header),
+// its source address and its hop limit (when the socket set IPV6_RECVHOPLIMIT or IP_RECVTTL),
+// 'error' when reading fails (reading then stops), 'close'. Sends are one
 // sendto(2) each, reported to a callback on the next tick. Needs CAP_NET_RAW.
 import { EventEmitter } from 'node:events';
 import { loadAddon, type NativeRawSocket } from './index.js';
@@ -14,7 +15,7 @@ export interface RawSocketOptions {
 }
 
 export interface RawSocketEvents {
-  message: [data: Buffer, source: string];
+  message: [data: Buffer, source: string, hopLimit: number | undefined];
   error: [err: Error];
   close: [];
 }
@@ -31,7 +32,7 @@ export class RawSocket extends EventEmitter<RawSocketEvents> {
     const Native = loadAddon().RawSocket;
     this.#native = new Native(opts.family, opts.protocol, opts.bufferSize ?? 4096);
     this.#native.start(
-      (data, source) => this.emit('message', data, source),
+      (data, source, hopLimit) => this.emit('message', data, source, hopLimit),
       (err) => this.emit('error', err),
     );
   }

@@ -1,12 +1,14 @@
 // Raw IP sockets for the CPE (the uplink ICMP/ICMPv6 probes, the DHCP client's hand-built UDP):
 // socket(AF_INET | AF_INET6, SOCK_RAW, protocol), non-blocking; setsockopt (SO_BINDTODEVICE,
-// IP_HDRINCL, SO_BROADCAST, ...); one datagram per sendto(2); and reading through uv_poll, each
-// datagram handed to JS as a fresh Buffer with its source address (an IPv4 raw socket receives the
-// IP header too, an IPv6 one does not: raw(7), raw(7) IPv6). Needs CAP_NET_RAW.
+// IP_HDRINCL, SO_BROADCAST, ...); one datagram per sendto(2); and reading through uv_poll (recvmsg),
+// each datagram handed to JS as a fresh Buffer with its source address and, if asked for with
+// IPV6_RECVHOPLIMIT or IP_RECVTTL, its hop limit (an IPv4 raw socket receives the IP header too, an
+// IPv6 one does not: raw(7), ipv6(7)). Needs CAP_NET_RAW.
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstring>
 #include <vector>
 
 #include "addon.h"
@@ -96,12 +98,21 @@ class RawSocket : public PolledFd<RawSocket> {
   // start(onMessage(buffer, source), onError(err)) is PolledFd's: a read error stops reading and
   // goes to onError; while reading, the socket keeps the process alive (unless unref()).
 
-  // Readable: up to kMaxPerWakeup datagrams, each to onMessage with its source address.
+  // Readable: up to kMaxPerWakeup datagrams, each to onMessage with its source address and, when
+  // the socket asked for it (IPV6_RECVHOPLIMIT, IP_RECVTTL), the hop limit it arrived with.
   void OnReadable(Napi::Env env) {
     for (int i = 0; i < kMaxPerWakeup && polling_ && fd_ >= 0; i++) {
       sockaddr_storage from{};
-      socklen_t from_len = sizeof from;
-      ssize_t n = recvfrom(fd_, buffer_.data(), buffer_.size(), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
+      iovec iov{buffer_.data(), buffer_.size()};
+      alignas(cmsghdr) char control[64];
+      msghdr msg{};
+      msg.msg_name = &from;
+      msg.msg_namelen = sizeof from;
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      ssize_t n = recvmsg(fd_, &msg, 0);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) Fail(SystemError(env, errno, "recvfrom", "raw socket"));
@@ -113,9 +124,16 @@ class RawSocket : public PolledFd<RawSocket> {
       } else {
         uv_ip4_name(reinterpret_cast<sockaddr_in*>(&from), name, sizeof name);
       }
+      int hops = -1;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        bool v6 = c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT;
+        bool v4 = c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL;
+        if ((v6 || v4) && c->cmsg_len >= CMSG_LEN(sizeof(int))) std::memcpy(&hops, CMSG_DATA(c), sizeof hops);
+      }
       Napi::Buffer<uint8_t> data = Napi::Buffer<uint8_t>::Copy(env, buffer_.data(), static_cast<size_t>(n));
+      Napi::Value hop_limit = hops < 0 ? env.Undefined() : Napi::Number::New(env, hops);
       try {
-        on_data_.MakeCallback(Value(), {data, Napi::String::New(env, name)}, *async_);
+        on_data_.MakeCallback(Value(), {data, Napi::String::New(env, name), hop_limit}, *async_);
       } catch (const Napi::Error& e) {
         ReportUncaught(env, e);
       }

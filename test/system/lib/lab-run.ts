@@ -134,15 +134,22 @@ export interface LabTest {
 
 /**
  * A lab test's beforeAll: the tree compiled into a work folder of its own, the lab up with
- * `profile`, `files` served (their sha256 in t.sha), the HAG and CPE daemons started.
+ * `profile`, `files` served (their sha256 in t.sha; on `bind`, the server's IPv4 address unless
+ * told, '::' for both families), the HAG and CPE daemons started.
  */
-export async function startLab(t: LabTest, prefix: string, profile: string, files: Record<string, number>) {
+export async function startLab(
+  t: LabTest,
+  prefix: string,
+  profile: string,
+  files: Record<string, number>,
+  bind: string = ADDR.server.hag,
+) {
   requireRoot();
   t.work = mkdtempSync(join(tmpdir(), `${profile}-lab-`));
   const dist = join(t.work, 'dist');
   compileTree(dist);
   await labUp(profile, prefix);
-  const served = await serveFiles(prefix, files, ADDR.server.hag);
+  const served = await serveFiles(prefix, files, bind);
   t.www = served.www;
   t.sha = served.sha;
   t.product = await startProduct(prefix, { distDir: dist });

@@ -106,16 +106,16 @@ export class Netns {
   }
 }
 
-/** Waits until `check` returns true, polling every `stepMs`, or throws after `timeoutMs`. */
+/** Waits until `check` returns (or resolves to) true, polling every `stepMs`, or throws after `timeoutMs`. */
 export async function waitFor(
   what: string,
-  check: () => boolean,
+  check: () => boolean | Promise<boolean>,
   timeoutMs = 10_000,
   stepMs = 50,
 ): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
-    if (check()) return;
+    if (await check()) return;
     await new Promise((r) => setTimeout(r, stepMs));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
