@@ -151,7 +151,8 @@ export interface Product {
 /**
  * Writes a config/lab file into the lab's run directory with {{RUN_DIR}} and {{PREFIX}} filled in;
  * in a transparent profile, with the daemons' transparent settings (transparentEdits); in a
- * lanSlaac one, with the CPE's router advertisements on (lanSlaacEdits).
+ * lanSlaac one, with the CPE's router advertisements on (lanSlaacEdits); in an inbound one, with
+ * the CPE's port forwards (inboundEdits).
  */
 function labConfig(prefix: string, name: string): string {
   let text = readFileSync(join(REPO_ROOT, 'config/lab', name), 'utf8')
@@ -160,6 +161,7 @@ function labConfig(prefix: string, name: string): string {
   const profile = readState(prefix)?.profile;
   if (profile?.transparent) text = transparentEdits(name, text);
   if (profile?.lanSlaac && name.startsWith('cpe')) text = lanSlaacEdits(text);
+  if (profile?.inbound && name.startsWith('cpe')) text = inboundEdits(text);
   const file = join(runDir(prefix), name);
   writeFileSync(file, text);
   return file;
@@ -191,6 +193,14 @@ export function transparentEdits(name: string, text: string): string {
 export function lanSlaacEdits(text: string): string {
   const doc = parseDocument(text);
   doc.setIn(['lan', 'ra', 'enabled'], true);
+  return doc.toString();
+}
+
+/** A lab CPE config with the port forwards of config/lab/cpe-inbound.yaml, for an inbound profile. */
+export function inboundEdits(text: string): string {
+  const doc = parseDocument(text);
+  const forwards = parseDocument(readFileSync(join(REPO_ROOT, 'config/lab/cpe-inbound.yaml'), 'utf8'));
+  doc.set('inbound', forwards.get('inbound', true));
   return doc.toString();
 }
 

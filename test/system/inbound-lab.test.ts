@@ -1,6 +1,6 @@
 // Inbound port forwarding through the bond on the lab (issue 18, item 2): the `inbound` profile's
-// CPE (config/lab/cpe-inbound.yaml) registers forwards with the HAG (service.inbound in
-// config/lab/hag.yaml) over its control connection; LTE is behind the lab's carrier NAT, so the
+// CPE (config/lab/cpe.yaml with the forwards of config/lab/cpe-inbound.yaml) registers them with
+// the HAG (service.inbound in config/lab/hag.yaml) over its control connection; LTE is behind the lab's carrier NAT, so the
 // HAG sees the CPE's LTE subflows from the NAT's address and could never open one toward it. As
 // root, one lab for all cases: (a) from the server namespace, a connection to the HAG's public
 // port 8080 reaches the LAN host's web server and downloads 50 MB over both uplinks (bytes on each),

@@ -19,6 +19,7 @@ import {
   tunKernelAddress6,
 } from '../../cpe/daemon/config.js';
 import { runCpe } from '../../cpe/main.js';
+import { inboundEdits } from '../../scripts/lab-impl/stack.js';
 import { formatIssues } from '../../src/config/index.js';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -213,13 +214,17 @@ describe('CPE config', () => {
     ]);
   });
 
-  it('the lab CPE with forwards (config/lab/cpe-inbound.yaml) is valid', () => {
-    const text = readFileSync(join(ROOT, 'config/lab/cpe-inbound.yaml'), 'utf8')
-      .replaceAll('{{PREFIX}}', 'lab1')
-      .replaceAll('{{RUN_DIR}}', '/run/lab1');
-    const r = parseCpeConfig(text, 'config/lab/cpe-inbound.yaml', opts);
-    expect(r.ok ? [] : formatIssues(r.issues)).toEqual([]);
-    if (r.ok) expect(r.value.inbound?.forwards.map((f) => f.name)).toEqual(['web', 'games', 'ssh']);
+  it("the lab's CPE configs with the forwards of config/lab/cpe-inbound.yaml are valid", () => {
+    for (const name of ['cpe.yaml', 'cpe-natboxes.yaml']) {
+      const text = inboundEdits(
+        readFileSync(join(ROOT, 'config/lab', name), 'utf8')
+          .replaceAll('{{PREFIX}}', 'lab1')
+          .replaceAll('{{RUN_DIR}}', '/run/lab1'),
+      );
+      const r = parseCpeConfig(text, name, opts);
+      expect(r.ok ? [] : formatIssues(r.issues)).toEqual([]);
+      if (r.ok) expect(r.value.inbound?.forwards.map((f) => f.name)).toEqual(['web', 'games', 'ssh']);
+    }
   });
 
   it('an unknown interface: file, line and name', () => {
