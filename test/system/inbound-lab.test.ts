@@ -1,14 +1,14 @@
 // Inbound port forwarding through the bond on the lab (issue 18, item 2): the `inbound` profile's
 // CPE (config/lab/cpe.yaml with the forwards of config/lab/cpe-inbound.yaml) registers them with
-// the HAG (service.inbound in config/lab/hag.yaml) over its control connection; LTE is behind the lab's carrier NAT, so the
-// HAG sees the CPE's LTE subflows from the NAT's address and could never open one toward it. As
-// root, one lab for all cases: (a) from the server namespace, a connection to the HAG's public
-// port 8080 reaches the LAN host's web server and downloads 50 MB over both uplinks (bytes on each),
-// DSL down and up mid-transfer, sha256 equal; the status page, /metrics and the HAG's sessions
-// show it; (b) a forward the HAG does not allow (2222) is refused, logged and counted at the HAG,
-// shown refused on the CPE, and its port is closed; (c) a forward whose LAN port has no server
-// resets the client, and the CPE's REJECT is counted at the HAG; (d) the HAG restarted, the CPE
-// registers its forwards again and they work. afterAll removes the lab.
+// the HAG (service.inbound in config/lab/hag.yaml) over its control connection; LTE is behind the
+// lab's carrier NAT, so the HAG sees the CPE's LTE subflows from the NAT's address and could never
+// open one toward it. As root, one lab for all cases: (a) from the server namespace, a connection
+// to the HAG's public port 8080 reaches the LAN host's web server and downloads 50 MB over both
+// uplinks (bytes on each), DSL down and up mid-transfer, sha256 equal; the status page, /metrics
+// and the HAG's sessions show it; (b) a forward the HAG does not allow (2222) is refused, logged
+// and counted at the HAG, shown refused on the CPE, and its port is closed; (c) a forward whose
+// LAN port has no server resets the client, and the CPE's REJECT is counted at the HAG; (d) the
+// HAG restarted, the CPE registers its forwards again and they work. afterAll removes the lab.
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
