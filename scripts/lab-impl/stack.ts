@@ -181,10 +181,22 @@ export function transparentEdits(name: string, text: string): string {
   if (name === 'hag.yaml') {
     doc.setIn(['service', 'transparent'], doc.createNode({ interfaces: HAG_ACCESS_INTERFACES }));
     const subs = (doc.getIn(['access', 'subscribers']) as { toJSON(): string[] }).toJSON();
+    const router = `${ADDR.dsl.hag}/32`;
     doc.setIn(
       ['access', 'subscribers'],
-      subs.filter((s) => s !== `${ADDR.dsl.hag}/32`),
+      subs.filter((s) => s !== router),
     );
+    // The inbound rules name subscribers too (the natboxes profile's DSL box): the router's goes.
+    const allow = doc.getIn(['service', 'inbound', 'allow']) as
+      | { toJSON(): { subscribers: string[] }[] }
+      | undefined;
+    if (allow)
+      doc.setIn(
+        ['service', 'inbound', 'allow'],
+        doc.createNode(
+          allow.toJSON().map((r) => ({ ...r, subscribers: r.subscribers.filter((s) => s !== router) })),
+        ),
+      );
   } else doc.setIn(['hag', 'method'], 'transparent');
   return doc.toString();
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { loadHagConfig, parseHagConfig } from '../../hag/config.js';
 import { runHag } from '../../hag/main.js';
+import { transparentEdits } from '../../scripts/lab-impl/stack.js';
 import { formatIssues, type HostFacts } from '../../src/config/index.js';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -28,6 +29,11 @@ describe('HAG config', () => {
     const r = loadHagConfig(join(ROOT, 'config/lab/hag.yaml'), lab);
     if (!r.ok) throw new Error(formatIssues(r.issues));
     expect(r.value.access.allowDestinations).toEqual(['198.18.30.0/24', '2001:db8:30::/64']);
+    // And as the transparent profile edits it (the DSL router no subscriber, in the inbound rules too).
+    const text = transparentEdits('hag.yaml', readFileSync(join(ROOT, 'config/lab/hag.yaml'), 'utf8'));
+    const t = parseHagConfig(text, 'hag.yaml', lab);
+    if (!t.ok) throw new Error(formatIssues(t.issues));
+    expect(t.value.service.inbound?.allow[0].subscribers).not.toContain('198.18.11.1/32');
   });
 
   it('a minimal config gets the defaults', () => {
