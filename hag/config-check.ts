@@ -42,6 +42,9 @@ export function crossCheck(
   });
   if (convert && socks && convert.port === socks.port)
     add('service.socks.port', `must differ from service.convert.port (both ${socks.port})`);
+  const inbound = c.service.inbound;
+  if (inbound && (inbound.port === convert?.port || inbound.port === socks?.port))
+    add('service.inbound.port', `must differ from the convert and socks ports (${inbound.port})`);
 
   // The TUN is created at start; a name already taken would fail there (or be someone else's).
   if (c.tun.name !== host.ownTun && host.interfaceExists(c.tun.name))
@@ -63,6 +66,23 @@ export function crossCheck(
     else if (!local.has(formatIp(parseIp(a)!))) add(`egress.${key}`, `${a} is not an address of this host`);
   }
 
+  // Inbound: the public ports are opened on addresses of this host (kernel listeners), never on
+  // the service addresses (the core's, in the TUN); each allowed prefix is a subscriber's.
+  inbound?.listen.forEach((a, i) => {
+    const at = `service.inbound.listen[${i}]`;
+    if (c.service.addresses.some((s) => formatIp(parseIp(s)!) === formatIp(parseIp(a)!)))
+      add(at, `${a} is a service address (the core's); name an address of this host`);
+    else if (!local.has(formatIp(parseIp(a)!))) add(at, `${a} is not an address of this host`);
+  });
+  inbound?.allow.forEach((r, i) => {
+    r.subscribers.forEach((s, j) => {
+      const p = parsePrefix(s)!;
+      if (
+        !c.access.subscribers.some((q) => inPrefix(p.bytes, parsePrefix(q)!) && parsePrefix(q)!.len <= p.len)
+      )
+        add(`service.inbound.allow[${i}].subscribers[${j}]`, `${s} is not inside access.subscribers`);
+    });
+  });
   const subs = c.access.subscribers.map((s) => parsePrefix(s)!);
   const internal = c.access.internalNetworks.map((s) => parsePrefix(s)!);
   const unauthenticated = [

@@ -77,6 +77,40 @@ export const hagSchema = s.object({
       undefined,
     ),
     /**
+     * Inbound port forwarding (hag/inbound.ts, src/inbound/wire.ts): CPEs open a control
+     * connection to `port` on the service addresses and register public port ranges; the HAG
+     * listens on them on its `listen` addresses when `allow` opens them to that subscriber, and
+     * carries each connection a client makes there to the CPE over a new MPTCP connection the
+     * CPE opens (so it works behind carrier NAT on every line).
+     */
+    inbound: s.optional(
+      s.object({
+        port: port(),
+        /** The HAG's public addresses the forwarded ports are opened on (addresses of this host). */
+        listen: s.list(s.ipAddress(), { min: 1 }),
+        /**
+         * Which subscribers may open which public ports: the first rule whose prefixes hold the
+         * control connection's source address decides; a range must lie inside one of its ports.
+         */
+        allow: s.optional(
+          s.list(
+            s.object({
+              subscribers: s.list(s.cidr(), { min: 1 }),
+              ports: s.list(s.portRange(), { min: 1 }),
+            }),
+          ),
+          [],
+        ),
+        /** Public ports one control connection may hold at most. */
+        maxPorts: s.optional(s.int({ min: 1, max: 4096 }), 64),
+        /** How long an inbound connection waits for the CPE's attach connection before it is reset. */
+        attachTimeout: s.optional(s.duration(), 10_000),
+        /** A control connection silent for this long (the CPE pings every 30 s by default) is closed. */
+        idleTimeout: s.optional(s.duration(), 120_000),
+      }),
+      undefined,
+    ),
+    /**
      * Transparent mode (a HAG on the path of the subscribers' uplinks): MPTCP SYNs to any
      * destination are diverted into the TUN (hag/transparent-divert.ts), terminated by the core
      * and relayed to that destination over plain TCP; everything else is forwarded unchanged.

@@ -3,7 +3,9 @@
 // kernel diverts into the TUN, hag/transparent-divert.ts), admission (subscriber prefixes,
 // connection limit, per-client rate, in transparent mode the destination policy at the SYN), a
 // session per connection (handshake, egress, relay), pino logs for every open, close and refusal,
-// the metrics/session HTTP endpoint, config reload and graceful drain.
+// inbound port forwarding (hag/inbound.ts: a CPE's control connection registers public ports, its
+// attach connections are paired with the clients of those ports), the metrics/session HTTP
+// endpoint, config reload and graceful drain.
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -14,6 +16,7 @@ import { CONVERT_ERROR, convertErrorMessage } from '../src/convert/index.js';
 import { runPlan } from '../src/daemon/command-plan.js';
 import { raiseFileLimit, sizeConnections } from '../src/daemon/file-limit.js';
 import { connectionLevel } from '../src/daemon/logger.js';
+import { INBOUND_HEADER_BYTES, INBOUND_VERSION } from '../src/inbound/index.js';
 import { TunDriver } from '../src/io/tun-driver.js';
 import type { MptcpConnection } from '../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../src/mptcp/endpoint.js';
@@ -32,6 +35,7 @@ import { convertHandshake } from './convert-handler.js';
 import { connectEgress, type EgressOptions } from './egress.js';
 import { HandshakeGate } from './handshake-gate.js';
 import { HandshakeReader } from './handshake-reader.js';
+import { InboundService, parseInbound } from './inbound.js';
 import { HagMetrics } from './metrics.js';
 import type { Outcome } from './outcome.js';
 import { DestinationPolicy, JoinPolicy, SubscriberPolicy } from './policy.js';
@@ -50,7 +54,11 @@ const REFUSAL_LINGER_MS = 5000;
  * The smallest first message of each protocol: a SOCKS5 greeting is VER, NMETHODS and at least one
  * method (RFC 1928 3); a Convert message starts with its 4-byte fixed header (RFC 8803 4.1).
  */
-const FIRST_MESSAGE_BYTES: Record<Exclude<Proto, 'transparent'>, number> = { socks: 3, convert: 4 };
+const FIRST_MESSAGE_BYTES: Record<Exclude<Proto, 'transparent'>, number> = {
+  socks: 3,
+  convert: 4,
+  inbound: INBOUND_HEADER_BYTES,
+};
 const ignore = () => {};
 /** How long a refused connection can come back: a SYN cookie's lifetime (src/tcp/syncookie.ts). */
 const REFUSAL_MEMO_MS = (MAX_COOKIE_AGE + 1) * COOKIE_TICK_MS;
@@ -98,6 +106,8 @@ export class HagDaemon {
   private readonly tfoCookies: TfoCookies;
   /** The open-file limit once raised, and the connections it holds (beyond: refused, file-limit). */
   private files = { limit: Number.POSITIVE_INFINITY, capacity: Number.POSITIVE_INFINITY };
+  /** Inbound port forwarding (service.inbound), when configured. */
+  readonly inbound: InboundService | undefined;
   draining = false;
 
   constructor(
@@ -130,6 +140,12 @@ export class HagDaemon {
     const key = cfg.service.convert?.fastOpen.key;
     this.tfoCookies = new TfoCookies(key ? Buffer.from(key, 'hex') : undefined);
     this.rules = this.makeRules(cfg);
+    if (cfg.service.inbound)
+      this.inbound = new InboundService(cfg.service.inbound, {
+        log,
+        metrics: this.metrics,
+        refuse: (client, reason, extra) => this.refuse('inbound', client, reason, extra),
+      });
     this.rate = new RateLimiter(cfg.access.rateLimit.perSecond, cfg.access.rateLimit.burst);
   }
 
@@ -202,6 +218,9 @@ export class HagDaemon {
         addresses: c.service.addresses,
         convertPort: c.service.convert?.port,
         socksPort: c.service.socks?.port,
+        inbound: c.service.inbound
+          ? { port: c.service.inbound.port, listen: c.service.inbound.listen }
+          : undefined,
         transparent: c.service.transparent ? { interfaces: c.service.transparent.interfaces } : undefined,
         metrics: c.metrics ? `${c.metrics.address}:${c.metrics.port}` : undefined,
       },
@@ -262,6 +281,16 @@ export class HagDaemon {
         (conn) => this.onConnection('convert', conn),
         1024,
         (t, isn) => this.admitSyn('convert', t, isn),
+        this.fastOpenServer(),
+        own,
+      );
+    if (c.service.inbound)
+      this.ep.listen(
+        c.service.inbound.port,
+        (conn) => this.onConnection('inbound', conn),
+        1024,
+        (t, isn) => this.admitSyn('inbound', t, isn),
+        // The CPE's attach connection may carry its ATTACH in the SYN (0-RTT, the Convert port's cookies).
         this.fastOpenServer(),
         own,
       );
@@ -387,6 +416,7 @@ export class HagDaemon {
     const s = this.cfg.service;
     const local = formatIp(unmap(t.local));
     if (s.transparent && !s.addresses.some((a) => formatIp(parseIp(a)!) === local)) return 'transparent';
+    if (t.localPort === s.inbound?.port) return 'inbound';
     return t.localPort === s.socks?.port ? 'socks' : 'convert';
   }
 
@@ -544,6 +574,7 @@ export class HagDaemon {
   private async run(session: Session, stream: ConnStream, deadline: number): Promise<void> {
     const cfg = this.cfg;
     const reader = new HandshakeReader(stream, deadline, HANDSHAKE_MAX);
+    if (session.proto === 'inbound') return this.inboundFirst(session, stream, reader);
     const egress = this.rules.egress;
     let outcome: Outcome;
     if (session.proto === 'convert') {
@@ -599,6 +630,46 @@ export class HagDaemon {
       );
     stream.write(outcome.reply);
     await this.relayTo(session, stream, outcome.socket, reader.detach());
+  }
+
+  /**
+   * The inbound port's first message: REGISTER makes it a CPE's control connection (hag/inbound.ts),
+   * ATTACH pairs it with the client connection its ticket names, anything else is refused.
+   */
+  private async inboundFirst(session: Session, stream: ConnStream, reader: HandshakeReader): Promise<void> {
+    const r = await reader.read(parseInbound);
+    const refused = async (reason: string, detail?: string) => {
+      reader.detach();
+      session.state = 'closing';
+      this.refuse('inbound', session.client, reason, { id: session.id, detail });
+      if (reason === 'handshake-timeout') stream.destroy();
+      else await this.linger(stream);
+      this.finish(session, `refused: ${reason}`);
+    };
+    if (r.kind === 'timeout') return refused('handshake-timeout', `${r.received} bytes`);
+    if (r.kind !== 'ok') return refused('malformed-message', r.kind === 'error' ? r.error.reason : r.kind);
+    const m = r.value;
+    if (this.draining || !this.inbound) return refused('draining');
+    if (m.type === 'register') {
+      if (m.version !== INBOUND_VERSION) return refused('unsupported-version', `version ${m.version}`);
+      session.state = 'relay';
+      session.dst = 'control';
+      const end = await this.inbound.control(
+        session.id,
+        session.client,
+        stream,
+        m.owner,
+        m.ranges,
+        reader.detach(),
+      );
+      this.finish(session, end);
+      return;
+    }
+    if (m.type !== 'attach') return refused('malformed-message', `${m.type} as the first message`);
+    const waiting = this.inbound.take(m.ticket);
+    if (!waiting) return refused('unknown-ticket');
+    session.dst = waiting.peer;
+    await this.relayTo(session, stream, waiting.socket, reader.detach());
   }
 
   /** The server is connected: the relay between it and the client, until either ends. */
@@ -672,6 +743,9 @@ export class HagDaemon {
       { event: 'drain', open: this.sessions.size, timeoutMs: this.cfg.limits.drainTimeout },
       'draining',
     );
+    // Control connections of inbound forwarding are no work to wait for: closed at once (their
+    // public ports with them), so that their CPEs register again elsewhere or after the restart.
+    this.inbound?.stop();
     if (this.sessions.size > 0) {
       await new Promise<void>((resolve) => {
         this.drained = resolve;
@@ -698,6 +772,7 @@ export class HagDaemon {
     if (this.housekeeping) clearInterval(this.housekeeping);
     this.http?.close();
     this.http?.closeAllConnections();
+    this.inbound?.stop();
     this.driver?.close();
     if (this.divert) runPlan(divertTeardown(this.divert), { logger: this.log, module: 'transparent' });
     this.divert = undefined;
@@ -719,6 +794,9 @@ export class HagDaemon {
     if (old.service.convert?.port !== next.service.convert?.port) restart.push('service.convert.port');
     if (old.service.socks?.port !== next.service.socks?.port) restart.push('service.socks.port');
     if (!same(old.service.transparent, next.service.transparent)) restart.push('service.transparent');
+    const inboundFixed = (c: HagConfig) =>
+      c.service.inbound && { port: c.service.inbound.port, listen: c.service.inbound.listen };
+    if (!same(inboundFixed(old), inboundFixed(next))) restart.push('service.inbound (port, listen)');
     if (!same(old.mptcp, next.mptcp)) restart.push('mptcp');
     if (!same(old.metrics, next.metrics)) restart.push('metrics');
     // Settings that need a restart keep their old values; the rest apply to new connections.
@@ -738,8 +816,13 @@ export class HagDaemon {
             ? { ...next.service.socks, port: old.service.socks.port }
             : old.service.socks,
         transparent: old.service.transparent,
+        inbound:
+          old.service.inbound && next.service.inbound
+            ? { ...next.service.inbound, port: old.service.inbound.port, listen: old.service.inbound.listen }
+            : old.service.inbound,
       },
     };
+    if (this.cfg.service.inbound) this.inbound?.reconfigure(this.cfg.service.inbound);
     const key = next.service.convert?.fastOpen.key;
     if (key && key !== old.service.convert?.fastOpen.key) this.tfoCookies.rotate(Buffer.from(key, 'hex'));
     this.rules = this.makeRules(this.cfg);
@@ -804,6 +887,12 @@ export class HagDaemon {
     g.files.set({ what: 'capacity' }, this.files.capacity);
     g.coreBuffers.set({}, this.ep.tcp.bufferMemory);
     g.draining.set({}, this.draining ? 1 : 0);
+    if (this.inbound) {
+      const n = this.inbound.counts;
+      g.inboundControls.set({}, n.controls);
+      g.inboundPorts.set({}, n.ports);
+      g.inboundPending.set({}, n.pending);
+    }
     return this.metrics.render();
   }
 }

@@ -42,6 +42,11 @@ export class HagMetrics {
     'counter',
     'Client connections by TCP Fast Open outcome (accepted: 0-RTT, the SYN data was taken and the server dialled before the handshake ended; refused: SYN data ignored; requested: a cookie was asked for; off).',
   );
+  readonly inbound = new Family(
+    'hag_inbound_connections_total',
+    'counter',
+    'Client connections to forwarded public ports (service.inbound), by result (offered: announced to the CPE; paired: its attach connection came; attach-timeout, cpe-rejected, client-gone, control-closed: reset; too-many-pending: reset at once, 256 already waiting).',
+  );
   readonly reloads = new Family(
     'hag_config_reloads_total',
     'counter',
@@ -95,6 +100,17 @@ export class HagMetrics {
       'gauge',
       'Send and receive buffer memory the core holds.',
     ),
+    inboundControls: new Family(
+      'hag_inbound_controls',
+      'gauge',
+      'CPE control connections of inbound port forwarding open now.',
+    ),
+    inboundPorts: new Family('hag_inbound_ports', 'gauge', 'Public ports forwarded to CPEs now (listening).'),
+    inboundPending: new Family(
+      'hag_inbound_pending',
+      'gauge',
+      "Client connections to forwarded ports waiting for their CPE's attach connection.",
+    ),
     draining: new Family('hag_draining', 'gauge', '1 while draining after SIGTERM.'),
   };
   /** Each open subflow's smoothed RTT, sampled once a second (the daemon's housekeeping tick). */
@@ -115,6 +131,7 @@ export class HagMetrics {
       this.subflows,
       this.uplinkBytes,
       this.fastOpen,
+      this.inbound,
       this.reloads,
       this.srttFamily,
       ...Object.values(this.scraped),

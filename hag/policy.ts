@@ -179,3 +179,23 @@ export class JoinPolicy {
     return this.rule === 'any' || this.subscribers.allows(client);
   }
 }
+
+/**
+ * Which public ports a subscriber may have forwarded to it (service.inbound.allow): the first rule
+ * whose prefixes hold the control connection's source address decides, and a range must lie
+ * inside one of that rule's port ranges. No rule: nothing is allowed.
+ */
+export class InboundPolicy {
+  private readonly rules: { prefixes: Prefix[]; ports: readonly { first: number; last: number }[] }[];
+
+  constructor(
+    rules: readonly { subscribers: readonly string[]; ports: readonly { first: number; last: number }[] }[],
+  ) {
+    this.rules = rules.map((r) => ({ prefixes: prefixes(r.subscribers), ports: r.ports }));
+  }
+
+  allows(client: Uint8Array, range: { first: number; last: number }): boolean {
+    const rule = this.rules.find((r) => matchPrefix(unmap(client), r.prefixes));
+    return rule?.ports.some((p) => p.first <= range.first && range.last <= p.last) ?? false;
+  }
+}

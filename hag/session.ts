@@ -9,8 +9,11 @@ import type { TcpSocket } from '../src/tcp/socket.js';
 import type { ConnStream } from '../src/tcp/stream.js';
 import { formatIp } from './addr.js';
 
-/** How the client reached the HAG: RFC 8803 Convert, SOCKS5, or its SYN to the server's address (on the path). */
-export type Proto = 'convert' | 'socks' | 'transparent';
+/**
+ * How the client reached the HAG: RFC 8803 Convert, SOCKS5, its SYN to the server's address (on the
+ * path), or the inbound port (a CPE's control or attach connection of port forwarding).
+ */
+export type Proto = 'convert' | 'socks' | 'transparent' | 'inbound';
 
 export interface SubflowInfo {
   local: string;

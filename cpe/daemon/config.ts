@@ -196,6 +196,36 @@ export const cpeSchema = s.object({
     retryAfter: s.optional(s.duration(), 5000),
   }),
   /**
+   * Inbound port forwarding through the HAG (cpe/daemon/inbound.ts): the CPE keeps a control
+   * connection to the HAG's inbound port (its service.inbound.port) open over MPTCP, registers
+   * the public ports of `forwards` there, and carries each connection a client makes to one of
+   * them, over a new bonded MPTCP connection, to the forward's LAN host. Works behind carrier NAT.
+   */
+  inbound: s.optional(
+    s.object({
+      port: s.optional(port(), 5125),
+      /** A PING on the control connection this often (keeps the carriers' NAT mappings); 3 unanswered: reconnect. */
+      keepalive: s.optional(s.duration(), 30_000),
+      /** Wait before the control connection is tried again after a failure (doubling up to 15 s). */
+      retry: s.optional(s.duration(), 2000),
+      forwards: s.list(
+        s.object({
+          /** Name in logs, the status page and metrics. */
+          name: s.str({ pattern: /^[a-z][a-z0-9_-]{0,31}$/, what: 'a lower-case name of 1-32 characters' }),
+          /** The HAG's public port, or a range ("27015-27030"). */
+          public: s.portRange(),
+          /** The LAN host the connections go to. */
+          host: s.ipAddress(),
+          /** Its port (for a range, the first of a range as long); default: the public port(s). */
+          port: s.optional(port(), undefined),
+          protocol: s.optional(s.oneOf(['tcp']), 'tcp'),
+        }),
+        { min: 1, max: 64 },
+      ),
+    }),
+    undefined,
+  ),
+  /**
    * Non-TCP traffic and direct connections use the first usable uplink by role (primary, overflow,
    * backup); a better one that comes back takes over again once it has been up for `holdDown`.
    */
@@ -663,6 +693,21 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
       seen6.add(a);
     });
   }
+  c.inbound?.forwards.forEach((f, i) => {
+    const p = `inbound.forwards[${i}]`;
+    const j = c.inbound!.forwards.findIndex((o) => o.name === f.name);
+    if (j < i) add(`${p}.name`, `"${f.name}" is also inbound.forwards[${j}]'s name`);
+    const k = c.inbound!.forwards.findIndex(
+      (o) => o.public.first <= f.public.last && f.public.first <= o.public.last,
+    );
+    if (k < i) add(`${p}.public`, `overlaps inbound.forwards[${k}].public`);
+    const size = f.public.last - f.public.first;
+    if (f.port !== undefined && f.port + size > 65535)
+      add(`${p}.port`, `${f.port} + ${size + 1} ports passes 65535`);
+    const fam = isIP(f.host);
+    if (!c.lan.addresses.some((a) => isIP(a.split('/')[0]) === fam && inLanPrefix(f.host, a)))
+      add(`${p}.host`, `${f.host} is not on the LAN (${c.lan.addresses.join(', ')})`);
+  });
   // A HAG address of a family no uplink has could never be reached.
   for (const a of c.hag.addresses) {
     const v6 = isIP(a) === 6;
@@ -670,6 +715,12 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
       add('hag.addresses', `${a}: no uplink has IPv${v6 ? 6 : 4} (${v6 ? 'gateway6' : 'gateway'})`);
   }
   return issues.length ? { ok: false, issues } : { ok: true, value: c };
+}
+
+/** Whether `host` lies in the LAN prefix `cidr` (either family). */
+function inLanPrefix(host: string, cidr: string): boolean {
+  const p = parsePrefix(cidr);
+  return prefixMatches(p, parsePrefix(host).bytes, 0);
 }
 
 export function parseCpeConfig(text: string, file: string, opts: CheckOptions = {}): ConfigResult<CpeConfig> {

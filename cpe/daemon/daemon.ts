@@ -4,7 +4,8 @@
 // with the client path manager (uplinks as addresses; probes drive their health), the LAN's
 // non-TCP and direct traffic on the uplink the selector picks (its policy rule moved and the
 // conntrack entries NATed to the old uplink flushed on a switch), the LAN DHCP server, the
-// transparent listener (each LAN connection: cpe/daemon/intercept.ts) and the status page. Stop
+// transparent listener (each LAN connection: cpe/daemon/intercept.ts), inbound port forwarding
+// through the HAG (cpe/daemon/inbound.ts, config `inbound`) and the status page. Stop
 // (SIGTERM): drain, then remove everything it added. Reload (SIGHUP): what can change at run time.
 import { execFileSync } from 'node:child_process';
 import net, { isIP } from 'node:net';
@@ -36,6 +37,7 @@ import {
 } from './config.js';
 import { hagAlive } from './hag-handshake.js';
 import { HagLink } from './hag-link.js';
+import { InboundForwarder } from './inbound.js';
 import { Interceptor } from './intercept.js';
 import { intToIpv4, ipv4ToInt, parseAddress, prefixParts } from './ip.js';
 import { SourceRules } from './source-rules.js';
@@ -106,6 +108,8 @@ export class CpeDaemon {
   readonly uplinks: Uplinks;
   readonly hag: HagLink;
   readonly intercept: Interceptor;
+  /** Inbound port forwarding (config `inbound`), when configured. */
+  readonly inbound: InboundForwarder | undefined;
   /** The operator's event hook (`events`); replaced at a reload that changes it. */
   events: EventHook;
   private readonly conns = new Set<MptcpConnection>();
@@ -165,6 +169,17 @@ export class CpeDaemon {
     this.intercept = new Interceptor(cfg, this.ep, this.pm, this.uplinks, this.hag, log, () =>
       performance.now(),
     );
+    if (cfg.inbound)
+      this.inbound = new InboundForwarder(
+        cfg,
+        cfg.inbound,
+        this.ep,
+        this.pm,
+        this.uplinks,
+        this.hag,
+        log,
+        () => performance.now(),
+      );
     this.rules = new SourceRules(cfg.intercept.rulePriority + 100, log);
     this.events = new EventHook(hookConfig(cfg), log);
     this.reportEvents();
@@ -283,6 +298,7 @@ export class CpeDaemon {
     this.listener = await listenTransparent({ port: c.intercept.port }, (conn) =>
       this.intercept.handle(conn),
     );
+    this.inbound?.start();
     this.status = new StatusServer({ snapshot: () => this.snapshot() });
     this.statusAddress = await this.status.listen(c.status.port, c.status.address ?? lan4?.address);
     this.tick = setInterval(() => this.uplinks.tick(), 1000);
@@ -465,6 +481,7 @@ export class CpeDaemon {
         refused: { ...this.intercept.stats.refused },
       },
       dhcp: leases ? { leases: leases.length, list: leases } : undefined,
+      inbound: this.inbound?.status(),
       ra: this.ra && { ...this.ra.stats },
       mib: { ...this.ep.mib } as unknown as Record<string, number>,
       tcpMib: { ...this.ep.tcp.mib } as unknown as Record<string, number>,
@@ -476,11 +493,21 @@ export class CpeDaemon {
   /** SIGTERM: stop accepting, let open connections finish (up to drainTimeout), reset the rest, tear down. */
   async drain(): Promise<void> {
     this.log.info(
-      { event: 'drain', open: this.intercept.sessions.size, timeoutMs: this.cfg.drainTimeout },
+      {
+        event: 'drain',
+        open: this.intercept.sessions.size,
+        inbound: this.inbound?.sessions.size,
+        timeoutMs: this.cfg.drainTimeout,
+      },
       'draining',
     );
     const closing = this.listener?.close();
-    const left = await this.intercept.drain(this.cfg.drainTimeout);
+    const [lanLeft, inboundLeft] = await Promise.all([
+      this.intercept.drain(this.cfg.drainTimeout),
+      this.inbound?.drain(this.cfg.drainTimeout) ?? 0,
+    ]);
+    this.inbound?.stop();
+    const left = lanLeft + inboundLeft;
     // Let the resets leave before the TUN goes.
     await new Promise((r) => setTimeout(r, left > 0 ? 200 : 0));
     await Promise.race([closing, new Promise((r) => setTimeout(r, 500))]);
@@ -493,6 +520,7 @@ export class CpeDaemon {
     if (this.tick) clearInterval(this.tick);
     this.tick = undefined;
     this.hag.stop();
+    this.inbound?.stop();
     this.events.close();
     void this.listener?.close();
     this.listener = undefined;
@@ -546,6 +574,7 @@ export class CpeDaemon {
     if (!same(old.mptcp, next.mptcp)) restart.push('mptcp');
     if (!same(old.status, next.status)) restart.push('status');
     if (!same(old.state, next.state)) restart.push('state');
+    if (!same(old.inbound, next.inbound)) restart.push('inbound');
     const strip = (u: CpeConfig['uplinks'][number]) => ({ ...u, quota: undefined, capacity: undefined });
     if (!same(old.uplinks.map(strip), next.uplinks.map(strip)))
       restart.push('uplinks (other than quota, capacity)');
@@ -564,6 +593,7 @@ export class CpeDaemon {
       mptcp: old.mptcp,
       status: old.status,
       state: old.state,
+      inbound: old.inbound,
       uplinks: old.uplinks.map((u) => {
         const n = next.uplinks.find((x) => x.name === u.name);
         return n ? { ...u, quota: n.quota, capacity: n.capacity } : u;

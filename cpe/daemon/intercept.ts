@@ -22,6 +22,7 @@ import { FIRST_BYTES_WAIT_MS, firstBytes } from './first-bytes.js';
 import { type HagMethod, hagHandshake } from './hag-handshake.js';
 import type { HagLink } from './hag-link.js';
 import { parseAddress } from './ip.js';
+import { subflowBytes, type UplinkBytes, uplinkEntry } from './uplink-bytes.js';
 import type { Uplinks } from './uplinks.js';
 
 /** The relay's sides in the CPE's words (its logs: lan-reset, upstream-reset). */
@@ -346,22 +347,11 @@ export class Interceptor {
   }
 
   /** Bytes per uplink of a session: from its subflows' stats (bonded) or its direct socket. */
-  perUplink(s: Session): Record<string, { bytesIn: number; bytesOut: number }> {
-    const out: Record<string, { bytesIn: number; bytesOut: number }> = {};
-    const entry = (name: string) => {
-      out[name] ??= { bytesIn: 0, bytesOut: 0 };
-      return out[name];
-    };
+  perUplink(s: Session): UplinkBytes {
     if (s.conn) for (const sf of s.conn.subflows) s.subflows.add(sf);
-    for (const sf of s.subflows) {
-      const u = this.uplinks.byId(this.pm.addressOf(sf) ?? -1);
-      if (!u) continue;
-      const e = entry(u.name);
-      e.bytesIn += sf.socket.stats.bytesIn;
-      e.bytesOut += sf.socket.stats.bytesOut;
-    }
+    const out = subflowBytes(s.subflows, this.pm, this.uplinks);
     if (s.direct && s.directVia) {
-      const e = entry(s.directVia);
+      const e = uplinkEntry(out, s.directVia);
       e.bytesIn += s.direct.bytesRead;
       e.bytesOut += s.direct.bytesWritten;
     }

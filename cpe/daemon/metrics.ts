@@ -106,6 +106,8 @@ export function renderMetrics(s: StatusSnapshot): string {
     for (const r of ['sent', 'failed', 'dropped'] as const) events.set({ sink, result: r }, st[r]);
     eventRetries.set({ sink }, st.retries);
   }
+  // Issue 18: inbound port forwarding through the HAG.
+  const inbound = inboundFamilies(s);
   // Issue 16 item 3: the LAN's router advertisements (lan.ra), when on.
   const ra = new MetricFamily(
     'cpe_lan_ra_total',
@@ -122,6 +124,7 @@ export function renderMetrics(s: StatusSnapshot): string {
       ra.set({ kind }, v);
   return exposition([
     buildInfoFamily('cpe'),
+    ...inbound,
     perUplink(
       'cpe_uplink_up',
       'gauge',
@@ -199,4 +202,46 @@ export function renderMetrics(s: StatusSnapshot): string {
     tcpMib,
     new MetricFamily('cpe_resident_memory_bytes', 'gauge', 'Resident set size.').set({}, s.memoryRss),
   ]);
+}
+
+/** The families of inbound port forwarding (none without `inbound` in the config). */
+function inboundFamilies(s: StatusSnapshot): MetricFamily[] {
+  const ib = s.inbound;
+  if (!ib) return [];
+  const control = new MetricFamily(
+    'cpe_inbound_control_up',
+    'gauge',
+    "Whether the inbound control connection to the HAG is up (its forwards' ports are open there).",
+  ).set({}, ib.control.state === 'up' ? 1 : 0);
+  const state = new MetricFamily(
+    'cpe_inbound_forward_state',
+    'gauge',
+    'Each forward, 1 for its state: open (the HAG listens), pending (not registered), refused (with the reason the HAG gave).',
+  );
+  const active = new MetricFamily(
+    'cpe_inbound_connections_active',
+    'gauge',
+    'Inbound connections open now, by forward.',
+  );
+  const total = new MetricFamily(
+    'cpe_inbound_connections_total',
+    'counter',
+    'Inbound connections relayed to the LAN host, by forward.',
+  );
+  const failed = new MetricFamily(
+    'cpe_inbound_failures_total',
+    'counter',
+    'Inbound connections the CPE refused, by reason (lan-refused, lan-timeout, cpe-busy, no-such-forward).',
+  );
+  for (const f of ib.forwards) {
+    for (const st of ['open', 'pending', 'refused'])
+      state.set(
+        { forward: f.name, state: st, reason: st === 'refused' ? (f.reason ?? '') : '' },
+        f.state === st ? 1 : 0,
+      );
+    active.set({ forward: f.name }, f.active);
+    total.set({ forward: f.name }, f.connections);
+  }
+  for (const [k, v] of Object.entries(ib.failed)) failed.set({ reason: k }, v);
+  return [control, state, active, total, failed];
 }

@@ -2,8 +2,8 @@
 // serves), so that everything essential reads without JavaScript: the HAG's state and why, the
 // daemon's uptime and connections, and per uplink its state and why it is down, capacity, quota
 // bar and reset date, MPTCP health (subflows, their RTT, whether the options get through), and
-// throughput and RTT charts as inline SVG with axes, units and a legend; then the LAN's DHCP
-// leases. A few lines of script swap in a fresh render every second; without script a meta
+// throughput and RTT charts as inline SVG with axes, units and a legend; then the port forwards
+// (the HAG's verdict on each, their connections) and the LAN's DHCP leases. A few lines of script swap in a fresh render every second; without script a meta
 // refresh does it every 10 s. No external resource: the page works offline on a router.
 import { escapeHtml as esc } from './html.js';
 import type { StatusSnapshot, UplinkStatus } from './status.js';
@@ -185,6 +185,29 @@ function leases(s: StatusSnapshot): string {
   );
 }
 
+/** Inbound port forwarding: the control connection and each forward (nothing without `inbound`). */
+function forwards(s: StatusSnapshot): string {
+  const ib = s.inbound;
+  if (!ib) return '';
+  const c = ib.control;
+  const ctl =
+    c.state === 'up'
+      ? `<b class="up">up</b> to ${esc(c.hag ?? '')}:${c.port}`
+      : `<b class="down">${esc(c.state)}</b>${c.reason ? `: ${esc(c.reason)}` : ''}`;
+  const rows = ib.forwards.map(
+    (f) =>
+      `<tr><td>${esc(f.name)}</td><td>${esc(f.public)}</td><td>${esc(f.host)}:${f.port}</td>` +
+      `<td class="${f.state === 'open' ? 'up' : f.state === 'refused' ? 'down' : 'unknown'}">${esc(f.state)}${f.reason ? `: ${esc(f.reason)}` : ''}</td>` +
+      `<td>${f.active} open, ${f.connections} in all, ${f.failed} failed</td></tr>`,
+  );
+  return (
+    `<h2>Port forwarding</h2><p id="inbound">control connection to the HAG: ${ctl}; ${ib.active} inbound connections open, ${ib.accepted} since start</p>` +
+    '<table id="forwards" class="list"><thead><tr><th>forward</th><th>HAG port</th><th>LAN host</th><th>state</th><th>connections</th></tr></thead><tbody>' +
+    rows.join('') +
+    '</tbody></table>'
+  );
+}
+
 const HEAD = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Hybrid Access CPE</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -221,7 +244,7 @@ export function renderStatusPage(s: StatusSnapshot): string {
   return (
     `${HEAD}<main id="main"><h1>Hybrid Access CPE</h1>${hagLine(s)}${daemonLine(s)}` +
     `<div class="grid" id="uplinks">${s.uplinks.map((u) => card(u, s.time)).join('')}</div>` +
-    `${leases(s)}<p><small>Updated ${fmtTime(s.time)}. The same data: <a href="/status.json">/status.json</a>, <a href="/metrics">/metrics</a></small></p></main>` +
+    `${forwards(s)}${leases(s)}<p><small>Updated ${fmtTime(s.time)}. The same data: <a href="/status.json">/status.json</a>, <a href="/metrics">/metrics</a></small></p></main>` +
     `${SCRIPT}</body></html>\n`
   );
 }

@@ -4,6 +4,7 @@
 // same snapshot by cpe/daemon/status-page.ts). Read-only; anything but GET is refused.
 import http from 'node:http';
 import type { HistogramData } from '../../src/daemon/exposition.js';
+import type { InboundStatus } from './inbound.js';
 import { renderMetrics } from './metrics.js';
 import { renderStatusPage } from './status-page.js';
 
@@ -100,6 +101,8 @@ export interface StatusSnapshot {
         list: { address: string; mac: string | null; hostname?: string; state: string; expiresAt: number }[];
       }
     | undefined;
+  /** Inbound port forwarding (config `inbound`): the control connection, each forward, the connections. */
+  inbound?: InboundStatus;
   /** The LAN's router advertisements (lan.ra): sent, solicitations answered, refused, send failures. */
   ra?: { sent: number; solicitations: number; refused: number; sendFailures: number };
   mib: Record<string, number>;

@@ -55,6 +55,11 @@ export interface LabProfile {
    * RDNSS) from the router advertisements of the CPE daemon, whose config gets `lan.ra` on.
    */
   lanSlaac: boolean;
+  /**
+   * `inbound: true`: the CPE config gets the port forwards of config/lab/cpe-inbound.yaml (issue 18;
+   * the HAG's config/lab/hag.yaml allows them), with the LAN host's web server as their target.
+   */
+  inbound: boolean;
 }
 
 export class ProfileError extends Error {
@@ -62,7 +67,15 @@ export class ProfileError extends Error {
 }
 
 const LINK_KEYS = new Set(['rate', 'delay', 'jitter', 'loss', 'reorder', 'families', 'ra']);
-const PROFILE_KEYS = new Set(['seed', 'natboxes', 'transparent', 'cpeConfig', 'lanSlaac', ...LINK_NAMES]);
+const PROFILE_KEYS = new Set([
+  'seed',
+  'natboxes',
+  'transparent',
+  'cpeConfig',
+  'lanSlaac',
+  'inbound',
+  ...LINK_NAMES,
+]);
 
 /** Parses and validates every profile of a profiles file (text given, file name for messages). */
 export function parseProfiles(text: string, file: string): Map<string, LabProfile> {
@@ -125,6 +138,9 @@ export function parseProfiles(text: string, file: string): Map<string, LabProfil
     const lsNode = pmap.get('lanSlaac', true) as Node | undefined;
     const lanSlaac = lsNode === undefined ? false : isScalar(lsNode) ? lsNode.value : undefined;
     if (typeof lanSlaac !== 'boolean') fail(lsNode, `${path}.lanSlaac`, 'expected true or false');
+    const ibNode = pmap.get('inbound', true) as Node | undefined;
+    const inbound = ibNode === undefined ? false : isScalar(ibNode) ? ibNode.value : undefined;
+    if (typeof inbound !== 'boolean') fail(ibNode, `${path}.inbound`, 'expected true or false');
     const cpeNode = pmap.get('cpeConfig', true) as Node | undefined;
     const cpeConfig = cpeNode === undefined ? undefined : isScalar(cpeNode) ? cpeNode.value : null;
     if (
@@ -146,6 +162,7 @@ export function parseProfiles(text: string, file: string): Map<string, LabProfil
       natboxes: natboxes as boolean,
       transparent: transparent as boolean,
       lanSlaac: lanSlaac as boolean,
+      inbound: inbound as boolean,
       ...(cpeConfig === undefined ? {} : { cpeConfig: cpeConfig as string }),
     });
   }

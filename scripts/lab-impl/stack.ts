@@ -151,7 +151,8 @@ export interface Product {
 /**
  * Writes a config/lab file into the lab's run directory with {{RUN_DIR}} and {{PREFIX}} filled in;
  * in a transparent profile, with the daemons' transparent settings (transparentEdits); in a
- * lanSlaac one, with the CPE's router advertisements on (lanSlaacEdits).
+ * lanSlaac one, with the CPE's router advertisements on (lanSlaacEdits); in an inbound one, with
+ * the CPE's port forwards (inboundEdits).
  */
 function labConfig(prefix: string, name: string): string {
   let text = readFileSync(join(REPO_ROOT, 'config/lab', name), 'utf8')
@@ -160,6 +161,7 @@ function labConfig(prefix: string, name: string): string {
   const profile = readState(prefix)?.profile;
   if (profile?.transparent) text = transparentEdits(name, text);
   if (profile?.lanSlaac && name.startsWith('cpe')) text = lanSlaacEdits(text);
+  if (profile?.inbound && name.startsWith('cpe')) text = inboundEdits(text);
   const file = join(runDir(prefix), name);
   writeFileSync(file, text);
   return file;
@@ -179,10 +181,22 @@ export function transparentEdits(name: string, text: string): string {
   if (name === 'hag.yaml') {
     doc.setIn(['service', 'transparent'], doc.createNode({ interfaces: HAG_ACCESS_INTERFACES }));
     const subs = (doc.getIn(['access', 'subscribers']) as { toJSON(): string[] }).toJSON();
+    const router = `${ADDR.dsl.hag}/32`;
     doc.setIn(
       ['access', 'subscribers'],
-      subs.filter((s) => s !== `${ADDR.dsl.hag}/32`),
+      subs.filter((s) => s !== router),
     );
+    // The inbound rules name subscribers too (the natboxes profile's DSL box): the router's goes.
+    const allow = doc.getIn(['service', 'inbound', 'allow']) as
+      | { toJSON(): { subscribers: string[] }[] }
+      | undefined;
+    if (allow)
+      doc.setIn(
+        ['service', 'inbound', 'allow'],
+        doc.createNode(
+          allow.toJSON().map((r) => ({ ...r, subscribers: r.subscribers.filter((s) => s !== router) })),
+        ),
+      );
   } else doc.setIn(['hag', 'method'], 'transparent');
   return doc.toString();
 }
@@ -191,6 +205,14 @@ export function transparentEdits(name: string, text: string): string {
 export function lanSlaacEdits(text: string): string {
   const doc = parseDocument(text);
   doc.setIn(['lan', 'ra', 'enabled'], true);
+  return doc.toString();
+}
+
+/** A lab CPE config with the port forwards of config/lab/cpe-inbound.yaml, for an inbound profile. */
+export function inboundEdits(text: string): string {
+  const doc = parseDocument(text);
+  const forwards = parseDocument(readFileSync(join(REPO_ROOT, 'config/lab/cpe-inbound.yaml'), 'utf8'));
+  doc.set('inbound', forwards.get('inbound', true));
   return doc.toString();
 }
 

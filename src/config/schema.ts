@@ -141,6 +141,21 @@ export function cidr(): Schema<string> {
   });
 }
 
+/** A TCP port or a range of them: 8080, or "27015-27030" (first <= last), as { first, last }. */
+export function portRange(): Schema<{ first: number; last: number }> {
+  return scalar('a port 1-65535 or a range such as "27015-27030"', (v) => {
+    const m =
+      typeof v === 'number'
+        ? [String(v), String(v), String(v)]
+        : /^\s*(\d{1,5})\s*-\s*(\d{1,5})\s*$/.exec(String(v));
+    if (!m || (typeof v !== 'number' && typeof v !== 'string')) return undefined;
+    const first = Number(m[1]);
+    const last = Number(m[2]);
+    if (!Number.isInteger(first) || first < 1 || last > 65535 || first > last) return undefined;
+    return { first, last };
+  });
+}
+
 /** A duration with a unit ("500ms", "30s", "5m", "1h"), in milliseconds. */
 export function duration(): Schema<number> {
   const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };

@@ -7,8 +7,8 @@
 // from a non-subscriber on the path (the DSL access router) is reset, logged and counted; (d) a
 // kernel-MPTCP client (mptcpize curl, an `ip mptcp` subflow endpoint on LTE) in the CPE namespace
 // downloads through the HAG over two subflows; (e) the HAG stopped removes its nftables table,
-// rules and routes; (f) IPv6 from the LAN host goes direct. afterAll removes the lab, also on
-// failure.
+// rules and routes; (f) IPv6 from the LAN host goes direct; (g) a kernel-MPTCP client over IPv6
+// (two IPv6 subflows) through the HAG on the path. afterAll removes the lab, also on failure.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -173,6 +173,33 @@ describe('transparent mode on the lab: the HAG on the path', () => {
     expect(close.client).toBe(ADDR.cpe.dsl);
     const bytes = perUplink(close);
     process.stdout.write(`f5 kernel MPTCP: HAG sent dsl ${bytes.dsl} B, lte ${bytes.lte} B\n`);
+    expect(close.reason).toBe('done');
+    expect(bytes.dsl).toBeGreaterThan(MB / 10);
+    expect(bytes.lte).toBeGreaterThan(MB / 10);
+  }, 30_000);
+
+  it('(g) IPv6: a kernel-MPTCP client over IPv6 through the HAG on the path, two IPv6 subflows', async () => {
+    const closes = hagEvents('close').length;
+    await inNs(
+      'cpe',
+      `ip mptcp limits set subflows 2 add_addr_accepted 0 && ip mptcp endpoint add ${ADDR6.cpe.lte} dev lte0 subflow`,
+    );
+    try {
+      const out = join(runDir(prefix), 'got-v6-mptcp');
+      const r = await inNs(
+        'cpe',
+        `mptcpize run curl -sS --max-time 30 -o ${out} -w '%{http_code}' http://[${ADDR6.server.hag}]:8000/f5`,
+      );
+      expect(r).toBe('200');
+      expect(createHash('sha256').update(readFileSync(out)).digest('hex')).toBe(sha.f5);
+    } finally {
+      await inNs('cpe', 'ip mptcp endpoint flush');
+    }
+    const close = await waitClose(closes + 1);
+    expect(close.client).toBe(ADDR6.cpe.dsl);
+    expect(close.dst).toBe(`${ADDR6.server.hag}:8000`); // the HAG's logs name IPv6 destinations without brackets
+    const bytes = perUplink(close);
+    process.stdout.write(`f5 kernel MPTCP over IPv6: HAG sent dsl ${bytes.dsl} B, lte ${bytes.lte} B\n`);
     expect(close.reason).toBe('done');
     expect(bytes.dsl).toBeGreaterThan(MB / 10);
     expect(bytes.lte).toBeGreaterThan(MB / 10);

@@ -19,6 +19,7 @@ import {
   tunKernelAddress6,
 } from '../../cpe/daemon/config.js';
 import { runCpe } from '../../cpe/main.js';
+import { inboundEdits } from '../../scripts/lab-impl/stack.js';
 import { formatIssues } from '../../src/config/index.js';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -161,6 +162,69 @@ describe('CPE config', () => {
     expect(bad('{bytes: 1GB}', 'events: {webhook: {url: "ftp://x"}}\n')).toMatch(
       /^cpe\.yaml:20: events\.webhook\.url: .*http:\/\/ or https:\/\/ URL/m,
     );
+  });
+
+  it('inbound forwards: ports or ranges, the LAN port defaulting to the public one; mistakes with their lines', () => {
+    const fwd = (lines: string) => `${BASE}inbound:\n  forwards:\n${lines}`;
+    const r = parseCpeConfig(
+      fwd(
+        '    - {name: web, public: 8080, host: 198.18.5.10, port: 80}\n    - {name: games, public: "27015-27030", host: 198.18.5.11}\n',
+      ),
+      'cpe.yaml',
+      opts,
+    );
+    if (!r.ok) throw new Error(formatIssues(r.issues));
+    expect(r.value.inbound).toEqual({
+      port: 5125,
+      keepalive: 30_000,
+      retry: 2000,
+      forwards: [
+        { name: 'web', public: { first: 8080, last: 8080 }, host: '198.18.5.10', port: 80, protocol: 'tcp' },
+        {
+          name: 'games',
+          public: { first: 27015, last: 27030 },
+          host: '198.18.5.11',
+          port: undefined,
+          protocol: 'tcp',
+        },
+      ],
+    });
+    const at = BASE.split('\n').length + 3;
+    expect(
+      errors(
+        fwd(
+          '    - {name: web, public: 8080, host: 198.18.5.10, port: 80}\n' +
+            '    - {name: web, public: "8000-8080", host: 198.18.9.9, port: 65535}\n' +
+            '    - {name: udp, public: 53, host: 198.18.5.10, protocol: udp}\n',
+        ),
+      ).split('\n'),
+    ).toEqual([`cpe.yaml:${at + 1}: inbound.forwards[2].protocol: expected one of "tcp", got "udp"`]);
+    expect(
+      errors(
+        fwd(
+          '    - {name: web, public: 8080, host: 198.18.5.10, port: 80}\n' +
+            '    - {name: web, public: "8000-8080", host: 198.18.9.9, port: 65535}\n',
+        ),
+      ).split('\n'),
+    ).toEqual([
+      `cpe.yaml:${at}: inbound.forwards[1].name: "web" is also inbound.forwards[0]'s name`,
+      `cpe.yaml:${at}: inbound.forwards[1].public: overlaps inbound.forwards[0].public`,
+      `cpe.yaml:${at}: inbound.forwards[1].port: 65535 + 81 ports passes 65535`,
+      `cpe.yaml:${at}: inbound.forwards[1].host: 198.18.9.9 is not on the LAN (198.18.5.1/24)`,
+    ]);
+  });
+
+  it("the lab's CPE configs with the forwards of config/lab/cpe-inbound.yaml are valid", () => {
+    for (const name of ['cpe.yaml', 'cpe-natboxes.yaml']) {
+      const text = inboundEdits(
+        readFileSync(join(ROOT, 'config/lab', name), 'utf8')
+          .replaceAll('{{PREFIX}}', 'lab1')
+          .replaceAll('{{RUN_DIR}}', '/run/lab1'),
+      );
+      const r = parseCpeConfig(text, name, opts);
+      expect(r.ok ? [] : formatIssues(r.issues)).toEqual([]);
+      if (r.ok) expect(r.value.inbound?.forwards.map((f) => f.name)).toEqual(['web', 'games', 'ssh']);
+    }
   });
 
   it('an unknown interface: file, line and name', () => {

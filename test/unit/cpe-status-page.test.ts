@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { StatusSnapshot, UplinkStatus } from '../../cpe/daemon/status.js';
 import { renderStatusPage } from '../../cpe/daemon/status-page.js';
 import { niceMax } from '../../cpe/daemon/svg-chart.js';
+import { INBOUND_STATUS } from './lib/inbound-status.js';
 
 const T = Date.UTC(2026, 11, 2, 12, 0, 0);
 const hist = { buckets: [], counts: [], sum: 0, count: 0 } as unknown as UplinkStatus['probeRtt'];
@@ -133,6 +134,7 @@ function snapshot(): StatusSnapshot {
         { address: '198.18.5.100', mac: null, state: 'declined', expiresAt: T + 540_000 },
       ],
     },
+    inbound: INBOUND_STATUS,
     mib: { MPCapableSYNACKRX: 40, MPCapableFallbackSYNACK: 1, DSSFallback: 0, MPJoinSynAckRx: 38 },
     tcpMib: {},
     memoryRss: 0,
@@ -222,6 +224,14 @@ describe('status page', () => {
     expect(dsl).toContain('>probe<');
     expect(niceMax(13)).toBe(20);
     expect(niceMax(0)).toBe(1);
+  });
+
+  it('lists the port forwards: the control connection, each state with why, the connections', () => {
+    const fwd = /<h2>Port forwarding[\s\S]*?<\/table>/.exec(html)?.[0] ?? '';
+    expect(text(fwd)).toContain('control connection to the HAG: up to 198.18.100.1:5125');
+    expect(text(fwd)).toMatch(/web 8080 198\.18\.5\.10:80 open 1 open, 7 in all, 1 failed/);
+    expect(text(fwd)).toMatch(/ssh 2222 198\.18\.5\.10:22 refused: not-allowed/);
+    expect(renderStatusPage({ ...snapshot(), inbound: undefined })).not.toContain('Port forwarding');
   });
 
   it('reads without script and links the data it is made of', () => {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { loadHagConfig, parseHagConfig } from '../../hag/config.js';
 import { runHag } from '../../hag/main.js';
+import { transparentEdits } from '../../scripts/lab-impl/stack.js';
 import { formatIssues, type HostFacts } from '../../src/config/index.js';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -28,6 +29,11 @@ describe('HAG config', () => {
     const r = loadHagConfig(join(ROOT, 'config/lab/hag.yaml'), lab);
     if (!r.ok) throw new Error(formatIssues(r.issues));
     expect(r.value.access.allowDestinations).toEqual(['198.18.30.0/24', '2001:db8:30::/64']);
+    // And as the transparent profile edits it (the DSL router no subscriber, in the inbound rules too).
+    const text = transparentEdits('hag.yaml', readFileSync(join(ROOT, 'config/lab/hag.yaml'), 'utf8'));
+    const t = parseHagConfig(text, 'hag.yaml', lab);
+    if (!t.ok) throw new Error(formatIssues(t.issues));
+    expect(t.value.service.inbound?.allow[0].subscribers).not.toContain('198.18.11.1/32');
   });
 
   it('a minimal config gets the defaults', () => {
@@ -253,6 +259,45 @@ uplinks:
   it('the same port twice, with its line', () => {
     expect(errors(BASE.replace('socks: {port: 1080', 'socks: {port: 5124'))).toEqual([
       'h.yaml:5: service.socks.port: must differ from service.convert.port (both 5124)',
+    ]);
+  });
+
+  it('service.inbound: defaults, port ranges, and its mistakes with their lines', () => {
+    const ok = BASE.replace(
+      '  socks:',
+      '  inbound: {port: 5125, listen: [198.18.3.1], allow: [{subscribers: [198.18.1.0/25], ports: [8080, "9000-9009"]}]}\n  socks:',
+    );
+    const r = parseHagConfig(ok, 'h.yaml', host);
+    if (!r.ok) throw new Error(formatIssues(r.issues));
+    expect(r.value.service.inbound).toEqual({
+      port: 5125,
+      listen: ['198.18.3.1'],
+      allow: [
+        {
+          subscribers: ['198.18.1.0/25'],
+          ports: [
+            { first: 8080, last: 8080 },
+            { first: 9000, last: 9009 },
+          ],
+        },
+      ],
+      maxPorts: 64,
+      attachTimeout: 10_000,
+      idleTimeout: 120_000,
+    });
+    const bad = BASE.replace(
+      '  socks:',
+      '  inbound:\n    port: 5124\n    listen: [198.18.3.9, 198.18.100.1]\n    allow:\n      - {subscribers: [198.18.2.0/24], ports: ["9009-9000", 70000]}\n  socks:',
+    );
+    expect(errors(bad)).toEqual([
+      'h.yaml:9: service.inbound.allow[0].ports[0]: expected a port 1-65535 or a range such as "27015-27030", got "9009-9000"',
+      'h.yaml:9: service.inbound.allow[0].ports[1]: expected a port 1-65535 or a range such as "27015-27030", got 70000',
+    ]);
+    expect(errors(bad.replace('"9009-9000", 70000', '9000'))).toEqual([
+      'h.yaml:6: service.inbound.port: must differ from the convert and socks ports (5124)',
+      'h.yaml:7: service.inbound.listen[0]: 198.18.3.9 is not an address of this host',
+      "h.yaml:7: service.inbound.listen[1]: 198.18.100.1 is a service address (the core's); name an address of this host",
+      'h.yaml:9: service.inbound.allow[0].subscribers[0]: 198.18.2.0/24 is not inside access.subscribers',
     ]);
   });
 

@@ -16,6 +16,7 @@ import {
   MetricFamily,
   RTT_BUCKETS_SECONDS,
 } from '../../src/daemon/exposition.js';
+import { INBOUND_STATUS } from './lib/inbound-status.js';
 
 /** name{labels} -> value, for the sample lines of an exposition. */
 function samples(text: string): Map<string, string> {
@@ -226,6 +227,7 @@ function snapshot(): StatusSnapshot {
         refused: { 'too-many-connections': 1 },
       },
       dhcp: undefined,
+      inbound: INBOUND_STATUS,
       ra: { sent: 7, solicitations: 2, refused: 1, sendFailures: 0 },
       mib: { MPCapableSYNTX: 3 },
       tcpMib: { ActiveOpens: 4 },
@@ -310,6 +312,16 @@ describe('CPE /metrics', () => {
     expect(s.get('cpe_uplink_probe_loss_ratio{uplink="dsl"}')).toBe('0.1');
     expect(t.get('cpe_uplink_switches_total')).toBe('counter');
     expect(s.get('cpe_uplink_switches_total')).toBe('2');
+  });
+
+  it('shows the inbound control connection, each forward with its state, and the inbound connections (issue 18)', () => {
+    expect(s.get('cpe_inbound_control_up')).toBe('1');
+    expect(s.get('cpe_inbound_forward_state{forward="web",state="open",reason=""}')).toBe('1');
+    expect(s.get('cpe_inbound_forward_state{forward="ssh",state="refused",reason="not-allowed"}')).toBe('1');
+    expect(s.get('cpe_inbound_connections_active{forward="web"}')).toBe('1');
+    expect(s.get('cpe_inbound_connections_total{forward="web"}')).toBe('7');
+    expect(s.get('cpe_inbound_failures_total{reason="lan-refused"}')).toBe('1');
+    expect(t.get('cpe_inbound_connections_total')).toBe('counter');
   });
 
   it('says which build runs', () => {

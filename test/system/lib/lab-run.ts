@@ -3,7 +3,7 @@
 // runs), a shell command in one of the lab's namespaces, the lab's web server in the server
 // namespace with random files of given sizes (and their sha256, for the checks), and the end of a
 // lab test (everything stopped and removed, no namespace left); startLab for the usual beforeAll,
-// and the CPE's uplinks as its status page tells them.
+// the CPE's uplinks as its status page tells them, and a web server on the LAN host (inbound tests).
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -79,6 +79,28 @@ export async function serveFiles(
     `for i in $(seq 100); do curl -sf -o /dev/null http://${ADDR.server.hag}:8000/${first} && exit 0; sleep 0.1; done; exit 1`,
   );
   return { www, sha };
+}
+
+/**
+ * The LAN host's web server (inbound forwarding tests): the files serveFiles wrote, on port 8000 of
+ * the client namespace's own address; resolves once it serves `first`.
+ */
+export async function serveLanFiles(prefix: string, first: string): Promise<Daemon> {
+  const www = spawnIn(prefix, 'client', 'LAN web server', [
+    'python3',
+    '-m',
+    'http.server',
+    '8000',
+    '--bind',
+    ADDR.client.lan,
+    '--directory',
+    join(runDir(prefix), 'www'),
+  ]);
+  await labShell(prefix)(
+    'client',
+    `for i in $(seq 100); do curl -sf -o /dev/null http://${ADDR.client.lan}:8000/${first} && exit 0; sleep 0.1; done; exit 1`,
+  );
+  return www;
 }
 
 /**

@@ -1,0 +1,2 @@
+// The CPE-HAG inbound port-forwarding protocol (wire.ts).
+export * from './wire.js';
