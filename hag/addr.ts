@@ -3,7 +3,7 @@
 // core's (src/wire/addr.ts).
 import { tryParseIp, unmapV4 } from '../src/wire/addr.js';
 
-export { formatIp } from '../src/wire/addr.js';
+export { formatIp, hostPort } from '../src/wire/addr.js';
 
 /** 4 or 16 bytes, or undefined when `s` is not an address. */
 export const parseIp = tryParseIp;

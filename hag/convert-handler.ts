@@ -13,7 +13,7 @@ import {
   encodeConvert,
   POLICY_TLV,
 } from '../src/convert/index.js';
-import { formatIp } from './addr.js';
+import { formatIp, hostPort } from './addr.js';
 import { connectEgress, type EgressFailure, type EgressOptions } from './egress.js';
 import type { HandshakeReader, Parsed } from './handshake-reader.js';
 import type { Outcome } from './outcome.js';
@@ -121,7 +121,7 @@ export async function convertHandshake(reader: HandshakeReader, settings: Conver
     }
     return refuse('malformed-convert', CONVERT_ERROR.malformedMessage, 'no Connect TLV');
   }
-  const dst = `${formatIp(connect.address)}:${connect.port}`;
+  const dst = hostPort(formatIp(connect.address), connect.port);
   // The CPE's bonding policy for the download: a malformed one is refused like any malformed TLV;
   // one from a newer CPE that this HAG cannot read leaves the HAG's default (and is logged).
   let policy: BondingPolicy | undefined;

@@ -29,7 +29,7 @@ import { TcpState } from '../src/tcp/state.js';
 import { ConnStream } from '../src/tcp/stream.js';
 import { COOKIE_TICK_MS, MAX_COOKIE_AGE } from '../src/tcp/syncookie.js';
 import { parseIp } from '../src/wire/addr.js';
-import { formatIp, matchPrefix, parsePrefix, unmap } from './addr.js';
+import { formatIp, hostPort, matchPrefix, parsePrefix, unmap } from './addr.js';
 import type { HagConfig } from './config.js';
 import { convertHandshake } from './convert-handler.js';
 import { connectEgress, type EgressOptions } from './egress.js';
@@ -495,7 +495,7 @@ export class HagDaemon {
     const stream = this.streamOf(session.conn);
     session.stream = stream;
     const address = unmap(t.local);
-    session.dst = `${formatIp(address)}:${t.localPort}`; // named as the Convert handler names it
+    session.dst = hostPort(formatIp(address), t.localPort); // named as the Convert handler names it
     const e = await connectEgress({ address }, t.localPort, this.rules.egress);
     if (!e.ok) {
       session.state = 'closing';

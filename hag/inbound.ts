@@ -24,7 +24,7 @@ import {
 } from '../src/inbound/index.js';
 import { resetSocket } from '../src/relay/relay.js';
 import type { ConnStream } from '../src/tcp/stream.js';
-import { formatIp, parseIp, unmap } from './addr.js';
+import { formatIp, hostPort, parseIp, unmap } from './addr.js';
 import type { HagConfig } from './config.js';
 import type { HagMetrics } from './metrics.js';
 import { InboundPolicy } from './policy.js';
@@ -72,7 +72,6 @@ export interface InboundHost {
 const MAX_PENDING_PER_CONTROL = 256;
 
 const rangeText = (r: PortRange) => (r.first === r.last ? `${r.first}` : `${r.first}-${r.last}`);
-const peerText = (a: string, p: number) => (a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`);
 
 export class InboundService {
   private policy: InboundPolicy;
@@ -225,7 +224,7 @@ export class InboundService {
         if (err) {
           this.host.log.warn(
             { event: 'inbound-listen-failed', id: ctl.id, address, port: p, error: err.message },
-            `inbound ${ctl.id}: cannot listen on ${peerText(address, p)}: ${err.message}`,
+            `inbound ${ctl.id}: cannot listen on ${hostPort(address, p)}: ${err.message}`,
           );
           for (const s of opened) s.close();
           return FORWARD_STATUS.listenFailed;
@@ -250,7 +249,7 @@ export class InboundService {
   private incoming(ctl: Control, port: number, socket: net.Socket): void {
     socket.on('error', () => {});
     const address = unmap(parseIp(socket.remoteAddress ?? '') ?? new Uint8Array(4));
-    const peer = peerText(formatIp(address), socket.remotePort ?? 0);
+    const peer = hostPort(formatIp(address), socket.remotePort ?? 0);
     if (ctl.closed || ctl.pending >= MAX_PENDING_PER_CONTROL) {
       if (!ctl.closed) this.host.metrics.inbound.inc({ result: 'too-many-pending' });
       resetSocket(socket);

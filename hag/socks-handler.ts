@@ -15,7 +15,7 @@ import {
   SOCKS_REPLY,
   type SocksAddress,
 } from '../src/socks/index.js';
-import { formatIp, parseIp } from './addr.js';
+import { formatIp, hostPort, parseIp } from './addr.js';
 import { connectEgress, type Destination, type EgressFailure, type EgressOptions } from './egress.js';
 import type { HandshakeReader } from './handshake-reader.js';
 import type { Outcome } from './outcome.js';
@@ -57,8 +57,7 @@ function checkUser(users: SocksSettings['users'], username: string, password: st
 }
 
 function describe(a: SocksAddress, port: number): string {
-  const host = a.type === 'domain' ? a.name : formatIp(a.address);
-  return a.type === 'ipv6' ? `[${host}]:${port}` : `${host}:${port}`;
+  return a.type === 'domain' ? `${a.name}:${port}` : hostPort(formatIp(a.address), port);
 }
 
 function truncated(r: { kind: string; received?: number }): Outcome {

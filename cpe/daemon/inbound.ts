@@ -23,7 +23,7 @@ import { scheduler } from '../../src/mptcp/sched/index.js';
 import type { Subflow } from '../../src/mptcp/subflow.js';
 import { endName, type Relay, relay, resetSocket } from '../../src/relay/relay.js';
 import { ConnStream } from '../../src/tcp/stream.js';
-import { formatIp } from '../../src/wire/addr.js';
+import { formatIp, hostPort } from '../../src/wire/addr.js';
 import type { CpeConfig } from './config.js';
 import type { HagLink } from './hag-link.js';
 import { InboundControl, type Incoming } from './inbound-control.js';
@@ -79,7 +79,6 @@ let nextId = 1;
 
 const rangeText = (f: ForwardConfig) =>
   f.public.first === f.public.last ? `${f.public.first}` : `${f.public.first}-${f.public.last}`;
-const hostPort = (a: string, p: number) => (a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`);
 
 export class InboundForwarder {
   readonly forwards: ForwardStatus[];

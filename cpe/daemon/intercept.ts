@@ -16,6 +16,7 @@ import { SchedulingRules, scheduler } from '../../src/mptcp/sched/index.js';
 import type { Subflow } from '../../src/mptcp/subflow.js';
 import { endName, type Relay, relay, resetSocket } from '../../src/relay/relay.js';
 import { ConnStream } from '../../src/tcp/stream.js';
+import { hostPort } from '../../src/wire/addr.js';
 import type { TransparentConnection } from '../net/transparent.js';
 import type { CpeConfig } from './config.js';
 import { FIRST_BYTES_WAIT_MS, firstBytes } from './first-bytes.js';
@@ -131,8 +132,7 @@ export class Interceptor {
     lan.setNoDelay(true);
     lan.on('error', () => {}); // reported by the relay or the session close
     this.stats.accepted++;
-    const fmt = (a: { address: string; port: number }) =>
-      net.isIPv6(a.address) ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+    const fmt = (a: { address: string; port: number }) => hostPort(a.address, a.port);
     const s: Session = {
       id: nextId++,
       src: fmt(c.source),

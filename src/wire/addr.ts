@@ -114,6 +114,14 @@ export function prefixMatches(p: Prefix, buf: Uint8Array, off: number): boolean 
   return (buf[off + full] & mask) === pb[full];
 }
 
+/**
+ * An endpoint as text: `198.18.3.2:8000`, `[2001:db8::2]:8000` (an IPv6 address in brackets,
+ * RFC 5952 section 6), for logs, sessions and status.
+ */
+export function hostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
 /** The address at buf[off] (4 or 16 bytes) as text, IPv6 in RFC 5952 form. */
 export function formatIp(buf: Uint8Array, off = 0, len = buf.length - off): string {
   if (len === 4) return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;

@@ -197,7 +197,7 @@ describe('transparent mode on the lab: the HAG on the path', () => {
     }
     const close = await waitClose(closes + 1);
     expect(close.client).toBe(ADDR6.cpe.dsl);
-    expect(close.dst).toBe(`${ADDR6.server.hag}:8000`); // the HAG's logs name IPv6 destinations without brackets
+    expect(close.dst).toBe(`[${ADDR6.server.hag}]:8000`); // an IPv6 endpoint in brackets (RFC 5952 6)
     const bytes = perUplink(close);
     process.stdout.write(`f5 kernel MPTCP over IPv6: HAG sent dsl ${bytes.dsl} B, lte ${bytes.lte} B\n`);
     expect(close.reason).toBe('done');
