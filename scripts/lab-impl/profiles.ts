@@ -50,6 +50,12 @@ export interface LabProfile {
   transparent: boolean;
   /** The CPE daemon's config in config/lab/ (`cpeConfig`; default cpe.yaml, cpe-natboxes.yaml with natboxes). */
   cpeConfig?: string;
+  /**
+   * HAG hosts (`hagHosts`, 1 or 2): with 2 the HAG namespace is the operator's router, with an
+   * ECMP route of the service addresses to two HAG namespaces (hag1, hag2) that each run a HAG
+   * with join addresses of their own (scripts/lab-impl/lab.ts HAG_HOSTS).
+   */
+  hagHosts: 1 | 2;
 }
 
 export class ProfileError extends Error {
@@ -57,7 +63,7 @@ export class ProfileError extends Error {
 }
 
 const LINK_KEYS = new Set(['rate', 'delay', 'jitter', 'loss', 'reorder', 'families', 'ra']);
-const PROFILE_KEYS = new Set(['seed', 'natboxes', 'transparent', 'cpeConfig', ...LINK_NAMES]);
+const PROFILE_KEYS = new Set(['seed', 'natboxes', 'transparent', 'cpeConfig', 'hagHosts', ...LINK_NAMES]);
 
 /** Parses and validates every profile of a profiles file (text given, file name for messages). */
 export function parseProfiles(text: string, file: string): Map<string, LabProfile> {
@@ -124,6 +130,11 @@ export function parseProfiles(text: string, file: string): Map<string, LabProfil
       (typeof cpeConfig !== 'string' || !/^[A-Za-z0-9_.-]+\.yaml$/.test(cpeConfig))
     )
       fail(cpeNode, `${path}.cpeConfig`, 'expected a file name in config/lab/ ending in .yaml');
+    const hostsNode = pmap.get('hagHosts', true) as Node | undefined;
+    const hagHosts = hostsNode === undefined ? 1 : isScalar(hostsNode) ? hostsNode.value : undefined;
+    if (hagHosts !== 1 && hagHosts !== 2) fail(hostsNode, `${path}.hagHosts`, 'expected 1 or 2');
+    if (hagHosts === 2 && (natboxes || transparent))
+      fail(hostsNode, `${path}.hagHosts`, 'two HAG hosts go with neither natboxes nor transparent');
     const links = {} as Record<LinkName, LinkProfile>;
     for (const link of LINK_NAMES) {
       const lnode = pmap.get(link, true) as Node | undefined;
@@ -137,6 +148,7 @@ export function parseProfiles(text: string, file: string): Map<string, LabProfil
       links,
       natboxes: natboxes as boolean,
       transparent: transparent as boolean,
+      hagHosts: hagHosts as 1 | 2,
       ...(cpeConfig === undefined ? {} : { cpeConfig: cpeConfig as string }),
     });
   }
