@@ -175,7 +175,8 @@ describe('HAG with two workers behind the kernel ECMP', () => {
   it("(b) kernel MPTCP over SOCKS5: connections on both workers, every join to its own worker's join address", async () => {
     let n = 0;
     while (n < 24 && new Set(closes().map((c) => c.worker)).size < 2) {
-      download('file1');
+      // 0.5 s long at least, so that the kernel's join (after the HAG's ADD_ADDR) is up before the end.
+      download('file1', '--limit-rate 2M');
       n++;
       await waitFor('its close line', () => closes().length >= n, 10_000);
     }
