@@ -1,6 +1,6 @@
 // The kernel's ECMP over the workers' TUNs (DESIGN.md "The HAG beyond one core and one machine"):
 // each service address is routed to a resilient nexthop group (Linux 5.13, ip-nexthop(8)) whose
-// members are the TUNs of the live workers, hashed on the 5-tuple (fib_multipath_hash_policy=1),
+// members are the TUNs of the live workers, hashed on the 5-tuple (HASH_SYSCTLS),
 // so that every packet of a flow reaches one worker. A resilient group keeps its buckets when a
 // member leaves or comes back: only the flows of a dead worker move, those of the others stay (a
 // plain multipath route would rehash them all). A worker's TUN going away takes its nexthop out of
@@ -68,8 +68,16 @@ export function teardownPlan(addresses: readonly string[], workers: number): Cmd
   return cmds;
 }
 
-/** The sysctls of L4 hashing (sport, dport, protocol with the addresses) for both families. */
-export const HASH_POLICY_SYSCTLS = [
-  '/proc/sys/net/ipv4/fib_multipath_hash_policy',
-  '/proc/sys/net/ipv6/fib_multipath_hash_policy',
-];
+/**
+ * The multipath hash of both families: policy 3 (Linux 5.12) hashes the fields named in
+ * fib_multipath_hash_fields, here addresses, protocol and ports (0x37), dissected from each packet.
+ * Policy 1 (L4) takes a packet's own hash instead when it has one (skb->l4_hash, Linux
+ * fib_multipath_hash): a sender one veth away hands over its socket's hash, which Linux draws
+ * again at a retransmission timeout (net.core.txrehash), so a flow could move to another worker
+ * mid-connection. Older kernels get policy 1.
+ */
+export const HASH_SYSCTLS = {
+  policy: ['/proc/sys/net/ipv4/fib_multipath_hash_policy', '/proc/sys/net/ipv6/fib_multipath_hash_policy'],
+  fields: ['/proc/sys/net/ipv4/fib_multipath_hash_fields', '/proc/sys/net/ipv6/fib_multipath_hash_fields'],
+};
+export const HASH_FIELDS = '0x0037';

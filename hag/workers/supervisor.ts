@@ -15,7 +15,7 @@ import { runPlan } from '../../src/daemon/command-plan.js';
 import type { ManagedDaemon } from '../../src/daemon/run.js';
 import type { HagConfig } from '../config.js';
 import { sysctl } from '../tun-setup.js';
-import { HASH_POLICY_SYSCTLS, syncPlan, teardownPlan } from './ecmp.js';
+import { HASH_FIELDS, HASH_SYSCTLS, syncPlan, teardownPlan } from './ecmp.js';
 import { mergeExpositions } from './merge-metrics.js';
 import { type WorkerSlot, workerSlot } from './plan.js';
 
@@ -62,7 +62,12 @@ export class HagSupervisor implements ManagedDaemon<HagConfig> {
   }
 
   async start(): Promise<void> {
-    for (const p of HASH_POLICY_SYSCTLS) sysctl(p, '1');
+    HASH_SYSCTLS.policy.forEach((p, i) => {
+      // Fields first: policy 3 hashes what they name.
+      const custom =
+        sysctl(HASH_SYSCTLS.fields[i], HASH_FIELDS) !== undefined && sysctl(p, '3') !== undefined;
+      if (!custom) sysctl(p, '1');
+    });
     // Nexthops left by a supervisor that was killed: its workers' TUNs are gone, so are they.
     runPlan(teardownPlan(this.cfg.service.addresses, this.workers.length), {
       logger: this.log,

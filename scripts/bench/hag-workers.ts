@@ -35,6 +35,7 @@ const { values: a } = benchArgs({
     seconds: { type: 'string', default: '8' },
     proto: { type: 'string', default: 'socks' },
     loaders: { type: 'string', default: '2' },
+    pcap: { type: 'string' },
   },
 });
 
@@ -229,13 +230,27 @@ async function orchestrate(): Promise<void> {
         '',
         openSync(logFile, 'w'),
       );
-      const started = () => /"event":"start"/.test(readFileSync(logFile, 'utf8'));
+      // With several workers, the supervisor's start line (after every worker is ready and routed).
+      const started = () =>
+        (k > 1 ? /"event":"start","workers"/ : /"event":"start"/).test(readFileSync(logFile, 'utf8'));
       for (let i = 0; !started(); i++) {
         if (i > 300 || hag.exitCode !== null)
           throw new Error(`the HAG did not start:\n${readFileSync(logFile, 'utf8')}`);
         await new Promise((r) => setTimeout(r, 100));
       }
       step(`HAG with ${k} worker(s) up`);
+      // --pcap DIR: every packet header in the HAG's namespace, per worker count (for a failure's cause).
+      if (a.pcap) {
+        const cap = spawn(
+          'ip',
+          ['netns', 'exec', H, 'tcpdump', '-i', 'any', '-s', '160', '-w', join(a.pcap, `hag-${k}.pcap`)],
+          {
+            stdio: 'ignore',
+          },
+        );
+        procs.push(cap);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
       for (const proto of ['socks', 'convert'] as const) {
         // `--loaders` generator processes at once (one node process alone tops out first).
         const cpu0 = hagCpu(H);
@@ -255,6 +270,17 @@ async function orchestrate(): Promise<void> {
         const ok = rs.reduce((x, r) => x + Number(r.connections) - Number(r.failed), 0);
         const cpu = hagCpu(H) - cpu0;
         results[proto][k] = Math.round(ok / sec);
+        if (ok < each * loaders)
+          out({
+            event: 'failed-connections',
+            proto,
+            workers: k,
+            ...dropCounters(H),
+            hagLog: readFileSync(logFile, 'utf8')
+              .split('\n')
+              .filter((l) => /"level":"(warn|error|fatal)"|worker-exit/.test(l))
+              .slice(0, 20),
+          });
         out({
           event: 'new-connections',
           proto,
@@ -343,6 +369,21 @@ function hagCpu(ns: string): number {
     }
   }
   return sum;
+}
+
+/** Where packets were dropped, when connections failed: the TUNs' drops and the cores' refusals. */
+function dropCounters(ns: string): Record<string, unknown> {
+  const tuns = sh(ns, 'ip -s -o link show | grep hagb || true')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.replace(/\s+/g, ' ').slice(0, 400));
+  const text = sh(ns, 'curl -sS --max-time 5 http://127.0.0.1:9108/metrics || true');
+  const picked = text
+    .split('\n')
+    .filter(
+      (l) => /drop|Overflow|NoToken|Reset|refusals|Rejected/i.test(l) && !l.startsWith('#') && !/ 0$/.test(l),
+    );
+  return { tuns, counters: picked.slice(0, 60) };
 }
 
 /** Which worker holds each of the client's connections (by its port), from the supervisor's /sessions. */

@@ -635,7 +635,7 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
 /**
  * `hagHosts: 2`: the HAG namespace becomes the operator's router. Each HAG host hangs off it by
  * one veth; the service addresses have an ECMP route over both hosts, hashed on the 5-tuple
- * (fib_multipath_hash_policy=1), and each host's join addresses a route to it alone. A host whose
+ * (policy 3 over addresses, protocol and ports: hag/workers/ecmp.ts says why not 1), and each host's join addresses a route to it alone. A host whose
  * link goes dark (labHostDown) drops out of the ECMP route (ignore_routes_with_linkdown).
  */
 function hagHosts(prefix: string): void {
@@ -662,8 +662,10 @@ function hagHosts(prefix: string): void {
   ipBatch(r, [`route add ${HAG_SERVICE_ADDRESSES[0]}/32 ${via(4)}`]);
   ipBatch(r, [`route add ${HAG_SERVICE_ADDRESSES[1]}/128 ${via(6)}`], '-6');
   sysctls(r, [
-    'net.ipv4.fib_multipath_hash_policy=1',
-    'net.ipv6.fib_multipath_hash_policy=1',
+    'net.ipv4.fib_multipath_hash_fields=0x0037',
+    'net.ipv6.fib_multipath_hash_fields=0x0037',
+    'net.ipv4.fib_multipath_hash_policy=3',
+    'net.ipv6.fib_multipath_hash_policy=3',
     'net.ipv4.conf.all.ignore_routes_with_linkdown=1',
     'net.ipv6.conf.all.ignore_routes_with_linkdown=1',
   ]);

@@ -166,7 +166,9 @@ describe('HAG with two workers behind the kernel ECMP', () => {
     expect(route).toMatch(/nhid \d+/);
     expect(route).toContain('dev hagw-0');
     expect(route).toContain('dev hagw-1');
-    expect(ns.sh('h', 'sysctl -n net.ipv4.fib_multipath_hash_policy').trim()).toBe('1');
+    // Hashed on addresses, protocol and ports dissected from each packet (policy 3, fields 0x37).
+    expect(ns.sh('h', 'sysctl -n net.ipv4.fib_multipath_hash_policy').trim()).toBe('3');
+    expect(Number(ns.sh('h', 'sysctl -n net.ipv4.fib_multipath_hash_fields').trim())).toBe(0x37);
     // Each worker's own join address is routed into its own TUN.
     expect(ns.sh('h', `ip route show ${JOINS[0]}`)).toContain('dev hagw-0');
     expect(ns.sh('h', `ip route show ${JOINS[1]}`)).toContain('dev hagw-1');
