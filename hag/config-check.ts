@@ -7,6 +7,7 @@ import { type ConfigIssue, type ConfigResult, type HostFacts, lineFinder } from 
 import { formatIp, inPrefix, type Prefix, parseIp, parsePrefix } from './addr.js';
 import type { HagConfig } from './config.js';
 import { refusedByDefaultHolding } from './policy.js';
+import { joinCapacity } from './workers/plan.js';
 
 /**
  * Subscriber prefixes shorter than these take in a good part of the internet: with a service that
@@ -109,6 +110,27 @@ export function crossCheck(
     for (const a of c.service.addresses)
       if (inPrefix(parsePrefix(a)!.bytes, p)) add(path, `${text(p)} holds the service address ${a}`);
   });
+
+  // Join addresses (hag/workers/): unicast per worker, never a service address, enough per family.
+  const service = new Set(c.service.addresses.map((a) => formatIp(parseIp(a)!)));
+  const joinSeen = new Set<string>();
+  c.service.joinAddresses.forEach((a, i) => {
+    const at = `service.joinAddresses[${i}]`;
+    const t = formatIp(parseIp(a)!);
+    if (service.has(t)) add(at, `${a} is a service address; a join address is a worker's own`);
+    else if (joinSeen.has(t)) add(at, `${a} is listed twice`);
+    joinSeen.add(t);
+  });
+  if (c.workers > 1 && c.service.joinAddresses.length === 0)
+    add(
+      'workers',
+      `${c.workers} workers need service.joinAddresses: a join must reach the worker holding its connection`,
+    );
+  else if (c.workers > joinCapacity(c.service.joinAddresses))
+    add('workers', `${c.workers} workers need ${c.workers} service.joinAddresses of each family configured`);
+  if (c.workers > 1 && transparent) add('workers', 'service.transparent runs one worker');
+  if (c.workers > 1 && c.tun.name.length + 1 + String(c.workers - 1).length > 15)
+    add('tun.name', `${c.tun.name}-${c.workers - 1} (a worker's TUN) is longer than 15 characters`);
 
   // Uplink names count a client under the first prefix that holds it: two would be ambiguous.
   const seen: { p: Prefix; at: string }[] = [];

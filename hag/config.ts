@@ -42,6 +42,13 @@ export const hagSchema = s.object({
   service: s.object({
     /** Addresses the HAG answers on: routed into the TUN, owned by the userspace core. */
     addresses: s.list(s.ipAddress(), { min: 1 }),
+    /**
+     * Unicast join addresses, one per worker and family (worker i takes the i-th of each family):
+     * set, the HAG sets MP_CAPABLE's C flag (RFC 8684 3.1) and announces its worker's with ADD_ADDR,
+     * so that the joins of a connection reach the worker (and host) holding it while ECMP spreads
+     * the service addresses over workers and hosts (hag/workers/).
+     */
+    joinAddresses: s.optional(s.list(s.ipAddress()), []),
     convert: s.optional(
       s.object({
         port: port(),
@@ -191,6 +198,12 @@ export const hagSchema = s.object({
     }),
     { default: 'min-rtt' as const, rules: [] },
   ),
+  /**
+   * Worker processes, each with its own TUN, core and join addresses; the kernel's ECMP (a
+   * resilient nexthop group) spreads the service addresses over them. 0: one per core, as many as
+   * service.joinAddresses has of each family (1 without join addresses).
+   */
+  workers: s.optional(s.int({ min: 0, max: 64 }), 0),
   mptcp: s.optional(
     s.object({
       maxSubflows: s.optional(s.int({ min: 1, max: 8 }), 8),

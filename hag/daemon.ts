@@ -113,6 +113,11 @@ export class HagDaemon {
   constructor(
     private cfg: HagConfig,
     readonly log: Logger,
+    /**
+     * Routes the service addresses into its own TUN (true: the only worker); false: one of several
+     * workers, whose supervisor spreads the service addresses over their TUNs (hag/workers/).
+     */
+    private readonly routesService = true,
   ) {
     this.ep = new MptcpEndpoint({
       // No Nagle: handshake replies (SOCKS method, then reply) must not wait for an ACK; bulk data fills segments anyway.
@@ -126,17 +131,27 @@ export class HagDaemon {
         checksum: cfg.mptcp.checksum,
         sendBuffer: cfg.mptcp.bufferBytes,
         recvBuffer: cfg.mptcp.bufferBytes,
+        // RFC 8684 3.1: with join addresses, no join to the service address (ECMP may send it to
+        // another worker or host); the joins go to this worker's announced join addresses.
+        denyJoinToSource: cfg.service.joinAddresses.length > 0,
       },
       maxSubflows: cfg.mptcp.maxSubflows,
       admitJoin: (t) => this.admitJoin(t),
       stack: { synCookies: cfg.tcp.synCookies, maxHalfOpen: cfg.tcp.maxHalfOpen },
     });
-    // RFC 8684 3.4.1: ADD_ADDR of the service addresses, ID = position + 1 (the initial subflow's is 0).
+    // RFC 8684 3.4.1: ADD_ADDR of this worker's join addresses (both families), else of the service
+    // addresses of the other family; ID = position + 1 (the initial subflow's is 0).
+    const joins = cfg.service.joinAddresses;
     if (cfg.mptcp.announce === 'other-family')
-      this.spm = new ServerPathManager(this.ep, {
-        addresses: cfg.service.addresses.map((a, i) => ({ id: i + 1, addr: parseIp(a) })),
-        announce: 'other-family',
-      });
+      this.spm = new ServerPathManager(
+        this.ep,
+        joins.length > 0
+          ? { addresses: joins.map((a, i) => ({ id: i + 1, addr: parseIp(a)! })) }
+          : {
+              addresses: cfg.service.addresses.map((a, i) => ({ id: i + 1, addr: parseIp(a)! })),
+              announce: 'other-family',
+            },
+      );
     const key = cfg.service.convert?.fastOpen.key;
     this.tfoCookies = new TfoCookies(key ? Buffer.from(key, 'hex') : undefined);
     this.rules = this.makeRules(cfg);
@@ -151,7 +166,7 @@ export class HagDaemon {
 
   private makeRules(cfg: HagConfig): Rules {
     // The HAG's own addresses: service, egress sources and every address of this host.
-    const own = new Set<string>(cfg.service.addresses);
+    const own = new Set<string>([...cfg.service.addresses, ...cfg.service.joinAddresses]);
     if (cfg.egress.source4) own.add(cfg.egress.source4);
     if (cfg.egress.source6) own.add(cfg.egress.source6);
     for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) own.add(a.address);
@@ -189,7 +204,7 @@ export class HagDaemon {
     this.plumbing = setupTun({
       name: c.tun.name,
       mtu: c.tun.mtu,
-      addresses: c.service.addresses,
+      addresses: [...(this.routesService ? c.service.addresses : []), ...c.service.joinAddresses],
       forwarding: c.tun.forwarding,
       offload: c.tun.offload,
       reversePathFilter: c.service.transparent ? false : undefined,
@@ -216,6 +231,7 @@ export class HagDaemon {
         event: 'start',
         tun: this.plumbing.tun.name,
         addresses: c.service.addresses,
+        joinAddresses: c.service.joinAddresses.length ? c.service.joinAddresses : undefined,
         convertPort: c.service.convert?.port,
         socksPort: c.service.socks?.port,
         inbound: c.service.inbound
@@ -791,6 +807,8 @@ export class HagDaemon {
     const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
     if (!same(old.tun, next.tun)) restart.push('tun');
     if (!same(old.service.addresses, next.service.addresses)) restart.push('service.addresses');
+    if (!same(old.service.joinAddresses, next.service.joinAddresses)) restart.push('service.joinAddresses');
+    if (old.workers !== next.workers) restart.push('workers');
     if (old.service.convert?.port !== next.service.convert?.port) restart.push('service.convert.port');
     if (old.service.socks?.port !== next.service.socks?.port) restart.push('service.socks.port');
     if (!same(old.service.transparent, next.service.transparent)) restart.push('service.transparent');
@@ -805,8 +823,10 @@ export class HagDaemon {
       tun: old.tun,
       mptcp: old.mptcp,
       metrics: old.metrics,
+      workers: old.workers,
       service: {
         addresses: old.service.addresses,
+        joinAddresses: old.service.joinAddresses,
         convert:
           old.service.convert && next.service.convert
             ? { ...next.service.convert, port: old.service.convert.port }

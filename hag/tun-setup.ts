@@ -25,7 +25,8 @@ function ip(args: string[]): void {
   }
 }
 
-function sysctl(path: string, value: string): string | undefined {
+/** Writes a sysctl (a /proc/sys path) when it differs; returns its old value, undefined when it cannot. */
+export function sysctl(path: string, value: string): string | undefined {
   try {
     const old = readFileSync(path, 'utf8').trim();
     if (old !== value) writeFileSync(path, value);

@@ -71,6 +71,34 @@ export function holdServer(dst: string): void {
   srv.listen({ host: h, port: Number(p), backlog: 4096 }, () => out({ event: 'ready' }));
 }
 
+/**
+ * Runs `one` `n` times, `conc` at a time; returns how many failed, counted by why (the error's
+ * code or message).
+ */
+export async function pool(
+  n: number,
+  conc: number,
+  one: () => Promise<void>,
+): Promise<{ failed: number; failures: Record<string, number> }> {
+  let next = 0;
+  let failed = 0;
+  const failures: Record<string, number> = {};
+  const worker = async () => {
+    while (next < n) {
+      next++;
+      try {
+        await one();
+      } catch (e) {
+        failed++;
+        const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+        failures[why] = (failures[why] ?? 0) + 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: conc }, worker));
+  return { failed, failures };
+}
+
 /** Runs a shell command in network namespace `ns` and returns its output. */
 export function sh(ns: string, cmd: string): string {
   return execFileSync('ip', ['netns', 'exec', ns, 'sh', '-c', cmd], { encoding: 'utf8' });

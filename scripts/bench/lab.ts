@@ -293,7 +293,8 @@ async function runProfile(profile: string, withGap: boolean): Promise<ProfileRes
       a = await workloads(
         prefix,
         'our CPE and HAG daemons',
-        () => product.hag.cpuSeconds() + product.cpe.cpuSeconds(),
+        // Every HAG host's (the ecmp profile has two).
+        () => product.hags.reduce((sum, h) => sum + h.cpuSeconds(), product.cpe.cpuSeconds()),
         withGap,
         'ours',
       );

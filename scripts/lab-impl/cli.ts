@@ -4,6 +4,7 @@
 import {
   ADDR,
   DEFAULT_PREFIX,
+  HAG_HOSTS,
   LabError,
   labDown,
   labExec,
@@ -106,6 +107,10 @@ async function main(argv: string[]): Promise<number> {
           ? '  the uplinks have addresses once the CPE daemon (config/lab/cpe-natboxes.yaml) took the leases'
           : `  e.g. scripts/lab exec cpe ping -I ${ADDR.cpe.dsl} ${ADDR.server.hag}`,
       );
+      if (state.profile.hagHosts === 2)
+        console.log(
+          `  two HAG hosts: the hag namespace routes the service addresses by ECMP to ${HAG_HOSTS.map((h) => `${h.ns} (${h.addr}, join ${h.join})`).join(' and ')}`,
+        );
       if (state.profile.transparent)
         console.log(
           '  transparent: the daemons (scripts/demo, startProduct) run with HAG service.transparent and CPE hag.method transparent',

@@ -1,7 +1,9 @@
 // The lab: six network namespaces (<prefix>-client, -cpe, -dsl, -lte, -hag, -server), their veth
 // links and addresses (IPv4 and IPv6), policy routing, NAT, tbf rate limits and one delay-line
 // process per access link (with a natboxes profile the dsl and lte namespaces are also two NAT
-// boxes handing the CPE 192.168.1.x by DHCP, scripts/lab-impl/natbox.ts); plus faults (link down/up, loss bursts), status and teardown. Used by
+// boxes handing the CPE 192.168.1.x by DHCP, scripts/lab-impl/natbox.ts; with `hagHosts: 2` the
+// hag namespace is a router with an ECMP route to two HAG hosts, hag1 and hag2, hagHosts());
+// plus faults (link down/up, loss bursts, a HAG host off), status and teardown. Used by
 // scripts/lab (the CLI) and by the tests, which give each run its own prefix. Everything it creates
 // lives in those namespaces or in /run/hybrid-access-lab/<prefix>/, and labDown() removes all of it.
 //
@@ -32,7 +34,10 @@ import { NATBOX, natboxDhcpArgv } from './natbox.js';
 import { formatRate, type LabProfile, LINK_NAMES, type LinkName, loadProfile } from './profiles.js';
 
 export const NAMESPACES = ['client', 'cpe', 'dsl', 'lte', 'hag', 'server'] as const;
-export type LabNamespace = (typeof NAMESPACES)[number];
+/** The HAG hosts of a profile with `hagHosts: 2`, behind the HAG namespace as their router. */
+export const HAG_HOST_NAMESPACES = ['hag1', 'hag2'] as const;
+export type LabNamespace = (typeof NAMESPACES)[number] | (typeof HAG_HOST_NAMESPACES)[number];
+const ALL_NAMESPACES: readonly LabNamespace[] = [...NAMESPACES, ...HAG_HOST_NAMESPACES];
 export const DEFAULT_PREFIX = 'ha';
 export const RUN_DIR = '/run/hybrid-access-lab';
 
@@ -55,6 +60,34 @@ export const ADDR6 = {
   hag: { dsl: '2001:db8:11::2', lte: '2001:db8:21::2', server: '2001:db8:30::1' },
   server: { hag: '2001:db8:30::2' },
 } as const;
+
+/**
+ * The two HAG hosts of `hagHosts: 2` (issue 17): each one veth from the router (the HAG
+ * namespace: `ifname` there, `rtr` in the host), its address on that link (its egress source and
+ * the ECMP next hop of the service addresses), and its unicast join addresses (routed to it).
+ */
+export const HAG_HOSTS = [
+  {
+    ns: 'hag1',
+    ifname: 'h1',
+    router: '198.18.41.1',
+    addr: '198.18.41.2',
+    router6: '2001:db8:41::1',
+    addr6: '2001:db8:41::2',
+    join: '198.18.102.1',
+    join6: '2001:db8:102::1',
+  },
+  {
+    ns: 'hag2',
+    ifname: 'h2',
+    router: '198.18.42.1',
+    addr: '198.18.42.2',
+    router6: '2001:db8:42::1',
+    addr6: '2001:db8:42::2',
+    join: '198.18.102.2',
+    join6: '2001:db8:102::2',
+  },
+] as const;
 
 /** The repository root (the nearest folder above this file with a package.json; works from dist/ too). */
 export const REPO_ROOT = (() => {
@@ -137,7 +170,7 @@ export function existingNamespaces(prefix: string): string[] {
     .split('\n')
     .map((l) => l.split(' ')[0])
     .filter(Boolean);
-  const ours = new Set(NAMESPACES.map((n) => nsName(prefix, n)));
+  const ours = new Set(ALL_NAMESPACES.map((n) => nsName(prefix, n)));
   return names.filter((n) => ours.has(n));
 }
 
@@ -319,7 +352,8 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
   mkdirSync(dir, { recursive: true });
   const n = (ns: LabNamespace) => nsName(prefix, ns);
 
-  for (const ns of NAMESPACES) {
+  const hosts = profile.hagHosts === 2 ? HAG_HOST_NAMESPACES : [];
+  for (const ns of [...NAMESPACES, ...hosts]) {
     run('ip', ['netns', 'add', n(ns)]);
     ipBatch(n(ns), ['link set lo up']);
     // No duplicate address detection: addresses (link-local ones too) are usable at once.
@@ -462,6 +496,7 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
     '-6',
   );
   sysctls(n('hag'), ['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+  if (profile.hagHosts === 2) hagHosts(prefix);
 
   ipBatch(n('server'), [
     `addr add ${ADDR.server.hag}/24 dev eth0`,
@@ -599,6 +634,62 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
   const state: LabState = { prefix, profile, delayLines, startedAt: new Date().toISOString() };
   writeState(state);
   return state;
+}
+
+/**
+ * `hagHosts: 2`: the HAG namespace becomes the operator's router. Each HAG host hangs off it by
+ * one veth; the service addresses have an ECMP route over both hosts, hashed on the 5-tuple
+ * (policy 3 over addresses, protocol and ports: hag/workers/ecmp.ts says why not 1), and each host's join addresses a route to it alone. A host whose
+ * link goes dark (labHostDown) drops out of the ECMP route (ignore_routes_with_linkdown).
+ */
+function hagHosts(prefix: string): void {
+  const r = nsName(prefix, 'hag');
+  for (const h of HAG_HOSTS) {
+    const ns = nsName(prefix, h.ns);
+    veth(prefix, 'hag', h.ifname, h.ns, 'rtr');
+    ipBatch(r, [
+      `addr add ${h.router}/24 dev ${h.ifname}`,
+      `link set ${h.ifname} up`,
+      `route add ${h.join}/32 via ${h.addr} dev ${h.ifname}`,
+    ]);
+    ipBatch(
+      r,
+      [`addr add ${h.router6}/64 dev ${h.ifname} nodad`, `route add ${h.join6}/128 via ${h.addr6}`],
+      '-6',
+    );
+    ipBatch(ns, [`addr add ${h.addr}/24 dev rtr`, 'link set rtr up', `route add default via ${h.router}`]);
+    ipBatch(ns, [`addr add ${h.addr6}/64 dev rtr nodad`, `route add default via ${h.router6}`], '-6');
+    sysctls(ns, ['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+  }
+  const via = (family: 4 | 6) =>
+    HAG_HOSTS.flatMap((h) => ['nexthop', 'via', family === 4 ? h.addr : h.addr6, 'dev', h.ifname]).join(' ');
+  ipBatch(r, [`route add ${HAG_SERVICE_ADDRESSES[0]}/32 ${via(4)}`]);
+  ipBatch(r, [`route add ${HAG_SERVICE_ADDRESSES[1]}/128 ${via(6)}`], '-6');
+  sysctls(r, [
+    'net.ipv4.fib_multipath_hash_fields=0x0037',
+    'net.ipv6.fib_multipath_hash_fields=0x0037',
+    'net.ipv4.fib_multipath_hash_policy=3',
+    'net.ipv6.fib_multipath_hash_policy=3',
+    'net.ipv4.conf.all.ignore_routes_with_linkdown=1',
+    'net.ipv6.conf.all.ignore_routes_with_linkdown=1',
+  ]);
+}
+
+/** The service addresses of config/lab/hag.yaml (IPv4, IPv6). */
+export const HAG_SERVICE_ADDRESSES = ['198.18.100.1', '2001:db8:100::1'] as const;
+
+/**
+ * A HAG host of `hagHosts: 2` off (its link dark, as a host powered off leaves its switch port) or
+ * on again: the router's ECMP route skips a next hop whose link is down.
+ */
+export function labHostPower(prefix: string, host: 'hag1' | 'hag2', state: 'down' | 'up'): void {
+  checkPrefix(prefix);
+  ipBatch(nsName(prefix, host), [`link set rtr ${state}`]);
+  if (state === 'up') {
+    const h = HAG_HOSTS.find((x) => x.ns === host)!;
+    ipBatch(nsName(prefix, host), [`route replace default via ${h.router}`]);
+    ipBatch(nsName(prefix, host), [`route replace default via ${h.router6}`], '-6');
+  }
 }
 
 /** dnsmasq sending router advertisements of the link's IPv6 prefix on `dev` (no DNS, no DHCP). */
@@ -819,8 +910,8 @@ export async function labStatus(prefix = DEFAULT_PREFIX): Promise<LabStatus> {
 /** Runs a command in a lab namespace with the caller's stdio; returns its exit code. */
 export function labExec(prefix: string, ns: string, argv: string[]): number {
   checkPrefix(prefix);
-  if (!(NAMESPACES as readonly string[]).includes(ns)) {
-    throw new LabError(`unknown namespace "${ns}" (one of: ${NAMESPACES.join(', ')})`);
+  if (!(ALL_NAMESPACES as readonly string[]).includes(ns)) {
+    throw new LabError(`unknown namespace "${ns}" (one of: ${ALL_NAMESPACES.join(', ')})`);
   }
   if (argv.length === 0) throw new LabError('exec: no command given');
   const full = nsName(prefix, ns as LabNamespace);

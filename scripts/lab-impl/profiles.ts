@@ -60,6 +60,12 @@ export interface LabProfile {
    * the HAG's config/lab/hag.yaml allows them), with the LAN host's web server as their target.
    */
   inbound: boolean;
+  /**
+   * HAG hosts (`hagHosts`, 1 or 2): with 2 the HAG namespace is the operator's router, with an
+   * ECMP route of the service addresses to two HAG namespaces (hag1, hag2) that each run a HAG
+   * with join addresses of their own (scripts/lab-impl/lab.ts HAG_HOSTS).
+   */
+  hagHosts: 1 | 2;
 }
 
 export class ProfileError extends Error {
@@ -74,6 +80,7 @@ const PROFILE_KEYS = new Set([
   'cpeConfig',
   'lanSlaac',
   'inbound',
+  'hagHosts',
   ...LINK_NAMES,
 ]);
 
@@ -148,6 +155,11 @@ export function parseProfiles(text: string, file: string): Map<string, LabProfil
       (typeof cpeConfig !== 'string' || !/^[A-Za-z0-9_.-]+\.yaml$/.test(cpeConfig))
     )
       fail(cpeNode, `${path}.cpeConfig`, 'expected a file name in config/lab/ ending in .yaml');
+    const hostsNode = pmap.get('hagHosts', true) as Node | undefined;
+    const hagHosts = hostsNode === undefined ? 1 : isScalar(hostsNode) ? hostsNode.value : undefined;
+    if (hagHosts !== 1 && hagHosts !== 2) fail(hostsNode, `${path}.hagHosts`, 'expected 1 or 2');
+    if (hagHosts === 2 && (natboxes || transparent))
+      fail(hostsNode, `${path}.hagHosts`, 'two HAG hosts go with neither natboxes nor transparent');
     const links = {} as Record<LinkName, LinkProfile>;
     for (const link of LINK_NAMES) {
       const lnode = pmap.get(link, true) as Node | undefined;
@@ -163,6 +175,7 @@ export function parseProfiles(text: string, file: string): Map<string, LabProfil
       transparent: transparent as boolean,
       lanSlaac: lanSlaac as boolean,
       inbound: inbound as boolean,
+      hagHosts: hagHosts as 1 | 2,
       ...(cpeConfig === undefined ? {} : { cpeConfig: cpeConfig as string }),
     });
   }

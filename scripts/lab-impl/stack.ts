@@ -8,12 +8,21 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseDocument } from 'yaml';
-import { ADDR, LabError, nsName, REPO_ROOT, readState, runDir } from './lab.js';
+import {
+  ADDR,
+  HAG_HOSTS,
+  HAG_SERVICE_ADDRESSES,
+  LabError,
+  nsName,
+  REPO_ROOT,
+  readState,
+  runDir,
+} from './lab.js';
 import type { LabProfile } from './profiles.js';
 
 /** The HAG's service address (routed into its TUN) and the kernel baseline's relay address. */
-export const HAG_SERVICE = '198.18.100.1';
-export const HAG_SERVICE6 = '2001:db8:100::1';
+export const HAG_SERVICE = HAG_SERVICE_ADDRESSES[0];
+export const HAG_SERVICE6 = HAG_SERVICE_ADDRESSES[1];
 export const KERNEL_RELAY = '198.18.101.1';
 export const KERNEL_RELAY_PORT = 7000;
 /** The kernel baseline's transparent relay on the CPE. */
@@ -143,7 +152,10 @@ function sh(prefix: string, ns: string, cmd: string): string {
 const dist = (p: string) => join(REPO_ROOT, 'dist', p);
 
 export interface Product {
+  /** The HAG (the first host's with `hagHosts: 2`). */
   hag: Daemon;
+  /** Every HAG host's (one, or two with `hagHosts: 2`: in namespaces hag1 and hag2). */
+  hags: Daemon[];
   cpe: Daemon;
   stop(): Promise<void>;
 }
@@ -154,7 +166,7 @@ export interface Product {
  * lanSlaac one, with the CPE's router advertisements on (lanSlaacEdits); in an inbound one, with
  * the CPE's port forwards (inboundEdits).
  */
-function labConfig(prefix: string, name: string): string {
+function labConfig(prefix: string, name: string, host?: number): string {
   let text = readFileSync(join(REPO_ROOT, 'config/lab', name), 'utf8')
     .replaceAll('{{RUN_DIR}}', runDir(prefix))
     .replaceAll('{{PREFIX}}', prefix);
@@ -162,9 +174,25 @@ function labConfig(prefix: string, name: string): string {
   if (profile?.transparent) text = transparentEdits(name, text);
   if (profile?.lanSlaac && name.startsWith('cpe')) text = lanSlaacEdits(text);
   if (profile?.inbound && name.startsWith('cpe')) text = inboundEdits(text);
-  const file = join(runDir(prefix), name);
+  if (host !== undefined) text = hagHostEdits(text, host);
+  const file = join(runDir(prefix), host === undefined ? name : `hag${host + 1}.yaml`);
   writeFileSync(file, text);
   return file;
+}
+
+/**
+ * The lab HAG's config for HAG host `i` of `hagHosts: 2`: its join addresses (the C flag and
+ * ADD_ADDR, so that joins reach it and not the other host), one worker, its egress from its own
+ * address on the router's link.
+ */
+export function hagHostEdits(text: string, i: number): string {
+  const h = HAG_HOSTS[i];
+  const doc = parseDocument(text);
+  doc.setIn(['service', 'joinAddresses'], doc.createNode([h.join, h.join6]));
+  doc.set('workers', 1);
+  doc.setIn(['egress', 'source4'], h.addr);
+  doc.setIn(['egress', 'source6'], h.addr6);
+  return doc.toString();
 }
 
 /** The HAG's interfaces toward the access links, where subscribers' MPTCP SYNs arrive. */
@@ -232,18 +260,25 @@ export async function startProduct(
 ): Promise<Product> {
   const cli = opts.distDir ? join(opts.distDir, 'src/cli.js') : dist('src/cli.js');
   if (!existsSync(cli)) throw new LabError(`${cli} is missing: build first (npm run build)`);
-  const hag = spawnIn(prefix, 'hag', 'HAG', [
-    'node',
-    ...(opts.nodeArgs?.hag ?? []),
-    cli,
-    'hag',
-    '--config',
-    labConfig(prefix, 'hag.yaml'),
-  ]);
-  const started: Daemon[] = [hag];
+  // With `hagHosts: 2` a HAG in each host namespace, with its own join addresses; else the one.
+  const hosts = readState(prefix)?.profile.hagHosts === 2 ? HAG_HOSTS.map((_, i) => i) : [undefined];
+  const hags = hosts.map((i) =>
+    spawnIn(prefix, i === undefined ? 'hag' : HAG_HOSTS[i].ns, i === undefined ? 'HAG' : `HAG ${i + 1}`, [
+      'node',
+      ...(opts.nodeArgs?.hag ?? []),
+      cli,
+      'hag',
+      '--config',
+      labConfig(prefix, 'hag.yaml', i),
+    ]),
+  );
+  const hag = hags[0];
+  const started: Daemon[] = [...hags];
   try {
-    const h = await hag.waitFor('its start', (l) => /"event":"start(-failed)?"/.test(l), 30_000);
-    if (h.includes('start-failed')) throw new LabError(`the HAG did not start:\n${hag.tail()}`);
+    for (const d of hags) {
+      const h = await d.waitFor('its start', (l) => /"event":"start(-failed)?"/.test(l), 30_000);
+      if (h.includes('start-failed')) throw new LabError(`${d.name} did not start:\n${d.tail()}`);
+    }
     const cpe = spawnIn(prefix, 'cpe', 'CPE', [
       'node',
       ...(opts.nodeArgs?.cpe ?? []),
@@ -259,10 +294,11 @@ export async function startProduct(
     if (!c.includes('"event":"start"')) throw new LabError(`the CPE did not start:\n${cpe.tail()}`);
     return {
       hag,
+      hags,
       cpe,
       stop: async () => {
         await cpe.stop();
-        await hag.stop();
+        for (const d of hags) await d.stop();
       },
     };
   } catch (e) {

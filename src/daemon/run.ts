@@ -30,6 +30,10 @@ export interface DaemonSpec<C extends { log: { level: string } }> {
   create(cfg: C, log: Logger): ManagedDaemon<C>;
   /** Warnings about a valid config on this host (`--check` prints them; the daemon logs them). */
   warnings?(cfg: C): string[];
+  /** More fields on every log line (a HAG worker's `worker`). */
+  logBase?: Record<string, unknown>;
+  /** After a successful start (a HAG worker tells its supervisor). */
+  started?(): void;
 }
 
 export async function runDaemon<C extends { log: { level: string } }>(
@@ -75,7 +79,7 @@ export async function runDaemon<C extends { log: { level: string } }>(
   const log = createLogger({
     level: loaded.value.log.level,
     priority: resolveLogPriority(priority),
-    base: { service: spec.name },
+    base: { service: spec.name, ...spec.logBase },
   });
   const daemon = spec.create(loaded.value, log);
   try {
@@ -85,6 +89,7 @@ export async function runDaemon<C extends { log: { level: string } }>(
     await daemon.stop();
     return 1;
   }
+  spec.started?.();
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {

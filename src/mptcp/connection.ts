@@ -36,6 +36,12 @@ export interface MptcpConfig {
    * faster subflow and penalise the slow one (Raiciu et al., NSDI 2012, section 4.2).
    */
   opportunistic: boolean;
+  /**
+   * Set MP_CAPABLE's C flag (RFC 8684 3.1): the peer must not open subflows to the source address
+   * of our initial subflow's packets, only to the addresses we announce (a HAG worker behind a
+   * service address that ECMP spreads over workers or hosts: a join to it may reach another one).
+   */
+  denyJoinToSource: boolean;
 }
 
 export const DEFAULT_MPTCP_CONFIG: MptcpConfig = {
@@ -44,6 +50,7 @@ export const DEFAULT_MPTCP_CONFIG: MptcpConfig = {
   checksum: false,
   congestion: 'uncoupled',
   opportunistic: true,
+  denyJoinToSource: false,
 };
 
 /** An address announced with ADD_ADDR (RFC 8684 3.4.1). */
@@ -225,6 +232,11 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
   fallback = false;
   /** Whether the DSS checksum is in use (either side asked for it). */
   checksum: boolean;
+  /**
+   * The peer's MP_CAPABLE had the C flag (RFC 8684 3.1): it takes no subflow to the address our
+   * initial subflow went to; our path manager joins only the addresses it announces.
+   */
+  peerDeniesJoinToSource = false;
   remoteKey: Uint8Array | undefined;
   remoteIdsn: Idsn = { high: 0, low: 0 };
   established = false;

@@ -296,7 +296,10 @@ export class MptcpEndpoint implements SansIo, ConnectionHost {
     const checksum = this.config.checksum || (mpc & MPC_FLAG.checksum) !== 0;
     // The stack copies the option into the SYN/ACK at once: one buffer serves every cookie SYN.
     const opt = this.cookieOpt;
-    opt.flags = MPC_FLAG.hmacSha256 | (checksum ? MPC_FLAG.checksum : 0);
+    opt.flags =
+      MPC_FLAG.hmacSha256 |
+      (checksum ? MPC_FLAG.checksum : 0) |
+      (this.config.denyJoinToSource ? MPC_FLAG.noNewSubflowsToSource : 0);
     this.fillKey(opt.senderKey);
     emitMpCapable(opt, this.cookieOptBuf, 0);
     return this.cookieOptBuf;

@@ -261,7 +261,12 @@ export class Subflow implements TcpExtension, TcpSocketEvents {
   // ------------------------------------------------------------ handshake (RFC 8684 3.1)
 
   private mpcFlags(): number {
-    return MPC_FLAG.hmacSha256 | (this.conn.checksum ? MPC_FLAG.checksum : 0);
+    const c = this.conn;
+    return (
+      MPC_FLAG.hmacSha256 |
+      (c.checksum ? MPC_FLAG.checksum : 0) |
+      (c.config.denyJoinToSource ? MPC_FLAG.noNewSubflowsToSource : 0)
+    );
   }
 
   writeSynOptions(buf: Uint8Array, off: number, room: number, synAck: boolean): number {
@@ -307,6 +312,8 @@ export class Subflow implements TcpExtension, TcpSocketEvents {
       return;
     }
     if (v.flags & MPC_FLAG.checksum) this.conn.checksum = true; // 3.1: either side's A flag
+    // 3.1: C, no new subflows to the source address of this packet (the initial subflow's peer).
+    if (v.flags & MPC_FLAG.noNewSubflowsToSource) this.conn.peerDeniesJoinToSource = true;
     if (synAck) {
       this.conn.mib.MPCapableSYNACKRX++;
       if (!v.hasSenderKey) {

@@ -7,7 +7,10 @@
 // subflows of either family in one connection): a subflow goes to the server address the
 // connection started with when the uplink has that family, else to an address of its own family
 // the server announced (an IPv6-only LTE joins the HAG's IPv6 address of a connection begun over
-// IPv4 on DSL). Sans-IO: the endpoint drives its timers.
+// IPv4 on DSL). A server whose MP_CAPABLE has the C flag (RFC 8684 3.1: a HAG worker behind a
+// service address that ECMP spreads) takes no subflow to the address the connection began with:
+// then every uplink joins the addresses it announces instead, once one comes (as Linux's
+// in-kernel path manager does with its subflow endpoints). Sans-IO: the endpoint drives its timers.
 import type { TcpSocket } from '../../tcp/socket.js';
 import { TcpState } from '../../tcp/state.js';
 import type { AnnouncedAddr, MptcpConnection, PeerCc } from '../connection.js';
@@ -187,17 +190,23 @@ export class ClientPathManager {
   private open(conn: MptcpConnection, a: PmAddress): void {
     const origin = this.origin.get(conn);
     if (!origin || conn.subflows.length >= this.ep.maxSubflows) return;
-    const local = sourceFor(a, origin.addr);
+    const local = conn.peerDeniesJoinToSource ? undefined : sourceFor(a, origin.addr);
     if (local) {
       this.joinTo(conn, a, local, { id: 0, addr: origin.addr, port: origin.port });
       return;
     }
+    // The origin's family first: an announced address of it is the one the C flag points to.
+    let other: AnnouncedAddr | undefined;
     for (const r of conn.remoteAddrs.values()) {
       const src = sourceFor(a, r.addr);
       if (!src) continue;
-      this.joinTo(conn, a, src, r);
-      return;
+      if (r.addr.length === origin.addr.length) {
+        this.joinTo(conn, a, src, r);
+        return;
+      }
+      other ??= r;
     }
+    if (other) this.joinTo(conn, a, sourceFor(a, other.addr)!, other);
   }
 
   private joinTo(conn: MptcpConnection, a: PmAddress, local: Uint8Array, remote: AnnouncedAddr): void {
@@ -224,7 +233,8 @@ export class ClientPathManager {
     const first = conn.subflows[0];
     const origin = this.origin.get(conn);
     if (!first || !origin) return;
-    if (origin.addr.length !== remote.addr.length) {
+    // C flag (RFC 8684 3.1): no uplink could join the origin, so each joins the announcement.
+    if (conn.peerDeniesJoinToSource || origin.addr.length !== remote.addr.length) {
       this.fill(conn);
       return;
     }
