@@ -190,6 +190,8 @@ export function hagHostEdits(text: string, i: number): string {
   const doc = parseDocument(text);
   doc.setIn(['service', 'joinAddresses'], doc.createNode([h.join, h.join6]));
   doc.set('workers', 1);
+  // Inbound forwarding listens on the one HAG's server-side address, which no HAG host has.
+  doc.deleteIn(['service', 'inbound']);
   doc.setIn(['egress', 'source4'], h.addr);
   doc.setIn(['egress', 'source6'], h.addr6);
   return doc.toString();
