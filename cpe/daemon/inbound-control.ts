@@ -6,7 +6,14 @@
 // three pings unanswered end it) and, once it ends or fails, is opened again after `retry`
 // (doubling, up to 15 s). It reports to its owner; it never acts on a forward itself.
 import type { Logger } from 'pino';
-import { encodeInbound, INBOUND_VERSION, InboundReader, type PortRange } from '../../src/inbound/index.js';
+import {
+  CONTROL_QUEUE_MAX,
+  encodeInbound,
+  INBOUND_VERSION,
+  type InboundMessage,
+  InboundReader,
+  type PortRange,
+} from '../../src/inbound/index.js';
 import type { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import type { ClientPathManager } from '../../src/mptcp/pm/client.js';
 import { ConnStream } from '../../src/tcp/stream.js';
@@ -105,14 +112,12 @@ export class InboundControl {
     };
     stream.once('end', ended);
     stream.once('close', ended);
-    stream.write(
-      encodeInbound({
-        type: 'register',
-        version: INBOUND_VERSION,
-        owner: this.opts.owner,
-        ranges: this.opts.ranges,
-      }),
-    );
+    this.send({
+      type: 'register',
+      version: INBOUND_VERSION,
+      owner: this.opts.owner,
+      ranges: this.opts.ranges,
+    });
     this.ep.wake(conn);
     this.timer = setTimeout(
       () => this.fail(`no registration answer within ${this.opts.timeoutMs} ms`),
@@ -138,12 +143,24 @@ export class InboundControl {
       this.fail('no answer to 3 keepalives');
       return;
     }
-    this.stream?.write(encodeInbound({ type: 'ping' }));
+    this.send({ type: 'ping' });
   }
 
   /** Tells the HAG to reset the client of `ticket` (why: src/inbound REJECT_REASON). */
   reject(ticket: Uint8Array, reason: number): void {
-    this.stream?.write(encodeInbound({ type: 'reject', ticket, reason }));
+    this.send({ type: 'reject', ticket, reason });
+  }
+
+  /**
+   * Writes `m` on the current connection; a HAG that leaves more than CONTROL_QUEUE_MAX unread (a
+   * flood of INCOMINGs, each answered with REJECT, say) fails it.
+   */
+  private send(m: InboundMessage): void {
+    const s = this.stream;
+    if (!s) return;
+    s.write(encodeInbound(m));
+    if (s.writableLength > CONTROL_QUEUE_MAX)
+      this.fail(`the HAG leaves its control connection unread (${s.writableLength} bytes queued)`);
   }
 
   private set(state: ControlState, reason: string): void {

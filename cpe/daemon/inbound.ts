@@ -13,6 +13,7 @@ import {
   encodeInbound,
   FORWARD_STATUS,
   forwardStatusName,
+  portRangeText,
   REJECT_REASON,
   rejectReasonName,
 } from '../../src/inbound/index.js';
@@ -34,8 +35,6 @@ import type { Uplinks } from './uplinks.js';
 
 /** The relay's sides in these words (the close log: lan-reset, hag-reset). */
 const RELAY_SIDES = { kernel: 'lan', core: 'hag' };
-
-type ForwardConfig = NonNullable<CpeConfig['inbound']>['forwards'][number];
 
 export interface ForwardStatus {
   name: string;
@@ -77,9 +76,6 @@ interface InboundSession {
 
 let nextId = 1;
 
-const rangeText = (f: ForwardConfig) =>
-  f.public.first === f.public.last ? `${f.public.first}` : `${f.public.first}-${f.public.last}`;
-
 export class InboundForwarder {
   readonly forwards: ForwardStatus[];
   readonly sessions = new Map<number, InboundSession>();
@@ -101,7 +97,7 @@ export class InboundForwarder {
   ) {
     this.forwards = inbound.forwards.map((f) => ({
       name: f.name,
-      public: rangeText(f),
+      public: portRangeText(f.public),
       host: f.host,
       port: f.port ?? f.public.first,
       state: 'pending',

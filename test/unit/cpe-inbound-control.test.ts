@@ -2,12 +2,19 @@
 // stand-in for the core's connection and fake timers: it registers the forwards' ranges with this
 // CPE run's id, reports REGISTERED and INCOMING, pings every keepalive and gives up after three
 // unanswered, retries after a failure with the delay doubling up to 15 s (and from the start again
-// once registered), and treats no uplink, no answer and a malformed message as failures.
+// once registered), and treats no uplink, no answer, a malformed message and a HAG that stops
+// reading as failures.
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { HagLink } from '../../cpe/daemon/hag-link.js';
 import { type ControlOwner, InboundControl } from '../../cpe/daemon/inbound-control.js';
-import { decodeInbound, encodeInbound, type InboundMessage } from '../../src/inbound/index.js';
+import {
+  CONTROL_QUEUE_MAX,
+  decodeInbound,
+  encodeInbound,
+  type InboundMessage,
+  REJECT_REASON,
+} from '../../src/inbound/index.js';
 import type { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import type { ClientPathManager } from '../../src/mptcp/pm/client.js';
 import type { StreamConn } from '../../src/tcp/stream.js';
@@ -21,11 +28,16 @@ class PipeConn implements StreamConn {
   aborted = false;
   error: Error | undefined;
   events: StreamConn['events'] = {};
-  readonly sendSpace = 1 << 20;
+  /** False: the HAG reads nothing more (its window closed): the send buffer takes nothing. */
+  taking = true;
+  get sendSpace() {
+    return this.taking ? 1 << 20 : 0;
+  }
   get readableBytes() {
     return this.inbox.length;
   }
   send(d: Uint8Array, off: number, len: number): number {
+    if (!this.taking) return 0;
     const b = Buffer.from(d.subarray(off, off + len));
     for (let o = 0; o < b.length; ) {
       const m = decodeInbound(b.subarray(o));
@@ -192,5 +204,20 @@ describe('CPE inbound control connection', () => {
     const n = conns.length;
     await vi.advanceTimersByTimeAsync(2000);
     expect(conns.length).toBe(n + 1);
+  });
+
+  it('a HAG that stops reading fails the connection before its queue passes CONTROL_QUEUE_MAX', async () => {
+    start();
+    await settle();
+    conns[0].feed({ type: 'registered', status: [0, 0] });
+    await settle();
+    conns[0].taking = false;
+    // Rejects for a flood of INCOMINGs the LAN host refused, none of them read by the HAG.
+    const reject = encodeInbound({ type: 'reject', ticket: new Uint8Array(16), reason: 1 }).length;
+    for (let i = 0; i < CONTROL_QUEUE_MAX / reject + 10 && control.state === 'up'; i++)
+      control.reject(new Uint8Array(16), REJECT_REASON.lanRefused);
+    expect(control.state).toBe('down');
+    expect(control.reason).toMatch(/^the HAG leaves its control connection unread/);
+    expect(conns[0].aborted).toBe(true);
   });
 });
