@@ -82,6 +82,8 @@ export class InboundForwarder {
   private readonly byConn = new Map<MptcpConnection, InboundSession>();
   private readonly control: InboundControl;
   private readonly stats = { accepted: 0, closed: 0, failed: {} as Record<string, number> };
+  /** Inbound connections whose LAN host is being connected to: they count toward maxConnections. */
+  private connecting = 0;
   draining = false;
   private drained: (() => void) | undefined;
 
@@ -184,11 +186,19 @@ export class InboundForwarder {
     if (!cfg || m.port < cfg.public.first || m.port > cfg.public.last)
       return this.fail(f, m, peer, REJECT_REASON.noForward, `no forward ${m.index} with port ${m.port}`);
     if (this.draining) return this.fail(f, m, peer, REJECT_REASON.busy, 'draining');
-    if (this.sessions.size >= this.cfg.intercept.maxConnections)
-      return this.fail(f, m, peer, REJECT_REASON.busy, `${this.sessions.size} open`);
+    // The LAN connects under way count too: a burst of INCOMINGs opens at most maxConnections sockets.
+    if (this.sessions.size + this.connecting >= this.cfg.intercept.maxConnections)
+      return this.fail(
+        f,
+        m,
+        peer,
+        REJECT_REASON.busy,
+        `${this.sessions.size} open, ${this.connecting} connecting`,
+      );
     const lanPort = f.port + (m.port - cfg.public.first);
     const socket = net.connect({ host: f.host, port: lanPort, noDelay: true, allowHalfOpen: true });
     socket.on('error', () => {});
+    this.connecting++;
     const ok = await new Promise<true | string>((resolve) => {
       const t = setTimeout(() => resolve('timeout'), this.cfg.hag.connectTimeout);
       socket.once('connect', () => {
@@ -200,10 +210,16 @@ export class InboundForwarder {
         resolve(e.code ?? e.message);
       });
     });
+    this.connecting--;
     if (ok !== true) {
       socket.destroy();
       const reason = ok === 'timeout' ? REJECT_REASON.lanTimeout : REJECT_REASON.lanRefused;
       return this.fail(f, m, peer, reason, `${hostPort(f.host, lanPort)}: ${ok}`);
+    }
+    // Stopped or draining while it connected: no attach connection opens after that.
+    if (this.draining) {
+      resetSocket(socket);
+      return this.fail(f, m, peer, REJECT_REASON.busy, 'draining');
     }
     const conn = this.pm.connect(this.now(), parseAddress(hag) as Uint8Array, this.inbound.port);
     if (!conn) {
