@@ -24,6 +24,7 @@ import {
   type PortRange,
   portRangeText,
   rejectReasonName,
+  TICKET_BYTES,
 } from '../src/inbound/index.js';
 import { resetSocket } from '../src/relay/relay.js';
 import type { ConnStream } from '../src/tcp/stream.js';
@@ -260,7 +261,7 @@ export class InboundService {
       return;
     }
     ctl.pending++;
-    const ticket = randomBytes(16);
+    const ticket = randomBytes(TICKET_BYTES);
     const hex = ticket.toString('hex');
     const timer = setTimeout(() => this.drop(hex, 'attach-timeout'), this.cfg.attachTimeout);
     this.pending.set(hex, { socket, control: ctl, port, peer, timer });
