@@ -253,7 +253,19 @@ export class InboundForwarder {
       `inbound ${s.id} ${peer} -> ${s.lan} (forward ${f.name})`,
     );
     s.relay = relay(socket, stream, { idleMs: this.cfg.intercept.idleTimeout });
-    this.finish(s, endName(await s.relay.done, RELAY_SIDES));
+    // The attach connection not established within connectTimeout (its SYNs unanswered): the LAN
+    // connection is not held through the core's SYN retries (minutes), and the HAG is told to
+    // reset its client now rather than at its attachTimeout.
+    let unattached = false;
+    const timer = setTimeout(() => {
+      unattached = true;
+      s.relay?.stop();
+      this.control.reject(m.ticket, REJECT_REASON.busy);
+    }, this.cfg.hag.connectTimeout);
+    stream.once('connect', () => clearTimeout(timer));
+    const end = endName(await s.relay.done, RELAY_SIDES);
+    clearTimeout(timer);
+    this.finish(s, unattached ? `attach-timeout (${this.cfg.hag.connectTimeout} ms)` : end);
   }
 
   private finish(s: InboundSession, reason: string): void {

@@ -1,8 +1,9 @@
 // The CPE's inbound forwarder (cpe/daemon/inbound.ts) with the HAG played on stand-in connections
 // (the control connection and each attach connection) and the forward's LAN host on loopback: a
 // burst of INCOMINGs opens at most intercept.maxConnections LAN sockets (those still connecting
-// count; the rest are answered REJECT cpe-busy), and an INCOMING whose LAN connect completes after
-// stop() opens no attach connection (its LAN socket is reset).
+// count; the rest are answered REJECT cpe-busy), an INCOMING whose LAN connect completes after
+// stop() opens no attach connection (its LAN socket is reset), and an attach connection not
+// established within hag.connectTimeout gives its LAN connection up (REJECT to the HAG).
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,7 @@ import type { ClientPathManager } from '../../src/mptcp/pm/client.js';
 import { PipeConn } from './lib/pipe-conn.js';
 
 const known = new Set(['lan0', 'dsl0']);
-const YAML = `lan:
+const yaml = (connectTimeout = '3s') => `lan:
   interface: lan0
   addresses: [198.18.5.1/24]
 uplinks:
@@ -31,6 +32,7 @@ uplinks:
     role: primary
 hag:
   addresses: [198.18.100.1]
+  connectTimeout: ${connectTimeout}
 intercept:
   maxConnections: 2
 `;
@@ -66,8 +68,8 @@ afterEach(async () => {
 });
 
 /** A forwarder with one forward (public 8080 -> the loopback LAN host), its control registered. */
-async function forwarder(): Promise<PipeConn> {
-  const r = parseCpeConfig(YAML, 'cpe.yaml', { interfaceExists: (n) => known.has(n) });
+async function forwarder(connectTimeout?: string): Promise<PipeConn> {
+  const r = parseCpeConfig(yaml(connectTimeout), 'cpe.yaml', { interfaceExists: (n) => known.has(n) });
   if (!r.ok) throw new Error(formatIssues(r.issues));
   const cfg: CpeConfig = { ...r.value, state: { directory: dir } };
   const port = (lan.address() as net.AddressInfo).port;
@@ -114,7 +116,7 @@ const incoming = (i: number) =>
   });
 
 async function until(what: () => boolean): Promise<void> {
-  for (let i = 0; i < 400 && !what(); i++) await new Promise((r) => setTimeout(r, 5));
+  for (let i = 0; i < 1000 && !what(); i++) await new Promise((r) => setTimeout(r, 5));
 }
 
 describe('CPE inbound forwarder', () => {
@@ -144,5 +146,20 @@ describe('CPE inbound forwarder', () => {
     expect(conns.length).toBe(1); // only the control connection
     expect(lanSide.closed).toBe(1);
     expect(fwd?.sessions.size).toBe(0);
+  });
+
+  it('an attach connection not established within connectTimeout: its LAN connection reset, the HAG told', async () => {
+    const control = await forwarder('300ms');
+    control.feed(Buffer.concat([incoming(1), incoming(2)]));
+    await until(() => conns.length === 3);
+    conns[2].events.onEstablished?.(); // the second one's handshake completes
+    await until(() => lanSide.closed > 0);
+    expect(lanSide.closed).toBe(1);
+    expect(lanSide.accepted.length).toBe(2);
+    const rejects = control.sent.filter((m) => m.type === 'reject');
+    expect(rejects.map((m) => [m.ticket[0], m.reason])).toEqual([[1, REJECT_REASON.busy]]);
+    expect(conns[1].aborted).toBe(true);
+    expect(conns[2].aborted).toBe(false);
+    expect(fwd?.sessions.size).toBe(1); // the established one relays on
   });
 });
