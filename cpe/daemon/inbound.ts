@@ -259,6 +259,8 @@ export class InboundForwarder {
     let unattached = false;
     const timer = setTimeout(() => {
       unattached = true;
+      this.stats.failed['attach-timeout'] = (this.stats.failed['attach-timeout'] ?? 0) + 1;
+      f.failed++;
       s.relay?.stop();
       this.control.reject(m.ticket, REJECT_REASON.busy);
     }, this.cfg.hag.connectTimeout);

@@ -161,5 +161,7 @@ describe('CPE inbound forwarder', () => {
     expect(conns[1].aborted).toBe(true);
     expect(conns[2].aborted).toBe(false);
     expect(fwd?.sessions.size).toBe(1); // the established one relays on
+    expect(fwd?.status().failed).toEqual({ 'attach-timeout': 1 });
+    expect(fwd?.forwards[0]).toMatchObject({ active: 1, connections: 2, failed: 1 });
   });
 });
