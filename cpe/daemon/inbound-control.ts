@@ -4,7 +4,8 @@
 // ranges, and over which the HAG announces each client connection (INCOMING). It pings every
 // keepalive (the carriers' NAT mappings of its subflows stay, and a HAG gone silent is noticed:
 // three pings unanswered end it) and, once it ends or fails, is opened again after `retry`
-// (doubling, up to 15 s). It reports to its owner; it never acts on a forward itself.
+// (doubling, up to 15 s; each delay jittered down by up to half). It reports to its owner; it
+// never acts on a forward itself.
 import type { Logger } from 'pino';
 import {
   CONTROL_QUEUE_MAX,
@@ -51,6 +52,8 @@ export interface ControlOptions {
   owner: Uint8Array;
   /** The clock (ms): the daemon's performance.now(). */
   now: () => number;
+  /** [0, 1): the retry delay's jitter (default Math.random). */
+  random?: () => number;
 }
 
 export type ControlState = 'connecting' | 'up' | 'down' | 'stopped';
@@ -174,12 +177,15 @@ export class InboundControl {
     this.close();
     const wasUp = this.state === 'up';
     this.set('down', reason);
+    // Somewhere in [retry/2, retry): the CPEs that lost their controls at once (a HAG restart or
+    // drain) do not all come back in the same instant, nor again in step at each doubling.
+    const delay = Math.round(this.retryMs * (1 - (this.opts.random ?? Math.random)() / 2));
     this.log[wasUp ? 'warn' : 'info'](
-      { event: 'inbound-down', hag: this.hag, reason, retryMs: this.retryMs },
-      `inbound control connection down (${reason}); again in ${this.retryMs} ms`,
+      { event: 'inbound-down', hag: this.hag, reason, retryMs: delay },
+      `inbound control connection down (${reason}); again in ${delay} ms`,
     );
     this.owner.down(reason);
-    this.timer = setTimeout(() => this.connect(), this.retryMs);
+    this.timer = setTimeout(() => this.connect(), delay);
     this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
   }
 

@@ -2,8 +2,8 @@
 // stand-in for the core's connection and fake timers: it registers the forwards' ranges with this
 // CPE run's id, reports REGISTERED and INCOMING, pings every keepalive and gives up after three
 // unanswered, retries after a failure with the delay doubling up to 15 s (and from the start again
-// once registered), and treats no uplink, no answer, a malformed message and a HAG that stops
-// reading as failures.
+// once registered; each delay jittered into its upper half), and treats no uplink, no answer, a
+// malformed message and a HAG that stops reading as failures.
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { HagLink } from '../../cpe/daemon/hag-link.js';
@@ -24,7 +24,8 @@ let usable: boolean;
 let reports: string[];
 let control: InboundControl;
 
-function start(): void {
+/** The control connection, started; `random` its jitter (0: each retry after exactly the delay). */
+function start(random = () => 0): void {
   const pm = {
     initialAddress: () => (usable ? {} : undefined),
     connect: () => {
@@ -49,6 +50,7 @@ function start(): void {
       ranges: RANGES,
       owner: OWNER,
       now: () => Date.now(),
+      random,
     },
     { wake: () => {} } as unknown as MptcpEndpoint,
     pm,
@@ -164,5 +166,21 @@ describe('CPE inbound control connection', () => {
     expect(control.state).toBe('down');
     expect(control.reason).toMatch(/^the HAG leaves its control connection unread/);
     expect(conns[0].aborted).toBe(true);
+  });
+
+  it('the retry delay is jittered into [retry/2, retry): CPEs that lost their HAG together come back apart', async () => {
+    start(() => 0.5); // three quarters of each delay
+    await settle();
+    await vi.advanceTimersByTimeAsync(3000); // no registration answer: down
+    expect(control.state).toBe('down');
+    await vi.advanceTimersByTimeAsync(1499);
+    expect(conns.length).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(conns.length).toBe(2); // 1.5 s, not 2 s
+    await vi.advanceTimersByTimeAsync(3000); // down again: the next delay 4 s x 0.75
+    await vi.advanceTimersByTimeAsync(2999);
+    expect(conns.length).toBe(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(conns.length).toBe(3);
   });
 });
