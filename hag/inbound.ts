@@ -14,13 +14,17 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import {
+  CONTROL_QUEUE_MAX,
   decodeInbound,
   encodeInbound,
   FORWARD_STATUS,
   forwardStatusName,
+  type InboundMessage,
   InboundReader,
   type PortRange,
+  portRangeText,
   rejectReasonName,
+  TICKET_BYTES,
 } from '../src/inbound/index.js';
 import { resetSocket } from '../src/relay/relay.js';
 import type { ConnStream } from '../src/tcp/stream.js';
@@ -70,8 +74,6 @@ export interface InboundHost {
  * table and the CPE's work without bound.
  */
 const MAX_PENDING_PER_CONTROL = 256;
-
-const rangeText = (r: PortRange) => (r.first === r.last ? `${r.first}` : `${r.first}-${r.last}`);
 
 export class InboundService {
   private policy: InboundPolicy;
@@ -138,18 +140,18 @@ export class InboundService {
     stream.once('close', () => ctl.end('cpe-closed'));
     const status = await this.open(ctl, ranges);
     if (ctl.closed) return ended;
-    stream.write(encodeInbound({ type: 'registered', status }));
+    this.send(ctl, { type: 'registered', status });
     this.host.log.info(
       {
         event: 'inbound-registered',
         id,
         client,
-        forwards: ranges.map((r, i) => ({ ports: rangeText(r), status: forwardStatusName(status[i]) })),
+        forwards: ranges.map((r, i) => ({ ports: portRangeText(r), status: forwardStatusName(status[i]) })),
       },
       `inbound ${id} from ${client}: ${
         ranges
           .filter((_, i) => status[i] === FORWARD_STATUS.ok)
-          .map(rangeText)
+          .map(portRangeText)
           .join(', ') || 'no ports'
       } open`,
     );
@@ -157,15 +159,15 @@ export class InboundService {
     const onData = (b: Buffer) => {
       ctl.idle?.refresh();
       reader.push(b);
-      for (let m = reader.next(); m; m = reader.next()) {
-        if (m.type === 'ping') stream.write(encodeInbound({ type: 'pong' }));
+      for (let m = reader.next(); m && !ctl.closed; m = reader.next()) {
+        if (m.type === 'ping') this.send(ctl, { type: 'pong' });
         else if (m.type === 'reject') this.rejected(ctl, Buffer.from(m.ticket).toString('hex'), m.reason);
         else {
           reader.error = `unexpected ${m.type} on the control connection`;
           break;
         }
       }
-      if (reader.error) {
+      if (reader.error && !ctl.closed) {
         this.host.refuse(client, 'malformed-message', { id, detail: reader.error });
         ctl.end('malformed-message');
       }
@@ -202,7 +204,10 @@ export class InboundService {
       if (ctl.closed) return status;
       if (s === FORWARD_STATUS.ok) held += size;
       else
-        this.host.refuse(ctl.client, `forward-${forwardStatusName(s)}`, { id: ctl.id, ports: rangeText(r) });
+        this.host.refuse(ctl.client, `forward-${forwardStatusName(s)}`, {
+          id: ctl.id,
+          ports: portRangeText(r),
+        });
       status.push(s);
     }
     return status;
@@ -256,7 +261,7 @@ export class InboundService {
       return;
     }
     ctl.pending++;
-    const ticket = randomBytes(16);
+    const ticket = randomBytes(TICKET_BYTES);
     const hex = ticket.toString('hex');
     const timer = setTimeout(() => this.drop(hex, 'attach-timeout'), this.cfg.attachTimeout);
     this.pending.set(hex, { socket, control: ctl, port, peer, timer });
@@ -264,16 +269,26 @@ export class InboundService {
       if (this.pending.get(hex)?.socket === socket) this.drop(hex, 'client-gone');
     });
     this.host.metrics.inbound.inc({ result: 'offered' });
-    ctl.stream.write(
-      encodeInbound({
-        type: 'incoming',
-        ticket,
-        index: ctl.ports.get(port) ?? 0,
-        port,
-        address,
-        peerPort: socket.remotePort ?? 0,
-      }),
-    );
+    this.send(ctl, {
+      type: 'incoming',
+      ticket,
+      index: ctl.ports.get(port) ?? 0,
+      port,
+      address,
+      peerPort: socket.remotePort ?? 0,
+    });
+  }
+
+  /**
+   * Writes `m` on the control connection; a CPE that leaves more than CONTROL_QUEUE_MAX unread
+   * (pinging, say, without reading the pongs) is refused and its control closed.
+   */
+  private send(ctl: Control, m: InboundMessage): void {
+    if (ctl.closed) return;
+    ctl.stream.write(encodeInbound(m));
+    if (ctl.stream.writableLength <= CONTROL_QUEUE_MAX) return;
+    this.host.refuse(ctl.client, 'control-not-read', { id: ctl.id, queued: ctl.stream.writableLength });
+    ctl.end('control-not-read');
   }
 
   /** The CPE's attach connection named `ticket`: the client waiting for it (now the caller's), if any. */

@@ -4,9 +4,17 @@
 // ranges, and over which the HAG announces each client connection (INCOMING). It pings every
 // keepalive (the carriers' NAT mappings of its subflows stay, and a HAG gone silent is noticed:
 // three pings unanswered end it) and, once it ends or fails, is opened again after `retry`
-// (doubling, up to 15 s). It reports to its owner; it never acts on a forward itself.
+// (doubling, up to 15 s; each delay jittered down by up to half). It reports to its owner; it
+// never acts on a forward itself.
 import type { Logger } from 'pino';
-import { encodeInbound, INBOUND_VERSION, InboundReader, type PortRange } from '../../src/inbound/index.js';
+import {
+  CONTROL_QUEUE_MAX,
+  encodeInbound,
+  INBOUND_VERSION,
+  type InboundMessage,
+  InboundReader,
+  type PortRange,
+} from '../../src/inbound/index.js';
 import type { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import type { ClientPathManager } from '../../src/mptcp/pm/client.js';
 import { ConnStream } from '../../src/tcp/stream.js';
@@ -44,6 +52,8 @@ export interface ControlOptions {
   owner: Uint8Array;
   /** The clock (ms): the daemon's performance.now(). */
   now: () => number;
+  /** [0, 1): the retry delay's jitter (default Math.random). */
+  random?: () => number;
 }
 
 export type ControlState = 'connecting' | 'up' | 'down' | 'stopped';
@@ -105,14 +115,12 @@ export class InboundControl {
     };
     stream.once('end', ended);
     stream.once('close', ended);
-    stream.write(
-      encodeInbound({
-        type: 'register',
-        version: INBOUND_VERSION,
-        owner: this.opts.owner,
-        ranges: this.opts.ranges,
-      }),
-    );
+    this.send({
+      type: 'register',
+      version: INBOUND_VERSION,
+      owner: this.opts.owner,
+      ranges: this.opts.ranges,
+    });
     this.ep.wake(conn);
     this.timer = setTimeout(
       () => this.fail(`no registration answer within ${this.opts.timeoutMs} ms`),
@@ -138,12 +146,24 @@ export class InboundControl {
       this.fail('no answer to 3 keepalives');
       return;
     }
-    this.stream?.write(encodeInbound({ type: 'ping' }));
+    this.send({ type: 'ping' });
   }
 
   /** Tells the HAG to reset the client of `ticket` (why: src/inbound REJECT_REASON). */
   reject(ticket: Uint8Array, reason: number): void {
-    this.stream?.write(encodeInbound({ type: 'reject', ticket, reason }));
+    this.send({ type: 'reject', ticket, reason });
+  }
+
+  /**
+   * Writes `m` on the current connection; a HAG that leaves more than CONTROL_QUEUE_MAX unread (a
+   * flood of INCOMINGs, each answered with REJECT, say) fails it.
+   */
+  private send(m: InboundMessage): void {
+    const s = this.stream;
+    if (!s) return;
+    s.write(encodeInbound(m));
+    if (s.writableLength > CONTROL_QUEUE_MAX)
+      this.fail(`the HAG leaves its control connection unread (${s.writableLength} bytes queued)`);
   }
 
   private set(state: ControlState, reason: string): void {
@@ -157,12 +177,15 @@ export class InboundControl {
     this.close();
     const wasUp = this.state === 'up';
     this.set('down', reason);
+    // Somewhere in [retry/2, retry): the CPEs that lost their controls at once (a HAG restart or
+    // drain) do not all come back in the same instant, nor again in step at each doubling.
+    const delay = Math.round(this.retryMs * (1 - (this.opts.random ?? Math.random)() / 2));
     this.log[wasUp ? 'warn' : 'info'](
-      { event: 'inbound-down', hag: this.hag, reason, retryMs: this.retryMs },
-      `inbound control connection down (${reason}); again in ${this.retryMs} ms`,
+      { event: 'inbound-down', hag: this.hag, reason, retryMs: delay },
+      `inbound control connection down (${reason}); again in ${delay} ms`,
     );
     this.owner.down(reason);
-    this.timer = setTimeout(() => this.connect(), this.retryMs);
+    this.timer = setTimeout(() => this.connect(), delay);
     this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
   }
 

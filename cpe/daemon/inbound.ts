@@ -13,6 +13,7 @@ import {
   encodeInbound,
   FORWARD_STATUS,
   forwardStatusName,
+  portRangeText,
   REJECT_REASON,
   rejectReasonName,
 } from '../../src/inbound/index.js';
@@ -34,8 +35,6 @@ import type { Uplinks } from './uplinks.js';
 
 /** The relay's sides in these words (the close log: lan-reset, hag-reset). */
 const RELAY_SIDES = { kernel: 'lan', core: 'hag' };
-
-type ForwardConfig = NonNullable<CpeConfig['inbound']>['forwards'][number];
 
 export interface ForwardStatus {
   name: string;
@@ -77,15 +76,14 @@ interface InboundSession {
 
 let nextId = 1;
 
-const rangeText = (f: ForwardConfig) =>
-  f.public.first === f.public.last ? `${f.public.first}` : `${f.public.first}-${f.public.last}`;
-
 export class InboundForwarder {
   readonly forwards: ForwardStatus[];
   readonly sessions = new Map<number, InboundSession>();
   private readonly byConn = new Map<MptcpConnection, InboundSession>();
   private readonly control: InboundControl;
   private readonly stats = { accepted: 0, closed: 0, failed: {} as Record<string, number> };
+  /** Inbound connections whose LAN host is being connected to: they count toward maxConnections. */
+  private connecting = 0;
   draining = false;
   private drained: (() => void) | undefined;
 
@@ -101,7 +99,7 @@ export class InboundForwarder {
   ) {
     this.forwards = inbound.forwards.map((f) => ({
       name: f.name,
-      public: rangeText(f),
+      public: portRangeText(f.public),
       host: f.host,
       port: f.port ?? f.public.first,
       state: 'pending',
@@ -188,11 +186,19 @@ export class InboundForwarder {
     if (!cfg || m.port < cfg.public.first || m.port > cfg.public.last)
       return this.fail(f, m, peer, REJECT_REASON.noForward, `no forward ${m.index} with port ${m.port}`);
     if (this.draining) return this.fail(f, m, peer, REJECT_REASON.busy, 'draining');
-    if (this.sessions.size >= this.cfg.intercept.maxConnections)
-      return this.fail(f, m, peer, REJECT_REASON.busy, `${this.sessions.size} open`);
+    // The LAN connects under way count too: a burst of INCOMINGs opens at most maxConnections sockets.
+    if (this.sessions.size + this.connecting >= this.cfg.intercept.maxConnections)
+      return this.fail(
+        f,
+        m,
+        peer,
+        REJECT_REASON.busy,
+        `${this.sessions.size} open, ${this.connecting} connecting`,
+      );
     const lanPort = f.port + (m.port - cfg.public.first);
     const socket = net.connect({ host: f.host, port: lanPort, noDelay: true, allowHalfOpen: true });
     socket.on('error', () => {});
+    this.connecting++;
     const ok = await new Promise<true | string>((resolve) => {
       const t = setTimeout(() => resolve('timeout'), this.cfg.hag.connectTimeout);
       socket.once('connect', () => {
@@ -204,10 +210,16 @@ export class InboundForwarder {
         resolve(e.code ?? e.message);
       });
     });
+    this.connecting--;
     if (ok !== true) {
       socket.destroy();
       const reason = ok === 'timeout' ? REJECT_REASON.lanTimeout : REJECT_REASON.lanRefused;
       return this.fail(f, m, peer, reason, `${hostPort(f.host, lanPort)}: ${ok}`);
+    }
+    // Stopped or draining while it connected: no attach connection opens after that.
+    if (this.draining) {
+      resetSocket(socket);
+      return this.fail(f, m, peer, REJECT_REASON.busy, 'draining');
     }
     const conn = this.pm.connect(this.now(), parseAddress(hag) as Uint8Array, this.inbound.port);
     if (!conn) {
@@ -241,7 +253,21 @@ export class InboundForwarder {
       `inbound ${s.id} ${peer} -> ${s.lan} (forward ${f.name})`,
     );
     s.relay = relay(socket, stream, { idleMs: this.cfg.intercept.idleTimeout });
-    this.finish(s, endName(await s.relay.done, RELAY_SIDES));
+    // The attach connection not established within connectTimeout (its SYNs unanswered): the LAN
+    // connection is not held through the core's SYN retries (minutes), and the HAG is told to
+    // reset its client now rather than at its attachTimeout.
+    let unattached = false;
+    const timer = setTimeout(() => {
+      unattached = true;
+      this.stats.failed['attach-timeout'] = (this.stats.failed['attach-timeout'] ?? 0) + 1;
+      f.failed++;
+      s.relay?.stop();
+      this.control.reject(m.ticket, REJECT_REASON.busy);
+    }, this.cfg.hag.connectTimeout);
+    stream.once('connect', () => clearTimeout(timer));
+    const end = endName(await s.relay.done, RELAY_SIDES);
+    clearTimeout(timer);
+    this.finish(s, unattached ? `attach-timeout (${this.cfg.hag.connectTimeout} ms)` : end);
   }
 
   private finish(s: InboundSession, reason: string): void {

@@ -231,7 +231,7 @@ function inboundFamilies(s: StatusSnapshot): MetricFamily[] {
   const failed = new MetricFamily(
     'cpe_inbound_failures_total',
     'counter',
-    'Inbound connections the CPE refused, by reason (lan-refused, lan-timeout, cpe-busy, no-such-forward).',
+    'Inbound connections the CPE refused or gave up, by reason (lan-refused, lan-timeout, cpe-busy, no-such-forward, attach-timeout).',
   );
   for (const f of ib.forwards) {
     for (const st of ['open', 'pending', 'refused'])

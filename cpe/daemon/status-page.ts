@@ -3,8 +3,9 @@
 // daemon's uptime and connections, and per uplink its state and why it is down, capacity, quota
 // bar and reset date, MPTCP health (subflows, their RTT, whether the options get through), and
 // throughput and RTT charts as inline SVG with axes, units and a legend; then the port forwards
-// (the HAG's verdict on each, their connections) and the LAN's DHCP leases. A few lines of script swap in a fresh render every second; without script a meta
-// refresh does it every 10 s. No external resource: the page works offline on a router.
+// (the HAG's verdict on each, their connections) and the LAN's DHCP leases. A few lines of script
+// swap in a fresh render every second; without script a meta refresh does it every 10 s. No external resource: the page works offline on a router.
+import { hostPort } from '../../src/wire/addr.js';
 import { escapeHtml as esc } from './html.js';
 import type { StatusSnapshot, UplinkStatus } from './status.js';
 import { type ChartSeries, svgChart } from './svg-chart.js';
@@ -192,11 +193,11 @@ function forwards(s: StatusSnapshot): string {
   const c = ib.control;
   const ctl =
     c.state === 'up'
-      ? `<b class="up">up</b> to ${esc(c.hag ?? '')}:${c.port}`
+      ? `<b class="up">up</b> to ${esc(hostPort(c.hag ?? '', c.port))}`
       : `<b class="down">${esc(c.state)}</b>${c.reason ? `: ${esc(c.reason)}` : ''}`;
   const rows = ib.forwards.map(
     (f) =>
-      `<tr><td>${esc(f.name)}</td><td>${esc(f.public)}</td><td>${esc(f.host)}:${f.port}</td>` +
+      `<tr><td>${esc(f.name)}</td><td>${esc(f.public)}</td><td>${esc(hostPort(f.host, f.port))}</td>` +
       `<td class="${f.state === 'open' ? 'up' : f.state === 'refused' ? 'down' : 'unknown'}">${esc(f.state)}${f.reason ? `: ${esc(f.reason)}` : ''}</td>` +
       `<td>${f.active} open, ${f.connections} in all, ${f.failed} failed</td></tr>`,
   );

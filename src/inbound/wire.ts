@@ -35,6 +35,14 @@ export const INBOUND_MAX_FORWARDS = 64;
 /** Bytes of a ticket and of a CPE's id (random, kept across its restarts: cpe/daemon/inbound-id.ts). */
 export const TICKET_BYTES = 16;
 export const OWNER_BYTES = 16;
+/**
+ * Bytes a control connection's writer may have queued unsent (in the stream, beyond the
+ * connection's send buffer) before it gives up on the peer: a peer that sends and never reads (its
+ * PINGs answered, the INCOMINGs it sends answered with REJECT) would otherwise grow the queue
+ * without bound. 64 KiB is some 1,500 INCOMINGs, several times the clients the HAG lets wait
+ * for one CPE (hag/inbound.ts MAX_PENDING_PER_CONTROL).
+ */
+export const CONTROL_QUEUE_MAX = 64 * 1024;
 
 /** REGISTERED: the HAG's verdict on each range, in the order of REGISTER. */
 export const FORWARD_STATUS = {
@@ -84,6 +92,10 @@ export interface PortRange {
   first: number;
   last: number;
 }
+
+/** A range as text: "8080", "27015-27030" (logs, status). */
+export const portRangeText = (r: PortRange): string =>
+  r.first === r.last ? `${r.first}` : `${r.first}-${r.last}`;
 
 export type InboundMessage =
   | { type: 'register'; version: number; owner: Uint8Array; ranges: PortRange[] }

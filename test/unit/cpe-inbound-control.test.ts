@@ -2,59 +2,16 @@
 // stand-in for the core's connection and fake timers: it registers the forwards' ranges with this
 // CPE run's id, reports REGISTERED and INCOMING, pings every keepalive and gives up after three
 // unanswered, retries after a failure with the delay doubling up to 15 s (and from the start again
-// once registered), and treats no uplink, no answer and a malformed message as failures.
+// once registered; each delay jittered into its upper half), and treats no uplink, no answer, a
+// malformed message and a HAG that stops reading as failures.
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { HagLink } from '../../cpe/daemon/hag-link.js';
 import { type ControlOwner, InboundControl } from '../../cpe/daemon/inbound-control.js';
-import { decodeInbound, encodeInbound, type InboundMessage } from '../../src/inbound/index.js';
+import { CONTROL_QUEUE_MAX, encodeInbound, REJECT_REASON } from '../../src/inbound/index.js';
 import type { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import type { ClientPathManager } from '../../src/mptcp/pm/client.js';
-import type { StreamConn } from '../../src/tcp/stream.js';
-
-/** A connection the test plays the HAG on: what the CPE sends is decoded, what the HAG says is fed. */
-class PipeConn implements StreamConn {
-  readonly sent: InboundMessage[] = [];
-  private inbox: Buffer = Buffer.alloc(0);
-  isClosed = false;
-  readEnded = false;
-  aborted = false;
-  error: Error | undefined;
-  events: StreamConn['events'] = {};
-  readonly sendSpace = 1 << 20;
-  get readableBytes() {
-    return this.inbox.length;
-  }
-  send(d: Uint8Array, off: number, len: number): number {
-    const b = Buffer.from(d.subarray(off, off + len));
-    for (let o = 0; o < b.length; ) {
-      const m = decodeInbound(b.subarray(o));
-      if (m.kind !== 'ok') throw new Error(`the CPE sent a bad message: ${m.kind}`);
-      this.sent.push(m.message);
-      o += m.consumed;
-    }
-    return len;
-  }
-  recv(dst: Uint8Array): number {
-    const n = Math.min(dst.length, this.inbox.length);
-    dst.set(this.inbox.subarray(0, n));
-    this.inbox = this.inbox.subarray(n);
-    return n;
-  }
-  close(): void {}
-  abort(): void {
-    this.aborted = true;
-    this.isClosed = true;
-  }
-  /** The HAG sends `m` (or raw bytes). */
-  feed(m: InboundMessage | Buffer): void {
-    this.inbox = Buffer.concat([this.inbox, Buffer.isBuffer(m) ? m : encodeInbound(m)]);
-    this.events.onReadable?.();
-  }
-  types(): string[] {
-    return this.sent.map((m) => m.type);
-  }
-}
+import { PipeConn } from './lib/pipe-conn.js';
 
 const OWNER = new Uint8Array(16).fill(5);
 const RANGES = [
@@ -67,7 +24,8 @@ let usable: boolean;
 let reports: string[];
 let control: InboundControl;
 
-function start(): void {
+/** The control connection, started; `random` its jitter (0: each retry after exactly the delay). */
+function start(random = () => 0): void {
   const pm = {
     initialAddress: () => (usable ? {} : undefined),
     connect: () => {
@@ -92,6 +50,7 @@ function start(): void {
       ranges: RANGES,
       owner: OWNER,
       now: () => Date.now(),
+      random,
     },
     { wake: () => {} } as unknown as MptcpEndpoint,
     pm,
@@ -192,5 +151,36 @@ describe('CPE inbound control connection', () => {
     const n = conns.length;
     await vi.advanceTimersByTimeAsync(2000);
     expect(conns.length).toBe(n + 1);
+  });
+
+  it('a HAG that stops reading fails the connection before its queue passes CONTROL_QUEUE_MAX', async () => {
+    start();
+    await settle();
+    conns[0].feed({ type: 'registered', status: [0, 0] });
+    await settle();
+    conns[0].taking = false;
+    // Rejects for a flood of INCOMINGs the LAN host refused, none of them read by the HAG.
+    const reject = encodeInbound({ type: 'reject', ticket: new Uint8Array(16), reason: 1 }).length;
+    for (let i = 0; i < CONTROL_QUEUE_MAX / reject + 10 && control.state === 'up'; i++)
+      control.reject(new Uint8Array(16), REJECT_REASON.lanRefused);
+    expect(control.state).toBe('down');
+    expect(control.reason).toMatch(/^the HAG leaves its control connection unread/);
+    expect(conns[0].aborted).toBe(true);
+  });
+
+  it('the retry delay is jittered into [retry/2, retry): CPEs that lost their HAG together come back apart', async () => {
+    start(() => 0.5); // three quarters of each delay
+    await settle();
+    await vi.advanceTimersByTimeAsync(3000); // no registration answer: down
+    expect(control.state).toBe('down');
+    await vi.advanceTimersByTimeAsync(1499);
+    expect(conns.length).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(conns.length).toBe(2); // 1.5 s, not 2 s
+    await vi.advanceTimersByTimeAsync(3000); // down again: the next delay 4 s x 0.75
+    await vi.advanceTimersByTimeAsync(2999);
+    expect(conns.length).toBe(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(conns.length).toBe(3);
   });
 });

@@ -232,6 +232,17 @@ describe('status page', () => {
     expect(text(fwd)).toMatch(/web 8080 198\.18\.5\.10:80 open 1 open, 7 in all, 1 failed/);
     expect(text(fwd)).toMatch(/ssh 2222 198\.18\.5\.10:22 refused: not-allowed/);
     expect(renderStatusPage({ ...snapshot(), inbound: undefined })).not.toContain('Port forwarding');
+    // IPv6 endpoints in brackets, as everywhere else (src/wire/addr.ts hostPort).
+    const v6 = renderStatusPage({
+      ...snapshot(),
+      inbound: {
+        ...INBOUND_STATUS,
+        control: { ...INBOUND_STATUS.control, hag: '2001:db8:100::1' },
+        forwards: [{ ...INBOUND_STATUS.forwards[0], host: '2001:db8:5::10' }],
+      },
+    });
+    expect(text(v6)).toContain('up to [2001:db8:100::1]:5125');
+    expect(text(v6)).toContain('web 8080 [2001:db8:5::10]:80 open');
   });
 
   it('reads without script and links the data it is made of', () => {

@@ -3,7 +3,8 @@
 // overlapping, too many, in use by another CPE); a client of an open port is announced with a
 // ticket that pairs once; a REJECT, the attach timeout and the control's end reset the waiting
 // client; the control's end frees its ports; the same CPE (its id) reconnecting replaces its old
-// control. Also the rule table (InboundPolicy) alone.
+// control; a CPE that does not read its control connection is refused. Also the rule table
+// (InboundPolicy) alone.
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import pino from 'pino';
@@ -13,6 +14,7 @@ import { type InboundConfig, InboundService } from '../../hag/inbound.js';
 import { HagMetrics } from '../../hag/metrics.js';
 import { InboundPolicy } from '../../hag/policy.js';
 import {
+  CONTROL_QUEUE_MAX,
   decodeInbound,
   encodeInbound,
   FORWARD_STATUS,
@@ -48,6 +50,11 @@ class FakeStream extends Duplex {
   }
 }
 
+/** A CPE that never reads its control connection: nothing written is ever taken. */
+class UnreadStream extends FakeStream {
+  override _write(_c: Buffer, _e: BufferEncoding, _cb: () => void): void {}
+}
+
 const BASE = 20_000 + Math.floor(Math.random() * 40_000);
 const CPE = '198.18.10.2';
 const owner = (b: number) => new Uint8Array(16).fill(b);
@@ -76,8 +83,13 @@ function service(over: Partial<InboundConfig> = {}) {
   return { svc, refusals, metrics };
 }
 
-function control(svc: InboundService, ranges: { first: number; last: number }[], id = 1, who = owner(1)) {
-  const s = new FakeStream();
+function control(
+  svc: InboundService,
+  ranges: { first: number; last: number }[],
+  id = 1,
+  who = owner(1),
+  s = new FakeStream(),
+) {
   const ended = svc.control(id, CPE, s as unknown as ConnStream, who, ranges, Buffer.alloc(0));
   return { s, ended };
 }
@@ -235,6 +247,26 @@ describe('HAG inbound service', () => {
     again.s.send({ type: 'attach', ticket: new Uint8Array(16) });
     expect(await again.ended).toBe('malformed-message');
     expect(refusals.at(-1)).toMatchObject({ reason: 'malformed-message' });
+    expect(svc.counts).toEqual({ controls: 0, ports: 0, pending: 0 });
+  });
+
+  it('a CPE that pings without reading the pongs is refused before its queue passes CONTROL_QUEUE_MAX', async () => {
+    const { svc, refusals } = service();
+    const stalled = new UnreadStream();
+    const { ended } = control(svc, [{ first: BASE, last: BASE }], 1, owner(1), stalled);
+    while (svc.counts.ports < 1) await new Promise((r) => setTimeout(r, 5)); // REGISTERED written, never read
+    const ping = encodeInbound({ type: 'ping' });
+    const pings = Math.ceil(CONTROL_QUEUE_MAX / ping.length) + 10;
+    let end = 'still open';
+    void ended.then((r) => {
+      end = r;
+    });
+    stalled.push(Buffer.concat(Array.from({ length: pings }, () => ping)));
+    // The pings are read and answered in the push's 'data' event; its end is settled a turn later.
+    await new Promise((r) => setImmediate(r));
+    expect(end).toBe('control-not-read');
+    expect(refusals.at(-1)).toMatchObject({ reason: 'control-not-read' });
+    expect(stalled.writableLength).toBeLessThanOrEqual(CONTROL_QUEUE_MAX + ping.length + 2);
     expect(svc.counts).toEqual({ controls: 0, ports: 0, pending: 0 });
   });
 });

@@ -115,7 +115,7 @@ class RawSocket : public PolledFd<RawSocket> {
       ssize_t n = recvmsg(fd_, &msg, 0);
       if (n < 0) {
         if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) Fail(SystemError(env, errno, "recvfrom", "raw socket"));
+        if (errno != EAGAIN && errno != EWOULDBLOCK) Fail(SystemError(env, errno, "recvmsg", "raw socket"));
         return;
       }
       char name[INET6_ADDRSTRLEN] = "";
