@@ -20,6 +20,9 @@ export class Udp6Transport implements Dhcp6Transport {
   readonly #sock: Socket;
   readonly #to: string;
   #handler: ((payload: Buffer) => void) | undefined;
+  /** Sends not yet reported, and whether close waits for them (a Release at stop goes out first). */
+  #pending = 0;
+  #closing = false;
 
   /** Binds [linkLocal%ifname]:546; errors go to the log. */
   constructor(ifname: string, linkLocal: string, log: Logger) {
@@ -38,7 +41,11 @@ export class Udp6Transport implements Dhcp6Transport {
   }
 
   send(payload: Buffer): void {
-    this.#sock.send(payload, SERVER_PORT, this.#to, () => {});
+    if (this.#closing) return;
+    this.#pending++;
+    this.#sock.send(payload, SERVER_PORT, this.#to, () => {
+      if (--this.#pending === 0 && this.#closing) this.#close();
+    });
   }
 
   onMessage(fn: (payload: Buffer) => void): void {
@@ -47,6 +54,11 @@ export class Udp6Transport implements Dhcp6Transport {
 
   close(): void {
     this.#handler = undefined;
+    this.#closing = true;
+    if (this.#pending === 0) this.#close();
+  }
+
+  #close(): void {
     try {
       this.#sock.close();
     } catch {

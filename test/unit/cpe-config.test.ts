@@ -388,6 +388,46 @@ describe('CPE config', () => {
     );
   });
 
+  it('addressing dhcpv6 and delegation: IPv6-only, no static address; delegation on dhcpv6/slaac, one uplink', () => {
+    const d6 = BASE.replace(
+      'address: 198.18.12.2/24\n    gateway: 198.18.12.1',
+      'addressing: dhcpv6\n    delegation: { prefixLength: 60 }',
+    ).replace('addresses: [198.18.100.1]', 'addresses: [198.18.100.1, "2001:db8:100::1"]');
+    const r = parseCpeConfig(d6, 'cpe.yaml', opts);
+    expect(r.ok ? [] : formatIssues(r.issues)).toEqual([]);
+    if (!r.ok) return;
+    expect([hasIpv4(r.value.uplinks[1]), hasIpv6(r.value.uplinks[1])]).toEqual([false, true]);
+    expect(r.value.uplinks[1].delegation).toEqual({ prefixLength: 60 });
+    expect(
+      errors(d6.replace('addressing: dhcpv6', 'addressing: dhcpv6\n    gateway6: "2001:db8:12::1"')),
+    ).toMatch(
+      /^cpe\.yaml:\d+: uplinks\[1\]\.gateway6: a dhcpv6 uplink takes its address from DHCPv6 and its gateway from router advertisements/,
+    );
+    expect(errors(d6.replace('prefixLength: 60', 'prefixLength: 65'))).toMatch(
+      /uplinks\[1\]\.delegation\.prefixLength/,
+    );
+    // Delegation on a static uplink; on two uplinks.
+    expect(errors(BASE.replace('role: backup', 'role: backup\n    delegation: {}'))).toBe(
+      'cpe.yaml:17: uplinks[1].delegation: prefix delegation (DHCPv6) needs addressing dhcpv6 or slaac',
+    );
+    const two = d6
+      .replace('address: 198.18.11.2/24\n    gateway: 198.18.11.1', 'addressing: slaac\n    delegation: {}')
+      .replace(
+        'addressing: slaac\n    delegation: {}\n    role: primary',
+        'addressing: slaac\n    delegation: {}\n    role: primary',
+      );
+    expect(errors(two)).toMatch(
+      /uplinks\[1\]\.delegation: only one uplink asks for the LAN's prefix \(uplinks\[0\] does\)/,
+    );
+    // lan.ra needs no configured prefix when one is delegated.
+    const ra = parseCpeConfig(
+      d6.replace('  addresses: [198.18.5.1/24]\n', '  addresses: [198.18.5.1/24]\n  ra: {}\n'),
+      'cpe.yaml',
+      opts,
+    );
+    expect(ra.ok ? [] : formatIssues(ra.issues)).toEqual([]);
+  });
+
   it('two uplinks with one address', () => {
     expect(errors(BASE.replace('address: 198.18.12.2/24', 'address: 198.18.11.2/25'))).toBe(
       "cpe.yaml:14: uplinks[1].address: 198.18.11.2 is also uplinks[0]'s address",
