@@ -19,7 +19,7 @@ import {
   tunKernelAddress6,
 } from '../../cpe/daemon/config.js';
 import { runCpe } from '../../cpe/main.js';
-import { inboundEdits } from '../../scripts/lab-impl/stack.js';
+import { inboundEdits, lanSlaacEdits } from '../../scripts/lab-impl/stack.js';
 import { formatIssues } from '../../src/config/index.js';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -419,6 +419,15 @@ describe('CPE config', () => {
     expect(errors(two)).toMatch(
       /uplinks\[1\]\.delegation: only one uplink asks for the LAN's prefix \(uplinks\[0\] does\)/,
     );
+    // The lab's (profile lte-dhcpv6, RAs on).
+    const lab = lanSlaacEdits(
+      readFileSync(join(ROOT, 'config/lab/cpe-lte-dhcpv6.yaml'), 'utf8')
+        .replaceAll('{{PREFIX}}', 'lab1')
+        .replaceAll('{{RUN_DIR}}', '/run/lab1'),
+    );
+    const l = parseCpeConfig(lab, 'cpe-lte-dhcpv6.yaml', opts);
+    expect(l.ok ? [] : formatIssues(l.issues)).toEqual([]);
+    if (l.ok) expect([l.value.uplinks[1].addressing, l.value.lan.ra?.enabled]).toEqual(['dhcpv6', true]);
     // lan.ra needs no configured prefix when one is delegated.
     const ra = parseCpeConfig(
       d6.replace('  addresses: [198.18.5.1/24]\n', '  addresses: [198.18.5.1/24]\n  ra: {}\n'),
