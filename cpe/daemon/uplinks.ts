@@ -465,6 +465,9 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
     return ll ? new Udp6Transport(ifname, ll, this.log) : undefined;
   };
 
+  /** The interface's MAC for the DHCPv6 client's DUID (undefined: the client reads sysfs; tests give one). */
+  dhcp6Mac: (ifname: string) => string | undefined = () => undefined;
+
   /** Starts the uplink's DHCPv6 client once the interface has its link-local address (tried again each tick). */
   private startDhcp6(u: Uplink): void {
     if (u.dhcp6) return;
@@ -472,6 +475,7 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
     if (!t) return;
     const c = new Dhcp6Client({
       interface: u.cfg.interface,
+      mac: this.dhcp6Mac(u.cfg.interface),
       address: u.cfg.addressing === 'dhcpv6',
       prefixLength: u.cfg.delegation?.prefixLength,
       transport: t,

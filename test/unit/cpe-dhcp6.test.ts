@@ -3,8 +3,13 @@
 // virtual time against a fake server: Solicit with empty IA_NA and IA_PD (length hint), Advertise
 // collection during the first RT and preference, Request with the server id, bound, Renew at T1
 // to the server, Rebind at T2 without it, loss at the end of the valid lifetime, NoBinding, Release.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { parseCpeConfig } from '../../cpe/daemon/config.js';
+import { Uplinks } from '../../cpe/daemon/uplinks.js';
 import type { Clock } from '../../cpe/dhcp/client.js';
 import { Dhcp6Client, type Dhcp6Lease } from '../../cpe/dhcp6/client.js';
 import { type Dhcp6Transport, parseLinkLocal } from '../../cpe/dhcp6/udp6.js';
@@ -25,6 +30,9 @@ import {
   Status,
   u16,
 } from '../../cpe/dhcp6/wire.js';
+import type { Cmd } from '../../cpe/net/plan.js';
+import type { SlaacState } from '../../cpe/net/slaac.js';
+import type { PmAddress } from '../../src/mptcp/pm/client.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const MAC = '02:00:00:00:00:01';
@@ -411,5 +419,61 @@ describe('DHCPv6 client (RFC 8415 18.2)', () => {
     expect(option(rel, Opt6.SERVERID)).toEqual(SERVER_DUID);
     expect(iaNas(rel)).toMatchObject([{ items: [{ address: '2001:db8:20::1000' }] }]);
     expect([client.state, transport.closed]).toEqual(['stopped', true]);
+  });
+});
+
+describe('a dhcpv6 uplink with delegation (cpe/daemon/uplinks.ts)', () => {
+  it('RAs for the router only; the lease puts a /128 on the interface, routes the table, reports the prefix; stop releases', () => {
+    const text = `lan: {interface: lan0, addresses: [198.18.5.1/24]}
+uplinks:
+  - {name: dsl, interface: dsl0, address: 198.18.11.2/24, gateway: 198.18.11.1, role: primary}
+  - {name: lte, interface: lte0, addressing: dhcpv6, delegation: {prefixLength: 56}, role: overflow}
+hag: {addresses: [198.18.100.1, "2001:db8:100::1"]}
+state: {directory: ${mkdtempSync(join(tmpdir(), 'ha-dhcp6-'))}}
+`;
+    const r = parseCpeConfig(text, 'cpe.yaml', { interfaceExists: (n) => n !== 'cpe0' });
+    if (!r.ok) throw new Error(JSON.stringify(r.issues));
+    const calls: PmAddress[] = [];
+    const pm = {
+      setAddress: (_now: number, a: PmAddress) => calls.push({ ...a }),
+      addressOf: () => undefined,
+    };
+    const ups = new Uplinks(r.value, pm as never, pino({ level: 'silent' }), () => []);
+    const cmds: string[] = [];
+    ups.netExec = (c: Cmd) => {
+      cmds.push(c.argv.join(' '));
+      return undefined;
+    };
+    let state: SlaacState = { address: undefined, prefixLength: undefined, router: undefined };
+    ups.slaac = () => state;
+    const transport = new FakeTransport(new FakeClock());
+    // No link-local address yet at start: the client starts at the next tick.
+    let ready = false;
+    ups.dhcp6Transport = () => (ready ? transport : undefined);
+    ups.dhcp6Mac = () => MAC;
+    const delegated: unknown[] = [];
+    ups.on('delegation', (u, p) => delegated.push([u.name, p?.prefix, p?.length]));
+    ups.start(0);
+    const lte = ups.list[1];
+    expect(cmds).toContain('sysctl -qw net.ipv6.conf.lte0.accept_ra=2 net.ipv6.conf.lte0.autoconf=0');
+    expect(transport.sent).toEqual([]);
+    ready = true;
+    // The RA names the router; an address the kernel would have made of it is not taken.
+    state = { address: '2001:db8:20::cc', prefixLength: 64, router: 'fe80::1' };
+    ups.tick();
+    expect([lte.address, lte.gateway6, lte.reason]).toEqual([undefined, 'fe80::1', 'no-address']);
+    expect(iaPds(transport.last())).toMatchObject([{ items: [{ length: 56 }] }]);
+    transport.answer(Msg.ADVERTISE, { pref: 255 });
+    transport.answer(Msg.REPLY);
+    expect(lte.address).toBe('2001:db8:20::1000');
+    expect(cmds).toContain(
+      'ip -6 addr replace 2001:db8:20::1000/128 dev lte0 valid_lft 300 preferred_lft 200 noprefixroute nodad',
+    );
+    expect(cmds).toContain('ip -6 route replace default via fe80::1 dev lte0 table 201');
+    expect(calls.filter((c) => c.id === 2).at(-1)).toMatchObject({ up: true });
+    expect(delegated).toEqual([['lte', '2001:db8:30:100::', 56]]);
+    ups.stop();
+    expect(transport.last().type).toBe(Msg.RELEASE);
+    expect(cmds.at(-1)).toBe('ip -6 addr del 2001:db8:20::1000/128 dev lte0');
   });
 });
