@@ -4,9 +4,9 @@
 // (dnsmasq) name the gateway. (a) LTE's address comes from the server's range, its gateway is the
 // RA's router, and a LAN host's 20 MB download is bonded over an IPv4 subflow on DSL and an IPv6 one
 // on LTE (bytes on both, sha256 equal). (b) The delegated prefix's first /64 is the LAN's: the CPE's
-// address ::1 there, its RAs carry it, and the LAN host (kernel SLAAC) takes an address in it;
-// status.json and /metrics say so. (c) The lease is renewed at T1 (10 s here) with the same
-// address and prefix. (d) The CPE's stop releases the lease (the server logs the Release).
+// address ::1 there, its RAs carry it in place of the configured prefix, and the LAN host (kernel
+// SLAAC) takes an address in it; status.json and /metrics say so. (c) The lease is renewed at T1
+// (10 s here) with the same address and prefix. (d) The CPE's stop releases the lease (the server logs the Release).
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -110,6 +110,9 @@ describe('lab, lte-dhcpv6 profile: LTE addressed by DHCPv6, the LAN prefix deleg
       new RegExp(`(${net}:[0-9a-f:]+)/64`),
     )?.[1];
     process.stdout.write(`dhcpv6 lab: LAN host ${host} from ${lan64}\n`);
+    // The RAs carry the delegated /64 in place of the configured 2001:db8:1::/64.
+    const ra = lab.product?.cpe.lines.filter((l) => l.event === 'ra-prefixes').at(-1);
+    expect(ra?.prefixes).toEqual([lan64]);
     const metrics = await inNs('cpe', `curl -sS --max-time 5 http://${ADDR.cpe.lan}:8080/metrics`);
     expect(metrics).toContain(
       `cpe_lan_prefix_info{uplink="lte",prefix="${lease.prefix}",lan_prefix="${lan64}"} 1`,
