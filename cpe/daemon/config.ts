@@ -42,9 +42,18 @@ const uplink = s.object({
    * `gateway6` given (only `gateway6`: an IPv6-only line); slaac: an IPv6-only line whose address
    * and IPv6 gateway come from router advertisements (RFC 4862; cpe/net/slaac.ts); dhcp: both come from
    * a lease; netifd: OpenWrt's netifd runs the line (DHCP, PPPoE, LTE) and its `network` interface's
-   * status gives both (cpe/openwrt/netifd.ts).
+   * status gives both (cpe/openwrt/netifd.ts); dhcpv6: an IPv6-only line whose address comes from
+   * the CPE's DHCPv6 client (IA_NA, RFC 8415; cpe/dhcp6) and its gateway from the link's router
+   * advertisements (DHCPv6 gives no route).
    */
-  addressing: s.optional(s.oneOf(['static', 'dhcp', 'netifd', 'slaac']), 'static'),
+  addressing: s.optional(s.oneOf(['static', 'dhcp', 'netifd', 'slaac', 'dhcpv6']), 'static'),
+  /**
+   * Prefix delegation (DHCPv6 IA_PD, RFC 8415 6.3) on this uplink (addressing dhcpv6 or slaac; one
+   * uplink at most): the CPE asks for a prefix of `prefixLength` (a hint the server may ignore);
+   * its first /64 becomes the LAN's prefix (the CPE's address ::1 there, and lan.ra's prefix,
+   * in place of configured ones while the lease lasts).
+   */
+  delegation: s.optional(s.object({ prefixLength: s.optional(s.int({ min: 32, max: 64 }), 56) }), undefined),
   /** With addressing netifd: the logical interface of /etc/config/network ("wan", "wwan"). */
   network: s.optional(s.str({ pattern: /^[A-Za-z0-9_]{1,15}$/, what: 'a netifd interface name' }), undefined),
   address: s.optional(s.cidr(), undefined),
@@ -397,13 +406,13 @@ export function coreAddressOf(cfg: CpeConfig, i: number): string {
 
 /** Whether uplink `u` has IPv4: a lease or netifd gives it, or a static IPv4 gateway or address. */
 export function hasIpv4(u: UplinkConfig): boolean {
-  if (u.addressing === 'slaac') return false;
+  if (u.addressing === 'slaac' || u.addressing === 'dhcpv6') return false;
   return u.addressing !== 'static' || u.gateway !== undefined || isIP(u.address?.split('/')[0] ?? '') === 4;
 }
 
-/** Whether uplink `u` has IPv6: an IPv6 gateway (static), or router advertisements (slaac). */
+/** Whether uplink `u` has IPv6: an IPv6 gateway (static), or router advertisements (slaac, dhcpv6). */
 export function hasIpv6(u: UplinkConfig): boolean {
-  return u.gateway6 !== undefined || u.addressing === 'slaac';
+  return u.gateway6 !== undefined || u.addressing === 'slaac' || u.addressing === 'dhcpv6';
 }
 
 /** The `n`th address of IPv6 prefix `cidr` (n < 2^32). */
@@ -518,8 +527,11 @@ function checkRa(c: CpeConfig, add: (path: string, message: string) => void): vo
   const r = c.lan.ra;
   if (!r?.enabled) return;
   const prefixes = raPrefixesOf(c);
-  if (prefixes.length === 0)
-    add('lan.ra', 'router advertisements need an IPv6 /64 in lan.addresses (or lan.ra.prefixes)');
+  if (prefixes.length === 0 && !c.uplinks.some((u) => u.delegation))
+    add(
+      'lan.ra',
+      'router advertisements need an IPv6 /64 in lan.addresses (or lan.ra.prefixes, or an uplink with delegation)',
+    );
   prefixes.forEach((p, i) => {
     const why = raPrefixProblem(c, p);
     if (why) add(r.prefixes ? `lan.ra.prefixes[${i}]` : 'lan.addresses', why);
@@ -567,13 +579,20 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
       add(`${p}.gateway`, 'a DHCP uplink takes its gateway from the lease; leave it out');
     } else if (u.addressing === 'netifd' && (u.gateway || u.address)) {
       add(`${p}.${u.gateway ? 'gateway' : 'address'}`, 'a netifd uplink takes it from netifd; leave it out');
-    } else if (u.addressing === 'slaac' && (u.gateway || u.gateway6 || u.address)) {
+    } else if (
+      (u.addressing === 'slaac' || u.addressing === 'dhcpv6') &&
+      (u.gateway || u.gateway6 || u.address)
+    ) {
       const k = u.gateway ? 'gateway' : u.gateway6 ? 'gateway6' : 'address';
       add(
         `${p}.${k}`,
-        'a slaac uplink takes its address and gateway from router advertisements; leave it out',
+        u.addressing === 'slaac'
+          ? 'a slaac uplink takes its address and gateway from router advertisements; leave it out'
+          : 'a dhcpv6 uplink takes its address from DHCPv6 and its gateway from router advertisements; leave it out',
       );
     }
+    if (u.delegation && u.addressing !== 'dhcpv6' && u.addressing !== 'slaac')
+      add(`${p}.delegation`, 'prefix delegation (DHCPv6) needs addressing dhcpv6 or slaac');
     if ((u.addressing === 'netifd') !== (u.network !== undefined))
       add(
         `${p}.network`,
@@ -585,7 +604,8 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
       u.probe.targets.length === 0 &&
       !u.gateway &&
       !u.gateway6 &&
-      u.addressing !== 'slaac'
+      u.addressing !== 'slaac' &&
+      u.addressing !== 'dhcpv6'
     )
       add(`${p}.probe.target`, 'needed when the uplink has no static gateway');
     if (u.address && isIP(u.address.split('/')[0]) === 6 && !u.gateway6)
@@ -613,6 +633,11 @@ function crossCheck(file: string, text: string, c: CpeConfig, opts: CheckOptions
   // The TUN is created at start: a name already taken would fail there (or be someone else's).
   if (c.tun.name !== opts.ownTun && exists(c.tun.name))
     add('tun.name', `an interface named ${c.tun.name} exists already; the CPE creates its own TUN`);
+  c.uplinks.forEach((u, i) => {
+    const j = c.uplinks.findIndex((o) => o.delegation);
+    if (u.delegation && j < i)
+      add(`uplinks[${i}].delegation`, `only one uplink asks for the LAN's prefix (uplinks[${j}] does)`);
+  });
   if (!c.uplinks.some((u) => u.role === 'primary')) add('uplinks', 'one uplink needs role: primary');
   if (c.uplinks.filter((u) => u.role === 'primary').length > 1)
     add('uplinks', 'only one uplink may be primary');

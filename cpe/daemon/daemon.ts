@@ -21,12 +21,14 @@ import { ClientPathManager } from '../../src/mptcp/pm/client.js';
 import { TfoCookieCache } from '../../src/tcp/fastopen.js';
 import { ConnStream } from '../../src/tcp/stream.js';
 import { DhcpServer } from '../dhcp/server.js';
+import type { IaPrefix } from '../dhcp6/wire.js';
 import { EventHook, type EventsConfig } from '../events/hook.js';
 import { runPlan, setup, teardown } from '../net/apply.js';
 import { flushNat } from '../net/conntrack.js';
 import { type CpeNetConfig, nftRuleset } from '../net/plan.js';
 import { listenTransparent, type TransparentListener } from '../net/transparent.js';
 import { LanAdvertiser } from '../ra/advertiser.js';
+import type { RaPrefix } from '../ra/wire.js';
 import {
   type CpeConfig,
   coreAddress6Of,
@@ -35,6 +37,7 @@ import {
   tunKernelAddress,
   tunKernelAddress6,
 } from './config.js';
+import { LanDelegation } from './delegation.js';
 import { hagAlive } from './hag-handshake.js';
 import { HagLink } from './hag-link.js';
 import { InboundForwarder } from './inbound.js';
@@ -124,6 +127,9 @@ export class CpeDaemon {
   private status: StatusServer | undefined;
   private tick: NodeJS.Timeout | undefined;
   private readonly lanAdded: string[] = [];
+  /** The LAN's prefix delegated on an uplink (uplinks[].delegation), and the RA prefixes configured. */
+  readonly delegation = new LanDelegation();
+  private raConfigured: RaPrefix[] = [];
   private readonly startedAt = Date.now();
   statusAddress: { address: string; port: number } | undefined;
 
@@ -269,6 +275,7 @@ export class CpeDaemon {
       this.sourceRules();
       this.driver?.flush();
     };
+    this.uplinks.on('delegation', (u, p, at) => this.delegated(u, p, at));
     this.uplinks.start(performance.now());
     const lan4 = this.lan4();
     if (c.lan.dhcp?.enabled && lan4) {
@@ -292,8 +299,11 @@ export class CpeDaemon {
     // Router advertisements once the CPE forwards (cpe/net's setup): hosts take it as their router.
     const adv = lanAdvertisement(c);
     if (adv) {
+      this.raConfigured = adv.ra.prefixes;
       this.ra = new LanAdvertiser({ ...adv, log: this.log, now: () => performance.now() });
       this.ra.start();
+      // A prefix delegated while the RAs were not up yet.
+      if (this.delegation.current) this.refreshRa();
     }
     this.listener = await listenTransparent({ port: c.intercept.port }, (conn) =>
       this.intercept.handle(conn),
@@ -301,7 +311,11 @@ export class CpeDaemon {
     this.inbound?.start();
     this.status = new StatusServer({ snapshot: () => this.snapshot() });
     this.statusAddress = await this.status.listen(c.status.port, c.status.address ?? lan4?.address);
-    this.tick = setInterval(() => this.uplinks.tick(), 1000);
+    this.tick = setInterval(() => {
+      this.uplinks.tick();
+      // The delegated prefix's lifetimes count down in the RAs (RFC 9096 3.1).
+      if (this.delegation.current || this.delegation.deprecated.length) this.refreshRa();
+    }, 1000);
     this.tick.unref();
     this.intercept.fileCapacity = sizeConnections(this.log, limits, {
       setting: 'intercept.maxConnections',
@@ -405,6 +419,25 @@ export class CpeDaemon {
     return r;
   }
 
+  private delegationStatus(): StatusSnapshot['delegation'] {
+    if (!this.cfg.uplinks.some((u) => u.delegation)) return undefined;
+    const d = this.delegation.current;
+    const now = Date.now();
+    const left = (t: number) =>
+      t === Number.POSITIVE_INFINITY ? null : Math.max(0, Math.floor((t - now) / 1000));
+    return {
+      uplink: d?.uplink,
+      prefix: d?.delegated,
+      lanPrefix: d?.lanPrefix,
+      lanAddress: d?.lanAddress,
+      preferredS: d ? left(d.preferredUntil) : undefined,
+      validS: d ? left(d.validUntil) : undefined,
+      deprecated: this.delegation.deprecated.map((x) => x.lanPrefix),
+      delegated: this.delegation.stats.delegated,
+      lost: this.delegation.stats.lost,
+    };
+  }
+
   snapshot(): StatusSnapshot {
     const sessions = [...this.intercept.sessions.values()];
     const c = this.cfg;
@@ -483,6 +516,7 @@ export class CpeDaemon {
       dhcp: leases ? { leases: leases.length, list: leases } : undefined,
       inbound: this.inbound?.status(),
       ra: this.ra && { ...this.ra.stats },
+      delegation: this.delegationStatus(),
       mib: { ...this.ep.mib } as unknown as Record<string, number>,
       tcpMib: { ...this.ep.tcp.mib } as unknown as Record<string, number>,
       memoryRss: process.memoryUsage.rss(),
@@ -525,6 +559,9 @@ export class CpeDaemon {
     void this.listener?.close();
     this.listener = undefined;
     this.uplinks.stop();
+    // The delegated prefix went back with the lease (Release): its LAN address goes too.
+    const d = this.delegation.lost(Date.now());
+    if (d) ip(['-6', 'addr', 'del', d.lanAddress, 'dev', this.cfg.lan.interface]);
     this.status?.close();
     this.ra?.stop();
     this.ra = undefined;
@@ -550,6 +587,98 @@ export class CpeDaemon {
       const v6 = isIP(a.split('/')[0]) === 6;
       ip([...(v6 ? ['-6'] : []), 'addr', 'del', a, 'dev', this.cfg.lan.interface]);
     }
+  }
+
+  /**
+   * An uplink's DHCPv6 lease delegated `p` (or lost it): the LAN interface gets the CPE's address in
+   * the first /64 with the lease's lifetimes, a withdrawn one is deprecated (preferred_lft 0, the
+   * kernel removes it at its valid lifetime's end), and the RAs carry the change.
+   */
+  private delegated(u: Uplink, p: IaPrefix | undefined, at: number): void {
+    const dev = this.cfg.lan.interface;
+    const lft = (s: number) => (s === 0xffffffff ? 'forever' : String(s));
+    const now = Date.now();
+    const prev = p ? this.delegation.set(u.name, p, at) : this.delegation.lost(now);
+    if (prev) {
+      this.lastDelegationLogged = undefined;
+      const err = ip(['-6', 'addr', 'change', prev.lanAddress, 'dev', dev, 'preferred_lft', '0']);
+      this.log.warn(
+        {
+          event: 'lan-prefix-withdrawn',
+          uplink: prev.uplink,
+          prefix: prev.delegated,
+          lanPrefix: prev.lanPrefix,
+          error: err,
+        },
+        `the LAN's delegated prefix ${prev.lanPrefix} is withdrawn: advertised deprecated`,
+      );
+    }
+    const d = this.delegation.current;
+    if (p && d) {
+      const left = (until: number) =>
+        lft(until === Number.POSITIVE_INFINITY ? 0xffffffff : Math.max(0, Math.floor((until - now) / 1000)));
+      const err = ip([
+        '-6',
+        'addr',
+        'replace',
+        d.lanAddress,
+        'dev',
+        dev,
+        'valid_lft',
+        left(d.validUntil),
+        'preferred_lft',
+        left(d.preferredUntil),
+        'nodad',
+      ]);
+      if (err)
+        this.log.error(
+          { event: 'lan-prefix-failed', lanAddress: d.lanAddress, error: err },
+          `${d.lanAddress} not put on ${dev}: ${err}`,
+        );
+      if (!this.loggedDelegation(d))
+        this.log.info(
+          {
+            event: 'lan-prefix-delegated',
+            uplink: u.name,
+            prefix: d.delegated,
+            lanPrefix: d.lanPrefix,
+            address: d.lanAddress,
+            validUntil: d.validUntil,
+          },
+          `${u.name} delegated ${d.delegated}: the LAN's prefix is ${d.lanPrefix}`,
+        );
+    }
+    this.refreshRa();
+  }
+
+  private lastDelegationLogged: string | undefined;
+
+  /** Whether this delegation was logged already (renewals of the same prefix are not). */
+  private loggedDelegation(d: { delegated: string; uplink: string }): boolean {
+    const k = `${d.uplink} ${d.delegated}`;
+    const seen = this.lastDelegationLogged === k;
+    this.lastDelegationLogged = k;
+    return seen;
+  }
+
+  /** Hands the advertiser the prefixes of now (delegated, configured, withdrawn) and the DNS server. */
+  private refreshRa(): void {
+    const r = this.cfg.lan.ra;
+    if (!this.ra || !r) return;
+    const sec = (ms: number) => Math.floor(ms / 1000);
+    const prefixes = this.delegation.raPrefixes(Date.now(), this.raConfigured, {
+      validLifetime: sec(r.validLifetime),
+      preferredLifetime: sec(r.preferredLifetime),
+    });
+    // RDNSS (RFC 8106 5.1): as configured; else the CPE's address in the advertised prefix.
+    const base = lanAdvertisement(this.cfg)?.ra.dns;
+    const d = this.delegation.current;
+    const dns =
+      base ??
+      (r.dns === undefined && d
+        ? { servers: [d.lanAddress.split('/')[0]], lifetime: sec(r.dnsLifetime ?? 3 * r.interval) }
+        : undefined);
+    this.ra.update(prefixes, dns);
   }
 
   /** The HAGs' TCP Fast Open cookies, by HAG address (kept across reloads, not restarts). */

@@ -122,8 +122,11 @@ export function renderMetrics(s: StatusSnapshot): string {
       ['send-failed', s.ra.sendFailures],
     ] as const)
       ra.set({ kind }, v);
+  // Issue 16: the LAN's prefix by DHCPv6 prefix delegation, when an uplink asks for one.
+  const delegation = delegationFamilies(s);
   return exposition([
     buildInfoFamily('cpe'),
+    ...delegation,
     ...inbound,
     perUplink(
       'cpe_uplink_up',
@@ -244,4 +247,33 @@ function inboundFamilies(s: StatusSnapshot): MetricFamily[] {
   }
   for (const [k, v] of Object.entries(ib.failed)) failed.set({ reason: k }, v);
   return [control, state, active, total, failed];
+}
+
+/** The delegated LAN prefix: which (info, 1 while delegated), its lifetimes left, delegations taken and lost. */
+function delegationFamilies(s: StatusSnapshot): MetricFamily[] {
+  const d = s.delegation;
+  if (!d) return [];
+  const info = new MetricFamily(
+    'cpe_lan_prefix_info',
+    'gauge',
+    "The LAN's prefix delegated by DHCPv6 (1 while delegated): the uplink, the delegated prefix, the LAN's /64.",
+  );
+  const lifetime = new MetricFamily(
+    'cpe_lan_prefix_lifetime_seconds',
+    'gauge',
+    "Seconds left of the delegated prefix's preferred and valid lifetimes (absent when infinite).",
+  );
+  const total = new MetricFamily(
+    'cpe_lan_prefix_delegations_total',
+    'counter',
+    'Prefixes delegated to the LAN, and delegations lost (lease ended or refused).',
+  );
+  if (d.uplink && d.prefix && d.lanPrefix) {
+    info.set({ uplink: d.uplink, prefix: d.prefix, lan_prefix: d.lanPrefix }, 1);
+    if (typeof d.preferredS === 'number') lifetime.set({ kind: 'preferred' }, d.preferredS);
+    if (typeof d.validS === 'number') lifetime.set({ kind: 'valid' }, d.validS);
+  }
+  total.set({ kind: 'delegated' }, d.delegated);
+  total.set({ kind: 'lost' }, d.lost);
+  return [info, lifetime, total];
 }

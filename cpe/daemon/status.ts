@@ -105,6 +105,22 @@ export interface StatusSnapshot {
   inbound?: InboundStatus;
   /** The LAN's router advertisements (lan.ra): sent, solicitations answered, refused, send failures. */
   ra?: { sent: number; solicitations: number; refused: number; sendFailures: number };
+  /**
+   * The LAN's prefix by DHCPv6 prefix delegation (an uplink with `delegation`): the uplink, the
+   * prefix delegated and the LAN's /64 in it, the CPE's address there, the lifetimes left (s; null:
+   * infinite), withdrawn prefixes still advertised deprecated, delegations taken and lost.
+   */
+  delegation?: {
+    uplink: string | undefined;
+    prefix: string | undefined;
+    lanPrefix: string | undefined;
+    lanAddress: string | undefined;
+    preferredS: number | null | undefined;
+    validS: number | null | undefined;
+    deprecated: string[];
+    delegated: number;
+    lost: number;
+  };
   mib: Record<string, number>;
   tcpMib: Record<string, number>;
   memoryRss: number;

@@ -18,6 +18,10 @@ import type { Subflow } from '../../src/mptcp/subflow.js';
 import type { TcpSocket } from '../../src/tcp/socket.js';
 import { TcpState } from '../../src/tcp/state.js';
 import { applyLeaseCommands, DhcpClient, type DhcpLease, removeLeaseCommands } from '../dhcp/client.js';
+import { Dhcp6Client, type Dhcp6Lease, prefixText } from '../dhcp6/client.js';
+import { applyLease6Commands, removeLease6Commands } from '../dhcp6/lease.js';
+import { type Dhcp6Transport, linkLocalOf, Udp6Transport } from '../dhcp6/udp6.js';
+import type { IaPrefix } from '../dhcp6/wire.js';
 import { type CmdExec, execCmd, runPlan } from '../net/apply.js';
 import { uplinkRoute } from '../net/plan.js';
 import { readSlaac, type SlaacState, slaacSysctls } from '../net/slaac.js';
@@ -85,6 +89,9 @@ export class Uplink {
   hag: HagReach | undefined;
   dhcp: DhcpClient | undefined;
   lease: DhcpLease | undefined;
+  /** The DHCPv6 client (addressing dhcpv6, or delegation) and its lease. */
+  dhcp6: Dhcp6Client | undefined;
+  lease6: Dhcp6Lease | undefined;
   /** Bytes carried by subflows of this uplink, payload only (in: from the HAG, out: to it). */
   bytesIn = 0;
   bytesOut = 0;
@@ -218,6 +225,9 @@ export interface UplinksEvents {
   health: [u: Uplink, from: UplinkHealth, reason: string];
   /** The quota's period began again, its warning share or its limit was reached. */
   quota: [u: Uplink, kind: QuotaEventKind];
+  /** The uplink's DHCPv6 lease delegated a prefix (bound, renewed: `at` is when its lifetimes
+   * began, ms since the epoch), or the lease with one ended (undefined). */
+  delegation: [u: Uplink, prefix: IaPrefix | undefined, at: number];
 }
 
 export class Uplinks extends EventEmitter<UplinksEvents> {
@@ -285,10 +295,12 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
       });
       if (u.cfg.addressing === 'dhcp') this.startDhcp(u);
       if (u.cfg.addressing === 'netifd') this.fromNetifd(u);
-      if (u.cfg.addressing === 'slaac') {
-        this.runQuiet(slaacSysctls(u.cfg.interface).argv);
+      if (u.cfg.addressing === 'slaac' || u.cfg.addressing === 'dhcpv6') {
+        // A dhcpv6 uplink takes only the router from the RAs: the kernel makes no address of them.
+        this.runQuiet(slaacSysctls(u.cfg.interface, u.cfg.addressing === 'slaac').argv);
         this.fromSlaac(u);
       }
+      if (this.wantsDhcp6(u)) this.startDhcp6(u);
       this.startProbe(u);
       this.startHagReach(u);
     }
@@ -343,13 +355,22 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
         this.log.warn({ event: 'uplink-slaac-failed', uplink: u.name, reason: st }, `${u.name}: ${st}`);
       return;
     }
-    if (st.address === u.address && st.router === u.gateway6) return;
+    // A dhcpv6 uplink's address is its lease's (onLease6).
+    const address = u.cfg.addressing === 'slaac' ? st.address : u.address;
+    if (address === u.address && st.router === u.gateway6) return;
     const gwChanged = st.router !== u.gateway6;
-    u.address = st.address;
+    u.address = address;
     u.gateway6 = st.router;
     this.route(u);
     if (gwChanged && !u.cfg.probe.target && u.cfg.probe.targets.length === 0) this.startProbe(u);
     this.sync(u);
+    if (u.cfg.addressing === 'dhcpv6') {
+      this.log.info(
+        { event: 'uplink-ra-router', uplink: u.name, router: st.router },
+        `${u.name}: router ${st.router ?? 'none'} from router advertisements`,
+      );
+      return;
+    }
     this.log.info(
       { event: 'uplink-slaac', uplink: u.name, address: st.address, router: st.router },
       st.address
@@ -431,6 +452,81 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
       this.sync(u);
     });
     c.start();
+  }
+
+  /** Whether the uplink runs the DHCPv6 client: for its address (dhcpv6), or for the LAN's prefix (delegation). */
+  private wantsDhcp6(u: Uplink): boolean {
+    return u.cfg.addressing === 'dhcpv6' || (u.cfg.addressing === 'slaac' && u.cfg.delegation !== undefined);
+  }
+
+  /** How the DHCPv6 client's transport is opened (undefined: no usable link-local address yet; tests give their own). */
+  dhcp6Transport: (ifname: string) => Dhcp6Transport | undefined = (ifname) => {
+    const ll = linkLocalOf(ifname);
+    return ll ? new Udp6Transport(ifname, ll, this.log) : undefined;
+  };
+
+  /** The interface's MAC for the DHCPv6 client's DUID (undefined: the client reads sysfs; tests give one). */
+  dhcp6Mac: (ifname: string) => string | undefined = () => undefined;
+
+  /** Starts the uplink's DHCPv6 client once the interface has its link-local address (tried again each tick). */
+  private startDhcp6(u: Uplink): void {
+    if (u.dhcp6) return;
+    const t = this.dhcp6Transport(u.cfg.interface);
+    if (!t) return;
+    const c = new Dhcp6Client({
+      interface: u.cfg.interface,
+      mac: this.dhcp6Mac(u.cfg.interface),
+      address: u.cfg.addressing === 'dhcpv6',
+      prefixLength: u.cfg.delegation?.prefixLength,
+      transport: t,
+      logger: this.log,
+    });
+    u.dhcp6 = c;
+    c.on('state', (state) =>
+      this.log.debug({ event: 'uplink-dhcp6-state', uplink: u.name, state }, `${u.name}: DHCPv6 ${state}`),
+    );
+    c.on('bound', (lease) => this.onLease6(u, lease, undefined));
+    c.on('renewed', (lease, previous) => this.onLease6(u, lease, previous));
+    c.on('lost', (lease, reason) => {
+      this.log.warn(
+        {
+          event: 'uplink-lease6-lost',
+          uplink: u.name,
+          reason,
+          address: lease.address?.address,
+          prefix: prefixText(lease.prefix),
+        },
+        `${u.name}: DHCPv6 lease lost: ${reason}`,
+      );
+      for (const cmd of removeLease6Commands(u.cfg.interface, lease)) this.runQuiet(cmd);
+      u.lease6 = undefined;
+      if (u.cfg.addressing === 'dhcpv6') u.address = undefined;
+      if (lease.prefix) this.emit('delegation', u, undefined, Date.now());
+      this.sync(u);
+    });
+    c.start();
+  }
+
+  private onLease6(u: Uplink, lease: Dhcp6Lease, previous: Dhcp6Lease | undefined): void {
+    for (const cmd of applyLease6Commands(u.cfg.interface, lease, previous)) this.runQuiet(cmd);
+    u.lease6 = lease;
+    if (u.cfg.addressing === 'dhcpv6') u.address = lease.address?.address;
+    this.route(u);
+    this.sync(u);
+    this.log.info(
+      {
+        event: 'uplink-lease6',
+        uplink: u.name,
+        address: lease.address?.address,
+        prefix: prefixText(lease.prefix),
+        gateway6: u.gateway6,
+        t1: lease.t1,
+        t2: lease.t2,
+      },
+      `${u.name}: DHCPv6 ${[lease.address?.address, prefixText(lease.prefix)].filter(Boolean).join(' and ')}`,
+    );
+    if (lease.prefix) this.emit('delegation', u, lease.prefix, lease.obtainedAt);
+    else if (previous?.prefix) this.emit('delegation', u, undefined, Date.now());
   }
 
   private onLease(u: Uplink, lease: DhcpLease): void {
@@ -553,7 +649,10 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
 
   /** Once a second: counters, rates, RTTs, samples, quotas, the hold-down of a returning uplink. */
   tick(): void {
-    for (const u of this.list) if (u.cfg.addressing === 'slaac') this.fromSlaac(u);
+    for (const u of this.list) {
+      if (u.cfg.addressing === 'slaac' || u.cfg.addressing === 'dhcpv6') this.fromSlaac(u);
+      if (this.wantsDhcp6(u) && !u.dhcp6) this.startDhcp6(u);
+    }
     this.reselect(this.now());
     const rtt = new Map<Uplink, number[]>();
     for (const u of this.list) {
@@ -714,6 +813,11 @@ export class Uplinks extends EventEmitter<UplinksEvents> {
       if (u.dhcp) {
         u.dhcp.release();
         if (u.lease) for (const cmd of removeLeaseCommands(u.cfg.interface, u.lease)) this.runQuiet(cmd);
+      }
+      if (u.dhcp6) {
+        // RFC 8415 18.2.7: the address and prefix go back to the server.
+        u.dhcp6.release();
+        if (u.lease6) for (const cmd of removeLease6Commands(u.cfg.interface, u.lease6)) this.runQuiet(cmd);
       }
     }
   }

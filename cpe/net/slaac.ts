@@ -14,10 +14,18 @@ export interface SlaacState {
   router: string | undefined;
 }
 
-/** The sysctls that make the kernel take RAs on a forwarding interface and autoconfigure from them. */
-export function slaacSysctls(ifname: string): Cmd {
+/**
+ * The sysctls that make the kernel take RAs on a forwarding interface (its default router) and,
+ * with `autoconf`, configure an address from them (a dhcpv6 uplink's address is its lease's).
+ */
+export function slaacSysctls(ifname: string, autoconf = true): Cmd {
   return {
-    argv: ['sysctl', '-qw', `net.ipv6.conf.${ifname}.accept_ra=2`, `net.ipv6.conf.${ifname}.autoconf=1`],
+    argv: [
+      'sysctl',
+      '-qw',
+      `net.ipv6.conf.${ifname}.accept_ra=2`,
+      `net.ipv6.conf.${ifname}.autoconf=${autoconf ? 1 : 0}`,
+    ],
   };
 }
 

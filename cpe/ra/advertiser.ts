@@ -6,7 +6,8 @@
 // either end can tell the message is from its link. The kernel picks the interface's link-local
 // address as the source (RFC 6724 rule 2, the scope of ff02::1) and fills in the checksum. At
 // stop, one last advertisement with router lifetime 0 (6.2.5) tells hosts to stop using the CPE
-// as their default router.
+// as their default router. `update` changes what is advertised (a delegated prefix came, went or
+// aged, cpe/daemon/delegation.ts).
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { bindToDevice, type RawSocket, raw } from '../net/raw-socket.js';
@@ -44,14 +45,16 @@ export class LanAdvertiser {
   private sock: RawSocket | undefined;
   private timer: NodeJS.Timeout | undefined;
   private schedule: RaSchedule | undefined;
-  private readonly message: Buffer;
-  private readonly final: Buffer;
+  private message: Buffer;
+  private final: Buffer;
+  private ra: RouterAdvertisement;
   private readonly to: string;
   private refusalLoggedAt = Number.NEGATIVE_INFINITY;
   private refusalsUnlogged = 0;
 
   constructor(private readonly opts: AdvertiserOptions) {
     const ra = { ...opts.ra, sourceLinkLayer: opts.ra.sourceLinkLayer ?? macOf(opts.interface) };
+    this.ra = ra;
     this.message = encodeRa(ra);
     this.final = encodeRa({ ...ra, routerLifetime: 0 });
     this.to = `ff02::1%${opts.interface}`;
@@ -158,6 +161,34 @@ export class LanAdvertiser {
         `router advertisement on ${this.opts.interface} not sent: ${err.message}`,
       );
     });
+  }
+
+  /**
+   * What is advertised from now on (a delegated prefix came, went or aged; cpe/daemon/delegation.ts).
+   * A changed prefix list goes out at once (RFC 4861 6.2.4: hosts learn of it without waiting for
+   * the next interval); lifetimes alone go with the next scheduled advertisement.
+   */
+  update(prefixes: RouterAdvertisement['prefixes'], dns: RouterAdvertisement['dns']): void {
+    const key = (ps: RouterAdvertisement['prefixes']) =>
+      ps.map((p) => `${p.prefix}/${p.length}:${p.preferredLifetime === 0}`).join(',');
+    const changed = key(prefixes) !== key(this.ra.prefixes);
+    this.ra = { ...this.ra, prefixes, dns };
+    this.message = encodeRa(this.ra);
+    this.final = encodeRa({ ...this.ra, routerLifetime: 0 });
+    if (!changed || !this.sock) return;
+    this.opts.log.info(
+      {
+        event: 'ra-prefixes',
+        interface: this.opts.interface,
+        prefixes: prefixes.map(
+          (p) => `${p.prefix}/${p.length}${p.preferredLifetime === 0 ? ' (deprecated)' : ''}`,
+        ),
+      },
+      `router advertisements on ${this.opts.interface} now carry ${prefixes.map((p) => `${p.prefix}/${p.length}`).join(', ') || 'no prefix'}`,
+    );
+    this.send(this.message);
+    this.schedule?.sentAt(this.opts.now());
+    this.arm();
   }
 
   /** The last advertisement (router lifetime 0, RFC 4861 6.2.5), then closes the socket. */

@@ -409,8 +409,9 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
   // A link of one family (a profile's `families`) has no address, route or rule of the other.
   const links4 = LINK_NAMES.filter((l) => profile.links[l].ipv4 !== false);
   const links6 = LINK_NAMES.filter((l) => profile.links[l].ipv6 !== false);
-  // A link with `ra` advertises its prefix: the CPE configures its side itself (SLAAC).
-  const static6 = links6.filter((l) => profile.links[l].ra !== true);
+  // A link with `ra` advertises its prefix: the CPE configures its side itself (SLAAC); one with
+  // `dhcpv6` leases it an address.
+  const static6 = links6.filter((l) => profile.links[l].ra !== true && profile.links[l].dhcpv6 !== true);
   const table = (l: LinkName) => (l === 'dsl' ? 10 : 20);
   ipBatch(n('cpe'), [
     `addr add ${ADDR.cpe.lan}/24 dev lan0`,
@@ -569,11 +570,21 @@ async function build(prefix: string, profile: LabProfile, script: string): Promi
       ipt('-t', 'nat', '-A', 'POSTROUTING', '-s', lan, '-o', 'hag', '-j', 'MASQUERADE');
     }
 
-    if (lp.ra === true) {
+    if (lp.ra === true || lp.dhcpv6 === true) {
       // The access network's router advertisements (dnsmasq, RA only): the CPE's side of the link
       // configures itself from them (SLAAC, RFC 4862); labDown stops it with the namespace.
       const logFd = openSync(join(runDir(prefix), `${link}-ra.log`), 'a');
       spawn('ip', ['netns', 'exec', ns, ...raArgv('cpe', runDir(prefix), `${link}-ra`)], {
+        detached: true,
+        stdio: ['ignore', logFd, logFd],
+      }).unref();
+      closeSync(logFd);
+    }
+
+    if (lp.dhcpv6 === true) {
+      // The access network's DHCPv6 server (addresses and prefix delegation); stopped by labDown.
+      const logFd = openSync(join(runDir(prefix), `${link}-dhcp6.log`), 'a');
+      spawn('ip', ['netns', 'exec', ns, ...dhcp6Argv('cpe', runDir(prefix), `${link}-dhcp6`)], {
         detached: true,
         stdio: ['ignore', logFd, logFd],
       }).unref();
@@ -708,6 +719,52 @@ function raArgv(dev: string, dir: string, name: string): string[] {
     `--ra-param=${dev},2`,
     // The prefix of the interface's own address (constructor), advertised for SLAAC only.
     `--dhcp-range=::,constructor:${dev},ra-only,64,1h`,
+  ];
+}
+
+/** The lab's DHCPv6 pools: LTE addresses in its /64 (masqueraded like the static ones), delegated /56s. */
+export const DHCP6_POOL = {
+  range: ['2001:db8:20::1000', '2001:db8:20::1fff'],
+  prefixes: ['2001:db8:f0::', '2001:db8:f0:ff00::'],
+  prefixLength: 56,
+} as const;
+
+/**
+ * ISC dhcpd -6 in the foreground on `dev`: addresses from DHCP6_POOL.range, /56s from its prefixes,
+ * short lifetimes (preferred 20 s, valid 40 s: the CPE renews at T1 = 10 s within a test).
+ */
+function dhcp6Argv(dev: string, dir: string, name: string): string[] {
+  const conf = join(dir, `${name}.conf`);
+  const leases = join(dir, `${name}.leases`);
+  writeFileSync(
+    conf,
+    [
+      'default-lease-time 40;',
+      'max-lease-time 40;',
+      'preferred-lifetime 20;',
+      `option dhcp6.name-servers ${ADDR6.lte.cpe};`,
+      `subnet6 ${ADDR6.lte.cpe.replace(/::1$/, '::')}/64 {`,
+      `  range6 ${DHCP6_POOL.range.join(' ')};`,
+      `  prefix6 ${DHCP6_POOL.prefixes.join(' ')} /${DHCP6_POOL.prefixLength};`,
+      '}',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(leases, '');
+  // The full path: npm's `dhcp` package (the CPE's DHCP wire tests) puts its own `dhcpd` in
+  // node_modules/.bin, ahead in the PATH of npm scripts and vitest.
+  return [
+    '/usr/sbin/dhcpd',
+    '-6',
+    '-f',
+    '-d',
+    '-cf',
+    conf,
+    '-lf',
+    leases,
+    '-pf',
+    join(dir, `${name}.pid`),
+    dev,
   ];
 }
 

@@ -31,6 +31,11 @@ export interface LinkProfile {
   ipv6: boolean;
   /** `ra: true`: the link's router advertises its IPv6 prefix (dnsmasq) and the CPE's side has no static IPv6 address (SLAAC). */
   ra: boolean;
+  /**
+   * `dhcpv6: true`: as `ra`, and the link's router runs a DHCPv6 server (ISC dhcpd -6) that hands the
+   * CPE its address (IA_NA) and delegates it a prefix (IA_PD); the CPE's side has no static IPv6 address.
+   */
+  dhcpv6: boolean;
 }
 
 export interface LabProfile {
@@ -72,7 +77,7 @@ export class ProfileError extends Error {
   override readonly name = 'ProfileError';
 }
 
-const LINK_KEYS = new Set(['rate', 'delay', 'jitter', 'loss', 'reorder', 'families', 'ra']);
+const LINK_KEYS = new Set(['rate', 'delay', 'jitter', 'loss', 'reorder', 'families', 'ra', 'dhcpv6']);
 const PROFILE_KEYS = new Set([
   'seed',
   'natboxes',
@@ -243,9 +248,14 @@ function parseLink(node: Node, path: string, fail: Fail): LinkProfile {
   if (typeof ra !== 'boolean') fail(raNode, `${path}.ra`, 'expected true or false');
   if (ra && !families.includes('ipv6'))
     fail(raNode, `${path}.ra`, 'router advertisements need ipv6 in families');
+  const d6Node = map.get('dhcpv6', true) as Node | undefined;
+  const dhcpv6 = d6Node === undefined ? false : isScalar(d6Node) ? d6Node.value : undefined;
+  if (typeof dhcpv6 !== 'boolean') fail(d6Node, `${path}.dhcpv6`, 'expected true or false');
+  if (dhcpv6 && !families.includes('ipv6')) fail(d6Node, `${path}.dhcpv6`, 'DHCPv6 needs ipv6 in families');
   const dir = (rateBps: number): DirectionProfile => ({ rateBps, delayMs, jitterMs, lossPercent });
   return {
     ra: ra as boolean,
+    dhcpv6: dhcpv6 as boolean,
     up: dir(up),
     down: dir(down),
     reorder,

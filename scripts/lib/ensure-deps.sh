@@ -98,7 +98,7 @@ ha_need_npm() {
 }
 
 # Debian packages used by the system tests and the lab (prometheus: its promtool checks /metrics).
-HA_SYSTEM_DEBS=(iproute2 nftables iptables conntrack tcpdump tshark mptcpd mptcpize iperf3 socat curl python3 g++ make procps ethtool iputils-ping udhcpc isc-dhcp-client dnsmasq-base prometheus)
+HA_SYSTEM_DEBS=(iproute2 nftables iptables conntrack tcpdump tshark mptcpd mptcpize iperf3 socat curl python3 g++ make procps ethtool iputils-ping udhcpc isc-dhcp-client dnsmasq-base isc-dhcp-server prometheus)
 # test/system/systemd-units.test.ts: systemd-analyze (security, syscall-filter) and strace; setpriv
 # and prlimit come with util-linux.
 HA_SYSTEM_DEBS+=(systemd strace util-linux)

@@ -19,7 +19,7 @@ import {
   tunKernelAddress6,
 } from '../../cpe/daemon/config.js';
 import { runCpe } from '../../cpe/main.js';
-import { inboundEdits } from '../../scripts/lab-impl/stack.js';
+import { inboundEdits, lanSlaacEdits } from '../../scripts/lab-impl/stack.js';
 import { formatIssues } from '../../src/config/index.js';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -386,6 +386,55 @@ describe('CPE config', () => {
     ).toMatch(
       /uplinks\[1\]\.gateway6: a slaac uplink takes its address and gateway from router advertisements/,
     );
+  });
+
+  it('addressing dhcpv6 and delegation: IPv6-only, no static address; delegation on dhcpv6/slaac, one uplink', () => {
+    const d6 = BASE.replace(
+      'address: 198.18.12.2/24\n    gateway: 198.18.12.1',
+      'addressing: dhcpv6\n    delegation: { prefixLength: 60 }',
+    ).replace('addresses: [198.18.100.1]', 'addresses: [198.18.100.1, "2001:db8:100::1"]');
+    const r = parseCpeConfig(d6, 'cpe.yaml', opts);
+    expect(r.ok ? [] : formatIssues(r.issues)).toEqual([]);
+    if (!r.ok) return;
+    expect([hasIpv4(r.value.uplinks[1]), hasIpv6(r.value.uplinks[1])]).toEqual([false, true]);
+    expect(r.value.uplinks[1].delegation).toEqual({ prefixLength: 60 });
+    expect(
+      errors(d6.replace('addressing: dhcpv6', 'addressing: dhcpv6\n    gateway6: "2001:db8:12::1"')),
+    ).toMatch(
+      /^cpe\.yaml:\d+: uplinks\[1\]\.gateway6: a dhcpv6 uplink takes its address from DHCPv6 and its gateway from router advertisements/,
+    );
+    expect(errors(d6.replace('prefixLength: 60', 'prefixLength: 65'))).toMatch(
+      /uplinks\[1\]\.delegation\.prefixLength/,
+    );
+    // Delegation on a static uplink; on two uplinks.
+    expect(errors(BASE.replace('role: backup', 'role: backup\n    delegation: {}'))).toBe(
+      'cpe.yaml:17: uplinks[1].delegation: prefix delegation (DHCPv6) needs addressing dhcpv6 or slaac',
+    );
+    const two = d6
+      .replace('address: 198.18.11.2/24\n    gateway: 198.18.11.1', 'addressing: slaac\n    delegation: {}')
+      .replace(
+        'addressing: slaac\n    delegation: {}\n    role: primary',
+        'addressing: slaac\n    delegation: {}\n    role: primary',
+      );
+    expect(errors(two)).toMatch(
+      /uplinks\[1\]\.delegation: only one uplink asks for the LAN's prefix \(uplinks\[0\] does\)/,
+    );
+    // The lab's (profile lte-dhcpv6, RAs on).
+    const lab = lanSlaacEdits(
+      readFileSync(join(ROOT, 'config/lab/cpe-lte-dhcpv6.yaml'), 'utf8')
+        .replaceAll('{{PREFIX}}', 'lab1')
+        .replaceAll('{{RUN_DIR}}', '/run/lab1'),
+    );
+    const l = parseCpeConfig(lab, 'cpe-lte-dhcpv6.yaml', opts);
+    expect(l.ok ? [] : formatIssues(l.issues)).toEqual([]);
+    if (l.ok) expect([l.value.uplinks[1].addressing, l.value.lan.ra?.enabled]).toEqual(['dhcpv6', true]);
+    // lan.ra needs no configured prefix when one is delegated.
+    const ra = parseCpeConfig(
+      d6.replace('  addresses: [198.18.5.1/24]\n', '  addresses: [198.18.5.1/24]\n  ra: {}\n'),
+      'cpe.yaml',
+      opts,
+    );
+    expect(ra.ok ? [] : formatIssues(ra.issues)).toEqual([]);
   });
 
   it('two uplinks with one address', () => {
