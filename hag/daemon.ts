@@ -484,7 +484,7 @@ export class HagDaemon {
       this.finish(session, this.draining ? 'draining' : 'client-reset');
       return;
     }
-    await this.relayTo(session, stream, e.socket, Buffer.alloc(0));
+    this.relayTo(session, stream, e.socket, Buffer.alloc(0));
   }
 
   private failed(session: Session, e: unknown): void {
@@ -598,16 +598,14 @@ export class HagDaemon {
         `policy of ${session.client} not used: ${outcome.policyIgnored}`,
       );
     stream.write(outcome.reply);
-    await this.relayTo(session, stream, outcome.socket, reader.detach());
+    this.relayTo(session, stream, outcome.socket, reader.detach());
   }
 
-  /** The server is connected: the relay between it and the client, until either ends. */
-  private async relayTo(
-    session: Session,
-    stream: ConnStream,
-    egress: net.Socket,
-    early: Buffer,
-  ): Promise<void> {
+  /**
+   * The server is connected: the relay between it and the client, until either ends. Not awaited
+   * by the handshake: its frame (the reader, the outcome) is gone while the connection is relayed.
+   */
+  private relayTo(session: Session, stream: ConnStream, egress: net.Socket, early: Buffer): void {
     session.egress = egress;
     session.state = 'relay';
     this.log[connectionLevel(this.cfg.log)](
@@ -624,10 +622,14 @@ export class HagDaemon {
     // The client's stream ended during the handshake: the relay sees it ended and ends the server.
     const r = relay(egress, stream, { early, idleMs: this.cfg.egress.idleTimeout });
     this.stoppers.set(session.id, r.stop);
-    const end = endName(await r.done, RELAY_SIDES);
-    this.stoppers.delete(session.id);
-    if (end !== 'done') this.metrics.errors.inc({ kind: end });
-    this.finish(session, end);
+    r.done
+      .then((e) => {
+        const end = endName(e, RELAY_SIDES);
+        this.stoppers.delete(session.id);
+        if (end !== 'done') this.metrics.errors.inc({ kind: end });
+        this.finish(session, end);
+      })
+      .catch((e) => this.failed(session, e));
   }
 
   private finish(session: Session, reason: string): void {
@@ -802,7 +804,9 @@ export class HagDaemon {
     g.coreTimeWaitBytes.set({}, tw.bytes);
     g.files.set({ what: 'limit' }, this.files.limit);
     g.files.set({ what: 'capacity' }, this.files.capacity);
-    g.coreBuffers.set({}, this.ep.tcp.bufferMemory);
+    let buffers = this.ep.tcp.bufferMemory;
+    for (const s of this.sessions.values()) buffers += s.conn.bufferMemory;
+    g.coreBuffers.set({}, buffers);
     g.draining.set({}, this.draining ? 1 : 0);
     return this.metrics.render();
   }

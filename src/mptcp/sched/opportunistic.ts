@@ -82,6 +82,16 @@ export class OpportunisticRetransmission {
     this.sent.trim(una);
   }
 
+  /** Bytes its table of sent ranges takes. */
+  get memory(): number {
+    return this.sent.memory;
+  }
+
+  /** The connection is idle: the sent ranges' arrays go back if every range was acknowledged. */
+  trimMemory(): void {
+    this.sent.release();
+  }
+
   /**
    * The window blocks new data at time `now`: resend the oldest unacknowledged segment on a
    * faster subflow if the copy should reach the peer first, and penalise the slow subflow if its
