@@ -68,8 +68,8 @@ export class OpportunisticRetransmission {
   private readonly sent = new SentRanges();
   /** Data below this was already resent opportunistically: never twice. */
   private doneUntil = 0;
-  /** Per slow subflow: its snd.nxt when last penalised; again only once snd.una passed it. */
-  private readonly penalty = new WeakMap<Subflow, number>();
+  /** Per slow subflow: its snd.nxt when last penalised; again only once snd.una passed it (made at the first penalty). */
+  private penalty: WeakMap<Subflow, number> | undefined;
   private readonly ok: Subflow[] = [];
 
   /** `sf` just took new data [dsn, dsn + len) at time `now` (after Subflow.schedule). */
@@ -164,9 +164,9 @@ export class OpportunisticRetransmission {
   /** Shrinks the slow subflow's congestion window, at most once per its round trip. */
   private penalise(c: OpportunisticHost, slow: Subflow, now: number): void {
     const s = slow.socket;
-    const mark = this.penalty.get(slow);
+    const mark = this.penalty?.get(slow);
     if (mark !== undefined && !seqGe(s.sndUna, mark)) return;
-    this.penalty.set(slow, s.sndNxt);
+    (this.penalty ??= new WeakMap()).set(slow, s.sndNxt);
     s.cc.onCongestionEvent(now, s.pipe());
     c.mib.MPTCPPenalisations++;
   }
