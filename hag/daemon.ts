@@ -39,6 +39,8 @@ import { RateLimiter } from './rate-limit.js';
 import { RefusalMemo } from './refusal-memo.js';
 import { type Proto, Session } from './session.js';
 import { socksHandshake } from './socks-handler.js';
+import { type HagStatus, HagStatusBoard, type StatusSource } from './status.js';
+import { renderHagPage } from './status-page.js';
 import { type DivertConfig, divertSetup, divertTeardown } from './transparent-divert.js';
 import { setupTun, type TunPlumbing } from './tun-setup.js';
 
@@ -75,6 +77,8 @@ interface Rules {
 export class HagDaemon {
   readonly metrics = new HagMetrics();
   readonly sessions = new Map<number, Session>();
+  /** The live status behind the page at / and /status.json (status.ts). */
+  private readonly board = new HagStatusBoard();
   readonly ep: MptcpEndpoint;
   /** Announces the service addresses of the other family (`mptcp.announce`); none with 'none'. */
   readonly spm: ServerPathManager | undefined;
@@ -296,6 +300,7 @@ export class HagDaemon {
   }
 
   private tick(): void {
+    this.board.sample(this.statusSource());
     for (const s of this.sessions.values()) {
       s.observe();
       for (const sf of s.conn.subflows)
@@ -766,6 +771,11 @@ export class HagDaemon {
         return s.summary();
       });
       res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(list)}\n`);
+    } else if (path === '/' || path === '/status.json') {
+      const s = this.status();
+      if (path === '/')
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(renderHagPage(s));
+      else res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(s)}\n`);
     } else if (path === '/healthz') {
       res
         .writeHead(this.draining ? 503 : 200, { 'content-type': 'text/plain' })
@@ -773,6 +783,33 @@ export class HagDaemon {
     } else {
       res.writeHead(404).end();
     }
+  }
+
+  private statusSource(): StatusSource {
+    return {
+      sessions: this.sessions.values(),
+      uplinks: this.cfg.uplinks.map((u) => u.name),
+      uplinkBytes: this.metrics.uplinkBytes,
+      refusals: this.metrics.refusals,
+      connections: this.metrics.connections,
+    };
+  }
+
+  /** The status snapshot of the page and /status.json. */
+  status(): HagStatus {
+    return this.board.snapshot(this.statusSource(), {
+      draining: this.draining,
+      capacity: this.files.capacity,
+      rssBytes: process.memoryUsage.rss(),
+      bufferBytes: this.bufferMemory(),
+    });
+  }
+
+  /** Traffic buffers the core holds: the TCP sockets' and the MPTCP connections'. */
+  private bufferMemory(): number {
+    let n = this.ep.tcp.bufferMemory;
+    for (const s of this.sessions.values()) n += s.conn.bufferMemory;
+    return n;
   }
 
   renderMetrics(): string {
@@ -804,9 +841,7 @@ export class HagDaemon {
     g.coreTimeWaitBytes.set({}, tw.bytes);
     g.files.set({ what: 'limit' }, this.files.limit);
     g.files.set({ what: 'capacity' }, this.files.capacity);
-    let buffers = this.ep.tcp.bufferMemory;
-    for (const s of this.sessions.values()) buffers += s.conn.bufferMemory;
-    g.coreBuffers.set({}, buffers);
+    g.coreBuffers.set({}, this.bufferMemory());
     g.draining.set({}, this.draining ? 1 : 0);
     return this.metrics.render();
   }

@@ -166,7 +166,8 @@ export class OpportunisticRetransmission {
     const s = slow.socket;
     const mark = this.penalty?.get(slow);
     if (mark !== undefined && !seqGe(s.sndUna, mark)) return;
-    (this.penalty ??= new WeakMap()).set(slow, s.sndNxt);
+    this.penalty ??= new WeakMap();
+    this.penalty.set(slow, s.sndNxt);
     s.cc.onCongestionEvent(now, s.pipe());
     c.mib.MPTCPPenalisations++;
   }
