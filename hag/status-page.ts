@@ -48,7 +48,7 @@ function card(u: HagUplinkStatus, now: number): string {
     ? `median ${u.srttMs.median.toFixed(1)} ms, max ${u.srttMs.max.toFixed(1)} ms`
     : 'no open subflow';
   return (
-    `<section class="card" id="u-${id}" aria-labelledby="h-${id}"><h2 id="h-${id}"><span class="name">${id}</span> <small>uplink</small></h2>` +
+    `<section class="card" id="u-${id}" aria-labelledby="h-${id}" data-samples="${u.history.length}"><h2 id="h-${id}"><span class="name">${id}</span> <small>uplink</small></h2>` +
     '<table>' +
     `<tr><th>subflows</th><td class="subflows">${u.subflows} open</td></tr>` +
     `<tr><th>throughput</th><td class="tp">${fmtRate(u.rateDownBps)} down, ${fmtRate(u.rateUpBps)} up</td></tr>` +
@@ -65,9 +65,9 @@ function busiest(s: HagStatus): string {
     (b) => `<tr><td>${esc(b.client)}</td><td class="n">${b.connections}</td></tr>`,
   );
   return (
-    `<h2>Busiest subscribers</h2><table id="busiest" class="list"><thead><tr><th>address</th><th>open connections</th></tr></thead><tbody>` +
+    `<div><h2>Busiest subscribers</h2><table id="busiest" class="list"><thead><tr><th>address</th><th>open connections</th></tr></thead><tbody>` +
     (rows.join('') || '<tr><td colspan="2">none</td></tr>') +
-    '</tbody></table>'
+    '</tbody></table></div>'
   );
 }
 
@@ -78,9 +78,9 @@ function refusals(s: HagStatus): string {
       `<tr><td class="reason">${esc(r.reason)}</td><td>${esc(r.proto)}</td><td class="n">${r.count}</td></tr>`,
   );
   return (
-    `<h2>Refusals since start (${total})</h2><table id="refusals" class="list"><thead><tr><th>reason</th><th>protocol</th><th>count</th></tr></thead><tbody>` +
+    `<div><h2>Refusals since start (${total})</h2><table id="refusals" class="list"><thead><tr><th>reason</th><th>protocol</th><th>count</th></tr></thead><tbody>` +
     (rows.join('') || '<tr><td colspan="3">none</td></tr>') +
-    '</tbody></table>'
+    '</tbody></table></div>'
   );
 }
 
