@@ -3,11 +3,11 @@
 // by protocol and state, subscribers, refusals by reason read back from the metric family, the
 // worker field; the page shows each and escapes what clients chose.
 import { describe, expect, it } from 'vitest';
-import { MetricFamily } from '../../src/daemon/exposition.js';
-import { TcpState } from '../../src/tcp/state.js';
 import type { Session } from '../../hag/session.js';
 import { HagStatusBoard, type StatusSource } from '../../hag/status.js';
 import { renderHagPage } from '../../hag/status-page.js';
+import { MetricFamily } from '../../src/daemon/exposition.js';
+import { TcpState } from '../../src/tcp/state.js';
 
 /** A socket as the tally reads it. */
 interface FakeSock {
