@@ -1006,8 +1006,10 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
       this.trimAt = now + IDLE_TRIM_MS;
       return;
     }
-    this.trimAt = Number.POSITIVE_INFINITY;
     this.trimMemory();
+    // Still holding some (data not yet acknowledged, or not yet read): look again a period later,
+    // as the TCP stack does for its sockets; a DATA_ACK is no data moving and arms nothing.
+    this.trimAt = this.bufferMemory > 0 ? now + IDLE_TRIM_MS : Number.POSITIVE_INFINITY;
   }
 
   /** Gives back buffer memory the connection holds beyond its bytes (see trimIdle). */

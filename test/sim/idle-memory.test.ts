@@ -19,16 +19,21 @@ function pattern(from: number, n: number): Uint8Array {
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
+function pair(delay: number) {
+  const a = new MptcpEndpoint();
+  const b = new MptcpEndpoint();
+  const net = new Network({ seed: 17 });
+  net.addNode('a', a);
+  net.addNode('b', b);
+  const l = net.connect('a', 'b', { name: 'l', rate: 100e6, delay });
+  net.route('a', { dst: '198.19.0.0/16', via: l });
+  net.route('b', { dst: '198.18.0.0/16', via: l });
+  return { a, b, net };
+}
+
 describe('idle MPTCP connections', () => {
   it('give their buffers back when idle, shrink to unread bytes, and grow again without a byte lost', () => {
-    const a = new MptcpEndpoint();
-    const b = new MptcpEndpoint();
-    const net = new Network({ seed: 17 });
-    net.addNode('a', a);
-    net.addNode('b', b);
-    const l = net.connect('a', 'b', { name: 'l', rate: 100e6, delay: 5 });
-    net.route('a', { dst: '198.19.0.0/16', via: l });
-    net.route('b', { dst: '198.18.0.0/16', via: l });
+    const { a, b, net } = pair(5);
     let server: MptcpConnection | undefined;
     b.listen(80, (c) => {
       server = c;
@@ -88,5 +93,26 @@ describe('idle MPTCP connections', () => {
     net.run(net.now + 2_500);
     expect(client.bufferMemory + srv.bufferMemory).toBe(0);
     expect(a.tcp.bufferMemory + b.tcp.bufferMemory).toBe(0);
+  });
+
+  it('give them back also when the last DATA_ACK comes after the idle period (RTT 3 s)', () => {
+    const { a, b, net } = pair(1500);
+    let server: MptcpConnection | undefined;
+    b.listen(80, (c) => {
+      server = c;
+      c.events.onReadable = () => c.recv(new Uint8Array(1 << 16));
+    });
+    const client = a.connect(net.now, { local: A, remote: B, remotePort: 80 });
+    client.events.onEstablished = () => {
+      client.send(pattern(0, 5000));
+      a.wake(client);
+    };
+    a.wake(client);
+    // The idle trim looks 1-2 s after the send, with the data still unacknowledged (sendLen > 0);
+    // the DATA_ACK comes 3 s after it, and nothing moves after that.
+    net.run(net.now + 10_000);
+    expect(server?.readableBytes).toBe(0);
+    expect(client.bufferMemory).toBe(0);
+    expect(server!.bufferMemory).toBe(0);
   });
 });
