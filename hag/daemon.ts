@@ -43,6 +43,8 @@ import { RateLimiter } from './rate-limit.js';
 import { RefusalMemo } from './refusal-memo.js';
 import { type Proto, Session } from './session.js';
 import { socksHandshake } from './socks-handler.js';
+import { type HagStatus, HagStatusBoard, type StatusSource } from './status.js';
+import { renderHagPage } from './status-page.js';
 import { type DivertConfig, divertSetup, divertTeardown } from './transparent-divert.js';
 import { setupTun, type TunPlumbing } from './tun-setup.js';
 
@@ -83,6 +85,8 @@ interface Rules {
 export class HagDaemon {
   readonly metrics = new HagMetrics();
   readonly sessions = new Map<number, Session>();
+  /** The live status behind the page at / and /status.json (status.ts). */
+  private readonly board = new HagStatusBoard();
   readonly ep: MptcpEndpoint;
   /** Announces the service addresses of the other family (`mptcp.announce`); none with 'none'. */
   readonly spm: ServerPathManager | undefined;
@@ -341,6 +345,7 @@ export class HagDaemon {
   }
 
   private tick(): void {
+    this.board.sample(this.statusSource());
     for (const s of this.sessions.values()) {
       s.observe();
       for (const sf of s.conn.subflows)
@@ -530,7 +535,7 @@ export class HagDaemon {
       this.finish(session, this.draining ? 'draining' : 'client-reset');
       return;
     }
-    await this.relayTo(session, stream, e.socket, Buffer.alloc(0));
+    this.relayTo(session, stream, e.socket, Buffer.alloc(0));
   }
 
   private failed(session: Session, e: unknown): void {
@@ -645,7 +650,7 @@ export class HagDaemon {
         `policy of ${session.client} not used: ${outcome.policyIgnored}`,
       );
     stream.write(outcome.reply);
-    await this.relayTo(session, stream, outcome.socket, reader.detach());
+    this.relayTo(session, stream, outcome.socket, reader.detach());
   }
 
   /**
@@ -685,16 +690,14 @@ export class HagDaemon {
     const waiting = this.inbound.take(m.ticket);
     if (!waiting) return refused('unknown-ticket');
     session.dst = waiting.peer;
-    await this.relayTo(session, stream, waiting.socket, reader.detach());
+    this.relayTo(session, stream, waiting.socket, reader.detach());
   }
 
-  /** The server is connected: the relay between it and the client, until either ends. */
-  private async relayTo(
-    session: Session,
-    stream: ConnStream,
-    egress: net.Socket,
-    early: Buffer,
-  ): Promise<void> {
+  /**
+   * The server is connected: the relay between it and the client, until either ends. Not awaited
+   * by the handshake: its frame (the reader, the outcome) is gone while the connection is relayed.
+   */
+  private relayTo(session: Session, stream: ConnStream, egress: net.Socket, early: Buffer): void {
     session.egress = egress;
     session.state = 'relay';
     this.log[connectionLevel(this.cfg.log)](
@@ -711,10 +714,14 @@ export class HagDaemon {
     // The client's stream ended during the handshake: the relay sees it ended and ends the server.
     const r = relay(egress, stream, { early, idleMs: this.cfg.egress.idleTimeout });
     this.stoppers.set(session.id, r.stop);
-    const end = endName(await r.done, RELAY_SIDES);
-    this.stoppers.delete(session.id);
-    if (end !== 'done') this.metrics.errors.inc({ kind: end });
-    this.finish(session, end);
+    r.done
+      .then((e) => {
+        const end = endName(e, RELAY_SIDES);
+        this.stoppers.delete(session.id);
+        if (end !== 'done') this.metrics.errors.inc({ kind: end });
+        this.finish(session, end);
+      })
+      .catch((e) => this.failed(session, e));
   }
 
   private finish(session: Session, reason: string): void {
@@ -867,6 +874,11 @@ export class HagDaemon {
         return s.summary();
       });
       res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(list)}\n`);
+    } else if (path === '/' || path === '/status.json') {
+      const s = this.status();
+      if (path === '/')
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(renderHagPage(s));
+      else res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(s)}\n`);
     } else if (path === '/healthz') {
       res
         .writeHead(this.draining ? 503 : 200, { 'content-type': 'text/plain' })
@@ -874,6 +886,33 @@ export class HagDaemon {
     } else {
       res.writeHead(404).end();
     }
+  }
+
+  private statusSource(): StatusSource {
+    return {
+      sessions: this.sessions.values(),
+      uplinks: this.cfg.uplinks.map((u) => u.name),
+      uplinkBytes: this.metrics.uplinkBytes,
+      refusals: this.metrics.refusals,
+      connections: this.metrics.connections,
+    };
+  }
+
+  /** The status snapshot of the page and /status.json. */
+  status(): HagStatus {
+    return this.board.snapshot(this.statusSource(), {
+      draining: this.draining,
+      capacity: this.files.capacity,
+      rssBytes: process.memoryUsage.rss(),
+      bufferBytes: this.bufferMemory(),
+    });
+  }
+
+  /** Traffic buffers the core holds: the TCP sockets' and the MPTCP connections'. */
+  private bufferMemory(): number {
+    let n = this.ep.tcp.bufferMemory;
+    for (const s of this.sessions.values()) n += s.conn.bufferMemory;
+    return n;
   }
 
   renderMetrics(): string {
@@ -905,7 +944,7 @@ export class HagDaemon {
     g.coreTimeWaitBytes.set({}, tw.bytes);
     g.files.set({ what: 'limit' }, this.files.limit);
     g.files.set({ what: 'capacity' }, this.files.capacity);
-    g.coreBuffers.set({}, this.ep.tcp.bufferMemory);
+    g.coreBuffers.set({}, this.bufferMemory());
     g.draining.set({}, this.draining ? 1 : 0);
     if (this.inbound) {
       const n = this.inbound.counts;

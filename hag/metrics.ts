@@ -98,7 +98,7 @@ export class HagMetrics {
     coreBuffers: new Family(
       'hag_core_buffer_bytes',
       'gauge',
-      'Send and receive buffer memory the core holds.',
+      "Buffer memory the core holds for traffic: the sockets' and connections' send and receive buffers, sent ranges, mapping tables.",
     ),
     inboundControls: new Family(
       'hag_inbound_controls',

@@ -62,6 +62,11 @@ export class Session {
     return added;
   }
 
+  /** Calls `fn` with the uplink and socket of every subflow the connection has had (the status page's tally). */
+  eachSubflow(fn: (uplink: string, socket: TcpSocket) => void): void {
+    for (const s of this.seen) fn(this.uplinkOf(s.tuple.remote), s);
+  }
+
   subflows(): SubflowInfo[] {
     const active = new Set(this.conn.subflows.map((sf) => sf.socket));
     return this.seen.map((s) => {

@@ -5,10 +5,11 @@
 // throughput and RTT charts as inline SVG with axes, units and a legend; then the port forwards
 // (the HAG's verdict on each, their connections) and the LAN's DHCP leases. A few lines of script
 // swap in a fresh render every second; without script a meta refresh does it every 10 s. No external resource: the page works offline on a router.
+import { escapeHtml as esc } from '../../src/daemon/html.js';
+import { type ChartSeries, svgChart } from '../../src/daemon/svg-chart.js';
+import { fmtBytes, fmtDuration, fmtRate } from '../../src/daemon/units.js';
 import { hostPort } from '../../src/wire/addr.js';
-import { escapeHtml as esc } from './html.js';
 import type { StatusSnapshot, UplinkStatus } from './status.js';
-import { type ChartSeries, svgChart } from './svg-chart.js';
 
 const REASONS: Record<string, string> = {
   'not-probed': 'not probed yet',
@@ -18,27 +19,6 @@ const REASONS: Record<string, string> = {
   'rtt-high': 'probe RTT too high',
   'hag-unreachable': 'the HAG does not answer over it',
 };
-
-export function fmtRate(b: number): string {
-  if (b >= 1e6) return `${(b / 1e6).toFixed(b >= 1e7 ? 0 : 1)} Mbit/s`;
-  if (b >= 1e3) return `${(b / 1e3).toFixed(0)} kbit/s`;
-  return `${b.toFixed(0)} bit/s`;
-}
-
-export function fmtBytes(b: number): string {
-  if (b >= 1e9) return `${(b / 1e9).toFixed(2)} GB`;
-  if (b >= 1e6) return `${(b / 1e6).toFixed(1)} MB`;
-  return `${(b / 1e3).toFixed(0)} kB`;
-}
-
-export function fmtDuration(s: number): string {
-  const d = Math.floor(s / 86400);
-  const h = Math.floor((s % 86400) / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  if (d > 0) return `${d} d ${h} h`;
-  if (h > 0) return `${h} h ${m} min`;
-  return m > 0 ? `${m} min ${Math.floor(s % 60)} s` : `${Math.floor(s)} s`;
-}
 
 /** The router's local time, to the minute: 2026-12-02 14:05. */
 function fmtTime(ms: number): string {

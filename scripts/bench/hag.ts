@@ -7,17 +7,31 @@
 // past the HAG's open-file limit (`--hag-files` lowers it) the excess is refused (file-limit), and
 // at the end a few held connections do an echo round trip.
 //   node dist/scripts/bench/hag.js [--rate-conns 5000] [--idle-conns 10000] [--concurrency 100]
-//     [--hag-files N]
+//     [--hag-files N] [--hag-node-flags "..."] [--heap-snapshot]
+// The HAG runs with the V8 flags of its deployed launcher (hag/deploy/node-flags) unless
+// --hag-node-flags says otherwise; --heap-snapshot writes a heap snapshot of the HAG holding the
+// idle connections (SIGUSR2, --heapsnapshot-signal) into the current directory and prints its
+// largest object types by retained self size.
 // The same file is the load generator (--role load) and the holding echo server (--role hold).
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { nodeFlags } from '../lib/node-flags.js';
 import { benchArgs } from './args.js';
 import { cpuSeconds, holdServer, jsonLines, out, rssKiB, sh, socksConnect, waitLine } from './hag-common.js';
 
@@ -31,6 +45,8 @@ const { values: a } = benchArgs({
     dst: { type: 'string', default: '198.18.3.2:9000' },
     'hag-files': { type: 'string' },
     echoes: { type: 'string', default: '10' },
+    'hag-node-flags': { type: 'string' },
+    'heap-snapshot': { type: 'boolean', default: false },
   },
 });
 
@@ -196,6 +212,22 @@ function pollMetrics(ns: string): () => { polls: number; answered: number; slowe
   };
 }
 
+/**
+ * A process's resident memory once it stopped falling: sampled every second, settled when no
+ * sample of the last 5 s is more than 1% below the one 5 s before it (V8's memory reducer runs its
+ * full collections some seconds after allocation stops), at most 30 s; with the figure after 3 s
+ * (what this benchmark measured until 2026-12-03).
+ */
+async function settledRss(pid: number): Promise<{ at3s: number; settled: number; seconds: number }> {
+  const samples: number[] = [];
+  for (let t = 1; t <= 30; t++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    samples.push(rssKiB(pid));
+    if (t >= 8 && samples[t - 1] >= samples[t - 6] * 0.99) break;
+  }
+  return { at3s: samples[2], settled: samples[samples.length - 1], seconds: samples.length };
+}
+
 /** Files a process has open. */
 function openFiles(pid: number): number {
   try {
@@ -203,6 +235,50 @@ function openFiles(pid: number): number {
   } catch {
     return -1;
   }
+}
+
+/**
+ * Has the HAG write a heap snapshot (SIGUSR2), copies it to the current directory and sums its
+ * self sizes by object type (constructor name for objects and closures): the 15 largest.
+ */
+async function heapSnapshot(pid: number, dir: string): Promise<Record<string, unknown>> {
+  process.kill(pid, 'SIGUSR2');
+  let file: string | undefined;
+  for (let i = 0; i < 600 && !file; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    const f = readdirSync(dir).find((n) => n.endsWith('.heapsnapshot'));
+    // The snapshot is complete once its size stops changing.
+    if (f) {
+      const size = statSync(join(dir, f)).size;
+      await new Promise((r) => setTimeout(r, 1000));
+      if (size > 0 && statSync(join(dir, f)).size === size) file = join(dir, f);
+    }
+  }
+  if (!file) return { error: 'no heap snapshot within 5 min' };
+  const kept = join(process.cwd(), `bench-hag-${pid}.heapsnapshot`);
+  copyFileSync(file, kept);
+  const snap = JSON.parse(readFileSync(file, 'utf8'));
+  const f: string[] = snap.snapshot.meta.node_fields;
+  const types: string[] = snap.snapshot.meta.node_types[0];
+  const [w, iType, iName, iSize] = [f.length, f.indexOf('type'), f.indexOf('name'), f.indexOf('self_size')];
+  const by = new Map<string, { n: number; kib: number }>();
+  let total = 0;
+  for (let i = 0; i < snap.nodes.length; i += w) {
+    const t = types[snap.nodes[i + iType]];
+    const name =
+      t === 'object' || t === 'closure' ? `${t}:${snap.strings[snap.nodes[i + iName]].slice(0, 50)}` : t;
+    const e = by.get(name) ?? { n: 0, kib: 0 };
+    e.n++;
+    e.kib += snap.nodes[i + iSize] / 1024;
+    total += snap.nodes[i + iSize];
+    by.set(name, e);
+  }
+  const top = [...by].sort((x, y) => y[1].kib - x[1].kib).slice(0, 15);
+  return {
+    file: kept,
+    totalKiB: Math.round(total / 1024),
+    top: Object.fromEntries(top.map(([k, v]) => [k, { n: v.n, kib: Math.round(v.kib) }])),
+  };
 }
 
 async function orchestrate(): Promise<void> {
@@ -267,21 +343,21 @@ async function orchestrate(): Promise<void> {
     await waitLine(jsonLines(holder), (o) => o.event === 'ready', 10_000);
     step('starting the HAG');
     // --hag-files: the HAG's open-file limit, soft and hard (to see what happens past it).
-    const files = a['hag-files'];
-    const hag = files
-      ? spawn(
-          'ip',
-          [
-            'netns',
-            'exec',
-            H,
-            'sh',
-            '-c',
-            `ulimit -n ${Number(files)}; exec node ${join(ROOT, 'dist/src/cli.js')} hag --config ${join(work, 'hag.yaml')}`,
-          ],
-          { env, stdio: ['pipe', hagLog, 'inherit'] },
-        )
-      : node(H, `${join(ROOT, 'dist/src/cli.js')} hag --config ${join(work, 'hag.yaml')}`, '', hagLog);
+    const files = a['hag-files'] ? String(Number(a['hag-files'])) : '$(ulimit -Hn)';
+    const flags = a['hag-node-flags'] ?? nodeFlags(ROOT, 'hag');
+    const snapFlags = a['heap-snapshot'] ? ` --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${work}` : '';
+    const hag = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        H,
+        'sh',
+        '-c',
+        `ulimit -n ${files}; exec node ${flags}${snapFlags} ${join(ROOT, 'dist/src/cli.js')} hag --config ${join(work, 'hag.yaml')}`,
+      ],
+      { env, stdio: ['pipe', hagLog, 'inherit'] },
+    );
     procs.push(hag);
     await new Promise((r) => setTimeout(r, 1500));
     // `sh -c exec node` leaves node with the spawned pid.
@@ -304,16 +380,17 @@ async function orchestrate(): Promise<void> {
       hagCpuSeconds: hagCpu,
       hagCpuPerConnectionMs: Math.round((hagCpu / Number(rate.connections)) * 1e4) / 10,
     });
-    await new Promise((r) => setTimeout(r, 3000)); // TIME-WAIT sockets and idle buffers settle
-    const before = rssKiB(hagPid);
-    out({ event: 'after-new-connections', hagRssKiB: before, ...hagGauges(H) });
+    // TIME-WAIT sockets and idle buffers settle, V8 collects what the phase left.
+    const beforeRss = await settledRss(hagPid);
+    const before = beforeRss.settled;
+    out({ event: 'after-new-connections', hagRssKiB: beforeRss, ...hagGauges(H) });
     loader.stdin!.write('go\n');
     step('opening idle connections');
     const stopPolling = pollMetrics(H);
     const idle = await Promise.race([waitLine(loaderLines, (o) => o.event === 'idle', 600_000), interrupted]);
     const metricsPolls = stopPolling();
-    await new Promise((r) => setTimeout(r, 3000)); // idle connections give their buffers back
-    const after = rssKiB(hagPid);
+    const afterRss = await settledRss(hagPid); // idle connections give their buffers back
+    const after = afterRss.settled;
     const gauges = hagGauges(H);
     const held = Number(idle.held);
     out({
@@ -322,12 +399,20 @@ async function orchestrate(): Promise<void> {
       failed: idle.failed,
       failures: idle.failures,
       openSeconds: idle.seconds,
-      hagRssKiB: { start: base, beforeIdle: before, withIdle: after },
+      hagRssKiB: { start: base, beforeIdle: before, withIdle: after, withIdleAt3s: afterRss.at3s },
       growthPerConnectionKiB: held ? Math.round(((after - before) / held) * 10) / 10 : null,
+      growthPerConnectionAt3sKiB: held
+        ? Math.round(((afterRss.at3s - beforeRss.at3s) / held) * 10) / 10
+        : null,
+      settleSeconds: afterRss.seconds,
       metricsPolls,
       hagOpenFiles: openFiles(hagPid),
       ...gauges,
     });
+    if (a['heap-snapshot']) {
+      step('heap snapshot of the HAG');
+      out({ event: 'hag-heap', ...(await heapSnapshot(hagPid, work)) });
+    }
     const reasons: Record<string, number> = {};
     for (const line of readFileSync(join(work, 'hag.log'), 'utf8').split('\n')) {
       const m = /"event":"refused".*?"reason":"([^"]+)"/.exec(line);

@@ -74,6 +74,18 @@ export class MetricFamily {
     this.values.clear();
   }
 
+  /** Every series with its labels (read back from their text) and value: for a status page. */
+  series(): { labels: Record<string, string>; value: number }[] {
+    const out: { labels: Record<string, string>; value: number }[] = [];
+    for (const [k, value] of this.values) {
+      const labels: Record<string, string> = {};
+      for (const m of k.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g))
+        labels[m[1]] = m[2].replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+      out.push({ labels, value });
+    }
+    return out;
+  }
+
   /** The series names the family takes. */
   names(): string[] {
     return this.type === 'counter' ? [this.name, this.name.slice(0, -'_total'.length)] : [this.name];

@@ -7,7 +7,7 @@ import { addAddrHmac } from '../crypto/hmac.js';
 import type { Idsn } from '../crypto/keys.js';
 import { Assembler, MAX_RANGES } from '../tcp/assembler.js';
 import type { CongestionControlName } from '../tcp/cc/index.js';
-import { ByteRing } from '../tcp/ring.js';
+import { ByteRing, IDLE_TRIM_MS } from '../tcp/ring.js';
 import { TcpError } from '../tcp/socket.js';
 import { TcpState } from '../tcp/state.js';
 import { type HasDeadline, TimerQueue } from '../util/timer-queue.js';
@@ -331,6 +331,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     if (n <= 0) return 0;
     this.sendRing.copyIn(this.sendLen, data, off, n);
     this.sendLen += n;
+    this.noteData();
     this.push();
     return n;
   }
@@ -353,6 +354,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     this.recvRing.copyOut(0, dst, off, n);
     this.recvRing.advance(n);
     this.readable -= n;
+    this.noteData();
     this.rcvSpace.onRead(n, this.now(), this.longestSrtt());
     if (this.readable === 0 && this.remoteFinDone) this.trimWhenFinished();
     else this.maybeWindowUpdate();
@@ -977,7 +979,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
    * timer, RFC 9293 3.8.6.1, does not see it, the subflow having nothing queued).
    */
   private rtxAt = Number.POSITIVE_INFINITY;
-  /** The earlier of the connection's timers (data-level retransmission, DATA_FIN), for the host's table. */
+  /** The earlier of the connection's timers (data-level retransmission, DATA_FIN, idle trim), for the host's table. */
   pollAt = Number.POSITIVE_INFINITY;
   /** Current timeout after a retransmission (backed off); 0: the subflows' RTO. */
   private rtxWait = 0;
@@ -989,9 +991,58 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     this.refileTimer();
   }
 
+  /**
+   * When the connection's buffers go back if no data moved since the last look (IDLE_TRIM_MS
+   * apart): armed by the first data after an idle period, so an idle connection has no timer.
+   */
+  private trimAt = Number.POSITIVE_INFINITY;
+  /** Data moved (the application sent or read, or the peer's data arrived) since trimAt was set. */
+  private dataMoved = false;
+
+  /** Data moved: at most once per idle period this arms the idle trim. */
+  private noteData(): void {
+    this.dataMoved = true;
+    if (this.trimAt !== Number.POSITIVE_INFINITY) return;
+    this.trimAt = this.now() + IDLE_TRIM_MS;
+    this.refileTimer();
+  }
+
+  /**
+   * No data moved for IDLE_TRIM_MS: the memory that only traffic needs goes back (the rings,
+   * shrunk to what they hold, or released; the opportunistic scheduler's sent ranges and the
+   * subflows' mapping tables when empty). It grows again, in one step, with the next data.
+   */
+  private trimIdle(now: number): void {
+    if (this.dataMoved) {
+      this.dataMoved = false;
+      this.trimAt = now + IDLE_TRIM_MS;
+      return;
+    }
+    this.trimMemory();
+    // Still holding some (data not yet acknowledged, or not yet read): look again a period later,
+    // as the TCP stack does for its sockets; a DATA_ACK is no data moving and arms nothing.
+    this.trimAt = this.bufferMemory > 0 ? now + IDLE_TRIM_MS : Number.POSITIVE_INFINITY;
+  }
+
+  /** Gives back buffer memory the connection holds beyond its bytes (see trimIdle). */
+  trimMemory(): void {
+    this.sendRing.shrink(this.sendLen);
+    // Out-of-order bytes sit beyond `readable` at their place: the ring keeps its size then.
+    if (this.ooo.isEmpty) this.recvRing.shrink(this.readable);
+    this.orp?.trimMemory();
+    for (const sf of this.subflows) sf.trimMemory();
+  }
+
+  /** Memory the connection holds for traffic (its rings, sent ranges, its subflows' mapping tables), in bytes. */
+  get bufferMemory(): number {
+    let n = this.sendRing.allocated + this.recvRing.allocated + (this.orp?.memory ?? 0);
+    for (const sf of this.subflows) n += sf.mappingMemory;
+    return n;
+  }
+
   /** Files the earlier of the timers in the host's table when it moved (stale entries are skipped there). */
   private refileTimer(): void {
-    const at = Math.min(this.rtxAt, this.finAt);
+    const at = Math.min(this.rtxAt, this.finAt, this.trimAt);
     if (at === this.pollAt) return;
     this.pollAt = at;
     this.host.connTimers.push(at, this);
@@ -1002,6 +1053,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     this.pollAt = Number.POSITIVE_INFINITY;
     if (this.finAt <= now) this.dataFinTimeout(now);
     if (this.rtxAt <= now) this.retransmitTimeout(now);
+    if (this.trimAt <= now) this.trimIdle(now);
     this.refileTimer();
   }
 
@@ -1121,6 +1173,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     if (rel + n > room) this.mib.NoDSSInWindow++;
     if (rel >= room) return;
     n = Math.min(n, room - rel);
+    this.noteData();
     if (rel === 0) {
       this.recvRing.copyIn(this.readable, buf, o, n);
       const adv = this.ooo.advance(n);

@@ -17,7 +17,7 @@ export const MAP_DUPLICATE = 1;
 export const MAP_FULL = 2;
 
 const FIRST_CAPACITY = 8;
-/** A subflow that never receives a mapping (fallback, a handshake that stalls) holds no arrays. */
+/** A subflow that never receives a mapping (fallback, a handshake that stalls), or is idle, holds no arrays. */
 const NONE64 = new Float64Array(0);
 const NONE32 = new Int32Array(0);
 
@@ -58,6 +58,19 @@ export class RecvMaps {
   clear(): void {
     this.head = 0;
     this.end = 0;
+  }
+
+  /** Bytes the arrays take. */
+  get memory(): number {
+    return this.offs.length * 28;
+  }
+
+  /** Gives the arrays back when no mapping is kept (an idle subflow); the next add makes them again. */
+  freeArrays(): void {
+    if (this.end > this.head) return;
+    this.offs = this.dsns = NONE64;
+    this.lens = this.dlls = this.csums = NONE32;
+    this.head = this.end = 0;
   }
 
   add(off: number, dsn: number, len: number, csum: number, dll: number): number {

@@ -2,7 +2,7 @@
 // order, trimmed as DATA_ACKs arrive. Opportunistic retransmission (sched/opportunistic.ts) asks
 // it who holds the oldest unacknowledged data (Raiciu et al., NSDI 2012, section 4.2). Kept in
 // parallel arrays that grow only when full, so that recording a send allocates nothing (and made
-// at the first send, so that an idle connection holds none).
+// at the first send and given back when empty and idle, so that an idle connection holds none).
 import type { Subflow } from './subflow.js';
 
 /**
@@ -96,6 +96,19 @@ export class SentRanges {
 
   get size(): number {
     return this.count;
+  }
+
+  /** Bytes the arrays take (8 per number, 8 per reference). */
+  get memory(): number {
+    return this.by.length * 40;
+  }
+
+  /** Gives the arrays back when no range is held (an idle connection); the next add makes them again. */
+  release(): void {
+    if (this.count > 0) return;
+    this.start = this.end = this.at = this.off = EMPTY;
+    this.by = [];
+    this.head = 0;
   }
 
   private grow(): void {

@@ -105,6 +105,14 @@ export class Subflow implements TcpExtension, TcpSocketEvents {
   get keptMappings(): number {
     return this.recvMaps.count;
   }
+  /** Bytes the table of the peer's mappings takes. */
+  get mappingMemory(): number {
+    return this.recvMaps.memory;
+  }
+  /** The connection went idle: the mapping table's arrays go back when it keeps none. */
+  trimMemory(): void {
+    this.recvMaps.freeArrays();
+  }
   /** Subflow data offset just past the last byte scheduled onto this subflow. */
   private scheduledEnd = 0;
   /** Subflow data offset up to which data was handed back for reinjection. */

@@ -1,7 +1,9 @@
 // A byte ring that grows on demand up to a fixed capacity and can give its memory back when
 // empty: the storage of a TCP send buffer (bytes from snd.una on) and receive buffer (in-order
 // bytes for the application, then out-of-order bytes at their place in the window). Positions are
-// relative to the head; the owner keeps track of what is valid. Idle connections hold no buffer.
+// relative to the head; the owner keeps track of what is valid. Idle connections hold no buffer:
+// the owner releases the ring when it holds nothing, and shrinks it to what it holds when it has
+// been idle (both happen once per idle period, never per packet).
 
 import { NO_BYTES } from '../wire/bytes.js';
 
@@ -11,6 +13,9 @@ import { NO_BYTES } from '../wire/bytes.js';
 // sized from what arrives (the next power of two), so a bulk flow grows past it on its first
 // segment, in one step.
 const MIN_ALLOC = 64;
+
+/** A connection without traffic for this long gives its buffer memory back (TCP sockets, MPTCP connections). */
+export const IDLE_TRIM_MS = 1000;
 
 export class ByteRing {
   private buf: Uint8Array = NO_BYTES;
@@ -29,14 +34,13 @@ export class ByteRing {
     if (size > this.capacity) throw new RangeError(`ring position ${size} beyond capacity ${this.capacity}`);
     let cap = Math.max(MIN_ALLOC, this.buf.length);
     while (cap < size) cap *= 2;
-    cap = Math.min(cap, this.capacity);
+    this.resize(Math.min(cap, this.capacity), this.buf.length);
+  }
+
+  /** Moves positions [0, keep) into a new array of `cap` bytes, at its start. */
+  private resize(cap: number, keep: number): void {
     const next = new Uint8Array(cap);
-    const old = this.buf;
-    if (old.length > 0) {
-      const first = old.subarray(this.head);
-      next.set(first, 0);
-      next.set(old.subarray(0, this.head), first.length);
-    }
+    if (keep > 0) this.copyOut(0, next, 0, keep);
     this.buf = next;
     this.head = 0;
   }
@@ -95,5 +99,20 @@ export class ByteRing {
   release(): void {
     this.buf = NO_BYTES;
     this.head = 0;
+  }
+
+  /**
+   * For an owner gone idle that holds positions [0, used): gives the memory back (used 0), or
+   * moves them, in order, into the smallest power of two that holds them when that is at most a
+   * quarter of what is allocated (a bulk flow's 4 MB ring that stalled with a few KB in it).
+   */
+  shrink(used: number): void {
+    if (used <= 0) {
+      this.release();
+      return;
+    }
+    let cap = MIN_ALLOC;
+    while (cap < used) cap *= 2;
+    if (cap * 4 <= this.buf.length) this.resize(cap, used);
   }
 }

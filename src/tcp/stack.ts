@@ -17,6 +17,7 @@ import { IsnGenerator } from './isn.js';
 import { TxOffload } from './offload.js';
 import { PollQueue } from './poll-queue.js';
 import { ReplyQueue } from './reply-queue.js';
+import { IDLE_TRIM_MS } from './ring.js';
 import {
   type FourTuple,
   fillTcpChecksum,
@@ -42,8 +43,6 @@ const { syn: SYN, rst: RST, ack: ACK } = TCP_FLAG;
 
 /** Local addresses whose bytes the stack's tuples share (a service has a few). */
 const LOCAL_ADDRS = 16;
-/** A connection without traffic for this long gives its buffer memory back. */
-const IDLE_TRIM_MS = 1000;
 
 /** SYN/ACK retransmissions a half-open connection gets while its queue is more than half full. */
 export const PRESSURE_SYNACK_RETRIES = 2;

@@ -11,13 +11,14 @@
 // quota bar; (h) ICMP is NATed on dsl and a bypass port is not intercepted; (i) the
 // status page in headless Chromium; (e) an invalid reload is kept out, SIGTERM drains (new
 // connections go NATed meanwhile), resets what is left, removes the table, rules, routes and TUN.
-import { type ChildProcess, execFileSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeFlags } from '../../scripts/lib/node-flags.js';
+import { needChromium, type PageSeen, pageInChromium } from './lib/chromium.js';
 import { type RunningDaemon, spawnDaemon, startDaemon, started } from './lib/daemon-in-netns.js';
 import { compileTree } from './lib/lab-run.js';
 import { Netns, waitFor } from './lib/netns.js';
@@ -174,51 +175,9 @@ function status(): {
   return JSON.parse(ns.sh('lan', 'curl -sS --max-time 5 http://198.18.5.1:8080/status.json'));
 }
 
-/**
- * Opens the status page in headless Chromium (Debian's, through the project's installer; the
- * browser runs in the LAN namespace, where the page is, through a small wrapper), waits until
- * `ready` (code run in the page) holds, saves a screenshot under test-results/ and returns the DOM
- * and the text of each uplink card.
- */
-/**
- * Chromium installed (Debian's package, on a fresh machine an install of a minute or more). A
- * case calls it before it starts the transfer its page must show, not inside it.
- */
-function needChromium(): void {
-  execFileSync('bash', ['-c', '. scripts/lib/ensure-deps.sh && ha_need_debs chromium'], {
-    cwd: ROOT,
-    stdio: 'pipe',
-    timeout: 600_000,
-  });
-}
-
-async function statusPage(
-  shotName: string,
-  ready: string,
-): Promise<{ html: string; cards: Record<string, string>; text: string }> {
-  needChromium();
-  const shot = join(ROOT, 'test-results', shotName);
-  mkdirSync(dirname(shot), { recursive: true });
-  const wrapper = join(work, 'chromium-in-lan');
-  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${ns.name('lan')} chromium "$@"\n`, { mode: 0o755 });
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: wrapper, args: ['--no-sandbox', '--disable-gpu'] });
-  try {
-    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
-    await page.goto('http://198.18.5.1:8080/');
-    await page.waitForFunction(ready, undefined, { timeout: 20_000 });
-    const html = await page.content();
-    const text = await page.evaluate('document.body.innerText');
-    const cards = (await page.evaluate(
-      `Object.fromEntries([...document.querySelectorAll('section.card')].map((c) => [c.id.slice(2), c.innerText]))`,
-    )) as Record<string, string>;
-    await page.screenshot({ path: shot, fullPage: true });
-    expect(statSync(shot).size).toBeGreaterThan(10_000);
-    process.stdout.write(`status page screenshot: ${shot}\n`);
-    return { html, cards, text: String(text) };
-  } finally {
-    await browser.close();
-  }
+/** The status page in headless Chromium from the LAN namespace (lib/chromium.ts). */
+function statusPage(shotName: string, ready: string): Promise<PageSeen> {
+  return pageInChromium({ netns: ns.name('lan'), url: 'http://198.18.5.1:8080/', ready, shotName, work });
 }
 
 /** Downloads /name from the server in the lan namespace; returns curl's exit code and output. */

@@ -6,13 +6,15 @@
 // (a) mptcpize curl --socks5 downloads 5 MB and 50 MB over two subflows; (b) the same through the
 // Convert path with a client on our core; (c) a refusing destination; (d) an outsider, a join
 // from outside the subscriber prefixes, wrong credentials, forbidden destinations; bad input (malformed Convert and SOCKS, truncated
-// handshakes, invalid YAML); reload; (e) the metrics reflect all of it; SIGTERM removes the routes.
+// handshakes, invalid YAML); reload; (e) the metrics reflect all of it; (f) the HAG's live page in
+// headless Chromium during a download; SIGTERM removes the routes.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { needChromium, pageInChromium } from './lib/chromium.js';
 import { Netns, waitFor } from './lib/netns.js';
 import { type Lines, lines, once } from './lib/proc.js';
 
@@ -535,6 +537,47 @@ print('reply', d.hex())"`,
         .digest('hex'),
     ).toBe(sha.file5);
   }, 60_000);
+});
+
+describe('HAG: its live page', () => {
+  it('(f) in headless Chromium during a download: connections, subscribers, both uplinks with subflows, throughput and RTT, refusals by reason', async () => {
+    needChromium();
+    // A refusal of its own (the page lists refusals by reason), then a download over both uplinks.
+    const no = run('c', `mptcpize run curl -sS --max-time 20 -x ${SOCKS} http://10.1.2.3/ -o /dev/null 2>&1`);
+    expect(no.rc).not.toBe(0);
+    const dl = ns.spawn('c', [
+      'sh',
+      '-c',
+      `exec mptcpize run curl -sS --max-time 60 -x ${SOCKS} http://198.18.3.2:8000/file50 -o /dev/null`,
+    ]);
+    const exited = new Promise<number | null>((r) => dl.on('exit', (code) => r(code)));
+    // The page polls every second: wait until both uplinks show a download rate and an RTT, with
+    // a few seconds of them in the charts.
+    const seen = await pageInChromium({
+      netns: ns.name('h'),
+      url: 'http://127.0.0.1:9108/',
+      ready: `['dsl', 'lte'].every((n) => /^[1-9][\\d.]* (k|M)bit\\/s down/.test(document.querySelector('#u-' + n + ' .tp')?.textContent ?? '') && /median/.test(document.querySelector('#u-' + n + ' .rtt')?.textContent ?? '') && Number(document.querySelector('#u-' + n)?.dataset.samples) >= 6)`,
+      shotName: 'hag-status-page.png',
+      work,
+    });
+    // Seen: the download need not finish (the (a) cases check downloads); the HAG goes on.
+    dl.kill('SIGKILL');
+    await exited;
+    for (const name of ['dsl', 'lte']) {
+      expect(seen.cards[name], seen.text).toMatch(/subflows\s+1 open/);
+      expect(seen.cards[name]).toMatch(/RTT\s+median [\d.]+ ms, max [\d.]+ ms/);
+    }
+    expect(seen.text).toMatch(/connections: [1-9]\d* open/);
+    expect(seen.text).toMatch(/subscribers: [1-9]\d* with open connections/);
+    expect(seen.html).toContain('198.18.1.2'); // the busiest subscriber
+    expect(seen.html).toMatch(/class="reason">forbidden-destination<\/td><td>socks<\/td><td class="n">[1-9]/);
+    // /status.json is the page's data: the same refusals as /metrics, and the worker it is.
+    const st = JSON.parse(ns.sh('h', 'curl -sS --max-time 5 http://127.0.0.1:9108/status.json'));
+    expect(st.worker).toBe(0);
+    const m = metrics();
+    for (const r of st.refusals as { reason: string; proto: string; count: number }[])
+      expect(m[`hag_refusals_total{proto="${r.proto}",reason="${r.reason}"}`]).toBe(r.count);
+  }, 120_000);
 });
 
 describe('HAG: configuration and operations', () => {

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { StatusSnapshot, UplinkStatus } from '../../cpe/daemon/status.js';
 import { renderStatusPage } from '../../cpe/daemon/status-page.js';
-import { niceMax } from '../../cpe/daemon/svg-chart.js';
+import { niceMax } from '../../src/daemon/svg-chart.js';
 import { INBOUND_STATUS } from './lib/inbound-status.js';
 
 const T = Date.UTC(2026, 11, 2, 12, 0, 0);

@@ -68,8 +68,8 @@ export class OpportunisticRetransmission {
   private readonly sent = new SentRanges();
   /** Data below this was already resent opportunistically: never twice. */
   private doneUntil = 0;
-  /** Per slow subflow: its snd.nxt when last penalised; again only once snd.una passed it. */
-  private readonly penalty = new WeakMap<Subflow, number>();
+  /** Per slow subflow: its snd.nxt when last penalised; again only once snd.una passed it (made at the first penalty). */
+  private penalty: WeakMap<Subflow, number> | undefined;
   private readonly ok: Subflow[] = [];
 
   /** `sf` just took new data [dsn, dsn + len) at time `now` (after Subflow.schedule). */
@@ -80,6 +80,16 @@ export class OpportunisticRetransmission {
   /** Data below `una` is DATA_ACKed. */
   acked(una: number): void {
     this.sent.trim(una);
+  }
+
+  /** Bytes its table of sent ranges takes. */
+  get memory(): number {
+    return this.sent.memory;
+  }
+
+  /** The connection is idle: the sent ranges' arrays go back if every range was acknowledged. */
+  trimMemory(): void {
+    this.sent.release();
   }
 
   /**
@@ -154,8 +164,9 @@ export class OpportunisticRetransmission {
   /** Shrinks the slow subflow's congestion window, at most once per its round trip. */
   private penalise(c: OpportunisticHost, slow: Subflow, now: number): void {
     const s = slow.socket;
-    const mark = this.penalty.get(slow);
+    const mark = this.penalty?.get(slow);
     if (mark !== undefined && !seqGe(s.sndUna, mark)) return;
+    this.penalty ??= new WeakMap();
     this.penalty.set(slow, s.sndNxt);
     s.cc.onCongestionEvent(now, s.pipe());
     c.mib.MPTCPPenalisations++;

@@ -1,4 +1,4 @@
-// A line chart as plain inline SVG for the status page (no script, no dependency): a y axis from 0
+// A line chart as plain inline SVG for the daemons' status pages (no script, no dependency): a y axis from 0
 // to a rounded maximum with labelled ticks, a visible title in the series' unit, an x axis in seconds before now,
 // one polyline per series and a legend naming each. Points are [seconds before now, value]; a
 // missing value (undefined) breaks the line. Labels are escaped here.
