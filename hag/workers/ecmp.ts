@@ -77,7 +77,8 @@ export function syncPlan(addresses: readonly string[], live: readonly LiveWorker
       'unbalanced_timer',
       '0',
     ];
-    cmds.push({ argv: ip(fam, 'nexthop', 'replace', ...group) });
+    // A group has no family of its own: Linux refuses one ("Invalid family for group"), so no -6.
+    cmds.push({ argv: ['ip', 'nexthop', 'replace', ...group] });
     for (const a of mine)
       cmds.push({ argv: ip(fam, 'route', 'replace', prefix(a), 'nhid', String(groupId(fam))) });
   }

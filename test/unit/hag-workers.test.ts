@@ -96,7 +96,7 @@ describe('HAG workers: ECMP plans', () => {
       'ip -6 nexthop replace id 4841300 dev hag0-0',
       'ip -6 nexthop replace id 4841102 dev hag0-2',
       'ip -6 nexthop replace id 4841302 dev hag0-2',
-      'ip -6 nexthop replace id 4841199 group 4841100/4841300/4841102/4841302 type resilient buckets 256 idle_timer 3600 unbalanced_timer 0',
+      'ip nexthop replace id 4841199 group 4841100/4841300/4841102/4841302 type resilient buckets 256 idle_timer 3600 unbalanced_timer 0',
       'ip -6 route replace 2001:db8:100::1/128 nhid 4841199',
     ]);
   });
