@@ -8,7 +8,7 @@
 // leaves (its link deleted, as a dead worker's TUN goes, then syncPlan) and after B rejoins, every
 // one of them still echoes bytes both ways: a connection moved to B would be reset there (B has
 // no socket for it). New connections after the join reach B too (the group really changed).
-// Before the fix (one nexthop per worker) about half of A's connections moved at B's join.
+// Before the fix (one nexthop per worker) about half of A's IPv4 connections moved at B's join.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
