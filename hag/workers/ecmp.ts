@@ -5,18 +5,36 @@
 // member leaves or comes back: only the flows of a dead worker move, those of the others stay (a
 // plain multipath route would rehash them all). A worker's TUN going away takes its nexthop out of
 // the group in the kernel at once; sync() puts the group back together from the live workers.
+// What keeps a flow on its worker when the group changes (Documentation/networking/
+// nexthop-group-resilient.rst, net/ipv4/nexthop.c; measured in namespaces, README): a replace of
+// the group keeps every bucket whose member stays, and moves a bucket of an overweight member to
+// a joining one only once the bucket has been idle for idle_timer (or never used since its last
+// migration); unbalanced_timer 0 never forces a busy one over. A bucket is marked used only when
+// the kernel picks a path by it, which it does not do for a group of one (fib_select_path with
+// one path): every bucket of a lone worker looked idle, and the second worker's join took half
+// of the first one's flows. So each worker is in the group twice, with two nexthops on its TUN.
 // The plans are lists of commands (src/daemon/command-plan.ts), built here and run by the caller.
 import { isIPv6 } from 'node:net';
 import type { Cmd } from '../../src/daemon/command-plan.js';
 
-/** Nexthop IDs of this HAG: BASE + 100 * family (0: IPv4, 1: IPv6) + worker; the group's + 99. */
+/**
+ * Nexthop IDs of this HAG: BASE + 100 * family (0: IPv4, 1: IPv6) + worker, and + 200 for the
+ * worker's second nexthop; the group's BASE + 100 * family + 99.
+ */
 export const NEXTHOP_ID_BASE = 4_841_000;
-/** Buckets of a resilient group: fine enough that 64 workers share them evenly. */
+/** Buckets of a resilient group: fine enough that 64 workers (128 members) share them evenly. */
 export const BUCKETS = 256;
+/**
+ * Seconds a bucket must go unused before it may move to a joining worker: a connection quiet for
+ * longer than this while the group is unbalanced can move (and break). Long, as TCP keepalive
+ * (2 h) is; the price is that a returning worker gets back at once only the buckets nobody used
+ * while it was away, and the rest as they fall idle.
+ */
+export const IDLE_TIMER_S = 3600;
 
 const fams = (addresses: readonly string[]) =>
   [0, 1].filter((f) => addresses.some((a) => isIPv6(a) === (f === 1)));
-const nhId = (fam: number, worker: number) => NEXTHOP_ID_BASE + 100 * fam + worker;
+const nhId = (fam: number, worker: number, twin = 0) => NEXTHOP_ID_BASE + 200 * twin + 100 * fam + worker;
 const groupId = (fam: number) => NEXTHOP_ID_BASE + 100 * fam + 99;
 const ip = (fam: number, ...args: string[]) => (fam === 1 ? ['ip', '-6', ...args] : ['ip', ...args]);
 const prefix = (a: string) => (isIPv6(a) ? `${a}/128` : `${a}/32`);
@@ -40,8 +58,11 @@ export function syncPlan(addresses: readonly string[], live: readonly LiveWorker
       continue;
     }
     for (const w of live)
-      cmds.push({ argv: ip(fam, 'nexthop', 'replace', 'id', String(nhId(fam, w.index)), 'dev', w.tun) });
-    const members = live.map((w) => nhId(fam, w.index)).join('/');
+      for (const twin of [0, 1])
+        cmds.push({
+          argv: ip(fam, 'nexthop', 'replace', 'id', String(nhId(fam, w.index, twin)), 'dev', w.tun),
+        });
+    const members = live.flatMap((w) => [nhId(fam, w.index), nhId(fam, w.index, 1)]).join('/');
     const group = [
       'id',
       String(groupId(fam)),
@@ -51,8 +72,13 @@ export function syncPlan(addresses: readonly string[], live: readonly LiveWorker
       'resilient',
       'buckets',
       String(BUCKETS),
+      'idle_timer',
+      String(IDLE_TIMER_S),
+      'unbalanced_timer',
+      '0',
     ];
-    cmds.push({ argv: ip(fam, 'nexthop', 'replace', ...group) });
+    // A group has no family of its own: Linux refuses one ("Invalid family for group"), so no -6.
+    cmds.push({ argv: ['ip', 'nexthop', 'replace', ...group] });
     for (const a of mine)
       cmds.push({ argv: ip(fam, 'route', 'replace', prefix(a), 'nhid', String(groupId(fam))) });
   }
@@ -64,7 +90,8 @@ export function teardownPlan(addresses: readonly string[], workers: number): Cmd
   const cmds = syncPlan(addresses, []);
   for (const fam of fams(addresses))
     for (let i = 0; i < workers; i++)
-      cmds.push({ argv: ip(fam, 'nexthop', 'del', 'id', String(nhId(fam, i))), mayFail: true });
+      for (const twin of [0, 1])
+        cmds.push({ argv: ip(fam, 'nexthop', 'del', 'id', String(nhId(fam, i, twin))), mayFail: true });
   return cmds;
 }
 

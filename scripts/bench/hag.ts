@@ -33,7 +33,17 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { nodeFlags } from '../lib/node-flags.js';
 import { benchArgs } from './args.js';
-import { cpuSeconds, holdServer, jsonLines, out, rssKiB, sh, socksConnect, waitLine } from './hag-common.js';
+import {
+  cpuSeconds,
+  holdServer,
+  jsonLines,
+  out,
+  pool,
+  rssKiB,
+  sh,
+  socksConnect,
+  waitLine,
+} from './hag-common.js';
 
 const { values: a } = benchArgs({
   options: {
@@ -52,33 +62,11 @@ const { values: a } = benchArgs({
 
 // ------------------------------------------------------------------ load generator (namespace c)
 
-/** Why connections failed, by message (printed with the results). */
-const failures: Record<string, number> = {};
-
-async function pool(n: number, conc: number, one: () => Promise<void>): Promise<number> {
-  let next = 0;
-  let failed = 0;
-  const worker = async () => {
-    while (next < n) {
-      next++;
-      try {
-        await one();
-      } catch (e) {
-        failed++;
-        const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-        failures[why] = (failures[why] ?? 0) + 1;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: conc }, worker));
-  return failed;
-}
-
 async function load(): Promise<void> {
   const n = Number(a['rate-conns']);
   const conc = Number(a.concurrency);
   const t0 = performance.now();
-  const failed = await pool(n, conc, async () => {
+  const { failed, failures } = await pool(n, conc, async () => {
     const s = await socksConnect(a.hag!, a.dst!);
     await new Promise<void>((r) => {
       s.on('close', () => r());
@@ -90,7 +78,7 @@ async function load(): Promise<void> {
     event: 'rate',
     connections: n,
     failed,
-    failures: { ...failures },
+    failures,
     seconds: sec,
     perSecond: Math.round((n - failed) / sec),
   });
@@ -105,7 +93,7 @@ async function load(): Promise<void> {
     () => process.stderr.write(`load: ${held.length} idle connections open\n`),
     2000,
   );
-  const idleFailed = await pool(k, 500, async () => {
+  const { failed: idleFailed, failures: idleFailures } = await pool(k, 500, async () => {
     held.push(await socksConnect(a.hag!, a.dst!));
   });
   clearInterval(progress);
@@ -113,7 +101,7 @@ async function load(): Promise<void> {
     event: 'idle',
     held: held.length,
     failed: idleFailed,
-    failures,
+    failures: idleFailures,
     seconds: (performance.now() - t1) / 1000,
   });
   // Then, per line on stdin: "echo" checks a few held connections; anything else closes them all.

@@ -87,12 +87,16 @@ describe('HAG workers: ECMP plans', () => {
     );
     expect(cmds).toEqual([
       'ip nexthop replace id 4841000 dev hag0-0',
+      'ip nexthop replace id 4841200 dev hag0-0',
       'ip nexthop replace id 4841002 dev hag0-2',
-      'ip nexthop replace id 4841099 group 4841000/4841002 type resilient buckets 256',
+      'ip nexthop replace id 4841202 dev hag0-2',
+      'ip nexthop replace id 4841099 group 4841000/4841200/4841002/4841202 type resilient buckets 256 idle_timer 3600 unbalanced_timer 0',
       'ip route replace 198.18.100.1/32 nhid 4841099',
       'ip -6 nexthop replace id 4841100 dev hag0-0',
+      'ip -6 nexthop replace id 4841300 dev hag0-0',
       'ip -6 nexthop replace id 4841102 dev hag0-2',
-      'ip -6 nexthop replace id 4841199 group 4841100/4841102 type resilient buckets 256',
+      'ip -6 nexthop replace id 4841302 dev hag0-2',
+      'ip nexthop replace id 4841199 group 4841100/4841300/4841102/4841302 type resilient buckets 256 idle_timer 3600 unbalanced_timer 0',
       'ip -6 route replace 2001:db8:100::1/128 nhid 4841199',
     ]);
   });
@@ -103,7 +107,9 @@ describe('HAG workers: ECMP plans', () => {
     expect(none.every((c) => c.mayFail)).toBe(true);
     expect(argv(teardownPlan(['198.18.100.1'], 2)).slice(2)).toEqual([
       'ip nexthop del id 4841000',
+      'ip nexthop del id 4841200',
       'ip nexthop del id 4841001',
+      'ip nexthop del id 4841201',
     ]);
   });
 });
