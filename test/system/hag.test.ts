@@ -560,9 +560,20 @@ describe('HAG: its live page', () => {
       shotName: 'hag-status-page.png',
       work,
     });
-    // Seen: the download need not finish (the (a) cases check downloads); the HAG goes on.
+    // Seen: the download need not finish (the (a) cases check downloads). The client killed, its
+    // kernel resets both subflows (MP_FASTCLOSE): the HAG ends the session, so the cases after
+    // this one find none open.
     dl.kill('SIGKILL');
     await exited;
+    const killedAt = Date.now();
+    const open = () =>
+      (
+        JSON.parse(ns.sh('h', 'curl -sS --max-time 5 http://127.0.0.1:9108/sessions')) as {
+          bytesDown: number;
+        }[]
+      ).length;
+    await waitFor('the killed download session gone from /sessions', () => open() === 0, 30_000, 100);
+    process.stdout.write(`killed client's session gone after ${Date.now() - killedAt} ms\n`);
     for (const name of ['dsl', 'lte']) {
       expect(seen.cards[name], seen.text).toMatch(/subflows\s+1 open/);
       expect(seen.cards[name]).toMatch(/RTT\s+median [\d.]+ ms, max [\d.]+ ms/);
