@@ -13,6 +13,7 @@ import http from 'node:http';
 import type { Logger } from 'pino';
 import { runPlan } from '../../src/daemon/command-plan.js';
 import type { ManagedDaemon } from '../../src/daemon/run.js';
+import { hostPort } from '../addr.js';
 import type { HagConfig } from '../config.js';
 import { sysctl } from '../tun-setup.js';
 import { HASH_FIELDS, HASH_SYSCTLS, syncPlan, teardownPlan } from './ecmp.js';
@@ -255,13 +256,12 @@ export class HagSupervisor implements ManagedDaemon<HagConfig> {
   /** `path` of every live worker's own endpoint (a worker that does not answer is left out). */
   private async fromWorkers(path: string): Promise<{ index: number; body: string }[]> {
     const m = this.cfg.metrics!;
-    const host = m.address.includes(':') ? `[${m.address}]` : m.address;
     const got = await Promise.all(
       this.workers
         .filter((w) => w.live && w.slot.metricsPort)
         .map(async (w) => {
           try {
-            const r = await fetch(`http://${host}:${w.slot.metricsPort}${path}`, {
+            const r = await fetch(`http://${hostPort(m.address, w.slot.metricsPort!)}${path}`, {
               signal: AbortSignal.timeout(5000),
             });
             return r.ok ? { index: w.slot.index, body: await r.text() } : undefined;
