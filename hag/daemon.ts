@@ -86,7 +86,7 @@ export class HagDaemon {
   readonly metrics = new HagMetrics();
   readonly sessions = new Map<number, Session>();
   /** The live status behind the page at / and /status.json (status.ts). */
-  private readonly board = new HagStatusBoard();
+  private readonly board: HagStatusBoard;
   readonly ep: MptcpEndpoint;
   /** Announces the service addresses of the other family (`mptcp.announce`); none with 'none'. */
   readonly spm: ServerPathManager | undefined;
@@ -122,7 +122,10 @@ export class HagDaemon {
      * workers, whose supervisor spreads the service addresses over their TUNs (hag/workers/).
      */
     private readonly routesService = true,
+    /** Which worker this is (its page and /status.json say it). */
+    worker = 0,
   ) {
+    this.board = new HagStatusBoard(worker);
     this.ep = new MptcpEndpoint({
       // No Nagle: handshake replies (SOCKS method, then reply) must not wait for an ACK; bulk data fills segments anyway.
       tcp: {
@@ -875,7 +878,8 @@ export class HagDaemon {
       });
       res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(list)}\n`);
     } else if (path === '/' || path === '/status.json') {
-      const s = this.status();
+      // ?clients: every subscriber with its connections, for a supervisor that counts them once.
+      const s = this.status(/[?&]clients\b/.test(req.url ?? ''));
       if (path === '/')
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(renderHagPage(s));
       else res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(s)}\n`);
@@ -899,8 +903,9 @@ export class HagDaemon {
   }
 
   /** The status snapshot of the page and /status.json. */
-  status(): HagStatus {
+  status(clients = false): HagStatus {
     return this.board.snapshot(this.statusSource(), {
+      clients,
       draining: this.draining,
       capacity: this.files.capacity,
       rssBytes: process.memoryUsage.rss(),

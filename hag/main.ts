@@ -42,7 +42,7 @@ function runWorker(argv: string[], index: number, count: number): Promise<number
       const r = loadHagConfig(file, { ...thisHost, ownTun: running?.tun.name });
       return r.ok ? { ok: true, value: workerConfig(r.value, workerSlot(r.value, index, count)) } : r;
     },
-    create: (cfg, log) => new HagDaemon(cfg, log, false),
+    create: (cfg, log) => new HagDaemon(cfg, log, false, index),
     warnings,
     logBase: { worker: index },
     started: () => process.send?.({ type: 'ready' }),

@@ -1,5 +1,6 @@
 // The HAG's live page, rendered from one status snapshot (the same one /status.json serves), in the
-// style of the CPE's status page (cpe/daemon/status-page.ts): the worker, its uptime, connections
+// style of the CPE's status page (cpe/daemon/status-page.ts): the worker (or, from the supervisor,
+// all of them with a row each), its uptime, connections
 // open by protocol and state, subscribers (how many, the busiest), per uplink its open subflows,
 // rates each way and subflow RTTs with a minute of charts, and refusals by reason. Readable without
 // JavaScript (a meta refresh every 10 s); a few lines of script swap in a fresh render every
@@ -16,8 +17,10 @@ function summary(s: HagStatus): string {
     .filter((k) => c.byState[k])
     .map((k) => `${c.byState[k]} in ${k}`);
   const capacity = Number.isFinite(c.capacity) ? ` of ${c.capacity} the open-file limit holds` : '';
+  const who =
+    s.worker === 'all' ? `all <b>${s.workers?.length ?? 0}</b> workers` : `worker <b>${s.worker}</b>`;
   return (
-    `<p id="worker">worker <b>${s.worker}</b>, up <b class="uptime">${fmtDuration(s.uptimeS)}</b>${s.draining ? '; <b class="down">draining</b>: no new connections' : ''}; resident memory ${fmtBytes(s.memory.rssBytes)}, traffic buffers ${fmtBytes(s.memory.bufferBytes)}</p>` +
+    `<p id="worker">${who}, up <b class="uptime">${fmtDuration(s.uptimeS)}</b>${s.draining ? '; <b class="down">draining</b>: no new connections' : ''}; resident memory ${fmtBytes(s.memory.rssBytes)}, traffic buffers ${fmtBytes(s.memory.bufferBytes)}</p>` +
     `<p id="connections">connections: <b class="open">${c.open}</b> open${capacity}${protos.length ? ` (${protos.join(', ')}; ${states.join(', ')})` : ''}, ${c.accepted} accepted since start</p>` +
     `<p id="subscribers">subscribers: <b class="subs">${s.subscribers.count}</b> with open connections</p>`
   );
@@ -57,6 +60,20 @@ function card(u: HagUplinkStatus, now: number): string {
     '</table>' +
     charts(u, now) +
     '</section>'
+  );
+}
+
+/** The supervisor's page: a row per worker (pid, restarts, connections, subscribers, rates, memory). */
+function workers(s: HagStatus): string {
+  if (!s.workers) return '';
+  const rows = s.workers.map(
+    (w) =>
+      `<tr id="w-${w.worker}"><td>${w.worker}</td><td class="n">${w.pid ?? ''}</td><td>${w.live ? 'live' : '<b class="down">down</b>'}</td><td class="n">${w.restarts}</td>` +
+      `<td class="n open">${w.open}</td><td class="n">${w.subscribers}</td><td class="tp">${fmtRate(w.rateDownBps)} down, ${fmtRate(w.rateUpBps)} up</td><td class="n">${fmtBytes(w.rssBytes)}</td></tr>`,
+  );
+  return (
+    '<h2>Workers</h2><table id="workers" class="list"><thead><tr><th>worker</th><th>pid</th><th>state</th><th>restarts</th><th>open connections</th><th>subscribers</th><th>throughput</th><th>resident memory</th></tr></thead><tbody>' +
+    `${rows.join('')}</tbody></table>`
   );
 }
 
@@ -124,6 +141,7 @@ setInterval(poll, 1000);
 export function renderHagPage(s: HagStatus): string {
   return (
     `${HEAD}<main id="main"><h1>Hybrid Access HAG</h1>${summary(s)}` +
+    workers(s) +
     `<div class="grid" id="uplinks">${s.uplinks.map((u) => card(u, s.time)).join('')}</div>` +
     `<div class="cols">${refusals(s)}${busiest(s)}</div>` +
     `<p><small>Updated ${fmtTime(s.time)}. The same data: <a href="/status.json">/status.json</a>, <a href="/sessions">/sessions</a>, <a href="/metrics">/metrics</a></small></p></main>` +

@@ -3,7 +3,8 @@
 // families (refusals by reason, bytes of finished connections by uplink). Per uplink (the access
 // type a subflow's client address belongs to, config `uplinks`) it keeps a minute of once-a-second
 // samples (bytes each way, subflow RTTs), for rates and charts. Every snapshot names its worker
-// (0 while the HAG is one process), so that one page can later show several.
+// (0 while the HAG is one process); the supervisor of several adds theirs up
+// (hag/workers/merge-status.ts).
 import type { MetricFamily } from '../src/daemon/exposition.js';
 import { TcpState } from '../src/tcp/state.js';
 import type { Proto, Session } from './session.js';
@@ -35,9 +36,23 @@ export interface HagUplinkStatus {
   history: UplinkSample[];
 }
 
-export interface HagStatus {
-  /** Which worker this is (0: the only one). */
+/** A worker as the supervisor's page lists it (hag/workers/merge-status.ts). */
+export interface WorkerRow {
   worker: number;
+  pid: number | undefined;
+  /** Running and answering. */
+  live: boolean;
+  restarts: number;
+  open: number;
+  subscribers: number;
+  rateDownBps: number;
+  rateUpBps: number;
+  rssBytes: number;
+}
+
+export interface HagStatus {
+  /** Which worker this is (0: the only one), or 'all': the supervisor's sum of its workers. */
+  worker: number | 'all';
   time: number;
   uptimeS: number;
   draining: boolean;
@@ -49,10 +64,17 @@ export interface HagStatus {
     /** Open files the process may have, and the connections they hold (beyond: refused). */
     capacity: number;
   };
-  subscribers: { count: number; busiest: { client: string; connections: number }[] };
+  subscribers: {
+    count: number;
+    busiest: { client: string; connections: number }[];
+    /** Every subscriber with its open connections: only when asked (/status.json?clients). */
+    all?: [string, number][];
+  };
   uplinks: HagUplinkStatus[];
   refusals: { reason: string; proto: string; count: number }[];
   memory: { rssBytes: number; bufferBytes: number };
+  /** The supervisor's: one row per worker. */
+  workers?: WorkerRow[];
 }
 
 /** What the daemon hands the status at each tick and snapshot. */
@@ -137,7 +159,7 @@ export class HagStatusBoard {
 
   snapshot(
     src: StatusSource,
-    extra: { draining: boolean; capacity: number; rssBytes: number; bufferBytes: number },
+    extra: { draining: boolean; capacity: number; rssBytes: number; bufferBytes: number; clients?: boolean },
     now = Date.now(),
   ): HagStatus {
     const byProto: Record<string, number> = {};
@@ -186,7 +208,7 @@ export class HagStatusBoard {
       uptimeS: (now - this.startedAt) / 1000,
       draining: extra.draining,
       connections: { open, accepted, byProto, byState, capacity: extra.capacity },
-      subscribers: { count: clients.size, busiest },
+      subscribers: { count: clients.size, busiest, ...(extra.clients ? { all: [...clients] } : {}) },
       uplinks,
       refusals,
       memory: { rssBytes: extra.rssBytes, bufferBytes: extra.bufferBytes },

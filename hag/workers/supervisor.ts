@@ -6,7 +6,8 @@
 // the others go on. SIGTERM drains every worker, SIGHUP has each reload the config itself.
 // At metrics.port it serves /workers (each worker's pid, TUN, join addresses, port, restarts),
 // /healthz, and /sessions and /metrics of all workers in one (each session with its `worker`,
-// each sample with a worker label); each worker serves its own at metrics.port + 1 + index.
+// each sample with a worker label), and the live page (/, /status.json) of the whole host with a
+// row per worker (merge-status.ts); each worker serves its own at metrics.port + 1 + index.
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
@@ -15,9 +16,12 @@ import { runPlan } from '../../src/daemon/command-plan.js';
 import type { ManagedDaemon } from '../../src/daemon/run.js';
 import { hostPort } from '../addr.js';
 import type { HagConfig } from '../config.js';
+import type { HagStatus } from '../status.js';
+import { renderHagPage } from '../status-page.js';
 import { sysctl } from '../tun-setup.js';
 import { HASH_FIELDS, HASH_SYSCTLS, syncPlan, teardownPlan } from './ecmp.js';
 import { mergeExpositions } from './merge-metrics.js';
+import { mergeStatus } from './merge-status.js';
 import { type WorkerSlot, workerSlot } from './plan.js';
 
 /** The environment variables that make a `hybrid-access hag` a worker: its index and the count. */
@@ -45,6 +49,7 @@ export class HagSupervisor implements ManagedDaemon<HagConfig> {
   private readonly workers: Worker[];
   private http: http.Server | undefined;
   private stopping = false;
+  private readonly startedAt = Date.now();
 
   constructor(
     private cfg: HagConfig,
@@ -243,6 +248,11 @@ export class HagSupervisor implements ManagedDaemon<HagConfig> {
         (JSON.parse(body) as Record<string, unknown>[]).map((s) => ({ worker: index, ...s })),
       );
       res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(all)}\n`);
+    } else if (path === '/' || path === '/status.json') {
+      const s = await this.hostStatus();
+      if (path === '/')
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(renderHagPage(s));
+      else res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(s)}\n`);
     } else if (path === '/metrics') {
       const texts = await this.fromWorkers('/metrics');
       res
@@ -251,6 +261,22 @@ export class HagSupervisor implements ManagedDaemon<HagConfig> {
     } else {
       res.writeHead(404).end();
     }
+  }
+
+  /** The page's snapshot: the live workers' added up, a row for every worker. */
+  private async hostStatus(): Promise<HagStatus> {
+    const got = await this.fromWorkers('/status.json?clients');
+    const now = Date.now();
+    return mergeStatus(
+      got.map((g) => JSON.parse(g.body) as HagStatus),
+      this.workers.map((w) => ({
+        worker: w.slot.index,
+        pid: w.proc?.pid,
+        live: w.live,
+        restarts: w.restarts,
+      })),
+      { uptimeS: (now - this.startedAt) / 1000, draining: this.stopping, time: now },
+    );
   }
 
   /** `path` of every live worker's own endpoint (a worker that does not answer is left out). */

@@ -5,8 +5,10 @@
 // (a) the supervisor starts both workers and routes the service address over both TUNs; (b)
 // mptcpize curl through SOCKS5: the connections spread over both workers, and every join of the
 // kernel client goes to the join address of the worker that holds its connection (C flag and
-// ADD_ADDR), sha256 equal; (c) one worker killed: a download on the other goes on to the end,
-// new connections all succeed meanwhile, and the dead one is started again and back in the group.
+// ADD_ADDR), sha256 equal;
+// (b2) the supervisor's page and /status.json add the workers' up, with a row for each; (c) one
+// worker killed: a download on the other goes on to the end, new connections all succeed
+// meanwhile, and the dead one is started again and back in the group.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -193,6 +195,30 @@ describe('HAG with two workers behind the kernel ECMP', () => {
     }
     process.stdout.write(`workers: ${n} connections, by worker ${JSON.stringify(cs.map((c) => c.worker))}\n`);
   }, 120_000);
+
+  it("(b2) the supervisor's page and /status.json: both workers' snapshots added up, a row for each", () => {
+    type St = {
+      worker: number | 'all';
+      connections: { accepted: number };
+      workers?: { worker: number; live: boolean }[];
+    };
+    const own = [0, 1].map(
+      (i) => JSON.parse(ns.sh('h', `curl -sS --max-time 5 http://127.0.0.1:${9209 + i}/status.json`)) as St,
+    );
+    expect(own.map((o) => o.worker)).toEqual([0, 1]);
+    const all = getJson<St>('/status.json');
+    expect(all.worker).toBe('all');
+    expect(all.workers?.map((w) => [w.worker, w.live])).toEqual([
+      [0, true],
+      [1, true],
+    ]);
+    // (b)'s connections, closed by now: the supervisor's total is the two workers' own.
+    expect(all.connections.accepted).toBeGreaterThan(0);
+    expect(all.connections.accepted).toBe(own[0].connections.accepted + own[1].connections.accepted);
+    const html = ns.sh('h', 'curl -sS --max-time 5 http://127.0.0.1:9208/');
+    expect(html).toContain('all <b>2</b> workers');
+    expect(html).toMatch(/id="w-0">[\s\S]*?id="w-1">/);
+  });
 
   it("(c) a worker killed: the other one's download goes on, new connections succeed, the dead one comes back", async () => {
     // A slow download (20 MB at 4 MB/s) until its session shows on a worker.

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Session } from '../../hag/session.js';
 import { HagStatusBoard, type StatusSource } from '../../hag/status.js';
 import { renderHagPage } from '../../hag/status-page.js';
+import { mergeStatus } from '../../hag/workers/merge-status.js';
 import { MetricFamily } from '../../src/daemon/exposition.js';
 import { TcpState } from '../../src/tcp/state.js';
 
@@ -131,5 +132,82 @@ describe('HAG status', () => {
     expect(html).toContain('no open subflow');
     expect(html).toContain('<b class="down">draining</b>');
     expect(html).toMatch(/id="busiest"[\s\S]*?none/);
+  });
+
+  it("the supervisor's page: two workers added up, a subscriber on both counted once, a dead worker's row", () => {
+    const mk = (worker: number, sessions: Session[], bytesOut: number) => {
+      const src = source(sessions);
+      const board = new HagStatusBoard(worker);
+      board.sample(src, 1000);
+      for (const s of sessions)
+        s.eachSubflow((_u, k) => ((k as unknown as FakeSock).stats.bytesOut += bytesOut));
+      board.sample(src, 2000);
+      return board.snapshot(
+        src,
+        { draining: false, capacity: 100, rssBytes: 50e6, bufferBytes: 10, clients: true },
+        2000,
+      );
+    };
+    const w0 = mk(0, [fakeSession('socks', 'relay', '198.18.1.2', [['dsl', sock(10)]])], 1_000_000);
+    const w1 = mk(
+      1,
+      [
+        fakeSession('socks', 'relay', '198.18.1.2', [['dsl', sock(30)]]),
+        fakeSession('convert', 'relay', '198.18.9.9', [['lte', sock(50)]]),
+      ],
+      500_000,
+    );
+    expect(w1.subscribers.all).toEqual([
+      ['198.18.1.2', 1],
+      ['198.18.9.9', 1],
+    ]);
+    const all = mergeStatus(
+      [w0, w1],
+      [
+        { worker: 0, pid: 10, live: true, restarts: 0 },
+        { worker: 1, pid: 11, live: true, restarts: 2 },
+        { worker: 2, pid: undefined, live: false, restarts: 5 },
+      ],
+      { uptimeS: 60, draining: false, time: 2000 },
+    );
+    expect(all.worker).toBe('all');
+    expect(all.connections).toMatchObject({
+      open: 3,
+      accepted: 84,
+      byProto: { socks: 2, convert: 1 },
+      capacity: 200,
+    });
+    // 198.18.1.2 has a connection on each worker: one subscriber with two connections.
+    expect(all.subscribers).toEqual({
+      count: 2,
+      busiest: [
+        { client: '198.18.1.2', connections: 2 },
+        { client: '198.18.9.9', connections: 1 },
+      ],
+    });
+    const dsl = all.uplinks.find((u) => u.name === 'dsl')!;
+    expect(dsl.subflows).toBe(2);
+    expect(dsl.rateDownBps).toBeCloseTo(w0.uplinks[0].rateDownBps + w1.uplinks[0].rateDownBps, 3);
+    expect(dsl.rateDownBps).toBeCloseTo(12_000_000, -3); // 1 MB + 0.5 MB in 1 s
+    expect(dsl.srttMs).toEqual({ median: 20, max: 30 });
+    expect(dsl.history.map((h) => h.bytesDown)).toEqual([2_000_000, 3_500_000]); // with 1 MB finished on each
+    expect(all.refusals).toEqual([
+      { reason: 'forbidden-destination', proto: 'socks', count: 6 },
+      { reason: 'bad "cookie"\\', proto: 'convert', count: 2 },
+    ]);
+    expect(all.memory).toEqual({ rssBytes: 100e6, bufferBytes: 20 });
+    expect(all.workers?.map((w) => [w.worker, w.live, w.open, w.subscribers, w.restarts])).toEqual([
+      [0, true, 1, 1, 0],
+      [1, true, 2, 2, 2],
+      [2, false, 0, 0, 5],
+    ]);
+    const html = renderHagPage(all);
+    expect(html).toContain('all <b>3</b> workers');
+    expect(html).toMatch(
+      /id="w-1"><td>1<\/td><td class="n">11<\/td><td>live<\/td><td class="n">2<\/td><td class="n open">2<\/td>/,
+    );
+    expect(html).toMatch(/id="w-2">[\s\S]*?<b class="down">down<\/b>/);
+    expect(html).toMatch(/<b class="open">3<\/b> open of 200/);
+    expect(renderHagPage(w0)).not.toContain('id="workers"');
   });
 });
