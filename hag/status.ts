@@ -95,7 +95,8 @@ interface Tally {
   srtts: number[];
 }
 
-function median(v: number[]): number {
+/** The median of `v` (not empty). */
+export function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;

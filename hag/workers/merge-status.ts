@@ -3,7 +3,7 @@
 // rates and memory add up; subscribers are counted once however many workers hold their
 // connections (each snapshot lists its clients when asked); a subflow RTT median is the median of
 // the workers' medians (each worker's subflows are a sample of the host's), its max the max.
-import type { HagStatus, HagUplinkStatus, UplinkSample, WorkerRow } from '../status.js';
+import { type HagStatus, type HagUplinkStatus, median, type UplinkSample, type WorkerRow } from '../status.js';
 
 /** What the supervisor knows of a worker besides its snapshot (a dead one has none). */
 export interface WorkerInfo {
@@ -14,12 +14,6 @@ export interface WorkerInfo {
 }
 
 const BUSIEST = 10;
-
-function median(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 function addTo(into: Record<string, number>, from: Record<string, number>): void {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
