@@ -145,6 +145,8 @@ export class MptcpMib {
   MPJoinAckHMacFailure = 0;
   MPFastcloseTx = 0;
   MPFastcloseRx = 0;
+  /** Aborted: after the peer's DATA_FIN, two data-level timeouts without progress (see abandonHalfClosed). */
+  HalfClosedAbort = 0;
   MPRstTx = 0;
   MPRstRx = 0;
   MPPrioTx = 0;
@@ -1115,6 +1117,10 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
       }
       if (!best || sf.socket.rtt.srtt < best.socket.rtt.srtt) best = sf;
     }
+    if (this.remoteFinDone && this.rtxWait > 0) {
+      this.abandonHalfClosed();
+      return;
+    }
     if (best && probe) {
       this.mib.WinProbe++;
       best.probe();
@@ -1130,6 +1136,25 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     this.rtxProgressAt = now;
     this.armRetransmit(now + this.rtxWait);
   }
+
+  /**
+   * The peer sent its DATA_FIN, and the data level then made no progress over a second timeout
+   * (the first one's retransmission or window probe brought neither a DATA_ACK nor a window
+   * opening): the peer is taken to be an orphaned socket and the connection is aborted with
+   * MP_FASTCLOSE (RFC 8684 3.5). Seen from Linux 6.18: an MPTCP socket closed with nothing unread
+   * (a killed client) sends its DATA_FIN and stays, unread, for net.mptcp.close_timeout (60 s)
+   * before it resets; its buffer fills and its window stays shut, or its DATA_ACK stops while its
+   * subflows acknowledge (3.3.6), and nothing it sends says so (its TCP resets at the first data
+   * after close instead, TCPAbortOnData). A half-closed peer that still reads opens its window.
+   */
+  private abandonHalfClosed(): void {
+    this.mib.HalfClosedAbort++;
+    this.abandoned = true;
+    this.error ??= new TcpError('ECONNRESET', 'the peer closed and drops our data (no DATA_ACK)');
+    this.abort();
+  }
+
+  private abandoned = false;
 
   // ------------------------------------------------------------ receiving
 
@@ -1263,7 +1288,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
       this.rtxAt = Number.POSITIVE_INFINITY;
       this.finAt = Number.POSITIVE_INFINITY;
       this.pollAt = Number.POSITIVE_INFINITY;
-      this.error = this.finished ? undefined : this.peerFastclosed ? this.error : err;
+      this.error = this.finished ? undefined : this.peerFastclosed || this.abandoned ? this.error : err;
       this.emit({ type: 'closed', conn: this, error: this.error });
       this.events.onClose?.(this.error);
     }
