@@ -1,13 +1,14 @@
 // A kernel MPTCP client killed mid-download (RFC 8684 3.5, MP_FASTCLOSE): in namespaces this test
 // creates (removed in afterAll), c (mptcpize curl, two uplinks c1 198.18.1.2 and c2 198.18.2.2) ──
 // h (our HAG, SOCKS5 on 198.18.100.1) ── s (HTTP server 198.18.3.2:8000). Each round starts a
-// download over both subflows, SIGKILLs curl while data flows, and asserts that within 4 s the
+// download over both subflows, SIGKILLs curl while data flows, and asserts that within 6 s the
 // HAG's session is gone (with its subflows) and the server's socket is closed too. The packets are
 // captured in h; a round that fails prints the last of them, the counters and the sockets.
 // What Linux 6.18 does: with unread data, MP_FASTCLOSE on RSTs (the session goes in ~30 ms); with
 // nothing unread at the kill (about 1 round in 4 here), a DATA_FIN, then nothing for
 // net.mptcp.close_timeout (60 s) while its unread buffer fills: before the fix the session stayed
-// 60 s; now the HAG aborts it after 2 s without data-level progress (its buffer fills first).
+// 60 s; now the HAG aborts it after 2 s without data-level progress. Its buffer fills first (up
+// to about 1.5 s at these rates, longer under load): hence 6 s, not the ~50 ms of MP_FASTCLOSE.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -119,7 +120,7 @@ const serverConns = () =>
     .trim();
 
 describe('HAG: a kernel MPTCP client killed mid-download', () => {
-  it(`SIGKILL ${ROUNDS} times: each time the session, its subflows and the server's socket are gone within 4 s`, async () => {
+  it(`SIGKILL ${ROUNDS} times: each time the session, its subflows and the server's socket are gone within 6 s`, async () => {
     const slow: string[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const dl = ns.spawn('c', [
@@ -143,7 +144,7 @@ describe('HAG: a kernel MPTCP client killed mid-download', () => {
         await waitFor(
           'the session gone and the server socket closed',
           () => sessions().length === 0 && serverConns() === '',
-          4000,
+          6000,
           20,
         );
       } catch (e) {
@@ -170,6 +171,12 @@ describe('HAG: a kernel MPTCP client killed mid-download', () => {
       }
       process.stdout.write(`round ${round}: gone after ${Date.now() - killed} ms\n`);
     }
+    // How the rounds ended: the kernel's MP_FASTCLOSE, or the HAG's abort after a DATA_FIN.
+    const m = ns.sh(
+      'h',
+      'curl -sS --max-time 5 http://127.0.0.1:9108/metrics | grep -E "MPFastcloseRx|HalfClosedAbort"',
+    );
+    process.stdout.write(m);
     if (slow.length > 0) {
       const rsts = ns.sh(
         'h',
