@@ -1,0 +1,190 @@
+// A kernel MPTCP client killed mid-download (RFC 8684 3.5, MP_FASTCLOSE): in namespaces this test
+// creates (removed in afterAll), c (mptcpize curl, two uplinks c1 198.18.1.2 and c2 198.18.2.2) ──
+// h (our HAG, SOCKS5 on 198.18.100.1) ── s (HTTP server 198.18.3.2:8000). Each round starts a
+// download over both subflows, SIGKILLs curl while data flows, and asserts that within 6 s the
+// HAG's session is gone (with its subflows) and the server's socket is closed too. The packets are
+// captured in h; a round that fails prints the last of them, the counters and the sockets.
+// What Linux 6.18 does: with unread data, MP_FASTCLOSE on RSTs (the session goes in ~30 ms); with
+// nothing unread at the kill (about 1 round in 4 here), a DATA_FIN, then nothing for
+// net.mptcp.close_timeout (60 s) while its unread buffer fills: before the fix the session stayed
+// 60 s; now the HAG aborts it after 2 s without data-level progress. Its buffer fills first (up
+// to about 1.5 s at these rates, longer under load): hence 6 s, not the ~50 ms of MP_FASTCLOSE.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileTree } from './lib/lab-run.js';
+import { Netns, waitFor } from './lib/netns.js';
+import { type Lines, lines, once } from './lib/proc.js';
+
+const ROOT = join(import.meta.dirname, '../..');
+const ENV = {
+  ...process.env,
+  HYBRID_ACCESS_TUN_ADDON: join(ROOT, 'src/io/tun-tap/build/Release/tun_tap.node'),
+};
+const HAG = '198.18.100.1';
+const SOCKS = `socks5://cpe1:s3cret@${HAG}:1080`;
+const ROUNDS = 15;
+
+let ns: Netns;
+let work: string;
+let hag: Lines;
+
+const CONFIG = `# written by test/system/hag-fastclose.test.ts
+tun: {name: hag0}
+service:
+  addresses: [${HAG}]
+  socks: {port: 1080, users: [{username: cpe1, password: s3cret}]}
+egress: {source4: 198.18.3.1, connectTimeout: 3s}
+access:
+  subscribers: [198.18.1.0/24, 198.18.2.0/24]
+  allowDestinations: [198.18.0.0/15]
+uplinks:
+  - {name: dsl, prefixes: [198.18.1.0/24]}
+  - {name: lte, prefixes: [198.18.2.0/24]}
+metrics: {address: 127.0.0.1, port: 9108}
+log: {level: info, connections: true}
+`;
+
+beforeAll(async () => {
+  ns = new Netns('hfc');
+  work = mkdtempSync(join(tmpdir(), 'hag-fastclose-'));
+  const dist = join(work, 'dist');
+  compileTree(dist);
+  writeFileSync(join(work, 'file'), randomBytes(50_000_000));
+  for (const n of ['c', 'h', 's']) ns.add(n);
+  ns.veth('c', 'c1', 'h', 'h1');
+  ns.veth('c', 'c2', 'h', 'h2');
+  ns.veth('h', 'hs', 's', 's0');
+  ns.sh(
+    'c',
+    [
+      'sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.mptcp.enabled=1',
+      'ip addr add 198.18.1.2/24 dev c1',
+      'ip addr add 198.18.2.2/24 dev c2',
+      'ip route add default via 198.18.1.1',
+      'ip rule add from 198.18.2.2 table 102',
+      'ip route add default via 198.18.2.1 dev c2 table 102',
+      'ip mptcp limits set subflows 2',
+      'ip mptcp endpoint add 198.18.2.2 dev c2 subflow',
+    ].join(' && '),
+  );
+  ns.sh(
+    'h',
+    [
+      'sysctl -qw net.ipv4.ip_forward=1',
+      'ip addr add 198.18.1.1/24 dev h1',
+      'ip addr add 198.18.2.1/24 dev h2',
+      'ip addr add 198.18.3.1/24 dev hs',
+      // Shaped, so that a download is still running when it is killed, with data queued both ways.
+      'tc qdisc add dev h1 root tbf rate 40mbit burst 15000 limit 250000',
+      'tc qdisc add dev h2 root tbf rate 30mbit burst 15000 limit 190000',
+    ].join(' && '),
+  );
+  ns.sh('s', 'ip addr add 198.18.3.2/24 dev s0 && ip route add default via 198.18.3.1');
+  ns.spawn('s', ['python3', '-m', 'http.server', '8000', '--bind', '198.18.3.2', '--directory', work]);
+  ns.sh(
+    's',
+    'for i in $(seq 100); do curl -s -o /dev/null http://198.18.3.2:8000/ && exit 0; sleep 0.1; done; exit 1',
+  );
+  writeFileSync(join(work, 'hag.yaml'), CONFIG);
+  hag = lines(
+    ns.spawn('h', ['node', join(dist, 'src/cli.js'), 'hag', '--config', join(work, 'hag.yaml')], {
+      cwd: ROOT,
+      env: ENV,
+    }),
+  );
+  await once(hag, (l) => l.event === 'start' || l.event === 'start-failed', 20_000);
+  if (hag.seen.some((l) => l.event === 'start-failed')) throw new Error(JSON.stringify(hag.seen));
+  // The SOCKS connections' packets (headers), for a round that fails.
+  ns.spawn('h', ['tcpdump', '-i', 'any', '-U', '-s', '120', '-w', join(work, 'wire.pcap'), 'port 1080']);
+}, 120_000);
+
+afterAll(() => {
+  ns?.cleanup();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+interface SessionRow {
+  id: number;
+  bytesDown: number;
+  subflows: unknown[];
+}
+const sessions = () =>
+  JSON.parse(ns.sh('h', 'curl -sS --max-time 5 http://127.0.0.1:9108/sessions')) as SessionRow[];
+/** The server's connections on port 8000 other than the listener. */
+const serverConns = () =>
+  ns
+    .sh('s', 'ss -Htn state established state close-wait state fin-wait-1 state fin-wait-2 sport = :8000')
+    .trim();
+
+describe('HAG: a kernel MPTCP client killed mid-download', () => {
+  it(`SIGKILL ${ROUNDS} times: each time the session, its subflows and the server's socket are gone within 6 s`, async () => {
+    const slow: string[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const dl = ns.spawn('c', [
+        'sh',
+        '-c',
+        `exec mptcpize run curl -sS --max-time 30 -x ${SOCKS} http://198.18.3.2:8000/file -o /dev/null`,
+      ]);
+      const exited = new Promise((r) => dl.on('exit', r));
+      // Killed while it downloads over both subflows (a different amount in each round).
+      const at = 500_000 + round * 300_000;
+      await waitFor(
+        'the download on two subflows',
+        () => sessions().some((s) => s.subflows.length === 2 && s.bytesDown > at),
+        15_000,
+        20,
+      );
+      dl.kill('SIGKILL');
+      await exited;
+      const killed = Date.now();
+      try {
+        await waitFor(
+          'the session gone and the server socket closed',
+          () => sessions().length === 0 && serverConns() === '',
+          6000,
+          20,
+        );
+      } catch (e) {
+        const left = JSON.stringify(sessions());
+        const server = serverConns();
+        const mib = ns.sh(
+          'h',
+          'curl -sS --max-time 5 http://127.0.0.1:9108/metrics | grep -i -E "fastclose|rst|challenge|retrans|probe|halfclosed|datafin"',
+        );
+        const wire = ns.sh(
+          'h',
+          'timeout 1 tcpdump -nn -i any -c 12 port 1080 2>/dev/null; ip netns exec ' +
+            ns.name('c') +
+            ' ss -tnie; ip netns exec ' +
+            ns.name('c') +
+            ' nstat -az | grep -i -E "mptcp.*(fast|rst|close|data)"',
+          10_000,
+        );
+        await waitFor('the session gone at last', () => sessions().length === 0, 90_000, 200).catch(() => {});
+        slow.push(
+          `round ${round}: ${(e as Error).message}; open: ${left}; server: ${server}\n${mib}\n${wire}\ngone after ${Date.now() - killed} ms`,
+        );
+        break;
+      }
+      process.stdout.write(`round ${round}: gone after ${Date.now() - killed} ms\n`);
+    }
+    // How the rounds ended: the kernel's MP_FASTCLOSE, or the HAG's abort after a DATA_FIN.
+    const m = ns.sh(
+      'h',
+      'curl -sS --max-time 5 http://127.0.0.1:9108/metrics | grep -E "MPFastcloseRx|HalfClosedAbort"',
+    );
+    process.stdout.write(m);
+    if (slow.length > 0) {
+      const rsts = ns.sh(
+        'h',
+        `tcpdump -nn -r ${join(work, 'wire.pcap')} 2>/dev/null | grep -v 'length 0$' | tail -5; tcpdump -nn -r ${join(work, 'wire.pcap')} 2>/dev/null | grep -B2 -A30 -m1 -E 'F\\.|mptcp.*(fin|F)' | cut -c1-300`,
+      );
+      const log = hag.seen.filter((l) => l.event === 'close').slice(-5);
+      process.stdout.write(`${slow.join('\n')}\npackets:\n${rsts}\nlast closes: ${JSON.stringify(log)}\n`);
+    }
+    expect(slow).toEqual([]);
+  }, 200_000);
+});
