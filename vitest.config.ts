@@ -68,6 +68,8 @@ export default defineConfig({
           name: 'system',
           include: ['test/system/**/*.test.ts'],
           exclude: [AARCH64, ...BUILDS],
+          // The tree compiled once for all of them (about 8 s of one core a file, when each did).
+          globalSetup: ['test/system/global-build.ts'],
           maxWorkers: 1,
           sequence: { groupOrder: 1 },
         },
