@@ -2,12 +2,14 @@
 // need root and network namespaces and are selected by the same config (they fail, never skip,
 // when their requirements are missing).
 //
-// Two groups, one after the other (sequence.groupOrder):
+// Three groups, one after the other (sequence.groupOrder):
 // - first, the work that is CPU only and keeps no wall-clock bound: the unit tier, the simulation
 //   tier (virtual time) and the system tests that build and unpack releases (bundles, the OpenWrt
 //   package, the systemd units, the aarch64 release with the unit tier under qemu). Two files at a
 //   time, one per core of the 2-core CI machine: the aarch64 file alone is about 210 s of one
 //   core, and the rest fits beside it.
+// - then the system tests that check function only (SYSTEM_PAR: leases, RAs, NAT boxes), two
+//   files at a time: their waits are for timers, and none of them measures a rate or a duration;
 // - then the system tests that move traffic through namespaces and delay lines and measure it,
 //   one file at a time, so that no other file's load stretches their timings.
 //
@@ -30,6 +32,26 @@ const BUILDS = [
   'test/system/hag-bundle.test.ts',
   'test/system/openwrt-package.test.ts',
   'test/system/systemd-units.test.ts',
+];
+
+/**
+ * System tests that check function, not rates or timings (DHCP, SLAAC and RAs, NAT boxes, the
+ * kernel plumbing, a metrics linter): their waits are for timers and leases, not for CPU, so they
+ * run two at a time, before the one-at-a-time group. Each makes its own namespaces (random
+ * prefix), folders (mkdtemp) and nftables tables (inside its namespaces): nothing two of them
+ * share.
+ */
+const SYSTEM_PAR = [
+  'test/system/cpe-natboxes.test.ts',
+  'test/system/cpe-natboxes-lab.test.ts',
+  'test/system/cpe-daemon-dhcp.test.ts',
+  'test/system/dhcpv6-lab.test.ts',
+  'test/system/cpe-dhcp-client.test.ts',
+  'test/system/lan-slaac-lab.test.ts',
+  'test/system/ipv6-slaac-lab.test.ts',
+  'test/system/cpe-dhcp-server.test.ts',
+  'test/system/cpe-net.test.ts',
+  'test/system/metrics-promtool.test.ts',
 ];
 
 export default defineConfig({
@@ -65,11 +87,23 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          name: 'system-par',
+          include: SYSTEM_PAR,
+          globalSetup: ['test/system/global-build.ts'],
+          maxWorkers: 2,
+          sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: 'system',
           include: ['test/system/**/*.test.ts'],
-          exclude: [AARCH64, ...BUILDS],
+          exclude: [AARCH64, ...BUILDS, ...SYSTEM_PAR],
+          // The tree compiled once for all of them (about 8 s of one core a file, when each did).
+          globalSetup: ['test/system/global-build.ts'],
           maxWorkers: 1,
-          sequence: { groupOrder: 1 },
+          sequence: { groupOrder: 2 },
         },
       },
     ],

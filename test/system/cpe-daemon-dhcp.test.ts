@@ -8,7 +8,6 @@
 // left with the kernel's pick of a source address instead of 0.0.0.0 (RFC 2131 4.1) and dnsmasq
 // never answered: the client now sends those at the link layer (the TUN addon's sendLinkBroadcast).
 import type { ChildProcess } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeFlags } from '../../scripts/lib/node-flags.js';
 import { Netns, waitFor } from './lib/netns.js';
 import { type Lines, lines, once } from './lib/proc.js';
+import { builtTreeInto } from './lib/tree-build.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const ENV = {
@@ -32,16 +32,7 @@ let hag: { p: ChildProcess; l: Lines };
 let sha = '';
 
 function compile(dir: string): void {
-  try {
-    execFileSync('npx', ['tsc', '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', dir], {
-      cwd: ROOT,
-      stdio: 'pipe',
-    });
-  } catch (e) {
-    const out = String((e as { stdout?: Buffer }).stdout ?? '');
-    if (out.split('\n').some((l) => /^(cpe\/|src\/cli)/.test(l)) || !out.includes('error TS'))
-      throw new Error(`tsc failed:\n${out}`);
-  }
+  builtTreeInto(dir, /^(cpe\/|src\/cli)/);
 }
 
 function status() {

@@ -7,7 +7,6 @@
 // The second sends the cookie, the Convert header, the Connect TLV and the GET in its SYN: the
 // HAG dials the server before the third ACK arrives. tcpdump in the HAG's namespace (one clock)
 // gives the times; the HAG's log and metrics say which connection was 0-RTT.
-import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Netns, waitFor } from './lib/netns.js';
 import { type Lines, lines, once } from './lib/proc.js';
+import { ANY_ERROR, builtTreeInto } from './lib/tree-build.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const ENV = {
@@ -101,14 +101,7 @@ beforeAll(async () => {
   ns = new Netns('h0r');
   work = mkdtempSync(join(tmpdir(), 'hag-0rtt-'));
   dist = join(work, 'dist');
-  try {
-    execFileSync('npx', ['tsc', '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', dist], {
-      cwd: ROOT,
-      stdio: 'pipe',
-    });
-  } catch (e) {
-    throw new Error(`tsc failed:\n${String((e as { stdout?: Buffer }).stdout ?? '')}`);
-  }
+  builtTreeInto(dist, ANY_ERROR);
   symlinkSync(join(ROOT, 'node_modules'), join(dist, 'node_modules'));
   const data = randomBytes(200_000);
   writeFileSync(join(work, 'file'), data);

@@ -3,7 +3,7 @@
 // ── h (the HAG) ── s (the benchmark's holding echo server). More connections are opened than the
 // files hold: the excess is refused with the reason file-limit (logged, counted), /metrics
 // answers all along, and every held connection still carries an echo round trip.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Netns } from './lib/netns.js';
 import { type Lines, lines, once } from './lib/proc.js';
+import { builtTreeInto } from './lib/tree-build.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const ENV = {
@@ -27,18 +28,7 @@ let hag: Lines;
 
 /** Compiles the tree (tsc writes its output even with type errors elsewhere: only ours count). */
 function compile(dir: string): void {
-  try {
-    execFileSync('npx', ['tsc', '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', dir], {
-      cwd: ROOT,
-      stdio: 'pipe',
-    });
-  } catch (e) {
-    const out = String((e as { stdout?: Buffer }).stdout ?? '');
-    const ours = out
-      .split('\n')
-      .filter((l) => /^(hag\/|scripts\/bench\/hag|src\/(daemon|io|tcp|mptcp))/.test(l));
-    if (ours.length > 0 || !out.includes('error TS')) throw new Error(`tsc failed:\n${out}`);
-  }
+  builtTreeInto(dir, /^(hag\/|scripts\/bench\/hag|src\/(daemon|io|tcp|mptcp))/);
 }
 
 beforeAll(async () => {

@@ -148,12 +148,11 @@ describe("the home's policy on the downloads, lab default profile, HAG config un
     // The issue's bound is 3%. Measured 1.2-6.6% in five runs and 11.1-11.9% in three
     // (main: 8.6-13.6%): not met yet, so printed, not asserted (the simulation's bound is
     // test/sim/policy-buffers.test.ts).
-    for (let k = 1; k <= 2; k++) {
-      const r = await download('f16', 'paced');
-      process.stdout.write(
-        `paced 8 Mbit/s under primary-first, run ${k}: LTE share ${(r.lteShare * 100).toFixed(2)}% (${r.lte} of ${r.dsl + r.lte} B)\n`,
-      );
-    }
+    // One run (two took 32 s of the suite): (f) prints a second share, after a HAG restart.
+    const r = await download('f16', 'paced');
+    process.stdout.write(
+      `paced 8 Mbit/s under primary-first: LTE share ${(r.lteShare * 100).toFixed(2)}% (${r.lte} of ${r.dsl + r.lte} B)\n`,
+    );
   }, 120_000);
 
   it('(b) a bulk download under primary-first (a CPE reload, nothing at the HAG) fills DSL and overflows to LTE', async () => {

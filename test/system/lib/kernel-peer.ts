@@ -6,13 +6,13 @@
 // off) as a router does before a NIC without TSO, and tcpdump on the far end captures the pieces.
 
 import type { ChildProcess } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { type Netns, waitFor } from './netns.js';
 import { type Lines, lines, once } from './proc.js';
+import { ANY_ERROR, builtTreeInto } from './tree-build.js';
 
 const ROOT = join(import.meta.dirname, '../../..');
 const PEER = join(import.meta.dirname, '../fixtures/tcp_peer.py');
@@ -24,10 +24,7 @@ const ENV = {
 /** Our endpoint runs as a node process in the namespace: compiles the tree once, to a temp dir. */
 export function compileDist(): string {
   const dist = mkdtempSync(join(tmpdir(), 'ha-dist-'));
-  execFileSync('npx', ['tsc', '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', dist], {
-    cwd: ROOT,
-    stdio: 'pipe',
-  });
+  builtTreeInto(dist, ANY_ERROR);
   return dist;
 }
 
