@@ -26,7 +26,14 @@ import { KERNEL_RELAY_PORT, startKernelBaseline, startProduct, uplinkBytes } fro
 import { benchArgs } from './args.js';
 import { type CpuCap, type CpuCapStats, createCpuCap } from './cpu-cap.js';
 import { formatSummary, summariseProfileFile } from './cpuprofile.js';
-import { PAGE_OBJECTS, PAGE_PARALLEL, pageLoads, startPageServer } from './lab-page.js';
+import {
+  PAGE_OBJECTS,
+  PAGE_PARALLEL,
+  type PageTimeline,
+  pageLoads,
+  pageTimeline,
+  startPageServer,
+} from './lab-page.js';
 import { medianTimeline, STEPS, startCapture, type Timeline, timelines } from './lab-timeline.js';
 import {
   availableCc,
@@ -97,6 +104,8 @@ interface SideResult {
   timeline?: Timeline;
   /** Each page load's time until all objects arrived, ms. */
   page?: number[];
+  /** Where the page loads' time went (per-object timelines, medians). */
+  pageTimeline?: PageTimeline;
   /** Bytes the CPE received over each uplink during the page loads (interface counters). */
   pageBytes?: { dsl: number; lte: number };
   /** One result per failover run. */
@@ -172,10 +181,13 @@ async function workloads(
   }
   let page = skipped(undefined as number[] | undefined);
   let pageBytes: SideResult['pageBytes'];
+  let pageTl: PageTimeline | undefined;
   if (want('page')) {
     log(`  ${label}: ${PAGES} page loads (${PAGE_OBJECTS} objects, ${PAGE_PARALLEL} connections)`);
     const b0 = uplinkBytes(prefix);
-    page = await measured(cpu, 0, () => pageLoads(prefix, PAGES));
+    const loads = await measured(cpu, 0, () => pageLoads(prefix, PAGES));
+    page = { r: loads.r.ms, cpu: loads.cpu };
+    pageTl = pageTimeline(loads.r.objects, percentile);
     const b1 = uplinkBytes(prefix);
     pageBytes = { dsl: b1.dsl.rx - b0.dsl.rx, lte: b1.lte.rx - b0.lte.rx };
   }
@@ -213,6 +225,7 @@ async function workloads(
     timeline,
     page: page.r,
     pageBytes,
+    pageTimeline: pageTl,
     gaps: gap?.r,
     fairness,
     cpu: {
@@ -421,6 +434,17 @@ function table(r: ProfileResult): string {
     if (pa && pb) {
       const lte = (p: { dsl: number; lte: number }) => (100 * p.lte) / (p.dsl + p.lte);
       plain("  page loads: share of the CPE's received bytes over LTE, %", lte(pa), lte(pb));
+    }
+    const la = r.a.pageTimeline;
+    const lb = r.b.pageTimeline;
+    if (la && lb) {
+      plain('  per object (client), median ms:', Number.NaN, Number.NaN);
+      plain("    a connection's first request written (setup)", la.connReady, lb.connReady);
+      plain('    request written to first byte', la.wait, lb.wait);
+      plain('    first to last byte, objects of 150 KB or more', la.bigTransfer, lb.bigTransfer);
+      plain('    the connection that finished last: objects', la.lastConnObjects, lb.lastConnObjects);
+      plain('    ... its requests to first bytes, summed', la.lastConnWait, lb.lastConnWait);
+      plain('    ... its first to last bytes, summed', la.lastConnTransfer, lb.lastConnTransfer);
     }
   }
   if (r.a.gaps && r.b.gaps) {
