@@ -90,10 +90,11 @@ export async function startPageServer(prefix: string, www: string): Promise<{ st
   throw new LabError('the page server in the server namespace did not start');
 }
 
-/** `loads` page loads from the client namespace: each one's time until all objects arrived (ms) and its objects. */
+/** `loads` page loads from the client namespace over at most `parallel` connections: each one's time until all objects arrived (ms) and its objects. */
 export async function pageLoads(
   prefix: string,
   loads: number,
+  parallel = PAGE_PARALLEL,
 ): Promise<{ ms: number[]; objects: PageObject[][] }> {
   const client = join(REPO_ROOT, 'dist/scripts/bench/lab-page-client.js');
   const r = await inNs(
@@ -107,7 +108,7 @@ export async function pageLoads(
       '--sizes',
       pageSizes().join(','),
       '--parallel',
-      String(PAGE_PARALLEL),
+      String(parallel),
       '--loads',
       String(loads),
     ],

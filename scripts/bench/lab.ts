@@ -13,10 +13,10 @@
 // subflows stay on the uplinks' IPv4), printed beside the IPv4 one with their ratio (issue 16
 // asks for ours over IPv6 >= 0.97 of ours over IPv4). --workloads picks what runs (default all).
 //   node dist/scripts/bench/lab.js [--profile default] [--seconds 10] [--short 50] [--gap-runs 3]
-//     [--no-unshaped] [--no-fairness] [--cpu-cap PCT] [--cpu-prof cpe|hag] [--pages 10]
+//     [--no-unshaped] [--no-fairness] [--cpu-cap PCT] [--cpu-prof cpe|hag] [--pages 10] [--page-parallel 6] [--page-dump PATH]
 //     [--workloads iperf,ipv6,short,page,fairness,gap] [--no-timeline]
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -63,11 +63,15 @@ const { values: opt } = benchArgs({
     'cpu-cap': { type: 'string' },
     'cpu-prof': { type: 'string' },
     pages: { type: 'string', default: '10' },
+    'page-parallel': { type: 'string', default: String(PAGE_PARALLEL) },
+    'page-dump': { type: 'string' },
     workloads: { type: 'string', default: 'iperf,ipv6,short,page,fairness,gap' },
     'no-timeline': { type: 'boolean', default: false },
   },
 });
 const PAGES = Number(opt.pages);
+/** Connections of a page load (1: one request after the other, the per-request latency alone). */
+const PAGE_CONNS = Number(opt['page-parallel']);
 const WORKLOADS = new Set((opt.workloads ?? '').split(','));
 const want = (w: 'iperf' | 'ipv6' | 'short' | 'page' | 'fairness' | 'gap') => WORKLOADS.has(w);
 /**
@@ -183,11 +187,13 @@ async function workloads(
   let pageBytes: SideResult['pageBytes'];
   let pageTl: PageTimeline | undefined;
   if (want('page')) {
-    log(`  ${label}: ${PAGES} page loads (${PAGE_OBJECTS} objects, ${PAGE_PARALLEL} connections)`);
+    log(`  ${label}: ${PAGES} page loads (${PAGE_OBJECTS} objects, ${PAGE_CONNS} connections)`);
     const b0 = uplinkBytes(prefix);
-    const loads = await measured(cpu, 0, () => pageLoads(prefix, PAGES));
+    const loads = await measured(cpu, 0, () => pageLoads(prefix, PAGES, PAGE_CONNS));
     page = { r: loads.r.ms, cpu: loads.cpu };
     pageTl = pageTimeline(loads.r.objects, percentile);
+    if (opt['page-dump'])
+      writeFileSync(`${opt['page-dump']}-${side}.json`, `${JSON.stringify(loads.r.objects)}\n`);
     const b1 = uplinkBytes(prefix);
     pageBytes = { dsl: b1.dsl.rx - b0.dsl.rx, lte: b1.lte.rx - b0.lte.rx };
   }
@@ -424,7 +430,7 @@ function table(r: ProfileResult): string {
     const n = r.a.page.length;
     const med = (xs: number[]) => percentile(xs, 50);
     plain(
-      `page load, ${PAGE_OBJECTS} objects 5-200 KB, ${PAGE_PARALLEL} conn., median ms (${n} loads)`,
+      `page load, ${PAGE_OBJECTS} objects 5-200 KB, ${PAGE_CONNS} conn., median ms (${n} loads)`,
       med(r.a.page),
       med(r.b.page),
     );
@@ -579,7 +585,7 @@ async function main(): Promise<number> {
     [
       `hybrid-access lab benchmark, ${started.toISOString().replace(/\.\d+Z$/, 'Z')}`,
       `machine: ${machine()}`,
-      `workloads (${[...WORKLOADS].join(', ')}): iperf3 ${SECONDS} s each way (first second omitted)${want('ipv6') ? `, and ${SECONDS} s down from the server's IPv6 address` : ''}; ${SHORT} sequential 100 KB curl downloads${opt['no-timeline'] ? '' : ' (each one timed in packet captures)'}; ${PAGES} page loads (${PAGE_OBJECTS} objects of 5-200 KB, HTTP/1.1, ${PAGE_PARALLEL} connections); ${opt['no-fairness'] ? '' : `fairness on DSL beside one kernel ${FAIR_CC} flow, ${SECONDS} s each way; `}failover: ${GAP_RUNS} x a 20 s HTTP download, DSL down at 5 s and up at 11 s`,
+      `workloads (${[...WORKLOADS].join(', ')}): iperf3 ${SECONDS} s each way (first second omitted)${want('ipv6') ? `, and ${SECONDS} s down from the server's IPv6 address` : ''}; ${SHORT} sequential 100 KB curl downloads${opt['no-timeline'] ? '' : ' (each one timed in packet captures)'}; ${PAGES} page loads (${PAGE_OBJECTS} objects of 5-200 KB, HTTP/1.1, ${PAGE_CONNS} connections); ${opt['no-fairness'] ? '' : `fairness on DSL beside one kernel ${FAIR_CC} flow, ${SECONDS} s each way; `}failover: ${GAP_RUNS} x a 20 s HTTP download, DSL down at 5 s and up at 11 s`,
       ...(CPU_CAP !== undefined
         ? [
             `CPU budget: our CPE daemon confined to ${CPU_CAP}% of one core (cgroup cpu quota), a router-class CPU`,
