@@ -46,8 +46,13 @@ export function pageLoad(
   const servers: MptcpConnection[] = [];
   const body = new Uint8Array(64 * 1024);
   hag.listen(PORT, (c) => {
-    // The HAG follows the CPE's congestion control per uplink, as from its Convert policy TLV.
-    const cc = links.flatMap((l, i) => (l.congestionControl ? [{ id: i + 1, cc: l.congestionControl }] : []));
+    // The HAG follows the CPE's congestion control per uplink, as from its Convert policy TLV: by
+    // the address ID the CPE's subflow signalled, 0 for the initial one (over the first link).
+    const cc = links.flatMap((l, i) =>
+      l.congestionControl
+        ? [{ id: i + 1, cc: l.congestionControl }, ...(i === 0 ? [{ id: 0, cc: l.congestionControl }] : [])]
+        : [],
+    );
     if (cc.length) c.peerPolicy(o.scheduler ?? 'min-rtt', [], cc);
     else if (o.scheduler) c.scheduler = scheduler(o.scheduler);
     servers.push(c);
