@@ -1,7 +1,8 @@
 // The page-load workload of the lab benchmark: a page of 30 objects of 5-200 KB (a fixed list from
 // a seeded generator, the same in every run) served over HTTP/1.1 keep-alive from the server
 // namespace, fetched from the client namespace over at most 6 connections at once
-// (lab-page-client.ts); the figure is the time until all objects arrived, one per load.
+// (lab-page-client.ts); the figure is the time until all objects arrived, one per load, with a
+// timeline per object summed up over the loads (pageTimeline).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -13,6 +14,32 @@ export const PAGE_OBJECTS = 30;
 export const PAGE_PARALLEL = 6;
 const PAGE_PORT = 8001;
 const SEED = 14;
+
+/** One object of a page load, times in ms after the load's start (lab-page-client.ts). */
+export interface PageObject {
+  size: number;
+  /** Which of the load's connections carried it (0, 1, ...: in the order they were first used). */
+  conn: number;
+  /** The request was written to the connection (for a connection's first: once it connected). */
+  sent: number;
+  /** The first and the last byte of the response's body arrived. */
+  first: number;
+  last: number;
+}
+
+/** Where a page load's time went: medians over the loads, ms. */
+export interface PageTimeline {
+  /** A connection's first request written (its setup), after the load's start. */
+  connReady: number;
+  /** An object's request written to its first byte (the request's way and the server's answer). */
+  wait: number;
+  /** First to last byte of an object of 150 KB or more. */
+  bigTransfer: number;
+  /** The connection that finished last: its objects, and its time spent in waits and in transfers. */
+  lastConnObjects: number;
+  lastConnWait: number;
+  lastConnTransfer: number;
+}
 
 /** The objects' sizes in bytes: uniform in 5-200 KB from a small seeded generator (mulberry32). */
 export function pageSizes(n = PAGE_OBJECTS, seed = SEED): number[] {
@@ -63,8 +90,12 @@ export async function startPageServer(prefix: string, www: string): Promise<{ st
   throw new LabError('the page server in the server namespace did not start');
 }
 
-/** `loads` page loads from the client namespace: each one's time until all objects arrived, ms. */
-export async function pageLoads(prefix: string, loads: number): Promise<number[]> {
+/** `loads` page loads from the client namespace over at most `parallel` connections: each one's time until all objects arrived (ms) and its objects. */
+export async function pageLoads(
+  prefix: string,
+  loads: number,
+  parallel = PAGE_PARALLEL,
+): Promise<{ ms: number[]; objects: PageObject[][] }> {
   const client = join(REPO_ROOT, 'dist/scripts/bench/lab-page-client.js');
   const r = await inNs(
     prefix,
@@ -77,13 +108,58 @@ export async function pageLoads(prefix: string, loads: number): Promise<number[]
       '--sizes',
       pageSizes().join(','),
       '--parallel',
-      String(PAGE_PARALLEL),
+      String(parallel),
       '--loads',
       String(loads),
     ],
     60_000 + loads * 20_000,
   );
-  const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { ms?: number[]; error?: string };
+  const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as {
+    ms?: number[];
+    objects?: PageObject[][];
+    error?: string;
+  };
   if (out.error || !out.ms) throw new LabError(`page load failed: ${out.error ?? r.stdout}`);
-  return out.ms;
+  return { ms: out.ms, objects: out.objects ?? [] };
+}
+
+/** The medians of where each load's time went (`pct(xs, 50)` is the median). */
+export function pageTimeline(
+  loads: readonly PageObject[][],
+  pct: (xs: number[], p: number) => number,
+): PageTimeline {
+  const ready: number[] = [];
+  const wait: number[] = [];
+  const big: number[] = [];
+  const lastN: number[] = [];
+  const lastWait: number[] = [];
+  const lastXfer: number[] = [];
+  for (const objs of loads) {
+    const firstSent = new Map<number, number>();
+    let end = -1;
+    let endConn = -1;
+    for (const o of objs) {
+      firstSent.set(o.conn, Math.min(firstSent.get(o.conn) ?? Number.POSITIVE_INFINITY, o.sent));
+      wait.push(o.first - o.sent);
+      if (o.size >= 150 * 1024) big.push(o.last - o.first);
+      if (o.last > end) {
+        end = o.last;
+        endConn = o.conn;
+      }
+    }
+    ready.push(...firstSent.values());
+    const mine = objs.filter((o) => o.conn === endConn);
+    lastN.push(mine.length);
+    lastWait.push(mine.reduce((t, o) => t + o.first - o.sent, 0));
+    lastXfer.push(mine.reduce((t, o) => t + o.last - o.first, 0));
+  }
+  const m = (xs: number[]) => pct(xs, 50);
+  return {
+    connReady: m(ready),
+    wait: m(wait),
+    bigTransfer: m(big),
+    lastConnObjects: m(lastN),
+    lastConnWait: m(lastWait),
+    lastConnTransfer: m(lastXfer),
+  };
 }

@@ -14,10 +14,10 @@
 // asks for ours over IPv6 >= 0.97 of ours over IPv4): --ipv6-pairs N IPv4 and IPv6 downloads in
 // turn, the median of the pairs' ratios. --workloads picks what runs (default all).
 //   node dist/scripts/bench/lab.js [--profile default] [--seconds 10] [--short 50] [--gap-runs 3]
-//     [--no-unshaped] [--no-fairness] [--cpu-cap PCT] [--cpu-prof cpe|hag] [--pages 10]
+//     [--no-unshaped] [--no-fairness] [--cpu-cap PCT] [--cpu-prof cpe|hag] [--pages 10] [--page-parallel 6] [--page-dump PATH]
 //     [--workloads iperf,ipv6,short,page,fairness,gap] [--no-timeline] [--ipv6-pairs 3]
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -27,7 +27,14 @@ import { KERNEL_RELAY_PORT, startKernelBaseline, startProduct, uplinkBytes } fro
 import { benchArgs } from './args.js';
 import { type CpuCap, type CpuCapStats, createCpuCap } from './cpu-cap.js';
 import { formatSummary, summariseProfileFile } from './cpuprofile.js';
-import { PAGE_OBJECTS, PAGE_PARALLEL, pageLoads, startPageServer } from './lab-page.js';
+import {
+  PAGE_OBJECTS,
+  PAGE_PARALLEL,
+  type PageTimeline,
+  pageLoads,
+  pageTimeline,
+  startPageServer,
+} from './lab-page.js';
 import { medianTimeline, STEPS, startCapture, type Timeline, timelines } from './lab-timeline.js';
 import {
   availableCc,
@@ -58,6 +65,8 @@ const { values: opt } = benchArgs({
     'cpu-prof': { type: 'string' },
     pages: { type: 'string', default: '10' },
     'ipv6-pairs': { type: 'string', default: '3' },
+    'page-parallel': { type: 'string', default: String(PAGE_PARALLEL) },
+    'page-dump': { type: 'string' },
     workloads: { type: 'string', default: 'iperf,ipv6,short,page,fairness,gap' },
     'no-timeline': { type: 'boolean', default: false },
   },
@@ -65,6 +74,8 @@ const { values: opt } = benchArgs({
 const PAGES = Number(opt.pages);
 /** IPv4 and IPv6 downloads run in turn this many times; the IPv6/IPv4 figure is the pairs' median. */
 const IPV6_PAIRS = Math.max(1, Number(opt['ipv6-pairs']));
+/** Connections of a page load (1: one request after the other, the per-request latency alone). */
+const PAGE_CONNS = Number(opt['page-parallel']);
 const WORKLOADS = new Set((opt.workloads ?? '').split(','));
 const want = (w: 'iperf' | 'ipv6' | 'short' | 'page' | 'fairness' | 'gap') => WORKLOADS.has(w);
 /**
@@ -103,6 +114,8 @@ interface SideResult {
   timeline?: Timeline;
   /** Each page load's time until all objects arrived, ms. */
   page?: number[];
+  /** Where the page loads' time went (per-object timelines, medians). */
+  pageTimeline?: PageTimeline;
   /** Bytes the CPE received over each uplink during the page loads (interface counters). */
   pageBytes?: { dsl: number; lte: number };
   /** One result per failover run. */
@@ -191,10 +204,15 @@ async function workloads(
   }
   let page = skipped(undefined as number[] | undefined);
   let pageBytes: SideResult['pageBytes'];
+  let pageTl: PageTimeline | undefined;
   if (want('page')) {
-    log(`  ${label}: ${PAGES} page loads (${PAGE_OBJECTS} objects, ${PAGE_PARALLEL} connections)`);
+    log(`  ${label}: ${PAGES} page loads (${PAGE_OBJECTS} objects, ${PAGE_CONNS} connections)`);
     const b0 = uplinkBytes(prefix);
-    page = await measured(cpu, 0, () => pageLoads(prefix, PAGES));
+    const loads = await measured(cpu, 0, () => pageLoads(prefix, PAGES, PAGE_CONNS));
+    page = { r: loads.r.ms, cpu: loads.cpu };
+    pageTl = pageTimeline(loads.r.objects, percentile);
+    if (opt['page-dump'])
+      writeFileSync(`${opt['page-dump']}-${side}.json`, `${JSON.stringify(loads.r.objects)}\n`);
     const b1 = uplinkBytes(prefix);
     pageBytes = { dsl: b1.dsl.rx - b0.dsl.rx, lte: b1.lte.rx - b0.lte.rx };
   }
@@ -233,6 +251,7 @@ async function workloads(
     timeline,
     page: page.r,
     pageBytes,
+    pageTimeline: pageTl,
     gaps: gap?.r,
     fairness,
     cpu: {
@@ -444,7 +463,7 @@ function table(r: ProfileResult): string {
     const n = r.a.page.length;
     const med = (xs: number[]) => percentile(xs, 50);
     plain(
-      `page load, ${PAGE_OBJECTS} objects 5-200 KB, ${PAGE_PARALLEL} conn., median ms (${n} loads)`,
+      `page load, ${PAGE_OBJECTS} objects 5-200 KB, ${PAGE_CONNS} conn., median ms (${n} loads)`,
       med(r.a.page),
       med(r.b.page),
     );
@@ -454,6 +473,17 @@ function table(r: ProfileResult): string {
     if (pa && pb) {
       const lte = (p: { dsl: number; lte: number }) => (100 * p.lte) / (p.dsl + p.lte);
       plain("  page loads: share of the CPE's received bytes over LTE, %", lte(pa), lte(pb));
+    }
+    const la = r.a.pageTimeline;
+    const lb = r.b.pageTimeline;
+    if (la && lb) {
+      plain('  per object (client), median ms:', Number.NaN, Number.NaN);
+      plain("    a connection's first request written (setup)", la.connReady, lb.connReady);
+      plain('    request written to first byte', la.wait, lb.wait);
+      plain('    first to last byte, objects of 150 KB or more', la.bigTransfer, lb.bigTransfer);
+      plain('    the connection that finished last: objects', la.lastConnObjects, lb.lastConnObjects);
+      plain('    ... its requests to first bytes, summed', la.lastConnWait, lb.lastConnWait);
+      plain('    ... its first to last bytes, summed', la.lastConnTransfer, lb.lastConnTransfer);
     }
   }
   if (r.a.gaps && r.b.gaps) {
@@ -588,7 +618,7 @@ async function main(): Promise<number> {
     [
       `hybrid-access lab benchmark, ${started.toISOString().replace(/\.\d+Z$/, 'Z')}`,
       `machine: ${machine()}`,
-      `workloads (${[...WORKLOADS].join(', ')}): iperf3 ${SECONDS} s each way (first second omitted)${want('ipv6') ? `, and ${IPV6_PAIRS} pairs of ${SECONDS} s downloads in turn from the server's IPv4 and IPv6 addresses` : ''}; ${SHORT} sequential 100 KB curl downloads${opt['no-timeline'] ? '' : ' (each one timed in packet captures)'}; ${PAGES} page loads (${PAGE_OBJECTS} objects of 5-200 KB, HTTP/1.1, ${PAGE_PARALLEL} connections); ${opt['no-fairness'] ? '' : `fairness on DSL beside one kernel ${FAIR_CC} flow, ${SECONDS} s each way; `}failover: ${GAP_RUNS} x a 20 s HTTP download, DSL down at 5 s and up at 11 s`,
+      `workloads (${[...WORKLOADS].join(', ')}): iperf3 ${SECONDS} s each way (first second omitted)${want('ipv6') ? `, and ${IPV6_PAIRS} pairs of ${SECONDS} s downloads in turn from the server's IPv4 and IPv6 addresses` : ''}; ${SHORT} sequential 100 KB curl downloads${opt['no-timeline'] ? '' : ' (each one timed in packet captures)'}; ${PAGES} page loads (${PAGE_OBJECTS} objects of 5-200 KB, HTTP/1.1, ${PAGE_CONNS} connections); ${opt['no-fairness'] ? '' : `fairness on DSL beside one kernel ${FAIR_CC} flow, ${SECONDS} s each way; `}failover: ${GAP_RUNS} x a 20 s HTTP download, DSL down at 5 s and up at 11 s`,
       ...(CPU_CAP !== undefined
         ? [
             `CPU budget: our CPE daemon confined to ${CPU_CAP}% of one core (cgroup cpu quota), a router-class CPU`,

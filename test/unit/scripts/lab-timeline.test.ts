@@ -2,7 +2,7 @@
 // `tcpdump -i any -nn -tt` prints them in the client, CPE and HAG namespaces, and the page load's
 // fixed object list (scripts/bench/lab-page.ts).
 import { describe, expect, it } from 'vitest';
-import { pageSizes } from '../../../scripts/bench/lab-page.js';
+import { pageSizes, pageTimeline } from '../../../scripts/bench/lab-page.js';
 import { medianTimeline, timelines } from '../../../scripts/bench/lab-timeline.js';
 import { percentile } from '../../../scripts/bench/lab-workloads.js';
 
@@ -98,5 +98,25 @@ describe('pageSizes', () => {
       expect(n).toBeGreaterThanOrEqual(5 * 1024);
       expect(n).toBeLessThanOrEqual(200 * 1024);
     }
+  });
+});
+
+describe('pageTimeline', () => {
+  it('sums up where each load went: setup, waits, big transfers, the connection that finished last', () => {
+    const K = 1024;
+    // Two connections; connection 1 finishes last, with two objects.
+    const load = [
+      { size: 10 * K, conn: 0, sent: 3, first: 23, last: 25 },
+      { size: 160 * K, conn: 1, sent: 5, first: 35, last: 95 },
+      { size: 20 * K, conn: 0, sent: 25, first: 45, last: 50 },
+      { size: 200 * K, conn: 1, sent: 95, first: 115, last: 215 },
+    ];
+    const t = pageTimeline([load, load, load], percentile);
+    expect(t.connReady).toBe(3); // [3, 5] three times: the lower median (percentile)
+    expect(t.wait).toBe(20); // waits 20, 30, 20, 20
+    expect(t.bigTransfer).toBe(60); // 60 and 100, three times
+    expect(t.lastConnObjects).toBe(2);
+    expect(t.lastConnWait).toBe(50);
+    expect(t.lastConnTransfer).toBe(160);
   });
 });
