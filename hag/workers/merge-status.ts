@@ -3,7 +3,13 @@
 // rates and memory add up; subscribers are counted once however many workers hold their
 // connections (each snapshot lists its clients when asked); a subflow RTT median is the median of
 // the workers' medians (each worker's subflows are a sample of the host's), its max the max.
-import { type HagStatus, type HagUplinkStatus, median, type UplinkSample, type WorkerRow } from '../status.js';
+import {
+  type HagStatus,
+  type HagUplinkStatus,
+  median,
+  type UplinkSample,
+  type WorkerRow,
+} from '../status.js';
 
 /** What the supervisor knows of a worker besides its snapshot (a dead one has none). */
 export interface WorkerInfo {
