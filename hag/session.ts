@@ -41,6 +41,8 @@ export class Session {
   stream: ConnStream | undefined;
   /** Every subflow the connection has had (a few; their addresses are formatted when shown). */
   private readonly seen: TcpSocket[] = [];
+  /** Each seen subflow's uplink, found once when it joined (the status tally reads it every second). */
+  private readonly seenUplinks: string[] = [];
 
   constructor(
     readonly proto: Proto,
@@ -57,6 +59,7 @@ export class Session {
     for (const sf of this.conn.subflows) {
       if (this.seen.includes(sf.socket)) continue;
       this.seen.push(sf.socket);
+      this.seenUplinks.push(this.uplinkOf(sf.socket.tuple.remote));
       added++;
     }
     return added;
@@ -64,17 +67,17 @@ export class Session {
 
   /** Calls `fn` with the uplink and socket of every subflow the connection has had (the status page's tally). */
   eachSubflow(fn: (uplink: string, socket: TcpSocket) => void): void {
-    for (const s of this.seen) fn(this.uplinkOf(s.tuple.remote), s);
+    for (let i = 0; i < this.seen.length; i++) fn(this.seenUplinks[i], this.seen[i]);
   }
 
   subflows(): SubflowInfo[] {
     const active = new Set(this.conn.subflows.map((sf) => sf.socket));
-    return this.seen.map((s) => {
+    return this.seen.map((s, i) => {
       const t = s.tuple;
       return {
         local: `${formatIp(t.local)}:${t.localPort}`,
         remote: `${formatIp(t.remote)}:${t.remotePort}`,
-        uplink: this.uplinkOf(t.remote),
+        uplink: this.seenUplinks[i],
         bytesIn: s.stats.bytesIn,
         bytesOut: s.stats.bytesOut,
         srttMs: Math.round(s.rtt.srtt * 10) / 10,
