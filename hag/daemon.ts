@@ -39,6 +39,7 @@ import { InboundService, parseInbound } from './inbound.js';
 import { HagMetrics } from './metrics.js';
 import type { Outcome } from './outcome.js';
 import { DestinationPolicy, JoinPolicy, SubscriberPolicy } from './policy.js';
+import { exposedGc, RampGc } from './ramp-gc.js';
 import { RateLimiter } from './rate-limit.js';
 import { RefusalMemo } from './refusal-memo.js';
 import { type Proto, Session } from './session.js';
@@ -106,6 +107,10 @@ export class HagDaemon {
   });
   /** Client connections refused lately, counted once however often they come back. */
   private readonly refused = new RefusalMemo(REFUSAL_MEMO_MS, REFUSAL_MEMO_MAX);
+  /** A full GC once a ramp of opens ends (ramp-gc.ts). */
+  private readonly rampGc = new RampGc(exposedGc(), (opens) =>
+    this.log.info({ event: 'gc', opens }, `a ramp of ${opens} opens ended: full garbage collection`),
+  );
   /** TCP Fast Open cookies of the Convert port (RFC 7413 4.1.2). */
   private readonly tfoCookies: TfoCookies;
   /** The open-file limit once raised, and the connections it holds (beyond: refused, file-limit). */
@@ -358,6 +363,7 @@ export class HagDaemon {
     this.rate.sweep(Date.now());
     this.refused.sweep(Date.now());
     this.logSynFlood();
+    this.rampGc.tick();
   }
 
   /** SYN queue counters at the last tick, to log a flood once a second while it lasts. */
@@ -480,6 +486,7 @@ export class HagDaemon {
     const session = new Session(proto, client, conn, this.rules.uplinkOf);
     this.sessions.set(session.id, session);
     this.metrics.connections.inc({ proto });
+    this.rampGc.opened();
     // 0-RTT: the SYN's data (Convert header, Connect TLV) was taken; the handshake is still on.
     const fastOpen = first.fastOpen;
     this.metrics.fastOpen.inc({ proto, result: fastOpen });

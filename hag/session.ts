@@ -30,6 +30,10 @@ export interface SubflowInfo {
 
 let nextId = 1;
 
+/** The seen lists of a session before its first subflow (shared, never written). */
+const NONE: TcpSocket[] = [];
+const NO_UPLINKS: string[] = [];
+
 export class Session {
   readonly id = nextId++;
   readonly startedAt = Date.now();
@@ -39,8 +43,14 @@ export class Session {
   closeReason: string | undefined;
   /** The application's stream, made once the client has sent its first message (handshake-gate.ts). */
   stream: ConnStream | undefined;
-  /** Every subflow the connection has had (a few; their addresses are formatted when shown). */
-  private readonly seen: TcpSocket[] = [];
+  /**
+   * Every subflow the connection has had (a few; their addresses are formatted when shown), and
+   * each one's uplink, found once when it joined (the status tally reads it every second). Made
+   * with their first subflow as one-slot literals: a first push() into `[]` allocates 17 slots
+   * (152 bytes) per array and connection.
+   */
+  private seen: TcpSocket[] = NONE;
+  private seenUplinks: string[] = NO_UPLINKS;
 
   constructor(
     readonly proto: Proto,
@@ -56,7 +66,14 @@ export class Session {
     let added = 0;
     for (const sf of this.conn.subflows) {
       if (this.seen.includes(sf.socket)) continue;
-      this.seen.push(sf.socket);
+      const uplink = this.uplinkOf(sf.socket.tuple.remote);
+      if (this.seen === NONE) {
+        this.seen = [sf.socket];
+        this.seenUplinks = [uplink];
+      } else {
+        this.seen.push(sf.socket);
+        this.seenUplinks.push(uplink);
+      }
       added++;
     }
     return added;
@@ -64,17 +81,17 @@ export class Session {
 
   /** Calls `fn` with the uplink and socket of every subflow the connection has had (the status page's tally). */
   eachSubflow(fn: (uplink: string, socket: TcpSocket) => void): void {
-    for (const s of this.seen) fn(this.uplinkOf(s.tuple.remote), s);
+    for (let i = 0; i < this.seen.length; i++) fn(this.seenUplinks[i], this.seen[i]);
   }
 
   subflows(): SubflowInfo[] {
     const active = new Set(this.conn.subflows.map((sf) => sf.socket));
-    return this.seen.map((s) => {
+    return this.seen.map((s, i) => {
       const t = s.tuple;
       return {
         local: `${formatIp(t.local)}:${t.localPort}`,
         remote: `${formatIp(t.remote)}:${t.remotePort}`,
-        uplink: this.uplinkOf(t.remote),
+        uplink: this.seenUplinks[i],
         bytesIn: s.stats.bytesIn,
         bytesOut: s.stats.bytesOut,
         srttMs: Math.round(s.rtt.srtt * 10) / 10,

@@ -6,6 +6,7 @@
 // (0 while the HAG is one process); the supervisor of several adds theirs up
 // (hag/workers/merge-status.ts).
 import type { MetricFamily } from '../src/daemon/exposition.js';
+import type { TcpSocket } from '../src/tcp/socket.js';
 import { TcpState } from '../src/tcp/state.js';
 import type { Proto, Session } from './session.js';
 
@@ -126,16 +127,16 @@ export class HagStatusBoard {
       if (labels.direction === 'up') e.bytesUp += value;
       else e.bytesDown += value;
     }
-    for (const s of src.sessions) {
-      s.eachSubflow((uplink, sock) => {
-        const e = of(uplink);
-        e.bytesUp += sock.stats.bytesIn;
-        e.bytesDown += sock.stats.bytesOut;
-        if (sock.state !== TcpState.Established) return;
-        e.subflows++;
-        if (sock.rtt.srtt > 0) e.srtts.push(sock.rtt.srtt);
-      });
-    }
+    // One visitor for every session: the tally runs each second over every open connection.
+    const visit = (uplink: string, sock: TcpSocket) => {
+      const e = of(uplink);
+      e.bytesUp += sock.stats.bytesIn;
+      e.bytesDown += sock.stats.bytesOut;
+      if (sock.state !== TcpState.Established) return;
+      e.subflows++;
+      if (sock.rtt.srtt > 0) e.srtts.push(sock.rtt.srtt);
+    };
+    for (const s of src.sessions) s.eachSubflow(visit);
     return t;
   }
 

@@ -7,11 +7,14 @@
 // past the HAG's open-file limit (`--hag-files` lowers it) the excess is refused (file-limit), and
 // at the end a few held connections do an echo round trip.
 //   node dist/scripts/bench/hag.js [--rate-conns 5000] [--idle-conns 10000] [--concurrency 100]
-//     [--hag-files N] [--hag-node-flags "..."] [--heap-snapshot]
+//     [--hag-files N] [--hag-node-flags "..."] [--heap-snapshot] [--hag-log FILE]
+//     [--settle S]
 // The HAG runs with the V8 flags of its deployed launcher (hag/deploy/node-flags) unless
 // --hag-node-flags says otherwise; --heap-snapshot writes a heap snapshot of the HAG holding the
 // idle connections (SIGUSR2, --heapsnapshot-signal) into the current directory and prints its
-// largest object types by retained self size.
+// largest object types by retained self size; --hag-log keeps the HAG's stdout (its log, and what
+// V8 tracing flags print) in FILE. Memory is read once it stopped falling, --settle S (8) seconds
+// at least after each phase.
 // The same file is the load generator (--role load) and the holding echo server (--role hold).
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -57,6 +60,8 @@ const { values: a } = benchArgs({
     echoes: { type: 'string', default: '10' },
     'hag-node-flags': { type: 'string' },
     'heap-snapshot': { type: 'boolean', default: false },
+    'hag-log': { type: 'string' },
+    settle: { type: 'string', default: '8' },
   },
 });
 
@@ -208,10 +213,11 @@ function pollMetrics(ns: string): () => { polls: number; answered: number; slowe
  */
 async function settledRss(pid: number): Promise<{ at3s: number; settled: number; seconds: number }> {
   const samples: number[] = [];
-  for (let t = 1; t <= 30; t++) {
+  const least = Number(a.settle);
+  for (let t = 1; t <= Math.max(30, least); t++) {
     await new Promise((r) => setTimeout(r, 1000));
     samples.push(rssKiB(pid));
-    if (t >= 8 && samples[t - 1] >= samples[t - 6] * 0.99) break;
+    if (t >= least && samples[t - 1] >= samples[t - 6] * 0.99) break;
   }
   return { at3s: samples[2], settled: samples[samples.length - 1], seconds: samples.length };
 }
@@ -430,6 +436,7 @@ async function orchestrate(): Promise<void> {
         /* gone */
       }
     }
+    if (a['hag-log']) copyFileSync(join(work, 'hag.log'), a['hag-log']);
     rmSync(work, { recursive: true, force: true });
   }
 }
