@@ -89,9 +89,16 @@ const TUN_F = { csum: 0x01, tso4: 0x02, tso6: 0x04, uso4: 0x20, uso6: 0x40 } as 
  * (see Tun.packet), for i < count; without offloads offsets[i] is i * slotSize. With offloads its
  * virtio_net_hdr is the `vnetHdrLen` bytes before offsets[i]. `data`, `lengths` and `offsets` are
  * reused for the next batch as soon as the handler returns: copy what you keep
- * (e.g. Buffer.from(tun.packet(data, lengths, i))).
+ * (e.g. Buffer.from(tun.packet(data, lengths, i))). `drained`: the last read found the kernel's
+ * queue empty (false when the batch filled up first: more packets are waiting).
  */
-export type BatchHandler = (data: Buffer, lengths: Uint32Array, count: number, offsets: Uint32Array) => void;
+export type BatchHandler = (
+  data: Buffer,
+  lengths: Uint32Array,
+  count: number,
+  offsets: Uint32Array,
+  drained: boolean,
+) => void;
 
 export type TunErrorHandler = (err: TunError) => void;
 
