@@ -67,7 +67,7 @@ export class TunDriver {
   /** Resumes reading after a hold-off; made once, refreshed for each. */
   private resumeTimer: NodeJS.Timeout | undefined;
   private readonly resumeRead = () => {
-    if (!this.closed) this.tun.resume();
+    if (!this.closed) this.tun.hold(false);
   };
 
   constructor(
@@ -111,7 +111,7 @@ export class TunDriver {
   /** Stops reading for rxHoldoffMs: what arrives meanwhile waits in the TUN's queue and comes in one batch. */
   private holdOff(): void {
     this.stats.holdoffs++;
-    this.tun.pause();
+    this.tun.hold(true);
     if (this.resumeTimer) this.resumeTimer.refresh();
     else this.resumeTimer = setTimeout(this.resumeRead, this.rxHoldoffMs);
   }

@@ -207,6 +207,15 @@ export class Tun {
     this.#dev.stop();
   }
 
+  /**
+   * While reading, stops the device's polling for a moment (true) or restarts it (false), the
+   * handlers kept: cheaper than pause()/resume() when done after every batch (the TUN driver's
+   * read hold-off). Does nothing when not reading; pause() and resume() end a hold.
+   */
+  hold(on: boolean): void {
+    if (this.#reading) this.#dev.hold(on);
+  }
+
   /** Resumes reading with the handlers given to read(). */
   resume(): void {
     if (this.#reading || this.#onBatch === undefined) return;
@@ -400,6 +409,7 @@ interface NativeTun {
   readonly offloadNote: string;
   start(onBatch: BatchHandler, onError: (err: unknown) => void): void;
   stop(): void;
+  hold(on: boolean): void;
   write(packet: Uint8Array): boolean;
   writeBatch(packets: readonly Uint8Array[]): number;
   ref(): void;

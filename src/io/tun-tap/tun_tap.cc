@@ -61,6 +61,7 @@ class TunDevice : public PolledFd<TunDevice> {
                            InstanceAccessor<&TunDevice::OffloadNote>("offloadNote"),
                            StartMethod(),
                            InstanceMethod<&TunDevice::Stop>("stop"),
+                           HoldMethod(),
                            InstanceMethod<&TunDevice::Write>("write"),
                            InstanceMethod<&TunDevice::WriteBatch>("writeBatch"),
                            RefMethod(),

@@ -31,7 +31,7 @@ class FakeTun {
   readonly slotSize: number;
   readonly written: Uint8Array[] = [];
   onBatch: BatchHandler | undefined;
-  /** pause() and resume() calls, in order. */
+  /** hold() calls, in order: false while held. */
   readonly reading: boolean[] = [];
   constructor(
     hdr: number,
@@ -48,11 +48,8 @@ class FakeTun {
     this.written.push(Uint8Array.from(p));
     return true;
   }
-  pause(): void {
-    this.reading.push(false);
-  }
-  resume(): void {
-    this.reading.push(true);
+  hold(on: boolean): void {
+    this.reading.push(!on);
   }
   close(): void {}
 }
