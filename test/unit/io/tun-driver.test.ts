@@ -4,7 +4,7 @@
 // with checksum offload and TSO the core is told, and its TCP segments go out as super-segments.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { SansIo } from '../../../src/driver.js';
-import { RX_HOLDOFF_MS, TunDriver } from '../../../src/io/tun-driver.js';
+import { HOLDOFF_MIN_PACKET, RX_HOLDOFF_MS, TunDriver } from '../../../src/io/tun-driver.js';
 import type { BatchHandler, Tun } from '../../../src/io/tun-tap/index.js';
 import {
   emitPacket,
@@ -194,7 +194,9 @@ describe('TunDriver read hold-off', () => {
     vi.useRealTimers();
   });
   const data = Buffer.alloc(3000, 7);
-  const lengths = Uint32Array.of(2, 2);
+  /** Two data segments (a sender's ACKs alone are shorter than HOLDOFF_MIN_PACKET). */
+  const lengths = Uint32Array.of(1400, HOLDOFF_MIN_PACKET);
+  const acks = Uint32Array.of(60, HOLDOFF_MIN_PACKET - 1);
   const offsets = Uint32Array.of(0, 1500);
 
   it('after a batch that drained the TUN, reads again only after RX_HOLDOFF_MS', () => {
@@ -224,6 +226,15 @@ describe('TunDriver read hold-off', () => {
     const tun = new FakeTun(0);
     const driver = new TunDriver(tun as unknown as Tun, new Recorder()).start();
     tun.onBatch!(data, lengths, 2, offsets, false);
+    expect(tun.reading).toEqual([]);
+    expect(driver.stats.holdoffs).toBe(0);
+  });
+
+  it('a batch of ACKs alone is followed by the next read at once: the ACK clock of the sender is not held', () => {
+    vi.useFakeTimers();
+    const tun = new FakeTun(0);
+    const driver = new TunDriver(tun as unknown as Tun, new Recorder()).start();
+    tun.onBatch!(data, acks, 2, offsets, true);
     expect(tun.reading).toEqual([]);
     expect(driver.stats.holdoffs).toBe(0);
   });
