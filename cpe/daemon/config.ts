@@ -258,7 +258,7 @@ export const cpeSchema = s.object({
       prefix6: s.optional(s.cidr(), 'fd48:4143:5045::/64'),
       /** TUN offloads (checksum, TSO, GRO'd reads): 'auto' probes them at start, 'off' forces the plain TUN. */
       offload: s.optional(s.oneOf(['auto', 'off']), 'auto'),
-      /** After a read that emptied the TUN's queue, wait this long (ms) before reading again (0: at once). */
+      /** After a read of data that emptied the TUN's queue, wait this long (ms) before reading again (0: at once). */
       rxHoldoffMs: s.optional(s.int({ min: 0, max: 10 }), RX_HOLDOFF_MS),
     }),
     {

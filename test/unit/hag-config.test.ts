@@ -48,7 +48,7 @@ describe('HAG config', () => {
       mtu: 1500,
       forwarding: true,
       offload: 'auto',
-      rxHoldoffMs: 1,
+      rxHoldoffMs: 0,
     });
     expect(r.value.service.convert).toBeUndefined();
     expect(r.value.service.socks?.users).toEqual([]);
