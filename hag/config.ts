@@ -36,8 +36,13 @@ export const hagSchema = s.object({
       forwarding: s.optional(s.bool(), true),
       /** TUN offloads (checksum, TSO, GRO'd reads): 'auto' probes them at start, 'off' forces the plain TUN. */
       offload: s.optional(s.oneOf(['auto', 'off']), 'auto'),
+      /**
+       * After a read of data that emptied the TUN's queue, wait this long (ms) before reading again.
+       * 0 (at once) on the HAG: held off there, the upload lost 5-10% on bench-lab (README).
+       */
+      rxHoldoffMs: s.optional(s.int({ min: 0, max: 10 }), 0),
     }),
-    { name: 'hag0', mtu: 1500, forwarding: true, offload: 'auto' as const },
+    { name: 'hag0', mtu: 1500, forwarding: true, offload: 'auto' as const, rxHoldoffMs: 0 },
   ),
   service: s.object({
     /** Addresses the HAG answers on: routed into the TUN, owned by the userspace core. */

@@ -224,7 +224,7 @@ export class HagDaemon {
     const tun = this.plumbing.tun;
     this.log.info({ tun: tun.name, offload: c.tun.offload, offloads: tun.offloads }, tun.describeOffloads());
     if (c.service.transparent) this.setupDivert(tun.name, c.service.transparent);
-    this.driver = new TunDriver(tun, this.ep).start();
+    this.driver = new TunDriver(tun, this.ep, { rxHoldoffMs: c.tun.rxHoldoffMs }).start();
     this.listen();
     this.housekeeping = setInterval(() => this.tick(), 1000);
     this.housekeeping.unref();

@@ -10,6 +10,7 @@ import {
   s,
   thisHost,
 } from '../../src/config/index.js';
+import { RX_HOLDOFF_MS } from '../../src/io/tun-driver.js';
 import { CONGESTION_CONTROL_NAMES } from '../../src/tcp/cc/index.js';
 import { formatIp, parseIp, parsePrefix, prefixMatches } from '../../src/wire/addr.js';
 import type { RouterAdvertisement } from '../ra/wire.js';
@@ -257,6 +258,8 @@ export const cpeSchema = s.object({
       prefix6: s.optional(s.cidr(), 'fd48:4143:5045::/64'),
       /** TUN offloads (checksum, TSO, GRO'd reads): 'auto' probes them at start, 'off' forces the plain TUN. */
       offload: s.optional(s.oneOf(['auto', 'off']), 'auto'),
+      /** After a read of data that emptied the TUN's queue, wait this long (ms) before reading again (0: at once). */
+      rxHoldoffMs: s.optional(s.int({ min: 0, max: 10 }), RX_HOLDOFF_MS),
     }),
     {
       name: 'cpe0',
@@ -264,6 +267,7 @@ export const cpeSchema = s.object({
       prefix: '10.254.0.0/24',
       prefix6: 'fd48:4143:5045::/64',
       offload: 'auto' as const,
+      rxHoldoffMs: RX_HOLDOFF_MS,
     },
   ),
   intercept: s.optional(

@@ -269,7 +269,7 @@ export class CpeDaemon {
       this.sourceRules();
       this.flushLan(from);
     });
-    this.driver = new TunDriver(this.tun, this.ep).start();
+    this.driver = new TunDriver(this.tun, this.ep, { rxHoldoffMs: c.tun.rxHoldoffMs }).start();
     // Before the uplinks start: a netifd uplink has its address at once.
     this.uplinks.onChange = () => {
       this.sourceRules();

@@ -105,6 +105,7 @@ const SINGLE: Record<string, { key: string; options: Options }> = {
       mtu: ['mtu', 'int'],
       prefix: ['prefix', 'str'],
       offload: ['offload', 'str'],
+      rx_holdoff_ms: ['rxHoldoffMs', 'int'],
     },
   },
   intercept: {

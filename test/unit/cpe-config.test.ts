@@ -83,6 +83,7 @@ describe('CPE config', () => {
       prefix: '10.254.0.0/24',
       prefix6: 'fd48:4143:5045::/64',
       offload: 'auto',
+      rxHoldoffMs: 1,
     });
     expect(tunKernelAddress(c)).toBe('10.254.0.1/24');
     expect([coreAddressOf(c, 0), coreAddressOf(c, 1)]).toEqual(['10.254.0.2', '10.254.0.3']);

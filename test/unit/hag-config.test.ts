@@ -43,7 +43,13 @@ describe('HAG config', () => {
       HOST,
     );
     if (!r.ok) throw new Error(formatIssues(r.issues));
-    expect(r.value.tun).toEqual({ name: 'hag0', mtu: 1500, forwarding: true, offload: 'auto' });
+    expect(r.value.tun).toEqual({
+      name: 'hag0',
+      mtu: 1500,
+      forwarding: true,
+      offload: 'auto',
+      rxHoldoffMs: 0,
+    });
     expect(r.value.service.convert).toBeUndefined();
     expect(r.value.service.socks?.users).toEqual([]);
     expect(r.value.access.rateLimit).toEqual({ perSecond: 50, burst: 100 });

@@ -55,6 +55,9 @@ class PolledFd : public Napi::ObjectWrap<T> {
   static Napi::ClassPropertyDescriptor<T> UnrefMethod() {
     return Napi::ObjectWrap<T>::InstanceMethod("unref", &PolledFd::UnrefHandle);
   }
+  static Napi::ClassPropertyDescriptor<T> HoldMethod() {
+    return Napi::ObjectWrap<T>::InstanceMethod("hold", &PolledFd::Hold);
+  }
   static Napi::ClassPropertyDescriptor<T> CloseMethod() {
     return Napi::ObjectWrap<T>::InstanceMethod("close", &PolledFd::Close);
   }
@@ -89,6 +92,21 @@ class PolledFd : public Napi::ObjectWrap<T> {
     Napi::ObjectWrap<T>::Ref();
   }
 
+  // hold(on): while reading, stops (true) or restarts (false) the poll alone, keeping the callbacks
+  // and the object's reference: a short pause its owner ends itself (the TUN driver's read
+  // hold-off), without start()'s new references. A no-op when not reading; stop() ends a hold.
+  void Hold(const Napi::CallbackInfo& info) {
+    bool on = info[0].As<Napi::Boolean>().Value();
+    if (!polling_ || on == held_) return;
+    if (on) {
+      uv_poll_stop(poll_);
+    } else {
+      int rc = uv_poll_start(poll_, UV_READABLE, OnPoll);
+      if (rc < 0) throw SystemError(info.Env(), -rc, "uv_poll_start");
+    }
+    held_ = on;
+  }
+
   void RefHandle(const Napi::CallbackInfo&) {
     if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
   }
@@ -118,6 +136,7 @@ class PolledFd : public Napi::ObjectWrap<T> {
   void StopPolling(bool drop_self_ref = true) {
     if (!polling_) return;
     polling_ = false;
+    held_ = false;
     uv_poll_stop(poll_);
     on_data_.Reset();
     on_error_.Reset();
@@ -142,6 +161,8 @@ class PolledFd : public Napi::ObjectWrap<T> {
 
   int fd_ = -1;
   bool polling_ = false;
+  // Polling stopped for a while by hold(true), still reading.
+  bool held_ = false;
   Napi::FunctionReference on_data_;
   std::unique_ptr<Napi::AsyncContext> async_;
 

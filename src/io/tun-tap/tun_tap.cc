@@ -61,6 +61,7 @@ class TunDevice : public PolledFd<TunDevice> {
                            InstanceAccessor<&TunDevice::OffloadNote>("offloadNote"),
                            StartMethod(),
                            InstanceMethod<&TunDevice::Stop>("stop"),
+                           HoldMethod(),
                            InstanceMethod<&TunDevice::Write>("write"),
                            InstanceMethod<&TunDevice::WriteBatch>("writeBatch"),
                            RefMethod(),
@@ -179,7 +180,7 @@ class TunDevice : public PolledFd<TunDevice> {
     return err;
   }
 
-  // start(onBatch(data, lengths, count, offsets), onError(err)) (PolledFd) starts or resumes
+  // start(onBatch(data, lengths, count, offsets, drained), onError(err)) (PolledFd) starts or resumes
   // reading; stop() pauses it.
   void Stop(const Napi::CallbackInfo&) { StopPolling(); }
 
@@ -232,6 +233,8 @@ class TunDevice : public PolledFd<TunDevice> {
     uint32_t count = 0;
     size_t off = 0;
     int err = 0;
+    // The read ended on EAGAIN: the kernel's queue is empty (not the batch full).
+    bool drained = false;
     while (count < kMaxBatch && off + read_room_ <= batch_bytes_) {
       // One byte more than the largest packet (it spills into the next slot, or the spare byte at
       // the end): the kernel truncates a packet to the buffer but returns its whole length, so a
@@ -240,6 +243,7 @@ class TunDevice : public PolledFd<TunDevice> {
       if (r < 0) {
         if (errno == EINTR) continue;
         if (errno != EAGAIN) err = errno;
+        else drained = true;
         break;
       }
       if (static_cast<size_t>(r) >= read_room_ || static_cast<size_t>(r) < hdr) {
@@ -252,7 +256,9 @@ class TunDevice : public PolledFd<TunDevice> {
     }
     if (count > 0) {
       try {
-        on_data_.MakeCallback(Value(), {data, lengths, Napi::Number::New(env, count), offsets}, *async_);
+        on_data_.MakeCallback(
+            Value(), {data, lengths, Napi::Number::New(env, count), offsets, Napi::Boolean::New(env, drained)},
+            *async_);
       } catch (const Napi::Error& e) {
         ReportUncaught(env, e);
       }

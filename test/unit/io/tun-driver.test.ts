@@ -2,9 +2,9 @@
 // the batch by offset, each with its virtio_net_hdr's checksum verdict, GRO super-packets are
 // counted, and every packet written has a zero virtio_net_hdr in front of what the core wrote;
 // with checksum offload and TSO the core is told, and its TCP segments go out as super-segments.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { SansIo } from '../../../src/driver.js';
-import { TunDriver } from '../../../src/io/tun-driver.js';
+import { HOLDOFF_MIN_PACKET, RX_HOLDOFF_MS, TunDriver } from '../../../src/io/tun-driver.js';
 import type { BatchHandler, Tun } from '../../../src/io/tun-tap/index.js';
 import {
   emitPacket,
@@ -31,6 +31,8 @@ class FakeTun {
   readonly slotSize: number;
   readonly written: Uint8Array[] = [];
   onBatch: BatchHandler | undefined;
+  /** hold() calls, in order: false while held. */
+  readonly reading: boolean[] = [];
   constructor(
     hdr: number,
     readonly offloads = NO_OFFLOADS,
@@ -45,6 +47,9 @@ class FakeTun {
   write(p: Uint8Array): boolean {
     this.written.push(Uint8Array.from(p));
     return true;
+  }
+  hold(on: boolean): void {
+    this.reading.push(!on);
   }
   close(): void {}
 }
@@ -128,7 +133,7 @@ describe('TunDriver with offloads', () => {
       at = offsets[i]! + lengths[i]!;
     }
     core.send(Uint8Array.of(0x45, 1, 2));
-    tun.onBatch!(data, lengths, 3, offsets);
+    tun.onBatch!(data, lengths, 3, offsets, false);
     expect(core.got).toEqual([
       { bytes: [1, 1, 1], verified: false },
       { bytes: [2, 2, 2, 2], verified: true },
@@ -175,11 +180,79 @@ describe('TunDriver with offloads', () => {
     const data = Buffer.alloc(3000, 7);
     const offsets = Uint32Array.of(0, 1500);
     core.send(Uint8Array.of(0x45, 9));
-    tun.onBatch!(data, Uint32Array.of(2, 3), 2, offsets);
+    tun.onBatch!(data, Uint32Array.of(2, 3), 2, offsets, false);
     expect(core.got).toEqual([
       { bytes: [7, 7], verified: undefined },
       { bytes: [7, 7, 7], verified: undefined },
     ]);
     expect(tun.written).toEqual([Uint8Array.of(0x45, 9)]);
+  });
+});
+
+describe('TunDriver read hold-off', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  const data = Buffer.alloc(3000, 7);
+  /** Two data segments (a sender's ACKs alone are shorter than HOLDOFF_MIN_PACKET). */
+  const lengths = Uint32Array.of(1400, HOLDOFF_MIN_PACKET);
+  const acks = Uint32Array.of(60, HOLDOFF_MIN_PACKET - 1);
+  const offsets = Uint32Array.of(0, 1500);
+
+  it('after a batch that drained the TUN, reads again only after RX_HOLDOFF_MS', () => {
+    vi.useFakeTimers();
+    const tun = new FakeTun(0);
+    const core = new Recorder();
+    const driver = new TunDriver(tun as unknown as Tun, core).start();
+    core.send(Uint8Array.of(0x45, 9));
+    tun.onBatch!(data, lengths, 2, offsets, true);
+    // The batch is acted on at once (its answer written), then reading pauses.
+    expect(tun.written).toEqual([Uint8Array.of(0x45, 9)]);
+    expect(tun.reading).toEqual([false]);
+    vi.advanceTimersByTime(RX_HOLDOFF_MS - 0.5);
+    expect(tun.reading).toEqual([false]);
+    vi.advanceTimersByTime(0.5);
+    expect(tun.reading).toEqual([false, true]);
+    // The same timer serves the next hold-off.
+    tun.onBatch!(data, lengths, 1, offsets, true);
+    vi.advanceTimersByTime(RX_HOLDOFF_MS);
+    expect(tun.reading).toEqual([false, true, false, true]);
+    expect(driver.stats.holdoffs).toBe(2);
+    driver.close();
+  });
+
+  it('a batch that filled up (more packets queued) is followed by the next read at once', () => {
+    vi.useFakeTimers();
+    const tun = new FakeTun(0);
+    const driver = new TunDriver(tun as unknown as Tun, new Recorder()).start();
+    tun.onBatch!(data, lengths, 2, offsets, false);
+    expect(tun.reading).toEqual([]);
+    expect(driver.stats.holdoffs).toBe(0);
+  });
+
+  it('a batch of ACKs alone is followed by the next read at once: the ACK clock of the sender is not held', () => {
+    vi.useFakeTimers();
+    const tun = new FakeTun(0);
+    const driver = new TunDriver(tun as unknown as Tun, new Recorder()).start();
+    tun.onBatch!(data, acks, 2, offsets, true);
+    expect(tun.reading).toEqual([]);
+    expect(driver.stats.holdoffs).toBe(0);
+  });
+
+  it('rxHoldoffMs 0 reads at once, as before', () => {
+    const tun = new FakeTun(0);
+    new TunDriver(tun as unknown as Tun, new Recorder(), { rxHoldoffMs: 0 }).start();
+    tun.onBatch!(data, lengths, 2, offsets, true);
+    expect(tun.reading).toEqual([]);
+  });
+
+  it('closed during a hold-off, it does not resume', () => {
+    vi.useFakeTimers();
+    const tun = new FakeTun(0);
+    const driver = new TunDriver(tun as unknown as Tun, new Recorder()).start();
+    tun.onBatch!(data, lengths, 2, offsets, true);
+    driver.close();
+    vi.advanceTimersByTime(10 * RX_HOLDOFF_MS);
+    expect(tun.reading).toEqual([false]);
   });
 });
