@@ -17,6 +17,7 @@ import { needChromium, pageInChromium } from './lib/chromium.js';
 import { Netns, waitFor } from './lib/netns.js';
 import { type Lines, lines, once } from './lib/proc.js';
 import { builtTreeInto } from './lib/tree-build.js';
+import { tunHolders } from './lib/tun-holders.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const ENV = {
@@ -745,7 +746,13 @@ describe('HAG: configuration and operations', () => {
     // The kernel unregisters a closed TUN asynchronously (longer once IPv6 used it).
     // Seen to take more than 10 s on a loaded host (the kernel waits for references to the device).
     const t0 = Date.now();
-    await waitFor('hag0 to disappear', () => !ns.sh('h', 'ip link show').includes('hag0'), 40_000);
+    await waitFor('hag0 to disappear', () => !ns.sh('h', 'ip link show').includes('hag0'), 40_000).catch(
+      (e) => {
+        // What still holds it (or where the name is seen): the holders of /dev/net/tun, the link, the HAG's pid.
+        const link = run('h', 'ip -d link show hag0 2>&1; ip link show').out;
+        throw new Error(`${(e as Error).message}\n${tunHolders(hag_pid())}\n${link}`);
+      },
+    );
     process.stdout.write(`hag0 gone ${Date.now() - t0} ms after the HAG exited\n`);
   }, 100_000);
 });
