@@ -1,6 +1,7 @@
 // System test of the TUN addon (src/io/tun-tap) against the Linux kernel, as root in network
 // namespaces created per test: packets written into the TUN reach local sockets, packets routed into
-// it are read in order and in batches, errors are typed TunErrors that say what to do, and a closed
+// it are read in order and in batches, errors are typed TunErrors that say what to do, close() frees
+// the fd itself (also while reading is held by the read hold-off), and a closed
 // (or unref'd) TUN lets its process exit. With offloads (IFF_VNET_HDR) the same holds, a 64 KB TCP
 // super-segment written into the TUN reaches a kernel socket in another namespace cut into MSS
 // pieces, and a kernel sender's burst is read as one super-packet with gso_type set. The TUN is
@@ -27,6 +28,7 @@ import ts from 'typescript';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Tun, TunError } from '../../src/io/tun-tap/index.js';
 import { Netns, requireRoot, waitFor } from './lib/netns.js';
+import { linkNamed } from './lib/tun-holders.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
@@ -382,6 +384,18 @@ describe('TUN addon (root, network namespace)', () => {
     await reading.next('open');
     await new Promise((r) => setTimeout(r, 1_000));
     expect(reading.exited()).toBe(false);
+  });
+
+  it('close() while reading is held (the read hold-off) closes the fd itself: the interface goes before the process exits', async () => {
+    const tun = agent({ ...serveConfig, offload: 'off' });
+    const { name } = await tun.next('open');
+    tun.send({ op: 'hold' });
+    await tun.next('held');
+    tun.send({ op: 'close' });
+    expect((await tun.next('closed')).tunFds).toBe(0);
+    await waitFor('agent exit after close', () => tun.exited(), 2_000);
+    expect(tun.exit?.code).toBe(0);
+    expect(linkNamed(netns!.sh('t', 'ip -o link show'), name as string)).toBe(false);
   });
 
   it('sets IP_TRANSPARENT and IPV6_TRANSPARENT on listeners, and needs root for it', async () => {
