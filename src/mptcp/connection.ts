@@ -145,8 +145,6 @@ export class MptcpMib {
   MPJoinAckHMacFailure = 0;
   MPFastcloseTx = 0;
   MPFastcloseRx = 0;
-  /** Aborted: after the peer's DATA_FIN, no data-level progress for 2 s (see abandonHalfClosed). */
-  HalfClosedAbort = 0;
   MPRstTx = 0;
   MPRstRx = 0;
   MPPrioTx = 0;
@@ -210,8 +208,6 @@ const DATA_RTX_CHUNK = 64 * 1024;
 /** The data-level retransmission timeout is never shorter (Linux: TCP_RTO_MIN) nor longer than this. */
 const DATA_RTX_MIN = 200;
 const DATA_RTX_MAX = 60_000;
-/** After the peer's DATA_FIN: how long the data level may make no progress (see abandonHalfClosed). */
-const HALF_CLOSED_STALL_MS = 2000;
 /**
  * New data leaves this fraction of the peer's connection-level window unused. Linux's MPTCP
  * socket stops moving data up from its subflows while what it holds exceeds its receive buffer
@@ -908,7 +904,6 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
   /** A window advertisement: `right` is DATA_ACK plus the window (RFC 8684 3.3.4). */
   onWindow(right: number): void {
     if (right > this.sndWndRight) {
-      this.dataProgressAt = this.now();
       // A probed window opens: the probe's backoff starts over.
       if (this.sndNxt <= this.sndUna && this.windowBlocked) {
         this.rtxProgressAt = this.now();
@@ -929,7 +924,6 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     this.sndUna += data;
     if (data > 0) {
       this.rtxProgressAt = this.now();
-      this.dataProgressAt = this.rtxProgressAt;
       this.rtxWait = 0;
     }
     this.orp?.acked(this.sndUna);
@@ -1106,17 +1100,10 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     this.rtxAt = Number.POSITIVE_INFINITY;
     const probe = this.sndNxt <= this.sndUna;
     if (this.fallback || this.closed || (probe && !this.windowBlocked)) return;
-    const stallEnd = this.remoteFinDone
-      ? this.dataProgressAt + HALF_CLOSED_STALL_MS
-      : Number.POSITIVE_INFINITY;
-    if (now >= stallEnd) {
-      this.abandonHalfClosed();
-      return;
-    }
     const wait = this.retransmitWait();
     // The DATA_ACK moved since the timer was set: count from then.
     if (now < this.rtxProgressAt + wait) {
-      this.armRetransmit(Math.min(this.rtxProgressAt + wait, stallEnd));
+      this.armRetransmit(this.rtxProgressAt + wait);
       return;
     }
     // A subflow still has it in flight: its own retransmission (RFC 6298) brings it. None goes
@@ -1126,7 +1113,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     for (const sf of this.subflows) {
       if (!sf.canSend || sf.stale || sf.awaitingFallback) continue;
       if (sf.inFlight(una)) {
-        this.armRetransmit(Math.min(now + wait, stallEnd));
+        this.armRetransmit(now + wait);
         return;
       }
       if (!best || sf.socket.rtt.srtt < best.socket.rtt.srtt) best = sf;
@@ -1144,31 +1131,8 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     }
     this.rtxWait = Math.min(2 * wait, DATA_RTX_MAX);
     this.rtxProgressAt = now;
-    this.armRetransmit(Math.min(now + this.rtxWait, stallEnd));
+    this.armRetransmit(now + this.rtxWait);
   }
-
-  /**
-   * The peer sent its DATA_FIN, and the data level then made no progress for HALF_CLOSED_STALL_MS
-   * (no DATA_ACK moved, no window opened) though data waits, retransmitted or probed meanwhile:
-   * the peer is taken to be an orphaned socket and the connection is aborted with MP_FASTCLOSE
-   * (RFC 8684 3.5). Seen from Linux 6.18: an MPTCP socket closed with nothing unread (a killed
-   * client) sends its DATA_FIN and stays, unread, for net.mptcp.close_timeout (60 s) before it
-   * resets; its buffer fills and its window stays shut, or its DATA_ACK stops while its subflows
-   * acknowledge (3.3.6), and nothing it sends says so (its TCP resets at the first data after
-   * close instead, TCPAbortOnData). A half-closed peer that still reads opens its window, and
-   * Linux's drops of in-window data end with the next retransmission (test/sim/mptcp-fail holds
-   * DATA_ACKs back 1.5 s).
-   */
-  private abandonHalfClosed(): void {
-    this.mib.HalfClosedAbort++;
-    this.abandoned = true;
-    this.error ??= new TcpError('ECONNRESET', 'the peer closed and drops our data (no DATA_ACK)');
-    this.abort();
-  }
-
-  private abandoned = false;
-  /** When the DATA_ACK last moved, the peer's window last opened, or its DATA_FIN came. */
-  private dataProgressAt = 0;
 
   // ------------------------------------------------------------ receiving
 
@@ -1234,7 +1198,6 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
   private checkRemoteFin(): void {
     if (this.remoteFinDone || this.remoteFinDsn < 0 || this.rcvNxt !== this.remoteFinDsn) return;
     this.remoteFinDone = true;
-    this.dataProgressAt = this.now();
     this.rcvNxt += 1;
     for (const sf of this.subflows) sf.ackNow();
     this.events.onEnd?.();
@@ -1303,7 +1266,7 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
       this.rtxAt = Number.POSITIVE_INFINITY;
       this.finAt = Number.POSITIVE_INFINITY;
       this.pollAt = Number.POSITIVE_INFINITY;
-      this.error = this.finished ? undefined : this.peerFastclosed || this.abandoned ? this.error : err;
+      this.error = this.finished ? undefined : this.peerFastclosed ? this.error : err;
       this.emit({ type: 'closed', conn: this, error: this.error });
       this.events.onClose?.(this.error);
     }

@@ -551,16 +551,28 @@ describe('HAG: its live page', () => {
       shotName: 'hag-status-page.png',
       work,
     });
-    // Seen: the download need not finish (the (a) cases check downloads). The client killed, its
-    // kernel resets both subflows (MP_FASTCLOSE), or sends a DATA_FIN and reads no more (nothing
-    // was unread: the HAG aborts it, see test/system/hag-fastclose.test.ts): the HAG ends the
-    // session, so the cases after this one find none open.
+    // Seen: the download need not finish (the (a) cases check downloads). The client is stopped
+    // until its socket holds unread data, then killed: its kernel resets both subflows with
+    // MP_FASTCLOSE and the HAG ends the session, so the cases after this one find none open.
+    // (Killed with nothing unread, Linux sends a DATA_FIN instead and its orphan stays about 60 s:
+    // test/system/hag-fastclose.test.ts.)
+    dl.kill('SIGSTOP');
+    await waitFor(
+      "unread data in the stopped client's MPTCP socket",
+      () =>
+        ns
+          .sh('c', 'ss -HMn')
+          .split('\n')
+          .some((l) => Number(l.trim().split(/\s+/)[1]) > 0),
+      10_000,
+      20,
+    );
     dl.kill('SIGKILL');
     await exited;
     const killedAt = Date.now();
     const open = () =>
       (JSON.parse(ns.sh('h', 'curl -sS --max-time 5 http://127.0.0.1:9108/sessions')) as unknown[]).length;
-    await waitFor('the killed download session gone from /sessions', () => open() === 0, 30_000, 100);
+    await waitFor('the killed download session gone from /sessions', () => open() === 0, 5000, 50);
     process.stdout.write(`killed client's session gone after ${Date.now() - killedAt} ms\n`);
     for (const name of ['dsl', 'lte']) {
       expect(seen.cards[name], seen.text).toMatch(/subflows\s+1 open/);
