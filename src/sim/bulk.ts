@@ -84,7 +84,10 @@ export class BulkApp {
     private readonly toSend: number,
     seed: number,
     private readonly clock: () => number,
+    /** What the application may send before anything raises `cap` (0: nothing until pace() starts). */
+    cap = Number.POSITIVE_INFINITY,
   ) {
+    this.cap = cap;
     this.data = block(seed);
     this.sock = target.conn;
     this.wake = target.wake;
