@@ -1,11 +1,3 @@
-// The CPE's uplink bookkeeping (cpe/daemon/uplinks.ts) with a recording path manager: per-uplink
-// byte counters from subflow socket stats (counted once, also after the subflow closed), quota
-// exhaustion (the interface's counters, cpe/quota) turning the uplink backup-only (path manager
-// flag and MP_PRIO on its open subflows, RFC 8684 3.3.8), a reload raising the quota, and the
-// open subflows per uplink with those whose connection fell back to plain TCP (RFC 8684 3.7).
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { parseCpeConfig } from '../../cpe/daemon/config.js';
@@ -14,13 +6,14 @@ import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import type { PmAddress } from '../../src/mptcp/pm/client.js';
 import type { Subflow } from '../../src/mptcp/subflow.js';
 import { TcpState } from '../../src/tcp/state.js';
+import { tempDir } from './lib/temp-dir.js';
 
 const yaml = (quota: string) => `lan: {interface: lan0, addresses: [198.18.5.1/24]}
 uplinks:
   - {name: dsl, interface: dsl0, address: 198.18.11.2/24, gateway: 198.18.11.1, role: primary}
   - {name: lte, interface: lte0, address: 198.18.12.2/24, gateway: 198.18.12.1, role: overflow, quota: ${quota}}
 hag: {addresses: [198.18.100.1]}
-state: {directory: ${mkdtempSync(join(tmpdir(), 'ha-uplinks-'))}}
+state: {directory: ${tempDir('ha-uplinks-')}}
 `;
 
 function config(quota: string) {
@@ -141,7 +134,7 @@ uplinks:
   - {name: lte, interface: lte0, address: "2001:db8:12::2/64", gateway6: "2001:db8:12::1", role: overflow}
   - {name: sat, interface: wan, address: 198.18.13.2/24, gateway: 198.18.13.1, role: backup}
 hag: {addresses: [198.18.100.1, "2001:db8:100::1"]}
-state: {directory: ${mkdtempSync(join(tmpdir(), 'ha-uplinks-'))}}
+state: {directory: ${tempDir('ha-uplinks-')}}
 `;
     const r = parseCpeConfig(text, 'cpe.yaml', { interfaceExists: (n) => n !== 'cpe0' });
     if (!r.ok) throw new Error(JSON.stringify(r.issues));

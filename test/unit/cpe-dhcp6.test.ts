@@ -1,11 +1,3 @@
-// The uplink DHCPv6 client (cpe/dhcp6): the wire format against hand-assembled bytes of RFC 8415's
-// layouts (8, 21.4, 21.6, 21.13, 21.21, 21.22), malformed input as values; the state machine in
-// virtual time against a fake server: Solicit with empty IA_NA and IA_PD (length hint), Advertise
-// collection during the first RT and preference, Request with the server id, bound, Renew at T1
-// to the server, Rebind at T2 without it, loss at the end of the valid lifetime, NoBinding, Release.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { parseCpeConfig } from '../../cpe/daemon/config.js';
@@ -33,6 +25,7 @@ import {
 import type { Cmd } from '../../cpe/net/plan.js';
 import type { SlaacState } from '../../cpe/net/slaac.js';
 import type { PmAddress } from '../../src/mptcp/pm/client.js';
+import { tempDir } from './lib/temp-dir.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const MAC = '02:00:00:00:00:01';
@@ -429,7 +422,7 @@ uplinks:
   - {name: dsl, interface: dsl0, address: 198.18.11.2/24, gateway: 198.18.11.1, role: primary}
   - {name: lte, interface: lte0, addressing: dhcpv6, delegation: {prefixLength: 56}, role: overflow}
 hag: {addresses: [198.18.100.1, "2001:db8:100::1"]}
-state: {directory: ${mkdtempSync(join(tmpdir(), 'ha-dhcp6-'))}}
+state: {directory: ${tempDir('ha-dhcp6-')}}
 `;
     const r = parseCpeConfig(text, 'cpe.yaml', { interfaceExists: (n) => n !== 'cpe0' });
     if (!r.ok) throw new Error(JSON.stringify(r.issues));

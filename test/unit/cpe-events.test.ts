@@ -3,10 +3,9 @@
 // oldest waiting event (counted) while emit never waits; a command (argv, no shell) gets the JSON
 // on stdin and the event's name in its environment and writes them to a temp file. And the daemon
 // wiring: the 80% warning and the exhaustion of a quota reach the webhook.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import { parseCpeConfig } from '../../cpe/daemon/config.js';
 import { CpeDaemon, hookConfig } from '../../cpe/daemon/daemon.js';
 import { EventHook, type EventsConfig } from '../../cpe/events/hook.js';
 import { NODE_COMMAND } from './lib/node-command.js';
+import { tempDir } from './lib/temp-dir.js';
 
 const log = pino({ level: 'silent' });
 
@@ -111,7 +111,7 @@ describe('event hook', () => {
   });
 
   it('runs the command without a shell: the JSON on stdin, the name in HYBRID_ACCESS_EVENT', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'ha-events-')), 'events.txt');
+    const file = join(tempDir('ha-events-'), 'events.txt');
     const script =
       "const fs = require('fs'); fs.appendFileSync(process.argv[1], process.env.HYBRID_ACCESS_EVENT + ' ' + fs.readFileSync(0, 'utf8') + '\\n')";
     const h = hook({ command: [NODE_COMMAND, '-e', script, file] });
@@ -139,7 +139,7 @@ describe('event hook', () => {
 describe('CPE daemon events', () => {
   it("the quota's 80% warning and its exhaustion reach the webhook", async () => {
     const w = await webhook(() => 200);
-    const dir = mkdtempSync(join(tmpdir(), 'ha-events-'));
+    const dir = tempDir('ha-events-');
     const yaml = `lan: {interface: lan0, addresses: [198.18.5.1/24]}
 uplinks:
   - {name: dsl, interface: dsl0, address: 198.18.11.2/24, gateway: 198.18.11.1, role: primary}

@@ -3,9 +3,7 @@
 // and the limit (backup-only, RFC 8684 3.3.8, lifted by the new period), counters that started
 // again (reboot, recreated interface, reset in place), and the state file: a restart continues the
 // count, a killed daemon loses nothing, a power cut at most `saveInterval`.
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { parseCpeConfig } from '../../cpe/daemon/config.js';
@@ -14,6 +12,7 @@ import { QuotaMeter } from '../../cpe/quota/meter.js';
 import { periodAt } from '../../cpe/quota/period.js';
 import { loadQuotaState, quotaFile } from '../../cpe/quota/store.js';
 import type { PmAddress } from '../../src/mptcp/pm/client.js';
+import { tempDir } from './lib/temp-dir.js';
 
 const at = (y: number, m: number, d: number, h = 0, min = 0) => new Date(y, m - 1, d, h, min).getTime();
 
@@ -113,7 +112,7 @@ function uplinks(
 
 describe('CPE uplink quota', () => {
   it('warns at the share, turns backup-only at the limit, and the reset day starts over', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ha-quota-'));
+    const dir = tempDir('ha-quota-');
     const { lte, lte0, events, calls, tick } = uplinks(
       dir,
       '{bytes: 1MB, period: month, resetDay: 15, warnAt: 75}',
@@ -145,7 +144,7 @@ describe('CPE uplink quota', () => {
   });
 
   it('a restart mid-period continues the count, also its exhaustion', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ha-quota-'));
+    const dir = tempDir('ha-quota-');
     const a = uplinks(dir, '{bytes: 1MB, period: month, resetDay: 15}', at(2026, 11, 20));
     a.tick(1000);
     a.lte0.rx = 600_000;
@@ -168,7 +167,7 @@ describe('CPE uplink quota', () => {
   });
 
   it('a killed daemon loses nothing; a power cut loses at most saveInterval', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ha-quota-'));
+    const dir = tempDir('ha-quota-');
     const q = '{bytes: 10GB, saveInterval: 60s}';
     const a = uplinks(dir, q, at(2026, 11, 20));
     a.tick(1000);
@@ -200,7 +199,7 @@ describe('CPE uplink quota', () => {
   });
 
   it('a damaged state file is logged and counting starts from zero', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ha-quota-'));
+    const dir = tempDir('ha-quota-');
     writeFileSync(quotaFile(dir, 'lte'), '{"version": 1, "state": {"used": "lots"}}');
     expect(loadQuotaState(quotaFile(dir, 'lte'))).toMatch(/not a quota state file/);
     const { lte, lte0, tick } = uplinks(dir);
@@ -213,7 +212,7 @@ describe('CPE uplink quota', () => {
   });
 
   it('a reload with a higher limit lifts the exhaustion and keeps the count', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ha-quota-'));
+    const dir = tempDir('ha-quota-');
     const { ups, lte, lte0, tick } = uplinks(dir, '{bytes: 1MB}', at(2026, 11, 20));
     tick(1000);
     lte0.rx = 1_500_000;

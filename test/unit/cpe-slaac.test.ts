@@ -1,10 +1,3 @@
-// An uplink with addressing slaac (cpe/net/slaac.ts, cpe/daemon/uplinks.ts): what ip -j says of
-// the interface (the first usable global address, the RA's default router), and the uplink taking
-// them: the sysctls that let the kernel take RAs on a forwarding interface, the default route of
-// its table via the router, its address for the path manager's up state, and a change of router.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { parseCpeConfig } from '../../cpe/daemon/config.js';
@@ -12,6 +5,7 @@ import { Uplinks } from '../../cpe/daemon/uplinks.js';
 import type { Cmd } from '../../cpe/net/plan.js';
 import { parseSlaac, type SlaacState } from '../../cpe/net/slaac.js';
 import type { PmAddress } from '../../src/mptcp/pm/client.js';
+import { tempDir } from './lib/temp-dir.js';
 
 const addr = (info: object[]) => JSON.stringify([{ ifname: 'lte0', addr_info: info }]);
 
@@ -46,7 +40,7 @@ uplinks:
   - {name: dsl, interface: dsl0, address: 198.18.11.2/24, gateway: 198.18.11.1, role: primary}
   - {name: lte, interface: lte0, addressing: slaac, role: overflow, probe: {target: "2001:db8:100::1"}}
 hag: {addresses: [198.18.100.1, "2001:db8:100::1"]}
-state: {directory: ${mkdtempSync(join(tmpdir(), 'ha-slaac-'))}}
+state: {directory: ${tempDir('ha-slaac-')}}
 `;
     const r = parseCpeConfig(text, 'cpe.yaml', { interfaceExists: (n) => n !== 'cpe0' });
     if (!r.ok) throw new Error(JSON.stringify(r.issues));
