@@ -96,6 +96,14 @@ interface Tally {
   srtts: number[];
 }
 
+/** The BUSIEST subscribers of `clients` (address to open connections), most first, then by address. */
+export function busiestOf(clients: Map<string, number>): { client: string; connections: number }[] {
+  return [...clients]
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0], 'en', { numeric: true }))
+    .slice(0, BUSIEST)
+    .map(([client, connections]) => ({ client, connections }));
+}
+
 /** The median of `v` (not empty). */
 export function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
@@ -176,10 +184,7 @@ export class HagStatusBoard {
     }
     let accepted = 0;
     for (const { value } of src.connections.series()) accepted += value;
-    const busiest = [...clients]
-      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0], 'en', { numeric: true }))
-      .slice(0, BUSIEST)
-      .map(([client, connections]) => ({ client, connections }));
+    const busiest = busiestOf(clients);
     const uplinks: HagUplinkStatus[] = [];
     for (const [name, e] of this.last) {
       const h = this.history.get(name) ?? [];

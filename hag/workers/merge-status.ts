@@ -4,6 +4,7 @@
 // connections (each snapshot lists its clients when asked); a subflow RTT median is the median of
 // the workers' medians (each worker's subflows are a sample of the host's), its max the max.
 import {
+  busiestOf,
   type HagStatus,
   type HagUplinkStatus,
   median,
@@ -18,8 +19,6 @@ export interface WorkerInfo {
   live: boolean;
   restarts: number;
 }
-
-const BUSIEST = 10;
 
 function addTo(into: Record<string, number>, from: Record<string, number>): void {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
@@ -116,10 +115,7 @@ export function mergeStatus(
       rssBytes: s?.memory.rssBytes ?? 0,
     };
   });
-  const busiest = [...clients]
-    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0], 'en', { numeric: true }))
-    .slice(0, BUSIEST)
-    .map(([client, connections]) => ({ client, connections }));
+  const busiest = busiestOf(clients);
   return {
     worker: 'all',
     time: own.time,

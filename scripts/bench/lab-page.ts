@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { PageObjectTimes } from '../../src/sim/page.js';
 import { ADDR, LabError, nsName, REPO_ROOT } from '../lab-impl/lab.js';
 import { inNs } from './lab-workloads.js';
 
@@ -15,17 +16,11 @@ export const PAGE_PARALLEL = 6;
 const PAGE_PORT = 8001;
 const SEED = 14;
 
-/** One object of a page load, times in ms after the load's start (lab-page-client.ts). */
-export interface PageObject {
-  size: number;
-  /** Which of the load's connections carried it (0, 1, ...: in the order they were first used). */
-  conn: number;
-  /** The request was written to the connection (for a connection's first: once it connected). */
-  sent: number;
-  /** The first and the last byte of the response's body arrived. */
-  first: number;
-  last: number;
-}
+/**
+ * One object of a page load, times in ms after the load's start (lab-page-client.ts): the same
+ * record as the simulation's (src/sim/page.ts), so that pageTimeline reads both.
+ */
+export type PageObject = PageObjectTimes;
 
 /** Where a page load's time went: medians over the loads, ms. */
 export interface PageTimeline {

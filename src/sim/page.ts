@@ -12,11 +12,14 @@ const PORT = 80;
 /** A request: the object's size (4 bytes, big-endian) and padding, about an HTTP GET's length. */
 const REQUEST = 120;
 
+/** One object of a page load, times in ms from the load's start (here virtual time; in the lab, wall). */
 export interface PageObjectTimes {
   size: number;
+  /** Which of the load's connections carried it (0, 1, ...: in the order they were first used). */
   conn: number;
-  /** Request written, first and last byte received (ms of virtual time from the load's start). */
+  /** The request was written to the connection (for a connection's first: once it connected). */
   sent: number;
+  /** The first and the last byte of the response's body arrived. */
   first: number;
   last: number;
 }
