@@ -7,7 +7,10 @@
 // put on different workers: a connection that ECMP hashed onto the other's worker is opened
 // again). Prints each figure per worker count and the ratio N / 1.
 //   node dist/scripts/bench/hag-workers.js [--workers 2] [--conns 3000] [--concurrency 100]
-//     [--loaders 2] [--seconds 8]
+//     [--loaders 2] [--seconds 8] [--worker-cpu PCT]
+// --worker-cpu PCT confines each worker to PCT% of one core (a cgroup of its own, cpu-cap.ts): on a
+// machine with fewer spare cores than workers plus load generators, N capped workers against one
+// capped worker show how the HAG scales per core while the load generators keep the rest.
 // (`--loaders` load generator processes share the connections; each figure comes with the HAG's
 // CPU time per connection, which tells the HAG's cost apart from the load generator's limits on
 // a machine whose cores the load generator, the kernel and the HAG share.)
@@ -24,6 +27,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { decodeConvert, encodeConvert } from '../../src/convert/index.js';
 import { benchArgs } from './args.js';
+import { type CpuCap, createCpuCap } from './cpu-cap.js';
 import { cpuSeconds, holdServer, jsonLines, out, pool, sh, socksConnect, waitLine } from './hag-common.js';
 
 const { values: a } = benchArgs({
@@ -36,8 +40,10 @@ const { values: a } = benchArgs({
     proto: { type: 'string', default: 'socks' },
     loaders: { type: 'string', default: '2' },
     pcap: { type: 'string' },
+    'worker-cpu': { type: 'string' },
   },
 });
+const WORKER_CPU = a['worker-cpu'] === undefined ? undefined : Number(a['worker-cpu']);
 
 const HAG = '198.18.100.1';
 const HOLD = '198.18.3.2:9000';
@@ -194,6 +200,10 @@ async function orchestrate(): Promise<void> {
     return p;
   };
   const results: Record<string, Record<number, number>> = { socks: {}, convert: {}, bulk: {} };
+  const caps: CpuCap[] = [];
+  const uncap = () => {
+    for (const c of caps.splice(0)) c.remove();
+  };
   try {
     for (const x of names) execFileSync('ip', ['netns', 'add', x]);
     const veth = (a1: string, i1: string, a2: string, i2: string) => {
@@ -239,6 +249,18 @@ async function orchestrate(): Promise<void> {
         await new Promise((r) => setTimeout(r, 100));
       }
       step(`HAG with ${k} worker(s) up`);
+      if (WORKER_CPU !== undefined) {
+        // One worker: the HAG process itself (ip netns exec and sh exec it); several: the
+        // supervisor's workers (it only routes and merges pages, and stays uncapped).
+        const pids = k > 1 ? workerPids(H) : [hag.pid!];
+        if (pids.length !== k) throw new Error(`expected ${k} worker pids, got ${pids.join(',')}`);
+        for (const [i, pid] of pids.entries()) {
+          const cap = createCpuCap(`${tag}-w${k}-${i}`, WORKER_CPU);
+          caps.push(cap);
+          cap.add(pid);
+          step(`worker ${i} (pid ${pid}) confined: ${cap.describe()}`);
+        }
+      }
       // --pcap DIR: every packet header in the HAG's namespace, per worker count (for a failure's cause).
       if (a.pcap) {
         const cap = spawn(
@@ -321,8 +343,11 @@ async function orchestrate(): Promise<void> {
         connections: 2,
         reopened: redone,
       });
+      if (caps.length > 0)
+        out({ event: 'worker-cpu', workers: k, percent: WORKER_CPU, throttled: caps.map((c) => c.stats()) });
       hag.kill('SIGTERM');
       await new Promise((r2) => hag.once('exit', r2));
+      uncap();
       step(`HAG with ${k} worker(s) stopped`);
     }
     const ratio = (x: Record<number, number>) => Math.round((x[n] / x[1]) * 100) / 100;
@@ -333,10 +358,12 @@ async function orchestrate(): Promise<void> {
       convertPerSecond: results.convert,
       bulkBitsPerSecond: results.bulk,
       ratio: { socks: ratio(results.socks), convert: ratio(results.convert), bulk: ratio(results.bulk) },
+      ...(WORKER_CPU === undefined ? {} : { workerCpuPercent: WORKER_CPU }),
       load: readFileSync('/proc/loadavg', 'utf8').trim(),
     });
   } finally {
     for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+    uncap();
     for (const x of names) {
       try {
         for (const pid of execFileSync('ip', ['netns', 'pids', x], { encoding: 'utf8' })
@@ -384,6 +411,14 @@ function dropCounters(ns: string): Record<string, unknown> {
       (l) => /drop|Overflow|NoToken|Reset|refusals|Rejected/i.test(l) && !l.startsWith('#') && !/ 0$/.test(l),
     );
   return { tuns, counters: picked.slice(0, 60) };
+}
+
+/** The live workers' pids, from the supervisor's /workers. */
+function workerPids(ns: string): number[] {
+  const list = JSON.parse(sh(ns, 'curl -sS --max-time 5 http://127.0.0.1:9108/workers')) as {
+    pid?: number;
+  }[];
+  return list.map((w) => w.pid).filter((p): p is number => p !== undefined);
 }
 
 /** Which worker holds each of the client's connections (by its port), from the supervisor's /sessions. */
