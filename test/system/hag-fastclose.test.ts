@@ -17,15 +17,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hagLab, startHag } from './lib/hag-lab.js';
 import { compileTree } from './lib/lab-run.js';
 import { Netns, waitFor } from './lib/netns.js';
-import { type Lines, lines, once } from './lib/proc.js';
+import type { Lines } from './lib/proc.js';
 
-const ROOT = join(import.meta.dirname, '../..');
-const ENV = {
-  ...process.env,
-  HYBRID_ACCESS_TUN_ADDON: join(ROOT, 'src/io/tun-tap/build/Release/tun_tap.node'),
-};
 const HAG = '198.18.100.1';
 const SOCKS = `socks5://cpe1:s3cret@${HAG}:1080`;
 const ROUNDS = 15;
@@ -56,50 +52,9 @@ beforeAll(async () => {
   const dist = join(work, 'dist');
   compileTree(dist);
   writeFileSync(join(work, 'file'), randomBytes(50_000_000));
-  for (const n of ['c', 'h', 's']) ns.add(n);
-  ns.veth('c', 'c1', 'h', 'h1');
-  ns.veth('c', 'c2', 'h', 'h2');
-  ns.veth('h', 'hs', 's', 's0');
-  ns.sh(
-    'c',
-    [
-      'sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.mptcp.enabled=1',
-      'ip addr add 198.18.1.2/24 dev c1',
-      'ip addr add 198.18.2.2/24 dev c2',
-      'ip route add default via 198.18.1.1',
-      'ip rule add from 198.18.2.2 table 102',
-      'ip route add default via 198.18.2.1 dev c2 table 102',
-      'ip mptcp limits set subflows 2',
-      'ip mptcp endpoint add 198.18.2.2 dev c2 subflow',
-    ].join(' && '),
-  );
-  ns.sh(
-    'h',
-    [
-      'sysctl -qw net.ipv4.ip_forward=1',
-      'ip addr add 198.18.1.1/24 dev h1',
-      'ip addr add 198.18.2.1/24 dev h2',
-      'ip addr add 198.18.3.1/24 dev hs',
-      // Shaped, so that a download is still running when it is killed, with data queued both ways.
-      'tc qdisc add dev h1 root tbf rate 40mbit burst 15000 limit 250000',
-      'tc qdisc add dev h2 root tbf rate 30mbit burst 15000 limit 190000',
-    ].join(' && '),
-  );
-  ns.sh('s', 'ip addr add 198.18.3.2/24 dev s0 && ip route add default via 198.18.3.1');
-  ns.spawn('s', ['python3', '-m', 'http.server', '8000', '--bind', '198.18.3.2', '--directory', work]);
-  ns.sh(
-    's',
-    'for i in $(seq 100); do curl -s -o /dev/null http://198.18.3.2:8000/ && exit 0; sleep 0.1; done; exit 1',
-  );
+  await hagLab(ns, { family: 4, nets: [1, 2, 3], serve: work, shape: [40, 30] });
   writeFileSync(join(work, 'hag.yaml'), CONFIG);
-  hag = lines(
-    ns.spawn('h', ['node', join(dist, 'src/cli.js'), 'hag', '--config', join(work, 'hag.yaml')], {
-      cwd: ROOT,
-      env: ENV,
-    }),
-  );
-  await once(hag, (l) => l.event === 'start' || l.event === 'start-failed', 20_000);
-  if (hag.seen.some((l) => l.event === 'start-failed')) throw new Error(JSON.stringify(hag.seen));
+  ({ hag } = await startHag(ns, dist, join(work, 'hag.yaml')));
   // The SOCKS connections' packets (headers), for a round that fails.
   ns.spawn('h', ['tcpdump', '-i', 'any', '-U', '-s', '120', '-w', join(work, 'wire.pcap'), 'port 1080']);
 }, 120_000);

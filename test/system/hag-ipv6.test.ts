@@ -8,15 +8,11 @@ import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hagLab, ROOT, startHag } from './lib/hag-lab.js';
 import { compileDist, removeDist } from './lib/kernel-peer.js';
 import { Netns } from './lib/netns.js';
-import { type Lines, lines, once } from './lib/proc.js';
+import { type Lines, once } from './lib/proc.js';
 
-const ROOT = join(import.meta.dirname, '../..');
-const ENV = {
-  ...process.env,
-  HYBRID_ACCESS_TUN_ADDON: join(ROOT, 'src/io/tun-tap/build/Release/tun_tap.node'),
-};
 const HAG6 = '2001:db8:100::1';
 const MB = 1_000_000;
 
@@ -50,51 +46,9 @@ beforeAll(async () => {
   const data = randomBytes(20 * MB);
   writeFileSync(join(work, 'file20'), data);
   sha = createHash('sha256').update(data).digest('hex');
-  for (const n of ['c', 'h', 's']) ns.add(n);
-  ns.veth('c', 'c1', 'h', 'h1');
-  ns.veth('c', 'c2', 'h', 'h2');
-  ns.veth('h', 'hs', 's', 's0');
-  ns.sh(
-    'c',
-    [
-      'ip -6 addr add 2001:db8:1::2/64 dev c1 nodad',
-      'ip -6 addr add 2001:db8:2::2/64 dev c2 nodad',
-      'ip -6 route add default via 2001:db8:1::1',
-      // The second uplink's subflow (from 2001:db8:2::2) leaves by c2.
-      'ip -6 rule add from 2001:db8:2::2 table 102',
-      'ip -6 route add default via 2001:db8:2::1 dev c2 table 102',
-      'sysctl -qw net.mptcp.enabled=1',
-      'ip mptcp limits set subflows 2',
-      'ip mptcp endpoint add 2001:db8:2::2 dev c2 subflow',
-    ].join(' && '),
-  );
-  ns.sh(
-    'h',
-    [
-      'sysctl -qw net.ipv6.conf.all.forwarding=1',
-      'ip -6 addr add 2001:db8:1::1/64 dev h1 nodad',
-      'ip -6 addr add 2001:db8:2::1/64 dev h2 nodad',
-      'ip -6 addr add 2001:db8:3::1/64 dev hs nodad',
-      // Each access link's download direction shaped, so that both subflows must carry a share.
-      'tc qdisc add dev h1 root tbf rate 40mbit burst 15000 limit 250000',
-      'tc qdisc add dev h2 root tbf rate 30mbit burst 15000 limit 190000',
-    ].join(' && '),
-  );
-  ns.sh('s', 'ip -6 addr add 2001:db8:3::2/64 dev s0 nodad && ip -6 route add default via 2001:db8:3::1');
-  ns.spawn('s', ['python3', '-m', 'http.server', '8000', '--bind', '::', '--directory', work]);
-  ns.sh(
-    's',
-    'for i in $(seq 100); do curl -s -o /dev/null "http://[2001:db8:3::2]:8000/" && exit 0; sleep 0.1; done; exit 1',
-  );
+  await hagLab(ns, { family: 6, nets: [1, 2, 3], serve: work, shape: [40, 30] });
   writeFileSync(join(work, 'hag.yaml'), config);
-  hag = lines(
-    ns.spawn('h', ['node', join(dist, 'src/cli.js'), 'hag', '--config', join(work, 'hag.yaml')], {
-      cwd: ROOT,
-      env: ENV,
-    }),
-  );
-  await once(hag, (l) => l.event === 'start' || l.event === 'start-failed', 20_000);
-  if (hag.seen.some((l) => l.event === 'start-failed')) throw new Error(JSON.stringify(hag.seen));
+  ({ hag } = await startHag(ns, dist, join(work, 'hag.yaml')));
 }, 180_000);
 
 afterAll(() => {

@@ -14,15 +14,11 @@ import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hagLab, ROOT, runIn, startHag } from './lib/hag-lab.js';
 import { compileDist, removeDist } from './lib/kernel-peer.js';
 import { Netns, waitFor } from './lib/netns.js';
-import { type Lines, lines, once } from './lib/proc.js';
+import { type Lines, once } from './lib/proc.js';
 
-const ROOT = join(import.meta.dirname, '../..');
-const ENV = {
-  ...process.env,
-  HYBRID_ACCESS_TUN_ADDON: join(ROOT, 'src/io/tun-tap/build/Release/tun_tap.node'),
-};
 const HAG = '198.18.120.1';
 const JOINS = ['198.18.121.1', '198.18.121.2'];
 const MB = 1_000_000;
@@ -53,11 +49,7 @@ metrics: {address: 127.0.0.1, port: 9208}
 log: {level: info, connections: true}
 `;
 
-function run(n: string, cmd: string, timeoutMs = 90_000): { out: string; rc: number } {
-  const o = ns.sh(n, `${cmd}; echo "rc=$?"`, timeoutMs);
-  const m = /rc=(\d+)\s*$/.exec(o);
-  return { out: o.replace(/rc=\d+\s*$/, ''), rc: m ? Number(m[1]) : -1 };
-}
+const run = (n: string, cmd: string, timeoutMs?: number) => runIn(ns, n, cmd, timeoutMs);
 
 const getJson = <T>(path: string): T =>
   JSON.parse(ns.sh('h', `curl -sS --max-time 5 http://127.0.0.1:9208${path}`)) as T;
@@ -85,51 +77,15 @@ beforeAll(async () => {
   }
   dist = compileDist();
   symlinkSync(join(ROOT, 'node_modules'), join(dist, 'node_modules'));
-  for (const n of ['c', 'h', 's']) ns.add(n);
-  ns.veth('c', 'c1', 'h', 'h1');
-  ns.veth('c', 'c2', 'h', 'h2');
-  ns.veth('h', 'hs', 's', 's0');
-  ns.sh(
-    'c',
-    [
-      'sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0',
-      'ip addr add 198.18.21.2/24 dev c1',
-      'ip addr add 198.18.22.2/24 dev c2',
-      'ip route add default via 198.18.21.1',
-      'ip rule add from 198.18.22.2 table 102',
-      'ip route add default via 198.18.22.1 dev c2 table 102',
-      'sysctl -qw net.mptcp.enabled=1',
-      'ip mptcp limits set subflows 2 add_addr_accepted 2',
-      'ip mptcp endpoint add 198.18.22.2 dev c2 subflow',
-    ].join(' && '),
-  );
-  ns.sh(
-    'h',
-    [
-      'sysctl -qw net.ipv4.ip_forward=1',
-      'ip addr add 198.18.21.1/24 dev h1',
-      'ip addr add 198.18.22.1/24 dev h2',
-      'ip addr add 198.18.23.1/24 dev hs',
-    ].join(' && '),
-  );
-  ns.sh('s', 'ip addr add 198.18.23.2/24 dev s0 && ip route add default via 198.18.23.1');
-  ns.spawn('s', ['python3', '-m', 'http.server', '8000', '--bind', '198.18.23.2', '--directory', work]);
-  ns.sh(
-    's',
-    'for i in $(seq 100); do curl -s -o /dev/null http://198.18.23.2:8000/ && exit 0; sleep 0.1; done; exit 1',
-  );
+  await hagLab(ns, { family: 4, nets: [21, 22, 23], serve: work, addAddrAccepted: 2 });
   writeFileSync(join(work, 'hag.yaml'), CONFIG);
-  const p = ns.spawn('h', ['node', join(dist, 'src/cli.js'), 'hag', '--config', join(work, 'hag.yaml')], {
-    cwd: ROOT,
-    env: ENV,
-  });
-  hag = lines(p);
-  await once(
-    hag,
-    (l) => (l.event === 'start' && Array.isArray(l.workers)) || l.event === 'start-failed',
+  ({ hag } = await startHag(
+    ns,
+    dist,
+    join(work, 'hag.yaml'),
+    (l) => l.event === 'start' && Array.isArray(l.workers),
     30_000,
-  );
-  if (hag.seen.some((l) => l.event === 'start-failed')) throw new Error(JSON.stringify(hag.seen));
+  ));
 }, 180_000);
 
 afterAll(() => {
