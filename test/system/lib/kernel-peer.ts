@@ -1,9 +1,11 @@
 // Transfers between our endpoint (scripts/tools/tun-tcp.ts on a TUN, TCP or MPTCP) and a Linux
 // kernel peer (fixtures/tcp_peer.py, TCP or IPPROTO_MPTCP) in one network namespace: the kernel
 // owns 198.18.5.1 on the TUN, our stack 198.18.5.2 behind it. Shared by the interop tests. With
-// `routed` the kernel peer sits in a second namespace at 198.18.7.1, one veth hop away, and the
-// first forwards: the kernel then cuts our super-segments in software at the veth (its TSO and GSO
-// off) as a router does before a NIC without TSO, and tcpdump on the far end captures the pieces.
+// `routed` the kernel peer sits in a second namespace at 198.18.7.1 and 2001:db8:7::1, one veth hop
+// away, and the first forwards: the kernel then cuts our super-segments in software at the veth
+// (its TSO and GSO off) as a router does before a NIC without TSO; tcpdump on the far end can
+// capture the pieces, and an htb class per peer address on each end of the veth can cap each
+// address's traffic both ways (a bottleneck per subflow when each subflow uses its own address).
 
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -85,26 +87,45 @@ export interface TransferOptions {
   conns?: number;
   /** Extra arguments for the kernel peer (fixtures/tcp_peer.py). */
   peerArgs?: string[];
-  /** The kernel peer one routed hop away; what it receives is captured (headers) into this file. */
-  routed?: { capture: string };
+  /** The kernel peer one routed hop away (ROUTED_PEER, ROUTED_PEER6 in namespace k). */
+  routed?: {
+    /** What the kernel receives is captured (headers) into this file. */
+    capture?: string;
+    /** Each of the kernel's two addresses capped at this many Mbit/s, to it and from it. */
+    mbitPerAddress?: number;
+  };
   /** Our client connects here (HOST:PORT, [IPv6]:PORT) instead of the kernel's 198.18.5.1:5002. */
   connectTo?: string;
 }
 
-/** The routed peer's namespace and address (TransferOptions.routed). */
+/** The routed peer's namespace and addresses (TransferOptions.routed). */
 const ROUTED_NS = 'k';
-const ROUTED_PEER = '198.18.7.1';
+export const ROUTED_PEER = '198.18.7.1';
+export const ROUTED_PEER6 = '2001:db8:7::1';
 
-/** Sets up the routed peer: a veth from our namespace, forwarding, and tcpdump on its end. */
-async function routePeer(ns: Netns, capture: string): Promise<ChildProcess> {
+/** Sets up the routed peer: a veth from our namespace, forwarding, shaping, and tcpdump on its end. */
+async function routePeer(
+  ns: Netns,
+  routed: NonNullable<TransferOptions['routed']>,
+): Promise<ChildProcess | undefined> {
   ns.add(ROUTED_NS);
   ns.veth('h', 'hk', ROUTED_NS, 'kh');
-  ns.sh('h', 'ip addr add 198.18.7.254/24 dev hk && sysctl -qw net.ipv4.ip_forward=1');
+  ns.sh(
+    'h',
+    'ip addr add 198.18.7.254/24 dev hk && ip -6 addr add 2001:db8:7::fe/64 dev hk nodad && ' +
+      'sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1',
+  );
   // Software segmentation where the packet leaves (GSO in dev_hard_start_xmit), no coalescing
   // where it arrives: the capture and the peer see the pieces.
   ns.sh('h', 'ethtool -K hk tso off gso off >/dev/null');
-  ns.sh(ROUTED_NS, `ip addr add ${ROUTED_PEER}/24 dev kh && ip route add 198.18.5.0/24 via 198.18.7.254`);
+  ns.sh(
+    ROUTED_NS,
+    `ip addr add ${ROUTED_PEER}/24 dev kh && ip -6 addr add ${ROUTED_PEER6}/64 dev kh nodad && ` +
+      'ip route add default via 198.18.7.254 && ip -6 route add default via 2001:db8:7::fe',
+  );
   ns.sh(ROUTED_NS, 'ethtool -K kh gro off >/dev/null');
+  if (routed.mbitPerAddress) shapePeer(ns, routed.mbitPerAddress);
+  if (!routed.capture) return undefined;
   const dump = ns.spawn(ROUTED_NS, [
     'tcpdump',
     '-n',
@@ -116,7 +137,7 @@ async function routePeer(ns: Netns, capture: string): Promise<ChildProcess> {
     '65536',
     '-U',
     '-w',
-    capture,
+    routed.capture,
   ]);
   let err = '';
   dump.stderr!.on('data', (d) => {
@@ -124,6 +145,38 @@ async function routePeer(ns: Netns, capture: string): Promise<ChildProcess> {
   });
   await waitFor('tcpdump to listen', () => err.includes('listening on'), 10_000, 50);
   return dump;
+}
+
+/**
+ * Caps each of the routed peer's addresses at `mbit` Mbit/s each way, by egress qdiscs only: on
+ * h's end of the veth (towards the peer) an htb class per destination address, on the peer's end
+ * (towards us) one per source address; anything else (ARP, neighbour discovery) passes unshaped.
+ * Under each class a byte FIFO of 100 ms of its rate: a sender that overfills it loses segments,
+ * as at a real bottleneck, rather than queueing without end.
+ */
+function shapePeer(ns: Netns, mbit: number): void {
+  const limit = Math.round((mbit * 1e6) / 8 / 10);
+  const sides = [
+    ['h', 'hk', 'dst'],
+    [ROUTED_NS, 'kh', 'src'],
+  ] as const;
+  const addrs = [
+    ['ip', 'ip', `${ROUTED_PEER}/32`],
+    ['ipv6', 'ip6', `${ROUTED_PEER6}/128`],
+  ] as const;
+  for (const [side, dev, dir] of sides) {
+    const cmds = [`tc qdisc add dev ${dev} root handle 1: htb`];
+    for (const [i, [proto, match, addr]] of addrs.entries()) {
+      const id = `1:${i + 1}`;
+      // A burst and quantum of one 64 KB super-segment (the peer's TSO, our GSO'd writes).
+      cmds.push(
+        `tc class add dev ${dev} parent 1: classid ${id} htb rate ${mbit}mbit burst 64k cburst 64k quantum 65536`,
+        `tc qdisc add dev ${dev} parent ${id} bfifo limit ${limit}`,
+        `tc filter add dev ${dev} parent 1: protocol ${proto} prio ${i + 1} u32 match ${match} ${dir} ${addr} flowid ${id}`,
+      );
+    }
+    ns.sh(side, cmds.join(' && '));
+  }
 }
 
 /** Stops tcpdump and waits until it has written its file. */
@@ -136,9 +189,9 @@ async function stopCapture(dump: ChildProcess): Promise<void> {
 
 export async function transfer(ns: Netns, dist: string, opts: TransferOptions): Promise<TransferResult> {
   ns.add('h');
-  const dump = opts.routed ? await routePeer(ns, opts.routed.capture) : undefined;
-  const peerNs = dump ? ROUTED_NS : 'h';
-  const peerAddr = dump ? ROUTED_PEER : '198.18.5.1';
+  const dump = opts.routed ? await routePeer(ns, opts.routed) : undefined;
+  const peerNs = opts.routed ? ROUTED_NS : 'h';
+  const peerAddr = opts.routed ? ROUTED_PEER : '198.18.5.1';
   for (const [k, v] of Object.entries(opts.sysctl ?? {})) ns.sh(peerNs, `sysctl -qw ${k}=${v}`);
   if (opts.setup) ns.sh(peerNs, opts.setup);
   const agent = [
