@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { needChromium, pageInChromium } from './lib/chromium.js';
+import { runIn } from './lib/hag-lab.js';
 import { Netns, waitFor } from './lib/netns.js';
 import { type Lines, lines, once } from './lib/proc.js';
 import { builtTreeInto } from './lib/tree-build.js';
@@ -70,11 +71,7 @@ ${extra}`;
 }
 
 /** Runs `cmd` in namespace `n`; returns stdout and the exit code (never throws on failure). */
-function run(n: string, cmd: string, timeoutMs = 90_000): { out: string; rc: number } {
-  const o = ns.sh(n, `${cmd}; echo "rc=$?"`, timeoutMs);
-  const m = /rc=(\d+)\s*$/.exec(o);
-  return { out: o.replace(/rc=\d+\s*$/, ''), rc: m ? Number(m[1]) : -1 };
-}
+const run = (n: string, cmd: string, timeoutMs?: number) => runIn(ns, n, cmd, timeoutMs);
 
 /**
  * The namespace's absolute kernel counters (`nstat -azs`: no history update). Deltas are taken by the caller: nstat's

@@ -27,17 +27,8 @@ export interface HagLabOptions {
   addAddrAccepted?: number;
 }
 
-export interface HagLab {
-  /** The client's two uplink addresses and the server's address. */
-  c1: string;
-  c2: string;
-  server: string;
-  /** `http://server:8000/path`, bracketed for IPv6. */
-  url(path: string): string;
-}
-
 /** Creates namespaces c, h and s with their links, addresses and routes, and starts the server. */
-export async function hagLab(ns: Netns, o: HagLabOptions): Promise<HagLab> {
+export async function hagLab(ns: Netns, o: HagLabOptions): Promise<void> {
   const v6 = o.family === 6;
   const addr = (n: number, host: number) => (v6 ? `2001:db8:${n}::${host}` : `198.18.${n}.${host}`);
   const len = v6 ? 64 : 24;
@@ -45,10 +36,10 @@ export async function hagLab(ns: Netns, o: HagLabOptions): Promise<HagLab> {
   const add = v6
     ? (a: string, dev: string) => `ip -6 addr add ${a}/${len} dev ${dev} nodad`
     : (a: string, dev: string) => `ip addr add ${a}/${len} dev ${dev}`;
-  const [n1, n2, ns3] = o.nets;
+  const [n1, n2, n3] = o.nets;
   const c1 = addr(n1, 2);
   const c2 = addr(n2, 2);
-  const server = addr(ns3, 2);
+  const server = addr(n3, 2);
   for (const n of ['c', 'h', 's']) ns.add(n);
   ns.veth('c', 'c1', 'h', 'h1');
   ns.veth('c', 'c2', 'h', 'h2');
@@ -80,12 +71,12 @@ export async function hagLab(ns: Netns, o: HagLabOptions): Promise<HagLab> {
       v6 ? 'sysctl -qw net.ipv6.conf.all.forwarding=1' : 'sysctl -qw net.ipv4.ip_forward=1',
       add(addr(n1, 1), 'h1'),
       add(addr(n2, 1), 'h2'),
-      add(addr(ns3, 1), 'hs'),
+      add(addr(n3, 1), 'hs'),
       ...shape,
     ].join(' && '),
   );
-  ns.sh('s', `${add(server, 's0')} && ${ip} route add default via ${addr(ns3, 1)}`);
-  const url = (path: string) => `http://${v6 ? `[${server}]` : server}:8000/${path.replace(/^\//, '')}`;
+  ns.sh('s', `${add(server, 's0')} && ${ip} route add default via ${addr(n3, 1)}`);
+  const url = `http://${v6 ? `[${server}]` : server}:8000/`;
   ns.spawn('s', [
     'python3',
     '-m',
@@ -96,8 +87,7 @@ export async function hagLab(ns: Netns, o: HagLabOptions): Promise<HagLab> {
     '--directory',
     o.serve,
   ]);
-  ns.sh('s', `for i in $(seq 100); do curl -s -o /dev/null "${url('')}" && exit 0; sleep 0.1; done; exit 1`);
-  return { c1, c2, server, url };
+  ns.sh('s', `for i in $(seq 100); do curl -s -o /dev/null "${url}" && exit 0; sleep 0.1; done; exit 1`);
 }
 
 /**
