@@ -12,18 +12,28 @@
 // LAN host to the server's IPv6 address (the LAN's IPv6 TCP intercepted like its IPv4; the
 // subflows stay on the uplinks' IPv4), printed beside the IPv4 one with their ratio (issue 16
 // asks for ours over IPv6 >= 0.97 of ours over IPv4): --ipv6-pairs N IPv4 and IPv6 downloads in
-// turn, the median of the pairs' ratios. --workloads picks what runs (default all).
+// turn, the median of the pairs' ratios. IPv6 subflows (ipv6sub, ours only, profiles with the
+// lab's CPE config and both families on both links): the same download with the CPE reaching the
+// HAG over IPv6 (config/lab/cpe-ipv6.yaml: every subflow IPv6) and over IPv4, in turn, the daemons
+// restarted between them, and the pairs' median ratio. --workloads picks what runs (default all).
 //   node dist/scripts/bench/lab.js [--profile default] [--seconds 10] [--short 50] [--gap-runs 3]
 //     [--no-unshaped] [--no-fairness] [--cpu-cap PCT] [--cpu-prof cpe|hag] [--pages 10] [--page-parallel 6] [--page-dump PATH]
-//     [--workloads iperf,ipv6,short,page,fairness,gap] [--no-timeline] [--ipv6-pairs 3]
+//     [--workloads iperf,ipv6,ipv6sub,short,page,fairness,gap] [--no-timeline] [--ipv6-pairs 3]
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_TCP_CONFIG } from '../../src/tcp/config.js';
-import { ADDR, ADDR6, labDown, labUp, REPO_ROOT } from '../lab-impl/lab.js';
-import { KERNEL_RELAY_PORT, startKernelBaseline, startProduct, uplinkBytes } from '../lab-impl/stack.js';
+import { ADDR, ADDR6, labDown, labUp, REPO_ROOT, readState } from '../lab-impl/lab.js';
+import {
+  cpeConfigOf,
+  KERNEL_RELAY_PORT,
+  type Product,
+  startKernelBaseline,
+  startProduct,
+  uplinkBytes,
+} from '../lab-impl/stack.js';
 import { benchArgs } from './args.js';
 import { type CpuCap, type CpuCapStats, createCpuCap } from './cpu-cap.js';
 import { formatSummary, summariseProfileFile } from './cpuprofile.js';
@@ -42,6 +52,7 @@ import {
   type FairnessResult,
   failoverGap,
   type GapResult,
+  inNs,
   iperf,
   iperfRun,
   kernelCc,
@@ -67,7 +78,7 @@ const { values: opt } = benchArgs({
     'ipv6-pairs': { type: 'string', default: '3' },
     'page-parallel': { type: 'string', default: String(PAGE_PARALLEL) },
     'page-dump': { type: 'string' },
-    workloads: { type: 'string', default: 'iperf,ipv6,short,page,fairness,gap' },
+    workloads: { type: 'string', default: 'iperf,ipv6,ipv6sub,short,page,fairness,gap' },
     'no-timeline': { type: 'boolean', default: false },
   },
 });
@@ -76,8 +87,16 @@ const PAGES = Number(opt.pages);
 const IPV6_PAIRS = Math.max(1, Number(opt['ipv6-pairs']));
 /** Connections of a page load (1: one request after the other, the per-request latency alone). */
 const PAGE_CONNS = Number(opt['page-parallel']);
+const WORKLOAD_NAMES = ['iperf', 'ipv6', 'ipv6sub', 'short', 'page', 'fairness', 'gap'] as const;
 const WORKLOADS = new Set((opt.workloads ?? '').split(','));
-const want = (w: 'iperf' | 'ipv6' | 'short' | 'page' | 'fairness' | 'gap') => WORKLOADS.has(w);
+for (const w of WORKLOADS)
+  if (!(WORKLOAD_NAMES as readonly string[]).includes(w)) {
+    process.stderr.write(
+      `bench-lab: --workloads: unknown workload ${w} (expected ${WORKLOAD_NAMES.join(', ')})\n`,
+    );
+    process.exit(2);
+  }
+const want = (w: (typeof WORKLOAD_NAMES)[number]) => WORKLOADS.has(w);
 /**
  * Where each side's CPE connects to its HAG: ours (config/lab/cpe.yaml hag.port), the kernel relay;
  * and the length of the HAG's own reply before the server's bytes (ours: an empty Convert header).
@@ -107,6 +126,14 @@ interface SideResult {
   down6: number;
   /** Median over the pairs of (IPv6 download / the IPv4 download just before it). */
   ratio6: number;
+  /**
+   * ipv6sub (ours only): the iperf3 download with every subflow IPv6 (config/lab/cpe-ipv6.yaml)
+   * and with every subflow IPv4 (the profile's CPE), in turn, bit/s (medians of the pairs), and
+   * the pairs' median ratio of the two.
+   */
+  sub6?: number;
+  sub4?: number;
+  ratioSub6?: number;
   shortMedian: number;
   shortP90: number;
   shortFirstByte: number;
@@ -279,6 +306,57 @@ interface ProfileResult {
   cpuProfile?: string;
 }
 
+/**
+ * Issue 16's IPv6 bulk figure with IPv6 subflows: the profile's links carry both families, so the
+ * same download runs with the CPE reaching the HAG over IPv4 (the profile's CPE config, both
+ * subflows IPv4) and over IPv6 (config/lab/cpe-ipv6.yaml, both subflows IPv6), in turn,
+ * IPV6_PAIRS times, the daemons restarted between them. Returns the IPv4 product it leaves running.
+ */
+async function ipv6SubflowPairs(
+  prefix: string,
+  running: Product,
+  cap: CpuCap | undefined,
+): Promise<{ product: Product; sub4: number; sub6: number; ratio: number }> {
+  let product = running;
+  const restart = async (cpeConfig?: string) => {
+    await product.stop();
+    product = await startProduct(prefix, { cpeConfig });
+    cap?.add(product.cpe.pid);
+  };
+  // The download, and halfway through it the CPE's open subflows by family (its /metrics): each
+  // run must have had its subflows of the family it is meant to measure, on both uplinks.
+  const download = async (family: 'ipv4' | 'ipv6') => {
+    const [bps, metrics] = await Promise.all([
+      iperf(prefix, { ns: 'client', reverse: true, seconds: SECONDS, cc: CC }),
+      new Promise((r) => setTimeout(r, SECONDS * 500)).then(() =>
+        inNs(prefix, 'cpe', ['curl', '-sS', '--max-time', '5', `http://${ADDR.cpe.lan}:8080/metrics`]),
+      ),
+    ]);
+    for (const uplink of ['dsl', 'lte']) {
+      const m = new RegExp(
+        `^cpe_uplink_family_subflows\\{uplink="${uplink}",family="${family}"\\} (\\d+)$`,
+        'm',
+      ).exec(metrics.stdout);
+      if (!m || Number(m[1]) === 0)
+        throw new Error(`ipv6sub: no ${family} subflow on ${uplink} during the ${family} download`);
+    }
+    return bps;
+  };
+  const v4: number[] = [];
+  const v6: number[] = [];
+  const ratios: number[] = [];
+  for (let i = 0; i < IPV6_PAIRS; i++) {
+    log(`  ipv6sub: iperf3 download over IPv4 subflows, then IPv6 ones (${i + 1} of ${IPV6_PAIRS})`);
+    if (i > 0) await restart();
+    v4.push(await download('ipv4'));
+    await restart('cpe-ipv6.yaml');
+    v6.push(await download('ipv6'));
+    ratios.push(v6[i] / v4[i]);
+  }
+  await restart();
+  return { product, sub4: percentile(v4, 50), sub6: percentile(v6, 50), ratio: percentile(ratios, 50) };
+}
+
 async function runProfile(profile: string, withGap: boolean): Promise<ProfileResult> {
   const prefix = opt.prefix ?? `bn${randomBytes(3).toString('hex')}`;
   const loadBefore = load();
@@ -314,7 +392,7 @@ async function runProfile(profile: string, withGap: boolean): Promise<ProfileRes
       }
     }
     const profDir = CPU_PROF ? mkdtempSync(join(tmpdir(), `ha-cpuprof-${CPU_PROF}-`)) : undefined;
-    const product = await startProduct(prefix, {
+    let product = await startProduct(prefix, {
       nodeArgs: profDir ? { [CPU_PROF!]: ['--cpu-prof', '--cpu-prof-dir', profDir] } : undefined,
     });
     let a: SideResult;
@@ -338,6 +416,21 @@ async function runProfile(profile: string, withGap: boolean): Promise<ProfileRes
         'ours',
       );
       if (cap) capResult = { describe: cap.describe(), stats: cap.stats() };
+      if (want('ipv6sub')) {
+        const lab = readState(prefix)?.profile;
+        if (profDir) log('  ipv6sub: left out with --cpu-prof (it restarts the daemons)');
+        else if (!lab || cpeConfigOf(lab) !== 'cpe.yaml' || !lab.links.dsl.ipv6 || !lab.links.lte.ipv6)
+          log(
+            `  ipv6sub: left out on profile ${profile} (it needs the lab's CPE config and IPv6 on both links)`,
+          );
+        else {
+          const pairs = await ipv6SubflowPairs(prefix, product, cap);
+          product = pairs.product;
+          a.sub6 = pairs.sub6;
+          a.sub4 = pairs.sub4;
+          a.ratioSub6 = pairs.ratio;
+        }
+      }
     } finally {
       // The profile is written when the daemon exits on SIGTERM: give it time to write it.
       if (CPU_PROF) await product[CPU_PROF as 'cpe' | 'hag'].stop('SIGTERM', 60_000);
@@ -442,6 +535,19 @@ function table(r: ProfileResult): string {
       `  IPv6 / IPv4 download (median of ${IPV6_PAIRS} pairs)`,
       f2(r.a.ratio6),
       f2(r.b.ratio6),
+      '',
+      '',
+      '',
+      '',
+    ]);
+  }
+  if (r.a.sub6 !== undefined && r.a.sub4 !== undefined && r.a.ratioSub6 !== undefined) {
+    gput(`download, every subflow IPv4, Mbit/s (median of ${IPV6_PAIRS})`, r.a.sub4, Number.NaN, sumDown);
+    gput(`download, every subflow IPv6, Mbit/s (median of ${IPV6_PAIRS})`, r.a.sub6, Number.NaN, sumDown);
+    rows.push([
+      `  IPv6 / IPv4 subflows (median of ${IPV6_PAIRS} pairs)`,
+      f2(r.a.ratioSub6),
+      '',
       '',
       '',
       '',
@@ -618,7 +724,7 @@ async function main(): Promise<number> {
     [
       `hybrid-access lab benchmark, ${started.toISOString().replace(/\.\d+Z$/, 'Z')}`,
       `machine: ${machine()}`,
-      `workloads (${[...WORKLOADS].join(', ')}): iperf3 ${SECONDS} s each way (first second omitted)${want('ipv6') ? `, and ${IPV6_PAIRS} pairs of ${SECONDS} s downloads in turn from the server's IPv4 and IPv6 addresses` : ''}; ${SHORT} sequential 100 KB curl downloads${opt['no-timeline'] ? '' : ' (each one timed in packet captures)'}; ${PAGES} page loads (${PAGE_OBJECTS} objects of 5-200 KB, HTTP/1.1, ${PAGE_CONNS} connections); ${opt['no-fairness'] ? '' : `fairness on DSL beside one kernel ${FAIR_CC} flow, ${SECONDS} s each way; `}failover: ${GAP_RUNS} x a 20 s HTTP download, DSL down at 5 s and up at 11 s`,
+      `workloads (${[...WORKLOADS].join(', ')}): iperf3 ${SECONDS} s each way (first second omitted)${want('ipv6') ? `, and ${IPV6_PAIRS} pairs of ${SECONDS} s downloads in turn from the server's IPv4 and IPv6 addresses` : ''}${want('ipv6sub') ? `, ${IPV6_PAIRS} pairs of ${SECONDS} s downloads with every subflow IPv4, then IPv6 (ours)` : ''}; ${SHORT} sequential 100 KB curl downloads${opt['no-timeline'] ? '' : ' (each one timed in packet captures)'}; ${PAGES} page loads (${PAGE_OBJECTS} objects of 5-200 KB, HTTP/1.1, ${PAGE_CONNS} connections); ${opt['no-fairness'] ? '' : `fairness on DSL beside one kernel ${FAIR_CC} flow, ${SECONDS} s each way; `}failover: ${GAP_RUNS} x a 20 s HTTP download, DSL down at 5 s and up at 11 s`,
       ...(CPU_CAP !== undefined
         ? [
             `CPU budget: our CPE daemon confined to ${CPU_CAP}% of one core (cgroup cpu quota), a router-class CPU`,

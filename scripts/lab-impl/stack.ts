@@ -254,11 +254,12 @@ export function cpeConfigOf(profile: LabProfile | undefined): string {
 /**
  * Starts the HAG and the CPE daemons on a lab that is up; the LAN's TCP then goes through them.
  * `distDir`: where tsc put the build (default dist/ of the repository); `nodeArgs`: options for
- * node before the script, per daemon (e.g. --cpu-prof).
+ * node before the script, per daemon (e.g. --cpu-prof); `cpeConfig`: the CPE's config in
+ * config/lab/ instead of the profile's (bench-lab's IPv6-subflow downloads: cpe-ipv6.yaml).
  */
 export async function startProduct(
   prefix: string,
-  opts: { distDir?: string; nodeArgs?: { hag?: string[]; cpe?: string[] } } = {},
+  opts: { distDir?: string; nodeArgs?: { hag?: string[]; cpe?: string[] }; cpeConfig?: string } = {},
 ): Promise<Product> {
   const cli = opts.distDir ? join(opts.distDir, 'src/cli.js') : dist('src/cli.js');
   if (!existsSync(cli)) throw new LabError(`${cli} is missing: build first (npm run build)`);
@@ -289,7 +290,7 @@ export async function startProduct(
       '--config',
       // The profile's CPE config; behind the natboxes profile's boxes the uplinks take DHCP leases
       // (config/lab/cpe-natboxes.yaml).
-      labConfig(prefix, cpeConfigOf(readState(prefix)?.profile)),
+      labConfig(prefix, opts.cpeConfig ?? cpeConfigOf(readState(prefix)?.profile)),
     ]);
     started.push(cpe);
     const c = await cpe.waitFor('its start', (x) => /"event":"(start|start-failed|crash)"/.test(x), 30_000);

@@ -228,6 +228,20 @@ describe('CPE config', () => {
     }
   });
 
+  it("bench-lab's IPv6-subflow CPE (config/lab/cpe-ipv6.yaml): valid, every uplink and the HAG IPv6 only", () => {
+    const text = readFileSync(join(ROOT, 'config/lab/cpe-ipv6.yaml'), 'utf8')
+      .replaceAll('{{PREFIX}}', 'lab1')
+      .replaceAll('{{RUN_DIR}}', '/run/lab1');
+    const r = parseCpeConfig(text, 'cpe-ipv6.yaml', opts);
+    expect(r.ok ? [] : formatIssues(r.issues)).toEqual([]);
+    if (!r.ok) return;
+    expect(r.value.uplinks.map((u) => [u.address, u.gateway, u.gateway6])).toEqual([
+      ['2001:db8:10::2/64', undefined, '2001:db8:10::1'],
+      ['2001:db8:20::2/64', undefined, '2001:db8:20::1'],
+    ]);
+    expect(r.value.hag.addresses).toEqual(['2001:db8:100::1']);
+  });
+
   it('an unknown interface: file, line and name', () => {
     const e = errors(BASE.replace('interface: lte0', 'interface: wwan9'));
     expect(e).toMatch(/^cpe\.yaml:13: uplinks\[1\]\.interface: no interface named wwan9 on this system$/m);
