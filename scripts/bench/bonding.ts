@@ -5,6 +5,7 @@
 // whichever congestion control does best there. Deterministic (seeded); prints a table and how
 // much faster than real time the simulation ran.
 //   node dist/scripts/bench/bonding.js [--window 10:30] [--seed 1] [--cc cubic,newreno,bbr]
+//     [--pairs default,lossy,...] (default all)
 import { performance } from 'node:perf_hooks';
 import { type Direction, mptcpBulk, tcpBulk, type UplinkSpec } from '../../src/sim/hybrid.js';
 import * as cc from '../../src/tcp/cc/index.js';
@@ -18,6 +19,7 @@ const { values: a } = benchArgs({
     window: { type: 'string', default: '10:30' },
     seed: { type: 'string', default: '1' },
     cc: { type: 'string', default: ALL_CCS.join(',') },
+    pairs: { type: 'string' },
   },
 });
 const [w0, w1] = a.window.split(':').map((x) => Number(x) * 1000);
@@ -41,10 +43,22 @@ const PAIRS: [string, UplinkSpec, UplinkSpec][] = [
   ],
   ['fast lte', { name: 'dsl', rate: 8e6, delay: 5 }, { name: 'lte', rate: 80e6, delay: 25 }],
   ['long rtt', { name: 'dsl', rate: 16e6, delay: 20 }, { name: 'lte', rate: 50e6, delay: 60 }],
+  // The lab's `lossy` (config/lab/profiles.yaml), with DSL at its download rate both ways.
+  [
+    'lossy',
+    { name: 'dsl', rate: 16e6, delay: 12 },
+    { name: 'lte', rate: 30e6, delay: 40, jitter: 5, loss: 0.01 },
+  ],
 ];
+const PICKED = a.pairs === undefined ? PAIRS : PAIRS.filter(([n]) => a.pairs!.split(',').includes(n));
+if (PICKED.length === 0) {
+  console.error(`bench-bonding: --pairs ${a.pairs}: none of ${PAIRS.map(([n]) => n).join(', ')}`);
+  process.exit(2);
+}
 
 const mbit = (x: number) => (x / 1e6).toFixed(2).padStart(7);
-const link = (l: UplinkSpec) => `${l.rate / 1e6}M/${l.delay}ms${l.loss ? `/${l.loss * 100}%` : ''}`;
+const link = (l: UplinkSpec) =>
+  `${l.rate / 1e6}M/${l.delay}ms${l.jitter ? `~${l.jitter}` : ''}${l.loss ? `/${l.loss * 100}%` : ''}`;
 const ccWidth = Math.max(7, ...CCS.map((c) => c.length));
 
 /** The best of `runs` (goodput, bit/s) and the congestion control that got it. */
@@ -64,7 +78,7 @@ console.log(
 );
 let simMs = 0;
 const t0 = performance.now();
-for (const [name, dsl, lte] of PAIRS) {
+for (const [name, dsl, lte] of PICKED) {
   for (const dir of ['down', 'up'] as Direction[]) {
     const alone = {
       dsl: new Map<cc.CongestionControlName, number>(),
