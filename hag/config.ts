@@ -237,8 +237,14 @@ export const hagSchema = s.object({
       maxHalfOpen: s.optional(s.int({ min: 16, max: 1 << 20 }), 4096),
       // How long a connection the HAG has closed waits in FIN-WAIT-2 for the peer's FIN (Linux tcp_fin_timeout).
       finTimeout: s.optional(s.duration(), 60_000),
+      /**
+       * RFC 9040 path sharing (src/tcp/path-metrics.ts): a new subflow toward a CPE uplink address
+       * starts from the RTT, window and ssthresh recent ones to it left (a 100 KB download in one
+       * window instead of three rounds of slow start); false: every one starts at RFC 6928's window.
+       */
+      pathSharing: s.optional(s.bool(), true),
     }),
-    { synCookies: 'auto' as const, maxHalfOpen: 4096, finTimeout: 60_000 },
+    { synCookies: 'auto' as const, maxHalfOpen: 4096, finTimeout: 60_000, pathSharing: true },
   ),
   limits: s.optional(
     s.object({

@@ -24,6 +24,7 @@ import { ServerPathManager } from '../src/mptcp/pm/server.js';
 import { type SchedulerName, scheduler } from '../src/mptcp/sched/index.js';
 import { endName, relay } from '../src/relay/relay.js';
 import { TfoCookies, type TfoServerOptions } from '../src/tcp/fastopen.js';
+import { PathMetrics } from '../src/tcp/path-metrics.js';
 import type { FourTuple } from '../src/tcp/segment.js';
 import { TcpState } from '../src/tcp/state.js';
 import { ConnStream } from '../src/tcp/stream.js';
@@ -149,7 +150,11 @@ export class HagDaemon {
       },
       maxSubflows: cfg.mptcp.maxSubflows,
       admitJoin: (t) => this.admitJoin(t),
-      stack: { synCookies: cfg.tcp.synCookies, maxHalfOpen: cfg.tcp.maxHalfOpen },
+      stack: {
+        synCookies: cfg.tcp.synCookies,
+        maxHalfOpen: cfg.tcp.maxHalfOpen,
+        pathMetrics: cfg.tcp.pathSharing ? new PathMetrics() : undefined,
+      },
     });
     // RFC 8684 3.4.1: ADD_ADDR of this worker's join addresses (both families), else of the service
     // addresses of the other family; ID = position + 1 (the initial subflow's is 0).
@@ -833,12 +838,15 @@ export class HagDaemon {
       c.service.inbound && { port: c.service.inbound.port, listen: c.service.inbound.listen };
     if (!same(inboundFixed(old), inboundFixed(next))) restart.push('service.inbound (port, listen)');
     if (!same(old.mptcp, next.mptcp)) restart.push('mptcp');
+    // The stack took them at start (SYN cookies, half-open bound, FIN timeout, path sharing).
+    if (!same(old.tcp, next.tcp)) restart.push('tcp');
     if (!same(old.metrics, next.metrics)) restart.push('metrics');
     // Settings that need a restart keep their old values; the rest apply to new connections.
     this.cfg = {
       ...next,
       tun: old.tun,
       mptcp: old.mptcp,
+      tcp: old.tcp,
       metrics: old.metrics,
       workers: old.workers,
       service: {

@@ -300,12 +300,18 @@ export const cpeSchema = s.object({
       congestion: s.optional(s.oneOf(['uncoupled', 'lia', 'olia']), 'uncoupled'),
       /** Each subflow's own congestion control when uncoupled: cubic, newreno or bbr. */
       congestionControl: s.optional(s.oneOf(CONGESTION_CONTROL_NAMES), 'cubic'),
+      /**
+       * RFC 9040 path sharing (src/tcp/path-metrics.ts): a new subflow over an uplink starts from
+       * the RTT, window and ssthresh recent ones to the HAG left; false: each starts afresh.
+       */
+      pathSharing: s.optional(s.bool(), true),
     }),
     {
       checksum: false,
       bufferBytes: 2 << 20,
       congestion: 'uncoupled' as const,
       congestionControl: 'cubic' as const,
+      pathSharing: true,
     },
   ),
   /**

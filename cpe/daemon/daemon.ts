@@ -19,6 +19,7 @@ import type { MptcpConnection } from '../../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../../src/mptcp/endpoint.js';
 import { ClientPathManager } from '../../src/mptcp/pm/client.js';
 import { TfoCookieCache } from '../../src/tcp/fastopen.js';
+import { PathMetrics } from '../../src/tcp/path-metrics.js';
 import { ConnStream } from '../../src/tcp/stream.js';
 import { DhcpServer } from '../dhcp/server.js';
 import type { IaPrefix } from '../dhcp6/wire.js';
@@ -155,6 +156,7 @@ export class CpeDaemon {
         congestion: cfg.mptcp.congestion,
       },
       maxSubflows: Math.max(2, cfg.uplinks.length),
+      stack: { pathMetrics: cfg.mptcp.pathSharing ? new PathMetrics() : undefined },
     });
     this.useFastOpen(cfg);
     this.pm = new ClientPathManager(this.ep);

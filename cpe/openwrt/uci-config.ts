@@ -127,6 +127,7 @@ const SINGLE: Record<string, { key: string; options: Options }> = {
       buffer_bytes: ['bufferBytes', 'int'],
       congestion: ['congestion', 'str'],
       congestion_control: ['congestionControl', 'str'],
+      path_sharing: ['pathSharing', 'bool'],
     },
   },
 };

@@ -43,7 +43,7 @@ const NO_OPTION = new Uint8Array(0);
 export interface EndpointOptions {
   tcp?: Partial<TcpConfig>;
   /** The TCP stack's SYN-flood settings (half-open bound, SYN cookies). */
-  stack?: Pick<StackOptions, 'maxHalfOpen' | 'synCookies' | 'cookies'>;
+  stack?: Pick<StackOptions, 'maxHalfOpen' | 'synCookies' | 'cookies' | 'pathMetrics'>;
   mptcp?: Partial<MptcpConfig>;
   /**
    * Where keys, join nonces and the stack's secrets are drawn from (default the system's CSPRNG;

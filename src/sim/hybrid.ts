@@ -8,6 +8,7 @@ import { ClientPathManager } from '../mptcp/pm/client.js';
 import { type SchedulerName, scheduler } from '../mptcp/sched/index.js';
 import type { CongestionControlName } from '../tcp/cc/index.js';
 import type { TcpConfig } from '../tcp/config.js';
+import { PathMetrics } from '../tcp/path-metrics.js';
 import type { TcpSocket } from '../tcp/socket.js';
 import { TcpStack } from '../tcp/stack.js';
 import { BulkApp, mptcpConn, tcpConn } from './bulk.js';
@@ -127,6 +128,8 @@ export interface HybridOptions {
   /** The client path manager's retry backoff. */
   retryMinMs?: number;
   retryMaxMs?: number;
+  /** Each endpoint's stack shares what its connections learn of each path (RFC 9040; src/tcp/path-metrics.ts). */
+  pathMetrics?: boolean;
 }
 
 /** The network of `links` between a CPE and a HAG, with the path manager told of every uplink. */
@@ -142,12 +145,14 @@ export function hybridNet(links: UplinkSpec[], o: HybridOptions = {}): HybridNet
     tcp: o.tcp,
     random: net.random('cpe'),
     congestionControlFor: ccFor,
+    ...(o.pathMetrics ? { stack: { pathMetrics: new PathMetrics() } } : {}),
     ...o.cpe,
     mptcp: { ...mptcp, ...o.cpe?.mptcp },
   });
   const hag = new MptcpEndpoint({
     tcp: o.tcp,
     random: net.random('hag'),
+    ...(o.pathMetrics ? { stack: { pathMetrics: new PathMetrics() } } : {}),
     ...o.hag,
     mptcp: { ...mptcp, ...o.hag?.mptcp },
   });

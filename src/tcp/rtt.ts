@@ -32,6 +32,8 @@ export class RttEstimator implements RttView {
   private min1At = 0;
   private min2 = 0;
   private min2At = 0;
+  /** srtt and rttvar came from the path's earlier connections (seed), not from a sample yet. */
+  private seeded = false;
 
   constructor(o: RttOptions = {}) {
     this.minRto = o.minRto ?? 200;
@@ -49,9 +51,24 @@ export class RttEstimator implements RttView {
     return this.min1;
   }
 
+  /**
+   * Starts from what earlier connections on the path measured (RFC 9040 temporal sharing, as
+   * Linux's tcp_metrics): an RTO from their srtt and rttvar rather than RFC 6298's 1 s, and an
+   * srtt the pacer can spread the first flight over. The first measurement replaces them (RFC
+   * 6298 2.2), and the minimum RTT waits for it.
+   */
+  seed(srtt: number, rttvar: number): void {
+    if (this.hasSample || !(srtt > 0)) return;
+    this.srtt = srtt;
+    this.rttvar = rttvar;
+    this.baseRto = srtt + Math.max(this.g, 4 * rttvar);
+    this.seeded = true;
+  }
+
   /** RFC 6298 2.2 and 2.3: fold in a measurement R (ms). Also ends any backoff (5.7). */
   sample(now: number, r: number): void {
-    const first = !this.hasSample;
+    const first = !this.hasSample || this.seeded;
+    this.seeded = false;
     this.latest = r;
     if (first) {
       this.srtt = r;

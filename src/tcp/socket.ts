@@ -12,11 +12,13 @@ import { TCP_FLAG } from '../wire/tcp.js';
 import { TCPOPT } from '../wire/tcp-options.js';
 import type { CongestionController } from './cc/congestion.js';
 import { type CongestionControlName, createCongestionController } from './cc/index.js';
+import { initialWindow } from './cc/newreno.js';
 import type { TcpConfig } from './config.js';
 import type { TcpExtension } from './extension.js';
 import type { TfoCookieCache, TfoState } from './fastopen.js';
 import { MAX_IP_PACKET, NO_OFFLOAD, type TxOffload } from './offload.js';
 import { Pacer, pacingQuantum } from './pacing.js';
+import type { PathLearnt, PathMetrics, PathSeed } from './path-metrics.js';
 import { RateSampler } from './rate-sample.js';
 import { Receiver, RX_ACK, RX_READABLE } from './receiver.js';
 import { AckIn, type LossRecovery, Phase } from './recovery/loss-recovery.js';
@@ -135,6 +137,12 @@ export class TcpSocket {
   // Loss recovery.
   readonly rtt: RttEstimator;
   cc: CongestionController;
+  /** What connections on the same path learnt (RFC 9040), shared by the stack's sockets; unset: nothing shared. */
+  pathMetrics: PathMetrics | undefined;
+  /** This connection counts as open on its path (joinPath until leavePath). */
+  private onPath = false;
+  /** Where its controllers start from (joinPath), if the path's entry knew anything. */
+  private pathSeed: PathSeed | undefined;
   /** SACK (RFC 6675) or NewReno (RFC 6582) recovery, chosen when the options are negotiated. */
   private rec: LossRecovery = new RenoRecovery();
   private retries = 0;
@@ -262,7 +270,7 @@ export class TcpSocket {
   acceptSyn(now: number, seg: SegmentIn, iss: number, fastOpen?: TfoSynVerdict): void {
     this.initSend(iss);
     this.rcv.start(seg.seq);
-    this.takeSynOptions(seg);
+    this.takeSynOptions(now, seg);
     // RFC 7413 4.2.2: a SYN with a valid cookie has its data taken (the extension sees how much,
     // and the peer's window: it may send before the handshake ends).
     if (fastOpen?.accept && seg.len > 0) this.synDataLen = Math.min(seg.len, this.config.recvBuffer);
@@ -320,7 +328,7 @@ export class TcpSocket {
     this.initSend(iss);
     this.snd.synAckSent();
     this.rcv.start(seqAdd(seg.seq, -1));
-    this.negotiate(peerMss, wscale, sack, seg.hasTs, seg.tsval);
+    this.negotiate(now, peerMss, wscale, sack, seg.hasTs, seg.tsval);
     this.ext?.onSyn(seg, false);
     this.state = TcpState.SynReceived;
     // What the SYN/ACK advertised (never scaled, RFC 7323 2.2).
@@ -336,13 +344,20 @@ export class TcpSocket {
   }
 
   /** Options of a SYN or SYN/ACK: what the peer offered, intersected with what we do. */
-  private takeSynOptions(seg: SegmentIn): void {
+  private takeSynOptions(now: number, seg: SegmentIn): void {
     // RFC 9293 3.7.1: without an MSS option assume 536 (IPv4) or 1220 (IPv6).
     const mss = seg.mss >= 0 ? seg.mss : this.tuple.local.length === 4 ? 536 : 1220;
-    this.negotiate(mss, seg.wscale, seg.sackPermitted, seg.hasTs, seg.tsval);
+    this.negotiate(now, mss, seg.wscale, seg.sackPermitted, seg.hasTs, seg.tsval);
   }
 
-  private negotiate(peerMss: number, wscale: number, sack: boolean, ts: boolean, tsval: number): void {
+  private negotiate(
+    now: number,
+    peerMss: number,
+    wscale: number,
+    sack: boolean,
+    ts: boolean,
+    tsval: number,
+  ): void {
     this.peerMss = peerMss;
     this.wsOk = this.config.windowScale && wscale >= 0;
     if (this.wsOk) {
@@ -357,7 +372,45 @@ export class TcpSocket {
     this.tsOk = this.config.timestamps && ts;
     if (this.tsOk) this.tsRecent = tsval;
     this.mss = Math.max(64, Math.min(this.peerMss, this.ourMss) - (this.tsOk ? TS_OPT_LEN : 0));
+    this.joinPath(now);
     this.cc = this.newCc(this.config.congestionControl);
+  }
+
+  /**
+   * Takes what recent connections on this path learnt (RFC 9040; path-metrics.ts), once the MSS
+   * is known: the RTT estimator's start, and the seed of every controller made for it from now on.
+   */
+  private joinPath(now: number): void {
+    const m = this.pathMetrics;
+    if (!m || this.onPath) return;
+    this.onPath = true;
+    this.pathSeed = m.opened(now, this.tuple.local, this.tuple.remote, this.mss);
+    if (this.pathSeed) this.rtt.seed(this.pathSeed.srtt, this.pathSeed.rttvar);
+  }
+
+  /** The connection is gone (its stack forgets it): what it learnt goes to the path's entry. */
+  leavePath(now: number): void {
+    if (!this.onPath) return;
+    this.onPath = false;
+    this.pathMetrics?.closed(now, this.tuple.local, this.tuple.remote, this.pathLearnt());
+  }
+
+  /**
+   * What this connection leaves to its path: its RTT once it measured one (not after its path
+   * timed out), and its window and ssthresh once it tested them (the window grew past the initial
+   * one, or a loss set ssthresh); a connection that only sent a request knows nothing of them.
+   */
+  private pathLearnt(): PathLearnt | undefined {
+    if (!(this.rtt.latest > 0) || this.error?.code === 'ETIMEDOUT') return undefined;
+    const cc = this.cc;
+    const tested = cc.window > initialWindow(this.mss) || Number.isFinite(cc.ssthresh);
+    return {
+      srtt: this.rtt.srtt,
+      rttvar: this.rtt.rttvar,
+      window: tested ? cc.window : 0,
+      ssthresh: cc.ssthresh,
+      mss: this.mss,
+    };
   }
 
   /**
@@ -373,7 +426,11 @@ export class TcpSocket {
 
   /** A controller for this connection (each one made for it starts the same random stream). */
   private newCc(name: CongestionControlName): CongestionController {
-    return createCongestionController(name, this.mss, this.ccSeed);
+    const cc = createCongestionController(name, this.mss, this.ccSeed);
+    const p = this.pathSeed;
+    if (p && (p.window > cc.window || Number.isFinite(p.ssthresh)))
+      cc.seed(Math.max(p.window, cc.window), p.ssthresh);
+    return cc;
   }
 
   // ---------------------------------------------------------------- application side
@@ -774,7 +831,7 @@ export class TcpSocket {
     }
     if (!(flags & SYN)) return;
     this.rcv.start(seg.seq);
-    this.takeSynOptions(seg);
+    this.takeSynOptions(now, seg);
     // What the SYN/ACK acknowledged of our SYN's data is settled before the extension sees it (an
     // MPTCP subflow numbers its data after what the SYN delivered, RFC 8684 appendix B.1).
     if (ackOk && this.tfoCache) this.fastOpenSynAck(seg);

@@ -15,6 +15,7 @@ import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.js';
 import type { TfoCookieCache, TfoServerOptions } from './fastopen.js';
 import { IsnGenerator } from './isn.js';
 import { TxOffload } from './offload.js';
+import type { PathMetrics } from './path-metrics.js';
 import { PollQueue } from './poll-queue.js';
 import { ReplyQueue } from './reply-queue.js';
 import { IDLE_TRIM_MS } from './ring.js';
@@ -146,6 +147,11 @@ export interface StackOptions {
   /** SYN cookies (default 'auto': only while a SYN queue or the half-open bound is full). */
   synCookies?: SynCookieMode;
   cookies?: SynCookies;
+  /**
+   * What connections learn of each path (RFC 9040 TCB sharing: RTT, ssthresh, window), for the
+   * next ones on it (src/tcp/path-metrics.ts); default none: every connection starts afresh.
+   */
+  pathMetrics?: PathMetrics;
 }
 
 export class TcpStack implements SansIo {
@@ -185,6 +191,8 @@ export class TcpStack implements SansIo {
   private nextPort: number;
   /** Resets and cookie SYN/ACKs for segments without a connection, waiting to go out (bounded). */
   private readonly replyQueue = new ReplyQueue(REPLY_QUEUE_MAX);
+  /** StackOptions.pathMetrics. */
+  readonly pathMetrics: PathMetrics | undefined;
 
   constructor(opts: StackOptions = {}) {
     this.config = { ...DEFAULT_TCP_CONFIG, ...opts.tcp };
@@ -196,6 +204,7 @@ export class TcpStack implements SansIo {
     this.verifyChecksums = opts.verifyChecksums ?? true;
     this.cookieMode = opts.synCookies ?? 'auto';
     this.cookies = opts.cookies ?? new SynCookies(undefined, undefined, random);
+    this.pathMetrics = opts.pathMetrics;
   }
 
   setWaker(wake: () => void): void {
@@ -255,6 +264,7 @@ export class TcpStack implements SansIo {
       this.offload,
       randomU32(this.random),
     );
+    sock.pathMetrics = this.pathMetrics;
     sock.connect(
       now,
       this.isn.next(now, tuple.local, tuple.localPort, tuple.remote, tuple.remotePort),
@@ -293,6 +303,7 @@ export class TcpStack implements SansIo {
     // Also one woken after it left: the poll queue must not keep it.
     this.active.delete(sock);
     if (!this.sockets.delete(sock)) return;
+    sock.leavePath(sock.lastActivity);
     this.leaveQueue(sock);
   }
 
@@ -418,6 +429,7 @@ export class TcpStack implements SansIo {
     }
     const tuple = this.tupleOf(buf, srcOff, dstOff, alen, sport, dport);
     const sock = new TcpSocket(this.config, tuple, this.offload, randomU32(this.random));
+    sock.pathMetrics = this.pathMetrics;
     const verdict = l.onSyn ? l.onSyn(sock, this.seg) : true;
     if (verdict !== true) {
       // Refused: a RST, with the options the listener gave to say why (MP_TCPRST).
@@ -548,6 +560,7 @@ export class TcpStack implements SansIo {
       t.sack = false;
     }
     const sock = new TcpSocket(this.config, tuple, this.offload, randomU32(this.random));
+    sock.pathMetrics = this.pathMetrics;
     const hook = l.onCookieAck ?? l.onSyn;
     const verdictUp = hook ? hook(sock, seg) : true;
     if (verdictUp !== true) {

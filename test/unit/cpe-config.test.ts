@@ -321,6 +321,19 @@ describe('CPE config', () => {
     );
   });
 
+  it('mptcp.pathSharing: on by default (RFC 9040 path sharing), false turns it off, not a word', () => {
+    const on = parseCpeConfig(BASE, 'cpe.yaml', opts);
+    if (!on.ok) throw new Error(formatIssues(on.issues));
+    expect(on.value.mptcp.pathSharing).toBe(true);
+    const off = parseCpeConfig(`${BASE}mptcp: {pathSharing: false}\n`, 'cpe.yaml', opts);
+    if (!off.ok) throw new Error(formatIssues(off.issues));
+    expect(off.value.mptcp.pathSharing).toBe(false);
+    expect(off.value.mptcp.congestion).toBe('uncoupled');
+    expect(errors(`${BASE}mptcp: {pathSharing: sometimes}\n`)).toMatch(
+      /cpe\.yaml:19: mptcp\.pathSharing: expected/,
+    );
+  });
+
   it('a TUN prefix too small and core addresses outside it', () => {
     expect(errors(`${BASE}tun: {prefix: 10.0.0.0/31}\n`)).toMatch(/tun\.prefix: a \/31 has no room/);
     expect(errors(BASE.replace('role: backup', 'role: backup\n    coreAddress: 10.9.9.9'))).toMatch(

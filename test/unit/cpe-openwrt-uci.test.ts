@@ -168,7 +168,7 @@ describe('UCI to the CPE config', () => {
     expect(c.status).toEqual({ address: '198.18.5.1', port: 8081 });
     expect(c.tun).toMatchObject({ name: 'cpe1', prefix: '10.253.0.0/24' });
     expect(c.intercept).toMatchObject({ maxConnections: 2048, idleTimeout: 1_800_000 });
-    expect(c.mptcp).toMatchObject({ congestion: 'olia', checksum: false });
+    expect(c.mptcp).toMatchObject({ congestion: 'olia', checksum: false, pathSharing: false });
   });
 
   it('log_connections: per-connection lines off in the package default, on with 1', () => {

@@ -113,6 +113,25 @@ describe('HAG config', () => {
     );
   });
 
+  it('tcp.pathSharing: on by default (RFC 9040 path sharing), false turns it off, not a word', () => {
+    const base =
+      'service:\n  addresses: [198.18.100.1]\n  socks: {port: 1080}\naccess:\n  subscribers: [198.18.1.0/24]\n';
+    const on = parseHagConfig(base, 'p.yaml', HOST);
+    if (!on.ok) throw new Error(formatIssues(on.issues));
+    expect(on.value.tcp).toEqual({
+      synCookies: 'auto',
+      maxHalfOpen: 4096,
+      finTimeout: 60_000,
+      pathSharing: true,
+    });
+    const off = parseHagConfig(`${base}tcp: {pathSharing: false}\n`, 'p.yaml', HOST);
+    if (!off.ok) throw new Error(formatIssues(off.issues));
+    expect(off.value.tcp.pathSharing).toBe(false);
+    expect(off.value.tcp.maxHalfOpen).toBe(4096);
+    const bad = parseHagConfig(`${base}tcp: {pathSharing: 1}\n`, 'p.yaml', HOST);
+    expect(!bad.ok && formatIssues(bad.issues)).toMatch(/p\.yaml:6: tcp\.pathSharing: expected/);
+  });
+
   it('errors name file, line and setting', () => {
     const text = readFileSync(join(ROOT, 'config/hag.yaml'), 'utf8')
       .replace('port: 1080', 'port: "abc"')

@@ -88,6 +88,11 @@ export class Lia implements CongestionController, CoupledMember {
     this.mss = mss;
   }
 
+  seed(window: number, ssthresh: number): void {
+    this.window = window;
+    this.ssthresh = ssthresh;
+  }
+
   /** The subflow is gone: it no longer counts in its siblings' formulas. */
   leave(): void {
     this.group.remove(this);

@@ -144,6 +144,8 @@ export class Bbr implements CongestionController, PathEstimate {
   private delivered = 0;
   private cwndLimited = false;
   private rng: number;
+  /** The window it started from: RFC 6928's, or the path's (seed). */
+  private initCwnd: number;
 
   /**
    * `seed` starts the connection's random stream (the probe timing of 5.3.3.8, PickProbeWait): the
@@ -154,6 +156,7 @@ export class Bbr implements CongestionController, PathEstimate {
     seed: number,
   ) {
     this.window = initialWindow(mss);
+    this.initCwnd = this.window;
     this.rng = seed >>> 0 || 1;
   }
 
@@ -226,6 +229,12 @@ export class Bbr implements CongestionController, PathEstimate {
     this.mss = mss;
   }
 
+  /** The initial cwnd of the draft (5.6.4.1, InitialCwnd), also the start of its pacing rate (5.6.2). */
+  seed(window: number, _ssthresh: number): void {
+    this.window = window;
+    this.initCwnd = window;
+  }
+
   // ------------------------------------------------------------- model (5.5)
 
   private get maxBw(): number {
@@ -239,7 +248,7 @@ export class Bbr implements CongestionController, PathEstimate {
   private initPacingRate(rtt: RttView): void {
     const srtt = rtt.srtt || rtt.latest;
     if (srtt <= 0) return;
-    this.pacingRate = (STARTUP_PACING_GAIN * initialWindow(this.mss)) / srtt;
+    this.pacingRate = (STARTUP_PACING_GAIN * this.initCwnd) / srtt;
   }
 
   /** 5.5.1 UpdateRound and StartRound. */
@@ -678,7 +687,7 @@ export class Bbr implements CongestionController, PathEstimate {
   }
 
   private bdpMultiple(gain: number): number {
-    if (this.minRtt === Number.POSITIVE_INFINITY) return initialWindow(this.mss);
+    if (this.minRtt === Number.POSITIVE_INFINITY) return this.initCwnd;
     return gain * this.bw * this.minRtt;
   }
 
@@ -708,7 +717,7 @@ export class Bbr implements CongestionController, PathEstimate {
     const maxInflight = this.quantizationBudget(this.bdpMultiple(this.cwndGain) + this.extraAckedMax);
     let cwnd = this.window;
     if (this.fullBwReached) cwnd = Math.min(cwnd + rs.newlyAcked, maxInflight);
-    else if (cwnd < maxInflight || rs.delivered < initialWindow(this.mss)) cwnd += rs.newlyAcked;
+    else if (cwnd < maxInflight || rs.delivered < this.initCwnd) cwnd += rs.newlyAcked;
     cwnd = Math.max(cwnd, this.minPipeCwnd);
     if (this.state === 'probe-rtt') cwnd = Math.min(cwnd, this.probeRttCwnd());
     // BoundCwndForModel.

@@ -37,6 +37,13 @@ export interface CongestionController {
   setMss(mss: number): void;
 
   /**
+   * Before any data: start from what earlier connections on the path learnt (RFC 9040, see
+   * src/tcp/path-metrics.ts) instead of RFC 6928's initial window: `window` bytes (at least the
+   * initial window) and `ssthresh` (Infinity: none known).
+   */
+  seed(window: number, ssthresh: number): void;
+
+  /**
    * Rate-based controllers only: the rate sample of an ACK that delivered or marked lost data,
    * in loss recovery too. `inFlightBefore`/`inFlight`: bytes in flight before and after the ACK.
    * Its presence makes the sender keep per-segment delivery records (rate-sample.ts).

@@ -135,4 +135,9 @@ export class Cubic implements CongestionController {
   setMss(mss: number): void {
     this.mss = mss;
   }
+
+  seed(window: number, ssthresh: number): void {
+    this.window = window;
+    this.ssthresh = ssthresh;
+  }
 }

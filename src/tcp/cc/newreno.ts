@@ -63,4 +63,9 @@ export class NewReno implements CongestionController {
   setMss(mss: number): void {
     this.mss = mss;
   }
+
+  seed(window: number, ssthresh: number): void {
+    this.window = window;
+    this.ssthresh = ssthresh;
+  }
 }
