@@ -557,7 +557,7 @@ export class HagDaemon {
 
   /** The application's stream of a connection; its errors are reported by the relay or the close. */
   private streamOf(conn: MptcpConnection): ConnStream {
-    const stream = new ConnStream(conn, () => this.ep.wake(conn));
+    const stream = new ConnStream(conn, this.ep);
     stream.on('error', ignore);
     return stream;
   }
