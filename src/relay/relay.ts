@@ -21,7 +21,13 @@ import { SHARED_READ, takeReads } from './kernel-input.js';
 export type RelayEnd = 'done' | 'idle' | 'kernel-reset' | 'core-reset' | 'shutdown';
 
 export interface Relay {
+  /** Made when first read: a relay nobody asks has no promise. */
   done: Promise<RelayEnd>;
+  /**
+   * Calls `cb(ctx, end)` once, on a later tick, when both sides are closed (at once if they are):
+   * a shared function and its context instead of a promise, its reactions and closures per relay.
+   */
+  whenDone<T>(cb: (ctx: T, end: RelayEnd) => void, ctx: T): void;
   /** Resets both sides (drain timeout, shutdown). */
   stop(): void;
 }
@@ -84,6 +90,9 @@ class Link implements Relay {
   private resolve: ((r: RelayEnd) => void) | undefined;
   /** forwardReads' resumer of the kernel socket, made the first time it has to wait. */
   resumer: (() => void) | undefined;
+  /** whenDone's callback and its context. */
+  private doneCb: ((ctx: unknown, end: RelayEnd) => void) | undefined;
+  private doneCtx: unknown;
 
   constructor(
     readonly kernel: Socket,
@@ -103,10 +112,27 @@ class Link implements Relay {
     return this.promise;
   }
 
+  whenDone<T>(cb: (ctx: T, end: RelayEnd) => void, ctx: T): void {
+    this.doneCb = cb as (ctx: unknown, end: RelayEnd) => void;
+    this.doneCtx = ctx;
+    if (this.end !== undefined) process.nextTick(callDone, this);
+  }
+
   check(): void {
     if (this.end !== undefined || !this.kernelClosed || !this.coreClosed) return;
     this.end = this.reason ?? 'done';
     this.resolve?.(this.end);
+    if (this.doneCb) process.nextTick(callDone, this);
+  }
+
+  /** whenDone's callback, once. */
+  fireDone(): void {
+    const cb = this.doneCb;
+    if (!cb || this.end === undefined) return;
+    const ctx = this.doneCtx;
+    this.doneCb = undefined;
+    this.doneCtx = undefined;
+    cb(ctx, this.end);
   }
 
   stop(): void {
@@ -125,6 +151,10 @@ class Link implements Relay {
     };
     return this.resumer;
   }
+}
+
+function callDone(r: Link): void {
+  r.fireDone();
 }
 
 function uncork(r: Link, bit: number): void {
