@@ -22,7 +22,7 @@ import type { MptcpConnection } from '../src/mptcp/connection.js';
 import { MptcpEndpoint } from '../src/mptcp/endpoint.js';
 import { ServerPathManager } from '../src/mptcp/pm/server.js';
 import { type SchedulerName, scheduler } from '../src/mptcp/sched/index.js';
-import { endName, relay } from '../src/relay/relay.js';
+import { endName, type RelayEnd, relay } from '../src/relay/relay.js';
 import { TfoCookies, type TfoServerOptions } from '../src/tcp/fastopen.js';
 import { PathMetrics } from '../src/tcp/path-metrics.js';
 import type { FourTuple } from '../src/tcp/segment.js';
@@ -100,7 +100,6 @@ export class HagDaemon {
   private housekeeping: NodeJS.Timeout | undefined;
   private rules: Rules;
   private readonly rate: RateLimiter;
-  private readonly stoppers = new Map<number, () => void>();
   /** Connections before their first message (handshake-gate.ts). */
   private readonly gate = new HandshakeGate<Session>({
     go: (session, deadline) => this.begin(session, deadline),
@@ -562,7 +561,7 @@ export class HagDaemon {
 
   /** The application's stream of a connection; its errors are reported by the relay or the close. */
   private streamOf(conn: MptcpConnection): ConnStream {
-    const stream = new ConnStream(conn, () => this.ep.wake(conn));
+    const stream = new ConnStream(conn, this.ep);
     stream.on('error', ignore);
     return stream;
   }
@@ -727,17 +726,21 @@ export class HagDaemon {
       `connected ${session.id} to ${session.dst}`,
     );
     // The client's stream ended during the handshake: the relay sees it ended and ends the server.
-    const r = relay(egress, stream, { early, idleMs: this.cfg.egress.idleTimeout });
-    this.stoppers.set(session.id, r.stop);
-    r.done
-      .then((e) => {
-        const end = endName(e, RELAY_SIDES);
-        this.stoppers.delete(session.id);
-        if (end !== 'done') this.metrics.errors.inc({ kind: end });
-        this.finish(session, end);
-      })
-      .catch((e) => this.failed(session, e));
+    session.relay = relay(egress, stream, { early, idleMs: this.cfg.egress.idleTimeout });
+    session.relay.whenDone(this.relayEnded, session);
   }
+
+  /** A session's relay ended (Relay.whenDone: one function for all sessions, no promise each). */
+  private readonly relayEnded = (session: Session, e: RelayEnd): void => {
+    session.relay = undefined;
+    try {
+      const end = endName(e, RELAY_SIDES);
+      if (end !== 'done') this.metrics.errors.inc({ kind: end });
+      this.finish(session, end);
+    } catch (err) {
+      this.failed(session, err);
+    }
+  };
 
   private finish(session: Session, reason: string): void {
     if (!this.sessions.has(session.id)) return;
@@ -791,7 +794,7 @@ export class HagDaemon {
       });
     }
     const left = this.sessions.size;
-    for (const stop of this.stoppers.values()) stop();
+    for (const s of this.sessions.values()) s.relay?.stop();
     for (const s of this.sessions.values()) {
       if (s.stream) s.stream.destroy();
       else {

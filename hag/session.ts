@@ -5,6 +5,7 @@
 // subflow that ended before the connection still counts in the close log.
 import type net from 'node:net';
 import type { MptcpConnection } from '../src/mptcp/connection.js';
+import type { Relay } from '../src/relay/relay.js';
 import type { TcpSocket } from '../src/tcp/socket.js';
 import type { ConnStream } from '../src/tcp/stream.js';
 import { formatIp } from './addr.js';
@@ -40,6 +41,8 @@ export class Session {
   state: 'handshake' | 'relay' | 'closing' = 'handshake';
   dst: string | undefined;
   egress: net.Socket | undefined;
+  /** Its relay, while one runs (the drain stops it). */
+  relay: Relay | undefined;
   closeReason: string | undefined;
   /** The application's stream, made once the client has sent its first message (handshake-gate.ts). */
   stream: ConnStream | undefined;

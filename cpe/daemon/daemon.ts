@@ -403,7 +403,7 @@ export class CpeDaemon {
     const remote = parseAddress(address) as Uint8Array;
     const conn = this.pm.connect(performance.now(), remote, this.cfg.hag.port);
     if (!conn) return 'no usable uplink';
-    const stream = new ConnStream(conn, () => this.ep.wake(conn));
+    const stream = new ConnStream(conn, this.ep);
     this.ep.wake(conn);
     return this.askHag(stream);
   }

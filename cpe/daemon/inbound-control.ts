@@ -95,7 +95,7 @@ export class InboundControl {
     }
     this.hag = hag;
     this.set('connecting', '');
-    const stream = new ConnStream(conn, () => this.ep.wake(conn));
+    const stream = new ConnStream(conn, this.ep);
     this.stream = stream;
     const reader = new InboundReader();
     stream.on('error', () => {});

@@ -243,7 +243,7 @@ export class InboundForwarder {
     this.stats.accepted++;
     f.active++;
     f.connections++;
-    const stream = new ConnStream(conn, () => this.ep.wake(conn));
+    const stream = new ConnStream(conn, this.ep);
     stream.on('error', () => {});
     // The ticket rides in the SYN when the HAG gave us a Fast Open cookie (0-RTT), else right after.
     stream.write(encodeInbound({ type: 'attach', ticket: m.ticket }));

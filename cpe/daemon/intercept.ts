@@ -220,7 +220,7 @@ export class Interceptor {
         : undefined;
     s.conn = conn;
     this.byConn.set(conn, s);
-    const stream = new ConnStream(conn, () => this.ep.wake(conn));
+    const stream = new ConnStream(conn, this.ep);
     stream.on('error', () => {});
     this.ep.wake(conn);
     // With Convert, what the LAN host sends goes right behind the Connect TLV, without waiting for

@@ -111,7 +111,7 @@ else {
 
 const t0 = performance.now();
 const conn = ep.connect(t0, { local, remote: hag.host, remotePort: hag.port });
-const stream = new ConnStream(conn, () => ep.wake(conn));
+const stream = new ConnStream(conn, ep);
 let buf = Buffer.alloc(0);
 let replied = false;
 let headerDone = false;

@@ -276,7 +276,7 @@ const round1 = (x: number) => Math.round(x * 10) / 10;
 
 function openConnection(): Promise<MptcpConnection> {
   const conn = ep.connect(performance.now(), { local: own, remote: hag, remotePort: hagPort });
-  const stream = new ConnStream(conn, () => ep.wake(conn));
+  const stream = new ConnStream(conn, ep);
   const [dh, dp] = (a.dst ?? '').split(':');
   const d = addrArg('dst', dh);
   stream.write(Uint8Array.of(5, 1, 0, 5, 1, 0, 1, ...d, Number(dp) >> 8, Number(dp) & 255));

@@ -35,6 +35,13 @@ export interface StreamConn {
   };
 }
 
+/**
+ * Who polls a stream's connection after the stream moved bytes: a function, or an object whose
+ * `wake` is called with the connection (the stack or endpoint itself, so that a stream costs no
+ * closure).
+ */
+export type StreamWaker = (() => void) | { wake(conn: never): void };
+
 export class ConnStream extends Duplex {
   private pending: { chunk: Uint8Array; off: number; cb: (err?: Error | null) => void } | undefined;
   private wantRead = false;
@@ -47,36 +54,48 @@ export class ConnStream extends Duplex {
 
   constructor(
     readonly conn: StreamConn,
-    private readonly wake: () => void,
+    private readonly waker: StreamWaker,
   ) {
     super({ allowHalfOpen: true });
     this.sendCapacity = conn.sendSpace;
-    // The stream is the connection's application: its events are the stream's alone.
-    conn.events = {
-      onEstablished: () => {
-        this.emit('connect');
-        this.flushPending();
-      },
-      onReadable: () => {
-        if (this.wantRead) this.pull();
-      },
-      onEnd: () => {
-        if (this.wantRead) this.pull();
-      },
-      onWritable: () => {
-        this.flushPending();
-        this.roomReady();
-      },
-      onClose: (err) => {
-        this.roomCb = undefined;
-        if (err) this.destroy(err);
-        else {
-          this.pull();
-          if (this.pending) this.pending.cb(new Error('connection closed before the data was sent'));
-          this.pending = undefined;
-        }
-      },
-    };
+    // The stream is the connection's application: its events are the stream's alone, its own
+    // methods below (no object and five closures per connection).
+    conn.events = this;
+  }
+
+  private wake(): void {
+    const w = this.waker;
+    if (typeof w === 'function') w();
+    else (w as { wake(conn: StreamConn): void }).wake(this.conn);
+  }
+
+  /** The connection's events (StreamConn.events), called by the connection only. */
+  onEstablished(): void {
+    this.emit('connect');
+    this.flushPending();
+  }
+
+  onReadable(): void {
+    if (this.wantRead) this.pull();
+  }
+
+  onEnd(): void {
+    if (this.wantRead) this.pull();
+  }
+
+  onWritable(): void {
+    this.flushPending();
+    this.roomReady();
+  }
+
+  onClose(err?: Error): void {
+    this.roomCb = undefined;
+    if (err) this.destroy(err);
+    else {
+      this.pull();
+      if (this.pending) this.pending.cb(new Error('connection closed before the data was sent'));
+      this.pending = undefined;
+    }
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
@@ -174,7 +193,7 @@ export class TcpStream extends ConnStream {
     waker: Waker,
     readonly socket: TcpSocket,
   ) {
-    super(socket, () => waker.wake(socket));
+    super(socket, waker);
   }
 
   get remoteAddress(): Uint8Array {

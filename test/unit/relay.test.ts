@@ -3,7 +3,8 @@
 // ways, a FIN carried as a half-close in its direction only, a reset on either side resetting the
 // other, the idle timeout, early (0-RTT) bytes first, a side that ended before the relay, backpressure
 // (a client that does not read stops the server side from being read, so memory stays bounded), and
-// what the core delivers within one tick reaching the kernel socket in one write.
+// what the core delivers within one tick reaching the kernel socket in one write; whenDone's
+// callback (the HAG's, instead of a promise per relay).
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -109,6 +110,26 @@ describe('relay', () => {
     clientApp.resetAndDestroy();
     expect(await r.done).toBe('core-reset');
     expect((await err).code).toBe('ECONNRESET');
+  });
+
+  it('whenDone calls its function once with its context, on a later tick, with no promise made', async () => {
+    const { clientApp, serverApp, r } = await setup();
+    const calls: [object, string][] = [];
+    const ctx = { session: 1 };
+    r.whenDone((c, end) => calls.push([c, end]), ctx);
+    clientApp.on('error', () => {});
+    serverApp.resetAndDestroy();
+    while (calls.length === 0) await new Promise((res) => setTimeout(res, 5));
+    expect(calls).toEqual([[ctx, 'kernel-reset']]);
+    expect((r as unknown as { promise: unknown }).promise).toBeUndefined();
+    // Asked after the end: called all the same, not in the same tick.
+    const late: string[] = [];
+    r.whenDone((_c, end) => late.push(end), null);
+    expect(late).toEqual([]);
+    await new Promise((res) => setImmediate(res));
+    expect(late).toEqual(['kernel-reset']);
+    await new Promise((res) => setTimeout(res, 20));
+    expect(calls.length).toBe(1);
   });
 
   it('resets both sides after the idle timeout', async () => {
