@@ -26,6 +26,10 @@ export interface SubflowInfo {
   /** Its congestion control (the CPE's policy picks it per uplink, else the HAG's default). */
   cc: string;
   active: boolean;
+  /** Congestion window, bytes in flight and the peer's TCP window, bytes (diagnostics). */
+  cwnd: number;
+  inFlight: number;
+  sndWnd: number;
 }
 
 let nextId = 1;
@@ -97,6 +101,9 @@ export class Session {
         srttMs: Math.round(s.rtt.srtt * 10) / 10,
         cc: s.cc.name,
         active: active.has(s),
+        cwnd: s.cc.window,
+        inFlight: (s.sndNxt - s.sndUna) >>> 0,
+        sndWnd: s.sndWnd,
       };
     });
   }
@@ -123,6 +130,7 @@ export class Session {
       bytesUp: this.bytesUp,
       bytesDown: this.bytesDown,
       subflows: this.subflows(),
+      windows: this.conn.windows(),
     };
   }
 }

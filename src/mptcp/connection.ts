@@ -340,6 +340,21 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
     return this.readable;
   }
 
+  /**
+   * The data level's windows now (status pages, diagnostics; not per packet): bytes sent and not
+   * DATA_ACKed, queued and not yet sent, the peer's window beyond DATA_ACK, the window we
+   * advertise (receive autotuning's space) and what is received but not read.
+   */
+  windows(): { inFlight: number; unsent: number; peerWnd: number; rcvSpace: number; readable: number } {
+    return {
+      inFlight: this.sndNxt - this.sndUna,
+      unsent: this.sendLen - (this.sndNxt - this.sndUna),
+      peerWnd: this.sndWndRight - this.sndUna,
+      rcvSpace: this.rcvSpace.space,
+      readable: this.readable,
+    };
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }
