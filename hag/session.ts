@@ -27,6 +27,10 @@ export interface SubflowInfo {
   /** Its congestion control (the CPE's policy picks it per uplink, else the HAG's default). */
   cc: string;
   active: boolean;
+  /** Congestion window, bytes in flight and the peer's TCP window, bytes (diagnostics). */
+  cwnd: number;
+  inFlight: number;
+  sndWnd: number;
 }
 
 let nextId = 1;
@@ -100,6 +104,9 @@ export class Session {
         srttMs: Math.round(s.rtt.srtt * 10) / 10,
         cc: s.cc.name,
         active: active.has(s),
+        cwnd: s.cc.window,
+        inFlight: (s.sndNxt - s.sndUna) >>> 0,
+        sndWnd: s.sndWnd,
       };
     });
   }
@@ -126,6 +133,7 @@ export class Session {
       bytesUp: this.bytesUp,
       bytesDown: this.bytesDown,
       subflows: this.subflows(),
+      windows: this.conn.windows(),
     };
   }
 }

@@ -295,7 +295,7 @@ export const cpeSchema = s.object({
   mptcp: s.optional(
     s.object({
       checksum: s.optional(s.bool(), false),
-      bufferBytes: s.optional(s.int({ min: 65536, max: 64 << 20 }), 2 << 20),
+      bufferBytes: s.optional(s.int({ min: 65536, max: 64 << 20 }), 4 << 20),
       /** Congestion control across subflows: each its own CUBIC, or coupled (LIA, OLIA). */
       congestion: s.optional(s.oneOf(['uncoupled', 'lia', 'olia']), 'uncoupled'),
       /** Each subflow's own congestion control when uncoupled: cubic, newreno or bbr. */
@@ -308,7 +308,7 @@ export const cpeSchema = s.object({
     }),
     {
       checksum: false,
-      bufferBytes: 2 << 20,
+      bufferBytes: 4 << 20,
       congestion: 'uncoupled' as const,
       congestionControl: 'cubic' as const,
       pathSharing: true,

@@ -217,6 +217,15 @@ const DATA_RTX_MAX = 60_000;
  * receive queue for good (seen: skmem r1778176 over rb1776972, Recv-Q 463296, DATA_ACK stuck).
  */
 const WINDOW_RESERVE_SHIFT = 6;
+/**
+ * A subflow holds at most this many congestion windows of data (sent and not acknowledged,
+ * SACKed or not, and unsent): room() below. Linux's send buffer autotuning gives a socket twice
+ * its cwnd in buffer memory (tcp_sndbuf_expand), several times the cwnd in payload. 2 cut LIA and
+ * OLIA over DSL + LTE to 33 and 21 Mbit/s in simulation (test/sim/coupled-cc.test.ts: new data
+ * held back during each recovery, the pipe then small when the next loss halved it), 3 to 30 and
+ * 21; 4 keeps them at 57 and still bounds what a stuck subflow holds.
+ */
+const SUBFLOW_HOLD = 4;
 
 export class MptcpConnection implements OpportunisticHost, HasDeadline {
   readonly subflows: Subflow[] = [];
@@ -338,6 +347,21 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
 
   get readableBytes(): number {
     return this.readable;
+  }
+
+  /**
+   * The data level's windows now (status pages, diagnostics; not per packet): bytes sent and not
+   * DATA_ACKed, queued and not yet sent, the peer's window beyond DATA_ACK, the window we
+   * advertise (receive autotuning's space) and what is received but not read.
+   */
+  windows(): { inFlight: number; unsent: number; peerWnd: number; rcvSpace: number; readable: number } {
+    return {
+      inFlight: this.sndNxt - this.sndUna,
+      unsent: this.sendLen - (this.sndNxt - this.sndUna),
+      peerWnd: this.sndWndRight - this.sndUna,
+      rcvSpace: this.rcvSpace.space,
+      readable: this.readable,
+    };
   }
 
   get isClosed(): boolean {
@@ -797,8 +821,17 @@ export class MptcpConnection implements OpportunisticHost, HasDeadline {
   room(sf: Subflow): number {
     const sock = sf.socket;
     if (this.fallback || this.subflows.length === 1) return sock.sendSpace;
-    const ahead = sock.cc.window + sock.mss - sock.pipe() - sock.unsentBytes;
-    return Math.min(sock.sendSpace, Math.max(0, Math.floor(ahead)));
+    const cwnd = sock.cc.window;
+    const ahead = cwnd + sock.mss - sock.pipe() - sock.unsentBytes;
+    // And all it holds (in flight, SACKed above a hole, unsent) within SUBFLOW_HOLD windows, as
+    // Linux sizes a socket's send buffer from its cwnd (tcp_sndbuf_expand). The pipe leaves
+    // SACKed bytes out, so a subflow whose retransmission was lost kept taking new data above the
+    // hole until its RTO, up to the whole connection-level window, which the peer could not
+    // deliver past the hole (simulated DSL 20 + LTE 40 Mbit/s, 4 MiB buffers: 2.8 MB held by an
+    // LTE subflow whose window was 0.5 MB, the DSL idle for lack of window). TCP's 1 MiB send
+    // buffer used to bound it, and with it the fast profile's bond.
+    const held = SUBFLOW_HOLD * cwnd - sock.sendQueued;
+    return Math.min(sock.sendSpace, Math.max(0, Math.floor(Math.min(ahead, held))));
   }
 
   /**

@@ -125,8 +125,17 @@ export class MptcpEndpoint implements SansIo, ConnectionHost {
     this.random = random ?? systemRandom;
     this.fillKey = random ?? randomKeyInto;
     this.tokens = new TokenTable(random ? () => random(new Uint8Array(KEY_LEN)) : randomKey);
-    this.tcp = new TcpStack({ random, ...opts.stack, tcp: opts.tcp });
     this.config = { ...DEFAULT_MPTCP_CONFIG, ...opts.mptcp };
+    // A subflow's own buffers are the connection's unless set: its receive buffer bounds the
+    // window field it advertises, which carries the connection-level window (RFC 8684 3.3.4), and
+    // its send buffer what it holds in flight. Left at TCP's 1 MiB they capped a download at
+    // 1 MiB per round trip whatever mptcp.bufferBytes said (231 Mbit/s on the lab's fast profile).
+    // Both rings grow on demand, so an idle subflow costs no more.
+    this.tcp = new TcpStack({
+      random,
+      ...opts.stack,
+      tcp: { sendBuffer: this.config.sendBuffer, recvBuffer: this.config.recvBuffer, ...opts.tcp },
+    });
     this.maxSubflows = opts.maxSubflows ?? 8;
     this.maxHalfOpenJoins = opts.maxHalfOpenJoins ?? this.maxSubflows;
     this.admitJoin = opts.admitJoin;

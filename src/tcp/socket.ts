@@ -667,7 +667,13 @@ export class TcpSocket {
     }
     if (this.snd.nxt === this.snd.una) return;
     this.events.onTimeout?.(this.retries);
-    this.cc.onRetransmissionTimeout(now, this.pipe());
+    // RFC 5681 3.1 (4): ssthresh from FlightSize, the bytes outstanding, not the RFC 6675 pipe,
+    // which leaves SACKed bytes out. With a lost retransmission and the rest SACKed the pipe is
+    // a segment or two by the time the timer fires, and NewReno and LIA halved that: ssthresh 2
+    // MSS, then congestion avoidance from there (LIA's LTE subflow at 15-60 KB for 10 s after one
+    // RTO, where its window had been 0.5 MB). Not above the window either: SACKed bytes above a
+    // hole on top of a full window say nothing more about the path (Linux halves the cwnd).
+    this.cc.onRetransmissionTimeout(now, Math.min(seqDiff(this.snd.nxt, this.snd.una), this.cc.window));
     const lost = this.rec.onRto(this.snd.una, this.snd.nxt);
     this.rs?.markLost(lost);
   }
@@ -1326,7 +1332,10 @@ export class TcpSocket {
       }
       this.updatePersist(now);
     } else {
-      this.cwndLimited = false;
+      // Nothing new to send, but lost bytes wait for room in the pipe (go-back-N after an RTO):
+      // the window is in use (RFC 7661), so that slow start grows it; left false, a subflow that
+      // held megabytes when its timer fired crept on at one segment per round trip for seconds.
+      this.cwndLimited = rec.lostPending && pipe >= cwnd;
     }
     return 0;
   }
