@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { ADDR, labDown, labUp } from '../lab-impl/lab.js';
-import { startProduct } from '../lab-impl/stack.js';
+import { cpuSeconds, startProduct } from '../lab-impl/stack.js';
 import { benchArgs } from './args.js';
 import { inNs, iperfRun } from './lab-workloads.js';
 
@@ -22,18 +22,6 @@ const { values: opt } = benchArgs({
   },
 });
 const SECONDS = Number(opt.seconds);
-const TCK = 100;
-
-function ticks(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return Number(rest[11]) + Number(rest[12]);
-  } catch {
-    return 0;
-  }
-}
-
 /** Processes whose command line matches (delay lines, iperf3). */
 function pidsOf(re: RegExp): number[] {
   const out: number[] = [];
@@ -132,10 +120,10 @@ async function run(prefix: string, dir: 'down' | 'up', cpe: number, hag: number)
     const dl = pidsOf(/delay-line-main/);
     const ip = pidsOf(/^iperf3 /);
     const cur = new Map<number, number>();
-    for (const p of [cpe, hag, ...dl, ...ip]) cur.set(p, ticks(p));
+    for (const p of [cpe, hag, ...dl, ...ip]) cur.set(p, cpuSeconds(p));
     const pct = (p: number) =>
       last.has(p)
-        ? Math.round((((cur.get(p) ?? 0) - (last.get(p) ?? 0)) / TCK / ((now - lastAt) / 1000)) * 100)
+        ? Math.round((((cur.get(p) ?? 0) - (last.get(p) ?? 0)) / ((now - lastAt) / 1000)) * 100)
         : 0;
     const s = (await sessions(prefix)).find((x) => x.subflows.length > 0 && x.bytesDown + x.bytesUp > 1e6);
     const bytes = s ? s.bytesDown + s.bytesUp : 0;

@@ -136,7 +136,12 @@ class Link implements Relay {
   }
 
   stop(): void {
-    this.reason ??= 'shutdown';
+    this.abort('shutdown');
+  }
+
+  /** Resets both sides; the end's reason is the first one given. */
+  abort(reason: RelayEnd): void {
+    this.reason ??= reason;
     resetSocket(this.kernel);
     resetSide(this.core);
   }
@@ -254,10 +259,7 @@ function forwardReads(r: Link): boolean {
 }
 
 function onKernelIdle(this: Side): void {
-  const r = this[LINK]!;
-  r.reason ??= 'idle';
-  resetSocket(r.kernel);
-  resetSide(r.core);
+  this[LINK]!.abort('idle');
 }
 
 function onKernelError(this: Side): void {

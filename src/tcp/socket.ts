@@ -137,8 +137,6 @@ export class TcpSocket {
   // Loss recovery.
   readonly rtt: RttEstimator;
   cc: CongestionController;
-  /** What connections on the same path learnt (RFC 9040), shared by the stack's sockets; unset: nothing shared. */
-  pathMetrics: PathMetrics | undefined;
   /** This connection counts as open on its path (joinPath until leavePath). */
   private onPath = false;
   /** Where its controllers start from (joinPath), if the path's entry knew anything. */
@@ -196,6 +194,8 @@ export class TcpSocket {
     private readonly offload: Readonly<TxOffload> = NO_OFFLOAD,
     /** Seeds the controller's random stream (BBR's probe timing): the stack draws one per connection. */
     private readonly ccSeed = 1,
+    /** What connections on the same path learnt (RFC 9040), shared by the stack's sockets; unset: nothing shared. */
+    private readonly pathMetrics?: PathMetrics,
   ) {
     this.snd = new Sender(config.sendBuffer);
     this.rcv = new Receiver(config.recvBuffer, rcvShiftFor(config.recvBuffer), this.stats);

@@ -263,8 +263,8 @@ export class TcpStack implements SansIo {
       tuple,
       this.offload,
       randomU32(this.random),
+      this.pathMetrics,
     );
-    sock.pathMetrics = this.pathMetrics;
     sock.connect(
       now,
       this.isn.next(now, tuple.local, tuple.localPort, tuple.remote, tuple.remotePort),
@@ -428,8 +428,7 @@ export class TcpStack implements SansIo {
       return;
     }
     const tuple = this.tupleOf(buf, srcOff, dstOff, alen, sport, dport);
-    const sock = new TcpSocket(this.config, tuple, this.offload, randomU32(this.random));
-    sock.pathMetrics = this.pathMetrics;
+    const sock = new TcpSocket(this.config, tuple, this.offload, randomU32(this.random), this.pathMetrics);
     const verdict = l.onSyn ? l.onSyn(sock, this.seg) : true;
     if (verdict !== true) {
       // Refused: a RST, with the options the listener gave to say why (MP_TCPRST).
@@ -559,8 +558,7 @@ export class TcpStack implements SansIo {
       t.wscale = -1;
       t.sack = false;
     }
-    const sock = new TcpSocket(this.config, tuple, this.offload, randomU32(this.random));
-    sock.pathMetrics = this.pathMetrics;
+    const sock = new TcpSocket(this.config, tuple, this.offload, randomU32(this.random), this.pathMetrics);
     const hook = l.onCookieAck ?? l.onSyn;
     const verdictUp = hook ? hook(sock, seg) : true;
     if (verdictUp !== true) {
